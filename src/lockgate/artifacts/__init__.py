@@ -1,0 +1,39 @@
+"""Content-addressed artifact store and materializers (frames, arrays, models, figures)."""
+
+from lockgate.artifacts.artifact_store import ArtifactStore
+from lockgate.artifacts.blob_store import (
+    BlobStore,
+    LocalBlobStore,
+    MemoryBlobStore,
+    check_key,
+    key_from_uri,
+    safe_join,
+    uri_for,
+)
+from lockgate.artifacts.materializers import (
+    Materializer,
+    dumps,
+    loads,
+    materializer_for,
+    materializer_named,
+    register_materializer,
+    skops_trusted_types,
+)
+
+__all__ = [
+    "ArtifactStore",
+    "BlobStore",
+    "LocalBlobStore",
+    "Materializer",
+    "MemoryBlobStore",
+    "check_key",
+    "dumps",
+    "key_from_uri",
+    "loads",
+    "materializer_for",
+    "materializer_named",
+    "register_materializer",
+    "safe_join",
+    "skops_trusted_types",
+    "uri_for",
+]

@@ -1,0 +1,33 @@
+"""The quickstart's order of sections, following the flow of the design."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from lockgate.config import Settings
+from lockgate.demo import tracking
+from lockgate.demo.context import DemoContext
+from lockgate.store import Store
+
+#: Sections in the order of the flow; each stage appends its own.
+SECTIONS: list[tuple[str, Callable[[DemoContext], None]]] = [
+    ("tracking", tracking.run),
+]
+
+
+def run_quickstart(settings: Settings, console: Console, *,
+                   only: list[str] | None = None) -> DemoContext:
+    """Run every section (or only the named ones) against the given settings."""
+    store = Store.open(settings)
+    workdir = Path(settings.home).resolve() / "quickstart"
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(settings=settings, store=store, console=console, workdir=workdir)
+    for name, section in SECTIONS:
+        if only and name not in only:
+            continue
+        section(ctx)
+    console.rule("[bold green]quickstart finished")
+    return ctx

@@ -1,0 +1,826 @@
+"""The repository API over the metadata store: every read and write of the core tables.
+
+Other stages keep their own tables (``store/tables_<stage>.py``) and may use
+:meth:`Store.read` / :meth:`Store.write` for them; everything here is about runs and
+what hangs off them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lockgate.config import Settings, load_settings
+from lockgate.errors import NotFoundError, StoreError, close_matches
+from lockgate.store import migration
+from lockgate.store import schema as t
+from lockgate.store.engine import create_engines
+from lockgate.store.records import (
+    ArtifactRecord,
+    CodeVersion,
+    DatasetVersion,
+    Environment,
+    HardwareSample,
+    LineageEdge,
+    MetricPoint,
+    Note,
+    RunRecord,
+    crash_after,
+    effective_status,
+)
+
+_STORES: dict[str, Store] = {}
+_WRITE_ATTEMPTS = 8
+
+
+class Store:
+    """The metadata store at one database URL. Use :meth:`open` to get one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.reader, self.writer = create_engines(url)
+        self.dialect = self.reader.dialect.name
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, migrate: bool = True) -> Store:
+        """Open (and on first use migrate) the store named by ``settings``.
+
+        One Store per URL and process is kept, so opening is cheap after the first time.
+
+        Raises:
+            StoreError: the database is unreachable, malformed or read-only.
+        """
+        settings = settings or load_settings()
+        url = settings.resolved_db_url
+        key = f"{os.getpid()}:{url}"
+        store = _STORES.get(key)
+        if store is None:
+            store = cls(url)
+            if migrate:
+                store.upgrade()
+            _STORES[key] = store
+        return store
+
+    def upgrade(self) -> bool:
+        """Apply pending migrations; True when something ran."""
+        try:
+            return migration.upgrade(self.writer)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(_unreachable(self.url, exc)) from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read connection (deferred transaction, never takes the write lock)."""
+        try:
+            with self.reader.connect() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            if "locked" in str(exc):
+                raise
+            raise StoreError(_unreachable(self.url, exc)) from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its first statement."""
+        try:
+            with self.writer.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise StoreError(_unreachable(self.url, exc)) from exc
+
+    def execute_write(self, statement: Any, rows: Any = None) -> Any:
+        """Run one write statement, retrying on SQLite lock contention with jittered backoff."""
+        delay = 0.01
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self.write() as conn:
+                    return conn.execute(statement, rows) if rows is not None else conn.execute(
+                        statement
+                    )
+            except sa.exc.OperationalError as exc:
+                if attempt == _WRITE_ATTEMPTS - 1 or "locked" not in str(exc):
+                    raise StoreError(
+                        f"The metadata store stayed locked after {_WRITE_ATTEMPTS} attempts: "
+                        f"{exc.orig}. Too many writers for SQLite: set LOCKGATE_DB_URL "
+                        "to PostgreSQL."
+                    ) from exc
+                time.sleep(delay * (1 + random.random()))
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # -- experiments and runs --------------------------------------------------
+
+    def experiment_id(self, name: str) -> int:
+        """The id of experiment ``name``, created on first use."""
+        with self.read() as conn:
+            found = conn.execute(
+                sa.select(t.experiments.c.id).where(t.experiments.c.name == name)
+            ).scalar()
+        if found is not None:
+            return int(found)
+        try:
+            self.execute_write(
+                sa.insert(t.experiments).values(name=name, created_at=time.time())
+            )
+        except (sa.exc.IntegrityError, StoreError) as exc:
+            if not isinstance(exc, sa.exc.IntegrityError) and "UNIQUE" not in str(exc):
+                raise
+        with self.read() as conn:
+            return int(
+                conn.execute(
+                    sa.select(t.experiments.c.id).where(t.experiments.c.name == name)
+                ).scalar_one()
+            )
+
+    def experiments(self) -> list[str]:
+        """Every experiment name, alphabetically."""
+        with self.read() as conn:
+            return list(
+                conn.execute(sa.select(t.experiments.c.name).order_by(t.experiments.c.name))
+                .scalars()
+            )
+
+    def create_run(
+        self,
+        name: str,
+        *,
+        experiment: str = "default",
+        kind: str = "run",
+        parent_id: str | None = None,
+        heartbeat_seconds: float = 5.0,
+        status: str = "RUNNING",
+    ) -> str:
+        """Insert a RUNNING run and return its id (16 hex characters)."""
+        run_id = uuid.uuid4().hex[:16]
+        now = time.time()
+        self.execute_write(
+            sa.insert(t.runs).values(
+                id=run_id,
+                experiment_id=self.experiment_id(experiment),
+                name=name,
+                kind=kind,
+                status=status,
+                parent_id=parent_id,
+                start_time=now,
+                end_time=None if status == "RUNNING" else now,
+                heartbeat_at=now,
+                heartbeat_seconds=heartbeat_seconds,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+        )
+        return run_id
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run's process is alive now."""
+        self.execute_write(
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id, t.runs.c.status == "RUNNING")
+            .values(heartbeat_at=time.time())
+        )
+
+    def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Close a run with a final status (FINISHED, FAILED, SKIPPED, CACHED...)."""
+        if status not in t.RUN_STATUSES:
+            raise ValueError(f"Unknown run status {status!r}; use one of {t.RUN_STATUSES}.")
+        now = time.time()
+        self.execute_write(
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id)
+            .values(status=status, error=error, end_time=now, heartbeat_at=now)
+        )
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """Expand a unique id prefix (as git does) to the full run id.
+
+        Raises:
+            NotFoundError: no run, or several runs, start with ``run_id``.
+        """
+        with self.read() as conn:
+            matches = list(
+                conn.execute(
+                    sa.select(t.runs.c.id).where(t.runs.c.id.startswith(run_id)).limit(3)
+                ).scalars()
+            )
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFoundError(
+                f"No run with id `{run_id}`. List runs with `lockgate runs list`."
+            )
+        raise NotFoundError(
+            f"Run id prefix `{run_id}` is ambiguous ({', '.join(matches)}, ...); give more "
+            "characters."
+        )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id (or unique id prefix), its status decided by liveness."""
+        full = self.resolve_run_id(run_id)
+        with self.read() as conn:
+            row = conn.execute(_run_select().where(t.runs.c.id == full)).one()
+        return _run_record(row)
+
+    def list_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        top_level: bool = False,
+        kind: str | None = None,
+        sort_metric: str | None = None,
+        ascending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs matching every filter, newest first or ordered by a metric's last value."""
+        query = _run_select()
+        if experiment is not None:
+            if experiment not in self.experiments():
+                raise NotFoundError(
+                    f"No experiment `{experiment}`."
+                    + close_matches(experiment, self.experiments())
+                )
+            query = query.where(t.experiments.c.name == experiment)
+        if status is not None:
+            query = query.where(_status_clause(status.upper()))
+        for key, value in (tags or {}).items():
+            query = query.where(
+                sa.exists().where(
+                    t.tags.c.run_id == t.runs.c.id, t.tags.c.key == key, t.tags.c.value == value
+                )
+            )
+        if parent_id is not None:
+            query = query.where(t.runs.c.parent_id == parent_id)
+        if top_level:
+            query = query.where(t.runs.c.parent_id.is_(None))
+        if kind is not None:
+            query = query.where(t.runs.c.kind == kind)
+        if sort_metric:
+            last = _last_metric_subquery(sort_metric)
+            query = query.join(last, last.c.run_id == t.runs.c.id)
+            order = last.c.value.asc() if ascending else last.c.value.desc()
+            query = query.order_by(order, t.runs.c.start_time.desc())
+        else:
+            query = query.order_by(t.runs.c.start_time.desc())
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        with self.read() as conn:
+            return [_run_record(row) for row in conn.execute(query)]
+
+    def count_runs(self) -> int:
+        """How many runs the store holds."""
+        with self.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one())
+
+    # -- params, metrics, tags, notes ----------------------------------------
+
+    def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+        """Store parameters as JSON; a key logged again is overwritten."""
+        if not values:
+            return
+        encoded = {key: _json_param(key, value) for key, value in values.items()}
+        with self._retrying_write() as conn:
+            conn.execute(
+                sa.delete(t.params).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(list(encoded))
+                )
+            )
+            conn.execute(
+                sa.insert(t.params),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in encoded.items()],
+            )
+
+    def params(self, run_id: str) -> dict[str, Any]:
+        """A run's parameters, decoded from JSON."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id)
+            )
+            return {key: json.loads(value) for key, value in rows}
+
+    def log_metric_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert metric rows (``run_id, key, step, timestamp, value``) in one transaction."""
+        if not rows:
+            return
+        prepared = [_metric_row(row) for row in rows]
+        self.execute_write(sa.insert(t.metrics), prepared)
+
+    def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
+        """Every logged point of a run (optionally one key), by key then step."""
+        query = sa.select(
+            t.metrics.c.key, t.metrics.c.step, t.metrics.c.timestamp, t.metrics.c.value,
+            t.metrics.c.is_nan,
+        ).where(t.metrics.c.run_id == run_id)
+        if key is not None:
+            query = query.where(t.metrics.c.key == key)
+        query = query.order_by(t.metrics.c.key, t.metrics.c.step, t.metrics.c.id)
+        with self.read() as conn:
+            return [
+                MetricPoint(k, int(s), ts, math.nan if nan else float(v))
+                for k, s, ts, v, nan in conn.execute(query)
+            ]
+
+    def last_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """The last logged value of every metric, for each run."""
+        if not run_ids:
+            return {}
+        newest = (
+            sa.select(sa.func.max(t.metrics.c.id))
+            .where(t.metrics.c.run_id.in_(list(run_ids)))
+            .group_by(t.metrics.c.run_id, t.metrics.c.key)
+        )
+        query = sa.select(
+            t.metrics.c.run_id, t.metrics.c.key, t.metrics.c.value, t.metrics.c.is_nan
+        ).where(t.metrics.c.id.in_(newest))
+        out: dict[str, dict[str, float]] = {run_id: {} for run_id in run_ids}
+        with self.read() as conn:
+            for run_id, key, value, is_nan in conn.execute(query):
+                out[run_id][key] = math.nan if is_nan else float(value)
+        return out
+
+    def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
+        """Set tags (strings); a key set again is overwritten."""
+        if not values:
+            return
+        with self._retrying_write() as conn:
+            conn.execute(
+                sa.delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key.in_(list(values)))
+            )
+            conn.execute(
+                sa.insert(t.tags),
+                [{"run_id": run_id, "key": k, "value": str(v)} for k, v in values.items()],
+            )
+
+    def tags(self, run_id: str) -> dict[str, str]:
+        """A run's tags."""
+        with self.read() as conn:
+            return dict(
+                conn.execute(
+                    sa.select(t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id == run_id)
+                ).all()
+            )
+
+    def add_note(self, run_id: str, text: str, author: str | None = None) -> None:
+        """Attach a free-text note to a run."""
+        self.execute_write(
+            sa.insert(t.notes).values(
+                run_id=run_id, text=text, author=author, created_at=time.time()
+            )
+        )
+
+    def notes(self, run_id: str) -> list[Note]:
+        """A run's notes, oldest first."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.notes.c.id, t.notes.c.created_at, t.notes.c.author, t.notes.c.text)
+                .where(t.notes.c.run_id == run_id)
+                .order_by(t.notes.c.id)
+            )
+            return [Note(*row) for row in rows]
+
+    # -- artifacts and lineage -------------------------------------------------
+
+    def add_artifact(
+        self,
+        *,
+        run_id: str | None,
+        name: str,
+        uri: str,
+        sha256: str,
+        size: int,
+        media_type: str,
+        materializer: str | None = None,
+    ) -> ArtifactRecord:
+        """Register an artifact whose bytes already sit in the artifact store."""
+        now = time.time()
+        result = self.execute_write(
+            sa.insert(t.artifacts).values(
+                run_id=run_id, name=name, uri=uri, sha256=sha256, size=size,
+                media_type=media_type, materializer=materializer, created_at=now,
+            )
+        )
+        artifact_id = int(result.inserted_primary_key[0])
+        return ArtifactRecord(
+            artifact_id, run_id, name, uri, sha256, size, media_type, materializer, now
+        )
+
+    def artifact(self, artifact_id: int) -> ArtifactRecord:
+        """One artifact by id."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"No artifact with id {artifact_id}.")
+        return ArtifactRecord(*row)
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        """Artifacts a run logged, in order."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.artifacts).where(t.artifacts.c.run_id == run_id)
+                .order_by(t.artifacts.c.id)
+            )
+            return [ArtifactRecord(*row) for row in rows]
+
+    def add_lineage(
+        self,
+        run_id: str,
+        direction: str,
+        *,
+        artifact_id: int | None = None,
+        dataset_version_id: int | None = None,
+        role: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Record that a run consumed or produced an artifact or a dataset version."""
+        if direction not in ("consumed", "produced"):
+            raise ValueError("direction must be 'consumed' or 'produced'")
+        if (artifact_id is None) == (dataset_version_id is None):
+            raise ValueError("give exactly one of artifact_id and dataset_version_id")
+        self.execute_write(
+            sa.insert(t.lineage).values(
+                run_id=run_id, direction=direction, artifact_id=artifact_id,
+                dataset_version_id=dataset_version_id, role=role, note=note,
+                created_at=time.time(),
+            )
+        )
+
+    def lineage(
+        self,
+        *,
+        run_id: str | None = None,
+        artifact_id: int | None = None,
+        dataset_version_id: int | None = None,
+        sha256: str | None = None,
+    ) -> list[LineageEdge]:
+        """Lineage edges touching a run, an artifact, a dataset version or any artifact
+        with given content."""
+        query = sa.select(t.lineage)
+        if run_id is not None:
+            query = query.where(t.lineage.c.run_id == run_id)
+        if artifact_id is not None:
+            query = query.where(t.lineage.c.artifact_id == artifact_id)
+        if dataset_version_id is not None:
+            query = query.where(t.lineage.c.dataset_version_id == dataset_version_id)
+        if sha256 is not None:
+            same = sa.select(t.artifacts.c.id).where(t.artifacts.c.sha256 == sha256)
+            query = query.where(t.lineage.c.artifact_id.in_(same))
+        with self.read() as conn:
+            return [LineageEdge(*row) for row in conn.execute(query.order_by(t.lineage.c.id))]
+
+    # -- code, environment, console, hardware ------------------------------------
+
+    def set_code_version(self, run_id: str, code: CodeVersion) -> None:
+        """Record the git state of a run's code."""
+        self.execute_write(
+            sa.insert(t.code_versions).values(
+                run_id=run_id, commit=code.commit, branch=code.branch, dirty=code.dirty,
+                repo_root=code.repo_root, diff_artifact_id=code.diff_artifact_id,
+            )
+        )
+
+    def code_version(self, run_id: str) -> CodeVersion | None:
+        """The git state recorded for a run, if any."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    t.code_versions.c.commit, t.code_versions.c.branch, t.code_versions.c.dirty,
+                    t.code_versions.c.repo_root, t.code_versions.c.diff_artifact_id,
+                ).where(t.code_versions.c.run_id == run_id)
+            ).one_or_none()
+        return CodeVersion(*row) if row else None
+
+    def set_environment(self, run_id: str, env: Environment) -> None:
+        """Record Python, platform, distributions and resolved settings of a run."""
+        self.execute_write(
+            sa.insert(t.environments).values(
+                run_id=run_id, python=env.python, platform=env.platform,
+                packages=json.dumps(env.packages, sort_keys=True),
+                settings=json.dumps(env.settings, sort_keys=True),
+            )
+        )
+
+    def environment(self, run_id: str) -> Environment | None:
+        """The environment recorded for a run, if any."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    t.environments.c.python, t.environments.c.platform,
+                    t.environments.c.packages, t.environments.c.settings,
+                ).where(t.environments.c.run_id == run_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return Environment(row[0], row[1], json.loads(row[2]), json.loads(row[3] or "{}"))
+
+    def append_console(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append console chunks (``run_id, stream, timestamp, text``)."""
+        if rows:
+            self.execute_write(sa.insert(t.console_logs), list(rows))
+
+    def console(self, run_id: str, tail_lines: int | None = None) -> str:
+        """A run's captured console output (stdout and stderr interleaved)."""
+        with self.read() as conn:
+            text = "".join(
+                conn.execute(
+                    sa.select(t.console_logs.c.text)
+                    .where(t.console_logs.c.run_id == run_id)
+                    .order_by(t.console_logs.c.id)
+                ).scalars()
+            )
+        if tail_lines is not None:
+            text = "\n".join(text.splitlines()[-tail_lines:])
+        return text
+
+    def add_hardware_samples(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert hardware samples."""
+        if rows:
+            self.execute_write(sa.insert(t.hardware_samples), list(rows))
+
+    def hardware(self, run_id: str) -> list[HardwareSample]:
+        """A run's hardware samples in time order."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    t.hardware_samples.c.timestamp, t.hardware_samples.c.cpu_percent,
+                    t.hardware_samples.c.rss_bytes, t.hardware_samples.c.system_memory_percent,
+                    t.hardware_samples.c.gpu_utilization, t.hardware_samples.c.gpu_memory_bytes,
+                )
+                .where(t.hardware_samples.c.run_id == run_id)
+                .order_by(t.hardware_samples.c.timestamp)
+            )
+            return [HardwareSample(*row) for row in rows]
+
+    # -- dataset versions --------------------------------------------------------
+
+    def add_dataset_version(
+        self,
+        table_name: str,
+        *,
+        source: str | None = None,
+        batch_id: str | None = None,
+        rows_ingested: int = 0,
+        rows_accepted: int = 0,
+        rows_quarantined: int = 0,
+        content_hash: str | None = None,
+        contract_version: str | None = None,
+        validation_status: str = "not_run",
+        checks: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        version: int | None = None,
+    ) -> DatasetVersion:
+        """Register the next version of a table (or the given ``version``, e.g. Delta's).
+
+        Raises:
+            ValueError: ``ingested != accepted + quarantined``: rows would be lost.
+        """
+        if rows_ingested != rows_accepted + rows_quarantined:
+            raise ValueError(
+                f"Row accounting broken for {table_name}: ingested {rows_ingested} != "
+                f"accepted {rows_accepted} + quarantined {rows_quarantined}."
+            )
+        now = time.time()
+        with self._retrying_write() as conn:
+            if version is None:
+                current = conn.execute(
+                    sa.select(sa.func.max(t.dataset_versions.c.version)).where(
+                        t.dataset_versions.c.table_name == table_name
+                    )
+                ).scalar()
+                version = 0 if current is None else int(current) + 1
+            result = conn.execute(
+                sa.insert(t.dataset_versions).values(
+                    table_name=table_name, version=version, source=source, batch_id=batch_id,
+                    rows_ingested=rows_ingested, rows_accepted=rows_accepted,
+                    rows_quarantined=rows_quarantined, content_hash=content_hash,
+                    contract_version=contract_version, validation_status=validation_status,
+                    checks=json.dumps(dict(checks or {}), sort_keys=True, default=str),
+                    details=json.dumps(dict(details or {}), sort_keys=True, default=str),
+                    run_id=run_id, created_at=now,
+                )
+            )
+            new_id = int(result.inserted_primary_key[0])
+        return self.dataset_version_by_id(new_id)
+
+    def update_dataset_version(self, dataset_version_id: int, **values: Any) -> None:
+        """Update fields of a dataset version (validation verdict, checks, details)."""
+        allowed = {"validation_status", "checks", "details", "run_id"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"Cannot update {sorted(unknown)}; allowed: {sorted(allowed)}")
+        for key in ("checks", "details"):
+            if key in values:
+                values[key] = json.dumps(values[key], sort_keys=True, default=str)
+        self.execute_write(
+            sa.update(t.dataset_versions)
+            .where(t.dataset_versions.c.id == dataset_version_id)
+            .values(**values)
+        )
+
+    def dataset_version_by_id(self, dataset_version_id: int) -> DatasetVersion:
+        """One dataset version by its store id."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(t.dataset_versions).where(t.dataset_versions.c.id == dataset_version_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"No dataset version with id {dataset_version_id}.")
+        return _dataset_version(row)
+
+    def dataset_version(self, table_name: str, version: int | None = None) -> DatasetVersion:
+        """A table's version (the newest when ``version`` is None).
+
+        Raises:
+            NotFoundError: no such table or version; names the known ones.
+        """
+        query = sa.select(t.dataset_versions).where(t.dataset_versions.c.table_name == table_name)
+        if version is None:
+            query = query.order_by(t.dataset_versions.c.version.desc()).limit(1)
+        else:
+            query = query.where(t.dataset_versions.c.version == version)
+        with self.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            tables = self.dataset_tables()
+            if table_name not in tables:
+                raise NotFoundError(
+                    f"No table `{table_name}` in the store." + close_matches(table_name, tables)
+                    + " List tables with `lockgate data tables`."
+                )
+            raise NotFoundError(
+                f"Table `{table_name}` has no version {version}. List them with "
+                f"`lockgate data versions {table_name}`."
+            )
+        return _dataset_version(row)
+
+    def dataset_versions(self, table_name: str) -> list[DatasetVersion]:
+        """Every version of a table, oldest first."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.dataset_versions)
+                .where(t.dataset_versions.c.table_name == table_name)
+                .order_by(t.dataset_versions.c.version)
+            )
+            return [_dataset_version(row) for row in rows]
+
+    def dataset_tables(self) -> list[str]:
+        """Names of tables with at least one registered version."""
+        with self.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(t.dataset_versions.c.table_name).distinct()
+                    .order_by(t.dataset_versions.c.table_name)
+                ).scalars()
+            )
+
+    # -- internals ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _retrying_write(self) -> Iterator[Connection]:
+        """A write transaction for several statements; retried as a whole when locked."""
+        # A generator-based context manager cannot re-run the caller's block, so the
+        # retry happens on acquiring the lock: BEGIN IMMEDIATE is the only place a
+        # SQLite writer waits, and it honours busy_timeout.
+        delay = 0.01
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                conn = self.writer.connect()
+                transaction = conn.begin()
+                break
+            except sa.exc.OperationalError as exc:
+                if attempt == _WRITE_ATTEMPTS - 1 or "locked" not in str(exc):
+                    raise StoreError(_unreachable(self.url, exc)) from exc
+                time.sleep(delay * (1 + random.random()))
+                delay *= 2
+        try:
+            yield conn
+            transaction.commit()
+        except BaseException:
+            transaction.rollback()
+            raise
+        finally:
+            conn.close()
+
+
+def _run_select() -> sa.Select:
+    return sa.select(
+        t.runs.c.id, t.runs.c.name, t.experiments.c.name, t.runs.c.kind, t.runs.c.status,
+        t.runs.c.parent_id, t.runs.c.start_time, t.runs.c.end_time, t.runs.c.heartbeat_at,
+        t.runs.c.heartbeat_seconds, t.runs.c.error, t.runs.c.host, t.runs.c.pid,
+    ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+
+
+def _run_record(row: Any) -> RunRecord:
+    (run_id, name, experiment, kind, status, parent_id, start, end, heartbeat, hb_seconds,
+     error, host, pid) = row
+    return RunRecord(
+        id=run_id, name=name, experiment=experiment, kind=kind,
+        status=effective_status(status, heartbeat, hb_seconds), parent_id=parent_id,
+        start_time=start, end_time=end, heartbeat_at=heartbeat, error=error, host=host, pid=pid,
+    )
+
+
+def _status_clause(status: str) -> sa.ColumnElement[bool]:
+    """SQL for a status filter that applies the same liveness rule as effective_status."""
+    now = time.time()
+    stale = t.runs.c.heartbeat_at < now - (
+        t.runs.c.heartbeat_seconds * 3.0 + crash_after(0.0)
+    )
+    if status == "CRASHED":
+        return sa.or_(t.runs.c.status == "CRASHED", sa.and_(t.runs.c.status == "RUNNING", stale))
+    if status == "RUNNING":
+        return sa.and_(t.runs.c.status == "RUNNING", sa.not_(stale))
+    if status not in t.RUN_STATUSES:
+        raise NotFoundError(
+            f"Unknown status `{status}`; use one of {', '.join(t.RUN_STATUSES)}."
+        )
+    return t.runs.c.status == status
+
+
+def _last_metric_subquery(key: str) -> sa.Subquery:
+    newest = (
+        sa.select(sa.func.max(t.metrics.c.id)).where(t.metrics.c.key == key)
+        .group_by(t.metrics.c.run_id)
+    )
+    return (
+        sa.select(t.metrics.c.run_id, t.metrics.c.value)
+        .where(t.metrics.c.id.in_(newest))
+        .subquery()
+    )
+
+
+def _json_param(key: str, value: Any) -> str:
+    from lockgate.errors import TrackingError
+
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TrackingError(
+            f"Parameter `{key}` has a value of type {type(value).__name__} that is not "
+            "JSON-serialisable. Log a str, number, bool, None, list or dict instead "
+            f"(e.g. `{key}=str(value)`)."
+        ) from exc
+
+
+def _metric_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    value = row["value"]
+    nan = math.isnan(value)
+    return {
+        "run_id": row["run_id"], "key": row["key"], "step": row["step"],
+        "timestamp": row["timestamp"], "value": None if nan else value, "is_nan": nan,
+    }
+
+
+def _dataset_version(row: Any) -> DatasetVersion:
+    m = row._mapping
+    return DatasetVersion(
+        id=m["id"], table_name=m["table_name"], version=m["version"], source=m["source"],
+        batch_id=m["batch_id"], rows_ingested=m["rows_ingested"],
+        rows_accepted=m["rows_accepted"], rows_quarantined=m["rows_quarantined"],
+        content_hash=m["content_hash"], contract_version=m["contract_version"],
+        validation_status=m["validation_status"], checks=json.loads(m["checks"] or "{}"),
+        details=json.loads(m["details"] or "{}"), run_id=m["run_id"], created_at=m["created_at"],
+    )
+
+
+def _unreachable(url: str, exc: Exception) -> str:
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    orig = getattr(exc, "orig", exc)
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    hint = (
+        "Is PostgreSQL running and the database created? Check LOCKGATE_DB_URL."
+        if url.startswith("postgresql")
+        else "Check LOCKGATE_DB_URL / LOCKGATE_HOME."
+    )
+    return f"Cannot use the metadata store at {shown}: {first}. {hint}"
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield lists of at most ``size`` items (bulk inserts stay under driver limits)."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

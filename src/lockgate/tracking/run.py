@@ -1,0 +1,332 @@
+"""Runs: the tracking API. ``start_run`` opens a run that records params, metrics,
+artifacts, notes, console output, hardware, code version and environment.
+
+    import lockgate as lg
+    with lg.start_run("baseline", experiment="churn", params={"lr": 0.1}) as run:
+        run.log_metric("loss", 0.3, step=1)
+
+Metrics are buffered and written in batches (every second, at the end, on exception
+and at interpreter exit). NaN and ±inf are stored faithfully, not refused: a diverging
+loss is exactly what a person wants to see recorded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import numbers
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from lockgate.artifacts import ArtifactStore, LocalBlobStore
+from lockgate.config import Settings, load_settings
+from lockgate.errors import TrackingError
+from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
+from lockgate.tracking.console import ConsoleBuffer, ConsoleCapture
+from lockgate.tracking.environment import capture_environment, git_state
+from lockgate.tracking.recorder import MetricBuffer, Recorder
+
+_ACTIVE: list[Run] = []
+_ACTIVE_LOCK = threading.Lock()
+_UNCAUGHT: list[BaseException] = []
+
+
+class Run:
+    """A live run. Create it with :func:`start_run`; use it as a context manager."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        experiment: str,
+        settings: Settings,
+        store: Store,
+        capture_console: bool = True,
+        sample_hardware: bool = True,
+    ) -> None:
+        self.id = run_id
+        self.name = name
+        self.experiment = experiment
+        self.settings = settings
+        self.store = store
+        self.artifacts = ArtifactStore(store, LocalBlobStore(settings.resolved_artifact_root))
+        self.status = "RUNNING"
+        self._steps: dict[str, int] = {}
+        self._metrics = MetricBuffer()
+        self._console_buffer = ConsoleBuffer(run_id) if capture_console else None
+        self._capture = ConsoleCapture(self._console_buffer) if self._console_buffer else None
+        self._recorder = Recorder(
+            store, run_id, metrics=self._metrics, console=self._console_buffer,
+            flush_seconds=settings.metric_flush_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            hardware_seconds=settings.hardware_seconds if sample_hardware else None,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if self._capture is not None:
+            self._capture.start()
+        self._recorder.start()
+        with _ACTIVE_LOCK:
+            _ACTIVE.append(self)
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """Flush everything buffered and close the run with ``status``."""
+        if self.status != "RUNNING":
+            return
+        self.status = status
+        if self._capture is not None:
+            self._capture.stop()
+        with _ACTIVE_LOCK:
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+        try:
+            self._recorder.stop()
+        finally:
+            self.store.end_run(self.id, status, error)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.end("FINISHED")
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        self.end("FAILED", error=text)
+
+    # -- params, metrics, tags, notes ----------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one parameter (any JSON-serialisable value)."""
+        self.store.log_params(self.id, {key: value})
+
+    def log_params(self, values: Mapping[str, Any]) -> None:
+        """Record several parameters."""
+        self.store.log_params(self.id, dict(values))
+
+    def log_metric(self, key: str, value: float, step: int | None = None,
+                   timestamp: float | None = None) -> None:
+        """Buffer one metric point; ``step`` defaults to one more than the key's last step.
+
+        Raises:
+            TrackingError: the value is not a real number (str, None, complex...).
+        """
+        if type(value) is not float:
+            value = _as_float(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        self._metrics.append(key, step, time.time() if timestamp is None else timestamp, value)
+
+    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        """Buffer several metric points at the same step."""
+        for key, value in values.items():
+            self.log_metric(key, value, step=step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (stored as text; filterable in ``lockgate runs list --tag k=v``)."""
+        self.store.set_tags(self.id, {key: value})
+
+    def set_tags(self, values: Mapping[str, Any]) -> None:
+        """Set several tags."""
+        self.store.set_tags(self.id, dict(values))
+
+    def note(self, text: str, author: str | None = None) -> None:
+        """Attach a free-text note, e.g. an observation about the run."""
+        self.store.add_note(self.id, text, author)
+
+    def flush(self) -> None:
+        """Write buffered metrics and console output now (done every second anyway)."""
+        self._recorder.flush(raise_errors=True)
+
+    # -- artifacts and lineage -------------------------------------------------
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> ArtifactRecord:
+        """Store a file as an artifact of this run."""
+        record = self.artifacts.save_file(path, name=name, run_id=self.id)
+        self.store.add_lineage(self.id, "produced", artifact_id=record.id, role=record.name)
+        return record
+
+    def log_value(self, value: Any, name: str) -> ArtifactRecord:
+        """Store any value a materializer handles (frame, array, estimator, dict...)."""
+        record = self.artifacts.save(value, name, run_id=self.id)
+        self.store.add_lineage(self.id, "produced", artifact_id=record.id, role=name)
+        return record
+
+    def log_frame(self, frame: Any, name: str) -> ArtifactRecord:
+        """Store a Polars or pandas frame as Parquet."""
+        return self.log_value(frame, name)
+
+    def log_figure(self, figure: Any, name: str) -> ArtifactRecord:
+        """Store a Plotly figure as Plotly JSON (the dashboard renders it)."""
+        return self.log_value(figure, name)
+
+    def log_text(self, text: str, name: str) -> ArtifactRecord:
+        """Store a text artifact."""
+        if not isinstance(text, str):
+            raise TrackingError(f"log_text(`{name}`) needs a str, got {type(text).__name__}.")
+        return self.log_value(text, name)
+
+    def log_dict(self, values: Mapping[str, Any], name: str) -> ArtifactRecord:
+        """Store a dict as JSON."""
+        return self.log_value(dict(values), name)
+
+    def consumed(self, item: ArtifactRecord | DatasetVersion, role: str | None = None,
+                 note: str | None = None) -> None:
+        """Record that this run read an artifact or a dataset version."""
+        self._lineage("consumed", item, role, note)
+
+    def produced(self, item: ArtifactRecord | DatasetVersion, role: str | None = None,
+                 note: str | None = None) -> None:
+        """Record that this run wrote an artifact or a dataset version."""
+        self._lineage("produced", item, role, note)
+
+    def _lineage(self, direction: str, item: ArtifactRecord | DatasetVersion,
+                 role: str | None, note: str | None) -> None:
+        if isinstance(item, DatasetVersion):
+            self.store.add_lineage(self.id, direction, dataset_version_id=item.id,
+                                   role=role or item.ref, note=note)
+        else:
+            self.store.add_lineage(self.id, direction, artifact_id=item.id,
+                                   role=role or item.name, note=note)
+
+
+def start_run(
+    name: str,
+    *,
+    experiment: str = "default",
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: Run | str | None = None,
+    kind: str = "run",
+    settings: Settings | None = None,
+    capture_console: bool = True,
+    sample_hardware: bool = True,
+    capture_code: bool = True,
+) -> Run:
+    """Start a tracked run.
+
+    Args:
+        name: human name of the run ("baseline").
+        experiment: experiment the run belongs to; created on first use.
+        params: parameters recorded before any work starts.
+        tags: tags to set.
+        parent: parent run (pipeline steps are children of their pipeline run).
+        kind: "run", "pipeline" or "step".
+        settings: explicit settings; default reads env / lockgate.yaml.
+        capture_console: copy stdout/stderr into the run's console log.
+        sample_hardware: sample CPU / memory / GPU in the background.
+        capture_code: record git state (diff as an artifact) and the environment.
+
+    Returns:
+        The started :class:`Run`; use it in a ``with`` block or call ``end()``.
+
+    Raises:
+        TrackingError: a parameter is not JSON-serialisable (nothing is recorded).
+        StoreError: the metadata store cannot be used.
+    """
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    if params:
+        for key, value in params.items():  # refuse before creating anything
+            _check_json(key, value)
+    parent_id = parent.id if isinstance(parent, Run) else parent
+    run_id = store.create_run(
+        name, experiment=experiment, kind=kind, parent_id=parent_id,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    run = Run(run_id, name=name, experiment=experiment, settings=settings, store=store,
+              capture_console=capture_console, sample_hardware=sample_hardware)
+    try:
+        if params:
+            run.log_params(params)
+        if tags:
+            run.set_tags(tags)
+        if capture_code:
+            _record_code_and_environment(run)
+    except BaseException as exc:
+        store.end_run(run_id, "FAILED", error=f"{type(exc).__name__}: {exc}")
+        raise
+    run._begin()
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this process and not yet ended."""
+    with _ACTIVE_LOCK:
+        return _ACTIVE[-1] if _ACTIVE else None
+
+
+def _record_code_and_environment(run: Run) -> None:
+    commit, branch, dirty, root, diff = git_state()
+    diff_id = None
+    if diff:
+        diff_id = run.artifacts.save(diff, "code.diff", run_id=run.id).id
+    run.store.set_code_version(run.id, CodeVersion(commit, branch, dirty, root, diff_id))
+    run.store.set_environment(run.id, capture_environment(run.settings.public_dict()))
+
+
+def _as_float(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TrackingError(
+            f"Metric `{key}` got {value!r:.60} of type {type(value).__name__}; metrics must "
+            "be real numbers (int, float, numpy scalar). Log text with `run.note` or "
+            "`run.set_tag` instead."
+        )
+    result = float(value)
+    if math.isnan(result) or math.isinf(result):
+        return result  # stored faithfully
+    return result
+
+
+def _check_json(key: str, value: Any) -> None:
+    import json
+
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TrackingError(
+            f"Parameter `{key}` has a value of type {type(value).__name__} that is not "
+            "JSON-serialisable. Log a str, number, bool, None, list or dict instead "
+            f"(e.g. `{key}=str(value)`)."
+        ) from exc
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+    _UNCAUGHT.append(exc)
+    _previous_excepthook(exc_type, exc, tb)
+
+
+def _end_active_runs_at_exit() -> None:
+    """Runs left open at interpreter exit are flushed and closed, not left RUNNING."""
+    with _ACTIVE_LOCK:
+        runs = list(reversed(_ACTIVE))
+    for run in runs:
+        status, error = "FINISHED", None
+        if _UNCAUGHT:
+            exc = _UNCAUGHT[-1]
+            status = "FAILED"
+            error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            run.end(status, error)
+        except Exception as exc:  # the store may be gone at exit; say so, do not hide it
+            print(f"lockgate: could not close run {run.id} at exit: {exc}", file=sys.__stderr__)
+
+
+_previous_excepthook = sys.excepthook
+sys.excepthook = _excepthook
+atexit.register(_end_active_runs_at_exit)
