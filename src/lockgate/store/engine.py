@@ -59,6 +59,11 @@ def _prepare_sqlite_file(database: str | None) -> None:
             "processes; point LOCKGATE_DB_URL at a file, e.g. sqlite:///.lockgate/lockgate.db."
         )
     path = Path(database)
+    if path.is_dir():
+        raise StoreError(
+            f"The metadata database path {path} is a folder. Point LOCKGATE_DB_URL at a "
+            "file, or remove the folder."
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():

@@ -317,10 +317,44 @@ class Store:
 
     def log_metric_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert metric rows (``run_id, key, step, timestamp, value``) in one transaction."""
+        self.log_metric_tuples(
+            [(r["run_id"], r["key"], r["step"], r["timestamp"], r["value"]) for r in rows]
+        )
+
+    def log_metric_tuples(self, rows: Sequence[tuple[str, str, int, float, float]]) -> None:
+        """Insert ``(run_id, key, step, timestamp, value)`` tuples in one transaction.
+
+        The hot path of metric logging: the driver's ``executemany`` on SQLite and
+        ``COPY`` on PostgreSQL, bypassing per-row statement compilation. NaN is stored
+        as NULL with ``is_nan`` set, because SQLite cannot store NaN.
+        """
         if not rows:
             return
-        prepared = [_metric_row(row) for row in rows]
-        self.execute_write(sa.insert(t.metrics), prepared)
+        prepared = [
+            (run_id, key, int(step), ts, None if value != value else value, value != value)
+            for run_id, key, step, ts, value in rows
+        ]
+        columns = "run_id, key, step, timestamp, value, is_nan"
+        delay = 0.01
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self.write() as conn:
+                    if self.dialect == "postgresql":
+                        cursor = conn.connection.driver_connection.cursor()
+                        with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
+                            for row in prepared:
+                                copy.write_row(row)
+                    else:
+                        marks = ", ".join(["?"] * 6)
+                        conn.exec_driver_sql(
+                            f"INSERT INTO metrics ({columns}) VALUES ({marks})", prepared
+                        )
+                return
+            except sa.exc.OperationalError as exc:
+                if attempt == _WRITE_ATTEMPTS - 1 or "locked" not in str(exc):
+                    raise StoreError(_unreachable(self.url, exc)) from exc
+                time.sleep(delay * (1 + random.random()))
+                delay *= 2
 
     def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         """Every logged point of a run (optionally one key), by key then step."""
@@ -779,15 +813,6 @@ def _json_param(key: str, value: Any) -> str:
             "JSON-serialisable. Log a str, number, bool, None, list or dict instead "
             f"(e.g. `{key}=str(value)`)."
         ) from exc
-
-
-def _metric_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    value = row["value"]
-    nan = math.isnan(value)
-    return {
-        "run_id": row["run_id"], "key": row["key"], "step": row["step"],
-        "timestamp": row["timestamp"], "value": None if nan else value, "is_nan": nan,
-    }
 
 
 def _dataset_version(row: Any) -> DatasetVersion:

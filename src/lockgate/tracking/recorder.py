@@ -81,13 +81,8 @@ class Recorder:
             rows = self.metrics.drain()
             try:
                 if rows:
-                    self.store.log_metric_rows(
-                        [
-                            {"run_id": self.run_id, "key": k, "step": s, "timestamp": ts,
-                             "value": v}
-                            for k, s, ts, v in rows
-                        ]
-                    )
+                    run_id = self.run_id
+                    self.store.log_metric_tuples([(run_id, *row) for row in rows])
             except Exception:
                 self.metrics.restore(rows)
                 if raise_errors:

@@ -1,0 +1,92 @@
+"""The ``lockgate`` command: version, help, runs list/show/compare, and clean errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lockgate as lg
+from lockgate.cli.main import main
+from lockgate.config import Settings
+
+
+@pytest.fixture
+def two_runs(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    ids = []
+    for depth, auc, loss in [(3, 0.81, 0.40), (6, 0.86, 0.35)]:
+        with lg.start_run(f"depth-{depth}", experiment="churn",
+                          params={"max_depth": depth, "lr": 0.1}, tags={"team": "ml"},
+                          settings=settings) as run:
+            run.log_metric("auc", auc)
+            run.log_metric("loss", loss)
+            print(f"trained depth {depth}")
+        ids.append(run.id)
+    return ids
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lockgate {lg.__version__}"
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for group in ("runs", "db", "quickstart"):
+        assert group in out
+
+
+def test_runs_list_json_filters_and_sorts(two_runs: list[str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "list", "--experiment", "churn", "--sort", "auc", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in listed] == [two_runs[1], two_runs[0]]
+    assert listed[0]["metrics"]["auc"] == pytest.approx(0.86)
+    assert main(["runs", "list", "--tag", "team=other", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_runs_show_human_and_json(two_runs: list[str],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "show", two_runs[0][:8]]) == 0
+    out = capsys.readouterr().out
+    assert "depth-3" in out and "max_depth" in out and "trained depth 3" in out
+    assert main(["runs", "show", two_runs[0], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["params"] == {"max_depth": 3, "lr": 0.1}
+    assert shown["environment"]["python"]
+
+
+def test_runs_compare_marks_the_best(two_runs: list[str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "compare", *two_runs, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["params_differ"]) == ["max_depth"]
+    assert result["best"] == {"auc": two_runs[1], "loss": two_runs[1]}
+
+
+def test_errors_are_one_line_without_traceback(two_runs: list[str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "show", "ffffffff"]) == 1
+    err = capsys.readouterr().err
+    assert "No run with id `ffffffff`" in err and "Traceback" not in err
+    assert main(["runs", "list", "--experiment", "chrun"]) == 1
+    assert "Did you mean `churn`" in capsys.readouterr().err
+    assert main(["runs", "compare", two_runs[0]]) == 1
+    assert "at least two" in capsys.readouterr().err
+
+
+def test_bad_database_url_is_reported_clearly(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LOCKGATE_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/x")
+    assert main(["runs", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "Is PostgreSQL running" in err and "Traceback" not in err
+
+
+def test_db_upgrade(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    assert main(["db", "upgrade"]) == 0
+    assert "Migrated" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert "Already current" in capsys.readouterr().out

@@ -1,0 +1,122 @@
+"""The store's repository API, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from lockgate.config import Settings
+from lockgate.errors import NotFoundError, TrackingError
+from lockgate.store import Store
+
+
+@pytest.fixture
+def store(any_settings: Settings) -> Store:
+    return Store.open(any_settings)
+
+
+def test_runs_params_metrics_round_trip(store: Store) -> None:
+    run_id = store.create_run("baseline", experiment="churn")
+    store.log_params(run_id, {"lr": 0.1, "layers": [3, 4], "name": "x"})
+    store.log_params(run_id, {"lr": 0.2})  # overwrite
+    store.log_metric_rows([
+        {"run_id": run_id, "key": "loss", "step": s, "timestamp": time.time(), "value": 1 / (s + 1)}
+        for s in range(5)
+    ])
+    assert store.params(run_id) == {"lr": 0.2, "layers": [3, 4], "name": "x"}
+    points = store.metrics(run_id, "loss")
+    assert [p.step for p in points] == [0, 1, 2, 3, 4]
+    assert store.last_metrics([run_id])[run_id] == {"loss": pytest.approx(0.2)}
+
+
+def test_nan_and_inf_are_stored_faithfully(store: Store) -> None:
+    run_id = store.create_run("diverging")
+    store.log_metric_rows([
+        {"run_id": run_id, "key": "loss", "step": 0, "timestamp": 0.0, "value": math.nan},
+        {"run_id": run_id, "key": "loss", "step": 1, "timestamp": 1.0, "value": math.inf},
+        {"run_id": run_id, "key": "loss", "step": 2, "timestamp": 2.0, "value": -math.inf},
+    ])
+    values = [p.value for p in store.metrics(run_id, "loss")]
+    assert math.isnan(values[0])
+    assert values[1:] == [math.inf, -math.inf]
+
+
+def test_list_runs_filters_and_sorts_by_metric(store: Store) -> None:
+    ids = []
+    for i, auc in enumerate([0.7, 0.9, 0.8]):
+        run_id = store.create_run(f"r{i}", experiment="exp")
+        store.log_metric_rows([{"run_id": run_id, "key": "auc", "step": 0, "timestamp": 0.0,
+                                "value": auc}])
+        store.set_tags(run_id, {"team": "a" if i < 2 else "b"})
+        store.end_run(run_id, "FINISHED")
+        ids.append(run_id)
+    other = store.create_run("elsewhere", experiment="other")
+    store.end_run(other, "FAILED", error="boom")
+
+    best_first = store.list_runs(experiment="exp", sort_metric="auc")
+    assert [r.name for r in best_first] == ["r1", "r2", "r0"]
+    worst_first = store.list_runs(experiment="exp", sort_metric="auc", ascending=True)
+    assert [r.name for r in worst_first] == ["r0", "r2", "r1"]
+    assert {r.name for r in store.list_runs(tags={"team": "a"})} == {"r0", "r1"}
+    failed = store.list_runs(status="failed")
+    assert [r.id for r in failed] == [other] and failed[0].error == "boom"
+
+
+def test_unknown_experiment_suggests_close_match(store: Store) -> None:
+    store.create_run("x", experiment="churn")
+    with pytest.raises(NotFoundError, match="Did you mean `churn`"):
+        store.list_runs(experiment="chrun")
+
+
+def test_run_id_prefix_and_unknown_id(store: Store) -> None:
+    run_id = store.create_run("x")
+    assert store.get_run(run_id[:6]).id == run_id
+    with pytest.raises(NotFoundError, match=r"No run with id `zzzz`.*lockgate runs list"):
+        store.get_run("zzzz")
+
+
+def test_stale_heartbeat_reads_as_crashed(store: Store) -> None:
+    run_id = store.create_run("dying", heartbeat_seconds=0.05)
+    assert store.get_run(run_id).status == "RUNNING"
+    time.sleep(1.3)
+    assert store.get_run(run_id).status == "CRASHED"
+    assert [r.id for r in store.list_runs(status="CRASHED")] == [run_id]
+    assert store.list_runs(status="RUNNING") == []
+
+
+def test_dataset_versions_enforce_row_accounting(store: Store) -> None:
+    first = store.add_dataset_version("orders", rows_ingested=10, rows_accepted=8,
+                                      rows_quarantined=2, validation_status="passed",
+                                      checks={"range:amount": {"failed": 2}})
+    second = store.add_dataset_version("orders", rows_ingested=5, rows_accepted=5)
+    assert (first.version, second.version) == (0, 1)
+    assert store.dataset_version("orders").ref == "orders@v1"
+    assert store.dataset_version("orders", 0).checks == {"range:amount": {"failed": 2}}
+    with pytest.raises(ValueError, match="ingested 5 != accepted 3 \\+ quarantined 1"):
+        store.add_dataset_version("orders", rows_ingested=5, rows_accepted=3,
+                                  rows_quarantined=1)
+    with pytest.raises(NotFoundError, match="Did you mean `orders`"):
+        store.dataset_version("order")
+
+
+def test_lineage_edges(store: Store) -> None:
+    run_id = store.create_run("train")
+    version = store.add_dataset_version("orders", rows_ingested=1, rows_accepted=1)
+    artifact = store.add_artifact(run_id=run_id, name="model", uri="lockgate+sha256://" + "a" * 64,
+                                  sha256="a" * 64, size=3, media_type="application/x-skops")
+    store.add_lineage(run_id, "consumed", dataset_version_id=version.id, role=version.ref)
+    store.add_lineage(run_id, "produced", artifact_id=artifact.id, role="model")
+    edges = store.lineage(run_id=run_id)
+    assert [(e.direction, e.role) for e in edges] == [("consumed", "orders@v0"),
+                                                      ("produced", "model")]
+    assert store.lineage(sha256="a" * 64)[0].run_id == run_id
+    with pytest.raises(ValueError, match="exactly one"):
+        store.add_lineage(run_id, "produced")
+
+
+def test_json_param_check_is_in_store_too(store: Store) -> None:
+    run_id = store.create_run("x")
+    with pytest.raises(TrackingError, match="`obj` has a value of type object"):
+        store.log_params(run_id, {"obj": object()})
