@@ -5,11 +5,12 @@ from __future__ import annotations
 import typer
 
 from lockgate.cli.app import console, settings
-from lockgate.demo import run_quickstart
 
 
 def quickstart(
     only: list[str] = typer.Option([], "--only", help="Run only these sections."),
 ) -> None:
     """Run the end-to-end demonstration on embedded defaults (SQLite, local files)."""
+    from lockgate.demo import run_quickstart  # heavy (scikit-learn): only when run
+
     run_quickstart(settings(), console, only=only or None)

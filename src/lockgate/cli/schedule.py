@@ -1,0 +1,110 @@
+"""``lockgate schedule add|list|remove`` and ``lockgate scheduler``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+import time
+
+import typer
+from rich.table import Table
+
+from lockgate.cli.app import console, print_json, settings
+from lockgate.pipelines.schedule import (
+    Schedule,
+    Scheduler,
+    add_schedule,
+    claims,
+    list_schedules,
+    normalise_refs,
+    remove_schedule,
+)
+from lockgate.store import Store
+
+app = typer.Typer(help="Cron schedules of pipelines.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    name: str = typer.Argument(..., help="Schedule name."),
+    pipeline: str = typer.Option(..., "--pipeline", help="path/to/pipelines.py:name."),
+    cron: str = typer.Option(..., "--cron", help='Cron expression in UTC, e.g. "0 * * * *".'),
+    params: str | None = typer.Option(None, "--params", "-p", help="params.yaml."),
+    overrides: list[str] = typer.Option([], "--set", help="step.arg=value; repeatable."),
+    executor: str = typer.Option("local", "--executor", help="local or ray."),
+) -> None:
+    """Add a schedule (the pipeline and its params are checked now, not at 3 a.m.)."""
+    ref, params_file = normalise_refs(pipeline, params)
+    added = add_schedule(Store.open(settings()), Schedule(
+        name, ref, cron, params_file, tuple(overrides), executor))
+    console.print(f"Added schedule [bold]{added.name}[/]: {added.pipeline_ref} at "
+                  f"`{added.cron}`; next run {_utc(added.next_due(added.created_at))}. "
+                  "Start `lockgate scheduler` to run it.")
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-readable.")) -> None:
+    """List schedules with their next due time and last start."""
+    store = Store.open(settings())
+    now = time.time()
+    rows = []
+    for s in list_schedules(store):
+        taken = claims(store, s.name)
+        rows.append({"name": s.name, "pipeline": s.pipeline_ref, "cron": s.cron,
+                     "executor": s.executor, "next_due": s.next_due(now),
+                     "last_started": taken[0]["due_at"] if taken else None,
+                     "last_owner": taken[0]["owner"] if taken else None})
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No schedules. Add one with `lockgate schedule add NAME --pipeline "
+                      'path.py:name --cron "0 * * * *"`.')
+        return
+    table = Table(title="Schedules")
+    for column in ("name", "pipeline", "cron", "executor", "next due (UTC)", "last started"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        last = _utc(r["last_started"]) if r["last_started"] else "-"
+        table.add_row(r["name"], r["pipeline"], r["cron"], r["executor"], _utc(r["next_due"]),
+                      last)
+    console.print(table)
+
+
+@app.command("remove")
+def remove(name: str = typer.Argument(..., help="Schedule name.")) -> None:
+    """Remove a schedule."""
+    remove_schedule(Store.open(settings()), name)
+    console.print(f"Removed schedule [bold]{name}[/].")
+
+
+def scheduler(
+    once: bool = typer.Option(False, "--once", help="One pass: start what is due, wait for "
+                              "those runs, exit."),
+    poll: float = typer.Option(30.0, "--poll", min=0.1, help="Seconds between checks."),
+    at: float | None = typer.Option(None, "--at", help="With --once: act as if it were this "
+                                    "epoch time (tests, backfills)."),
+) -> None:
+    """Start due pipeline runs; any number of schedulers may share a store."""
+    runner = Scheduler(settings())
+    if once:
+        started = runner.tick(at)
+        for launch in started:
+            console.print(f"started {launch.schedule} due {_utc(launch.due_at)}")
+        runner.wait()
+        if not started:
+            console.print("Nothing due.")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"Scheduler {runner.owner} running; Ctrl-C to stop.")
+    try:
+        runner.serve(poll_seconds=poll, stop=stop, on_launch=lambda launch: console.print(
+            f"started {launch.schedule} due {_utc(launch.due_at)}"))
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def _utc(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

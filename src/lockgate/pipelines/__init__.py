@@ -1,0 +1,27 @@
+"""Pipelines: plain-function steps wired as data, content-addressed caching, retries,
+timeouts, fan-out, resume, schedules, lineage; local and Ray executors."""
+
+from lockgate.pipelines.errors import ParamsError, PipelineError, ScheduleError
+from lockgate.pipelines.pipeline import Node, Pipeline, node
+from lockgate.pipelines.reference import load_pipeline
+from lockgate.pipelines.result import PipelineResult, StepResult
+from lockgate.pipelines.resume import resume_pipeline
+from lockgate.pipelines.runner import RunOptions, run_pipeline
+from lockgate.pipelines.step import StepSpec, step
+
+__all__ = [
+    "Node",
+    "ParamsError",
+    "Pipeline",
+    "PipelineError",
+    "PipelineResult",
+    "RunOptions",
+    "ScheduleError",
+    "StepResult",
+    "StepSpec",
+    "load_pipeline",
+    "node",
+    "resume_pipeline",
+    "run_pipeline",
+    "step",
+]

@@ -1,0 +1,89 @@
+"""What travels between the runner and a worker: one step attempt and its outcome.
+
+Both are small picklable records. Inputs and outputs are artifact records, never the
+values themselves: values always go through the artifact store, so lineage and caching
+are the same on every executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.config import Settings
+from lockgate.store import ArtifactRecord
+
+#: An input or output: one artifact, or a list of artifacts (a fan-out's items).
+Ref = ArtifactRecord | tuple[ArtifactRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StepTask:
+    """One attempt of one step run, as sent to a worker.
+
+    Attributes:
+        key: unique within the pipeline run (``fit`` or ``fit[3]``).
+        step_run_id: the child run the attempt belongs to.
+        node: the node's name (artifact names start with it).
+        function: ``(module, qualname, file, file sha256)`` of the step function.
+        params: keyword arguments from the resolved parameters.
+        inputs: ``{argument: Ref}``.
+        outputs: output names, in return order.
+        split_outputs: outputs saved one artifact per list item (they feed a fan-out).
+        settings: where the store and the artifacts live.
+        timeout: seconds before the worker is killed.
+        attempt: 1 for the first attempt.
+        cpus, gpus, resources: what the step asked for (Ray schedules by them).
+    """
+
+    key: str
+    step_run_id: str
+    node: str
+    function: tuple[str, str, str | None, str | None]
+    params: Mapping[str, Any]
+    inputs: Mapping[str, Ref]
+    outputs: tuple[str, ...]
+    split_outputs: tuple[str, ...]
+    settings: Settings
+    timeout: float | None = None
+    attempt: int = 1
+    cpus: float = 1.0
+    gpus: float = 0.0
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+    def retry(self) -> StepTask:
+        """The same task as its next attempt."""
+        return StepTask(
+            self.key, self.step_run_id, self.node, self.function, self.params, self.inputs,
+            self.outputs, self.split_outputs, self.settings, self.timeout, self.attempt + 1,
+            self.cpus, self.gpus, self.resources,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What an attempt ended with.
+
+    Attributes:
+        key: the task's key.
+        ok: the function returned and every output was stored.
+        outputs: ``{output name: Ref}`` when ok.
+        error: the traceback (or the framework's message) when not ok.
+        retryable: False for failures a retry cannot fix (an output without a
+            materializer, a wrong number of outputs).
+        duration: seconds the attempt took in the worker.
+    """
+
+    key: str
+    ok: bool
+    outputs: Mapping[str, Ref] = field(default_factory=dict)
+    error: str | None = None
+    retryable: bool = True
+    duration: float = 0.0
+
+    @property
+    def summary(self) -> str:
+        """The last line of the error: ``ValueError: ...``."""
+        lines = [line for line in (self.error or "").strip().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""

@@ -1,0 +1,41 @@
+"""The dashboard's additions to the store: indexes and a summary of last metric values
+that keep the runs page fast at 100,000 runs.
+
+- ``ix_ui_runs_start_id``: the default order (newest first, ties by id) walks an index
+  at any page instead of sorting ``runs``.
+- ``ui_last_metrics``: each run's last logged value (latest write, as ``Store.last_metrics``) of
+  each metric, indexed by ``(key, value)``, so ``metrics.auc >= 0.9`` is an index range and
+  a sort by a metric is one primary-key lookup per run. It is a cache derived from
+  ``metrics``, brought up to date incrementally by the dashboard (``ui_state`` keeps
+  the highest metric id folded in).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from lockgate.store.schema import metadata, runs
+
+ix_ui_runs_start_id = sa.Index("ix_ui_runs_start_id", runs.c.start_time, runs.c.id)
+ix_ui_runs_name = sa.Index("ix_ui_runs_name", runs.c.name)
+# ``params (key, value, run_id)`` on SQLite (a covering index for param filters) and
+# ``params (key, run_id)`` on PostgreSQL, where a long JSON value would exceed the btree
+# row limit and make logging that param fail: created per dialect in ui_0001.
+
+ui_last_metrics = sa.Table(
+    "ui_last_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("metric_id", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),  # NULL for NaN, as in ``metrics``
+    sa.Index("ix_ui_last_metrics_key_value", "key", "value", "run_id"),
+)
+
+ui_state = sa.Table(
+    "ui_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,19 @@
+"""The dashboard: a FastAPI app over the metadata store (``lockgate ui``)."""
+
+from lockgate.ui.access import AccessError, AccessPolicy
+from lockgate.ui.app import create_app
+from lockgate.ui.run_filter import FilterError, parse_filter
+from lockgate.ui.run_query import RunPage, RunQuery, query_runs
+from lockgate.ui.server import serve
+
+__all__ = [
+    "AccessError",
+    "AccessPolicy",
+    "FilterError",
+    "RunPage",
+    "RunQuery",
+    "create_app",
+    "parse_filter",
+    "query_runs",
+    "serve",
+]

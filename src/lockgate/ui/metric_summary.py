@@ -1,0 +1,62 @@
+"""The last-metric summary (``ui_last_metrics``): brought up to date before a runs page.
+
+Why incremental: ``metrics`` only grows and its ids only increase, so folding in the
+rows after a watermark is cheap however large the table is. The watermark is moved
+back by a margin on every refresh because on PostgreSQL a row can commit after rows
+with higher ids; re-folding is idempotent (an upsert keeps the row with the highest id).
+
+"Last" is the latest logged point, as ``Store.last_metrics`` and ``lockgate runs
+list`` define it, so a filter agrees with the value the page shows.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from lockgate.errors import StoreError
+from lockgate.store import Store
+from lockgate.store import schema as t
+from lockgate.store.tables_ui import ui_state
+
+WATERMARK = "last_metrics_id"
+MARGIN = 10_000
+_FOLD = sa.text("""
+INSERT INTO ui_last_metrics (run_id, key, step, metric_id, value)
+SELECT run_id, key, step, id, value FROM (
+    SELECT run_id, key, step, id, value,
+           row_number() OVER (PARTITION BY run_id, key ORDER BY id DESC) AS rn
+    FROM metrics WHERE id > :low AND id <= :high
+) ranked WHERE rn = 1
+ON CONFLICT (run_id, key) DO UPDATE SET
+    step = excluded.step, metric_id = excluded.metric_id, value = excluded.value
+WHERE excluded.metric_id > ui_last_metrics.metric_id
+""")
+
+
+def refresh(store: Store) -> bool:
+    """Fold metric rows written since the last refresh into the summary.
+
+    Returns:
+        True when the summary is current and may be queried; False when it cannot be
+        written (e.g. a read-only database), so callers fall back to the slower queries.
+    """
+    try:
+        with store.read() as conn:
+            high = conn.execute(sa.select(sa.func.max(t.metrics.c.id))).scalar() or 0
+            done = conn.execute(sa.select(ui_state.c.value).where(
+                ui_state.c.name == WATERMARK)).scalar()
+        if done is not None and done >= high:
+            return True
+        with store.write() as conn:
+            low = max(0, (done or 0) - MARGIN) if done else 0
+            conn.execute(_FOLD, {"low": low, "high": high})
+            if done is None:
+                conn.execute(sa.insert(ui_state).values(name=WATERMARK, value=high))
+            else:
+                conn.execute(sa.update(ui_state).where(ui_state.c.name == WATERMARK)
+                             .values(value=sa.func.max(ui_state.c.value, high)
+                                     if store.dialect == "sqlite" else
+                                     sa.func.greatest(ui_state.c.value, high)))
+        return True
+    except (sa.exc.SQLAlchemyError, StoreError):
+        return False

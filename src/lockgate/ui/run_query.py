@@ -1,0 +1,216 @@
+"""The runs page's query: filters, sorting and pagination over the ``runs`` table.
+
+Pagination is an indexed offset: the default order ``start_time DESC, id DESC`` walks
+the ``ix_ui_runs_start_id`` index (see ``store/tables_ui.py``), so any page of 100,000
+runs costs a short index scan, not a sort of the table. Sorting by a metric or a param
+uses a correlated lookup per run on the ``(run_id, key, step)`` index.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate.errors import NotFoundError, close_matches
+from lockgate.store import RunRecord, Store
+from lockgate.store import schema as t
+from lockgate.store.records import effective_status
+from lockgate.store.tables_ui import (
+    ix_ui_runs_start_id,  # noqa: F401  (the page's index)
+    ui_last_metrics,
+)
+from lockgate.ui import metric_summary
+from lockgate.ui.run_filter import (
+    FilterError,
+    last_metric_value,
+    numeric,
+    parse_filter,
+    status_clause,
+)
+
+MAX_PER_PAGE = 200
+SORT_COLUMNS = ("start_time", "name", "status", "experiment", "duration")
+MAX_METRIC_COLUMNS = 8
+MAX_PARAM_COLUMNS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """What the runs page asks for; built from the query string."""
+
+    experiment: str | None = None
+    status: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    q: str = ""
+    sort: str = "start_time"
+    descending: bool = True
+    page: int = 1
+    per_page: int = 50
+    include_steps: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of runs with the columns to show."""
+
+    runs: list[RunRecord]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_keys: list[str] = field(default_factory=list)
+    param_keys: list[str] = field(default_factory=list)
+
+
+def query_runs(store: Store, query: RunQuery) -> RunPage:
+    """Fetch one page of runs matching ``query``, with their last metrics and params.
+
+    Raises:
+        FilterError: the filter expression, status, sort key or page is invalid.
+        NotFoundError: the experiment does not exist (with close matches).
+    """
+    if query.per_page < 1 or query.per_page > MAX_PER_PAGE:
+        raise FilterError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {query.per_page}.")
+    if query.page < 1:
+        raise FilterError(f"page must be 1 or more, got {query.page}.")
+    summary = metric_summary.refresh(store)
+    conditions = _conditions(store, query, summary)
+    select = _sorted(_run_columns(), query.sort, query.descending, store.dialect, summary)
+    select = select.where(*conditions)
+    select = select.limit(query.per_page).offset((query.page - 1) * query.per_page)
+    count = (
+        sa.select(sa.func.count()).select_from(t.runs)
+        .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+        .where(*conditions)
+    )
+    with store.read() as conn:
+        total = int(conn.execute(count).scalar_one())
+        runs = [_record(row) for row in conn.execute(select)]
+    ids = [r.id for r in runs]
+    metrics = store.last_metrics(ids)
+    params = _params(store, ids)
+    return RunPage(
+        runs=runs, total=total, page=query.page, pages=max(1, math.ceil(total / query.per_page)),
+        per_page=query.per_page, metrics=metrics, params=params,
+        metric_keys=_columns(metrics, query.sort, "metrics.", MAX_METRIC_COLUMNS),
+        param_keys=_columns(params, query.sort, "params.", MAX_PARAM_COLUMNS),
+    )
+
+
+def _conditions(store: Store, query: RunQuery,
+                summary: bool) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if not query.include_steps:
+        conditions.append(t.runs.c.parent_id.is_(None))
+    if query.experiment:
+        known = store.experiments()
+        if query.experiment not in known:
+            raise NotFoundError(
+                f"No experiment `{query.experiment}`." + close_matches(query.experiment, known)
+            )
+        conditions.append(t.experiments.c.name == query.experiment)
+    if query.status:
+        conditions.append(status_clause(query.status.upper()))
+    for key, value in query.tags:
+        conditions.append(
+            sa.exists().where(
+                t.tags.c.run_id == t.runs.c.id, t.tags.c.key == key, t.tags.c.value == value
+            )
+        )
+    expression = parse_filter(query.q, dialect=store.dialect, summary=summary)
+    if expression is not None:
+        conditions.append(expression)
+    return conditions
+
+
+def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str,
+            summary: bool) -> sa.Select:
+    """Order the page; a metric or param sort is an outer join on its key (one index
+    lookup per run), runs without the key last."""
+    secondary = [_direction(t.runs.c.start_time, True), _direction(t.runs.c.id, descending)]
+    if sort.startswith("metrics.") and len(sort) > len("metrics."):
+        key = sort[len("metrics."):]
+        if not summary:
+            return select.order_by(_direction(last_metric_value(key), descending), *secondary)
+        last = ui_last_metrics.alias("sort_metric")
+        return select.outerjoin(last, sa.and_(last.c.run_id == t.runs.c.id,
+                                              last.c.key == key)) \
+            .order_by(_direction(last.c.value, descending), *secondary)
+    if sort.startswith("params.") and len(sort) > len("params."):
+        param = t.params.alias("sort_param")
+        joined = select.outerjoin(param, sa.and_(param.c.run_id == t.runs.c.id,
+                                                 param.c.key == sort[len("params."):]))
+        # Numbers sort as numbers, everything else by its JSON text after them.
+        return joined.order_by(_direction(numeric(param.c.value, dialect), descending),
+                               _direction(param.c.value, descending), *secondary)
+    if sort not in SORT_COLUMNS:
+        raise FilterError(
+            f"Cannot sort by `{sort}`; use one of {', '.join(SORT_COLUMNS)}, metrics.<key> or "
+            "params.<key>." + close_matches(sort, SORT_COLUMNS)
+        )
+    column = {
+        "start_time": t.runs.c.start_time, "name": t.runs.c.name,
+        "status": t.runs.c.status, "experiment": t.experiments.c.name,
+        "duration": sa.func.coalesce(t.runs.c.end_time, t.runs.c.heartbeat_at)
+        - t.runs.c.start_time,
+    }[sort]
+    if sort == "start_time":
+        return select.order_by(_direction(column, descending),
+                               _direction(t.runs.c.id, descending))
+    return select.order_by(_direction(column, descending), *secondary)
+
+
+def _direction(column: Any, descending: bool) -> Any:
+    return sa.nulls_last(column.desc() if descending else column.asc())
+
+
+def _run_columns() -> sa.Select:
+    return sa.select(
+        t.runs.c.id, t.runs.c.name, t.experiments.c.name, t.runs.c.kind, t.runs.c.status,
+        t.runs.c.parent_id, t.runs.c.start_time, t.runs.c.end_time, t.runs.c.heartbeat_at,
+        t.runs.c.heartbeat_seconds, t.runs.c.error, t.runs.c.host, t.runs.c.pid,
+    ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+
+
+def _record(row: Any) -> RunRecord:
+    (run_id, name, experiment, kind, status, parent_id, start, end, heartbeat, hb_seconds,
+     error, host, pid) = row
+    return RunRecord(
+        id=run_id, name=name, experiment=experiment, kind=kind,
+        status=effective_status(status, heartbeat, hb_seconds), parent_id=parent_id,
+        start_time=start, end_time=end, heartbeat_at=heartbeat, error=error, host=host, pid=pid,
+    )
+
+
+def _params(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {run_id: {} for run_id in ids}
+    if not ids:
+        return out
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value)
+            .where(t.params.c.run_id.in_(ids))
+        )
+        for run_id, key, value in rows:
+            out[run_id][key] = json.loads(value)
+    return out
+
+
+def _columns(values: Mapping[str, Mapping[str, Any]], sort: str, prefix: str,
+             limit: int) -> list[str]:
+    """Keys to show as columns: the most common on the page, the sorted one always."""
+    counts: dict[str, int] = {}
+    for per_run in values.values():
+        for key in per_run:
+            counts[key] = counts.get(key, 0) + 1
+    keys = sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+    if sort.startswith(prefix) and sort[len(prefix):] not in keys:
+        keys.append(sort[len(prefix):])
+    return sorted(keys)

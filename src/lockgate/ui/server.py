@@ -1,0 +1,28 @@
+"""Serving the dashboard with uvicorn on a checked bind address."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from lockgate.config import Settings
+from lockgate.ui.access import TOKEN_ENV, AccessPolicy
+from lockgate.ui.app import create_app
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
+          insecure: bool = False, token: str | None = None) -> None:
+    """Serve the dashboard until interrupted.
+
+    Args:
+        token: the edit/login token; default ``$LOCKGATE_UI_TOKEN``.
+
+    Raises:
+        ConfigError: a non-loopback host without a token or ``insecure``; a short token.
+    """
+    policy = AccessPolicy(host=host, token=token or os.environ.get(TOKEN_ENV) or None,
+                          insecure=insecure)
+    app = create_app(settings, policy)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False,
+                server_header=False)
