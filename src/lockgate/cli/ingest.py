@@ -1,0 +1,130 @@
+"""``lockgate ingest``: a file, glob or folder (with a progress bar and a summary), the
+HTTP ingest endpoint (``serve``) and a Redis Streams consumer (``stream``)."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
+
+from lockgate.cli.app import console, print_json, settings
+from lockgate.cli.data import render_summary
+from lockgate.data import ingest as ingest_batch
+from lockgate.data.contract import check_table_name, load_contract
+from lockgate.data.ingestion import land, resolve_contract
+from lockgate.data.source import FileSource, SqlSource, expand_paths
+
+
+class _DefaultToFile(TyperGroup):
+    """`lockgate ingest PATH ...` means `lockgate ingest file PATH ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_DefaultToFile, no_args_is_help=True,
+                  help="Ingest data: `lockgate ingest PATH --table T [--contract C]`, "
+                  "`lockgate ingest serve`, `lockgate ingest stream`.")
+
+
+@app.command("file")
+def ingest_cmd(
+    path: str = typer.Argument(..., help="A CSV/Parquet/JSONL file, a glob or a "
+                               "folder; or a SQLAlchemy URL with --query."),
+    table: str = typer.Option(..., "--table", "-t", help="Table to land in."),
+    contract: str | None = typer.Option(None, "--contract", "-c", help="Contract YAML "
+                                        "(default: the table's current contract)."),
+    query: str | None = typer.Option(None, "--query", "-q", help="SQL query (PATH is then "
+                                     "a database URL)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable summary."),
+) -> None:
+    """Ingest one batch: `lockgate ingest data.csv --table churn --contract churn.yaml`."""
+    conf = settings()
+    check_table_name(table)
+    resolved = load_contract(contract) if contract else resolve_contract(table, None, conf)
+    if query is not None:
+        result = ingest_batch(SqlSource(path, query), table, resolved, settings=conf)
+    else:
+        total = sum(p.stat().st_size for p in expand_paths(path))
+        with Progress(TextColumn("[bold]reading {task.description}"), BarColumn(),
+                      DownloadColumn(), TimeElapsedColumn(), console=console,
+                      transient=True, disable=as_json) as bar:
+            task = bar.add_task(path, total=total)
+            seen = [0]
+
+            def advance(size: int) -> None:
+                seen[0] += size
+                bar.update(task, completed=seen[0])
+
+            batch = FileSource(path).read(advance)
+        with console.status(f"validating {batch.frame.height:,} rows and landing them"):
+            result = land(batch, table, resolved, settings=conf)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        render_summary(result.to_dict())
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default local "
+                             "only)."),
+    port: int = typer.Option(8765, "--port", help="TCP port."),
+    contract: list[str] = typer.Option([], "--contract", "-c", help="Contract YAML for a "
+                                       "table that does not exist yet; repeatable."),
+) -> None:
+    """Run the HTTP ingest endpoint: POST /tables/{name}/rows with a JSON list of records."""
+    import uvicorn
+
+    from lockgate.data.endpoint import create_app
+
+    contracts = {c.table: c for c in (load_contract(p) for p in contract)}
+    console.print(f"Ingest endpoint on http://{host}:{port}/tables/{{name}}/rows "
+                  "(Ctrl-C to stop)")
+    uvicorn.run(create_app(settings(), contracts), host=host, port=port, log_level="info")
+
+
+@app.command("stream")
+def stream_cmd(
+    redis_url: str = typer.Option(..., "--redis", help="e.g. redis://127.0.0.1:6379/0"),
+    stream: str = typer.Option(..., "--stream", help="Redis stream key."),
+    table: str = typer.Option(..., "--table", "-t", help="Table to land in."),
+    contract: str | None = typer.Option(None, "--contract", "-c", help="Contract YAML."),
+    group: str = typer.Option("lockgate", "--group", help="Consumer group."),
+    consumer: str = typer.Option("consumer-1", "--consumer", help="Consumer name; restart "
+                                 "with the same name to resume."),
+    max_rows: int = typer.Option(5000, "--max-rows", min=1, help="Rows per micro-batch."),
+    max_seconds: float = typer.Option(1.0, "--max-seconds", min=0.01, help="Longest wait "
+                                      "to fill a micro-batch."),
+    idle_exit: float | None = typer.Option(None, "--idle-exit", help="Stop after this many "
+                                           "seconds without messages."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON summary per micro-batch."),
+) -> None:
+    """Consume a Redis stream into a table: at-least-once delivery, exactly-once landing."""
+    from lockgate.data.stream import StreamConfig, consume
+
+    config = StreamConfig(redis_url, stream, table, group, consumer, max_rows, max_seconds)
+
+    def show(result: object) -> None:
+        data = result.to_dict()  # type: ignore[attr-defined]
+        if as_json:
+            print_json(data)
+        else:
+            render_summary(data)
+
+    stop = threading.Event()
+    try:
+        stats = consume(config, load_contract(contract) if contract else None,
+                        settings=settings(), stop=stop, idle_seconds=idle_exit, on_batch=show)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    if not as_json:
+        console.print(f"Consumed {stats.rows} rows in {stats.batches} micro-batches "
+                      f"({stats.accepted} accepted, {stats.quarantined} quarantined, "
+                      f"{stats.skipped} already landed).")

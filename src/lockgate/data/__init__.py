@@ -1,0 +1,45 @@
+"""The data stage: contracts, sources, normalisation, validation at the door,
+quarantine and versioned Delta tables."""
+
+from lockgate.data.contract import ColumnSpec, Contract, load_contract
+from lockgate.data.errors import (
+    ContractError,
+    SchemaChangeError,
+    SourceError,
+    SourceUnreachableError,
+)
+from lockgate.data.inference import DraftContract, infer_contract
+from lockgate.data.ingestion import IngestResult, contract_for, ingest, read
+from lockgate.data.quarantine import ReleaseResult
+from lockgate.data.release import quarantined, release
+from lockgate.data.source import FileSource, FrameSource, RecordsSource, SqlSource
+from lockgate.data.stream import StreamConfig, StreamStats, consume
+from lockgate.data.tables import list_tables, versions
+
+__all__ = [
+    "ColumnSpec",
+    "Contract",
+    "ContractError",
+    "DraftContract",
+    "FileSource",
+    "FrameSource",
+    "IngestResult",
+    "RecordsSource",
+    "ReleaseResult",
+    "SchemaChangeError",
+    "SourceError",
+    "SourceUnreachableError",
+    "SqlSource",
+    "StreamConfig",
+    "StreamStats",
+    "consume",
+    "contract_for",
+    "infer_contract",
+    "ingest",
+    "list_tables",
+    "load_contract",
+    "quarantined",
+    "read",
+    "release",
+    "versions",
+]

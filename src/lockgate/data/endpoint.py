@@ -1,0 +1,114 @@
+"""The HTTP ingest endpoint, the embedded streaming default: ``POST /tables/{name}/rows``
+with a JSON list of records (or ``{"rows": [...]}``) lands them as one batch.
+
+Bound to 127.0.0.1 by default. Each request is one batch; a retried request with the
+same records lands once (content hash). Landing is serialised per table in a process so
+duplicate checks see every earlier batch.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import uvicorn
+from fastapi import Body, FastAPI, HTTPException
+
+from lockgate.config import Settings
+from lockgate.data.contract import Contract, check_table_name
+from lockgate.data.errors import ContractError, SchemaChangeError, SourceError
+from lockgate.data.ingestion import land, resolve_contract
+from lockgate.data.source import RecordsSource
+from lockgate.errors import LockgateError, NotFoundError
+
+MAX_ROWS = 100_000
+
+
+def create_app(settings: Settings, contracts: dict[str, Contract] | None = None) -> FastAPI:
+    """The ingest app.
+
+    Args:
+        settings: where tables and the store live.
+        contracts: contracts for tables that may not exist yet (others use their current
+            contract).
+    """
+    app = FastAPI(title="lockgate ingest", version="1")
+    locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+    known = dict(contracts or {})
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/tables/{name}/rows")
+    def post_rows(name: str, body: Any = Body(...)) -> dict[str, Any]:
+        try:
+            check_table_name(name)
+        except ContractError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        rows = body.get("rows") if isinstance(body, dict) else body
+        if not isinstance(rows, list) or not rows:
+            raise HTTPException(400, "Send a non-empty JSON list of records, or "
+                                     '{"rows": [...]}.')
+        if len(rows) > MAX_ROWS:
+            raise HTTPException(413, f"At most {MAX_ROWS} rows per request; split the batch.")
+        try:
+            contract = resolve_contract(name, known.get(name), settings)
+            batch = RecordsSource(rows, name=f"http:{name}").read()
+            with locks[name]:
+                result = land(batch, name, contract, settings=settings)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except (SourceError, ContractError, SchemaChangeError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except LockgateError as exc:
+            raise HTTPException(500, str(exc)) from exc
+        return result.to_dict()
+
+    return app
+
+
+class IngestServer:
+    """The endpoint in a background thread, for the quickstart and tests.
+
+    Example:
+        >>> with IngestServer(settings) as server:
+        ...     httpx.post(f"{server.url}/tables/churn/rows", json=rows)
+    """
+
+    def __init__(self, settings: Settings, contracts: dict[str, Contract] | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        config = uvicorn.Config(create_app(settings, contracts), host=host, port=self.port,
+                                log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running endpoint."""
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> IngestServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise LockgateError(f"The ingest endpoint did not start on {self.url}.")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

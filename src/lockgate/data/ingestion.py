@@ -1,0 +1,423 @@
+"""Ingestion: one way in for every source. A batch is read, normalised to the contract,
+checked for schema change, validated row by row, and landed as one atomic Delta commit
+(accepted rows) plus its quarantined rows, then registered as a dataset version whose
+number is the Delta version.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from lockgate.config import Settings, load_settings
+from lockgate.data import quarantine as quarantine_table
+from lockgate.data import schema_change
+from lockgate.data import table as delta
+from lockgate.data.contract import Contract, check_table_name, load_contract
+from lockgate.data.errors import ContractError, SourceError
+from lockgate.data.normalize import PARSE_FAIL, map_columns, normalize
+from lockgate.data.source import Batch, as_source
+from lockgate.data.statistics import column_stats, scale_changes
+from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
+from lockgate.store import DatasetVersion, Store
+
+Progress = Callable[[int], None]
+_KEYS: dict[str, tuple[int, pl.DataFrame]] = {}
+_STATS: dict[str, tuple[int, dict[str, dict[str, Any]]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to one batch.
+
+    Attributes:
+        table: the table.
+        dataset_version: the registered version (None when nothing new landed).
+        ingested, accepted, quarantined: row counts; ingested == accepted + quarantined.
+        reasons: quarantined rows per reason code.
+        created: False when the same content had already landed (idempotent re-ingest).
+        batch_id: the batch's id (also on its quarantined rows).
+        warnings: batch-level findings (scale change, evolved schema...).
+    """
+
+    table: str
+    dataset_version: DatasetVersion | None
+    ingested: int
+    accepted: int
+    quarantined: int
+    reasons: dict[str, int]
+    created: bool
+    batch_id: str
+    warnings: tuple[str, ...] = ()
+    contract_version: str | None = None
+
+    @property
+    def version(self) -> int | None:
+        """The dataset (and Delta) version, or None."""
+        return None if self.dataset_version is None else self.dataset_version.version
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (CLI ``--json``, HTTP responses)."""
+        return {
+            "table": self.table, "version": self.version, "ingested": self.ingested,
+            "accepted": self.accepted, "quarantined": self.quarantined,
+            "reasons": self.reasons, "created": self.created, "batch_id": self.batch_id,
+            "warnings": list(self.warnings), "contract_version": self.contract_version,
+            "validation_status": None if self.dataset_version is None
+            else self.dataset_version.validation_status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """How a batch lands: an explicit batch id and a stream position (streams only)."""
+
+    batch_id: str | None = None
+    transaction: tuple[str, int] | None = None
+    idempotent: bool = True
+    row_ids: tuple[str, ...] | None = None
+    positions: tuple[int, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ingest(source: Any, table: str, contract: Contract | str | Path | None = None, *,
+           settings: Settings | None = None, run: Any = None,
+           progress: Progress | None = None) -> IngestResult:
+    """Ingest one batch from any source into ``table``.
+
+    Args:
+        source: a path (file, glob, folder), a frame, a list of records, or a Source
+            (``SqlSource(url, query)``, ``FileSource(path)``...).
+        table: the table name.
+        contract: the contract (object or YAML path); default: the table's current one.
+        settings: lockgate settings (default: environment).
+        run: a tracking Run; the new dataset version is recorded as its output.
+        progress: called with bytes (files) or rows (SQL) read so far.
+
+    Returns:
+        The batch's IngestResult; ``created`` is False when the same content had landed.
+
+    Raises:
+        SourceError, SourceUnreachableError: the source cannot be read; nothing landed.
+        ContractError: no contract for a new table, or a bad one.
+        SchemaChangeError: the columns changed and the policy is ``fail``.
+    """
+    settings = settings or load_settings()
+    check_table_name(table)
+    resolved = resolve_contract(table, contract, settings)
+    batch = as_source(source).read(progress)
+    return land(batch, table, resolved, settings=settings, run=run)
+
+
+def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
+         run: Any = None, landing: Landing | None = None) -> IngestResult:
+    """Validate and land one batch that was already read (shared by every source)."""
+    landing = landing or Landing()
+    store = Store.open(settings)
+    reconcile(store, settings, table)
+    if landing.idempotent:
+        done = _landed_before(store, table, batch.content_hash)
+        if done is not None:
+            return IngestResult(table, done, batch.frame.height, 0, 0, {}, False,
+                                done.batch_id or "", (
+                                    f"same content already landed as {done.ref}; "
+                                    "nothing new was written",), done.contract_version)
+    if contract.table != table:
+        raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
+                            "Pass the right contract or table name.")
+    if batch.frame.width == 0:
+        raise SourceError(f"{batch.source} has no columns: nothing to ingest.")
+    batch_id = landing.batch_id or (batch.content_hash[:16] if landing.idempotent
+                                    else uuid.uuid4().hex[:16])
+    outcome, contract, warnings, batch_checks, changes = screen(batch, contract, settings)
+    stats = column_stats(outcome.accepted, contract)
+    scaled = scale_changes(stats, _previous_stats(store, table))
+    for name, message in scaled.items():
+        batch_checks[f"scale:{name}"] = {"passed": 0, "failed": 1, "level": "batch",
+                                        "ok": False, "message": message}
+        warnings.append(message)
+    checks = {**outcome.checks_record(), **batch_checks}
+    status = "failed" if any(not c["ok"] for c in batch_checks.values()) else "passed"
+    record = {
+        "batch_id": batch_id, "source": batch.source, "content_hash": batch.content_hash,
+        "contract_version": contract.version, "rows_ingested": batch.frame.height,
+        "rows_accepted": outcome.accepted.height, "rows_quarantined": outcome.quarantined.height,
+        "validation_status": status, "checks": checks,
+        "details": {"reasons": outcome.reasons, "stats": stats, "contract": contract.to_dict(),
+                    "schema_changes": changes, "warnings": warnings, **landing.extra},
+        "landed_at": time.time(),
+    }
+    path = delta.table_path(settings, table)
+    delta.check_compatible(path, table, outcome.accepted)
+    _write_quarantine(settings, table, outcome, record, landing)
+    version = delta.commit(path, outcome.accepted, record, transaction=landing.transaction,
+                           evolve=True)
+    _remember_keys(path, version, outcome.accepted)
+    dataset_version = _register(store, table, version, record, run)
+    _remember_stats(store, dataset_version)
+    return IngestResult(table, dataset_version, batch.frame.height, outcome.accepted.height,
+                        outcome.quarantined.height, outcome.reasons, True, batch_id,
+                        tuple(warnings), contract.version)
+
+
+def resolve_contract(table: str, contract: Contract | str | Path | None,
+                     settings: Settings) -> Contract:
+    """The contract given, or the table's current one.
+
+    Raises:
+        ContractError: none given and the table has never been ingested.
+    """
+    if contract is not None:
+        return load_contract(contract)
+    try:
+        return contract_for(table, settings=settings)
+    except LookupError:
+        raise ContractError(
+            f"No contract for table `{table}`: it has never been ingested. Pass one with "
+            f"`--contract {table}.yaml` (draft it with `lockgate contract infer DATA.csv`)."
+        ) from None
+
+
+def read(table: str, version: int | None = None, *,
+         settings: Settings | None = None) -> pl.DataFrame:
+    """A table's rows as of a version (the latest by default).
+
+    Example:
+        >>> lg.data.read("orders", version=3)
+
+    Raises:
+        NotFoundError: no such table or version.
+    """
+    settings = settings or load_settings()
+    return delta.read_version(delta.table_path(settings, table), table, version)
+
+
+def contract_for(table: str, version: int | None = None, *,
+                 settings: Settings | None = None) -> Contract:
+    """The contract a table's version was landed under (the latest by default).
+
+    Raises:
+        NotFoundError: no such table or version.
+    """
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    reconcile(store, settings, table)
+    found = store.dataset_version(table, version)
+    return Contract.from_dict(found.details["contract"])
+
+
+def reconcile(store: Store, settings: Settings, table: str) -> int:
+    """Register Delta commits the store does not know (a crash between the two writes).
+
+    Returns:
+        How many versions were registered.
+    """
+    path = delta.table_path(settings, table)
+    latest = delta.current_version(path)
+    if latest is None:
+        return 0
+    try:
+        if store.dataset_version(table).version == latest:
+            return 0  # the usual case, one cheap query; gaps are filled on a mismatch
+    except LookupError:
+        pass
+    known = {v.version for v in store.dataset_versions(table)}
+    added = 0
+    for entry in delta.commits(path):
+        if entry["version"] not in known:
+            _register(store, table, entry["version"], entry["record"], None)
+            added += 1
+    return added
+
+
+def screen(batch: Batch, contract: Contract, settings: Settings) -> tuple[
+        ValidationOutcome, Contract, list[str], dict[str, dict[str, Any]], list[str]]:
+    """The door without landing: map, normalise, apply the schema policy, validate.
+
+    Returns:
+        The outcome, the contract in force (evolved or not), warnings, batch-level
+        checks and the schema-change codes.
+    """
+    frame = batch.frame
+    mapping = map_columns(frame.columns, contract)
+    normalized = normalize(frame, contract, mapping)
+    present = _present_counts(normalized, contract, mapping)
+    changes = schema_change.detect(mapping, normalized, contract, present)
+    schema_change.enforce(changes, contract, batch.source)
+    warnings: list[str] = []
+    batch_checks: dict[str, dict[str, Any]] = {}
+    if changes:
+        batch_checks["schema"] = {"passed": 0, "failed": len(changes), "level": "batch",
+                                  "ok": contract.on_schema_change == "evolve",
+                                  "policy": contract.on_schema_change}
+        warnings += [f"{c.detail} (on_schema_change: {contract.on_schema_change})"
+                     for c in changes]
+    if changes and contract.on_schema_change == "quarantine":
+        return (_quarantine_all(normalized, contract, [c.code for c in changes]),
+                contract, warnings, batch_checks, [c.code for c in changes])
+    if changes and contract.on_schema_change == "evolve":
+        evolved = schema_change.evolve(contract, changes, mapping, frame)
+        if evolved is not contract:
+            warnings.append(f"contract evolved from v{contract.version} to v{evolved.version}")
+            contract = evolved
+            mapping = map_columns(frame.columns, contract)
+            normalized = normalize(frame, contract, mapping)
+    existing = _existing_keys(settings, contract)
+    outcome = validate(normalized, contract, existing=existing)
+    return outcome, contract, warnings, batch_checks, [c.code for c in changes]
+
+
+def _quarantine_all(normalized: pl.DataFrame, contract: Contract,
+                    codes: list[str]) -> ValidationOutcome:
+    raw_cols = [c for c in normalized.columns if c.startswith("__src__")]
+    quarantined = normalized.with_row_index(ROW).select(
+        pl.col(ROW).cast(pl.Int64), pl.lit(codes, pl.List(pl.String)).alias(REASONS),
+        raw_json(raw_cols).alias(RAW_JSON))
+    counts = dict.fromkeys(codes, normalized.height)
+    return ValidationOutcome(normalized.select(contract.column_names).head(0), quarantined,
+                             counts, normalized.height, codes)
+
+
+def _present_counts(normalized: pl.DataFrame, contract: Contract, mapping: Any) -> dict[str, int]:
+    sourced = set(mapping.matched.values()) | {t for _, t in mapping.similar}
+    names = [c for c in contract.column_names if c in sourced]
+    if not names:
+        return {}
+    row = normalized.select(
+        [(pl.col(n).is_not_null().sum() + pl.col(PARSE_FAIL + n).sum()).alias(n)
+         for n in names]).row(0)
+    return {n: int(v) for n, v in zip(names, row, strict=True)}
+
+
+def _existing_keys(settings: Settings, contract: Contract) -> pl.DataFrame | None:
+    keys = list(dict.fromkeys([*contract.primary_key,
+                               *(c.name for c in contract.columns if c.unique)]))
+    if not keys:
+        return None
+    return landed_keys(delta.table_path(settings, contract.table), keys)
+
+
+def landed_keys(path: Path, keys: list[str]) -> pl.DataFrame | None:
+    """Key columns already in the table, cached per process and Delta version (a stream
+    consumer would otherwise re-read every key for every micro-batch)."""
+    table = delta.open_table(path)
+    if table is None:
+        return None
+    present = [k for k in keys if k in table.schema().to_arrow().names]
+    if not present:
+        return None
+    version = table.version()
+    cached = _KEYS.get(str(path))
+    if cached is not None and cached[0] == version and cached[1].columns == present:
+        return cached[1]
+    frame = pl.from_arrow(table.to_pyarrow_table(columns=present))
+    assert isinstance(frame, pl.DataFrame)
+    _KEYS[str(path)] = (version, frame)
+    return frame
+
+
+def _remember_keys(path: Path, version: int, accepted: pl.DataFrame) -> None:
+    """After our own commit, extend the cached keys instead of re-reading them."""
+    cached = _KEYS.get(str(path))
+    if cached is None or cached[0] != version - 1:
+        _KEYS.pop(str(path), None)
+        return
+    columns = cached[1].columns
+    if all(c in accepted.columns for c in columns):
+        _KEYS[str(path)] = (version, pl.concat([cached[1], accepted.select(columns)],
+                                               how="vertical_relaxed"))
+
+
+def _write_quarantine(settings: Settings, table: str, outcome: ValidationOutcome,
+                      record: dict[str, Any], landing: Landing) -> None:
+    if outcome.quarantined.is_empty():
+        return
+    path = delta.quarantine_path(settings, table)
+    quarantined = outcome.quarantined
+    if landing.transaction is None and any(
+            c["record"].get("batch_id") == record["batch_id"] for c in delta.commits(path, 50)):
+        return  # written by an attempt that crashed before the main commit
+    if landing.transaction is not None and landing.positions is not None:
+        # A stream batch redelivered after a crash between the two commits: the rows up
+        # to the quarantine's committed position are already there.
+        done = delta.position(path, landing.transaction[0])
+        if done is not None:
+            keep = [i for i in quarantined[ROW].to_list() if landing.positions[i] > done]
+            quarantined = quarantined.filter(pl.col(ROW).is_in(keep))
+        if quarantined.is_empty():
+            return
+    rows = quarantine_table.quarantine_frame(
+        quarantined, batch_id=record["batch_id"], source=record["source"],
+        contract_version=record["contract_version"])
+    if landing.row_ids is not None:
+        ids = landing.row_ids
+        rows = rows.with_columns(pl.Series("qid", [f"{record['batch_id']}:{ids[i]}"
+                                                   for i in rows[ROW].to_list()]))
+    delta.commit(path, rows, {"batch_id": record["batch_id"], "table": table},
+                 transaction=landing.transaction)
+
+
+def _register(store: Store, table: str, version: int, record: dict[str, Any],
+              run: Any) -> DatasetVersion:
+    details = {**record.get("details", {}), "delta_version": version}
+    try:
+        found = store.add_dataset_version(
+            table, version=version, source=record.get("source"), batch_id=record["batch_id"],
+            rows_ingested=record["rows_ingested"], rows_accepted=record["rows_accepted"],
+            rows_quarantined=record["rows_quarantined"], content_hash=record.get("content_hash"),
+            contract_version=record.get("contract_version"),
+            validation_status=record.get("validation_status", "not_run"),
+            checks=record.get("checks"), details=details,
+            run_id=getattr(run, "id", None),
+        )
+    except sa.exc.IntegrityError:
+        found = store.dataset_version(table, version)  # registered by a concurrent reconcile
+    if run is not None:
+        run.produced(found, role=table)
+    return found
+
+
+def _landed_before(store: Store, table: str, content_hash: str) -> DatasetVersion | None:
+    for version in reversed(store.dataset_versions(table)):
+        if version.content_hash == content_hash:
+            return version
+    return None
+
+
+def _previous_stats(store: Store, table: str) -> dict[str, dict[str, Any]]:
+    """Per column, the statistics of the newest passed version that has them."""
+    try:
+        latest = store.dataset_version(table).version
+    except LookupError:
+        return {}
+    key = f"{store.url}|{table}"
+    cached = _STATS.get(key)
+    if cached is not None and cached[0] == latest:
+        return cached[1]
+    merged: dict[str, dict[str, Any]] = {}
+    for version in reversed(store.dataset_versions(table)):
+        if version.validation_status != "passed":
+            continue
+        for name, stats in (version.details.get("stats") or {}).items():
+            merged.setdefault(name, stats)
+    _STATS[key] = (latest, merged)
+    return merged
+
+
+def _remember_stats(store: Store, dataset_version: DatasetVersion) -> None:
+    key = f"{store.url}|{dataset_version.table_name}"
+    cached = _STATS.get(key)
+    if cached is None or cached[0] != dataset_version.version - 1:
+        _STATS.pop(key, None)
+        return
+    merged = dict(cached[1])
+    if dataset_version.validation_status == "passed":
+        merged.update(dataset_version.details.get("stats") or {})
+    _STATS[key] = (dataset_version.version, merged)

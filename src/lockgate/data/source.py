@@ -1,0 +1,336 @@
+"""Sources: everything a batch can come from, read to one Polars frame.
+
+Files (CSV, Parquet, JSON Lines; a file, a glob or a folder), SQL (SQLAlchemy URL and
+query, fetched in chunks with bound parameters), in-memory Polars / pandas / Arrow
+frames, and lists of records (the HTTP endpoint and Redis Streams). CSV is read as text
+so that normalisation, not the reader, decides every type.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from lockgate.data.errors import SourceError, SourceUnreachableError
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One batch read from a source: the frame, where it came from, a content hash."""
+
+    frame: pl.DataFrame
+    source: str
+    content_hash: str
+
+
+class Source(Protocol):
+    """Anything that reads one batch."""
+
+    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+        """Read the batch; ``progress`` is called with rows (or bytes) read so far."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileSource:
+    """CSV, Parquet or JSON Lines: one file, a glob (``data/*.csv``) or a folder."""
+
+    path: str | Path
+    format: str | None = None
+    separator: str = ","
+
+    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+        files = expand_paths(self.path)
+        digest = hashlib.sha256()
+        frames = []
+        for path in files:
+            data = path.read_bytes()
+            digest.update(data)
+            frames.append(_read_file(path, data, self.format, self.separator))
+            if progress:
+                progress(len(data))
+        frame = _concat(frames, files)
+        return Batch(frame, ",".join(str(f) for f in files), digest.hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class SqlSource:
+    """A query against a database by SQLAlchemy URL, fetched ``chunk_size`` rows at a time.
+
+    Parameters are bound (``WHERE region = :region``), never formatted into the text.
+    """
+
+    url: str
+    query: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    chunk_size: int = 50_000
+
+    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+        import sqlalchemy as sa
+
+        try:
+            engine = sa.create_engine(self.url)
+        except Exception as exc:  # bad URL or missing driver
+            raise SourceError(f"Cannot use database URL {_redact(self.url)}: {exc}") from exc
+        frames: list[pl.DataFrame] = []
+        try:
+            with engine.connect() as conn:
+                result = conn.execution_options(stream_results=True).execute(
+                    sa.text(self.query), dict(self.params))
+                columns = list(result.keys())
+                total = 0
+                while rows := result.fetchmany(self.chunk_size):
+                    frames.append(_rows_frame(columns, rows))
+                    total += len(rows)
+                    if progress:
+                        progress(total)
+        except sa.exc.OperationalError as exc:
+            raise SourceUnreachableError(
+                f"Cannot reach the database {_redact(self.url)}: {_first_line(exc.orig)} "
+                "Check that the server runs and the URL is right; nothing was ingested."
+            ) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise SourceError(f"The query failed on {_redact(self.url)}: {exc}") from exc
+        finally:
+            engine.dispose()
+        frame = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(
+            {c: pl.Series(c, [], pl.String) for c in columns})
+        return Batch(frame, f"sql:{_redact(self.url)}", frame_hash(frame))
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSource:
+    """An in-memory Polars, pandas or Arrow frame."""
+
+    frame: Any
+    name: str = "frame"
+
+    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+        frame = to_polars(self.frame)
+        return Batch(frame, self.name, frame_hash(frame))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsSource:
+    """A list of JSON-like records (HTTP ingest, Redis Streams), every value as text."""
+
+    records: Sequence[Mapping[str, Any]]
+    name: str = "records"
+
+    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+        frame = records_frame(self.records)
+        return Batch(frame, self.name, frame_hash(frame))
+
+
+def as_source(source: Any) -> Source:
+    """Turn what a caller passes to ``ingest`` into a Source.
+
+    Raises:
+        SourceError: the object is not a known kind of source.
+    """
+    if hasattr(source, "read") and not isinstance(source, str | Path) and \
+            isinstance(source, FileSource | SqlSource | FrameSource | RecordsSource):
+        return source
+    if isinstance(source, str | Path):
+        return FileSource(source)
+    if isinstance(source, list | tuple) and all(isinstance(r, Mapping) for r in source):
+        return RecordsSource(source)
+    if _is_frame(source):
+        return FrameSource(source)
+    if hasattr(source, "read") and callable(source.read):
+        return source
+    raise SourceError(
+        f"Cannot ingest a {type(source).__name__}: give a path (file, glob or folder), a "
+        "Polars/pandas/Arrow frame, a list of records, or a SqlSource(url, query)."
+    )
+
+
+def expand_paths(path: str | Path) -> list[Path]:
+    """A file, a glob or a folder to a sorted list of data files.
+
+    Raises:
+        SourceError: nothing matches, or a folder holds no data files.
+    """
+    text = str(path)
+    if any(ch in text for ch in "*?["):
+        files = sorted(Path(p) for p in globbing.glob(text, recursive=True) if Path(p).is_file())
+        if not files:
+            raise SourceError(f"No file matches the pattern {text}.")
+        return files
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in FORMATS)
+        if not files:
+            raise SourceError(f"Folder {p} holds no {', '.join(sorted(FORMATS))} files.")
+        return files
+    if not p.exists():
+        raise SourceError(f"File {p} does not exist.")
+    return [p]
+
+
+def records_frame(records: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Records to an all-text frame (numbers and booleans written as a CSV would)."""
+    columns: dict[str, None] = {}
+    for record in records:
+        if not isinstance(record, Mapping):
+            raise SourceError(f"A record must be a JSON object, found {type(record).__name__}.")
+        columns.update(dict.fromkeys(record))
+    return pl.DataFrame([_text_series(str(c), [r.get(c) for r in records]) for c in columns])
+
+
+def _text_series(name: str, values: list[Any]) -> pl.Series:
+    """One column as text; homogeneous scalars are converted by Polars, the rest by hand."""
+    kinds = {type(v) for v in values} - {type(None)}
+    if kinds <= {str}:
+        return pl.Series(name, values, pl.String)
+    if len(kinds) == 1 and kinds <= {int, float, bool}:
+        try:
+            return pl.Series(name, values).cast(pl.String)
+        except (OverflowError, pl.exceptions.PolarsError, TypeError):
+            pass
+    return pl.Series(name, [_text(v) for v in values], pl.String)
+
+
+def to_polars(frame: Any) -> pl.DataFrame:
+    """A Polars, pandas or Arrow frame as a Polars frame."""
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    try:
+        return pl.from_pandas(frame) if _is_pandas(frame) else pl.from_arrow(frame)
+    except Exception as exc:
+        raise SourceError(f"Cannot convert a {type(frame).__name__} to a frame: {exc}") from exc
+
+
+def frame_hash(frame: pl.DataFrame) -> str:
+    """A content hash of a frame (column names, types and values)."""
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer, compression="uncompressed")
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _read_file(path: Path, data: bytes, fmt: str | None, separator: str) -> pl.DataFrame:
+    kind = fmt or FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise SourceError(
+            f"{path}: unknown file type `{path.suffix}`; use one of "
+            f"{', '.join(sorted(FORMATS))} or pass format='csv'|'parquet'|'jsonl'.")
+    if not data.strip():
+        raise SourceError(f"{path} is empty: nothing to ingest.")
+    is_parquet = data[:4] == _PARQUET_MAGIC and data[-4:] == _PARQUET_MAGIC
+    if kind == "parquet" and not is_parquet:
+        raise SourceError(f"{path} has a .parquet name but is not a Parquet file "
+                          "(no PAR1 magic bytes). Check how it was produced.")
+    if kind != "parquet" and (is_parquet or b"\x00" in data[:4096]):
+        raise SourceError(f"{path} is named {path.suffix} but holds binary data"
+                          + (" (it is a Parquet file: rename it to .parquet)."
+                             if is_parquet else "."))
+    try:
+        if kind == "parquet":
+            return pl.read_parquet(io.BytesIO(data))
+        _check_utf8(path, data)
+        if kind == "jsonl":
+            return _read_jsonl(path, data)
+        sep = "\t" if path.suffix.lower() == ".tsv" else separator
+        return pl.read_csv(io.BytesIO(data), infer_schema=False, separator=sep)
+    except SourceError:
+        raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise SourceError(f"{path} is not a valid {kind.upper()} file: "
+                          f"{_first_line(exc)} Nothing was ingested.") from exc
+
+
+def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
+    records = []
+    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{path} line {number} is not valid JSON: {exc.msg}. "
+                              "Nothing was ingested.") from exc
+        if not isinstance(record, dict):
+            raise SourceError(f"{path} line {number} is a JSON {type(record).__name__}, "
+                              "expected an object.")
+        records.append(record)
+    return records_frame(records)
+
+
+def _check_utf8(path: Path, data: bytes) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(
+            f"{path} is not UTF-8: byte {data[exc.start]:#04x} at line {line}. Convert it "
+            f"first, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`."
+        ) from exc
+
+
+def _concat(frames: list[pl.DataFrame], files: list[Path]) -> pl.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    first = set(frames[0].columns)
+    for frame, path in zip(frames[1:], files[1:], strict=True):
+        if set(frame.columns) != first:
+            raise SourceError(
+                f"{path} has columns {sorted(frame.columns)} but {files[0]} has "
+                f"{sorted(first)}; ingest them as separate batches.")
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _rows_frame(columns: list[str], rows: Sequence[Any]) -> pl.DataFrame:
+    data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
+    try:
+        return pl.DataFrame(data, strict=False)
+    except Exception:
+        return pl.DataFrame({c: [_text(v) for v in vs] for c, vs in data.items()},
+                            schema=dict.fromkeys(columns, pl.String))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_pandas(frame: Any) -> bool:
+    return type(frame).__module__.startswith("pandas")
+
+
+def _is_frame(obj: Any) -> bool:
+    return isinstance(obj, pl.DataFrame | pl.LazyFrame) or _is_pandas(obj) or \
+        type(obj).__module__.startswith("pyarrow")
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__).rstrip(".") + "."
+
+
+def _redact(url: str) -> str:
+    from lockgate.config import _redact as redact
+
+    return redact(url)

@@ -1,0 +1,143 @@
+"""Versioned tables: one Delta table per lockgate table, one commit per batch.
+
+Each commit carries the whole batch record (counts, checks, contract) in its commit
+metadata and, for streams, an application transaction holding the stream position, so
+the Delta log is the source of truth and the metadata store can be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from lockgate.config import Settings
+from lockgate.data.contract import check_table_name
+from lockgate.errors import NotFoundError
+
+COMMIT_KEY = "lockgate"
+QUARANTINE_DIR = "_quarantine"
+
+
+def table_path(settings: Settings, table: str) -> Path:
+    """Folder of a table's Delta log and files (name checked, never joined blindly)."""
+    return settings.resolved_data_root / check_table_name(table)
+
+
+def quarantine_path(settings: Settings, table: str) -> Path:
+    """Folder of a table's quarantine Delta table."""
+    return settings.resolved_data_root / QUARANTINE_DIR / check_table_name(table)
+
+
+def open_table(path: Path) -> DeltaTable | None:
+    """The Delta table at ``path``, or None when none was written yet."""
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+
+
+def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
+           transaction: tuple[str, int] | None = None, evolve: bool = False) -> int:
+    """Append ``frame`` as one atomic commit carrying ``record``; return its version.
+
+    Args:
+        path: the Delta table folder.
+        frame: rows to append (may be empty: the batch still gets a version).
+        record: the batch record, stored in the commit metadata.
+        transaction: (application id, position) committed with the data, so a stream
+            consumer can tell after a crash what already landed.
+        evolve: allow new columns (schema merge) for the ``evolve`` policy.
+    """
+    properties = CommitProperties(
+        custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
+        app_transactions=[Transaction(*transaction)] if transaction else None,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_deltalake(str(path), frame.to_arrow(), mode="append",
+                    schema_mode="merge" if evolve else None, commit_properties=properties)
+    return find_commit(path, record["batch_id"])
+
+
+def find_commit(path: Path, batch_id: str) -> int:
+    """The version of the commit that landed ``batch_id`` (newest first search)."""
+    for entry in commits(path, limit=50):
+        if entry["record"].get("batch_id") == batch_id:
+            return int(entry["version"])
+    raise NotFoundError(f"Batch {batch_id} is not in the Delta log at {path}.")
+
+
+def commits(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Commits written by lockgate, newest first: ``{"version", "record"}``."""
+    table = open_table(path)
+    if table is None:
+        return []
+    out = []
+    for entry in table.history(limit):
+        raw = entry.get(COMMIT_KEY)
+        if raw:
+            out.append({"version": int(entry["version"]), "record": json.loads(raw)})
+    return out
+
+
+def position(path: Path, app_id: str) -> int | None:
+    """The last position an application committed with its data, or None."""
+    table = open_table(path)
+    return None if table is None else table.transaction_version(app_id)
+
+
+def read_version(path: Path, table: str, version: int | None = None,
+                 columns: list[str] | None = None) -> pl.DataFrame:
+    """A table as of ``version`` (latest when None).
+
+    Raises:
+        NotFoundError: no such table or version.
+    """
+    delta = open_table(path)
+    if delta is None:
+        raise NotFoundError(f"No table `{table}` at {path}. List tables with "
+                            "`lockgate data tables`.")
+    if version is not None:
+        latest = delta.version()
+        if not 0 <= version <= latest:
+            raise NotFoundError(f"Table `{table}` has versions 0..{latest}, not {version}. "
+                                f"List them with `lockgate data versions {table}`.")
+        delta.load_as_version(version)
+    frame = pl.from_arrow(delta.to_pyarrow_table(columns=columns))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def check_compatible(path: Path, table: str, frame: pl.DataFrame) -> None:
+    """Refuse, before anything is written, a batch whose column types differ from the
+    table's (e.g. a new contract turned ``amount`` from float into int).
+
+    Raises:
+        ContractError: names each column with the table's and the batch's type.
+    """
+    from lockgate.data.errors import ContractError
+
+    delta = open_table(path)
+    if delta is None:
+        return
+    landed = pl.from_arrow(pa.schema(delta.schema().to_arrow()).empty_table())
+    assert isinstance(landed, pl.DataFrame)
+    clashes = [f"`{name}` is {landed.schema[name]} in the table but {dtype} in the batch"
+               for name, dtype in frame.schema.items()
+               if name in landed.schema and landed.schema[name] != dtype]
+    if clashes:
+        raise ContractError(
+            f"The contract changed column types of table `{table}`: " + "; ".join(clashes)
+            + ". Keep the types (Delta tables cannot change them in place) or land the "
+            "data in a new table. Nothing was written.")
+
+
+def current_version(path: Path) -> int | None:
+    """The table's latest Delta version, or None."""
+    table = open_table(path)
+    return None if table is None else table.version()

@@ -1,0 +1,27 @@
+"""Listing tables and their versions, as the store and the Delta logs know them."""
+
+from __future__ import annotations
+
+from lockgate.config import Settings, load_settings
+from lockgate.data.ingestion import reconcile
+from lockgate.store import DatasetVersion, Store
+
+
+def list_tables(*, settings: Settings | None = None) -> list[DatasetVersion]:
+    """The latest version of every table."""
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    return [store.dataset_version(name) for name in store.dataset_tables()]
+
+
+def versions(table: str, *, settings: Settings | None = None) -> list[DatasetVersion]:
+    """Every version of a table, oldest first (Delta commits the store missed included).
+
+    Raises:
+        NotFoundError: the table does not exist.
+    """
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    reconcile(store, settings, table)
+    store.dataset_version(table)  # raises NotFoundError with close matches
+    return store.dataset_versions(table)

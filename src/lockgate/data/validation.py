@@ -1,0 +1,180 @@
+"""Validation at the door: the contract compiled to Polars expressions, evaluated in one
+pass, giving each row either acceptance or one or more reason codes.
+
+Reason codes read ``<check>:<column>``: ``null:customer_id``, ``range:amount``,
+``parse:signup_date`` (dates and timestamps), ``type:age`` (other types),
+``allowed:plan``, ``regex:email``, ``length:name``, ``unique:email``,
+``duplicate:order_id`` (primary key, per ``on_duplicate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from lockgate.data.contract import ColumnSpec, Contract
+from lockgate.data.normalize import PARSE_FAIL, RAW
+
+REASONS = "reasons"
+ROW = "row"
+RAW_JSON = "raw"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One row-level check: a name (the reason code) and an expression true on failure."""
+
+    name: str
+    failed: pl.Expr
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationOutcome:
+    """What the door decided for one batch.
+
+    Attributes:
+        accepted: the rows that passed, contract columns only.
+        quarantined: failed rows: ``row`` (position in the batch), ``reasons``
+            (list of codes), ``raw`` (the source values as JSON text).
+        counts: failures per check name.
+        rows: rows validated.
+    """
+
+    accepted: pl.DataFrame
+    quarantined: pl.DataFrame
+    counts: dict[str, int]
+    rows: int
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """Rows per reason code, only the codes that occurred."""
+        return {k: v for k, v in sorted(self.counts.items()) if v}
+
+    def checks_record(self) -> dict[str, dict[str, Any]]:
+        """The per-check record stored with the dataset version."""
+        return {name: {"passed": self.rows - self.counts[name], "failed": self.counts[name],
+                       "level": "row", "ok": True} for name in self.checks}
+
+
+def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> list[Check]:
+    """Compile a contract to row-level checks.
+
+    Args:
+        contract: the contract.
+        existing: key and unique columns already in the table, so a row repeating a
+            landed key fails ``duplicate:``/``unique:`` too.
+    """
+    checks: list[Check] = []
+    for spec in contract.columns:
+        checks += _column_checks(spec, existing)
+    if contract.primary_key:
+        checks.append(_duplicate_check(contract, existing))
+    return checks
+
+
+def validate(frame: pl.DataFrame, contract: Contract, *,
+             existing: pl.DataFrame | None = None) -> ValidationOutcome:
+    """Evaluate every check in one pass over a normalised frame.
+
+    Args:
+        frame: output of :func:`lockgate.data.normalize.normalize`.
+        contract: the contract the frame was normalised to.
+        existing: key/unique columns already landed in the table (may be None).
+
+    Returns:
+        The accepted rows, the quarantined rows with reasons and raw values, counts.
+    """
+    checks = compile_checks(contract, existing)
+    names = contract.column_names
+    raw_cols = [c for c in frame.columns if c.startswith(RAW)]
+    verdict = evaluate(frame, checks)
+    accepted = frame.select(names).filter(~verdict.mask)
+    raw = frame.select(raw_cols).filter(verdict.mask).select(raw_json(raw_cols).alias(RAW_JSON))
+    quarantined = pl.concat([verdict.reasons, raw], how="horizontal")
+    return ValidationOutcome(accepted, quarantined, verdict.counts, frame.height,
+                             [c.name for c in checks])
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The door's decision before any row moves: the failure mask, per-row reasons of
+    the failing rows (``row``, ``reasons``) and failures per check."""
+
+    mask: pl.Series
+    reasons: pl.DataFrame
+    counts: dict[str, int]
+
+
+def evaluate(frame: pl.DataFrame, checks: list[Check]) -> Verdict:
+    """Evaluate every check in one pass: row mask, per-row reasons, per-check counts."""
+    if not checks:
+        return Verdict(pl.repeat(False, frame.height, eager=True),
+                       pl.DataFrame(schema={ROW: pl.Int64, REASONS: pl.List(pl.String)}), {})
+    flag_names = [f"__chk{i}" for i in range(len(checks))]
+    flags = frame.select(
+        [c.failed.fill_null(False).alias(f) for c, f in zip(checks, flag_names, strict=True)])
+    mask = flags.select(pl.any_horizontal(pl.all())).to_series()
+    totals = flags.select(pl.all().sum()).row(0)
+    counts = {c.name: int(n) for c, n in zip(checks, totals, strict=True)}
+    reasons = flags.with_row_index(ROW).filter(mask).select(
+        pl.col(ROW).cast(pl.Int64),
+        pl.concat_list([pl.when(pl.col(f)).then(pl.lit(c.name))
+                        for c, f in zip(checks, flag_names, strict=True)])
+        .list.drop_nulls().alias(REASONS))
+    return Verdict(mask, reasons, counts)
+
+
+def raw_json(raw_cols: list[str]) -> pl.Expr:
+    """The source values of a row as JSON text, keyed by the source column names."""
+    if not raw_cols:
+        return pl.lit("{}")
+    return pl.struct([pl.col(c).alias(c[len(RAW):]) for c in raw_cols]).struct.json_encode()
+
+
+def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Check]:
+    col = pl.col(spec.name)
+    parse_failed = pl.col(PARSE_FAIL + spec.name)
+    kind = "parse" if spec.type in ("date", "datetime") else "type"
+    checks = [Check(f"{kind}:{spec.name}", parse_failed)]
+    if not spec.nullable:
+        checks.append(Check(f"null:{spec.name}", col.is_null() & ~parse_failed))
+    if spec.min is not None or spec.max is not None:
+        low = col < spec.min if spec.min is not None else pl.lit(False)
+        high = col > spec.max if spec.max is not None else pl.lit(False)
+        checks.append(Check(f"range:{spec.name}", low | high))
+    if spec.allowed is not None:
+        checks.append(Check(f"allowed:{spec.name}", ~col.is_in(list(spec.allowed))))
+    if spec.regex is not None:
+        checks.append(Check(f"regex:{spec.name}", ~col.str.contains(spec.regex)))
+    if spec.max_length is not None:
+        checks.append(Check(f"length:{spec.name}", col.str.len_chars() > spec.max_length))
+    if spec.unique:
+        seen = col.is_in(existing[spec.name].implode()) if _has(existing, spec.name) \
+            else pl.lit(False)
+        checks.append(Check(f"unique:{spec.name}",
+                            col.is_not_null() & (col.is_duplicated() | seen)))
+    return checks
+
+
+def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check:
+    keys = contract.primary_key
+    key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(list(keys))
+    name = f"duplicate:{'+'.join(keys)}"
+    if all(_has(existing, k) for k in keys) and existing is not None and existing.height:
+        landed = existing.select(list(keys))
+        seen = (pl.col(keys[0]).is_in(landed[keys[0]].implode()) if len(keys) == 1
+                else pl.struct(list(keys)).is_in(landed.select(pl.struct(list(keys)))
+                                                 .to_series().implode()))
+    else:
+        seen = pl.lit(False)
+    in_batch = key.is_duplicated() if contract.on_duplicate == "quarantine" \
+        else ~key.is_first_distinct()
+    present = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
+    return Check(name, present & (in_batch | seen))
+
+
+def _has(existing: pl.DataFrame | None, name: str) -> bool:
+    return existing is not None and name in existing.columns
