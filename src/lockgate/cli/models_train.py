@@ -1,0 +1,58 @@
+"""``lockgate train``: train and honestly evaluate a model on a validated table."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from lockgate.cli.app import console, print_json, settings
+from lockgate.modeling.estimator_spec import load_estimator, parse_assignments
+from lockgate.modeling.training import TrainConfig, train
+
+
+def train_command(
+    table: str = typer.Argument(..., help="Table to train on (target from its contract)."),
+    estimator: str = typer.Option("hgb-classifier", "--estimator", "-m",
+                                  help="Short name (hgb-classifier, logistic, ...) or dotted "
+                                       "class path."),
+    version: int | None = typer.Option(None, "--version", "-v", help="Dataset version."),
+    param: list[str] = typer.Option([], "--set", help="Estimator parameter key=value."),
+    grid: list[str] = typer.Option([], "--grid", help="Tune key=v1,v2 (nested in the CV)."),
+    experiment: str = typer.Option("default", "--experiment", "-e"),
+    strategy: str | None = typer.Option(None, "--strategy", help="time, group or iid."),
+    allow_iid: str | None = typer.Option(None, "--allow-iid", help="Why an iid split is fine "
+                                         "despite structure (recorded)."),
+    allow_unvalidated: str | None = typer.Option(None, "--allow-unvalidated",
+                                                 help="Why training on a failed version is "
+                                                      "fine (recorded)."),
+    slices: list[str] = typer.Option([], "--slice", help="Column for per-slice metrics."),
+    executor: str = typer.Option("local", "--executor", help="local or ray."),
+    as_json: bool = typer.Option(False, "--json", help="Print the evaluation record as JSON."),
+) -> None:
+    """Train on a validated table version; print the honest evaluation and findings."""
+    model = load_estimator(estimator, parse_assignments(param))
+    config = TrainConfig(strategy=strategy, allow_iid=allow_iid, slices=tuple(slices),
+                         executor=executor)
+    result = train(table, model, version=version, settings=settings(), experiment=experiment,
+                   param_grid=parse_assignments(grid, lists=True) or None, config=config,
+                   allow_unvalidated=allow_unvalidated)
+    record = result.evaluation
+    if as_json:
+        print_json({"run_id": result.run_id, "model_artifact_id": result.model_artifact_id,
+                    "evaluation": record.to_dict() | {"holdout": {
+                        "key": record.holdout["key"], "rows": len(record.holdout["ids"])}}})
+        return
+    console.print(f"Run [bold]{result.run_id}[/]: splitter [cyan]{record.splitter}[/] "
+                  f"({record.splitter_reason}); leak-free: "
+                  + ("[green]yes[/]" if record.leak_free else "[bold red]NO[/]"))
+    out = Table(title="Holdout metrics vs dummy baseline")
+    for column in ("metric", "model", "95% CI", "baseline"):
+        out.add_column(column)
+    for key, value in record.metrics.items():
+        lo, hi = record.intervals[key]
+        out.add_row(key, f"{value:.4f}", f"[{lo:.4f}, {hi:.4f}]",
+                    f"{record.baseline_metrics[key]:.4f}")
+    console.print(out)
+    for finding in record.findings:
+        console.print(f"  {finding['severity']} {finding['code']}: {finding['message']}")
+    console.print(f"Details: lockgate runs show {result.run_id}")

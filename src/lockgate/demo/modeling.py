@@ -1,0 +1,93 @@
+"""Quickstart section: modeling. A deliberately leaky feature is caught, then the honest
+model is trained on the validated churn table and evaluated against a dummy baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import polars as pl
+from rich.table import Table
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from lockgate.data import ColumnSpec, Contract
+from lockgate.data.training_gate import read_for_training
+from lockgate.demo.context import DemoContext
+from lockgate.modeling import TrainConfig, TrainResult, train, train_frame
+
+LEAKY_COLUMN = "cancellation_fee"
+
+
+def run(ctx: DemoContext) -> None:
+    """Catch a target leak, then train and evaluate the honest model."""
+    ctx.heading("Modeling: leakage checks, structure-aware splits, honest evaluation")
+    table = ctx.results.get("data_table", "churn")
+    contract = Contract.from_yaml(ctx.results["data_contract_path"])
+    # a few thousand rows: one OpenMP thread is faster than many (and the machine may be shared)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        leaky = _leaky_run(ctx, table, contract)
+        honest = train(table, HistGradientBoostingClassifier(max_iter=60, random_state=0),
+                       settings=ctx.settings, experiment="quickstart", name="churn-hgb",
+                       param_grid={"max_depth": [3, None]},
+                       config=TrainConfig(n_splits=3, inner_splits=2, slices=("plan",)))
+    _show_evaluation(ctx, honest)
+    ctx.results["modeling_leaky_run_id"] = leaky.run_id
+    ctx.results["modeling_run_id"] = honest.run_id
+    ctx.results["train_result"] = honest
+    ctx.hint("The evaluation, findings and charts", f"lockgate runs show {honest.run_id}")
+    ctx.hint("As JSON (findings under params.leakage_findings)",
+             f"lockgate runs show {honest.run_id} --json")
+
+
+def _leaky_run(ctx: DemoContext, table: str, contract: Contract) -> TrainResult:
+    """Add a column only known after churn (a fee charged on cancellation) and train."""
+    frame = read_for_training(table, settings=ctx.settings)
+    frame = frame.with_columns(
+        pl.when(pl.col("churned")).then(pl.col("monthly_charges") * 0.5).otherwise(0.0)
+        .alias(LEAKY_COLUMN))
+    leaky_contract = dataclasses.replace(
+        contract, columns=(*contract.columns, ColumnSpec(LEAKY_COLUMN, "float")), _by_name={})
+    result = train_frame(frame, leaky_contract, LogisticRegression(max_iter=500),
+                         settings=ctx.settings, experiment="quickstart", name="churn-leaky",
+                         config=TrainConfig(n_splits=3, charts=False, naive=(),
+                                            bootstrap=50))
+    blocking = [f for f in result.findings if f.severity == "blocking"]
+    ctx.console.print(f"  With a `{LEAKY_COLUMN}` feature (charged only when a customer "
+                      "cancels), the evaluation is "
+                      f"[bold red]{'not ' if not result.evaluation.leak_free else ''}"
+                      "leak-free[/]:")
+    for finding in blocking:
+        ctx.console.print(f"    [red]{finding.severity}[/] {finding.code}: {finding.message}")
+    auc = result.evaluation.metrics["roc_auc"]
+    ctx.console.print(f"    (its holdout ROC AUC of {auc:.3f} is too good to be true)")
+    return result
+
+
+def _show_evaluation(ctx: DemoContext, result: TrainResult) -> None:
+    record = result.evaluation
+    ctx.console.print(f"  Honest model, run [bold]{result.run_id}[/]: splitter "
+                      f"[cyan]{record.splitter}[/] because {record.splitter_reason}.")
+    ctx.console.print(f"  Tuned inside the cross-validation: best {result.best_params}; "
+                      f"holdout of {len(result.plan.holdout)} rows at the end of time.")
+    table = Table(title=f"Holdout vs dummy baseline (leak-free: "
+                  f"{'yes' if record.leak_free else 'NO'})")
+    for column in ("metric", "model", "95% CI", "baseline"):
+        table.add_column(column)
+    for key, value in record.metrics.items():
+        lo, hi = record.intervals[key]
+        table.add_row(key, f"{value:.4f}", f"[{lo:.4f}, {hi:.4f}]",
+                      f"{record.baseline_metrics[key]:.4f}")
+    ctx.console.print(table)
+    verdict = "beats" if record.beats_baseline else "does NOT beat"
+    ctx.console.print(f"  The model {verdict} the baseline on {record.primary_metric} "
+                      "(paired bootstrap).")
+    naive = record.naive.get("random_split_preprocessed_all", {}).get("metrics", {})
+    if naive:
+        ctx.console.print(f"  A naive random split with preprocessing on all rows would have "
+                          f"reported {record.primary_metric}="
+                          f"{naive[record.primary_metric]:.4f} (honest: "
+                          f"{record.metrics[record.primary_metric]:.4f}).")
+    others = [f for f in result.findings if f.severity != "blocking"]
+    for finding in others:
+        ctx.console.print(f"    [yellow]{finding.severity}[/] {finding.code}: {finding.message}")

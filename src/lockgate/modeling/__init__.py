@@ -1,0 +1,63 @@
+"""The modeling stage: features from the contract, structure-aware splits, leakage
+checks, tracked training with nested tuning, and honest evaluation."""
+
+from lockgate.modeling.evaluation import (
+    EvaluationError,
+    EvaluationRecord,
+    Predictions,
+    problem_type_of,
+)
+from lockgate.modeling.features import (
+    CalendarFeatures,
+    FeatureError,
+    build_pipeline,
+    build_preprocessor,
+)
+from lockgate.modeling.leakage import Finding, LeakageConfig, check_leakage, is_leak_free
+from lockgate.modeling.nested_cv import SearchError
+from lockgate.modeling.splitter import (
+    Split,
+    SplitError,
+    SplitPlan,
+    StructureHint,
+    detect_structure,
+    make_folds,
+    plan_split,
+)
+from lockgate.modeling.training import (
+    TrainConfig,
+    TrainingError,
+    TrainResult,
+    evaluate_pair,
+    train,
+    train_frame,
+)
+
+__all__ = [
+    "CalendarFeatures",
+    "EvaluationError",
+    "EvaluationRecord",
+    "FeatureError",
+    "Finding",
+    "LeakageConfig",
+    "Predictions",
+    "SearchError",
+    "Split",
+    "SplitError",
+    "SplitPlan",
+    "StructureHint",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "build_pipeline",
+    "build_preprocessor",
+    "check_leakage",
+    "detect_structure",
+    "evaluate_pair",
+    "is_leak_free",
+    "make_folds",
+    "plan_split",
+    "problem_type_of",
+    "train",
+    "train_frame",
+]

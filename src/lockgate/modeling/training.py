@@ -1,0 +1,526 @@
+"""Training: a tracked, leak-checked, honestly evaluated fit of a contract's table.
+
+``train`` reads a validated dataset version through the training gate and hands it to
+``train_frame``, which splits by structure, runs the leakage checks, cross-validates
+(with the hyperparameter search nested inside), fits the final pipeline on the
+development rows, evaluates it on the holdout against a dummy baseline and records all
+of it on one run. ``evaluate_pair`` does the same for a train/test pair the user brings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from rich.progress import Progress
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from lockgate.config import Settings, load_settings
+from lockgate.errors import LockgateError
+from lockgate.modeling import executor_local, executor_ray
+from lockgate.modeling.diagnostics import diagnostics
+from lockgate.modeling.evaluation import (
+    PRIMARY,
+    EvaluationRecord,
+    Predictions,
+    baseline_predictions,
+    fit_baseline,
+    point_metrics,
+    problem_type_of,
+    score,
+    slice_metrics,
+)
+from lockgate.modeling.features import build_pipeline
+from lockgate.modeling.leakage import (
+    Finding,
+    LeakageConfig,
+    check_leakage,
+    is_leak_free,
+    no_holdout,
+)
+from lockgate.modeling.naive import naive_scores
+from lockgate.modeling.nested_cv import (
+    FoldResult,
+    FoldTask,
+    SearchSpec,
+    check_grid,
+    fit_model,
+    predictions_for,
+    prefixed_grid,
+)
+from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
+from lockgate.tracking import Run, start_run
+
+EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
+    "local": executor_local.run_folds, "ray": executor_ray.run_folds,
+}
+
+
+class TrainingError(LockgateError, ValueError):
+    """The table, contract or arguments cannot be trained on as given."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """How to split, tune, evaluate and report. Defaults suit most tabular problems.
+
+    ``features="contract"`` builds the preprocessing from the contract;
+    ``"passthrough"`` hands the raw feature columns to the user's own pipeline.
+    """
+
+    problem_type: str | None = None
+    strategy: str | None = None
+    allow_iid: str | None = None
+    n_splits: int = 5
+    inner_splits: int = 3
+    holdout: float = 0.2
+    gap: int = 0
+    n_iter: int | None = None
+    categorical: str = "onehot"
+    features: str = "contract"
+    slices: tuple[str, ...] = ()
+    executor: str = "local"
+    naive: tuple[str, ...] = ("train_score", "random_split_preprocessed_all")
+    bootstrap: int = 200
+    importance_rows: int = 1000
+    charts: bool = True
+    leakage: LeakageConfig = field(default_factory=LeakageConfig)
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What a training run produced; ``pipeline`` predicts on Polars or pandas frames."""
+
+    run_id: str
+    pipeline: Pipeline
+    evaluation: EvaluationRecord
+    model_artifact_id: str
+    plan: SplitPlan
+    folds: tuple[FoldResult, ...] = ()
+    best_params: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding.from_dict(f) for f in self.evaluation.findings]
+
+
+@dataclass(slots=True)
+class _Job:
+    """Everything one training needs, resolved once."""
+
+    df: pl.DataFrame
+    contract: Any
+    estimator: Any
+    target: str
+    problem_type: str
+    features: list[str]
+    x: pd.DataFrame
+    y: np.ndarray
+    pipeline: Pipeline
+    spec: SearchSpec
+    config: TrainConfig
+    dataset: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train(table: str, estimator: Any, *, version: int | None = None, contract: Any = None,
+          settings: Settings | None = None, experiment: str = "default",
+          param_grid: Mapping[str, Sequence[Any]] | None = None,
+          config: TrainConfig | None = None, allow_unvalidated: str | None = None,
+          name: str | None = None) -> TrainResult:
+    """Train on a validated version of ``table`` and evaluate honestly.
+
+    Args:
+        table: the table name (ingested with ``lockgate.data.ingest``).
+        estimator: any scikit-learn compatible estimator (LightGBM and XGBoost through
+            their scikit-learn API too); cloned, never fitted in place.
+        version: the dataset version (default the newest).
+        contract: the contract (default the one the version was landed under).
+        settings: explicit settings.
+        experiment: experiment of the training run.
+        param_grid: hyperparameters to tune, keyed by the estimator's own names; the
+            search is nested inside the cross-validation.
+        config: split, evaluation and reporting options.
+        allow_unvalidated: reason to train on a version that failed validation
+            (recorded on the run by the training gate).
+        name: run name (default ``train-<table>``).
+
+    Raises:
+        UnvalidatedDataError: the version did not pass validation (from the gate).
+        SplitError: an iid split of structured data, too little data.
+        TrainingError: no target, bad options.
+    """
+    from lockgate.data import contract_for
+    from lockgate.store import Store
+
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    found = store.dataset_version(table, version)
+    contract = contract if contract is not None else contract_for(
+        table, found.version, settings=settings)
+    dataset = {"table": table, "version": found.version, "dataset_version_id": found.id}
+    return _train_with_run(
+        lambda run: _read_validated(table, found.version, allow_unvalidated, run, settings,
+                                   _contract(contract).target),
+        contract, estimator, settings=settings, experiment=experiment, param_grid=param_grid,
+        config=config, dataset=dataset, name=name or f"train-{table}",
+    )
+
+
+def train_frame(frame: Any, contract: Any, estimator: Any, *,
+                settings: Settings | None = None, experiment: str = "default",
+                param_grid: Mapping[str, Sequence[Any]] | None = None,
+                config: TrainConfig | None = None, name: str | None = None,
+                dataset: Mapping[str, Any] | None = None) -> TrainResult:
+    """Like :func:`train` on an in-memory Polars or pandas frame (no training gate:
+    use it for data that did not come through lockgate's ingestion)."""
+    contract = _contract(contract)
+    settings = settings or load_settings()
+    dataset = dict(dataset or {"table": contract.table, "version": None,
+                               "dataset_version_id": None})
+    return _train_with_run(lambda run: as_polars(frame), contract, estimator,
+                           settings=settings, experiment=experiment, param_grid=param_grid,
+                           config=config, dataset=dataset, name=name or f"train-{contract.table}")
+
+
+def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: Any, estimator: Any, *,
+                  settings: Settings | None = None, experiment: str = "default",
+                  param_grid: Mapping[str, Sequence[Any]] | None = None,
+                  config: TrainConfig | None = None, name: str | None = None) -> TrainResult:
+    """Evaluate on a train/test pair the user brings, honestly.
+
+    The leakage checks run on the pair. When none is blocking, the user's test rows are
+    the holdout. Otherwise (or with no test rows at all) the rows are pooled and split
+    by structure; the user's own score is reported in ``evaluation.naive["user_pair"]``
+    with the findings that make it dishonest.
+    """
+    contract = _contract(contract)
+    settings = settings or load_settings()
+    config = config or TrainConfig()
+    train_df = as_polars(train_rows)
+    test_df = as_polars(test_rows) if test_rows is not None else None
+    dataset = {"table": contract.table, "version": None, "dataset_version_id": None}
+    target = _target(contract, train_df)
+    problem = config.problem_type or _problem(train_df, contract, target)
+    if test_df is None:
+        pair_findings = [_no_holdout_finding()]
+    else:
+        pair_findings = check_leakage(train_df, test_df, contract, problem_type=problem,
+                                      estimator=estimator, config=config.leakage)
+    pooled = train_df if test_df is None else pl.concat([train_df, test_df],
+                                                       how="vertical_relaxed")
+    given = None
+    if test_df is not None and is_leak_free(pair_findings):
+        given = (np.arange(train_df.height), np.arange(train_df.height, pooled.height))
+    user = {"protocol": "user_pair", "findings": [f.to_dict() for f in pair_findings],
+            "leak_free": is_leak_free(pair_findings), "used_as_holdout": given is not None}
+    return _train_with_run(lambda run: pooled, contract, estimator, settings=settings,
+                           experiment=experiment, param_grid=param_grid, config=config,
+                           dataset=dataset, name=name or f"evaluate-{contract.table}",
+                           given=given, user_pair=user, user_test=test_df)
+
+
+def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimator: Any, *,
+                    settings: Settings, experiment: str,
+                    param_grid: Mapping[str, Sequence[Any]] | None,
+                    config: TrainConfig | None, dataset: dict[str, Any], name: str,
+                    given: tuple | None = None,
+                    user_pair: dict[str, Any] | None = None,
+                    user_test: pl.DataFrame | None = None) -> TrainResult:
+    config = config or TrainConfig()
+    if config.executor not in EXECUTORS:
+        raise TrainingError(f"executor={config.executor!r}: choose one of {sorted(EXECUTORS)}.")
+    with start_run(name, experiment=experiment, settings=settings,
+                   params={"estimator": type(estimator).__name__, "dataset": dataset}) as run:
+        job = _job(load(run), contract, estimator, param_grid, config, dataset)
+        _log_setup(run, job)
+        plan = _timed(job, "split", lambda: _plan(job, given))
+        result = _fit_and_evaluate(run, job, plan, user_pair, user_test)
+    return result
+
+
+def _job(df: pl.DataFrame, contract: Any, estimator: Any,
+         param_grid: Mapping[str, Sequence[Any]] | None, config: TrainConfig,
+         dataset: dict[str, Any]) -> _Job:
+    contract = _contract(contract)
+    target = _target(contract, df)
+    unlabeled = df[target].null_count()
+    if unlabeled == df.height:
+        raise TrainingError(f"Every row has an empty target `{target}`; nothing to learn from.")
+    if unlabeled:
+        df = df.filter(pl.col(target).is_not_null())
+    problem = config.problem_type or _problem(df, contract, target)
+    features = [c for c in contract.feature_columns if c in df.columns]
+    missing = [c for c in contract.feature_columns if c not in df.columns]
+    if missing:
+        raise TrainingError(f"Feature columns {missing} of contract `{contract.table}` are not "
+                            "in the data; re-ingest the table or fix the contract.")
+    if config.features == "contract":
+        pipeline = build_pipeline(contract, estimator, categorical=config.categorical)
+    elif config.features == "passthrough":
+        pipeline = Pipeline([("model", _clone(estimator))])
+    else:
+        raise TrainingError(f"features={config.features!r}: choose 'contract' or 'passthrough'.")
+    grid = prefixed_grid(param_grid)
+    check_grid(pipeline, grid)
+    spec = SearchSpec(param_grid, config.n_iter, PRIMARY[problem], config.seed)
+    y = df[target].cast(pl.Float64).to_numpy() if problem == "regression" else df[target].to_numpy()
+    job = _Job(df, contract, estimator, target, problem, features,
+               df.select(features).to_pandas(), y, pipeline, spec, config, dataset)
+    job.dataset["rows_without_target"] = unlabeled
+    return job
+
+
+def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str, Any] | None,
+                      user_test: pl.DataFrame | None) -> TrainResult:
+    config, df = job.config, job.df
+    run.log_dict(plan.to_dict(), "split_plan")
+    findings = _timed(job, "leakage", lambda: check_leakage(
+        df[plan.development], df[plan.holdout], job.contract, problem_type=job.problem_type,
+        target=job.target, estimator=job.estimator, strategy=plan.strategy,
+        config=config.leakage))
+    folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
+    dev_folds = _relative(plan.folds, plan.development)
+    model, best = _timed(job, "fit_final", lambda: fit_model(
+        job.pipeline, job.x.iloc[plan.development], job.y[plan.development], dev_folds,
+        job.problem_type, job.spec))
+    record, pred = _timed(job, "evaluate", lambda: _evaluate(job, plan, model, findings, folds))
+    naive = _timed(job, "naive", lambda: naive_scores(
+        config.naive, model=model, pipeline=job.pipeline, x=job.x, y=job.y,
+        dev=plan.development, problem_type=job.problem_type, n_splits=config.n_splits,
+        seed=config.seed))
+    if user_pair is not None:
+        naive["user_pair"] = _user_pair_score(job, user_pair, user_test)
+    record = _with_naive(record, naive)
+    _timed(job, "charts", lambda: diagnostics(run, job, model, pred, plan))
+    model_ref = run.log_value(model, "model")
+    run.log_dict(record.to_dict(), "evaluation")
+    _log_outcome(run, record, folds, best, job.timings)
+    return TrainResult(run.id, model, record, model_ref.id, plan, tuple(folds), best,
+                       dict(job.timings))
+
+
+def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
+    tasks = [FoldTask(f.name, f.train, f.test, _inner(job, plan, f)) for f in plan.folds]
+    executor = EXECUTORS[job.config.executor]
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(f"cross-validating ({len(tasks)} folds)", total=len(tasks))
+
+        def report(result: FoldResult) -> None:
+            progress.advance(bar)
+
+        results = executor(tasks, job.pipeline, job.x, job.y, job.problem_type, job.spec,
+                           progress=report)
+    for step, result in enumerate(results):
+        run.log_metrics({f"cv_{k}": v for k, v in result.metrics.items()}, step=step)
+        run.log_metric("cv_fit_seconds", result.fit_seconds, step=step)
+    return results
+
+
+def _inner(job: _Job, plan: SplitPlan, fold: Split) -> tuple:
+    if not job.spec.param_grid:
+        return ()
+    y = job.y if job.problem_type != "regression" else None
+    inner = make_folds(job.df, fold.train, strategy=plan.strategy, column=plan.column, y=y,
+                       n_splits=job.config.inner_splits, gap=plan.gap, seed=plan.seed)
+    return tuple(_relative(inner, fold.train))
+
+
+def _relative(folds: Sequence[Split], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fold positions re-expressed as positions within ``rows``."""
+    position = np.full(int(rows.max()) + 1, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    return [(position[f.train], position[f.test]) for f in folds]
+
+
+def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
+              folds: list[FoldResult]) -> tuple[EvaluationRecord, Predictions]:
+    holdout, dev = plan.holdout, plan.development
+    pred = predictions_for(model, job.x.iloc[holdout], job.y[holdout], job.problem_type)
+    baseline = fit_baseline(job.df[dev], job.target, job.problem_type)
+    base = baseline_predictions(baseline, job.df[holdout], job.target, job.problem_type)
+    scores = score(pred, base, replicates=job.config.bootstrap, seed=job.config.seed)
+    findings = list(findings)
+    if not scores.beats_baseline:
+        findings.append(Finding(
+            "does_not_beat_baseline", "warning",
+            f"The model's {scores.primary} ({scores.metrics[scores.primary]:.4f}) is not "
+            f"reliably better than the dummy baseline's ({scores.baseline[scores.primary]:.4f})"
+            " on the holdout (paired bootstrap, 95%).",
+            {"metric": scores.primary, "model": scores.metrics[scores.primary],
+             "baseline": scores.baseline[scores.primary]},
+        ))
+    slices = (slice_metrics(pred, job.df[holdout], job.config.slices)
+              if job.config.slices else {})
+    keys = [k for k in job.contract.primary_key if k in job.df.columns]
+    key_name = keys[0] if len(keys) == 1 else ("+".join(keys) if keys else "__row__")
+    ids = (job.df[keys[0]][holdout].to_list() if len(keys) == 1
+           else row_keys(job.df, job.contract).gather(holdout).to_list() if keys
+           else holdout.tolist())
+    record = EvaluationRecord(
+        problem_type=job.problem_type, primary_metric=scores.primary,
+        greater_is_better=scores.greater_is_better, metrics=scores.metrics,
+        intervals=scores.intervals, baseline_metrics=scores.baseline,
+        beats_baseline=scores.beats_baseline,
+        cv_metrics={k: [f.metrics[k] for f in folds] for k in (folds[0].metrics if folds else {})},
+        findings=[f.to_dict() for f in findings], leak_free=is_leak_free(findings),
+        splitter=plan.strategy, splitter_reason=plan.reason, dataset=dict(job.dataset),
+        holdout={"key": key_name, "ids": [_plain(v) for v in ids]}, slices=slices,
+    )
+    return record, pred
+
+
+def _user_pair_score(job: _Job, user_pair: dict[str, Any],
+                     user_test: pl.DataFrame | None) -> dict[str, Any]:
+    out = dict(user_pair)
+    if user_test is None or user_pair["used_as_holdout"]:
+        return out
+    n_train = job.df.height - user_test.height
+    rows = np.arange(n_train)
+    test = np.arange(n_train, job.df.height)
+    model = _clone(job.pipeline).fit(job.x.iloc[rows], job.y[rows])
+    out["metrics"] = point_metrics(predictions_for(model, job.x.iloc[test], job.y[test],
+                                                   job.problem_type))
+    return out
+
+
+def _with_naive(record: EvaluationRecord, naive: dict[str, Any]) -> EvaluationRecord:
+    return replace(record, naive=naive)
+
+
+def _plan(job: _Job, given: tuple | None) -> SplitPlan:
+    config = job.config
+    classification = job.problem_type != "regression"
+    if given is None:
+        return plan_split(job.df, job.contract, target=job.target, classification=classification,
+                          strategy=config.strategy, n_splits=config.n_splits,
+                          holdout=config.holdout, gap=config.gap, seed=config.seed,
+                          allow_iid=config.allow_iid)
+    dev, held = given
+    structure = plan_split(job.df[dev], job.contract, target=job.target,
+                           classification=classification, strategy=config.strategy,
+                           n_splits=config.n_splits, holdout=config.holdout, gap=config.gap,
+                           seed=config.seed, allow_iid=config.allow_iid)
+    y = job.y if classification else None
+    folds = make_folds(job.df, dev, strategy=structure.strategy, column=structure.column, y=y,
+                       n_splits=config.n_splits, gap=config.gap, seed=config.seed)
+    return SplitPlan("given", "the user's own test rows are the holdout (no blocking leakage "
+                     f"finding on the pair); folds: {structure.reason}", structure.column, dev,
+                     held, folds, config.n_splits, config.gap, config.seed, structure.override,
+                     structure.hints)
+
+
+def _log_setup(run: Run, job: _Job) -> None:
+    config = job.config
+    run.log_params({
+        "problem_type": job.problem_type, "target": job.target, "features": job.features,
+        "rows": job.df.height, "rows_without_target": job.dataset.get("rows_without_target", 0),
+        "estimator_params": _json_params(job.estimator),
+        "param_grid": {k: [_plain(v) for v in vs] for k, vs in (job.spec.param_grid or {}).items()
+                       if not hasattr(vs, "rvs")},
+        "config": {"strategy": config.strategy, "allow_iid": config.allow_iid,
+                   "n_splits": config.n_splits, "inner_splits": config.inner_splits,
+                   "holdout": config.holdout, "gap": config.gap, "executor": config.executor,
+                   "features": config.features, "categorical": config.categorical,
+                   "seed": config.seed},
+    })
+    if job.dataset.get("rows_without_target"):
+        run.note(f"{job.dataset['rows_without_target']} rows with an empty target "
+                 f"`{job.target}` were left out of training and evaluation.")
+
+
+def _log_outcome(run: Run, record: EvaluationRecord, folds: list[FoldResult],
+                 best: dict[str, Any], timings: dict[str, float]) -> None:
+    run.log_metrics(record.metrics)
+    run.log_metrics({f"baseline_{k}": v for k, v in record.baseline_metrics.items()})
+    for key, (lo, hi) in record.intervals.items():
+        run.log_metrics({f"{key}_ci_low": lo, f"{key}_ci_high": hi})
+    run.log_metrics({f"time_{k}_s": v for k, v in timings.items()})
+    run.log_params({
+        "splitter": record.splitter, "splitter_reason": record.splitter_reason,
+        "split_override": _override(record), "best_params": best,
+        "leak_free": record.leak_free, "leakage_findings": record.findings,
+        "beats_baseline": record.beats_baseline,
+        "naive_scores": {k: v.get("metrics") for k, v in record.naive.items()},
+    })
+    run.log_dict({"leak_free": record.leak_free, "findings": record.findings}, "findings")
+    run.set_tags({"leak_free": str(record.leak_free).lower(),
+                  "beats_baseline": str(record.beats_baseline).lower()})
+    if record.slices:
+        run.log_dict(record.slices, "slices")
+
+
+def _override(record: EvaluationRecord) -> str | None:
+    return record.splitter_reason if "override" in record.splitter_reason else None
+
+
+def _timed(job: _Job, phase: str, work: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    try:
+        return work()
+    finally:
+        job.timings[phase] = job.timings.get(phase, 0.0) + time.perf_counter() - started
+
+
+def _read_validated(table: str, version: int, allow_unvalidated: str | None, run: Run,
+                    settings: Settings, target: str | None) -> pl.DataFrame:
+    from lockgate.data.training_gate import read_for_training
+
+    return read_for_training(table, version, allow_unvalidated=allow_unvalidated, run=run,
+                             settings=settings, target=target)  # records the lineage edge itself
+
+
+def _contract(contract: Any) -> Any:
+    if hasattr(contract, "feature_columns"):
+        return contract
+    from lockgate.data import load_contract
+
+    return load_contract(contract)
+
+
+def _target(contract: Any, df: pl.DataFrame) -> str:
+    if not contract.target:
+        raise TrainingError(
+            f"Contract `{contract.table}` declares no target; add `target: <column>` to it."
+        )
+    if contract.target not in df.columns:
+        raise TrainingError(f"Target `{contract.target}` is not a column of the data; columns "
+                            f"are {df.columns}.")
+    return contract.target
+
+
+def _problem(df: pl.DataFrame, contract: Any, target: str) -> str:
+    spec = next((c for c in contract.columns if c.name == target), None)
+    return problem_type_of(df[target].drop_nulls(), spec.type if spec else None)
+
+
+def _no_holdout_finding() -> Finding:
+    return no_holdout("user's (no test set)")
+
+
+def _clone(estimator: Any) -> Any:
+    return clone(estimator)
+
+
+def _json_params(estimator: Any) -> dict[str, Any]:
+    try:
+        params = estimator.get_params(deep=False)
+    except Exception:
+        return {}
+    return {k: _plain(v) for k, v in params.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str | int | float | bool | type(None)):
+        return value
+    return repr(value)

@@ -1,0 +1,232 @@
+"""Each leakage type: a small dataset with exactly that leak gets the finding, a clean
+one gets none; an iid split of time-ordered data is refused; the honest score and the
+naive one differ as expected on a leaky dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.feature_selection import SelectKBest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from lockgate.modeling.leakage import LeakageConfig, check_leakage, is_leak_free
+from lockgate.modeling.splitter import SplitError
+from lockgate.modeling.training import TrainConfig, evaluate_pair, train_frame
+from modeling.datasets import (
+    churn,
+    churn_contract,
+    events,
+    events_contract,
+    series,
+    series_contract,
+)
+
+FAST = TrainConfig(n_splits=3, bootstrap=50, charts=False, naive=())
+
+
+@pytest.fixture(autouse=True)
+def _one_openmp_thread() -> Iterator[None]:
+    """The test machine is shared: OpenMP thread contention makes tiny boosting fits slow."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+def _halves(frame: pl.DataFrame, seed: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
+    order = np.random.default_rng(seed).permutation(frame.height)
+    cut = int(frame.height * 0.7)
+    return frame[np.sort(order[:cut])], frame[np.sort(order[cut:])]
+
+
+def _codes(findings, severity: str | None = None) -> set[str]:
+    return {f.code for f in findings if severity is None or f.severity == severity}
+
+
+def test_clean_dataset_has_no_findings() -> None:
+    train, test = _halves(churn(800))
+    findings = check_leakage(train, test, churn_contract(), problem_type="binary")
+    assert [f for f in findings if f.severity != "info"] == []
+    assert is_leak_free(findings)
+
+
+def test_exact_duplicates_across_train_and_test() -> None:
+    train, test = _halves(churn(800))
+    copies = train.head(60).with_columns(pl.col("customer_id") + 10_000)
+    findings = check_leakage(train, pl.concat([test, copies]), churn_contract(),
+                             problem_type="binary", config=LeakageConfig(adversarial=False))
+    found = next(f for f in findings if f.code == "duplicate_rows")
+    assert found.severity == "blocking" and found.evidence["rows"] == 60
+    assert not is_leak_free(findings)
+
+
+def test_duplicates_after_normalisation() -> None:
+    train, test = _halves(churn(800))
+    copies = train.head(40).with_columns(
+        pl.col("customer_id") + 10_000,
+        (pl.lit("  ") + pl.col("plan").str.to_uppercase()).alias("plan"),
+        pl.col("charges") * (1 + 1e-12),
+    ).filter(pl.col("plan").is_not_null() & pl.col("charges").is_not_null())
+    findings = check_leakage(train, pl.concat([test, copies]), churn_contract(),
+                             problem_type="binary", config=LeakageConfig(adversarial=False))
+    assert "duplicate_rows" not in _codes(findings)
+    found = next(f for f in findings if f.code == "duplicate_rows_normalised")
+    assert found.severity == "blocking" and found.evidence["rows"] == copies.height
+
+
+def test_entity_overlap() -> None:
+    train, test = _halves(events())
+    findings = check_leakage(train, test, events_contract(entity="customer_key"),
+                             problem_type="regression", config=LeakageConfig(adversarial=False))
+    found = next(f for f in findings if f.code == "entity_overlap")
+    assert found.severity == "blocking" and found.evidence["entities"] > 30
+
+
+def test_time_overlap() -> None:
+    train, test = _halves(series())
+    findings = check_leakage(train, test, series_contract(event_time="day"),
+                             problem_type="regression", config=LeakageConfig(adversarial=False))
+    found = next(f for f in findings if f.code == "time_overlap")
+    assert found.severity == "blocking"
+    assert found.evidence["test_rows_before_train_end"] > 50
+
+
+def test_target_proxy_derived_from_target() -> None:
+    frame = churn(800).with_columns(
+        pl.when(pl.col("churned")).then(pl.col("tenure") * 3.0 + 100).otherwise(
+            pl.col("tenure") * 0.5).alias("refund_amount"))
+    contract = churn_contract(extra=[("refund_amount", "float")])
+    train, test = _halves(frame)
+    findings = check_leakage(train, test, contract, problem_type="binary",
+                             config=LeakageConfig(adversarial=False))
+    proxies = [f for f in findings if f.code == "target_proxy"]
+    assert [f.evidence["column"] for f in proxies] == ["refund_amount"]
+    assert proxies[0].severity == "blocking" and proxies[0].evidence["score"] > 0.98
+
+
+def test_column_recorded_after_the_event_time() -> None:
+    frame = series().with_columns((pl.col("day") + pl.duration(days=3)).alias("closed_at"))
+    contract = series_contract(event_time="day",
+                               columns=(*series_contract().columns,
+                                        _spec("closed_at", "datetime")))
+    train, test = frame.head(300), frame.tail(100)
+    findings = check_leakage(train, test, contract, problem_type="regression",
+                             config=LeakageConfig(adversarial=False))
+    found = next(f for f in findings if f.code == "recorded_after_event")
+    assert found.evidence["column"] == "closed_at" and found.severity == "blocking"
+    assert "time_overlap" not in _codes(findings)
+
+
+def test_column_standardised_on_all_rows() -> None:
+    frame = churn(800)
+    charges = pl.col("charges")
+    leaked = frame.with_columns(((charges - charges.mean()) / charges.std(ddof=0)).alias("charges"))
+    train, test = _halves(leaked)
+    findings = check_leakage(train, test, churn_contract(), problem_type="binary",
+                             config=LeakageConfig(adversarial=False))
+    found = next(f for f in findings if f.code == "preprocessing_outside_cv")
+    assert found.evidence == found.evidence | {"column": "charges", "kind": "standardised"}
+    # scaled on the training rows only: fine
+    raw_train, raw_test = _halves(frame)
+    mean, std = raw_train["charges"].mean(), raw_train["charges"].std(ddof=0)
+    proper = [f.with_columns((charges - mean) / std) for f in (raw_train, raw_test)]
+    assert "preprocessing_outside_cv" not in _codes(check_leakage(
+        *proper, churn_contract(), problem_type="binary", config=LeakageConfig(adversarial=False)))
+
+
+def test_prefitted_transformer_and_selector() -> None:
+    train, test = _halves(churn(400))
+    x = train.select("tenure", "charges").fill_null(0).to_numpy()
+    y = train["churned"].to_numpy()
+    user = make_pipeline(StandardScaler().fit(x), SelectKBest(k=1).fit(x, y),
+                         LogisticRegression())
+    findings = check_leakage(train, test, churn_contract(), problem_type="binary",
+                             estimator=user, config=LeakageConfig(adversarial=False))
+    codes = {f.code: f for f in findings}
+    assert codes["preprocessing_outside_cv"].evidence["type"] == "StandardScaler"
+    assert codes["feature_selection_outside_cv"].evidence["type"] == "SelectKBest"
+
+
+def test_test_set_from_another_distribution() -> None:
+    train, test = _halves(churn(1200))
+    shifted = test.with_columns(pl.col("charges") + 60, pl.col("tenure") * 3)
+    findings = check_leakage(train, shifted, churn_contract(), problem_type="binary")
+    found = next(f for f in findings if f.code == "distribution_shift")
+    assert found.severity == "warning" and found.evidence["auc"] > 0.9
+    assert set(found.evidence["columns"]) & {"charges", "tenure"}
+
+
+def test_no_holdout_at_all(settings) -> None:
+    result = evaluate_pair(churn(500), None, churn_contract(), LogisticRegression(),
+                           settings=settings, config=FAST)
+    user = result.evaluation.naive["user_pair"]
+    assert [f["code"] for f in user["findings"]] == ["no_holdout"]
+    assert user["leak_free"] is False
+    assert result.evaluation.leak_free  # lockgate carved its own holdout
+    assert len(result.plan.holdout) > 50
+
+
+def test_user_pair_with_overlap_is_reported_and_replaced(settings) -> None:
+    train, test = _halves(events(n_entities=40))
+    contract = events_contract(entity="customer_key")
+    result = evaluate_pair(train, test, contract, HistGradientBoostingRegressor(max_iter=30),
+                           settings=settings, config=FAST)
+    user = result.evaluation.naive["user_pair"]
+    assert "entity_overlap" in {f["code"] for f in user["findings"]}
+    assert user["used_as_holdout"] is False and "r2" in user["metrics"]
+    assert result.evaluation.splitter == "group"
+    assert "entity_overlap" not in {f["code"] for f in result.evaluation.findings}
+
+
+def test_time_ordered_data_refuses_a_random_split(settings) -> None:
+    refused = r"(?s)Refusing an iid.*Add to the contract: `event_time: day`"
+    with pytest.raises(SplitError, match=refused):
+        train_frame(series(), series_contract(), HistGradientBoostingRegressor(max_iter=20),
+                    settings=settings, config=FAST)
+    with pytest.raises(SplitError, match="the contract declares `event_time: day`"):
+        train_frame(series(), series_contract(event_time="day"),
+                    HistGradientBoostingRegressor(max_iter=20), settings=settings,
+                    config=TrainConfig(strategy="iid", n_splits=3, naive=(), charts=False))
+
+
+def test_honest_score_is_lower_than_naive_on_leaky_data(settings) -> None:
+    """Entities repeat; a per-entity attribute lets a random split memorise them."""
+    rng = np.random.default_rng(3)
+    frame = events(n_entities=80, per_entity=12).drop("level_hint")
+    attribute = rng.normal(size=80)
+    frame = frame.with_columns(pl.Series("account_age", attribute[
+        frame["customer_key"].str.slice(1).cast(pl.Int64).to_numpy()]))
+    contract = events_contract(entity="customer_key", columns=(
+        *[c for c in events_contract().columns if c.name != "level_hint"],
+        _spec("account_age", "float")))
+    model = HistGradientBoostingRegressor(max_iter=100, min_samples_leaf=3)
+    result = train_frame(frame, contract, model,
+                         settings=settings, config=TrainConfig(
+                             n_splits=3, bootstrap=50, charts=False,
+                             naive=("random_split_preprocessed_all",)))
+    honest = result.evaluation.metrics["r2"]
+    naive = result.evaluation.naive["random_split_preprocessed_all"]["metrics"]["r2"]
+    assert result.evaluation.splitter == "group"
+    assert naive > 0.8 and honest < 0.4 and naive - honest > 0.4
+
+
+def _spec(name: str, kind: str):
+    from lockgate.data import ColumnSpec
+
+    return ColumnSpec(name, kind)
+
+
+def test_entity_overlap_after_a_time_split_is_only_info() -> None:
+    frame = events().with_columns(
+        (pl.datetime(2024, 1, 1) + pl.duration(days=pl.col("event_id"))).alias("at"))
+    train, test = frame.filter(pl.col("event_id") < 380), frame.filter(pl.col("event_id") >= 380)
+    findings = check_leakage(train, test, events_contract(entity="customer_key"),
+                             problem_type="regression", strategy="time",
+                             config=LeakageConfig(adversarial=False))
+    assert [(f.code, f.severity) for f in findings if f.code == "entity_overlap"] == [
+        ("entity_overlap", "info")]
