@@ -1,0 +1,385 @@
+"""The monitor: per window, everything known about a served model, and what to do.
+
+One pass of :func:`run_monitor` builds the window of every rule's length from stored
+bucket profiles (see ``window.py``), measures it (input drift against the package's
+reference profile, prediction drift against the first live traffic, contract checks,
+live performance with label delay, latency and cost), records the measurements, turns
+the rules' outcomes into incidents (one alert per incident, one resolve), explains new
+incidents (root cause) and, when a rule says so and the evidence holds, starts a
+gated retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from lockgate.config import Settings
+from lockgate.monitoring import incident as inc
+from lockgate.monitoring.alert_rule import AlertRule, RuleOutcome
+from lockgate.monitoring.config import MonitorConfig
+from lockgate.monitoring.performance import (
+    LivePerformance,
+    degradation,
+    labeled_predictions,
+    live_performance,
+)
+from lockgate.monitoring.retraining import PipelineRunner, recommend, retrain
+from lockgate.monitoring.root_cause import analyse, feature_importance, rank_features
+from lockgate.monitoring.watched_model import WatchedModel
+from lockgate.monitoring.window import (
+    BucketProfile,
+    WindowSpan,
+    feedback_path,
+    require_log,
+    scan_log,
+    window_profile,
+    window_span,
+)
+from lockgate.quality import DriftConfig, Profile, drift
+from lockgate.store import Store
+from lockgate.store.tables_monitoring import monitor_windows as t_windows
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    """The measurements of one window."""
+
+    model_name: str
+    model_version: int | None
+    start: float
+    end: float
+    n_predictions: int
+    n_labeled: int
+    measures: dict[str, float | None]
+    drift: list[dict[str, Any]]
+    prediction_drift: dict[str, Any] | None
+    violations: dict[str, int]
+    performance: dict[str, Any]
+    versions: dict[str, int]
+    buckets: dict[str, int]
+    window_id: int | None = None
+
+    @property
+    def samples(self) -> dict[str, int]:
+        """What rules' ``min_samples`` count."""
+        return {"predictions": self.n_predictions, "labels": self.n_labeled}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReport:
+    """A rule's outcome on its window and what the incident logic did."""
+
+    rule: AlertRule
+    outcome: RuleOutcome
+    action: str
+    incident: inc.Incident | None
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    retraining: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorRun:
+    """One pass of the monitor over a model."""
+
+    model_name: str
+    end: float
+    windows: dict[float, WindowResult]
+    rules: list[RuleReport]
+
+    @property
+    def alerts(self) -> list[RuleReport]:
+        """Rules that opened an incident in this pass."""
+        return [r for r in self.rules if r.action == "opened"]
+
+    @property
+    def resolved(self) -> list[RuleReport]:
+        """Rules whose incident resolved in this pass."""
+        return [r for r in self.rules if r.action == "resolved"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (for ``--json``)."""
+        return {
+            "model": self.model_name, "end": self.end,
+            "windows": {str(k): v.to_dict() for k, v in self.windows.items()},
+            "rules": [{"rule": r.rule.name, "measure": r.rule.measure,
+                       "state": r.outcome.state, "value": r.outcome.value,
+                       "threshold": r.outcome.threshold, "op": r.outcome.op,
+                       "samples": r.outcome.samples, "action": r.action,
+                       "incident": r.incident.to_dict() if r.incident else None,
+                       "deliveries": r.deliveries, "retraining": r.retraining}
+                      for r in self.rules],
+        }
+
+
+def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
+                   config: MonitorConfig, store: Store | None = None,
+                   now: float | None = None, record: bool = True) -> WindowResult:
+    """Measure one window of a model's traffic and (by default) record it.
+
+    Raises:
+        NotFoundError: the model has no prediction log yet.
+    """
+    store = store or Store.open(settings)
+    log = require_log(settings, model.name)
+    merged, buckets = window_profile(store, settings, model.name, span,
+                                     features=model.features, contract=model.contract, now=now)
+    drift_rows = _input_drift(model, merged)
+    prediction = _prediction_drift(model, merged, span, settings, store, config, now)
+    joined, _ = labeled_predictions(log, feedback_path(settings, model.name),
+                                           span.start, span.end)
+    perf = live_performance(joined, merged.n, model.problem_type,
+                            positive_label=model.positive_label)
+    measures = _measures(model, merged, drift_rows, prediction, perf, config)
+    result = WindowResult(
+        model.name, merged.main_version if merged.n else model.version, span.start, span.end,
+        merged.n, perf.n_labeled, measures, drift_rows, prediction, merged.violations,
+        perf.to_dict(), merged.versions, buckets)
+    if record:
+        result = _record_window(store, result)
+    return result
+
+
+def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfig,
+                end: float | None = None, now: float | None = None,
+                runner: PipelineRunner | None = None, gate_config: Any = None,
+                progress: Callable[[str], None] | None = None) -> MonitorRun:
+    """One monitoring pass: measure each rule's window, apply rules, alert, explain,
+    and retrain where a rule asks for it and the evidence holds.
+
+    Args:
+        model: the watched model.
+        settings: lockgate settings (store, data root).
+        config: rules, sinks and window settings.
+        end: end of the windows (default now).
+        now: the clock, for buckets still open (default ``time.time()``).
+        runner: how retraining pipelines run (default ``lockgate.pipelines``).
+        gate_config: promotion gate config for retrained models (default: from config).
+        progress: called with a short message per step (the CLI shows it).
+    """
+    store = Store.open(settings)
+    now = time.time() if now is None else now
+    end = now if end is None else end
+    lengths = sorted({r.window_seconds for r in config.rules} | {config.window_seconds})
+    windows: dict[float, WindowResult] = {}
+    for length in lengths:
+        if progress:
+            progress(f"measuring the {length:g}s window")
+        span = window_span(end, length, config.bucket_seconds)
+        windows[length] = measure_window(model, span, settings=settings, config=config,
+                                         store=store, now=now)
+    reports = []
+    for rule in config.rules:
+        if progress:
+            progress(f"rule {rule.name}")
+        window = windows[rule.window_seconds]
+        reports.append(_apply_rule(model, rule, window, settings=settings, config=config,
+                                   store=store, runner=runner, gate_config=gate_config))
+    return MonitorRun(model.name, end, windows, reports)
+
+
+def watch_forever(model: WatchedModel, *, settings: Settings, config: MonitorConfig,
+                  every: float, passes: int | None = None,
+                  on_pass: Callable[[MonitorRun], None] | None = None,
+                  reload: Callable[[], WatchedModel] | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run :func:`run_monitor` every ``every`` seconds (``passes`` times, or forever).
+
+    Args:
+        reload: called before each pass after the first to get the model again, so a
+            monitor watching ``name@production`` follows a promotion.
+
+    Returns:
+        How many passes ran.
+    """
+    done = 0
+    while passes is None or done < passes:
+        started = time.time()
+        if reload is not None and done:
+            model = reload()
+        result = run_monitor(model, settings=settings, config=config)
+        done += 1
+        if on_pass:
+            on_pass(result)
+        if passes is not None and done >= passes:
+            break
+        sleep(max(0.0, every - (time.time() - started)))
+    return done
+
+
+def _apply_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
+                settings: Settings, config: MonitorConfig, store: Store,
+                runner: PipelineRunner | None, gate_config: Any) -> RuleReport:
+    outcome = rule.evaluate(window.measures, window.samples)
+    cause: dict[str, Any] | None = None
+    if outcome.firing and inc.open_incident(store, model.name, rule.name) is None:
+        cause = explain(model, window, settings=settings, store=store)
+    transition = inc.apply_outcome(store, model.name, rule, outcome,
+                                   window=(window.start, window.end), root_cause=cause)
+    deliveries: list[dict[str, Any]] = []
+    if transition.event is not None:
+        deliveries = inc.deliver(store, transition.event, config.sinks)
+    retraining = None
+    if transition.action == "opened" and rule.retrain is not None and transition.incident:
+        retraining = _retraining(model, rule, window, settings=settings, config=config,
+                                 runner=runner, gate_config=gate_config)
+        inc.set_retraining(store, transition.incident.id, retraining)
+    incident = inc.get_incident(store, transition.incident.id) if transition.incident else None
+    return RuleReport(rule, outcome, transition.action, incident, deliveries, retraining)
+
+
+def explain(model: WatchedModel, window: WindowResult, *, settings: Settings,
+            store: Store) -> dict[str, Any]:
+    """The root cause of whatever is wrong in ``window`` (as stored with incidents)."""
+    labeled = None
+    if window.n_labeled:
+        log = require_log(settings, model.name)
+        labeled, _ = labeled_predictions(log, feedback_path(settings, model.name),
+                                         window.start, window.end,
+                                         extra_columns=model.features)
+    return analyse(model, window.drift, store=store, labeled=labeled,
+                   performance=window.performance).to_dict()
+
+
+def _retraining(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
+                settings: Settings, config: MonitorConfig, runner: PipelineRunner | None,
+                gate_config: Any) -> dict[str, Any]:
+    assert rule.retrain is not None
+    features = rank_features(window.drift, feature_importance(model))
+    decision = recommend(window.performance,
+                         degradation(window.performance.get("metrics", {}), model.evaluation),
+                         features, tolerance=config.degradation_tolerance,
+                         top_features=config.top_features)
+    outcome = retrain(model, rule.retrain, decision, settings=settings, runner=runner,
+                      gate_config=gate_config)
+    return outcome.to_dict()
+
+
+def _input_drift(model: WatchedModel, merged: BucketProfile) -> list[dict[str, Any]]:
+    if merged.features is None:
+        return []
+    reference = Profile.from_dict(model.reference_profile)
+    current = merged.features
+    names = [f for f in model.features if f in reference.columns and f in current.columns]
+    if not names:
+        return []
+    report = drift(reference, current, DriftConfig(columns=tuple(names)))
+    return [_feature_row(f) for f in report.features]
+
+
+def _prediction_drift(model: WatchedModel, merged: BucketProfile, span: WindowSpan,
+                      settings: Settings, store: Store, config: MonitorConfig,
+                      now: float | None) -> dict[str, Any] | None:
+    if merged.predictions is None:
+        return None
+    column = "probability" if "probability" in merged.predictions.columns else "prediction"
+    baseline = _baseline(model, span, merged, settings, store, config, now)
+    if baseline is None or baseline.predictions is None:
+        return None
+    if column not in baseline.predictions.columns:
+        return None
+    report = drift(baseline.predictions, merged.predictions, DriftConfig(columns=(column,)))
+    if not report.features:
+        return None
+    row = _feature_row(report.features[0])
+    row["baseline"] = {"start": baseline.first_ts, "end": baseline.last_ts, "n": baseline.n}
+    return row
+
+
+def _baseline(model: WatchedModel, span: WindowSpan, merged: BucketProfile,
+              settings: Settings, store: Store, config: MonitorConfig, now: float | None
+              ) -> BucketProfile | None:
+    """The first ``baseline`` span of live traffic: the reference for prediction drift."""
+    first = (scan_log(require_log(settings, model.name))
+             .select(pl.col("timestamp").min()).collect().item())
+    if first is None:
+        return None
+    start = first.timestamp()
+    base_span = window_span(start + config.baseline_seconds, config.baseline_seconds,
+                            config.bucket_seconds)
+    if base_span.end > span.end:
+        return None
+    if base_span == span:
+        return merged
+    profile, _ = window_profile(store, settings, model.name, base_span,
+                                features=model.features, contract=model.contract, now=now)
+    return profile
+
+
+def _measures(model: WatchedModel, merged: BucketProfile, drift_rows: list[dict[str, Any]],
+              prediction: dict[str, Any] | None, perf: LivePerformance,
+              config: MonitorConfig) -> dict[str, float | None]:
+    n = merged.n
+    importance = feature_importance(model)
+    top = sorted(importance, key=lambda f: -importance[f])[:config.top_features]
+    drifted = {row["name"] for row in drift_rows if row["drifted"]}
+    _, amount = degradation(perf.metrics, model.evaluation)
+    measures: dict[str, float | None] = {
+        "drift.share_drifted": len(drifted) / len(drift_rows) if drift_rows else None,
+        "drift.max_psi": max((row["psi"] for row in drift_rows), default=None),
+        "drift.important_drifted": (sum(f in drifted for f in top) / len(top)
+                                    if top and drift_rows else None),
+        "prediction_drift.psi": prediction["psi"] if prediction else None,
+        "contract.violation_rate": merged.violations.get("__any__", 0) / n if n else None,
+        "performance.degradation": amount,
+        "latency.mean_ms": merged.latency_sum_ms / n if n else None,
+        "latency.p50_ms": merged.latency_quantile(0.5),
+        "latency.p95_ms": merged.latency_quantile(0.95),
+        "latency.p99_ms": merged.latency_quantile(0.99),
+        "cost.compute_ms_per_1k": merged.latency_sum_ms / n * 1000 if n else None,
+        "volume.predictions": float(n),
+        "labels.coverage": perf.coverage if n else None,
+        "labels.delay_p50_s": perf.delay_p50_s,
+    }
+    for name, value in perf.metrics.items():
+        measures[f"performance.{name}"] = value
+    return measures
+
+
+def _feature_row(feature: Any) -> dict[str, Any]:
+    data = feature.to_dict() if hasattr(feature, "to_dict") else dict(vars(feature))
+    return {"name": data["name"], "kind": data.get("kind"), "psi": float(data.get("psi") or 0.0),
+            "js": data.get("js"), "statistic": data.get("statistic"),
+            "threshold": data.get("threshold"), "p_value": data.get("p_value"),
+            "drifted": bool(data.get("drifted")),
+            "new_categories": list(data.get("new_categories") or []),
+            "vanished_categories": list(data.get("vanished_categories") or [])}
+
+
+def _record_window(store: Store, result: WindowResult) -> WindowResult:
+    details = {"drift": result.drift, "prediction_drift": result.prediction_drift,
+               "violations": result.violations, "performance": result.performance,
+               "versions": result.versions, "buckets": result.buckets}
+    inserted = store.execute_write(sa.insert(t_windows).values(
+        model_name=result.model_name, model_version=result.model_version,
+        window_start=result.start, window_end=result.end, n_predictions=result.n_predictions,
+        n_labeled=result.n_labeled, measures=json.dumps(result.measures),
+        details=json.dumps(details, default=str), created_at=time.time()))
+    data = result.to_dict()
+    data["window_id"] = int(inserted.inserted_primary_key[0])
+    return WindowResult(**data)
+
+
+def window_history(store: Store, model_name: str, *, since: float | None = None,
+                   limit: int = 1000) -> list[dict[str, Any]]:
+    """Recorded windows of a model, oldest first (what the report charts)."""
+    query = sa.select(t_windows).where(t_windows.c.model_name == model_name)
+    if since is not None:
+        query = query.where(t_windows.c.window_end >= since)
+    query = query.order_by(t_windows.c.window_end.desc(), t_windows.c.id.desc()).limit(limit)
+    with store.read() as conn:
+        rows = list(conn.execute(query).mappings())
+    return [{"id": r["id"], "model_version": r["model_version"], "start": r["window_start"],
+             "end": r["window_end"], "n_predictions": r["n_predictions"],
+             "n_labeled": r["n_labeled"], "measures": json.loads(r["measures"]),
+             "details": json.loads(r["details"])} for r in reversed(rows)]
