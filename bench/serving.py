@@ -1,0 +1,290 @@
+"""Benchmark: lockgate serving vs `mlflow models serve` on the same fitted pipeline.
+
+Run: .venv/bin/python bench/serving.py [--seconds 15] [--concurrency 16] [--quick]
+(install the peer first: .venv/bin/pip install -e ".[bench]").
+
+One fitted 20-feature HistGradientBoostingClassifier pipeline is registered in a
+temporary lockgate home and saved as an MLflow model. Each server runs in its own
+process with one worker on 127.0.0.1; the load comes from a second process: a minimal
+keep-alive HTTP/1.1 client on asyncio streams (so the load generator's own CPU cost is
+small and equal for both), `--concurrency` connections each sending single-row requests
+back to back for `--seconds` after a warm-up. Measured in one run:
+
+- single-row throughput at concurrency 16 (target: lockgate >= 5x MLflow),
+- p99 latency (target: lockgate <= 1/5 of MLflow's),
+- the cost of prediction logging: lockgate with vs without the prediction log
+  (target: logging costs <= 10% of throughput).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: no thread oversubscription
+VENV_BIN = Path(sys.executable).parent
+N_FEATURES = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="Measured seconds per server.")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="Rounds (servers interleaved); the best round of each counts, "
+                        "since the machine is shared and noise only ever slows a server.")
+    parser.add_argument("--quick", action="store_true", help="5 s per server, one round.")
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: load spec file
+    args = parser.parse_args()
+    if args.load:
+        spec = json.loads(Path(args.load).read_text())
+        print(json.dumps(asyncio.run(_load(spec))))
+        return
+    seconds = 5.0 if args.quick else args.seconds
+    rounds = 1 if args.quick else args.rounds
+    work = Path(tempfile.mkdtemp(prefix="lockgate-bench-"))
+    try:
+        _run(work, seconds, args.warmup, args.concurrency, rounds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: int) -> None:
+    rows = _fit_and_register(work)
+    results: dict[str, dict[str, Any]] = {}
+    env = {**os.environ, "LOCKGATE_HOME": str(work / ".lockgate"), "OMP_NUM_THREADS": "1",
+           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    targets = {
+        "lockgate": ([str(VENV_BIN / "lockgate"), "serve", "bench@production"], "/predict",
+                     "/health", lambda row: row),
+        "lockgate (no prediction log)": (
+            [str(VENV_BIN / "lockgate"), "serve", "bench@production", "--no-prediction-log"],
+            "/predict", "/health", lambda row: row),
+        "mlflow models serve": (
+            [str(VENV_BIN / "mlflow"), "models", "serve", "-m", str(work / "mlflow-model"),
+             "--env-manager", "local", "-h", "127.0.0.1", "-w", "1"],
+            "/invocations", "/ping", lambda row: {"dataframe_records": [row]}),
+    }
+    plan = [(r, name) for r in range(rounds) for name in
+            (targets if r % 2 == 0 else reversed(list(targets)))]
+    for round_no, name in plan:
+        command, path, health, wrap = targets[name]
+        port = _free_port()
+        flag = ["--port", str(port)] if "lockgate" in name else ["-p", str(port)]
+        server = subprocess.Popen([*command, *flag], env=env, cwd=work,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}{health}", server)
+            bodies = [json.dumps(wrap(row)).encode() for row in rows]
+            spec = {"port": port, "path": path, "bodies": bodies_as_text(bodies),
+                    "seconds": seconds, "warmup": warmup, "concurrency": concurrency}
+            spec_path = work / "load.json"
+            spec_path.write_text(json.dumps(spec))
+            done = subprocess.run([sys.executable, __file__, "--load", str(spec_path)],
+                                  capture_output=True, text=True, check=True)
+            measured = json.loads(done.stdout)
+            measured["mean_batch_rows"] = _mean_batch(port) if "lockgate" in name else None
+            print(f"round {round_no + 1} {name:30s} {measured['rps']:8.1f} req/s  p50 "
+                  f"{measured['p50_ms']:7.1f} ms  p99 {measured['p99_ms']:7.1f} ms  "
+                  f"errors {measured['errors']}"
+                  + (f"  mean rows per model call {measured['mean_batch_rows']:.1f}"
+                     if measured["mean_batch_rows"] else ""), flush=True)
+            if name not in results or measured["rps"] > results[name]["rps"]:
+                results[name] = measured
+        finally:
+            _stop(server)
+    _report(results, seconds, concurrency)
+
+
+def _mean_batch(port: int) -> float | None:
+    """Mean rows per model call from lockgate's own metrics (adaptive micro-batching)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = {line.split("{")[0]: float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(("lockgate_batch_rows_sum", "lockgate_batch_rows_count"))}
+    count = values.get("lockgate_batch_rows_count", 0.0)
+    return values.get("lockgate_batch_rows_sum", 0.0) / count if count else None
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def bodies_as_text(bodies: list[bytes]) -> list[str]:
+    return [b.decode() for b in bodies]
+
+
+def _fit_and_register(work: Path) -> list[dict[str, float]]:
+    """Fit the pipeline once, register it in lockgate and save it as an MLflow model."""
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    import polars as pl
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from lockgate.config import Settings
+    from lockgate.registry import Registry
+    from lockgate.store import Store
+    from lockgate.tracking import start_run
+
+    rng = np.random.default_rng(0)
+    names = [f"f{i:02d}" for i in range(N_FEATURES)]
+    x = pd.DataFrame(rng.normal(size=(5000, N_FEATURES)), columns=names)
+    y = (x["f00"] + 0.5 * x["f01"] - x["f02"] + rng.normal(size=5000) > 0).astype(int)
+    pipeline = make_pipeline(StandardScaler(), HistGradientBoostingClassifier(
+        max_iter=100, random_state=0)).fit(x, y)
+    settings = Settings(home=work / ".lockgate")
+    contract = {"table": "bench", "version": "1", "target": "y",
+                "columns": [{"name": n, "type": "float", "nullable": False} for n in names]
+                + [{"name": "y", "type": "int", "nullable": False}]}
+    evaluation = {"problem_type": "binary", "primary_metric": "roc_auc", "metrics": {},
+                  "leak_free": True, "findings": [], "dataset": {}, "holdout": {}}
+    with start_run("bench", settings=settings, capture_code=False,
+                   sample_hardware=False, capture_console=False) as run:
+        run.log_value(pipeline, "model")
+        run.log_dict(evaluation, "evaluation")
+    registry = Registry(Store.open(settings), settings)
+    registry.register("bench", run.id, contract=contract, reference_profile={},
+                      holdout=pl.from_pandas(x.assign(y=y).head(200)))
+    registry.transition("bench", 1, "production", action="promote", reason="benchmark")
+    import skops.io as sio
+
+    mlflow.sklearn.save_model(pipeline, str(work / "mlflow-model"), input_example=x.head(2),
+                              skops_trusted_types=sio.get_untrusted_types(
+                                  data=sio.dumps(pipeline)))
+    one = x.iloc[:1]
+    started = time.perf_counter()
+    for _ in range(50):
+        pipeline.predict_proba(one)
+    print(f"in-process single-row predict_proba: {(time.perf_counter() - started) / 50 * 1000:.2f}"
+          " ms", flush=True)
+    sample = x.sample(1000, random_state=1)
+    return [{k: float(v) for k, v in row.items()} for row in sample.to_dict("records")]
+
+
+async def _load(spec: dict[str, Any]) -> dict[str, Any]:
+    bodies = [b.encode() for b in spec["bodies"]]
+    head = (f"POST {spec['path']} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nConnection: keep-alive\r\n")
+    latencies: list[float] = []
+    errors = [0]
+    start = time.monotonic() + spec["warmup"]
+    stop = start + spec["seconds"]
+
+    async def connection(seed: int) -> None:
+        rnd = random.Random(seed)
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
+        while True:
+            now = time.monotonic()
+            if now >= stop:
+                break
+            body = bodies[rnd.randrange(len(bodies))]
+            request = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            sent = time.perf_counter()
+            writer.write(request)
+            status = await _response(reader)
+            elapsed = time.perf_counter() - sent
+            if now >= start:
+                if status == 200:
+                    latencies.append(elapsed)
+                else:
+                    errors[0] += 1
+        writer.close()
+
+    await asyncio.gather(*(connection(i) for i in range(spec["concurrency"])))
+    latencies.sort()
+    n = len(latencies)
+    pick = lambda q: latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")  # noqa: E731
+    return {"requests": n, "errors": errors[0], "rps": n / spec["seconds"],
+            "p50_ms": pick(0.50), "p99_ms": pick(0.99)}
+
+
+async def _response(reader: asyncio.StreamReader) -> int:
+    header = await reader.readuntil(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    chunked = False
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        if key.lower() == "content-length":
+            length = int(value.strip())
+        elif key.lower() == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    else:
+        await reader.readexactly(length)
+    return status
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not become ready in {timeout:.0f} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _report(results: dict[str, dict[str, Any]], seconds: float, concurrency: int) -> None:
+    ours, bare, peer = (results["lockgate"], results["lockgate (no prediction log)"],
+                        results["mlflow models serve"])
+    throughput = ours["rps"] / peer["rps"] if peer["rps"] else float("inf")
+    p99 = ours["p99_ms"] / peer["p99_ms"] if peer["p99_ms"] else float("nan")
+    cost = 1 - ours["rps"] / bare["rps"] if bare["rps"] else float("nan")
+    print(f"\nbest round of each: single-row requests, concurrency {concurrency}, "
+          f"{seconds:.0f} s measured per server and round, one worker each, load from a "
+          "second process on 127.0.0.1")
+    for name, got in results.items():
+        print(f"  {name:30s} {got['rps']:8.1f} req/s  p99 {got['p99_ms']:7.1f} ms  "
+              f"errors {got['errors']}")
+    print(f"throughput lockgate / mlflow : {throughput:6.2f}x   (target >= 5x)   "
+          f"{'MET' if throughput >= 5 else 'NOT MET'}")
+    print(f"p99 latency lockgate / mlflow: {p99:6.3f}    (target <= 0.2)  "
+          f"{'MET' if p99 <= 0.2 else 'NOT MET'}")
+    print(f"prediction log cost          : {cost * 100:5.1f}%   (target <= 10%)  "
+          f"{'MET' if cost <= 0.10 else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Quickstart section: registry and serving. The modeling section's honest model is
+packaged and sent through the promotion gates against a weak incumbent; a worse
+challenger is refused; the production version is served on 127.0.0.1, answers good
+and malformed requests, takes feedback and shows its Prometheus metrics."""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import time
+from typing import Any
+
+import httpx
+from rich.table import Table
+from sklearn.dummy import DummyClassifier
+from sklearn.tree import DecisionTreeClassifier
+
+from lockgate.data import read
+from lockgate.demo.context import DemoContext
+from lockgate.modeling import TrainConfig, train
+from lockgate.registry import GateConfig, GateResult, Registry, promote
+from lockgate.registry.registration import register_run
+from lockgate.serving import BackgroundServer, ServeConfig, read_predictions
+
+MODEL = "churn"
+GATES = GateConfig(thresholds={"roc_auc": 0.55}, margin=0.0, n_bootstrap=500)
+FAST = TrainConfig(n_splits=3, inner_splits=2, charts=False, naive=(), bootstrap=100)
+METRIC_PREFIXES = ("lockgate_requests_total", "lockgate_predictions_total",
+                   "lockgate_cpu_seconds_per_1k_predictions", "lockgate_batch_rows_count",
+                   "lockgate_request_latency_seconds_count", "lockgate_model_version")
+
+
+def run(ctx: DemoContext) -> None:
+    """Register, gate, promote, refuse, serve, call, give feedback, show metrics."""
+    ctx.heading("Registry and serving: packages, promotion gates, a monitored API")
+    table = ctx.results.get("data_table", "churn")
+    registry = Registry(ctx.store, ctx.settings)
+    stump = _train(ctx, table, DecisionTreeClassifier(max_depth=1, random_state=0), "stump")
+    incumbent = _register(ctx, registry, stump, "a one-split tree, the incumbent")
+    _promote(ctx, registry, incumbent, "first version: nothing to beat yet")
+    honest = _register(ctx, registry, ctx.results["modeling_run_id"],
+                       "gradient-boosted trees from the modeling section")
+    _promote(ctx, registry, honest, "challenger vs the incumbent, on the same holdout rows")
+    dummy = _train(ctx, table, DummyClassifier(strategy="prior"), "always-no-churn")
+    worse = _register(ctx, registry, dummy, "predicts the base rate for everyone")
+    _promote(ctx, registry, worse, "a worse challenger")
+    server = _serve(ctx, table)
+    ctx.results.update(
+        registry_model=MODEL, registry_versions={"incumbent": incumbent, "production": honest,
+                                                 "refused": worse},
+        serving_url=server.url, serving_port=server.config.port, serving_stop=server.stop)
+    ctx.hint("Versions and stages", f"lockgate models list {MODEL}")
+    ctx.hint("History, lineage and card", f"lockgate models show {MODEL}@production --card")
+    ctx.hint("The same gates from CI", f"lockgate models promote {MODEL} {worse} --dry-run")
+    ctx.hint("Serve it yourself", f"lockgate serve {MODEL}@production --port 8000")
+
+
+def _train(ctx: DemoContext, table: str, estimator: Any, name: str) -> str:
+    result = train(table, estimator, settings=ctx.settings, experiment="quickstart",
+                   name=f"churn-{name}", config=FAST)
+    return result.run_id
+
+
+def _register(ctx: DemoContext, registry: Registry, run_id: str, what: str) -> int:
+    mv = register_run(registry, MODEL, run_id, description=what)
+    metric = mv.details.get("primary_metric")
+    ctx.console.print(f"  Registered [bold]{mv.ref}[/] ({what}): {metric}="
+                      f"{mv.details['metrics'][metric]:.4f}; package sha256 "
+                      f"{mv.package_sha256[:12]}…, every file hashed in its manifest.")
+    return mv.version
+
+
+def _promote(ctx: DemoContext, registry: Registry, version: int, why: str) -> None:
+    result = promote(registry, MODEL, version, config=GATES, raise_on_failure=False,
+                     reason=why)
+    verdict = ("[green]promoted to production[/]" if result.promoted
+               else "[red]refused[/] (recorded in the history)")
+    _gate_table(ctx, f"{MODEL}@{version} — {why}: {verdict}", result.gates)
+
+
+def _gate_table(ctx: DemoContext, title: str, gates: list[GateResult]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("gate", "result", "evidence"):
+        table.add_column(column, overflow="fold")
+    for gate in gates:
+        table.add_row(gate.name, "[green]pass[/]" if gate.passed else "[red]FAIL[/]",
+                      gate.reason)
+    ctx.console.print(table)
+
+
+def _serve(ctx: DemoContext, table: str) -> BackgroundServer:
+    config = ServeConfig(f"{MODEL}@production", port=0, log_flush_seconds=0.5)
+    server = BackgroundServer(config, ctx.settings).start()
+    atexit.register(server.stop)  # the monitoring section may still use it; stop at exit
+    features = server.state.holder.current.schema.features
+    target = server.state.holder.current.package.contract["target"]
+    rows = read(table, settings=ctx.settings).tail(20)
+    records = [{k: _json(row[k]) for k in features} for row in rows.iter_rows(named=True)]
+    ctx.console.print(f"  Serving [bold]{MODEL}@production[/] at {server.url} "
+                      "(127.0.0.1 only; docs at /docs, metrics at /metrics)")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        one = client.post("/predict", json=records[0]).json()
+        ctx.console.print(f"  POST /predict one record -> v{one['model_version']} predicts "
+                          f"churned={one['prediction']} (p={one['probability']:.3f}), "
+                          f"request_id {one['request_id']}")
+        batch = client.post("/predict", json={"records": records[1:]}).json()["predictions"]
+        ctx.console.print(f"  POST /predict a batch of {len(batch)} records -> "
+                          f"{sum(p['prediction'] == 'True' for p in batch)} predicted to churn")
+        bad = {**records[0], "age": 7, "plan": "platinum", "favourite_colour": "red"}
+        del bad[features[-1]]
+        refused = client.post("/predict", json=bad)
+        ctx.console.print(f"  POST /predict a malformed record -> {refused.status_code}:")
+        for error in refused.json()["detail"]:
+            ctx.console.print(f"    [red]{error['field']}[/]: {error['message']}")
+        ids = [one["request_id"], *(p["request_id"] for p in batch)]
+        labels = [str(row[target]) for row in rows.iter_rows(named=True)]
+        items = [{"request_id": rid, "label": label} for rid, label in zip(ids, labels,
+                                                                             strict=True)]
+        accepted = client.post("/feedback", json={"items": items}).json()["accepted"]
+        ctx.console.print(f"  POST /feedback with the true outcome of {accepted} predictions "
+                          "(joined to them by request_id)")
+        _wait_logged(ctx, len(ids))
+        metrics = client.get("/metrics").text
+    ctx.console.print("  GET /metrics (Prometheus text, excerpt):")
+    for line in metrics.splitlines():
+        if line.startswith(METRIC_PREFIXES):
+            ctx.console.print(f"    {line}", markup=False, highlight=False)
+    return server
+
+
+def _wait_logged(ctx: DemoContext, expected: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            logged = read_predictions(ctx.settings, MODEL).height
+        except Exception:
+            logged = 0
+        if logged >= expected:
+            ctx.console.print(f"  Prediction log: {logged} rows in the Delta table "
+                              f"_predictions/{MODEL} (written in micro-batches, off the "
+                              "request path)")
+            return
+        time.sleep(0.1)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,60 @@
+"""Model packages, the registry (versions, aliases, history), promotion gates, model cards."""
+
+from lockgate.registry.errors import (
+    GateFailedError,
+    ModelNotFoundError,
+    PackageError,
+    RegistryError,
+)
+from lockgate.registry.gates import GateConfig, GateResult, load_gate_config
+from lockgate.registry.model_card import render_card
+from lockgate.registry.model_version import (
+    STAGES,
+    ModelNote,
+    ModelVersion,
+    Registry,
+    Transition,
+    parse_ref,
+)
+from lockgate.registry.package import (
+    ModelPackage,
+    PackageContents,
+    archive_package,
+    extract_archive,
+    feature_columns,
+    load_package,
+    verify_package,
+    write_package,
+)
+from lockgate.registry.promotion import PromotionResult, promote, rollback, run_gates
+from lockgate.registry.registration import register_run
+
+__all__ = [
+    "STAGES",
+    "GateConfig",
+    "GateFailedError",
+    "GateResult",
+    "ModelNotFoundError",
+    "ModelNote",
+    "ModelPackage",
+    "ModelVersion",
+    "PackageContents",
+    "PackageError",
+    "PromotionResult",
+    "Registry",
+    "RegistryError",
+    "Transition",
+    "archive_package",
+    "extract_archive",
+    "feature_columns",
+    "load_gate_config",
+    "load_package",
+    "parse_ref",
+    "promote",
+    "register_run",
+    "render_card",
+    "rollback",
+    "run_gates",
+    "verify_package",
+    "write_package",
+]

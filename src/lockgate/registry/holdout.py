@@ -1,0 +1,49 @@
+"""The holdout rows a package carries, recovered from the versioned table the model was
+trained on, so the champion/challenger gate can score both versions on the same rows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from lockgate.config import Settings
+from lockgate.errors import LockgateError
+
+log = logging.getLogger("lockgate.registry")
+
+
+def holdout_from_data(evaluation: Mapping[str, Any], contract: Mapping[str, Any],
+                      settings: Settings) -> pl.DataFrame | None:
+    """Rows of ``evaluation["holdout"]["ids"]`` read from the recorded dataset version.
+
+    Returns None (and logs why) when the table, version or ids are not recorded or the
+    table cannot be read; the champion/challenger gate then refuses with that reason.
+    """
+    dataset = dict(evaluation.get("dataset") or {})
+    holdout = dict(evaluation.get("holdout") or {})
+    key, ids = holdout.get("key"), holdout.get("ids")
+    if not dataset.get("table") or not ids or not key:
+        log.warning("no holdout rows: the evaluation records no dataset table or holdout ids")
+        return None
+    try:
+        from lockgate.data import read
+
+        frame = read(dataset["table"], dataset.get("version"), settings=settings)
+    except (LockgateError, ImportError) as exc:
+        log.warning("no holdout rows: cannot read %s: %s", dataset.get("table"), exc)
+        return None
+    wanted = [c["name"] for c in contract["columns"] if c["name"] in frame.columns]
+    if key == "__row__":
+        positions = [int(i) for i in ids if 0 <= int(i) < frame.height]
+        return frame.select(wanted)[positions]
+    if key in frame.columns:
+        return frame.filter(pl.col(key).is_in(list(ids))).select(wanted)
+    keys = [k for k in contract.get("primary_key") or () if k in frame.columns]
+    if keys:
+        joined = pl.concat_str([pl.col(k).cast(pl.String).fill_null("") for k in keys],
+                               separator="\x1f")
+        return frame.filter(joined.is_in([str(i) for i in ids])).select(wanted)
+    return None

@@ -1,0 +1,492 @@
+"""Model versions and the registry that keeps them: names, versions built from runs,
+stages and aliases, notes, and the full transition history.
+
+A version's package lives in the artifact store (content addressed, hash checked on
+every read); the registry rows only point at it. Stage changes are written in one
+transaction together with their transition row, so the history can never disagree
+with the current state.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate.artifacts import ArtifactStore, LocalBlobStore, key_from_uri
+from lockgate.config import Settings, load_settings
+from lockgate.errors import close_matches
+from lockgate.registry.errors import ModelNotFoundError, RegistryError
+from lockgate.registry.holdout import holdout_from_data
+from lockgate.registry.model_card import render_card
+from lockgate.registry.package import (
+    ModelPackage,
+    PackageContents,
+    archive_package,
+    contract_dict,
+    load_package,
+    write_package,
+)
+from lockgate.store import Store
+from lockgate.store import tables_registry as t
+
+STAGES = ("candidate", "staging", "production", "archived")
+#: Aliases the registry moves itself when a version changes stage.
+STAGE_ALIASES = ("staging", "production")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    run_id: str | None
+    artifact_id: int
+    package_sha256: str
+    stage: str
+    aliases: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    created_by: str | None = None
+    created_at: float = 0.0
+
+    @property
+    def ref(self) -> str:
+        """Readable id, e.g. ``churn@3``."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of stage: who moved which version where, when, why, and the gates."""
+
+    id: int
+    model_name: str
+    version: int
+    action: str
+    from_stage: str | None
+    to_stage: str
+    actor: str | None
+    reason: str | None
+    gates: list[dict[str, Any]]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelNote:
+    """A free-text note on a model or one of its versions."""
+
+    id: int
+    model_name: str
+    version: int | None
+    author: str | None
+    text: str
+    created_at: float
+
+
+def current_actor() -> str:
+    """Who is acting: ``LOCKGATE_ACTOR``, a CI's actor variable, or the OS user."""
+    for key in ("LOCKGATE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
+        if os.environ.get(key):
+            return os.environ[key]
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database in some containers
+        return "unknown"
+
+
+def parse_ref(ref: str, default_alias: str = "production") -> tuple[str, str | int]:
+    """Split ``name@alias`` / ``name@3`` / ``name`` into ``(name, alias or version)``.
+
+    Raises:
+        RegistryError: malformed name or empty selector.
+    """
+    name, _, selector = ref.partition("@")
+    if not _NAME.match(name):
+        raise RegistryError(
+            f"`{ref}` is not a model reference: use NAME, NAME@ALIAS or NAME@VERSION with a "
+            "name of letters, digits, `_`, `.` and `-`."
+        )
+    if not selector:
+        return name, default_alias
+    selector = selector.lstrip("v") if selector[:1] == "v" and selector[1:].isdigit() else selector
+    return name, int(selector) if selector.isdigit() else selector
+
+
+class Registry:
+    """The model registry in a metadata store.
+
+    Example:
+        registry = Registry(Store.open(settings), settings)
+        mv = registry.register("churn", run_id, contract=contract, reference_profile=prof)
+    """
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.store = store
+        self.settings = settings or load_settings()
+        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root))
+
+    # -- registering -------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        run_id: str,
+        *,
+        contract: Any,
+        reference_profile: Mapping[str, Any],
+        holdout: Any = None,
+        examples: list[dict[str, Any]] | None = None,
+        description: str | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Build a package from a training run's ``model`` and ``evaluation`` artifacts and
+        register it as the next version (stage ``candidate``).
+
+        Args:
+            name: model name (letters, digits, ``_ . -``); created on first use.
+            run_id: the training run (any unique prefix).
+            contract: the data contract (``lockgate.data.Contract`` or its dict).
+            reference_profile: profile of the training data (``Profile`` or its dict),
+                the drift reference of monitoring.
+            holdout: holdout rows (features + target) for the champion/challenger gate;
+                default: read from the recorded dataset version by the evaluation's ids.
+            examples: example requests for the infra check; default: from the contract.
+            description: shown on the model card.
+            actor: who registers (default: :func:`current_actor`).
+
+        Raises:
+            ModelNotFoundError: the run has no ``model`` or ``evaluation`` artifact.
+            PackageError: the contract or pipeline cannot be packaged.
+        """
+        parse_ref(name)
+        run_id = self.store.resolve_run_id(run_id)
+        pipeline, evaluation = self._run_outputs(run_id)
+        contract_json = contract_dict(contract)
+        lineage = self._lineage(run_id, evaluation)
+        if holdout is None:
+            holdout = holdout_from_data(evaluation, contract_json, self.settings)
+        actor = actor or current_actor()
+        self._ensure_model(name, description)
+        for _attempt in range(5):  # another writer may take the same number: retry
+            version = self._next_version(name)
+            with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
+                folder = Path(tmp) / "package"
+                environment_hint = {"python": "", "requirements": {}}
+                card = render_card(name, version, evaluation=evaluation, contract=contract_json,
+                                   lineage=lineage, environment=environment_hint,
+                                   description=description)
+                write_package(PackageContents(
+                    pipeline=pipeline, contract=contract_json,
+                    reference_profile=_as_dict(reference_profile), evaluation=evaluation,
+                    lineage=lineage, model_card=card, examples=examples or [], holdout=holdout,
+                ), folder)
+                _rewrite_card(folder, name, version, evaluation, contract_json, lineage,
+                              description)
+                archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
+                record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
+            self.store.add_lineage(run_id, "produced", artifact_id=record.id,
+                                   role=f"model-package:{name}@{version}")
+            details = _details(evaluation, lineage)
+            try:
+                self._insert_version(name, version, run_id, record, details, actor)
+            except sa.exc.IntegrityError:
+                continue
+            return self.get(name, version)
+        raise RegistryError(f"Could not allocate a version number for `{name}`; retry.")
+
+    # -- reading -----------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        """Registered model names."""
+        with self.store.read() as conn:
+            return list(conn.execute(sa.select(t.registered_models.c.name)
+                                     .order_by(t.registered_models.c.name)).scalars())
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        self._require_model(name)
+        aliases = self.aliases(name)
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_versions).where(
+                t.model_versions.c.model_name == name).order_by(t.model_versions.c.version))
+            return [_version(row, aliases) for row in rows]
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            ModelNotFoundError: no such model or version (with the versions that exist).
+        """
+        self._require_model(name)
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(t.model_versions).where(
+                t.model_versions.c.model_name == name,
+                t.model_versions.c.version == int(version))).one_or_none()
+        if row is None:
+            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
+            raise ModelNotFoundError(f"Model `{name}` has no version {version}; versions: "
+                                     f"{known}.")
+        return _version(row, self.aliases(name))
+
+    def resolve(self, ref: str, default_alias: str = "production") -> ModelVersion:
+        """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
+
+        Raises:
+            ModelNotFoundError: unknown model, version or alias.
+        """
+        name, selector = parse_ref(ref, default_alias)
+        if isinstance(selector, int):
+            return self.get(name, selector)
+        self._require_model(name)
+        aliases = self.aliases(name)
+        if selector not in aliases:
+            have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
+            raise ModelNotFoundError(
+                f"Model `{name}` has no alias `{selector}` (aliases: {have})."
+                f"{close_matches(selector, {*aliases, *STAGE_ALIASES} - {selector})} "
+                f"Promote a version first: `lockgate models promote {name} VERSION --to "
+                f"{selector}`."
+            )
+        return self.get(name, aliases[selector])
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version for one model."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
+                                .where(t.model_aliases.c.model_name == name))
+            return {alias: int(version) for alias, version in rows}
+
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version an alias points at, or None (cheap: used by servers polling)."""
+        with self.store.read() as conn:
+            return conn.execute(sa.select(t.model_aliases.c.version).where(
+                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+            ).scalar_one_or_none()
+
+    def transitions(self, name: str) -> list[Transition]:
+        """The transition history of a model, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_transitions).where(
+                t.model_transitions.c.model_name == name).order_by(t.model_transitions.c.id))
+            return [Transition(r.id, r.model_name, r.version, r.action, r.from_stage,
+                               r.to_stage, r.actor, r.reason, json.loads(r.gates or "[]"),
+                               r.created_at) for r in rows]
+
+    def notes(self, name: str) -> list[ModelNote]:
+        """Notes on a model and its versions, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_notes).where(
+                t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
+            return [ModelNote(*row) for row in rows]
+
+    def add_note(self, name: str, text: str, *, version: int | None = None,
+                 author: str | None = None) -> None:
+        """Attach a note to a model (or one version)."""
+        if version is not None:
+            self.get(name, version)
+        else:
+            self._require_model(name)
+        self.store.execute_write(sa.insert(t.model_notes).values(
+            model_name=name, version=version, author=author or current_actor(), text=text,
+            created_at=time.time()))
+
+    # -- packages ----------------------------------------------------------------
+
+    def package_path(self, mv: ModelVersion) -> Path:
+        """The verified, unpacked package folder of a version (cached under home)."""
+        record = self.store.artifact(mv.artifact_id)
+        with self.artifacts.blobs.open_verified(key_from_uri(record.uri)) as handle:
+            archive = Path(handle.name)
+        from lockgate.registry.package import extract_archive
+
+        cache = Path(self.settings.home).resolve() / "packages" / mv.package_sha256
+        return extract_archive(archive, cache)
+
+    def load(self, mv: ModelVersion | str) -> ModelPackage:
+        """Load the verified package of a version or reference."""
+        version = self.resolve(mv) if isinstance(mv, str) else mv
+        return load_package(self.package_path(version))
+
+    # -- stage changes -------------------------------------------------------------
+
+    def transition(self, name: str, version: int, to_stage: str, *, action: str,
+                   actor: str | None = None, reason: str | None = None,
+                   gates: list[dict[str, Any]] | None = None) -> ModelVersion:
+        """Move a version to a stage, moving the stage's alias and demoting the version
+        that held it, all in one transaction with its transition rows.
+
+        Raises:
+            RegistryError: unknown stage, or archiving the production version.
+        """
+        if to_stage not in STAGES:
+            raise RegistryError(f"Unknown stage `{to_stage}`; stages: {', '.join(STAGES)}."
+                                f"{close_matches(to_stage, STAGES)}")
+        current = self.get(name, version)
+        if to_stage == "archived" and "production" in current.aliases:
+            raise RegistryError(f"{current.ref} is in production; run `lockgate models "
+                                f"rollback {name}` or promote another version first.")
+        actor = actor or current_actor()
+        now = time.time()
+        with self.store._retrying_write() as conn:
+            for alias in STAGE_ALIASES:  # a version has one stage, so one stage alias
+                if alias in current.aliases and alias != to_stage:
+                    conn.execute(sa.delete(t.model_aliases).where(
+                        t.model_aliases.c.model_name == name,
+                        t.model_aliases.c.alias == alias))
+            if to_stage in STAGE_ALIASES:
+                self._move_alias(conn, name, to_stage, version, actor, now)
+            _set_stage(conn, name, version, to_stage)
+            _log(conn, name, version, action, current.stage, to_stage, actor, reason,
+                 gates or [], now)
+        return self.get(name, version)
+
+    def transition_refused(self, name: str, version: int, to_stage: str, *,
+                           actor: str | None = None, reason: str | None = None,
+                           gates: list[dict[str, Any]] | None = None) -> None:
+        """Record a refused promotion (the stage does not change)."""
+        current = self.get(name, version)
+        with self.store._retrying_write() as conn:
+            _log(conn, name, version, "refused", current.stage, to_stage,
+                 actor or current_actor(), reason or "a gate failed", gates or [], time.time())
+
+    def _move_alias(self, conn: Any, name: str, alias: str, version: int, actor: str,
+                    now: float) -> None:
+        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
+            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+        ).scalar_one_or_none()
+        if previous is not None and previous != version:
+            demoted = "archived" if alias == "production" else "candidate"
+            _set_stage(conn, name, previous, demoted)
+            _log(conn, name, previous, "demote", alias, demoted, actor,
+                 f"replaced as {alias} by v{version}", [], now)
+        conn.execute(sa.delete(t.model_aliases).where(
+            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
+        conn.execute(sa.insert(t.model_aliases).values(
+            model_name=name, alias=alias, version=version, updated_at=now))
+
+    # -- internals ---------------------------------------------------------------
+
+    def _run_outputs(self, run_id: str) -> tuple[Any, dict[str, Any]]:
+        found = {a.name: a for a in self.store.artifacts(run_id)}
+        missing = [n for n in ("model", "evaluation") if n not in found]
+        if missing:
+            raise ModelNotFoundError(
+                f"Run {run_id} has no artifact {' or '.join(f'`{m}`' for m in missing)}; "
+                f"it logged {sorted(found) or 'nothing'}. Register a run made by "
+                "`lockgate.modeling.train`, which logs both."
+            )
+        evaluation = self.artifacts.load(found["evaluation"])
+        if hasattr(evaluation, "to_dict"):
+            evaluation = evaluation.to_dict()
+        return self.artifacts.load(found["model"]), dict(evaluation)
+
+    def _lineage(self, run_id: str, evaluation: Mapping[str, Any]) -> dict[str, Any]:
+        dataset = dict(evaluation.get("dataset") or {})
+        code = self.store.code_version(run_id)
+        return {
+            "run_id": run_id, "table": dataset.get("table"),
+            "dataset_version": dataset.get("version"),
+            "dataset_version_id": dataset.get("dataset_version_id"),
+            "code_commit": code.commit if code else None,
+            "code_dirty": code.dirty if code else None,
+        }
+
+    def _ensure_model(self, name: str, description: str | None) -> None:
+        with self.store._retrying_write() as conn:
+            exists = conn.execute(sa.select(t.registered_models.c.name).where(
+                t.registered_models.c.name == name)).scalar_one_or_none()
+            if exists is None:
+                conn.execute(sa.insert(t.registered_models).values(
+                    name=name, description=description, created_at=time.time()))
+
+    def _require_model(self, name: str) -> None:
+        known = self.models()
+        if name not in known:
+            raise ModelNotFoundError(
+                f"No registered model `{name}`.{close_matches(name, known)} Registered: "
+                f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."
+            )
+
+    def _next_version(self, name: str) -> int:
+        with self.store.read() as conn:
+            top = conn.execute(sa.select(sa.func.max(t.model_versions.c.version)).where(
+                t.model_versions.c.model_name == name)).scalar_one_or_none()
+        return int(top or 0) + 1
+
+    def _insert_version(self, name: str, version: int, run_id: str, record: Any,
+                        details: dict[str, Any], actor: str) -> None:
+        now = time.time()
+        with self.store._retrying_write() as conn:
+            conn.execute(sa.insert(t.model_versions).values(
+                model_name=name, version=version, run_id=run_id, artifact_id=record.id,
+                package_sha256=record.sha256, stage="candidate",
+                details=json.dumps(details, default=str), created_by=actor, created_at=now))
+            _log(conn, name, version, "register", None, "candidate", actor,
+                 f"registered from run {run_id}", [], now)
+
+
+def _rewrite_card(folder: Path, name: str, version: int, evaluation: dict[str, Any],
+                  contract: dict[str, Any], lineage: dict[str, Any],
+                  description: str | None) -> None:
+    """Re-render the card with the environment actually recorded, and re-seal the manifest."""
+    import hashlib
+
+    environment = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
+    card = render_card(name, version, evaluation=evaluation, contract=contract,
+                       lineage=lineage, environment=environment, description=description)
+    data = card.encode("utf-8")
+    (folder / "MODEL_CARD.md").write_bytes(data)
+    manifest_path = folder / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"]["MODEL_CARD.md"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                          "size": len(data)}
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return dict(value.to_dict() if hasattr(value, "to_dict") else value)
+
+
+def _details(evaluation: Mapping[str, Any], lineage: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "problem_type": evaluation.get("problem_type"),
+        "primary_metric": evaluation.get("primary_metric"),
+        "metrics": evaluation.get("metrics", {}),
+        "dataset": f"{lineage.get('table')}@v{lineage.get('dataset_version')}",
+    }
+
+
+def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
+    return ModelVersion(
+        name=row.model_name, version=int(row.version), run_id=row.run_id,
+        artifact_id=int(row.artifact_id), package_sha256=row.package_sha256, stage=row.stage,
+        aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
+        details=json.loads(row.details or "{}"), created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _set_stage(conn: Any, name: str, version: int, stage: str) -> None:
+    conn.execute(sa.update(t.model_versions).where(
+        t.model_versions.c.model_name == name, t.model_versions.c.version == version
+    ).values(stage=stage))
+
+
+def _log(conn: Any, name: str, version: int, action: str, from_stage: str | None,
+         to_stage: str, actor: str | None, reason: str | None, gates: list[dict[str, Any]],
+         now: float) -> None:
+    conn.execute(sa.insert(t.model_transitions).values(
+        model_name=name, version=version, action=action, from_stage=from_stage,
+        to_stage=to_stage, actor=actor, reason=reason,
+        gates=json.dumps(gates, default=str), created_at=now))

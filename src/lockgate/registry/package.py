@@ -1,0 +1,406 @@
+"""Model packages: one self-contained folder (or single-file archive) per model version.
+
+A package holds the fitted pipeline (skops, never pickle), the data contract, the
+reference profile, the evaluation record, lineage ids, the environment, example
+requests, optionally the holdout rows, a model card, and ``MANIFEST.json`` with every
+file's sha256. :func:`load_package` verifies every hash before anything is parsed and
+refuses an incomplete, extended or altered package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lockgate.artifacts import safe_join, skops_trusted_types
+from lockgate.errors import ArtifactError, numbered
+from lockgate.registry.errors import PackageError
+
+FORMAT = "lockgate-model-package"
+FORMAT_VERSION = 1
+MANIFEST = "MANIFEST.json"
+MODEL_FILE = "model.skops"
+HOLDOUT_FILE = "holdout.parquet"
+REQUIRED_FILES = (
+    MODEL_FILE, "contract.json", "reference_profile.json", "evaluation.json", "lineage.json",
+    "environment.json", "examples.json", "MODEL_CARD.md",
+)
+MAX_ARCHIVE_BYTES = 2 << 30
+#: Distributions a package always needs besides those its pipeline's types come from.
+BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
+
+
+@dataclass(frozen=True, slots=True)
+class PackageContents:
+    """Everything that goes into a package, before it is written."""
+
+    pipeline: Any
+    contract: dict[str, Any]
+    reference_profile: dict[str, Any]
+    evaluation: dict[str, Any]
+    lineage: dict[str, Any]
+    model_card: str
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    holdout: Any = None  # polars frame of holdout rows (features + target), optional
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPackage:
+    """A verified, loaded model package."""
+
+    path: Path
+    pipeline: Any
+    contract: dict[str, Any]
+    reference_profile: dict[str, Any]
+    evaluation: dict[str, Any]
+    lineage: dict[str, Any]
+    environment: dict[str, Any]
+    examples: list[dict[str, Any]]
+    model_card: str
+    manifest: dict[str, Any]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The contract's feature columns, in contract order."""
+        return feature_columns(self.contract)
+
+    def holdout(self) -> Any:
+        """The holdout rows stored in the package (a polars frame), or None."""
+        path = self.path / HOLDOUT_FILE
+        if HOLDOUT_FILE not in self.manifest["files"]:
+            return None
+        import polars as pl
+
+        return pl.read_parquet(path)
+
+
+def contract_dict(contract: Any) -> dict[str, Any]:
+    """A contract as its JSON form, from a ``lockgate.data.Contract`` or a dict.
+
+    Raises:
+        PackageError: the value is neither, or lacks ``columns``.
+    """
+    if hasattr(contract, "to_dict"):
+        contract = contract.to_dict()
+    if not isinstance(contract, Mapping) or not isinstance(contract.get("columns"), list | tuple):
+        raise PackageError(
+            f"A model package needs a data contract (lockgate.data.Contract or its dict with "
+            f"`columns`), got {type(contract).__name__}."
+        )
+    result = json.loads(json.dumps(dict(contract), default=_json_default))
+    result["columns"] = [dict(c) for c in result["columns"]]
+    return result
+
+
+def feature_columns(contract: Mapping[str, Any]) -> list[str]:
+    """Columns a model reads: all but primary key, target, event time and entity."""
+    excluded = set(contract.get("primary_key") or ()) | {
+        contract.get("target"), contract.get("event_time"), contract.get("entity")}
+    return [c["name"] for c in contract["columns"] if c["name"] not in excluded]
+
+
+def example_requests(contract: Mapping[str, Any], count: int = 3) -> list[dict[str, Any]]:
+    """Synthesise valid requests from the contract's column specs (types, bounds, allowed).
+
+    Why synthesised: the infra check must exercise the exact request shape the server
+    accepts even when no holdout rows ship with the package.
+    """
+    columns = {c["name"]: c for c in contract["columns"]}
+    return [{name: _example_value(columns[name], i) for name in feature_columns(contract)}
+            for i in range(count)]
+
+
+def requirements_for(pipeline_bytes: bytes) -> dict[str, str]:
+    """Installed versions of the distributions the pipeline needs to load and predict."""
+    import skops.io as sio
+
+    # Types from lockgate itself (the modeling stage's feature transformers) make
+    # lockgate a requirement of the package like any other library.
+    modules = {name.split(".", 1)[0] for name in sio.get_untrusted_types(data=pipeline_bytes)}
+    modules |= {"sklearn", "skops", "numpy", "scipy", "pandas"}
+    distributions = importlib.metadata.packages_distributions()
+    names = {dist for module in modules for dist in distributions.get(module, [])}
+    names |= set(BASE_REQUIREMENTS)
+    found: dict[str, str] = {}
+    for name in sorted(names):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write_package(contents: PackageContents, folder: Path | str) -> Path:
+    """Write a package folder with its manifest.
+
+    Raises:
+        PackageError: the folder exists and is not empty, or the pipeline cannot be saved.
+    """
+    import skops.io as sio
+
+    target = Path(folder)
+    if target.exists() and any(target.iterdir()):
+        raise PackageError(f"Refusing to write a package into non-empty folder {target}.")
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        model_bytes = sio.dumps(contents.pipeline)
+    except Exception as exc:
+        raise PackageError(f"The fitted pipeline cannot be saved with skops: {exc}") from exc
+    environment = {"python": sys.version.split()[0], "platform": platform.platform(),
+                   "requirements": requirements_for(model_bytes)}
+    examples = contents.examples or example_requests(contents.contract)
+    files: dict[str, bytes] = {
+        MODEL_FILE: model_bytes,
+        "contract.json": _json_bytes(contents.contract),
+        "reference_profile.json": _json_bytes(contents.reference_profile),
+        "evaluation.json": _json_bytes(contents.evaluation),
+        "lineage.json": _json_bytes(contents.lineage),
+        "environment.json": _json_bytes(environment),
+        "examples.json": _json_bytes(examples),
+        "MODEL_CARD.md": contents.model_card.encode("utf-8"),
+    }
+    if contents.holdout is not None:
+        buffer = io.BytesIO()
+        contents.holdout.write_parquet(buffer)
+        files[HOLDOUT_FILE] = buffer.getvalue()
+    for name, data in files.items():
+        (target / name).write_bytes(data)
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                  for name, data in sorted(files.items())},
+    }
+    (target / MANIFEST).write_bytes(_json_bytes(manifest))
+    return target
+
+
+def verify_package(folder: Path | str) -> dict[str, Any]:
+    """Check a package folder against its manifest and return the manifest.
+
+    Every problem is collected and reported at once: missing required files, files
+    whose sha256 differs, files present but not in the manifest, unknown format.
+
+    Raises:
+        PackageError: anything is missing, altered or added.
+    """
+    root = Path(folder)
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise PackageError(f"{root} is not a model package: {MANIFEST} is missing.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PackageError(f"{manifest_path} is not a valid package manifest: {exc}") from exc
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise PackageError(
+            f"{manifest_path} declares format {manifest.get('format')!r} version "
+            f"{manifest.get('format_version')!r}; this lockgate reads {FORMAT} v{FORMAT_VERSION}."
+        )
+    problems = [f"required file `{name}` is not in the manifest"
+                for name in REQUIRED_FILES if name not in files]
+    for name, entry in sorted(files.items()):
+        problems += _check_file(root, name, entry)
+    listed = set(files) | {MANIFEST}
+    problems += [f"`{p.name}` is in the folder but not in the manifest"
+                 for p in sorted(root.iterdir()) if p.name not in listed]
+    if problems:
+        raise PackageError(
+            f"Refusing model package {root}: {len(problems)} problem(s)\n{numbered(problems)}\n"
+            "The package was altered or is incomplete; rebuild it with "
+            "`lockgate models register` or restore it from the registry."
+        )
+    return manifest
+
+
+def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> ModelPackage:
+    """Verify and load a package folder or ``.tar.gz`` archive.
+
+    Args:
+        path: a package folder, or an archive made by :func:`archive_package`.
+        extract_to: where to unpack an archive (default: a folder beside it).
+
+    Raises:
+        PackageError: incomplete, tampered, or holding types outside the trusted list.
+    """
+    source = Path(path)
+    if source.is_file():
+        destination = Path(extract_to) if extract_to else source.with_name(source.name + ".d")
+        source = extract_archive(source, destination)
+    manifest = verify_package(source)
+    pipeline = _load_pipeline((source / MODEL_FILE).read_bytes(), source)
+    read = lambda name: json.loads((source / name).read_text(encoding="utf-8"))  # noqa: E731
+    return ModelPackage(
+        path=source.resolve(), pipeline=pipeline, contract=read("contract.json"),
+        reference_profile=read("reference_profile.json"), evaluation=read("evaluation.json"),
+        lineage=read("lineage.json"), environment=read("environment.json"),
+        examples=read("examples.json"),
+        model_card=(source / "MODEL_CARD.md").read_text(encoding="utf-8"), manifest=manifest,
+    )
+
+
+def archive_package(folder: Path | str, archive: Path | str) -> Path:
+    """Pack a verified package folder into one reproducible ``.tar.gz`` file."""
+    root = Path(folder)
+    manifest = verify_package(root)
+    target = Path(archive)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted([*manifest["files"], MANIFEST]):
+            data = (root / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return target
+
+
+def extract_archive(archive: Path | str, destination: Path | str) -> Path:
+    """Unpack a package archive, refusing anything but plain files inside ``destination``.
+
+    Links, devices, absolute names and ``..`` are refused before anything is written.
+    Unpacking goes to a temporary sibling folder that is renamed into place, so several
+    processes (server workers) unpacking the same package never see a half-written one;
+    an existing destination holding the same verified package is reused, an altered one
+    is replaced.
+
+    Raises:
+        PackageError: unsafe member, oversized archive, or not a tar archive.
+    """
+    source, target = Path(archive), Path(destination)
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            members = tar.getmembers()
+            _check_members(members, target, source)
+            if _verified(target):
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+            try:
+                for member in members:
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    safe_join(staging, member.name).write_bytes(handle.read())
+                _install(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except tarfile.TarError as exc:
+        raise PackageError(f"{source} is not a model package archive: {exc}") from exc
+    return target
+
+
+def _verified(folder: Path) -> bool:
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        verify_package(folder)
+    except PackageError:
+        return False
+    return True
+
+
+def _install(staging: Path, target: Path) -> None:
+    """Move an unpacked package into place; a verified package already there wins."""
+    if target.exists() and not _verified(target):
+        if not (target / MANIFEST).is_file() and any(target.iterdir()):
+            raise PackageError(f"Refusing to unpack over {target}: it holds files that are "
+                               "not a model package.")
+        shutil.rmtree(target)  # an altered copy of a package: replace it
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if not _verified(target):  # another process installed it at the same moment
+            raise
+
+
+def _check_members(members: list[tarfile.TarInfo], target: Path, source: Path) -> None:
+    problems: list[str] = []
+    total = 0
+    for member in members:
+        if not member.isfile():
+            problems.append(f"`{member.name}` is not a regular file (links and devices "
+                            "are refused)")
+            continue
+        if "/" in member.name.strip("./") or "\\" in member.name:
+            problems.append(f"`{member.name}` is inside a folder; packages are flat")
+        try:
+            safe_join(target, member.name)
+        except ArtifactError as exc:
+            problems.append(str(exc))
+        total += member.size
+    if total > MAX_ARCHIVE_BYTES:
+        problems.append(f"it unpacks to {total} bytes, above the {MAX_ARCHIVE_BYTES} limit")
+    if problems:
+        raise PackageError(f"Refusing archive {source}:\n{numbered(problems)}")
+
+
+def _check_file(root: Path, name: str, entry: Mapping[str, Any]) -> list[str]:
+    try:
+        path = safe_join(root, name)
+    except ArtifactError as exc:
+        return [str(exc)]
+    if not path.is_file():
+        return [f"`{name}` is listed in the manifest but missing"]
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != entry.get("sha256"):
+        return [f"`{name}` hashes to {actual[:12]}…, the manifest says "
+                f"{str(entry.get('sha256'))[:12]}…"]
+    return []
+
+
+def _load_pipeline(data: bytes, root: Path) -> Any:
+    import skops.io as sio
+
+    try:
+        trusted = skops_trusted_types(data)
+    except ArtifactError as exc:
+        raise PackageError(f"Refusing {root / MODEL_FILE}: {exc}") from exc
+    try:
+        return sio.loads(data, trusted=trusted)
+    except Exception as exc:
+        raise PackageError(f"{root / MODEL_FILE} cannot be loaded by skops: {exc}") from exc
+
+
+def _example_value(column: Mapping[str, Any], index: int) -> Any:
+    kind = column.get("type", "float")
+    allowed = column.get("allowed")
+    if allowed:
+        return allowed[index % len(allowed)]
+    low, high = column.get("min"), column.get("max")
+    if kind in ("int", "float"):
+        low = 0.0 if low is None else float(low)
+        high = low + 10.0 if high is None else float(high)
+        value = low + (high - low) * (index + 1) / 4
+        return round(value) if kind == "int" else value
+    if kind == "bool":
+        return index % 2 == 0
+    if kind == "date":
+        return f"2024-01-{index + 1:02d}"
+    if kind == "datetime":
+        return f"2024-01-{index + 1:02d}T00:00:00+00:00"
+    return f"example-{index}"
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True, default=_json_default).encode("utf-8")

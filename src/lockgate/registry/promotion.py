@@ -1,0 +1,140 @@
+"""Promotion and rollback: the only ways a version reaches or leaves production.
+
+``promote`` runs every gate, records the results in the transition history and moves
+the alias only when all passed; ``rollback`` restores the version that served before
+the current one (repeated rollbacks walk further back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lockgate.errors import numbered
+from lockgate.registry import gates as g
+from lockgate.registry.errors import GateFailedError, ModelNotFoundError, RegistryError
+from lockgate.registry.model_version import STAGES, ModelVersion, Registry
+from lockgate.registry.package import ModelPackage
+
+GATED_STAGES = ("staging", "production")
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionResult:
+    """What a promotion did (or, in a dry run, would do)."""
+
+    model: ModelVersion
+    to_stage: str
+    gates: list[g.GateResult]
+    promoted: bool
+    previous: int | None
+    dry_run: bool
+
+    @property
+    def passed(self) -> bool:
+        """Every gate passed."""
+        return all(r.passed for r in self.gates)
+
+
+def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> list[g.GateResult]:
+    """Run every promotion gate for ``mv`` against the current production version."""
+    package = registry.load(mv)
+    champion, champion_ref = _champion(registry, mv)
+    return [
+        g.data_validated(registry.store, package),
+        g.leak_free(package),
+        g.thresholds(package, config),
+        g.champion_challenger(package, champion, config, champion_ref=champion_ref),
+        g.infra(package, config),
+    ]
+
+
+def promote(registry: Registry, name: str, version: int, *, to: str = "production",
+            config: g.GateConfig | None = None, dry_run: bool = False,
+            actor: str | None = None, reason: str | None = None,
+            raise_on_failure: bool = True) -> PromotionResult:
+    """Run the gates and, when all pass, move ``name@version`` to ``to``.
+
+    Promotion to ``staging`` or ``production`` is gated; ``candidate`` and ``archived``
+    are not. A refused promotion is recorded in the history too (action ``refused``).
+
+    Raises:
+        GateFailedError: a gate failed (unless ``raise_on_failure=False``); the message
+            lists every failed gate and its reason.
+        RegistryError: unknown stage.
+    """
+    if to not in STAGES:
+        raise RegistryError(f"Unknown stage `{to}`; stages: {', '.join(STAGES)}.")
+    mv = registry.get(name, version)
+    config = config or g.load_gate_config()
+    previous = registry.alias_version(name, to) if to in GATED_STAGES else None
+    results = run_gates(registry, mv, config) if to in GATED_STAGES else []
+    passed = all(r.passed for r in results)
+    gates_json = [r.to_dict() for r in results]
+    if dry_run:
+        return PromotionResult(mv, to, results, False, previous, True)
+    if not passed:
+        registry.transition_refused(name, version, to, actor=actor, reason=reason,
+                                    gates=gates_json)
+        if raise_on_failure:
+            failed = [f"{r.name}: {r.reason}" for r in results if not r.passed]
+            raise GateFailedError(
+                f"Refused to promote {mv.ref} to {to}: {len(failed)} gate(s) failed\n"
+                f"{numbered(failed)}\nSee every gate with `lockgate models promote {name} "
+                f"{version} --to {to} --dry-run`.", results)
+        return PromotionResult(mv, to, results, False, previous, False)
+    moved = registry.transition(name, version, to, action="promote", actor=actor,
+                                reason=reason or f"gates passed for {to}", gates=gates_json)
+    return PromotionResult(moved, to, results, True, previous, False)
+
+
+def rollback(registry: Registry, name: str, *, actor: str | None = None,
+             reason: str | None = None) -> ModelVersion:
+    """Restore the production version that served before the current one.
+
+    The restored package is verified (hashes) before the alias moves. Gates are not
+    re-run: the version passed them when it was promoted, and a rollback is the
+    emergency path.
+
+    Raises:
+        ModelNotFoundError: no production version, or none served before it.
+    """
+    history = production_history(registry, name)
+    current = registry.alias_version(name, "production")
+    if current is None or not history:
+        raise ModelNotFoundError(f"Model `{name}` has no production version to roll back.")
+    if len(history) < 2:
+        raise ModelNotFoundError(
+            f"{name}@{current} is the first production version of `{name}`; there is no "
+            "earlier one to restore. Promote another version instead.")
+    target = history[-2]
+    registry.load(registry.get(name, target))  # refuse a tampered package before switching
+    return registry.transition(name, target, "production", action="rollback", actor=actor,
+                               reason=reason or f"rollback from v{current}")
+
+
+def production_history(registry: Registry, name: str) -> list[int]:
+    """Versions that served production, as a stack: each rollback pops the current one."""
+    stack: list[int] = []
+    for step in registry.transitions(name):
+        if step.to_stage != "production":
+            continue
+        if step.action == "promote":
+            stack.append(step.version)
+        elif step.action == "rollback" and stack:
+            stack.pop()
+            if not stack or stack[-1] != step.version:
+                stack.append(step.version)
+    return stack
+
+
+def load_champion(registry: Registry, name: str) -> ModelPackage | None:
+    """The production package of ``name``, or None when nothing is in production."""
+    version = registry.alias_version(name, "production")
+    return None if version is None else registry.load(registry.get(name, version))
+
+
+def _champion(registry: Registry, mv: ModelVersion) -> tuple[ModelPackage | None, str | None]:
+    version = registry.alias_version(mv.name, "production")
+    if version is None or version == mv.version:
+        return None, None
+    return registry.load(registry.get(mv.name, version)), f"{mv.name}@{version}"

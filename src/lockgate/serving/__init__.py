@@ -1,0 +1,35 @@
+"""The prediction API: request schemas from contracts, prediction and feedback logs,
+Prometheus metrics, adaptive micro-batching, alias following, secure defaults."""
+
+from lockgate.serving.app import ServingState, create_app
+from lockgate.serving.config import ServeConfig
+from lockgate.serving.metrics import ServingMetrics
+from lockgate.serving.prediction_log import (
+    feedback_path,
+    join_feedback,
+    predictions_path,
+    read_feedback,
+    read_predictions,
+)
+from lockgate.serving.request_schema import RequestSchema, build_schema
+from lockgate.serving.security import ServeSecurityError, check_bind
+from lockgate.serving.server import BackgroundServer, free_port, serve
+
+__all__ = [
+    "BackgroundServer",
+    "RequestSchema",
+    "ServeConfig",
+    "ServeSecurityError",
+    "ServingMetrics",
+    "ServingState",
+    "build_schema",
+    "check_bind",
+    "create_app",
+    "feedback_path",
+    "free_port",
+    "join_feedback",
+    "predictions_path",
+    "read_feedback",
+    "read_predictions",
+    "serve",
+]

@@ -1,0 +1,345 @@
+"""The prediction API: FastAPI app over one registered model.
+
+``POST /predict`` (one record or ``{"records": [...]}``), ``POST /feedback``,
+``GET /health``, ``GET /model``, ``GET /metrics`` (Prometheus) and the OpenAPI docs.
+The request schema is generated from the model's contract; every prediction goes to
+the prediction log (Delta, written in micro-batches off the request path); the served
+version follows its alias.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import polars as pl
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+
+from lockgate.config import Settings, load_settings
+from lockgate.registry import Registry, parse_ref
+from lockgate.serving.batcher import MicroBatcher
+from lockgate.serving.config import ServeConfig
+from lockgate.serving.metrics import ServingMetrics
+from lockgate.serving.prediction_log import (
+    DeltaAppender,
+    feedback_path,
+    feedback_schema,
+    prediction_schema,
+    predictions_path,
+)
+from lockgate.serving.request_schema import field_errors
+from lockgate.serving.security import GuardMiddleware
+from lockgate.serving.served_model import AliasFollower, ModelHolder, ServedModel, load_served
+from lockgate.store import Store
+
+ROUTES = {"/predict", "/feedback", "/health", "/model", "/metrics", "/openapi.json", "/docs"}
+RECENT_IDS = 200_000
+
+
+class ServingState:
+    """Everything one server process holds: model, batcher, logs, metrics."""
+
+    def __init__(self, config: ServeConfig, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.registry = Registry(Store.open(settings), settings)
+        name, selector = parse_ref(config.ref)
+        self.alias = selector if isinstance(selector, str) else None
+        version = self.registry.resolve(config.ref).version
+        self.load_options = {"allow_unknown_fields": config.allow_unknown_fields,
+                             "max_batch_rows": config.max_batch_rows}
+        served = load_served(self.registry, name, version, **self.load_options)
+        self.holder = ModelHolder(served)
+        self.metrics = ServingMetrics(name, _value_buckets(served))
+        self.metrics.model_version = version
+        self.batcher = MicroBatcher(self.holder, max_rows=config.micro_batch_rows,
+                                    on_batch=self.metrics.observe_batch)
+        self.follower: AliasFollower | None = None
+        self.predictions: DeltaAppender | None = None
+        self.feedback: DeltaAppender | None = None
+        self.recent: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.started_at = time.time()
+
+    async def start(self) -> None:
+        """Start the batcher, the log writers and the alias follower."""
+        served = self.holder.current
+        if self.config.log_predictions:
+            self.predictions = self._appender(served)
+        self.feedback = DeltaAppender(
+            feedback_path(self.settings, served.name), feedback_schema(served.problem_type),
+            flush_seconds=self.config.log_flush_seconds, max_rows=self.config.log_max_rows)
+        self.batcher.start()
+        self.metrics.reset_cpu()
+        if self.alias is not None:
+            self.follower = AliasFollower(self.registry, self.holder, self.alias,
+                                          poll_seconds=self.config.poll_seconds,
+                                          on_swap=self._on_swap, **self.load_options)
+            self.follower.start()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: answer queued requests, then write every buffered row."""
+        if self.follower is not None:
+            self.follower.stop()
+        await self.batcher.stop()
+        for appender in (self.predictions, self.feedback):
+            if appender is not None:
+                appender.close()
+
+    def _appender(self, served: ServedModel) -> DeltaAppender:
+        schema = prediction_schema(served.package.contract, list(served.schema.features),
+                                   served.problem_type)
+        return DeltaAppender(predictions_path(self.settings, served.name), schema,
+                             flush_seconds=self.config.log_flush_seconds,
+                             max_rows=self.config.log_max_rows)
+
+    def _on_swap(self, served: ServedModel) -> None:
+        self.metrics.model_version = served.version
+        self.metrics.swaps += 1
+        if self.predictions is not None:
+            self.predictions.schema = prediction_schema(
+                served.package.contract, list(served.schema.features), served.problem_type)
+
+    def remember(self, request_ids: list[str]) -> None:
+        """Keep recent request ids so feedback can be checked without reading Delta."""
+        for request_id in request_ids:
+            self.recent[request_id] = None
+        while len(self.recent) > RECENT_IDS:
+            self.recent.popitem(last=False)
+
+    def known(self, request_id: str) -> bool:
+        """Whether a request id was predicted by this model (recently or in the log)."""
+        if request_id in self.recent:
+            return True
+        path = predictions_path(self.settings, self.holder.current.name)
+        if not (path / "_delta_log").is_dir():
+            return False
+        found = (pl.scan_delta(str(path)).filter(pl.col("request_id") == request_id)
+                 .select(pl.len()).collect().item())
+        return bool(found)
+
+
+def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``config.ref``; the model is loaded and verified here.
+
+    Raises:
+        ModelNotFoundError: the reference names no version.
+        PackageError: the package fails verification.
+    """
+    state = ServingState(config, settings or load_settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(title=f"lockgate: {state.holder.current.name}", lifespan=lifespan,
+                  version=str(state.holder.current.version))
+    app.state.serving = state
+    _routes(app, state)
+    app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
+    app.add_middleware(GuardMiddleware, token=config.token,
+                       max_body_bytes=config.max_body_bytes,
+                       observe=state.metrics.observe_request, routes=ROUTES,
+                       body_routes={"/predict", "/feedback"})
+    return app
+
+
+def _routes(app: FastAPI, state: ServingState) -> None:
+    @app.post("/predict", openapi_extra={"requestBody": _body_ref("PredictRequest")},
+              responses={200: {"description": "Predictions"},
+                         422: {"description": "Per-field validation errors"},
+                         413: {"description": "Body too large"},
+                         415: {"description": "Body is not JSON"}})
+    async def predict(request: Request) -> JSONResponse:
+        """Predict one record, or a batch sent as ``{"records": [...]}``."""
+        received = time.perf_counter()
+        served = state.holder.current
+        payload = _decode(await request.body())
+        if isinstance(payload, JSONResponse):
+            return payload
+        try:
+            rows, is_batch = served.schema.parse(payload)
+        except ValidationError as exc:
+            return _unprocessable(field_errors(exc))
+        try:
+            served, predictions, probabilities = await state.batcher.predict(rows)
+        except Exception as exc:  # the contract accepted it but the model cannot score it
+            return JSONResponse(status_code=500, content={"detail": (
+                f"Model {served.name}@{served.version} failed on this input: "
+                f"{type(exc).__name__}: {str(exc)[:300]}")})
+        latency_ms = (time.perf_counter() - received) * 1000
+        given = request.headers.get("x-request-id")
+        ids = _request_ids(len(rows), given if not is_batch else None)
+        _record(state, served, rows, ids, predictions, probabilities, latency_ms)
+        items = [{"request_id": rid, "prediction": p, "probability": q}
+                 for rid, p, q in zip(ids, predictions, probabilities, strict=True)]
+        body: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
+                                "latency_ms": latency_ms}
+        body.update({"predictions": items} if is_batch else items[0])
+        return JSONResponse(body)
+
+    @app.post("/feedback", openapi_extra={"requestBody": _body_ref("FeedbackRequest")},
+              responses={200: {"description": "Stored"}, 404: {"description": "Unknown id"},
+                         422: {"description": "Per-field validation errors"},
+                         413: {"description": "Body too large"},
+                         415: {"description": "Body is not JSON"}})
+    async def feedback(request: Request) -> JSONResponse:
+        """Ground truth for earlier predictions, joined to them by ``request_id``."""
+        payload = _decode(await request.body())
+        if isinstance(payload, JSONResponse):
+            return payload
+        served = state.holder.current
+        many = isinstance(payload, dict) and "items" in payload
+        items = payload["items"] if many else [payload]
+        if not isinstance(items, list) or not items or len(items) > served.schema.max_batch_rows:
+            return _unprocessable([{"field": "items", "type": "list_type", "message":
+                                    "`items` must be a list of 1 to "
+                                    f"{served.schema.max_batch_rows} feedback objects"}])
+        errors, parsed = [], []
+        for i, item in enumerate(items):
+            try:
+                parsed.append(served.schema.feedback.model_validate(item))
+            except ValidationError as exc:
+                prefix = f"items.{i}." if many else ""
+                errors += [{**e, "field": prefix + e["field"]} for e in field_errors(exc)]
+        if errors:
+            return _unprocessable(errors)
+        unknown = [f.request_id for f in parsed if not state.known(f.request_id)]
+        if unknown:
+            return JSONResponse(status_code=404, content={"detail": (
+                f"Unknown request_id(s) {unknown[:5]}: no prediction of `{served.name}` has "
+                "that id. Send the `request_id` returned by POST /predict.")})
+        now = time.time()
+        assert state.feedback is not None
+        state.feedback.append([{"request_id": f.request_id, "timestamp": now,
+                                "label": f.label} for f in parsed])
+        return JSONResponse({"accepted": len(parsed)})
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness and the version being served (no token needed)."""
+        served = state.holder.current
+        return {"status": "ok", "model_name": served.name, "model_version": served.version,
+                "uptime_seconds": time.time() - state.started_at}
+
+    @app.get("/model")
+    async def model() -> dict[str, Any]:
+        """The served version: lineage, evaluation, contract, model card, alias."""
+        served = state.holder.current
+        package = served.package
+        return {"model_name": served.name, "model_version": served.version,
+                "alias": state.alias, "problem_type": served.problem_type,
+                "features": list(served.schema.features), "lineage": package.lineage,
+                "metrics": package.evaluation.get("metrics", {}),
+                "environment": package.environment, "contract": package.contract,
+                "model_card": package.model_card,
+                "follower_error": state.follower.last_error if state.follower else None}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus exposition text."""
+        log = state.predictions
+        if log is not None:
+            state.metrics.log_pending = log.pending
+            state.metrics.log_rows_written = log.rows_written
+            state.metrics.log_write_errors = log.write_errors
+        return PlainTextResponse(state.metrics.render(),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _record(state: ServingState, served: ServedModel, rows: list[dict[str, Any]],
+            ids: list[str], predictions: list[Any], probabilities: list[float | None],
+            latency_ms: float) -> None:
+    now = time.time()
+    if state.predictions is not None:
+        state.predictions.append([
+            {**row, "request_id": rid, "timestamp": now, "model_name": served.name,
+             "model_version": served.version, "prediction": p, "probability": q,
+             "latency_ms": latency_ms}
+            for row, rid, p, q in zip(rows, ids, predictions, probabilities, strict=True)])
+    state.remember(ids)
+    if served.is_classifier:
+        state.metrics.observe_predictions(served.version, predictions, None)
+    else:
+        state.metrics.observe_predictions(served.version, None, predictions)
+
+
+def _request_ids(count: int, given: str | None) -> list[str]:
+    if given and count == 1 and 0 < len(given) <= 128 and all(
+            c.isalnum() or c in "_.:-" for c in given):
+        return [given]
+    base = uuid.uuid4().hex
+    return [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _unprocessable([{"field": "body", "type": "json_invalid",
+                                "message": f"The body is not valid JSON: {exc}"}])
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+def _body_ref(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+def _openapi(app: FastAPI, state: ServingState) -> dict[str, Any]:
+    """OpenAPI with the request bodies generated from the current version's contract."""
+    served = state.holder.current
+    if app.openapi_schema and app.openapi_schema.get("info", {}).get("version") == str(
+            served.version):
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=str(served.version), routes=app.routes)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    template = "#/components/schemas/{model}"
+    for model in (served.schema.record, served.schema.batch, served.schema.feedback):
+        generated = model.model_json_schema(ref_template=template)
+        schemas.update(generated.pop("$defs", {}))
+        schemas[model.__name__] = generated
+    record, batch = served.schema.record.__name__, served.schema.batch.__name__
+    schemas["PredictRequest"] = {"anyOf": [{"$ref": template.format(model=batch)},
+                                           {"$ref": template.format(model=record)}]}
+    feedback = served.schema.feedback.__name__
+    schemas["FeedbackRequest"] = {"anyOf": [
+        {"$ref": template.format(model=feedback)},
+        {"type": "object", "additionalProperties": False, "required": ["items"],
+         "properties": {"items": {"type": "array", "minItems": 1,
+                                  "maxItems": served.schema.max_batch_rows,
+                                  "items": {"$ref": template.format(model=feedback)}}}}]}
+    app.openapi_schema = spec
+    return spec
+
+
+def _value_buckets(served: ServedModel) -> list[float]:
+    """Regression value buckets: deciles of the holdout target, when the package has it."""
+    if served.is_classifier:
+        return []
+    holdout = served.package.holdout()
+    target = served.package.contract.get("target")
+    if holdout is not None and target in holdout.columns:
+        values = holdout[target].drop_nulls().cast(pl.Float64)
+        quantiles = sorted({float(values.quantile(q / 10)) for q in range(1, 10)})
+        if quantiles:
+            return quantiles
+    return [-100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0]

@@ -1,0 +1,190 @@
+"""The prediction log and the feedback log: Delta tables written in micro-batches.
+
+Requests only append to an in-memory buffer; a background thread writes the buffer to
+Delta every ``flush_seconds`` (or sooner when it grows past ``max_rows``), so no
+request waits on the disk. ``close()`` writes everything still buffered; a batch that
+cannot be written is retried, and if the table stays unwritable at shutdown the rows
+are spilled to a JSON-lines file beside it rather than lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lockgate.config import Settings
+from lockgate.errors import NotFoundError
+
+log = logging.getLogger("lockgate.serving")
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.Utf8(),
+    "category": pl.Utf8(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
+}
+TIMESTAMP = pl.Datetime("us", "UTC")
+
+
+def predictions_path(settings: Settings, model_name: str) -> Path:
+    """``<data_root>/_predictions/<model_name>``."""
+    return settings.resolved_data_root / "_predictions" / model_name
+
+
+def feedback_path(settings: Settings, model_name: str) -> Path:
+    """``<data_root>/_feedback/<model_name>``."""
+    return settings.resolved_data_root / "_feedback" / model_name
+
+
+def prediction_schema(contract: Mapping[str, Any], features: list[str],
+                      problem_type: str) -> dict[str, pl.DataType]:
+    """The prediction log's columns for one model (see INTERFACES.md)."""
+    kinds = {c["name"]: c.get("type", "float") for c in contract["columns"]}
+    schema: dict[str, pl.DataType] = {
+        "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
+        "model_version": pl.Int64(),
+    }
+    for name in features:
+        schema[name] = POLARS_TYPES.get(kinds.get(name, "string"), pl.Utf8())
+    schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()
+    schema["probability"] = pl.Float64()
+    schema["latency_ms"] = pl.Float64()
+    return schema
+
+
+def feedback_schema(problem_type: str) -> dict[str, pl.DataType]:
+    """The feedback log's columns: request id, time, and the label as the target."""
+    label = pl.Float64() if problem_type == "regression" else pl.Utf8()
+    return {"request_id": pl.Utf8(), "timestamp": TIMESTAMP, "label": label}
+
+
+class DeltaAppender:
+    """Buffers rows and appends them to one Delta table from a background thread.
+
+    Rows carry ``timestamp`` as epoch seconds (cheap on the request path); it is
+    converted to a UTC timestamp when the batch is written.
+    """
+
+    def __init__(self, path: Path, schema: Mapping[str, pl.DataType], *,
+                 flush_seconds: float = 1.0, max_rows: int = 5000) -> None:
+        self.path = path
+        self.schema = dict(schema)
+        self.flush_seconds = flush_seconds
+        self.max_rows = max_rows
+        self.rows_written = 0
+        self.write_errors = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"delta-log:{path.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Rows buffered and not yet written."""
+        return len(self._buffer)
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows for the next write; never touches the disk."""
+        with self._lock:
+            self._buffer.extend(rows)
+            size = len(self._buffer)
+        if size >= self.max_rows:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write what is buffered now (on the caller's thread)."""
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        if rows:
+            try:
+                self._write(rows)
+            except Exception:
+                with self._lock:  # keep them for the next attempt, in order
+                    self._buffer[:0] = rows
+                raise
+
+    def close(self) -> None:
+        """Stop the thread and write everything; spill to JSON lines if Delta refuses."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=60)
+        for _attempt in range(3):
+            try:
+                self.flush()
+                return
+            except Exception as exc:
+                log.error("prediction log %s: final write failed: %s", self.path, exc)
+                time.sleep(0.2)
+        self._spill()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # keep serving; rows stay buffered for the retry
+                self.write_errors += 1
+                log.error("prediction log %s: write failed, will retry: %s", self.path, exc)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        frame = pl.DataFrame(rows, schema={**self.schema, "timestamp": pl.Float64()})
+        frame = frame.with_columns(
+            (pl.col("timestamp") * 1_000_000).cast(pl.Int64).cast(TIMESTAMP))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_delta(self.path, mode="append",
+                          delta_write_options={"schema_mode": "merge"})
+        self.rows_written += len(rows)
+
+    def _spill(self) -> None:
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        if not rows:
+            return
+        spill = self.path.parent / f"{self.path.name}.spill-{int(time.time())}.jsonl"
+        with spill.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, default=str) + "\n")
+        log.error("prediction log %s: %d rows spilled to %s", self.path, len(rows), spill)
+
+
+def read_predictions(settings: Settings, model_name: str) -> pl.DataFrame:
+    """The prediction log of a model.
+
+    Raises:
+        NotFoundError: nothing was logged for this model yet.
+    """
+    return _read(predictions_path(settings, model_name), f"predictions of `{model_name}`")
+
+
+def read_feedback(settings: Settings, model_name: str) -> pl.DataFrame:
+    """The feedback log of a model."""
+    return _read(feedback_path(settings, model_name), f"feedback for `{model_name}`")
+
+
+def join_feedback(settings: Settings, model_name: str) -> pl.DataFrame:
+    """Predictions with their ground truth: an inner join on ``request_id``.
+
+    When a request got feedback twice, the latest label wins. The feedback time is
+    kept as ``feedback_timestamp``.
+    """
+    predictions = read_predictions(settings, model_name)
+    feedback = (read_feedback(settings, model_name).sort("timestamp")
+                .unique("request_id", keep="last")
+                .rename({"timestamp": "feedback_timestamp"}))
+    return predictions.join(feedback, on="request_id", how="inner")
+
+
+def _read(path: Path, what: str) -> pl.DataFrame:
+    if not (path / "_delta_log").is_dir():
+        raise NotFoundError(f"No {what} yet: {path} is not a Delta table. Serve the model "
+                            "and send requests first.")
+    return pl.read_delta(str(path))

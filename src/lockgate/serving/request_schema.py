@@ -1,0 +1,136 @@
+"""Request schemas generated from a data contract: one pydantic model per served model.
+
+Types, nullability, bounds, allowed values, patterns and lengths all come from the
+contract, so the API refuses exactly what training data would have refused, with
+per-field errors. Unknown fields are refused unless the server is told to ignore them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+INT64 = (-(2**63), 2**63 - 1)
+#: Strings without a contract length still get a bound: a request is not a file upload.
+DEFAULT_MAX_STRING = 10_000
+FLOAT_LIMIT = 1e300
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSchema:
+    """The models that validate one record, a batch, and feedback."""
+
+    record: type[BaseModel]
+    batch: type[BaseModel]
+    feedback: type[BaseModel]
+    features: tuple[str, ...]
+    max_batch_rows: int
+
+    def parse(self, payload: Any) -> tuple[list[dict[str, Any]], bool]:
+        """Validate a decoded JSON body: ``{"records": [...]}`` or one record.
+
+        Returns:
+            ``(rows, is_batch)`` with values cast to the contract's types.
+
+        Raises:
+            pydantic.ValidationError: with a location for every bad field.
+        """
+        if isinstance(payload, Mapping) and "records" in payload:
+            batch = self.batch.model_validate(payload)
+            return [r.model_dump() for r in batch.records], True  # type: ignore[attr-defined]
+        return [self.record.model_validate(payload).model_dump()], False
+
+
+def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name: str,
+                 label_type: type, allow_unknown_fields: bool = False,
+                 max_batch_rows: int = 1000) -> RequestSchema:
+    """Generate the request models for a contract's feature columns.
+
+    Args:
+        contract: the contract in its JSON form.
+        features: the columns the model reads (the contract's feature columns).
+        model_name: used to name the models in the OpenAPI document.
+        label_type: ``str`` for classification, ``float`` for regression (feedback).
+        allow_unknown_fields: ignore fields outside the contract instead of refusing.
+        max_batch_rows: largest batch accepted in one request.
+    """
+    specs = {c["name"]: c for c in contract["columns"]}
+    extra = "ignore" if allow_unknown_fields else "forbid"
+    config = ConfigDict(extra=extra, title=f"{_title(model_name)}Record")
+    fields = {name: _field(specs[name]) for name in features}
+    record = create_model(f"{_title(model_name)}Record", __config__=config, **fields)  # type: ignore[call-overload]
+    batch = create_model(
+        f"{_title(model_name)}Batch",
+        __config__=ConfigDict(extra="forbid"),
+        records=(Annotated[list[record], Field(min_length=1, max_length=max_batch_rows)], ...),  # type: ignore[valid-type]
+    )
+    feedback = create_model(
+        f"{_title(model_name)}Feedback",
+        __config__=ConfigDict(extra="forbid"),
+        request_id=(Annotated[str, Field(min_length=1, max_length=128,
+                                         pattern=r"^[A-Za-z0-9_.:-]+$")], ...),
+        label=(Annotated[label_type, Field(allow_inf_nan=False)] if label_type is float
+               else Annotated[str, Field(max_length=1000)], ...),
+    )
+    return RequestSchema(record, batch, feedback, tuple(features), max_batch_rows)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"field", "message", "type"}`` items, field as a dotted path."""
+    return [{"field": ".".join(str(p) for p in error["loc"]) or "body",
+             "message": error["msg"], "type": error["type"]} for error in exc.errors()]
+
+
+def _field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
+    kind = spec.get("type", "float")
+    # Strict: a JSON `false` is not the number 0 and "12" is not 12; an int is a float.
+    constraints: dict[str, Any] = {"description": spec.get("description"),
+                                   "strict": kind in ("float", "bool", "string", "category")}
+    annotation: Any
+    extra: list[Any] = []
+    if spec.get("allowed"):
+        constraints.pop("strict")  # a Literal already matches exact values only
+        annotation = Literal[tuple(spec["allowed"])]  # type: ignore[misc]
+    elif kind == "int":
+        low = spec.get("min")
+        high = spec.get("max")
+        constraints["ge"] = int(low) if low is not None else INT64[0]
+        constraints["le"] = int(high) if high is not None else INT64[1]
+        # JSON Schema's integer includes 62.0, so lax int (which accepts it) minus the
+        # lax extras that are not numbers at all.
+        annotation = int
+        extra.append(BeforeValidator(_number_not_text))
+    elif kind == "float":
+        constraints["allow_inf_nan"] = False
+        constraints["ge"] = spec["min"] if spec.get("min") is not None else -FLOAT_LIMIT
+        constraints["le"] = spec["max"] if spec.get("max") is not None else FLOAT_LIMIT
+        annotation = float
+    elif kind == "bool":
+        annotation = bool
+    elif kind == "date":
+        annotation = dt.date
+    elif kind == "datetime":
+        annotation = dt.datetime
+    else:  # string, category without allowed values
+        constraints["max_length"] = spec.get("max_length") or DEFAULT_MAX_STRING
+        if spec.get("regex"):
+            constraints["pattern"] = spec["regex"]
+        annotation = str
+    if spec.get("nullable", True):
+        return Annotated[annotation | None, Field(**constraints), *extra], None
+    return Annotated[annotation, Field(**constraints), *extra], ...
+
+
+def _number_not_text(value: Any) -> Any:
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("Input should be a valid integer, not text or a boolean")
+    return value
+
+
+def _title(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").replace(".", "_")
+                   .split("_")) or "Model"

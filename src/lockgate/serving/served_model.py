@@ -1,0 +1,136 @@
+"""The model a server answers with: a loaded package plus what serving derives from it
+(request schema, log schema, output kind), swapped atomically when its alias moves."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lockgate.registry import ModelPackage, Registry
+from lockgate.serving.request_schema import RequestSchema, build_schema
+
+log = logging.getLogger("lockgate.serving")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """One loaded version, immutable: a request keeps the object it started with."""
+
+    name: str
+    version: int
+    package: ModelPackage
+    schema: RequestSchema
+    problem_type: str
+    date_columns: tuple[tuple[str, bool], ...]  # (column, is_datetime)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Classification predicts labels (and a probability for binary problems)."""
+        return self.problem_type != "regression"
+
+    def predict(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[float | None]]:
+        """Predict rows in one model call.
+
+        Returns:
+            ``(predictions, probabilities)``; labels as str for classification, floats for
+            regression; the positive-class probability for binary problems, else None.
+        """
+        frame = pd.DataFrame.from_records(rows, columns=list(self.schema.features))
+        for column, is_datetime in self.date_columns:
+            frame[column] = pd.to_datetime(frame[column], utc=is_datetime)
+        pipeline = self.package.pipeline
+        raw = pipeline.predict(frame)
+        if not self.is_classifier:
+            return [float(v) for v in np.asarray(raw, dtype=float)], [None] * len(rows)
+        labels = [str(v.item() if hasattr(v, "item") else v) for v in raw]
+        if self.problem_type == "binary" and hasattr(pipeline, "predict_proba"):
+            proba = pipeline.predict_proba(frame)[:, 1]
+            return labels, [float(p) for p in proba]
+        return labels, [None] * len(rows)
+
+
+def load_served(registry: Registry, name: str, version: int, *,
+                allow_unknown_fields: bool = False, max_batch_rows: int = 1000) -> ServedModel:
+    """Load and verify a version's package and derive everything serving needs."""
+    package = registry.load(registry.get(name, version))
+    problem_type = str(package.evaluation.get("problem_type", "binary"))
+    schema = build_schema(
+        package.contract, package.feature_columns, model_name=name,
+        label_type=float if problem_type == "regression" else str,
+        allow_unknown_fields=allow_unknown_fields, max_batch_rows=max_batch_rows)
+    kinds = {c["name"]: c.get("type") for c in package.contract["columns"]}
+    dates = tuple((c, kinds[c] == "datetime") for c in package.feature_columns
+                  if kinds.get(c) in ("date", "datetime"))
+    return ServedModel(name, version, package, schema, problem_type, dates)
+
+
+class ModelHolder:
+    """Holds the current :class:`ServedModel`; replacing it is one reference assignment,
+    so in-flight requests finish on the version they started with."""
+
+    def __init__(self, served: ServedModel) -> None:
+        self.current = served
+        self._lock = threading.Lock()
+
+    def swap(self, served: ServedModel) -> ServedModel:
+        """Install a new version; returns the previous one."""
+        with self._lock:
+            previous, self.current = self.current, served
+        return previous
+
+
+class AliasFollower:
+    """Polls the registry and swaps in the version an alias points at when it moves.
+
+    The new package is loaded and verified on this thread before the swap, so a
+    request never waits for a load and a broken package never replaces a working one.
+    """
+
+    def __init__(self, registry: Registry, holder: ModelHolder, alias: str, *,
+                 poll_seconds: float, on_swap: Any = None, **load_options: Any) -> None:
+        self.registry = registry
+        self.holder = holder
+        self.alias = alias
+        self.poll_seconds = poll_seconds
+        self.on_swap = on_swap
+        self.load_options = load_options
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alias-follower", daemon=True)
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (waits for a load in progress)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def check(self) -> bool:
+        """Swap now if the alias moved; True when a new version was installed."""
+        current = self.holder.current
+        version = self.registry.alias_version(current.name, self.alias)
+        if version is None or version == current.version:
+            return False
+        served = load_served(self.registry, current.name, version, **self.load_options)
+        self.holder.swap(served)
+        log.warning("now serving %s@%s (alias %s moved from v%s)", current.name, version,
+                    self.alias, current.version)
+        if self.on_swap is not None:
+            self.on_swap(served)
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check()
+                self.last_error = None
+            except Exception as exc:  # keep serving the current version
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("alias %s: could not swap: %s", self.alias, exc)

@@ -1,0 +1,122 @@
+"""Running the API: in the foreground with uvicorn (``lockgate serve``), or in a
+background thread for tests, the quickstart and benchmarks.
+
+Several workers need an import string, so the worker processes rebuild the app from
+``LOCKGATE_SERVE_CONFIG`` (the config as JSON) through :func:`app_from_env`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from lockgate.config import Settings, load_settings
+from lockgate.serving.app import create_app
+from lockgate.serving.config import ServeConfig
+from lockgate.serving.security import TOKEN_ENV, check_bind
+
+CONFIG_ENV = "LOCKGATE_SERVE_CONFIG"
+
+
+def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = None,
+          log_level: str = "warning") -> None:
+    """Serve in the foreground until interrupted (graceful shutdown on SIGINT/SIGTERM).
+
+    Raises:
+        ServeSecurityError: a non-local host without token or ``insecure``.
+    """
+    config = with_env_token(config)
+    warning = check_bind(config.host, config.token, config.insecure)
+    if warning:
+        print(warning, file=sys.stderr)
+    if workers <= 1:
+        app = create_app(config, settings)  # load (and verify) before binding
+        uvicorn.run(app, host=config.host, port=config.port, log_level=log_level,
+                    timeout_graceful_shutdown=30)
+        return
+    create_app(config, settings)  # fail fast in the parent if the model is unusable
+    os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+    uvicorn.run("lockgate.serving.server:app_from_env", factory=True, host=config.host,
+                port=config.port, workers=workers, log_level=log_level,
+                timeout_graceful_shutdown=30)
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn worker processes."""
+    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])), load_settings())
+
+
+def with_env_token(config: ServeConfig) -> ServeConfig:
+    """Fill the token from ``LOCKGATE_SERVE_TOKEN`` when none was given."""
+    if config.token is None and os.environ.get(TOKEN_ENV):
+        return dataclasses.replace(config, token=os.environ[TOKEN_ENV])
+    return config
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (for tests and the quickstart)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class BackgroundServer:
+    """A real uvicorn server on a thread; ``stop()`` shuts it down gracefully.
+
+    Example:
+        server = BackgroundServer(ServeConfig("churn@production", port=free_port()))
+        server.start(); ...; server.stop()
+    """
+
+    def __init__(self, config: ServeConfig, settings: Settings | None = None) -> None:
+        config = with_env_token(config)
+        check_bind(config.host, config.token, config.insecure)
+        if config.port == 0:
+            config = dataclasses.replace(config, port=free_port(config.host))
+        self.config = config
+        self.app = create_app(config, settings)
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.app, host=config.host, port=config.port, log_level="warning",
+            timeout_graceful_shutdown=30, lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, name="lockgate-serve",
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8123``."""
+        return f"http://{self.config.host}:{self.config.port}"
+
+    @property
+    def state(self) -> Any:
+        """The server's :class:`ServingState` (metrics, logs, holder)."""
+        return self.app.state.serving
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        """Start and wait until it accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on {self.url} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Graceful shutdown: in-flight requests finish, logs are flushed."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,93 @@
+"""The registry: versions from runs, references, aliases, stages, history, notes."""
+
+from __future__ import annotations
+
+import pytest
+from lockgate_model_cases import CONTRACT, PROFILE, make_frame, registered, train_run
+
+from lockgate.config import Settings
+from lockgate.registry import ModelNotFoundError, Registry, RegistryError, parse_ref
+from lockgate.store import Store
+from lockgate.tracking import start_run
+
+
+def test_register_builds_verified_versions(any_settings: Settings) -> None:
+    registry, trained = registered(any_settings, versions=2)
+    versions = registry.versions("churn")
+    assert [(v.version, v.stage, v.aliases) for v in versions] == [
+        (1, "production", ("production",)), (2, "candidate", ())]
+    assert versions[1].run_id == trained[1].run_id
+    package = registry.load(versions[1])
+    assert package.lineage["run_id"] == trained[1].run_id
+    assert package.lineage["dataset_version_id"] is not None
+    assert "# Model card: churn v2" in package.model_card
+    assert "scikit-learn" in package.model_card  # the environment actually recorded
+
+
+def test_references_resolve(settings: Settings) -> None:
+    registry, _ = registered(settings, versions=2)
+    assert registry.resolve("churn").version == 1
+    assert registry.resolve("churn@production").version == 1
+    assert registry.resolve("churn@2").version == 2
+    assert registry.resolve("churn@v2").version == 2
+    assert parse_ref("churn@staging") == ("churn", "staging")
+
+
+def test_unknown_names_say_what_exists(settings: Settings) -> None:
+    registry, _ = registered(settings)
+    with pytest.raises(ModelNotFoundError, match=r"No registered model `chrun`\. Did you mean "
+                                                 "`churn`"):
+        registry.resolve("chrun@production")
+    with pytest.raises(ModelNotFoundError, match=r"has no version 7; versions: 1"):
+        registry.get("churn", 7)
+    with pytest.raises(ModelNotFoundError, match=r"no alias `stagin`.*Did you mean"):
+        registry.resolve("churn@stagin")
+    with pytest.raises(RegistryError, match="is not a model reference"):
+        parse_ref("../etc@1")
+
+
+def test_run_without_model_cannot_be_registered(settings: Settings) -> None:
+    registry = Registry(Store.open(settings), settings)
+    with start_run("empty", settings=settings, capture_code=False,
+                   sample_hardware=False) as run:
+        run.log_dict({"problem_type": "binary"}, "evaluation")
+    with pytest.raises(ModelNotFoundError, match=r"has no artifact `model`"):
+        registry.register("churn", run.id, contract=CONTRACT, reference_profile=PROFILE)
+
+
+def test_stage_changes_move_aliases_and_record_history(settings: Settings) -> None:
+    registry, _ = registered(settings, versions=3)
+    registry.transition("churn", 2, "staging", action="promote", actor="ci", reason="try")
+    registry.transition("churn", 2, "production", action="promote", actor="ci", reason="good")
+    assert registry.aliases("churn") == {"production": 2}
+    assert registry.get("churn", 1).stage == "archived"
+    history = [(t.version, t.action, t.from_stage, t.to_stage) for t in
+               registry.transitions("churn")]
+    assert (1, "demote", "production", "archived") in history
+    assert history[-1] == (2, "promote", "staging", "production")
+    assert registry.transitions("churn")[-1].actor == "ci"
+    with pytest.raises(RegistryError, match=r"churn@2 is in production; run `lockgate models "
+                                            "rollback churn`"):
+        registry.transition("churn", 2, "archived", action="archive")
+    with pytest.raises(RegistryError,
+                       match=r"Unknown stage `prodution`.*Did you mean `production`"):
+        registry.transition("churn", 3, "prodution", action="promote")
+
+
+def test_notes(settings: Settings) -> None:
+    registry, _ = registered(settings)
+    registry.add_note("churn", "looks fine on the EU slice", version=1, author="ana")
+    registry.add_note("churn", "owner: risk team")
+    notes = registry.notes("churn")
+    assert (notes[0].version, notes[0].author, notes[0].text) == (
+        1, "ana", "looks fine on the EU slice")
+    assert notes[1].version is None
+
+
+def test_versions_increase_per_model(settings: Settings) -> None:
+    registry, _ = registered(settings, versions=1, promote_first=False)
+    trained = train_run(settings, make_frame(), name="other")
+    mv = registry.register("fraud", trained.run_id, contract=CONTRACT, reference_profile=PROFILE,
+                           holdout=trained.holdout)
+    assert (mv.name, mv.version) == ("fraud", 1)
+    assert registry.models() == ["churn", "fraud"]
