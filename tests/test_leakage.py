@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from lockgate.modeling.leakage import LeakageConfig, check_leakage, is_leak_free
 from lockgate.modeling.splitter import SplitError
 from lockgate.modeling.training import TrainConfig, evaluate_pair, train_frame
-from modeling.datasets import (
+from tests.modeling.datasets import (
     churn,
     churn_contract,
     events,

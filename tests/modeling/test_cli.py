@@ -9,7 +9,7 @@ import pytest
 from lockgate.cli.main import main
 from lockgate.data import ingest
 from lockgate.modeling.estimator_spec import EstimatorSpecError, load_estimator, parse_assignments
-from modeling.datasets import churn, churn_contract
+from tests.modeling.datasets import churn, churn_contract
 
 
 def test_train_command_json(settings, monkeypatch, capsys) -> None:

@@ -19,7 +19,7 @@ from lockgate.modeling.features import (
     build_pipeline,
     build_preprocessor,
 )
-from modeling.datasets import churn, churn_contract
+from tests.modeling.datasets import churn, churn_contract
 
 
 @parametrize_with_checks([CalendarFeatures(), CalendarFeatures(parts=("year", "dayofyear"))])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lockgate.modeling.splitter import SplitError, detect_structure, plan_split
-from modeling.datasets import (
+from tests.modeling.datasets import (
     churn,
     churn_contract,
     events,

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
-from typer.testing import CliRunner
 
 from lockgate.artifacts import ArtifactStore, LocalBlobStore
 from lockgate.data import ingest
@@ -18,7 +17,7 @@ from lockgate.data.training_gate import UnvalidatedDataError
 from lockgate.modeling import EvaluationRecord, SearchError, TrainConfig, train, train_frame
 from lockgate.store import Store
 from lockgate.tracking.report import run_summary
-from modeling.datasets import churn, churn_contract, series, series_contract
+from tests.modeling.datasets import churn, churn_contract, series, series_contract
 
 FAST = TrainConfig(n_splits=3, inner_splits=2, bootstrap=50, importance_rows=200)
 
@@ -136,19 +135,19 @@ def test_ray_executor_gives_the_local_result(settings) -> None:
     assert [f.best_params for f in on_ray.folds] == [f.best_params for f in local.folds]
 
 
-def test_findings_in_runs_show_json(settings, monkeypatch) -> None:
+def test_findings_in_runs_show_json(settings, monkeypatch, capsys) -> None:
     leaky = churn(400).with_columns(pl.col("churned").cast(pl.Float64).alias("refund"))
     contract = churn_contract(extra=[("refund", "float")])
     result = train_frame(leaky, contract, LogisticRegression(max_iter=300), settings=settings,
                          config=TrainConfig(n_splits=3, bootstrap=20, charts=False, naive=()))
     assert not result.evaluation.leak_free
     assert [f.code for f in result.findings if f.severity == "blocking"] == ["target_proxy"]
-    from lockgate.cli.main import app
+    from lockgate.cli.main import main
 
     monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
-    out = CliRunner().invoke(app, ["runs", "show", result.run_id, "--json"])
-    assert out.exit_code == 0, out.output
-    shown = json.loads(out.output)
+    capsys.readouterr()
+    assert main(["runs", "show", result.run_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
     assert shown["params"]["leak_free"] is False
     assert shown["params"]["leakage_findings"][0]["code"] == "target_proxy"
 

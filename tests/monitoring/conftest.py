@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from monitoring_cases import CONTRACT, FEATURES, TIMESTAMP, make_frame
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
@@ -22,6 +21,7 @@ from lockgate.config import Settings
 from lockgate.data.contract import Contract
 from lockgate.monitoring import WatchedModel, feedback_path, prediction_log_path
 from lockgate.quality import profile
+from tests.monitoring.monitoring_cases import CONTRACT, FEATURES, TIMESTAMP, make_frame
 
 
 @pytest.fixture(scope="session")

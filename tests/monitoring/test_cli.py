@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from monitoring_cases import register_served
 
 from lockgate.cli.main import main
 from lockgate.config import Settings
 from lockgate.monitoring import watch
+from tests.monitoring.monitoring_cases import register_served
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def home(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def test_monitor_once_and_report(home: Settings, log_predictions, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from monitoring_cases import make_frame
+    from tests.monitoring.monitoring_cases import make_frame
 
     register_served(home)
     model = watch("churn@production", home)

@@ -13,14 +13,6 @@ from typing import Any
 
 import httpx
 import polars as pl
-from monitoring_cases import (
-    CONTRACT,
-    FEATURES,
-    PIPELINE_FILE,
-    dataset_versions,
-    make_frame,
-    train_run,
-)
 
 from lockgate.config import Settings
 from lockgate.data.contract import Contract
@@ -29,6 +21,14 @@ from lockgate.quality import profile
 from lockgate.registry import Registry, load_gate_config
 from lockgate.serving import BackgroundServer, ServeConfig
 from lockgate.store import Store
+from tests.monitoring.monitoring_cases import (
+    CONTRACT,
+    FEATURES,
+    PIPELINE_FILE,
+    dataset_versions,
+    make_frame,
+    train_run,
+)
 
 
 def _send(client: httpx.Client, frame: pl.DataFrame) -> list[dict[str, Any]]:

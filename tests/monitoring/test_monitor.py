@@ -7,8 +7,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-from monitoring_cases import BASE, make_frame
-
 from lockgate.config import Settings
 from lockgate.monitoring import (
     JsonlSink,
@@ -21,6 +19,7 @@ from lockgate.monitoring import (
     write_report,
 )
 from lockgate.store import Store
+from tests.monitoring.monitoring_cases import BASE, make_frame
 
 
 def _config(sink: MemorySink, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from monitoring_cases import BASE, make_frame
 
 from lockgate.config import Settings
 from lockgate.monitoring import WatchedModel, feedback_path, prediction_log_path
@@ -14,6 +13,7 @@ from lockgate.monitoring.performance import (
     labeled_predictions,
     live_performance,
 )
+from tests.monitoring.monitoring_cases import BASE, make_frame
 
 
 def test_labels_join_with_delay_and_coverage(settings: Settings, model: WatchedModel,

@@ -69,11 +69,10 @@ def test_a_run_without_a_model_is_reported_not_raised(settings: Settings,
 
 def test_a_named_pipeline_retrains_and_the_gates_decide(settings: Settings,
                                                         tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from monitoring_cases import PIPELINE_FILE, register_served
-
     from lockgate.monitoring import watch
     from lockgate.registry import Registry
     from lockgate.store import Store
+    from tests.monitoring.monitoring_cases import PIPELINE_FILE, register_served
 
     champion = register_served(settings)
     store = Store.open(settings)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from monitoring_cases import FEATURES
 
 from lockgate.config import Settings
 from lockgate.monitoring import WatchedModel, analyse, feature_importance
 from lockgate.monitoring.root_cause import rank_features, slice_drops, upstream_versions
 from lockgate.store import Store
+from tests.monitoring.monitoring_cases import FEATURES
 
 
 def test_importance_from_the_estimator_maps_back_to_inputs(model: WatchedModel) -> None:

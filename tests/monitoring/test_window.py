@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from monitoring_cases import BASE, CONTRACT, FEATURES, make_frame
 
 from lockgate.config import Settings
 from lockgate.errors import NotFoundError
@@ -20,6 +19,7 @@ from lockgate.monitoring.window import (
     window_profile,
 )
 from lockgate.store import Store
+from tests.monitoring.monitoring_cases import BASE, CONTRACT, FEATURES, make_frame
 
 
 def test_window_span_aligns_on_buckets() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from ui_populate import Populated, populate
 
 from lockgate.ui import AccessPolicy, create_app
+from tests.ui.ui_populate import Populated, populate
 
 TOKEN = "test-token-0123456789abcdef"
 

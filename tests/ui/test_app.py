@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from ui_populate import Populated, populate
 
-from conftest import LiveServer
 from lockgate.config import Settings
 from lockgate.store import Store
 from lockgate.ui import create_app
 from lockgate.ui.app import PLOTLY_JS
+from tests.ui.conftest import LiveServer
+from tests.ui.ui_populate import Populated, populate
 
 
 def test_runs_page_lists_filters_and_sorts(client: TestClient, populated: Populated) -> None:

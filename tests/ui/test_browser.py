@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from ui_populate import Populated
 
-from conftest import TOKEN, LiveServer
+from tests.ui.conftest import TOKEN, LiveServer
+from tests.ui.ui_populate import Populated
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

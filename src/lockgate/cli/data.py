@@ -9,6 +9,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from lockgate.cli import quality as quality_cli
 from lockgate.cli.app import console, print_json, settings
 from lockgate.data import list_tables, quarantined, read, release, versions
 from lockgate.data.contract import load_contract
@@ -181,3 +182,8 @@ def _short(raw: str | None, width: int = 90) -> str:
         return ""
     text = json.dumps(json.loads(raw), ensure_ascii=False)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# `lockgate data report T[@V]` is the quality stage's report, offered where people look for
+# it; `lockgate quality report` is the same command.
+app.command("report")(quality_cli.report)

@@ -64,6 +64,7 @@ def ingest_cmd(
             batch = FileSource(path).read(advance)
         with console.status(f"validating {batch.frame.height:,} rows and landing them"):
             result = land(batch, table, resolved, settings=conf)
+    _store_profiles(result, conf)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -109,8 +110,10 @@ def stream_cmd(
     from lockgate.data.stream import StreamConfig, consume
 
     config = StreamConfig(redis_url, stream, table, group, consumer, max_rows, max_seconds)
+    conf = settings()
 
     def show(result: object) -> None:
+        _store_profiles(result, conf, snapshot=False)
         data = result.to_dict()  # type: ignore[attr-defined]
         if as_json:
             print_json(data)
@@ -120,7 +123,7 @@ def stream_cmd(
     stop = threading.Event()
     try:
         stats = consume(config, load_contract(contract) if contract else None,
-                        settings=settings(), stop=stop, idle_seconds=idle_exit, on_batch=show)
+                        settings=conf, stop=stop, idle_seconds=idle_exit, on_batch=show)
     except KeyboardInterrupt:
         stop.set()
         raise
@@ -128,3 +131,21 @@ def stream_cmd(
         console.print(f"Consumed {stats.rows} rows in {stats.batches} micro-batches "
                       f"({stats.accepted} accepted, {stats.quarantined} quarantined, "
                       f"{stats.skipped} already landed).")
+
+
+def _store_profiles(result: object, conf: object, *, snapshot: bool = True) -> None:
+    """Profile a version that just landed, so reports, drift and monitoring find it stored.
+
+    A file batch gets the profile of the rows it added and of the table as of the new
+    version; a stream micro-batch only the (mergeable) profile of its own rows, since
+    re-profiling the whole table per micro-batch would grow with the table.
+    """
+    from lockgate.quality import batch_profile_for, profile_for
+
+    version = getattr(result, "version", None)
+    if version is None or not getattr(result, "created", False):
+        return
+    table = result.table  # type: ignore[attr-defined]
+    batch_profile_for(table, version, settings=conf)  # type: ignore[arg-type]
+    if snapshot:
+        profile_for(table, version, settings=conf)  # type: ignore[arg-type]

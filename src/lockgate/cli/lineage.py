@@ -39,4 +39,6 @@ def _tree(title: str, node: LineageNode) -> Tree:
 def _add(branch: Tree, node: LineageNode) -> None:
     for child in node.children:
         suffix = " [dim](shown above)[/]" if child.repeated else ""
+        if child.note:
+            suffix += f" [yellow]note: {escape(child.note)}[/]"
         _add(branch.add(f"{escape(child.label)}{suffix}"), child)

@@ -1,38 +1,78 @@
-"""Entry point of the ``lockgate`` command: registers the command groups and turns
-lockgate errors into one clear message and a non-zero exit, never a traceback."""
+"""Entry point of the ``lockgate`` command: the command groups (imported lazily, so the
+command line starts fast) and the turning of lockgate errors into one clear message and
+a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
 import sys
 import traceback
 
-import typer
+import click
 
 from lockgate import __version__
-from lockgate.cli import db, quickstart, runs
-from lockgate.cli.app import app, err_console, set_debug
+from lockgate.cli.app import err_console, set_debug
+from lockgate.cli.lazy_group import LazyCommand, LazyGroup
 from lockgate.errors import LockgateError
 
-app.add_typer(runs.app, name="runs")
-app.add_typer(db.app, name="db")
-app.command("quickstart")(quickstart.quickstart)
+#: Every command, in the order of the flow: ``name -> module:attribute, one-line help``.
+COMMANDS: dict[str, LazyCommand] = {
+    "quickstart": LazyCommand("lockgate.cli.quickstart:quickstart",
+                              "Run the end-to-end demonstration on embedded defaults."),
+    "runs": LazyCommand("lockgate.cli.runs:app", "Tracked runs: list, show, compare."),
+    "run": LazyCommand("lockgate.cli.run:run",
+                       "Run a pipeline: every step a recorded child run, unchanged steps "
+                       "cached."),
+    "pipelines": LazyCommand("lockgate.cli.pipelines:app", "Pipeline runs: list, show, resume."),
+    "schedule": LazyCommand("lockgate.cli.schedule:app", "Cron schedules of pipelines."),
+    "scheduler": LazyCommand("lockgate.cli.schedule:scheduler",
+                             "Start due pipeline runs; schedulers may share a store."),
+    "lineage": LazyCommand("lockgate.cli.lineage:lineage_command",
+                           "What a run or artifact came from and what was made from it."),
+    "contract": LazyCommand("lockgate.cli.contract:app",
+                            "Data contracts: infer a draft, check a file."),
+    "ingest": LazyCommand("lockgate.cli.ingest:app",
+                          "Ingest files, SQL, HTTP or Redis streams into versioned tables."),
+    "data": LazyCommand("lockgate.cli.data:app",
+                        "Versioned tables: list, versions, show, quarantine, report."),
+    "quality": LazyCommand("lockgate.cli.quality:app",
+                           "Data quality: reports and profiles of dataset versions."),
+    "train": LazyCommand("lockgate.cli.models_train:train_command",
+                         "Train on a validated table with leak-free, structure-aware "
+                         "evaluation."),
+    "models": LazyCommand("lockgate.cli.models:app",
+                          "Model registry: versions, stages, gated promotion, rollback."),
+    "serve": LazyCommand("lockgate.cli.serve:serve_cmd",
+                         "Serve a registered model over HTTP with prediction logging."),
+    "monitor": LazyCommand("lockgate.cli.monitor:monitor",
+                           "Watch a served model's drift, performance and cost; `monitor "
+                           "report NAME`."),
+    "ui": LazyCommand("lockgate.cli.ui:ui", "Serve the dashboard (127.0.0.1:5000)."),
+    "db": LazyCommand("lockgate.cli.db:app", "Metadata store: migrations."),
+}
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"lockgate {__version__}")
-        raise typer.Exit()
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"lockgate {__version__}")
+        ctx.exit()
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
-) -> None:
-    """Machine-learning pipelines that cannot quietly go wrong."""
+def _root(debug: bool) -> None:
     set_debug(debug)
+
+
+app = LazyGroup(
+    name="lockgate",
+    lazy=COMMANDS,
+    help="Machine-learning pipelines that cannot quietly go wrong.",
+    no_args_is_help=True,
+    callback=_root,
+    params=[
+        click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                     callback=_version, help="Show the version and exit."),
+        click.Option(["--debug"], is_flag=True, help="Show tracebacks on errors."),
+    ],
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,26 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False)
+        code = app.main(args=args, prog_name="lockgate", standalone_mode=False)
     except LockgateError as exc:
         if debug:
             traceback.print_exc()
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 1
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        err_console.print("Aborted.")
-        return 130
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         return 130
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:
+        handled = _click_outcome(exc)
+        if handled is not None:
+            return handled
         if debug:
             raise
         err_console.print(
@@ -68,7 +101,26 @@ def main(argv: list[str] | None = None) -> int:
             highlight=False,
         )
         return 2
-    return 0
+    # With standalone_mode=False click returns an Exit's code instead of raising it.
+    return code if isinstance(code, int) else 0
+
+
+def _click_outcome(exc: Exception) -> int | None:
+    """Exit code for click's own exceptions (usage errors, --help exits, aborts).
+
+    Typer vendors a copy of click, so its exceptions are not ``click``'s classes: they
+    are recognised by class name, from either copy.
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "Exit" in names:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    if "Abort" in names:
+        err_console.print("Aborted.")
+        return 130
+    if "ClickException" in names:
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    return None
 
 
 if __name__ == "__main__":

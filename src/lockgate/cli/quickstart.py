@@ -11,6 +11,6 @@ def quickstart(
     only: list[str] = typer.Option([], "--only", help="Run only these sections."),
 ) -> None:
     """Run the end-to-end demonstration on embedded defaults (SQLite, local files)."""
-    from lockgate.demo import run_quickstart  # heavy (scikit-learn): only when run
+    from lockgate.demo.quickstart import run_quickstart  # heavy: only when run
 
     run_quickstart(settings(), console, only=only or None)

@@ -15,11 +15,19 @@ from lockgate.data.release import quarantined, release
 from lockgate.data.source import FileSource, FrameSource, RecordsSource, SqlSource
 from lockgate.data.stream import StreamConfig, StreamStats, consume
 from lockgate.data.tables import list_tables, versions
+from lockgate.data.training_gate import (
+    DataFinding,
+    TrainingDataWarning,
+    UnvalidatedDataError,
+    read_for_training,
+    training_findings,
+)
 
 __all__ = [
     "ColumnSpec",
     "Contract",
     "ContractError",
+    "DataFinding",
     "DraftContract",
     "FileSource",
     "FrameSource",
@@ -32,6 +40,8 @@ __all__ = [
     "SqlSource",
     "StreamConfig",
     "StreamStats",
+    "TrainingDataWarning",
+    "UnvalidatedDataError",
     "consume",
     "contract_for",
     "infer_contract",
@@ -40,6 +50,8 @@ __all__ = [
     "load_contract",
     "quarantined",
     "read",
+    "read_for_training",
     "release",
+    "training_findings",
     "versions",
 ]

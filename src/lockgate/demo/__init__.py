@@ -2,10 +2,10 @@
 
 Each stage contributes one section module (``demo/<stage>.py``) with a
 ``run(ctx: DemoContext) -> None`` function; :mod:`lockgate.demo.quickstart` calls them
-in the order of the flow.
+in the order of the flow. This package does not import the sections itself, so a
+pipeline worker importing one section does not import them all.
 """
 
 from lockgate.demo.context import DemoContext
-from lockgate.demo.quickstart import run_quickstart
 
-__all__ = ["DemoContext", "run_quickstart"]
+__all__ = ["DemoContext"]

@@ -8,13 +8,20 @@ from pathlib import Path
 from rich.console import Console
 
 from lockgate.config import Settings
-from lockgate.demo import tracking
+from lockgate.demo import data, modeling, monitoring, pipelines, quality, registry, tracking, ui
 from lockgate.demo.context import DemoContext
 from lockgate.store import Store
 
 #: Sections in the order of the flow; each stage appends its own.
 SECTIONS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("tracking", tracking.run),
+    ("pipelines", pipelines.run),
+    ("data", data.run),
+    ("quality", quality.run),
+    ("modeling", modeling.run),
+    ("registry", registry.run),
+    ("monitoring", monitoring.run),
+    ("ui", ui.run),
 ]
 
 
@@ -25,9 +32,14 @@ def run_quickstart(settings: Settings, console: Console, *,
     workdir = Path(settings.home).resolve() / "quickstart"
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(settings=settings, store=store, console=console, workdir=workdir)
-    for name, section in SECTIONS:
-        if only and name not in only:
-            continue
-        section(ctx)
+    try:
+        for name, section in SECTIONS:
+            if only and name not in only:
+                continue
+            section(ctx)
+    finally:
+        stop = ctx.results.get("serving_stop")
+        if callable(stop):
+            stop()
     console.rule("[bold green]quickstart finished")
     return ctx

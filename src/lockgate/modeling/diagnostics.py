@@ -21,15 +21,20 @@ from lockgate.tracking import Run
 _CURVE_ROWS = 1000
 
 
-def diagnostics(run: Run, job: Any, model: Any, pred: Predictions, plan: Any) -> None:
-    """Log learning curves, permutation importance and charts for the holdout."""
+def diagnostics(run: Run, job: Any, model: Any, pred: Predictions,
+                plan: Any) -> dict[str, float]:
+    """Log learning curves, permutation importance and charts for the holdout.
+
+    Returns:
+        The mean permutation importance per input feature (empty without charts).
+    """
     curves = learning_curves(model, job.x.iloc[plan.holdout], job.y[plan.holdout],
                              job.problem_type)
     for key, values in curves.items():
         for step, value in enumerate(values):
             run.log_metric(key, value, step=step)
     if not job.config.charts:
-        return
+        return {}
     importance = importances(model, job.x.iloc[plan.holdout], job.y[plan.holdout],
                              job.problem_type, job.config.importance_rows, job.config.seed)
     if importance:
@@ -40,6 +45,7 @@ def diagnostics(run: Run, job: Any, model: Any, pred: Predictions, plan: Any) ->
         figures["chart_learning_curve"] = learning_curve_figure(curves)
     for name, figure in figures.items():
         run.log_figure(figure, name)
+    return {name: float(mean) for name, (mean, _std) in importance.items()}
 
 
 def learning_curves(model: Any, x: pd.DataFrame, y: np.ndarray,

@@ -57,6 +57,9 @@ class EvaluationRecord:
     holdout: dict
     slices: dict = field(default_factory=dict)
     naive: dict = field(default_factory=dict)
+    #: Permutation importance on the holdout, per input feature (mean score drop); it
+    #: travels in the model package so monitoring can weight drift by it.
+    feature_importance: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -300,7 +300,8 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
     if user_pair is not None:
         naive["user_pair"] = _user_pair_score(job, user_pair, user_test)
     record = _with_naive(record, naive)
-    _timed(job, "charts", lambda: diagnostics(run, job, model, pred, plan))
+    importance = _timed(job, "charts", lambda: diagnostics(run, job, model, pred, plan))
+    record = replace(record, feature_importance=importance)
     model_ref = run.log_value(model, "model")
     run.log_dict(record.to_dict(), "evaluation")
     _log_outcome(run, record, folds, best, job.timings)

@@ -9,7 +9,7 @@ from outside the run, its outputs everything its steps produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lockgate.errors import NotFoundError
@@ -27,6 +27,7 @@ class LineageNode:
     label: str
     children: tuple[LineageNode, ...] = ()
     repeated: bool = False  # already shown elsewhere in the tree
+    note: str | None = None  # the edge's note, e.g. an allow_unvalidated reason
 
     @property
     def key(self) -> str:
@@ -35,7 +36,7 @@ class LineageNode:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form of the tree."""
-        return {"kind": self.kind, "id": self.id, "label": self.label,
+        return {"kind": self.kind, "id": self.id, "label": self.label, "note": self.note,
                 "repeated": self.repeated, "children": [c.to_dict() for c in self.children]}
 
 
@@ -48,6 +49,7 @@ class Lineage:
     downstream: LineageNode
     edges: set[tuple[str, str]] = field(default_factory=set)
     labels: dict[str, str] = field(default_factory=dict)
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def to_dot(self) -> str:
         """Graphviz source: boxes for runs, ellipses for artifacts, cylinders for data."""
@@ -58,7 +60,9 @@ class Lineage:
             bold = ", style=bold" if key == self.root.key else ""
             lines.append(f'  "{key}" [label="{_esc(label)}", shape={shape}{bold}];')
         for source, target in sorted(self.edges):
-            lines.append(f'  "{source}" -> "{target}";')
+            note = self.notes.get((source, target))
+            extra = f' [label="{_esc(note)}", style=dashed]' if note else ""
+            lines.append(f'  "{source}" -> "{target}"{extra};')
         lines.append("}")
         return "\n".join(lines)
 
@@ -74,7 +78,7 @@ def lineage(store: Store, target: str, *, depth: int = 8) -> Lineage:
     root = LineageNode(kind, ident, builder.label(kind, ident))
     up = builder.tree(kind, ident, upstream=True, level=0, seen=set())
     down = builder.tree(kind, ident, upstream=False, level=0, seen=set())
-    return Lineage(root, up, down, builder.edges, builder.labels)
+    return Lineage(root, up, down, builder.edges, builder.labels, builder.notes)
 
 
 class _Builder:
@@ -82,6 +86,7 @@ class _Builder:
         self.store, self.depth = store, depth
         self.edges: set[tuple[str, str]] = set()
         self.labels: dict[str, str] = {}
+        self.notes: dict[tuple[str, str], str] = {}
 
     def resolve(self, target: str) -> tuple[str, str]:
         text = target.strip()
@@ -129,9 +134,12 @@ class _Builder:
         for child_kind, child_id in found:
             child_key = f"{child_kind}:{child_id}"
             self.label(child_kind, child_id)
-            self.edges.add((child_key, key) if upstream else (key, child_key))
-            children.append(self.tree(child_kind, child_id, upstream=upstream,
-                                      level=level + 1, seen=seen))
+            edge = (child_key, key) if upstream else (key, child_key)
+            self.edges.add(edge)
+            child = self.tree(child_kind, child_id, upstream=upstream, level=level + 1,
+                              seen=seen)
+            note = self.notes.get(edge)
+            children.append(replace(child, note=note) if note else child)
         return LineageNode(kind, ident, label, tuple(children))
 
     def _up(self, kind: str, ident: str) -> list[tuple[str, str]]:
@@ -143,6 +151,10 @@ class _Builder:
             return [(RUN, producer)] if producer else []
         consumed, produced = self._run_edges(ident)
         inside = {_item(e) for e in produced}
+        for edge in consumed:
+            if edge.note:
+                item = _item(edge)
+                self.notes[(f"{item[0]}:{item[1]}", f"{RUN}:{ident}")] = edge.note
         return _unique([_item(e) for e in consumed if _item(e) not in inside])
 
     def _down(self, kind: str, ident: str) -> list[tuple[str, str]]:
@@ -151,6 +163,9 @@ class _Builder:
             return _unique([_item(e) for e in produced])
         edges = (self.store.lineage(artifact_id=int(ident)) if kind == ARTIFACT
                  else self.store.lineage(dataset_version_id=int(ident)))
+        for edge in edges:
+            if edge.note and edge.direction == "consumed":
+                self.notes[(f"{kind}:{ident}", f"{RUN}:{edge.run_id}")] = edge.note
         return _unique([(RUN, e.run_id) for e in edges if e.direction == "consumed"])
 
     def _run_edges(self, run_id: str) -> tuple[list[LineageEdge], list[LineageEdge]]:

@@ -1,0 +1,105 @@
+"""Pin the public surface: growing the API is a decision, not an accident.
+
+When you add or remove a public name, update it here in the same change.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "lockgate": [
+        "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
+        "load_settings", "node", "run_pipeline", "start_run", "step",
+    ],
+    "lockgate.store": [
+        "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
+        "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
+    ],
+    "lockgate.artifacts": [
+        "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
+        "check_key", "dumps", "key_from_uri", "loads", "materializer_for",
+        "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
+        "uri_for",
+    ],
+    "lockgate.tracking": [
+        "Run", "active_run", "start_run",
+    ],
+    "lockgate.pipelines": [
+        "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
+        "ScheduleError", "StepResult", "StepSpec", "load_pipeline", "node", "resume_pipeline",
+        "run_pipeline", "step",
+    ],
+    "lockgate.data": [
+        "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
+        "FileSource", "FrameSource", "IngestResult", "RecordsSource", "ReleaseResult",
+        "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
+        "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
+        "contract_for",
+        "infer_contract", "ingest", "list_tables", "load_contract", "quarantined", "read",
+        "read_for_training", "release", "training_findings", "versions",
+    ],
+    "lockgate.quality": [
+        "ColumnProfile", "DistinctSketch", "DriftConfig", "DriftReport", "FeatureDrift",
+        "Profile", "ProfileError", "QualityReport", "QuantileSketch", "batch_profile_for",
+        "drift", "profile", "profile_for", "quality_report",
+    ],
+    "lockgate.modeling": [
+        "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
+        "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
+        "StructureHint", "TrainConfig", "TrainResult", "TrainingError", "build_pipeline",
+        "build_preprocessor", "check_leakage", "detect_structure", "evaluate_pair",
+        "is_leak_free", "make_folds", "plan_split", "problem_type_of", "train", "train_frame",
+    ],
+    "lockgate.registry": [
+        "GateConfig", "GateFailedError", "GateResult", "ModelNotFoundError", "ModelNote",
+        "ModelPackage", "ModelVersion", "PackageContents", "PackageError", "PromotionResult",
+        "Registry", "RegistryError", "STAGES", "Transition", "archive_package",
+        "extract_archive", "feature_columns", "load_gate_config", "load_package", "parse_ref",
+        "promote", "register_run", "render_card", "rollback", "run_gates", "verify_package",
+        "write_package",
+    ],
+    "lockgate.serving": [
+        "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",
+        "ServingMetrics", "ServingState", "build_schema", "check_bind", "create_app",
+        "feedback_path", "free_port", "join_feedback", "predictions_path", "read_feedback",
+        "read_predictions", "serve",
+    ],
+    "lockgate.monitoring": [
+        "AlertConfigError", "AlertDeliveryError", "AlertEvent", "AlertRule", "AlertSink",
+        "BucketProfile", "Incident", "JsonlSink", "LogSink", "MEASURES", "MemorySink",
+        "MonitorConfig", "MonitorRun", "RetrainSpec", "RetrainingDecision",
+        "RetrainingOutcome", "RootCause", "RuleOutcome", "WatchedModel", "WebhookSink",
+        "WindowResult", "analyse", "default_rules", "feature_importance", "feedback_path",
+        "get_incident", "incidents", "load_config", "measure_window", "monitoring_report",
+        "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
+        "watch_forever", "window_history", "window_span", "write_report",
+    ],
+    "lockgate.ui": [
+        "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
+        "parse_filter", "query_runs", "serve",
+    ],
+    "lockgate.demo": [
+        "DemoContext",
+    ],
+}
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_public_names_are_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+def test_stages_are_reachable_from_the_top_level() -> None:
+    import lockgate as lg
+
+    assert lg.data.read_for_training is importlib.import_module(
+        "lockgate.data.training_gate").read_for_training
+    assert callable(lg.modeling.train)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = lg.nope
