@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lockgate.config import Settings, load_settings
-from lockgate.errors import NotFoundError, StoreError, close_matches
+from lockgate.errors import NotFoundError, StoreError, TrackingError, close_matches
 from lockgate.store import migration
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
@@ -232,8 +232,8 @@ class Store:
         """The run with this id (or unique id prefix), its status decided by liveness."""
         full = self.resolve_run_id(run_id)
         with self.read() as conn:
-            row = conn.execute(_run_select().where(t.runs.c.id == full)).one()
-        return _run_record(row)
+            row = conn.execute(run_select().where(t.runs.c.id == full)).one()
+        return run_record(row)
 
     def list_runs(
         self,
@@ -250,7 +250,7 @@ class Store:
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs matching every filter, newest first or ordered by a metric's last value."""
-        query = _run_select()
+        query = run_select()
         if experiment is not None:
             if experiment not in self.experiments():
                 raise NotFoundError(
@@ -259,7 +259,7 @@ class Store:
                 )
             query = query.where(t.experiments.c.name == experiment)
         if status is not None:
-            query = query.where(_status_clause(status.upper()))
+            query = query.where(status_clause(status.upper()))
         for key, value in (tags or {}).items():
             query = query.where(
                 sa.exists().where(
@@ -282,7 +282,7 @@ class Store:
         if limit is not None:
             query = query.limit(limit).offset(offset)
         with self.read() as conn:
-            return [_run_record(row) for row in conn.execute(query)]
+            return [run_record(row) for row in conn.execute(query)]
 
     def count_runs(self) -> int:
         """How many runs the store holds."""
@@ -295,7 +295,7 @@ class Store:
         """Store parameters as JSON; a key logged again is overwritten."""
         if not values:
             return
-        encoded = {key: _json_param(key, value) for key, value in values.items()}
+        encoded = {key: encode_param(key, value) for key, value in values.items()}
         with self._retrying_write() as conn:
             conn.execute(
                 sa.delete(t.params).where(
@@ -755,7 +755,8 @@ class Store:
             conn.close()
 
 
-def _run_select() -> sa.Select:
+def run_select() -> sa.Select:
+    """The columns :func:`run_record` turns into a :class:`RunRecord`."""
     return sa.select(
         t.runs.c.id, t.runs.c.name, t.experiments.c.name, t.runs.c.kind, t.runs.c.status,
         t.runs.c.parent_id, t.runs.c.start_time, t.runs.c.end_time, t.runs.c.heartbeat_at,
@@ -763,7 +764,8 @@ def _run_select() -> sa.Select:
     ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
 
 
-def _run_record(row: Any) -> RunRecord:
+def run_record(row: Any) -> RunRecord:
+    """A row of :func:`run_select` as a record, its status decided by liveness."""
     (run_id, name, experiment, kind, status, parent_id, start, end, heartbeat, hb_seconds,
      error, host, pid) = row
     return RunRecord(
@@ -773,8 +775,12 @@ def _run_record(row: Any) -> RunRecord:
     )
 
 
-def _status_clause(status: str) -> sa.ColumnElement[bool]:
-    """SQL for a status filter that applies the same liveness rule as effective_status."""
+def status_clause(status: str) -> sa.ColumnElement[bool]:
+    """SQL for a status filter that applies the same liveness rule as effective_status.
+
+    Every reader filtering runs by status uses this, so a stale RUNNING run is CRASHED
+    in SQL exactly when :func:`effective_status` says so.
+    """
     now = time.time()
     stale = t.runs.c.heartbeat_at < now - (
         t.runs.c.heartbeat_seconds * 3.0 + crash_after(0.0)
@@ -802,9 +808,8 @@ def _last_metric_subquery(key: str) -> sa.Subquery:
     )
 
 
-def _json_param(key: str, value: Any) -> str:
-    from lockgate.errors import TrackingError
-
+def encode_param(key: str, value: Any) -> str:
+    """A parameter value as JSON text, or a TrackingError naming the key and type."""
     try:
         return json.dumps(value, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as exc:

@@ -28,6 +28,7 @@ from lockgate.artifacts import ArtifactStore, LocalBlobStore
 from lockgate.config import Settings, load_settings
 from lockgate.errors import TrackingError
 from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
+from lockgate.store.repository import encode_param
 from lockgate.tracking.console import ConsoleBuffer, ConsoleCapture
 from lockgate.tracking.environment import capture_environment, git_state
 from lockgate.tracking.recorder import MetricBuffer, Recorder
@@ -243,7 +244,7 @@ def start_run(
     store = Store.open(settings)
     if params:
         for key, value in params.items():  # refuse before creating anything
-            _check_json(key, value)
+            encode_param(key, value)
     parent_id = parent.id if isinstance(parent, Run) else parent
     run_id = store.create_run(
         name, experiment=experiment, kind=kind, parent_id=parent_id,
@@ -291,19 +292,6 @@ def _as_float(key: str, value: Any) -> float:
     if math.isnan(result) or math.isinf(result):
         return result  # stored faithfully
     return result
-
-
-def _check_json(key: str, value: Any) -> None:
-    import json
-
-    try:
-        json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise TrackingError(
-            f"Parameter `{key}` has a value of type {type(value).__name__} that is not "
-            "JSON-serialisable. Log a str, number, bool, None, list or dict instead "
-            f"(e.g. `{key}=str(value)`)."
-        ) from exc
 
 
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.errors import LockgateError, close_matches
+from lockgate.errors import LockgateError, NotFoundError, close_matches
 from lockgate.store import schema as t
-from lockgate.store.records import crash_after
+from lockgate.store.repository import status_clause as store_status_clause
 from lockgate.store.tables_ui import ui_last_metrics
 
 MAX_LENGTH = 2000
@@ -319,20 +318,11 @@ def _run_clause(name: str, op: str, value: Any) -> sa.ColumnElement[bool]:
 
 
 def status_clause(status: str) -> sa.ColumnElement[bool]:
-    """A status filter applying the same liveness rule as the store (stale RUNNING = CRASHED)."""
-    stale = t.runs.c.heartbeat_at < time.time() - (
-        t.runs.c.heartbeat_seconds * 3.0 + crash_after(0.0)
-    )
-    if status == "CRASHED":
-        return sa.or_(t.runs.c.status == "CRASHED", sa.and_(t.runs.c.status == "RUNNING", stale))
-    if status == "RUNNING":
-        return sa.and_(t.runs.c.status == "RUNNING", sa.not_(stale))
-    if status not in t.RUN_STATUSES:
-        raise FilterError(
-            f"Unknown status `{status}`; use one of {', '.join(t.RUN_STATUSES)}."
-            + close_matches(status, t.RUN_STATUSES)
-        )
-    return t.runs.c.status == status
+    """A status filter with the store's liveness rule (stale RUNNING = CRASHED)."""
+    try:
+        return store_status_clause(status)
+    except NotFoundError as exc:
+        raise FilterError(str(exc) + close_matches(status, t.RUN_STATUSES)) from exc
 
 
 def _compare(column: Any, op: str, value: Any) -> sa.ColumnElement[bool]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from lockgate.errors import NotFoundError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store import schema as t
-from lockgate.store.records import effective_status
+from lockgate.store.repository import run_record, run_select
 from lockgate.store.tables_ui import (
     ix_ui_runs_start_id,  # noqa: F401  (the page's index)
     ui_last_metrics,
@@ -82,7 +82,7 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
         raise FilterError(f"page must be 1 or more, got {query.page}.")
     summary = metric_summary.refresh(store)
     conditions = _conditions(store, query, summary)
-    select = _sorted(_run_columns(), query.sort, query.descending, store.dialect, summary)
+    select = _sorted(run_select(), query.sort, query.descending, store.dialect, summary)
     select = select.where(*conditions)
     select = select.limit(query.per_page).offset((query.page - 1) * query.per_page)
     count = (
@@ -92,7 +92,7 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
     )
     with store.read() as conn:
         total = int(conn.execute(count).scalar_one())
-        runs = [_record(row) for row in conn.execute(select)]
+        runs = [run_record(row) for row in conn.execute(select)]
     ids = [r.id for r in runs]
     metrics = store.last_metrics(ids)
     params = _params(store, ids)
@@ -169,24 +169,6 @@ def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str,
 
 def _direction(column: Any, descending: bool) -> Any:
     return sa.nulls_last(column.desc() if descending else column.asc())
-
-
-def _run_columns() -> sa.Select:
-    return sa.select(
-        t.runs.c.id, t.runs.c.name, t.experiments.c.name, t.runs.c.kind, t.runs.c.status,
-        t.runs.c.parent_id, t.runs.c.start_time, t.runs.c.end_time, t.runs.c.heartbeat_at,
-        t.runs.c.heartbeat_seconds, t.runs.c.error, t.runs.c.host, t.runs.c.pid,
-    ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-
-
-def _record(row: Any) -> RunRecord:
-    (run_id, name, experiment, kind, status, parent_id, start, end, heartbeat, hb_seconds,
-     error, host, pid) = row
-    return RunRecord(
-        id=run_id, name=name, experiment=experiment, kind=kind,
-        status=effective_status(status, heartbeat, hb_seconds), parent_id=parent_id,
-        start_time=start, end_time=end, heartbeat_at=heartbeat, error=error, host=host, pid=pid,
-    )
 
 
 def _params(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
