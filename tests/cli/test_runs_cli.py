@@ -90,3 +90,25 @@ def test_db_upgrade(settings: Settings, monkeypatch: pytest.MonkeyPatch,
     assert "Migrated" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
     assert "Already current" in capsys.readouterr().out
+
+
+def _strict(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not valid JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json_even_with_nan(settings: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    with lg.start_run("diverged", settings=settings) as run:
+        run.log_metric("loss", float("nan"))
+        run.log_metric("grad", float("-inf"))
+    capsys.readouterr()
+    assert main(["runs", "show", run.id, "--json"]) == 0
+    shown = _strict(capsys.readouterr().out)
+    assert shown["metrics"] == {"loss": "nan", "grad": "-inf"}  # type: ignore[index]
+    assert main(["runs", "list", "--json"]) == 0
+    assert _strict(capsys.readouterr().out)[0]["metrics"]["loss"] == "nan"  # type: ignore[index]

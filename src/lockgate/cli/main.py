@@ -10,7 +10,7 @@ import traceback
 import click
 
 from lockgate import __version__
-from lockgate.cli.app import err_console, set_debug
+from lockgate.cli.app import err_console
 from lockgate.cli.lazy_group import LazyCommand, LazyGroup
 from lockgate.errors import LockgateError
 
@@ -58,7 +58,7 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 
 def _root(debug: bool) -> None:
-    set_debug(debug)
+    """``--debug`` is read by :func:`main` from the arguments, before click parses them."""
 
 
 app = LazyGroup(

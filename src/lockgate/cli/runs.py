@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 import typer
@@ -43,7 +42,7 @@ def list_runs(
     )
     last = store.last_metrics([r.id for r in runs])
     if as_json:
-        print_json([_run_json(r) | {"metrics": _clean(last[r.id])} for r in runs])
+        print_json([_run_json(r) | {"metrics": last[r.id]} for r in runs])
         return
     if not runs:
         console.print("No runs yet. Start one with `lockgate quickstart` or `lg.start_run(...)`.")
@@ -70,7 +69,7 @@ def show(
     store = Store.open(settings())
     summary = run_summary(store, run_id, tail_lines=tail)
     if as_json:
-        print_json(_clean(summary))
+        print_json(summary)
         return
     run = summary["run"]
     console.print(
@@ -125,7 +124,7 @@ def compare(
     store = Store.open(settings())
     result = compare_runs(store, run_ids, lower_is_better=set(lower_is_better))
     if as_json:
-        print_json(_clean(result))
+        print_json(result)
         return
     ids = [r["id"] for r in result["runs"]]
     table = Table(title="Params that differ")
@@ -171,17 +170,6 @@ def _run_json(run: RunRecord) -> dict[str, Any]:
         "status": run.status, "parent_id": run.parent_id, "start_time": run.start_time,
         "end_time": run.end_time, "duration": run.duration,
     }
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/inf: render them as strings so scripts can still parse the output."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _status(status: str) -> str:

@@ -15,7 +15,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,8 @@ from lockgate.store import migration
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
 from lockgate.store.records import (
+    CRASH_GRACE_FACTOR,
+    CRASH_GRACE_SECONDS,
     ArtifactRecord,
     CodeVersion,
     DatasetVersion,
@@ -36,7 +38,6 @@ from lockgate.store.records import (
     MetricPoint,
     Note,
     RunRecord,
-    crash_after,
     effective_status,
 )
 
@@ -105,23 +106,8 @@ class Store:
 
     def execute_write(self, statement: Any, rows: Any = None) -> Any:
         """Run one write statement, retrying on SQLite lock contention with jittered backoff."""
-        delay = 0.01
-        for attempt in range(_WRITE_ATTEMPTS):
-            try:
-                with self.write() as conn:
-                    return conn.execute(statement, rows) if rows is not None else conn.execute(
-                        statement
-                    )
-            except sa.exc.OperationalError as exc:
-                if attempt == _WRITE_ATTEMPTS - 1 or "locked" not in str(exc):
-                    raise StoreError(
-                        f"The metadata store stayed locked after {_WRITE_ATTEMPTS} attempts: "
-                        f"{exc.orig}. Too many writers for SQLite: set LOCKGATE_DB_URL "
-                        "to PostgreSQL."
-                    ) from exc
-                time.sleep(delay * (1 + random.random()))
-                delay *= 2
-        raise AssertionError("unreachable")
+        with self._retrying_write() as conn:
+            return conn.execute(statement, rows) if rows is not None else conn.execute(statement)
 
     # -- experiments and runs --------------------------------------------------
 
@@ -133,13 +119,11 @@ class Store:
             ).scalar()
         if found is not None:
             return int(found)
-        try:
+        # Another process may create it between the read and the insert: that is fine.
+        with contextlib.suppress(sa.exc.IntegrityError):
             self.execute_write(
                 sa.insert(t.experiments).values(name=name, created_at=time.time())
             )
-        except (sa.exc.IntegrityError, StoreError) as exc:
-            if not isinstance(exc, sa.exc.IntegrityError) and "UNIQUE" not in str(exc):
-                raise
         with self.read() as conn:
             return int(
                 conn.execute(
@@ -335,26 +319,16 @@ class Store:
             for run_id, key, step, ts, value in rows
         ]
         columns = "run_id, key, step, timestamp, value, is_nan"
-        delay = 0.01
-        for attempt in range(_WRITE_ATTEMPTS):
-            try:
-                with self.write() as conn:
-                    if self.dialect == "postgresql":
-                        cursor = conn.connection.driver_connection.cursor()
-                        with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
-                            for row in prepared:
-                                copy.write_row(row)
-                    else:
-                        marks = ", ".join(["?"] * 6)
-                        conn.exec_driver_sql(
-                            f"INSERT INTO metrics ({columns}) VALUES ({marks})", prepared
-                        )
-                return
-            except sa.exc.OperationalError as exc:
-                if attempt == _WRITE_ATTEMPTS - 1 or "locked" not in str(exc):
-                    raise StoreError(_unreachable(self.url, exc)) from exc
-                time.sleep(delay * (1 + random.random()))
-                delay *= 2
+        with self._retrying_write() as conn:
+            if self.dialect == "postgresql":
+                cursor = conn.connection.driver_connection.cursor()
+                with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
+                    for row in prepared:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["?"] * 6)
+                conn.exec_driver_sql(f"INSERT INTO metrics ({columns}) VALUES ({marks})",
+                                     prepared)
 
     def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         """Every logged point of a run (optionally one key), by key then step."""
@@ -741,13 +715,23 @@ class Store:
                 transaction = conn.begin()
                 break
             except sa.exc.OperationalError as exc:
-                if attempt == _WRITE_ATTEMPTS - 1 or "locked" not in str(exc):
+                if "locked" not in str(exc):
                     raise StoreError(_unreachable(self.url, exc)) from exc
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise StoreError(
+                        f"The metadata store stayed locked after {_WRITE_ATTEMPTS} attempts: "
+                        f"{exc.orig}. Too many writers for SQLite: set LOCKGATE_DB_URL to "
+                        "PostgreSQL."
+                    ) from exc
                 time.sleep(delay * (1 + random.random()))
                 delay *= 2
         try:
             yield conn
             transaction.commit()
+        except sa.exc.OperationalError as exc:  # e.g. the server went away mid-write
+            with contextlib.suppress(Exception):
+                transaction.rollback()
+            raise StoreError(_unreachable(self.url, exc)) from exc
         except BaseException:
             transaction.rollback()
             raise
@@ -783,7 +767,7 @@ def status_clause(status: str) -> sa.ColumnElement[bool]:
     """
     now = time.time()
     stale = t.runs.c.heartbeat_at < now - (
-        t.runs.c.heartbeat_seconds * 3.0 + crash_after(0.0)
+        t.runs.c.heartbeat_seconds * CRASH_GRACE_FACTOR + CRASH_GRACE_SECONDS
     )
     if status == "CRASHED":
         return sa.or_(t.runs.c.status == "CRASHED", sa.and_(t.runs.c.status == "RUNNING", stale))
@@ -843,14 +827,3 @@ def _unreachable(url: str, exc: Exception) -> str:
     )
     return f"Cannot use the metadata store at {shown}: {first}. {hint}"
 
-
-def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Yield lists of at most ``size`` items (bulk inserts stay under driver limits)."""
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

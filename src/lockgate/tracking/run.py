@@ -13,7 +13,6 @@ loss is exactly what a person wants to see recorded.
 from __future__ import annotations
 
 import atexit
-import math
 import numbers
 import sys
 import threading
@@ -288,10 +287,7 @@ def _as_float(key: str, value: Any) -> float:
             "be real numbers (int, float, numpy scalar). Log text with `run.note` or "
             "`run.set_tag` instead."
         )
-    result = float(value)
-    if math.isnan(result) or math.isinf(result):
-        return result  # stored faithfully
-    return result
+    return float(value)  # NaN and ±inf included: they are stored faithfully
 
 
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
