@@ -12,24 +12,44 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lockgate.demo.context import DemoContext
-from lockgate.tracking import start_run
+from lockgate.tracking import Run, start_run
+from lockgate.tracking.report import compare_runs
 
 EPOCHS = 30
 
 
 def run(ctx: DemoContext) -> None:
     """Train a small model epoch by epoch, logging params, a learning curve, the model
-    and a chart, then say what was recorded and how to look at it."""
-    ctx.heading("Tracking: a recorded training run")
+    and a chart; train it again with another alpha and compare the two runs."""
+    ctx.heading("Tracking: recorded training runs, compared")
     x, y = load_breast_cancer(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=0, stratify=y
+    data = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    tracked = _train(ctx, data, alpha=1e-3, name="sgd-baseline")
+    other = _train(ctx, data, alpha=1e-1, name="sgd-strong-penalty")
+    ctx.results["tracking_run_id"] = tracked.id
+    ctx.console.print(
+        f"  Recorded run [bold]{tracked.id}[/]: 4 params, {EPOCHS + 1} metric points, the "
+        "model (skops), a chart, a note, console output, code version, environment and "
+        "hardware samples."
     )
-    params = {"model": "SGDClassifier", "loss": "log_loss", "alpha": 1e-3, "epochs": EPOCHS}
-    with start_run("sgd-baseline", experiment="quickstart", params=params,
+    comparison = compare_runs(ctx.store, [tracked.id, other.id])
+    ctx.console.print(f"  Compared: params that differ: {', '.join(comparison['params_differ'])}")
+    for key, values in comparison["metrics"].items():
+        best = comparison["best"][key]
+        shown = ", ".join(f"{'*' if i == best else ''}{v:.4f}" for i, v in values.items())
+        ctx.console.print(f"    {key}: {shown} (* best)")
+    ctx.hint("Look at it", f"lockgate runs show {tracked.id}")
+    ctx.hint("Compare them", f"lockgate runs compare {tracked.id} {other.id}")
+    ctx.hint("List runs", "lockgate runs list --experiment quickstart --sort val_roc_auc")
+
+
+def _train(ctx: DemoContext, data: list, *, alpha: float, name: str) -> Run:
+    x_train, x_test, y_train, y_test = data
+    params = {"model": "SGDClassifier", "loss": "log_loss", "alpha": alpha, "epochs": EPOCHS}
+    with start_run(name, experiment="quickstart", params=params,
                    settings=ctx.settings) as tracked:
         scaler = StandardScaler().fit(x_train)
-        model = SGDClassifier(loss="log_loss", alpha=1e-3, random_state=0)
+        model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0)
         classes = np.unique(y_train)
         curve = []
         for epoch in range(EPOCHS):
@@ -44,13 +64,6 @@ def run(ctx: DemoContext) -> None:
         figure = go.Figure(go.Scatter(y=curve, mode="lines", name="val_log_loss"))
         figure.update_layout(title="Validation log loss by epoch", xaxis_title="epoch")
         tracked.log_figure(figure, "learning_curve")
-        tracked.note("alpha=1e-3 converges within ~10 epochs on this dataset")
-        print(f"epoch {EPOCHS}: val_log_loss={curve[-1]:.4f} val_roc_auc={auc:.4f}")
-    ctx.results["tracking_run_id"] = tracked.id
-    ctx.console.print(
-        f"  Recorded run [bold]{tracked.id}[/]: {len(params)} params, {EPOCHS + 1} metric "
-        "points, the model (skops), a chart, a note, console output, code version, "
-        "environment and hardware samples."
-    )
-    ctx.hint("Look at it", f"lockgate runs show {tracked.id}")
-    ctx.hint("List runs", "lockgate runs list --experiment quickstart")
+        tracked.note(f"alpha={alpha:g}: final val_log_loss {curve[-1]:.4f}")
+        print(f"{name}, epoch {EPOCHS}: val_log_loss={curve[-1]:.4f} val_roc_auc={auc:.4f}")
+    return tracked
