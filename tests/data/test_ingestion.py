@@ -195,3 +195,22 @@ def test_contract_that_retypes_the_table_is_refused(tmp_path: Path, settings: Se
                settings=settings)
     assert len(versions("orders", settings=settings)) == 1
     assert quarantined("orders", settings=settings).height == 0
+
+
+def test_absent_json_keys(settings: Settings, orders: Contract) -> None:
+    """An absent key is a null for nullable columns whatever the other records hold; a
+    required column absent from every record is still a schema change."""
+    base = {"order_id": 1, "amount": 2.0, "ordered_at": "2025-01-01T00:00:00Z",
+            "channel": "web"}
+    alone = ingest([base], "orders", orders, settings=settings)  # no `email` key at all
+    assert (alone.accepted, alone.quarantined, alone.warnings) == (1, 0, ())
+    mixed = ingest([{**base, "order_id": 2, "email": "a@b"}, {**base, "order_id": 3}],
+                   "orders", settings=settings)
+    assert (mixed.accepted, mixed.quarantined) == (2, 0)
+    assert read("orders", settings=settings)["email"].null_count() == 2
+    some = ingest([{**base, "order_id": 4}, {k: v for k, v in base.items() if k != "order_id"}],
+                  "orders", settings=settings)
+    assert some.reasons == {"null:order_id": 1}
+    with pytest.raises(SchemaChangeError, match=r"column `order_id` is missing from the batch"):
+        ingest([{k: v for k, v in base.items() if k != "order_id"}], "orders",
+               settings=settings)

@@ -118,6 +118,12 @@ def test_unreachable_database(settings: Settings, orders: Contract) -> None:
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("ragged.csv", HEADER + "1,2.0,2025-01-01,web,a@b\n2,3.0,2025-01-01,web,a@b,EXTRA\n",
      r"ragged.csv is not a valid CSV file: found more fields"),
+    ("short.csv", HEADER + "1,2.0,2025-01-01,web,a@b\n2,3.0,2025-01-01\n",
+     r"short.csv has rows with fewer fields than its 5 header columns: line 3 \(3 fields\)"),
+    ("quoted.csv", HEADER + '1,2.0,2025-01-01,"web,\nshop",a@b\n2,3.0\n',
+     r"quoted.csv has rows with fewer .*: line 4 \(2 fields\)"),
+    ("blank.csv", HEADER + "1,2.0,2025-01-01,web,a@b\n\n2,3.0,2025-01-01,web,a@b\n",
+     r"blank.csv has rows with fewer .*: line 3 \(0 fields\)\. Remove blank lines"),
     ("quote.csv", HEADER + '1,"2.0,2025-01-01,web,a@b\n2,3,2025-01-01,web,x\n',
      r"quote.csv is not a valid CSV file"),
     ("latin.csv", (HEADER + "1,2.0,2025-01-01,web,caf\xe9@x\n").encode("latin-1"),
@@ -134,6 +140,16 @@ def test_bad_files_write_nothing(tmp_path: Path, settings: Settings, orders: Con
     with pytest.raises(SourceError, match=message):
         ingest(path, "orders", orders, settings=settings)
     _nothing_written(settings)
+
+
+def test_empty_last_field_is_not_a_short_row(tmp_path: Path, settings: Settings,
+                                             orders: Contract) -> None:
+    """An empty trailing field (and a quoted newline) is a full row: it lands with a null."""
+    path = tmp_path / "ok.csv"
+    path.write_text(HEADER + '1,2.0,2025-01-01,web,\n2,3.0,2025-01-01,"web",a@b\n')
+    result = ingest(path, "orders", orders, settings=settings)
+    assert (result.accepted, result.quarantined) == (2, 0)
+    assert read("orders", settings=settings)["email"].null_count() == 1
 
 
 def test_parquet_named_csv(tmp_path: Path, settings: Settings, orders: Contract) -> None:

@@ -129,3 +129,15 @@ def test_kill_minus_nine_and_restart_loses_and_duplicates_nothing(
     assert sum(v.rows_accepted for v in versions) == total - len(bad)
     assert sum(v.rows_quarantined for v in versions) == len(bad)
     assert client.xpending(stream_key, "lockgate")["pending"] == 0
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"max_rows": 0}, r"max_rows must be > 0, got 0"),
+    ({"max_seconds": 0.0}, r"max_seconds must be > 0, got 0.0"),
+    ({"consumer": ""}, r"consumer must not be empty"),
+])
+def test_stream_config_refuses_bounds_that_would_spin(kwargs: dict, match: str) -> None:
+    from lockgate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        StreamConfig(REDIS_URL, "s", "orders", **kwargs)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from deltalake import DeltaTable
 
 from lockgate.config import Settings, load_settings
 from lockgate.data import quarantine as quarantine_table
@@ -22,7 +23,7 @@ from lockgate.data import schema_change
 from lockgate.data import table as delta
 from lockgate.data.contract import Contract, check_table_name, load_contract
 from lockgate.data.errors import ContractError, SourceError
-from lockgate.data.normalize import PARSE_FAIL, map_columns, normalize
+from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
 from lockgate.data.source import Batch, as_source
 from lockgate.data.statistics import column_stats, scale_changes
 from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
@@ -136,7 +137,10 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         raise SourceError(f"{batch.source} has no columns: nothing to ingest.")
     batch_id = landing.batch_id or (batch.content_hash[:16] if landing.idempotent
                                     else uuid.uuid4().hex[:16])
-    outcome, contract, warnings, batch_checks, changes = screen(batch, contract, settings)
+    path = delta.table_path(settings, table)
+    landed = delta.open_table(path)  # one read of the log serves keys, types and the append
+    outcome, contract, warnings, batch_checks, changes = screen(batch, contract, settings,
+                                                                landed=landed)
     stats = column_stats(outcome.accepted, contract)
     scaled = scale_changes(stats, _previous_stats(store, table))
     for name, message in scaled.items():
@@ -154,11 +158,10 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
                     "schema_changes": changes, "warnings": warnings, **landing.extra},
         "landed_at": time.time(),
     }
-    path = delta.table_path(settings, table)
-    delta.check_compatible(path, table, outcome.accepted)
+    delta.check_compatible(landed, table, outcome.accepted)
     _write_quarantine(settings, table, outcome, record, landing)
     version = delta.commit(path, outcome.accepted, record, transaction=landing.transaction,
-                           evolve=True)
+                           evolve=True, table=landed)
     _remember_keys(path, version, outcome.accepted)
     dataset_version = _register(store, table, version, record, run)
     _remember_stats(store, dataset_version)
@@ -237,16 +240,20 @@ def reconcile(store: Store, settings: Settings, table: str) -> int:
     return added
 
 
-def screen(batch: Batch, contract: Contract, settings: Settings) -> tuple[
+def screen(batch: Batch, contract: Contract, settings: Settings, *,
+           landed: DeltaTable | None = None) -> tuple[
         ValidationOutcome, Contract, list[str], dict[str, dict[str, Any]], list[str]]:
     """The door without landing: map, normalise, apply the schema policy, validate.
+
+    ``landed``: the contract's table when the caller has it open (else it is opened to
+    read the keys already landed).
 
     Returns:
         The outcome, the contract in force (evolved or not), warnings, batch-level
         checks and the schema-change codes.
     """
     frame = batch.frame
-    mapping = map_columns(frame.columns, contract)
+    mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
     normalized = normalize(frame, contract, mapping)
     present = _present_counts(normalized, contract, mapping)
     changes = schema_change.detect(mapping, normalized, contract, present)
@@ -269,9 +276,20 @@ def screen(batch: Batch, contract: Contract, settings: Settings) -> tuple[
             contract = evolved
             mapping = map_columns(frame.columns, contract)
             normalized = normalize(frame, contract, mapping)
-    existing = _existing_keys(settings, contract)
+    existing = _existing_keys(settings, contract, landed)
     outcome = validate(normalized, contract, existing=existing)
     return outcome, contract, warnings, batch_checks, [c.code for c in changes]
+
+
+def _absent_keys_as_null(batch: Batch, mapping: ColumnMapping,
+                         contract: Contract) -> ColumnMapping:
+    """In JSON records an absent key of a nullable column is a null (writers omit nulls),
+    so it is not a schema change; a non-nullable column absent from every record still is.
+    Within a batch the rule is the same for every record, whatever its neighbours hold."""
+    if not batch.records or not mapping.missing:
+        return mapping
+    required = tuple(c for c in mapping.missing if not contract.column(c).nullable)
+    return replace(mapping, missing=required)
 
 
 def _quarantine_all(normalized: pl.DataFrame, contract: Contract,
@@ -296,18 +314,23 @@ def _present_counts(normalized: pl.DataFrame, contract: Contract, mapping: Any) 
     return {n: int(v) for n, v in zip(names, row, strict=True)}
 
 
-def _existing_keys(settings: Settings, contract: Contract) -> pl.DataFrame | None:
+def _existing_keys(settings: Settings, contract: Contract,
+                   landed: DeltaTable | None) -> pl.DataFrame | None:
     keys = list(dict.fromkeys([*contract.primary_key,
                                *(c.name for c in contract.columns if c.unique)]))
     if not keys:
         return None
-    return landed_keys(delta.table_path(settings, contract.table), keys)
+    return landed_keys(delta.table_path(settings, contract.table), keys, landed)
 
 
-def landed_keys(path: Path, keys: list[str]) -> pl.DataFrame | None:
+def landed_keys(path: Path, keys: list[str],
+                table: DeltaTable | None = None) -> pl.DataFrame | None:
     """Key columns already in the table, cached per process and Delta version (a stream
-    consumer would otherwise re-read every key for every micro-batch)."""
-    table = delta.open_table(path)
+    consumer would otherwise re-read every key for every micro-batch).
+
+    ``table``: the table at ``path`` when the caller has it open already.
+    """
+    table = table if table is not None else delta.open_table(path)
     if table is None:
         return None
     present = [k for k in keys if k in table.schema().to_arrow().names]
@@ -340,14 +363,15 @@ def _write_quarantine(settings: Settings, table: str, outcome: ValidationOutcome
     if outcome.quarantined.is_empty():
         return
     path = delta.quarantine_path(settings, table)
+    opened = delta.open_table(path)
     quarantined = outcome.quarantined
-    if landing.transaction is None and any(
-            c["record"].get("batch_id") == record["batch_id"] for c in delta.commits(path, 50)):
+    if landing.transaction is None and any(c["record"].get("batch_id") == record["batch_id"]
+                                           for c in delta.commits(path, 50, table=opened)):
         return  # written by an attempt that crashed before the main commit
     if landing.transaction is not None and landing.positions is not None:
         # A stream batch redelivered after a crash between the two commits: the rows up
         # to the quarantine's committed position are already there.
-        done = delta.position(path, landing.transaction[0])
+        done = None if opened is None else opened.transaction_version(landing.transaction[0])
         if done is not None:
             keep = [i for i in quarantined[ROW].to_list() if landing.positions[i] > done]
             quarantined = quarantined.filter(pl.col(ROW).is_in(keep))
@@ -361,7 +385,7 @@ def _write_quarantine(settings: Settings, table: str, outcome: ValidationOutcome
         rows = rows.with_columns(pl.Series("qid", [f"{record['batch_id']}:{ids[i]}"
                                                    for i in rows[ROW].to_list()]))
     delta.commit(path, rows, {"batch_id": record["batch_id"], "table": table},
-                 transaction=landing.transaction)
+                 transaction=landing.transaction, table=opened)
 
 
 def _register(store: Store, table: str, version: int, record: dict[str, Any],

@@ -8,6 +8,7 @@ so that normalisation, not the reader, decides every type.
 
 from __future__ import annotations
 
+import csv
 import glob as globbing
 import hashlib
 import io
@@ -28,11 +29,16 @@ _PARQUET_MAGIC = b"PAR1"
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One batch read from a source: the frame, where it came from, a content hash."""
+    """One batch read from a source: the frame, where it came from, a content hash.
+
+    ``records`` marks JSON records (JSON Lines, HTTP, Redis), where writers routinely omit
+    null fields: there an absent key of a nullable column means null, not a missing column.
+    """
 
     frame: pl.DataFrame
     source: str
     content_hash: str
+    records: bool = False
 
 
 class Source(Protocol):
@@ -62,7 +68,8 @@ class FileSource:
             if progress:
                 progress(len(data))
         frame = _concat(frames, files)
-        return Batch(frame, ",".join(str(f) for f in files), digest.hexdigest())
+        records = all((self.format or FORMATS.get(f.suffix.lower())) == "jsonl" for f in files)
+        return Batch(frame, ",".join(str(f) for f in files), digest.hexdigest(), records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,7 @@ class RecordsSource:
 
     def read(self, progress: Callable[[int], None] | None = None) -> Batch:
         frame = records_frame(self.records)
-        return Batch(frame, self.name, frame_hash(frame))
+        return Batch(frame, self.name, frame_hash(frame), records=True)
 
 
 def as_source(source: Any) -> Source:
@@ -245,7 +252,9 @@ def _read_file(path: Path, data: bytes, fmt: str | None, separator: str) -> pl.D
         if kind == "jsonl":
             return _read_jsonl(path, data)
         sep = "\t" if path.suffix.lower() == ".tsv" else separator
-        return pl.read_csv(io.BytesIO(data), infer_schema=False, separator=sep)
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=sep)
+        _check_short_rows(path, data, sep, frame)
+        return frame
     except SourceError:
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
@@ -268,6 +277,48 @@ def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
                               "expected an object.")
         records.append(record)
     return records_frame(records)
+
+
+def _check_short_rows(path: Path, data: bytes, separator: str, frame: pl.DataFrame) -> None:
+    """Refuse rows with fewer fields than the header, as rows with more are refused.
+
+    Polars pads a short row (and a blank line) with nulls, which would land as a row whose
+    last columns are silently missing. Padding always leaves the last column null, so the
+    field count runs only when that column has a null.
+
+    Raises:
+        SourceError: names the first short rows by line and the fix.
+    """
+    width = frame.width
+    if width < 2 or frame.get_column(frame.columns[-1]).null_count() == 0:
+        return
+    short = (_short_lines(data, separator, width)
+             if b'"' not in data and b"\x1f" not in data else
+             _short_records(data, separator, width))
+    if short:
+        lines = ", ".join(f"line {line} ({count} fields)" for line, count in short[:5])
+        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+        raise SourceError(
+            f"{path} has rows with fewer fields than its {width} header columns: {lines}"
+            f"{more}. Remove blank lines and write missing values as empty fields "
+            "(`a,,c`). Nothing was ingested.")
+
+
+def _short_lines(data: bytes, separator: str, width: int) -> list[tuple[int, int]]:
+    """(line, fields) of short rows of a CSV without quotes: one line is one row, so
+    counting separators per line in Polars is exact (and fast)."""
+    lines = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,
+                        infer_schema=False, new_columns=["line"]).get_column("line")
+    counts = (lines.str.count_matches(separator, literal=True).fill_null(-1) + 1).slice(1)
+    index = (counts < width).arg_true()
+    return list(zip((index + 2).to_list(), counts.gather(index).to_list(), strict=True))
+
+
+def _short_records(data: bytes, separator: str, width: int) -> list[tuple[int, int]]:
+    """(line, fields) of short rows, quote-aware (a quoted value may span lines)."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=separator)
+    next(reader, None)  # the header
+    return [(reader.line_num, len(row)) for row in reader if len(row) < width]
 
 
 def _check_utf8(path: Path, data: bytes) -> None:

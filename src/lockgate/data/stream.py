@@ -27,6 +27,7 @@ from lockgate.data.contract import Contract
 from lockgate.data.errors import SourceError, SourceUnreachableError
 from lockgate.data.ingestion import IngestResult, Landing, land, resolve_contract
 from lockgate.data.source import Batch, frame_hash, records_frame
+from lockgate.errors import ConfigError
 
 _SEQ_BITS = 20
 
@@ -53,6 +54,16 @@ class StreamConfig:
     consumer: str = "consumer-1"
     max_rows: int = 5_000
     max_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        # A zero bound would make the consumer spin without ever reading a message.
+        problems = [f"{name} must be > 0, got {getattr(self, name)}"
+                    for name in ("max_rows", "max_seconds") if not getattr(self, name) > 0]
+        problems += [f"{name} must not be empty" for name in ("stream", "table", "group",
+                                                              "consumer")
+                     if not getattr(self, name)]
+        if problems:
+            raise ConfigError("Invalid StreamConfig: " + "; ".join(problems) + ".")
 
     @property
     def app_id(self) -> str:
@@ -158,7 +169,7 @@ def land_messages(client: redis.Redis, config: StreamConfig, contract: Contract,
         records = [rec for _, rec in fresh]
         frame = records_frame(records)
         first, last = fresh[0][0], fresh[-1][0]
-        batch = Batch(frame, f"redis:{config.stream}", frame_hash(frame))
+        batch = Batch(frame, f"redis:{config.stream}", frame_hash(frame), records=True)
         landing = Landing(
             batch_id=f"s{encode_id(first):x}-{encode_id(last):x}",
             transaction=(config.app_id, encode_id(last)), idempotent=False,

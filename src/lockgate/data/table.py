@@ -43,7 +43,8 @@ def open_table(path: Path) -> DeltaTable | None:
 
 
 def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
-           transaction: tuple[str, int] | None = None, evolve: bool = False) -> int:
+           transaction: tuple[str, int] | None = None, evolve: bool = False,
+           table: DeltaTable | None = None) -> int:
     """Append ``frame`` as one atomic commit carrying ``record``; return its version.
 
     Args:
@@ -53,28 +54,39 @@ def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
         transaction: (application id, position) committed with the data, so a stream
             consumer can tell after a crash what already landed.
         evolve: allow new columns (schema merge) for the ``evolve`` policy.
+        table: the table at ``path`` when the caller has it open already; the write
+            then reuses its log instead of reading it again (twice: to write and to find
+            the new version), which is most of a micro-batch's cost on a long log.
     """
     properties = CommitProperties(
         custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
         app_transactions=[Transaction(*transaction)] if transaction else None,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_deltalake(str(path), frame.to_arrow(), mode="append",
+    write_deltalake(str(path) if table is None else table, frame.to_arrow(), mode="append",
                     schema_mode="merge" if evolve else None, commit_properties=properties)
-    return find_commit(path, record["batch_id"])
+    return find_commit(path, record["batch_id"], table)
 
 
-def find_commit(path: Path, batch_id: str) -> int:
-    """The version of the commit that landed ``batch_id`` (newest first search)."""
-    for entry in commits(path, limit=50):
+def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> int:
+    """The version of the commit that landed ``batch_id`` (newest first search).
+
+    ``table``, when given, must be the object the commit was written through (it then
+    already holds the new version).
+    """
+    for entry in commits(path, limit=50, table=table):
         if entry["record"].get("batch_id") == batch_id:
             return int(entry["version"])
     raise NotFoundError(f"Batch {batch_id} is not in the Delta log at {path}.")
 
 
-def commits(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Commits written by lockgate, newest first: ``{"version", "record"}``."""
-    table = open_table(path)
+def commits(path: Path, limit: int | None = None, *,
+            table: DeltaTable | None = None) -> list[dict[str, Any]]:
+    """Commits written by lockgate, newest first: ``{"version", "record"}``.
+
+    ``table``: the table at ``path`` when the caller has it open already.
+    """
+    table = table if table is not None else open_table(path)
     if table is None:
         return []
     out = []
@@ -113,16 +125,20 @@ def read_version(path: Path, table: str, version: int | None = None,
     return frame
 
 
-def check_compatible(path: Path, table: str, frame: pl.DataFrame) -> None:
+def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) -> None:
     """Refuse, before anything is written, a batch whose column types differ from the
     table's (e.g. a new contract turned ``amount`` from float into int).
+
+    Args:
+        delta: the open table (None: not written yet, anything fits).
+        table: its name, for the message.
+        frame: the rows about to be appended.
 
     Raises:
         ContractError: names each column with the table's and the batch's type.
     """
     from lockgate.data.errors import ContractError
 
-    delta = open_table(path)
     if delta is None:
         return
     landed = pl.from_arrow(pa.schema(delta.schema().to_arrow()).empty_table())
