@@ -36,6 +36,23 @@ def test_labels_join_with_delay_and_coverage(settings: Settings, model: WatchedM
     assert 0 < perf.metrics["brier"] < 0.25 and perf.metrics["log_loss"] > 0
 
 
+def test_binary_metrics_match_sklearn(settings: Settings, model: WatchedModel,
+                                      log_predictions, send_feedback) -> None:
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    logged = log_predictions(model, make_frame(300, seed=11), start=BASE, seconds=3600)
+    send_feedback(model, logged, logged["truth"], delay=60)
+    joined, n = labeled_predictions(prediction_log_path(settings, model.name),
+                                    feedback_path(settings, model.name), BASE, BASE + 3600)
+    perf = live_performance(joined, n, "binary", positive_label="1")
+    y = (label_strings(joined["label"]) == "1").cast(pl.Int64).to_numpy()
+    p = joined["probability"].cast(pl.Float64).to_numpy()
+    assert perf.metrics["roc_auc"] == pytest.approx(roc_auc_score(y, p))
+    assert perf.metrics["log_loss"] == pytest.approx(log_loss(y, p, labels=[0, 1]))
+    assert perf.metrics["brier"] == pytest.approx(brier_score_loss(y, p))
+    assert set(perf.metrics) == {"accuracy", "roc_auc", "log_loss", "brier"}
+
+
 def test_no_feedback_table_yet(settings: Settings, model: WatchedModel,
                                log_predictions) -> None:
     log_predictions(model, make_frame(50, seed=8), start=BASE, seconds=60)

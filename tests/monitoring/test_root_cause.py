@@ -86,3 +86,16 @@ def test_summary_without_quarantine_names_the_training_data(settings: Settings,
     assert "against the training data orders v1" in cause.summary
     none = analyse(model, [{"name": "age", "psi": 0.01, "drifted": False}], store=store)
     assert none.summary.startswith("no input feature drifted")
+
+
+def test_summary_gives_row_counts_so_a_tiny_batch_is_not_a_crisis(settings: Settings,
+                                                                   model: WatchedModel) -> None:
+    store = Store.open(settings)
+    store.add_dataset_version("orders", version=1, rows_ingested=1000, rows_accepted=1000,
+                              validation_status="passed")
+    store.add_dataset_version("orders", version=6, rows_ingested=3, rows_accepted=2,
+                              rows_quarantined=1, validation_status="passed",
+                              details={"reasons": {"range:amount": 1}})
+    cause = analyse(model, [{"name": "amount", "psi": 0.41, "drifted": True}], store=store)
+    assert ("since dataset orders v6, which quarantined 33% of rows for range:amount "
+            "(1 of 3 rows; 1 of 1,003 rows (0.1%) across v1-v6)") in cause.summary

@@ -27,7 +27,7 @@ from lockgate.monitoring.config import MonitorConfig
 from lockgate.monitoring.performance import (
     LivePerformance,
     degradation,
-    labeled_predictions,
+    join_labels,
     live_performance,
 )
 from lockgate.monitoring.retraining import PipelineRunner, recommend, retrain
@@ -124,8 +124,14 @@ class MonitorRun:
 
 def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
                    config: MonitorConfig, store: Store | None = None,
-                   now: float | None = None, record: bool = True) -> WindowResult:
+                   now: float | None = None, record: bool = True,
+                   traffic_start: float | None = None) -> WindowResult:
     """Measure one window of a model's traffic and (by default) record it.
+
+    Args:
+        traffic_start: time of the model's first logged prediction (where the baseline
+            for prediction drift starts); read from the log when not given, so a caller
+            measuring several windows reads it once.
 
     Raises:
         NotFoundError: the model has no prediction log yet.
@@ -135,9 +141,11 @@ def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
     merged, buckets = window_profile(store, settings, model.name, span,
                                      features=model.features, contract=model.contract, now=now)
     drift_rows = _input_drift(model, merged)
-    prediction = _prediction_drift(model, merged, span, settings, store, config, now)
-    joined, _ = labeled_predictions(log, feedback_path(settings, model.name),
-                                           span.start, span.end)
+    if traffic_start is None and merged.predictions is not None:
+        traffic_start = _first_prediction(settings, model.name)
+    prediction = _prediction_drift(model, merged, span, traffic_start, settings, store,
+                                   config, now)
+    joined = join_labels(log, feedback_path(settings, model.name), span.start, span.end)
     perf = live_performance(joined, merged.n, model.problem_type,
                             positive_label=model.positive_label)
     measures = _measures(model, merged, drift_rows, prediction, perf, config)
@@ -172,12 +180,13 @@ def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfi
     end = now if end is None else end
     lengths = sorted({r.window_seconds for r in config.rules} | {config.window_seconds})
     windows: dict[float, WindowResult] = {}
+    start = _first_prediction(settings, model.name)
     for length in lengths:
         if progress:
             progress(f"measuring the {length:g}s window")
         span = window_span(end, length, config.bucket_seconds)
         windows[length] = measure_window(model, span, settings=settings, config=config,
-                                         store=store, now=now)
+                                         store=store, now=now, traffic_start=start)
     reports = []
     for rule in config.rules:
         if progress:
@@ -244,9 +253,8 @@ def explain(model: WatchedModel, window: WindowResult, *, settings: Settings,
     labeled = None
     if window.n_labeled:
         log = require_log(settings, model.name)
-        labeled, _ = labeled_predictions(log, feedback_path(settings, model.name),
-                                         window.start, window.end,
-                                         extra_columns=model.features)
+        labeled = join_labels(log, feedback_path(settings, model.name), window.start,
+                              window.end, extra_columns=model.features)
     return analyse(model, window.drift, store=store, labeled=labeled,
                    performance=window.performance).to_dict()
 
@@ -278,12 +286,12 @@ def _input_drift(model: WatchedModel, merged: BucketProfile) -> list[dict[str, A
 
 
 def _prediction_drift(model: WatchedModel, merged: BucketProfile, span: WindowSpan,
-                      settings: Settings, store: Store, config: MonitorConfig,
-                      now: float | None) -> dict[str, Any] | None:
-    if merged.predictions is None:
+                      traffic_start: float | None, settings: Settings, store: Store,
+                      config: MonitorConfig, now: float | None) -> dict[str, Any] | None:
+    if merged.predictions is None or traffic_start is None:
         return None
     column = "probability" if "probability" in merged.predictions.columns else "prediction"
-    baseline = _baseline(model, span, merged, settings, store, config, now)
+    baseline = _baseline(model, span, merged, traffic_start, settings, store, config, now)
     if baseline is None or baseline.predictions is None:
         return None
     if column not in baseline.predictions.columns:
@@ -296,15 +304,17 @@ def _prediction_drift(model: WatchedModel, merged: BucketProfile, span: WindowSp
     return row
 
 
-def _baseline(model: WatchedModel, span: WindowSpan, merged: BucketProfile,
+def _first_prediction(settings: Settings, model_name: str) -> float | None:
+    """Epoch of the model's first logged prediction (None for an empty log)."""
+    first = (scan_log(require_log(settings, model_name))
+             .select(pl.col("timestamp").min()).collect().item())
+    return None if first is None else first.timestamp()
+
+
+def _baseline(model: WatchedModel, span: WindowSpan, merged: BucketProfile, start: float,
               settings: Settings, store: Store, config: MonitorConfig, now: float | None
               ) -> BucketProfile | None:
     """The first ``baseline`` span of live traffic: the reference for prediction drift."""
-    first = (scan_log(require_log(settings, model.name))
-             .select(pl.col("timestamp").min()).collect().item())
-    if first is None:
-        return None
-    start = first.timestamp()
     base_span = window_span(start + config.baseline_seconds, config.baseline_seconds,
                             config.bucket_seconds)
     if base_span.end > span.end:

@@ -9,7 +9,6 @@ speaks for. The join reads only the narrow columns it needs from the prediction 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import log_loss, roc_auc_score
 
+from lockgate.modeling.evaluation import LOWER_IS_BETTER, Predictions, point_metrics
 from lockgate.monitoring.window import scan_log
 
-#: Metrics monitoring computes live, and whether greater is better.
-LIVE_METRICS = {"accuracy": True, "roc_auc": True, "log_loss": False, "brier": False,
-                "rmse": False, "mae": False}
+#: Metrics monitoring reports live (computed by lockgate.modeling's evaluation, so they
+#: compare like for like with the evaluation record), in the order :func:`degradation`
+#: prefers them, and whether greater is better.
+LIVE_METRICS = {m: m not in LOWER_IS_BETTER
+                for m in ("accuracy", "roc_auc", "log_loss", "brier", "rmse", "mae")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,18 @@ class LivePerformance:
 
 def labeled_predictions(log: Path, feedback: Path, start: float, end: float,
                         extra_columns: Sequence[str] = ()) -> tuple[pl.DataFrame, int]:
+    """:func:`join_labels` plus the number of predictions in ``[start, end)``.
+
+    For callers without a window profile; the monitor takes the count from the bucket
+    profiles and calls :func:`join_labels` alone, saving a scan of the log.
+    """
+    in_window = (pl.col("timestamp") >= _utc(start)) & (pl.col("timestamp") < _utc(end))
+    count = scan_log(log).filter(in_window).select(pl.len()).collect().item()
+    return join_labels(log, feedback, start, end, extra_columns), count
+
+
+def join_labels(log: Path, feedback: Path, start: float, end: float,
+                extra_columns: Sequence[str] = ()) -> pl.DataFrame:
     """Predictions in ``[start, end)`` joined with their labels (latest label per request).
 
     Labels are read first (a label comes after its prediction, so only labels from
@@ -59,20 +72,19 @@ def labeled_predictions(log: Path, feedback: Path, start: float, end: float,
     columns the join needs.
 
     Returns:
-        The joined frame (``request_id, timestamp, prediction, probability, label,
-        label_timestamp`` plus ``extra_columns``) and the number of predictions in the window.
+        ``request_id, timestamp, prediction, probability, label, label_timestamp`` plus
+        ``extra_columns``, one row per labeled prediction.
     """
     in_window = (pl.col("timestamp") >= _utc(start)) & (pl.col("timestamp") < _utc(end))
-    count = scan_log(log).filter(in_window).select(pl.len()).collect().item()
     columns = ["request_id", "timestamp", "prediction", "probability", *extra_columns]
     labels = _labels(feedback, start)
     if labels.height == 0:
         empty = scan_log(log).select(columns).head(0).collect()
         return empty.with_columns(pl.lit(None).alias("label"),
-                                  pl.lit(None).alias("label_timestamp")), count
+                                  pl.lit(None).alias("label_timestamp"))
     predictions = (scan_log(log).filter(in_window & pl.col("request_id").is_in(
         labels["request_id"].implode())).select(columns).collect())
-    return predictions.join(labels, on="request_id", how="inner"), count
+    return predictions.join(labels, on="request_id", how="inner")
 
 
 def _labels(feedback: Path, start: float) -> pl.DataFrame:
@@ -95,7 +107,7 @@ def live_performance(joined: pl.DataFrame, n_predictions: int, problem_type: str
     """Metrics on the labeled rows, and the label delay.
 
     Args:
-        joined: output of :func:`labeled_predictions`.
+        joined: output of :func:`join_labels`.
         n_predictions: predictions in the window (labeled or not).
         problem_type: ``binary``, ``multiclass`` or ``regression``.
         positive_label: the class whose probability the log holds (binary only).
@@ -141,29 +153,28 @@ def _classification(joined: pl.DataFrame, problem_type: str, positive: str | Non
                     ) -> dict[str, float]:
     truth = label_strings(joined["label"]).to_numpy()
     predicted = label_strings(joined["prediction"]).to_numpy()
-    metrics = {"accuracy": float(np.mean(truth == predicted))}
-    if problem_type != "binary" or joined["probability"].null_count() == joined.height:
-        return metrics
-    if positive is None:
-        return metrics
-    y = (truth == positive).astype(float)
-    p = np.clip(joined["probability"].cast(pl.Float64).fill_null(0.5).to_numpy(), 1e-15,
-                1 - 1e-15)
-    metrics["brier"] = float(np.mean((p - y) ** 2))
-    metrics["log_loss"] = float(log_loss(y, p, labels=[0.0, 1.0]))
-    if 0 < y.sum() < len(y):
-        metrics["roc_auc"] = float(roc_auc_score(y, p))
-    return metrics
+    accuracy = float(np.mean(truth == predicted))  # exact labels, a third class counts wrong
+    if (problem_type != "binary" or positive is None
+            or joined["probability"].null_count() == joined.height):
+        return {"accuracy": accuracy}
+    p = joined["probability"].cast(pl.Float64).fill_null(0.5).to_numpy()
+    pred = Predictions("binary", (truth == positive).astype(np.int64),
+                       (predicted == positive).astype(np.int64), np.column_stack([1 - p, p]))
+    return {**_live(point_metrics(pred)), "accuracy": accuracy}
 
 
 def _regression(joined: pl.DataFrame) -> dict[str, float]:
     truth = joined["label"].cast(pl.Float64, strict=False).to_numpy()
     predicted = joined["prediction"].cast(pl.Float64, strict=False).to_numpy()
     keep = ~(np.isnan(truth) | np.isnan(predicted))
-    error = predicted[keep] - truth[keep]
-    if not error.size:
+    if not keep.any():
         return {}
-    return {"rmse": float(math.sqrt(np.mean(error ** 2))), "mae": float(np.mean(np.abs(error)))}
+    return _live(point_metrics(Predictions("regression", truth[keep], predicted[keep])))
+
+
+def _live(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The live metrics among ``metrics``, without undefined ones (AUC on one class)."""
+    return {k: v for k, v in metrics.items() if k in LIVE_METRICS and np.isfinite(v)}
 
 
 def degradation(live: Mapping[str, float], evaluation: Mapping[str, Any]

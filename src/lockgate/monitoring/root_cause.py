@@ -214,7 +214,8 @@ def _since(feature: str, upstream: Sequence[UpstreamVersion], model: WatchedMode
         if hits and version.rows_ingested:
             code, count = max(hits.items(), key=lambda kv: kv[1])
             return (f" since dataset {table} v{version.version}, which quarantined "
-                    f"{count / version.rows_ingested:.0%} of rows for {code}")
+                    f"{count / version.rows_ingested:.0%} of rows for {code} "
+                    f"({_quarantine_counts(code, count, version, upstream)})")
     trained = [u for u in upstream if u.trained_on]
     if trained:
         newer = [u for u in upstream if u.version > trained[0].version]
@@ -222,6 +223,20 @@ def _since(feature: str, upstream: Sequence[UpstreamVersion], model: WatchedMode
             if newer else ""
         return f" against the training data {table} v{trained[0].version}{tail}"
     return ""
+
+
+def _quarantine_counts(code: str, count: int, version: UpstreamVersion,
+                       upstream: Sequence[UpstreamVersion]) -> str:
+    """Row counts behind a version's quarantine share, and the same reason's share over
+    every version since training, so a share of a tiny batch does not read as a crisis."""
+    text = f"{count:,} of {version.rows_ingested:,} rows"
+    if len(upstream) < 2:
+        return text
+    total = sum(u.rows_ingested for u in upstream)
+    hits = sum(u.reasons.get(code, 0) for u in upstream)
+    share = hits / total if total else 0.0
+    return (f"{text}; {hits:,} of {total:,} rows ({share:.1%}) across "
+            f"v{upstream[0].version}-v{upstream[-1].version}")
 
 
 def _mentions(code: str, feature: str) -> bool:
