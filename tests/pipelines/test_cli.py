@@ -10,6 +10,7 @@ import pytest
 
 from lockgate.cli.main import main
 from lockgate.config import Settings
+from lockgate.pipelines.schedule import claim
 from lockgate.store import Store
 
 from .conftest import ModuleWriter
@@ -51,6 +52,7 @@ def test_run_with_params_file_and_overrides_then_show(
     assert main(["pipelines", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["steps"] == {"CACHED": 3}
+    assert [r["steps"] for r in listed[1:]] == [{"FINISHED": 3}]
 
     assert main(["pipelines", "show", f"{path}:pipe", "--dot"]) == 0
     assert '"n:make" -> "d:xs";' in capsys.readouterr().out
@@ -72,6 +74,12 @@ def test_bad_input_is_a_message_not_a_traceback(
     assert "is not a valid cron expression" in capsys.readouterr().err
     assert main(["lineage", "artifact:77"]) == 1
     assert "No artifact with id 77" in capsys.readouterr().err
+    assert main(["run", f"{path}:pipe", "--tag", "nokey"]) == 1
+    captured = capsys.readouterr()
+    assert "Tag `nokey` must look like key=value" in captured.err
+    assert "Running pipeline" not in captured.out
+    assert main(["scheduler", "--at", "5"]) == 1
+    assert "`--at 5` only applies to one pass; add `--once`" in capsys.readouterr().err
 
 
 def test_failed_run_exits_1_and_resume_finishes_it(
@@ -100,6 +108,17 @@ def test_schedule_commands(home: Settings, write_module: ModuleWriter,
     assert main(["schedule", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["name"] == "nightly" and listed[0]["last_started"] is None
+    assert main(["schedule", "add", "hourly", "--pipeline", f"{path}:pipe", "--cron",
+                 "0 * * * *"]) == 0
+    store = Store.open(home)
+    for due_at, owner in ((100.0, "a"), (200.0, "b")):
+        assert claim(store, "nightly", due_at, owner)
+    assert claim(store, "hourly", 300.0, "c")
+    capsys.readouterr()
+    assert main(["schedule", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["last_started"], r["last_owner"]) for r in listed] == [
+        ("hourly", 300.0, "c"), ("nightly", 200.0, "b")]
     assert main(["schedule", "remove", "nightly"]) == 0
     assert main(["schedule", "remove", "nightly"]) == 1
     assert "No schedule `nightly`" in capsys.readouterr().err

@@ -3,27 +3,23 @@ pipeline's graph without running it), resume a failed run."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.tree import Tree
 
 from lockgate.cli.app import console, print_json, settings
+from lockgate.cli.runs import _status as status
+from lockgate.cli.runs import _when as when
 from lockgate.pipelines import RunOptions, StepResult, load_pipeline, resume_pipeline
 from lockgate.pipelines.errors import PipelineFailedError
 from lockgate.pipelines.report import pipeline_runs, pipeline_tree
 from lockgate.store import Store
 
 app = typer.Typer(help="Pipeline runs: list, show, resume.", no_args_is_help=True)
-
-STATUS_STYLE = {
-    "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "CRASHED": "bold red",
-    "SKIPPED": "yellow", "CACHED": "blue",
-}
-
 
 @app.command("list")
 def list_command(
@@ -123,10 +119,10 @@ def render_tree(tree: dict[str, Any], *, with_error: bool = True,
             label += f" ({step['attempts']} attempts)"
         node = root.add(label)
         if step["error_summary"]:
-            node.add(f"[red]{_escape(step['error_summary'])}[/]")
+            node.add(f"[red]{escape(step['error_summary'])}[/]")
     out.print(root, highlight=False)
     if with_error and run["error_summary"]:
-        out.print(f"[red]{_escape(run['error_summary'])}[/]", highlight=False)
+        out.print(f"[red]{escape(run['error_summary'])}[/]", highlight=False)
 
 
 def render_graph(name: str, nodes: list[dict[str, Any]]) -> None:
@@ -145,12 +141,6 @@ def render_graph(name: str, nodes: list[dict[str, Any]]) -> None:
     console.print(root, highlight=False)
 
 
-def status(value: str) -> str:
-    """A status with its colour."""
-    style = STATUS_STYLE.get(value, "white")
-    return f"[{style}]{value}[/]"
-
-
 def seconds(value: float | None) -> str:
     """Seconds, human-sized."""
     if value is None:
@@ -158,17 +148,6 @@ def seconds(value: float | None) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
-def when(epoch: float) -> str:
-    """An epoch time as local date and time."""
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _is_reference(target: str) -> bool:
     where = target.rpartition(":")[0]
     return bool(where) and (where.endswith(".py") or Path(where).exists() or "." in where)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -28,12 +28,13 @@ def run(
     pipeline, normalised = load_pipeline(ref)
     values = load_params_file(params) if params else {}
     values = apply_overrides(values, overrides)
+    tags = dict(_tag(t) for t in tag)
     console.print(f"Running pipeline [bold]{pipeline.name}[/] ({len(pipeline.nodes)} steps, "
                   f"{executor} executor)")
     result = run_pipeline(pipeline, values, options=RunOptions(
         settings=settings(), executor=executor, address=address, max_workers=max_workers,
         cache=not no_cache, experiment=experiment, ref=normalised,
-        tags=dict(_tag(t) for t in tag), observer=print_step))
+        tags=tags, observer=print_step))
     finish(result.run_id, result.ok)
 
 

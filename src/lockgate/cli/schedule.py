@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from lockgate.cli.app import console, print_json, settings
+from lockgate.errors import LockgateError
 from lockgate.pipelines.schedule import (
     Schedule,
     Scheduler,
@@ -48,13 +49,15 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     """List schedules with their next due time and last start."""
     store = Store.open(settings())
     now = time.time()
+    latest: dict[object, dict[str, object]] = {}
+    for taken in claims(store):  # newest first: keep each schedule's first claim
+        latest.setdefault(taken["schedule"], taken)
     rows = []
     for s in list_schedules(store):
-        taken = claims(store, s.name)
+        last = latest.get(s.name, {})
         rows.append({"name": s.name, "pipeline": s.pipeline_ref, "cron": s.cron,
                      "executor": s.executor, "next_due": s.next_due(now),
-                     "last_started": taken[0]["due_at"] if taken else None,
-                     "last_owner": taken[0]["owner"] if taken else None})
+                     "last_started": last.get("due_at"), "last_owner": last.get("owner")})
     if as_json:
         print_json(rows)
         return
@@ -87,6 +90,9 @@ def scheduler(
                                     "epoch time (tests, backfills)."),
 ) -> None:
     """Start due pipeline runs; any number of schedulers may share a store."""
+    if at is not None and not once:
+        raise LockgateError(f"`--at {at:g}` only applies to one pass; add `--once` (a serving "
+                            "scheduler always uses the current time).")
     runner = Scheduler(settings())
     if once:
         started = runner.tick(at)

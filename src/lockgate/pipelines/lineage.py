@@ -87,6 +87,7 @@ class _Builder:
         self.edges: set[tuple[str, str]] = set()
         self.labels: dict[str, str] = {}
         self.notes: dict[tuple[str, str], str] = {}
+        self._edges: dict[str, tuple[list[LineageEdge], list[LineageEdge]]] = {}
 
     def resolve(self, target: str) -> tuple[str, str]:
         text = target.strip()
@@ -169,6 +170,12 @@ class _Builder:
         return _unique([(RUN, e.run_id) for e in edges if e.direction == "consumed"])
 
     def _run_edges(self, run_id: str) -> tuple[list[LineageEdge], list[LineageEdge]]:
+        # Both trees start from the root: read a run's edges (and its steps') once.
+        if run_id not in self._edges:
+            self._edges[run_id] = self._read_run_edges(run_id)
+        return self._edges[run_id]
+
+    def _read_run_edges(self, run_id: str) -> tuple[list[LineageEdge], list[LineageEdge]]:
         run_ids = [run_id]
         if self.store.get_run(run_id).kind == "pipeline":
             run_ids += [c.id for c in self.store.list_runs(parent_id=run_id, limit=None)]

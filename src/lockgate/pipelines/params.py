@@ -171,9 +171,7 @@ def _hints(n: Node) -> dict[str, Any]:
 
 
 def _checked(step: str, argument: str, value: Any, hint: Any, problems: list[str]) -> Any:
-    try:
-        json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError):
+    if not _is_json(value):
         problems.append(f"`{step}.{argument}` = {value!r:.60} is not a JSON value")
         return value
     expected = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}.get(hint)

@@ -26,6 +26,7 @@ from lockgate.pipelines.ledger import StepRow, encode_outputs, find_cached, reco
 from lockgate.pipelines.params import StepParams, flatten, resolve_params
 from lockgate.pipelines.pipeline import Node, Pipeline
 from lockgate.pipelines.reference import function_address
+from lockgate.pipelines.report import last_line
 from lockgate.pipelines.result import PipelineResult, StepResult
 from lockgate.pipelines.task import Ref, StepOutcome, StepTask
 from lockgate.store import ArtifactRecord, Store
@@ -149,9 +150,9 @@ class _Orchestrator:
         self.active: dict[str, _Active] = {}
         self.delayed: list[tuple[float, str, StepTask]] = []
         self.results: list[StepResult] = []
-        self.failures: list[StepResult] = []
         self.collections = pipeline.collections()
         self._code: dict[str, str] = {}
+        self._address: dict[str, tuple[str, str, str | None, str | None]] = {}
         self._executor: Executor | None = None
         self._heartbeat = Heartbeat(self.store, run.settings.heartbeat_seconds)
 
@@ -179,7 +180,8 @@ class _Orchestrator:
             first = failed[0]
             error = (
                 f"{len(failed)} step run(s) failed; first `{first.name}`: "
-                f"{_last_line(first.error)}. {len(skipped)} downstream step run(s) skipped. "
+                f"{last_line(first.error) or 'unknown error'}. "
+                f"{len(skipped)} downstream step run(s) skipped. "
                 f"Inspect with `lockgate pipelines show {self.run.id}`; after fixing, resume "
                 f"with `lockgate pipelines resume {self.run.id}`."
             )
@@ -265,7 +267,7 @@ class _Orchestrator:
         self._lineage(run_id, "consumed", refs)
         spec = n.spec
         task = StepTask(
-            key=name, step_run_id=run_id, node=n.name, function=function_address(n.func),
+            key=name, step_run_id=run_id, node=n.name, function=self._address_of(n),
             params=self.params[n.name], inputs=refs, outputs=n.outputs,
             split_outputs=tuple(o for o in n.outputs
                                 if o in self.collections and n.map_over is None),
@@ -384,6 +386,13 @@ class _Orchestrator:
             self._code[n.name] = code_hash(n.func)
         return self._code[n.name]
 
+    def _address_of(self, n: Node) -> tuple[str, str, str | None, str | None]:
+        # Once per node and run (it hashes the step's file), like the code hash: every
+        # item and retry of a step then runs the code the run started with.
+        if n.name not in self._address:
+            self._address[n.name] = function_address(n.func)
+        return self._address[n.name]
+
     def _lineage(self, run_id: str, direction: str, refs: Mapping[str, Ref],
                  note: str | None = None) -> None:
         for role, ref in refs.items():
@@ -430,11 +439,6 @@ def _single(ref: Ref) -> ArtifactRecord:
 
 def step_name(node: str, item: int | None) -> str:
     return node if item is None else f"{node}[{item}]"
-
-
-def _last_line(text: str | None) -> str:
-    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
 
 
 def _is_object(executor: str | Executor) -> bool:

@@ -8,7 +8,7 @@ are the same on every executor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lockgate.config import Settings
@@ -54,11 +54,7 @@ class StepTask:
 
     def retry(self) -> StepTask:
         """The same task as its next attempt."""
-        return StepTask(
-            self.key, self.step_run_id, self.node, self.function, self.params, self.inputs,
-            self.outputs, self.split_outputs, self.settings, self.timeout, self.attempt + 1,
-            self.cpus, self.gpus, self.resources,
-        )
+        return replace(self, attempt=self.attempt + 1)
 
 
 @dataclass(frozen=True, slots=True)
