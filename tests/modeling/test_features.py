@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -87,3 +88,15 @@ def test_ordinal_encoding_handles_unknown_categories() -> None:
     pre = build_preprocessor(contract, categorical="ordinal")
     pre.fit(pl.DataFrame({"plan": ["a", "b", None]}))
     assert pre.transform(pl.DataFrame({"plan": ["zzz"]})).tolist() == [[-1.0]]
+
+
+def test_datetime64_columns_give_the_same_parts_as_their_text() -> None:
+    stamps = [dt.datetime(2024, 2, 29, 13, 5), None, dt.datetime(1999, 12, 31, 23, 59)]
+    native = pl.DataFrame({"at": stamps}).to_pandas()  # datetime64[us] with NaT
+    text = pd.DataFrame({"at": ["2024-02-29 13:05:00", None, "1999-12-31 23:59:00"]})
+    parts = ("year", "month", "day", "weekday", "dayofyear", "hour", "minute")
+    from_native = CalendarFeatures(parts=parts).fit(native).transform(native)
+    from_text = CalendarFeatures(parts=parts).fit(text).transform(text)
+    np.testing.assert_array_equal(from_native, from_text)
+    assert from_native[0].tolist() == [2024, 2, 29, 3, 60, 13, 5]
+    assert np.isnan(from_native[1]).all()

@@ -172,3 +172,16 @@ def test_grouped_permutation_importance_maps_raw_columns() -> None:
     found = importances(model, x[600:], y[600:], "binary", 1000, 0)
     assert max(found, key=lambda k: found[k][0]) == "tenure"
     assert abs(found["paperless"][0]) < 0.02
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"executor": "dask"}, r"executor='dask': choose one of \['local', 'ray'\]"),
+    ({"features": "raw"}, r"features='raw': choose 'contract' or 'passthrough'"),
+    ({"inner_splits": 1}, r"inner_splits=1: the nested search needs at least 2"),
+    ({"bootstrap": 0}, r"bootstrap=0: the confidence intervals .* at least 1 replicate"),
+])
+def test_unusable_train_config_is_refused_up_front(options, message) -> None:
+    from lockgate.modeling import TrainingError
+
+    with pytest.raises(TrainingError, match=message):
+        TrainConfig(**options)

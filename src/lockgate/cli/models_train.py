@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from lockgate.cli.app import console, print_json, settings
 from lockgate.modeling.estimator_spec import load_estimator, parse_assignments
+from lockgate.modeling.metrics_table import metrics_table
 from lockgate.modeling.training import TrainConfig, train
 
 
@@ -45,14 +45,7 @@ def train_command(
     console.print(f"Run [bold]{result.run_id}[/]: splitter [cyan]{record.splitter}[/] "
                   f"({record.splitter_reason}); leak-free: "
                   + ("[green]yes[/]" if record.leak_free else "[bold red]NO[/]"))
-    out = Table(title="Holdout metrics vs dummy baseline")
-    for column in ("metric", "model", "95% CI", "baseline"):
-        out.add_column(column)
-    for key, value in record.metrics.items():
-        lo, hi = record.intervals[key]
-        out.add_row(key, f"{value:.4f}", f"[{lo:.4f}, {hi:.4f}]",
-                    f"{record.baseline_metrics[key]:.4f}")
-    console.print(out)
+    console.print(metrics_table(record, "Holdout metrics vs dummy baseline"))
     for finding in record.findings:
         console.print(f"  {finding['severity']} {finding['code']}: {finding['message']}")
     console.print(f"Details: lockgate runs show {result.run_id}")

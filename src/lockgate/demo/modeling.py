@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import polars as pl
-from rich.table import Table
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -15,6 +14,7 @@ from lockgate.data import ColumnSpec, Contract
 from lockgate.data.training_gate import read_for_training
 from lockgate.demo.context import DemoContext
 from lockgate.modeling import TrainConfig, TrainResult, train, train_frame
+from lockgate.modeling.metrics_table import metrics_table
 
 LEAKY_COLUMN = "cancellation_fee"
 
@@ -70,15 +70,8 @@ def _show_evaluation(ctx: DemoContext, result: TrainResult) -> None:
                       f"[cyan]{record.splitter}[/] because {record.splitter_reason}.")
     ctx.console.print(f"  Tuned inside the cross-validation: best {result.best_params}; "
                       f"holdout of {len(result.plan.holdout)} rows at the end of time.")
-    table = Table(title=f"Holdout vs dummy baseline (leak-free: "
-                  f"{'yes' if record.leak_free else 'NO'})")
-    for column in ("metric", "model", "95% CI", "baseline"):
-        table.add_column(column)
-    for key, value in record.metrics.items():
-        lo, hi = record.intervals[key]
-        table.add_row(key, f"{value:.4f}", f"[{lo:.4f}, {hi:.4f}]",
-                      f"{record.baseline_metrics[key]:.4f}")
-    ctx.console.print(table)
+    ctx.console.print(metrics_table(record, f"Holdout vs dummy baseline (leak-free: "
+                                            f"{'yes' if record.leak_free else 'NO'})"))
     verdict = "beats" if record.beats_baseline else "does NOT beat"
     ctx.console.print(f"  The model {verdict} the baseline on {record.primary_metric} "
                       "(paired bootstrap).")

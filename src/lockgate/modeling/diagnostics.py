@@ -26,20 +26,19 @@ def diagnostics(run: Run, job: Any, model: Any, pred: Predictions,
     """Log learning curves, permutation importance and charts for the holdout.
 
     Returns:
-        The mean permutation importance per input feature (empty without charts).
+        The mean permutation importance per input feature (empty without charts); the
+        caller keeps it in ``EvaluationRecord.feature_importance`` (read by monitoring)
+        and the spread across repeats is in the ``chart_permutation_importance`` figure.
     """
-    curves = learning_curves(model, job.x.iloc[plan.holdout], job.y[plan.holdout],
-                             job.problem_type)
+    x, y = job.x.iloc[plan.holdout], job.y[plan.holdout]
+    curves = learning_curves(model, x, y, job.problem_type)
     for key, values in curves.items():
         for step, value in enumerate(values):
             run.log_metric(key, value, step=step)
     if not job.config.charts:
         return {}
-    importance = importances(model, job.x.iloc[plan.holdout], job.y[plan.holdout],
-                             job.problem_type, job.config.importance_rows, job.config.seed)
-    if importance:
-        run.log_dict({k: {"mean": m, "std": s} for k, (m, s) in importance.items()},
-                     "permutation_importance")
+    importance = importances(model, x, y, job.problem_type, job.config.importance_rows,
+                             job.config.seed)
     figures = diagnostic_figures(pred, importance)
     if curves:
         figures["chart_learning_curve"] = learning_curve_figure(curves)

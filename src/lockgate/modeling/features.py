@@ -85,7 +85,9 @@ class CalendarFeatures(TransformerMixin, BaseEstimator):
         return np.column_stack(blocks).astype(np.float64)
 
     def _parts_of(self, column: np.ndarray) -> np.ndarray:
-        if column.dtype.kind in "iuf":
+        if column.dtype.kind == "M":  # datetime64 (dates from Polars/pandas): no parsing
+            stamps = pd.DatetimeIndex(column)
+        elif column.dtype.kind in "iuf":
             stamps = pd.to_datetime(column.astype(np.float64), unit="ns", errors="coerce")
         else:
             stamps = pd.to_datetime(pd.Series(column, dtype=object), errors="coerce",

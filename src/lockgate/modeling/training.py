@@ -93,6 +93,21 @@ class TrainConfig:
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse options no training could use, before any run is started."""
+        if self.executor not in EXECUTORS:
+            raise TrainingError(f"executor={self.executor!r}: choose one of {sorted(EXECUTORS)}.")
+        if self.features not in ("contract", "passthrough"):
+            raise TrainingError(f"features={self.features!r}: choose 'contract' or "
+                                "'passthrough'.")
+        if self.inner_splits < 2:
+            raise TrainingError(f"inner_splits={self.inner_splits}: the nested search needs "
+                                "at least 2 inner folds.")
+        if self.bootstrap < 1:
+            raise TrainingError(f"bootstrap={self.bootstrap}: the confidence intervals and "
+                                "the baseline comparison need at least 1 replicate (200 is "
+                                "the default).")
+
 
 @dataclass(frozen=True, slots=True)
 class TrainResult:
@@ -236,8 +251,6 @@ def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimato
                     user_pair: dict[str, Any] | None = None,
                     user_test: pl.DataFrame | None = None) -> TrainResult:
     config = config or TrainConfig()
-    if config.executor not in EXECUTORS:
-        raise TrainingError(f"executor={config.executor!r}: choose one of {sorted(EXECUTORS)}.")
     with start_run(name, experiment=experiment, settings=settings,
                    params={"estimator": type(estimator).__name__, "dataset": dataset}) as run:
         job = _job(load(run), contract, estimator, param_grid, config, dataset)
@@ -265,10 +278,8 @@ def _job(df: pl.DataFrame, contract: Any, estimator: Any,
                             "in the data; re-ingest the table or fix the contract.")
     if config.features == "contract":
         pipeline = build_pipeline(contract, estimator, categorical=config.categorical)
-    elif config.features == "passthrough":
-        pipeline = Pipeline([("model", _clone(estimator))])
     else:
-        raise TrainingError(f"features={config.features!r}: choose 'contract' or 'passthrough'.")
+        pipeline = Pipeline([("model", _clone(estimator))])
     grid = prefixed_grid(param_grid)
     check_grid(pipeline, grid)
     spec = SearchSpec(param_grid, config.n_iter, PRIMARY[problem], config.seed)
@@ -283,8 +294,10 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
                       user_test: pl.DataFrame | None) -> TrainResult:
     config, df = job.config, job.df
     run.log_dict(plan.to_dict(), "split_plan")
+    # the two sides as frames, gathered once for the leakage checks and the evaluation
+    dev_df, held_df = _timed(job, "split", lambda: (df[plan.development], df[plan.holdout]))
     findings = _timed(job, "leakage", lambda: check_leakage(
-        df[plan.development], df[plan.holdout], job.contract, problem_type=job.problem_type,
+        dev_df, held_df, job.contract, problem_type=job.problem_type,
         target=job.target, estimator=job.estimator, strategy=plan.strategy,
         config=config.leakage))
     folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
@@ -292,7 +305,8 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
     model, best = _timed(job, "fit_final", lambda: fit_model(
         job.pipeline, job.x.iloc[plan.development], job.y[plan.development], dev_folds,
         job.problem_type, job.spec))
-    record, pred = _timed(job, "evaluate", lambda: _evaluate(job, plan, model, findings, folds))
+    record, pred = _timed(job, "evaluate", lambda: _evaluate(
+        job, plan, model, findings, folds, dev_df.select(job.target), held_df))
     naive = _timed(job, "naive", lambda: naive_scores(
         config.naive, model=model, pipeline=job.pipeline, x=job.x, y=job.y,
         dev=plan.development, problem_type=job.problem_type, n_splits=config.n_splits,
@@ -343,11 +357,12 @@ def _relative(folds: Sequence[Split], rows: np.ndarray) -> list[tuple[np.ndarray
 
 
 def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
-              folds: list[FoldResult]) -> tuple[EvaluationRecord, Predictions]:
-    holdout, dev = plan.holdout, plan.development
+              folds: list[FoldResult], dev_df: pl.DataFrame,
+              held_df: pl.DataFrame) -> tuple[EvaluationRecord, Predictions]:
+    holdout = plan.holdout
     pred = predictions_for(model, job.x.iloc[holdout], job.y[holdout], job.problem_type)
-    baseline = fit_baseline(job.df[dev], job.target, job.problem_type)
-    base = baseline_predictions(baseline, job.df[holdout], job.target, job.problem_type)
+    baseline = fit_baseline(dev_df, job.target, job.problem_type)
+    base = baseline_predictions(baseline, held_df, job.target, job.problem_type)
     scores = score(pred, base, replicates=job.config.bootstrap, seed=job.config.seed)
     findings = list(findings)
     if not scores.beats_baseline:
@@ -359,7 +374,7 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
             {"metric": scores.primary, "model": scores.metrics[scores.primary],
              "baseline": scores.baseline[scores.primary]},
         ))
-    slices = (slice_metrics(pred, job.df[holdout], job.config.slices)
+    slices = (slice_metrics(pred, held_df, job.config.slices)
               if job.config.slices else {})
     keys = [k for k in job.contract.primary_key if k in job.df.columns]
     key_name = keys[0] if len(keys) == 1 else ("+".join(keys) if keys else "__row__")
