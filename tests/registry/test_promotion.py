@@ -98,5 +98,11 @@ def test_cli_exit_codes_for_ci(registry: Registry, settings: Settings,
     assert main(["models", "show", "churn@production", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [h["action"] for h in shown["history"]] == ["register", "promote"]
+    assert main(["models", "note", "churn", "checked by risk", "--version", "1"]) == 0
+    capsys.readouterr()
+    assert main(["models", "show", "churn@1"]) == 0
+    assert "checked by risk" in capsys.readouterr().out
+    assert main(["models", "show", "churn@2"]) == 0
+    assert "checked by risk" not in capsys.readouterr().out
     assert main(["models", "rollback", "churn"]) == 1
     assert "first production version" in capsys.readouterr().err

@@ -196,3 +196,28 @@ def test_cli_refuses_a_public_address_without_token(capsys: pytest.CaptureFixtur
 
     assert main(["serve", "churn@production", "--host", "0.0.0.0"]) == 1
     assert "Refusing to bind 0.0.0.0" in capsys.readouterr().err
+
+
+def test_feedback_for_ids_only_in_the_log(server: BackgroundServer,
+                                          world: tuple[Settings, Registry]) -> None:
+    """Ids no longer among the recent ones are checked against the prediction log."""
+    settings, _ = world
+    ids = [httpx.post(f"{server.url}/predict", json=GOOD).json()["request_id"]
+           for _ in range(2)]
+
+    def logged_ids() -> set[str]:
+        try:
+            return set(read_predictions(settings, "churn")["request_id"])
+        except Exception:  # the log is written asynchronously
+            return set()
+
+    wait_for(lambda: set(ids) <= logged_ids())
+    server.state.recent.clear()
+    mixed = {"items": [{"request_id": ids[0], "label": "1"},
+                       {"request_id": "never-predicted", "label": "0"},
+                       {"request_id": ids[1], "label": "0"}]}
+    refused = httpx.post(f"{server.url}/feedback", json=mixed)
+    assert refused.status_code == 404
+    assert "['never-predicted']" in refused.json()["detail"]
+    logged = {"items": [{"request_id": rid, "label": "1"} for rid in ids]}
+    assert httpx.post(f"{server.url}/feedback", json=logged).json() == {"accepted": 2}

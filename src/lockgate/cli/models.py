@@ -89,13 +89,14 @@ def show(
     registry = _registry()
     mv = registry.resolve(ref)
     history = [t for t in registry.transitions(mv.name) if t.version == mv.version]
+    notes = [n for n in registry.notes(mv.name) if n.version in (None, mv.version)]
     package = registry.load(mv)
     if as_json:
         print_json(_version_json(mv) | {
             "lineage": package.lineage, "evaluation": package.evaluation,
             "environment": package.environment,
             "history": [_transition_json(t) for t in history],
-            "notes": [n.text for n in registry.notes(mv.name) if n.version in (None, mv.version)]})
+            "notes": [n.text for n in notes]})
         return
     console.print(f"[bold]{mv.ref}[/]  stage [bold]{mv.stage}[/]  aliases "
                   f"{', '.join(mv.aliases) or '-'}")
@@ -110,6 +111,10 @@ def show(
         table.add_row(_when(step.created_at), step.action, step.from_stage or "", step.to_stage,
                       step.actor or "", step.reason or "")
     console.print(table)
+    for item in notes:  # the text view showed no notes although `models note` adds them
+        scope = f"v{item.version}" if item.version is not None else "model"
+        console.print(f"  note ({scope}, {item.author or '?'}, {_when(item.created_at)}): "
+                      f"{item.text}", markup=False, highlight=False)
     if card:
         console.print(package.model_card, markup=False, highlight=False)
 

@@ -53,6 +53,8 @@ def run(ctx: DemoContext) -> None:
     ctx.hint("History, lineage and card", f"lockgate models show {MODEL}@production --card")
     ctx.hint("The same gates from CI", f"lockgate models promote {MODEL} {worse} --dry-run")
     ctx.hint("Serve it yourself", f"lockgate serve {MODEL}@production --port 8000")
+    ctx.hint("Undo a bad release (the server follows the alias)",
+             f"lockgate models rollback {MODEL} --reason 'latency spike'")
 
 
 def _train(ctx: DemoContext, table: str, estimator: Any, name: str) -> str:
@@ -141,6 +143,8 @@ def _wait_logged(ctx: DemoContext, expected: int, timeout: float = 20.0) -> None
                               "request path)")
             return
         time.sleep(0.1)
+    ctx.console.print(f"  Prediction log: fewer than {expected} rows written after "
+                      f"{timeout:.0f} s; the server keeps them buffered and retries.")
 
 
 def _json(value: Any) -> Any:

@@ -33,6 +33,7 @@ from lockgate.registry.package import (
     PackageContents,
     archive_package,
     contract_dict,
+    extract_archive,
     load_package,
     write_package,
 )
@@ -195,13 +196,15 @@ class Registry:
                               description)
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
                 record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
-            self.store.add_lineage(run_id, "produced", artifact_id=record.id,
-                                   role=f"model-package:{name}@{version}")
             details = _details(evaluation, lineage)
             try:
                 self._insert_version(name, version, run_id, record, details, actor)
             except sa.exc.IntegrityError:
                 continue
+            # only once the number is ours: a lost race must not leave a lineage edge
+            # naming a version that belongs to another package
+            self.store.add_lineage(run_id, "produced", artifact_id=record.id,
+                                   role=f"model-package:{name}@{version}")
             return self.get(name, version)
         raise RegistryError(f"Could not allocate a version number for `{name}`; retry.")
 
@@ -308,8 +311,6 @@ class Registry:
         record = self.store.artifact(mv.artifact_id)
         with self.artifacts.blobs.open_verified(key_from_uri(record.uri)) as handle:
             archive = Path(handle.name)
-        from lockgate.registry.package import extract_archive
-
         cache = Path(self.settings.home).resolve() / "packages" / mv.package_sha256
         return extract_archive(archive, cache)
 
@@ -411,8 +412,11 @@ class Registry:
                     name=name, description=description, created_at=time.time()))
 
     def _require_model(self, name: str) -> None:
-        known = self.models()
-        if name not in known:
+        with self.store.read() as conn:
+            exists = conn.execute(sa.select(t.registered_models.c.name).where(
+                t.registered_models.c.name == name)).scalar_one_or_none()
+        if exists is None:  # list every name only to explain the miss
+            known = self.models()
             raise ModelNotFoundError(
                 f"No registered model `{name}`.{close_matches(name, known)} Registered: "
                 f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."

@@ -127,12 +127,6 @@ def production_history(registry: Registry, name: str) -> list[int]:
     return stack
 
 
-def load_champion(registry: Registry, name: str) -> ModelPackage | None:
-    """The production package of ``name``, or None when nothing is in production."""
-    version = registry.alias_version(name, "production")
-    return None if version is None else registry.load(registry.get(name, version))
-
-
 def _champion(registry: Registry, mv: ModelVersion) -> tuple[ModelPackage | None, str | None]:
     version = registry.alias_version(mv.name, "production")
     if version is None or version == mv.version:

@@ -9,6 +9,7 @@ version follows its alias.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import json
@@ -114,16 +115,15 @@ class ServingState:
         while len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
 
-    def known(self, request_id: str) -> bool:
-        """Whether a request id was predicted by this model (recently or in the log)."""
-        if request_id in self.recent:
-            return True
+    def unlogged(self, request_ids: list[str]) -> list[str]:
+        """The ids not in this model's prediction log, found in one scan (not one per id).
+        Blocking I/O: call it off the event loop, for ids not among ``recent``."""
         path = predictions_path(self.settings, self.holder.current.name)
-        if not (path / "_delta_log").is_dir():
-            return False
-        found = (pl.scan_delta(str(path)).filter(pl.col("request_id") == request_id)
-                 .select(pl.len()).collect().item())
-        return bool(found)
+        if not request_ids or not (path / "_delta_log").is_dir():
+            return request_ids
+        found = set(pl.scan_delta(str(path)).filter(pl.col("request_id").is_in(request_ids))
+                    .select("request_id").collect().get_column("request_id").to_list())
+        return [rid for rid in request_ids if rid not in found]
 
 
 def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI:
@@ -215,7 +215,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 errors += [{**e, "field": prefix + e["field"]} for e in field_errors(exc)]
         if errors:
             return _unprocessable(errors)
-        unknown = [f.request_id for f in parsed if not state.known(f.request_id)]
+        missing = [f.request_id for f in parsed if f.request_id not in state.recent]
+        unknown = await asyncio.to_thread(state.unlogged, missing) if missing else []
         if unknown:
             return JSONResponse(status_code=404, content={"detail": (
                 f"Unknown request_id(s) {unknown[:5]}: no prediction of `{served.name}` has "

@@ -27,6 +27,9 @@ class ServedModel:
     schema: RequestSchema
     problem_type: str
     date_columns: tuple[tuple[str, bool], ...]  # (column, is_datetime)
+    #: The pipeline's ``predict`` is exactly ``classes_[argmax(predict_proba)]``, so a
+    #: binary request needs one model call, not two.
+    labels_from_proba: bool = False
 
     @property
     def is_classifier(self) -> bool:
@@ -44,14 +47,36 @@ class ServedModel:
         for column, is_datetime in self.date_columns:
             frame[column] = pd.to_datetime(frame[column], utc=is_datetime)
         pipeline = self.package.pipeline
+        if self.problem_type == "binary" and hasattr(pipeline, "predict_proba"):
+            proba = pipeline.predict_proba(frame)
+            raw = (pipeline.classes_.take(proba.argmax(axis=1)) if self.labels_from_proba
+                   else pipeline.predict(frame))
+            return _labels(raw), [float(p) for p in proba[:, 1]]
         raw = pipeline.predict(frame)
         if not self.is_classifier:
             return [float(v) for v in np.asarray(raw, dtype=float)], [None] * len(rows)
-        labels = [str(v.item() if hasattr(v, "item") else v) for v in raw]
-        if self.problem_type == "binary" and hasattr(pipeline, "predict_proba"):
-            proba = pipeline.predict_proba(frame)[:, 1]
-            return labels, [float(p) for p in proba]
-        return labels, [None] * len(rows)
+        return _labels(raw), [None] * len(rows)
+
+
+def _labels(raw: Any) -> list[str]:
+    return [str(v.item() if hasattr(v, "item") else v) for v in raw]
+
+
+def labels_from_proba(pipeline: Any) -> bool:
+    """Whether ``pipeline.predict`` is by definition ``classes_[argmax(predict_proba)]``.
+
+    Only then may serving derive labels from the probabilities it computes anyway.
+    True for single-output forests (sklearn's ``ForestClassifier.predict`` is exactly
+    that); not for models that threshold a decision value (linear models, gradient
+    boosting: ``expit(d)`` rounds to 0.5 for a tiny positive ``d``, so argmax would
+    disagree with ``d > 0``) nor for any estimator not known here.
+    """
+    from sklearn.ensemble import RandomForestClassifier  # once per load, not at import
+    from sklearn.pipeline import Pipeline
+
+    final = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+    return (type(final).predict is RandomForestClassifier.predict
+            and getattr(final, "n_outputs_", 1) == 1)
 
 
 def load_served(registry: Registry, name: str, version: int, *,
@@ -66,7 +91,8 @@ def load_served(registry: Registry, name: str, version: int, *,
     kinds = {c["name"]: c.get("type") for c in package.contract["columns"]}
     dates = tuple((c, kinds[c] == "datetime") for c in package.feature_columns
                   if kinds.get(c) in ("date", "datetime"))
-    return ServedModel(name, version, package, schema, problem_type, dates)
+    return ServedModel(name, version, package, schema, problem_type, dates,
+                       labels_from_proba(package.pipeline))
 
 
 class ModelHolder:
