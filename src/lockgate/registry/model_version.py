@@ -339,7 +339,7 @@ class Registry:
                                 f"rollback {name}` or promote another version first.")
         actor = actor or current_actor()
         now = time.time()
-        with self.store._retrying_write() as conn:
+        with self.store.write() as conn:
             for alias in STAGE_ALIASES:  # a version has one stage, so one stage alias
                 if alias in current.aliases and alias != to_stage:
                     conn.execute(sa.delete(t.model_aliases).where(
@@ -357,7 +357,7 @@ class Registry:
                            gates: list[dict[str, Any]] | None = None) -> None:
         """Record a refused promotion (the stage does not change)."""
         current = self.get(name, version)
-        with self.store._retrying_write() as conn:
+        with self.store.write() as conn:
             _log(conn, name, version, "refused", current.stage, to_stage,
                  actor or current_actor(), reason or "a gate failed", gates or [], time.time())
 
@@ -404,7 +404,7 @@ class Registry:
         }
 
     def _ensure_model(self, name: str, description: str | None) -> None:
-        with self.store._retrying_write() as conn:
+        with self.store.write() as conn:
             exists = conn.execute(sa.select(t.registered_models.c.name).where(
                 t.registered_models.c.name == name)).scalar_one_or_none()
             if exists is None:
@@ -431,7 +431,7 @@ class Registry:
     def _insert_version(self, name: str, version: int, run_id: str, record: Any,
                         details: dict[str, Any], actor: str) -> None:
         now = time.time()
-        with self.store._retrying_write() as conn:
+        with self.store.write() as conn:
             conn.execute(sa.insert(t.model_versions).values(
                 model_name=name, version=version, run_id=run_id, artifact_id=record.id,
                 package_sha256=record.sha256, stage="candidate",

@@ -93,20 +93,9 @@ class Store:
                 raise
             raise StoreError(_unreachable(self.url, exc)) from exc
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction; on SQLite it holds the write lock from its first statement."""
-        try:
-            with self.writer.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise
-            raise StoreError(_unreachable(self.url, exc)) from exc
-
     def execute_write(self, statement: Any, rows: Any = None) -> Any:
         """Run one write statement, retrying on SQLite lock contention with jittered backoff."""
-        with self._retrying_write() as conn:
+        with self.write() as conn:
             return conn.execute(statement, rows) if rows is not None else conn.execute(statement)
 
     # -- experiments and runs --------------------------------------------------
@@ -280,7 +269,7 @@ class Store:
         if not values:
             return
         encoded = {key: encode_param(key, value) for key, value in values.items()}
-        with self._retrying_write() as conn:
+        with self.write() as conn:
             conn.execute(
                 sa.delete(t.params).where(
                     t.params.c.run_id == run_id, t.params.c.key.in_(list(encoded))
@@ -319,7 +308,7 @@ class Store:
             for run_id, key, step, ts, value in rows
         ]
         columns = "run_id, key, step, timestamp, value, is_nan"
-        with self._retrying_write() as conn:
+        with self.write() as conn:
             if self.dialect == "postgresql":
                 cursor = conn.connection.driver_connection.cursor()
                 with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
@@ -367,7 +356,7 @@ class Store:
         """Set tags (strings); a key set again is overwritten."""
         if not values:
             return
-        with self._retrying_write() as conn:
+        with self.write() as conn:
             conn.execute(
                 sa.delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key.in_(list(values)))
             )
@@ -607,7 +596,7 @@ class Store:
                 f"accepted {rows_accepted} + quarantined {rows_quarantined}."
             )
         now = time.time()
-        with self._retrying_write() as conn:
+        with self.write() as conn:
             if version is None:
                 current = conn.execute(
                     sa.select(sa.func.max(t.dataset_versions.c.version)).where(
@@ -703,8 +692,12 @@ class Store:
     # -- internals ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _retrying_write(self) -> Iterator[Connection]:
-        """A write transaction for several statements; retried as a whole when locked."""
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its first statement.
+
+        Acquiring the lock is retried with jittered backoff; a connection lost mid-write
+        becomes a StoreError.
+        """
         # A generator-based context manager cannot re-run the caller's block, so the
         # retry happens on acquiring the lock: BEGIN IMMEDIATE is the only place a
         # SQLite writer waits, and it honours busy_timeout.
