@@ -3,7 +3,6 @@ duplicates and conflicting labels."""
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pytest
 
@@ -17,32 +16,15 @@ from lockgate.data.training_gate import (
 )
 from lockgate.store import Store
 from lockgate.tracking import start_run
-
-CONTRACT = {
-    "table": "orders", "version": "1", "primary_key": ["id"], "target": "label",
-    "columns": [
-        {"name": "id", "type": "int", "unique": True},
-        {"name": "amount", "type": "float", "min": 0},
-        {"name": "kind", "type": "category", "allowed": ["a", "b"]},
-        {"name": "label", "type": "int"},
-    ],
-}
-
-
-def _batch(start: int, n: int = 200, scale: float = 1.0, seed: int = 0) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pl.DataFrame({
-        "id": range(start, start + n), "amount": rng.gamma(2.0, 20.0, n) * scale,
-        "kind": rng.choice(["a", "b"], n), "label": rng.integers(0, 2, n),
-    })
+from tests.quality.orders_cases import CONTRACT, batch
 
 
 @pytest.fixture
 def orders(settings: Settings) -> Settings:
     """orders@v0 passes validation; orders@v1 fails a batch check (amount x1000)."""
     contract = Contract.from_dict(CONTRACT)
-    first = ingest(_batch(0), "orders", contract, settings=settings)
-    second = ingest(_batch(200, scale=1000.0, seed=1), "orders", settings=settings)
+    first = ingest(batch(0, n=200), "orders", contract, settings=settings)
+    second = ingest(batch(200, n=200, scale=1000.0, seed=1), "orders", settings=settings)
     assert first.dataset_version.validation_status == "passed"
     assert second.dataset_version.validation_status == "failed"
     return settings

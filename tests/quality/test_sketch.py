@@ -84,3 +84,12 @@ def test_merge_of_any_two_sketches_respects_the_tracked_error(a: list[float],
     if both.size:
         true_cdf = np.searchsorted(both, both, side="right") / both.size
         assert np.max(np.abs(merged.cdf(both) - true_cdf)) <= merged.relative_rank_error + 1e-9
+
+
+def test_rank_error_covers_blocks_rounded_up() -> None:
+    # 33 distinct values in 32 points: one block holds 2 rows, so a CDF query can be
+    # off by one row (1/33), more than n/k/2 rows would claim.
+    data = np.concatenate(([0.0, 0.125, 0.25, 0.5], np.arange(1.0, 30.0)))
+    sketch = QuantileSketch.from_sorted(data, k=32)
+    true_cdf = np.arange(1, data.size + 1) / data.size
+    assert np.max(np.abs(sketch.cdf(data) - true_cdf)) <= sketch.relative_rank_error + 1e-9

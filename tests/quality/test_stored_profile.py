@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from lockgate.config import Settings
-from lockgate.data import read
-from lockgate.quality import profile
+from lockgate.data import Contract, ingest, read
+from lockgate.quality import profile, quality_report
 from lockgate.quality.stored_profile import batch_profile_for, profile_for
 from lockgate.store import Store
 from lockgate.store.tables_quality import quality_profiles
+from tests.quality.orders_cases import CONTRACT, batch
 
 
 def _stored_rows(settings: Settings) -> list[tuple]:
@@ -45,3 +47,32 @@ def test_stored_profiles_on_both_backends(orders_any: Settings) -> None:
     assert profile_for("orders", settings=orders_any).rows == 300
     assert profile_for("orders", settings=orders_any).rows == 300
     assert len(_stored_rows(orders_any)) == 1
+
+
+def test_version_that_added_no_rows_has_an_empty_batch_profile(settings: Settings) -> None:
+    contract = Contract.from_dict(CONTRACT)
+    ingest(batch(0, n=50), "orders", contract, settings=settings)
+    landed = ingest(batch(50, n=20, bad_kind=1.0), "orders", settings=settings)
+    assert landed.dataset_version.rows_accepted == 0
+    added = batch_profile_for("orders", 1, settings=settings)
+    assert added.rows == 0
+    assert list(added.columns) == ["id", "amount", "kind", "label"]
+    drift = quality_report("orders", 1, settings=settings).data["drift"]
+    assert drift == {"compared": False, "why": "orders@v1 added no rows"}
+
+
+def test_snapshot_after_an_append_is_merged_from_stored_profiles(orders: Settings) -> None:
+    before = profile_for("orders", 0, settings=orders)
+    added = batch_profile_for("orders", 1, settings=orders)
+    snapshot = profile_for("orders", 1, settings=orders)
+    assert snapshot.to_dict() == before.merge(added).to_dict()
+    whole = profile(read("orders", 1, settings=orders))
+    assert snapshot.rows == whole.rows
+    for name, column in whole.columns.items():
+        merged = snapshot[name]
+        assert (merged.count, merged.nulls, merged.minimum, merged.maximum,
+                merged.categories) == (column.count, column.nulls, column.minimum,
+                                       column.maximum, column.categories)
+        if column.mean is not None:
+            assert merged.mean == pytest.approx(column.mean, rel=1e-9)
+    assert snapshot.roles["label"] == "target"

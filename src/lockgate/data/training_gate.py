@@ -104,12 +104,12 @@ def read_for_training(table: str, version: int | None = None, *,
     reason = _override_reason(allow_unvalidated)
     if found.validation_status != PASSED and reason is None:
         raise refusal(found)
-    from lockgate.data import contract_for, read
+    from lockgate.data import Contract, read
 
     frame = read(table, found.version, settings=settings)
     features: list[str] | None = None
-    if "contract" in found.details:
-        contract = contract_for(table, found.version, settings=settings)
+    if "contract" in found.details:  # the version's record carries its contract
+        contract = Contract.from_dict(found.details["contract"])
         features = [c for c in contract.feature_columns if c in frame.columns]
         target = target or contract.target
     findings = training_findings(frame, features=features, target=target)

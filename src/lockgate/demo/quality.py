@@ -11,7 +11,6 @@ from lockgate.data.training_gate import UnvalidatedDataError, read_for_training
 from lockgate.demo.context import DemoContext
 from lockgate.demo.dataset import churn_frame
 from lockgate.quality.report import quality_report
-from lockgate.store import Store
 from lockgate.tracking import start_run
 
 #: A side table, so the demo's main table stays trainable for the sections after this.
@@ -24,8 +23,8 @@ def run(ctx: DemoContext) -> None:
     ctx.heading("Quality: reports, drift, and the gate in front of training")
     table = ctx.results.get("data_table", "churn")
     # The newest version that added rows, so the report has a batch to compare.
-    landed = [v for v in Store.open(ctx.settings).dataset_versions(table) if v.rows_accepted]
-    latest = landed[-1] if landed else Store.open(ctx.settings).dataset_version(table)
+    landed = [v for v in ctx.store.dataset_versions(table) if v.rows_accepted]
+    latest = landed[-1] if landed else ctx.store.dataset_version(table)
     report = quality_report(table, latest.version, settings=ctx.settings)
     html_path, json_path = report.write(ctx.workdir / "quality" / table)
     _say_report(ctx, report.data)

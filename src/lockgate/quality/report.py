@@ -22,7 +22,7 @@ from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
 from lockgate.quality.drift import DriftConfig, drift
 from lockgate.quality.profile import ColumnProfile, Profile, default_edges
-from lockgate.quality.stored_profile import batch_profile_for, profile_for
+from lockgate.quality.stored_profile import profile_for, stored_profile
 from lockgate.store import DatasetVersion, Store
 
 REPORT_FORMAT = "lockgate.quality-report/1"
@@ -88,8 +88,10 @@ def quality_report(table: str, version: int | None = None, *,
     """
     settings = settings or load_settings()
     found = Store.open(settings).dataset_version(table, version)
-    snapshot = profile_for(table, found.version, settings=settings)
+    # Drift first: it stores the previous snapshot and this batch, from which the
+    # snapshot is then merged instead of scanning the whole table again.
     drift_section, reference, current = _drift_section(found, settings, config)
+    snapshot = stored_profile(found, "snapshot", settings)
     data = {
         "format": REPORT_FORMAT,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -183,7 +185,7 @@ def _drift_section(found: DatasetVersion, settings: Settings, config: DriftConfi
         reference = profile_for(found.table_name, previous, settings=settings)
     except LookupError:
         return {"compared": False, "why": f"version {previous} is not registered"}, None, None
-    current = batch_profile_for(found.table_name, found.version, settings=settings)
+    current = stored_profile(found, "batch", settings)
     if current.rows == 0:
         return {"compared": False, "why": f"{found.ref} added no rows"}, reference, None
     report = drift(reference, current, config)

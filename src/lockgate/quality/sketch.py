@@ -60,13 +60,15 @@ class QuantileSketch:
         if starts.size <= k:
             counts = np.diff(np.append(starts, n))
             return cls(data[starts], counts, exact=True, rank_error=0.0, k=k)
-        # Each point stands for one block of n/k consecutive sorted values: the block's
-        # middle element, so any rank query is off by at most half a block.
+        # Each point stands for one block of about n/k consecutive sorted values: the
+        # block's middle element, so any rank query is off by at most half the largest
+        # block (rounding makes blocks of n/k rounded up, e.g. 2 rows when n = 33, k = 32).
         bounds = np.linspace(0, n, k + 1)
         edges = np.round(bounds).astype(np.int64)
+        sizes = np.diff(edges)
         middles = np.minimum((edges[:-1] + edges[1:]) // 2, n - 1)
-        return cls._collapse(data[middles], np.diff(edges).astype(np.float64),
-                             rank_error=n / k / 2.0, k=k)
+        return cls._collapse(data[middles], sizes.astype(np.float64),
+                             rank_error=float(sizes.max()) / 2.0, k=k)
 
     @classmethod
     def empty(cls, k: int = DEFAULT_K) -> QuantileSketch:
