@@ -9,8 +9,9 @@ import pytest
 
 from lockgate.cli.main import main
 from lockgate.config import Settings
+from lockgate.data.tables import parse_table_ref as parse_ref
 from lockgate.errors import LockgateError, NotFoundError
-from lockgate.quality.report import parse_ref, quality_report
+from lockgate.quality.report import quality_report
 
 
 def test_report_of_a_failed_version(orders: Settings) -> None:
@@ -61,6 +62,8 @@ def test_parse_ref() -> None:
     assert parse_ref("orders@3") == parse_ref("orders@v3") == ("orders", 3)
     with pytest.raises(LockgateError, match="the version must be a number"):
         parse_ref("orders@latest")
+    with pytest.raises(LockgateError, match="names no table"):
+        parse_ref("@3")
 
 
 def test_unknown_table_is_a_clear_error(settings: Settings) -> None:

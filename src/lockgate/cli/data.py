@@ -15,6 +15,7 @@ from lockgate.data import list_tables, quarantined, read, release, versions
 from lockgate.data.contract import load_contract
 from lockgate.data.errors import ContractError
 from lockgate.data.quarantine import summary
+from lockgate.data.tables import parse_table_ref
 from lockgate.store import DatasetVersion
 
 app = typer.Typer(help="Versioned tables: list, versions, show, quarantine.",
@@ -71,7 +72,7 @@ def show_cmd(
     as_json: bool = typer.Option(False, "--json", help="Rows as JSON."),
 ) -> None:
     """Show a table's rows as of a version (latest by default)."""
-    name, version = parse_ref(ref)
+    name, version = parse_table_ref(ref)
     frame = read(name, version, settings=settings())
     if as_json:
         print_json(frame.head(limit).to_dicts())
@@ -122,17 +123,6 @@ def quarantine_cmd(
     console.print(out)
     console.print(f"  After fixing the contract: [bold cyan]lockgate data quarantine {table} "
                   "--release --contract FIXED.yaml[/]")
-
-
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``churn``, ``churn@3`` or ``churn@v3`` to (table, version)."""
-    name, _, version = ref.partition("@")
-    if not version:
-        return name, None
-    text = version[1:] if version.startswith("v") else version
-    if not text.isdigit():
-        raise ContractError(f"Bad version in {ref!r}: use TABLE@3 or TABLE@v3.")
-    return name, int(text)
 
 
 def render_summary(result: dict) -> None:

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from lockgate.cli.app import console, print_json, settings
-from lockgate.quality.report import default_folder, parse_ref, quality_report
+from lockgate.data.tables import parse_table_ref
+from lockgate.quality.report import default_folder, quality_report
 from lockgate.quality.stored_profile import profile_for
 from lockgate.store import Store
 
@@ -28,7 +29,7 @@ def report(
 ) -> None:
     """Write a version's quality report (HTML + JSON): checks, quarantine, columns, drift."""
     current = settings()
-    table, version = parse_ref(ref)
+    table, version = parse_table_ref(ref)
     found = Store.open(current).dataset_version(table, version)
     result = quality_report(table, found.version, settings=current)
     html_path, json_path = result.write(out or default_folder(current, found))
@@ -47,7 +48,7 @@ def profile_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the whole profile."),
 ) -> None:
     """Show a version's stored profile (computed on first use)."""
-    table, version = parse_ref(ref)
+    table, version = parse_table_ref(ref)
     found = profile_for(table, version, settings=settings())
     if as_json:
         print_json(found.to_dict())

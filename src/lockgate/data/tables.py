@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.errors import ContractError
 from lockgate.data.ingestion import reconcile
 from lockgate.store import DatasetVersion, Store
 
@@ -25,3 +26,21 @@ def versions(table: str, *, settings: Settings | None = None) -> list[DatasetVer
     reconcile(store, settings, table)
     store.dataset_version(table)  # raises NotFoundError with close matches
     return store.dataset_versions(table)
+
+
+def parse_table_ref(text: str) -> tuple[str, int | None]:
+    """Split ``orders``, ``orders@3`` or ``orders@v3`` into table and version.
+
+    Raises:
+        ContractError: the version part is not a number.
+    """
+    table, _, version = text.partition("@")
+    if not table:
+        raise ContractError(f"`{text}` names no table; write TABLE or TABLE@VERSION.")
+    if not version:
+        return table, None
+    digits = version.removeprefix("v")
+    if not digits.isdigit():
+        raise ContractError(f"Bad version in {text!r}: the version must be a number, as in "
+                            f"{table}@3 or {table}@v3.")
+    return table, int(digits)

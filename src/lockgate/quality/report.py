@@ -19,7 +19,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 from lockgate.config import Settings, load_settings
-from lockgate.errors import LockgateError
 from lockgate.quality.drift import DriftConfig, drift
 from lockgate.quality.profile import ColumnProfile, Profile, default_edges
 from lockgate.quality.stored_profile import profile_for, stored_profile
@@ -53,24 +52,6 @@ class QualityReport:
         json_path.write_text(json.dumps(self.data, indent=2, sort_keys=True, allow_nan=False),
                              encoding="utf-8")
         return html_path, json_path
-
-
-def parse_ref(text: str) -> tuple[str, int | None]:
-    """Split ``orders``, ``orders@3`` or ``orders@v3`` into table and version.
-
-    Raises:
-        LockgateError: the version part is not a number.
-    """
-    table, _, version = text.partition("@")
-    if not table:
-        raise LockgateError(f"`{text}` names no table; write TABLE or TABLE@VERSION.")
-    if not version:
-        return table, None
-    digits = version.removeprefix("v")
-    if not digits.isdigit():
-        raise LockgateError(f"`{text}`: the version must be a number, as in {table}@3 or "
-                            f"{table}@v3.")
-    return table, int(digits)
 
 
 def default_folder(settings: Settings, found: DatasetVersion) -> Path:
