@@ -119,3 +119,29 @@ def test_long_param_values_still_log(any_settings: Settings) -> None:
     run_id = store.create_run("big")
     store.log_params(run_id, {"grid": {"values": list(range(3000))}, "lr": 0.5})
     assert query_runs(store, RunQuery(q="params.lr = 0.5")).total == 1
+
+
+def test_metric_summary_folds_in_bounded_steps(any_settings: Settings) -> None:
+    """A GET never folds more than ``limit`` ids; the page is right while it catches up."""
+    import sqlalchemy as sa
+
+    from lockgate.store.tables_ui import ui_last_metrics
+    from lockgate.ui import metric_summary
+
+    store = _store(any_settings)  # 12 metric rows
+    with store.read() as conn:
+        ids = sorted(conn.execute(sa.select(sa.text("id")).select_from(
+            sa.table("metrics"))).scalars())
+    assert metric_summary.refresh(store, limit=5) is False
+    with store.read() as conn:
+        folded = conn.execute(sa.select(sa.func.count()).select_from(ui_last_metrics)).scalar()
+    assert folded == len([i for i in ids if i <= 5]) < 12
+    calls = 1
+    while not metric_summary.refresh(store, limit=5):
+        calls += 1
+        assert calls < 10
+    assert calls + 1 == -(-max(ids) // 5)  # 5 ids per call; the last call is not counted
+    with store.read() as conn:
+        assert conn.execute(
+            sa.select(sa.func.count()).select_from(ui_last_metrics)).scalar() == 12
+    assert query_runs(store, RunQuery(q="metrics.score >= 6")).total == 6

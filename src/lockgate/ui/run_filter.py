@@ -284,13 +284,6 @@ def last_metric_value(key: str) -> sa.ScalarSelect[Any]:
     )
 
 
-def param_value(key: str) -> sa.ScalarSelect[Any]:
-    """A run's parameter as stored (JSON text)."""
-    return sa.select(t.params.c.value).where(
-        t.params.c.run_id == t.runs.c.id, t.params.c.key == key
-    ).correlate(t.runs).scalar_subquery()
-
-
 def numeric(column: Any, dialect: str) -> sa.ColumnElement[Any]:
     """A text column as a number, NULL where it is not numeric (on both backends)."""
     if dialect == "postgresql":

@@ -38,8 +38,9 @@ def render(store: Store, artifacts: ArtifactStore, run_id: str, policy: AccessPo
     """The page of one run (``run_id`` may be a unique prefix)."""
     run = store.get_run(run_id)
     parts = [banner(message, "info") if message else "", _header(store, run)]
-    parts.append(section("Parameters", kv_table(store.params(run.id), ident="params")
-                         if store.params(run.id) else empty("No parameters logged.")))
+    params = store.params(run.id)
+    parts.append(section("Parameters", kv_table(params, ident="params")
+                         if params else empty("No parameters logged.")))
     last = store.last_metrics([run.id])[run.id]
     parts.append(section("Metrics (last value)", kv_table(last, ident="metrics") if last
                          else empty("No metrics logged.")))
