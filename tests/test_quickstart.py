@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from lockgate.config import Settings
+from lockgate.demo.monitoring import SHIFTED_FEATURES
 from lockgate.demo.quickstart import SECTIONS, run_quickstart
 from lockgate.registry import Registry
 from lockgate.store import Store
@@ -56,7 +57,23 @@ def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untype
     assert "422" in text
     assert ("input-drift", "alert") in results["monitoring_alerts"]
     report = json.loads(Path(results["monitoring_report_json"]).read_text())
-    assert report
+    assert report["windows"], "the monitoring report covers the windows it measured"
+    drift = next(i for i in report["incidents"] if i["rule"] == "input-drift")
+    ranked = [f["name"] for f in drift["root_cause"]["features"]]
+    assert set(ranked[:SHIFTED_FEATURES]) == set(_shifted_by_the_demo(ctx, settings))
+
+
+def _shifted_by_the_demo(ctx, settings: Settings) -> list[str]:  # type: ignore[no-untyped-def]
+    """The numeric features the monitoring section moved: the most important ones."""
+    from lockgate.monitoring import watch
+    from lockgate.monitoring.root_cause import feature_importance
+
+    model = watch(f"{ctx.results['registry_model']}@production", settings)
+    importance = feature_importance(model)
+    types = {c["name"]: c.get("type") for c in model.contract["columns"]}
+    numeric = [f for f in sorted(importance, key=lambda f: -importance[f])
+               if types[f] in ("int", "float")]
+    return numeric[:SHIFTED_FEATURES]
 
 
 def test_drift_is_weighted_by_the_models_real_importance(demo) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ the results earlier sections left for later ones."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ class DemoContext:
     console: Console
     workdir: Path
     results: dict[str, Any] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_exit(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` when the quickstart ends, even on an error (e.g. stop a server
+        that later sections still use)."""
+        self.cleanups.append(cleanup)
 
     def heading(self, title: str) -> None:
         """Print a section heading."""

@@ -38,8 +38,7 @@ def run_quickstart(settings: Settings, console: Console, *,
                 continue
             section(ctx)
     finally:
-        stop = ctx.results.get("serving_stop")
-        if callable(stop):
-            stop()
+        for cleanup in reversed(ctx.cleanups):
+            cleanup()
     console.rule("[bold green]quickstart finished")
     return ctx

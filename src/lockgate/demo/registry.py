@@ -48,7 +48,8 @@ def run(ctx: DemoContext) -> None:
     ctx.results.update(
         registry_model=MODEL, registry_versions={"incumbent": incumbent, "production": honest,
                                                  "refused": worse},
-        serving_url=server.url, serving_port=server.config.port, serving_stop=server.stop)
+        serving_url=server.url, serving_port=server.config.port)
+    ctx.on_exit(server.stop)
     ctx.hint("Versions and stages", f"lockgate models list {MODEL}")
     ctx.hint("History, lineage and card", f"lockgate models show {MODEL}@production --card")
     ctx.hint("The same gates from CI", f"lockgate models promote {MODEL} {worse} --dry-run")
