@@ -11,7 +11,19 @@ from typing import Any
 from rich.console import Console
 
 from lockgate.config import Settings
+from lockgate.errors import LockgateError
 from lockgate.store import Store
+
+
+class QuickstartError(LockgateError, RuntimeError):
+    """An outcome the quickstart shows did not happen: the story is broken, say where."""
+
+    headline = "The quickstart's story broke"
+
+    def __init__(self, section: str, expected: str, found: str) -> None:
+        self.section, self.expected, self.found = section, expected, found
+        super().__init__(f"quickstart section `{section}`: expected {expected}, "
+                         f"but {found}.")
 
 
 @dataclass(slots=True)
@@ -29,6 +41,16 @@ class DemoContext:
         """Run ``cleanup`` when the quickstart ends, even on an error (e.g. stop a server
         that later sections still use)."""
         self.cleanups.append(cleanup)
+
+    def expect(self, condition: bool, section: str, expected: str, found: str) -> None:
+        """Check one outcome the section shows; raise :class:`QuickstartError` naming the
+        section when it did not happen, so the quickstart never exits 0 on a broken story.
+
+        Example: ``ctx.expect(prod == better, "registry", "the better model promoted",
+        f"production is v{prod}")``.
+        """
+        if not condition:
+            raise QuickstartError(section, expected, found)
 
     def heading(self, title: str) -> None:
         """Print a section heading."""

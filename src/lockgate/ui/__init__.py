@@ -1,8 +1,8 @@
 """The dashboard: a FastAPI app over the metadata store (``lockgate ui``)."""
 
+from lockgate.store.run_filter import FilterError, parse_filter
 from lockgate.ui.access import AccessError, AccessPolicy
 from lockgate.ui.app import create_app
-from lockgate.ui.run_filter import FilterError, parse_filter
 from lockgate.ui.run_query import RunPage, RunQuery, query_runs
 from lockgate.ui.server import serve
 

@@ -21,10 +21,10 @@ from lockgate.artifacts import ArtifactStore, LocalBlobStore, check_key, key_fro
 from lockgate.config import Settings
 from lockgate.errors import ArtifactError, LockgateError, NotFoundError
 from lockgate.store import Store
+from lockgate.store.run_filter import FilterError
 from lockgate.ui.access import COOKIE, SAFE_METHODS, AccessError, AccessPolicy
 from lockgate.ui.html import banner, esc, page
 from lockgate.ui.pages import compare, data, lineage, models, monitoring, pipelines, run, runs
-from lockgate.ui.run_filter import FilterError
 from lockgate.ui.run_query import RunQuery
 
 STATIC = Path(__file__).parent / "static"

@@ -20,18 +20,18 @@ from lockgate.errors import NotFoundError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store import schema as t
 from lockgate.store.repository import run_record, run_select
-from lockgate.store.tables_ui import (
-    ix_ui_runs_start_id,  # noqa: F401  (the page's index)
-    ui_last_metrics,
-)
-from lockgate.ui import metric_summary
-from lockgate.ui.run_filter import (
+from lockgate.store.run_filter import (
     FilterError,
     last_metric_value,
     numeric,
     parse_filter,
     status_clause,
 )
+from lockgate.store.tables_ui import (
+    ix_ui_runs_start_id,  # noqa: F401  (the page's index)
+    ui_last_metrics,
+)
+from lockgate.ui import metric_summary
 
 MAX_PER_PAGE = 200
 SORT_COLUMNS = ("start_time", "name", "status", "experiment", "duration")

@@ -6,8 +6,8 @@ import pytest
 
 from lockgate.config import Settings
 from lockgate.store import Store
+from lockgate.store.run_filter import tokenize
 from lockgate.ui import FilterError, RunQuery, parse_filter, query_runs
-from lockgate.ui.run_filter import tokenize
 
 
 def _store_with_runs(settings: Settings) -> tuple[Store, dict[str, str]]:

@@ -1,4 +1,5 @@
-"""The runs page's filter language, parsed into bound SQL (never evaluated).
+"""The runs filter language, parsed into bound SQL (never evaluated); shared by the
+dashboard and any other reader of runs.
 
     params.lr > 0.01 and metrics.auc >= 0.9
     (tags.team = 'risk' or name = "baseline") and not status = FAILED
