@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -28,6 +29,7 @@ from lockgate.config import Settings, load_settings
 from lockgate.registry import Registry, parse_ref
 from lockgate.serving.batcher import MicroBatcher
 from lockgate.serving.config import ServeConfig
+from lockgate.serving.feedback import check_items
 from lockgate.serving.metrics import ServingMetrics
 from lockgate.serving.prediction_log import (
     DeltaAppender,
@@ -173,7 +175,7 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         except ValidationError as exc:
             return _unprocessable(field_errors(exc))
         try:
-            served, predictions, probabilities = await state.batcher.predict(rows)
+            served, predictions, probabilities, cpu_ms = await state.batcher.predict(rows)
         except Exception as exc:  # the contract accepted it but the model cannot score it
             return JSONResponse(status_code=500, content={"detail": (
                 f"Model {served.name}@{served.version} failed on this input: "
@@ -181,7 +183,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         latency_ms = (time.perf_counter() - received) * 1000
         given = request.headers.get("x-request-id")
         ids = _request_ids(len(rows), given if not is_batch else None)
-        _record(state, served, rows, ids, predictions, probabilities, latency_ms)
+        _record(state, served, rows, ids, predictions, probabilities,
+                Cost(latency_ms, cpu_ms))
         items = [{"request_id": rid, "prediction": p, "probability": q}
                  for rid, p, q in zip(ids, predictions, probabilities, strict=True)]
         body: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
@@ -195,7 +198,9 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                          413: {"description": "Body too large"},
                          415: {"description": "Body is not JSON"}})
     async def feedback(request: Request) -> JSONResponse:
-        """Ground truth for earlier predictions, joined to them by ``request_id``."""
+        """Ground truth for earlier predictions, joined to them by ``request_id``; labels
+        are checked against the target (type, classes, range); the latest label per
+        request_id wins."""
         payload = _decode(await request.body())
         if isinstance(payload, JSONResponse):
             return payload
@@ -215,6 +220,11 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 errors += [{**e, "field": prefix + e["field"]} for e in field_errors(exc)]
         if errors:
             return _unprocessable(errors)
+        assert served.label_rule is not None
+        checked, errors = check_items(served.label_rule, [p.model_dump() for p in parsed],
+                                      many=many)
+        if errors:
+            return _unprocessable(errors)
         missing = [f.request_id for f in parsed if f.request_id not in state.recent]
         unknown = await asyncio.to_thread(state.unlogged, missing) if missing else []
         if unknown:
@@ -223,9 +233,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 "that id. Send the `request_id` returned by POST /predict.")})
         now = time.time()
         assert state.feedback is not None
-        state.feedback.append([{"request_id": f.request_id, "timestamp": now,
-                                "label": f.label} for f in parsed])
-        return JSONResponse({"accepted": len(parsed)})
+        state.feedback.append([{**item, "timestamp": now} for item in checked])
+        return JSONResponse({"accepted": len(checked)})
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -259,15 +268,27 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one request cost: its wall latency and its model call's CPU time per row."""
+
+    latency_ms: float
+    cpu_ms_per_row: float
+
+
 def _record(state: ServingState, served: ServedModel, rows: list[dict[str, Any]],
             ids: list[str], predictions: list[Any], probabilities: list[float | None],
-            latency_ms: float) -> None:
+            cost: Cost) -> None:
     now = time.time()
     if state.predictions is not None:
+        # the request's latency is shared by its rows: a 100-row request of 600 ms is
+        # 6 ms per prediction, and the sum over rows is still the request's 600 ms
+        share = cost.latency_ms / len(rows)
         state.predictions.append([
             {**row, "request_id": rid, "timestamp": now, "model_name": served.name,
              "model_version": served.version, "prediction": p, "probability": q,
-             "latency_ms": latency_ms}
+             "latency_ms": share, "request_latency_ms": cost.latency_ms,
+             "request_rows": len(rows), "cpu_ms": cost.cpu_ms_per_row}
             for row, rid, p, q in zip(rows, ids, predictions, probabilities, strict=True)])
     state.remember(ids)
     if served.is_classifier:
