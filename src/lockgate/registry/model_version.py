@@ -37,6 +37,7 @@ from lockgate.registry.package import (
     load_package,
     write_package,
 )
+from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.store import Store
 from lockgate.store import tables_registry as t
 
@@ -178,6 +179,7 @@ class Registry:
         if holdout is None:
             holdout = holdout_from_data(evaluation, contract_json, self.settings)
         actor = actor or current_actor()
+        predictions = holdout_prediction_profile(pipeline, holdout, contract_json, evaluation)
         self._ensure_model(name, description)
         for _attempt in range(5):  # another writer may take the same number: retry
             version = self._next_version(name)
@@ -191,6 +193,7 @@ class Registry:
                     pipeline=pipeline, contract=contract_json,
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
                     lineage=lineage, model_card=card, examples=examples or [], holdout=holdout,
+                    prediction_profile=predictions,
                 ), folder)
                 _rewrite_card(folder, name, version, evaluation, contract_json, lineage,
                               description)

@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
 MODEL_FILE = "model.skops"
 HOLDOUT_FILE = "holdout.parquet"
+PREDICTION_PROFILE_FILE = "prediction_profile.json"
 REQUIRED_FILES = (
     MODEL_FILE, "contract.json", "reference_profile.json", "evaluation.json", "lineage.json",
     "environment.json", "examples.json", "MODEL_CARD.md",
@@ -54,6 +55,8 @@ class PackageContents:
     model_card: str
     examples: list[dict[str, Any]] = field(default_factory=list)
     holdout: Any = None  # polars frame of holdout rows (features + target), optional
+    #: profile of the model's predictions on the holdout rows (prediction-drift reference)
+    prediction_profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,13 @@ class ModelPackage:
         import polars as pl
 
         return pl.read_parquet(path)
+
+    def prediction_profile(self) -> dict[str, Any] | None:
+        """The profile of the model's holdout predictions (dict form), or None for a
+        package made without holdout rows (or before packages carried it)."""
+        if PREDICTION_PROFILE_FILE not in self.manifest["files"]:
+            return None
+        return dict(json.loads((self.path / PREDICTION_PROFILE_FILE).read_text("utf-8")))
 
 
 def contract_dict(contract: Any) -> dict[str, Any]:
@@ -171,6 +181,8 @@ def write_package(contents: PackageContents, folder: Path | str) -> Path:
         "examples.json": _json_bytes(examples),
         "MODEL_CARD.md": contents.model_card.encode("utf-8"),
     }
+    if contents.prediction_profile is not None:
+        files[PREDICTION_PROFILE_FILE] = _json_bytes(contents.prediction_profile)
     if contents.holdout is not None:
         buffer = io.BytesIO()
         contents.holdout.write_parquet(buffer)
