@@ -66,6 +66,7 @@ PUBLIC = {
         "ServingMetrics", "ServingState", "build_schema", "check_bind", "create_app",
         "feedback_path", "free_port", "join_feedback", "predictions_path", "read_feedback",
         "read_predictions", "serve",
+        "BatchScoringError", "BatchScoringResult", "predict_batch",
     ],
     "lockgate.monitoring": [
         "AlertConfigError", "AlertDeliveryError", "AlertEvent", "AlertRule", "AlertSink",

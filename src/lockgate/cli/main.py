@@ -43,6 +43,9 @@ COMMANDS: dict[str, LazyCommand] = {
                           "Model registry: versions, stages, gated promotion, rollback."),
     "serve": LazyCommand("lockgate.cli.serve:serve_cmd",
                          "Serve a registered model over HTTP with prediction logging."),
+    "predict": LazyCommand("lockgate.cli.predict:predict_command",
+                           "Batch scoring: a file or table through the model's contract, "
+                           "bad rows quarantined, predictions logged."),
     "monitor": LazyCommand("lockgate.cli.monitor:monitor",
                            "Watch a served model's drift, performance and cost; `monitor "
                            "report NAME`."),

@@ -6,9 +6,9 @@ declares none, the classes the model was trained on) and its bounds. A label is 
 in the spelling the server writes predictions in (Python's ``str`` of the class), so
 ``true``, ``"yes"`` and ``True`` are one label of a boolean target.
 
-Duplicates: one request may carry a request id once (twice is ambiguous: 422); a later
-request may correct an earlier label, and the latest label per request id wins
-everywhere (the monitor's join, the labeled table).
+Duplicates: the latest label per request id wins, everywhere: a later request corrects
+an earlier one (the monitor's join, the labeled table), and within one request the
+later item wins (only it is stored, so readers never have to break a tie).
 """
 
 from __future__ import annotations
@@ -116,26 +116,18 @@ def label_rule(contract: Mapping[str, Any], classes: Sequence[Any] | None,
 
 def check_items(rule: LabelRule, items: Sequence[Mapping[str, Any]], *, many: bool
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Check every item's label and the request ids' uniqueness in one pass.
+    """Check every item's label; of items repeating a request id, keep the last.
 
     Returns:
         ``(items with canonical labels, errors)``; errors name the field and the reason.
     """
-    seen: dict[str, int] = {}
     errors: list[dict[str, Any]] = []
-    out: list[dict[str, Any]] = []
+    latest: dict[str, Any] = {}
     for i, item in enumerate(items):
-        prefix = f"items.{i}." if many else ""
         label, problem = rule.check(item["label"])
         if problem is not None:
-            errors.append({"field": prefix + "label", "type": "label_value",
-                           "message": problem})
-        rid = item["request_id"]
-        if rid in seen:
-            errors.append({"field": prefix + "request_id", "type": "duplicate",
-                           "message": f"request_id `{rid}` appears again (first at item "
-                                      f"{seen[rid]}); send one label per prediction "
-                                      f"({DUPLICATE_RULE} across requests)"})
-        seen.setdefault(rid, i)
-        out.append({"request_id": rid, "label": label})
-    return out, errors
+            errors.append({"field": (f"items.{i}." if many else "") + "label",
+                           "type": "label_value", "message": problem})
+        latest.pop(item["request_id"], None)  # re-insert: order follows the last item
+        latest[item["request_id"]] = label
+    return [{"request_id": rid, "label": label} for rid, label in latest.items()], errors
