@@ -82,8 +82,10 @@ def serve_cmd(
     """Run the HTTP ingest endpoint: POST /tables/{name}/rows with a JSON list of records."""
     import uvicorn
 
+    from lockgate.config import ensure_port_free
     from lockgate.data.endpoint import create_app
 
+    ensure_port_free(host, port)  # before the URL is announced
     contracts = {c.table: c for c in (load_contract(p) for p in contract)}
     console.print(f"Ingest endpoint on http://{host}:{port}/tables/{{name}}/rows "
                   "(Ctrl-C to stop)")

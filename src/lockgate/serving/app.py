@@ -13,10 +13,13 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -30,7 +33,7 @@ from lockgate.registry import Registry, parse_ref
 from lockgate.serving.batcher import MicroBatcher
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.feedback import check_items
-from lockgate.serving.metrics import ServingMetrics
+from lockgate.serving.metrics import MetricsShare, ServingMetrics
 from lockgate.serving.prediction_log import (
     DeltaAppender,
     feedback_path,
@@ -45,6 +48,9 @@ from lockgate.store import Store
 
 ROUTES = {"/predict", "/feedback", "/health", "/model", "/metrics", "/openapi.json", "/docs"}
 RECENT_IDS = 200_000
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: The folder where the workers of one ``lockgate serve --workers N`` share metrics.
+METRICS_DIR_ENV = "LOCKGATE_SERVE_METRICS_DIR"
 
 
 class ServingState:
@@ -70,9 +76,41 @@ class ServingState:
         self.feedback: DeltaAppender | None = None
         self.recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.started_at = time.time()
+        shared = os.environ.get(METRICS_DIR_ENV)  # set by serve() for several workers
+        self.share = MetricsShare(Path(shared), self.metrics) if shared else None
+
+    def startup_line(self) -> str:
+        """What an operator reads first: model, version, digest, address, auth mode."""
+        served = self.holder.current
+        digest = self.registry.get(served.name, served.version).package_sha256
+        auth = ("bearer token" if self.config.token else
+                "none (loopback only)" if self.config.host in LOOPBACK else
+                "NONE (--insecure: anyone who can reach it)")
+        follows = f"@{self.alias}" if self.alias else ""
+        return (f"lockgate serve: {served.name}{follows} v{served.version} (package sha256 "
+                f"{digest[:12]}) on http://{self.config.host}:{self.config.port} "
+                f"[pid {os.getpid()}]; auth: {auth}; prediction log: "
+                f"{'on' if self.config.log_predictions else 'OFF'}")
+
+    def shutdown_line(self) -> str:
+        """The last line: what this process served, and that nothing is left unwritten."""
+        served = self.holder.current
+        log = self.predictions
+        written = f"{log.rows_written} rows written, {log.pending} pending" if log else "off"
+        return (f"lockgate serve: stopped {served.name} v{served.version} [pid {os.getpid()}] "
+                f"after {self.metrics.predictions} predictions in "
+                f"{time.time() - self.started_at:.0f} s; prediction log {written}")
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count a finished request (metrics) and print its access-log line if asked."""
+        self.metrics.observe_request(route, method, status, seconds)
+        if self.config.access_log:
+            _say(f"{method} {route} {status} {seconds * 1000:.1f} ms")
 
     async def start(self) -> None:
         """Start the batcher, the log writers and the alias follower."""
+        if self.config.announce:
+            _say(self.startup_line())
         served = self.holder.current
         if self.config.log_predictions:
             self.predictions = self._appender(served)
@@ -81,6 +119,8 @@ class ServingState:
             flush_seconds=self.config.log_flush_seconds, max_rows=self.config.log_max_rows)
         self.batcher.start()
         self.metrics.reset_cpu()
+        if self.share is not None:
+            self.share.start()
         if self.alias is not None:
             self.follower = AliasFollower(self.registry, self.holder, self.alias,
                                           poll_seconds=self.config.poll_seconds,
@@ -95,6 +135,11 @@ class ServingState:
         for appender in (self.predictions, self.feedback):
             if appender is not None:
                 appender.close()
+        if self.share is not None:
+            self._log_figures()
+            self.share.stop()
+        if self.config.announce:
+            _say(self.shutdown_line())
 
     def _appender(self, served: ServedModel) -> DeltaAppender:
         schema = prediction_schema(served.package.contract, list(served.schema.features),
@@ -109,6 +154,18 @@ class ServingState:
         if self.predictions is not None:
             self.predictions.schema = prediction_schema(
                 served.package.contract, list(served.schema.features), served.problem_type)
+
+    def _log_figures(self) -> None:
+        log = self.predictions
+        if log is not None:
+            self.metrics.log_pending = log.pending
+            self.metrics.log_rows_written = log.rows_written
+            self.metrics.log_write_errors = log.write_errors
+
+    def render_metrics(self) -> str:
+        """Prometheus text: this process's figures, or every worker's summed."""
+        self._log_figures()
+        return self.share.render() if self.share is not None else self.metrics.render()
 
     def remember(self, request_ids: list[str]) -> None:
         """Keep recent request ids so feedback can be checked without reading Delta."""
@@ -152,7 +209,7 @@ def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI
     app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
     app.add_middleware(GuardMiddleware, token=config.token,
                        max_body_bytes=config.max_body_bytes,
-                       observe=state.metrics.observe_request, routes=ROUTES,
+                       observe=state.observe_request, routes=ROUTES,
                        body_routes={"/predict", "/feedback"})
     return app
 
@@ -258,13 +315,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        """Prometheus exposition text."""
-        log = state.predictions
-        if log is not None:
-            state.metrics.log_pending = log.pending
-            state.metrics.log_rows_written = log.rows_written
-            state.metrics.log_write_errors = log.write_errors
-        return PlainTextResponse(state.metrics.render(),
+        """Prometheus exposition text (every worker's figures with --workers > 1)."""
+        return PlainTextResponse(state.render_metrics(),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -295,6 +347,11 @@ def _record(state: ServingState, served: ServedModel, rows: list[dict[str, Any]]
         state.metrics.observe_predictions(served.version, predictions, None)
     else:
         state.metrics.observe_predictions(served.version, None, predictions)
+
+
+def _say(line: str) -> None:
+    """Operator output: one line on stderr, flushed (a worker process may die next)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _request_ids(count: int, given: str | None) -> list[str]:

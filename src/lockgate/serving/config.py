@@ -21,6 +21,8 @@ class ServeConfig:
         log_predictions: write the prediction log (turn off only to measure its cost).
         log_flush_seconds / log_max_rows: prediction log micro-batch cadence.
         poll_seconds: how often the alias is checked for a new version.
+        announce: print the startup and shutdown lines (``lockgate serve`` does).
+        access_log: print one line per request (route, status, latency, rows).
     """
 
     ref: str
@@ -36,3 +38,5 @@ class ServeConfig:
     log_flush_seconds: float = 1.0
     log_max_rows: int = 5000
     poll_seconds: float = 2.0
+    announce: bool = False
+    access_log: bool = False

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -19,8 +21,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from lockgate.config import Settings, load_settings
-from lockgate.serving.app import create_app
+from lockgate.config import Settings, ensure_port_free, load_settings
+from lockgate.serving.app import METRICS_DIR_ENV, create_app
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.security import TOKEN_ENV, check_bind
 
@@ -35,6 +37,7 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
         ServeSecurityError: a non-local host without token or ``insecure``.
     """
     config = with_env_token(config)
+    ensure_port_free(config.host, config.port)  # before anything is loaded or printed
     warning = check_bind(config.host, config.token, config.insecure)
     if warning:
         print(warning, file=sys.stderr)
@@ -43,11 +46,16 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
         uvicorn.run(app, host=config.host, port=config.port, log_level=log_level,
                     timeout_graceful_shutdown=30)
         return
-    create_app(config, settings)  # fail fast in the parent if the model is unusable
+    create_app(dataclasses.replace(config, announce=False), settings)  # fail fast here
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
-    uvicorn.run("lockgate.serving.server:app_from_env", factory=True, host=config.host,
-                port=config.port, workers=workers, log_level=log_level,
-                timeout_graceful_shutdown=30)
+    shared = tempfile.mkdtemp(prefix="lockgate-metrics-")
+    os.environ[METRICS_DIR_ENV] = shared  # the workers sum their figures there
+    try:
+        uvicorn.run("lockgate.serving.server:app_from_env", factory=True, host=config.host,
+                    port=config.port, workers=workers, log_level=log_level,
+                    timeout_graceful_shutdown=30)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def app_from_env() -> FastAPI:
