@@ -32,7 +32,12 @@ from lockgate.monitoring.performance import (
     join_labels,
     live_performance,
 )
-from lockgate.monitoring.retraining import PipelineRunner, recommend, retrain
+from lockgate.monitoring.retraining import (
+    PipelineRunner,
+    recommend,
+    require_new_evidence,
+    retrain,
+)
 from lockgate.monitoring.root_cause import analyse, feature_importance, rank_features
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import (
@@ -276,9 +281,24 @@ def _retraining(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
                          degradation(window.performance.get("metrics", {}), model.evaluation),
                          features, tolerance=config.degradation_tolerance,
                          top_features=config.top_features)
+    decision = require_new_evidence(model, decision, settings=settings,
+                                    registered_at=_registered_at(model, settings))
     outcome = retrain(model, rule.retrain, decision, settings=settings, runner=runner,
                       gate_config=gate_config)
     return outcome.to_dict()
+
+
+def _registered_at(model: WatchedModel, settings: Settings) -> float | None:
+    """When the watched version was registered (labels landed later are new to it)."""
+    if model.version is None:
+        return None
+    from lockgate.registry import Registry
+
+    try:
+        return Registry(Store.open(settings), settings).get(model.name, model.version
+                                                            ).created_at
+    except LookupError:
+        return None
 
 
 def _input_drift(model: WatchedModel, merged: BucketProfile) -> list[dict[str, Any]]:

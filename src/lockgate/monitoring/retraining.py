@@ -110,6 +110,59 @@ def recommend(performance: Mapping[str, Any], degradation: tuple[str | None, flo
         f"{len(important)} most important features drifted"), evidence)
 
 
+def new_evidence(model: WatchedModel, *, settings: Settings,
+                 registered_at: float | None = None) -> tuple[bool, str, dict[str, Any]]:
+    """Whether validated data exists that the model was not trained on.
+
+    New evidence is a validated version of the training table newer than the one the
+    model was trained on, or labeled feedback (``_labeled_NAME``) landed after the model
+    was registered. Without either, retraining would fit the same rows again and
+    reproduce the champion (at best): the gates would refuse it, so it is not started.
+
+    Returns:
+        ``(found, reason, evidence)``.
+    """
+    from lockgate.monitoring.labeled_table import labeled_rows_since, labeled_table_name
+
+    table, trained = model.lineage.get("table"), model.lineage.get("dataset_version")
+    newer: list[str] = []
+    if table and trained is not None:
+        try:
+            versions = Store.open(settings).dataset_versions(str(table))
+        except LookupError:
+            versions = []
+        newer = [v.ref for v in versions if v.version > int(trained)
+                 and v.validation_status == "passed" and v.rows_accepted > 0]
+    labeled = labeled_rows_since(settings, model.name, registered_at or 0.0)
+    evidence = {"training_table": table, "trained_on": trained, "newer_versions": newer,
+                "labeled_table": labeled_table_name(model.name), "new_labeled_rows": labeled}
+    since = f"{table} v{trained}" if table and trained is not None else "training"
+    if not newer and not labeled:
+        return False, (f"no new data since {since}: retraining would reproduce the "
+                       "champion"), evidence
+    parts = ([f"{len(newer)} newer validated version(s) of {table} ({', '.join(newer)})"]
+             if newer else []) + ([f"{labeled} new labeled rows in "
+                                   f"{labeled_table_name(model.name)}"] if labeled else [])
+    return True, " and ".join(parts), evidence
+
+
+def require_new_evidence(model: WatchedModel, decision: RetrainingDecision, *,
+                         settings: Settings, registered_at: float | None = None
+                         ) -> RetrainingDecision:
+    """A recommended retraining stays recommended only on data the champion has not seen;
+    otherwise the decision says why it is not started."""
+    if not decision.recommended:
+        return decision
+    found, reason, evidence = new_evidence(model, settings=settings,
+                                           registered_at=registered_at)
+    merged = {**decision.evidence, "new_data": evidence}
+    if not found:
+        return RetrainingDecision(False, "no_new_data", f"{decision.reason}; but {reason}",
+                                  merged)
+    return RetrainingDecision(True, decision.basis, f"{decision.reason}; new data: {reason}",
+                              merged)
+
+
 def retrain(model: WatchedModel, spec: RetrainSpec, decision: RetrainingDecision, *,
             settings: Settings, runner: PipelineRunner | None = None,
             gate_config: Any = None) -> RetrainingOutcome:
