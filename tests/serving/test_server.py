@@ -74,7 +74,8 @@ def test_serve_prints_startup_access_and_shutdown_lines(world: tuple[Settings, R
                                                         ) -> None:
     settings, registry = world
     port = free_port()
-    process = _lockgate(settings, "serve", "churn@production", "--port", str(port))
+    process = _lockgate(settings, "serve", "churn@production", "--port", str(port),
+                        "--access-log")
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url, process)
@@ -97,8 +98,7 @@ def test_serve_prints_startup_access_and_shutdown_lines(world: tuple[Settings, R
 def test_metrics_count_every_worker(world: tuple[Settings, Registry]) -> None:
     settings, _ = world
     port = free_port()
-    process = _lockgate(settings, "serve", "churn@1", "--port", str(port), "--workers", "2",
-                        "--no-access-log")
+    process = _lockgate(settings, "serve", "churn@1", "--port", str(port), "--workers", "2")
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url, process)

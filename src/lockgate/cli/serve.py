@@ -24,8 +24,10 @@ def serve_cmd(
                                        help="How often the alias is checked."),
     no_log: bool = typer.Option(False, "--no-prediction-log", help="Do not log predictions "
                                 "(monitoring will see nothing; for benchmarks)."),
-    access_log: bool = typer.Option(True, "--access-log/--no-access-log",
-                                    help="One line per request on stderr."),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="One line per request on stderr (off by default: "
+                                    "at thousands of requests a second it is the "
+                                    "metrics' job)."),
 ) -> None:
     """Serve a registered model over HTTP (POST /predict, /feedback; GET /health, /model,
     /metrics, /docs)."""
