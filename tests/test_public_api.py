@@ -77,6 +77,7 @@ PUBLIC = {
         "get_incident", "incidents", "load_config", "measure_window", "monitoring_report",
         "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
+        "Comparison", "ComparisonError", "compare",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
