@@ -75,6 +75,7 @@ def run(ctx: DemoContext) -> None:
         labeled = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "ground truth arrived", labeled)
         _expect_no_new_data(ctx, labeled)
+        _show_shadow(ctx, labeled)
     _labels_become_data(ctx, model)
     html_path, json_path = write_report(ctx.store, name, ctx.workdir)
     ctx.results.update(monitoring_model=name, monitoring_report_html=str(html_path),
@@ -262,6 +263,26 @@ def _show(ctx: DemoContext, title: str, result: MonitorRun) -> None:
         _feature_table(ctx, cause.get("features", [])[:5])
         if report.retraining:
             _show_retraining(ctx, report.retraining)
+
+
+def _show_shadow(ctx: DemoContext, result: MonitorRun) -> None:
+    """The shadow version on the same requests, when the registry section set one."""
+    if "batch_scoring" not in ctx.results:  # the section ran alone, without a shadow
+        return
+    window = next(iter(result.windows.values()))
+    shadow = window.shadow
+    ctx.expect(shadow is not None and shadow["n"] > 0, "monitoring",
+               "the shadow version scored on live traffic", f"shadow report {shadow}")
+    assert shadow is not None
+    line = (f"  Shadow v{shadow['shadow_versions'][0]} on the same {shadow['n']} requests: "
+            f"agrees with production on {shadow['agreement']:.0%}")
+    paired = shadow["labeled"]
+    if paired and paired["interval"]:
+        low, high = paired["interval"]
+        line += (f"; on {paired['n']} labeled requests accuracy {paired['shadow_accuracy']:.3f}"
+                 f" vs {paired['primary_accuracy']:.3f} (difference "
+                 f"{paired['difference']:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}])")
+    ctx.console.print(line)
 
 
 def _expect_no_new_data(ctx: DemoContext, result: MonitorRun) -> None:

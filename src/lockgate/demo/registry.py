@@ -45,7 +45,13 @@ def run(ctx: DemoContext) -> None:
     dummy = _train(ctx, table, DummyClassifier(strategy="prior"), "always-no-churn")
     worse = _register(ctx, registry, dummy, "predicts the base rate for everyone")
     _promote(ctx, registry, worse, "a worse challenger")
+    registry.set_alias(MODEL, "shadow", incumbent, reason="compare on live traffic")
+    ctx.console.print(f"  Alias [bold]{MODEL}@shadow[/] -> v{incumbent}: the server also "
+                      "scores every request with it, off the request path, and logs both "
+                      f"answers (_shadow/{MODEL})")
     server = _serve(ctx, table)
+    ctx.expect(server.state.shadow is not None, "registry", f"v{incumbent} scored in shadow",
+               "no shadow scorer")
     _batch_score(ctx, table)
     ctx.results.update(
         registry_model=MODEL, registry_versions={"incumbent": incumbent, "production": honest,

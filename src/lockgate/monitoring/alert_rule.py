@@ -60,6 +60,10 @@ _MEASURES = [
     Measure("cost.compute_ms_per_1k", ">", "predictions",
             "CPU milliseconds of the model calls per 1,000 predictions"),
     Measure("volume.predictions", "<", "predictions", "predictions in the window"),
+    Measure("shadow.agreement", "<", "predictions",
+            "share of requests where the shadow version predicts what production does"),
+    Measure("shadow.accuracy_difference", ">", "labels",
+            "shadow accuracy minus production accuracy on the same labeled requests"),
     Measure("labels.coverage", "<", "predictions", "share of predictions with ground truth"),
     Measure("labels.delay_p50_s", ">", "labels", "median seconds from prediction to label"),
 ]

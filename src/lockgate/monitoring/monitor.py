@@ -39,6 +39,7 @@ from lockgate.monitoring.retraining import (
     retrain,
 )
 from lockgate.monitoring.root_cause import analyse, feature_importance, rank_features
+from lockgate.monitoring.shadow_report import shadow_difference
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import (
     BucketProfile,
@@ -72,6 +73,8 @@ class WindowResult:
     versions: dict[str, int]
     buckets: dict[str, int]
     window_id: int | None = None
+    #: the shadow version's live difference on the same requests (None without one)
+    shadow: dict[str, Any] | None = None
 
     @property
     def samples(self) -> dict[str, int]:
@@ -156,10 +159,16 @@ def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
     perf = live_performance(joined, merged.n, model.problem_type,
                             positive_label=model.positive_label)
     measures = _measures(model, merged, drift_rows, prediction, perf, config)
+    shadow = shadow_difference(settings.resolved_data_root / "_shadow" / model.name,
+                               feedback_path(settings, model.name), span.start, span.end)
+    if shadow is not None:
+        measures["shadow.agreement"] = shadow["agreement"]
+        labeled = shadow["labeled"] or {}
+        measures["shadow.accuracy_difference"] = labeled.get("difference")
     result = WindowResult(
         model.name, merged.main_version if merged.n else model.version, span.start, span.end,
         merged.n, perf.n_labeled, measures, drift_rows, prediction, merged.violations,
-        perf.to_dict(), merged.versions, buckets)
+        perf.to_dict(), merged.versions, buckets, shadow=shadow)
     if record:
         result = _record_window(store, result)
     return result
@@ -408,6 +417,7 @@ def _feature_row(feature: Any) -> dict[str, Any]:
 
 def _record_window(store: Store, result: WindowResult) -> WindowResult:
     details = {"drift": result.drift, "prediction_drift": result.prediction_drift,
+               "shadow": result.shadow,
                "violations": result.violations, "performance": result.performance,
                "versions": result.versions, "buckets": result.buckets}
     inserted = store.execute_write(sa.insert(t_windows).values(

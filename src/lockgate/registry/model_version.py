@@ -355,6 +355,30 @@ class Registry:
                  gates or [], now)
         return self.get(name, version)
 
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str | None = None,
+                  reason: str | None = None) -> ModelVersion:
+        """Point a free alias (``shadow``, ``canary``...) at a version, recorded in the
+        history. Stage aliases move only through :meth:`transition` (the gates).
+
+        Raises:
+            RegistryError: ``alias`` is a stage alias or not a valid name.
+        """
+        if alias in STAGE_ALIASES or not _NAME.match(alias) or alias.isdigit():
+            raise RegistryError(
+                f"`{alias}` cannot be set directly: "
+                + ("stage aliases move through `lockgate models promote`." if alias in
+                   STAGE_ALIASES else "use letters, digits, `_ . -`, not only digits."))
+        current = self.get(name, version)
+        now = time.time()
+        with self.store.write() as conn:
+            conn.execute(sa.delete(t.model_aliases).where(
+                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
+            conn.execute(sa.insert(t.model_aliases).values(
+                model_name=name, alias=alias, version=version, updated_at=now))
+            _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
+                 actor or current_actor(), reason or f"alias {alias} set", [], now)
+        return self.get(name, version)
+
     def transition_refused(self, name: str, version: int, to_stage: str, *,
                            actor: str | None = None, reason: str | None = None,
                            gates: list[dict[str, Any]] | None = None) -> None:

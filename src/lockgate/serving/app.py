@@ -44,6 +44,7 @@ from lockgate.serving.prediction_log import (
 from lockgate.serving.request_schema import field_errors
 from lockgate.serving.security import GuardMiddleware
 from lockgate.serving.served_model import AliasFollower, ModelHolder, ServedModel, load_served
+from lockgate.serving.shadow import ShadowScorer
 from lockgate.store import Store
 
 ROUTES = {"/predict", "/feedback", "/health", "/model", "/metrics", "/openapi.json", "/docs"}
@@ -76,6 +77,9 @@ class ServingState:
         self.feedback: DeltaAppender | None = None
         self.recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.started_at = time.time()
+        self.shadow = (ShadowScorer.for_model(
+            self.registry, name, version, settings, flush_seconds=config.log_flush_seconds,
+            **self.load_options) if config.shadow and config.log_predictions else None)
         shared = os.environ.get(METRICS_DIR_ENV)  # set by serve() for several workers
         self.share = MetricsShare(Path(shared), self.metrics) if shared else None
 
@@ -90,7 +94,8 @@ class ServingState:
         return (f"lockgate serve: {served.name}{follows} v{served.version} (package sha256 "
                 f"{digest[:12]}) on http://{self.config.host}:{self.config.port} "
                 f"[pid {os.getpid()}]; auth: {auth}; prediction log: "
-                f"{'on' if self.config.log_predictions else 'OFF'}")
+                f"{'on' if self.config.log_predictions else 'OFF'}"
+                + (f"; shadow: v{self.shadow.served.version}" if self.shadow else ""))
 
     def shutdown_line(self) -> str:
         """The last line: what this process served, and that nothing is left unwritten."""
@@ -132,6 +137,8 @@ class ServingState:
         if self.follower is not None:
             self.follower.stop()
         await self.batcher.stop()
+        if self.shadow is not None:
+            self.shadow.close()
         for appender in (self.predictions, self.feedback):
             if appender is not None:
                 appender.close()
@@ -311,7 +318,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 "metrics": package.evaluation.get("metrics", {}),
                 "environment": package.environment, "contract": package.contract,
                 "model_card": package.model_card,
-                "follower_error": state.follower.last_error if state.follower else None}
+                "follower_error": state.follower.last_error if state.follower else None,
+                "shadow_version": state.shadow.served.version if state.shadow else None}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
@@ -343,6 +351,8 @@ def _record(state: ServingState, served: ServedModel, rows: list[dict[str, Any]]
              "request_rows": len(rows), "cpu_ms": cost.cpu_ms_per_row}
             for row, rid, p, q in zip(rows, ids, predictions, probabilities, strict=True)])
     state.remember(ids)
+    if state.shadow is not None:  # scored after this answer, on the shadow's own thread
+        state.shadow.submit(rows, ids, served, predictions, probabilities)
     if served.is_classifier:
         state.metrics.observe_predictions(served.version, predictions, None)
     else:

@@ -23,6 +23,8 @@ class ServeConfig:
         poll_seconds: how often the alias is checked for a new version.
         announce: print the startup and shutdown lines (``lockgate serve`` does).
         access_log: print one line per request (route, status, latency, rows).
+        shadow: also score every request with ``NAME@shadow`` (when that alias points at
+            another version), off the request path, logged to ``_shadow/NAME``.
     """
 
     ref: str
@@ -40,3 +42,4 @@ class ServeConfig:
     poll_seconds: float = 2.0
     announce: bool = False
     access_log: bool = False
+    shadow: bool = True
