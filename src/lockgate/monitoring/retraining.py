@@ -7,9 +7,12 @@ Drift alone is not evidence that a model got worse. Retraining is recommended wh
 * labels have not arrived yet and at least one of the model's most important features
   drifted (the best early sign available, and said to be so).
 
-A recommended retraining runs the pipeline the rule names, registers the model its run
-logged as a new version (stage ``candidate``) and asks the promotion gates to move it to
-``staging`` (never ``production``: that promotion is a separate, gated decision).
+A recommended retraining starts only on new evidence (a newer validated version of the
+training table, or labels landed since the champion was registered); it runs the
+pipeline the rule names, registers the model its run logged as a new version (stage
+``candidate``), replays recent labeled live traffic through champion and challenger
+(paired, with a CI; a challenger worse beyond doubt stops there) and asks the promotion
+gates to move it to ``staging`` (never ``production``: a separate, gated decision).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.monitoring.alert_rule import RetrainSpec
+from lockgate.monitoring.replay import replay
 from lockgate.monitoring.root_cause import FeatureCause
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.registry import Registry, promote
@@ -193,12 +197,20 @@ def _register_and_gate(model: WatchedModel, spec: RetrainSpec, decision: Retrain
                            reference_profile=reference, holdout=_holdout(store, settings,
                                                                          training_run),
                            description=f"retrained by monitoring: {decision.reason}")
+    replayed = replay(model, registry.load(mv).pipeline, settings=settings)
+    if replayed is not None and replayed.worse:  # worse on live traffic: no promotion
+        registry.transition_refused(model.name, mv.version, spec.promote_to,
+                                    reason="worse than the champion on replayed traffic",
+                                    gates=[replayed.gate()])
+        return RetrainingOutcome(decision, True, spec.pipeline, run_id, training_run,
+                                 mv.version, None, [replayed.gate()])
     result = promote(registry, model.name, mv.version, to=spec.promote_to, config=gate_config,
                      reason=f"monitoring retraining: {decision.reason}",
                      raise_on_failure=False)
+    gates = [g.to_dict() for g in result.gates] + ([replayed.gate()] if replayed else [])
     return RetrainingOutcome(
         decision, True, spec.pipeline, run_id, training_run, mv.version,
-        spec.promote_to if result.promoted else None, [g.to_dict() for g in result.gates])
+        spec.promote_to if result.promoted else None, gates)
 
 
 def find_training_run(store: Store, run_id: str) -> str:
