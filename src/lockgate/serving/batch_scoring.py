@@ -266,7 +266,7 @@ class _Job:
             pl.lit(wall_ms / n).alias("latency_ms"),
             pl.lit(wall_ms).alias("request_latency_ms"),
             pl.lit(n, pl.Int64).alias("request_rows"), pl.lit(cpu_ms / n).alias("cpu_ms"),
-            pl.lit(self.batch_id).alias("batch_id"), pl.lit(None, pl.Int64).alias("shadow_of"))
+            pl.lit(self.batch_id).alias("batch_id"))
         frame.write_parquet(self.staging / "log" / f"{index:08d}.parquet")
         self.counts["logged"] += n
 

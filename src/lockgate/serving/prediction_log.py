@@ -39,7 +39,7 @@ TIMESTAMP = pl.Datetime("us", "UTC")
 ACCOUNTING_COLUMNS: dict[str, pl.DataType] = {
     "latency_ms": pl.Float64(), "request_latency_ms": pl.Float64(),
     "request_rows": pl.Int64(), "cpu_ms": pl.Float64(), "batch_id": pl.Utf8(),
-    "shadow_of": pl.Int64(), "logged_at": TIMESTAMP,
+    "logged_at": TIMESTAMP,
 }
 
 
