@@ -20,7 +20,8 @@ PUBLIC = {
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
-        "check_key", "dumps", "key_from_uri", "loads", "materializer_for",
+        "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
+        "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],

@@ -33,10 +33,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from lockgate.artifacts import loads
-from lockgate.errors import ArtifactError
-from lockgate.config import Settings
-from lockgate.errors import ConfigError
+from lockgate.artifacts import allowlist, loads
+from lockgate.config import Settings, load_settings
+from lockgate.errors import ArtifactError, ConfigError
 from lockgate.registry import PackageError, Registry, load_package
 from lockgate.registry.gates import GateConfig, infra
 from lockgate.registry.package import MANIFEST, MODEL_FILE, PackageContents, write_package
@@ -120,7 +119,7 @@ def test_operator_cannot_open_dangerous_modules(tmp_path: Path) -> None:
     for entry in ("builtins.*", "builtins.exec", "functools.partial", "os.*", "posix.system",
                   "numpy.*", "numpy.load", "subprocess.check_output", "importlib.*"):
         with pytest.raises(ConfigError, match="can never be trusted"):
-            Settings(home=tmp_path, trusted_types=(entry,))
+            load_settings(home=tmp_path, trusted_types=(entry,))
 
 
 def _package_folder(tmp_path: Path, pipeline: Any) -> Path:

@@ -22,10 +22,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, key_from_uri
+from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist, key_from_uri
 from lockgate.config import Settings, load_settings
-from lockgate.errors import close_matches
-from lockgate.registry.errors import ModelNotFoundError, RegistryError
+from lockgate.errors import ArtifactError, close_matches
+from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
 from lockgate.registry.holdout import holdout_from_data
 from lockgate.registry.model_card import render_card
 from lockgate.registry.package import (
@@ -135,7 +135,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root))
+        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root),
+                                       allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
 
@@ -317,7 +318,7 @@ class Registry:
     def load(self, mv: ModelVersion | str) -> ModelPackage:
         """Load the verified package of a version or reference."""
         version = self.resolve(mv) if isinstance(mv, str) else mv
-        return load_package(self.package_path(version))
+        return load_package(self.package_path(version), trusted=self.artifacts.trusted)
 
     # -- stage changes -------------------------------------------------------------
 
@@ -390,7 +391,11 @@ class Registry:
         evaluation = self.artifacts.load(found["evaluation"])
         if hasattr(evaluation, "to_dict"):
             evaluation = evaluation.to_dict()
-        return self.artifacts.load(found["model"]), dict(evaluation)
+        try:
+            model = self.artifacts.load(found["model"])
+        except ArtifactError as exc:  # refused before anything in it was built
+            raise PackageError(f"Refusing to register the model of run {run_id}: {exc}") from exc
+        return model, dict(evaluation)
 
     def _lineage(self, run_id: str, evaluation: Mapping[str, Any]) -> dict[str, Any]:
         dataset = dict(evaluation.get("dataset") or {})

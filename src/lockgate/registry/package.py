@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.artifacts import safe_join, skops_trusted_types
+from lockgate.artifacts import TypeAllowlist, safe_join
+from lockgate.artifacts.trusted_types import load_skops
 from lockgate.errors import ArtifactError, numbered
 from lockgate.registry.errors import PackageError
 
@@ -225,12 +226,16 @@ def verify_package(folder: Path | str) -> dict[str, Any]:
     return manifest
 
 
-def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> ModelPackage:
+def load_package(path: Path | str, *, extract_to: Path | str | None = None,
+                 trusted: TypeAllowlist | None = None) -> ModelPackage:
     """Verify and load a package folder or ``.tar.gz`` archive.
 
     Args:
         path: a package folder, or an archive made by :func:`archive_package`.
         extract_to: where to unpack an archive (default: a folder beside it).
+        trusted: the types the model file may hold (default: lockgate's allowlist and
+            the declared types; pass ``lockgate.artifacts.allowlist(settings)`` to
+            include the operator's additions).
 
     Raises:
         PackageError: incomplete, tampered, or holding types outside the trusted list.
@@ -240,7 +245,7 @@ def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> M
         destination = Path(extract_to) if extract_to else source.with_name(source.name + ".d")
         source = extract_archive(source, destination)
     manifest = verify_package(source)
-    pipeline = _load_pipeline((source / MODEL_FILE).read_bytes(), source)
+    pipeline = _load_pipeline((source / MODEL_FILE).read_bytes(), source, trusted)
     read = lambda name: json.loads((source / name).read_text(encoding="utf-8"))  # noqa: E731
     return ModelPackage(
         path=source.resolve(), pipeline=pipeline, contract=read("contract.json"),
@@ -359,17 +364,11 @@ def _check_file(root: Path, name: str, entry: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _load_pipeline(data: bytes, root: Path) -> Any:
-    import skops.io as sio
-
+def _load_pipeline(data: bytes, root: Path, trusted: TypeAllowlist | None) -> Any:
     try:
-        trusted = skops_trusted_types(data)
+        return load_skops(data, trusted, where=str(root / MODEL_FILE))
     except ArtifactError as exc:
-        raise PackageError(f"Refusing {root / MODEL_FILE}: {exc}") from exc
-    try:
-        return sio.loads(data, trusted=trusted)
-    except Exception as exc:
-        raise PackageError(f"{root / MODEL_FILE} cannot be loaded by skops: {exc}") from exc
+        raise PackageError(str(exc)) from exc
 
 
 def _example_value(column: Mapping[str, Any], index: int) -> Any:
