@@ -1,6 +1,8 @@
-"""The trust boundary in code: the guard of every server, connection limits, outbound URLs."""
+"""The trust boundary in code: the guard of every server, its connection limits, and the
+guard of outbound URLs. Part of the core: every stage may import it."""
 
 from lockgate.security.http_guard import GuardError, GuardPolicy, HttpGuard, json_too_deep
+from lockgate.security.outbound import OutboundPolicy, OutboundURLError, blocked, post_json
 from lockgate.security.http_server import (
     DeadlineH11Protocol,
     ServerThread,
@@ -13,8 +15,12 @@ __all__ = [
     "GuardError",
     "GuardPolicy",
     "HttpGuard",
+    "OutboundPolicy",
+    "OutboundURLError",
     "ServerThread",
+    "blocked",
     "json_too_deep",
+    "post_json",
     "run_server",
     "server_config",
 ]
