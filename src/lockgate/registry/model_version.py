@@ -308,8 +308,20 @@ class Registry:
     # -- packages ----------------------------------------------------------------
 
     def package_path(self, mv: ModelVersion) -> Path:
-        """The verified, unpacked package folder of a version (cached under home)."""
+        """The verified, unpacked package folder of a version (cached under home).
+
+        The archive's bytes must hash to the registered ``package_sha256``; the cached
+        folder is reused only if it is exactly that archive's content.
+
+        Raises:
+            PackageError: the artifact record does not hold the registered digest.
+        """
         record = self.store.artifact(mv.artifact_id)
+        if key_from_uri(record.uri) != mv.package_sha256:
+            raise PackageError(
+                f"Refusing {mv.ref}: its artifact {record.id} holds {record.uri[-64:][:12]}…, "
+                f"not the registered package digest {mv.package_sha256[:12]}…. The registry "
+                "was altered; restore the version from a backup.")
         with self.artifacts.blobs.open_verified(key_from_uri(record.uri)) as handle:
             archive = Path(handle.name)
         cache = Path(self.settings.home).resolve() / "packages" / mv.package_sha256

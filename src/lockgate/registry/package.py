@@ -276,9 +276,10 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
 
     Links, devices, absolute names and ``..`` are refused before anything is written.
     Unpacking goes to a temporary sibling folder that is renamed into place, so several
-    processes (server workers) unpacking the same package never see a half-written one;
-    an existing destination holding the same verified package is reused, an altered one
-    is replaced.
+    processes (server workers) unpacking the same package never see a half-written one.
+    An existing destination is reused only when its ``MANIFEST.json`` is byte-for-byte the
+    archive's and every file matches it (a folder that re-sealed its own manifest after
+    an edit is not the archive): otherwise it is replaced.
 
     Raises:
         PackageError: unsafe member, oversized archive, or not a tar archive.
@@ -288,7 +289,8 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
         with tarfile.open(source, "r:*") as tar:
             members = tar.getmembers()
             _check_members(members, target, source)
-            if _verified(target):
+            expected = _manifest_bytes(tar, members, source)
+            if _verified(target, expected):
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -297,7 +299,7 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
                     handle = tar.extractfile(member)
                     assert handle is not None
                     safe_join(staging, member.name).write_bytes(handle.read())
-                _install(staging, target)
+                _install(staging, target, expected)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except tarfile.TarError as exc:
@@ -305,8 +307,19 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
     return target
 
 
-def _verified(folder: Path) -> bool:
-    if not (folder / MANIFEST).is_file():
+def _manifest_bytes(tar: tarfile.TarFile, members: list[tarfile.TarInfo], source: Path
+                    ) -> bytes:
+    member = next((m for m in members if m.name.strip("./") == MANIFEST), None)
+    handle = tar.extractfile(member) if member is not None else None
+    if handle is None:
+        raise PackageError(f"Refusing archive {source}: it has no {MANIFEST}.")
+    return handle.read()
+
+
+def _verified(folder: Path, expected_manifest: bytes) -> bool:
+    """Whether ``folder`` holds exactly the package whose manifest is ``expected_manifest``."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file() or manifest.read_bytes() != expected_manifest:
         return False
     try:
         verify_package(folder)
@@ -315,9 +328,9 @@ def _verified(folder: Path) -> bool:
     return True
 
 
-def _install(staging: Path, target: Path) -> None:
-    """Move an unpacked package into place; a verified package already there wins."""
-    if target.exists() and not _verified(target):
+def _install(staging: Path, target: Path, expected_manifest: bytes) -> None:
+    """Move an unpacked package into place; the same verified package already there wins."""
+    if target.exists() and not _verified(target, expected_manifest):
         if not (target / MANIFEST).is_file() and any(target.iterdir()):
             raise PackageError(f"Refusing to unpack over {target}: it holds files that are "
                                "not a model package.")
@@ -325,7 +338,7 @@ def _install(staging: Path, target: Path) -> None:
     try:
         os.replace(staging, target)
     except OSError:
-        if not _verified(target):  # another process installed it at the same moment
+        if not _verified(target, expected_manifest):  # another process installed it meanwhile
             raise
 
 
