@@ -85,6 +85,11 @@ PUBLIC = {
     "lockgate.demo": [
         "DemoContext",
     ],
+    "lockgate.security": [
+        "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
+        "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
+        "run_server", "server_config",
+    ],
 }
 
 

@@ -103,7 +103,8 @@ def test_webhook_times_out(receiver: _Receiver) -> None:
 
 def test_webhook_to_a_closed_port() -> None:
     with pytest.raises(AlertDeliveryError, match="ConnectError"):
-        WebhookSink("http://127.0.0.1:9/alerts", allow=LOOPBACK, retries=1, backoff=0.01).send(_event())
+        WebhookSink("http://127.0.0.1:9/alerts", allow=LOOPBACK, retries=1,
+                    backoff=0.01).send(_event())
 
 
 def test_jsonl_appends_whole_lines(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -81,7 +80,7 @@ def test_a_resealed_cache_folder_is_replaced_by_the_registered_archive(
 
 def test_a_version_whose_artifact_is_not_the_registered_digest_is_refused(
         world: tuple[Settings, Registry]) -> None:
-    settings, registry = world
+    _, registry = world
     import sqlalchemy as sa
 
     from lockgate.store import tables_registry as t

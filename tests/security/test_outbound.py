@@ -29,7 +29,7 @@ class _Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         self.server.hits.append(self.path)
         self.rfile.read(int(self.headers.get("content-length", 0)))
         if self.path == "/redirect":
