@@ -21,7 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lockgate.security.http_guard import GuardPolicy
 
-MAX_HEAD_BYTES = 32 * 1024
+MAX_HEAD_BYTES = 16 * 1024  # h11's default, stated here so it cannot drift
 
 
 class DeadlineH11Protocol(H11Protocol):
