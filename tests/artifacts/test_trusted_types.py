@@ -18,7 +18,7 @@ from lockgate.artifacts import (
 )
 from lockgate.artifacts import trusted_types as tt
 from lockgate.config import load_settings
-from lockgate.errors import ConfigError
+from lockgate.errors import ArtifactError, ConfigError
 
 
 def double(x: np.ndarray) -> np.ndarray:
@@ -90,3 +90,15 @@ def test_lockgate_trusts_only_container_builtins() -> None:
     assert {n for n in tt.LOCKGATE_TYPES if n.startswith("builtins.")} == {
         "builtins.slice", "builtins.frozenset", "builtins.complex", "builtins.bytes"}
     assert all(not tt.never_trusted(n) for n in tt.LOCKGATE_TYPES)
+
+
+def test_a_crafted_tree_predictor_is_refused_before_predict() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.random.default_rng(0).random((200, 3))
+    model = HistGradientBoostingClassifier(max_iter=3).fit(x, (x[:, 0] > 0.5).astype(int))
+    assert loads(sio.dumps(make_pipeline(StandardScaler(), model)), "skops") is not None
+    inner = model._predictors[0][0].nodes
+    inner["left"][inner["is_leaf"] == 0] = 10_000_000  # an out-of-bounds read at predict
+    with pytest.raises(ArtifactError, match=r"tree 0 of HistGradientBoostingClassifier links"):
+        loads(sio.dumps(make_pipeline(StandardScaler(), model)), "skops")

@@ -43,7 +43,7 @@ def test_a_wildcard_bind_answers_this_machine_and_refuses_others() -> None:
 
 def test_start_policy() -> None:
     assert GuardPolicy(server="t").check_start() is None
-    with pytest.raises(GuardError, match="Refusing to start t on 10.0.0.5"):
+    with pytest.raises(GuardError, match=r"Refusing to start t on 10\.0\.0\.5"):
         GuardPolicy(server="t", host="10.0.0.5").check_start()
     warning = GuardPolicy(server="t", host="10.0.0.5", insecure=True).check_start()
     assert warning is not None and "WITHOUT authentication" in warning

@@ -26,8 +26,9 @@ import numpy as np
 import pytest
 import skops.io as sio
 from lockgate_model_cases import CONTRACT, FEATURES, PROFILE, dataset_version, make_frame
-from sklearn.compose import TransformedTargetRegressor
-from sklearn.feature_selection import SelectKBest
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_selection import RFE, GenericUnivariateSelect, SelectKBest, SelectPercentile
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -69,6 +70,14 @@ def _slots(func: Any) -> dict[str, Any]:
         "KNeighborsClassifier.metric": KNeighborsClassifier(metric=func),
         "Pipeline(FunctionTransformer)": make_pipeline(FunctionTransformer(func=func),
                                                        LogisticRegression()),
+        "SelectPercentile.score_func": SelectPercentile(score_func=func),
+        "GenericUnivariateSelect.score_func": GenericUnivariateSelect(score_func=func),
+        "RFE.importance_getter": RFE(LogisticRegression(), importance_getter=func),
+        "TfidfVectorizer.tokenizer": TfidfVectorizer(tokenizer=func),
+        "TfidfVectorizer.preprocessor": TfidfVectorizer(preprocessor=func),
+        "ColumnTransformer.columns": ColumnTransformer([("x", "passthrough", func)]),
+        "SimpleImputer-in-ColumnTransformer": ColumnTransformer(
+            [("x", make_pipeline(FunctionTransformer(func=func)), [0])]),
     }
 
 

@@ -46,8 +46,8 @@ LOCKGATE_TYPES: frozenset[str] = frozenset({
     "lockgate.modeling.features.as_float",
     # fitted scikit-learn internals (state holders, no callables)
     "sklearn.tree._tree.Tree",
-    # trusted for HistGradientBoosting*; see SECURITY.md (skops leaves it out because a
-    # crafted node array can crash scikit-learn; our packages are digest-pinned)
+    # HistGradientBoosting trees: skops leaves it out because scikit-learn walks the node
+    # array unchecked; load_skops checks every link (check_tree_predictors)
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.neighbors._ball_tree.BallTree",
@@ -214,10 +214,80 @@ def load_skops(data: bytes, trusted: TypeAllowlist | None = None,
 
     types = (trusted or allowlist()).check(data, where)
     try:
-        return sio.loads(data, trusted=types)
+        model = sio.loads(data, trusted=types)
     except Exception as exc:
         raise ArtifactError(f"{where} cannot be loaded by skops: {type(exc).__name__}: "
                             f"{exc}") from exc
+    check_tree_predictors(model, where)
+    return model
+
+
+def check_tree_predictors(model: Any, where: str = "the model") -> None:
+    """Refuse HistGradientBoosting trees whose node links point outside their arrays.
+
+    Why: scikit-learn walks ``TreePredictor.nodes`` without bounds checks, so a crafted
+    file could read out of bounds at predict time (the reason skops leaves the type out
+    of its defaults). lockgate trusts the type and checks the links instead.
+
+    Raises:
+        ArtifactError: a child index or categorical bitset index out of range.
+    """
+    for estimator in _estimators(model):
+        n_features = getattr(estimator, "n_features_in_", None)
+        for index, predictor in enumerate(_predictors(estimator)):
+            problem = _tree_problem(predictor, n_features)
+            if problem:
+                raise ArtifactError(f"Refusing {where}: tree {index} of "
+                                    f"{type(estimator).__name__} {problem}; the file was "
+                                    "crafted or corrupted.")
+
+
+def _estimators(model: Any) -> list[Any]:
+    found, todo, seen = [], [model], set()
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        found.append(item)
+        if hasattr(item, "get_params"):
+            todo.extend(v for v in item.get_params(deep=False).values()
+                        if hasattr(v, "get_params") or isinstance(v, list | tuple))
+            todo.extend(getattr(item, name) for name in ("steps_", "estimators_",
+                                                         "transformers_", "named_steps")
+                        if isinstance(getattr(item, name, None), list | tuple))
+        elif isinstance(item, list | tuple):
+            todo.extend(v[1] if isinstance(v, tuple) and len(v) > 1 else v for v in item)
+    return [e for e in found if hasattr(e, "get_params")]
+
+
+def _predictors(estimator: Any) -> list[Any]:
+    groups = getattr(estimator, "_predictors", None)
+    if not isinstance(groups, list):
+        return []
+    return [p for group in groups for p in (group if isinstance(group, list) else [group])]
+
+
+def _tree_problem(predictor: Any, n_features: int | None) -> str | None:
+    import numpy as np
+
+    nodes = getattr(predictor, "nodes", None)
+    if nodes is None or not hasattr(nodes, "dtype") or nodes.dtype.names is None:
+        return "has no node array"
+    count = len(nodes)
+    inner = nodes[nodes["is_leaf"] == 0]
+    for field in ("left", "right"):
+        links = inner[field].astype(np.int64)
+        if links.size and (links.min() < 0 or links.max() >= count):
+            return f"links a node to {int(links.max())} outside its {count} nodes"
+    if n_features is not None and inner.size and int(inner["feature_idx"].max()) >= n_features:
+        return f"splits on feature {int(inner['feature_idx'].max())} of {n_features}"
+    bitsets = getattr(predictor, "raw_left_cat_bitsets", None)
+    categorical = inner[inner["is_categorical"] != 0]
+    if categorical.size and (bitsets is None or
+                             int(categorical["bitset_idx"].max()) >= len(bitsets)):
+        return "points at a categorical bitset it does not have"
+    return None
 
 
 def not_skops(where: str, exc: BaseException) -> str:
