@@ -106,7 +106,7 @@ def test_target_proxy_derived_from_target() -> None:
                              config=LeakageConfig(adversarial=False))
     proxies = [f for f in findings if f.code == "target_proxy"]
     assert [f.evidence["column"] for f in proxies] == ["refund_amount"]
-    assert proxies[0].severity == "blocking" and proxies[0].evidence["score"] > 0.98
+    assert proxies[0].severity == "blocking" and proxies[0].evidence["alone"] > 0.98
 
 
 def test_column_recorded_after_the_event_time() -> None:
