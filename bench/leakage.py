@@ -183,7 +183,8 @@ def training_score() -> dict[str, Any]:
     model = RandomForestClassifier(100, random_state=0).fit(x[:200], y[:200])
     naive = float(roc_auc_score(y[:200], model.predict_proba(x[:200])[:, 1]))
     honest = float(roc_auc_score(y[200:], model.predict_proba(x[200:])[:, 1]))
-    return {"workflow": RandomForestClassifier(100, random_state=0), "data": _frame(x[:200], y[:200]),
+    return {"workflow": RandomForestClassifier(100, random_state=0),
+            "data": _frame(x[:200], y[:200]),
             "target": "y", "naive": naive, "honest": honest, "claimed": naive}
 
 

@@ -40,6 +40,7 @@ from lockgate.modeling.features import build_pipeline
 from lockgate.modeling.leakage import (
     Finding,
     LeakageConfig,
+    blocked_columns,
     check_leakage,
     is_leak_free,
     no_holdout,
@@ -300,6 +301,7 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
         dev_df, held_df, job.contract, problem_type=job.problem_type,
         target=job.target, estimator=job.estimator, strategy=plan.strategy,
         config=config.leakage))
+    findings = _exclude_blocked(run, job, findings)
     folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
     dev_folds = _relative(plan.folds, plan.development)
     model, best = _timed(job, "fit_final", lambda: fit_model(
@@ -321,6 +323,30 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
     _log_outcome(run, record, folds, best, job.timings)
     return TrainResult(run.id, model, record, model_ref.id, plan, tuple(folds), best,
                        dict(job.timings))
+
+
+def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Finding]:
+    """Blocking means blocked: features a blocking finding names (a target proxy, a
+    column known only after the outcome) are taken out of the model before anything is
+    fit, so no reported score (CV, holdout, naive) includes them."""
+    blocked = [c for c in blocked_columns(findings) if c in job.features]
+    if not blocked:
+        return findings
+    kept = [f for f in job.features if f not in blocked]
+    if not kept:
+        raise TrainingError(f"Every feature is blocked by a leakage finding ({blocked}); no "
+                            "honest model can be trained. Fix the contract or the data.")
+    job.features = kept
+    if job.config.features == "contract":
+        job.pipeline = build_pipeline(job.contract, job.estimator,
+                                      categorical=job.config.categorical, features=kept)
+    else:
+        job.x = job.x[kept]
+    check_grid(job.pipeline, prefixed_grid(job.spec.param_grid))
+    run.note(f"Excluded from the model by blocking leakage findings: {blocked}.")
+    run.log_params({"excluded_features": blocked})
+    return [replace(f, evidence=f.evidence | {"excluded": True})
+            if f.evidence.get("column") in blocked else f for f in findings]
 
 
 def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
