@@ -169,7 +169,7 @@ def search_best_score(declared: bool) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         x, y = make_classification(5120, 60, n_informative=3, flip_y=0.25, random_state=1)
         xs, ys, fresh_x, fresh_y = x[:120], y[:120], x[120:], y[120:]
-        grid = {"logisticregression__C": np.logspace(-3, 3, 13).tolist()}
+        grid = {"logisticregression__C": np.logspace(-3, 3, 7).tolist()}
         search = GridSearchCV(_logit(), grid, cv=3, scoring="roc_auc").fit(xs, ys)
         honest = float(roc_auc_score(fresh_y, search.predict_proba(fresh_x)[:, 1]))
         df = _frame(xs, ys)
@@ -425,9 +425,9 @@ CASES = (
     Case("repeated_measurements", "non-independence", "undeclared",
          repeated_measurements(False), frozenset({"near_duplicate_rows"}), fast=True),
     Case("clear_cut_test_set", "sampling bias", "declared", spectrum_bias(True),
-         frozenset({"test_not_like_deployment"})),
+         frozenset({"test_not_like_deployment", "spectrum_bias"})),
     Case("clear_cut_test_set", "sampling bias", "undeclared", spectrum_bias(False),
-         frozenset({"distribution_shift"})),
+         frozenset({"distribution_shift", "spectrum_bias"}), fast=True),
 )
 _OPTIONS = ("workflow", "data", "target", "train", "test", "claimed", "preprocessed",
             "availability", "time", "groups", "features", "reference", "settings")

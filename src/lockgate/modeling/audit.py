@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import polars as pl
+from scipy import stats
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -238,6 +239,7 @@ def audit(workflow: Any, data: Any = None, *, target: str, train: Any = None,
     _data_checks(state, config)
     if test_rows is not None:
         _pair_checks(state, reference, config)
+        _spectrum(state, workflow, reference, config)
     excluded = tuple(dict.fromkeys(lk.blocked_columns(state.findings)
                                    + [c for s in steps if s.step == "target_encoding"
                                       for c in s.columns]))
@@ -596,9 +598,51 @@ def _pair_checks(state: _State, reference: Any, config: AuditConfig) -> None:
             as_polars(reference), test, state.roles, features, None, config.leakage,
             code="test_not_like_deployment", against="deployment reference sample")
     state.findings += found
-    if any(f.code in ("distribution_shift", "test_not_like_deployment")
+    if any(f.code in ("distribution_shift", "test_not_like_deployment", "spectrum_bias")
            and f.severity == WARNING for f in found):
         state.use_test = False
+
+
+def _spectrum(state: _State, workflow: Any, reference: Any, config: AuditConfig) -> None:
+    """Spectrum bias: the user's test cases are easier than the training (or deployment)
+    cases. The workflow's confidence on the test rows is compared with its out-of-fold
+    confidence on the training rows (and on the reference rows) by a Mann-Whitney test;
+    a shift needs p < 1e-3 and a confidence AUC of at least 0.6."""
+    if state.problem == "regression" or state.test_rows is None:
+        return
+    features = list(state.roles.features)
+    mask = np.isin(np.arange(state.df.height), state.test_rows)
+    train, test = state.df.filter(pl.Series(~mask)), state.df.filter(pl.Series(mask))
+    x_train, y_train = train.select(features).to_pandas(), train[state.roles.target].to_numpy()
+    cv = StratifiedKFold(config.n_splits, shuffle=True, random_state=config.seed)
+    try:
+        from sklearn.model_selection import cross_val_predict
+
+        oof = cross_val_predict(clone(workflow), x_train, y_train, cv=cv, method="predict_proba")
+        fitted = clone(workflow).fit(x_train, y_train)
+    except ValueError:
+        return
+    against = [("training rows", oof.max(axis=1), "spectrum_bias")]
+    if reference is not None:
+        ref = as_polars(reference)
+        if all(f in ref.columns for f in features):
+            against.append(("deployment reference sample", fitted.predict_proba(
+                ref.select(features).to_pandas()).max(axis=1), "test_not_like_deployment"))
+    confident = fitted.predict_proba(test.select(features).to_pandas()).max(axis=1)
+    for name, base, code in against:
+        result = stats.mannwhitneyu(confident, base, alternative="greater")
+        auc = float(result.statistic) / (len(confident) * len(base))
+        if result.pvalue < 1e-3 and auc >= 0.6:
+            state.use_test = False
+            state.findings.append(Finding(
+                code, WARNING,
+                f"The test rows are easier than the {name}: the model is more confident on "
+                f"them (confidence AUC {auc:.2f}, Mann-Whitney p={result.pvalue:.1e}, "
+                f"{len(confident)} vs {len(base)} rows), the mark of a test set that kept "
+                "only clear-cut cases (spectrum bias). Its score does not represent "
+                f"the {name}; lockgate reports the estimate from the training rows.",
+                {"confidence_auc": round(auc, 4), "p_value": float(result.pvalue),
+                 "rows": [len(confident), len(base)]}))
 
 
 # -- the honest estimate -----------------------------------------------------------------
@@ -617,13 +661,14 @@ def _honest(state: _State, workflow: Any, excluded: Sequence[str],
         state.no_honest = "every feature is blocked"
         return None, 0
     rows = np.flatnonzero(keep)
-    x = _neutralised(df[rows], features, excluded, state.unimpute).to_pandas()
+    table = _neutralised(df[rows], features, excluded, state.unimpute)
+    model = _with_fold_imputer(workflow, list(state.unimpute))
+    x = table.to_pandas() if _needs_frame(model, table) else _Rows(table.to_numpy())
     y = df[state.roles.target].to_numpy()[rows]
     if state.problem == "regression":
         y = y.astype(np.float64)
     time = None if state.time is None else state.time[rows]
     groups = None if state.groups is None else state.groups[rows]
-    model = _with_fold_imputer(workflow, list(state.unimpute))
     preds, folds, repeats, protocol = _cross_validate(model, x, y, state.problem, time, groups,
                                                       config)
     metric = state.metric
@@ -639,6 +684,34 @@ def _honest(state: _State, workflow: Any, excluded: Sequence[str],
     return Estimate(metric, float(np.mean(values)), float(np.mean(lows)),
                     float(np.mean(highs)), len(rows), n_groups, folds, repeats,
                     protocol + nested), int(state.df.height - len(rows))
+
+
+class _Rows:
+    """A numpy matrix with pandas' ``iloc`` (scikit-learn validates numpy far faster than
+    a DataFrame, which matters in a nested search of small fits)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    @property
+    def iloc(self) -> _Rows:
+        return self
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return self.values[rows]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _needs_frame(workflow: Any, x: pl.DataFrame) -> bool:
+    """Whether the workflow reads columns by name or takes non-numeric columns."""
+    if not all(d.is_numeric() or d == pl.Boolean for d in x.schema.values()):
+        return True
+    params = workflow.get_params(deep=True).values() if hasattr(workflow, "get_params") else ()
+    fitted = getattr(workflow, "best_estimator_", workflow)
+    return any(isinstance(v, ColumnTransformer) for v in params) or hasattr(
+        fitted, "feature_names_in_")
 
 
 def _first_of_each(hashes: np.ndarray) -> np.ndarray:
@@ -683,7 +756,8 @@ def _cross_validate(model: Any, x: Any, y: np.ndarray, problem: str, time: np.nd
         splits = [[(order[tr], order[te]) for tr, te in TimeSeriesSplit(k).split(order)]]
         protocol = f"time-ordered expanding-window CV ({k} folds)"
     else:
-        splits = [list(_splitter(problem, groups, k, config.seed + r).split(x, y, groups))
+        blank = np.zeros(len(y))
+        splits = [list(_splitter(problem, groups, k, config.seed + r).split(blank, y, groups))
                   for r in range(config.repeats)]
         kind = "grouped " if groups is not None else ""
         protocol = f"repeated {kind}{k}-fold CV (x{config.repeats})"
@@ -736,7 +810,8 @@ def _fit(model: Any, x: Any, y: np.ndarray, groups: np.ndarray | None, timed: bo
     if search is not None and timed:
         search.set_params(cv=TimeSeriesSplit(config.inner_splits))
     elif search is not None and groups is not None:
-        search.set_params(cv=list(GroupKFold(config.inner_splits).split(x, y, groups)))
+        inner = GroupKFold(config.inner_splits).split(np.zeros(len(y)), y, groups)
+        search.set_params(cv=list(inner))
     return model.fit(x, y)
 
 
