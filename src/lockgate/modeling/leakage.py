@@ -73,7 +73,8 @@ class LeakageConfig:
     #: adversarial validation: a membership classifier's AUC must beat every permuted
     #: null and exceed the null mean by this effect size (big data does not cry wolf)
     adversarial_effect: float = 0.1
-    permutations: int = 19
+    permutations: int = 9            # with the effect size, 9 suffice (null sd ~0.02)
+    adversarial_rows: int = 1500     # rows per side for the membership classifier
     adversarial: bool = True
     bootstrap: int = 200
     sample_rows: int = 5000          # rows per side for the model-based checks
@@ -646,7 +647,8 @@ def adversarial_validation(train: pl.DataFrame, test: pl.DataFrame, contract: Co
     effect size, so a negligible shift does not cry wolf.
     """
     rng = np.random.default_rng(config.seed)
-    a, b = _sample(train, config.sample_rows, rng), _sample(test, config.sample_rows, rng)
+    rows = config.adversarial_rows
+    a, b = _sample(train, rows, rng), _sample(test, rows, rng)
     features = [f for f in features if f in a.columns and f in b.columns]
     if a.height < 20 or b.height < 20 or not features:
         return []
