@@ -167,7 +167,7 @@ def control_pair() -> dict[str, Any]:
 
 def search_best_score(declared: bool) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
-        x, y = make_classification(5120, 60, n_informative=3, flip_y=0.25, random_state=1)
+        x, y = make_classification(5120, 30, n_informative=3, flip_y=0.25, random_state=1)
         xs, ys, fresh_x, fresh_y = x[:120], y[:120], x[120:], y[120:]
         grid = {"logisticregression__C": np.logspace(-3, 3, 7).tolist()}
         search = GridSearchCV(_logit(), grid, cv=3, scoring="roc_auc").fit(xs, ys)
@@ -264,7 +264,7 @@ def feature_selection_lineage() -> dict[str, Any]:
     naive = _cv_auc(_logit(), selected.drop("y").to_pandas(), y, SKF)
     honest = _cv_auc(make_pipeline(SelectKBest(f_classif, k=len(keep)), _logit()),
                      x[:, :300], y, SKF)
-    return {"workflow": _logit(), "data": "selected@v1", "target": "y", "naive": naive,
+    return {"workflow": _logit(), "data": "selected", "target": "y", "naive": naive,
             "honest": honest, "settings": settings}
 
 
@@ -466,14 +466,21 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in CASES if c.fast or not args.fast]
     outcomes = []
     started = time.perf_counter()
+    errors = []
     for case in cases:
-        outcomes.append(run_case(case, FAST_CONFIG if args.fast else None))
+        try:
+            outcomes.append(run_case(case, FAST_CONFIG if args.fast else None))
+        except Exception as exc:  # a crash is a failed case, not the end of the benchmark
+            errors.append(f"{case.name} [{case.variant}]: {type(exc).__name__}: {exc}")
+            continue
         print(f"  {case.name} [{case.variant}]: {outcomes[-1].seconds:.1f}s", file=sys.stderr)
     print(table(outcomes))
+    for error in errors:
+        print(f"ERROR {error}")
     passed = sum(o.passed for o in outcomes)
-    print(f"\n{passed} passed, {len(outcomes) - passed} failed "
-          f"({time.perf_counter() - started:.0f}s)")
-    return 0 if passed == len(outcomes) else 1
+    failed = len(outcomes) - passed + len(errors)
+    print(f"\n{passed} passed, {failed} failed ({time.perf_counter() - started:.0f}s)")
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

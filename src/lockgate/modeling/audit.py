@@ -232,6 +232,9 @@ def audit(workflow: Any, data: Any = None, *, target: str, train: Any = None,
     state = _state(frame, target, metric, contract, features, time, groups, availability,
                    test_rows)
     state.findings += lineage
+    if any(f.code == "feature_selection_upstream" for f in lineage):
+        state.no_honest = ("the table's columns were selected upstream by a run that read "
+                           "every row of the table it came from")
     steps = [p if isinstance(p, Preprocessed) else Preprocessed.parse(p) for p in preprocessed]
     _declared_steps(state, steps)
     claimed, source = _claim(state, workflow, claimed)
