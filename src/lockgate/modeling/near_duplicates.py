@@ -1,10 +1,11 @@
 """Near-duplicate rows: repeated measurements of one entity with no id column, and copies
 made by oversampling before the split, clustered into groups the splitter keeps together.
 
-The test is local and scale-free. For each row, its nearest neighbour's distance ``d1``
+The test is local and scale-free. For each row, its ``j``-th neighbour's distance ``dj``
 is compared with its ``k``-th neighbour's ``dk``. If rows were drawn independently from a
-locally smooth density of intrinsic dimension ``m``, ``(d1/dk)**m`` would follow
-Beta(1, k-1), so each row gets a p-value ``1 - (1 - (d1/dk)**m)**(k-1)``. The dimension
+locally smooth density of intrinsic dimension ``m``, ``(dj/dk)**m`` would follow
+Beta(j, k-j), so each pair gets a p-value; a pair below ``alpha`` is a copy, and the
+copies of one row (up to ``k - 1`` of them) are joined into one cluster. The dimension
 is estimated (Levina-Bickel) from neighbours ``k..2k``, beyond any small group of copies,
 so the copies do not hide themselves. A row is a near-duplicate when its p-value is
 below ``alpha``; the table has repeated entities when the count of such rows is far
@@ -21,6 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 
 K = 10
 ALPHA = 1e-4
+PROJECTED = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,26 +50,34 @@ def near_duplicates(x: np.ndarray, *, k: int = K, alpha: float = ALPHA,
                     max_rows: int = 50_000) -> NearDuplicates | None:
     """Cluster near-identical rows of a numeric matrix (None when too small to judge).
 
-    Columns are scaled by their interquartile range (robust to outliers); exact copies
-    (distance 0) are near-duplicates by definition.
+    Columns are scaled by their interquartile range (robust to outliers); more than 32
+    columns are randomly projected to 32 (Johnson-Lindenstrauss), so the cost stays
+    linear in columns; exact copies (distance 0) are near-duplicates by definition.
     """
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if n < 3 * k or n > max_rows or x.shape[1] == 0:
         return None
     x = _scaled(x)
+    if x.shape[1] > PROJECTED:  # wide tables: a random projection keeps near rows near
+        basis = np.random.default_rng(0).standard_normal((x.shape[1], PROJECTED))
+        x = x @ (basis / np.sqrt(PROJECTED))
     distances, neighbours = NearestNeighbors(n_neighbors=2 * k + 1).fit(x).kneighbors(x)
     distances, neighbours = distances[:, 1:], neighbours[:, 1:]  # drop self
     dim = _dimension(distances, k)
-    d1, dk = distances[:, 0], distances[:, k - 1]
+    dk = distances[:, k - 1:k]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(dk > 0, d1 / dk, np.where(d1 == 0, 0.0, 1.0))
-    p_row = 1.0 - (1.0 - ratio ** dim) ** (k - 1)
-    hit = (p_row < alpha) | (d1 == 0)
+        ratio = np.where(dk > 0, distances[:, :k - 1] / dk, 1.0)
+    # the j-th of k neighbours: (d_j / d_k)**m ~ Beta(j, k - j) under independence
+    j = np.arange(1, k)
+    p_pair = stats.beta.cdf(ratio ** dim, j, k - j)
+    close = (p_pair < alpha) | (distances[:, :k - 1] == 0)
+    hit = close.any(axis=1)
     flagged = int(hit.sum())
-    expected = alpha * n
-    p_value = float(stats.binomtest(flagged, n, alpha, alternative="greater").pvalue)
-    groups = _components(n, neighbours, distances, hit, dk)
+    expected = alpha * n * (k - 1)
+    p_value = float(stats.binomtest(flagged, n, min(1.0, alpha * (k - 1)),
+                                    alternative="greater").pvalue)
+    groups = _components(n, neighbours[:, :k - 1], close)
     return NearDuplicates(groups, flagged, expected, p_value, float(dim), n)
 
 
@@ -95,10 +105,8 @@ def _dimension(distances: np.ndarray, k: int) -> float:
     return float(np.clip(np.median(estimates), 1.0, 50.0)) if estimates.size else 1.0
 
 
-def _components(n: int, neighbours: np.ndarray, distances: np.ndarray, hit: np.ndarray,
-                dk: np.ndarray) -> np.ndarray:
-    """Union of each flagged row with every neighbour as close as its nearest one
-    (within a tenth of its k-th neighbour distance)."""
+def _components(n: int, neighbours: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Connected components of the implausibly close pairs (union-find)."""
     parent = np.arange(n)
 
     def find(i: int) -> int:
@@ -107,12 +115,8 @@ def _components(n: int, neighbours: np.ndarray, distances: np.ndarray, hit: np.n
             i = parent[i]
         return i
 
-    for i in np.flatnonzero(hit):
-        limit = max(distances[i, 0], 0.1 * dk[i])
-        for j, d in zip(neighbours[i], distances[i], strict=True):
-            if d > limit:
-                break
-            a, b = find(i), find(int(j))
-            if a != b:
-                parent[a] = b
+    for i, j in zip(*np.nonzero(close), strict=True):
+        a, b = find(int(i)), find(int(neighbours[i, j]))
+        if a != b:
+            parent[a] = b
     return np.fromiter((find(i) for i in range(n)), np.int64, n)

@@ -145,6 +145,7 @@ class _Job:
     config: TrainConfig
     dataset: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    structure_note: str | None = None
 
 
 def train(table: str, estimator: Any, *, version: int | None = None, contract: Any = None,
@@ -256,6 +257,7 @@ def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimato
                    params={"estimator": type(estimator).__name__, "dataset": dataset}) as run:
         job = _job(load(run), contract, estimator, param_grid, config, dataset)
         _log_setup(run, job)
+        _timed(job, "split", lambda: _group_near_duplicates(run, job, given))
         plan = _timed(job, "split", lambda: _plan(job, given))
         result = _fit_and_evaluate(run, job, plan, user_pair, user_test)
     return result
@@ -302,6 +304,9 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
         target=job.target, estimator=job.estimator, strategy=plan.strategy,
         config=config.leakage))
     findings = _exclude_blocked(run, job, findings)
+    if job.structure_note:
+        findings.append(Finding("near_duplicate_rows", "warning", job.structure_note,
+                                {"grouped_by": CLUSTER}))
     folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
     dev_folds = _relative(plan.folds, plan.development)
     model, best = _timed(job, "fit_final", lambda: fit_model(
@@ -436,6 +441,38 @@ def _user_pair_score(job: _Job, user_pair: dict[str, Any],
 
 def _with_naive(record: EvaluationRecord, naive: dict[str, Any]) -> EvaluationRecord:
     return replace(record, naive=naive)
+
+
+CLUSTER = "__near_duplicate_cluster__"
+
+
+def _group_near_duplicates(run: Run, job: _Job, given: tuple | None) -> None:
+    """Rows with no declared structure that are near-copies of each other (repeated
+    measurements with no id, oversampled copies) become groups: the splitter keeps each
+    cluster on one side of every fold and of the holdout."""
+    contract, config = job.contract, job.config
+    if (given is not None or contract.entity or contract.event_time
+            or config.strategy is not None or config.allow_iid):
+        return
+    floats = [f for f in job.features if job.df.schema[f].is_float()]
+    if len(floats) < 2:
+        return
+    from lockgate.data import ColumnSpec
+    from lockgate.modeling.near_duplicates import near_duplicates
+
+    x = job.df.select(floats).to_numpy().astype(np.float64)
+    found = near_duplicates(x)
+    if found is None or not found.significant:
+        return
+    job.df = job.df.with_columns(pl.Series(CLUSTER, found.groups.astype(str)))
+    job.contract = replace(contract, entity=CLUSTER, _by_name={},
+                           columns=(*contract.columns, ColumnSpec(CLUSTER, "string")))
+    job.structure_note = (
+        f"{found.flagged} of {found.rows} rows are near-copies of another row (expected "
+        f"{found.expected:.1f} by chance, p={found.p_value:.1e}): repeated measurements or "
+        f"copies with no id. Their {found.clusters} clusters are kept on one side of every "
+        "split; declare the entity in the contract.")
+    run.note(job.structure_note)
 
 
 def _plan(job: _Job, given: tuple | None) -> SplitPlan:
