@@ -392,3 +392,18 @@ def test_repeated_visits_without_an_id_are_grouped_in_the_split(settings) -> Non
     held = set(patient[result.plan.holdout])
     dev = set(patient[result.plan.development])
     assert len(held & dev) < 0.1 * len(held)  # copies of a patient rarely straddle
+
+
+def test_small_holdout_reports_the_nested_cv_estimate(settings) -> None:
+    frame = churn(120)
+    result = train_frame(frame, churn_contract(), LogisticRegression(max_iter=500),
+                         settings=settings, config=dataclasses.replace(
+                             FAST, leakage=LeakageConfig(adversarial=False, bootstrap=50)))
+    small = next(f for f in result.findings if f.code == "small_holdout")
+    assert small.evidence["holdout_rows"] < 100 and small.evidence["folds"] == 3
+    cv = np.mean(result.evaluation.cv_metrics["roc_auc"])
+    assert result.evaluation.metrics["roc_auc"] == pytest.approx(cv)
+    low, high = result.evaluation.intervals["roc_auc"]
+    assert low < cv < high
+    # a proxy check on so few rows is not raised from a handful of test rows
+    assert "target_proxy" not in {f.code for f in result.findings}

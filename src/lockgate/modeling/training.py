@@ -89,6 +89,9 @@ class TrainConfig:
     executor: str = "local"
     naive: tuple[str, ...] = ("train_score", "random_split_preprocessed_all")
     bootstrap: int = 200
+    #: below this many holdout rows the reported estimate is the nested CV one (mean of
+    #: the outer folds over all development rows, with a t interval), not the holdout's
+    min_holdout_rows: int = 100
     importance_rows: int = 1000
     charts: bool = True
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
@@ -405,6 +408,19 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
             {"metric": scores.primary, "model": scores.metrics[scores.primary],
              "baseline": scores.baseline[scores.primary]},
         ))
+    metrics, intervals = scores.metrics, scores.intervals
+    if len(holdout) < job.config.min_holdout_rows and len(folds) >= 2:
+        metrics, intervals = _cv_estimate(folds)
+        findings.append(Finding(
+            "small_holdout", "info",
+            f"The holdout has {len(holdout)} rows, too few for a stable score (its "
+            f"{scores.primary} {scores.metrics[scores.primary]:.3f}, 95% interval "
+            f"{_fmt(scores.intervals.get(scores.primary))}). The reported estimate is the "
+            f"nested cross-validation over {len(plan.development)} development rows "
+            f"({len(folds)} outer folds): {metrics[scores.primary]:.3f} "
+            f"{_fmt(intervals.get(scores.primary))}.",
+            {"holdout_rows": len(holdout), "development_rows": len(plan.development),
+             "folds": len(folds), "holdout_metrics": scores.metrics}))
     slices = (slice_metrics(pred, held_df, job.config.slices)
               if job.config.slices else {})
     keys = [k for k in job.contract.primary_key if k in job.df.columns]
@@ -414,8 +430,8 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
            else holdout.tolist())
     record = EvaluationRecord(
         problem_type=job.problem_type, primary_metric=scores.primary,
-        greater_is_better=scores.greater_is_better, metrics=scores.metrics,
-        intervals=scores.intervals, baseline_metrics=scores.baseline,
+        greater_is_better=scores.greater_is_better, metrics=metrics,
+        intervals=intervals, baseline_metrics=scores.baseline,
         beats_baseline=scores.beats_baseline,
         cv_metrics={k: [f.metrics[k] for f in folds] for k in (folds[0].metrics if folds else {})},
         findings=[f.to_dict() for f in findings], leak_free=is_leak_free(findings),
@@ -423,6 +439,27 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
         holdout={"key": key_name, "ids": [_plain(v) for v in ids]}, slices=slices,
     )
     return record, pred
+
+
+def _cv_estimate(folds: list[FoldResult]) -> tuple[dict[str, float], dict[str, tuple]]:
+    """Mean of the outer-fold metrics with a Student t 95% interval."""
+    from scipy import stats
+
+    metrics, intervals = {}, {}
+    for key in folds[0].metrics:
+        values = np.asarray([f.metrics[key] for f in folds], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            continue
+        mean = float(values.mean())
+        half = (float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1)
+                      / np.sqrt(values.size)) if values.size > 1 else float("nan"))
+        metrics[key], intervals[key] = mean, (mean - half, mean + half)
+    return metrics, intervals
+
+
+def _fmt(interval: tuple | None) -> str:
+    return "[n/a]" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _user_pair_score(job: _Job, user_pair: dict[str, Any],
