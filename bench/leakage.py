@@ -13,6 +13,7 @@ no honest score exists).
 
     .venv/bin/python bench/leakage.py            # every case
     .venv/bin/python bench/leakage.py --fast     # the subset the tests run
+    .venv/bin/python bench/leakage.py --wide     # 2,500 vs 5,000 columns: linear?
 """
 
 from __future__ import annotations
@@ -459,10 +460,59 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _wide(columns: int, rows: int = 2000) -> tuple[pl.DataFrame, pl.DataFrame, Any]:
+    from lockgate.data import ColumnSpec, Contract
+
+    rng = np.random.default_rng(columns)
+    x = rng.standard_normal((rows, columns)).astype(np.float64)
+    y = (x[:, 0] + x[:, 1] + rng.normal(0, 1, rows) > 0).astype(np.int64)
+    df = pl.DataFrame({f"c{i}": x[:, i] for i in range(columns)} | {"y": y})
+    contract = Contract("wide", "1", (*(ColumnSpec(f"c{i}", "float") for i in range(columns)),
+                                      ColumnSpec("y", "int")), target="y")
+    return df[: rows * 3 // 4], df[rows * 3 // 4:], contract
+
+
+def wide_bench(repeats: int = 3) -> int:
+    """check_leakage on 2,500 vs 5,000 columns, interleaved (A B A B ...): linear in
+    columns means the 5,000-column run costs about twice the 2,500-column one."""
+    import os
+
+    from lockgate.modeling.leakage import check_leakage
+
+    sizes = (2500, 5000)
+    frames = {n: _wide(n) for n in sizes}
+    wall: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu: dict[int, list[float]] = {n: [] for n in sizes}
+    load_start = os.getloadavg()
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for _ in range(repeats):
+            for n in sizes:
+                train, test, contract = frames[n]
+                w, c = time.perf_counter(), time.process_time()
+                check_leakage(train, test, contract, problem_type="binary")
+                wall[n].append(time.perf_counter() - w)
+                cpu[n].append(time.process_time() - c)
+    load_end = os.getloadavg()
+    for n in sizes:
+        print(f"{n} columns x 2000 rows: wall {_spread(wall[n])}  cpu {_spread(cpu[n])}")
+    ratio = float(np.median(wall[5000]) / np.median(wall[2500]))
+    print(f"wall ratio 5000/2500 = {ratio:.2f} (goal: linear, <= 2.5); load average "
+          f"{load_start[0]:.1f} -> {load_end[0]:.1f}")
+    return 0 if ratio <= 2.5 else 1
+
+
+def _spread(values: list[float]) -> str:
+    return f"{np.median(values):.2f}s [{min(values):.2f}-{max(values):.2f}]"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="only the subset the tests run")
+    parser.add_argument("--wide", action="store_true",
+                        help="time the checks on 2,500 vs 5,000 columns instead")
     args = parser.parse_args(argv)
+    if args.wide:
+        return wide_bench()
     cases = [c for c in CASES if c.fast or not args.fast]
     outcomes = []
     started = time.perf_counter()

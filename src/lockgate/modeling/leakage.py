@@ -70,6 +70,10 @@ class LeakageConfig:
     #: and it carries skill the rest of the features cannot: lower bound of the gap
     proxy_margin: float = 0.02
     proxy_candidates: int = 5
+    #: wide tables: the model-based checks use at most this many columns, the strongest
+    #: by a vectorised univariate screen (re-run on every permutation, so the null
+    #: includes the screening and stays valid)
+    max_model_columns: int = 200
     #: adversarial validation: a membership classifier's AUC must beat every permuted
     #: null and exceed the null mean by this effect size (big data does not cry wolf)
     adversarial_effect: float = 0.1
@@ -112,7 +116,8 @@ def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type
     config = config or LeakageConfig()
     train, test = as_polars(train), as_polars(test)
     target = target or contract.target
-    features = [c for c in contract.feature_columns if c in train.columns and c in test.columns]
+    present = set(train.columns) & set(test.columns)  # sets: `in frame.columns` is O(width)
+    features = [c for c in contract.feature_columns if c in present]
     findings: list[Finding] = []
     findings += duplicate_rows(train, test, [*features, target])
     findings += entity_overlap(train, test, contract.entity, strategy)
@@ -156,7 +161,8 @@ def duplicate_rows(train: pl.DataFrame, test: pl.DataFrame,
     Natural duplicates (data with few distinct rows) are told apart from leaked copies
     by comparing with the duplicate rate inside the training rows.
     """
-    columns = [c for c in columns if c in train.columns and c in test.columns]
+    present = set(train.columns) & set(test.columns)
+    columns = [c for c in columns if c in present]
     if not columns or test.height == 0:
         return []
     findings = []
@@ -284,12 +290,14 @@ def target_proxies(train: pl.DataFrame, test: pl.DataFrame, features: Sequence[s
     y = _target_values(both[target], problem_type)
     if problem_type != "regression" and np.unique(y).size < 2:
         return []
-    skill = univariate_skill(x, y, problem_type)
+    screen = rng.choice(len(y), min(len(y), 2000), replace=False)  # ranks: O(n log n) each
+    skill = univariate_skill(x[screen], y[screen], problem_type)
     order = [j for j in np.argsort(-skill)[:config.proxy_candidates]
              if skill[j] >= config.proxy_screen]
     if not order:
         return []
-    others = [j for j in range(x.shape[1]) if j not in set(order)]
+    chosen = set(order)
+    others = [int(j) for j in np.argsort(-skill) if j not in chosen][:config.max_model_columns]
     findings = []
     for j in order:
         finding = _proxy_test(x, y, j, others, usable[j], target, problem_type, config)
@@ -543,7 +551,8 @@ def oversampled(frame: pl.DataFrame, columns: Sequence[str], target: str,
     Copies of rows with a continuous column are not natural; copies concentrated in one
     class (Fisher's exact test) are the mark of oversampling that class.
     """
-    columns = [c for c in columns if c in frame.columns]
+    present = set(frame.columns)
+    columns = [c for c in columns if c in present]
     if frame.height < 20 or target not in columns:
         return []
     hashes = _row_hashes(frame, columns, False)
@@ -649,12 +658,14 @@ def adversarial_validation(train: pl.DataFrame, test: pl.DataFrame, contract: Co
     rng = np.random.default_rng(config.seed)
     rows = config.adversarial_rows
     a, b = _sample(train, rows, rng), _sample(test, rows, rng)
-    features = [f for f in features if f in a.columns and f in b.columns]
+    present = set(a.columns) & set(b.columns)
+    features = [f for f in features if f in present]
     if a.height < 20 or b.height < 20 or not features:
         return []
     both = pl.concat([a.select(features), b.select(features)], how="vertical_relaxed")
     label = np.r_[np.zeros(a.height), np.ones(b.height)]
     x = build_preprocessor(contract, categorical="ordinal", features=features).fit_transform(both)
+    x = np.asarray(x, dtype=np.float64)
     auc, null = _membership_auc(x, label, config)
     null_mean = float(np.mean(null))
     p_value = (1 + int((null >= auc).sum())) / (1 + len(null))
@@ -684,7 +695,9 @@ def _membership_auc(x: np.ndarray, label: np.ndarray,
     # one thread: on small samples OpenMP start-up and contention cost more than they save
     with threadpool_limits(limits=1, user_api="openmp"):
         def oof_auc(labels: np.ndarray) -> float:
-            proba = cross_val_predict(model, x, labels, cv=cv, method="predict_proba")[:, 1]
+            cols = _screened(x, labels, config.max_model_columns)
+            proba = cross_val_predict(model, x[:, cols], labels, cv=cv,
+                                      method="predict_proba")[:, 1]
             return float(roc_auc_score(labels, proba))
 
         auc = oof_auc(label)
@@ -692,21 +705,36 @@ def _membership_auc(x: np.ndarray, label: np.ndarray,
     return auc, null
 
 
+def _screened(x: np.ndarray, labels: np.ndarray, limit: int) -> np.ndarray:
+    """All columns, or the ``limit`` whose location or spread differs most between the
+    two groups (standardised mean difference, log ratio of spreads; O(rows x columns))."""
+    if x.shape[1] <= limit:
+        return np.arange(x.shape[1])
+    one = labels == 1
+    a, b = x[~one], x[one]
+    sd = np.sqrt((np.nanvar(a, axis=0) + np.nanvar(b, axis=0)) / 2) + 1e-12
+    shift = np.abs(np.nanmean(a, axis=0) - np.nanmean(b, axis=0)) / sd
+    spread = np.abs(np.log((np.nanstd(a, axis=0) + 1e-12) / (np.nanstd(b, axis=0) + 1e-12)))
+    score = np.nan_to_num(np.maximum(shift, spread))
+    return np.sort(np.argsort(-score)[:limit])
+
+
 def _top_shift_columns(x: np.ndarray, label: np.ndarray, features: Sequence[str],
                        contract: ContractLike, seed: int) -> list[str]:
+    names = _output_columns(features, contract, x.shape[1])
+    cols = _screened(x, label, 200)
+    x = np.array(x[:, cols], dtype=np.float64)
     model = HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=seed)
     model.fit(x, label)
     gains = []
     base = model.score(x, label)
     rng = np.random.default_rng(seed)
-    x = np.array(x, dtype=np.float64)
     for j in range(x.shape[1]):  # one column permuted in place, then restored: O(n) each
         kept = x[:, j].copy()
         x[:, j] = rng.permutation(kept)
         gains.append(base - model.score(x, label))
         x[:, j] = kept
-    columns = _output_columns(features, contract, x.shape[1])
-    ranked = [columns[j] for j in np.argsort(gains)[::-1]]
+    ranked = [names[cols[j]] for j in np.argsort(gains)[::-1]]
     return list(dict.fromkeys(ranked))[:3]  # calendar parts share their column's name
 
 
