@@ -22,7 +22,9 @@ def ui(
     """Serve the dashboard: runs, compare, pipelines, lineage, data, models, monitoring."""
     ensure_port_free(host, port)  # before the URL is announced
     token = os.environ.get(TOKEN_ENV) or None
-    AccessPolicy(host=host, token=token, insecure=insecure).check_start()
+    warning = AccessPolicy(host=host, token=token, insecure=insecure).check_start()
+    if warning:
+        console.print(f"[bold red]{warning}[/]")
     shown = f"[{host}]" if ":" in host else host
     console.print(f"lockgate dashboard on [bold cyan]http://{shown}:{port}/[/] (Ctrl+C stops)")
     if token is None:

@@ -152,8 +152,7 @@ def _arrow_chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int
     pending: list[pl.DataFrame] = []
     size = 0
     for batch in batches:
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
+        frame = pl.DataFrame(pa.Table.from_batches([batch]))
         pending.append(frame)
         size += frame.height
         while size >= chunk_rows:

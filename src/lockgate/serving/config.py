@@ -25,6 +25,10 @@ class ServeConfig:
         access_log: print one line per request (route, status, latency, rows).
         shadow: also score every request with ``NAME@shadow`` (when that alias points at
             another version), off the request path, logged to ``_shadow/NAME``.
+        allowed_hosts: ``Host`` names answered beyond the bind address and loopback.
+        max_json_depth: deeper JSON bodies get 400 (checked before parsing).
+        body_timeout_s / header_timeout_s: a body or request head slower than this is
+            refused (408) or the connection closed (slowloris).
     """
 
     ref: str
@@ -43,3 +47,7 @@ class ServeConfig:
     announce: bool = False
     access_log: bool = False
     shadow: bool = True
+    allowed_hosts: tuple[str, ...] = ()
+    max_json_depth: int = 32
+    body_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0

@@ -34,6 +34,8 @@ class ServedModel:
     labels_from_proba: bool = False
     #: What a feedback label must be (the target's type and classes).
     label_rule: LabelRule | None = None
+    #: sha256 of the registered package archive: with ``version``, what is pinned.
+    digest: str = ""
 
     @property
     def is_classifier(self) -> bool:
@@ -94,7 +96,8 @@ def labels_from_proba(pipeline: Any) -> bool:
 def load_served(registry: Registry, name: str, version: int, *,
                 allow_unknown_fields: bool = False, max_batch_rows: int = 1000) -> ServedModel:
     """Load and verify a version's package and derive everything serving needs."""
-    package = registry.load(registry.get(name, version))
+    mv = registry.get(name, version)
+    package = registry.load(mv)
     problem_type = str(package.evaluation.get("problem_type", "binary"))
     rule = label_rule(package.contract, getattr(package.pipeline, "classes_", None),
                       problem_type)
@@ -107,7 +110,8 @@ def load_served(registry: Registry, name: str, version: int, *,
     dates = tuple((c, kinds[c] == "datetime") for c in package.feature_columns
                   if kinds.get(c) in ("date", "datetime"))
     return ServedModel(name, version, package, schema, problem_type, dates,
-                       labels_from_proba(package.pipeline), rule)
+                       labels_from_proba(package.pipeline), label_rule=rule,
+                       digest=mv.package_sha256)
 
 
 class ModelHolder:

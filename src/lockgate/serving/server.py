@@ -22,9 +22,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from lockgate.config import Settings, ensure_port_free, load_settings
+from lockgate.security import run_server, server_config
 from lockgate.serving.app import METRICS_DIR_ENV, create_app
 from lockgate.serving.config import ServeConfig
-from lockgate.serving.security import TOKEN_ENV, check_bind
+from lockgate.serving.security import TOKEN_ENV, serve_policy
 
 CONFIG_ENV = "LOCKGATE_SERVE_CONFIG"
 
@@ -38,29 +39,32 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
     """
     config = with_env_token(config)
     ensure_port_free(config.host, config.port)  # before anything is loaded or printed
-    warning = check_bind(config.host, config.token, config.insecure)
+    settings = settings or load_settings()
+    policy = serve_policy(config, settings)
+    warning = policy.check_start()
     if warning:
-        print(warning, file=sys.stderr)
+        print(warning, file=sys.stderr)  # at every start, on purpose
+    app = create_app(config, settings)  # load (and verify) before binding
     if workers <= 1:
-        app = create_app(config, settings)  # load (and verify) before binding
-        uvicorn.run(app, host=config.host, port=config.port, log_level=log_level,
-                    timeout_graceful_shutdown=30)
+        run_server(server_config(app, policy, port=config.port, log_level=log_level,
+                                 timeout_graceful_shutdown=30))
         return
-    create_app(dataclasses.replace(config, announce=False), settings)  # fail fast here
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     shared = tempfile.mkdtemp(prefix="lockgate-metrics-")
     os.environ[METRICS_DIR_ENV] = shared  # the workers sum their figures there
     try:
-        uvicorn.run("lockgate.serving.server:app_from_env", factory=True, host=config.host,
-                    port=config.port, workers=workers, log_level=log_level,
-                    timeout_graceful_shutdown=30)
+        run_server(server_config("lockgate.serving.server:app_from_env", policy,
+                                 factory=True, port=config.port, workers=workers,
+                                 log_level=log_level, timeout_graceful_shutdown=30))
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes."""
-    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])), load_settings())
+    fields = json.loads(os.environ[CONFIG_ENV])
+    fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
+    return create_app(ServeConfig(**fields), load_settings())
 
 
 def with_env_token(config: ServeConfig) -> ServeConfig:
@@ -87,14 +91,15 @@ class BackgroundServer:
 
     def __init__(self, config: ServeConfig, settings: Settings | None = None) -> None:
         config = with_env_token(config)
-        check_bind(config.host, config.token, config.insecure)
+        settings = settings or load_settings()
+        policy = serve_policy(config, settings)
+        policy.check_start()
         if config.port == 0:
             config = dataclasses.replace(config, port=free_port(config.host))
         self.config = config
         self.app = create_app(config, settings)
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, host=config.host, port=config.port, log_level="warning",
-            timeout_graceful_shutdown=30, lifespan="on"))
+        self._server = uvicorn.Server(server_config(
+            self.app, policy, port=config.port, timeout_graceful_shutdown=30, lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, name="lockgate-serve",
                                         daemon=True)
 
