@@ -45,13 +45,15 @@ def run(ctx: DemoContext) -> None:
     dummy = _train(ctx, table, DummyClassifier(strategy="prior"), "always-no-churn")
     worse = _register(ctx, registry, dummy, "predicts the base rate for everyone")
     _promote(ctx, registry, worse, "a worse challenger")
-    registry.set_alias(MODEL, "shadow", incumbent, reason="compare on live traffic")
-    ctx.console.print(f"  Alias [bold]{MODEL}@shadow[/] -> v{incumbent}: the server also "
+    production = registry.alias_version(MODEL, "production")
+    shadow = honest if production != honest else incumbent  # the version not serving
+    registry.set_alias(MODEL, "shadow", shadow, reason="compare on live traffic")
+    ctx.console.print(f"  Alias [bold]{MODEL}@shadow[/] -> v{shadow}: the server also "
                       "scores every request with it, off the request path, and logs both "
                       f"answers (_shadow/{MODEL})")
     server = _serve(ctx, table)
-    ctx.expect(server.state.shadow is not None, "registry", f"v{incumbent} scored in shadow",
-               "no shadow scorer")
+    ctx.expect(server.state.shadow is not None, "registry", f"v{shadow} scored in shadow",
+               f"no shadow scorer (production is v{production})")
     _batch_score(ctx, table)
     ctx.results.update(
         registry_model=MODEL, registry_versions={"incumbent": incumbent, "production": honest,
