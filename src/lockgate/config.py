@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         artifact_root: folder of the content-addressed artifact store.
         data_root: folder of the versioned Delta tables.
         heartbeat_seconds: how often a live run proves it is alive; a reader sees a run
-            whose heartbeat is older than ``3 x`` this as CRASHED.
+            whose heartbeat is older than ``2 x`` this as CRASHED.
         hardware_seconds: interval of the background hardware sampler.
         metric_flush_seconds: how often buffered metrics are written.
     """

@@ -17,7 +17,7 @@ app = typer.Typer(help="Tracked runs: list, show, compare.", no_args_is_help=Tru
 
 _STATUS_STYLE = {
     "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "CRASHED": "bold red",
-    "SKIPPED": "yellow", "CACHED": "blue",
+    "SKIPPED": "yellow", "CACHED": "blue", "KILLED": "magenta", "TIMED_OUT": "bold red",
 }
 
 
@@ -25,7 +25,7 @@ _STATUS_STYLE = {
 def list_runs(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     status: str | None = typer.Option(None, "--status", "-s", help="RUNNING, FINISHED, FAILED, "
-                                      "CRASHED, SKIPPED or CACHED."),
+                                      "CRASHED, SKIPPED, CACHED, KILLED or TIMED_OUT."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="key=value; repeat to combine."),
     sort: str | None = typer.Option(None, "--sort", help="Order by this metric's last value."),
     ascending: bool = typer.Option(False, "--asc", help="Ascending metric order."),

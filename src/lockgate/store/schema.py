@@ -12,7 +12,10 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED")
+#: KILLED: stopped by a signal (SIGTERM, Ctrl-C); TIMED_OUT: a step killed at its timeout;
+#: CRASHED is written by nobody alive: readers decide it from a stale heartbeat.
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED", "KILLED",
+                "TIMED_OUT")
 
 experiments = sa.Table(
     "experiments",

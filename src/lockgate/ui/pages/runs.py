@@ -20,7 +20,8 @@ from lockgate.ui.html import (
 )
 from lockgate.ui.run_query import RunPage, RunQuery, query_runs
 
-STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED")
+STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED", "KILLED",
+            "TIMED_OUT")
 
 
 def render(store: Store, query: RunQuery, error: str | None = None) -> str:
