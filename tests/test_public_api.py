@@ -12,7 +12,7 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "load_settings", "node", "run_pipeline", "start_run", "step",
+        "current_step", "load_settings", "node", "run_pipeline", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -29,8 +29,8 @@ PUBLIC = {
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
-        "ScheduleError", "StepResult", "StepSpec", "load_pipeline", "node", "resume_pipeline",
-        "run_pipeline", "step",
+        "ScheduleError", "StepContext", "StepResult", "StepSpec", "current_step",
+        "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
         "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",

@@ -125,7 +125,7 @@ def flaky(counter: str) -> int:
     path.write_text(str(seen + 1))
     print(f"attempt number {seen + 1}")
     if seen < 1:
-        raise RuntimeError("transient failure")
+        raise ConnectionError("transient failure")
     return seen
 
 
@@ -134,7 +134,7 @@ def always(counter: str) -> int:
     path = Path(counter)
     seen = int(path.read_text()) if path.exists() else 0
     path.write_text(str(seen + 1))
-    raise RuntimeError("permanent failure")
+    raise ConnectionResetError("the service keeps resetting")
 
 
 pipe = Pipeline("retry", [node(flaky, outputs="n")])
@@ -152,7 +152,7 @@ def test_retry_then_success(write_module: ModuleWriter, settings: Settings, exec
     assert counter.read_text() == "2"
     assert result.load("n", settings) == 1
     console = Store.open(settings).console(result.step("flaky").run_id)
-    assert "attempt 1 of 3 failed (RuntimeError: transient failure)" in console
+    assert "attempt 1 of 3 failed (ConnectionError: transient failure)" in console
     assert "attempt number 2" in console
 
 
@@ -164,7 +164,7 @@ def test_retries_exhausted_fail_the_step(write_module: ModuleWriter, settings: S
                           settings=settings, executor=executor)
     assert result.status == "FAILED"
     assert counter.read_text() == "2"  # the first attempt and one retry
-    assert "RuntimeError: permanent failure" in (result.error or "")
+    assert "ConnectionResetError: the service keeps resetting" in (result.error or "")
 
 
 FAILING = """
@@ -249,6 +249,7 @@ from lockgate.pipelines import Pipeline, node, step
 @step(timeout=1.5)
 def slow(pidfile: str) -> int:
     Path(pidfile).write_text(str(os.getpid()))
+    print("connecting to the warehouse", flush=True)
     time.sleep(120)
     return 1
 
@@ -269,9 +270,14 @@ def test_timeout_kills_the_steps_worker_not_the_caller(
     started = time.monotonic()
     result = _run(path, settings, executor, {"slow": {"pidfile": str(pidfile)}})
     assert time.monotonic() - started < 60
-    assert result.statuses() == {"slow": "FAILED", "fast": "FINISHED"}
+    assert result.statuses() == {"slow": "TIMED_OUT", "fast": "FINISHED"}
+    assert result.status == "FAILED"
     assert "ran longer than its timeout of 1.5 s; its worker was killed" in (
         result.step("slow").error or "")
+    store = Store.open(settings)
+    assert store.get_run(result.step("slow").run_id).status == "TIMED_OUT"
+    # what the killed attempt printed before it hung is kept
+    assert "connecting to the warehouse" in store.console(result.step("slow").run_id)
     pid = int(pidfile.read_text())
     assert _gone(pid), f"the step's worker {pid} is still alive"
 
@@ -389,7 +395,7 @@ def test_free_inputs_are_stored_and_required(write_module: ModuleWriter, setting
         run_pipeline(pipeline, settings=settings, executor=executor)
 
 
-def test_interrupted_run_is_recorded_failed_and_workers_stopped(
+def test_interrupted_run_is_recorded_killed_and_workers_stopped(
         write_module: ModuleWriter, settings: Settings) -> None:
     path = write_module(CHAIN)
 
@@ -400,7 +406,7 @@ def test_interrupted_run_is_recorded_failed_and_workers_stopped(
         run_pipeline(load(path), settings=settings, observer=stop)
     store = Store.open(settings)
     run = store.list_runs(kind="pipeline")[0]
-    assert run.status == "FAILED"
+    assert run.status == "KILLED"
     assert "KeyboardInterrupt: pipeline run interrupted" in (run.error or "")
     assert all(c.status != "RUNNING" for c in store.list_runs(parent_id=run.id))
 

@@ -93,7 +93,7 @@ def finish(run_id: str, ok: bool) -> None:
     if not ok:
         raise PipelineFailedError(tree["run"]["error"] or "The pipeline run failed.", run_id,
                                   tuple(s["name"] for s in tree["steps"]
-                                        if s["status"] == "FAILED"))
+                                        if s["status"] in ("FAILED", "TIMED_OUT", "KILLED")))
 
 
 def print_step(result: StepResult) -> None:

@@ -27,6 +27,7 @@ from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, norm
 from lockgate.data.source import Batch, as_source
 from lockgate.data.statistics import column_stats, scale_changes
 from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
+from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
 
 Progress = Callable[[int], None]
@@ -192,6 +193,11 @@ def read(table: str, version: int | None = None, *,
          settings: Settings | None = None) -> pl.DataFrame:
     """A table's rows as of a version (the latest by default).
 
+    Inside a pipeline step, "the latest" is the version the run pinned when the step
+    declares the table (``@step(inputs=["orders@latest"])``), and every read is recorded
+    on the step run (a lineage edge, and a cached result goes stale when a table it read
+    as "latest" has a newer version).
+
     Example:
         >>> lg.data.read("orders", version=3)
 
@@ -199,7 +205,15 @@ def read(table: str, version: int | None = None, *,
         NotFoundError: no such table or version.
     """
     settings = settings or load_settings()
-    return delta.read_version(delta.table_path(settings, table), table, version)
+    path = delta.table_path(settings, table)
+    pinned = step_context.pinned_version(table) if version is None else None
+    resolved = version if version is not None else pinned
+    if resolved is None:
+        resolved = delta.current_version(path)  # then read exactly that one
+    frame = delta.read_version(path, table, resolved)
+    if resolved is not None:
+        step_context.record_read(table, resolved, latest=version is None and pinned is None)
+    return frame
 
 
 def contract_for(table: str, version: int | None = None, *,
