@@ -20,6 +20,7 @@ from lockgate.artifacts import LocalBlobStore, key_from_uri
 from lockgate.errors import NotFoundError
 from lockgate.pipelines.task import Ref
 from lockgate.store import ArtifactRecord, Store
+from lockgate.store import schema as t
 from lockgate.store.tables_pipelines import pipeline_steps
 
 _DONE = ("FINISHED", "CACHED")
@@ -159,8 +160,6 @@ def step_history(store: Store, node: str, before: float, pipeline: str,
                  limit: int = 20) -> list[StepRow]:
     """Earlier ledger rows of the step ``node`` of pipeline runs named ``pipeline`` (newest
     first): what ``explain-cache`` compares a miss with."""
-    from lockgate.store import schema as t
-
     query = (
         sa.select(pipeline_steps)
         .join(t.runs, t.runs.c.id == pipeline_steps.c.pipeline_run_id)

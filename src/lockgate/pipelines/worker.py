@@ -11,10 +11,12 @@ keeps what it printed. Whether a failure is worth a retry is the step's policy
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from lockgate.artifacts import ArtifactStore, LocalBlobStore
@@ -47,7 +49,8 @@ def execute_task(task: StepTask) -> StepOutcome:
     flusher.start()
     step_context.enter(context)
     try:
-        outcome = _attempt(task, artifacts)
+        with _settings_environment(task):
+            outcome = _attempt(task, artifacts)
     finally:
         step_context.leave(context)
         capture.stop()
@@ -77,6 +80,28 @@ def _attempt(task: StepTask, artifacts: ArtifactStore) -> StepOutcome:
                            retryable=False)
     except Exception as exc:
         return StepOutcome(task.key, False, error=_format(exc), retryable=False)
+
+
+@contextlib.contextmanager
+def _settings_environment(task: StepTask) -> Iterator[None]:
+    """The run's store and roots as LOCKGATE_* variables while the step runs, so that
+    ``lg.data.read("orders")`` in a step body reads the pipeline's tables (and is
+    recorded on its run) without being handed settings."""
+    settings = task.settings
+    values = {"LOCKGATE_HOME": str(settings.home.resolve()),
+              "LOCKGATE_DB_URL": settings.resolved_db_url,
+              "LOCKGATE_ARTIFACT_ROOT": str(settings.resolved_artifact_root),
+              "LOCKGATE_DATA_ROOT": str(settings.resolved_data_root)}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _load(artifacts: ArtifactStore, ref: Ref) -> Any:
