@@ -12,8 +12,7 @@ import pytest
 
 from lockgate.config import Settings
 from lockgate.data import ColumnSpec, Contract, ingest
-from lockgate.pipelines import PipelineError, resume_pipeline, run_pipeline
-from lockgate.pipelines import cache
+from lockgate.pipelines import PipelineError, cache, resume_pipeline, run_pipeline
 from lockgate.pipelines.cache import libraries
 from lockgate.pipelines.cache_explanation import explain_cache
 from lockgate.store import Store
