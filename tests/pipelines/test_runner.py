@@ -425,3 +425,52 @@ def test_caching_and_lineage_on_postgresql(write_module: ModuleWriter, pg_url: s
     edges = Store.open(settings).lineage(run_id=second.step("gather").run_id)
     assert sorted(e.role for e in edges if e.direction == "consumed") == [
         "squares[0]", "squares[1]", "squares[2]"]
+
+
+SLEEPY = """
+import os
+import time
+from pathlib import Path
+
+from lockgate.pipelines import Pipeline, node, step
+
+
+@step
+def sleepy(pidfile: str) -> int:
+    Path(pidfile).write_text(str(os.getpid()))
+    time.sleep(600)
+    return 1
+
+
+pipe = Pipeline("sleepy", [node(sleepy, outputs="n")])
+"""
+
+
+def test_sigterm_to_the_runner_marks_the_run_and_its_steps_killed(
+        write_module: ModuleWriter, settings: Settings, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write_module(SLEEPY)
+    pidfile = tmp_path / "pid"
+    script = (
+        "from lockgate.config import Settings\n"
+        "from lockgate.pipelines import load_pipeline, run_pipeline\n"
+        f"settings = Settings.model_validate_json({settings.model_dump_json()!r})\n"
+        f"pipe = load_pipeline({str(path) + ':pipe'!r})[0]\n"
+        f"run_pipeline(pipe, {{'sleepy': {{'pidfile': {str(pidfile)!r}}}}}, "
+        "settings=settings, max_workers=1)\n")
+    child = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 90
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pidfile.exists(), "the step never started"
+    os.kill(child.pid, signal.SIGTERM)
+    assert child.wait(timeout=60) == -signal.SIGTERM
+    store = Store.open(settings)
+    run = store.list_runs(kind="pipeline")[0]
+    assert run.status == "KILLED" and "SIGTERM" in (run.error or "")
+    assert [c.status for c in store.list_runs(parent_id=run.id)] == ["KILLED"]
+    assert _gone(int(pidfile.read_text())), "the step's worker outlived the runner"
