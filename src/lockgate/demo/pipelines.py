@@ -102,6 +102,14 @@ def run(ctx: DemoContext) -> None:
                           ref="lockgate.demo.pipelines:quickstart_pipeline")
     render_tree(pipeline_tree(ctx.store, second.run_id), out=ctx.console)
     cached = sum(s.status == "CACHED" for s in second.steps)
+    ctx.expect(first.ok and len(first.steps) == 8, "pipelines",
+               "the first run to finish all 8 step runs (3 fits fanned out)",
+               f"it ended {first.status} with {first.statuses()}")
+    ctx.expect(second.ok and cached == len(second.steps), "pipelines",
+               "every step of the unchanged second run cached",
+               f"statuses {second.statuses()}")
+    ctx.expect(report["best_roc_auc"] > 0.9, "pipelines", "a useful best model (roc_auc > 0.9)",
+               f"best roc_auc {report['best_roc_auc']:.4f}")
     ctx.console.print(f"  Second run: {cached} of {len(second.steps)} step runs cached in "
                       f"{second.duration:.2f} s (first run {first.duration:.2f} s).")
     ctx.results.update(pipeline_run_id=first.run_id, pipeline_cached_run_id=second.run_id,
