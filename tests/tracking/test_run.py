@@ -279,3 +279,22 @@ def test_code_version_and_diff_are_captured(settings: Settings, tmp_path: Path,
     assert code.commit and len(code.commit) == 40
     diff = run.artifacts.load(code.diff_artifact_id)
     assert "-print(1)" in diff and "+print(2)" in diff
+
+
+def _nap(x: int) -> int:
+    time.sleep(0.05)
+    return x
+
+
+def test_forked_workers_terminated_with_sigterm_leave_the_parents_run_alone(
+        settings: Settings) -> None:
+    """multiprocessing's Pool.terminate() sends SIGTERM to forked workers; they inherit
+    the handler but not the runs: they die at once and the parent's run stays open."""
+    import multiprocessing
+
+    with lg.start_run("parent", settings=settings, sample_hardware=False) as run:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            assert pool.map(_nap, range(4)) == [0, 1, 2, 3]
+        # leaving the with block terminated the pool: no hang, no KILLED run
+        assert Store.open(settings).get_run(run.id).status == "RUNNING"
+    assert Store.open(settings).get_run(run.id).status == "FINISHED"

@@ -47,6 +47,7 @@ _ACTIVE_LOCK = threading.RLock()  # re-entrant: a signal handler may need it
 _UNCAUGHT: list[BaseException] = []
 _SIGNAL_LOCK = threading.Lock()
 _PREVIOUS_HANDLERS: dict[int, Any] = {}
+_HANDLER_PID: list[int] = []  # the process that installed the SIGTERM handler
 
 #: The states a run can end in (``Run.end``); CRASHED is decided on read, never written.
 EndStatus = Literal["FINISHED", "FAILED", "KILLED", "TIMED_OUT", "SKIPPED", "CACHED"]
@@ -368,12 +369,14 @@ def _install_signal_handlers() -> None:
         if previous is signal.SIG_IGN or previous is None:
             return
         _PREVIOUS_HANDLERS[signal.SIGTERM] = previous
+        _HANDLER_PID[:] = [os.getpid()]
         signal.signal(signal.SIGTERM, _on_terminate)
 
 
 def _on_terminate(signum: int, frame: Any) -> None:
-    name = signal.Signals(signum).name
-    kill_active_runs(f"{name}: the process was asked to stop (signal {signum}).")
+    if [os.getpid()] == _HANDLER_PID:  # a forked child owns none of the parent's runs
+        name = signal.Signals(signum).name
+        kill_active_runs(f"{name}: the process was asked to stop (signal {signum}).")
     previous = _PREVIOUS_HANDLERS.pop(signum, signal.SIG_DFL)
     signal.signal(signum, previous)
     if callable(previous):
@@ -396,6 +399,16 @@ def kill_active_runs(reason: str) -> None:
             print(f"lockgate: could not close run {run.id}: {exc}", file=sys.__stderr__)
 
 
+def _forget_runs_in_child() -> None:
+    """A forked child (a multiprocessing worker) did not start its parent's runs: it must
+    not end them, at exit or on SIGTERM (its locks may be copies held by other threads)."""
+    global _ACTIVE_LOCK
+    _ACTIVE_LOCK = threading.RLock()
+    _ACTIVE.clear()
+    _UNCAUGHT.clear()
+
+
 _previous_excepthook = sys.excepthook
+os.register_at_fork(after_in_child=_forget_runs_in_child)
 sys.excepthook = _excepthook
 atexit.register(_end_active_runs_at_exit)
