@@ -12,7 +12,7 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "load_settings", "node", "run_pipeline", "start_run", "step",
+        "audit", "load_settings", "node", "run_pipeline", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -48,6 +48,7 @@ PUBLIC = {
         "drift", "profile", "profile_for", "quality_report",
     ],
     "lockgate.modeling": [
+        "AuditConfig", "AuditError", "AuditReport", "Estimate", "Preprocessed", "audit",
         "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
         "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
         "StructureHint", "TrainConfig", "TrainResult", "TrainingError", "build_pipeline",
