@@ -459,7 +459,7 @@ def target_encoded(frame: pl.DataFrame, features: Sequence[str], target: str,
         if not schema[name].is_float():
             continue
         levels = frame[name].n_unique()
-        if not 2 <= levels <= max(20, 0.05 * frame.height):
+        if not 3 <= levels <= max(20, 0.05 * frame.height):  # 2 levels: a proxy's job
             continue
         table = data.group_by(name).agg(pl.col("__y__").mean().alias("m"), pl.len().alias("n")) \
             .drop_nulls(name)
