@@ -434,3 +434,24 @@ def test_point_in_time_check_reads_timestamps_kept_as_strings_and_epochs() -> No
                                     ["x", "closed_on", "closed_epoch", "opened_epoch"])
     assert {f.evidence["column"]: f.evidence["read_as"] for f in findings} == {
         "closed_on": "%d/%m/%Y", "closed_epoch": "epoch_s"}
+
+
+def test_label_aware_encoding_is_fit_inside_each_fold(settings) -> None:
+    """A target encoding of a high-cardinality category with no signal: fit on all rows it
+    would look predictive; inside the pipeline (per fold, cross-fitted) it does not."""
+    from lockgate.data import ColumnSpec, Contract
+
+    rng = np.random.default_rng(9)
+    n = 900
+    frame = pl.DataFrame({"shop": [f"s{i}" for i in rng.integers(0, 300, n)],
+                          "x": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+    contract = Contract("shops", "1", (ColumnSpec("shop", "string"), ColumnSpec("x", "float"),
+                                       ColumnSpec("y", "int")), target="y")
+    config = dataclasses.replace(FAST, categorical="target", allow_iid="shops are a feature",
+                                 leakage=LeakageConfig(adversarial=False, bootstrap=50))
+    result = train_frame(frame, contract, LogisticRegression(max_iter=500), settings=settings,
+                         config=config)
+    encoder = result.pipeline.named_steps["features"].named_transformers_["categorical"]
+    assert type(encoder.named_steps["encode"]).__name__ == "TargetEncoder"
+    assert max(result.evaluation.cv_metrics["roc_auc"]) < 0.62  # no signal, none found
+    assert result.evaluation.metrics["roc_auc"] < 0.62
