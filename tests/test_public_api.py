@@ -20,7 +20,8 @@ PUBLIC = {
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
-        "check_key", "dumps", "key_from_uri", "loads", "materializer_for",
+        "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
+        "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],
@@ -84,6 +85,11 @@ PUBLIC = {
     ],
     "lockgate.demo": [
         "DemoContext",
+    ],
+    "lockgate.security": [
+        "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
+        "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
+        "run_server", "server_config",
     ],
 }
 
