@@ -254,31 +254,38 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     """
     frame = batch.frame
     mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
-    normalized = normalize(frame, contract, mapping)
+    normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
     present = _present_counts(normalized, contract, mapping)
     changes = schema_change.detect(mapping, normalized, contract, present)
     schema_change.enforce(changes, contract, batch.source)
+    policy = contract.schema_policy
     warnings: list[str] = []
     batch_checks: dict[str, dict[str, Any]] = {}
+    holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
     if changes:
-        batch_checks["schema"] = {"passed": 0, "failed": len(changes), "level": "batch",
-                                  "ok": contract.on_schema_change == "evolve",
-                                  "policy": contract.on_schema_change}
-        warnings += [f"{c.detail} (on_schema_change: {contract.on_schema_change})"
+        batch_checks["schema"] = {
+            "passed": 0, "failed": len(changes), "level": "batch", "ok": not holding,
+            "policy": str(policy),
+            "changes": [{"kind": c.kind, "column": c.column,
+                         "policy": policy.for_kind(c.kind)} for c in changes]}
+        warnings += [f"{c.detail} (on_schema_change {c.kind}: {policy.for_kind(c.kind)})"
                      for c in changes]
-    if changes and contract.on_schema_change == "quarantine":
-        return (_quarantine_all(normalized, contract, [c.code for c in changes]),
-                contract, warnings, batch_checks, [c.code for c in changes])
-    if changes and contract.on_schema_change == "evolve":
-        evolved = schema_change.evolve(contract, changes, mapping, frame)
+    codes = [c.code for c in changes]
+    if holding:
+        return (_quarantine_all(normalized, contract, [c.code for c in holding]),
+                contract, warnings, batch_checks, codes)
+    evolved = schema_change.evolve(contract, changes, mapping, frame)
+    ignored = schema_change.without_ignored_renames(mapping, changes, contract)
+    if evolved is not contract or ignored is not mapping:
         if evolved is not contract:
             warnings.append(f"contract evolved from v{contract.version} to v{evolved.version}")
-            contract = evolved
-            mapping = map_columns(frame.columns, contract)
-            normalized = normalize(frame, contract, mapping)
+        contract = evolved
+        mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
+        mapping = schema_change.without_ignored_renames(mapping, changes, contract)
+        normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
     existing = _existing_keys(settings, contract, landed)
     outcome = validate(normalized, contract, existing=existing)
-    return outcome, contract, warnings, batch_checks, [c.code for c in changes]
+    return outcome, contract, warnings, batch_checks, codes
 
 
 def _absent_keys_as_null(batch: Batch, mapping: ColumnMapping,

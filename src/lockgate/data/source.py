@@ -39,6 +39,8 @@ class Batch:
     source: str
     content_hash: str
     records: bool = False
+    #: Numbers are written with a decimal comma (``1.234,5``); see ``normalize``.
+    decimal_comma: bool = False
 
 
 class Source(Protocol):

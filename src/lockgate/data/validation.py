@@ -28,6 +28,8 @@ class Check:
 
     name: str
     failed: pl.Expr
+    #: Text appended to the reason code of each failing row (``conflict:y#<group>``).
+    detail: pl.Expr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,9 @@ def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> 
         checks += _column_checks(spec, existing)
     if contract.primary_key:
         checks.append(_duplicate_check(contract, existing))
+    conflict = _conflict_check(contract)
+    if conflict is not None:
+        checks.append(conflict)
     return checks
 
 
@@ -118,10 +123,16 @@ def evaluate(frame: pl.DataFrame, checks: list[Check]) -> Verdict:
         [c.failed.fill_null(False).alias(f) for c, f in zip(checks, flag_names, strict=True)])
     mask = flags.select(pl.any_horizontal(pl.all())).to_series()
     totals = flags.select(pl.all().sum()).row(0)
+    details = [c.detail.alias(f"{f}_detail") for c, f in zip(checks, flag_names, strict=True)
+               if c.detail is not None]
+    if details:
+        flags = flags.hstack(frame.select(details))
     counts = {c.name: int(n) for c, n in zip(checks, totals, strict=True)}
     reasons = flags.with_row_index(ROW).filter(mask).select(
         pl.col(ROW).cast(pl.Int64),
-        pl.concat_list([pl.when(pl.col(f)).then(pl.lit(c.name))
+        pl.concat_list([pl.when(pl.col(f)).then(
+                            pl.lit(c.name) if c.detail is None
+                            else pl.lit(c.name + "#") + pl.col(f"{f}_detail"))
                         for c, f in zip(checks, flag_names, strict=True)])
         .list.drop_nulls().alias(REASONS))
     return Verdict(mask, reasons, counts)
@@ -142,11 +153,12 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Chec
     if not spec.nullable:
         checks.append(Check(f"null:{spec.name}", col.is_null() & ~parse_failed))
     if spec.min is not None or spec.max is not None:
-        low = col < spec.min if spec.min is not None else pl.lit(False)
-        high = col > spec.max if spec.max is not None else pl.lit(False)
-        checks.append(Check(f"range:{spec.name}", low | high))
+        low, high = spec.bound("min"), spec.bound("max")
+        checks.append(Check(f"range:{spec.name}",
+                            (col < pl.lit(low) if low is not None else pl.lit(False))
+                            | (col > pl.lit(high) if high is not None else pl.lit(False))))
     if spec.allowed is not None:
-        checks.append(Check(f"allowed:{spec.name}", ~col.is_in(list(spec.allowed))))
+        checks.append(Check(f"allowed:{spec.name}", ~col.is_in(allowed_values(spec).implode())))
     if spec.regex is not None:
         checks.append(Check(f"regex:{spec.name}", ~col.str.contains(spec.regex)))
     if spec.max_length is not None:
@@ -157,6 +169,17 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Chec
         checks.append(Check(f"unique:{spec.name}",
                             col.is_not_null() & (col.is_duplicated() | seen)))
     return checks
+
+
+def allowed_values(spec: ColumnSpec) -> pl.Series:
+    """The ``allowed`` list typed like the column (YAML may spell ``[0, 1]`` as text)."""
+    values = pl.Series(spec.name, list(spec.allowed or ()), pl.String)
+    if spec.type in ("string", "category"):
+        return values
+    from lockgate.data.normalize import POLARS_TYPES, cast_expr
+
+    typed = values.to_frame().select(cast_expr(pl.col(spec.name), pl.String(), spec))
+    return typed.to_series().cast(POLARS_TYPES[spec.type]).drop_nulls()
 
 
 def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check:
@@ -174,6 +197,26 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check
         else ~key.is_first_distinct()
     present = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
     return Check(name, present & (in_batch | seen))
+
+
+def _conflict_check(contract: Contract) -> Check | None:
+    """Conflicting labels: rows with the same features and a different target.
+
+    Every member of a conflicting group fails (no member is more right than another),
+    and the reason carries the group's id, so the rows can be found together. Rows whose
+    features or target did not parse take no part (a parse failure is its own reason).
+    """
+    target = contract.target
+    features = [c for c in contract.feature_columns if c != target]
+    if target is None or not features:
+        return None
+    parsed = ~pl.any_horizontal([pl.col(PARSE_FAIL + c) for c in (*features, target)])
+    label = pl.when(parsed).then(pl.col(target))
+    if contract.column(target).type in ("bool", "string", "category"):
+        label = label.cast(pl.String)
+    conflicting = parsed & (label.max().over(features) != label.min().over(features))
+    group = pl.struct(features).hash(seed=0).cast(pl.String).str.slice(0, 10)
+    return Check(f"conflict:{target}", conflicting, detail=group)
 
 
 def _has(existing: pl.DataFrame | None, name: str) -> bool:
