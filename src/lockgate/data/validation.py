@@ -49,6 +49,11 @@ class ValidationOutcome:
     counts: dict[str, int]
     rows: int
     checks: list[str] = field(default_factory=list)
+    #: Copies of a row that already landed (or came earlier in the batch): not new rows,
+    #: so neither accepted nor quarantined (a producer's retry lands once).
+    deduplicated: int = 0
+    #: Accepted rows whose primary key had landed: they replace it (upsert mode).
+    updated: int = 0
 
     @property
     def reasons(self) -> dict[str, int]:
@@ -61,7 +66,8 @@ class ValidationOutcome:
                        "level": "row", "ok": True} for name in self.checks}
 
 
-def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> list[Check]:
+def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,
+                   upsert: bool = False) -> list[Check]:
     """Compile a contract to row-level checks.
 
     Args:
@@ -73,7 +79,7 @@ def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> 
     for spec in contract.columns:
         checks += _column_checks(spec, existing)
     if contract.primary_key:
-        checks.append(_duplicate_check(contract, existing))
+        checks.append(_duplicate_check(contract, None if upsert else existing))
     conflict = _conflict_check(contract)
     if conflict is not None:
         checks.append(conflict)
@@ -81,26 +87,81 @@ def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> 
 
 
 def validate(frame: pl.DataFrame, contract: Contract, *,
-             existing: pl.DataFrame | None = None) -> ValidationOutcome:
+             existing: pl.DataFrame | None = None, landed_rows: pl.DataFrame | None = None,
+             dedupe_key: tuple[str, ...] = (), upsert: bool = False) -> ValidationOutcome:
     """Evaluate every check in one pass over a normalised frame.
+
+    Before the checks, copies are set aside (see :func:`copies`): they are neither
+    accepted nor quarantined, so a source's retry lands once and is never refused.
 
     Args:
         frame: output of :func:`lockgate.data.normalize.normalize`.
         contract: the contract the frame was normalised to.
         existing: key/unique columns already landed in the table (may be None).
+        landed_rows: the landed rows whose primary key the batch repeats.
+        dedupe_key: columns identifying an event (a declared event id): a row whose
+            value already landed, or came earlier in the batch, is a copy.
+        upsert: a row repeating a landed primary key replaces it instead of failing
+            ``duplicate:``.
 
     Returns:
-        The accepted rows, the quarantined rows with reasons and raw values, counts.
+        The accepted rows, the quarantined rows with reasons and raw values (``row``
+        is the position in the batch as given), counts.
     """
-    checks = compile_checks(contract, existing)
-    names = contract.column_names
     raw_cols = [c for c in frame.columns if c.startswith(RAW)]
+    copy = copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)
+    positions = None
+    if copy.any():
+        positions = copy.not_().arg_true()
+        frame = frame.filter(~copy)
+    checks = compile_checks(contract, existing, upsert=upsert)
+    names = contract.column_names
     verdict = evaluate(frame, checks)
     accepted = frame.select(names).filter(~verdict.mask)
     raw = frame.select(raw_cols).filter(verdict.mask).select(raw_json(raw_cols).alias(RAW_JSON))
-    quarantined = pl.concat([verdict.reasons, raw], how="horizontal")
+    reasons = verdict.reasons
+    if positions is not None:
+        reasons = reasons.with_columns(positions.gather(reasons[ROW]).cast(pl.Int64).alias(ROW))
+    quarantined = pl.concat([reasons, raw], how="horizontal")
+    updated = 0
+    if upsert and contract.primary_key and existing is not None and not accepted.is_empty():
+        landed = accepted.select(_in_landed(list(contract.primary_key), existing))
+        updated = int(landed.to_series().sum())
     return ValidationOutcome(accepted, quarantined, verdict.counts, frame.height,
-                             [c.name for c in checks])
+                             [c.name for c in checks], int(copy.sum()), updated)
+
+
+def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
+           existing: pl.DataFrame | None, landed_rows: pl.DataFrame | None,
+           dedupe_key: tuple[str, ...]) -> pl.Series:
+    """Rows that are copies, not new rows: a repeat of an earlier row of the batch with
+    the very same source values; with ``dedupe_key``, a repeat of an event id that
+    landed or came earlier; with a primary key, a row equal in every column to the
+    landed row of its key."""
+    exprs = [pl.lit(False)]
+    if raw_cols and (contract.primary_key or dedupe_key):  # rows with an identity only:
+        exprs.append(~pl.struct(raw_cols).is_first_distinct())  # others may repeat
+    if dedupe_key:
+        key = list(dedupe_key)
+        present = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+        exprs.append(present & ~pl.struct(key).is_first_distinct())
+        if existing is not None and all(k in existing.columns for k in key):
+            exprs.append(present & _in_landed(key, existing))
+    if landed_rows is not None and not landed_rows.is_empty():
+        names = [c for c in contract.column_names if c in landed_rows.columns]
+        fingerprints = landed_rows.select(_fingerprint(names)).to_series()
+        exprs.append(_fingerprint(names).is_in(fingerprints.implode()))
+    return frame.select(pl.any_horizontal(exprs).alias("copy")).to_series()
+
+
+def _fingerprint(names: list[str]) -> pl.Expr:
+    return pl.struct(names).hash(seed=7)
+
+
+def _in_landed(key: list[str], existing: pl.DataFrame) -> pl.Expr:
+    if len(key) == 1:
+        return pl.col(key[0]).is_in(existing[key[0]].implode())
+    return pl.struct(key).is_in(existing.select(pl.struct(key)).to_series().implode())
 
 
 @dataclass(frozen=True, slots=True)
