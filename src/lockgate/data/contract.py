@@ -272,6 +272,8 @@ class Contract:
         columns = []
         for col in self.columns:
             d = asdict(col)
+            if col.allowed is not None and col.type in ("int", "float"):
+                d["allowed"] = tuple(_number_text(v) for v in col.allowed)  # [0, 1]
             columns.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
                             if k in ("name", "type") or v != defaults[k]})
         out: dict[str, Any] = {"table": self.table, "version": self.version}
@@ -448,6 +450,13 @@ def _temporal(value: Any, kind: str) -> dt.date | dt.datetime | None:
         return parsed.date()
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None \
         else parsed.astimezone(dt.UTC)
+
+
+def _number_text(value: str) -> Any:
+    number = _number(value)
+    if number is None:
+        return value
+    return int(number) if number.is_integer() and "." not in str(value) else number
 
 
 def _number(value: Any) -> float | None:
