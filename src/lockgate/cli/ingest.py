@@ -129,12 +129,20 @@ def stream_cmd(
                                       "to fill a micro-batch."),
     idle_exit: float | None = typer.Option(None, "--idle-exit", help="Stop after this many "
                                            "seconds without messages."),
+    event_id: str | None = typer.Option(None, "--event-id", help="Contract column naming "
+                                        "an event: a producer's retry lands once."),
+    min_idle: float = typer.Option(60.0, "--min-idle", min=0.01, help="Reclaim another "
+                                   "consumer's entries pending this many seconds."),
+    max_deliveries: int = typer.Option(5, "--max-deliveries", min=1, help="Dead-letter a "
+                                       "message delivered this often without landing."),
     as_json: bool = typer.Option(False, "--json", help="One JSON summary per micro-batch."),
 ) -> None:
     """Consume a Redis stream into a table: at-least-once delivery, exactly-once landing."""
     from lockgate.data.stream import StreamConfig, consume
 
-    config = StreamConfig(redis_url, stream, table, group, consumer, max_rows, max_seconds)
+    config = StreamConfig(redis_url, stream, table, group, consumer, max_rows, max_seconds,
+                          event_id=event_id, min_idle_seconds=min_idle,
+                          max_deliveries=max_deliveries)
     conf = settings()
 
     def show(result: object) -> None:
@@ -155,7 +163,8 @@ def stream_cmd(
     if not as_json:
         console.print(f"Consumed {stats.rows} rows in {stats.batches} micro-batches "
                       f"({stats.accepted} accepted, {stats.quarantined} quarantined, "
-                      f"{stats.skipped} already landed).")
+                      f"{stats.skipped} already landed, {stats.deduplicated} copies skipped, "
+                      f"{stats.reclaimed} reclaimed, {stats.dead_lettered} dead-lettered).")
 
 
 def _store_profiles(result: object, conf: object, *, snapshot: bool = True) -> None:

@@ -101,6 +101,10 @@ class Landing:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Columns naming an event (a declared event id): a repeat is a copy, not a row.
     dedupe_key: tuple[str, ...] = ()
+    #: Messages refused before the door (not JSON, unknown fields under a failing
+    #: policy): (reason, raw payload); they follow the batch's rows in ``row_ids`` and
+    #: ``positions`` and are quarantined with it, in the same accounting.
+    rejected: tuple[tuple[str, str], ...] = ()
 
 
 IngestMode = Literal["append", "upsert"]
@@ -204,6 +208,7 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     screened = screen(batch, contract, settings, landed=landed, landing=landing,
                       upsert=options.mode == "upsert")
     outcome, contract, warnings = screened.outcome, screened.contract, screened.warnings
+    outcome = _with_rejected(outcome, landing)
     _check_share(outcome, contract, options, batch.source, table)
     batch_checks = {**screened.batch_checks, **_batch_level(store, table, screened)}
     warnings += [c["message"] for c in batch_checks.values() if c.get("message")]
@@ -314,6 +319,25 @@ def _watermark_value(mark: dict[str, Any] | None) -> Any:
     if kind == "date":
         return dt.date.fromisoformat(value)
     return value
+
+
+def _with_rejected(outcome: ValidationOutcome, landing: Landing) -> ValidationOutcome:
+    """Add the messages refused before the door to the quarantined rows."""
+    if not landing.rejected:
+        return outcome
+    start = outcome.rows + outcome.deduplicated
+    refused = pl.DataFrame({
+        ROW: pl.Series(range(start, start + len(landing.rejected)), dtype=pl.Int64),
+        REASONS: pl.Series([[r] for r, _ in landing.rejected], dtype=pl.List(pl.String)),
+        RAW_JSON: pl.Series([raw for _, raw in landing.rejected], dtype=pl.String)})
+    counts = dict(outcome.counts)
+    for reason, _ in landing.rejected:
+        counts[reason] = counts.get(reason, 0) + 1
+    return replace(outcome, quarantined=pl.concat([outcome.quarantined, refused],
+                                                  how="vertical_relaxed"),
+                   counts=counts, rows=outcome.rows + len(landing.rejected),
+                   checks=[*outcome.checks, *sorted({r for r, _ in landing.rejected}
+                                                    - set(outcome.checks))])
 
 
 def _check_share(outcome: ValidationOutcome, contract: Contract, options: IngestOptions,
