@@ -73,6 +73,8 @@ def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[s
     """Upsert ``frame`` by ``keys`` as one atomic Delta MERGE carrying ``record``: a row
     whose key landed replaces it (the old row stays readable by time travel), the others
     are inserted. Returns the new version."""
+    if frame.is_empty():  # a MERGE of nothing writes no commit; the batch still gets one
+        return commit(path, frame, record, transaction=transaction, evolve=True, table=table)
     properties = CommitProperties(
         custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
         app_transactions=[Transaction(*transaction)] if transaction else None,
