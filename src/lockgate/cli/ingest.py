@@ -43,9 +43,9 @@ def ingest_cmd(
                                      "a database URL)."),
     separator: str | None = typer.Option(None, "--separator", "--sep", help="CSV field "
                                          "separator (default: sniffed among , ; tab |); "
-                                         "write a tab as '\t'."),
+                                         "write a tab as '\\t'."),
     quote: str | None = typer.Option(None, "--quote", help="CSV quote character ('' for "
-                                     "none; default: sniffed, usually ")."),
+                                     "none; default: sniffed, usually a double quote)."),
     encoding: str | None = typer.Option(None, "--encoding", help="Text encoding: utf-8, "
                                         "latin-1, cp1252, utf-16... (default: from the "
                                         "byte-order mark, else utf-8)."),
