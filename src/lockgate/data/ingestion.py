@@ -70,6 +70,10 @@ class IngestResult:
     contract_version: str | None = None
     deduplicated: int = 0
     updated: int = 0
+    #: Per quarantined row, its position in the batch and its reasons; then the
+    #: positions of the copies (so a caller that merged requests can answer each).
+    row_reasons: tuple[tuple[int, tuple[str, ...]], ...] = field(default=(), repr=False)
+    copy_rows: tuple[int, ...] = field(default=(), repr=False)
 
     @property
     def version(self) -> int | None:
@@ -241,7 +245,9 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     return IngestResult(table, dataset_version, outcome.rows, outcome.accepted.height,
                         outcome.quarantined.height, outcome.reasons, True, batch_id,
                         tuple(warnings), contract.version, outcome.deduplicated,
-                        outcome.updated)
+                        outcome.updated,
+                        tuple((int(r), tuple(c)) for r, c in outcome.quarantined.select(
+                            ROW, REASONS).iter_rows()), outcome.copy_rows)
 
 
 def land_incremental(source: SqlSource, table: str, contract: Contract, *,

@@ -54,6 +54,8 @@ class ValidationOutcome:
     deduplicated: int = 0
     #: Accepted rows whose primary key had landed: they replace it (upsert mode).
     updated: int = 0
+    #: Positions in the batch of the copies.
+    copy_rows: tuple[int, ...] = ()
 
     @property
     def reasons(self) -> dict[str, int]:
@@ -128,7 +130,8 @@ def validate(frame: pl.DataFrame, contract: Contract, *,
         landed = accepted.select(_in_landed(list(contract.primary_key), existing))
         updated = int(landed.to_series().sum())
     return ValidationOutcome(accepted, quarantined, verdict.counts, frame.height,
-                             [c.name for c in checks], int(copy.sum()), updated)
+                             [c.name for c in checks], int(copy.sum()), updated,
+                             tuple(copy.arg_true().to_list()))
 
 
 def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
