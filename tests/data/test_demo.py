@@ -29,6 +29,9 @@ def test_demo_section(tmp_path: Path, settings: Settings) -> None:
     for reason in ("type:age", "range:monthly_charges", "null:customer_id",
                    "parse:signup_date", "allowed:plan", "regex:email", "duplicate:customer_id"):
         assert reason in text
+    assert "5 landed, 2 quarantined" in text and "1 producer retry skipped" in text
+    assert "(1 updated," in text and "customer 2 is `premium` now" in text
+    assert "quarantine exported: 16 rows" in text
     versions = Store.open(settings).dataset_versions("churn")
     assert sum(v.rows_quarantined for v in versions) == 16
     assert read("churn", settings=settings).height == 3400
