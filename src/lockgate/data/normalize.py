@@ -110,25 +110,27 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     sources = {spec.name: by_contract.get(spec.name) for spec in contract.columns}
     fast = frame.select(
         [_fast_expr(spec, sources[spec.name], schema) for spec in contract.columns])
-    pending = [
-        (pl.col(spec.name).is_null() & pl.col(RAW + sources[spec.name]).is_not_null())
+    pending = {
+        spec.name: pl.col(spec.name).is_null() & pl.col(RAW + sources[spec.name]).is_not_null()
         for spec in contract.columns if sources[spec.name] is not None
         and schema[sources[spec.name]] == pl.String
-    ]
+    }
     raw_exprs = [_as_text(pl.col(c), dtype).alias(RAW + c) for c, dtype in schema.items()]
     if converted:  # the quarantine shows the value as the source wrote it
         raw_exprs = [pl.col(f"__dc__{c}").alias(RAW + c) if c in converted
                      else e for c, e in zip(schema, raw_exprs, strict=True)]
     out = pl.concat([fast, frame.select(raw_exprs)], how="horizontal")
     fails = [_typed_fail(spec, sources[spec.name], schema) for spec in contract.columns]
+    if pending:  # only the columns with rows the fast path missed take the slow path
+        needed = out.select([e.any().alias(n) for n, e in pending.items()]).row(0)
+        pending = {n: e for (n, e), need in zip(pending.items(), needed, strict=True) if need}
     if not pending:
         return out.with_columns(fails)
-    retry_mask = out.select(pl.any_horizontal(pending)).to_series()
+    retry_mask = out.select(pl.any_horizontal(list(pending.values()))).to_series()
     index = retry_mask.arg_true()
-    if index.is_empty():
-        return out.with_columns(fails)
-    slow = out.filter(retry_mask).select(_slow_exprs(contract, sources, schema))
+    slow = out.filter(retry_mask).select(_slow_exprs(contract, sources, schema, set(pending)))
     slow_columns = set(slow.columns)
+    no_fail = pl.Series("", [False] * out.height, pl.Boolean)  # built once, not per column
     columns = []
     for spec in contract.columns:
         flag = PARSE_FAIL + spec.name
@@ -136,8 +138,7 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
             columns.append(_typed_fail(spec, sources[spec.name], schema))
             continue
         columns.append(out[spec.name].scatter(index, slow[spec.name]))
-        columns.append(pl.repeat(False, out.height, eager=True).alias(flag)
-                       .scatter(index, slow[flag]))
+        columns.append(no_fail.clone().alias(flag).scatter(index, slow[flag]))
     return out.with_columns(columns)
 
 
@@ -198,12 +199,13 @@ def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Ex
 
 
 def _slow_exprs(contract: Contract, sources: dict[str, str | None],
-                schema: pl.Schema) -> list[pl.Expr]:
-    """The full parse and the parse-failure flags, for the rows the fast path missed."""
+                schema: pl.Schema, only: set[str]) -> list[pl.Expr]:
+    """The full parse and the parse-failure flags, for the rows the fast path missed, of
+    the columns in ``only`` (those that had such rows)."""
     exprs: list[pl.Expr] = []
     for spec in contract.columns:
         source = sources[spec.name]
-        if source is None or schema[source] != pl.String:
+        if source is None or spec.name not in only:
             continue
         raw = pl.col(RAW + source)
         value = pl.coalesce(pl.col(spec.name), cast_expr(raw, pl.String(), spec))
