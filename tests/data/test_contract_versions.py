@@ -83,3 +83,31 @@ def test_cli_infer_apply_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert found[-1]["contract_change"]["revalidated"] is True
     assert main(["contract", "infer", str(data), "--target", "nope"]) == 1
     assert "--target `nope` is not a column" in capsys.readouterr().err
+
+
+def test_train_uses_the_contract_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`lockgate train T --contract C`: a column marked `feature: false` in C is not used."""
+    import random
+
+    monkeypatch.setenv("LOCKGATE_HOME", str(tmp_path / ".lockgate"))
+    rng = random.Random(0)
+    lines = ["id,x,noise,y"] + [f"{i},{v},{rng.random():.3f},{int(v > 0.5)}"
+                                for i, v in ((i, rng.random()) for i in range(300))]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    contract = Contract.from_dict({
+        "table": "d", "primary_key": ["id"], "target": "y",
+        "columns": [{"name": "id", "type": "int"}, {"name": "x", "type": "float"},
+                    {"name": "noise", "type": "float"},
+                    {"name": "y", "type": "int", "allowed": [0, 1]}]})
+    (tmp_path / "d.yaml").write_text(contract.to_yaml())
+    assert main(["ingest", str(tmp_path / "d.csv"), "-t", "d", "-c",
+                 str(tmp_path / "d.yaml")]) == 0
+    (tmp_path / "d2.yaml").write_text(contract.to_yaml().replace(
+        "- name: noise\n  type: float", "- name: noise\n  type: float\n  feature: false"))
+    capsys.readouterr()
+    assert main(["train", "d", "--estimator", "logistic", "--contract",
+                 str(tmp_path / "d2.yaml"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["evaluation"]
+    importance = json.dumps(record["feature_importance"])
+    assert '"x"' in importance and "noise" not in importance

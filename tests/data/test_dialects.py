@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from lockgate.cli.main import main
 from lockgate.config import Settings
 from lockgate.data import ColumnSpec, Contract, SourceError, infer_contract, ingest, read
@@ -49,7 +50,7 @@ def test_semicolon_csv_is_sniffed_not_a_shape_error(tmp_path: Path, settings: Se
 def test_single_byte_encodings_need_and_honour_encoding(tmp_path: Path, settings: Settings,
                                                         encoding: str) -> None:
     path = _euro_csv(tmp_path / "sales.csv", encoding)
-    with pytest.raises(SourceError, match="is not UTF-8.*--encoding cp1252"):
+    with pytest.raises(SourceError, match=r"is not UTF-8.*--encoding cp1252"):
         FileSource(path).read()
     batch = FileSource(path, dialect=CsvDialect(encoding=encoding, decimal_comma=True))
     ingest(batch, "sales", EURO, settings=settings)

@@ -99,7 +99,8 @@ def test_schema_change_fail_names_columns_and_policy(tmp_path: Path, settings: S
     ingest(_csv(tmp_path / "a.csv", _good(0, 5)), "orders", orders, settings=settings)
     rows = [f"{i},{i},2025-01-01,web,1" for i in range(10, 15)]
     path = _csv(tmp_path / "b.csv", rows, "order_id,amount_eur,ordered_at,channel,vip")
-    with pytest.raises(SchemaChangeError, match=r"(?s)on_schema_change: fail for new, missing, renamed\), nothing was "
+    with pytest.raises(SchemaChangeError, match=r"(?s)on_schema_change: fail for new, "
+                       r"missing, renamed\), nothing was "
                        r"ingested.*new column `vip`.*column `email` is missing.*`amount` seems "
                        r"renamed to `amount_eur`") as info:
         ingest(path, "orders", settings=settings)

@@ -8,7 +8,6 @@ import datetime as dt
 import random
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from lockgate.config import Settings

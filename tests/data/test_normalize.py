@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
 from lockgate.data import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, map_columns, normalize

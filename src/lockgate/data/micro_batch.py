@@ -123,7 +123,7 @@ class MicroBatcher:
         merged = [record for part in parts for record in part]
         try:
             result = self._land(merged)
-        except Exception:  # noqa: BLE001 - each request then lands, or fails, alone
+        except Exception:
             if len(parts) == 1:
                 raise
             return [self._alone(part) for part in parts]
@@ -137,5 +137,5 @@ class MicroBatcher:
     def _alone(self, part: list[Mapping[str, Any]]) -> Share | BaseException:
         try:
             return Share(self._land(part), 0, len(part))
-        except Exception as exc:  # noqa: BLE001 - returned to that request only
+        except Exception as exc:
             return exc

@@ -117,7 +117,7 @@ def category_changes(current: dict[str, dict[str, Any]],
     """Category columns where ``NEW_CATEGORY_SHARE`` or more of the values were never
     seen in the table (``counts``: per column, rows per value in the batch)."""
     flagged = {}
-    for name, now in current.items():
+    for name in current:
         seen = set((previous.get(name) or {}).get("values") or ())
         per_value = counts.get(name) or {}
         total = sum(per_value.values())

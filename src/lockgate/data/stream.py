@@ -30,13 +30,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow.dataset  # noqa: F401  (loaded now, not inside the first micro-batch's lag)
 import redis
 
 from lockgate.config import Settings, load_settings
 from lockgate.data import table as delta
-import polars as pl
-
 from lockgate.data.contract import Contract
 from lockgate.data.errors import SchemaChangeError, SourceError, SourceUnreachableError
 from lockgate.data.ingestion import IngestResult, Landing, land, resolve_contract
@@ -310,7 +309,7 @@ def _land_safely(client: redis.Redis, config: StreamConfig, contract: Contract,
         result = land_messages(client, config, contract, messages, settings, stats)
     except (SourceUnreachableError, redis.ConnectionError):
         raise
-    except Exception as exc:  # noqa: BLE001 - isolate the message that fails
+    except Exception as exc:
         if len(messages) > 1:
             for message in messages:
                 _land_safely(client, config, contract, [message], settings, stats, on_batch)
@@ -331,7 +330,7 @@ def _retry_one(client: redis.Redis, config: StreamConfig, contract: Contract,
             result = land_messages(client, config, contract, [message], settings, stats)
         except (SourceUnreachableError, redis.ConnectionError):
             raise
-        except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered
+        except Exception as exc:
             error = exc
             continue
         if result is not None and on_batch:
