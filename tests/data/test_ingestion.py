@@ -126,11 +126,12 @@ def test_schema_change_evolve(tmp_path: Path, settings: Settings, orders: Contra
     assert result.accepted == 5 and result.contract_version == "1+evolved.1"
     assert any("new column `vip`" in w and "evolve" in w for w in result.warnings)
     evolved = contract_for("orders", settings=settings)
-    assert evolved.column("vip").type == "bool"
+    assert evolved.column("vip").type == "int"  # 0/1 is an int, "yes" would not be one
+    assert "vip" not in evolved.feature_columns  # evolved in, not a feature until opted in
     assert "amount_eur" in evolved.column("amount").aliases
     assert evolved.column("email").nullable
     frame = read("orders", settings=settings).sort("order_id")
-    assert frame.height == 10 and frame["vip"].to_list()[-5:] == [True, False, True, False, True]
+    assert frame.height == 10 and frame["vip"].to_list()[-5:] == [1, 0, 1, 0, 1]
     assert contract_for("orders", 0, settings=settings).version == "1"
     assert result.dataset_version is not None
     assert result.dataset_version.checks["schema"]["ok"] is True

@@ -5,7 +5,8 @@ version per window instead of one per request.
 Each request still gets its own answer (its rows accepted, quarantined, skipped as
 copies, with their reasons) and the same guarantees: the batch lands atomically or not
 at all. If the merged batch is refused (a schema change under ``fail`` in one request,
-say), every request is landed on its own, so one bad request never fails its neighbours.
+say), it is split in halves until the bad request is alone, so one bad request never
+fails its neighbours and costs a few extra versions, not one per request.
 """
 
 from __future__ import annotations
@@ -120,22 +121,20 @@ class MicroBatcher:
             window.done.set()
 
     def _land_window(self, parts: list[list[Mapping[str, Any]]]) -> list[Share | BaseException]:
+        """Land the window's requests as one batch; if that is refused, split it in
+        halves and land each (recursively), so a bad request ends alone in a few
+        landings while the others still land together."""
         merged = [record for part in parts for record in part]
         try:
             result = self._land(merged)
-        except Exception:
+        except Exception as exc:  # each half then lands, or fails, on its own
             if len(parts) == 1:
-                raise
-            return [self._alone(part) for part in parts]
+                return [exc]
+            half = len(parts) // 2
+            return self._land_window(parts[:half]) + self._land_window(parts[half:])
         shares: list[Share | BaseException] = []
         offset = 0
         for part in parts:
             shares.append(Share(result, offset, len(part)))
             offset += len(part)
         return shares
-
-    def _alone(self, part: list[Mapping[str, Any]]) -> Share | BaseException:
-        try:
-            return Share(self._land(part), 0, len(part))
-        except Exception as exc:
-            return exc
