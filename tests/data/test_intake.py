@@ -187,3 +187,15 @@ def test_policy_mapping_is_checked() -> None:
         Contract.from_dict({"table": "t", "on_schema_change": {"new": "drop"},
                             "columns": [{"name": "a", "type": "int"}]})
     assert dt.date(2020, 1, 1) == LOANS.column("opened").bound("min")
+
+
+def test_a_steady_bool_column_is_not_a_new_category(tmp_path: Path,
+                                                    settings: Settings) -> None:
+    contract = Contract("flags", "1", (ColumnSpec("id", "int"), ColumnSpec("on", "bool")),
+                        primary_key=("id",))
+    for start in (0, 100):
+        path = tmp_path / f"f{start}.csv"
+        path.write_text("id,on\n" + "\n".join(f"{i},{'true' if i % 2 else 'false'}"
+                                              for i in range(start, start + 50)) + "\n")
+        result = ingest(path, "flags", contract, settings=settings)
+        assert result.dataset_version.validation_status == "passed", result.warnings

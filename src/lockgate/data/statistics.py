@@ -45,9 +45,10 @@ def column_stats(frame: pl.DataFrame, contract: Contract) -> dict[str, dict[str,
         out[name]["rows"] = frame.height
     for spec in contract.columns:
         if spec.type in ("category", "bool") and spec.name in frame.columns:
-            values = frame[spec.name].drop_nulls().unique()
+            # spelled as value_counts spells them (a bool is "true", not "True")
+            values = frame[spec.name].drop_nulls().unique().cast(pl.String)
             if values.len() <= MAX_CATEGORIES:
-                out[spec.name]["values"] = sorted(str(v) for v in values.to_list())
+                out[spec.name]["values"] = sorted(values.to_list())
     return out
 
 
