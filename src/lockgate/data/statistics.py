@@ -85,8 +85,10 @@ def scale_changes(current: dict[str, dict[str, Any]],
         if not before or (now.get("count") or 0) < MIN_VALUES \
                 or (before.get("count") or 0) < MIN_VALUES:
             continue
-        for stat in ("abs_median", "std"):
-            a, b = now.get(stat), before.get(stat)
+        # Robust statistics only: the batch includes the rows the door will refuse, and
+        # one typo (1e9) must not read as a unit change, as it would through the std.
+        for stat in ("abs_median", "spread"):
+            a, b = _stat(now, stat), _stat(before, stat)
             if not a or not b:
                 continue
             ratio = a / b
@@ -142,6 +144,14 @@ def value_counts(frame: pl.DataFrame, contract: Contract,
             out[name] = dict(zip(counted[name].to_list(), counted["count"].to_list(),
                                  strict=True))
     return out
+
+
+def _stat(stats: dict[str, Any], name: str) -> float | None:
+    """A stored statistic; ``spread`` is the 5-95% quantile range."""
+    if name != "spread":
+        return stats.get(name)
+    low, high = stats.get("q05"), stats.get("q95")
+    return None if low is None or high is None else high - low
 
 
 def _finite(value: Any) -> float | None:
