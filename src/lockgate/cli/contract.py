@@ -1,4 +1,4 @@
-"""``lockgate contract``: draft a contract from a sample, check one."""
+"""``lockgate contract``: draft a contract from a sample, check one, apply a new version."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from lockgate.cli.app import console
 from lockgate.data import infer_contract
 from lockgate.data.contract import load_contract
 
-app = typer.Typer(help="Data contracts: infer a draft, check a file.", no_args_is_help=True)
+app = typer.Typer(help="Data contracts: infer a draft, check a file, apply a new version.",
+                  no_args_is_help=True)
 
 
 @app.command("infer")
