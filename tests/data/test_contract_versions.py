@@ -92,8 +92,10 @@ def test_train_uses_the_contract_given(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setenv("LOCKGATE_HOME", str(tmp_path / ".lockgate"))
     rng = random.Random(0)
-    lines = ["id,x,noise,y"] + [f"{i},{v},{rng.random():.3f},{int(v > 0.5)}"
-                                for i, v in ((i, rng.random()) for i in range(300))]
+    lines = ["id,x,noise,y"]
+    for i in range(300):  # x is informative, not a copy of the label (a leak)
+        x = rng.random()
+        lines.append(f"{i},{x:.3f},{rng.random():.3f},{int(x + rng.gauss(0, 0.35) > 0.5)}")
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     contract = Contract.from_dict({
         "table": "d", "primary_key": ["id"], "target": "y",

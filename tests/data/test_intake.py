@@ -204,7 +204,7 @@ def test_a_steady_bool_column_is_not_a_new_category(tmp_path: Path,
 def test_one_typo_is_a_row_problem_not_a_unit_change(tmp_path: Path,
                                                      settings: Settings) -> None:
     ingest(_csv(tmp_path / "a.csv", _rows(0, 50)), "loans", LOANS, settings=settings)
-    rows = _rows(100, 49) + ["999,3e9,north,2024-03-01,2024-03-02T10:00:00Z,1,0"]
+    rows = [*_rows(100, 49), "999,3e9,north,2024-03-01,2024-03-02T10:00:00Z,1,0"]
     result = ingest(_csv(tmp_path / "b.csv", rows), "loans", settings=settings)
     assert result.reasons == {"range:income": 1}
     assert result.dataset_version.validation_status == "passed", result.warnings

@@ -1,12 +1,16 @@
 """The HTTP ingest endpoint, the embedded streaming default: ``POST /tables/{name}/rows``
 with a JSON list of records (or ``{"rows": [...]}``).
 
-Bound to 127.0.0.1 by default. Requests for a table arriving within ``batch_seconds``
-land together as one batch (one Delta version per window, not per request; see
-:mod:`lockgate.data.micro_batch`), and each request is answered with its own rows'
-outcome. Landing is serialised per table in a process so duplicate checks see every
-earlier batch; a retried request's rows are copies of landed rows and land once (with a
-primary key or an exact repeat within the window).
+Bound to 127.0.0.1 by default and behind the shared guard (:mod:`lockgate.security`): a
+foreign ``Host`` or a cross-site ``Origin`` is refused; beyond loopback it needs
+``LOCKGATE_INGEST_TOKEN`` (at least 16 characters) or ``--insecure``; bodies are JSON of at
+most ``max_body_bytes`` (default 8 MiB), nested at most 32 deep.
+
+Requests for a table arriving within ``batch_seconds`` land together as one batch (one
+Delta version per window, not per request; see :mod:`lockgate.data.micro_batch`), and
+each request is answered with its own rows' outcome. Landing is serialised per table in a
+process so duplicate checks see every earlier batch; a retried request lands once (the
+same content, or its rows as copies of landed rows with a primary key).
 """
 
 from __future__ import annotations
@@ -26,23 +30,43 @@ from lockgate.data.ingestion import land, resolve_contract
 from lockgate.data.micro_batch import MicroBatcher
 from lockgate.data.source import RecordsSource
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.security import GuardPolicy, HttpGuard, server_config
 
 MAX_ROWS = 100_000
+MAX_BODY_BYTES = 8 << 20
+TOKEN_ENV = "LOCKGATE_INGEST_TOKEN"
 
 
-def create_app(settings: Settings, contracts: dict[str, Contract] | None = None, *,
-               batch_seconds: float = 0.2, batch_rows: int = 10_000) -> FastAPI:
+def ingest_policy(settings: Settings, *, host: str = "127.0.0.1", token: str | None = None,
+                  insecure: bool = False, max_body_bytes: int = MAX_BODY_BYTES) -> GuardPolicy:
+    """The guard policy of the ingest endpoint (token on every route but /health)."""
+    return GuardPolicy(server="lockgate ingest serve", host=host, token=token,
+                       token_env=TOKEN_ENV, insecure=insecure,
+                       allowed_hosts=tuple(settings.allowed_hosts),
+                       max_body_bytes=max_body_bytes)
+
+
+def create_app(settings: Settings, contracts: dict[str, Contract] | None = None,
+               policy: GuardPolicy | None = None, *, batch_seconds: float = 0.2,
+               batch_rows: int = 10_000) -> FastAPI:
     """The ingest app.
 
     Args:
         settings: where tables and the store live.
         contracts: contracts for tables that may not exist yet (others use their current
             contract).
+        policy: who may post (default: loopback, no token; see :func:`ingest_policy`).
         batch_seconds: how long a request waits for others to land with (0: each
             request is its own batch).
         batch_rows: a window lands early when it holds this many rows.
+
+    Raises:
+        GuardError: the policy refuses to start (exposed without a token, short token).
     """
+    policy = policy or ingest_policy(settings)
+    policy.check_start()
     app = FastAPI(title="lockgate ingest", version="1")
+    app.add_middleware(HttpGuard, policy=policy)
     known = dict(contracts or {})
     batchers: dict[str, MicroBatcher] = {}
     guard = threading.Lock()
@@ -98,12 +122,13 @@ class IngestServer:
     """
 
     def __init__(self, settings: Settings, contracts: dict[str, Contract] | None = None,
-                 host: str = "127.0.0.1", port: int = 0, batch_seconds: float = 0.2) -> None:
-        self.host = host
-        self.port = port or free_port(host)
-        app = create_app(settings, contracts, batch_seconds=batch_seconds)
-        config = uvicorn.Config(app, host=host, port=self.port,
-                                log_level="warning", lifespan="off")
+                 host: str = "127.0.0.1", port: int = 0,
+                 policy: GuardPolicy | None = None, batch_seconds: float = 0.2) -> None:
+        policy = policy or ingest_policy(settings, host=host)
+        self.host = policy.host
+        self.port = port or free_port(self.host)
+        self.app = create_app(settings, contracts, policy, batch_seconds=batch_seconds)
+        config = server_config(self.app, policy, port=self.port, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

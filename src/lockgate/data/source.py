@@ -151,7 +151,9 @@ class SqlSource:
             raise SourceError("since() needs a watermark column.")
         if value is None:
             return self
-        query = (f'SELECT * FROM ({self.query}) AS lockgate_source '
+        # The query is the operator's (code, not data); the column name was checked as a
+        # plain identifier in __post_init__; the watermark value is a bound parameter.
+        query = (f'SELECT * FROM ({self.query}) AS lockgate_source '  # noqa: S608
                  f'WHERE "{self.watermark}" >= :lockgate_watermark')
         return SqlSource(self.url, query, {**self.params, "lockgate_watermark": value},
                          self.chunk_size, self.watermark)

@@ -170,7 +170,7 @@ def _incremental_story(ctx: DemoContext, folder: Path) -> None:
                "readable by time travel",
                f"{second.accepted} accepted, {second.updated} updated, plan {plan.get(2)}")
     ctx.hint("An incremental SQL extraction",
-             f"lockgate ingest {url} --query 'SELECT * FROM crm' --table {PLANS.table} "
+             f"lockgate ingest {url} --query 'SELECT * FROM crm' --table {PLANS.table} "  # noqa: S608 - a printed command
              "--watermark updated_at --upsert")
 
 
