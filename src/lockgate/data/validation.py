@@ -142,8 +142,6 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     landed or came earlier; with a primary key, a row equal in every column to the
     landed row of its key."""
     exprs = [pl.lit(False)]
-    if raw_cols and (contract.primary_key or dedupe_key):  # rows with an identity only:
-        exprs.append(~pl.struct(raw_cols).is_first_distinct())  # others may repeat
     if dedupe_key:
         key = list(dedupe_key)
         present = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
@@ -154,7 +152,26 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
         names = [c for c in contract.column_names if c in landed_rows.columns]
         fingerprints = landed_rows.select(_fingerprint(names)).to_series()
         exprs.append(_fingerprint(names).is_in(fingerprints.implode()))
-    return frame.select(pl.any_horizontal(exprs).alias("copy")).to_series()
+    found = (frame.select(pl.any_horizontal(exprs).alias("copy")).to_series() if len(exprs) > 1
+             else pl.Series("copy", [False] * frame.height, pl.Boolean))
+    identity = list(dedupe_key or contract.primary_key)
+    if raw_cols and identity:  # rows with an identity only: others may repeat for real
+        found = found | _repeated_rows(frame, identity, raw_cols)
+    return found
+
+
+def _repeated_rows(frame: pl.DataFrame, identity: list[str], raw_cols: list[str]) -> pl.Series:
+    """Rows repeating an earlier row's source values exactly. Only rows whose identity
+    repeats can be such copies, so the (costly) comparison of every source value runs on
+    those few rows, not on the batch."""
+    key = pl.col(identity[0]) if len(identity) == 1 else pl.struct(identity)
+    repeated = frame.select(key.is_duplicated()).to_series()
+    if not repeated.any():
+        return repeated  # all False
+    out = pl.Series("copy", [False] * frame.height, pl.Boolean)
+    index = repeated.arg_true()
+    again = frame[index].select(~pl.struct(raw_cols).is_first_distinct()).to_series()
+    return out.scatter(index, again)
 
 
 def _fingerprint(names: list[str]) -> pl.Expr:
