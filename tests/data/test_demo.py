@@ -48,3 +48,12 @@ def test_demo_data_is_learnable_and_deterministic() -> None:
     model = LogisticRegression(max_iter=1000).fit(x[:2000], y[:2000])
     auc = roc_auc_score(y[2000:], model.predict_proba(x[2000:])[:, 1])
     assert 0.25 < y.mean() < 0.75 and auc > 0.75
+
+
+def test_demo_section_runs_again_in_the_same_home(tmp_path: Path, settings: Settings) -> None:
+    for _ in range(2):
+        ctx = DemoContext(settings=settings, store=Store.open(settings),
+                          console=Console(record=True, width=120), workdir=tmp_path / "qs")
+        data.run(ctx)  # each story checks itself with ctx.expect
+    assert read("plans_2", settings=settings).height == 4
+    assert read("churn_events_2", settings=settings).height == 5

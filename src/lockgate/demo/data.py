@@ -101,18 +101,19 @@ def _stream_story(ctx: DemoContext) -> None:
                           "(start one with `redis-server` to see it).")
         return
     key = f"lockgate-quickstart:{uuid.uuid4().hex[:10]}"
+    events = EVENTS.with_changes(table=_fresh_table(ctx, EVENTS.table))
     good = [{"event_id": f"e{i}", "customer_id": 100 + i, "kind": "login",
              "at": f"2025-03-0{1 + i}T10:00:00Z"} for i in range(5)]
     try:
         publish(client, key, good[:3])
         client.xadd(key, {"json": '{"event_id": "e9", "kind": '})  # truncated: poison
         publish(client, key, [good[2], *good[3:], {**good[0], "event_id": "e7", "colour": 1}])
-        stats = consume(StreamConfig(url, key, EVENTS.table, max_seconds=0.05), EVENTS,
+        stats = consume(StreamConfig(url, key, events.table, max_seconds=0.05), events,
                         settings=ctx.settings, idle_seconds=0.2)
         pending = client.xpending(key, "lockgate")["pending"]
     finally:
         client.delete(key)
-    held = quarantined(EVENTS.table, settings=ctx.settings)
+    held = quarantined(events.table, settings=ctx.settings)
     reasons = sorted(r for rs in held["reasons"].to_list() for r in rs)
     ctx.console.print(
         f"  redis stream {key}: {stats.accepted} landed, {stats.quarantined} quarantined "
@@ -135,7 +136,10 @@ def _incremental_story(ctx: DemoContext, folder: Path) -> None:
     from lockgate.data import SqlSource, read
     from lockgate.data.ingestion import IngestOptions
 
-    url = f"sqlite:///{folder / 'crm.db'}"
+    plans = PLANS.with_changes(table=_fresh_table(ctx, PLANS.table))
+    database = folder / f"{plans.table}_crm.db"
+    database.unlink(missing_ok=True)
+    url = f"sqlite:///{database}"
     engine = sa.create_engine(url)
     t0 = dt.datetime(2025, 3, 1, 9, 0)
     with engine.begin() as conn:
@@ -147,16 +151,16 @@ def _incremental_story(ctx: DemoContext, folder: Path) -> None:
     source = SqlSource(url, "SELECT customer_id, plan, updated_at FROM crm",
                        watermark="updated_at")
     upsert = IngestOptions(mode="upsert")
-    first = ingest(source, PLANS.table, PLANS, settings=ctx.settings, options=upsert)
+    first = ingest(source, plans.table, plans, settings=ctx.settings, options=upsert)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE crm SET plan = 'premium', updated_at = :t "
                              "WHERE customer_id = 2"), {"t": t0 + dt.timedelta(hours=1)})
         conn.execute(sa.text("INSERT INTO crm VALUES (4, 'standard', :t)"),
                      {"t": t0 + dt.timedelta(hours=1)})
     engine.dispose()
-    second = ingest(source, PLANS.table, settings=ctx.settings, options=upsert)
-    now = read(PLANS.table, settings=ctx.settings)
-    before = read(PLANS.table, version=first.version, settings=ctx.settings)
+    second = ingest(source, plans.table, settings=ctx.settings, options=upsert)
+    now = read(plans.table, settings=ctx.settings)
+    before = read(plans.table, version=first.version, settings=ctx.settings)
     plan = {r["customer_id"]: r["plan"] for r in now.iter_rows(named=True)}
     old = {r["customer_id"]: r["plan"] for r in before.iter_rows(named=True)}
     ctx.console.print(
@@ -170,8 +174,17 @@ def _incremental_story(ctx: DemoContext, folder: Path) -> None:
                "readable by time travel",
                f"{second.accepted} accepted, {second.updated} updated, plan {plan.get(2)}")
     ctx.hint("An incremental SQL extraction",
-             f"lockgate ingest {url} --query 'SELECT * FROM crm' --table {PLANS.table} "  # noqa: S608 - a printed command
+             f"lockgate ingest {url} --query 'SELECT * FROM crm' --table {plans.table} "  # noqa: S608 - a printed command
              "--watermark updated_at --upsert")
+
+
+def _fresh_table(ctx: DemoContext, base: str) -> str:
+    """``base``, or ``base_2``... when a quickstart already ran in this home: each story
+    starts from an empty table so it shows (and checks) the same thing every time."""
+    taken = set(ctx.store.dataset_tables())
+    if base not in taken:
+        return base
+    return next(f"{base}_{i}" for i in range(2, 10_000) if f"{base}_{i}" not in taken)
 
 
 def _export_story(ctx: DemoContext, folder: Path) -> None:
