@@ -40,6 +40,8 @@ PUBLIC = {
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
         "contract_for",
+        "ContractApplied", "CsvDialect", "IngestOptions", "QuarantineShareError",
+        "SchemaPolicy", "apply_contract", "export_quarantine",
         "infer_contract", "ingest", "list_tables", "load_contract", "quarantined", "read",
         "read_for_training", "release", "training_findings", "versions",
     ],
