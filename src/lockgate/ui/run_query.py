@@ -1,9 +1,10 @@
 """The runs page's query: filters, sorting and pagination over the ``runs`` table.
 
 Pagination is an indexed offset: the default order ``start_time DESC, id DESC`` walks
-the ``ix_ui_runs_start_id`` index (see ``store/tables_ui.py``), so any page of 100,000
-runs costs a short index scan, not a sort of the table. Sorting by a metric or a param
-uses a correlated lookup per run on the ``(run_id, key, step)`` index.
+the ``ix_ui_runs_start_id`` index (see ``store/tables_ui.py``), so any page costs a
+short index scan, not a sort of the table. Metric filters and sorts read the store's
+``latest_metrics`` table (one row per run and key, kept current by every metric write),
+so a GET never writes and never reads the metric history.
 """
 
 from __future__ import annotations
@@ -22,16 +23,11 @@ from lockgate.store import schema as t
 from lockgate.store.repository import run_record, run_select
 from lockgate.store.run_filter import (
     FilterError,
-    last_metric_value,
     numeric,
     parse_filter,
     status_clause,
 )
-from lockgate.store.tables_ui import (
-    ix_ui_runs_start_id,  # noqa: F401  (the page's index)
-    ui_last_metrics,
-)
-from lockgate.ui import metric_summary
+from lockgate.store.tables_ui import ix_ui_runs_start_id  # noqa: F401  (the page's index)
 
 MAX_PER_PAGE = 200
 SORT_COLUMNS = ("start_time", "name", "status", "experiment", "duration")
@@ -80,9 +76,8 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
         raise FilterError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {query.per_page}.")
     if query.page < 1:
         raise FilterError(f"page must be 1 or more, got {query.page}.")
-    summary = metric_summary.refresh(store)
-    conditions = _conditions(store, query, summary)
-    select = _sorted(run_select(), query.sort, query.descending, store.dialect, summary)
+    conditions = _conditions(store, query)
+    select = _sorted(run_select(), query.sort, query.descending, store.dialect)
     select = select.where(*conditions)
     select = select.limit(query.per_page).offset((query.page - 1) * query.per_page)
     count = (
@@ -104,8 +99,7 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
     )
 
 
-def _conditions(store: Store, query: RunQuery,
-                summary: bool) -> list[sa.ColumnElement[bool]]:
+def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if not query.include_steps:
         conditions.append(t.runs.c.parent_id.is_(None))
@@ -124,22 +118,19 @@ def _conditions(store: Store, query: RunQuery,
                 t.tags.c.run_id == t.runs.c.id, t.tags.c.key == key, t.tags.c.value == value
             )
         )
-    expression = parse_filter(query.q, dialect=store.dialect, summary=summary)
+    expression = parse_filter(query.q, dialect=store.dialect)
     if expression is not None:
         conditions.append(expression)
     return conditions
 
 
-def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str,
-            summary: bool) -> sa.Select:
+def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str) -> sa.Select:
     """Order the page; a metric or param sort is an outer join on its key (one index
     lookup per run), runs without the key last."""
     secondary = [_direction(t.runs.c.start_time, True), _direction(t.runs.c.id, descending)]
     if sort.startswith("metrics.") and len(sort) > len("metrics."):
         key = sort[len("metrics."):]
-        if not summary:
-            return select.order_by(_direction(last_metric_value(key), descending), *secondary)
-        last = ui_last_metrics.alias("sort_metric")
+        last = t.latest_metrics.alias("sort_metric")
         return select.outerjoin(last, sa.and_(last.c.run_id == t.runs.c.id,
                                               last.c.key == key)) \
             .order_by(_direction(last.c.value, descending), *secondary)
