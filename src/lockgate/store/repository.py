@@ -378,7 +378,7 @@ class Store:
                         copy.write_row(row)
                 # One statement for the whole batch: arrays, unnested server-side.
                 conn.exec_driver_sql(_UPSERT_LATEST.format(columns=columns, rows=_PG_ROWS),
-                                     tuple(list(column) for column in zip(*latest)))
+                                     tuple(list(column) for column in zip(*latest, strict=True)))
             else:
                 marks = ", ".join(["?"] * 6)
                 conn.exec_driver_sql(f"INSERT INTO metrics ({columns}) VALUES ({marks})",
@@ -821,10 +821,9 @@ class PlannerStats:
         self.pending += rows
         if self.pending < self.next_at:
             return
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            with self.store.writer.connect() as conn:
-                conn.exec_driver_sql("ANALYZE runs, latest_metrics")
-                conn.commit()
+        with contextlib.suppress(sa.exc.SQLAlchemyError), self.store.writer.connect() as conn:
+            conn.exec_driver_sql("ANALYZE runs, latest_metrics")
+            conn.commit()
         self.next_at = self.pending * 2
 
 
