@@ -149,3 +149,35 @@ def test_a_runs_page_never_writes(any_settings: Settings) -> None:
     assert seen and all(s.lstrip().upper().startswith("SELECT") or s.strip() == "BEGIN"
                         for s in seen), seen
     assert not [s for s in seen if re.search(r"(?<!\w)metrics\b", s)]
+
+
+def test_metric_sort_pages_walk_values_then_nan_then_missing(any_settings: Settings) -> None:
+    """Runs with a value in order, then NaN, then runs without the metric, on any page."""
+    import math
+
+    store = _store(any_settings)  # scores (i * 7) % 12 for 12 runs
+    runs = store.list_runs(limit=None)
+    store.log_metric_rows([{"run_id": runs[0].id, "key": "score", "step": 1,
+                            "timestamp": 0.0, "value": math.nan}])
+    bare = [store.create_run(f"bare-{i}") for i in range(3)]
+    for descending in (True, False):
+        seen = []
+        for page in range(1, 6):
+            seen += query_runs(store, RunQuery(sort="metrics.score", descending=descending,
+                                               per_page=4, page=page)).runs
+        values = [store.last_metrics([r.id])[r.id].get("score") for r in seen]
+        numbers = values[:11]
+        assert numbers == sorted(numbers, reverse=descending)
+        assert math.isnan(values[11]) and [r.id for r in seen[12:]] == bare[::-1]
+
+
+def test_counts_stop_ahead_of_the_page(settings: Settings,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockgate.ui import run_query
+
+    store = _store(settings)
+    monkeypatch.setattr(run_query, "COUNT_AHEAD", 5)
+    first = query_runs(store, RunQuery(per_page=2))
+    assert (first.total, first.total_capped) == (5, True)
+    deep = query_runs(store, RunQuery(per_page=2, page=5))  # counts to 8 + 5 >= 12
+    assert (deep.total, deep.total_capped) == (12, False)

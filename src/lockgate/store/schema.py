@@ -41,6 +41,7 @@ runs = sa.Table(
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     sa.Index("ix_runs_parent", "parent_id"),
     sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_parent_start", "parent_id", "start_time", "id"),  # core_0002_i18
 )
 
 params = sa.Table(

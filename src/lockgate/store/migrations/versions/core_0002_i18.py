@@ -1,5 +1,6 @@
 """Core: the ``latest_metrics`` table (each run's last point of each metric), kept at
-write time, backfilled here from the metric rows already stored.
+write time, backfilled here from the metric rows already stored; an index for top-level
+runs newest first.
 
 Revision ID: core_0002_i18
 Revises: 0001_core
@@ -36,6 +37,9 @@ def upgrade() -> None:
     )
     op.execute(_BACKFILL)
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value", "run_id"])
+    # Top-level runs newest first (the runs page, `runs list`): an index walk, where
+    # ix_runs_parent alone made the planner sort every top-level run.
+    op.create_index("ix_runs_parent_start", "runs", ["parent_id", "start_time", "id"])
     if op.get_bind().dialect.name == "postgresql":
         # A btree walked backwards gives DESC NULLS FIRST; best-first sorts want NaN last.
         op.create_index(
@@ -47,5 +51,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_latest_metrics_key_value_desc", table_name="latest_metrics")
+    op.drop_index("ix_runs_parent_start", table_name="runs")
     op.drop_index("ix_latest_metrics_key_value", table_name="latest_metrics")
     op.drop_table("latest_metrics")
