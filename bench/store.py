@@ -1,7 +1,7 @@
 """Benchmark: listing, paging and filtered metric sorts at 100k and 1M runs, right
 after bulk logging, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/store.py [--runs 100000 1000000] [--points 100]
+    .venv/bin/python bench/store.py [--runs 100000 1000000] [--points 100 10]
                                     [--backends sqlite postgresql] [--repeats 3]
 
 For each store size and backend: runs are inserted in bulk (their creation is not what
@@ -145,12 +145,14 @@ def measure(report: harness.Report, backend: str, url: str, runs: int, points: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--points", type=int, default=100)
+    parser.add_argument("--points", type=int, nargs="+", default=[100],
+                        help="points per run, one per --runs size (or one for all)")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--repeats", type=int, default=harness.REPEATS)
     args = parser.parse_args()
     report = harness.Report("store")
-    for runs in args.runs:
+    points = args.points * len(args.runs) if len(args.points) == 1 else args.points
+    for runs, per_run in zip(args.runs, points, strict=True):
         for backend in args.backends:
             work = Path(tempfile.mkdtemp(prefix="lockgate-bench-store-"))
             schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -162,7 +164,7 @@ def main() -> None:
                     url = f"{PG_URL}?options=-csearch_path%3D{schema}"
                 else:
                     url = f"sqlite:///{work / 'store.db'}"
-                measure(report, backend, url, runs, args.points, args.repeats)
+                measure(report, backend, url, runs, per_run, args.repeats)
             finally:
                 if admin is not None:
                     with admin.begin() as conn:
