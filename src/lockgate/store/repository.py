@@ -265,21 +265,16 @@ class Store:
         sort = sort_metric or ""
         position = run_page.decode(after, sort=sort, ascending=ascending) if after else None
         if sort:
-            last = t.latest_metrics
-            query = query.add_columns(last.c.value).join(
-                last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == sort))
-            query = query.order_by(*run_page.metric_order(last.c.value, ascending))
-            if position is not None:
-                query = query.where(run_page.metric_after(last.c.value, position))
+            segments = _metric_segments(query, sort, ascending, position)
         else:
             query = query.add_columns(sa.null()).order_by(
                 t.runs.c.start_time.desc(), t.runs.c.id.desc())
             if position is not None:
                 query = query.where(run_page.newest_first_after(position))
-        if limit is not None:
-            query = query.limit(limit + 1).offset(offset)
+            segments = [query]
         with self.read() as conn:
-            rows = conn.execute(query).all()
+            rows = run_page.read_segments(conn, segments, offset,
+                                          None if limit is None else limit + 1)
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if limit is not None else rows
         runs = [run_record(row[:-1]) for row in rows]
@@ -877,6 +872,24 @@ _UPSERT_LATEST = (
 
 _PG_ROWS = ("SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], "
             "%s::float8[], %s::float8[], %s::boolean[])")
+
+
+def _metric_segments(query: sa.Select, key: str, ascending: bool,
+                     position: run_page.Position | None) -> list[sa.Select]:
+    """Runs with a value in value order, then runs whose last value is NaN (newest
+    first): each an index walk, where one ``NULLS LAST`` order would sort every run."""
+    last = t.latest_metrics
+    keyed = query.add_columns(last.c.value).join(
+        last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == key))
+    newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
+    values = keyed.where(last.c.value.is_not(None)).order_by(
+        last.c.value.asc() if ascending else last.c.value.desc(), *newest)
+    nans = keyed.where(last.c.value.is_(None)).order_by(*newest)
+    if position is None:
+        return [values, nans]
+    if position.value is None:
+        return [nans.where(run_page.newest_first_after(position))]
+    return [values.where(run_page.metric_after(last.c.value, position)), nans]
 
 
 def _latest_points(prepared: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -92,7 +92,26 @@ def metric_after(value: Any, position: Position) -> sa.ColumnElement[bool]:
     return sa.or_(value.is_(None), beyond, sa.and_(value == position.value, tie))
 
 
-def metric_order(value: Any, ascending: bool) -> list[Any]:
-    """ORDER BY terms for a metric sort: NaN last either way, ties newest first."""
-    direction = value.asc() if ascending else value.desc()
-    return [sa.nulls_last(direction), t.runs.c.start_time.desc(), t.runs.c.id.desc()]
+def read_segments(conn: Any, segments: list[sa.Select], offset: int,
+                  limit: int | None) -> list[Any]:
+    """Rows ``offset .. offset + limit`` of ordered queries read one after the other.
+
+    Why segments: "values in order, then NaN, then the rest" as one ``NULLS LAST``
+    order cannot walk an index on every backend and makes the database sort every
+    run; as consecutive queries each is an index walk that stops at the page's end.
+    A segment is counted only when the page starts beyond its end.
+    """
+    rows: list[Any] = []
+    for segment in segments:
+        wanted = segment if limit is None else segment.limit(limit - len(rows))
+        got = conn.execute(wanted.offset(offset) if offset else wanted).all()
+        rows += got
+        if limit is not None and len(rows) >= limit:
+            break
+        if got:
+            offset = 0
+        elif offset:
+            size = conn.execute(sa.select(sa.func.count()).select_from(
+                segment.order_by(None).subquery())).scalar_one()
+            offset = max(0, offset - int(size))
+    return rows

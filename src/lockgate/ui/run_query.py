@@ -27,6 +27,7 @@ from lockgate.store.run_filter import (
     parse_filter,
     status_clause,
 )
+from lockgate.store.run_page import read_segments
 from lockgate.store.tables_ui import ix_ui_runs_start_id  # noqa: F401  (the page's index)
 
 MAX_PER_PAGE = 200
@@ -92,7 +93,7 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
     with store.read() as conn:
         total = int(conn.execute(count).scalar_one())
         segments = _segments(query.sort, query.descending, store.dialect, conditions)
-        runs = [run_record(row) for row in _page(conn, segments, offset, query.per_page)]
+        runs = [run_record(row) for row in read_segments(conn, segments, offset, query.per_page)]
     capped = total > cap
     total = min(total, cap)
     ids = [r.id for r in runs]
@@ -157,25 +158,6 @@ def _segments(sort: str, descending: bool, dialect: str,
             base.where(~has_key).order_by(*newest),
         ]
     return [_sorted(base, sort, descending, dialect)]
-
-
-def _page(conn: Any, segments: list[sa.Select], offset: int, limit: int) -> list[Any]:
-    """Rows ``offset .. offset + limit`` of the segments read one after the other.
-
-    A segment is counted only when the page starts beyond its end."""
-    rows: list[Any] = []
-    for segment in segments:
-        got = conn.execute(segment.limit(limit - len(rows)).offset(offset)).all()
-        rows += got
-        if len(rows) >= limit:
-            break
-        if got:
-            offset = 0
-        elif offset:
-            size = conn.execute(sa.select(sa.func.count()).select_from(
-                segment.order_by(None).subquery())).scalar_one()
-            offset = max(0, offset - int(size))
-    return rows
 
 
 def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str) -> sa.Select:
