@@ -128,7 +128,10 @@ def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: in
         port = _free_port()
         flag = (["--port", str(port)] if name in ("lockgate", "lockgate (no prediction log)")
                 else [str(port)] if "micro-batching off" in name else ["-p", str(port)])
-        server = subprocess.Popen([*command, *flag], env=env, cwd=work,
+        # MLflow starts `uvicorn` from PATH: its own venv's, not this one's.
+        server_env = env if "lockgate" in name else {
+            **env, "PATH": f"{command[0].rsplit('/', 1)[0]}{os.pathsep}{env['PATH']}"}
+        server = subprocess.Popen([*command, *flag], env=server_env, cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   start_new_session=True)
         try:
