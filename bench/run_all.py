@@ -24,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 #: name -> (arguments for a full run, arguments for --quick)
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
+    "cli": ([], ["--repeats", "3"]),
     "store": ([], ["--runs", "20000", "--points", "100"]),
     "tracking": ([], ["--points", "20000", "--mlflow-calls", "100"]),
     "serving": ([], ["--quick"]),
