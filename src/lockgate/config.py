@@ -66,6 +66,34 @@ class Settings:
                 value, origin = f.default, "the default"
             setattr(self, f.name, _coerce(f.name, value, origin))
 
+    def model_dump(self) -> dict[str, Any]:
+        """The settings as plain values (paths as text): what a child process needs."""
+        return {f.name: (str(v) if isinstance(v, Path) else v)
+                for f in dataclasses.fields(Settings) for v in [getattr(self, f.name)]}
+
+    def model_dump_json(self) -> str:
+        """The settings as JSON (the spelling pydantic models use, kept for callers)."""
+        import json
+
+        return json.dumps(self.model_dump())
+
+    @classmethod
+    def model_validate_json(cls, text: str | bytes) -> Settings:
+        """Settings from :meth:`model_dump_json` output, validated like keywords.
+
+        Raises:
+            ConfigError: not a JSON object, an unknown field or a bad value.
+        """
+        import json
+
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"Settings JSON is not valid: {exc}") from exc
+        if not isinstance(values, dict):
+            raise ConfigError(f"Settings JSON must be an object, got {type(values).__name__}.")
+        return cls(**values)
+
     @property
     def resolved_db_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///<home>/lockgate.db``."""
