@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "__version__",
     "active_run",
+    "audit",
     "load_settings",
     "node",
     "run_pipeline",
@@ -53,6 +54,8 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name in STAGES:
         return importlib.import_module(f"lockgate.{name}")
+    if name == "audit":  # ``lg.audit(workflow, data, target=...)``: the modeling stage's audit
+        return importlib.import_module("lockgate.modeling.audit").audit
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups skip this hook

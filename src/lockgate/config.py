@@ -17,6 +17,7 @@ from lockgate.errors import ConfigError
 PROJECT_FILE = "lockgate.yaml"
 ENV_PREFIX = "LOCKGATE_"
 _SECONDS = ("heartbeat_seconds", "hardware_seconds", "metric_flush_seconds")
+_NAMES = ("trusted_types", "allowed_hosts", "outbound_allow")
 
 
 @dataclass(slots=True)
@@ -37,6 +38,13 @@ class Settings:
             whose heartbeat is older than ``3 x`` this as CRASHED.
         hardware_seconds: interval of the background hardware sampler.
         metric_flush_seconds: how often buffered metrics are written.
+        trusted_types: types (``module.Name``) or ``module.*`` a skops model file may hold
+            beyond lockgate's allowlist (``LOCKGATE_TRUSTED_TYPES``, comma-separated);
+            see ``lockgate.artifacts.trusted_types``.
+        allowed_hosts: extra ``Host`` names every lockgate server answers to, beyond its
+            bind address and loopback (``LOCKGATE_ALLOWED_HOSTS``, comma-separated).
+        outbound_allow: hosts or CIDR ranges outbound URLs (webhooks) may reach although
+            they are private, loopback or link-local (``LOCKGATE_OUTBOUND_ALLOW``).
 
     Raises:
         ConfigError: a value (from any source) has the wrong type or is out of range;
@@ -50,6 +58,9 @@ class Settings:
     heartbeat_seconds: float = 5.0
     hardware_seconds: float = 5.0
     metric_flush_seconds: float = 1.0
+    trusted_types: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    outbound_allow: tuple[str, ...] = ()
 
     def __init__(self, **given: Any) -> None:
         names = [f.name for f in dataclasses.fields(Settings)]
@@ -151,6 +162,8 @@ def _sources(names: list[str]) -> dict[str, tuple[Any, str]]:
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     """A value of the field's type, or a ConfigError naming the field and its origin."""
+    if name in _NAMES:
+        return _names(name, value, origin)
     if value is None:
         if name == "home" or name in _SECONDS:
             raise ConfigError(f"Invalid lockgate settings: {name} cannot be empty ({origin}).")
@@ -175,6 +188,26 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             f"Invalid lockgate settings: {name} = {value!r} from {origin}: {exc}. Fix the "
             f"{ENV_PREFIX}* environment variable or the entry in {PROJECT_FILE}."
         ) from exc
+
+
+def _names(name: str, value: Any, origin: str) -> tuple[str, ...]:
+    """A list of names: comma-separated text (the environment) or a list (YAML, code)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        names = tuple(part.strip() for part in value.split(",") if part.strip())
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        names = tuple(value)
+    else:
+        raise ConfigError(
+            f"Invalid lockgate settings: {name} = {value!r} from {origin}: give names as a "
+            "comma-separated text or a list of texts."
+        )
+    if name == "trusted_types" and names:  # imported only when there is something to check
+        from lockgate.artifacts.trusted_types import check_names
+
+        return check_names(names, source="trusted_types")
+    return names
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
