@@ -140,6 +140,7 @@ class Report:
         self.bench = bench
         self.rows: list[Row] = []
         self.load_start = load_average()
+        self.emitted = 0
 
     def add(self, case: str, figure: str, *, series: Series | None = None, goal: str = "",
             met: bool | None = None, note: str = "", wall: str = "", cpu: str = "") -> None:
@@ -150,11 +151,13 @@ class Report:
                              self.load_start, load_average(), note))
 
     def emit(self) -> None:
-        """Print the table and append the rows to ``$LOCKGATE_BENCH_RESULTS``."""
+        """Print the rows not printed yet and append them to ``$LOCKGATE_BENCH_RESULTS``
+        (a long bench emits after each part, so a later failure loses nothing)."""
         end = load_average()
+        fresh, self.emitted = self.rows[self.emitted:], len(self.rows)
         print(f"\n== {self.bench}: load average {self.load_start:.2f} at start, "
               f"{end:.2f} at end ({os.cpu_count()} cores) ==")
-        for row in self.rows:
+        for row in fresh:
             verdict = {True: "MET", False: "NOT MET", None: "-"}[row.met]
             print(f"- {row.case}: {row.figure}  | wall {row.wall or '-'} | cpu "
                   f"{row.cpu or '-'} | goal {row.goal or '-'}: {verdict}"
@@ -162,7 +165,7 @@ class Report:
         target = os.environ.get("LOCKGATE_BENCH_RESULTS")
         if target:
             with open(target, "a", encoding="utf-8") as handle:
-                for row in self.rows:
+                for row in fresh:
                     handle.write(json.dumps(asdict(row) | {"load_end": end}) + "\n")
 
 

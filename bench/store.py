@@ -171,7 +171,7 @@ def main() -> None:
                         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
                     admin.dispose()
                 shutil.rmtree(work, ignore_errors=True)
-    report.emit()
+            report.emit()
 
 
 if __name__ == "__main__":
