@@ -18,6 +18,7 @@ PUBLIC = {
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
         "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
+        "RunsPage", "PageTokenError",
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
