@@ -179,6 +179,24 @@ def _report(rows: int, repeats: int, chunk_rows: int, results: dict[str, list[di
           f"(bare scored all {bare['scored']:,}, bad rows included)")
     print(f"wall ratio lockgate/bare: {ratio:.2f} (goal <= 2.0, validating every row and "
           "logging every prediction)")
+    _harness_rows(rows, results, ratio)
+
+
+def _harness_rows(rows: int, results: dict[str, list[dict[str, Any]]], ratio: float) -> None:
+    """The same figures as rows of bench/run_all.py's table (bench/harness.py)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import harness
+
+    report = harness.Report("batch_scoring")
+    for kind, runs in results.items():
+        series = harness.Series(kind, [harness.Sample(r["wall"], r["cpu"]) for r in runs])
+        rss = statistics.median(r["peak_rss_mb"] for r in runs)
+        report.add(kind, f"{rows / series.wall.median:,.0f} rows/s, peak RSS {rss:.0f} MB",
+                   series=series)
+    cpu = [statistics.median(r["cpu"] for r in results[k]) for k in ("lockgate", "bare")]
+    report.add("lockgate / bare", f"wall x{ratio:.2f}, cpu x{harness.ratio(*cpu):.2f}",
+               goal="wall <= 2x bare", met=ratio <= 2.0)
+    report.emit()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import httpx
 import pytest
@@ -74,3 +75,27 @@ def test_keep_alive_clients_are_served_and_every_route_is_guarded() -> None:
         assert client.get("/added-later", headers={"host": "evil.example"}).status_code == 403
         assert client.post("/echo", content="{}", headers={
             "content-type": "text/plain"}).status_code == 415
+
+
+def test_connections_beyond_the_limit_get_503() -> None:
+    app = FastAPI()
+
+    @app.get("/ok")
+    async def ok() -> str:
+        return "ok"
+
+    policy = GuardPolicy(server="t", max_connections=2)
+    app.add_middleware(HttpGuard, policy=policy)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with ServerThread(make_config(app, policy, port=port)) as server:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        try:
+            assert httpx.get(server.url + "/ok").status_code == 503
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + 10
+        while httpx.get(server.url + "/ok").status_code != 200:
+            assert time.monotonic() < deadline

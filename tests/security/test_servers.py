@@ -293,3 +293,16 @@ def test_an_allowed_host_from_settings_is_answered(tmp_path: Path) -> None:
                          headers={"host": "ingest.internal:80"}).status_code == 200
         assert httpx.get(server.url + "/health",
                          headers={"host": "other.internal"}).status_code == 403
+
+
+def test_every_app_lockgate_builds_is_in_this_corpus() -> None:
+    """A new server (a module building a FastAPI/Starlette app) must join the corpus
+    above, so its routes are enumerated against the guard too."""
+    import lockgate
+
+    root = Path(lockgate.__file__).parent
+    builders = {str(p.relative_to(root)) for p in root.rglob("*.py")
+                if "FastAPI(" in p.read_text() or "Starlette(" in p.read_text()}
+    assert builders == {"serving/app.py", "data/endpoint.py", "ui/app.py"}, (
+        "a module builds an app this corpus does not attack: add it to `servers` and "
+        "SERVERS in tests/security/test_servers.py")

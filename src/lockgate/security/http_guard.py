@@ -72,8 +72,9 @@ class GuardPolicy:
         token_cookie: a cookie that may carry the token (set by the login form).
         json_only: request bodies must be JSON (``Content-Type: application/json``).
         max_body_bytes / max_json_depth / body_timeout_s: body limits.
-        header_timeout_s / idle_timeout_s: connection limits, applied by
-            :func:`lockgate.security.server_config`.
+        header_timeout_s / idle_timeout_s / max_connections: connection limits, applied
+            by :func:`lockgate.security.server_config` (beyond ``max_connections`` open
+            connections or requests in flight, uvicorn answers 503).
     """
 
     server: str
@@ -92,6 +93,7 @@ class GuardPolicy:
     body_timeout_s: float = 30.0
     header_timeout_s: float = 10.0
     idle_timeout_s: int = 5
+    max_connections: int = 1000
     _hosts: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -80,7 +80,8 @@ def server_config(app: Any, policy: GuardPolicy, *, port: int, log_level: str = 
     config = uvicorn.Config(
         app, host=policy.host, port=port, log_level=log_level, http=DeadlineH11Protocol,
         timeout_keep_alive=policy.idle_timeout_s, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-        server_header=False, proxy_headers=False, **options)
+        limit_concurrency=policy.max_connections, server_header=False, proxy_headers=False,
+        **options)
     config.lockgate_header_timeout = policy.header_timeout_s  # type: ignore[attr-defined]
     return config
 
