@@ -21,10 +21,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lockgate.artifacts import skops_trusted_types
 from lockgate.config import PROJECT_FILE
 from lockgate.errors import ConfigError, NotFoundError, close_matches, numbered
-from lockgate.registry.package import MODEL_FILE, ModelPackage
+from lockgate.registry.package import ModelPackage, package_flavor, skops_types_of
 from lockgate.store import Store
 
 LOWER_IS_BETTER = {"rmse", "mse", "mae", "log_loss", "brier", "mape"}
@@ -206,10 +205,11 @@ def infra(package: ModelPackage, config: GateConfig) -> GateResult:
     """
     name = "infra"
     try:
-        trusted = skops_trusted_types((package.path / MODEL_FILE).read_bytes())
+        trusted = skops_types_of(package.path, package.manifest)
     except Exception as exc:
         return GateResult(name, False, str(exc))
-    payload = json.dumps({"trusted": trusted, "features": package.feature_columns})
+    payload = json.dumps({"trusted": trusted, "features": package.feature_columns,
+                          "flavor": package_flavor(package.manifest)})
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-c", PROBE.read_text(encoding="utf-8"),
