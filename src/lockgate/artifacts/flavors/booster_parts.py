@@ -24,6 +24,37 @@ def native_booster(value: Any) -> Any:
     return value.booster if type(value).__module__ == _LOADED else None
 
 
+def canonical_zip(data: bytes) -> bytes:
+    """A skops file rewritten so the same model gives the same bytes: fixed timestamps,
+    and array members and object ids renumbered in schema order (skops names them by
+    ``id()``, which differs between processes). Then a reproduced run's model hash can equal the
+    original's."""
+    import io
+    import re
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = source.read("schema.json").decode("utf-8")
+    names: dict[str, str] = {}
+    for found in re.findall(r'"(\d+\.npy)"', schema):
+        names.setdefault(found, f"{len(names)}.npy")
+    schema = re.sub(r'"(\d+\.npy)"', lambda m: f'"{names[m.group(1)]}"', schema)
+    ids: dict[str, str] = {}  # object ids for shared references: same mapping everywhere
+    schema = re.sub(r'"__id__": (\d+)',
+                    lambda m: f'"__id__": {ids.setdefault(m.group(1), str(len(ids)))}', schema)
+    members = {"schema.json": schema.encode("utf-8")}
+    for info in source.infolist():
+        if info.filename != "schema.json":
+            members[names.get(info.filename, info.filename)] = source.read(info.filename)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name in sorted(members):
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type, fixed.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            target.writestr(fixed, members[name])
+    return buffer.getvalue()
+
+
 def split_pipeline(model: Any, is_booster: Callable[[Any], bool]) -> tuple[Any, str | None, Any]:
     """``(preprocessing pipeline or None, final step name or None, booster estimator)``."""
     from sklearn.pipeline import Pipeline
@@ -55,7 +86,7 @@ def save_booster_model(model: Any, *, flavor: str, is_booster: Callable[[Any], b
     files = {booster_file: data}
     if preprocess is not None:
         try:
-            files[PREPROCESS_FILE] = materializer_named("skops").dump(preprocess)
+            files[PREPROCESS_FILE] = canonical_zip(materializer_named("skops").dump(preprocess))
         except Exception as exc:
             raise FlavorError(f"The preprocessing before the {flavor} model cannot be saved "
                               f"with skops: {exc}") from exc
