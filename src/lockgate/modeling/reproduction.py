@@ -225,8 +225,7 @@ def compare_runs(store: Store, original: str, reproduced: str,
     changes = library_changes(store, original, reproduced)
     cause = _cause(changes)
     rows: list[Comparison] = []
-    old = {a.name: a.sha256 for a in store.artifacts(original) if a.name != "code.diff"}
-    new = {a.name: a.sha256 for a in store.artifacts(reproduced) if a.name != "code.diff"}
+    old, new = _outputs(store, original), _outputs(store, reproduced)
     for name in sorted(old | new):
         a, b = old.get(name), new.get(name)
         verdict: Verdict = ("missing" if a is None or b is None
@@ -238,6 +237,14 @@ def compare_runs(store: Store, original: str, reproduced: str,
     for name in sorted(before | after):
         rows.append(_metric(name, before.get(name), after.get(name), tolerance, cause))
     return tuple(rows)
+
+
+def _outputs(store: Store, run_id: str) -> dict[str, str]:
+    """Artifacts the run itself produced: not the code diff (an input), not what was
+    attached after it ended (a registry package built from it later)."""
+    ended = store.get_run(run_id).end_time or float("inf")
+    return {a.name: a.sha256 for a in store.artifacts(run_id)
+            if a.name != "code.diff" and a.created_at <= ended}
 
 
 def _metric(name: str, a: float | None, b: float | None, tolerance: float,
