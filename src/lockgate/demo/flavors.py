@@ -60,6 +60,29 @@ def run(ctx: DemoContext) -> None:
     ctx.console.print(f"  Every gate passed; infra: {infra.reason}")
     _serve(ctx, table)
     _reproduce(ctx, result.run_id, project)
+    _import_mlflow(ctx, result.pipeline)
+
+
+def _import_mlflow(ctx: DemoContext, model: object) -> None:
+    """Write a small MLflow file store (MLflow's own layout, no MLflow needed) holding one
+    run with a LightGBM model, import it, and import it again (nothing new)."""
+    from lockgate.registry.mlflow_import import import_mlflow
+
+    uri = str(_mlflow_store(ctx.workdir / "mlruns", model))
+    first = import_mlflow(uri, settings=ctx.settings)
+    again = import_mlflow(uri, settings=ctx.settings)
+    ctx.expect(len(first.imported_runs) == 1 and first.models
+               and list(first.models.values()) == ["lightgbm"], SECTION,
+               "one MLflow run imported with its LightGBM model converted",
+               f"runs {first.imported_runs}, models {first.models}, skipped {first.skipped}")
+    ctx.expect(not again.imported_runs and len(again.already_imported) == 1, SECTION,
+               "a second import to bring nothing new", f"it imported {again.imported_runs}")
+    run_id = next(iter(first.imported_runs.values()))
+    ctx.console.print(f"  Imported an MLflow file store: run {run_id} with its params, "
+                      f"metric history, artifact and model (as {first.models}); "
+                      f"{', '.join(first.versions)}. Again: nothing new.")
+    ctx.hint("Import your own MLflow history",
+             "lockgate import mlflow --tracking-uri ./mlruns")
 
 
 def _absolute(settings: Settings) -> Settings:
@@ -84,6 +107,47 @@ def _serve(ctx: DemoContext, table: str) -> None:
     ctx.console.print(f"  Served {MODEL}@production: POST /predict -> churned="
                       f"{body['prediction']} (p={body['probability']:.3f}), same API, "
                       "same prediction log")
+
+
+def _mlflow_store(root: Path, model: object) -> Path:
+    """An MLflow file store as MLflow writes it: experiment and run folders of meta.yaml,
+    one file per param and tag, ``timestamp value step`` lines per metric, the model as
+    an MLmodel folder with LightGBM's native text file, a registered model with an
+    alias."""
+    import yaml
+
+    shutil.rmtree(root, ignore_errors=True)
+    run_id, exp = "0f" * 16, "1"
+    run = root / exp / run_id
+    now = 1_700_000_000_000
+    _write(root / exp / "meta.yaml", yaml.safe_dump({
+        "experiment_id": exp, "name": "churn-in-mlflow", "lifecycle_stage": "active",
+        "artifact_location": (root / exp).as_uri()}))
+    _write(run / "meta.yaml", yaml.safe_dump({
+        "run_id": run_id, "run_name": "lgbm-from-mlflow", "experiment_id": exp,
+        "status": 3, "start_time": now, "end_time": now + 5000, "lifecycle_stage": "active",
+        "artifact_uri": (run / "artifacts").as_uri()}))
+    _write(run / "params" / "num_leaves", "15")
+    _write(run / "tags" / "mlflow.runName", "lgbm-from-mlflow")
+    _write(run / "metrics" / "train_loss",
+           "".join(f"{now + i} {v} {i}\n" for i, v in enumerate((0.69, 0.55, 0.47))))
+    _write(run / "artifacts" / "notes.txt", "trained in MLflow\n")
+    booster = model.steps[-1][1].booster_  # type: ignore[attr-defined]
+    folder = run / "artifacts" / "model"
+    _write(folder / "model.lgb", booster.model_to_string())
+    _write(folder / "MLmodel", yaml.safe_dump({"flavors": {"lightgbm": {
+        "data": "model.lgb", "model_class": "lightgbm.basic.Booster"}}, "run_id": run_id}))
+    _write(root / "models" / "churn-mlflow" / "meta.yaml", yaml.safe_dump({
+        "name": "churn-mlflow", "aliases": {"champion": 1}}))
+    _write(root / "models" / "churn-mlflow" / "version-1" / "meta.yaml", yaml.safe_dump({
+        "version": 1, "run_id": run_id, "source": folder.as_uri(),
+        "storage_location": folder.as_uri()}))
+    return root
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def _project(ctx: DemoContext) -> Path | None:

@@ -114,12 +114,12 @@ def _file_runs(root: Path, folder: Path, experiment: str) -> Iterator[MlflowRun]
                 ts, value, *step = line.split()
                 metrics.append((key, float(value), int(ts), int(step[0]) if step else 0))
         run_id = str(meta["run_id"])
+        artifacts = _local(root, meta.get("artifact_uri"))
         yield MlflowRun(
             run_id, experiment, str(meta.get("run_name") or run_id),
             _status(meta.get("status")), meta.get("start_time"), meta.get("end_time"),
-            _text_dir(run_dir / "params"), _text_dir(run_dir / "tags"), metrics,
-            _local(root, meta.get("artifact_uri")),
-            {name: path for (source, name), path in models.items() if source == run_id})
+            _text_dir(run_dir / "params"), _text_dir(run_dir / "tags"), metrics, artifacts,
+            _run_models(models, run_id, artifacts))
 
 
 def _file_models(root: Path, folder: Path) -> dict[tuple[str, str], Path]:
@@ -204,13 +204,24 @@ def _sqlite_run(conn: sqlite3.Connection, root: Path, row: tuple[Any, ...], expe
                for k, v, ts, step, nan in conn.execute(
                    "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? "
                    "ORDER BY key, step, timestamp", (run_id,))]
+    artifacts = _local(root, row[6])
     return MlflowRun(run_id, experiment, row[1] or run_id, _status(row[2]), row[3], row[4],
-                     params, tags, metrics, _local(root, row[6]),
-                     {name: path for (source, name), path in models.items()
-                      if source == run_id})
+                     params, tags, metrics, artifacts, _run_models(models, run_id, artifacts))
 
 
 # -- shared -------------------------------------------------------------------------------
+
+
+def _run_models(models: dict[tuple[str, str], Path], run_id: str,
+                artifacts: Path | None) -> dict[str, Path]:
+    """A run's models: MLflow 3 logged models, or (MLflow 2) MLmodel folders among its
+    artifacts."""
+    found = {name: path for (source, name), path in models.items() if source == run_id}
+    if artifacts is not None:
+        for spec in sorted(artifacts.rglob("MLmodel")):
+            found.setdefault(spec.parent.relative_to(artifacts).as_posix(), spec.parent)
+    return found
+
 
 
 def _check_wanted(wanted: list[str] | None, found: Any, uri: str) -> None:
@@ -231,7 +242,9 @@ def _local(root: Path, uri: Any) -> Path | None:
     if path.exists():
         return path
     parts = path.parts
-    for start in range(1, len(parts)):
+    # longest suffix first, and never shorter than two names (`<run id>/artifacts`): a
+    # bare `artifacts` would re-root a run without artifacts onto the whole store
+    for start in range(1, len(parts) - 1):
         candidate = root.joinpath(*parts[start:])
         if candidate.exists():
             return candidate
