@@ -13,7 +13,7 @@ from types import ModuleType
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
 from lockgate.pipelines import Pipeline, node, run_pipeline, step
-from lockgate.tracking import Run, active_run, start_run
+from lockgate.tracking import Run, active_run, autolog, start_run
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,7 @@ __all__ = [
     "Settings",
     "__version__",
     "active_run",
+    "autolog",
     "load_settings",
     "node",
     "run_pipeline",

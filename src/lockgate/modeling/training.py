@@ -57,6 +57,7 @@ from lockgate.modeling.nested_cv import (
 from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
 from lockgate.tracking import Run, start_run
+from lockgate.tracking.autolog import suspended as autolog_suspended
 
 EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
     "local": executor_local.run_folds, "ray": executor_ray.run_folds,
@@ -260,7 +261,8 @@ def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimato
     params = {"estimator": type(estimator).__name__, "dataset": dataset}
     if recipe is not None:  # what `lockgate reproduce` re-executes
         params["recipe"] = recipe
-    with start_run(name, experiment=experiment, settings=settings, params=params) as run:
+    with start_run(name, experiment=experiment, settings=settings, params=params) as run, \
+            autolog_suspended():  # this run records its own fits
         job = _job(load(run), contract, estimator, param_grid, config, dataset)
         _log_setup(run, job)
         plan = _timed(job, "split", lambda: _plan(job, given))
