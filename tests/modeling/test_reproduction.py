@@ -125,3 +125,41 @@ def test_what_cannot_be_reproduced_is_refused_with_the_reason(repo: Path,
     with pytest.raises(ReproductionError, match=r"commit [0-9a-f]{12} is not in"):
         reproduce(original, settings=settings)
     assert store  # opened once for the whole test
+
+
+PIPELINE = '''
+import numpy as np
+from lockgate import Pipeline, node, step
+
+
+@step
+def sample(n: int = 50, seed: int = 0) -> list:
+    return np.random.default_rng(seed).normal(size=n).round(6).tolist()
+
+
+@step
+def summary(values: list) -> dict:
+    return {"mean": float(np.mean(values)), "n": len(values)}
+
+
+pipe = Pipeline("stats", [node(sample, outputs="values"), node(summary, inputs={"values": "values"}, outputs="stats")])
+'''
+
+
+def test_pipeline_run_reproduces_step_by_step(repo: Path) -> None:
+    from lockgate.pipelines import load_pipeline, run_pipeline
+
+    (repo / "pipe.py").write_text(PIPELINE)
+    _git("-C", str(repo), "add", "pipe.py")
+    _git("-C", str(repo), "commit", "-qm", "pipeline")
+    settings = _settings(repo)
+    pipeline, ref = load_pipeline(f"{repo / 'pipe.py'}:pipe")
+    original = run_pipeline(pipeline, {"sample": {"seed": 7}}, settings=settings, ref=ref,
+                            max_workers=1)
+    assert original.ok
+    (repo / "pipe.py").write_text(PIPELINE.replace("round(6)", "round(2)"))  # today's code
+    result = reproduce(original.run_id, settings=settings)
+    steps = {c.name for c in result.comparisons if "/" in c.name}
+    assert {"sample/sample.values", "summary/summary.stats"} <= steps, steps
+    assert result.identical, [c for c in result.comparisons if c.verdict != "identical"]
+    assert Store.open(settings).tags(result.run_id)[LINK_TAG] == original.run_id

@@ -89,10 +89,14 @@ def reproduce(run_id: str, *, settings: Settings | None = None, tolerance: float
     settings = settings or load_settings()
     store = Store.open(settings)
     run_id = store.resolve_run_id(run_id)
-    recipe = _recipe(store, run_id)
-    _check_data(store, recipe)
+    if store.get_run(run_id).kind == "pipeline":
+        entry = "execute_pipeline_run"
+        _pipeline_ref(store, run_id, Path("."))  # refuse early: no reference recorded
+    else:
+        entry = "execute_recipe"
+        _check_data(store, _recipe(store, run_id))
     with _checkout(store, settings, run_id) as (folder, code):
-        new_run = _execute(folder, run_id, settings, timeout_s)
+        new_run = _execute(folder, run_id, settings, timeout_s, entry)
     comparisons = compare_runs(store, run_id, new_run, tolerance)
     return Reproduction(run_id, new_run, code, comparisons, library_changes(store, run_id,
                                                                              new_run))
@@ -171,14 +175,16 @@ def _git(cwd: Path, args: list[str], meaning: str) -> None:
         raise ReproductionError(f"Cannot reproduce: {meaning} ({done.stderr.strip()[-300:]}).")
 
 
-def _execute(folder: Path, run_id: str, settings: Settings, timeout_s: float) -> str:
+def _execute(folder: Path, run_id: str, settings: Settings, timeout_s: float,
+             entry: str) -> str:
     """Run the recipe in a fresh interpreter whose cwd and import path are the worktree."""
     env = {**os.environ, **_settings_env(settings)}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
-    code = ("import sys; from lockgate.modeling.reproduction import execute_recipe; "
-            "print('LOCKGATE_RUN=' + execute_recipe(sys.argv[1]))")
+    code = (f"import sys; from lockgate.modeling.reproduction import {entry}; "
+            f"print('LOCKGATE_RUN=' + {entry}(sys.argv[1], sys.argv[2]))")
     try:
-        done = subprocess.run([sys.executable, "-c", code, run_id], cwd=folder, env=env,
+        done = subprocess.run([sys.executable, "-c", code, run_id, str(folder)], cwd=folder,
+                              env=env,
                               capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
         raise ReproductionError(f"The reproduction did not finish within {timeout_s:.0f} s."
@@ -201,7 +207,8 @@ def _settings_env(settings: Settings) -> dict[str, str]:
     return values
 
 
-def execute_recipe(original_run_id: str, settings: Settings | None = None) -> str:
+def execute_recipe(original_run_id: str, worktree: str = ".",
+                   settings: Settings | None = None) -> str:
     """Re-run a recorded ``train`` call in this process; returns the new run's id."""
     from lockgate.modeling.recipe import build_config, build_estimator
     from lockgate.modeling.training import train
@@ -219,11 +226,51 @@ def execute_recipe(original_run_id: str, settings: Settings | None = None) -> st
     return result.run_id
 
 
+def _pipeline_ref(store: Store, run_id: str, worktree: Path) -> str:
+    """The pipeline reference, its file moved from the repository into the worktree."""
+    ref = store.tags(run_id).get("lockgate.pipeline_ref")
+    code = store.code_version(run_id)
+    if not ref:
+        raise ReproductionError(f"Pipeline run {run_id} was started from Python without a "
+                                "pipeline reference (`lockgate run path.py:name` records one).")
+    where, _, attr = ref.rpartition(":")
+    if not where.endswith(".py"):
+        return ref  # a module path: imported from the worktree (first on sys.path)
+    root = Path(code.repo_root) if code and code.repo_root else None
+    try:
+        relative = Path(where).resolve().relative_to(root.resolve()) if root else None
+    except ValueError:
+        relative = None
+    if relative is None:
+        raise ReproductionError(f"The pipeline file {where} is outside the run's repository "
+                                f"{root}, so its recorded version cannot be checked out.")
+    return f"{worktree / relative}:{attr}"
+
+
+def execute_pipeline_run(original_run_id: str, worktree: str = ".",
+                         settings: Settings | None = None) -> str:
+    """Re-run a recorded pipeline run (its params and stored inputs), every step afresh."""
+    from lockgate.pipelines.ledger import decode_outputs
+    from lockgate.pipelines.params import resolve_params, unflatten
+    from lockgate.pipelines.reference import load_pipeline
+    from lockgate.pipelines.runner import RunOptions, execute_pipeline
+
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    original = store.get_run(original_run_id)
+    tags = store.tags(original.id)
+    pipeline, ref = load_pipeline(_pipeline_ref(store, original.id, Path(worktree)))
+    refs = decode_outputs(store, json.loads(tags.get("lockgate.inputs", "{}")))
+    params = resolve_params(pipeline, unflatten(store.params(original.id)))
+    options = RunOptions(settings, cache=False, experiment=original.experiment, ref=ref,
+                         tags={LINK_TAG: original.id})
+    return execute_pipeline(pipeline, params, settings, options, refs=refs).run_id
+
+
 def compare_runs(store: Store, original: str, reproduced: str,
-                 tolerance: float = 1e-9) -> tuple[Comparison, ...]:
+                 tolerance: float = 1e-9, cause: str | None = None) -> tuple[Comparison, ...]:
     """Every artifact (by sha256) and metric (last value) of two runs, side by side."""
-    changes = library_changes(store, original, reproduced)
-    cause = _cause(changes)
+    cause = cause or _cause(library_changes(store, original, reproduced))
     rows: list[Comparison] = []
     old, new = _outputs(store, original), _outputs(store, reproduced)
     for name in sorted(old | new):
@@ -236,7 +283,31 @@ def compare_runs(store: Store, original: str, reproduced: str,
     before, after = last.get(original, {}), last.get(reproduced, {})
     for name in sorted(before | after):
         rows.append(_metric(name, before.get(name), after.get(name), tolerance, cause))
+    if store.get_run(original).kind == "pipeline":
+        rows += _step_rows(store, original, reproduced, tolerance, cause)
     return tuple(rows)
+
+
+def _step_rows(store: Store, original: str, reproduced: str, tolerance: float,
+               cause: str) -> list[Comparison]:
+    """Each step's outputs and metrics, steps matched by name (``fit`` / ``fit[3]``)."""
+    from lockgate.pipelines.ledger import steps_of
+    from lockgate.pipelines.runner import step_name
+
+    def steps(run_id: str) -> dict[str, str]:
+        return {step_name(r.node, r.item): r.step_run_id for r in steps_of(store, run_id)}
+
+    old, new = steps(original), steps(reproduced)
+    rows: list[Comparison] = []
+    for name in sorted(old | new):
+        if name not in old or name not in new:
+            rows.append(Comparison("artifact", name, old.get(name), new.get(name), "missing",
+                                   "the step ran in only one of the two runs"))
+            continue
+        rows += [Comparison(c.kind, f"{name}/{c.name}", c.original, c.reproduced, c.verdict,
+                            c.cause) for c in compare_runs(store, old[name], new[name],
+                                                           tolerance, cause)]
+    return rows
 
 
 def _outputs(store: Store, run_id: str) -> dict[str, str]:
