@@ -17,8 +17,11 @@ Needs: .venv/bin/pip install -e ".[flavors]"
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/sklearn load OpenMP: serving's
+
+import argparse
 import statistics
 import tempfile
 import time
@@ -33,6 +36,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from lockgate.artifacts import OnnxModel
@@ -97,10 +101,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(f"load average at start: {os.getloadavg()}")
     x, y = _data()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1):
         served = {name: _served(name, model, Path(tmp)) for name, model in _models(x, y).items()}
         for size in (1, 100):
             rows = x.head(size).to_dict(orient="records")
