@@ -12,18 +12,20 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "autolog",
-        "load_settings", "node", "run_pipeline", "start_run", "step",
+        "audit", "autolog", "current_step", "load_settings", "node", "run_pipeline",
+        "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
         "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
+        "RunsPage", "PageTokenError",
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
         "Flavor", "FlavorError", "OnnxModel", "SavedModel", "flavor_for", "flavor_named",
         "flavor_names", "load_model", "register_flavor", "save_model",
-        "check_key", "dumps", "key_from_uri", "loads", "materializer_for",
+        "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
+        "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],
@@ -32,8 +34,8 @@ PUBLIC = {
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
-        "ScheduleError", "StepResult", "StepSpec", "load_pipeline", "node", "resume_pipeline",
-        "run_pipeline", "step",
+        "ScheduleError", "StepContext", "StepResult", "StepSpec", "current_step",
+        "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
         "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
@@ -41,6 +43,8 @@ PUBLIC = {
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
         "contract_for",
+        "ContractApplied", "CsvDialect", "IngestOptions", "QuarantineShareError",
+        "SchemaPolicy", "apply_contract", "export_quarantine",
         "infer_contract", "ingest", "list_tables", "load_contract", "quarantined", "read",
         "read_for_training", "release", "training_findings", "versions",
     ],
@@ -51,6 +55,7 @@ PUBLIC = {
     ],
     "lockgate.modeling": [
         "Reproduction", "ReproductionError", "reproduce",
+        "AuditConfig", "AuditError", "AuditReport", "Estimate", "Preprocessed", "audit",
         "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
         "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
         "StructureHint", "TrainConfig", "TrainResult", "TrainingError", "build_pipeline",
@@ -88,6 +93,11 @@ PUBLIC = {
     ],
     "lockgate.demo": [
         "DemoContext",
+    ],
+    "lockgate.security": [
+        "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
+        "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
+        "run_server", "server_config",
     ],
 }
 

@@ -142,7 +142,8 @@ def summary(values: list) -> dict:
     return {"mean": float(np.mean(values)), "n": len(values)}
 
 
-pipe = Pipeline("stats", [node(sample, outputs="values"), node(summary, inputs={"values": "values"}, outputs="stats")])
+pipe = Pipeline("stats", [node(sample, outputs="values"),
+                          node(summary, inputs={"values": "values"}, outputs="stats")])
 '''
 
 

@@ -115,7 +115,7 @@ def test_untrusted_type_in_the_preprocessing_is_refused_on_load(tmp_path: Path) 
     folder = _package(tmp_path, _booster_model("lightgbm"))
     hostile = sio.dumps(make_pipeline(FunctionTransformer(json.dumps)))
     _replace(folder, "preprocess.skops", hostile)
-    with pytest.raises(PackageError, match=r"untrusted types \['json.dumps'\]"):
+    with pytest.raises(PackageError, match=r"outside lockgate's allowlist: `json.dumps`"):
         load_package(folder)
 
 

@@ -31,6 +31,12 @@ from lockgate.artifacts.materializers import (
     register_materializer,
     skops_trusted_types,
 )
+from lockgate.artifacts.trusted_types import (
+    TypeAllowlist,
+    UntrustedTypeError,
+    allowlist,
+    declare_trusted_types,
+)
 
 __all__ = [
     "ArtifactStore",
@@ -42,7 +48,11 @@ __all__ = [
     "MemoryBlobStore",
     "OnnxModel",
     "SavedModel",
+    "TypeAllowlist",
+    "UntrustedTypeError",
+    "allowlist",
     "check_key",
+    "declare_trusted_types",
     "dumps",
     "flavor_for",
     "flavor_named",

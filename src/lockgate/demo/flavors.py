@@ -163,7 +163,8 @@ def _project(ctx: DemoContext) -> Path | None:
            "GIT_COMMITTER_NAME": "quickstart", "GIT_COMMITTER_EMAIL": "qs@localhost"}
     for args in (["init", "-q"], ["add", "train_churn.py"],
                  ["commit", "-q", "--allow-empty", "-m", "quickstart training code"]):
-        subprocess.run(["git", "-C", str(project), *args], env=env, capture_output=True,
+        subprocess.run(["git", "-C", str(project), *args], env=env,  # noqa: S603, S607
+                       capture_output=True,
                        check=True, timeout=30)
     return project
 

@@ -147,7 +147,7 @@ def _checkout(store: Store, settings: Settings, run_id: str) -> Iterator[tuple[P
         described = f"{code.commit[:12]}" + (" + recorded diff" if diff.strip() else "")
         yield worktree, described
     finally:
-        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force",
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force",  # noqa: S603, S607
                         str(worktree)], capture_output=True, check=False, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -169,7 +169,8 @@ def _diff(settings: Settings, artifact_id: int | None) -> str:
 
 
 def _git(cwd: Path, args: list[str], meaning: str) -> None:
-    done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
+    done = subprocess.run(["git", "-C", str(cwd), *args],  # noqa: S603, S607 (git from PATH, fixed args)
+                          capture_output=True, text=True,
                           check=False, timeout=120)
     if done.returncode != 0:
         raise ReproductionError(f"Cannot reproduce: {meaning} ({done.stderr.strip()[-300:]}).")
@@ -183,7 +184,8 @@ def _execute(folder: Path, run_id: str, settings: Settings, timeout_s: float,
     code = (f"import sys; from lockgate.modeling.reproduction import {entry}; "
             f"print('LOCKGATE_RUN=' + {entry}(sys.argv[1], sys.argv[2]))")
     try:
-        done = subprocess.run([sys.executable, "-c", code, run_id, str(folder)], cwd=folder,
+        done = subprocess.run([sys.executable, "-c", code, run_id, str(folder)],  # noqa: S603
+                              cwd=folder,
                               env=env,
                               capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -27,6 +27,7 @@ from typing import Any
 
 from lockgate.artifacts import (
     SavedModel,
+    TypeAllowlist,
     flavor_named,
     load_model,
     safe_join,
@@ -121,10 +122,12 @@ def contract_dict(contract: Any) -> dict[str, Any]:
 
 
 def feature_columns(contract: Mapping[str, Any]) -> list[str]:
-    """Columns a model reads: all but primary key, target, event time and entity."""
+    """Columns a model reads: all but primary key, target, event time, entity and the
+    columns marked ``feature: false`` (as the data contract's ``feature_columns``)."""
     excluded = set(contract.get("primary_key") or ()) | {
         contract.get("target"), contract.get("event_time"), contract.get("entity")}
-    return [c["name"] for c in contract["columns"] if c["name"] not in excluded]
+    return [c["name"] for c in contract["columns"]
+            if c["name"] not in excluded and c.get("feature", True)]
 
 
 def example_requests(contract: Mapping[str, Any], count: int = 3) -> list[dict[str, Any]]:
@@ -278,12 +281,16 @@ def _model_files(manifest: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> ModelPackage:
+def load_package(path: Path | str, *, extract_to: Path | str | None = None,
+                 trusted: TypeAllowlist | None = None) -> ModelPackage:
     """Verify and load a package folder or ``.tar.gz`` archive.
 
     Args:
         path: a package folder, or an archive made by :func:`archive_package`.
         extract_to: where to unpack an archive (default: a folder beside it).
+        trusted: the types the model file may hold (default: lockgate's allowlist and
+            the declared types; pass ``lockgate.artifacts.allowlist(settings)`` to
+            include the operator's additions).
 
     Raises:
         PackageError: incomplete, tampered, or holding types outside the trusted list.
@@ -293,7 +300,7 @@ def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> M
         destination = Path(extract_to) if extract_to else source.with_name(source.name + ".d")
         source = extract_archive(source, destination)
     manifest = verify_package(source)
-    pipeline = _load_pipeline(manifest, source)
+    pipeline = _load_pipeline(manifest, source, trusted)
     read = lambda name: json.loads((source / name).read_text(encoding="utf-8"))  # noqa: E731
     return ModelPackage(
         path=source.resolve(), pipeline=pipeline, contract=read("contract.json"),
@@ -324,9 +331,10 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
 
     Links, devices, absolute names and ``..`` are refused before anything is written.
     Unpacking goes to a temporary sibling folder that is renamed into place, so several
-    processes (server workers) unpacking the same package never see a half-written one;
-    an existing destination holding the same verified package is reused, an altered one
-    is replaced.
+    processes (server workers) unpacking the same package never see a half-written one.
+    An existing destination is reused only when its ``MANIFEST.json`` is byte-for-byte the
+    archive's and every file matches it (a folder that re-sealed its own manifest after
+    an edit is not the archive): otherwise it is replaced.
 
     Raises:
         PackageError: unsafe member, oversized archive, or not a tar archive.
@@ -336,7 +344,8 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
         with tarfile.open(source, "r:*") as tar:
             members = tar.getmembers()
             _check_members(members, target, source)
-            if _verified(target):
+            expected = _manifest_bytes(tar, members, source)
+            if _verified(target, expected):
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -345,7 +354,7 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
                     handle = tar.extractfile(member)
                     assert handle is not None
                     safe_join(staging, member.name).write_bytes(handle.read())
-                _install(staging, target)
+                _install(staging, target, expected)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except tarfile.TarError as exc:
@@ -353,8 +362,19 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
     return target
 
 
-def _verified(folder: Path) -> bool:
-    if not (folder / MANIFEST).is_file():
+def _manifest_bytes(tar: tarfile.TarFile, members: list[tarfile.TarInfo], source: Path
+                    ) -> bytes:
+    member = next((m for m in members if m.name.strip("./") == MANIFEST), None)
+    handle = tar.extractfile(member) if member is not None else None
+    if handle is None:
+        raise PackageError(f"Refusing archive {source}: it has no {MANIFEST}.")
+    return handle.read()
+
+
+def _verified(folder: Path, expected_manifest: bytes) -> bool:
+    """Whether ``folder`` holds exactly the package whose manifest is ``expected_manifest``."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file() or manifest.read_bytes() != expected_manifest:
         return False
     try:
         verify_package(folder)
@@ -363,9 +383,9 @@ def _verified(folder: Path) -> bool:
     return True
 
 
-def _install(staging: Path, target: Path) -> None:
-    """Move an unpacked package into place; a verified package already there wins."""
-    if target.exists() and not _verified(target):
+def _install(staging: Path, target: Path, expected_manifest: bytes) -> None:
+    """Move an unpacked package into place; the same verified package already there wins."""
+    if target.exists() and not _verified(target, expected_manifest):
         if not (target / MANIFEST).is_file() and any(target.iterdir()):
             raise PackageError(f"Refusing to unpack over {target}: it holds files that are "
                                "not a model package.")
@@ -373,7 +393,7 @@ def _install(staging: Path, target: Path) -> None:
     try:
         os.replace(staging, target)
     except OSError:
-        if not _verified(target):  # another process installed it at the same moment
+        if not _verified(target, expected_manifest):  # another process installed it meanwhile
             raise
 
 
@@ -412,21 +432,24 @@ def _check_file(root: Path, name: str, entry: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _load_pipeline(manifest: Mapping[str, Any], root: Path) -> Any:
+def _load_pipeline(manifest: Mapping[str, Any], root: Path,
+                   trusted: TypeAllowlist | None = None) -> Any:
     flavor = package_flavor(manifest)
     files = {name: safe_join(root, name).read_bytes() for name in flavor["files"]}
     try:
-        return load_model(flavor["name"], files, flavor.get("meta") or {})
+        return load_model(flavor["name"], files, flavor.get("meta") or {}, trusted=trusted)
     except ArtifactError as exc:
         raise PackageError(f"Refusing the {flavor['name']} model in {root}: {exc}") from exc
 
 
-def skops_types_of(root: Path | str, manifest: Mapping[str, Any]) -> list[str]:
-    """The trusted skops types of every skops file of a package's model (checked)."""
+def skops_types_of(root: Path | str, manifest: Mapping[str, Any],
+                   trusted: TypeAllowlist | None = None) -> list[str]:
+    """The skops ``trusted`` list of every skops file of a package's model, each type
+    checked against the allowlist (``trusted``, default lockgate's and the declared)."""
     types: list[str] = []
     for name in package_flavor(manifest)["files"]:
         if name.endswith(".skops"):
-            types += skops_trusted_types(safe_join(Path(root), name).read_bytes())
+            types += skops_trusted_types(safe_join(Path(root), name).read_bytes(), trusted)
     return sorted(set(types))
 
 

@@ -44,7 +44,7 @@ def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> lis
         g.leak_free(package),
         g.thresholds(package, config),
         g.champion_challenger(package, champion, config, champion_ref=champion_ref),
-        g.infra(package, config),
+        g.infra(package, config, registry.artifacts.trusted),
     ]
 
 

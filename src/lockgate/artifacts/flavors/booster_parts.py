@@ -98,7 +98,8 @@ def save_booster_model(model: Any, *, flavor: str, is_booster: Callable[[Any], b
 
 
 def load_booster_model(files: Mapping[str, bytes], meta: Mapping[str, Any], *, flavor: str,
-                       booster: Any, scorer: Callable[[Any, Any], Any]) -> Any:
+                       booster: Any, scorer: Callable[[Any, Any], Any],
+                       trusted: Any = None) -> Any:
     """Rebuild ``Pipeline(preprocessing + BoosterModel)`` or a bare ``BoosterModel``."""
     from sklearn.pipeline import Pipeline
 
@@ -114,7 +115,8 @@ def load_booster_model(files: Mapping[str, bytes], meta: Mapping[str, Any], *, f
     final = BoosterModel(booster, flavor, classes, scorer)
     if meta.get("preprocess_file") is None:
         return final
-    preprocess = loads(require_file(files, meta["preprocess_file"], flavor), "skops")
+    preprocess = loads(require_file(files, meta["preprocess_file"], flavor), "skops",
+                       trusted=trusted)
     step = meta.get("step") if isinstance(meta.get("step"), str) else "model"
     return Pipeline([*preprocess.steps, (step, final)])
 

@@ -51,7 +51,8 @@ def unpack(data: bytes) -> SavedModel:
                     raise FlavorError(f"Model bundle member `{member.name}` is not a plain "
                                       "file within the size limit.")
                 handle = tar.extractfile(member)
-                assert handle is not None
+                if handle is None:  # unreachable for a regular file; never trust it silently
+                    raise FlavorError(f"Model bundle member `{member.name}` cannot be read.")
                 files[member.name] = handle.read()
     except tarfile.TarError as exc:
         raise FlavorError(f"Not a model bundle: {exc}") from exc
@@ -71,10 +72,11 @@ def _handles(value: Any) -> bool:
         return False
 
 
-def _load(data: bytes) -> Any:
+def _load(data: bytes, trusted: Any = None) -> Any:
     saved = unpack(data)
-    return load_model(saved.flavor, saved.files, saved.meta)
+    return load_model(saved.flavor, saved.files, saved.meta, trusted=trusted)
 
 
 register_materializer(Materializer("model", "application/x-lockgate-model", ".model.tar",
-                                   _handles, lambda value: pack(save_model(value)), _load))
+                                   _handles, lambda value: pack(save_model(value)), _load,
+                                   load_trusted=_load))

@@ -53,7 +53,7 @@ class Flavor:
     libraries: tuple[str, ...]
     handles: Callable[[Any], bool]
     save: Callable[[Any], SavedModel]
-    load: Callable[[Mapping[str, bytes], Mapping[str, Any]], Any]
+    load: Callable[..., Any]  # (files, meta, trusted=None) -> model
     trusted_types: tuple[str, ...] = ()
 
 
@@ -108,8 +108,12 @@ def save_model(model: Any) -> SavedModel:
     return saved
 
 
-def load_model(flavor: str, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
+def load_model(flavor: str, files: Mapping[str, bytes], meta: Mapping[str, Any], *,
+               trusted: Any = None) -> Any:
     """Load a model from the files and metadata its flavor wrote.
+
+    ``trusted`` is the skops type allowlist (``lockgate.artifacts.TypeAllowlist``) for the
+    flavor's skops files; default lockgate's own and the declared types.
 
     Raises:
         FlavorError: unknown flavor, unsafe file names, or files the flavor refuses.
@@ -117,7 +121,7 @@ def load_model(flavor: str, files: Mapping[str, bytes], meta: Mapping[str, Any])
     chosen = flavor_named(flavor)
     check_file_names(files, flavor)
     try:
-        return chosen.load(files, meta)
+        return chosen.load(files, meta, trusted)
     except ArtifactError:
         raise
     except Exception as exc:  # a library's parser refusing hostile or corrupt bytes

@@ -45,7 +45,7 @@ def save(model: Any) -> SavedModel:
                               booster_file=BOOSTER_FILE, dump=_dump)
 
 
-def load(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
+def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = None) -> Any:
     """Parse the model text with ``lightgbm.Booster(model_str=...)``."""
     import lightgbm
 
@@ -54,7 +54,8 @@ def load(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
         raise FlavorError(f"`{meta.get('booster_file')}` is not a LightGBM text model "
                           "(it must begin with `tree`).")
     booster = lightgbm.Booster(model_str=text)
-    return load_booster_model(files, meta, flavor=NAME, booster=booster, scorer=_score)
+    return load_booster_model(files, meta, flavor=NAME, booster=booster, scorer=_score,
+                              trusted=trusted)
 
 
 def _dump(final: Any) -> tuple[bytes, dict[str, Any]]:

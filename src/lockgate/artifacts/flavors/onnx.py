@@ -28,7 +28,7 @@ def save(model: Any) -> SavedModel:
                                     "external": sorted(model.external)})
 
 
-def load(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
+def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = None) -> Any:
     """An OnnxModel whose session is built (and checked) now, not at the first request."""
     data = require_file(files, meta.get("model_file", MODEL_FILE), NAME)
     external = {name: require_file(files, name, NAME) for name in meta.get("external") or []}

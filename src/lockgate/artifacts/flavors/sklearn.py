@@ -26,26 +26,24 @@ def handles(model: Any) -> bool:
 
 
 def save(model: Any) -> SavedModel:
-    """The whole estimator as one skops file; untrusted inner types are refused now."""
-    from lockgate.artifacts.materializers import materializer_named, skops_trusted_types
+    """The whole estimator as one skops file (its types are checked against the
+    allowlist, with the operator's additions, where it is registered and loaded)."""
+    from lockgate.artifacts.materializers import materializer_named
 
     try:
         data = materializer_named("skops").dump(model)
     except Exception as exc:
         raise FlavorError(f"The fitted model cannot be saved with skops: {exc}") from exc
-    try:
-        skops_trusted_types(data)  # refuse at save what could never be loaded
-    except Exception as exc:
-        raise FlavorError(f"The fitted model holds types skops will not load: {exc}") from exc
     return SavedModel(NAME, {MODEL_FILE: data}, {"model_file": MODEL_FILE})
 
 
-def load(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
-    """skops with the trusted types only."""
+def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = None) -> Any:
+    """skops with the allowlisted types only (``trusted``: the caller's allowlist)."""
     from lockgate.artifacts.flavors.flavor import require_file
     from lockgate.artifacts.materializers import loads
 
-    return loads(require_file(files, meta.get("model_file", MODEL_FILE), NAME), "skops")
+    return loads(require_file(files, meta.get("model_file", MODEL_FILE), NAME), "skops",
+                 trusted=trusted)
 
 
 FLAVOR = Flavor(NAME, (), handles, save, load, TRUSTED_TYPES)

@@ -46,7 +46,7 @@ def save(model: Any) -> SavedModel:
                               booster_file=BOOSTER_FILE, dump=_dump)
 
 
-def load(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
+def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = None) -> Any:
     """Parse the JSON/UBJSON model with ``xgboost.Booster.load_model(bytearray)``."""
     import xgboost
 
@@ -63,7 +63,7 @@ def load(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Any:
                           f"got {rounds!r}.")
     window = tuple(rounds) if rounds else (0, 0)
     return load_booster_model(files, meta, flavor=NAME, booster=booster,
-                              scorer=lambda b, X: _score(b, X, window))
+                              scorer=lambda b, X: _score(b, X, window), trusted=trusted)
 
 
 def _dump(final: Any) -> tuple[bytes, dict[str, Any]]:
