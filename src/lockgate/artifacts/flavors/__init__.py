@@ -22,9 +22,12 @@ from lockgate.artifacts.flavors.flavor import (
     save_model,
 )
 from lockgate.artifacts.flavors.onnx_model import OnnxModel
+from lockgate.artifacts.trusted_types import declare_trusted_types
 
 for _module in (_sklearn, _lightgbm, _xgboost, _onnx):
     register_flavor(_module.FLAVOR)
+    if _module.TRUSTED_TYPES:  # the allowlist (lockgate.artifacts.trusted_types) takes them
+        declare_trusted_types(_module.__name__, _module.TRUSTED_TYPES)
 
 #: skops types each built-in flavor adds to the trusted list (all empty: the boosters
 #: and ONNX load from native, code-free files, and their preprocessing is scikit-learn).
