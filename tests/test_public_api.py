@@ -12,8 +12,8 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "audit", "current_step", "load_settings", "node", "run_pipeline", "start_run",
-        "step",
+        "audit", "autolog", "current_step", "load_settings", "node", "run_pipeline",
+        "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -22,13 +22,15 @@ PUBLIC = {
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
+        "Flavor", "FlavorError", "OnnxModel", "SavedModel", "flavor_for", "flavor_named",
+        "flavor_names", "load_model", "register_flavor", "save_model",
         "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
         "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],
     "lockgate.tracking": [
-        "Run", "active_run", "start_run",
+        "Run", "active_run", "autolog", "start_run",
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
@@ -52,6 +54,7 @@ PUBLIC = {
         "drift", "profile", "profile_for", "quality_report",
     ],
     "lockgate.modeling": [
+        "Reproduction", "ReproductionError", "reproduce",
         "AuditConfig", "AuditError", "AuditReport", "Estimate", "Preprocessed", "audit",
         "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
         "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
@@ -60,6 +63,7 @@ PUBLIC = {
         "is_leak_free", "make_folds", "plan_split", "problem_type_of", "train", "train_frame",
     ],
     "lockgate.registry": [
+        "ImportReport", "import_mlflow",
         "GateConfig", "GateFailedError", "GateResult", "ModelNotFoundError", "ModelNote",
         "ModelPackage", "ModelVersion", "PackageContents", "PackageError", "PromotionResult",
         "Registry", "RegistryError", "STAGES", "Transition", "archive_package",

@@ -17,7 +17,7 @@ from lockgate.errors import LockgateError
 if TYPE_CHECKING:
     from lockgate.config import Settings, load_settings
     from lockgate.pipelines import Pipeline, current_step, node, run_pipeline, step
-    from lockgate.tracking import Run, active_run, start_run
+    from lockgate.tracking import Run, active_run, autolog, start_run
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "__version__",
     "active_run",
     "audit",
+    "autolog",
     "current_step",
     "load_settings",
     "node",
@@ -49,7 +50,7 @@ _LAZY = {
     "run_pipeline": "lockgate.pipelines", "step": "lockgate.pipelines",
     "current_step": "lockgate.pipelines",
     "Run": "lockgate.tracking", "active_run": "lockgate.tracking",
-    "start_run": "lockgate.tracking",
+    "start_run": "lockgate.tracking", "autolog": "lockgate.tracking",
 }
 
 

@@ -54,6 +54,11 @@ COMMANDS: dict[str, LazyCommand] = {
                            "report NAME`."),
     "ui": LazyCommand("lockgate.cli.ui:ui", "Serve the dashboard (127.0.0.1:5000)."),
     "db": LazyCommand("lockgate.cli.db:app", "Metadata store: migrations."),
+    "import": LazyCommand("lockgate.cli.imports:app",
+                          "Import history from other tools: `import mlflow`."),
+    "reproduce": LazyCommand("lockgate.cli.reproduce:reproduce_command",
+                             "Re-execute a training run from its recorded code, data and "
+                             "seeds; compare every output."),
 }
 
 

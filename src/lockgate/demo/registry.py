@@ -17,6 +17,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from lockgate.data import read
+from lockgate.demo import flavors
 from lockgate.demo.context import DemoContext
 from lockgate.modeling import TrainConfig, train
 from lockgate.registry import GateConfig, GateResult, Registry, promote
@@ -66,6 +67,7 @@ def run(ctx: DemoContext) -> None:
                                                  "refused": worse},
         serving_url=server.url, serving_port=server.config.port)
     ctx.on_exit(server.stop)
+    flavors.run(ctx)  # a LightGBM model through the same gates; its run reproduced
     ctx.hint("Versions and stages", f"lockgate models list {MODEL}")
     ctx.hint("History, lineage and card", f"lockgate models show {MODEL}@production --card")
     ctx.hint("The same gates from CI", f"lockgate models promote {MODEL} {worse} --dry-run")
