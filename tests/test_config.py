@@ -55,3 +55,7 @@ def test_settings_round_trip_through_json_for_child_processes(tmp_path: Path) ->
         Settings.model_validate_json('{"heartbeat_seconds": 0}')
     with pytest.raises(ConfigError, match="Unknown lockgate settings"):
         Settings(colour="red")
+    moved = settings.model_copy(update={"home": str(tmp_path / "other")})
+    assert moved.home == tmp_path / "other" and moved.db_url == settings.db_url
+    with pytest.raises(ConfigError, match="hardware_seconds"):
+        settings.model_copy(update={"hardware_seconds": -1})

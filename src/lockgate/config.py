@@ -82,6 +82,13 @@ class Settings:
         return {f.name: (str(v) if isinstance(v, Path) else v)
                 for f in dataclasses.fields(Settings) for v in [getattr(self, f.name)]}
 
+    def model_copy(self, *, update: dict[str, Any] | None = None,
+                   deep: bool = False) -> Settings:
+        """A copy with ``update`` applied (pydantic's spelling, kept for callers); the
+        updated values are validated like keywords."""
+        del deep  # every field is immutable (paths, text, numbers, tuples)
+        return dataclasses.replace(self, **(update or {}))
+
     def model_dump_json(self) -> str:
         """The settings as JSON (the spelling pydantic models use, kept for callers)."""
         import json
