@@ -11,7 +11,6 @@ from rich.table import Table
 from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError
 from lockgate.store import RunRecord, Store
-from lockgate.tracking.report import compare_runs, run_summary
 
 app = typer.Typer(help="Tracked runs: list, show, compare.", no_args_is_help=True)
 
@@ -67,6 +66,8 @@ def show(
 ) -> None:
     """Show one run: params, last metrics, artifacts, code, environment, notes, console."""
     store = Store.open(settings())
+    from lockgate.tracking.report import run_summary  # not needed by `runs list`
+
     summary = run_summary(store, run_id, tail_lines=tail)
     if as_json:
         print_json(summary)
@@ -122,6 +123,8 @@ def compare(
     if len(run_ids) < 2:
         raise LockgateError("Give at least two run ids to compare.")
     store = Store.open(settings())
+    from lockgate.tracking.report import compare_runs
+
     result = compare_runs(store, run_ids, lower_is_better=set(lower_is_better))
     if as_json:
         print_json(result)

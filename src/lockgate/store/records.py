@@ -58,6 +58,14 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RunsPage:
+    """One page of runs and the token that continues the listing (None at its end)."""
+
+    runs: list[RunRecord]
+    next_page: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class MetricPoint:
     """One logged metric value."""
 
