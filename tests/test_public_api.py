@@ -12,26 +12,30 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "audit", "load_settings", "node", "run_pipeline", "start_run", "step",
+        "audit", "autolog", "current_step", "load_settings", "node", "run_pipeline",
+        "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
         "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
+        "RunsPage", "PageTokenError",
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
+        "Flavor", "FlavorError", "OnnxModel", "SavedModel", "flavor_for", "flavor_named",
+        "flavor_names", "load_model", "register_flavor", "save_model",
         "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
         "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],
     "lockgate.tracking": [
-        "Run", "active_run", "start_run",
+        "Run", "active_run", "autolog", "start_run",
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
-        "ScheduleError", "StepResult", "StepSpec", "load_pipeline", "node", "resume_pipeline",
-        "run_pipeline", "step",
+        "ScheduleError", "StepContext", "StepResult", "StepSpec", "current_step",
+        "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
         "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
@@ -39,6 +43,8 @@ PUBLIC = {
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
         "contract_for",
+        "ContractApplied", "CsvDialect", "IngestOptions", "QuarantineShareError",
+        "SchemaPolicy", "apply_contract", "export_quarantine",
         "infer_contract", "ingest", "list_tables", "load_contract", "quarantined", "read",
         "read_for_training", "release", "training_findings", "versions",
     ],
@@ -48,6 +54,7 @@ PUBLIC = {
         "drift", "profile", "profile_for", "quality_report",
     ],
     "lockgate.modeling": [
+        "Reproduction", "ReproductionError", "reproduce",
         "AuditConfig", "AuditError", "AuditReport", "Estimate", "Preprocessed", "audit",
         "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
         "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
@@ -56,6 +63,7 @@ PUBLIC = {
         "is_leak_free", "make_folds", "plan_split", "problem_type_of", "train", "train_frame",
     ],
     "lockgate.registry": [
+        "ImportReport", "import_mlflow",
         "GateConfig", "GateFailedError", "GateResult", "ModelNotFoundError", "ModelNote",
         "ModelPackage", "ModelVersion", "PackageContents", "PackageError", "PromotionResult",
         "Registry", "RegistryError", "STAGES", "Transition", "archive_package",
@@ -68,6 +76,7 @@ PUBLIC = {
         "ServingMetrics", "ServingState", "build_schema", "check_bind", "create_app",
         "feedback_path", "free_port", "join_feedback", "predictions_path", "read_feedback",
         "read_predictions", "serve",
+        "BatchScoringError", "BatchScoringResult", "predict_batch",
     ],
     "lockgate.monitoring": [
         "AlertConfigError", "AlertDeliveryError", "AlertEvent", "AlertRule", "AlertSink",
@@ -78,6 +87,7 @@ PUBLIC = {
         "get_incident", "incidents", "load_config", "measure_window", "monitoring_report",
         "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
+        "Comparison", "ComparisonError", "compare",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",

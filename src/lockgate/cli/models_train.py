@@ -10,12 +10,23 @@ from lockgate.modeling.metrics_table import metrics_table
 from lockgate.modeling.training import TrainConfig, train
 
 
+def _contract(path: str | None) -> object:
+    if path is None:
+        return None
+    from lockgate.data.contract import load_contract
+
+    return load_contract(path)
+
+
 def train_command(
     table: str = typer.Argument(..., help="Table to train on (target from its contract)."),
     estimator: str = typer.Option("hgb-classifier", "--estimator", "-m",
                                   help="Short name (hgb-classifier, logistic, ...) or dotted "
                                        "class path."),
     version: int | None = typer.Option(None, "--version", "-v", help="Dataset version."),
+    contract: str | None = typer.Option(None, "--contract", "-c", help="Contract YAML to "
+                                        "train under (default: the one the version was "
+                                        "landed under)."),
     param: list[str] = typer.Option([], "--set", help="Estimator parameter key=value."),
     grid: list[str] = typer.Option([], "--grid", help="Tune key=v1,v2 (nested in the CV)."),
     experiment: str = typer.Option("default", "--experiment", "-e"),
@@ -34,6 +45,7 @@ def train_command(
     config = TrainConfig(strategy=strategy, allow_iid=allow_iid, slices=tuple(slices),
                          executor=executor)
     result = train(table, model, version=version, settings=settings(), experiment=experiment,
+                   contract=_contract(contract),
                    param_grid=parse_assignments(grid, lists=True) or None, config=config,
                    allow_unvalidated=allow_unvalidated)
     record = result.evaluation

@@ -11,13 +11,12 @@ from rich.table import Table
 from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError
 from lockgate.store import RunRecord, Store
-from lockgate.tracking.report import compare_runs, run_summary
 
 app = typer.Typer(help="Tracked runs: list, show, compare.", no_args_is_help=True)
 
 _STATUS_STYLE = {
     "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "CRASHED": "bold red",
-    "SKIPPED": "yellow", "CACHED": "blue",
+    "SKIPPED": "yellow", "CACHED": "blue", "KILLED": "magenta", "TIMED_OUT": "bold red",
 }
 
 
@@ -25,7 +24,7 @@ _STATUS_STYLE = {
 def list_runs(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     status: str | None = typer.Option(None, "--status", "-s", help="RUNNING, FINISHED, FAILED, "
-                                      "CRASHED, SKIPPED or CACHED."),
+                                      "CRASHED, SKIPPED, CACHED, KILLED or TIMED_OUT."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="key=value; repeat to combine."),
     sort: str | None = typer.Option(None, "--sort", help="Order by this metric's last value."),
     ascending: bool = typer.Option(False, "--asc", help="Ascending metric order."),
@@ -67,6 +66,8 @@ def show(
 ) -> None:
     """Show one run: params, last metrics, artifacts, code, environment, notes, console."""
     store = Store.open(settings())
+    from lockgate.tracking.report import run_summary  # not needed by `runs list`
+
     summary = run_summary(store, run_id, tail_lines=tail)
     if as_json:
         print_json(summary)
@@ -122,6 +123,8 @@ def compare(
     if len(run_ids) < 2:
         raise LockgateError("Give at least two run ids to compare.")
     store = Store.open(settings())
+    from lockgate.tracking.report import compare_runs
+
     result = compare_runs(store, run_ids, lower_is_better=set(lower_is_better))
     if as_json:
         print_json(result)
