@@ -89,7 +89,7 @@ def _absolute(settings: Settings) -> Settings:
     """The same settings with every folder absolute (they are relative to the cwd)."""
     update = {name: Path(value).resolve() for name in ("home", "artifact_root", "data_root")
               if (value := getattr(settings, name)) is not None}
-    return settings.model_copy(update=update)
+    return Settings(**{**settings.model_dump(), **update})
 
 
 def _serve(ctx: DemoContext, table: str) -> None:
