@@ -12,7 +12,8 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "load_settings", "node", "run_pipeline", "start_run", "step",
+        "compare_runs", "get_run", "load_settings", "node", "run_pipeline", "search_runs",
+        "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -25,7 +26,8 @@ PUBLIC = {
         "uri_for",
     ],
     "lockgate.tracking": [
-        "Run", "active_run", "start_run",
+        "Run", "RunComparison", "RunView", "active_run", "compare_runs", "get_run",
+        "search_runs", "start_run",
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",

@@ -28,15 +28,23 @@ __all__ = [
     "Settings",
     "__version__",
     "active_run",
+    "compare_runs",
+    "get_run",
     "load_settings",
     "node",
     "run_pipeline",
+    "search_runs",
     "start_run",
     "step",
 ]
+
+#: Readers of past runs, imported on first use (they pull in Polars).
+READERS = ("compare_runs", "get_run", "search_runs")
 
 
 def __getattr__(name: str) -> ModuleType:
     if name in STAGES:
         return importlib.import_module(f"lockgate.{name}")
+    if name in READERS:
+        return getattr(importlib.import_module("lockgate.tracking"), name)
     raise AttributeError(f"module 'lockgate' has no attribute {name!r}")
