@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import polars as pl
 import sqlalchemy as sa
 
 from lockgate.config import Settings, load_settings
@@ -25,6 +24,9 @@ from lockgate.store import RunRecord, Store
 from lockgate.store import schema as t
 from lockgate.store.repository import run_record, run_select
 from lockgate.store.run_filter import FilterError, last_metric_value, numeric, parse_filter
+
+if TYPE_CHECKING:  # Polars is imported when a frame is built: the CLI lists runs without it.
+    import polars as pl
 
 RUN_COLUMNS = ("start_time", "end_time", "name", "status", "experiment", "kind", "id")
 MAX_RESULTS = 100_000
@@ -52,15 +54,13 @@ def search_runs(filter: str = "", order_by: str | Sequence[str] | None = None,
         FilterError: the filter or an order key cannot be read (the message says where).
         NotFoundError: an experiment does not exist (with close matches).
     """
+    if output not in ("polars", "pandas"):
+        raise FilterError(f"output={output!r}: choose 'polars' or 'pandas'.")
     store = Store.open(settings or load_settings())
     runs = find_runs(store, filter, order_by, experiment, max_results,
                      include_steps=include_steps)
     frame = runs_frame(store, runs, primary=primary_metric(order_by))
-    if output == "pandas":
-        return frame.to_pandas()
-    if output != "polars":
-        raise FilterError(f"output={output!r}: choose 'polars' or 'pandas'.")
-    return frame
+    return frame.to_pandas() if output == "pandas" else frame
 
 
 def find_runs(store: Store, filter: str = "", order_by: str | Sequence[str] | None = None,
@@ -102,6 +102,8 @@ def primary_metric(order_by: str | Sequence[str] | None) -> str | None:
 def runs_frame(store: Store, runs: Sequence[RunRecord], *, primary: str | None = None,
                ) -> pl.DataFrame:
     """One row per run: run columns, last metrics, params and tags (typed per column)."""
+    import polars as pl
+
     ids = [r.id for r in runs]
     metrics = store.last_metrics(ids)
     params = _values(store, t.params, ids, decode=True)
@@ -188,6 +190,16 @@ def _typed(values: list[Any]) -> list[Any]:
         return [None if v is None else float(v) for v in values]
     return [None if v is None else (v if isinstance(v, str) else json.dumps(v))
             for v in values]
+
+
+def run_params(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Params of several runs in one query per 500 runs."""
+    return _values(store, t.params, ids, decode=True)
+
+
+def run_tags(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Tags of several runs in one query per 500 runs."""
+    return _values(store, t.tags, ids, decode=False)
 
 
 def params_that_differ(params: Mapping[str, Mapping[str, Any]]) -> list[str]:
