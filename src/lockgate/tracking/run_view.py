@@ -26,6 +26,7 @@ from lockgate.config import Settings, load_settings
 from lockgate.errors import NotFoundError, close_matches
 from lockgate.store import ArtifactRecord, RunRecord, Store
 from lockgate.tracking import display as d
+from lockgate.tracking.output_preview import produced
 from lockgate.tracking.search import params_that_differ
 
 
@@ -161,12 +162,7 @@ class RunView:
                                           "role": pl.String, "note": pl.String})
 
     def _produced(self, run: RunRecord, prefix: str) -> dict[str, ArtifactRecord]:
-        out: dict[str, ArtifactRecord] = {}
-        for edge in self.store.lineage(run_id=run.id):
-            if edge.direction == "produced" and edge.artifact_id is not None:
-                role = edge.role or self.store.artifact(edge.artifact_id).name
-                out[prefix + role] = self.store.artifact(edge.artifact_id)
-        return out
+        return {prefix + role: r for role, r in produced(self.store, run.id).items()}
 
     # -- display -------------------------------------------------------------------
 
