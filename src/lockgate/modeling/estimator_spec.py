@@ -60,8 +60,8 @@ def _check_params(cls: type, path: str, params: dict[str, Any]) -> None:
     known = list(get_names())
     unknown = [k for k in params if k not in known]
     if unknown:
-        raise EstimatorSpecError(" ".join(
-            f"`{path}` has no parameter `{k}`.{close_matches(k, known)}" for k in unknown
+        raise EstimatorSpecError(f"Bad parameters for `{path}`: " + " ".join(
+            f"no parameter `{k}`.{close_matches(k, known)}" for k in unknown
         ) + f" Its parameters: {', '.join(known)}.")
 
 
