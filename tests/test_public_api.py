@@ -58,10 +58,11 @@ PUBLIC = {
     "lockgate.registry": [
         "GateConfig", "GateFailedError", "GateResult", "ModelNotFoundError", "ModelNote",
         "ModelPackage", "ModelVersion", "PackageContents", "PackageError", "PromotionResult",
-        "Registry", "RegistryError", "STAGES", "Transition", "archive_package",
+        "Registry", "RegistryError", "STAGES", "Transition", "VersionHistory",
+        "archive_package",
         "extract_archive", "feature_columns", "load_gate_config", "load_package", "parse_ref",
         "promote", "register_run", "render_card", "rollback", "run_gates", "verify_package",
-        "write_package",
+        "version_history", "write_package",
     ],
     "lockgate.serving": [
         "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",

@@ -153,6 +153,14 @@ class TrainResult:
     def findings(self) -> list[Finding]:
         return [Finding.from_dict(f) for f in self.evaluation.findings]
 
+    def __repr__(self) -> str:
+        return f"TrainResult(run {self.run_id})\n{self.evaluation!r}"
+
+    def _repr_html_(self) -> str:
+        from lockgate.modeling.display import evaluation_html
+
+        return evaluation_html(self.evaluation, title=f"Training run {self.run_id}")
+
 
 @dataclass(slots=True)
 class _Job:

@@ -186,6 +186,8 @@ def _typed(values: list[Any]) -> list[Any]:
     present = [v for v in values if v is not None]
     if all(isinstance(v, bool) for v in present):
         return values
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return values
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return [None if v is None else float(v) for v in values]
     return [None if v is None else (v if isinstance(v, str) else json.dumps(v))
