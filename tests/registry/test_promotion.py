@@ -16,6 +16,7 @@ from lockgate.registry import (
     Registry,
     promote,
     rollback,
+    version_history,
 )
 from lockgate.store import Store
 
@@ -118,6 +119,11 @@ def test_dry_run_of_the_production_version_says_it_is_production(registry: Regis
     reason = _reason(again.gates, "champion_challenger")
     assert "no production version yet" not in reason
     assert "churn@1 is already the production version" in reason
+    shown = version_history(registry, "churn@production")
+    page = shown._repr_html_()
+    assert "Model churn@1" in page and "production" in page
+    assert "champion_challenger: pass" in page and "promote" in page
+    assert "v1 promote -> production" in repr(shown)
 
 
 def _reason(gates: list, name: str) -> str:
