@@ -93,3 +93,13 @@ def test_a_second_quickstart_in_the_same_home_works(demo) -> None:  # type: igno
     text = out.getvalue()
     assert "8 of 8 step runs cached" in text
     assert ctx.results["data_table"] == "churn"
+
+
+def test_progress_and_the_time_each_section_took(demo) -> None:  # type: ignore[no-untyped-def]
+    ctx, text, settings = demo
+    assert list(ctx.section_seconds) == [name for name, _ in SECTIONS]
+    assert all(seconds > 0 for seconds in ctx.section_seconds.values())
+    assert "Time per section" in text and "total" in text
+    # The training's progress events are in its run's console log, as lines.
+    log = Store.open(settings).console(ctx.results["modeling_run_id"])
+    assert "[progress] cross-validation folds: done" in log
