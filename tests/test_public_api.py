@@ -12,8 +12,8 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "compare_runs", "get_run", "load_settings", "node", "run_pipeline", "search_runs",
-        "start_run", "step",
+        "audit", "compare_runs", "get_run", "load_settings", "node", "run_pipeline",
+        "search_runs", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -21,7 +21,8 @@ PUBLIC = {
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
-        "check_key", "dumps", "key_from_uri", "loads", "materializer_for",
+        "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
+        "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],
@@ -49,6 +50,7 @@ PUBLIC = {
         "drift", "profile", "profile_for", "quality_report",
     ],
     "lockgate.modeling": [
+        "AuditConfig", "AuditError", "AuditReport", "Estimate", "Preprocessed", "audit",
         "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
         "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
         "StructureHint", "TrainConfig", "TrainResult", "TrainingError", "build_pipeline",
@@ -86,6 +88,11 @@ PUBLIC = {
     ],
     "lockgate.demo": [
         "DemoContext",
+    ],
+    "lockgate.security": [
+        "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
+        "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
+        "run_server", "server_config",
     ],
 }
 

@@ -8,7 +8,7 @@ they pull in Polars, deltalake and scikit-learn and the command line must start 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
@@ -28,6 +28,7 @@ __all__ = [
     "Settings",
     "__version__",
     "active_run",
+    "audit",
     "compare_runs",
     "get_run",
     "load_settings",
@@ -42,9 +43,11 @@ __all__ = [
 READERS = ("compare_runs", "get_run", "search_runs")
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> Any:
     if name in STAGES:
         return importlib.import_module(f"lockgate.{name}")
     if name in READERS:
         return getattr(importlib.import_module("lockgate.tracking"), name)
+    if name == "audit":  # ``lg.audit(workflow, data, target=...)``: the modeling stage's audit
+        return importlib.import_module("lockgate.modeling.audit").audit
     raise AttributeError(f"module 'lockgate' has no attribute {name!r}")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
             whose heartbeat is older than ``3 x`` this as CRASHED.
         hardware_seconds: interval of the background hardware sampler.
         metric_flush_seconds: how often buffered metrics are written.
+        trusted_types: types (``module.Name``) or ``module.*`` a skops model file may hold
+            beyond lockgate's allowlist (``LOCKGATE_TRUSTED_TYPES``, comma-separated);
+            see ``lockgate.artifacts.trusted_types``.
+        allowed_hosts: extra ``Host`` names every lockgate server answers to, beyond its
+            bind address and loopback (``LOCKGATE_ALLOWED_HOSTS``, comma-separated).
+        outbound_allow: hosts or CIDR ranges outbound URLs (webhooks) may reach although
+            they are private, loopback or link-local (``LOCKGATE_OUTBOUND_ALLOW``).
     """
 
     model_config = SettingsConfigDict(env_prefix="LOCKGATE_", extra="ignore")
@@ -47,6 +55,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     hardware_seconds: float = 5.0
     metric_flush_seconds: float = 1.0
+    trusted_types: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    outbound_allow: Annotated[tuple[str, ...], NoDecode] = ()
 
     @classmethod
     def settings_customise_sources(
@@ -70,6 +81,23 @@ class Settings(BaseSettings):
         if value <= 0:
             raise ValueError("must be > 0 seconds")
         return value
+
+    @field_validator("trusted_types", "allowed_hosts", "outbound_allow", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: comma-separated
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _trustable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from lockgate.artifacts.trusted_types import check_names
+
+        try:
+            return check_names(value, source="trusted_types")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
 
     @property
     def resolved_db_url(self) -> str:

@@ -18,6 +18,9 @@ def test_modeling_section(settings, tmp_path) -> None:
     modeling.run(ctx)
     text = out.getvalue()
     assert "target_proxy" in text and "cancellation_fee" in text
+    assert "computed without `cancellation_fee`" in text
+    audited = ctx.results["modeling_audit"]
+    assert audited.verdict == "inflated" and audited.claimed > audited.honest.high
     assert "splitter time because contract declares event_time `last_event_at`" in text
     result = ctx.results["train_result"]
     assert result.run_id == ctx.results["modeling_run_id"]

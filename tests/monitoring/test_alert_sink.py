@@ -16,6 +16,8 @@ import pytest
 
 from lockgate.monitoring import AlertDeliveryError, AlertEvent, JsonlSink, LogSink, WebhookSink
 
+LOOPBACK = ("127.0.0.1",)  # the receiver runs here; webhooks are public-only by default
+
 
 class _Receiver(ThreadingHTTPServer):
     """Answers the first ``fail_first`` POSTs with ``fail_status`` (or hangs ``delay``)."""
@@ -71,7 +73,7 @@ def _event(kind: str = "alert") -> AlertEvent:
 
 
 def test_webhook_retries_after_a_failed_first_attempt(receiver: _Receiver) -> None:
-    WebhookSink(receiver.url, retries=2, backoff=0.01, timeout=2).send(_event())
+    WebhookSink(receiver.url, allow=LOOPBACK, retries=2, backoff=0.01, timeout=2).send(_event())
     assert receiver.attempts == 2
     assert receiver.accepted[0]["rule"] == "drift"
     assert receiver.accepted[0]["root_cause"] == {"summary": "amount drifted"}
@@ -80,14 +82,14 @@ def test_webhook_retries_after_a_failed_first_attempt(receiver: _Receiver) -> No
 @pytest.mark.parametrize("receiver", [(10,)], indirect=True)
 def test_webhook_gives_up_after_its_retries(receiver: _Receiver) -> None:
     with pytest.raises(AlertDeliveryError, match=r"after 3 attempt\(s\): attempt 1: HTTP 503"):
-        WebhookSink(receiver.url, retries=2, backoff=0.01).send(_event())
+        WebhookSink(receiver.url, allow=LOOPBACK, retries=2, backoff=0.01).send(_event())
     assert receiver.attempts == 3
 
 
 @pytest.mark.parametrize("receiver", [(10, 400)], indirect=True)
 def test_webhook_does_not_retry_a_refused_payload(receiver: _Receiver) -> None:
     with pytest.raises(AlertDeliveryError, match="HTTP 400"):
-        WebhookSink(receiver.url, retries=3, backoff=0.01).send(_event())
+        WebhookSink(receiver.url, allow=LOOPBACK, retries=3, backoff=0.01).send(_event())
     assert receiver.attempts == 1
 
 
@@ -95,13 +97,14 @@ def test_webhook_does_not_retry_a_refused_payload(receiver: _Receiver) -> None:
 def test_webhook_times_out(receiver: _Receiver) -> None:
     started = time.monotonic()
     with pytest.raises(AlertDeliveryError, match="ReadTimeout"):
-        WebhookSink(receiver.url, retries=0, timeout=0.2).send(_event())
+        WebhookSink(receiver.url, allow=LOOPBACK, retries=0, timeout=0.2).send(_event())
     assert time.monotonic() - started < 0.9
 
 
 def test_webhook_to_a_closed_port() -> None:
     with pytest.raises(AlertDeliveryError, match="ConnectError"):
-        WebhookSink("http://127.0.0.1:9/alerts", retries=1, backoff=0.01).send(_event())
+        WebhookSink("http://127.0.0.1:9/alerts", allow=LOOPBACK, retries=1,
+                    backoff=0.01).send(_event())
 
 
 def test_jsonl_appends_whole_lines(tmp_path: Path) -> None:

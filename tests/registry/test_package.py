@@ -89,7 +89,7 @@ def test_untrusted_type_is_refused(tmp_path: Path) -> None:
     pipeline = make_pipeline(FunctionTransformer(json.dumps), LogisticRegression())
     pipeline.steps[1][1].fit(frame.select(["age"]).to_pandas(), frame["churned"].to_numpy())
     folder = write_package(_contents(pipeline), tmp_path / "pkg")
-    with pytest.raises(PackageError, match=r"untrusted types \['json.dumps'\]"):
+    with pytest.raises(PackageError, match=r"outside lockgate's allowlist: `json.dumps`"):
         load_package(folder)
 
 

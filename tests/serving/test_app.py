@@ -153,7 +153,7 @@ def test_unknown_fields_can_be_allowed(world: tuple[Settings, Registry]) -> None
 
 def test_token_guards_every_route_but_health(world: tuple[Settings, Registry]) -> None:
     settings, _ = world
-    config = ServeConfig("churn@1", port=0, token="s3cret", log_predictions=False)
+    config = ServeConfig("churn@1", port=0, token="s3cret-0123456789abcdef", log_predictions=False)
     with BackgroundServer(config, settings) as guarded:
         assert httpx.get(f"{guarded.url}/health").status_code == 200
         for path in ("/model", "/metrics", "/openapi.json"):
@@ -161,14 +161,17 @@ def test_token_guards_every_route_but_health(world: tuple[Settings, Registry]) -
         assert httpx.post(f"{guarded.url}/predict", json=GOOD,
                           headers={"authorization": "Bearer wrong"}).status_code == 401
         assert httpx.post(f"{guarded.url}/predict", json=GOOD,
-                          headers={"authorization": "Bearer s3cret"}).status_code == 200
+                          headers={"authorization": "Bearer s3cret-0123456789abcdef"}
+                          ).status_code == 200
 
 
 def test_binding_beyond_localhost_needs_a_token_or_insecure() -> None:
-    with pytest.raises(ServeSecurityError, match=r"Refusing to bind 0\.0\.0\.0.*"
-                                                 "LOCKGATE_SERVE_TOKEN"):
+    with pytest.raises(ServeSecurityError, match=r"Refusing to start lockgate serve on "
+                                                 r"0\.0\.0\.0.*LOCKGATE_SERVE_TOKEN"):
         check_bind("0.0.0.0", None, False)
-    assert check_bind("0.0.0.0", "t", False) is None
+    assert check_bind("0.0.0.0", "t" * 16, False) is None
+    with pytest.raises(ServeSecurityError, match="at least 16 random characters"):
+        check_bind("0.0.0.0", "t" * 15, False)
     assert "WITHOUT authentication" in check_bind("0.0.0.0", None, True)
     assert check_bind("127.0.0.1", None, False) is None
 
@@ -195,7 +198,7 @@ def test_cli_refuses_a_public_address_without_token(capsys: pytest.CaptureFixtur
     from lockgate.cli.main import main
 
     assert main(["serve", "churn@production", "--host", "0.0.0.0"]) == 1
-    assert "Refusing to bind 0.0.0.0" in capsys.readouterr().err
+    assert "Refusing to start lockgate serve on 0.0.0.0" in capsys.readouterr().err
 
 
 def test_feedback_for_ids_only_in_the_log(server: BackgroundServer,

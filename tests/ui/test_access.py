@@ -16,7 +16,7 @@ TOKEN = "a-long-enough-test-token-42"
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "example.org", "::"])
 def test_refuses_non_loopback_without_token(host: str) -> None:
-    with pytest.raises(ConfigError, match=f"Refusing to serve the dashboard on {host}.*"
+    with pytest.raises(ConfigError, match=f"Refusing to start lockgate ui on {host}.*"
                        "LOCKGATE_UI_TOKEN.*--insecure"):
         AccessPolicy(host=host).check_start()
     AccessPolicy(host=host, insecure=True).check_start()
@@ -40,9 +40,9 @@ def test_foreign_host_and_origin_are_refused() -> None:
     policy.check_request("GET", "127.0.0.1:5000", None, None)
     policy.check_request("GET", "localhost:5000", None, None)
     policy.check_request("POST", "127.0.0.1:5000", "http://127.0.0.1:5000", None)
-    with pytest.raises(AccessError, match=r"Host `evil.example:5000` is not this dashboard"):
+    with pytest.raises(AccessError, match=r"Host `evil.example:5000` is not an address of"):
         policy.check_request("GET", "evil.example:5000", None, None)
-    with pytest.raises(AccessError, match=r"Origin `http://evil.example` is not this dashboard"):
+    with pytest.raises(AccessError, match=r"Origin `http://evil.example` is not this server"):
         policy.check_request("POST", "127.0.0.1:5000", "http://evil.example", None)
     with pytest.raises(AccessError, match=r"Origin `http://localhost:5000`"):
         policy.check_request("POST", "127.0.0.1:5000", "http://localhost:5000", None)
@@ -51,7 +51,7 @@ def test_foreign_host_and_origin_are_refused() -> None:
     with pytest.raises(AccessError, match="opaque"):
         policy.check_request("POST", "127.0.0.1:5000", "null", None)
     exposed = AccessPolicy(host="10.1.2.3", token=TOKEN)
-    with pytest.raises(AccessError, match=r"Host `attacker.example` is not `10.1.2.3`"):
+    with pytest.raises(AccessError, match=r"Host `attacker.example` is not an"):
         exposed.check_request("POST", "attacker.example", "http://attacker.example", None)
 
 

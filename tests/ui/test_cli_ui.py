@@ -18,7 +18,7 @@ from lockgate.cli.main import main
 def test_refuses_public_bind_without_token(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ui", "--host", "0.0.0.0", "--port", "0"]) == 1
     err = capsys.readouterr().err
-    assert "Refusing to serve the dashboard on 0.0.0.0" in err
+    assert "Refusing to start lockgate ui on 0.0.0.0" in err
     assert "LOCKGATE_UI_TOKEN" in err and "Traceback" not in err
 
 

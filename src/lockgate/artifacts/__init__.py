@@ -19,6 +19,12 @@ from lockgate.artifacts.materializers import (
     register_materializer,
     skops_trusted_types,
 )
+from lockgate.artifacts.trusted_types import (
+    TypeAllowlist,
+    UntrustedTypeError,
+    allowlist,
+    declare_trusted_types,
+)
 
 __all__ = [
     "ArtifactStore",
@@ -26,7 +32,11 @@ __all__ = [
     "LocalBlobStore",
     "Materializer",
     "MemoryBlobStore",
+    "TypeAllowlist",
+    "UntrustedTypeError",
+    "allowlist",
     "check_key",
+    "declare_trusted_types",
     "dumps",
     "key_from_uri",
     "loads",

@@ -9,23 +9,31 @@ from typing import Any
 
 from lockgate.artifacts.blob_store import LocalBlobStore, key_from_uri, safe_join, uri_for
 from lockgate.artifacts.materializers import dumps, loads, materializer_named
+from lockgate.artifacts.trusted_types import TypeAllowlist, allowlist
 from lockgate.config import Settings, load_settings
 from lockgate.errors import ArtifactError
 from lockgate.store import ArtifactRecord, Store
 
 
 class ArtifactStore:
-    """Save values and files as artifacts and load them back."""
+    """Save values and files as artifacts and load them back.
 
-    def __init__(self, store: Store, blobs: LocalBlobStore) -> None:
+    ``trusted`` is the type allowlist models are loaded with; build it from the
+    operator's settings with ``lockgate.artifacts.allowlist(settings)``.
+    """
+
+    def __init__(self, store: Store, blobs: LocalBlobStore,
+                 trusted: TypeAllowlist | None = None) -> None:
         self.store = store
         self.blobs = blobs
+        self.trusted = trusted or allowlist()
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> ArtifactStore:
         """The artifact store named by ``settings`` (metadata store included)."""
         settings = settings or load_settings()
-        return cls(Store.open(settings), LocalBlobStore(settings.resolved_artifact_root))
+        return cls(Store.open(settings), LocalBlobStore(settings.resolved_artifact_root),
+                   allowlist(settings))
 
     def save(self, value: Any, name: str, *, run_id: str | None = None) -> ArtifactRecord:
         """Materialise a value by its type, store the bytes and register the artifact."""
@@ -54,7 +62,7 @@ class ArtifactStore:
         if record.materializer is None:
             return data
         try:
-            return loads(data, record.materializer)
+            return loads(data, record.materializer, trusted=self.trusted)
         except ArtifactError:
             raise
         except Exception as exc:

@@ -2,7 +2,9 @@
 
 Frames go to Parquet, numpy arrays to ``.npy`` (no pickle), scikit-learn estimators to
 skops, JSON-able values to JSON, Plotly figures to Plotly JSON. Register more with
-:func:`register_materializer`.
+:func:`register_materializer`. A format that names types to rebuild (skops) loads through
+the type allowlist of :mod:`lockgate.artifacts.trusted_types`, never through the file's
+own list.
 """
 
 from __future__ import annotations
@@ -13,13 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.artifacts.trusted_types import TypeAllowlist, allowlist, load_skops
 from lockgate.errors import ArtifactError
-
-#: Module prefixes whose types skops may rebuild from artifacts lockgate wrote itself.
-TRUSTED_MODULE_PREFIXES = (
-    "sklearn.", "numpy.", "scipy.", "lightgbm.", "xgboost.", "lockgate.", "builtins.",
-    "collections.", "_operator.", "operator.", "functools.",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +29,8 @@ class Materializer:
     handles: Callable[[Any], bool]
     dump: Callable[[Any], bytes]
     load: Callable[[bytes], Any]
+    #: For formats that name the types to rebuild: load with the caller's allowlist.
+    load_trusted: Callable[[bytes, TypeAllowlist], Any] | None = None
 
 
 _REGISTRY: list[Materializer] = []
@@ -80,30 +79,30 @@ def dumps(value: Any) -> tuple[bytes, Materializer]:
     return materializer.dump(value), materializer
 
 
-def loads(data: bytes, name: str) -> Any:
-    """Deserialise bytes written by the materializer called ``name``."""
-    return materializer_named(name).load(data)
+def loads(data: bytes, name: str, *, trusted: TypeAllowlist | None = None) -> Any:
+    """Deserialise bytes written by the materializer called ``name``.
+
+    Args:
+        trusted: the type allowlist for formats that name types (default: lockgate's own
+            and the declared ones, without the operator's additions).
+    """
+    materializer = materializer_named(name)
+    if materializer.load_trusted is not None:
+        return materializer.load_trusted(data, trusted or allowlist())
+    return materializer.load(data)
 
 
-def skops_trusted_types(data: bytes) -> list[str]:
-    """The types inside a skops blob, refusing any outside the trusted module prefixes.
+def skops_trusted_types(data: bytes, trusted: TypeAllowlist | None = None) -> list[str]:
+    """The skops ``trusted`` argument for ``data``: its types, every one allowlisted.
 
-    Why: skops will not rebuild unknown types unless told to; lockgate tells it only
-    about types from well-known libraries, never "trust everything".
+    Why: skops rebuilds only what it is told to trust; the list comes from lockgate's
+    allowlist and the operator's configuration, never from the file.
 
     Raises:
-        ArtifactError: the blob holds a type from an untrusted module.
+        UntrustedTypeError: the blob holds a type outside the allowlist.
+        ArtifactError: the bytes are not a skops file.
     """
-    import skops.io as sio
-
-    types = sio.get_untrusted_types(data=data)
-    refused = [name for name in types if not name.startswith(TRUSTED_MODULE_PREFIXES)]
-    if refused:
-        raise ArtifactError(
-            f"Refusing to load a model holding untrusted types {refused}. Only types from "
-            f"{', '.join(p.rstrip('.') for p in TRUSTED_MODULE_PREFIXES)} are loaded."
-        )
-    return types
+    return (trusted or allowlist()).check(data)
 
 
 def _is_polars(value: Any) -> bool:
@@ -177,9 +176,7 @@ def _skops_dump(value: Any) -> bytes:
 
 
 def _skops_load(data: bytes) -> Any:
-    import skops.io as sio
-
-    return sio.loads(data, trusted=skops_trusted_types(data))
+    return load_skops(data)
 
 
 def _figure_load(data: bytes) -> Any:
@@ -207,7 +204,7 @@ for _m in (
     Materializer("plotly", "application/vnd.plotly.v1+json", ".plotly.json", _is_figure,
                  lambda fig: fig.to_json().encode("utf-8"), _figure_load),
     Materializer("skops", "application/x-skops", ".skops", _is_estimator, _skops_dump,
-                 _skops_load),
+                 _skops_load, load_trusted=lambda data, trusted: load_skops(data, trusted)),
     Materializer("text", "text/plain", ".txt", lambda v: isinstance(v, str),
                  lambda v: v.encode("utf-8"), lambda b: b.decode("utf-8")),
     Materializer("bytes", "application/octet-stream", ".bin",

@@ -100,20 +100,34 @@ def ingest_cmd(
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default local "
-                             "only)."),
+                             "only); anything but loopback needs LOCKGATE_INGEST_TOKEN or "
+                             "--insecure."),
     port: int = typer.Option(8765, "--port", help="TCP port."),
     contract: list[str] = typer.Option([], "--contract", "-c", help="Contract YAML for a "
                                        "table that does not exist yet; repeatable."),
+    insecure: bool = typer.Option(False, "--insecure", help="Accept rows from other machines "
+                                  "without a token (prints a warning)."),
+    max_body_bytes: int = typer.Option(8 << 20, "--max-body-bytes", min=1024,
+                                       help="Larger requests get 413."),
 ) -> None:
     """Run the HTTP ingest endpoint: POST /tables/{name}/rows with a JSON list of records."""
-    import uvicorn
+    import os
 
-    from lockgate.data.endpoint import create_app
+    from lockgate.data.endpoint import TOKEN_ENV, create_app, ingest_policy
+    from lockgate.security import run_server, server_config
 
+    conf = settings()
+    policy = ingest_policy(conf, host=host, token=os.environ.get(TOKEN_ENV) or None,
+                           insecure=insecure, max_body_bytes=max_body_bytes)
+    warning = policy.check_start()
+    if warning:
+        console.print(f"[bold red]{warning}[/]")
     contracts = {c.table: c for c in (load_contract(p) for p in contract)}
-    console.print(f"Ingest endpoint on http://{host}:{port}/tables/{{name}}/rows "
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"Ingest endpoint on http://{shown}:{port}/tables/{{name}}/rows "
                   "(Ctrl-C to stop)")
-    uvicorn.run(create_app(settings(), contracts), host=host, port=port, log_level="info")
+    run_server(server_config(create_app(conf, contracts, policy), policy, port=port,
+                             log_level="info"))
 
 
 @app.command("stream")

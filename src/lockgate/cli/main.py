@@ -41,6 +41,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "train": LazyCommand("lockgate.cli.models_train:train_command",
                          "Train on a validated table with leak-free, structure-aware "
                          "evaluation."),
+    "audit": LazyCommand("lockgate.cli.audit:audit_command",
+                         "Audit your own workflow: leakage findings and the honest score "
+                         "next to the claimed one."),
     "models": LazyCommand("lockgate.cli.models:app",
                           "Model registry: versions, stages, gated promotion, rollback."),
     "serve": LazyCommand("lockgate.cli.serve:serve_cmd",

@@ -20,7 +20,9 @@ def ui(
 ) -> None:
     """Serve the dashboard: runs, compare, pipelines, lineage, data, models, monitoring."""
     token = os.environ.get(TOKEN_ENV) or None
-    AccessPolicy(host=host, token=token, insecure=insecure).check_start()
+    warning = AccessPolicy(host=host, token=token, insecure=insecure).check_start()
+    if warning:
+        console.print(f"[bold red]{warning}[/]")
     shown = f"[{host}]" if ":" in host else host
     console.print(f"lockgate dashboard on [bold cyan]http://{shown}:{port}/[/] (Ctrl+C stops)")
     if token is None:

@@ -25,8 +25,13 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _COLUMN_KEYS = {
     "name", "type", "nullable", "min", "max", "allowed", "regex", "unique", "max_length",
-    "aliases", "unit", "formats", "description",
+    "aliases", "unit", "formats", "description", "available",
 }
+#: When a column's value becomes known relative to the prediction time: at prediction
+#: time (a usable feature), after the outcome (never a feature), or an offset after the
+#: event time such as ``"2h"`` / ``"3d"`` (a feature only for predictions made that late).
+AVAILABILITY = ("at_prediction", "after_outcome")
+_OFFSET = re.compile(r"^\d+(\.\d+)?\s*(s|m|h|d|w)$")
 _TABLE_KEYS = {
     "table", "version", "columns", "primary_key", "event_time", "entity", "target",
     "on_schema_change", "on_duplicate",
@@ -50,6 +55,7 @@ class ColumnSpec:
     unit: str | None = None
     formats: tuple[str, ...] = ()
     description: str | None = None
+    available: str = "at_prediction"
 
     @property
     def is_numeric(self) -> bool:
@@ -239,6 +245,7 @@ def _column(raw: dict[str, Any]) -> ColumnSpec:
         unique=bool(raw.get("unique", False)), max_length=raw.get("max_length"),
         aliases=_tuple(raw.get("aliases")) or (), unit=raw.get("unit"),
         formats=_tuple(raw.get("formats")) or (), description=raw.get("description"),
+        available=str(raw.get("available", "at_prediction")),
     )
 
 
@@ -322,4 +329,7 @@ def _column_problems(col: ColumnSpec, seen: set[str]) -> list[str]:
         problems.append(f"{where}: max_length must be a positive integer.")
     if col.formats and col.type not in ("date", "datetime"):
         problems.append(f"{where}: formats apply to date and datetime columns only.")
+    if col.available not in AVAILABILITY and not _OFFSET.match(str(col.available)):
+        problems.append(f"{where}: available `{col.available}` must be at_prediction, "
+                        "after_outcome or an offset after the event time such as 2h or 3d.")
     return problems

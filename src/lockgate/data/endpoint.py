@@ -1,9 +1,12 @@
 """The HTTP ingest endpoint, the embedded streaming default: ``POST /tables/{name}/rows``
 with a JSON list of records (or ``{"rows": [...]}``) lands them as one batch.
 
-Bound to 127.0.0.1 by default. Each request is one batch; a retried request with the
-same records lands once (content hash). Landing is serialised per table in a process so
-duplicate checks see every earlier batch.
+Bound to 127.0.0.1 by default and behind the shared guard (:mod:`lockgate.security`): a
+foreign ``Host`` or a cross-site ``Origin`` is refused; beyond loopback it needs
+``LOCKGATE_INGEST_TOKEN`` (at least 16 characters) or ``--insecure``; bodies are JSON of at
+most ``max_body_bytes`` (default 8 MiB), nested at most 32 deep. Each request is one
+batch; a retried request with the same records lands once (content hash). Landing is
+serialised per table in a process so duplicate checks see every earlier batch.
 """
 
 from __future__ import annotations
@@ -23,19 +26,39 @@ from lockgate.data.errors import ContractError, SchemaChangeError, SourceError
 from lockgate.data.ingestion import land, resolve_contract
 from lockgate.data.source import RecordsSource
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.security import GuardPolicy, HttpGuard, server_config
 
 MAX_ROWS = 100_000
+MAX_BODY_BYTES = 8 << 20
+TOKEN_ENV = "LOCKGATE_INGEST_TOKEN"
 
 
-def create_app(settings: Settings, contracts: dict[str, Contract] | None = None) -> FastAPI:
+def ingest_policy(settings: Settings, *, host: str = "127.0.0.1", token: str | None = None,
+                  insecure: bool = False, max_body_bytes: int = MAX_BODY_BYTES) -> GuardPolicy:
+    """The guard policy of the ingest endpoint (token on every route but /health)."""
+    return GuardPolicy(server="lockgate ingest serve", host=host, token=token,
+                       token_env=TOKEN_ENV, insecure=insecure,
+                       allowed_hosts=tuple(settings.allowed_hosts),
+                       max_body_bytes=max_body_bytes)
+
+
+def create_app(settings: Settings, contracts: dict[str, Contract] | None = None,
+               policy: GuardPolicy | None = None) -> FastAPI:
     """The ingest app.
 
     Args:
         settings: where tables and the store live.
         contracts: contracts for tables that may not exist yet (others use their current
             contract).
+        policy: who may post (default: loopback, no token; see :func:`ingest_policy`).
+
+    Raises:
+        GuardError: the policy refuses to start (exposed without a token, short token).
     """
+    policy = policy or ingest_policy(settings)
+    policy.check_start()
     app = FastAPI(title="lockgate ingest", version="1")
+    app.add_middleware(HttpGuard, policy=policy)
     locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
     known = dict(contracts or {})
 
@@ -80,11 +103,13 @@ class IngestServer:
     """
 
     def __init__(self, settings: Settings, contracts: dict[str, Contract] | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port or free_port(host)
-        config = uvicorn.Config(create_app(settings, contracts), host=host, port=self.port,
-                                log_level="warning", lifespan="off")
+                 host: str = "127.0.0.1", port: int = 0,
+                 policy: GuardPolicy | None = None) -> None:
+        policy = policy or ingest_policy(settings, host=host)
+        self.host = policy.host
+        self.port = port or free_port(self.host)
+        self.app = create_app(settings, contracts, policy)
+        config = server_config(self.app, policy, port=self.port, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

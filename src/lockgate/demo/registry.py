@@ -91,6 +91,19 @@ def _gate_table(ctx: DemoContext, title: str, gates: list[GateResult]) -> None:
     ctx.console.print(table)
 
 
+def _show_pin(ctx: DemoContext, server: BackgroundServer, answered: httpx.Response) -> None:
+    """The pinned (version, package digest) the server names on every response."""
+    served = server.state.holder.current
+    registered = Registry(ctx.store, ctx.settings).get(MODEL, served.version)
+    digest = answered.headers.get("x-lockgate-model-digest", "")
+    ctx.console.print(f"  Pinned: {answered.headers.get('x-lockgate-model')} package "
+                      f"{digest[:19]}… (X-Lockgate-Model / X-Lockgate-Model-Digest on every "
+                      "response)")
+    ctx.expect(digest == f"sha256:{registered.package_sha256}", "registry",
+               "the server names the registered package digest",
+               f"X-Lockgate-Model-Digest is {digest or 'missing'!r}")
+
+
 def _serve(ctx: DemoContext, table: str) -> BackgroundServer:
     config = ServeConfig(f"{MODEL}@production", port=0, log_flush_seconds=0.5)
     server = BackgroundServer(config, ctx.settings).start()
@@ -102,10 +115,12 @@ def _serve(ctx: DemoContext, table: str) -> BackgroundServer:
     ctx.console.print(f"  Serving [bold]{MODEL}@production[/] at {server.url} "
                       "(127.0.0.1 only; docs at /docs, metrics at /metrics)")
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        one = client.post("/predict", json=records[0]).json()
+        answered = client.post("/predict", json=records[0])
+        one = answered.json()
         ctx.console.print(f"  POST /predict one record -> v{one['model_version']} predicts "
                           f"churned={one['prediction']} (p={one['probability']:.3f}), "
                           f"request_id {one['request_id']}")
+        _show_pin(ctx, server, answered)
         batch = client.post("/predict", json={"records": records[1:]}).json()["predictions"]
         ctx.console.print(f"  POST /predict a batch of {len(batch)} records -> "
                           f"{sum(p['prediction'] == 'True' for p in batch)} predicted to churn")

@@ -1,6 +1,14 @@
 """The modeling stage: features from the contract, structure-aware splits, leakage
 checks, tracked training with nested tuning, and honest evaluation."""
 
+from lockgate.modeling.audit import (
+    AuditConfig,
+    AuditError,
+    AuditReport,
+    Estimate,
+    Preprocessed,
+    audit,
+)
 from lockgate.modeling.evaluation import (
     EvaluationError,
     EvaluationRecord,
@@ -34,13 +42,18 @@ from lockgate.modeling.training import (
 )
 
 __all__ = [
+    "AuditConfig",
+    "AuditError",
+    "AuditReport",
     "CalendarFeatures",
+    "Estimate",
     "EvaluationError",
     "EvaluationRecord",
     "FeatureError",
     "Finding",
     "LeakageConfig",
     "Predictions",
+    "Preprocessed",
     "SearchError",
     "Split",
     "SplitError",
@@ -49,6 +62,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingError",
+    "audit",
     "build_pipeline",
     "build_preprocessor",
     "check_leakage",

@@ -19,15 +19,21 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy import stats
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.feature_selection import SelectorMixin
-from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from lockgate.modeling.evaluation import (
+    Predictions,
+    bootstrap_weights,
+    metric_values,
+    point_metrics,
+)
 from lockgate.modeling.features import ContractLike, build_preprocessor
 from lockgate.modeling.splitter import as_polars
 
@@ -61,10 +67,25 @@ class Finding:
 class LeakageConfig:
     """Thresholds of the checks (defaults suit most tabular data)."""
 
-    proxy_blocking: float = 0.98     # single-feature AUC / balanced accuracy / R2
-    proxy_warning: float = 0.95
-    adversarial_auc: float = 0.75    # train-vs-test AUC above which test looks different
+    #: screen: a column is tested as a proxy when alone it ranks the target this well
+    #: (AUC 0.95 / |Spearman| 0.9 / rank eta^2 0.9, as skill in [0, 1])
+    proxy_screen: float = 0.9
+    #: implausibly good alone: the 95% lower bound of its out-of-fold score (AUC or R2)
+    proxy_plausible: float = 0.97
+    #: and it carries skill the rest of the features cannot: lower bound of the gap
+    proxy_margin: float = 0.02
+    proxy_candidates: int = 5
+    #: wide tables: the model-based checks use at most this many columns, the strongest
+    #: by a vectorised univariate screen (re-run on every permutation, so the null
+    #: includes the screening and stays valid)
+    max_model_columns: int = 200
+    #: adversarial validation: a membership classifier's AUC must beat every permuted
+    #: null and exceed the null mean by this effect size (big data does not cry wolf)
+    adversarial_effect: float = 0.1
+    permutations: int = 9            # with the effect size, 9 suffice (null sd ~0.02)
+    adversarial_rows: int = 1500     # rows per side for the membership classifier
     adversarial: bool = True
+    bootstrap: int = 200
     sample_rows: int = 5000          # rows per side for the model-based checks
     seed: int = 0
 
@@ -77,7 +98,8 @@ def is_leak_free(findings: Sequence[Finding]) -> bool:
 def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type: str,
                   target: str | None = None, estimator: Any = None,
                   strategy: str | None = None,
-                  config: LeakageConfig | None = None) -> list[Finding]:
+                  config: LeakageConfig | None = None,
+                  reference: Any = None) -> list[Finding]:
     """Run every data check on a train/test pair (and the estimator, when given).
 
     Args:
@@ -90,6 +112,8 @@ def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type
         strategy: the split strategy used; a time split expects drift, so the
             adversarial check reports it as info there.
         config: thresholds.
+        reference: an unlabeled sample of the rows the model will meet in deployment;
+            the test rows are checked against it too (sampling / spectrum bias).
 
     Returns:
         Findings, blocking first.
@@ -97,18 +121,30 @@ def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type
     config = config or LeakageConfig()
     train, test = as_polars(train), as_polars(test)
     target = target or contract.target
-    features = [c for c in contract.feature_columns if c in train.columns and c in test.columns]
+    present = set(train.columns) & set(test.columns)  # sets: `in frame.columns` is O(width)
+    features = [c for c in contract.feature_columns if c in present]
     findings: list[Finding] = []
     findings += duplicate_rows(train, test, [*features, target])
     findings += entity_overlap(train, test, contract.entity, strategy)
     findings += time_overlap(train, test, contract.event_time)
     findings += recorded_after_event(train, test, contract, features)
-    findings += target_proxies(train, test, features, target, problem_type, config)
+    findings += declared_after_outcome(contract, features)
+    exempt = declared_at_prediction(contract)
+    findings += target_proxies(train, test, [f for f in features if f not in blocked_columns(
+        findings)], target, problem_type, config, exempt=exempt)
     findings += fitted_on_all_rows(train, test, features)
+    both = pl.concat([train, test], how="diagonal_relaxed")
+    findings += target_encoded(both, features, target, problem_type)
+    findings += label_imputed(both, features, target, problem_type)
+    findings += oversampled(train, [*features, target], target, problem_type)
     if estimator is not None:
         findings += prefitted_steps(estimator)
     if config.adversarial:
         findings += adversarial_validation(train, test, contract, features, strategy, config)
+        if reference is not None:
+            findings += adversarial_validation(
+                as_polars(reference), test, contract, features, None, config,
+                code="test_not_like_deployment", against="deployment reference sample")
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: order[f.severity])
 
@@ -130,7 +166,8 @@ def duplicate_rows(train: pl.DataFrame, test: pl.DataFrame,
     Natural duplicates (data with few distinct rows) are told apart from leaked copies
     by comparing with the duplicate rate inside the training rows.
     """
-    columns = [c for c in columns if c in train.columns and c in test.columns]
+    present = set(train.columns) & set(test.columns)
+    columns = [c for c in columns if c in present]
     if not columns or test.height == 0:
         return []
     findings = []
@@ -210,8 +247,9 @@ def recorded_after_event(train: pl.DataFrame, test: pl.DataFrame, contract: Cont
         return []
     both = pl.concat([train, test], how="diagonal_relaxed")
     findings = []
+    schema = both.schema  # once: rebuilding it per column is quadratic on wide tables
     for name in features:
-        if not both.schema[name].is_temporal():
+        if not schema[name].is_temporal():
             continue
         pair = both.select(pl.col(name).cast(pl.Datetime("us")).alias("f"),
                            pl.col(event).cast(pl.Datetime("us")).alias("e")).drop_nulls()
@@ -231,34 +269,328 @@ def recorded_after_event(train: pl.DataFrame, test: pl.DataFrame, contract: Cont
 
 
 def target_proxies(train: pl.DataFrame, test: pl.DataFrame, features: Sequence[str],
-                   target: str, problem_type: str,
-                   config: LeakageConfig) -> list[Finding]:
-    """Single features that alone predict the target almost perfectly on the test rows."""
-    if target not in train.columns or target not in test.columns:
+                   target: str, problem_type: str, config: LeakageConfig,
+                   exempt: Sequence[str] = ()) -> list[Finding]:
+    """Columns that carry skill the rest of the features cannot explain, implausibly well.
+
+    Why relative: a strong legitimate feature (a tumour's worst radius) is strong among
+    correlated peers, so the model without it loses nothing; a proxy (a code recorded
+    after the diagnosis) alone beats everything else together. Each screened column is
+    scored out of fold alone and the rest without the screened columns; a paired
+    bootstrap over rows gives the 95% bounds. A column is a proxy when its lower bound
+    alone is implausibly high *and* the lower bound of its lead over the rest is
+    positive; when the point estimates say so but the bounds do not (little data) the
+    finding is ``insufficient evidence``, never an alarm. Columns declared
+    ``available: at_prediction`` explicitly in the contract are exempt.
+    """
+    both = pl.concat([train, test], how="diagonal_relaxed") if test is not None else train
+    if target not in both.columns:
         return []
     rng = np.random.default_rng(config.seed)
-    tr = _sample(train.filter(pl.col(target).is_not_null()), 2 * config.sample_rows, rng)
-    te = _sample(test.filter(pl.col(target).is_not_null()), config.sample_rows, rng)
-    if tr.height < 10 or te.height < 10:
+    both = _sample(both.filter(pl.col(target).is_not_null()), 3 * config.sample_rows, rng)
+    names = [f for f in features if f not in set(exempt)]
+    x, usable = numeric_matrix(both, names)
+    if both.height < 20 or not usable:
         return []
-    y_tr, y_te = _target_values(tr[target], problem_type), _target_values(te[target], problem_type)
-    if problem_type != "regression" and np.unique(y_te).size < 2:
+    y = _target_values(both[target], problem_type)
+    if problem_type != "regression" and np.unique(y).size < 2:
         return []
+    screen = rng.choice(len(y), min(len(y), 2000), replace=False)  # ranks: O(n log n) each
+    skill = univariate_skill(x[screen], y[screen], problem_type)
+    order = [j for j in np.argsort(-skill)[:config.proxy_candidates]
+             if skill[j] >= config.proxy_screen]
+    if not order:
+        return []
+    chosen = set(order)
+    others = [int(j) for j in np.argsort(-skill) if j not in chosen][:config.max_model_columns]
+    findings = []
+    for j in order:
+        finding = _proxy_test(x, y, j, others, usable[j], target, problem_type, config)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, others: list[int], name: str,
+                target: str, problem_type: str, config: LeakageConfig) -> Finding | None:
+    single = _oof(x[:, [j]], y, problem_type, config.seed)
+    rest = _oof(x[:, others], y, problem_type, config.seed) if others else None
+    metric = "r2" if problem_type == "regression" else "roc_auc"
+    weights = bootstrap_weights(len(y), config.bootstrap, config.seed)
+    s_boot = metric_values(single, weights)[metric]
+    r_boot = (metric_values(rest, weights)[metric] if rest is not None
+              else np.full_like(s_boot, 0.0 if metric == "r2" else 0.5))
+    s_point = point_metrics(single)[metric]
+    r_point = point_metrics(rest)[metric] if rest is not None else float(r_boot[0])
+    s_low = float(np.nanquantile(s_boot, 0.025))
+    gap_low = float(np.nanquantile(s_boot - r_boot, 0.025))
+    evidence = {"column": name, "metric": metric, "alone": round(s_point, 4),
+                "alone_ci_low": round(s_low, 4), "rest": round(r_point, 4),
+                "lead_ci_low": round(gap_low, 4), "rows": len(y),
+                "rest_columns": len(others)}
+    if s_low >= config.proxy_plausible and gap_low > config.proxy_margin:
+        return Finding(
+            "target_proxy", BLOCKING,
+            f"`{name}` alone predicts `{target}` with {metric}={s_point:.3f} (95% lower bound "
+            f"{s_low:.3f}) while all the other features together reach {r_point:.3f}: one "
+            "column carries skill nothing else explains, the mark of a value derived from "
+            "the target or recorded after it. It is excluded from the reported score. If it "
+            "is truly known at prediction time, declare it `available: at_prediction` in "
+            "the contract.", evidence)
+    if s_point >= config.proxy_plausible and s_point - r_point > config.proxy_margin:
+        return Finding(
+            "target_proxy", INFO,
+            f"`{name}` looks like a proxy of `{target}` ({metric}={s_point:.3f} alone vs "
+            f"{r_point:.3f} for the rest), but {len(y)} rows are insufficient evidence "
+            f"(95% lower bounds: alone {s_low:.3f}, lead {gap_low:.3f}).",
+            evidence | {"insufficient_evidence": True})
+    return None
+
+
+def _oof(x: np.ndarray, y: np.ndarray, problem_type: str, seed: int) -> Predictions:
+    """Out-of-fold predictions of a small boosted model (5 folds)."""
+    if problem_type == "regression":
+        model: Any = HistGradientBoostingRegressor(max_iter=60, max_depth=4, random_state=seed)
+        cv: Any = KFold(5, shuffle=True, random_state=seed)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            pred = cross_val_predict(model, x, y, cv=cv)
+        return Predictions("regression", y.astype(float), np.asarray(pred, float))
+    classes = np.unique(y)
+    codes = np.searchsorted(classes, y)
+    folds = min(5, int(np.bincount(codes).min())) if len(classes) else 2
+    cv = StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed)
+    model = HistGradientBoostingClassifier(max_iter=60, max_depth=4, random_state=seed)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        proba = cross_val_predict(model, x, codes, cv=cv, method="predict_proba")
+    kind = "binary" if len(classes) == 2 else "multiclass"
+    return Predictions(kind, codes, proba.argmax(axis=1), proba, tuple(range(len(classes))))
+
+
+def numeric_matrix(frame: pl.DataFrame, features: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Features as one float matrix for the model-based checks: numbers as they are,
+    times as epoch numbers, low-cardinality strings as codes; id-like strings left out."""
+    schema = frame.schema
+    exprs, names = [], []
+    for name in features:
+        dtype = schema[name]
+        if dtype.is_numeric() or dtype == pl.Boolean:
+            exprs.append(pl.col(name).cast(pl.Float64))
+        elif dtype.is_temporal():
+            exprs.append(pl.col(name).cast(pl.Datetime("us")).cast(pl.Int64).cast(pl.Float64))
+        elif dtype in (pl.String, pl.Categorical, pl.Enum):
+            if frame[name].n_unique() > 0.5 * max(frame.height, 1):
+                continue
+            exprs.append(pl.col(name).cast(pl.String).rank("dense").cast(pl.Float64))
+        else:
+            continue
+        names.append(name)
+    if not exprs:
+        return np.empty((frame.height, 0)), []
+    return frame.select(exprs).to_numpy().astype(np.float64), names
+
+
+def univariate_skill(x: np.ndarray, y: np.ndarray, problem_type: str) -> np.ndarray:
+    """How well each column alone ranks the target, in [0, 1], for all columns at once:
+    2|AUC - 0.5| (binary), |Spearman rho| (regression), eta^2 of ranks (multiclass)."""
+    filled = np.where(np.isnan(x), np.nanmedian(x, axis=0), x)
+    filled = np.where(np.isnan(filled), 0.0, filled)
+    ranks = stats.rankdata(filled, axis=0)
+    n = len(y)
+    if problem_type == "binary":
+        positive = y == sorted(np.unique(y))[-1]
+        n1 = positive.sum()
+        auc = (ranks[positive].sum(axis=0) - n1 * (n1 + 1) / 2) / max(n1 * (n - n1), 1)
+        return np.abs(2 * auc - 1)
+    centred = ranks - ranks.mean(axis=0)
+    total = (centred ** 2).sum(axis=0)
+    total = np.where(total > 0, total, np.inf)
+    if problem_type == "regression":
+        ry = stats.rankdata(y) - (n + 1) / 2
+        return np.abs(ry @ centred) / np.sqrt(total * (ry @ ry))
+    between = np.zeros(x.shape[1])
+    for value in np.unique(y):
+        rows = y == value
+        between += rows.sum() * centred[rows].mean(axis=0) ** 2
+    return between / total
+
+
+def declared_after_outcome(contract: ContractLike, features: Sequence[str]) -> list[Finding]:
+    """Features the contract says become known after the prediction time."""
+    findings = []
+    for col in contract.columns:
+        available = getattr(col, "available", "at_prediction")
+        if col.name not in features or available == "at_prediction":
+            continue
+        findings.append(Finding(
+            "after_outcome_feature", BLOCKING,
+            f"`{col.name}` is declared `available: {available}` in the contract: it is not "
+            "known when the prediction is made, so it is excluded from the features and "
+            "from every reported score.", {"column": col.name, "available": available}))
+    return findings
+
+
+def declared_at_prediction(contract: ContractLike) -> list[str]:
+    """Columns the contract explicitly vouches for (`available: at_prediction` written)."""
+    vouched = getattr(contract, "vouched", None)
+    return list(vouched) if vouched else []
+
+
+#: Codes whose ``column`` evidence names a feature that must not be in the model.
+COLUMN_BLOCKS = frozenset({"target_proxy", "recorded_after_event", "after_outcome_feature",
+                           "target_encoded_all_rows"})
+
+
+def blocked_columns(findings: Sequence[Finding]) -> list[str]:
+    """Feature columns a blocking finding takes out of the model."""
+    return list(dict.fromkeys(f.evidence["column"] for f in findings
+                              if f.severity == BLOCKING and f.code in COLUMN_BLOCKS
+                              and "column" in f.evidence))
+
+
+def target_encoded(frame: pl.DataFrame, features: Sequence[str], target: str,
+                   problem_type: str) -> list[Finding]:
+    """Numeric columns whose every level equals the (optionally smoothed) mean target of
+    its rows over the whole table: a target encoding fitted on all rows, test included."""
+    if target not in frame.columns or problem_type == "multiclass" or frame.height < 20:
+        return []
+    y = frame[target].cast(pl.Float64) if problem_type == "regression" else (
+        frame[target].cast(pl.String) == str(_positive(frame[target].cast(pl.String)
+                                                       .drop_nulls().to_numpy())))
+    data = frame.with_columns(y.cast(pl.Float64).alias("__y__"))
+    prior = float(data["__y__"].mean())
+    schema = frame.schema
     findings = []
     for name in features:
-        score = _single_feature_score(tr[name], te[name], y_tr, y_te, problem_type)
-        if score is None or score < config.proxy_warning:
+        if not schema[name].is_float():
             continue
-        metric = {"binary": "roc_auc", "multiclass": "balanced_accuracy"}.get(problem_type, "r2")
-        blocking = score >= config.proxy_blocking
+        levels = frame[name].n_unique()
+        if not 2 <= levels <= max(20, 0.05 * frame.height):
+            continue
+        table = data.group_by(name).agg(pl.col("__y__").mean().alias("m"), pl.len().alias("n")) \
+            .drop_nulls(name)
+        strength = _encoding_strength(table[name].to_numpy(), table["m"].to_numpy(),
+                                      table["n"].to_numpy(), prior)
+        if strength is None:
+            continue
         findings.append(Finding(
-            "target_proxy", BLOCKING if blocking else WARNING,
-            f"`{name}` alone predicts `{target}` with {metric}={score:.3f} on the test "
-            "rows: it is probably derived from the target or recorded after it. Drop it "
-            "from the features unless it is truly known at prediction time.",
-            {"column": name, "metric": metric, "score": round(float(score), 4)},
-        ))
+            "target_encoded_all_rows", BLOCKING,
+            f"`{name}` takes {levels} values and each equals the mean `{target}` of its rows "
+            f"over the whole table ({strength}): it is a target encoding fitted on all rows, "
+            "so every test row's own label is inside its feature. It is excluded from the "
+            "reported score; hand lockgate the raw category and encode inside the folds "
+            "(sklearn TargetEncoder in the pipeline).",
+            {"column": name, "levels": levels, "fit": strength}))
     return findings
+
+
+def _encoding_strength(values: np.ndarray, means: np.ndarray, counts: np.ndarray,
+                       prior: float) -> str | None:
+    values = values.astype(np.float64)
+    if np.allclose(values, means, rtol=1e-6, atol=1e-9):
+        return "exact group means"
+    # smoothed: value = (n*mean + m*prior) / (n + m) for one m >= 0 across levels
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = counts * (means - values) / (values - prior)
+    ok = np.isfinite(m) & (np.abs(values - prior) > 1e-9)
+    if ok.sum() < 2 or np.any(m[ok] < -1e-6):
+        return None
+    if np.ptp(m[ok]) <= 1e-4 * max(1.0, float(np.abs(m[ok]).mean())):
+        return f"group means shrunk to the prior with weight m={float(m[ok].mean()):.3g}"
+    return None
+
+
+def label_imputed(frame: pl.DataFrame, features: Sequence[str], target: str,
+                  problem_type: str) -> list[Finding]:
+    """Fill values of continuous columns that sort rows by label: missing values imputed
+    per class (e.g. the class mean), which writes the label into the feature.
+
+    A value repeated on at least 1% of the rows of a column that is otherwise continuous,
+    whose rows are almost all of one class when the prior says otherwise (binomial
+    p < 1e-6).
+    """
+    if problem_type == "regression" or target not in frame.columns or frame.height < 50:
+        return []
+    y = frame[target].cast(pl.String)
+    prior = y.value_counts(normalize=True)
+    share = dict(zip(prior[target].to_list(), prior["proportion"].to_list(), strict=True))
+    schema = frame.schema
+    findings = []
+    for name in features:
+        if not schema[name].is_float():
+            continue
+        fills = _label_fills(frame[name], y, share)
+        if fills:
+            findings.append(Finding(
+                "label_aware_imputation", BLOCKING,
+                f"`{name}` repeats {len(fills)} fill value(s) "
+                f"({', '.join(f'{v:g}' for v in fills)}) each on rows of one class only: "
+                "missing values were imputed using the label "
+                "(per-class statistics). The honest estimate treats those values as missing "
+                "and imputes inside the folds; put the imputer in the pipeline.",
+                {"column": name, "fill_values": [float(v) for v in fills]}))
+    return findings
+
+
+def _label_fills(column: pl.Series, y: pl.Series, share: dict[str, float]) -> list[float]:
+    n = column.len()
+    counts = column.drop_nulls().value_counts(sort=True).head(5)
+    if column.n_unique() < 0.3 * n:
+        return []  # not a continuous column: repeats are natural
+    fills = []
+    for value, count in counts.iter_rows():
+        if count < max(5, 0.01 * n):
+            break
+        labels = y.filter(column == value)
+        top = labels.mode().sort()[0]
+        hits = int((labels == top).sum())
+        p = stats.binomtest(hits, labels.len(), share.get(top, 0.5), alternative="greater")
+        if hits >= 0.95 * labels.len() and p.pvalue < 1e-6:
+            fills.append(float(value))
+    return fills
+
+
+def oversampled(frame: pl.DataFrame, columns: Sequence[str], target: str,
+                problem_type: str) -> list[Finding]:
+    """Exact copies of rows made before the split (naive oversampling of a class).
+
+    Copies of rows with a continuous column are not natural; copies concentrated in one
+    class (Fisher's exact test) are the mark of oversampling that class.
+    """
+    present = set(frame.columns)
+    columns = [c for c in columns if c in present]
+    if frame.height < 20 or target not in columns:
+        return []
+    hashes = _row_hashes(frame, columns, False)
+    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+    copy = counts[inverse] > 1
+    extra = int(len(hashes) - len(counts))
+    if extra < 5:
+        return []
+    schema = frame.schema
+    continuous = any(schema[c].is_float() and frame[c].n_unique() > 0.5 * frame.height
+                     for c in columns if c != target)
+    evidence: dict[str, Any] = {"extra_copies": extra, "rows_in_copies": int(copy.sum())}
+    if problem_type != "regression":
+        y = frame[target].cast(pl.String).to_numpy()
+        top = pl.Series(y[copy]).mode().sort()[0]
+        in_top = y == top
+        table = [[int((copy & in_top).sum()), int((~copy & in_top).sum())],
+                 [int((copy & ~in_top).sum()), int((~copy & ~in_top).sum())]]
+        p = float(stats.fisher_exact(table, alternative="greater").pvalue)
+        evidence |= {"class": str(top), "fisher_p": p}
+        concentrated = p < 1e-3
+    else:
+        concentrated = False
+    if not (continuous or concentrated):
+        return []
+    return [Finding(
+        "oversampled_before_split", BLOCKING,
+        f"{extra} rows are exact copies of other rows"
+        + (f", concentrated in class `{evidence['class']}`" if concentrated else "")
+        + ": the table was oversampled (or rows replicated) before the split, so copies of "
+        "a row land on both sides and the model is scored on rows it memorised. The honest "
+        "estimate keeps one row per copy group; oversample inside the training folds only.",
+        evidence)]
 
 
 def fitted_on_all_rows(train: pl.DataFrame, test: pl.DataFrame,
@@ -269,8 +601,9 @@ def fitted_on_all_rows(train: pl.DataFrame, test: pl.DataFrame,
     on the training rows alone: the scaler saw the test rows.
     """
     findings = []
+    schema = train.schema
     for name in features:
-        if not train.schema[name].is_numeric() or train.schema[name] == pl.Boolean:
+        if not schema[name].is_numeric() or schema[name] == pl.Boolean:
             continue
         a = train[name].drop_nulls().cast(pl.Float64).to_numpy()
         b = test[name].drop_nulls().cast(pl.Float64).to_numpy()
@@ -317,48 +650,96 @@ def prefitted_steps(estimator: Any) -> list[Finding]:
 
 def adversarial_validation(train: pl.DataFrame, test: pl.DataFrame, contract: ContractLike,
                            features: Sequence[str], strategy: str | None,
-                           config: LeakageConfig) -> list[Finding]:
-    """Can a classifier tell train rows from test rows? If so they differ in distribution."""
+                           config: LeakageConfig, *, code: str = "distribution_shift",
+                           against: str = "training rows") -> list[Finding]:
+    """Can a classifier tell test rows from ``against`` rows, beyond chance?
+
+    The out-of-fold AUC of a membership classifier is compared with its permutation null
+    (the same classifier on shuffled membership labels): a shift is reported when the
+    AUC beats every permuted one and exceeds their mean by ``adversarial_effect``. Small
+    samples give a wide null, so they cannot raise a false alarm; huge ones need the
+    effect size, so a negligible shift does not cry wolf.
+    """
     rng = np.random.default_rng(config.seed)
-    a, b = _sample(train, config.sample_rows, rng), _sample(test, config.sample_rows, rng)
+    rows = config.adversarial_rows
+    a, b = _sample(train, rows, rng), _sample(test, rows, rng)
+    present = set(a.columns) & set(b.columns)
+    features = [f for f in features if f in present]
     if a.height < 20 or b.height < 20 or not features:
         return []
     both = pl.concat([a.select(features), b.select(features)], how="vertical_relaxed")
     label = np.r_[np.zeros(a.height), np.ones(b.height)]
     x = build_preprocessor(contract, categorical="ordinal", features=features).fit_transform(both)
-    model = HistGradientBoostingClassifier(max_iter=30, max_depth=4, random_state=config.seed)
-    cv = StratifiedKFold(3, shuffle=True, random_state=config.seed)
-    # one thread: on small samples OpenMP start-up and contention cost more than they save
+    x = np.asarray(x, dtype=np.float64)
+    auc, null = _membership_auc(x, label, config)
+    null_mean = float(np.mean(null))
+    p_value = (1 + int((null >= auc).sum())) / (1 + len(null))
+    if auc <= null.max() or auc - null_mean < config.adversarial_effect:
+        return []
     with threadpool_limits(limits=1, user_api="openmp"):
-        proba = cross_val_predict(model, x, label, cv=cv, method="predict_proba")[:, 1]
-        auc = float(roc_auc_score(label, proba))
-        if auc < config.adversarial_auc:
-            return []
         top = _top_shift_columns(x, label, features, contract, config.seed)
     expected = strategy == "time"
     return [Finding(
-        "distribution_shift", INFO if expected else WARNING,
-        f"A classifier tells test rows from training rows with AUC {auc:.2f}: the test set "
+        code, INFO if expected else WARNING,
+        f"A classifier tells the test rows from the {against} with AUC {auc:.2f} (permuted "
+        f"null {null_mean:.2f}, p={p_value:.2g}, {a.height}+{b.height} rows): the test set "
         f"comes from a different distribution (most different: {', '.join(top)})."
         + (" Expected to some degree with a time split." if expected else
-           " The test score may not reflect the training distribution."),
-        {"auc": round(auc, 4), "columns": top},
+           f" Its score does not represent the {against}; lockgate reports the estimate "
+           "from the rows that do."),
+        {"auc": round(auc, 4), "null_mean": round(null_mean, 4), "p_value": p_value,
+         "permutations": len(null), "rows": [a.height, b.height], "columns": top},
     )]
+
+
+def _membership_auc(x: np.ndarray, label: np.ndarray,
+                    config: LeakageConfig) -> tuple[float, np.ndarray]:
+    model = HistGradientBoostingClassifier(max_iter=20, max_depth=3, random_state=config.seed)
+    cv = StratifiedKFold(3, shuffle=True, random_state=config.seed)
+    rng = np.random.default_rng(config.seed + 1)
+    # one thread: on small samples OpenMP start-up and contention cost more than they save
+    with threadpool_limits(limits=1, user_api="openmp"):
+        def oof_auc(labels: np.ndarray) -> float:
+            cols = _screened(x, labels, config.max_model_columns)
+            proba = cross_val_predict(model, x[:, cols], labels, cv=cv,
+                                      method="predict_proba")[:, 1]
+            return float(roc_auc_score(labels, proba))
+
+        auc = oof_auc(label)
+        null = np.array([oof_auc(rng.permutation(label)) for _ in range(config.permutations)])
+    return auc, null
+
+
+def _screened(x: np.ndarray, labels: np.ndarray, limit: int) -> np.ndarray:
+    """All columns, or the ``limit`` whose location or spread differs most between the
+    two groups (standardised mean difference, log ratio of spreads; O(rows x columns))."""
+    if x.shape[1] <= limit:
+        return np.arange(x.shape[1])
+    one = labels == 1
+    a, b = x[~one], x[one]
+    sd = np.sqrt((np.nanvar(a, axis=0) + np.nanvar(b, axis=0)) / 2) + 1e-12
+    shift = np.abs(np.nanmean(a, axis=0) - np.nanmean(b, axis=0)) / sd
+    spread = np.abs(np.log((np.nanstd(a, axis=0) + 1e-12) / (np.nanstd(b, axis=0) + 1e-12)))
+    score = np.nan_to_num(np.maximum(shift, spread))
+    return np.sort(np.argsort(-score)[:limit])
 
 
 def _top_shift_columns(x: np.ndarray, label: np.ndarray, features: Sequence[str],
                        contract: ContractLike, seed: int) -> list[str]:
+    names = _output_columns(features, contract, x.shape[1])
+    cols = _screened(x, label, 200)
+    x = np.array(x[:, cols], dtype=np.float64)
     model = HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=seed)
     model.fit(x, label)
     gains = []
     base = model.score(x, label)
     rng = np.random.default_rng(seed)
-    for j in range(x.shape[1]):
-        shuffled = x.copy()
-        shuffled[:, j] = rng.permutation(shuffled[:, j])
-        gains.append(base - model.score(shuffled, label))
-    columns = _output_columns(features, contract, x.shape[1])
-    ranked = [columns[j] for j in np.argsort(gains)[::-1]]
+    for j in range(x.shape[1]):  # one column permuted in place, then restored: O(n) each
+        kept = x[:, j].copy()
+        x[:, j] = rng.permutation(kept)
+        gains.append(base - model.score(x, label))
+        x[:, j] = kept
+    ranked = [names[cols[j]] for j in np.argsort(gains)[::-1]]
     return list(dict.fromkeys(ranked))[:3]  # calendar parts share their column's name
 
 
@@ -402,8 +783,9 @@ def _target_values(series: pl.Series, problem_type: str) -> np.ndarray:
 
 def _row_hashes(frame: pl.DataFrame, columns: Sequence[str], normalise: bool) -> np.ndarray:
     exprs = []
+    schema = frame.schema
     for name in columns:
-        col, dtype = pl.col(name), frame.schema[name]
+        col, dtype = pl.col(name), schema[name]
         if normalise and dtype in (pl.String, pl.Categorical, pl.Enum):
             col = col.cast(pl.String).str.to_lowercase().str.strip_chars() \
                 .str.replace_all(r"\s+", " ")
@@ -415,60 +797,5 @@ def _row_hashes(frame: pl.DataFrame, columns: Sequence[str], normalise: bool) ->
     return frame.select(exprs).hash_rows(seed=7).to_numpy()
 
 
-def _single_feature_score(x_tr: pl.Series, x_te: pl.Series, y_tr: np.ndarray,
-                          y_te: np.ndarray, problem_type: str) -> float | None:
-    dtype = x_tr.dtype
-    if dtype in (pl.String, pl.Categorical, pl.Enum):
-        a = x_tr.cast(pl.String).fill_null("\x00").to_numpy()
-        b = x_te.cast(pl.String).fill_null("\x00").to_numpy()
-        if np.unique(a).size > 0.5 * a.size:
-            return None  # identifier-like: a lookup would only memorise rows
-        pred = _category_lookup(a, b, y_tr, problem_type)
-    elif dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean:
-        a = x_tr.cast(pl.Float64) if not dtype.is_temporal() else x_tr.cast(pl.Int64)
-        b = x_te.cast(pl.Float64) if not dtype.is_temporal() else x_te.cast(pl.Int64)
-        a = a.cast(pl.Float64).to_numpy().reshape(-1, 1)
-        b = b.cast(pl.Float64).to_numpy().reshape(-1, 1)
-        if problem_type == "regression":
-            tree: Any = DecisionTreeRegressor(max_depth=8, min_samples_leaf=5, random_state=0)
-            pred = tree.fit(a, y_tr).predict(b)
-        else:
-            tree = DecisionTreeClassifier(max_depth=8, min_samples_leaf=5, random_state=0)
-            tree.fit(a, y_tr)
-            pred = (tree.predict_proba(b)[:, list(tree.classes_).index(_positive(y_tr))]
-                    if problem_type == "binary" else tree.predict(b))
-    else:
-        return None
-    return _proxy_score(y_te, pred, y_tr, problem_type)
-
-
 def _positive(y: np.ndarray) -> Any:
     return sorted(np.unique(y))[-1]
-
-
-def _category_lookup(a: np.ndarray, b: np.ndarray, y_tr: np.ndarray,
-                     problem_type: str) -> np.ndarray:
-    frame = pl.DataFrame({"x": a, "y": y_tr})
-    if problem_type == "regression":
-        table = frame.group_by("x").agg(pl.col("y").mean())
-        fallback: Any = float(np.mean(y_tr))
-    elif problem_type == "binary":
-        positive = _positive(y_tr)
-        table = frame.group_by("x").agg((pl.col("y") == positive).mean())
-        fallback = float(np.mean(y_tr == positive))
-    else:
-        table = frame.group_by("x").agg(pl.col("y").mode().first())
-        fallback = pl.Series(y_tr).mode()[0]
-    mapping = dict(zip(table["x"].to_list(), table["y"].to_list(), strict=True))
-    return np.asarray([mapping.get(v, fallback) for v in b])
-
-
-def _proxy_score(y_te: np.ndarray, pred: np.ndarray, y_tr: np.ndarray,
-                 problem_type: str) -> float | None:
-    if problem_type == "binary":
-        return float(roc_auc_score(y_te == _positive(y_tr), pred))
-    if problem_type == "multiclass":
-        return float(balanced_accuracy_score(y_te, pred.astype(str)))
-    if np.var(y_te) == 0:
-        return None
-    return float(r2_score(y_te, pred))

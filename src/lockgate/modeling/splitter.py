@@ -22,6 +22,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from lockgate.errors import LockgateError
 from lockgate.modeling.features import ContractLike
+from lockgate.modeling.timestamps import parse_time
 
 STRATEGIES = ("time", "group", "iid")
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid|code)$|[a-z]Id$", re.IGNORECASE)
@@ -103,21 +104,34 @@ def detect_structure(frame: Any, contract: ContractLike,
     hints: list[StructureHint] = []
     n = df.height
     y = _numeric_target(df, target) if target in df.columns else None
-    for name in df.columns:
+    schema = df.schema  # once: rebuilding it per column is quadratic on wide tables
+    for name, dtype in schema.items():
         if name in skip:
             continue
-        dtype = df.schema[name]
-        if dtype.is_temporal() and y is not None:
-            hint = _time_hint(df, name, y)
-        elif dtype in (pl.String, pl.Categorical, pl.Enum) or (
-            dtype.is_integer() and _ID_NAME.search(name)
-        ):
-            hint = _entity_hint(df, name, n)
-        else:
-            hint = None
+        hint = _column_hint(df, name, dtype, y, n)
         if hint is not None:
             hints.append(hint)
     return hints
+
+
+def _column_hint(df: pl.DataFrame, name: str, dtype: pl.DataType, y: np.ndarray | None,
+                 n: int) -> StructureHint | None:
+    """A time hint for a column holding timestamps in any form (typed, non-ISO strings,
+    epoch numbers), else an entity hint for id-like columns."""
+    text = dtype in (pl.String, pl.Categorical, pl.Enum)
+    maybe_time = dtype.is_temporal() or text or (dtype.is_numeric() and dtype != pl.Boolean)
+    parsed = parse_time(df[name]) if (maybe_time and y is not None) else None
+    if parsed is not None:
+        hint = _time_hint(df.with_columns(parsed.values.alias(name)), name, y)
+        if hint is not None and parsed.how != "datetime":
+            return StructureHint("time", name, f"{hint.evidence}; {parsed.described} holds "
+                                 "timestamps", f"event_time: {name}  (type: datetime, "
+                                 f"formats: [\"{parsed.how}\"])")
+        if hint is not None:
+            return hint
+    if text or (dtype.is_integer() and _ID_NAME.search(name)):
+        return _entity_hint(df, name, n)
+    return None
 
 
 def plan_split(

@@ -39,6 +39,7 @@ from lockgate.modeling.features import build_pipeline
 from lockgate.modeling.leakage import (
     Finding,
     LeakageConfig,
+    blocked_columns,
     check_leakage,
     is_leak_free,
     no_holdout,
@@ -104,6 +105,9 @@ class TrainConfig:
     executor: str = "local"
     naive: tuple[str, ...] = ("train_score", "random_split_preprocessed_all")
     bootstrap: int = 200
+    #: below this many holdout rows the reported estimate is the nested CV one (mean of
+    #: the outer folds over all development rows, with a t interval), not the holdout's
+    min_holdout_rows: int = 100
     importance_rows: int = 1000
     charts: bool = True
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
@@ -179,6 +183,7 @@ class _Job:
     config: TrainConfig
     dataset: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    structure_note: str | None = None
 
 
 def train(table: str, estimator: Any, *, version: int | None = None, contract: Any = None,
@@ -290,6 +295,7 @@ def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimato
                    params={"estimator": type(estimator).__name__, "dataset": dataset}) as run:
         job = _job(load(run), contract, estimator, param_grid, config, dataset)
         _log_setup(run, job)
+        _timed(job, "split", lambda: _group_near_duplicates(run, job, given))
         plan = _timed(job, "split", lambda: _plan(job, given))
         result = _fit_and_evaluate(run, job, plan, user_pair, user_test)
     return result
@@ -335,6 +341,10 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
         dev_df, held_df, job.contract, problem_type=job.problem_type,
         target=job.target, estimator=job.estimator, strategy=plan.strategy,
         config=config.leakage))
+    findings = _exclude_blocked(run, job, findings)
+    if job.structure_note:
+        findings.append(Finding("near_duplicate_rows", "warning", job.structure_note,
+                                {"grouped_by": CLUSTER}))
     folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
     dev_folds = _relative(plan.folds, plan.development)
     model, best = _timed(job, "fit_final", lambda: fit_model(
@@ -356,6 +366,30 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
     _log_outcome(run, record, folds, best, job.timings)
     return TrainResult(run.id, model, record, model_ref.id, plan, tuple(folds), best,
                        dict(job.timings))
+
+
+def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Finding]:
+    """Blocking means blocked: features a blocking finding names (a target proxy, a
+    column known only after the outcome) are taken out of the model before anything is
+    fit, so no reported score (CV, holdout, naive) includes them."""
+    blocked = [c for c in blocked_columns(findings) if c in job.features]
+    if not blocked:
+        return findings
+    kept = [f for f in job.features if f not in blocked]
+    if not kept:
+        raise TrainingError(f"Every feature is blocked by a leakage finding ({blocked}); no "
+                            "honest model can be trained. Fix the contract or the data.")
+    job.features = kept
+    if job.config.features == "contract":
+        job.pipeline = build_pipeline(job.contract, job.estimator,
+                                      categorical=job.config.categorical, features=kept)
+    else:
+        job.x = job.x[kept]
+    check_grid(job.pipeline, prefixed_grid(job.spec.param_grid))
+    run.note(f"Excluded from the model by blocking leakage findings: {blocked}.")
+    run.log_params({"excluded_features": blocked})
+    return [replace(f, evidence=f.evidence | {"excluded": True})
+            if f.evidence.get("column") in blocked else f for f in findings]
 
 
 def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
@@ -406,6 +440,19 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
             {"metric": scores.primary, "model": scores.metrics[scores.primary],
              "baseline": scores.baseline[scores.primary]},
         ))
+    metrics, intervals = scores.metrics, scores.intervals
+    if len(holdout) < job.config.min_holdout_rows and len(folds) >= 2:
+        metrics, intervals = _cv_estimate(folds)
+        findings.append(Finding(
+            "small_holdout", "info",
+            f"The holdout has {len(holdout)} rows, too few for a stable score (its "
+            f"{scores.primary} {scores.metrics[scores.primary]:.3f}, 95% interval "
+            f"{_fmt(scores.intervals.get(scores.primary))}). The reported estimate is the "
+            f"nested cross-validation over {len(plan.development)} development rows "
+            f"({len(folds)} outer folds): {metrics[scores.primary]:.3f} "
+            f"{_fmt(intervals.get(scores.primary))}.",
+            {"holdout_rows": len(holdout), "development_rows": len(plan.development),
+             "folds": len(folds), "holdout_metrics": scores.metrics}))
     slices = (slice_metrics(pred, held_df, job.config.slices)
               if job.config.slices else {})
     keys = [k for k in job.contract.primary_key if k in job.df.columns]
@@ -415,8 +462,8 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
            else holdout.tolist())
     record = EvaluationRecord(
         problem_type=job.problem_type, primary_metric=scores.primary,
-        greater_is_better=scores.greater_is_better, metrics=scores.metrics,
-        intervals=scores.intervals, baseline_metrics=scores.baseline,
+        greater_is_better=scores.greater_is_better, metrics=metrics,
+        intervals=intervals, baseline_metrics=scores.baseline,
         beats_baseline=scores.beats_baseline,
         cv_metrics={k: [f.metrics[k] for f in folds] for k in (folds[0].metrics if folds else {})},
         findings=[f.to_dict() for f in findings], leak_free=is_leak_free(findings),
@@ -424,6 +471,27 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
         holdout={"key": key_name, "ids": [_plain(v) for v in ids]}, slices=slices,
     )
     return record, pred
+
+
+def _cv_estimate(folds: list[FoldResult]) -> tuple[dict[str, float], dict[str, tuple]]:
+    """Mean of the outer-fold metrics with a Student t 95% interval."""
+    from scipy import stats
+
+    metrics, intervals = {}, {}
+    for key in folds[0].metrics:
+        values = np.asarray([f.metrics[key] for f in folds], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            continue
+        mean = float(values.mean())
+        half = (float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1)
+                      / np.sqrt(values.size)) if values.size > 1 else float("nan"))
+        metrics[key], intervals[key] = mean, (mean - half, mean + half)
+    return metrics, intervals
+
+
+def _fmt(interval: tuple | None) -> str:
+    return "[n/a]" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _user_pair_score(job: _Job, user_pair: dict[str, Any],
@@ -442,6 +510,38 @@ def _user_pair_score(job: _Job, user_pair: dict[str, Any],
 
 def _with_naive(record: EvaluationRecord, naive: dict[str, Any]) -> EvaluationRecord:
     return replace(record, naive=naive)
+
+
+CLUSTER = "__near_duplicate_cluster__"
+
+
+def _group_near_duplicates(run: Run, job: _Job, given: tuple | None) -> None:
+    """Rows with no declared structure that are near-copies of each other (repeated
+    measurements with no id, oversampled copies) become groups: the splitter keeps each
+    cluster on one side of every fold and of the holdout."""
+    contract, config = job.contract, job.config
+    if (given is not None or contract.entity or contract.event_time
+            or config.strategy is not None or config.allow_iid):
+        return
+    floats = [f for f in job.features if job.df.schema[f].is_float()]
+    if len(floats) < 2:
+        return
+    from lockgate.data import ColumnSpec
+    from lockgate.modeling.near_duplicates import near_duplicates
+
+    x = job.df.select(floats).to_numpy().astype(np.float64)
+    found = near_duplicates(x)
+    if found is None or not found.significant:
+        return
+    job.df = job.df.with_columns(pl.Series(CLUSTER, found.groups.astype(str)))
+    job.contract = replace(contract, entity=CLUSTER, _by_name={},
+                           columns=(*contract.columns, ColumnSpec(CLUSTER, "string")))
+    job.structure_note = (
+        f"{found.flagged} of {found.rows} rows are near-copies of another row (expected "
+        f"{found.expected:.1f} by chance, p={found.p_value:.1e}): repeated measurements or "
+        f"copies with no id. Their {found.clusters} clusters are kept on one side of every "
+        "split; declare the entity in the contract.")
+    run.note(job.structure_note)
 
 
 def _plan(job: _Job, given: tuple | None) -> SplitPlan:

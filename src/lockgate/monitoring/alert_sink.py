@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from lockgate.config import load_settings
 from lockgate.errors import LockgateError, close_matches
+from lockgate.security import OutboundPolicy, OutboundURLError, post_json
 
 LOG = logging.getLogger("lockgate.monitoring.alerts")
 
@@ -103,18 +105,22 @@ class WebhookSink:
     """POSTs each event as JSON; retries with exponential backoff on errors and 5xx.
 
     A 4xx answer (other than 408 / 429) is not retried: the receiver refused the
-    payload, and sending it again would not change its mind.
+    payload, and sending it again would not change its mind. The URL must resolve to a
+    public address unless ``allow`` (or the ``outbound_allow`` setting) opens it; a
+    redirect is not followed (see :mod:`lockgate.security.outbound`).
     """
 
     name = "webhook"
 
     def __init__(self, url: str, *, timeout: float = 5.0, retries: int = 3,
-                 backoff: float = 0.5, headers: dict[str, str] | None = None) -> None:
+                 backoff: float = 0.5, headers: dict[str, str] | None = None,
+                 allow: tuple[str, ...] = ()) -> None:
         self.url = url
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.headers = dict(headers or {})
+        self.outbound = OutboundPolicy.of(allow, load_settings().outbound_allow)
 
     def send(self, event: AlertEvent) -> None:
         errors: list[str] = []
@@ -123,13 +129,21 @@ class WebhookSink:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                response = httpx.post(self.url, json=payload, headers=self.headers,
-                                      timeout=self.timeout)
+                response = post_json(self.url, payload, policy=self.outbound,
+                                     headers=self.headers, timeout=self.timeout)
+            except OutboundURLError as exc:
+                raise AlertDeliveryError(f"Webhook not called: {exc}") from exc
             except httpx.HTTPError as exc:
                 errors.append(f"attempt {attempt + 1}: {type(exc).__name__}: {exc}")
                 continue
             if response.status_code < 300:
                 return
+            if response.is_redirect:
+                raise AlertDeliveryError(
+                    f"Webhook {self.url} answered {response.status_code} redirecting to "
+                    f"`{response.headers.get('location', '')[:200]}`; redirects are not "
+                    "followed (they could lead to an internal address). Configure the final "
+                    "URL.")
             errors.append(f"attempt {attempt + 1}: HTTP {response.status_code}")
             if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
                 break
@@ -206,6 +220,10 @@ def _build_sink(kind: str, item: dict[str, Any], where: str, base_dir: Path | No
     retries = item.get("retries", 3)
     backoff = item.get("backoff", 0.5)
     headers = item.get("headers", {})
+    allow = item.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        problems.append(f"{where}: `allow` must be a list of hosts or CIDR ranges the "
+                        "webhook may reach although they are not public, e.g. [10.0.0.0/8].")
     if not _positive_number(timeout):
         problems.append(f"{where}: `timeout` must be a positive number of seconds.")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -218,7 +236,8 @@ def _build_sink(kind: str, item: dict[str, Any], where: str, base_dir: Path | No
         return None, problems
     return WebhookSink(str(url), timeout=float(timeout), retries=int(retries),
                        backoff=float(backoff),
-                       headers={str(k): str(v) for k, v in headers.items()}), []
+                       headers={str(k): str(v) for k, v in headers.items()},
+                       allow=tuple(allow)), []
 
 
 def _positive_number(value: Any) -> bool:

@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import Any
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore
+from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist
 from lockgate.errors import LockgateError
 from lockgate.pipelines.reference import resolve_function
 from lockgate.pipelines.task import Ref, StepOutcome, StepTask
@@ -27,7 +27,8 @@ def execute_task(task: StepTask) -> StepOutcome:
     """Run one step attempt and store its outputs; the outcome says how it went."""
     start = time.monotonic()
     store = Store.open(task.settings, migrate=False)
-    artifacts = ArtifactStore(store, LocalBlobStore(task.settings.resolved_artifact_root))
+    artifacts = ArtifactStore(store, LocalBlobStore(task.settings.resolved_artifact_root),
+                              allowlist(task.settings))
     buffer = ConsoleBuffer(task.step_run_id)
     capture = ConsoleCapture(buffer)
     capture.start()

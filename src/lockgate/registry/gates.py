@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lockgate.artifacts import skops_trusted_types
+from lockgate.artifacts import TypeAllowlist, skops_trusted_types
 from lockgate.config import PROJECT_FILE
 from lockgate.errors import ConfigError, NotFoundError, close_matches, numbered
 from lockgate.registry.package import MODEL_FILE, ModelPackage
@@ -195,21 +195,24 @@ def champion_challenger(candidate: ModelPackage, champion: ModelPackage | None,
     return GateResult(name, True, summary, details)
 
 
-def infra(package: ModelPackage, config: GateConfig) -> GateResult:
+def infra(package: ModelPackage, config: GateConfig,
+          trusted: TypeAllowlist | None = None) -> GateResult:
     """The package loads and answers its example requests in a fresh, isolated process.
 
     The process is ``python -I`` (no PYTHONPATH, no user site, no cwd on the path), runs
     code that does not import lockgate, and an import hook refuses every module outside
     the standard library and the package's recorded requirements (with their own
     dependencies). It re-verifies the manifest, loads the pipeline with the trusted type
-    list, predicts each example request singly and reports the p99 latency.
+    list, predicts each example request singly and reports the p99 latency. The trusted
+    list is the package's types checked against ``trusted`` (the operator's allowlist),
+    so the probe never rebuilds a type the allowlist refuses.
     """
     name = "infra"
     try:
-        trusted = skops_trusted_types((package.path / MODEL_FILE).read_bytes())
+        types = skops_trusted_types((package.path / MODEL_FILE).read_bytes(), trusted)
     except Exception as exc:
         return GateResult(name, False, str(exc))
-    payload = json.dumps({"trusted": trusted, "features": package.feature_columns})
+    payload = json.dumps({"trusted": types, "features": package.feature_columns})
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-c", PROBE.read_text(encoding="utf-8"),

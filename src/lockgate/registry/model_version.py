@@ -22,10 +22,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, key_from_uri
+from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist, key_from_uri
 from lockgate.config import Settings, load_settings
-from lockgate.errors import close_matches
-from lockgate.registry.errors import ModelNotFoundError, RegistryError
+from lockgate.errors import ArtifactError, close_matches
+from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
 from lockgate.registry.holdout import holdout_from_data
 from lockgate.registry.model_card import render_card
 from lockgate.registry.package import (
@@ -140,7 +140,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root))
+        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root),
+                                       allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
 
@@ -312,8 +313,20 @@ class Registry:
     # -- packages ----------------------------------------------------------------
 
     def package_path(self, mv: ModelVersion) -> Path:
-        """The verified, unpacked package folder of a version (cached under home)."""
+        """The verified, unpacked package folder of a version (cached under home).
+
+        The archive's bytes must hash to the registered ``package_sha256``; the cached
+        folder is reused only if it is exactly that archive's content.
+
+        Raises:
+            PackageError: the artifact record does not hold the registered digest.
+        """
         record = self.store.artifact(mv.artifact_id)
+        if key_from_uri(record.uri) != mv.package_sha256:
+            raise PackageError(
+                f"Refusing {mv.ref}: its artifact {record.id} holds {record.uri[-64:][:12]}…, "
+                f"not the registered package digest {mv.package_sha256[:12]}…. The registry "
+                "was altered; restore the version from a backup.")
         with self.artifacts.blobs.open_verified(key_from_uri(record.uri)) as handle:
             archive = Path(handle.name)
         cache = Path(self.settings.home).resolve() / "packages" / mv.package_sha256
@@ -322,7 +335,7 @@ class Registry:
     def load(self, mv: ModelVersion | str) -> ModelPackage:
         """Load the verified package of a version or reference."""
         version = self.resolve(mv) if isinstance(mv, str) else mv
-        return load_package(self.package_path(version))
+        return load_package(self.package_path(version), trusted=self.artifacts.trusted)
 
     # -- stage changes -------------------------------------------------------------
 
@@ -395,7 +408,11 @@ class Registry:
         evaluation = self.artifacts.load(found["evaluation"])
         if hasattr(evaluation, "to_dict"):
             evaluation = evaluation.to_dict()
-        return self.artifacts.load(found["model"]), dict(evaluation)
+        try:
+            model = self.artifacts.load(found["model"])
+        except ArtifactError as exc:  # refused before anything in it was built
+            raise PackageError(f"Refusing to register the model of run {run_id}: {exc}") from exc
+        return model, dict(evaluation)
 
     def _lineage(self, run_id: str, evaluation: Mapping[str, Any]) -> dict[str, Any]:
         dataset = dict(evaluation.get("dataset") or {})

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.artifacts import safe_join, skops_trusted_types
+from lockgate.artifacts import TypeAllowlist, safe_join
+from lockgate.artifacts.trusted_types import load_skops
 from lockgate.errors import ArtifactError, numbered
 from lockgate.registry.errors import PackageError
 
@@ -225,12 +226,16 @@ def verify_package(folder: Path | str) -> dict[str, Any]:
     return manifest
 
 
-def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> ModelPackage:
+def load_package(path: Path | str, *, extract_to: Path | str | None = None,
+                 trusted: TypeAllowlist | None = None) -> ModelPackage:
     """Verify and load a package folder or ``.tar.gz`` archive.
 
     Args:
         path: a package folder, or an archive made by :func:`archive_package`.
         extract_to: where to unpack an archive (default: a folder beside it).
+        trusted: the types the model file may hold (default: lockgate's allowlist and
+            the declared types; pass ``lockgate.artifacts.allowlist(settings)`` to
+            include the operator's additions).
 
     Raises:
         PackageError: incomplete, tampered, or holding types outside the trusted list.
@@ -240,7 +245,7 @@ def load_package(path: Path | str, *, extract_to: Path | str | None = None) -> M
         destination = Path(extract_to) if extract_to else source.with_name(source.name + ".d")
         source = extract_archive(source, destination)
     manifest = verify_package(source)
-    pipeline = _load_pipeline((source / MODEL_FILE).read_bytes(), source)
+    pipeline = _load_pipeline((source / MODEL_FILE).read_bytes(), source, trusted)
     read = lambda name: json.loads((source / name).read_text(encoding="utf-8"))  # noqa: E731
     return ModelPackage(
         path=source.resolve(), pipeline=pipeline, contract=read("contract.json"),
@@ -271,9 +276,10 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
 
     Links, devices, absolute names and ``..`` are refused before anything is written.
     Unpacking goes to a temporary sibling folder that is renamed into place, so several
-    processes (server workers) unpacking the same package never see a half-written one;
-    an existing destination holding the same verified package is reused, an altered one
-    is replaced.
+    processes (server workers) unpacking the same package never see a half-written one.
+    An existing destination is reused only when its ``MANIFEST.json`` is byte-for-byte the
+    archive's and every file matches it (a folder that re-sealed its own manifest after
+    an edit is not the archive): otherwise it is replaced.
 
     Raises:
         PackageError: unsafe member, oversized archive, or not a tar archive.
@@ -283,7 +289,8 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
         with tarfile.open(source, "r:*") as tar:
             members = tar.getmembers()
             _check_members(members, target, source)
-            if _verified(target):
+            expected = _manifest_bytes(tar, members, source)
+            if _verified(target, expected):
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -292,7 +299,7 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
                     handle = tar.extractfile(member)
                     assert handle is not None
                     safe_join(staging, member.name).write_bytes(handle.read())
-                _install(staging, target)
+                _install(staging, target, expected)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except tarfile.TarError as exc:
@@ -300,8 +307,19 @@ def extract_archive(archive: Path | str, destination: Path | str) -> Path:
     return target
 
 
-def _verified(folder: Path) -> bool:
-    if not (folder / MANIFEST).is_file():
+def _manifest_bytes(tar: tarfile.TarFile, members: list[tarfile.TarInfo], source: Path
+                    ) -> bytes:
+    member = next((m for m in members if m.name.strip("./") == MANIFEST), None)
+    handle = tar.extractfile(member) if member is not None else None
+    if handle is None:
+        raise PackageError(f"Refusing archive {source}: it has no {MANIFEST}.")
+    return handle.read()
+
+
+def _verified(folder: Path, expected_manifest: bytes) -> bool:
+    """Whether ``folder`` holds exactly the package whose manifest is ``expected_manifest``."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file() or manifest.read_bytes() != expected_manifest:
         return False
     try:
         verify_package(folder)
@@ -310,9 +328,9 @@ def _verified(folder: Path) -> bool:
     return True
 
 
-def _install(staging: Path, target: Path) -> None:
-    """Move an unpacked package into place; a verified package already there wins."""
-    if target.exists() and not _verified(target):
+def _install(staging: Path, target: Path, expected_manifest: bytes) -> None:
+    """Move an unpacked package into place; the same verified package already there wins."""
+    if target.exists() and not _verified(target, expected_manifest):
         if not (target / MANIFEST).is_file() and any(target.iterdir()):
             raise PackageError(f"Refusing to unpack over {target}: it holds files that are "
                                "not a model package.")
@@ -320,7 +338,7 @@ def _install(staging: Path, target: Path) -> None:
     try:
         os.replace(staging, target)
     except OSError:
-        if not _verified(target):  # another process installed it at the same moment
+        if not _verified(target, expected_manifest):  # another process installed it meanwhile
             raise
 
 
@@ -359,17 +377,11 @@ def _check_file(root: Path, name: str, entry: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _load_pipeline(data: bytes, root: Path) -> Any:
-    import skops.io as sio
-
+def _load_pipeline(data: bytes, root: Path, trusted: TypeAllowlist | None) -> Any:
     try:
-        trusted = skops_trusted_types(data)
+        return load_skops(data, trusted, where=str(root / MODEL_FILE))
     except ArtifactError as exc:
-        raise PackageError(f"Refusing {root / MODEL_FILE}: {exc}") from exc
-    try:
-        return sio.loads(data, trusted=trusted)
-    except Exception as exc:
-        raise PackageError(f"{root / MODEL_FILE} cannot be loaded by skops: {exc}") from exc
+        raise PackageError(str(exc)) from exc
 
 
 def _example_value(column: Mapping[str, Any], index: int) -> Any:

@@ -51,7 +51,7 @@ def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> lis
         g.leak_free(package),
         g.thresholds(package, config),
         versus,
-        g.infra(package, config),
+        g.infra(package, config, registry.artifacts.trusted),
     ]
 
 

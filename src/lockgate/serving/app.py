@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from lockgate.config import Settings, load_settings
 from lockgate.registry import Registry, parse_ref
+from lockgate.security import HttpGuard
 from lockgate.serving.batcher import MicroBatcher
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.metrics import ServingMetrics
@@ -37,7 +38,7 @@ from lockgate.serving.prediction_log import (
     predictions_path,
 )
 from lockgate.serving.request_schema import field_errors
-from lockgate.serving.security import GuardMiddleware
+from lockgate.serving.security import serve_policy
 from lockgate.serving.served_model import AliasFollower, ModelHolder, ServedModel, load_served
 from lockgate.store import Store
 
@@ -148,11 +149,37 @@ def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI
     app.state.serving = state
     _routes(app, state)
     app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
-    app.add_middleware(GuardMiddleware, token=config.token,
-                       max_body_bytes=config.max_body_bytes,
-                       observe=state.metrics.observe_request, routes=ROUTES,
-                       body_routes={"/predict", "/feedback"})
+    app.add_middleware(HttpGuard, policy=serve_policy(config, state.settings),
+                       observe=lambda path, method, status, seconds: state.metrics
+                       .observe_request(path if path in ROUTES else "other", method, status,
+                                        seconds))
+    app.add_middleware(ModelHeaders, state=state)
     return app
+
+
+class ModelHeaders:
+    """Every response, refusals included, names the version served and its package digest
+    (``X-Lockgate-Model: churn@3``, ``X-Lockgate-Model-Digest: sha256:...``)."""
+
+    def __init__(self, app: Any, *, state: ServingState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        served = self.state.holder.current
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-lockgate-model", f"{served.name}@{served.version}".encode()),
+                    (b"x-lockgate-model-digest", f"sha256:{served.digest}".encode())]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _routes(app: FastAPI, state: ServingState) -> None:
@@ -185,6 +212,7 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         items = [{"request_id": rid, "prediction": p, "probability": q}
                  for rid, p, q in zip(ids, predictions, probabilities, strict=True)]
         body: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
+                                "model_digest": f"sha256:{served.digest}",
                                 "latency_ms": latency_ms}
         body.update({"predictions": items} if is_batch else items[0])
         return JSONResponse(body)
@@ -229,10 +257,17 @@ def _routes(app: FastAPI, state: ServingState) -> None:
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness and the version being served (no token needed)."""
+        """Liveness and the version being served (no token needed); ``degraded`` with the
+        reason when the alias moved but the new version could not be loaded."""
         served = state.holder.current
-        return {"status": "ok", "model_name": served.name, "model_version": served.version,
+        error = state.follower.last_error if state.follower else None
+        body = {"status": "degraded" if error else "ok", "model_name": served.name,
+                "model_version": served.version, "model_digest": f"sha256:{served.digest}",
                 "uptime_seconds": time.time() - state.started_at}
+        if error:
+            body["reason"] = (f"alias `{state.alias}` moved but the new version could not be "
+                              f"served, still serving v{served.version}: {error[:300]}")
+        return body
 
     @app.get("/model")
     async def model() -> dict[str, Any]:
@@ -240,7 +275,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         served = state.holder.current
         package = served.package
         return {"model_name": served.name, "model_version": served.version,
-                "alias": state.alias, "problem_type": served.problem_type,
+                "model_digest": f"sha256:{served.digest}", "alias": state.alias,
+                "problem_type": served.problem_type,
                 "features": list(served.schema.features), "lineage": package.lineage,
                 "metrics": package.evaluation.get("metrics", {}),
                 "environment": package.environment, "contract": package.contract,

@@ -30,6 +30,8 @@ class ServedModel:
     #: The pipeline's ``predict`` is exactly ``classes_[argmax(predict_proba)]``, so a
     #: binary request needs one model call, not two.
     labels_from_proba: bool = False
+    #: sha256 of the registered package archive: with ``version``, what is pinned.
+    digest: str = ""
 
     @property
     def is_classifier(self) -> bool:
@@ -82,7 +84,8 @@ def labels_from_proba(pipeline: Any) -> bool:
 def load_served(registry: Registry, name: str, version: int, *,
                 allow_unknown_fields: bool = False, max_batch_rows: int = 1000) -> ServedModel:
     """Load and verify a version's package and derive everything serving needs."""
-    package = registry.load(registry.get(name, version))
+    mv = registry.get(name, version)
+    package = registry.load(mv)
     problem_type = str(package.evaluation.get("problem_type", "binary"))
     schema = build_schema(
         package.contract, package.feature_columns, model_name=name,
@@ -92,7 +95,7 @@ def load_served(registry: Registry, name: str, version: int, *,
     dates = tuple((c, kinds[c] == "datetime") for c in package.feature_columns
                   if kinds.get(c) in ("date", "datetime"))
     return ServedModel(name, version, package, schema, problem_type, dates,
-                       labels_from_proba(package.pipeline))
+                       labels_from_proba(package.pipeline), mv.package_sha256)
 
 
 class ModelHolder:

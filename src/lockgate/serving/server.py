@@ -20,9 +20,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from lockgate.config import Settings, load_settings
+from lockgate.security import run_server, server_config
 from lockgate.serving.app import create_app
 from lockgate.serving.config import ServeConfig
-from lockgate.serving.security import TOKEN_ENV, check_bind
+from lockgate.serving.security import TOKEN_ENV, serve_policy
 
 CONFIG_ENV = "LOCKGATE_SERVE_CONFIG"
 
@@ -35,24 +36,27 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
         ServeSecurityError: a non-local host without token or ``insecure``.
     """
     config = with_env_token(config)
-    warning = check_bind(config.host, config.token, config.insecure)
+    settings = settings or load_settings()
+    policy = serve_policy(config, settings)
+    warning = policy.check_start()
     if warning:
-        print(warning, file=sys.stderr)
+        print(warning, file=sys.stderr)  # at every start, on purpose
+    app = create_app(config, settings)  # load (and verify) before binding
     if workers <= 1:
-        app = create_app(config, settings)  # load (and verify) before binding
-        uvicorn.run(app, host=config.host, port=config.port, log_level=log_level,
-                    timeout_graceful_shutdown=30)
+        run_server(server_config(app, policy, port=config.port, log_level=log_level,
+                                 timeout_graceful_shutdown=30))
         return
-    create_app(config, settings)  # fail fast in the parent if the model is unusable
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
-    uvicorn.run("lockgate.serving.server:app_from_env", factory=True, host=config.host,
-                port=config.port, workers=workers, log_level=log_level,
-                timeout_graceful_shutdown=30)
+    run_server(server_config("lockgate.serving.server:app_from_env", policy, factory=True,
+                             port=config.port, workers=workers, log_level=log_level,
+                             timeout_graceful_shutdown=30))
 
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes."""
-    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])), load_settings())
+    fields = json.loads(os.environ[CONFIG_ENV])
+    fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
+    return create_app(ServeConfig(**fields), load_settings())
 
 
 def with_env_token(config: ServeConfig) -> ServeConfig:
@@ -79,14 +83,15 @@ class BackgroundServer:
 
     def __init__(self, config: ServeConfig, settings: Settings | None = None) -> None:
         config = with_env_token(config)
-        check_bind(config.host, config.token, config.insecure)
+        settings = settings or load_settings()
+        policy = serve_policy(config, settings)
+        policy.check_start()
         if config.port == 0:
             config = dataclasses.replace(config, port=free_port(config.host))
         self.config = config
         self.app = create_app(config, settings)
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, host=config.host, port=config.port, log_level="warning",
-            timeout_graceful_shutdown=30, lifespan="on"))
+        self._server = uvicorn.Server(server_config(
+            self.app, policy, port=config.port, timeout_graceful_shutdown=30, lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, name="lockgate-serve",
                                         daemon=True)
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import re
 import socket
 import time
 import uuid
@@ -22,7 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lockgate.config import Settings, load_settings
-from lockgate.errors import NotFoundError, StoreError, TrackingError, close_matches
+from lockgate.errors import (
+    ArtifactError,
+    NotFoundError,
+    StoreError,
+    TrackingError,
+    close_matches,
+)
 from lockgate.store import migration
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
@@ -405,7 +412,14 @@ class Store:
         media_type: str,
         materializer: str | None = None,
     ) -> ArtifactRecord:
-        """Register an artifact whose bytes already sit in the artifact store."""
+        """Register an artifact whose bytes already sit in the artifact store.
+
+        Raises:
+            ArtifactError: ``uri`` is not ``lockgate+sha256://<sha256>`` of these bytes
+                (a ``file://``, ``s3://`` or ``..`` URI would later be read from outside
+                the store: refused at creation, not only at read).
+        """
+        check_artifact_uri(uri, sha256)
         now = time.time()
         result = self.execute_write(
             sa.insert(t.artifacts).values(
@@ -820,3 +834,20 @@ def _unreachable(url: str, exc: Exception) -> str:
     )
     return f"Cannot use the metadata store at {shown}: {first}. {hint}"
 
+
+ARTIFACT_URI = re.compile(r"^lockgate\+sha256://([0-9a-f]{64})$")
+
+
+def check_artifact_uri(uri: str, sha256: str) -> None:
+    """Refuse an artifact URI that is not the content address of ``sha256``.
+
+    Raises:
+        ArtifactError: another scheme, a path, or a digest that differs from ``sha256``.
+    """
+    match = ARTIFACT_URI.match(uri) if isinstance(uri, str) else None
+    if match is None or match.group(1) != sha256:
+        raise ArtifactError(
+            f"Refusing to register artifact URI `{str(uri)[:120]}`: artifacts are addressed "
+            f"as lockgate+sha256://<sha256 of their bytes> (expected "
+            f"lockgate+sha256://{str(sha256)[:64]}); store the bytes with ArtifactStore.save "
+            "or save_file instead of naming a location.")

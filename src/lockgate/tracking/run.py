@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore
+from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist
 from lockgate.config import Settings, load_settings
 from lockgate.errors import TrackingError
 from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
@@ -56,7 +56,8 @@ class Run:
         self.experiment = experiment
         self.settings = settings
         self.store = store
-        self.artifacts = ArtifactStore(store, LocalBlobStore(settings.resolved_artifact_root))
+        self.artifacts = ArtifactStore(store, LocalBlobStore(settings.resolved_artifact_root),
+                                       allowlist(settings))
         self.status = "RUNNING"
         self._steps: dict[str, int] = {}
         self._metrics = MetricBuffer()

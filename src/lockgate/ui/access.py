@@ -1,27 +1,27 @@
-"""Who may use the dashboard and how: bind policy, token, Host and Origin checks.
+"""Who may use the dashboard and how, as a policy for the shared guard
+(:mod:`lockgate.security`): bind policy, token, Host and Origin checks.
 
 - Read-only by default. The only write is adding a note, and it needs the token
   (``LOCKGATE_UI_TOKEN``), given in the note form or as ``Authorization: Bearer``.
 - Bound to anything but loopback, the server refuses to start without a token unless
   ``--insecure``; with a token, every page then needs it (a login form sets a cookie).
-- On loopback, a request whose ``Host`` is not a loopback name is refused (DNS
-  rebinding). A state-changing request whose ``Origin`` (or ``Referer``) is not the
-  server itself, or whose ``Host`` is foreign, is refused (CSRF).
+- A request whose ``Host`` is not the bound address, loopback or an allowed host is
+  refused (DNS rebinding); a state-changing request whose ``Origin`` (or ``Referer``) is
+  not the server itself is refused (CSRF).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-import urllib.parse
 from dataclasses import dataclass
 
-from lockgate.errors import ConfigError, LockgateError
+from lockgate.errors import LockgateError
+from lockgate.security import GuardPolicy
+from lockgate.security.http_guard import is_loopback
 
 TOKEN_ENV = "LOCKGATE_UI_TOKEN"
 COOKIE = "lockgate_ui_token"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPEN_PATHS = ("/static/", "/login", "/healthz")
+MAX_FORM_BYTES = 100_000
 
 
 class AccessError(LockgateError, PermissionError):
@@ -35,6 +35,7 @@ class AccessPolicy:
     host: str = "127.0.0.1"
     token: str | None = None
     insecure: bool = False
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def loopback(self) -> bool:
@@ -44,37 +45,34 @@ class AccessPolicy:
     @property
     def login_required(self) -> bool:
         """Pages need the token: exposed beyond loopback with a token set."""
-        return not self.loopback and self.token is not None
+        return self.guard().token_required
 
     @property
     def can_edit(self) -> bool:
         """Notes can be edited at all (a token is configured)."""
         return self.token is not None
 
-    def check_start(self) -> None:
-        """Refuse to serve beyond loopback without a token, unless told ``--insecure``.
+    def guard(self, extra_hosts: tuple[str, ...] = ()) -> GuardPolicy:
+        """The shared guard's policy for the dashboard."""
+        return GuardPolicy(
+            server="lockgate ui", host=self.host, token=self.token, token_env=TOKEN_ENV,
+            insecure=self.insecure, allowed_hosts=(*self.allowed_hosts, *extra_hosts),
+            open_paths=OPEN_PATHS, token_on_loopback=False, login_path="/login",
+            token_cookie=COOKIE, json_only=False, max_body_bytes=MAX_FORM_BYTES)
+
+    def check_start(self) -> str | None:
+        """Refuse to serve beyond loopback without a token, unless told ``--insecure``;
+        returns the warning to print at every start, if any.
 
         Raises:
-            ConfigError: bound to a non-loopback address with no token and no --insecure.
+            GuardError: bound to a non-loopback address with no token and no --insecure,
+                or a token shorter than 16 characters.
         """
-        if self.token is not None and len(self.token) < 16:
-            raise ConfigError(
-                f"{TOKEN_ENV} is {len(self.token)} characters long; use at least 16 random "
-                "characters, e.g. `export LOCKGATE_UI_TOKEN=$(python -c 'import secrets; "
-                "print(secrets.token_urlsafe(24))')`."
-            )
-        if not self.loopback and self.token is None and not self.insecure:
-            raise ConfigError(
-                f"Refusing to serve the dashboard on {self.host}: anyone who can reach it "
-                f"could read every run. Set {TOKEN_ENV} (at least 16 random characters) to "
-                "require a token, bind --host 127.0.0.1, or pass --insecure to accept the risk."
-            )
+        return self.guard().check_start()
 
     def token_matches(self, given: str | None) -> bool:
         """Constant-time comparison of a presented token with the configured one."""
-        if self.token is None or not given:
-            return False
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        return self.guard().token_matches(given)
 
     def check_request(self, method: str, host_header: str | None, origin: str | None,
                       referer: str | None) -> None:
@@ -83,49 +81,8 @@ class AccessPolicy:
         Raises:
             AccessError: with the reason, shown to the client with status 403.
         """
-        host = (host_header or "").strip().lower()
-        if not host:
-            raise AccessError("Request refused: it has no Host header.")
-        if self.loopback and _hostname(host) not in LOOPBACK_NAMES:
-            raise AccessError(
-                f"Request refused: Host `{host}` is not this dashboard's loopback address "
-                "(a DNS-rebinding attempt?). Open it as http://127.0.0.1:<port>/."
-            )
-        if method.upper() in SAFE_METHODS:
-            return
-        if not self.loopback and self.host not in ("0.0.0.0", "::") \
-                and _hostname(host) != self.host.lower().strip("[]"):
-            raise AccessError(f"Request refused: Host `{host}` is not `{self.host}`.")
-        source = origin if origin and origin != "null" else None
-        if source is None and referer:
-            source = referer
-        if origin == "null":
-            raise AccessError("Request refused: a state change from an opaque (null) Origin.")
-        if source is not None:
-            parsed = urllib.parse.urlsplit(source)
-            if parsed.netloc.lower() != host:
-                raise AccessError(
-                    f"Request refused: Origin `{parsed.scheme}://{parsed.netloc}` is not this "
-                    f"dashboard (`{host}`); cross-site requests cannot change anything."
-                )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names a loopback interface (127.0.0.0/8, ::1, localhost)."""
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _hostname(host_header: str) -> str:
-    """The host part of a Host header (port and IPv6 brackets removed)."""
-    if host_header.startswith("["):
-        return host_header[: host_header.find("]") + 1] if "]" in host_header else host_header
-    name = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
-    if is_loopback(name) and name not in LOOPBACK_NAMES:
-        return "127.0.0.1"  # any 127.x.y.z
-    return name
+        guard = self.guard()
+        reason = guard.host_refusal(host_header) or guard.origin_refusal(
+            method, host_header, origin, referer)
+        if reason is not None:
+            raise AccessError(reason)

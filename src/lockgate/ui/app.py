@@ -17,12 +17,20 @@ import plotly
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, check_key, key_from_uri, safe_join
+from lockgate.artifacts import (
+    ArtifactStore,
+    LocalBlobStore,
+    allowlist,
+    check_key,
+    key_from_uri,
+    safe_join,
+)
 from lockgate.config import Settings
 from lockgate.errors import ArtifactError, LockgateError, NotFoundError
+from lockgate.security import HttpGuard
 from lockgate.store import Store
 from lockgate.store.run_filter import FilterError
-from lockgate.ui.access import COOKIE, SAFE_METHODS, AccessError, AccessPolicy
+from lockgate.ui.access import COOKIE, AccessError, AccessPolicy
 from lockgate.ui.html import banner, esc, page
 from lockgate.ui.pages import compare, data, lineage, models, monitoring, pipelines, run, runs
 from lockgate.ui.run_query import RunQuery
@@ -55,25 +63,16 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
     policy.check_start()
     store = Store.open(settings)
     blobs = LocalBlobStore(settings.resolved_artifact_root)
-    artifacts = ArtifactStore(store, blobs)
+    artifacts = ArtifactStore(store, blobs, allowlist(settings))
     app = FastAPI(title="lockgate dashboard", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.policy = policy
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        try:
-            policy.check_request(request.method, request.headers.get("host"),
-                                 request.headers.get("origin"), request.headers.get("referer"))
-        except AccessError as exc:
-            return _secure(HTMLResponse(_error_page("Refused", str(exc)), status_code=403))
-        path = request.url.path
-        if policy.login_required and not path.startswith(("/static/", "/login")) \
-                and not _authenticated(policy, request):
-            if request.method in SAFE_METHODS:
-                return _secure(RedirectResponse(f"/login?next={urllib.parse.quote(path)}", 303))
-            return _secure(HTMLResponse(_error_page("Refused", "Log in first."), 403))
+    async def security_headers(request: Request, call_next: Any) -> Response:
         return _secure(await call_next(request))
+
+    app.add_middleware(HttpGuard, policy=policy.guard(tuple(settings.allowed_hosts)))
 
     @app.exception_handler(LockgateError)
     async def lockgate_error(_request: Request, exc: LockgateError) -> HTMLResponse:
@@ -276,10 +275,6 @@ async def _form(request: Request) -> dict[str, str]:
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else None
-
-
-def _authenticated(policy: AccessPolicy, request: Request) -> bool:
-    return policy.token_matches(request.cookies.get(COOKIE) or _bearer(request))
 
 
 def _local(target: str) -> str:

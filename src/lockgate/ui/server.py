@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-import uvicorn
-
 from lockgate.config import Settings
+from lockgate.security import run_server, server_config
 from lockgate.ui.access import TOKEN_ENV, AccessPolicy
 from lockgate.ui.app import create_app
 
@@ -24,5 +23,4 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
     policy = AccessPolicy(host=host, token=token or os.environ.get(TOKEN_ENV) or None,
                           insecure=insecure)
     app = create_app(settings, policy)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False,
-                server_header=False)
+    run_server(server_config(app, policy.guard(tuple(settings.allowed_hosts)), port=port))
