@@ -1,11 +1,17 @@
-"""Benchmark of the data layer (issue 4).
+"""Benchmark of the data layer.
 
 1. CSV -> validated Delta (lockgate.data.ingest) against the floor of a bare Polars
-   read_csv + write_delta of the same file (target >= 50% of the floor).
-2. Validation alone (row mask, per-row reasons, per-check counts) on the same 12 checks
-   against pandera's pandas backend (target >= 10x), pandera's Polars backend
-   (>= 1.5x) and a bare single-pass Polars expression (>= 65% of its throughput).
+   read_csv + write_delta of the same file. Each sample is a fresh child process (so
+   peak RSS is that case's own), the two interleaved (floor, ingest, floor, ingest ...,
+   ``--repeats`` times); the first pair is reported apart as "cold". Goal (issue #18):
+   ingest >= 0.8 of the floor's throughput, peak RSS reported against the file size.
+2. Validation alone (row mask, per-row reasons, per-check counts) on the same 12 checks,
+   interleaved with a bare single-pass Polars expression and pandera's Polars and pandas
+   backends. Goals: >= 0.85 of the bare pass, ahead of pandera-polars (and >= 10x
+   pandera-pandas).
 3. Redis Streams: rows/s landed and end-to-end lag (targets >= 20,000 rows/s, <= 2 s).
+
+Wall and CPU time are medians [min-max] (bench/harness.py); load average at both ends.
 
 Run: .venv/bin/python bench/data.py [--rows 5000000] [--stream-rows 200000]
 Peers: .venv/bin/pip install -e ".[bench]" (pandera[polars]).
@@ -23,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+import harness  # bench/ is on sys.path when this file runs as a script
 from lockgate.config import Settings
-from lockgate.data import ColumnSpec, Contract, ingest
+from lockgate.data import ColumnSpec, Contract
 from lockgate.data.normalize import map_columns, normalize
-from lockgate.data.validation import compile_checks, evaluate, validate
+from lockgate.data.validation import compile_checks, evaluate
 from lockgate.store import Store
 
 CONTRACT = Contract(
@@ -47,8 +54,37 @@ CONTRACT = Contract(
     ),
     primary_key=("id",),
 )
-TARGETS = {"ingest_vs_floor": 0.5, "vs_pandera_pandas": 10.0, "vs_pandera_polars": 1.5,
-           "vs_bare": 0.65, "stream_rows_per_s": 20_000, "stream_lag_s": 2.0}
+TARGETS = {"ingest_vs_floor": 0.8, "vs_pandera_pandas": 10.0, "vs_pandera_polars": 1.0,
+           "vs_bare": 0.85, "stream_rows_per_s": 20_000, "stream_lag_s": 2.0}
+CHILD = """
+import json, resource, sys, time, os
+from pathlib import Path
+case, path, out, home = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+sys.path.insert(0, sys.argv[5])
+import polars as pl
+if case == "ingest":
+    import data as bench
+    from lockgate.config import Settings
+    from lockgate.data import ingest
+    from lockgate.store import Store
+    settings = Settings(home=Path(home))
+    Store.open(settings)
+t = os.times(); cpu0, wall0 = t.user + t.system, time.perf_counter()
+if case == "floor":
+    pl.read_csv(path).write_delta(out)
+    rows = None
+else:
+    import dataclasses, uuid  # a table of its own: a re-ingested file is not new data
+    table = f"bench_{uuid.uuid4().hex[:8]}"
+    contract = dataclasses.replace(bench.CONTRACT, table=table)
+    result = ingest(path, table, contract, settings=settings)
+    assert result.ingested == result.accepted + result.quarantined > 0, result
+    rows = result.quarantined
+t = os.times()
+print(json.dumps({"wall": time.perf_counter() - wall0, "cpu": t.user + t.system - cpu0,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "quarantined": rows}))
+"""
 
 
 def make_csv(path: Path, rows: int, seed: int = 0) -> None:
@@ -75,10 +111,21 @@ def make_csv(path: Path, rows: int, seed: int = 0) -> None:
     frame.write_csv(path)
 
 
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return time.perf_counter() - start, out
+def child(case: str, path: Path, work: Path) -> tuple[harness.Sample, dict]:
+    """One ingestion sample in a fresh process: its wall, CPU and peak RSS."""
+    import json
+    import subprocess
+    import sys
+
+    out = work / f"{case}-{uuid.uuid4().hex[:6]}"
+    done = subprocess.run([sys.executable, "-c", CHILD, case, str(path), str(out),
+                           str(work / "home"), str(Path(__file__).parent)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{case} child failed: {done.stderr.strip()[-1500:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.Sample(got["wall"], got["cpu"]), got
 
 
 def bare_pass(frame: pl.DataFrame) -> tuple[pl.Series, dict[str, int]]:
@@ -198,6 +245,7 @@ def main() -> None:
     parser.add_argument("--stream-rows", type=int, default=200_000)
     parser.add_argument("--skip-pandas", action="store_true",
                         help="Skip pandera-pandas (slow at millions of rows).")
+    parser.add_argument("--repeats", type=int, default=harness.REPEATS)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lgbench-"))
     try:
@@ -207,62 +255,96 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
+    report = harness.Report("data")
     settings = Settings(home=work / "home")
     path = work / "bench.csv"
     print(f"generating {args.rows:,} rows x 12 columns ...", flush=True)
     make_csv(path, args.rows)
-    print(f"CSV: {path.stat().st_size / 1e6:.0f} MB")
+    size = path.stat().st_size
     n = args.rows
     Store.open(settings)  # one-time store creation and migration, not per batch
-    floor_s, _ = timed(lambda: pl.read_csv(path).write_delta(str(work / "floor")))
-    ingest_s, result = timed(ingest, path, "bench", CONTRACT, settings=settings)
-    assert result.ingested == n == result.accepted + result.quarantined
-    print(f"\n[1] CSV -> Delta   floor (read_csv + write_delta): {n / floor_s:>12,.0f} rows/s")
-    print(f"    lockgate ingest (normalise, validate, quarantine, commit, register): "
-          f"{n / ingest_s:,.0f} rows/s; {result.quarantined:,} quarantined")
-    ratio = floor_s / ingest_s
-    print(f"    ratio {ratio:.2f} of floor (target >= {TARGETS['ingest_vs_floor']})"
-          f" {'OK' if ratio >= TARGETS['ingest_vs_floor'] else 'MISSED'}")
+    _ingestion(report, path, work, n, size, args.repeats)
+    _validation(report, path, n, args)
+    rate, lag, seconds = bench_stream(args.stream_rows, settings)
+    report.add(f"Redis Streams: drain a {args.stream_rows:,}-row backlog",
+               f"{rate:,.0f} rows/s", goal=f">= {TARGETS['stream_rows_per_s']:,} rows/s",
+               met=rate >= TARGETS["stream_rows_per_s"])
+    report.add(f"Redis Streams: producer at 20,000 rows/s for {seconds:.0f} s",
+               f"max lag {lag:.2f} s", goal=f"<= {TARGETS['stream_lag_s']} s",
+               met=lag <= TARGETS["stream_lag_s"])
+    report.emit()
 
+
+def _ingestion(report: harness.Report, path: Path, work: Path, n: int, size: int,
+               repeats: int) -> None:
+    samples: dict[str, list[tuple[harness.Sample, dict]]] = {"floor": [], "ingest": []}
+    for _ in range(repeats + 1):  # the first pair is the cold one
+        for case in samples:
+            samples[case].append(child(case, path, work))
+    label = {"floor": "floor: read_csv + write_delta", "ingest": "lockgate ingest"}
+    for case, got in samples.items():
+        cold, warm = got[0], got[1:]
+        report.add(f"CSV {size / 1e6:.0f} MB -> Delta: {label[case]} (cold, first)",
+                   f"{n / cold[0].wall:,.0f} rows/s; peak RSS {cold[1]['rss'] / 1e9:.2f} GB",
+                   wall=f"{cold[0].wall:.2f} s", cpu=f"{cold[0].cpu:.2f} s")
+        series = harness.Series(case, [s for s, _ in warm])
+        rss = harness.Spread.of([g["rss"] / size for _, g in warm])
+        report.add(f"CSV {size / 1e6:.0f} MB -> Delta: {label[case]} (warm)",
+                   f"{n / series.wall.median:,.0f} rows/s; peak RSS {rss.show(1, 'x file')}",
+                   series=series)
+    ratio = harness.Spread.of([harness.ratio(f.wall, i.wall) for (f, _), (i, _) in
+                               zip(samples["floor"][1:], samples["ingest"][1:], strict=True)])
+    report.add("ingest throughput / floor (paired)", ratio.show(1, "", 3),
+               goal=f">= {TARGETS['ingest_vs_floor']}",
+               met=ratio.median >= TARGETS["ingest_vs_floor"],
+               note="streaming ingestion is issue #16's part")
+
+
+def _validation(report: harness.Report, path: Path, n: int, args: argparse.Namespace) -> None:
     raw = pl.read_csv(path, infer_schema=False)
     normalized = normalize(raw, CONTRACT, map_columns(raw.columns, CONTRACT))
     typed = normalized.select(CONTRACT.column_names)
-    ours_s, verdict = timed(lambda: evaluate(normalized, compile_checks(CONTRACT)))
-    full_s, outcome = timed(validate, normalized, CONTRACT)
-    bare_s, (mask, _counts) = timed(bare_pass, typed)
-    assert int(mask.sum()) == verdict.reasons.height == outcome.quarantined.height
-    print(f"\n[2] validation of {n:,} rows, 12 checks (+ 12 per-column type checks)")
-    print(f"    lockgate evaluate (mask, per-row reasons, counts): {n / ours_s:>12,.0f} rows/s "
-          f"({verdict.reasons.height:,} rows with reasons)")
-    print(f"    lockgate validate (+ accepted frame, raw values as JSON): "
-          f"{n / full_s:,.0f} rows/s")
-    print(f"    bare Polars pass : {n / bare_s:>12,.0f} rows/s -> ratio {bare_s / ours_s:.2f} "
-          f"(target >= {TARGETS['vs_bare']}) "
-          f"{'OK' if bare_s / ours_s >= TARGETS['vs_bare'] else 'MISSED'}")
+    cases = {"lockgate evaluate (mask, per-row reasons, counts)":
+             lambda: evaluate(normalized, compile_checks(CONTRACT)),
+             "bare Polars single pass": lambda: bare_pass(typed)}
     try:
         schema_pd, schema_pl = pandera_schemas()
+        cases["pandera-polars"] = lambda: run_pandera(schema_pl, typed)
+        if not args.skip_pandas:
+            frame_pd = typed.to_pandas()
+            cases["pandera-pandas"] = lambda: run_pandera(schema_pd, frame_pd)
     except ImportError:
-        print("    pandera not installed: pip install -e '.[bench]'")
-        schema_pd = schema_pl = None
-    if schema_pl is not None:
-        pl_s, cases = timed(run_pandera, schema_pl, typed)
-        print(f"    pandera-polars   : {n / pl_s:>12,.0f} rows/s ({cases:,} failure cases) -> "
-              f"lockgate is {pl_s / ours_s:.1f}x (target >= {TARGETS['vs_pandera_polars']}) "
-              f"{'OK' if pl_s / ours_s >= TARGETS['vs_pandera_polars'] else 'MISSED'}")
-    if schema_pd is not None and not args.skip_pandas:
-        frame_pd = typed.to_pandas()
-        pd_s, cases = timed(run_pandera, schema_pd, frame_pd)
-        print(f"    pandera-pandas   : {n / pd_s:>12,.0f} rows/s ({cases:,} failure cases) -> "
-              f"lockgate is {pd_s / ours_s:.1f}x (target >= {TARGETS['vs_pandera_pandas']}) "
-              f"{'OK' if pd_s / ours_s >= TARGETS['vs_pandera_pandas'] else 'MISSED'}")
+        report.add("pandera", "not installed: pip install -e '.[bench]'",
+                   goal="ahead of pandera-polars", met=False)
+    verdict = evaluate(normalized, compile_checks(CONTRACT))
+    mask, _ = bare_pass(typed)
+    assert int(mask.sum()) == verdict.reasons.height
+    series, _ = harness.interleave(cases, repeats=args.repeats)
+    for name, s in series.items():
+        report.add(f"validate {n:,} rows: {name}", f"{n / s.wall.median:,.0f} rows/s",
+                   series=s)
+    ours = series["lockgate evaluate (mask, per-row reasons, counts)"]
 
-    rate, lag, seconds = bench_stream(args.stream_rows, settings)
-    print(f"\n[3] Redis Streams: draining a {args.stream_rows:,}-row backlog at {rate:,.0f} "
-          f"rows/s (target >= {TARGETS['stream_rows_per_s']:,}) "
-          f"{'OK' if rate >= TARGETS['stream_rows_per_s'] else 'MISSED'}")
-    print(f"    producer at {TARGETS['stream_rows_per_s']:,} rows/s for {seconds:.0f} s: max "
-          f"end-to-end lag (sent -> committed) {lag:.2f} s (target <= "
-          f"{TARGETS['stream_lag_s']}) {'OK' if lag <= TARGETS['stream_lag_s'] else 'MISSED'}")
+    def paired(other: str, cpu: bool = False) -> harness.Spread:
+        return harness.Spread.of([
+            harness.ratio(b.cpu if cpu else b.wall, a.cpu if cpu else a.wall)
+            for a, b in zip(ours.samples, series[other].samples, strict=True)])
+
+    bare = paired("bare Polars single pass")
+    report.add("validation throughput / bare pass (paired)", bare.show(1, "", 3),
+               goal=f">= {TARGETS['vs_bare']}", met=bare.median >= TARGETS["vs_bare"],
+               note="validation speed is issue #16's part")
+    for peer, key in (("pandera-polars", "vs_pandera_polars"),
+                      ("pandera-pandas", "vs_pandera_pandas")):
+        if peer in series:
+            ratio = paired(peer)
+            report.add(f"lockgate / {peer} speed, wall (paired)", ratio.show(1, "x", 3),
+                       goal=f"> {TARGETS[key]}x" if key == "vs_pandera_polars"
+                       else f">= {TARGETS[key]}x",
+                       met=ratio.median > TARGETS[key] if key == "vs_pandera_polars"
+                       else ratio.median >= TARGETS[key])
+            report.add(f"lockgate / {peer} speed, CPU (paired)", paired(peer, True).show(
+                1, "x", 3))
 
 
 if __name__ == "__main__":

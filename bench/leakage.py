@@ -169,8 +169,8 @@ def control_pair() -> dict[str, Any]:
 def search_best_score(declared: bool) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         x, y = make_classification(5120, 30, n_informative=3, flip_y=0.25, random_state=1)
-        xs, ys, fresh_x, fresh_y = x[:120], y[:120], x[120:], y[120:]
-        grid = {"logisticregression__C": np.logspace(-3, 3, 7).tolist()}
+        xs, ys, fresh_x, fresh_y = x[:200], y[:200], x[200:], y[200:]
+        grid = {"logisticregression__C": np.logspace(-3, 1, 5).tolist()}
         search = GridSearchCV(_logit(), grid, cv=3, scoring="roc_auc").fit(xs, ys)
         honest = float(roc_auc_score(fresh_y, search.predict_proba(fresh_x)[:, 1]))
         df = _frame(xs, ys)
@@ -317,7 +317,7 @@ def _drifting_series() -> tuple[pl.DataFrame, np.ndarray]:
     y = np.sin(2 * z) + 0.3 * x[:, 2] + rng.normal(0, 0.1, n)
     stamps = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.arange(n), unit="D")
     df = _frame(x, y)
-    return df, np.asarray(stamps.to_pydatetime())
+    return df, list(stamps.to_pydatetime())
 
 
 def temporal(form: str) -> Callable[[], dict[str, Any]]:

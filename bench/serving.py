@@ -1,25 +1,34 @@
 """Benchmark: lockgate serving vs `mlflow models serve` on the same fitted pipeline.
 
-Run: .venv/bin/python bench/serving.py [--seconds 15] [--concurrency 16] [--quick]
-(install the peer first: .venv/bin/pip install -e ".[bench]").
+Run: .venv/bin/python bench/serving.py [--seconds 15] [--concurrency 16] [--rounds 3]
+       [--mlflow-venv /work/wt/18-mlflow-venv] [--quick]
+MLflow runs from its own venv (``--mlflow-venv`` or ``$LOCKGATE_BENCH_MLFLOW_VENV``; its
+dependencies pin versions that differ from lockgate's), or from this venv's ``mlflow``.
 
 One fitted 20-feature HistGradientBoostingClassifier pipeline is registered in a
 temporary lockgate home and saved as an MLflow model. Each server runs in its own
 process with one worker on 127.0.0.1; the load comes from a second process: a minimal
 keep-alive HTTP/1.1 client on asyncio streams (so the load generator's own CPU cost is
 small and equal for both), `--concurrency` connections each sending single-row requests
-back to back for `--seconds` after a warm-up. Measured in one run:
+back to back for `--seconds` after a warm-up. Servers are interleaved round by round
+(A B C D, then D C B A, ...), every round counts, and each figure is the median
+[min-max] over rounds, with the server's own CPU seconds per 1,000 requests (psutil,
+the server's process tree, over the measured window) and the load average. Goals (issue
+#18), at concurrency 16, one worker each:
 
-- single-row throughput at concurrency 16 (target: lockgate >= 5x MLflow),
-- p99 latency (target: lockgate <= 1/5 of MLflow's),
-- the cost of prediction logging: lockgate with vs without the prediction log
-  (target: logging costs <= 10% of throughput).
+- single-row throughput: lockgate >= 10x MLflow, also with micro-batching off
+  (``micro_batch_rows=1``), so the ratio due to the design and the one due to the code
+  are both known;
+- p99 latency: lockgate <= 1/5 of MLflow's;
+- cold: the first request right after the server is ready, timed on its own;
+- the cost of prediction logging (<= 10% of throughput).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -37,6 +46,26 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: no thread oversubscription
 VENV_BIN = Path(sys.executable).parent
 N_FEATURES = 20
+sys.path.insert(0, str(Path(__file__).parent))
+import harness  # noqa: E402
+
+LAUNCH = """
+import sys
+from lockgate.config import load_settings
+from lockgate.serving import ServeConfig, serve
+serve(ServeConfig(ref="bench@production", port=int(sys.argv[1]), micro_batch_rows=1),
+      workers=1, settings=load_settings())
+"""
+SAVE_MLFLOW = """
+import json, sys
+import mlflow.sklearn, pandas as pd, skops.io as sio
+work = sys.argv[1]
+trusted = json.load(open(f"{work}/trusted.json"))
+pipeline = sio.load(f"{work}/pipeline.skops", trusted=trusted)
+example = pd.read_json(f"{work}/example.json")
+mlflow.sklearn.save_model(pipeline, f"{work}/mlflow-model", input_example=example,
+                          serialization_format="skops", skops_trusted_types=trusted)
+"""
 
 
 def main() -> None:
@@ -44,9 +73,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="Measured seconds per server.")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="Rounds (servers interleaved); the best round of each counts, "
-                        "since the machine is shared and noise only ever slows a server.")
+    parser.add_argument("--rounds", type=int, default=harness.REPEATS,
+                        help="Rounds (servers interleaved); every round counts (median).")
+    parser.add_argument("--mlflow-venv", default=os.environ.get(
+        "LOCKGATE_BENCH_MLFLOW_VENV", "/work/wt/18-mlflow-venv"))
     parser.add_argument("--quick", action="store_true", help="5 s per server, one round.")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: load spec file
     args = parser.parse_args()
@@ -55,17 +85,26 @@ def main() -> None:
         print(json.dumps(asyncio.run(_load(spec))))
         return
     seconds = 5.0 if args.quick else args.seconds
-    rounds = 1 if args.quick else args.rounds
+    rounds = harness.REPEATS if args.quick else max(harness.REPEATS, args.rounds)
     work = Path(tempfile.mkdtemp(prefix="lockgate-bench-"))
     try:
-        _run(work, seconds, args.warmup, args.concurrency, rounds)
+        _run(work, seconds, args.warmup, args.concurrency, rounds, _mlflow_bin(args))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: int) -> None:
-    rows = _fit_and_register(work)
-    results: dict[str, dict[str, Any]] = {}
+def _mlflow_bin(args: argparse.Namespace) -> Path | None:
+    for candidate in (Path(args.mlflow_venv) / "bin", VENV_BIN):
+        if (candidate / "mlflow").exists():
+            return candidate
+    return None
+
+
+def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: int,
+         mlflow_bin: Path | None) -> None:
+    report = harness.Report("serving")
+    rows = _fit_and_register(work, mlflow_bin)
+    results: dict[str, list[dict[str, Any]]] = {}
     env = {**os.environ, "LOCKGATE_HOME": str(work / ".lockgate"), "OMP_NUM_THREADS": "1",
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     targets = {
@@ -74,41 +113,51 @@ def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: in
         "lockgate (no prediction log)": (
             [str(VENV_BIN / "lockgate"), "serve", "bench@production", "--no-prediction-log"],
             "/predict", "/health", lambda row: row),
-        "mlflow models serve": (
-            [str(VENV_BIN / "mlflow"), "models", "serve", "-m", str(work / "mlflow-model"),
-             "--env-manager", "local", "-h", "127.0.0.1", "-w", "1"],
-            "/invocations", "/ping", lambda row: {"dataframe_records": [row]}),
+        "lockgate (micro-batching off)": (
+            [sys.executable, "-c", LAUNCH], "/predict", "/health", lambda row: row),
     }
+    if mlflow_bin is not None:
+        targets["mlflow models serve"] = (
+            [str(mlflow_bin / "mlflow"), "models", "serve", "-m", str(work / "mlflow-model"),
+             "--env-manager", "local", "-h", "127.0.0.1", "-w", "1"],
+            "/invocations", "/ping", lambda row: {"dataframe_records": [row]})
     plan = [(r, name) for r in range(rounds) for name in
             (targets if r % 2 == 0 else reversed(list(targets)))]
     for round_no, name in plan:
         command, path, health, wrap = targets[name]
         port = _free_port()
-        flag = ["--port", str(port)] if "lockgate" in name else ["-p", str(port)]
-        server = subprocess.Popen([*command, *flag], env=env, cwd=work,
+        flag = (["--port", str(port)] if name in ("lockgate", "lockgate (no prediction log)")
+                else [str(port)] if "micro-batching off" in name else ["-p", str(port)])
+        # MLflow starts `uvicorn` from PATH: its own venv's, not this one's.
+        server_env = env if "lockgate" in name else {
+            **env, "PATH": f"{command[0].rsplit('/', 1)[0]}{os.pathsep}{env['PATH']}"}
+        server = subprocess.Popen([*command, *flag], env=server_env, cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   start_new_session=True)
         try:
             _wait_ready(f"http://127.0.0.1:{port}{health}", server)
             bodies = [json.dumps(wrap(row)).encode() for row in rows]
+            first = _first_request(f"http://127.0.0.1:{port}{path}", bodies[0])
             spec = {"port": port, "path": path, "bodies": bodies_as_text(bodies),
                     "seconds": seconds, "warmup": warmup, "concurrency": concurrency}
             spec_path = work / "load.json"
             spec_path.write_text(json.dumps(spec))
+            cpu_before = _tree_cpu(server.pid)
             done = subprocess.run([sys.executable, __file__, "--load", str(spec_path)],
                                   capture_output=True, text=True, check=True)
             measured = json.loads(done.stdout)
+            measured["server_cpu_s"] = _tree_cpu(server.pid) - cpu_before
+            measured["first_ms"] = first * 1000
             measured["mean_batch_rows"] = _mean_batch(port) if "lockgate" in name else None
             print(f"round {round_no + 1} {name:30s} {measured['rps']:8.1f} req/s  p50 "
                   f"{measured['p50_ms']:7.1f} ms  p99 {measured['p99_ms']:7.1f} ms  "
                   f"errors {measured['errors']}"
                   + (f"  mean rows per model call {measured['mean_batch_rows']:.1f}"
                      if measured["mean_batch_rows"] else ""), flush=True)
-            if name not in results or measured["rps"] > results[name]["rps"]:
-                results[name] = measured
+            results.setdefault(name, []).append(measured)
         finally:
             _stop(server)
-    _report(results, seconds, concurrency)
+    _report(report, results, seconds, concurrency)
 
 
 def _mean_batch(port: int) -> float | None:
@@ -136,9 +185,34 @@ def bodies_as_text(bodies: list[bytes]) -> list[str]:
     return [b.decode() for b in bodies]
 
 
-def _fit_and_register(work: Path) -> list[dict[str, float]]:
+def _first_request(url: str, body: bytes) -> float:
+    """Seconds of the first prediction right after the server reports ready (cold)."""
+    request = urllib.request.Request(url, data=body,
+                                     headers={"Content-Type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+    return time.perf_counter() - started
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a server process and its children (uvicorn / gunicorn workers)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def _fit_and_register(work: Path, mlflow_bin: Path | None) -> list[dict[str, float]]:
     """Fit the pipeline once, register it in lockgate and save it as an MLflow model."""
-    import mlflow.sklearn
     import numpy as np
     import pandas as pd
     import polars as pl
@@ -173,9 +247,12 @@ def _fit_and_register(work: Path) -> list[dict[str, float]]:
     registry.transition("bench", 1, "production", action="promote", reason="benchmark")
     import skops.io as sio
 
-    mlflow.sklearn.save_model(pipeline, str(work / "mlflow-model"), input_example=x.head(2),
-                              skops_trusted_types=sio.get_untrusted_types(
-                                  data=sio.dumps(pipeline)))
+    if mlflow_bin is not None:  # saved by MLflow's own venv, from the same fitted pipeline
+        (work / "pipeline.skops").write_bytes(sio.dumps(pipeline))
+        (work / "trusted.json").write_text(json.dumps(sio.get_untrusted_types(
+            data=sio.dumps(pipeline))))
+        x.head(2).to_json(work / "example.json")
+        subprocess.run([str(mlflow_bin / "python"), "-c", SAVE_MLFLOW, str(work)], check=True)
     one = x.iloc[:1]
     started = time.perf_counter()
     for _ in range(50):
@@ -266,24 +343,44 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _report(results: dict[str, dict[str, Any]], seconds: float, concurrency: int) -> None:
-    ours, bare, peer = (results["lockgate"], results["lockgate (no prediction log)"],
-                        results["mlflow models serve"])
-    throughput = ours["rps"] / peer["rps"] if peer["rps"] else float("inf")
-    p99 = ours["p99_ms"] / peer["p99_ms"] if peer["p99_ms"] else float("nan")
-    cost = 1 - ours["rps"] / bare["rps"] if bare["rps"] else float("nan")
-    print(f"\nbest round of each: single-row requests, concurrency {concurrency}, "
-          f"{seconds:.0f} s measured per server and round, one worker each, load from a "
-          "second process on 127.0.0.1")
-    for name, got in results.items():
-        print(f"  {name:30s} {got['rps']:8.1f} req/s  p99 {got['p99_ms']:7.1f} ms  "
-              f"errors {got['errors']}")
-    print(f"throughput lockgate / mlflow : {throughput:6.2f}x   (target >= 5x)   "
-          f"{'MET' if throughput >= 5 else 'NOT MET'}")
-    print(f"p99 latency lockgate / mlflow: {p99:6.3f}    (target <= 0.2)  "
-          f"{'MET' if p99 <= 0.2 else 'NOT MET'}")
-    print(f"prediction log cost          : {cost * 100:5.1f}%   (target <= 10%)  "
-          f"{'MET' if cost <= 0.10 else 'NOT MET'}")
+def _report(report: harness.Report, results: dict[str, list[dict[str, Any]]],
+            seconds: float, concurrency: int) -> None:
+    """Median [min-max] over rounds of each server, then the ratios against MLflow."""
+    def spread(name: str, key: str) -> harness.Spread:
+        return harness.Spread.of([r[key] for r in results[name]])
+
+    for name, rounds in results.items():
+        per_k = harness.Spread.of([1000 * r["server_cpu_s"] / max(1, r["requests"])
+                                   for r in rounds])
+        report.add(f"{name}: throughput, concurrency {concurrency}",
+                   f"{spread(name, 'rps').show(1, 'req/s', 4)}; p99 "
+                   f"{spread(name, 'p99_ms').show(1, 'ms')}; errors "
+                   f"{sum(r['errors'] for r in rounds)}",
+                   wall=f"{seconds:.0f} s per round x {len(rounds)}",
+                   cpu=f"server {per_k.show(1, 's per 1k requests')}")
+        report.add(f"{name}: first request after ready (cold)",
+                   spread(name, "first_ms").show(1, "ms"))
+    peer = results.get("mlflow models serve")
+    for ours in ("lockgate", "lockgate (micro-batching off)"):
+        if peer is None:
+            report.add(f"{ours} / mlflow throughput", "MLflow not installed", goal=">= 10x",
+                       met=False, note="install it in a venv and pass --mlflow-venv")
+            continue
+        rps = harness.Spread.of([harness.ratio(a["rps"], b["rps"])
+                                 for a, b in zip(results[ours], peer, strict=True)])
+        p99 = harness.Spread.of([harness.ratio(a["p99_ms"], b["p99_ms"])
+                                 for a, b in zip(results[ours], peer, strict=True)])
+        report.add(f"{ours} / mlflow throughput (paired rounds)", rps.show(1, "x", 3),
+                   goal=">= 10x", met=rps.median >= 10)
+        report.add(f"{ours} / mlflow p99 latency (paired rounds)", p99.show(1, "", 3),
+                   goal="<= 0.2", met=p99.median <= 0.2)
+    bare = results.get("lockgate (no prediction log)")
+    if bare:
+        cost = harness.Spread.of([1 - harness.ratio(a["rps"], b["rps"])
+                                  for a, b in zip(results["lockgate"], bare, strict=True)])
+        report.add("prediction log cost (paired rounds)", cost.show(100, "%", 3),
+                   goal="<= 10%", met=cost.median <= 0.10)
+    report.emit()
 
 
 if __name__ == "__main__":

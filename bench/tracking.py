@@ -1,24 +1,34 @@
 """Benchmark: metric logging throughput of lockgate vs MLflow, measured in one run.
 
     .venv/bin/python bench/tracking.py [--points 100000] [--mlflow-calls 300]
+                                       [--mlflow-venv /work/wt/18-mlflow-venv]
 
-lockgate: ``run.log_metric`` one by one, including the final flush, into SQLite and
-PostgreSQL. MLflow (bench extra only): ``log_metric`` per call with a SQLite backend
-(timed on fewer calls, it is ~10 ms each) and ``log_batch``. Target: >= 100,000
-points/s into SQLite, i.e. >= 500x MLflow per call and >= 15x MLflow's log_batch.
+lockgate: ``run.log_metric`` one by one inside ``lg.start_run`` with every capture on,
+as users run it (hardware sampling, code version, console capture), including the run's
+start and final flush, into SQLite and PostgreSQL. MLflow (its own venv, see
+``--mlflow-venv``; or this venv's if installed): ``log_metric`` per call with a SQLite
+backend (timed on fewer calls, it is ~10 ms each) and ``log_batch``, in a child process.
+The cases run interleaved (A B C A B C ...), ``--repeats`` times; each figure is the
+median [min-max] of points/s, wall and CPU (CPU of this process and the MLflow child).
+Goal: >= 100,000 points/s into SQLite, >= 500x MLflow per call, >= 15x its log_batch.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
+import harness  # bench/ is on sys.path when this file runs as a script
 import lockgate as lg
 from lockgate.config import Settings
 
@@ -27,45 +37,51 @@ PG_URL = os.environ.get("LOCKGATE_BENCH_PG_URL",
 
 
 def lockgate_points_per_second(settings: Settings, points: int) -> float:
-    """Log ``points`` metric values one by one and flush; return points/s."""
-    with lg.start_run("bench", experiment="bench", settings=settings,
-                      sample_hardware=False, capture_code=False,
-                      capture_console=False) as run:
-        started = time.perf_counter()
+    """Start a run with every capture on, log ``points`` values one by one, end it."""
+    started = time.perf_counter()
+    with lg.start_run("bench", experiment="bench", settings=settings) as run:
         for step in range(points):
             run.log_metric("loss", 1.0 / (step + 1), step=step)
         run.flush()
-        elapsed = time.perf_counter() - started
-    return points / elapsed
+    return points / (time.perf_counter() - started)
 
 
-def mlflow_rates(workdir: Path, calls: int, batch_points: int) -> tuple[float, float] | None:
-    """MLflow per-call and log_batch points/s with a SQLite backend, or None if absent."""
-    try:
-        import mlflow
-        from mlflow.entities import Metric
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        return None
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:6]}",
-                                          artifact_location=str(workdir / "mlruns"))
-    run = client.create_run(experiment)
-    run_id = run.info.run_id
-    client.log_metric(run_id, "warmup", 0.0)
-    started = time.perf_counter()
-    for step in range(calls):
-        client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
-    per_call = calls / (time.perf_counter() - started)
-    now = int(time.time() * 1000)
-    metrics = [Metric("batch_loss", 1.0 / (s + 1), now, s) for s in range(batch_points)]
-    started = time.perf_counter()
-    for offset in range(0, batch_points, 1000):  # MLflow caps a batch at 1000 metrics
-        client.log_batch(run_id, metrics=metrics[offset:offset + 1000])
-    batch = batch_points / (time.perf_counter() - started)
-    client.set_terminated(run_id)
+MLFLOW_CHILD = """
+import json, sys, time, uuid
+from pathlib import Path
+import mlflow
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+workdir, calls, batch_points = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+uri = f"sqlite:///{workdir / 'mlflow.db'}"
+client = MlflowClient(uri)
+experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:6]}",
+                                      artifact_location=str(workdir / "mlruns"))
+run_id = client.create_run(experiment).info.run_id
+client.log_metric(run_id, "warmup", 0.0)
+started = time.perf_counter()
+for step in range(calls):
+    client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+per_call = calls / (time.perf_counter() - started)
+now = int(time.time() * 1000)
+metrics = [Metric("batch_loss", 1.0 / (s + 1), now, s) for s in range(batch_points)]
+started = time.perf_counter()
+for offset in range(0, batch_points, 1000):  # MLflow caps a batch at 1000 metrics
+    client.log_batch(run_id, metrics=metrics[offset:offset + 1000])
+batch = batch_points / (time.perf_counter() - started)
+client.set_terminated(run_id)
+print(json.dumps([per_call, batch]))
+"""
+
+
+def mlflow_child(python: Path, workdir: Path, calls: int, batch_points: int
+                 ) -> tuple[float, float]:
+    """MLflow's per-call and log_batch points/s, measured in its own venv's process."""
+    import subprocess
+
+    done = subprocess.run([str(python), "-c", MLFLOW_CHILD, str(workdir), str(calls),
+                           str(batch_points)], capture_output=True, text=True, check=True)
+    per_call, batch = json.loads(done.stdout.strip().splitlines()[-1])
     return per_call, batch
 
 
@@ -94,35 +110,67 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--mlflow-calls", type=int, default=300)
     parser.add_argument("--mlflow-batch-points", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=harness.REPEATS)
+    parser.add_argument("--mlflow-venv", default=os.environ.get(
+        "LOCKGATE_BENCH_MLFLOW_VENV", "/work/wt/18-mlflow-venv"))
     args = parser.parse_args()
+    report = harness.Report("tracking")
     workdir = Path(tempfile.mkdtemp(prefix="lockgate-bench-"))
     sqlite = Settings(home=workdir / "lg")
-    lg.start_run("warmup", settings=sqlite, capture_code=False).end()
-    rates = {"lockgate sqlite": lockgate_points_per_second(sqlite, args.points)}
+    cases: dict[str, Any] = {"lockgate sqlite": lambda: lockgate_points_per_second(
+        sqlite, args.points)}
     pg = _pg_schema_url()
     if pg:
-        url, schema = pg
-        try:
-            rates["lockgate postgresql"] = lockgate_points_per_second(
-                Settings(home=workdir / "lgpg", db_url=url), args.points
-            )
-        finally:
-            _drop_schema(schema)
-    mlflow = mlflow_rates(workdir, args.mlflow_calls, args.mlflow_batch_points)
-    print(f"\n{args.points:,} points logged one by one (final flush included)")
-    for name, rate in rates.items():
-        print(f"  {name:<24} {rate:>12,.0f} points/s")
-    target = rates["lockgate sqlite"] >= 100_000
-    print(f"  target >= 100,000 points/s into SQLite: {'met' if target else 'NOT met'}")
-    if mlflow is None:
-        print("MLflow not installed: `pip install -e '.[bench]'` to compare.")
+        pg_settings = Settings(home=workdir / "lgpg", db_url=pg[0])
+        cases["lockgate postgresql"] = lambda: lockgate_points_per_second(
+            pg_settings, args.points)
+    python = next((p for p in (Path(args.mlflow_venv) / "bin" / "python",)
+                   if p.exists()), None)
+    if python is None and importlib.util.find_spec("mlflow") is not None:
+        python = Path(sys.executable)
+    if python is not None:
+        runs = iter(range(1000))
+        cases["mlflow (child process)"] = lambda: mlflow_child(
+            python, _fresh(workdir / f"mlflow-{next(runs)}"), args.mlflow_calls,
+            args.mlflow_batch_points)
+    try:
+        series, results = harness.interleave(cases, repeats=args.repeats)
+    finally:
+        if pg:
+            _drop_schema(pg[1])
+    for name in ("lockgate sqlite", "lockgate postgresql"):
+        if name in series:
+            rate = harness.Spread.of(results[name])
+            report.add(f"{name}: {args.points:,} points one by one, every capture on",
+                       rate.show(1, "points/s", 4), series=series[name],
+                       goal=">= 100,000 points/s" if name.endswith("sqlite") else "",
+                       met=rate.median >= 100_000 if name.endswith("sqlite") else None)
+    if "mlflow (child process)" not in results:
+        report.add("lockgate / mlflow", "MLflow not installed", goal=">= 500x per call",
+                   met=False, note="pass --mlflow-venv")
+        report.emit()
         return
-    per_call, batch = mlflow
-    print(f"  {'mlflow log_metric':<24} {per_call:>12,.0f} points/s ({args.mlflow_calls} calls)")
-    print(f"  {'mlflow log_batch':<24} {batch:>12,.0f} points/s")
-    ours = rates["lockgate sqlite"]
-    print(f"ratio vs mlflow log_metric: {ours / per_call:,.0f}x (target >= 500x)")
-    print(f"ratio vs mlflow log_batch:  {ours / batch:,.1f}x (target >= 15x)")
+    peer = results["mlflow (child process)"]
+    ours = results["lockgate sqlite"]
+    per_call = harness.Spread.of([harness.ratio(a, b[0]) for a, b in zip(ours, peer,
+                                                                         strict=True)])
+    batch = harness.Spread.of([harness.ratio(a, b[1]) for a, b in zip(ours, peer,
+                                                                      strict=True)])
+    report.add("mlflow log_metric (SQLite)", harness.Spread.of([p[0] for p in peer]).show(
+        1, "points/s", 4), series=series["mlflow (child process)"],
+        note="wall/CPU columns: the whole MLflow child, both parts")
+    report.add("mlflow log_batch (SQLite)", harness.Spread.of([p[1] for p in peer]).show(
+        1, "points/s", 4))
+    report.add("lockgate sqlite / mlflow log_metric (paired)", per_call.show(1, "x", 4),
+               goal=">= 500x", met=per_call.median >= 500)
+    report.add("lockgate sqlite / mlflow log_batch (paired)", batch.show(1, "x", 3),
+               goal=">= 15x", met=batch.median >= 15)
+    report.emit()
+
+
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 if __name__ == "__main__":

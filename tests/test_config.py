@@ -43,3 +43,15 @@ def test_invalid_values_are_config_errors(tmp_path: Path, monkeypatch: pytest.Mo
 def test_password_is_redacted_in_recorded_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_DB_URL", "postgresql+psycopg://bob:s3cret@db:5432/x")
     assert load_settings().public_dict()["db_url"] == "postgresql+psycopg://bob:***@db:5432/x"
+
+
+def test_settings_round_trip_through_json_for_child_processes(tmp_path: Path) -> None:
+    from lockgate.config import Settings
+
+    settings = Settings(home=tmp_path / "h", db_url="sqlite:///x.db", heartbeat_seconds=0.5)
+    again = Settings.model_validate_json(settings.model_dump_json())
+    assert again == settings and isinstance(again.home, Path)
+    with pytest.raises(ConfigError, match="heartbeat_seconds"):
+        Settings.model_validate_json('{"heartbeat_seconds": 0}')
+    with pytest.raises(ConfigError, match="Unknown lockgate settings"):
+        Settings(colour="red")

@@ -5,6 +5,7 @@ naive one differ as expected on a leaky dataset."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -407,3 +408,50 @@ def test_small_holdout_reports_the_nested_cv_estimate(settings) -> None:
     assert low < cv < high
     # a proxy check on so few rows is not raised from a handful of test rows
     assert "target_proxy" not in {f.code for f in result.findings}
+
+
+def test_point_in_time_check_reads_timestamps_kept_as_strings_and_epochs() -> None:
+    from lockgate.data import ColumnSpec, Contract
+
+    rng = np.random.default_rng(5)
+    n = 200
+    start = dt.datetime(2023, 1, 1)
+    event = pl.datetime_range(start, start + dt.timedelta(days=n - 1), "1d", eager=True)
+    later = event + dt.timedelta(days=3)
+    frame = pl.DataFrame({
+        "event_at": event, "x": rng.normal(size=n), "y": rng.integers(0, 2, n),
+        "closed_on": later.dt.strftime("%d/%m/%Y"),          # day-first text
+        "closed_epoch": later.dt.epoch("s"),                 # epoch seconds
+        "opened_epoch": (event - dt.timedelta(days=30)).dt.epoch("s"),
+    })
+    contract = Contract("pit", "1", (
+        ColumnSpec("event_at", "datetime"), ColumnSpec("x", "float"), ColumnSpec("y", "int"),
+        ColumnSpec("closed_on", "string"), ColumnSpec("closed_epoch", "int"),
+        ColumnSpec("opened_epoch", "int")), event_time="event_at", target="y")
+    from lockgate.modeling.leakage import recorded_after_event
+
+    findings = recorded_after_event(frame[:150], frame[150:], contract,
+                                    ["x", "closed_on", "closed_epoch", "opened_epoch"])
+    assert {f.evidence["column"]: f.evidence["read_as"] for f in findings} == {
+        "closed_on": "%d/%m/%Y", "closed_epoch": "epoch_s"}
+
+
+def test_label_aware_encoding_is_fit_inside_each_fold(settings) -> None:
+    """A target encoding of a high-cardinality category with no signal: fit on all rows it
+    would look predictive; inside the pipeline (per fold, cross-fitted) it does not."""
+    from lockgate.data import ColumnSpec, Contract
+
+    rng = np.random.default_rng(9)
+    n = 900
+    frame = pl.DataFrame({"shop": [f"s{i}" for i in rng.integers(0, 300, n)],
+                          "x": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+    contract = Contract("shops", "1", (ColumnSpec("shop", "string"), ColumnSpec("x", "float"),
+                                       ColumnSpec("y", "int")), target="y")
+    config = dataclasses.replace(FAST, categorical="target", allow_iid="shops are a feature",
+                                 leakage=LeakageConfig(adversarial=False, bootstrap=50))
+    result = train_frame(frame, contract, LogisticRegression(max_iter=500), settings=settings,
+                         config=config)
+    encoder = result.pipeline.named_steps["features"].named_transformers_["categorical"]
+    assert type(encoder.named_steps["encode"]).__name__ == "TargetEncoder"
+    assert max(result.evaluation.cv_metrics["roc_auc"]) < 0.62  # no signal, none found
+    assert result.evaluation.metrics["roc_auc"] < 0.62

@@ -12,12 +12,13 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "audit", "compare_runs", "get_run", "load_settings", "node", "run_pipeline",
-        "search_runs", "start_run", "step",
+        "audit", "compare_runs", "current_step", "get_run", "load_settings", "node",
+        "run_pipeline", "search_runs", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
         "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
+        "RunsPage", "PageTokenError",
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
@@ -32,8 +33,8 @@ PUBLIC = {
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
-        "ScheduleError", "StepResult", "StepSpec", "load_pipeline", "node", "resume_pipeline",
-        "run_pipeline", "step",
+        "ScheduleError", "StepContext", "StepResult", "StepSpec", "current_step",
+        "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
         "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
@@ -41,6 +42,8 @@ PUBLIC = {
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
         "contract_for",
+        "ContractApplied", "CsvDialect", "IngestOptions", "QuarantineShareError",
+        "SchemaPolicy", "apply_contract", "export_quarantine",
         "infer_contract", "ingest", "list_tables", "load_contract", "quarantined", "read",
         "read_for_training", "release", "training_findings", "versions",
     ],

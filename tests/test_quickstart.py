@@ -103,3 +103,26 @@ def test_progress_and_the_time_each_section_took(demo) -> None:  # type: ignore[
     # The training's progress events are in its run's console log, as lines.
     log = Store.open(settings).console(ctx.results["modeling_run_id"])
     assert "[progress] cross-validation folds: done" in log
+
+
+def test_a_broken_story_fails_the_quickstart_naming_the_section(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The quickstart checks its own story: with labels shuffled the tracked model is
+    useless, and `lockgate quickstart` exits 1 naming the section instead of passing."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    from lockgate.cli.main import main
+    from lockgate.demo import tracking
+
+    def shuffled(return_X_y: bool = True):  # type: ignore[no-untyped-def]
+        x, y = load_breast_cancer(return_X_y=True)
+        return x, np.random.default_rng(0).permutation(y)
+
+    monkeypatch.setattr(tracking, "load_breast_cancer", shuffled)
+    monkeypatch.setenv("LOCKGATE_HOME", str(tmp_path / ".lockgate"))
+    assert main(["quickstart", "--only", "tracking"]) == 1
+    err = capsys.readouterr().err
+    assert "quickstart section `tracking`: expected a useful model (val_roc_auc > 0.9)" in err
+    assert "Traceback" not in err

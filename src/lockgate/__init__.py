@@ -1,19 +1,23 @@
 """lockgate: machine-learning pipelines that cannot quietly go wrong.
 
-The tracking and pipeline APIs are imported with the package; the stages
-(``lg.data``, ``lg.quality``, ``lg.modeling``, ...) are imported on first use, because
-they pull in Polars, deltalake and scikit-learn and the command line must start fast.
+Everything is imported on first use: the stages (``lg.data``, ``lg.quality``,
+``lg.modeling``, ...) pull in Polars, deltalake and scikit-learn, and even the tracking
+API pulls in SQLAlchemy and pydantic-settings (~1 s of imports on a busy machine), while
+``lockgate --help`` must start in a fraction of that. ``import lockgate`` itself costs
+only this module and ``errors``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
-from lockgate.pipelines import Pipeline, node, run_pipeline, step
-from lockgate.tracking import Run, active_run, start_run
+
+if TYPE_CHECKING:
+    from lockgate.config import Settings, load_settings
+    from lockgate.pipelines import Pipeline, current_step, node, run_pipeline, step
+    from lockgate.tracking import Run, active_run, compare_runs, get_run, search_runs, start_run
 
 __version__ = "0.1.0"
 
@@ -30,6 +34,7 @@ __all__ = [
     "active_run",
     "audit",
     "compare_runs",
+    "current_step",
     "get_run",
     "load_settings",
     "node",
@@ -39,15 +44,32 @@ __all__ = [
     "step",
 ]
 
-#: Readers of past runs, imported on first use (they pull in Polars).
-READERS = ("compare_runs", "get_run", "search_runs")
+
+#: Names of the package's API and the module each is imported from on first use.
+_LAZY = {
+    "Settings": "lockgate.config", "load_settings": "lockgate.config",
+    "Pipeline": "lockgate.pipelines", "node": "lockgate.pipelines",
+    "run_pipeline": "lockgate.pipelines", "step": "lockgate.pipelines",
+    "current_step": "lockgate.pipelines",
+    "Run": "lockgate.tracking", "active_run": "lockgate.tracking",
+    "start_run": "lockgate.tracking",
+    # readers of past runs (they pull in Polars when first used)
+    "search_runs": "lockgate.tracking", "get_run": "lockgate.tracking",
+    "compare_runs": "lockgate.tracking",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in STAGES:
         return importlib.import_module(f"lockgate.{name}")
-    if name in READERS:
-        return getattr(importlib.import_module("lockgate.tracking"), name)
     if name == "audit":  # ``lg.audit(workflow, data, target=...)``: the modeling stage's audit
         return importlib.import_module("lockgate.modeling.audit").audit
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
     raise AttributeError(f"module 'lockgate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *STAGES})

@@ -6,27 +6,28 @@ Precedence, written once here: explicit keyword (CLI flag) > environment
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
-
-import yaml
-from pydantic import Field, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
+from typing import Any
 
 from lockgate.errors import ConfigError
 
 PROJECT_FILE = "lockgate.yaml"
+ENV_PREFIX = "LOCKGATE_"
+_SECONDS = ("heartbeat_seconds", "hardware_seconds", "metric_flush_seconds")
+_NAMES = ("trusted_types", "allowed_hosts", "outbound_allow")
 
 
-class Settings(BaseSettings):
+@dataclass(slots=True)
+class Settings:
     """Resolved lockgate settings.
+
+    A plain dataclass read by hand rather than a pydantic-settings model: every command
+    builds one, and pydantic-settings costs ~0.25 s of CPU to import, most of the budget
+    of ``lockgate runs list``. Building one applies the precedence above: a keyword given
+    here wins, then ``LOCKGATE_<FIELD>``, then ``lockgate.yaml``, then the default.
 
     Attributes:
         home: folder for everything lockgate writes by default (``./.lockgate``).
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
         artifact_root: folder of the content-addressed artifact store.
         data_root: folder of the versioned Delta tables.
         heartbeat_seconds: how often a live run proves it is alive; a reader sees a run
-            whose heartbeat is older than ``3 x`` this as CRASHED.
+            whose heartbeat is older than ``2 x`` this as CRASHED.
         hardware_seconds: interval of the background hardware sampler.
         metric_flush_seconds: how often buffered metrics are written.
         trusted_types: types (``module.Name``) or ``module.*`` a skops model file may hold
@@ -44,60 +45,65 @@ class Settings(BaseSettings):
             bind address and loopback (``LOCKGATE_ALLOWED_HOSTS``, comma-separated).
         outbound_allow: hosts or CIDR ranges outbound URLs (webhooks) may reach although
             they are private, loopback or link-local (``LOCKGATE_OUTBOUND_ALLOW``).
+
+    Raises:
+        ConfigError: a value (from any source) has the wrong type or is out of range;
+            the message names the field and where the value came from.
     """
 
-    model_config = SettingsConfigDict(env_prefix="LOCKGATE_", extra="ignore")
-
-    home: Path = Field(default=Path(".lockgate"))
+    home: Path = field(default=Path(".lockgate"))
     db_url: str | None = None
     artifact_root: Path | None = None
     data_root: Path | None = None
     heartbeat_seconds: float = 5.0
     hardware_seconds: float = 5.0
     metric_flush_seconds: float = 1.0
-    trusted_types: Annotated[tuple[str, ...], NoDecode] = ()
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
-    outbound_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    trusted_types: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    outbound_allow: tuple[str, ...] = ()
+
+    def __init__(self, **given: Any) -> None:
+        names = [f.name for f in dataclasses.fields(Settings)]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ConfigError(f"Unknown lockgate settings {unknown}; known: {names}.")
+        sources = _sources(names)
+        for f in dataclasses.fields(Settings):
+            if f.name in given:
+                value, origin = given[f.name], "the keyword argument"
+            elif f.name in sources:
+                value, origin = sources[f.name]
+            else:
+                value, origin = f.default, "the default"
+            setattr(self, f.name, _coerce(f.name, value, origin))
+
+    def model_dump(self) -> dict[str, Any]:
+        """The settings as plain values (paths as text): what a child process needs."""
+        return {f.name: (str(v) if isinstance(v, Path) else v)
+                for f in dataclasses.fields(Settings) for v in [getattr(self, f.name)]}
+
+    def model_dump_json(self) -> str:
+        """The settings as JSON (the spelling pydantic models use, kept for callers)."""
+        import json
+
+        return json.dumps(self.model_dump())
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = Path(os.environ.get("LOCKGATE_PROJECT_FILE", PROJECT_FILE))
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if yaml_file.is_file():
-            _check_yaml(yaml_file)
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
-        return tuple(sources)
+    def model_validate_json(cls, text: str | bytes) -> Settings:
+        """Settings from :meth:`model_dump_json` output, validated like keywords.
 
-    @field_validator("heartbeat_seconds", "hardware_seconds", "metric_flush_seconds")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be > 0 seconds")
-        return value
-
-    @field_validator("trusted_types", "allowed_hosts", "outbound_allow", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        if isinstance(value, str):  # from the environment: comma-separated
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("trusted_types")
-    @classmethod
-    def _trustable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from lockgate.artifacts.trusted_types import check_names
+        Raises:
+            ConfigError: not a JSON object, an unknown field or a bad value.
+        """
+        import json
 
         try:
-            return check_names(value, source="trusted_types")
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from exc
+            values = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"Settings JSON is not valid: {exc}") from exc
+        if not isinstance(values, dict):
+            raise ConfigError(f"Settings JSON must be an object, got {type(values).__name__}.")
+        return cls(**values)
 
     @property
     def resolved_db_url(self) -> str:
@@ -135,25 +141,85 @@ def load_settings(**overrides: Any) -> Settings:
     Raises:
         ConfigError: a value from the environment or ``lockgate.yaml`` is invalid.
     """
-    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _sources(names: list[str]) -> dict[str, tuple[Any, str]]:
+    """Values from the environment, else from lockgate.yaml, with where each came from."""
+    found: dict[str, tuple[Any, str]] = {}
+    yaml_file = Path(os.environ.get(f"{ENV_PREFIX}PROJECT_FILE", PROJECT_FILE))
+    if yaml_file.is_file():
+        for key, value in _read_yaml(yaml_file).items():
+            if key in names:  # other keys belong to other tools sharing the file
+                found[key] = (value, f"`{key}` in {yaml_file}")
+    env = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
+    for name in names:
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        if variable in env:
+            found[name] = (env[variable], f"the environment variable {variable}")
+    return found
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """A value of the field's type, or a ConfigError naming the field and its origin."""
+    if name in _NAMES:
+        return _names(name, value, origin)
+    if value is None:
+        if name == "home" or name in _SECONDS:
+            raise ConfigError(f"Invalid lockgate settings: {name} cannot be empty ({origin}).")
+        return None
     try:
-        return Settings(**given)
-    except ConfigError:
-        raise
-    except Exception as exc:  # pydantic.ValidationError, with field names in it
+        if name in _SECONDS:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number of seconds")
+            number = float(value)
+            if not number > 0:
+                raise ValueError("must be > 0 seconds")
+            return number
+        if name == "db_url":
+            if not isinstance(value, str):
+                raise ValueError(f"must be a text URL, not {type(value).__name__}")
+            return value
+        if not isinstance(value, str | os.PathLike):
+            raise ValueError(f"must be a path, not {type(value).__name__}")
+        return Path(value)
+    except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"Invalid lockgate settings: {exc}. Fix the LOCKGATE_* environment variable "
-            f"or the entry in {PROJECT_FILE}."
+            f"Invalid lockgate settings: {name} = {value!r} from {origin}: {exc}. Fix the "
+            f"{ENV_PREFIX}* environment variable or the entry in {PROJECT_FILE}."
         ) from exc
 
 
-def _check_yaml(path: Path) -> None:
+def _names(name: str, value: Any, origin: str) -> tuple[str, ...]:
+    """A list of names: comma-separated text (the environment) or a list (YAML, code)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        names = tuple(part.strip() for part in value.split(",") if part.strip())
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        names = tuple(value)
+    else:
+        raise ConfigError(
+            f"Invalid lockgate settings: {name} = {value!r} from {origin}: give names as a "
+            "comma-separated text or a list of texts."
+        )
+    if name == "trusted_types" and names:  # imported only when there is something to check
+        from lockgate.artifacts.trusted_types import check_names
+
+        return check_names(names, source="trusted_types")
+    return names
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # only when a project file exists: keeps start-up light
+
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, found {type(loaded).__name__}.")
+    return loaded or {}
 
 
 def _redact(url: str) -> str:

@@ -6,7 +6,6 @@ The CLI prints the message without a traceback (``--debug`` shows it).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -36,6 +35,8 @@ class ArtifactError(LockgateError, ValueError):
 
 def close_matches(name: str, choices: Iterable[str]) -> str:
     """Return a ' Did you mean …?' hint for ``name`` among ``choices`` (or '')."""
+    import difflib  # only on an error path; every command imports this module
+
     matches = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
     if not matches:
         return ""

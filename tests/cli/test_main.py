@@ -63,3 +63,31 @@ def test_estimator_parameter_typo_gets_the_close_match(
     assert main(["train", "orders", "-m", "logistic", "--set", "C=0.5", "--set",
                  "penality=l1"]) == 1
     assert "Did you mean `penalty`" in capsys.readouterr().err
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys; print(json.dumps(list(sys.modules)))"],
+        capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_help_and_import_stay_off_the_heavy_libraries() -> None:
+    """`lockgate --help` and `import lockgate` load neither the store's SQLAlchemy, nor
+    pydantic, nor Rich, nor any stage: their imports are most of a slow start-up."""
+    heavy = {"sqlalchemy", "pydantic", "pydantic_settings", "alembic", "rich", "polars",
+             "numpy", "lockgate.store", "lockgate.tracking", "lockgate.pipelines"}
+    helped = _modules_after("from lockgate.cli.main import main\n"
+                            "import contextlib, io\n"
+                            "with contextlib.redirect_stdout(io.StringIO()):\n"
+                            "    main(['--help'])")
+    assert not heavy & helped, heavy & helped
+    imported = _modules_after("import lockgate")
+    assert not heavy & imported, heavy & imported
+    lazily = _modules_after("import lockgate\nassert lockgate.Settings and lockgate.start_run")
+    assert {"lockgate.config", "lockgate.tracking"} <= lazily

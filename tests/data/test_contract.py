@@ -40,7 +40,7 @@ def test_every_problem_is_listed_with_hints() -> None:
         Contract.from_dict(data)
     text = str(info.value)
     assert "type `integr` is not one of" in text and "Did you mean `int`" in text
-    assert "min/max apply to int and float columns only" in text
+    assert "min/max apply to int, float, date and datetime columns only" in text
     assert "regex '(' does not compile" in text
     assert "target `lable` is not a column. Did you mean `label`" in text
 

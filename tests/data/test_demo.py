@@ -29,6 +29,11 @@ def test_demo_section(tmp_path: Path, settings: Settings) -> None:
     for reason in ("type:age", "range:monthly_charges", "null:customer_id",
                    "parse:signup_date", "allowed:plan", "regex:email", "duplicate:customer_id"):
         assert reason in text
+    assert read("churn_events", settings=settings).height == 5  # the stream story
+    plans = read("plans", settings=settings)  # the incremental SQL story
+    assert plans.filter(plans["customer_id"] == 2)["plan"].item() == "premium"
+    exported = (tmp_path / "qs" / "data" / "churn_quarantine.csv").read_text()
+    assert exported.count("\n") == 17 and "range:monthly_charges" in exported
     versions = Store.open(settings).dataset_versions("churn")
     assert sum(v.rows_quarantined for v in versions) == 16
     assert read("churn", settings=settings).height == 3400
@@ -43,3 +48,12 @@ def test_demo_data_is_learnable_and_deterministic() -> None:
     model = LogisticRegression(max_iter=1000).fit(x[:2000], y[:2000])
     auc = roc_auc_score(y[2000:], model.predict_proba(x[2000:])[:, 1])
     assert 0.25 < y.mean() < 0.75 and auc > 0.75
+
+
+def test_demo_section_runs_again_in_the_same_home(tmp_path: Path, settings: Settings) -> None:
+    for _ in range(2):
+        ctx = DemoContext(settings=settings, store=Store.open(settings),
+                          console=Console(record=True, width=120), workdir=tmp_path / "qs")
+        data.run(ctx)  # each story checks itself with ctx.expect
+    assert read("plans_2", settings=settings).height == 4
+    assert read("churn_events_2", settings=settings).height == 5

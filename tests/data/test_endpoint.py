@@ -29,7 +29,10 @@ def test_post_rows_lands_a_batch(settings: Settings, orders: Contract) -> None:
         assert (body["version"], body["accepted"], body["quarantined"]) == (0, 1, 1)
         assert body["reasons"] == {"range:amount": 1}
         retry = client.post(f"{server.url}/tables/orders/rows", json={"rows": rows}).json()
-        assert retry["created"] is False and retry["version"] == 0
+        assert (retry["created"], retry["accepted"], retry["quarantined"]) == (False, 0, 0)
+        again = client.post(f"{server.url}/tables/orders/rows", json=rows[:1]).json()
+        # a copy of a landed row: skipped, neither quarantined nor landed twice
+        assert (again["accepted"], again["quarantined"], again["deduplicated"]) == (0, 0, 1)
         assert client.post(f"{server.url}/tables/orders/rows", json=[]).status_code == 400
         bad_name = client.post(f"{server.url}/tables/..%2Fetc/rows", json=rows)
         assert bad_name.status_code in (400, 404)
@@ -39,6 +42,35 @@ def test_post_rows_lands_a_batch(settings: Settings, orders: Contract) -> None:
                               json=[{"order_id": 9, "colour": "red"}])
         assert changed.status_code == 422 and "on_schema_change: fail" in changed.text
     assert read("orders", settings=settings)["channel"].to_list() == ["web"]
+
+
+def test_small_posts_are_batched_and_answered_each(settings: Settings,
+                                                   orders: Contract) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(i: int) -> dict:
+        amount = -1 if i % 5 == 0 else i
+        rows = [{"order_id": i, "amount": amount, "ordered_at": "2025-01-01T00:00:00Z",
+                 "channel": "web", "email": "a@b"}]
+        if i == 7:  # a request whose schema the contract refuses fails alone
+            rows[0]["colour"] = "red"
+        with httpx.Client() as client:
+            response = client.post(f"{server.url}/tables/orders/rows", json=rows, timeout=30)
+        return {"status": response.status_code, **response.json()}
+
+    with IngestServer(settings, {"orders": orders}, batch_seconds=0.5) as server, \
+            ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(post, range(20)))
+    assert answers[7]["status"] == 422 and "colour" in answers[7]["detail"]
+    ok = [a for i, a in enumerate(answers) if i != 7]
+    assert all(a["status"] == 200 for a in ok)
+    assert [a["quarantined"] for a in ok] == [1 if i % 5 == 0 else 0
+                                             for i in range(20) if i != 7]
+    assert answers[5]["reasons"] == {"range:amount": 1}
+    versions = {a["version"] for a in ok}
+    assert len(versions) < len(ok)  # merged: fewer Delta versions than requests
+    frame = read("orders", settings=settings)
+    assert sorted(frame["order_id"]) == [i for i in range(20) if i % 5 and i != 7]
 
 
 @pytest.mark.redis

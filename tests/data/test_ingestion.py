@@ -75,8 +75,11 @@ def test_same_content_lands_once_and_says_so(tmp_path: Path, settings: Settings,
 
 def test_duplicates_against_batch_and_table(tmp_path: Path, settings: Settings,
                                             orders: Contract) -> None:
+    """A key repeated with other values is a duplicate; a repeat of the very same row (a
+    retry, a re-export) is a copy: skipped, neither accepted nor quarantined."""
     ingest(_csv(tmp_path / "a.csv", _good(0, 3)), "orders", orders, settings=settings)
-    rows = [*_good(2, 1), *_good(5, 1), *_good(5, 1)]  # 2 landed before; 5 twice
+    changed = [r.replace("web", "shop") for r in _good(2, 1) + _good(5, 1)]
+    rows = [*changed, *_good(5, 1)]  # 2 landed with other values; 5 twice, differing
     result = ingest(_csv(tmp_path / "b.csv", rows), "orders", settings=settings)
     assert result.reasons == {"duplicate:order_id": 3} and result.accepted == 0
     keep_first = orders.with_changes(on_duplicate="keep_first", version="2")
@@ -84,6 +87,11 @@ def test_duplicates_against_batch_and_table(tmp_path: Path, settings: Settings,
                     settings=settings)
     assert result.reasons == {"duplicate:order_id": 2} and result.accepted == 2
     assert sorted(read("orders", settings=settings)["order_id"]) == [0, 1, 2, 5, 6]
+    copies = ingest(_csv(tmp_path / "d.csv", [*_good(0, 2), *_good(7, 1), *_good(7, 1)]),
+                    "orders", keep_first, settings=settings)
+    assert (copies.ingested, copies.accepted, copies.quarantined, copies.deduplicated) == \
+        (1, 1, 0, 3)
+    assert sorted(read("orders", settings=settings)["order_id"]) == [0, 1, 2, 5, 6, 7]
 
 
 def test_schema_change_fail_names_columns_and_policy(tmp_path: Path, settings: Settings,
@@ -91,7 +99,8 @@ def test_schema_change_fail_names_columns_and_policy(tmp_path: Path, settings: S
     ingest(_csv(tmp_path / "a.csv", _good(0, 5)), "orders", orders, settings=settings)
     rows = [f"{i},{i},2025-01-01,web,1" for i in range(10, 15)]
     path = _csv(tmp_path / "b.csv", rows, "order_id,amount_eur,ordered_at,channel,vip")
-    with pytest.raises(SchemaChangeError, match=r"(?s)on_schema_change: fail\), nothing was "
+    with pytest.raises(SchemaChangeError, match=r"(?s)on_schema_change: fail for new, "
+                       r"missing, renamed\), nothing was "
                        r"ingested.*new column `vip`.*column `email` is missing.*`amount` seems "
                        r"renamed to `amount_eur`") as info:
         ingest(path, "orders", settings=settings)
@@ -117,11 +126,12 @@ def test_schema_change_evolve(tmp_path: Path, settings: Settings, orders: Contra
     assert result.accepted == 5 and result.contract_version == "1+evolved.1"
     assert any("new column `vip`" in w and "evolve" in w for w in result.warnings)
     evolved = contract_for("orders", settings=settings)
-    assert evolved.column("vip").type == "bool"
+    assert evolved.column("vip").type == "int"  # 0/1 is an int, "yes" would not be one
+    assert "vip" not in evolved.feature_columns  # evolved in, not a feature until opted in
     assert "amount_eur" in evolved.column("amount").aliases
     assert evolved.column("email").nullable
     frame = read("orders", settings=settings).sort("order_id")
-    assert frame.height == 10 and frame["vip"].to_list()[-5:] == [True, False, True, False, True]
+    assert frame.height == 10 and frame["vip"].to_list()[-5:] == [1, 0, 1, 0, 1]
     assert contract_for("orders", 0, settings=settings).version == "1"
     assert result.dataset_version is not None
     assert result.dataset_version.checks["schema"]["ok"] is True

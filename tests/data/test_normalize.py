@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
 from lockgate.data import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, map_columns, normalize
@@ -70,3 +71,27 @@ def test_typed_columns_are_cast() -> None:
     assert out["at"].dtype == pl.Datetime("us", "UTC")
     assert out["day"].to_list() == [dt.date(2024, 1, 1)] * 2
     assert out["plan"].to_list() == ["Basic", "Pro"]
+
+
+def test_normalize_is_linear_in_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5,000 columns: the schema is read a constant number of times, not per column (a
+    wide frame rebuilds its schema on every access, which made normalisation quadratic)."""
+    from lockgate.data import ColumnSpec, Contract
+    from lockgate.data.normalize import map_columns, normalize
+
+    width = 5_000
+    contract = Contract("wide", "1", tuple(ColumnSpec(f"c{i}", "int") for i in range(width)))
+    frame = pl.DataFrame({f"c{i}": ["1", "x" if i % 100 == 99 else "2"]
+                          for i in range(width)})
+    calls = [0]
+    original = pl.DataFrame.schema
+
+    def counted(self: pl.DataFrame) -> pl.Schema:
+        calls[0] += 1
+        return original.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(pl.DataFrame, "schema", property(counted))
+    out = normalize(frame, contract, map_columns(frame.columns, contract))
+    assert calls[0] <= 5
+    assert out["c4999"].to_list() == [1, None] and out["__pf__c4999"].to_list() == [False, True]
+    assert out["c0"].to_list() == [1, 2] and not out["__pf__c0"].any()

@@ -127,7 +127,7 @@ def test_unreachable_database(settings: Settings, orders: Contract) -> None:
     ("quote.csv", HEADER + '1,"2.0,2025-01-01,web,a@b\n2,3,2025-01-01,web,x\n',
      r"quote.csv is not a valid CSV file"),
     ("latin.csv", (HEADER + "1,2.0,2025-01-01,web,caf\xe9@x\n").encode("latin-1"),
-     r"latin.csv is not UTF-8: byte 0xe9 at line 2.*iconv"),
+     r"latin.csv is not UTF-8: byte 0xe9 at line 2.*--encoding cp1252"),
     ("empty.csv", "", r"empty.csv is empty: nothing to ingest"),
     ("fake.parquet", HEADER, r"fake.parquet has a .parquet name but is not a Parquet file"),
     ("data.xlsx", "x", r"unknown file type `.xlsx`"),

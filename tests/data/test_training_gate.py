@@ -88,12 +88,15 @@ def test_blank_override_reason_is_refused(orders: Settings) -> None:
 
 
 def test_duplicates_and_conflicting_labels_are_reported(settings: Settings) -> None:
+    """The door quarantines a conflict inside one batch; one spread over two batches
+    reaches the table and the training gate reports it."""
     contract = Contract.from_dict(CONTRACT)
     batch = pl.DataFrame({
         "id": [1, 2, 3, 4, 5, 6], "amount": [1.0, 1.0, 2.0, 2.0, 3.0, 4.0],
         "kind": ["a", "a", "b", "b", "a", "b"], "label": [0, 1, 1, 1, 0, 0],
     })
-    ingest(batch, "orders", contract, settings=settings)
+    ingest(batch.filter(pl.col("id") != 2), "orders", contract, settings=settings)
+    ingest(batch.filter(pl.col("id") == 2), "orders", contract, settings=settings)
     with start_run("train", settings=settings, capture_console=False,
                    sample_hardware=False, capture_code=False) as run, \
             pytest.warns(TrainingDataWarning, match="1 feature combinations"):

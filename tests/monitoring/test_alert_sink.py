@@ -95,10 +95,11 @@ def test_webhook_does_not_retry_a_refused_payload(receiver: _Receiver) -> None:
 
 @pytest.mark.parametrize("receiver", [(0, 503, 1.0)], indirect=True)
 def test_webhook_times_out(receiver: _Receiver) -> None:
-    started = time.monotonic()
-    with pytest.raises(AlertDeliveryError, match="ReadTimeout"):
+    # The receiver answers 503 after 1 s: a ReadTimeout (not "HTTP 503") proves the sink
+    # gave up at its 0.2 s timeout, however loaded the machine (no clock is asserted).
+    with pytest.raises(AlertDeliveryError, match="ReadTimeout") as raised:
         WebhookSink(receiver.url, allow=LOOPBACK, retries=0, timeout=0.2).send(_event())
-    assert time.monotonic() - started < 0.9
+    assert "HTTP 503" not in str(raised.value)
 
 
 def test_webhook_to_a_closed_port() -> None:

@@ -142,3 +142,22 @@ def test_run_prints_outputs_and_pipelines_output_reads_them(
     assert "Did you mean `total`" in capsys.readouterr().err
     assert main(["pipelines", "output", run.id, "make", "--out", str(tmp_path / "o")]) == 0
     assert [p.name for p in (tmp_path / "o").iterdir()]
+
+
+def test_explain_cache_says_what_changed(home: Settings, write_module: ModuleWriter,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_module(CHAIN)
+    assert main(["run", f"{path}:pipe", "--max-workers", "1"]) == 0
+    assert main(["run", f"{path}:pipe", "--max-workers", "1", "--set", "make.n=5"]) == 0
+    assert main(["run", f"{path}:pipe", "--max-workers", "1", "--set", "make.n=5"]) == 0
+    store = Store.open(home)
+    newest, changed, _ = (r.id for r in store.list_runs(kind="pipeline"))
+    capsys.readouterr()
+    assert main(["pipelines", "explain-cache", changed, "make"]) == 0
+    out = capsys.readouterr().out
+    assert "cache miss" in out and "parameter `n`: 3 -> 5" in out
+    assert main(["pipelines", "explain-cache", newest, "bump", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["hit"] is True and found["reason"].startswith("hit: same key as step run")
+    assert main(["pipelines", "explain-cache", newest, "bumpp"]) == 1
+    assert "has no step `bumpp`. Did you mean `bump`?" in capsys.readouterr().err

@@ -125,7 +125,7 @@ def flaky(counter: str) -> int:
     path.write_text(str(seen + 1))
     print(f"attempt number {seen + 1}")
     if seen < 1:
-        raise RuntimeError("transient failure")
+        raise ConnectionError("transient failure")
     return seen
 
 
@@ -134,7 +134,7 @@ def always(counter: str) -> int:
     path = Path(counter)
     seen = int(path.read_text()) if path.exists() else 0
     path.write_text(str(seen + 1))
-    raise RuntimeError("permanent failure")
+    raise ConnectionResetError("the service keeps resetting")
 
 
 pipe = Pipeline("retry", [node(flaky, outputs="n")])
@@ -152,7 +152,7 @@ def test_retry_then_success(write_module: ModuleWriter, settings: Settings, exec
     assert counter.read_text() == "2"
     assert result.load("n", settings) == 1
     console = Store.open(settings).console(result.step("flaky").run_id)
-    assert "attempt 1 of 3 failed (RuntimeError: transient failure)" in console
+    assert "attempt 1 of 3 failed (ConnectionError: transient failure)" in console
     assert "attempt number 2" in console
 
 
@@ -164,7 +164,7 @@ def test_retries_exhausted_fail_the_step(write_module: ModuleWriter, settings: S
                           settings=settings, executor=executor)
     assert result.status == "FAILED"
     assert counter.read_text() == "2"  # the first attempt and one retry
-    assert "RuntimeError: permanent failure" in (result.error or "")
+    assert "ConnectionResetError: the service keeps resetting" in (result.error or "")
 
 
 FAILING = """
@@ -249,7 +249,8 @@ from lockgate.pipelines import Pipeline, node, step
 @step(timeout=1.5)
 def slow(pidfile: str) -> int:
     Path(pidfile).write_text(str(os.getpid()))
-    time.sleep(120)
+    print("connecting to the warehouse", flush=True)
+    time.sleep(600)
     return 1
 
 
@@ -268,10 +269,15 @@ def test_timeout_kills_the_steps_worker_not_the_caller(
     pidfile = tmp_path / "pid"
     started = time.monotonic()
     result = _run(path, settings, executor, {"slow": {"pidfile": str(pidfile)}})
-    assert time.monotonic() - started < 60
-    assert result.statuses() == {"slow": "FAILED", "fast": "FINISHED"}
+    assert time.monotonic() - started < 600  # killed, not run to the end of its sleep
+    assert result.statuses() == {"slow": "TIMED_OUT", "fast": "FINISHED"}
+    assert result.status == "FAILED"
     assert "ran longer than its timeout of 1.5 s; its worker was killed" in (
         result.step("slow").error or "")
+    store = Store.open(settings)
+    assert store.get_run(result.step("slow").run_id).status == "TIMED_OUT"
+    # what the killed attempt printed before it hung is kept
+    assert "connecting to the warehouse" in store.console(result.step("slow").run_id)
     pid = int(pidfile.read_text())
     assert _gone(pid), f"the step's worker {pid} is still alive"
 
@@ -389,7 +395,7 @@ def test_free_inputs_are_stored_and_required(write_module: ModuleWriter, setting
         run_pipeline(pipeline, settings=settings, executor=executor)
 
 
-def test_interrupted_run_is_recorded_failed_and_workers_stopped(
+def test_interrupted_run_is_recorded_killed_and_workers_stopped(
         write_module: ModuleWriter, settings: Settings) -> None:
     path = write_module(CHAIN)
 
@@ -400,7 +406,7 @@ def test_interrupted_run_is_recorded_failed_and_workers_stopped(
         run_pipeline(load(path), settings=settings, observer=stop)
     store = Store.open(settings)
     run = store.list_runs(kind="pipeline")[0]
-    assert run.status == "FAILED"
+    assert run.status == "KILLED"
     assert "KeyboardInterrupt: pipeline run interrupted" in (run.error or "")
     assert all(c.status != "RUNNING" for c in store.list_runs(parent_id=run.id))
 
@@ -419,3 +425,52 @@ def test_caching_and_lineage_on_postgresql(write_module: ModuleWriter, pg_url: s
     edges = Store.open(settings).lineage(run_id=second.step("gather").run_id)
     assert sorted(e.role for e in edges if e.direction == "consumed") == [
         "squares[0]", "squares[1]", "squares[2]"]
+
+
+SLEEPY = """
+import os
+import time
+from pathlib import Path
+
+from lockgate.pipelines import Pipeline, node, step
+
+
+@step
+def sleepy(pidfile: str) -> int:
+    Path(pidfile).write_text(str(os.getpid()))
+    time.sleep(600)
+    return 1
+
+
+pipe = Pipeline("sleepy", [node(sleepy, outputs="n")])
+"""
+
+
+def test_sigterm_to_the_runner_marks_the_run_and_its_steps_killed(
+        write_module: ModuleWriter, settings: Settings, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write_module(SLEEPY)
+    pidfile = tmp_path / "pid"
+    script = (
+        "from lockgate.config import Settings\n"
+        "from lockgate.pipelines import load_pipeline, run_pipeline\n"
+        f"settings = Settings.model_validate_json({settings.model_dump_json()!r})\n"
+        f"pipe = load_pipeline({str(path) + ':pipe'!r})[0]\n"
+        f"run_pipeline(pipe, {{'sleepy': {{'pidfile': {str(pidfile)!r}}}}}, "
+        "settings=settings, max_workers=1)\n")
+    child = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 90
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pidfile.exists(), "the step never started"
+    os.kill(child.pid, signal.SIGTERM)
+    assert child.wait(timeout=60) == -signal.SIGTERM
+    store = Store.open(settings)
+    run = store.list_runs(kind="pipeline")[0]
+    assert run.status == "KILLED" and "SIGTERM" in (run.error or "")
+    assert [c.status for c in store.list_runs(parent_id=run.id)] == ["KILLED"]
+    assert _gone(int(pidfile.read_text())), "the step's worker outlived the runner"

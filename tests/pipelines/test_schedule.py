@@ -152,3 +152,96 @@ def test_schedule_command_runs_the_pipeline_with_its_settings(tmp_path: Path) ->
     assert cmd[3:] == ["run", "/p.py:pipe", "--executor", "ray", "--tag",
                        "lockgate.schedule=n", "--tag", "lockgate.due_at=60", "--params",
                        "/params.yaml", "--set", "a.b=1"]
+
+
+def test_a_scheduler_dying_between_claim_and_launch_loses_no_due_run(
+        settings: Settings) -> None:
+    store = Store.open(settings)
+    created = time.time() - 3 * 3600
+    add_schedule(store, Schedule("hourly", "x.py:pipe", "0 * * * *", created_at=created),
+                 validate=False)
+    # A real scheduler process that takes the claim and dies before it launches anything.
+    script = f"""
+import os, signal, time
+from lockgate.config import Settings
+from lockgate.pipelines.schedule import Scheduler
+settings = Settings.model_validate_json({settings.model_dump_json()!r})
+def die(schedule, due):
+    print("claimed", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+Scheduler(settings, launcher=die, claim_seconds=1.0).tick()
+"""
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == -9 and "claimed" in child.stdout, child.stderr
+    [taken] = claims(store, "hourly")
+    assert taken["status"] == "claimed" and taken["launched_at"] is None
+    due = float(taken["due_at"])
+    launched: list[float] = []
+    other = Scheduler(settings, launcher=lambda s, d: launched.append(d))
+    assert other.tick(now=float(taken["claimed_at"]) + 0.5) == []  # the lease still holds
+    [launch] = other.tick(now=float(taken["claimed_at"]) + 1.5)
+    assert (launch.due_at, launch.attempt, launched) == (due, 2, [due])
+    [row] = claims(store, "hourly")
+    assert row["status"] == "launched" and row["owner"] == other.owner
+    assert row["launched_at"] is not None
+    assert other.tick(now=due + 60) == []  # started once it is launched
+
+
+@pytest.mark.parametrize(("catchup", "expected"), [
+    ("none", []), ("latest", [-1]), ("all", [-3, -2, -1]),
+])
+def test_catchup_policy_for_due_times_missed_while_no_scheduler_ran(
+        settings: Settings, catchup: str, expected: list[int]) -> None:
+    store = Store.open(settings)
+    hour = 3600.0
+    base = 1_700_000_000 // 3600 * 3600.0  # on the hour
+    add_schedule(store, Schedule("hourly", "x.py:pipe", "0 * * * *", created_at=base,
+                                 catchup=catchup), validate=False)  # type: ignore[arg-type]
+    started: list[float] = []
+    scheduler = Scheduler(settings, launcher=lambda s, due: started.append(due))
+    scheduler.tick(now=base + 0.5)  # on time: started under every policy
+    assert started == [base]
+    started.clear()
+    now = base + 4 * hour - 600  # three due times missed, the last 50 minutes ago
+    launches = scheduler.tick(now=now)
+    assert started == [base + 4 * hour + k * hour for k in expected]
+    assert [x.due_at for x in launches] == started
+    assert all(x.launched_at > 0 for x in launches)
+    on_time = scheduler.tick(now=base + 4 * hour + 30)
+    assert [x.due_at for x in on_time] == [base + 4 * hour]  # a due time on time starts
+
+
+def test_catchup_all_is_bounded(settings: Settings) -> None:
+    from lockgate.pipelines.schedule import MAX_CATCHUP
+
+    store = Store.open(settings)
+    add_schedule(store, Schedule("minutely", "x.py:pipe", "* * * * *", created_at=1.0,
+                                 catchup="all"), validate=False)
+    started: list[float] = []
+    Scheduler(settings, launcher=lambda s, due: started.append(due)).tick(now=86_400.0)
+    assert len(started) == MAX_CATCHUP and started[-1] == 86_400.0 and started == sorted(started)
+
+
+def test_a_failed_launch_is_retried_then_given_up(settings: Settings) -> None:
+    from lockgate.pipelines.schedule import MAX_CLAIM_ATTEMPTS
+
+    store = Store.open(settings)
+    add_schedule(store, Schedule("hourly", "x.py:pipe", "0 * * * *", created_at=3600.0),
+                 validate=False)
+
+    def broken(schedule: Schedule, due: float) -> None:
+        raise OSError("no such executable")
+
+    scheduler = Scheduler(settings, launcher=broken)
+    for i in range(MAX_CLAIM_ATTEMPTS + 2):
+        assert scheduler.tick(now=3600.0 + 10 + i) == []
+    [row] = claims(store, "hourly")
+    assert (row["status"], row["attempts"]) == ("failed", MAX_CLAIM_ATTEMPTS)
+
+
+def test_unknown_catchup_is_refused(settings: Settings) -> None:
+    with pytest.raises(ScheduleError, match="catchup `sometimes` is unknown; use none"):
+        add_schedule(Store.open(settings), Schedule("x", "x.py:pipe", "0 * * * *",
+                                                    catchup="sometimes"),  # type: ignore[arg-type]
+                     validate=False)

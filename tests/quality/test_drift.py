@@ -22,7 +22,8 @@ def test_no_alarm_on_a_resample_of_the_reference_at_1m_rows() -> None:
     report = drift(reference, resample)
     assert not report.drifted and report.drifted_features == []
     x = report.feature("x")
-    assert x.exact and x.psi < 0.01 and x.statistic < 0.01
+    # 1M rows: KS from the sketches (exact_ks_rows), with its error bound stated.
+    assert not x.exact and 0 < x.ks_error < 0.002 and x.psi < 0.01 and x.statistic < 0.01
 
 
 def test_no_alarm_on_a_tiny_irrelevant_shift_at_1m_rows() -> None:
@@ -141,3 +142,27 @@ def test_a_column_gone_all_missing_drifts() -> None:
     x = drift(reference, current).feature("x")
     assert x.drifted and x.statistic_name == "share_lost_to_missing"
     assert "every current value is missing" in x.reason
+
+
+def test_large_columns_use_the_sketch_ks_within_its_stated_error() -> None:
+    """Above exact_ks_rows KS comes from the sketches: within ks_error of the exact KS,
+    and the verdicts are those of the exact test."""
+    from scipy import stats
+
+    from lockgate.quality.drift import DriftConfig
+
+    rng = np.random.default_rng(3)
+    n = 60_000
+    ref = pl.DataFrame({"same": rng.normal(0, 1, n), "moved": rng.normal(0, 1, n),
+                        "tiny": rng.normal(0, 1, n)})
+    cur = pl.DataFrame({"same": rng.normal(0, 1, n), "moved": rng.normal(0.4, 1, n),
+                        "tiny": rng.normal(0.01, 1, n)})
+    exact = drift(ref, cur)
+    sketched = drift(ref, cur, DriftConfig(exact_ks_rows=10_000))
+    assert sketched.drifted_features == exact.drifted_features == ["moved"]
+    for name in ref.columns:
+        feature = sketched.feature(name)
+        truth = stats.ks_2samp(ref[name].to_numpy(), cur[name].to_numpy()).statistic
+        assert not feature.exact and 0 < feature.ks_error < 0.01
+        assert abs(feature.ks - truth) <= feature.ks_error
+        assert exact.feature(name).exact and exact.feature(name).ks_error == 0

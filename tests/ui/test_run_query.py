@@ -93,24 +93,24 @@ def test_metric_summary_follows_new_points(any_settings: Settings) -> None:
         newest]
 
 
-def test_filters_agree_with_and_without_the_summary(settings: Settings) -> None:
-    import sqlalchemy as sa
+def test_metric_filters_agree_with_the_history(any_settings: Settings) -> None:
+    """Filters on ``latest_metrics`` select what the full metric history says."""
+    import math
 
-    from lockgate.store import schema as t
-    from lockgate.ui import parse_filter
-    from lockgate.ui.metric_summary import refresh
-
-    store = _store(settings)
-    assert refresh(store)
-    for q in ("metrics.score >= 6", "metrics.score < 3 or params.i > 9",
-              "not metrics.score = 0", "metrics.missing = null"):
-        results = []
-        for summary in (False, True):
-            clause = parse_filter(q, summary=summary)
-            with store.read() as conn:
-                results.append(sorted(conn.execute(
-                    sa.select(t.runs.c.name).where(clause)).scalars()))
-        assert results[0] == results[1], q
+    store = _store(any_settings)
+    newest = store.list_runs(limit=1)[0].id
+    store.log_metric_rows([
+        {"run_id": newest, "key": "score", "step": 9, "timestamp": 9.0, "value": math.nan}])
+    history = {r.id: store.metrics(r.id, "score")[-1].value
+               for r in store.list_runs(limit=None)}
+    # store.metrics orders by step; the last *logged* point is the latest write here.
+    cases = {"metrics.score >= 6": lambda v: v >= 6, "metrics.score < 3": lambda v: v < 3,
+             "not metrics.score = 0": lambda v: v != 0,
+             "metrics.score = null": lambda v: math.isnan(v)}
+    for q, keep in cases.items():
+        expected = sorted(run_id for run_id, v in history.items() if keep(v))
+        found = sorted(r.id for r in query_runs(store, RunQuery(q=q, per_page=200)).runs)
+        assert found == expected, q
 
 
 def test_long_param_values_still_log(any_settings: Settings) -> None:
@@ -121,27 +121,63 @@ def test_long_param_values_still_log(any_settings: Settings) -> None:
     assert query_runs(store, RunQuery(q="params.lr = 0.5")).total == 1
 
 
-def test_metric_summary_folds_in_bounded_steps(any_settings: Settings) -> None:
-    """A GET never folds more than ``limit`` ids; the page is right while it catches up."""
+def test_a_runs_page_never_writes(any_settings: Settings) -> None:
+    """The runs page right after logging is a read: no statement on the write engine and
+    no read of the metric history (``metrics``), only of ``latest_metrics``."""
+    import re
+
     import sqlalchemy as sa
 
-    from lockgate.store.tables_ui import ui_last_metrics
-    from lockgate.ui import metric_summary
+    store = _store(any_settings)
+    seen: list[str] = []
 
-    store = _store(any_settings)  # 12 metric rows
-    with store.read() as conn:
-        ids = sorted(conn.execute(sa.select(sa.text("id")).select_from(
-            sa.table("metrics"))).scalars())
-    assert metric_summary.refresh(store, limit=5) is False
-    with store.read() as conn:
-        folded = conn.execute(sa.select(sa.func.count()).select_from(ui_last_metrics)).scalar()
-    assert folded == len([i for i in ids if i <= 5]) < 12
-    calls = 1
-    while not metric_summary.refresh(store, limit=5):
-        calls += 1
-        assert calls < 10
-    assert calls + 1 == -(-max(ids) // 5)  # 5 ids per call; the last call is not counted
-    with store.read() as conn:
-        assert conn.execute(
-            sa.select(sa.func.count()).select_from(ui_last_metrics)).scalar() == 12
-    assert query_runs(store, RunQuery(q="metrics.score >= 6")).total == 6
+    def on_execute(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    engines = {id(e): e for e in (store.reader, store.writer)}.values()  # one on PostgreSQL
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        for query in (RunQuery(), RunQuery(q="metrics.score >= 6", sort="metrics.score"),
+                      RunQuery(sort="metrics.score", descending=False, page=2, per_page=5)):
+            query_runs(store, query)
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", on_execute)
+    # SQLite's reader opens a deferred transaction (plain BEGIN); a write would need
+    # BEGIN IMMEDIATE or an INSERT / UPDATE / DELETE.
+    assert seen and all(s.lstrip().upper().startswith("SELECT") or s.strip() == "BEGIN"
+                        for s in seen), seen
+    assert not [s for s in seen if re.search(r"(?<!\w)metrics\b", s)]
+
+
+def test_metric_sort_pages_walk_values_then_nan_then_missing(any_settings: Settings) -> None:
+    """Runs with a value in order, then NaN, then runs without the metric, on any page."""
+    import math
+
+    store = _store(any_settings)  # scores (i * 7) % 12 for 12 runs
+    runs = store.list_runs(limit=None)
+    store.log_metric_rows([{"run_id": runs[0].id, "key": "score", "step": 1,
+                            "timestamp": 0.0, "value": math.nan}])
+    bare = [store.create_run(f"bare-{i}") for i in range(3)]
+    for descending in (True, False):
+        seen = []
+        for page in range(1, 6):
+            seen += query_runs(store, RunQuery(sort="metrics.score", descending=descending,
+                                               per_page=4, page=page)).runs
+        values = [store.last_metrics([r.id])[r.id].get("score") for r in seen]
+        numbers = values[:11]
+        assert numbers == sorted(numbers, reverse=descending)
+        assert math.isnan(values[11]) and [r.id for r in seen[12:]] == bare[::-1]
+
+
+def test_counts_stop_ahead_of_the_page(settings: Settings,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockgate.ui import run_query
+
+    store = _store(settings)
+    monkeypatch.setattr(run_query, "COUNT_AHEAD", 5)
+    first = query_runs(store, RunQuery(per_page=2))
+    assert (first.total, first.total_capped) == (5, True)
+    deep = query_runs(store, RunQuery(per_page=2, page=5))  # counts to 8 + 5 >= 12
+    assert (deep.total, deep.total_capped) == (12, False)

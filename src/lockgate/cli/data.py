@@ -64,9 +64,13 @@ def versions_cmd(
                 "contract", "batch", "when"):
         out.add_column(col, overflow="fold")
     for v in found:
+        change = v.details.get("contract_change")
+        contract_text = v.contract_version or ""
+        if change:
+            contract_text = f"v{change['from']} -> v{change['to']}"
         out.add_row(f"v{v.version}", v.source or "", str(v.rows_ingested), str(v.rows_accepted),
                     str(v.rows_quarantined), _status(v.validation_status),
-                    v.contract_version or "", v.batch_id or "", _when(v.created_at))
+                    contract_text, v.batch_id or "", _when(v.created_at))
     console.print(out)
 
 
@@ -94,10 +98,23 @@ def quarantine_cmd(
                                     "(after a contract fix) and land those that pass."),
     contract: str | None = typer.Option(None, "--contract", "-c",
                                         help="The fixed contract YAML for --release."),
+    export_to: str | None = typer.Option(None, "--export", help="Write every quarantined "
+                                         "row (reasons, where it came from, the source "
+                                         "values) to a .csv or .parquet file."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Quarantined rows grouped by reason, or release them after a contract fix."""
+    """Quarantined rows grouped by reason, export them, or release them after a fix."""
     conf = settings()
+    if export_to is not None:
+        from lockgate.data.quarantine import export
+
+        rows = quarantined(table, settings=conf)
+        written = export(rows, export_to)
+        if as_json:
+            print_json({"rows": rows.height, "path": str(written)})
+        else:
+            console.print(f"Exported {rows.height} quarantined rows of `{table}` to {written}")
+        return
     if do_release:
         result = release(table, load_contract(contract) if contract else None, settings=conf)
         if as_json:
@@ -134,12 +151,16 @@ def render_summary(result: dict) -> None:
     """Print one batch's summary (shared by ingest commands)."""
     if not result["created"]:
         console.print(f"[yellow]Already ingested[/]: same content landed as "
-                      f"{result['table']}@v{result['version']}; nothing new was written.")
+                      f"{result['table']}@v{result['version']} under contract "
+                      f"v{result['contract_version']}; nothing new was written. (After "
+                      "changing the contract, give it a new version.)")
         return
     console.print(
         f"[bold]{result['table']}@v{result['version']}[/]: ingested {result['ingested']}, "
         f"[green]accepted {result['accepted']}[/], [yellow]quarantined "
-        f"{result['quarantined']}[/], validation {_status(result['validation_status'])}")
+        f"{result['quarantined']}[/], validation {_status(result['validation_status'])}"
+        + (f", {result['deduplicated']} copies skipped" if result.get("deduplicated") else "")
+        + (f", {result['updated']} updated" if result.get("updated") else ""))
     for code, count in sorted(result["reasons"].items(), key=lambda kv: -kv[1]):
         console.print(f"    {count:>6}  {code}")
     for warning in result["warnings"]:
@@ -160,7 +181,10 @@ def _version_json(v: DatasetVersion) -> dict:
             "batch_id": v.batch_id, "ingested": v.rows_ingested, "accepted": v.rows_accepted,
             "quarantined": v.rows_quarantined, "content_hash": v.content_hash,
             "contract_version": v.contract_version, "validation_status": v.validation_status,
-            "reasons": v.details.get("reasons", {}), "created_at": v.created_at}
+            "reasons": v.details.get("reasons", {}), "created_at": v.created_at,
+            "deduplicated": v.details.get("deduplicated", 0),
+            "updated": v.details.get("updated", 0),
+            "contract_change": v.details.get("contract_change")}
 
 
 def _status(status: str | None) -> str:

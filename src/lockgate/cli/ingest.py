@@ -15,8 +15,8 @@ from lockgate.cli.app import console, print_json, settings
 from lockgate.cli.data import render_summary
 from lockgate.data import ingest as ingest_batch
 from lockgate.data.contract import check_table_name, load_contract
-from lockgate.data.ingestion import land, resolve_contract
-from lockgate.data.source import FileSource, SqlSource, expand_paths
+from lockgate.data.ingestion import IngestOptions, land, resolve_contract
+from lockgate.data.source import CsvDialect, FileSource, SqlSource, expand_paths
 from lockgate.errors import close_matches
 
 _DEFAULTED = "lockgate.ingest.default_file"
@@ -67,15 +67,40 @@ def ingest_cmd(
                                         "(default: the table's current contract)."),
     query: str | None = typer.Option(None, "--query", "-q", help="SQL query (PATH is then "
                                      "a database URL)."),
+    separator: str | None = typer.Option(None, "--separator", "--sep", help="CSV field "
+                                         "separator (default: sniffed among , ; tab |); "
+                                         "write a tab as '\\t'."),
+    quote: str | None = typer.Option(None, "--quote", help="CSV quote character ('' for "
+                                     "none; default: sniffed, usually a double quote)."),
+    encoding: str | None = typer.Option(None, "--encoding", help="Text encoding: utf-8, "
+                                        "latin-1, cp1252, utf-16... (default: from the "
+                                        "byte-order mark, else utf-8)."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma", help="Numbers are written "
+                                       "1.234,5."),
+    max_quarantine_share: float | None = typer.Option(
+        None, "--max-quarantine-share", min=0.0, max=1.0,
+        help="Refuse the whole batch (nothing lands) when more than this share of its rows "
+             "would be quarantined (default: the contract's)."),
+    watermark: str | None = typer.Option(None, "--watermark", help="With --query: extract "
+                                         "incrementally, rows whose COLUMN is at or after "
+                                         "the last landed value."),
+    upsert: bool = typer.Option(False, "--upsert", help="Rows with a landed primary key "
+                                "replace it (Delta MERGE; the old row stays readable by "
+                                "time travel) instead of being quarantined as duplicates."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary."),
 ) -> None:
     """Ingest one batch: `lockgate ingest data.csv --table churn --contract churn.yaml`."""
     conf = settings()
     check_table_name(table)
     resolved = load_contract(contract) if contract else resolve_contract(table, None, conf)
+    options = IngestOptions(max_quarantine_share=max_quarantine_share,
+                            mode="upsert" if upsert else "append")
     if query is not None:
-        result = ingest_batch(SqlSource(path, query), table, resolved, settings=conf)
+        result = ingest_batch(SqlSource(path, query, watermark=watermark), table, resolved,
+                              settings=conf, options=options)
     else:
+        dialect = CsvDialect(separator.replace("\\t", "\t") if separator else None, quote,
+                             encoding, decimal_comma)
         total = sum(p.stat().st_size for p in expand_paths(path))
         with Progress(TextColumn("[bold]reading {task.description}"), BarColumn(),
                       DownloadColumn(), TimeElapsedColumn(), console=console,
@@ -87,9 +112,9 @@ def ingest_cmd(
                 seen[0] += size
                 bar.update(task, completed=seen[0])
 
-            batch = FileSource(path).read(advance)
+            batch = FileSource(path, dialect=dialect).read(advance)
         with console.status(f"validating {batch.frame.height:,} rows and landing them"):
-            result = land(batch, table, resolved, settings=conf)
+            result = land(batch, table, resolved, settings=conf, options=options)
     _store_profiles(result, conf)
     if as_json:
         print_json(result.to_dict())
@@ -144,12 +169,20 @@ def stream_cmd(
                                       "to fill a micro-batch."),
     idle_exit: float | None = typer.Option(None, "--idle-exit", help="Stop after this many "
                                            "seconds without messages."),
+    event_id: str | None = typer.Option(None, "--event-id", help="Contract column naming "
+                                        "an event: a producer's retry lands once."),
+    min_idle: float = typer.Option(60.0, "--min-idle", min=0.01, help="Reclaim another "
+                                   "consumer's entries pending this many seconds."),
+    max_deliveries: int = typer.Option(5, "--max-deliveries", min=1, help="Dead-letter a "
+                                       "message delivered this often without landing."),
     as_json: bool = typer.Option(False, "--json", help="One JSON summary per micro-batch."),
 ) -> None:
     """Consume a Redis stream into a table: at-least-once delivery, exactly-once landing."""
     from lockgate.data.stream import StreamConfig, consume
 
-    config = StreamConfig(redis_url, stream, table, group, consumer, max_rows, max_seconds)
+    config = StreamConfig(redis_url, stream, table, group, consumer, max_rows, max_seconds,
+                          event_id=event_id, min_idle_seconds=min_idle,
+                          max_deliveries=max_deliveries)
     conf = settings()
 
     def show(result: object) -> None:
@@ -170,7 +203,8 @@ def stream_cmd(
     if not as_json:
         console.print(f"Consumed {stats.rows} rows in {stats.batches} micro-batches "
                       f"({stats.accepted} accepted, {stats.quarantined} quarantined, "
-                      f"{stats.skipped} already landed).")
+                      f"{stats.skipped} already landed, {stats.deduplicated} copies skipped, "
+                      f"{stats.reclaimed} reclaimed, {stats.dead_lettered} dead-lettered).")
 
 
 def _store_profiles(result: object, conf: object, *, snapshot: bool = True) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import Any
 
 import click
 
 from lockgate import __version__
-from lockgate.cli.app import err_console
 from lockgate.cli.lazy_group import LazyCommand, LazyGroup
 from lockgate.errors import LockgateError
 
@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     except LockgateError as exc:
         if debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:
-        err_console.print("Interrupted.")
+        err_console().print("Interrupted.")
         return 130
     except Exception as exc:
         handled = _click_outcome(exc)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             return handled
         if debug:
             raise
-        err_console.print(
+        err_console().print(
             f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}\n"
             "Run again with `lockgate --debug ...` for the traceback, and report it.",
             highlight=False,
@@ -108,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # With standalone_mode=False click returns an Exit's code instead of raising it.
     return code if isinstance(code, int) else 0
+
+
+def err_console() -> Any:
+    """The stderr console, imported only when there is an error to print (Rich and the
+    settings it sits beside are not needed to show help or run a command)."""
+    from lockgate.cli.app import err_console as console
+
+    return console
 
 
 def _click_outcome(exc: Exception) -> int | None:
@@ -120,7 +128,7 @@ def _click_outcome(exc: Exception) -> int | None:
     if "Exit" in names:
         return int(getattr(exc, "exit_code", 0) or 0)
     if "Abort" in names:
-        err_console.print("Aborted.")
+        err_console().print("Aborted.")
         return 130
     if "ClickException" in names:
         exc.show()  # type: ignore[attr-defined]

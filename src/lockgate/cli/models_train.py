@@ -11,12 +11,23 @@ from lockgate.modeling.training import TrainConfig, train
 from lockgate.tracking.progress import rich_progress
 
 
+def _contract(path: str | None) -> object:
+    if path is None:
+        return None
+    from lockgate.data.contract import load_contract
+
+    return load_contract(path)
+
+
 def train_command(
     table: str = typer.Argument(..., help="Table to train on (target from its contract)."),
     estimator: str = typer.Option("hgb-classifier", "--estimator", "-m",
                                   help="Short name (hgb-classifier, logistic, ...) or dotted "
                                        "class path."),
     version: int | None = typer.Option(None, "--version", "-v", help="Dataset version."),
+    contract: str | None = typer.Option(None, "--contract", "-c", help="Contract YAML to "
+                                        "train under (default: the one the version was "
+                                        "landed under)."),
     param: list[str] = typer.Option([], "--set", help="Estimator parameter key=value."),
     grid: list[str] = typer.Option([], "--grid", help="Tune key=v1,v2 (nested in the CV)."),
     experiment: str = typer.Option("default", "--experiment", "-e"),
@@ -42,7 +53,7 @@ def train_command(
                                     slices=tuple(slices), executor=executor)
     with rich_progress(quiet=quiet or as_json):
         result = train(table, model, version=version, settings=settings(),
-                       experiment=experiment,
+                       experiment=experiment, contract=_contract(contract),
                        param_grid=parse_assignments(grid, lists=True) or None, config=config,
                        allow_unvalidated=allow_unvalidated)
     record = result.evaluation

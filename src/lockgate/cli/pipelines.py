@@ -19,7 +19,8 @@ from lockgate.pipelines.errors import PipelineFailedError
 from lockgate.pipelines.report import pipeline_runs, pipeline_tree
 from lockgate.store import Store
 
-app = typer.Typer(help="Pipeline runs: list, show, resume.", no_args_is_help=True)
+app = typer.Typer(help="Pipeline runs: list, show, explain-cache, resume.",
+                  no_args_is_help=True)
 
 @app.command("list")
 def list_command(
@@ -69,6 +70,38 @@ def show(
         print_json(tree)
         return
     render_tree(tree)
+
+
+@app.command("explain-cache")
+def explain_cache_command(
+    run_id: str = typer.Argument(..., help="A pipeline run id (or prefix)."),
+    step: str = typer.Argument(..., help="The step's name: `fit`, or `fit[3]` in a fan-out."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Say why a step hit or missed the cache, and what changed since its last run."""
+    from lockgate.pipelines.cache_explanation import explain_cache
+
+    found = explain_cache(Store.open(settings()), run_id, step)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    verdict = "[green]hit[/]" if found.hit else "[yellow]miss[/]"
+    console.print(f"Step [bold]{escape(found.step)}[/] ({found.step_run_id}, "
+                  f"{status(found.status)}): cache {verdict}")
+    console.print(f"  why: {escape(found.reason)}")
+    console.print(f"  key: {found.key[:16]}…")
+    for read in found.reads:
+        kind = "latest" if read.get("latest") else "pinned"
+        console.print(f"  read {escape(str(read['table']))}@v{read['version']} ({kind})")
+    if found.parts:
+        libs = ", ".join(f"{k} {v}" for k, v in sorted(found.parts["libraries"].items()))
+        tables = ", ".join(f"{k}@v{v}" for k, v in sorted(found.parts["tables"].items()))
+        console.print(f"  code {found.parts['code'][:12]}; libraries: {escape(libs) or 'none'}"
+                      f"; declared tables: {escape(tables) or 'none'}")
+    if found.compared_with:
+        console.print(f"  compared with step run {found.compared_with}:")
+        for change in found.changes or ("nothing in the key changed",):
+            console.print(f"    - {escape(change)}")
 
 
 @app.command("resume")
@@ -122,7 +155,7 @@ def finish(run_id: str, ok: bool) -> None:
     if not ok:
         raise PipelineFailedError(tree["run"]["error"] or "The pipeline run failed.", run_id,
                                   tuple(s["name"] for s in tree["steps"]
-                                        if s["status"] == "FAILED"))
+                                        if s["status"] in ("FAILED", "TIMED_OUT", "KILLED")))
 
 
 def _print_outputs(tree: dict[str, Any]) -> None:

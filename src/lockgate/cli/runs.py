@@ -15,7 +15,6 @@ from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store.run_filter import parse_filter
-from lockgate.tracking.report import compare_runs, run_summary
 from lockgate.tracking.search import (
     RUN_COLUMNS,
     find_runs,
@@ -29,7 +28,7 @@ app = typer.Typer(help="Tracked runs: list, show, compare.", no_args_is_help=Tru
 
 _STATUS_STYLE = {
     "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "CRASHED": "bold red",
-    "SKIPPED": "yellow", "CACHED": "blue",
+    "SKIPPED": "yellow", "CACHED": "blue", "KILLED": "magenta", "TIMED_OUT": "bold red",
 }
 
 
@@ -37,7 +36,7 @@ _STATUS_STYLE = {
 def list_runs(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     status: str | None = typer.Option(None, "--status", "-s", help="RUNNING, FINISHED, FAILED, "
-                                      "CRASHED, SKIPPED or CACHED."),
+                                      "CRASHED, SKIPPED, CACHED, KILLED or TIMED_OUT."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="key=value; repeat to combine."),
     filter_expr: str | None = typer.Option(
         None, "--filter", "-f", help="The dashboard's filter language, e.g. "
@@ -154,6 +153,8 @@ def show(
 ) -> None:
     """Show one run: params, last metrics, artifacts, code, environment, notes, console."""
     store = Store.open(settings())
+    from lockgate.tracking.report import run_summary  # not needed by `runs list`
+
     summary = run_summary(store, run_id, tail_lines=tail)
     if as_json:
         print_json(summary)
@@ -209,6 +210,8 @@ def compare(
     if len(run_ids) < 2:
         raise LockgateError("Give at least two run ids to compare.")
     store = Store.open(settings())
+    from lockgate.tracking.report import compare_runs
+
     result = compare_runs(store, run_ids, lower_is_better=set(lower_is_better))
     if as_json:
         print_json(result)

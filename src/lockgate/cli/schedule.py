@@ -13,6 +13,7 @@ from rich.table import Table
 from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError
 from lockgate.pipelines.schedule import (
+    Launch,
     Schedule,
     Scheduler,
     add_schedule,
@@ -34,11 +35,15 @@ def add(
     params: str | None = typer.Option(None, "--params", "-p", help="params.yaml."),
     overrides: list[str] = typer.Option([], "--set", help="step.arg=value; repeatable."),
     executor: str = typer.Option("local", "--executor", help="local or ray."),
+    catchup: str = typer.Option("latest", "--catchup", help="Due times missed while no "
+                                "scheduler ran: none (skip), latest (start the newest) or "
+                                "all (start each, at most 100)."),
 ) -> None:
     """Add a schedule (the pipeline and its params are checked now, not at 3 a.m.)."""
     ref, params_file = normalise_refs(pipeline, params)
     added = add_schedule(Store.open(settings()), Schedule(
-        name, ref, cron, params_file, tuple(overrides), executor))
+        name, ref, cron, params_file, tuple(overrides), executor,
+        catchup=catchup))  # type: ignore[arg-type]  # checked by add_schedule
     console.print(f"Added schedule [bold]{added.name}[/]: {added.pipeline_ref} at "
                   f"`{added.cron}`; next run {_utc(added.next_due(added.created_at))}. "
                   "Start `lockgate scheduler` to run it.")
@@ -56,8 +61,10 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     for s in list_schedules(store):
         last = latest.get(s.name, {})
         rows.append({"name": s.name, "pipeline": s.pipeline_ref, "cron": s.cron,
-                     "executor": s.executor, "next_due": s.next_due(now),
-                     "last_started": last.get("due_at"), "last_owner": last.get("owner")})
+                     "executor": s.executor, "catchup": s.catchup, "next_due": s.next_due(now),
+                     "last_started": last.get("due_at"), "last_owner": last.get("owner"),
+                     "last_status": last.get("status"),
+                     "last_launched_at": last.get("launched_at")})
     if as_json:
         print_json(rows)
         return
@@ -66,12 +73,14 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-rea
                       'path.py:name --cron "0 * * * *"`.')
         return
     table = Table(title="Schedules")
-    for column in ("name", "pipeline", "cron", "executor", "next due (UTC)", "last started"):
+    for column in ("name", "pipeline", "cron", "executor", "catchup", "next due (UTC)",
+                   "last due run"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        last = _utc(r["last_started"]) if r["last_started"] else "-"
-        table.add_row(r["name"], r["pipeline"], r["cron"], r["executor"], _utc(r["next_due"]),
-                      last)
+        last = (f"{_utc(r['last_started'])} ({r['last_status']})" if r["last_started"]
+                else "-")
+        table.add_row(r["name"], r["pipeline"], r["cron"], r["executor"], r["catchup"],
+                      _utc(r["next_due"]), last)
     console.print(table)
 
 
@@ -97,7 +106,7 @@ def scheduler(
     if once:
         started = runner.tick(at)
         for launch in started:
-            console.print(f"started {launch.schedule} due {_utc(launch.due_at)}")
+            console.print(_started(launch))
         runner.wait()
         if not started:
             console.print("Nothing due.")
@@ -106,10 +115,16 @@ def scheduler(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(f"Scheduler {runner.owner} running; Ctrl-C to stop.")
     try:
-        runner.serve(poll_seconds=poll, stop=stop, on_launch=lambda launch: console.print(
-            f"started {launch.schedule} due {_utc(launch.due_at)}"))
+        runner.serve(poll_seconds=poll, stop=stop,
+                     on_launch=lambda launch: console.print(_started(launch)))
     except KeyboardInterrupt:
         stop.set()
+
+
+def _started(launch: Launch) -> str:
+    late = max(0.0, launch.launched_at - launch.due_at)
+    again = f", attempt {launch.attempt} (an earlier scheduler died)" if launch.attempt > 1 else ""
+    return f"started {launch.schedule} due {_utc(launch.due_at)} ({late:.0f} s late{again})"
 
 
 def _utc(epoch: float) -> str:

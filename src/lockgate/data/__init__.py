@@ -1,18 +1,21 @@
 """The data stage: contracts, sources, normalisation, validation at the door,
 quarantine and versioned Delta tables."""
 
-from lockgate.data.contract import ColumnSpec, Contract, load_contract
+from lockgate.data.contract import ColumnSpec, Contract, SchemaPolicy, load_contract
+from lockgate.data.contract_versions import ContractApplied, apply_contract
 from lockgate.data.errors import (
     ContractError,
+    QuarantineShareError,
     SchemaChangeError,
     SourceError,
     SourceUnreachableError,
 )
 from lockgate.data.inference import DraftContract, infer_contract
-from lockgate.data.ingestion import IngestResult, contract_for, ingest, read
+from lockgate.data.ingestion import IngestOptions, IngestResult, contract_for, ingest, read
 from lockgate.data.quarantine import ReleaseResult
+from lockgate.data.quarantine import export as export_quarantine
 from lockgate.data.release import quarantined, release
-from lockgate.data.source import FileSource, FrameSource, RecordsSource, SqlSource
+from lockgate.data.source import CsvDialect, FileSource, FrameSource, RecordsSource, SqlSource
 from lockgate.data.stream import StreamConfig, StreamStats, consume
 from lockgate.data.tables import list_tables, versions
 from lockgate.data.training_gate import (
@@ -26,15 +29,20 @@ from lockgate.data.training_gate import (
 __all__ = [
     "ColumnSpec",
     "Contract",
+    "ContractApplied",
     "ContractError",
+    "CsvDialect",
     "DataFinding",
     "DraftContract",
     "FileSource",
     "FrameSource",
+    "IngestOptions",
     "IngestResult",
+    "QuarantineShareError",
     "RecordsSource",
     "ReleaseResult",
     "SchemaChangeError",
+    "SchemaPolicy",
     "SourceError",
     "SourceUnreachableError",
     "SqlSource",
@@ -42,8 +50,10 @@ __all__ = [
     "StreamStats",
     "TrainingDataWarning",
     "UnvalidatedDataError",
+    "apply_contract",
     "consume",
     "contract_for",
+    "export_quarantine",
     "infer_contract",
     "ingest",
     "list_tables",

@@ -7,11 +7,12 @@ policies for schema change and duplicates; and a version recorded with every bat
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -19,13 +20,18 @@ from lockgate.data.errors import ContractError
 from lockgate.errors import close_matches, numbered
 
 TYPES = ("int", "float", "bool", "string", "category", "date", "datetime")
-SCHEMA_POLICIES = ("fail", "evolve", "quarantine")
+SchemaPolicyName = Literal["fail", "evolve", "quarantine", "ignore"]
+ChangeKind = Literal["new", "missing", "renamed", "retyped"]
+SCHEMA_POLICIES: tuple[SchemaPolicyName, ...] = ("fail", "evolve", "quarantine", "ignore")
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("new", "missing", "renamed", "retyped")
+#: Epoch formats a date/datetime column may declare in ``formats:``.
+EPOCH_FORMATS = ("epoch_s", "epoch_ms")
 DUPLICATE_POLICIES = ("keep_first", "quarantine")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _COLUMN_KEYS = {
     "name", "type", "nullable", "min", "max", "allowed", "regex", "unique", "max_length",
-    "aliases", "unit", "formats", "description", "available",
+    "aliases", "unit", "formats", "description", "available", "feature",
 }
 #: When a column's value becomes known relative to the prediction time: at prediction
 #: time (a usable feature), after the outcome (never a feature), or an offset after the
@@ -34,8 +40,62 @@ AVAILABILITY = ("at_prediction", "after_outcome")
 _OFFSET = re.compile(r"^\d+(\.\d+)?\s*(s|m|h|d|w)$")
 _TABLE_KEYS = {
     "table", "version", "columns", "primary_key", "event_time", "entity", "target",
-    "on_schema_change", "on_duplicate",
+    "on_schema_change", "on_duplicate", "max_quarantine_share",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaPolicy:
+    """What to do per kind of schema change (``on_schema_change`` in the contract).
+
+    Written as one word for every kind (``on_schema_change: fail``) or per kind
+    (``on_schema_change: {new: ignore, missing: fail, renamed: evolve, retyped: fail}``);
+    kinds left out of the mapping are ``fail``.
+
+    - ``fail``: nothing lands; the error names the change.
+    - ``evolve``: the contract follows the data under a new version (a new column is
+      added with ``feature: false``, so no model uses it without opt-in; a missing one
+      becomes nullable; a rename becomes an alias; a retyped column keeps its type and
+      its rows are quarantined row by row).
+    - ``quarantine``: the whole batch goes to quarantine with ``schema:<kind>:<column>``.
+    - ``ignore``: rows are accepted without the change (a new column is dropped, a missing
+      one is null); the change is recorded in the version and shown as a warning.
+    """
+
+    new: SchemaPolicyName = "fail"
+    missing: SchemaPolicyName = "fail"
+    renamed: SchemaPolicyName = "fail"
+    retyped: SchemaPolicyName = "fail"
+
+    @classmethod
+    def parse(cls, value: Any) -> SchemaPolicy:
+        """From the YAML value: a policy name or a per-kind mapping (unknowns kept, so
+        the contract's check can list them all)."""
+        if isinstance(value, SchemaPolicy):
+            return value
+        if isinstance(value, dict):
+            unknown = [str(k) for k in value if k not in CHANGE_KINDS]
+            if unknown:
+                raise ContractError(
+                    f"on_schema_change: unknown change kind(s) {', '.join(unknown)}; the "
+                    f"kinds are {', '.join(CHANGE_KINDS)}." + close_matches(unknown[0],
+                                                                            CHANGE_KINDS))
+            return cls(**{k: value.get(k, "fail") for k in CHANGE_KINDS})
+        return cls(value, value, value, value)
+
+    def for_kind(self, kind: str) -> SchemaPolicyName:
+        """The policy of one change kind."""
+        return getattr(self, kind)  # type: ignore[no-any-return]
+
+    def to_yaml_value(self) -> str | dict[str, str]:
+        """One word when every kind agrees, else the mapping."""
+        values = {k: self.for_kind(k) for k in CHANGE_KINDS}
+        return self.new if len(set(values.values())) == 1 else values
+
+    def __str__(self) -> str:
+        value = self.to_yaml_value()
+        return value if isinstance(value, str) else ", ".join(f"{k}: {v}"
+                                                              for k, v in value.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +105,8 @@ class ColumnSpec:
     name: str
     type: str
     nullable: bool = True
-    min: float | None = None
-    max: float | None = None
+    min: float | str | None = None
+    max: float | str | None = None
     allowed: tuple[str, ...] | None = None
     regex: str | None = None
     unique: bool = False
@@ -56,11 +116,25 @@ class ColumnSpec:
     formats: tuple[str, ...] = ()
     description: str | None = None
     available: str = "at_prediction"
+    feature: bool = True
 
     @property
     def is_numeric(self) -> bool:
-        """Whether min/max and scale statistics apply."""
+        """Whether scale statistics apply."""
         return self.type in ("int", "float")
+
+    @property
+    def is_temporal(self) -> bool:
+        """A date or datetime column (ISO bounds, ``formats:``)."""
+        return self.type in ("date", "datetime")
+
+    def bound(self, key: str) -> Any:
+        """``min`` or ``max`` as a value comparable with the column (a date for date
+        columns, an aware UTC datetime for datetime columns, else the number)."""
+        value = getattr(self, key)
+        if value is None or not self.is_temporal:
+            return value
+        return _temporal(value, self.type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +153,13 @@ class Contract:
     event_time: str | None = None
     entity: str | None = None
     target: str | None = None
-    on_schema_change: str = "fail"
+    on_schema_change: SchemaPolicy | str = "fail"
     on_duplicate: str = "quarantine"
+    max_quarantine_share: float | None = None
     _by_name: dict[str, ColumnSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "on_schema_change", SchemaPolicy.parse(self.on_schema_change))
         problems = _problems(self)
         if problems:
             raise ContractError(
@@ -113,9 +189,16 @@ class Contract:
 
     @property
     def feature_columns(self) -> list[str]:
-        """Every column except primary key, target, event time and entity."""
+        """Every column except primary key, target, event time, entity and the columns
+        marked ``feature: false`` (which is how ``evolve`` adds a new column, so a model
+        never starts using a column nobody chose)."""
         roles = set(self.primary_key) | {self.target, self.event_time, self.entity}
-        return [c.name for c in self.columns if c.name not in roles]
+        return [c.name for c in self.columns if c.name not in roles and c.feature]
+
+    @property
+    def schema_policy(self) -> SchemaPolicy:
+        """``on_schema_change`` as a per-kind policy."""
+        return SchemaPolicy.parse(self.on_schema_change)
 
     def with_changes(self, **changes: Any) -> Contract:
         """A copy with fields replaced (used by the ``evolve`` policy)."""
@@ -176,7 +259,11 @@ class Contract:
         if problems:
             # Also the problems the built contract would report (a key that names no
             # column, a bad type...): one round of fixes, not two.
-            problems += [p for p in _problems(_draft(data, columns)) if p not in problems]
+            try:
+                extra = _problems(_draft(data, columns))
+            except ContractError as exc:  # e.g. an unknown change kind in the policy
+                extra = [str(exc)]
+            problems += [p for p in extra if p not in problems]
             raise ContractError(
                 f"{len(problems)} problem(s) in the contract for table "
                 f"`{data.get('table', '?')}`:\n" + numbered(problems)
@@ -189,6 +276,7 @@ class Contract:
             target=data.get("target"),
             on_schema_change=data.get("on_schema_change", "fail"),
             on_duplicate=data.get("on_duplicate", "quarantine"),
+            max_quarantine_share=data.get("max_quarantine_share"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +285,8 @@ class Contract:
         columns = []
         for col in self.columns:
             d = asdict(col)
+            if col.allowed is not None and col.type in ("int", "float"):
+                d["allowed"] = tuple(_number_text(v) for v in col.allowed)  # [0, 1]
             columns.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
                             if k in ("name", "type") or v != defaults[k]})
         out: dict[str, Any] = {"table": self.table, "version": self.version}
@@ -204,8 +294,10 @@ class Contract:
             value = getattr(self, key)
             if value:
                 out[key] = list(value) if isinstance(value, tuple) else value
-        out["on_schema_change"] = self.on_schema_change
+        out["on_schema_change"] = self.schema_policy.to_yaml_value()
         out["on_duplicate"] = self.on_duplicate
+        if self.max_quarantine_share is not None:
+            out["max_quarantine_share"] = self.max_quarantine_share
         out["columns"] = columns
         return out
 
@@ -240,12 +332,13 @@ def check_table_name(table: str) -> str:
 def _column(raw: dict[str, Any]) -> ColumnSpec:
     return ColumnSpec(
         name=str(raw["name"]), type=str(raw["type"]), nullable=bool(raw.get("nullable", True)),
-        min=raw.get("min"), max=raw.get("max"),
+        min=_bound_text(raw.get("min")), max=_bound_text(raw.get("max")),
         allowed=_tuple(raw.get("allowed")), regex=raw.get("regex"),
         unique=bool(raw.get("unique", False)), max_length=raw.get("max_length"),
         aliases=_tuple(raw.get("aliases")) or (), unit=raw.get("unit"),
         formats=_tuple(raw.get("formats")) or (), description=raw.get("description"),
         available=str(raw.get("available", "at_prediction")),
+        feature=bool(raw.get("feature", True)),
     )
 
 
@@ -263,8 +356,9 @@ def _draft(data: dict[str, Any], columns: list[ColumnSpec]) -> Any:
         table=str(data.get("table") or "unnamed"), columns=tuple(columns),
         primary_key=_tuple(data.get("primary_key")) or (), event_time=data.get("event_time"),
         entity=data.get("entity"), target=data.get("target"),
-        on_schema_change=data.get("on_schema_change", "fail"),
-        on_duplicate=data.get("on_duplicate", "quarantine"))
+        schema_policy=SchemaPolicy.parse(data.get("on_schema_change", "fail")),
+        on_duplicate=data.get("on_duplicate", "quarantine"),
+        max_quarantine_share=data.get("max_quarantine_share"))
 
 
 def _problems(contract: Contract) -> list[str]:
@@ -291,9 +385,12 @@ def _problems(contract: Contract) -> list[str]:
         if kind not in ("date", "datetime"):
             problems.append(f"event_time `{contract.event_time}` must be a date or datetime, "
                             f"not {kind}.")
-    if contract.on_schema_change not in SCHEMA_POLICIES:
-        problems.append(f"on_schema_change `{contract.on_schema_change}` must be one of "
-                        f"{', '.join(SCHEMA_POLICIES)}.")
+    problems += _policy_problems(contract.schema_policy)
+    share = contract.max_quarantine_share
+    if share is not None and (isinstance(share, bool) or not isinstance(share, int | float)
+                              or not 0 <= share <= 1):
+        problems.append(f"max_quarantine_share must be a number from 0 to 1 (a share of "
+                        f"the batch), found {share!r}.")
     if contract.on_duplicate not in DUPLICATE_POLICIES:
         problems.append(f"on_duplicate `{contract.on_duplicate}` must be one of "
                         f"{', '.join(DUPLICATE_POLICIES)}.")
@@ -310,15 +407,12 @@ def _column_problems(col: ColumnSpec, seen: set[str]) -> list[str]:
     if col.type not in TYPES:
         problems.append(f"{where}: type `{col.type}` is not one of {', '.join(TYPES)}."
                         + close_matches(col.type, TYPES))
-    if (col.min is not None or col.max is not None) and not col.is_numeric:
-        problems.append(f"{where}: min/max apply to int and float columns only.")
-    for key in ("min", "max"):
-        value = getattr(col, key)
-        if value is not None and not isinstance(value, int | float):
-            problems.append(f"{where}: {key} must be a number, found {value!r}.")
-    if (isinstance(col.min, int | float) and isinstance(col.max, int | float)
-            and col.min > col.max):
-        problems.append(f"{where}: min {col.min} is greater than max {col.max}.")
+    problems += _bound_problems(col, where)
+    if col.allowed is not None and col.type in ("int", "float"):
+        bad = [a for a in col.allowed if _number(a) is None]
+        if bad:
+            problems.append(f"{where}: allowed values of a {col.type} column must be "
+                            f"numbers, found {', '.join(map(repr, bad))}.")
     if col.regex is not None:
         try:
             re.compile(col.regex)
@@ -333,3 +427,68 @@ def _column_problems(col: ColumnSpec, seen: set[str]) -> list[str]:
         problems.append(f"{where}: available `{col.available}` must be at_prediction, "
                         "after_outcome or an offset after the event time such as 2h or 3d.")
     return problems
+
+
+def _bound_problems(col: ColumnSpec, where: str) -> list[str]:
+    if col.min is None and col.max is None:
+        return []
+    if not (col.is_numeric or col.is_temporal):
+        return [f"{where}: min/max apply to int, float, date and datetime columns only."]
+    problems = []
+    for key in ("min", "max"):
+        value = getattr(col, key)
+        if value is None:
+            continue
+        if col.is_numeric and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems.append(f"{where}: {key} must be a number, found {value!r}.")
+        elif col.is_temporal and _temporal(value, col.type) is None:
+            problems.append(f"{where}: {key} must be an ISO {col.type} such as "
+                            f"{'2024-01-31' if col.type == 'date' else '2024-01-31T00:00:00Z'}"
+                            f", found {value!r}.")
+    if not problems and col.min is not None and col.max is not None \
+            and col.bound("min") > col.bound("max"):
+        problems.append(f"{where}: min {col.min} is greater than max {col.max}.")
+    return problems
+
+
+def _policy_problems(policy: SchemaPolicy) -> list[str]:
+    bad = {k: policy.for_kind(k) for k in CHANGE_KINDS
+           if policy.for_kind(k) not in SCHEMA_POLICIES}
+    if not bad:
+        return []
+    if len(set(bad.values())) == 1 and len(bad) == len(CHANGE_KINDS):
+        return [f"on_schema_change `{policy.new}` must be one of {', '.join(SCHEMA_POLICIES)}."]
+    return [f"on_schema_change.{k} `{v}` must be one of {', '.join(SCHEMA_POLICIES)}."
+            for k, v in bad.items()]
+
+
+def _bound_text(value: Any) -> Any:
+    """YAML reads ``2024-01-31`` as a date: keep temporal bounds as ISO text."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def _temporal(value: Any, kind: str) -> dt.date | dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if kind == "date":
+        return parsed.date()
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None \
+        else parsed.astimezone(dt.UTC)
+
+
+def _number_text(value: str) -> Any:
+    number = _number(value)
+    if number is None:
+        return value
+    return int(number) if number.is_integer() and "." not in str(value) else number
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

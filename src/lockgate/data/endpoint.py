@@ -1,12 +1,16 @@
 """The HTTP ingest endpoint, the embedded streaming default: ``POST /tables/{name}/rows``
-with a JSON list of records (or ``{"rows": [...]}``) lands them as one batch.
+with a JSON list of records (or ``{"rows": [...]}``).
 
 Bound to 127.0.0.1 by default and behind the shared guard (:mod:`lockgate.security`): a
 foreign ``Host`` or a cross-site ``Origin`` is refused; beyond loopback it needs
 ``LOCKGATE_INGEST_TOKEN`` (at least 16 characters) or ``--insecure``; bodies are JSON of at
-most ``max_body_bytes`` (default 8 MiB), nested at most 32 deep. Each request is one
-batch; a retried request with the same records lands once (content hash). Landing is
-serialised per table in a process so duplicate checks see every earlier batch.
+most ``max_body_bytes`` (default 8 MiB), nested at most 32 deep.
+
+Requests for a table arriving within ``batch_seconds`` land together as one batch (one
+Delta version per window, not per request; see :mod:`lockgate.data.micro_batch`), and
+each request is answered with its own rows' outcome. Landing is serialised per table in a
+process so duplicate checks see every earlier batch; a retried request lands once (the
+same content, or its rows as copies of landed rows with a primary key).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections import defaultdict
 from typing import Any
 
 import uvicorn
@@ -24,6 +27,7 @@ from lockgate.config import Settings
 from lockgate.data.contract import Contract, check_table_name
 from lockgate.data.errors import ContractError, SchemaChangeError, SourceError
 from lockgate.data.ingestion import land, resolve_contract
+from lockgate.data.micro_batch import MicroBatcher
 from lockgate.data.source import RecordsSource
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.security import GuardPolicy, HttpGuard, server_config
@@ -43,7 +47,8 @@ def ingest_policy(settings: Settings, *, host: str = "127.0.0.1", token: str | N
 
 
 def create_app(settings: Settings, contracts: dict[str, Contract] | None = None,
-               policy: GuardPolicy | None = None) -> FastAPI:
+               policy: GuardPolicy | None = None, *, batch_seconds: float = 0.2,
+               batch_rows: int = 10_000) -> FastAPI:
     """The ingest app.
 
     Args:
@@ -51,6 +56,9 @@ def create_app(settings: Settings, contracts: dict[str, Contract] | None = None,
         contracts: contracts for tables that may not exist yet (others use their current
             contract).
         policy: who may post (default: loopback, no token; see :func:`ingest_policy`).
+        batch_seconds: how long a request waits for others to land with (0: each
+            request is its own batch).
+        batch_rows: a window lands early when it holds this many rows.
 
     Raises:
         GuardError: the policy refuses to start (exposed without a token, short token).
@@ -59,8 +67,20 @@ def create_app(settings: Settings, contracts: dict[str, Contract] | None = None,
     policy.check_start()
     app = FastAPI(title="lockgate ingest", version="1")
     app.add_middleware(HttpGuard, policy=policy)
-    locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
     known = dict(contracts or {})
+    batchers: dict[str, MicroBatcher] = {}
+    guard = threading.Lock()
+
+    def batcher(name: str) -> MicroBatcher:
+        def land_records(records: list[Any]) -> Any:
+            batch = RecordsSource(records, name=f"http:{name}").read()
+            return land(batch, name, resolve_contract(name, known.get(name), settings),
+                        settings=settings)
+
+        with guard:
+            if name not in batchers:
+                batchers[name] = MicroBatcher(land_records, batch_seconds, batch_rows)
+            return batchers[name]
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -79,17 +99,16 @@ def create_app(settings: Settings, contracts: dict[str, Contract] | None = None,
         if len(rows) > MAX_ROWS:
             raise HTTPException(413, f"At most {MAX_ROWS} rows per request; split the batch.")
         try:
-            contract = resolve_contract(name, known.get(name), settings)
-            batch = RecordsSource(rows, name=f"http:{name}").read()
-            with locks[name]:
-                result = land(batch, name, contract, settings=settings)
+            resolve_contract(name, known.get(name), settings)  # unknown table: 422 now
+            RecordsSource(rows).read()  # a malformed request fails alone, before batching
+            share = batcher(name).submit(rows)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from exc
         except (SourceError, ContractError, SchemaChangeError) as exc:
             raise HTTPException(422, str(exc)) from exc
         except LockgateError as exc:
             raise HTTPException(500, str(exc)) from exc
-        return result.to_dict()
+        return share.to_dict()
 
     return app
 
@@ -104,11 +123,11 @@ class IngestServer:
 
     def __init__(self, settings: Settings, contracts: dict[str, Contract] | None = None,
                  host: str = "127.0.0.1", port: int = 0,
-                 policy: GuardPolicy | None = None) -> None:
+                 policy: GuardPolicy | None = None, batch_seconds: float = 0.2) -> None:
         policy = policy or ingest_policy(settings, host=host)
         self.host = policy.host
         self.port = port or free_port(self.host)
-        self.app = create_app(settings, contracts, policy)
+        self.app = create_app(settings, contracts, policy, batch_seconds=batch_seconds)
         config = server_config(self.app, policy, port=self.port, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

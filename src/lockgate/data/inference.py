@@ -3,15 +3,21 @@ each marked as a guess for a person to confirm."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import polars as pl
 import yaml
 
 from lockgate.data.contract import ColumnSpec, Contract
+from lockgate.data.errors import ContractError
 from lockgate.data.normalize import DATE_FORMATS, cast_expr
-from lockgate.data.source import FileSource
+from lockgate.data.source import CsvDialect, FileSource
+from lockgate.errors import close_matches, numbered
 
 #: Try types from the most to the least specific; the first that parses every value wins.
 _ORDER = ("bool", "int", "float", "date", "datetime")
@@ -48,6 +54,8 @@ def infer_type(values: pl.Series) -> str:
     present = present.filter(present != "")
     if present.is_empty():
         return "string"
+    if present.is_in(["0", "1"]).all():
+        return "int"  # a 0/1 label is an int category, so "yes" is not a valid label
     frame = present.to_frame("v")
     for kind in _ORDER:
         parsed = frame.select(cast_expr(pl.col("v"), pl.String(), ColumnSpec("v", kind)))
@@ -56,23 +64,57 @@ def infer_type(values: pl.Series) -> str:
     return "string"
 
 
-def infer_contract(sample: pl.DataFrame | str, table: str | None = None) -> DraftContract:
+def infer_contract(sample: pl.DataFrame | str, table: str | None = None, *,
+                   target: str | None = None, primary_key: Sequence[str] | None = None,
+                   event_time: str | None = None, entity: str | None = None,
+                   dialect: CsvDialect | None = None) -> DraftContract:
     """Draft a contract from a frame or a data file.
 
     Args:
         sample: a frame, or a path read like ``lockgate ingest`` reads it.
         table: the table name (default: the file's stem, or ``table``).
+        target, primary_key, event_time, entity: the roles, when you know them (a
+            source column name or its contract name); the others are guessed.
+        dialect: how a CSV sample is written (default: sniffed).
+
+    Raises:
+        ContractError: a given role names no column.
     """
     if isinstance(sample, str):
         name = table or re.sub(r"[^A-Za-z0-9_]+", "_", sample.rsplit("/", 1)[-1].split(".")[0])
-        frame = FileSource(sample).read().frame
+        frame = FileSource(sample, dialect=dialect or CsvDialect()).read().frame
     else:
         name, frame = table or "table", sample
     guesses: dict[str, list[str]] = {}
     columns = [_column(frame, c, guesses) for c in frame.columns]
     roles = _roles(frame, columns, guesses)
+    given = _given_roles(columns, target=target, primary_key=primary_key,
+                         event_time=event_time, entity=entity)
+    for role in given:
+        guesses.pop(role, None)
+    roles = {**roles, **given}
+    columns = _open_ended_ids(columns, roles, guesses)
     contract = Contract(table=name or "table", version="1", columns=tuple(columns), **roles)
     return DraftContract(contract, guesses)
+
+
+def _given_roles(columns: list[ColumnSpec], **roles: Any) -> dict[str, Any]:
+    by_source = {a: c.name for c in columns for a in (c.name, *c.aliases)}
+    out: dict[str, Any] = {}
+    problems = []
+    for role, value in roles.items():
+        if value is None:
+            continue
+        names = [value] if isinstance(value, str) else list(value)
+        found = [by_source.get(n) for n in names]
+        problems += [f"--{role.replace('_', '-')} `{n}` is not a column of the sample."
+                     + close_matches(n, list(by_source)) for n, f in zip(names, found,
+                                                                         strict=True) if f is None]
+        resolved = [f for f in found if f is not None]
+        out[role] = tuple(resolved) if role == "primary_key" else (resolved or [None])[0]
+    if problems:
+        raise ContractError(f"{len(problems)} problem(s) with the roles:\n" + numbered(problems))
+    return out
 
 
 def _column(frame: pl.DataFrame, source: str, guesses: dict[str, list[str]]) -> ColumnSpec:
@@ -87,15 +129,14 @@ def _column(frame: pl.DataFrame, source: str, guesses: dict[str, list[str]]) -> 
     nullable = nulls > 0
     notes.append("nullable: nulls seen" if nullable else "not nullable: no nulls in the sample")
     spec: dict[str, object] = {}
-    if kind in ("int", "float"):
+    if kind in ("int", "float", "date", "datetime"):
         parsed = frame.select(cast_expr(pl.col(source), values.dtype, ColumnSpec("v", kind)))
         series = parsed.to_series().drop_nulls()
         if series.len():
-            low, high = float(series.min()), float(series.max())
-            if low >= 0:
-                spec["min"] = 0
-                notes.append("min 0: no negative values seen")
-            notes.append(f"observed range {low:g}..{high:g}")
+            spec.update(_bounds(series, kind, notes))
+    if kind == "int" and text.drop_nulls().str.strip_chars().is_in(["0", "1"]).all():
+        spec = {"allowed": ("0", "1")}
+        notes[0] = "int category: only 0 and 1 seen (a label or a flag)"
     if kind == "string":
         distinct = text.drop_nulls().str.strip_chars().unique()
         if 0 < distinct.len() <= _MAX_CATEGORIES and distinct.len() * 4 <= values.len():
@@ -107,6 +148,79 @@ def _column(frame: pl.DataFrame, source: str, guesses: dict[str, list[str]]) -> 
     guesses[name] = notes
     return ColumnSpec(name=name, type=kind, nullable=nullable, aliases=aliases,
                       formats=formats, **spec)  # type: ignore[arg-type]
+
+
+def _open_ended_ids(columns: list[ColumnSpec], roles: dict[str, Any],
+                    guesses: dict[str, list[str]]) -> list[ColumnSpec]:
+    """Keys and entities grow past anything in a sample: no ``max`` for them."""
+    ids = set(roles.get("primary_key") or ()) | {roles.get("entity")}
+    out = []
+    for col in columns:
+        if col.name in ids and col.max is not None:
+            col = replace(col, max=None)
+            guesses[col.name] = [n for n in guesses.get(col.name, [])
+                                 if not n.startswith("range")] + ["no max: an id grows"]
+        out.append(col)
+    return out
+
+
+def _bounds(series: pl.Series, kind: str, notes: list[str]) -> dict[str, object]:
+    """Plausible bounds: the 1st-99th percentile range widened by its own span on each
+    side (never narrower than what the sample holds), so values far outside anything
+    seen are caught while the sample itself passes. Never below 0 when nothing was."""
+    numeric = series.cast(pl.Int64) if kind in ("date", "datetime") else series
+    if kind == "date":
+        numeric = series.cast(pl.Int32).cast(pl.Int64)
+    low, high = float(numeric.min()), float(numeric.max())  # type: ignore[arg-type]
+    q01 = float(numeric.quantile(0.01) or low)
+    q99 = float(numeric.quantile(0.99) or high)
+    span = max(q99 - q01, abs(q99) * 0.1, 1.0)
+    lo, hi = min(low, q01 - span), max(high, q99 + span)
+    if kind in ("date", "datetime"):  # new data comes later: leave at least a year
+        year = 365 if kind == "date" else 365 * 86_400 * 1_000_000
+        hi = max(hi, high + year)
+    if low >= 0:
+        lo = max(lo, 0.0)
+    if kind == "float":
+        bounds = {"min": _round_down(lo), "max": _round_up(hi)}
+        notes.append(f"range {bounds['min']:g}..{bounds['max']:g}: percentiles 1-99 "
+                     f"({q01:g}..{q99:g}) widened by their span; seen {low:g}..{high:g}")
+        return bounds
+    if kind == "int":
+        bounds = {"min": math.floor(lo), "max": math.ceil(hi)}
+        notes.append(f"range {bounds['min']}..{bounds['max']}: percentiles 1-99 "
+                     f"({q01:g}..{q99:g}) widened by their span; seen {low:g}..{high:g}")
+        return bounds
+    as_text = _dates if kind == "date" else _datetimes
+    bounds = {"min": as_text(lo), "max": as_text(hi)}
+    notes.append(f"range {bounds['min']}..{bounds['max']}: the sample's period "
+                 f"({as_text(low)}..{as_text(high)}) widened by its span")
+    return bounds
+
+
+def _dates(days: float) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=math.floor(days))).isoformat()
+
+
+def _datetimes(micros: float) -> str:
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round_down(value: float) -> float:
+    return _nice(value, math.floor)
+
+
+def _round_up(value: float) -> float:
+    return _nice(value, math.ceil)
+
+
+def _nice(value: float, direction: Any) -> float:
+    """Two significant digits, rounded outward."""
+    if value == 0:
+        return 0.0
+    step = 10 ** (math.floor(math.log10(abs(value))) - 1)
+    return float(direction(value / step) * step)
 
 
 def _roles(frame: pl.DataFrame, columns: list[ColumnSpec],

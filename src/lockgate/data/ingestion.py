@@ -6,12 +6,13 @@ number is the Delta version.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -22,11 +23,18 @@ from lockgate.data import quarantine as quarantine_table
 from lockgate.data import schema_change
 from lockgate.data import table as delta
 from lockgate.data.contract import Contract, check_table_name, load_contract
-from lockgate.data.errors import ContractError, SourceError
+from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
-from lockgate.data.source import Batch, as_source
-from lockgate.data.statistics import column_stats, scale_changes
+from lockgate.data.source import Batch, SqlSource, as_source
+from lockgate.data.statistics import (
+    category_changes,
+    column_stats,
+    null_share_changes,
+    scale_changes,
+    value_counts,
+)
 from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
+from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
 
 Progress = Callable[[int], None]
@@ -46,6 +54,9 @@ class IngestResult:
         created: False when the same content had already landed (idempotent re-ingest).
         batch_id: the batch's id (also on its quarantined rows).
         warnings: batch-level findings (scale change, evolved schema...).
+        deduplicated: copies of rows that had landed (or came earlier in the batch), set
+            aside before the door: not counted in ``ingested``.
+        updated: accepted rows that replaced a landed row of the same key (upsert).
     """
 
     table: str
@@ -58,6 +69,12 @@ class IngestResult:
     batch_id: str
     warnings: tuple[str, ...] = ()
     contract_version: str | None = None
+    deduplicated: int = 0
+    updated: int = 0
+    #: Per quarantined row, its position in the batch and its reasons; then the
+    #: positions of the copies (so a caller that merged requests can answer each).
+    row_reasons: tuple[tuple[int, tuple[str, ...]], ...] = field(default=(), repr=False)
+    copy_rows: tuple[int, ...] = field(default=(), repr=False)
 
     @property
     def version(self) -> int | None:
@@ -71,6 +88,7 @@ class IngestResult:
             "accepted": self.accepted, "quarantined": self.quarantined,
             "reasons": self.reasons, "created": self.created, "batch_id": self.batch_id,
             "warnings": list(self.warnings), "contract_version": self.contract_version,
+            "deduplicated": self.deduplicated, "updated": self.updated,
             "validation_status": None if self.dataset_version is None
             else self.dataset_version.validation_status,
         }
@@ -86,11 +104,44 @@ class Landing:
     row_ids: tuple[str, ...] | None = None
     positions: tuple[int, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Columns naming an event (a declared event id): a repeat is a copy, not a row.
+    dedupe_key: tuple[str, ...] = ()
+    #: Messages refused before the door (not JSON, unknown fields under a failing
+    #: policy): (reason, raw payload); they follow the batch's rows in ``row_ids`` and
+    #: ``positions`` and are quarantined with it, in the same accounting.
+    rejected: tuple[tuple[str, str], ...] = ()
+
+
+IngestMode = Literal["append", "upsert"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    """Per-call choices.
+
+    Attributes:
+        max_quarantine_share: refuse the whole batch (nothing lands) when more than this
+            share of its rows would be quarantined; default: the contract's.
+        mode: ``append`` (a landed primary key repeated with other values is a
+            duplicate) or ``upsert`` (it replaces the landed row through a Delta MERGE;
+            the old row stays readable by time travel).
+    """
+
+    max_quarantine_share: float | None = None
+    mode: IngestMode = "append"
+
+    def __post_init__(self) -> None:
+        share = self.max_quarantine_share
+        if share is not None and not 0 <= share <= 1:
+            raise ContractError(f"max_quarantine_share must be from 0 to 1, got {share}.")
+        if self.mode not in ("append", "upsert"):
+            raise ContractError(f"mode must be `append` or `upsert`, got `{self.mode}`.")
 
 
 def ingest(source: Any, table: str, contract: Contract | str | Path | None = None, *,
            settings: Settings | None = None, run: Any = None,
-           progress: Progress | None = None) -> IngestResult:
+           progress: Progress | None = None, options: IngestOptions | None = None,
+           max_quarantine_share: float | None = None) -> IngestResult:
     """Ingest one batch from any source into ``table``.
 
     Args:
@@ -101,6 +152,8 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
         settings: lockgate settings (default: environment).
         run: a tracking Run; the new dataset version is recorded as its output.
         progress: called with bytes (files) or rows (SQL) read so far.
+        options: fail threshold and mode (append / upsert).
+        max_quarantine_share: shorthand for ``options.max_quarantine_share``.
 
     Returns:
         The batch's IngestResult; ``created`` is False when the same content had landed.
@@ -109,65 +162,216 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
         SourceError, SourceUnreachableError: the source cannot be read; nothing landed.
         ContractError: no contract for a new table, or a bad one.
         SchemaChangeError: the columns changed and the policy is ``fail``.
+        QuarantineShareError: the fail threshold was crossed; nothing landed.
     """
     settings = settings or load_settings()
     check_table_name(table)
+    options = options or IngestOptions()
+    if max_quarantine_share is not None:
+        options = replace(options, max_quarantine_share=max_quarantine_share)
     resolved = resolve_contract(table, contract, settings)
-    batch = as_source(source).read(progress)
-    return land(batch, table, resolved, settings=settings, run=run)
+    source = as_source(source)
+    if isinstance(source, SqlSource) and source.watermark:
+        return land_incremental(source, table, resolved, settings=settings, run=run,
+                                options=options, progress=progress)
+    batch = source.read(progress)
+    return land(batch, table, resolved, settings=settings, run=run, options=options)
 
 
 def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
-         run: Any = None, landing: Landing | None = None) -> IngestResult:
-    """Validate and land one batch that was already read (shared by every source)."""
+         run: Any = None, landing: Landing | None = None,
+         options: IngestOptions | None = None) -> IngestResult:
+    """Validate and land one batch that was already read (shared by every source).
+
+    Raises:
+        QuarantineShareError: more of the batch would be quarantined than allowed;
+            nothing was written.
+    """
     landing = landing or Landing()
+    options = options or IngestOptions()
     store = Store.open(settings)
     reconcile(store, settings, table)
     if landing.idempotent:
-        done = _landed_before(store, table, batch.content_hash)
+        done = _landed_before(store, table, batch.content_hash, contract.version)
         if done is not None:
             return IngestResult(table, done, batch.frame.height, 0, 0, {}, False,
                                 done.batch_id or "", (
-                                    f"same content already landed as {done.ref}; "
-                                    "nothing new was written",), done.contract_version)
+                                    f"same content already landed as {done.ref} under "
+                                    f"contract v{contract.version}; nothing new was written",),
+                                done.contract_version)
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
     if batch.frame.width == 0:
         raise SourceError(f"{batch.source} has no columns: nothing to ingest.")
-    batch_id = landing.batch_id or (batch.content_hash[:16] if landing.idempotent
-                                    else uuid.uuid4().hex[:16])
+    given_version = contract.version
+    batch_id = landing.batch_id or (
+        hashlib.sha256(f"{batch.content_hash}|{given_version}".encode()).hexdigest()[:16]
+        if landing.idempotent else uuid.uuid4().hex[:16])
     path = delta.table_path(settings, table)
     landed = delta.open_table(path)  # one read of the log serves keys, types and the append
-    outcome, contract, warnings, batch_checks, changes = screen(batch, contract, settings,
-                                                                landed=landed)
-    stats = column_stats(outcome.accepted, contract)
-    scaled = scale_changes(stats, _previous_stats(store, table))
-    for name, message in scaled.items():
-        batch_checks[f"scale:{name}"] = {"passed": 0, "failed": 1, "level": "batch",
-                                        "ok": False, "message": message}
-        warnings.append(message)
+    screened = screen(batch, contract, settings, landed=landed, landing=landing,
+                      upsert=options.mode == "upsert")
+    outcome, contract, warnings = screened.outcome, screened.contract, screened.warnings
+    outcome = _with_rejected(outcome, landing)
+    _check_share(outcome, contract, options, batch.source, table)
+    batch_checks = {**screened.batch_checks, **_batch_level(store, table, screened)}
+    warnings += [c["message"] for c in batch_checks.values() if c.get("message")]
     checks = {**outcome.checks_record(), **batch_checks}
     status = "failed" if any(not c["ok"] for c in batch_checks.values()) else "passed"
     record = {
         "batch_id": batch_id, "source": batch.source, "content_hash": batch.content_hash,
-        "contract_version": contract.version, "rows_ingested": batch.frame.height,
+        "contract_version": contract.version, "rows_ingested": outcome.rows,
         "rows_accepted": outcome.accepted.height, "rows_quarantined": outcome.quarantined.height,
         "validation_status": status, "checks": checks,
-        "details": {"reasons": outcome.reasons, "stats": stats, "contract": contract.to_dict(),
-                    "schema_changes": changes, "warnings": warnings, **landing.extra},
+        "details": {"reasons": outcome.reasons, "stats": screened.stats,
+                    "contract": contract.to_dict(), "contract_given": given_version,
+                    "schema_changes": screened.changes, "warnings": warnings,
+                    "deduplicated": outcome.deduplicated, "updated": outcome.updated,
+                    "mode": options.mode, **landing.extra},
         "landed_at": time.time(),
     }
     delta.check_compatible(landed, table, outcome.accepted)
     _write_quarantine(settings, table, outcome, record, landing)
-    version = delta.commit(path, outcome.accepted, record, transaction=landing.transaction,
-                           evolve=True, table=landed)
-    _remember_keys(path, version, outcome.accepted)
+    if options.mode == "upsert" and landed is not None and contract.primary_key:
+        version = delta.merge(path, outcome.accepted, record, contract.primary_key,
+                              transaction=landing.transaction, table=landed)
+        _KEYS.pop(str(path), None)
+    else:
+        version = delta.commit(path, outcome.accepted, record, transaction=landing.transaction,
+                               evolve=True, table=landed)
+        _remember_keys(path, version, outcome.accepted)
     dataset_version = _register(store, table, version, record, run)
     _remember_stats(store, dataset_version)
-    return IngestResult(table, dataset_version, batch.frame.height, outcome.accepted.height,
+    return IngestResult(table, dataset_version, outcome.rows, outcome.accepted.height,
                         outcome.quarantined.height, outcome.reasons, True, batch_id,
-                        tuple(warnings), contract.version)
+                        tuple(warnings), contract.version, outcome.deduplicated,
+                        outcome.updated,
+                        tuple((int(r), tuple(c)) for r, c in outcome.quarantined.select(
+                            ROW, REASONS).iter_rows()), outcome.copy_rows)
+
+
+def land_incremental(source: SqlSource, table: str, contract: Contract, *,
+                     settings: Settings, run: Any = None,
+                     options: IngestOptions | None = None,
+                     progress: Progress | None = None) -> IngestResult:
+    """Extract only what is new since the last landing, by the source's watermark.
+
+    The highest watermark landed is stored in the same Delta commit as the rows, so it
+    never runs ahead of the data (effectively once). The boundary is inclusive: rows at
+    the last watermark are read again and skipped as copies by primary key; an updated
+    row (same key, new values) is quarantined as a duplicate, or replaces the landed row
+    with ``mode="upsert"``.
+
+    Raises:
+        ContractError: the contract has no primary key (needed to skip the rows read
+            twice at the boundary).
+    """
+    if not contract.primary_key:
+        raise ContractError(
+            f"Incremental extraction of `{table}` by `{source.watermark}` needs a "
+            "primary_key in the contract: rows at the last watermark are read again and "
+            "skipped by key.")
+    store = Store.open(settings)
+    reconcile(store, settings, table)
+    key = f"{source.url}|{source.query}|{source.watermark}"
+    previous = _last_watermark(store, table, key)
+    batch = source.since(_watermark_value(previous)).read(progress)
+    column = source.watermark or ""
+    if column not in batch.frame.columns:
+        raise SourceError(f"The query's result has no watermark column `{column}`; it has "
+                          f"{', '.join(batch.frame.columns)}.")
+    high = batch.frame[column].drop_nulls().max() if batch.frame.height else None
+    mark = previous if high is None else _watermark_record(high)
+    landing = Landing(extra={"incremental": {"key": key, "column": column,
+                                             "since": previous, "watermark": mark}})
+    return land(batch, table, contract, settings=settings, run=run, landing=landing,
+                options=options)
+
+
+def _last_watermark(store: Store, table: str, key: str) -> dict[str, Any] | None:
+    try:
+        versions = store.dataset_versions(table)
+    except LookupError:
+        return None
+    for version in reversed(versions):
+        mark = version.details.get("incremental") or {}
+        if mark.get("key") == key and mark.get("watermark") is not None:
+            return mark["watermark"]  # type: ignore[no-any-return]
+    return None
+
+
+def _watermark_record(value: Any) -> dict[str, Any]:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return {"kind": "datetime", "value": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"kind": "date", "value": value.isoformat()}
+    if isinstance(value, bool | int | float):
+        return {"kind": type(value).__name__, "value": value}
+    return {"kind": "str", "value": str(value)}
+
+
+def _watermark_value(mark: dict[str, Any] | None) -> Any:
+    """The stored watermark as the Python value the driver binds (a datetime stays a
+    datetime, so PostgreSQL compares timestamps, not text)."""
+    import datetime as dt
+
+    if mark is None:
+        return None
+    kind, value = mark["kind"], mark["value"]
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(value)
+    if kind == "date":
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _with_rejected(outcome: ValidationOutcome, landing: Landing) -> ValidationOutcome:
+    """Add the messages refused before the door to the quarantined rows."""
+    if not landing.rejected:
+        return outcome
+    start = outcome.rows + outcome.deduplicated
+    refused = pl.DataFrame({
+        ROW: pl.Series(range(start, start + len(landing.rejected)), dtype=pl.Int64),
+        REASONS: pl.Series([[r] for r, _ in landing.rejected], dtype=pl.List(pl.String)),
+        RAW_JSON: pl.Series([raw for _, raw in landing.rejected], dtype=pl.String)})
+    counts = dict(outcome.counts)
+    for reason, _ in landing.rejected:
+        counts[reason] = counts.get(reason, 0) + 1
+    return replace(outcome, quarantined=pl.concat([outcome.quarantined, refused],
+                                                  how="vertical_relaxed"),
+                   counts=counts, rows=outcome.rows + len(landing.rejected),
+                   checks=[*outcome.checks, *sorted({r for r, _ in landing.rejected}
+                                                    - set(outcome.checks))])
+
+
+def _check_share(outcome: ValidationOutcome, contract: Contract, options: IngestOptions,
+                 source: str, table: str) -> None:
+    """The fail threshold: refuse the whole batch, before anything is written."""
+    limit = options.max_quarantine_share
+    if limit is None:
+        limit = contract.max_quarantine_share
+    if limit is None or outcome.rows == 0:
+        return
+    if outcome.quarantined.height / outcome.rows > limit:
+        raise QuarantineShareError(table, source, outcome.rows, outcome.quarantined.height,
+                                   limit, outcome.reasons)
+
+
+def _batch_level(store: Store, table: str, screened: Screening) -> dict[str, dict[str, Any]]:
+    """Scale, null-share and category-set checks on the whole incoming batch."""
+    previous = _previous_stats(store, table)
+    found: dict[str, dict[str, Any]] = {}
+    for kind, flagged in (
+            ("scale", scale_changes(screened.stats, previous)),
+            ("nulls", null_share_changes(screened.stats, previous)),
+            ("categories", category_changes(screened.stats, previous, screened.categories))):
+        for name, message in flagged.items():
+            found[f"{kind}:{name}"] = {"passed": 0, "failed": 1, "level": "batch",
+                                       "ok": False, "message": message}
+    return found
 
 
 def resolve_contract(table: str, contract: Contract | str | Path | None,
@@ -192,6 +396,11 @@ def read(table: str, version: int | None = None, *,
          settings: Settings | None = None) -> pl.DataFrame:
     """A table's rows as of a version (the latest by default).
 
+    Inside a pipeline step, "the latest" is the version the run pinned when the step
+    declares the table (``@step(inputs=["orders@latest"])``), and every read is recorded
+    on the step run (a lineage edge, and a cached result goes stale when a table it read
+    as "latest" has a newer version).
+
     Example:
         >>> lg.data.read("orders", version=3)
 
@@ -199,7 +408,15 @@ def read(table: str, version: int | None = None, *,
         NotFoundError: no such table or version.
     """
     settings = settings or load_settings()
-    return delta.read_version(delta.table_path(settings, table), table, version)
+    path = delta.table_path(settings, table)
+    pinned = step_context.pinned_version(table) if version is None else None
+    resolved = version if version is not None else pinned
+    if resolved is None:
+        resolved = delta.current_version(path)  # then read exactly that one
+    frame = delta.read_version(path, table, resolved)
+    if resolved is not None:
+        step_context.record_read(table, resolved, latest=version is None and pinned is None)
+    return frame
 
 
 def contract_for(table: str, version: int | None = None, *,
@@ -240,45 +457,99 @@ def reconcile(store: Store, settings: Settings, table: str) -> int:
     return added
 
 
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """The door's verdict on a batch before anything lands.
+
+    Attributes:
+        outcome: accepted and quarantined rows.
+        contract: the contract in force (evolved or not).
+        warnings: batch-level findings to show.
+        batch_checks: the schema check (the statistical ones are added when landing).
+        changes: schema-change codes.
+        stats: statistics of the whole incoming batch (every value that parsed).
+        categories: rows per value of its category columns.
+    """
+
+    outcome: ValidationOutcome
+    contract: Contract
+    warnings: list[str]
+    batch_checks: dict[str, dict[str, Any]]
+    changes: list[str]
+    stats: dict[str, dict[str, Any]]
+    categories: dict[str, dict[str, int]]
+
+
 def screen(batch: Batch, contract: Contract, settings: Settings, *,
-           landed: DeltaTable | None = None) -> tuple[
-        ValidationOutcome, Contract, list[str], dict[str, dict[str, Any]], list[str]]:
+           landed: DeltaTable | None = None, landing: Landing | None = None,
+           upsert: bool = False) -> Screening:
     """The door without landing: map, normalise, apply the schema policy, validate.
 
     ``landed``: the contract's table when the caller has it open (else it is opened to
-    read the keys already landed).
-
-    Returns:
-        The outcome, the contract in force (evolved or not), warnings, batch-level
-        checks and the schema-change codes.
+    read the keys already landed). ``landing.dedupe_key``: the event id columns.
     """
     frame = batch.frame
     mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
-    normalized = normalize(frame, contract, mapping)
+    normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
     present = _present_counts(normalized, contract, mapping)
     changes = schema_change.detect(mapping, normalized, contract, present)
     schema_change.enforce(changes, contract, batch.source)
+    policy = contract.schema_policy
     warnings: list[str] = []
     batch_checks: dict[str, dict[str, Any]] = {}
+    holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
     if changes:
-        batch_checks["schema"] = {"passed": 0, "failed": len(changes), "level": "batch",
-                                  "ok": contract.on_schema_change == "evolve",
-                                  "policy": contract.on_schema_change}
-        warnings += [f"{c.detail} (on_schema_change: {contract.on_schema_change})"
+        batch_checks["schema"] = {
+            "passed": 0, "failed": len(changes), "level": "batch", "ok": not holding,
+            "policy": str(policy),
+            "changes": [{"kind": c.kind, "column": c.column,
+                         "policy": policy.for_kind(c.kind)} for c in changes]}
+        warnings += [f"{c.detail} (on_schema_change {c.kind}: {policy.for_kind(c.kind)})"
                      for c in changes]
-    if changes and contract.on_schema_change == "quarantine":
-        return (_quarantine_all(normalized, contract, [c.code for c in changes]),
-                contract, warnings, batch_checks, [c.code for c in changes])
-    if changes and contract.on_schema_change == "evolve":
-        evolved = schema_change.evolve(contract, changes, mapping, frame)
+    codes = [c.code for c in changes]
+    if holding:
+        return Screening(_quarantine_all(normalized, contract, [c.code for c in holding]),
+                         contract, warnings, batch_checks, codes, {}, {})
+    evolved = schema_change.evolve(contract, changes, mapping, frame)
+    ignored = schema_change.without_ignored_renames(mapping, changes, contract)
+    if evolved is not contract or ignored is not mapping:
         if evolved is not contract:
             warnings.append(f"contract evolved from v{contract.version} to v{evolved.version}")
-            contract = evolved
-            mapping = map_columns(frame.columns, contract)
-            normalized = normalize(frame, contract, mapping)
-    existing = _existing_keys(settings, contract, landed)
-    outcome = validate(normalized, contract, existing=existing)
-    return outcome, contract, warnings, batch_checks, [c.code for c in changes]
+        contract = evolved
+        mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
+        mapping = schema_change.without_ignored_renames(mapping, changes, contract)
+        normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
+    dedupe_key = tuple(k for k in (landing.dedupe_key if landing else ()) if k)
+    existing = _existing_keys(settings, contract, landed, dedupe_key)
+    landed_rows = _landed_rows(contract, normalized, existing, landed)
+    outcome = validate(normalized, contract, existing=existing, landed_rows=landed_rows,
+                       dedupe_key=dedupe_key, upsert=upsert)
+    stats = column_stats(normalized.select(contract.column_names), contract)
+    categories = value_counts(normalized, contract, [c.name for c in contract.columns
+                                                     if c.type in ("category", "bool")])
+    return Screening(outcome, contract, warnings, batch_checks, codes, stats, categories)
+
+
+def _landed_rows(contract: Contract, normalized: pl.DataFrame, existing: pl.DataFrame | None,
+                 landed: DeltaTable | None) -> pl.DataFrame | None:
+    """The landed rows whose primary key this batch repeats (to tell a copy of a landed
+    row, which is skipped, from a different row under the same key)."""
+    keys = list(contract.primary_key)
+    if not keys or existing is None or landed is None or existing.is_empty() \
+            or not all(k in existing.columns for k in keys):
+        return None
+    wanted = normalized.select(keys).join(existing.select(keys).unique(), on=keys, how="semi")
+    if wanted.is_empty():
+        return None
+    import pyarrow.compute as pc
+
+    names = set(landed.schema().to_arrow().names)
+    columns = [c for c in contract.column_names if c in names]
+    values = wanted[keys[0]].unique().to_arrow()
+    found = pl.from_arrow(landed.to_pyarrow_dataset().to_table(
+        columns=columns, filter=pc.field(keys[0]).isin(values)))
+    assert isinstance(found, pl.DataFrame)
+    return found.join(wanted.unique(), on=keys, how="semi") if len(keys) > 1 else found
 
 
 def _absent_keys_as_null(batch: Batch, mapping: ColumnMapping,
@@ -314,9 +585,9 @@ def _present_counts(normalized: pl.DataFrame, contract: Contract, mapping: Any) 
     return {n: int(v) for n, v in zip(names, row, strict=True)}
 
 
-def _existing_keys(settings: Settings, contract: Contract,
-                   landed: DeltaTable | None) -> pl.DataFrame | None:
-    keys = list(dict.fromkeys([*contract.primary_key,
+def _existing_keys(settings: Settings, contract: Contract, landed: DeltaTable | None,
+                   dedupe_key: tuple[str, ...] = ()) -> pl.DataFrame | None:
+    keys = list(dict.fromkeys([*contract.primary_key, *dedupe_key,
                                *(c.name for c in contract.columns if c.unique)]))
     if not keys:
         return None
@@ -408,9 +679,13 @@ def _register(store: Store, table: str, version: int, record: dict[str, Any],
     return found
 
 
-def _landed_before(store: Store, table: str, content_hash: str) -> DatasetVersion | None:
+def _landed_before(store: Store, table: str, content_hash: str,
+                   contract_version: str) -> DatasetVersion | None:
+    """The version that landed this content under this contract version (a new contract
+    version may accept what the old one refused, so the same file may land again)."""
     for version in reversed(store.dataset_versions(table)):
-        if version.content_hash == content_hash:
+        given = version.details.get("contract_given", version.contract_version)
+        if version.content_hash == content_hash and given == contract_version:
             return version
     return None
 

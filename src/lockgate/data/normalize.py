@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lockgate.data.contract import ColumnSpec, Contract
+from lockgate.data.contract import EPOCH_FORMATS, ColumnSpec, Contract
 
 #: Prefix of the columns holding each source value as text, kept for quarantine.
 RAW = "__src__"
@@ -61,14 +61,16 @@ def map_columns(columns: list[str], contract: Contract) -> ColumnMapping:
         for name in (col.name, *col.aliases):
             lookup.setdefault(_canonical(name), col.name)
     matched: dict[str, str] = {}
+    taken: set[str] = set()  # matched.values() as a set: `in` on it must not be linear
     new: list[str] = []
     for source in columns:
         target = lookup.get(_canonical(source))
-        if target is not None and target not in matched.values():
+        if target is not None and target not in taken:
             matched[source] = target
+            taken.add(target)
         else:
             new.append(source)
-    missing = [c for c in contract.column_names if c not in matched.values()]
+    missing = [c for c in contract.column_names if c not in taken]
     similar: list[tuple[str, str]] = []
     for source in list(new):
         candidates = difflib.get_close_matches(
@@ -81,7 +83,8 @@ def map_columns(columns: list[str], contract: Contract) -> ColumnMapping:
     return ColumnMapping(matched, tuple(new), tuple(missing), tuple(similar))
 
 
-def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping) -> pl.DataFrame:
+def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *,
+              decimal_comma: bool = False) -> pl.DataFrame:
     """Cast a batch to the contract.
 
     Returns a frame with, per contract column, the typed value, the source value as text
@@ -91,37 +94,66 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping) -
     Text is parsed in two passes: a strict fast path over every row (the common, clean
     spelling), then the full path (trimming, null tokens, every format) only over the
     rows the fast path could not read, which in clean data are few.
+
+    ``decimal_comma``: numbers are written ``1.234,5`` (a CSV read with
+    ``--decimal-comma``); only int and float columns are read that way.
+
+    The work is linear in the number of columns: the schema is read once (a wide frame's
+    ``schema`` is rebuilt on every access) and no per-column step scans the others.
     """
+    schema = frame.schema
+    converted: set[str] = set()
+    if decimal_comma:
+        frame, converted = _decimal_points(frame, contract, mapping, schema)
     renames = {**mapping.matched, **dict(mapping.similar)}
     by_contract = {v: k for k, v in renames.items()}
     sources = {spec.name: by_contract.get(spec.name) for spec in contract.columns}
     fast = frame.select(
-        [_fast_expr(spec, sources[spec.name], frame.schema) for spec in contract.columns])
-    pending = [
-        (pl.col(spec.name).is_null() & pl.col(RAW + sources[spec.name]).is_not_null())
+        [_fast_expr(spec, sources[spec.name], schema) for spec in contract.columns])
+    pending = {
+        spec.name: pl.col(spec.name).is_null() & pl.col(RAW + sources[spec.name]).is_not_null()
         for spec in contract.columns if sources[spec.name] is not None
-        and frame.schema[sources[spec.name]] == pl.String
-    ]
-    raw_exprs = [_as_text(pl.col(c), frame.schema[c]).alias(RAW + c) for c in frame.columns]
+        and schema[sources[spec.name]] == pl.String
+    }
+    raw_exprs = [_as_text(pl.col(c), dtype).alias(RAW + c) for c, dtype in schema.items()]
+    if converted:  # the quarantine shows the value as the source wrote it
+        raw_exprs = [pl.col(f"__dc__{c}").alias(RAW + c) if c in converted
+                     else e for c, e in zip(schema, raw_exprs, strict=True)]
     out = pl.concat([fast, frame.select(raw_exprs)], how="horizontal")
-    fails = [_typed_fail(spec, sources[spec.name], frame.schema) for spec in contract.columns]
+    fails = [_typed_fail(spec, sources[spec.name], schema) for spec in contract.columns]
+    if pending:  # only the columns with rows the fast path missed take the slow path
+        needed = out.select([e.any().alias(n) for n, e in pending.items()]).row(0)
+        pending = {n: e for (n, e), need in zip(pending.items(), needed, strict=True) if need}
     if not pending:
         return out.with_columns(fails)
-    retry_mask = out.select(pl.any_horizontal(pending)).to_series()
+    retry_mask = out.select(pl.any_horizontal(list(pending.values()))).to_series()
     index = retry_mask.arg_true()
-    if index.is_empty():
-        return out.with_columns(fails)
-    slow = out.filter(retry_mask).select(_slow_exprs(contract, sources, frame.schema))
+    slow = out.filter(retry_mask).select(_slow_exprs(contract, sources, schema, set(pending)))
+    slow_columns = set(slow.columns)
+    no_fail = pl.Series("", [False] * out.height, pl.Boolean)  # built once, not per column
     columns = []
     for spec in contract.columns:
         flag = PARSE_FAIL + spec.name
-        if flag not in slow.columns:
-            columns.append(_typed_fail(spec, sources[spec.name], frame.schema))
+        if flag not in slow_columns:
+            columns.append(_typed_fail(spec, sources[spec.name], schema))
             continue
         columns.append(out[spec.name].scatter(index, slow[spec.name]))
-        columns.append(pl.repeat(False, out.height, eager=True).alias(flag)
-                       .scatter(index, slow[flag]))
+        columns.append(no_fail.clone().alias(flag).scatter(index, slow[flag]))
     return out.with_columns(columns)
+
+
+def _decimal_points(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping,
+                    schema: pl.Schema) -> tuple[pl.DataFrame, set[str]]:
+    """``1.234,5`` -> ``1234.5`` in the text columns mapped to int/float contract columns
+    (the source text kept as ``__dc__<column>`` for the quarantine)."""
+    renames = {**mapping.matched, **dict(mapping.similar)}
+    numeric = [src for src, target in renames.items()
+               if contract.column(target).is_numeric and schema[src] == pl.String]
+    converted = frame.with_columns(
+        *[pl.col(c).alias(f"__dc__{c}") for c in numeric],
+        *[pl.col(c).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+          for c in numeric])
+    return converted, set(numeric)
 
 
 def _typed_fail(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Expr:
@@ -148,9 +180,12 @@ def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Ex
     elif spec.type == "bool":
         value = (pl.when(col == "true").then(pl.lit(True))
                  .when(col == "false").then(pl.lit(False)).otherwise(pl.lit(None, pl.Boolean)))
-    elif spec.type == "date":
+    elif spec.type == "date" and spec.formats[:1] != ("epoch_s",) \
+            and spec.formats[:1] != ("epoch_ms",):
         fmt = (spec.formats or DATE_FORMATS)[0]
         value = col.str.to_date(fmt, strict=False, exact=True)
+    elif spec.type == "date":
+        value = _epoch(col, spec.formats[0]).dt.date()
     elif spec.type == "datetime":
         value = _parse_datetime(col, spec.formats[:1] or ("%Y-%m-%dT%H:%M:%S%.f%z",))
     elif spec.type == "category" and spec.allowed:
@@ -164,12 +199,13 @@ def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Ex
 
 
 def _slow_exprs(contract: Contract, sources: dict[str, str | None],
-                schema: pl.Schema) -> list[pl.Expr]:
-    """The full parse and the parse-failure flags, for the rows the fast path missed."""
+                schema: pl.Schema, only: set[str]) -> list[pl.Expr]:
+    """The full parse and the parse-failure flags, for the rows the fast path missed, of
+    the columns in ``only`` (those that had such rows)."""
     exprs: list[pl.Expr] = []
     for spec in contract.columns:
         source = sources[spec.name]
-        if source is None or schema[source] != pl.String:
+        if source is None or spec.name not in only:
             continue
         raw = pl.col(RAW + source)
         value = pl.coalesce(pl.col(spec.name), cast_expr(raw, pl.String(), spec))
@@ -228,14 +264,27 @@ def _parse_text(text: pl.Expr, spec: ColumnSpec) -> pl.Expr:
                 .otherwise(pl.lit(None, pl.Boolean)))
     if kind == "date":
         formats = spec.formats or DATE_FORMATS
-        return pl.coalesce([text.str.to_date(f, strict=False, exact=True) for f in formats])
+        return pl.coalesce([_epoch(text, f).dt.date() if f in EPOCH_FORMATS
+                            else text.str.to_date(f, strict=False, exact=True)
+                            for f in formats])
     return _parse_datetime(text, spec.formats)
+
+
+def _epoch(text: pl.Expr, fmt: str) -> pl.Expr:
+    """Seconds (``epoch_s``) or milliseconds (``epoch_ms``) since 1970 as UTC time."""
+    per_unit = 1_000_000 if fmt == "epoch_s" else 1_000
+    number = text.cast(pl.Float64, strict=False)
+    micros = pl.when(number.is_finite() & (number.abs() < 2**62 / per_unit)).then(
+        (number * per_unit).round(0).cast(pl.Int64))
+    return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
 
 
 def _parse_datetime(text: pl.Expr, formats: tuple[str, ...]) -> pl.Expr:
     attempts = []
     for fmt in formats or (*DATETIME_FORMATS, *DATE_FORMATS):
-        if "%z" in fmt:
+        if fmt in EPOCH_FORMATS:
+            attempts.append(_epoch(text, fmt))
+        elif "%z" in fmt:
             attempts.append(text.str.to_datetime(fmt, strict=False, exact=True,
                                                  time_zone="UTC", time_unit="us"))
         elif fmt in DATE_FORMATS or ("%H" not in fmt and "%d" in fmt):

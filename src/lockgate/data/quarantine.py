@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 from deltalake import DeltaTable
@@ -77,3 +78,70 @@ def delete(path: Path, qids: list[str]) -> None:
         return
     quoted = ", ".join("'" + q.replace("'", "''") + "'" for q in qids)
     DeltaTable(str(path)).delete(f"qid in ({quoted})")
+
+
+ExportFormat = Literal["csv", "parquet"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+
+
+def export_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Quarantined rows laid out for the people who fix the source: one row per refused
+    row, its reasons, where it came from (batch, record number, stream id) and then the
+    source values as the source wrote them, one column each."""
+    meta = frame.select(
+        pl.col(REASONS).list.join("; ").alias("reasons"),
+        pl.col("source"),
+        (pl.col(ROW) + 1).alias("record"),
+        pl.when(pl.col("source").str.starts_with("redis:"))
+        .then(pl.col("qid").str.split(":").list.last()).alias("stream_id"),
+        pl.col("batch_id"), pl.col("contract_version"), pl.col("quarantined_at"),
+    )
+    if frame.is_empty():
+        return meta
+    values = pl.DataFrame([_as_text_record(raw) for raw in frame[RAW_JSON].to_list()],
+                          infer_schema_length=None)
+    values = values.rename({c: f"value_{c}" for c in values.columns if c in meta.columns})
+    return pl.concat([meta, values], how="horizontal")
+
+
+def export(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write quarantined rows to CSV or Parquet (by the file's suffix).
+
+    In CSV, text that a spreadsheet would run as a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return; plain numbers excepted) is prefixed with ``'``:
+    quarantined values come from outside and are data, never formulas.
+
+    Raises:
+        LockgateError: the suffix is neither ``.csv`` nor ``.parquet``.
+    """
+    from lockgate.errors import LockgateError
+
+    path = Path(path)
+    kind = {".csv": "csv", ".parquet": "parquet"}.get(path.suffix.lower())
+    if kind is None:
+        raise LockgateError(f"Export to {path.name}: use a .csv or .parquet file name.")
+    table = export_frame(frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "parquet":
+        table.write_parquet(path)
+    else:
+        table.with_columns(pl.col("quarantined_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
+                           ).select(neutralised(c) for c in table.columns).write_csv(path)
+    return path
+
+
+def neutralised(column: str) -> pl.Expr:
+    """A text column with spreadsheet formulas made inert (see :func:`export`)."""
+    col = pl.col(column).cast(pl.String)
+    risky = col.str.starts_with(_FORMULA_START[0])
+    for start in _FORMULA_START[1:]:
+        risky = risky | col.str.starts_with(start)
+    return pl.when(risky & ~col.str.contains(_PLAIN_NUMBER)).then("'" + col).otherwise(col) \
+        .alias(column)
+
+
+def _as_text_record(raw: str) -> dict[str, str | None]:
+    value = json.loads(raw)
+    return {str(k): None if v is None else v if isinstance(v, str) else json.dumps(v)
+            for k, v in value.items()}

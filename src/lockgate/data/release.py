@@ -44,7 +44,7 @@ def release(table: str, contract: Contract | str | Path | None = None, *,
     resolved = resolve_contract(table, contract, settings)
     frame = records_frame(q.records(held))
     trial = Batch(frame, f"quarantine:{table}", "")
-    outcome = screen(trial, resolved, settings)[0]
+    outcome = screen(trial, resolved, settings).outcome
     failing = set(outcome.quarantined[ROW].to_list())
     passing = [i for i in range(held.height) if i not in failing]
     if not passing:

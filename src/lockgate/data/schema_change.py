@@ -1,11 +1,16 @@
 """Schema change: a batch whose columns differ from the contract (new, missing, renamed,
-retyped) is detected and handled by the contract's ``on_schema_change`` policy.
+retyped) is detected and handled by the contract's ``on_schema_change`` policy, which is
+chosen per kind of change (see :class:`lockgate.data.contract.SchemaPolicy`).
 
 - ``fail``: nothing lands; the error names every change and the policy.
-- ``evolve``: the contract follows the data (new columns added with an inferred type,
-  missing ones made nullable, renames recorded as aliases) under a new contract version;
-  retyped values stay under the old type and their rows are quarantined row by row.
+- ``evolve``: the contract follows the data (new columns added with an inferred type and
+  ``feature: false``, missing ones made nullable, renames recorded as aliases) under a
+  new contract version; retyped values stay under the old type and their rows are
+  quarantined row by row.
 - ``quarantine``: the whole batch goes to quarantine with ``schema:<kind>:<column>``.
+- ``ignore``: the rows land without the change (a new column is dropped, a missing or
+  renamed one is null, retyped values are quarantined row by row); the change is
+  recorded with the version and shown as a warning.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from lockgate.data.contract import ColumnSpec, Contract
+from lockgate.data.contract import ChangeKind, ColumnSpec, Contract
 from lockgate.data.errors import SchemaChangeError
 from lockgate.data.inference import infer_type
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping
@@ -29,7 +34,7 @@ _MIN_VALUES = 20
 class SchemaChange:
     """One difference between a batch and the contract."""
 
-    kind: str  # new | missing | renamed | retyped
+    kind: ChangeKind
     column: str
     detail: str
 
@@ -75,26 +80,50 @@ def enforce(changes: list[SchemaChange], contract: Contract, where: str) -> None
     Raises:
         SchemaChangeError: there is at least one change and the policy is ``fail``.
     """
-    if not changes or contract.on_schema_change != "fail":
+    policy = contract.schema_policy
+    failing = [c for c in changes if policy.for_kind(c.kind) == "fail"]
+    if not failing:
         return
+    kinds = sorted({c.kind for c in failing}, key=lambda k: (k != "new", k))
     raise SchemaChangeError(
         f"Schema change in {where} for table `{contract.table}` (contract "
-        f"v{contract.version}, on_schema_change: fail), nothing was ingested:\n"
-        + numbered([c.detail for c in changes])
-        + "\nFix the source, add aliases to the contract, or set on_schema_change to "
-        "`evolve` or `quarantine`.",
-        [c.code for c in changes],
+        f"v{contract.version}, on_schema_change: fail for {', '.join(kinds)}), nothing was "
+        "ingested:\n" + numbered([c.detail for c in failing])
+        + "\nFix the source, add aliases to the contract, or choose a policy per kind, "
+        f"e.g. `on_schema_change: {{{kinds[0]}: "
+        f"{'ignore' if kinds[0] == 'new' else 'evolve'}}}` (fail, evolve, quarantine, "
+        "ignore).",
+        [c.code for c in failing],
     )
+
+
+def without_ignored_renames(mapping: ColumnMapping, changes: list[SchemaChange],
+                            contract: Contract) -> ColumnMapping:
+    """Under ``renamed: ignore`` a look-alike column is not read as the contract column:
+    the source column is dropped and the contract column is null."""
+    if contract.schema_policy.renamed != "ignore" or not mapping.similar:
+        return mapping
+    return replace(mapping, similar=(),
+                   new=(*mapping.new, *(s for s, _ in mapping.similar)),
+                   missing=(*mapping.missing, *(t for _, t in mapping.similar)))
 
 
 def evolve(contract: Contract, changes: list[SchemaChange], mapping: ColumnMapping,
            frame: pl.DataFrame) -> Contract:
-    """The contract after the ``evolve`` policy absorbed ``changes`` (new version)."""
-    structural = [c for c in changes if c.kind != "retyped"]
+    """The contract after the ``evolve`` policy absorbed ``changes`` (new version).
+
+    Only the changes whose kind's policy is ``evolve`` are absorbed; a new column joins
+    with ``feature: false`` so that no model uses it until someone opts in.
+    """
+    policy = contract.schema_policy
+    structural = [c for c in changes
+                  if c.kind != "retyped" and policy.for_kind(c.kind) == "evolve"]
     if not structural:
         return contract
-    renamed = {target: source for source, target in mapping.similar}
-    missing = set(mapping.missing)
+    evolving = {(c.kind, c.column) for c in structural}
+    renamed = {target: source for source, target in mapping.similar
+               if ("renamed", target) in evolving}
+    missing = {c for c in mapping.missing if ("missing", c) in evolving}
     columns = []
     for spec in contract.columns:
         if spec.name in renamed:
@@ -103,9 +132,13 @@ def evolve(contract: Contract, changes: list[SchemaChange], mapping: ColumnMappi
             spec = replace(spec, nullable=True)
         columns.append(spec)
     for name in mapping.new:
+        if ("new", name) not in evolving:
+            continue
         columns.append(ColumnSpec(name=_column_name(name), type=infer_type(frame[name]),
                                   aliases=(name,) if _column_name(name) != name else (),
-                                  description="added by on_schema_change: evolve"))
+                                  description="added by on_schema_change: evolve; set "
+                                  "`feature: true` to use it in models",
+                                  feature=False))
     return contract.with_changes(columns=tuple(columns), version=_next_version(contract.version))
 
 

@@ -8,13 +8,15 @@ so that normalisation, not the reader, decides every type.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob as globbing
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +27,7 @@ from lockgate.data.errors import SourceError, SourceUnreachableError
 FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _PARQUET_MAGIC = b"PAR1"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,8 @@ class Batch:
     source: str
     content_hash: str
     records: bool = False
+    #: Numbers are written with a decimal comma (``1.234,5``); see ``normalize``.
+    decimal_comma: bool = False
 
 
 class Source(Protocol):
@@ -50,26 +55,71 @@ class Source(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class CsvDialect:
+    """How a CSV file is written. ``None`` fields are found from the file itself: the
+    encoding from its byte-order mark (else UTF-8), the separator and quote by sniffing
+    its first lines among ``,`` ``;`` tab and ``|``.
+
+    Attributes:
+        separator: field separator (``;`` in most European exports).
+        quote: quote character; ``""`` for none.
+        encoding: a Python codec name (``utf-8``, ``latin-1``, ``cp1252``, ``utf-16``).
+        decimal_comma: numbers are written ``1.234,5``.
+    """
+
+    separator: str | None = None
+    quote: str | None = None
+    encoding: str | None = None
+    decimal_comma: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.separator is not None and len(self.separator) != 1:
+            problems.append(f"separator must be one character, got {self.separator!r} "
+                            "(write a tab as `\\t`)")
+        if self.quote is not None and len(self.quote) > 1:
+            problems.append(f"quote must be one character or empty, got {self.quote!r}")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                problems.append(f"unknown encoding {self.encoding!r}; use e.g. utf-8, "
+                                "latin-1, cp1252 or utf-16")
+        if self.decimal_comma and self.separator == ",":
+            problems.append("a decimal comma needs another separator (`;` usually)")
+        if problems:
+            raise SourceError("Bad CSV options: " + "; ".join(problems) + ".")
+
+
+@dataclass(frozen=True, slots=True)
 class FileSource:
-    """CSV, Parquet or JSON Lines: one file, a glob (``data/*.csv``) or a folder."""
+    """CSV, Parquet or JSON Lines: one file, a glob (``data/*.csv``) or a folder.
+
+    ``dialect`` says how CSV files are written (default: found from each file).
+    """
 
     path: str | Path
     format: str | None = None
-    separator: str = ","
+    separator: str | None = None
+    dialect: CsvDialect = field(default_factory=CsvDialect)
 
     def read(self, progress: Callable[[int], None] | None = None) -> Batch:
         files = expand_paths(self.path)
+        dialect = self.dialect
+        if self.separator is not None:
+            dialect = replace(dialect, separator=self.separator)
         digest = hashlib.sha256()
         frames = []
         for path in files:
             data = path.read_bytes()
             digest.update(data)
-            frames.append(_read_file(path, data, self.format, self.separator))
+            frames.append(_read_file(path, data, self.format, dialect))
             if progress:
                 progress(len(data))
         frame = _concat(frames, files)
         records = all((self.format or FORMATS.get(f.suffix.lower())) == "jsonl" for f in files)
-        return Batch(frame, ",".join(str(f) for f in files), digest.hexdigest(), records)
+        return Batch(frame, ",".join(str(f) for f in files), digest.hexdigest(), records,
+                     decimal_comma=dialect.decimal_comma)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +127,36 @@ class SqlSource:
     """A query against a database by SQLAlchemy URL, fetched ``chunk_size`` rows at a time.
 
     Parameters are bound (``WHERE region = :region``), never formatted into the text.
+
+    ``watermark``: a column of the query's result (an update time or an increasing id)
+    for incremental extraction: ``ingest`` then reads only the rows at or after the
+    highest value already landed (inclusive, so rows written at that very instant are not
+    missed; the rows seen twice are copies and are skipped by primary key).
     """
 
     url: str
     query: str
     params: Mapping[str, Any] = field(default_factory=dict)
     chunk_size: int = 50_000
+    watermark: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.watermark is not None and not _IDENTIFIER.match(self.watermark):
+            raise SourceError(f"Watermark column {self.watermark!r} must be a plain column "
+                              "name (letters, digits, `_`).")
+
+    def since(self, value: Any) -> SqlSource:
+        """The incremental query: the rows whose watermark is at or after ``value``."""
+        if self.watermark is None:
+            raise SourceError("since() needs a watermark column.")
+        if value is None:
+            return self
+        # The query is the operator's (code, not data); the column name was checked as a
+        # plain identifier in __post_init__; the watermark value is a bound parameter.
+        query = (f'SELECT * FROM ({self.query}) AS lockgate_source '  # noqa: S608
+                 f'WHERE "{self.watermark}" >= :lockgate_watermark')
+        return SqlSource(self.url, query, {**self.params, "lockgate_watermark": value},
+                         self.chunk_size, self.watermark)
 
     def read(self, progress: Callable[[int], None] | None = None) -> Batch:
         import sqlalchemy as sa
@@ -229,7 +303,7 @@ def frame_hash(frame: pl.DataFrame) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def _read_file(path: Path, data: bytes, fmt: str | None, separator: str) -> pl.DataFrame:
+def _read_file(path: Path, data: bytes, fmt: str | None, dialect: CsvDialect) -> pl.DataFrame:
     kind = fmt or FORMATS.get(path.suffix.lower())
     if kind is None:
         raise SourceError(
@@ -241,6 +315,8 @@ def _read_file(path: Path, data: bytes, fmt: str | None, separator: str) -> pl.D
     if kind == "parquet" and not is_parquet:
         raise SourceError(f"{path} has a .parquet name but is not a Parquet file "
                           "(no PAR1 magic bytes). Check how it was produced.")
+    if kind != "parquet" and not is_parquet:
+        data = _as_utf8(path, data, dialect.encoding)
     if kind != "parquet" and (is_parquet or b"\x00" in data[:4096]):
         raise SourceError(f"{path} is named {path.suffix} but holds binary data"
                           + (" (it is a Parquet file: rename it to .parquet)."
@@ -248,12 +324,13 @@ def _read_file(path: Path, data: bytes, fmt: str | None, separator: str) -> pl.D
     try:
         if kind == "parquet":
             return pl.read_parquet(io.BytesIO(data))
-        _check_utf8(path, data)
         if kind == "jsonl":
             return _read_jsonl(path, data)
-        sep = "\t" if path.suffix.lower() == ".tsv" else separator
-        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=sep)
-        _check_short_rows(path, data, sep, frame)
+        sep, quote = _dialect(path, data, dialect)
+        _check_header(path, data, sep)
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=sep,
+                            quote_char=quote or None)
+        _check_short_rows(path, data, sep, frame, quote)
         return frame
     except SourceError:
         raise
@@ -279,7 +356,63 @@ def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
     return records_frame(records)
 
 
-def _check_short_rows(path: Path, data: bytes, separator: str, frame: pl.DataFrame) -> None:
+def _dialect(path: Path, data: bytes, dialect: CsvDialect) -> tuple[str, str]:
+    """The separator and quote to read ``data`` with: the given ones, else sniffed."""
+    default_sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    if dialect.separator is not None and dialect.quote is not None:
+        return dialect.separator, dialect.quote
+    head = data[:65_536].decode("utf-8", "ignore")
+    if len(data) > 65_536:  # sniff whole lines only
+        head = head.rsplit("\n", 1)[0]
+    try:
+        found = csv.Sniffer().sniff(head, delimiters=",;\t|")
+        sep, quote = found.delimiter, found.quotechar or '"'
+    except csv.Error:
+        sep, quote = default_sep, '"'
+    if sep not in head.split("\n", 1)[0]:  # the sniffer guessed without the header
+        sep = default_sep
+    return dialect.separator or sep, dialect.quote if dialect.quote is not None else quote
+
+
+def _check_header(path: Path, data: bytes, separator: str) -> None:
+    """A header without the separator but with another one means the file would be read
+    with the wrong separator: say so instead of a shape error or a one-column table."""
+    header = data[:65_536].split(b"\n", 1)[0].decode("utf-8", "ignore")
+    if separator in header:
+        return
+    others = [s for s in (",", ";", "\t", "|") if s != separator and s in header]
+    if others:
+        shown = "\\t" if others[0] == "\t" else others[0]
+        raise SourceError(
+            f"{path} would be read as one column named {header[:60]!r} with separator "
+            f"{separator!r}, but its header holds {others[0]!r}. Pass `--separator "
+            f"'{shown}'` (FileSource(..., dialect=CsvDialect(separator={others[0]!r}))). "
+            "Nothing was ingested.")
+
+
+def _as_utf8(path: Path, data: bytes, encoding: str | None) -> bytes:
+    """The file's text as UTF-8 bytes: decoded with the given encoding, else by its BOM
+    (UTF-8, UTF-16, UTF-32), else as UTF-8 (refused with the fix when it is not)."""
+    if encoding is None:
+        for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                           (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                           (codecs.BOM_UTF16_BE, "utf-16")):
+            if data.startswith(bom):
+                encoding = codec
+                break
+    if encoding is None:
+        _check_utf8(path, data)
+        return data
+    try:
+        return data.decode(encoding).lstrip("\ufeff").encode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(f"{path} is not {encoding}: byte {data[exc.start]:#04x} near line "
+                          f"{line}. Pass the file's encoding with `--encoding`.") from exc
+
+
+def _check_short_rows(path: Path, data: bytes, separator: str, frame: pl.DataFrame,
+                      quote: str = '"') -> None:
     """Refuse rows with fewer fields than the header, as rows with more are refused.
 
     Polars pads a short row (and a blank line) with nulls, which would land as a row whose
@@ -293,8 +426,8 @@ def _check_short_rows(path: Path, data: bytes, separator: str, frame: pl.DataFra
     if width < 2 or frame.get_column(frame.columns[-1]).null_count() == 0:
         return
     short = (_short_lines(data, separator, width)
-             if b'"' not in data and b"\x1f" not in data else
-             _short_records(data, separator, width))
+             if (not quote or quote.encode() not in data) and b"\x1f" not in data else
+             _short_records(data, separator, width, quote or '"'))
     if short:
         lines = ", ".join(f"line {line} ({count} fields)" for line, count in short[:5])
         more = f" and {len(short) - 5} more" if len(short) > 5 else ""
@@ -314,9 +447,11 @@ def _short_lines(data: bytes, separator: str, width: int) -> list[tuple[int, int
     return list(zip((index + 2).to_list(), counts.gather(index).to_list(), strict=True))
 
 
-def _short_records(data: bytes, separator: str, width: int) -> list[tuple[int, int]]:
+def _short_records(data: bytes, separator: str, width: int,
+                   quote: str = '"') -> list[tuple[int, int]]:
     """(line, fields) of short rows, quote-aware (a quoted value may span lines)."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=separator)
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=separator,
+                        quotechar=quote)
     next(reader, None)  # the header
     return [(reader.line_num, len(row)) for row in reader if len(row) < width]
 
@@ -327,8 +462,9 @@ def _check_utf8(path: Path, data: bytes) -> None:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise SourceError(
-            f"{path} is not UTF-8: byte {data[exc.start]:#04x} at line {line}. Convert it "
-            f"first, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`."
+            f"{path} is not UTF-8: byte {data[exc.start]:#04x} at line {line}. Pass its "
+            "encoding, e.g. `--encoding cp1252` (Windows exports) or `--encoding latin-1` "
+            "(FileSource(..., dialect=CsvDialect(encoding='cp1252')))."
         ) from exc
 
 

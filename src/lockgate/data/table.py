@@ -68,6 +68,31 @@ def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
     return find_commit(path, record["batch_id"], table)
 
 
+def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
+          transaction: tuple[str, int] | None = None, table: DeltaTable | None = None) -> int:
+    """Upsert ``frame`` by ``keys`` as one atomic Delta MERGE carrying ``record``: a row
+    whose key landed replaces it (the old row stays readable by time travel), the others
+    are inserted. Returns the new version."""
+    if frame.is_empty():  # a MERGE of nothing writes no commit; the batch still gets one
+        return commit(path, frame, record, transaction=transaction, evolve=True, table=table)
+    properties = CommitProperties(
+        custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
+        app_transactions=[Transaction(*transaction)] if transaction else None,
+    )
+    target = table if table is not None else DeltaTable(str(path))
+    predicate = " AND ".join(f"t.{_quoted(k)} = s.{_quoted(k)}" for k in keys)
+    (target.merge(frame.to_arrow(), predicate, source_alias="s", target_alias="t",
+                  merge_schema=True, commit_properties=properties)
+     .when_matched_update_all().when_not_matched_insert_all().execute())
+    return find_commit(path, record["batch_id"], target)
+
+
+def _quoted(name: str) -> str:
+    # Contract column names are checked identifiers (letters, digits, `_`): quoting keeps
+    # the SQL dialect of the merge from reading one as a keyword.
+    return f"`{name}`"
+
+
 def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> int:
     """The version of the commit that landed ``batch_id`` (newest first search).
 

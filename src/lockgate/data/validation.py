@@ -28,6 +28,8 @@ class Check:
 
     name: str
     failed: pl.Expr
+    #: Text appended to the reason code of each failing row (``conflict:y#<group>``).
+    detail: pl.Expr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,13 @@ class ValidationOutcome:
     counts: dict[str, int]
     rows: int
     checks: list[str] = field(default_factory=list)
+    #: Copies of a row that already landed (or came earlier in the batch): not new rows,
+    #: so neither accepted nor quarantined (a producer's retry lands once).
+    deduplicated: int = 0
+    #: Accepted rows whose primary key had landed: they replace it (upsert mode).
+    updated: int = 0
+    #: Positions in the batch of the copies.
+    copy_rows: tuple[int, ...] = ()
 
     @property
     def reasons(self) -> dict[str, int]:
@@ -59,7 +68,8 @@ class ValidationOutcome:
                        "level": "row", "ok": True} for name in self.checks}
 
 
-def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> list[Check]:
+def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,
+                   upsert: bool = False) -> list[Check]:
     """Compile a contract to row-level checks.
 
     Args:
@@ -71,31 +81,107 @@ def compile_checks(contract: Contract, existing: pl.DataFrame | None = None) -> 
     for spec in contract.columns:
         checks += _column_checks(spec, existing)
     if contract.primary_key:
-        checks.append(_duplicate_check(contract, existing))
+        checks.append(_duplicate_check(contract, None if upsert else existing))
+    conflict = _conflict_check(contract)
+    if conflict is not None:
+        checks.append(conflict)
     return checks
 
 
 def validate(frame: pl.DataFrame, contract: Contract, *,
-             existing: pl.DataFrame | None = None) -> ValidationOutcome:
+             existing: pl.DataFrame | None = None, landed_rows: pl.DataFrame | None = None,
+             dedupe_key: tuple[str, ...] = (), upsert: bool = False) -> ValidationOutcome:
     """Evaluate every check in one pass over a normalised frame.
+
+    Before the checks, copies are set aside (see :func:`copies`): they are neither
+    accepted nor quarantined, so a source's retry lands once and is never refused.
 
     Args:
         frame: output of :func:`lockgate.data.normalize.normalize`.
         contract: the contract the frame was normalised to.
         existing: key/unique columns already landed in the table (may be None).
+        landed_rows: the landed rows whose primary key the batch repeats.
+        dedupe_key: columns identifying an event (a declared event id): a row whose
+            value already landed, or came earlier in the batch, is a copy.
+        upsert: a row repeating a landed primary key replaces it instead of failing
+            ``duplicate:``.
 
     Returns:
-        The accepted rows, the quarantined rows with reasons and raw values, counts.
+        The accepted rows, the quarantined rows with reasons and raw values (``row``
+        is the position in the batch as given), counts.
     """
-    checks = compile_checks(contract, existing)
-    names = contract.column_names
     raw_cols = [c for c in frame.columns if c.startswith(RAW)]
+    copy = copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)
+    positions = None
+    if copy.any():
+        positions = copy.not_().arg_true()
+        frame = frame.filter(~copy)
+    checks = compile_checks(contract, existing, upsert=upsert)
+    names = contract.column_names
     verdict = evaluate(frame, checks)
     accepted = frame.select(names).filter(~verdict.mask)
     raw = frame.select(raw_cols).filter(verdict.mask).select(raw_json(raw_cols).alias(RAW_JSON))
-    quarantined = pl.concat([verdict.reasons, raw], how="horizontal")
+    reasons = verdict.reasons
+    if positions is not None:
+        reasons = reasons.with_columns(positions.gather(reasons[ROW]).cast(pl.Int64).alias(ROW))
+    quarantined = pl.concat([reasons, raw], how="horizontal")
+    updated = 0
+    if upsert and contract.primary_key and existing is not None and not accepted.is_empty():
+        landed = accepted.select(_in_landed(list(contract.primary_key), existing))
+        updated = int(landed.to_series().sum())
     return ValidationOutcome(accepted, quarantined, verdict.counts, frame.height,
-                             [c.name for c in checks])
+                             [c.name for c in checks], int(copy.sum()), updated,
+                             tuple(copy.arg_true().to_list()))
+
+
+def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
+           existing: pl.DataFrame | None, landed_rows: pl.DataFrame | None,
+           dedupe_key: tuple[str, ...]) -> pl.Series:
+    """Rows that are copies, not new rows: a repeat of an earlier row of the batch with
+    the very same source values; with ``dedupe_key``, a repeat of an event id that
+    landed or came earlier; with a primary key, a row equal in every column to the
+    landed row of its key."""
+    exprs = [pl.lit(False)]
+    if dedupe_key:
+        key = list(dedupe_key)
+        present = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+        exprs.append(present & ~pl.struct(key).is_first_distinct())
+        if existing is not None and all(k in existing.columns for k in key):
+            exprs.append(present & _in_landed(key, existing))
+    if landed_rows is not None and not landed_rows.is_empty():
+        names = [c for c in contract.column_names if c in landed_rows.columns]
+        fingerprints = landed_rows.select(_fingerprint(names)).to_series()
+        exprs.append(_fingerprint(names).is_in(fingerprints.implode()))
+    found = (frame.select(pl.any_horizontal(exprs).alias("copy")).to_series() if len(exprs) > 1
+             else pl.Series("copy", [False] * frame.height, pl.Boolean))
+    identity = list(dedupe_key or contract.primary_key)
+    if raw_cols and identity:  # rows with an identity only: others may repeat for real
+        found = found | _repeated_rows(frame, identity, raw_cols)
+    return found
+
+
+def _repeated_rows(frame: pl.DataFrame, identity: list[str], raw_cols: list[str]) -> pl.Series:
+    """Rows repeating an earlier row's source values exactly. Only rows whose identity
+    repeats can be such copies, so the (costly) comparison of every source value runs on
+    those few rows, not on the batch."""
+    key = pl.col(identity[0]) if len(identity) == 1 else pl.struct(identity)
+    repeated = frame.select(key.is_duplicated()).to_series()
+    if not repeated.any():
+        return repeated  # all False
+    out = pl.Series("copy", [False] * frame.height, pl.Boolean)
+    index = repeated.arg_true()
+    again = frame[index].select(~pl.struct(raw_cols).is_first_distinct()).to_series()
+    return out.scatter(index, again)
+
+
+def _fingerprint(names: list[str]) -> pl.Expr:
+    return pl.struct(names).hash(seed=7)
+
+
+def _in_landed(key: list[str], existing: pl.DataFrame) -> pl.Expr:
+    if len(key) == 1:
+        return pl.col(key[0]).is_in(existing[key[0]].implode())
+    return pl.struct(key).is_in(existing.select(pl.struct(key)).to_series().implode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +204,16 @@ def evaluate(frame: pl.DataFrame, checks: list[Check]) -> Verdict:
         [c.failed.fill_null(False).alias(f) for c, f in zip(checks, flag_names, strict=True)])
     mask = flags.select(pl.any_horizontal(pl.all())).to_series()
     totals = flags.select(pl.all().sum()).row(0)
+    details = [c.detail.alias(f"{f}_detail") for c, f in zip(checks, flag_names, strict=True)
+               if c.detail is not None]
+    if details:
+        flags = flags.hstack(frame.select(details))
     counts = {c.name: int(n) for c, n in zip(checks, totals, strict=True)}
     reasons = flags.with_row_index(ROW).filter(mask).select(
         pl.col(ROW).cast(pl.Int64),
-        pl.concat_list([pl.when(pl.col(f)).then(pl.lit(c.name))
+        pl.concat_list([pl.when(pl.col(f)).then(
+                            pl.lit(c.name) if c.detail is None
+                            else pl.lit(c.name + "#") + pl.col(f"{f}_detail"))
                         for c, f in zip(checks, flag_names, strict=True)])
         .list.drop_nulls().alias(REASONS))
     return Verdict(mask, reasons, counts)
@@ -142,11 +234,12 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Chec
     if not spec.nullable:
         checks.append(Check(f"null:{spec.name}", col.is_null() & ~parse_failed))
     if spec.min is not None or spec.max is not None:
-        low = col < spec.min if spec.min is not None else pl.lit(False)
-        high = col > spec.max if spec.max is not None else pl.lit(False)
-        checks.append(Check(f"range:{spec.name}", low | high))
+        low, high = spec.bound("min"), spec.bound("max")
+        checks.append(Check(f"range:{spec.name}",
+                            (col < pl.lit(low) if low is not None else pl.lit(False))
+                            | (col > pl.lit(high) if high is not None else pl.lit(False))))
     if spec.allowed is not None:
-        checks.append(Check(f"allowed:{spec.name}", ~col.is_in(list(spec.allowed))))
+        checks.append(Check(f"allowed:{spec.name}", ~col.is_in(allowed_values(spec).implode())))
     if spec.regex is not None:
         checks.append(Check(f"regex:{spec.name}", ~col.str.contains(spec.regex)))
     if spec.max_length is not None:
@@ -157,6 +250,17 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Chec
         checks.append(Check(f"unique:{spec.name}",
                             col.is_not_null() & (col.is_duplicated() | seen)))
     return checks
+
+
+def allowed_values(spec: ColumnSpec) -> pl.Series:
+    """The ``allowed`` list typed like the column (YAML may spell ``[0, 1]`` as text)."""
+    values = pl.Series(spec.name, list(spec.allowed or ()), pl.String)
+    if spec.type in ("string", "category"):
+        return values
+    from lockgate.data.normalize import POLARS_TYPES, cast_expr
+
+    typed = values.to_frame().select(cast_expr(pl.col(spec.name), pl.String(), spec))
+    return typed.to_series().cast(POLARS_TYPES[spec.type]).drop_nulls()
 
 
 def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check:
@@ -174,6 +278,26 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check
         else ~key.is_first_distinct()
     present = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
     return Check(name, present & (in_batch | seen))
+
+
+def _conflict_check(contract: Contract) -> Check | None:
+    """Conflicting labels: rows with the same features and a different target.
+
+    Every member of a conflicting group fails (no member is more right than another),
+    and the reason carries the group's id, so the rows can be found together. Rows whose
+    features or target did not parse take no part (a parse failure is its own reason).
+    """
+    target = contract.target
+    features = [c for c in contract.feature_columns if c != target]
+    if target is None or not features:
+        return None
+    parsed = ~pl.any_horizontal([pl.col(PARSE_FAIL + c) for c in (*features, target)])
+    label = pl.when(parsed).then(pl.col(target))
+    if contract.column(target).type in ("bool", "string", "category"):
+        label = label.cast(pl.String)
+    conflicting = parsed & (label.max().over(features) != label.min().over(features))
+    group = pl.struct(features).hash(seed=0).cast(pl.String).str.slice(0, 10)
+    return Check(f"conflict:{target}", conflicting, detail=group)
 
 
 def _has(existing: pl.DataFrame | None, name: str) -> bool:

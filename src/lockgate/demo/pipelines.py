@@ -90,6 +90,7 @@ quickstart_pipeline = Pipeline("quickstart", [
 def run(ctx: DemoContext) -> None:
     """Run the quickstart pipeline twice and show both step trees."""
     from lockgate.cli.pipelines import render_tree
+    from lockgate.pipelines.cache_explanation import explain_cache
 
     ctx.heading("Pipelines: steps, fan-out, caching")
     first = run_pipeline(quickstart_pipeline, settings=ctx.settings, experiment="quickstart",
@@ -102,12 +103,28 @@ def run(ctx: DemoContext) -> None:
                           ref="lockgate.demo.pipelines:quickstart_pipeline")
     render_tree(pipeline_tree(ctx.store, second.run_id), out=ctx.console)
     cached = sum(s.status == "CACHED" for s in second.steps)
+    ctx.expect(first.ok and len(first.steps) == 8, "pipelines",
+               "the first run to finish all 8 step runs (3 fits fanned out)",
+               f"it ended {first.status} with {first.statuses()}")
+    ctx.expect(second.ok and cached == len(second.steps), "pipelines",
+               "every step of the unchanged second run cached",
+               f"statuses {second.statuses()}")
+    ctx.expect(report["best_roc_auc"] > 0.9, "pipelines", "a useful best model (roc_auc > 0.9)",
+               f"best roc_auc {report['best_roc_auc']:.4f}")
     ctx.console.print(f"  Second run: {cached} of {len(second.steps)} step runs cached in "
                       f"{second.duration:.2f} s (first run {first.duration:.2f} s).")
+    why = explain_cache(ctx.store, second.run_id, "fit[0]")
+    libraries = ", ".join(f"{k} {v}" for k, v in sorted((why.parts or {}).get(
+        "libraries", {}).items()))
+    ctx.expect(why.hit, "pipelines", "fit[0] of the second run a cache hit", why.reason)
+    ctx.console.print(f"  Why fit[0] was cached: {why.reason}; its key covers code, params, "
+                      f"inputs and the libraries it uses ({libraries}).")
     ctx.results.update(pipeline_run_id=first.run_id, pipeline_cached_run_id=second.run_id,
                        pipeline_model_artifact_id=_artifact_id(first.outputs["model"]))
     ctx.hint("Step tree", f"lockgate pipelines show {first.run_id}")
     ctx.hint("Lineage of the model", f"lockgate lineage {first.run_id}")
+    ctx.hint("Why a step hit or missed", f"lockgate pipelines explain-cache {second.run_id} "
+             "fit[0]")
     ctx.hint("Run it from the CLI",
              "lockgate run lockgate.demo.pipelines:quickstart_pipeline --set fit.seed=1")
 

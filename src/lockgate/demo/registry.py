@@ -37,13 +37,20 @@ def run(ctx: DemoContext) -> None:
     registry = Registry(ctx.store, ctx.settings)
     stump = _train(ctx, table, DecisionTreeClassifier(max_depth=1, random_state=0), "stump")
     incumbent = _register(ctx, registry, stump, "a one-split tree, the incumbent")
-    _promote(ctx, registry, incumbent, "first version: nothing to beat yet")
+    first = _promote(ctx, registry, incumbent, "first version: nothing to beat yet")
+    _expect_verdict(ctx, first, True, "the first version promoted (nothing to beat)")
     honest = _register(ctx, registry, ctx.results["modeling_run_id"],
                        "gradient-boosted trees from the modeling section")
-    _promote(ctx, registry, honest, "challenger vs the incumbent, on the same holdout rows")
+    better = _promote(ctx, registry, honest,
+                      "challenger vs the incumbent, on the same holdout rows")
+    _expect_verdict(ctx, better, True, "the better model promoted over the stump")
     dummy = _train(ctx, table, DummyClassifier(strategy="prior"), "always-no-churn")
     worse = _register(ctx, registry, dummy, "predicts the base rate for everyone")
-    _promote(ctx, registry, worse, "a worse challenger")
+    refused = _promote(ctx, registry, worse, "a worse challenger")
+    _expect_verdict(ctx, refused, False, "the worse challenger refused")
+    production = registry.alias_version(MODEL, "production")
+    ctx.expect(production == honest, "registry", f"production on v{honest} (the better model)",
+               f"production is v{production}")
     server = _serve(ctx, table)
     ctx.results.update(
         registry_model=MODEL, registry_versions={"incumbent": incumbent, "production": honest,
@@ -73,12 +80,29 @@ def _register(ctx: DemoContext, registry: Registry, run_id: str, what: str) -> i
     return mv.version
 
 
-def _promote(ctx: DemoContext, registry: Registry, version: int, why: str) -> None:
+def _promote(ctx: DemoContext, registry: Registry, version: int, why: str) -> Any:
     result = promote(registry, MODEL, version, config=GATES, raise_on_failure=False,
                      reason=why)
     verdict = ("[green]promoted to production[/]" if result.promoted
                else "[red]refused[/] (recorded in the history)")
     _gate_table(ctx, f"{MODEL}@{version} — {why}: {verdict}", result.gates)
+    return result
+
+
+def _expect_verdict(ctx: DemoContext, result: Any, promoted: bool, story: str) -> None:
+    """The section's story: which version the gates let through. A refused better model
+    names the gates that refused it (e.g. infra latency on a loaded machine)."""
+    failed = [f"{g.name}: {g.reason}" for g in result.gates if not g.passed]
+    found = ("it was promoted" if result.promoted else
+             "it was refused by " + ("; ".join(failed) or "no gate"))
+    ctx.expect(result.promoted == promoted, "registry", story,
+               f"{MODEL}@{result.model.version} {found}")
+    if not promoted:  # refused for the reason the story tells, not for an accident
+        ctx.expect(any(g.name in ("champion_challenger", "thresholds") for g in result.gates
+                       if not g.passed) and all(g.passed for g in result.gates
+                                                if g.name == "infra"),
+                   "registry", "the worse challenger refused on its scores, not its latency",
+                   "; ".join(failed))
 
 
 def _gate_table(ctx: DemoContext, title: str, gates: list[GateResult]) -> None:

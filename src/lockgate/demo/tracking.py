@@ -34,7 +34,11 @@ def run(ctx: DemoContext) -> None:
         "model (skops), a chart, a note, console output, code version, environment and "
         "hardware samples."
     )
+    _expect_recorded(ctx, tracked)
     comparison = compare_runs(ctx.store, [tracked.id, other.id])
+    differ = list(comparison["params_differ"])
+    ctx.expect(differ == ["alpha"], "tracking", "the two runs to differ in alpha only",
+               f"params that differ: {differ}")
     ctx.console.print(f"  Compared: params that differ: {', '.join(comparison['params_differ'])}")
     for key, values in comparison["metrics"].items():
         best = comparison["best"][key]
@@ -62,6 +66,22 @@ def _read_back(ctx: DemoContext, run_id: str) -> None:
         f"{len(ids)} run(s), a Polars frame with columns {', '.join(found.columns[-3:])}; "
         f"lg.get_run('{run_id[:8]}').artifact('model') is a fitted {type(model).__name__}."
     )
+
+
+def _expect_recorded(ctx: DemoContext, tracked: Run) -> None:
+    """The story: a FINISHED run holding its curve, its model, its chart and its note."""
+    record = ctx.store.get_run(tracked.id)
+    ctx.expect(record.status == "FINISHED", "tracking", "the training run FINISHED",
+               f"it is {record.status}")
+    points = len(ctx.store.metrics(tracked.id, "val_log_loss"))
+    ctx.expect(points == EPOCHS, "tracking", f"{EPOCHS} points on the learning curve",
+               f"{points} were recorded")
+    names = {a.name for a in ctx.store.artifacts(tracked.id)}
+    ctx.expect({"model", "learning_curve"} <= names, "tracking",
+               "the model and the chart stored with the run", f"artifacts: {sorted(names)}")
+    auc = ctx.store.last_metrics([tracked.id])[tracked.id].get("val_roc_auc", 0.0)
+    ctx.expect(auc > 0.9, "tracking", "a useful model (val_roc_auc > 0.9)",
+               f"val_roc_auc is {auc:.4f}")
 
 
 def _train(ctx: DemoContext, data: list, *, alpha: float, name: str) -> Run:

@@ -822,8 +822,11 @@ def _compare(state: _State, claimed: float | None, source: str,
              honest: Estimate | None) -> list[Finding]:
     findings = list(state.findings)
     if honest is not None and claimed is not None:
-        above = (claimed < honest.low) if state.metric in LOWER_IS_BETTER else (
-            claimed > honest.high)
+        # the claim is itself an estimate of similar precision: the gap between two
+        # such estimates has sqrt(2) times the interval's half-width
+        lower = state.metric in LOWER_IS_BETTER
+        reach = (honest.value - honest.low if lower else honest.high - honest.value) * 2 ** 0.5
+        above = claimed < honest.value - reach if lower else claimed > honest.value + reach
         if above:
             findings.append(Finding(
                 "claimed_score_not_reproduced", WARNING,

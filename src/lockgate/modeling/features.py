@@ -143,16 +143,20 @@ def build_preprocessor(contract: ContractLike, *, categorical: str = "onehot",
     Args:
         contract: the table's contract; its ``feature_columns`` are used unless
             ``features`` narrows them.
-        categorical: "onehot" (rare categories grouped, unknown ones ignored) or
-            "ordinal" (unknown categories encoded as -1), the better choice for trees.
+        categorical: "onehot" (rare categories grouped, unknown ones ignored),
+            "ordinal" (unknown categories encoded as -1), the better choice for trees, or
+            "target" (scikit-learn's TargetEncoder: label-aware, so it sits inside the
+            pipeline, is fit on each training fold only and cross-fits its own training
+            rows; the encoding never sees a test row's label).
         max_categories: one-hot columns per categorical feature, rarest grouped.
         features: an explicit subset of the feature columns.
 
     Raises:
         FeatureError: an unknown encoding, feature name or column type.
     """
-    if categorical not in ("onehot", "ordinal"):
-        raise FeatureError(f"categorical={categorical!r}: choose 'onehot' or 'ordinal'.")
+    if categorical not in ("onehot", "ordinal", "target"):
+        raise FeatureError(f"categorical={categorical!r}: choose 'onehot', 'ordinal' or "
+                           "'target'.")
     names = list(features) if features is not None else list(contract.feature_columns)
     types = {c.name: c.type for c in contract.columns}
     unknown = [n for n in names if n not in types]
@@ -213,6 +217,10 @@ def build_pipeline(contract: ContractLike, estimator: Any, *, categorical: str =
 
 
 def _encoder(kind: str, max_categories: int) -> Any:
+    if kind == "target":
+        from sklearn.preprocessing import TargetEncoder
+
+        return TargetEncoder(target_type="auto", random_state=0)
     if kind == "ordinal":
         return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     return OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,

@@ -36,6 +36,7 @@ from lockgate.modeling.evaluation import (
 )
 from lockgate.modeling.features import ContractLike, build_preprocessor
 from lockgate.modeling.splitter import as_polars
+from lockgate.modeling.timestamps import parse_time
 
 BLOCKING, WARNING, INFO = "blocking", "warning", "info"
 SEVERITIES = (BLOCKING, WARNING, INFO)
@@ -241,18 +242,27 @@ def time_overlap(train: pl.DataFrame, test: pl.DataFrame,
 
 def recorded_after_event(train: pl.DataFrame, test: pl.DataFrame, contract: ContractLike,
                          features: Sequence[str]) -> list[Finding]:
-    """Time features recorded after the row's event time (unknown at prediction time)."""
+    """Features holding a timestamp later than the row's event time (unknown at
+    prediction time): typed dates and datetimes, and timestamps kept as non-ISO strings
+    or epoch numbers (a point-in-time check for any column with a timestamp)."""
     event = contract.event_time
     if not event or event not in train.columns:
         return []
     both = pl.concat([train, test], how="diagonal_relaxed")
+    event_times = parse_time(both[event])
+    if event_times is None:
+        return []
     findings = []
     schema = both.schema  # once: rebuilding it per column is quadratic on wide tables
     for name in features:
-        if not schema[name].is_temporal():
+        dtype = schema[name]
+        if not (dtype.is_temporal() or dtype in (pl.String, pl.Categorical)
+                or (dtype.is_integer() or dtype.is_float())):
             continue
-        pair = both.select(pl.col(name).cast(pl.Datetime("us")).alias("f"),
-                           pl.col(event).cast(pl.Datetime("us")).alias("e")).drop_nulls()
+        parsed = parse_time(both[name])
+        if parsed is None:
+            continue
+        pair = pl.DataFrame({"f": parsed.values, "e": event_times.values}).drop_nulls()
         if pair.height == 0:
             continue
         after = int((pair["f"] > pair["e"]).sum())
@@ -262,8 +272,10 @@ def recorded_after_event(train: pl.DataFrame, test: pl.DataFrame, contract: Cont
                 "recorded_after_event", BLOCKING,
                 f"`{name}` is later than the event time `{event}` on {after} rows "
                 f"({share:.0%}): it is recorded after the event and is not known when the "
-                "prediction is made. Drop it from the features.",
-                {"column": name, "rows_after": after, "share": round(share, 4)},
+                "prediction is made. It is excluded from the model; drop it or declare it "
+                "`available: after_outcome`.",
+                {"column": name, "rows_after": after, "share": round(share, 4),
+                 "read_as": parsed.how},
             ))
     return findings
 
@@ -464,7 +476,7 @@ def target_encoded(frame: pl.DataFrame, features: Sequence[str], target: str,
         if not schema[name].is_float():
             continue
         levels = frame[name].n_unique()
-        if not 2 <= levels <= max(20, 0.05 * frame.height):
+        if not 3 <= levels <= max(20, 0.05 * frame.height):  # 2 levels: a proxy's job
             continue
         table = data.group_by(name).agg(pl.col("__y__").mean().alias("m"), pl.len().alias("n")) \
             .drop_nulls(name)

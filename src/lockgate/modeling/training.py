@@ -312,13 +312,17 @@ def _job(df: pl.DataFrame, contract: Any, estimator: Any,
     if unlabeled:
         df = df.filter(pl.col(target).is_not_null())
     problem = config.problem_type or _problem(df, contract, target)
-    features = [c for c in contract.feature_columns if c in df.columns]
+    late = {c.name for c in contract.columns
+            if getattr(c, "available", "at_prediction") != "at_prediction"}
+    present = set(df.columns)
+    features = [c for c in contract.feature_columns if c in present and c not in late]
     missing = [c for c in contract.feature_columns if c not in df.columns]
     if missing:
         raise TrainingError(f"Feature columns {missing} of contract `{contract.table}` are not "
                             "in the data; re-ingest the table or fix the contract.")
     if config.features == "contract":
-        pipeline = build_pipeline(contract, estimator, categorical=config.categorical)
+        pipeline = build_pipeline(contract, estimator, categorical=config.categorical,
+                                  features=features)
     else:
         pipeline = Pipeline([("model", _clone(estimator))])
     grid = prefixed_grid(param_grid)
@@ -372,9 +376,11 @@ def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Findi
     """Blocking means blocked: features a blocking finding names (a target proxy, a
     column known only after the outcome) are taken out of the model before anything is
     fit, so no reported score (CV, holdout, naive) includes them."""
-    blocked = [c for c in blocked_columns(findings) if c in job.features]
+    named = blocked_columns(findings)
+    blocked = [c for c in named if c in job.features]
     if not blocked:
-        return findings
+        return [replace(f, evidence=f.evidence | {"excluded": True})
+                if f.evidence.get("column") in named else f for f in findings]
     kept = [f for f in job.features if f not in blocked]
     if not kept:
         raise TrainingError(f"Every feature is blocked by a leakage finding ({blocked}); no "

@@ -8,6 +8,7 @@ from lockgate.pipelines.result import PipelineResult, StepResult
 from lockgate.pipelines.resume import resume_pipeline
 from lockgate.pipelines.runner import RunOptions, run_pipeline
 from lockgate.pipelines.step import StepSpec, step
+from lockgate.pipelines.step_context import StepContext, current_step
 
 __all__ = [
     "Node",
@@ -17,8 +18,10 @@ __all__ = [
     "PipelineResult",
     "RunOptions",
     "ScheduleError",
+    "StepContext",
     "StepResult",
     "StepSpec",
+    "current_step",
     "load_pipeline",
     "node",
     "resume_pipeline",

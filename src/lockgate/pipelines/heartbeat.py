@@ -41,6 +41,6 @@ class Heartbeat:
             with self._lock:
                 ids = list(self._ids)
             for run_id in ids:
-                # A missed beat is retried next time; readers allow three misses.
+                # A missed beat is retried next time; readers allow one miss (2 x interval).
                 with contextlib.suppress(Exception):
                     self.store.heartbeat(run_id)

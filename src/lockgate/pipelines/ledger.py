@@ -1,8 +1,10 @@
 """The step ledger: one row per step run with its cache key and outputs.
 
 It is both the step cache (find the newest successful run with the same key whose
-artifacts are still present) and the memory resume reads (what a pipeline run's
-successful steps produced).
+artifacts are still present and whose "latest" table reads are still the latest) and
+the memory resume reads (what a pipeline run's successful steps produced). Each row
+keeps what its key is made of and why it hit or missed, for
+``lockgate pipelines explain-cache``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lockgate.artifacts import LocalBlobStore, key_from_uri
 from lockgate.errors import NotFoundError
 from lockgate.pipelines.task import Ref
 from lockgate.store import ArtifactRecord, Store
+from lockgate.store import schema as t
 from lockgate.store.tables_pipelines import pipeline_steps
 
 _DONE = ("FINISHED", "CACHED")
@@ -37,6 +40,10 @@ class StepRow:
     attempts: int
     outputs: dict[str, Any] | None
     reused_from: str | None
+    key_parts: dict[str, Any] | None = None
+    reads: tuple[dict[str, Any], ...] = ()
+    cache_reason: str | None = None
+    created_at: float = 0.0
 
 
 def record_step(store: Store, row: StepRow) -> None:
@@ -48,6 +55,10 @@ def record_step(store: Store, row: StepRow) -> None:
             attempts=row.attempts,
             outputs=None if row.outputs is None else json.dumps(row.outputs, sort_keys=True),
             reused_from=row.reused_from, created_at=time.time(),
+            key_parts=None if row.key_parts is None else json.dumps(row.key_parts,
+                                                                    sort_keys=True),
+            reads=json.dumps(list(row.reads)) if row.reads else None,
+            cache_reason=row.cache_reason,
         )
     )
 
@@ -69,15 +80,27 @@ def decode_outputs(store: Store, encoded: dict[str, Any]) -> dict[str, Ref]:
     }
 
 
-def find_cached(store: Store, blobs: LocalBlobStore, key: str
-                ) -> tuple[str, dict[str, Ref]] | None:
-    """The newest successful step run with this cache key whose artifacts all still exist.
+@dataclass(frozen=True, slots=True)
+class CacheLookup:
+    """What the cache said for one key: a hit (``step_run_id`` and ``outputs``), or a miss
+    with the reason."""
 
-    Returns:
-        ``(step run id, outputs)`` or None on a miss.
-    """
+    step_run_id: str | None
+    outputs: dict[str, Ref] | None
+    reason: str
+    reads: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def hit(self) -> bool:
+        return self.outputs is not None
+
+
+def find_cached(store: Store, blobs: LocalBlobStore, key: str) -> CacheLookup:
+    """The newest successful step run with this cache key whose artifacts all still exist
+    and whose tables read as "latest" have no newer version since."""
     query = (
-        sa.select(pipeline_steps.c.step_run_id, pipeline_steps.c.outputs)
+        sa.select(pipeline_steps.c.step_run_id, pipeline_steps.c.outputs,
+                  pipeline_steps.c.reads)
         .where(pipeline_steps.c.cache_key == key, pipeline_steps.c.cacheable.is_(True),
                pipeline_steps.c.outputs.is_not(None), pipeline_steps.c.status.in_(_DONE))
         .order_by(pipeline_steps.c.created_at.desc())
@@ -85,14 +108,40 @@ def find_cached(store: Store, blobs: LocalBlobStore, key: str
     )
     with store.read() as conn:
         rows = conn.execute(query).all()
-    for step_run_id, encoded in rows:
+    if not rows:
+        return CacheLookup(None, None, "miss: no earlier successful run with this key")
+    reason = "miss: the outputs of the earlier runs with this key are gone"
+    for step_run_id, encoded, reads_text in rows:
+        reads = tuple(json.loads(reads_text)) if reads_text else ()
+        stale = stale_reads(store, reads)
+        if stale:
+            reason = f"miss: step run {step_run_id} had this key but " + "; ".join(stale)
+            continue
         try:
             outputs = decode_outputs(store, json.loads(encoded))
         except NotFoundError:
             continue
         if all(blobs.exists(key_from_uri(r.uri)) for r in _records(outputs)):
-            return step_run_id, outputs
-    return None
+            return CacheLookup(step_run_id, outputs,
+                               f"hit: same key as step run {step_run_id}", reads)
+    return CacheLookup(None, None, reason)
+
+
+def stale_reads(store: Store, reads: tuple[dict[str, Any], ...]) -> list[str]:
+    """For each table a step read as "latest", a sentence when it has a newer version."""
+    found = []
+    for read in reads:
+        if not read.get("latest"):
+            continue
+        try:
+            current = store.dataset_version(str(read["table"])).version
+        except NotFoundError:
+            found.append(f"table `{read['table']}` it read (v{read['version']}) is gone")
+            continue
+        if current != read["version"]:
+            found.append(f"it read `{read['table']}@v{read['version']}` and the table is "
+                         f"now at v{current}")
+    return found
 
 
 def steps_of(store: Store, pipeline_run_id: str) -> list[StepRow]:
@@ -104,14 +153,34 @@ def steps_of(store: Store, pipeline_run_id: str) -> list[StepRow]:
     )
     with store.read() as conn:
         rows = conn.execute(query).mappings().all()
-    return [
-        StepRow(
-            r["step_run_id"], r["pipeline_run_id"], r["node"], r["item"], r["cache_key"],
-            bool(r["cacheable"]), r["status"], int(r["attempts"]),
-            json.loads(r["outputs"]) if r["outputs"] else None, r["reused_from"],
-        )
-        for r in rows
-    ]
+    return [_row(r) for r in rows]
+
+
+def step_history(store: Store, node: str, before: float, pipeline: str,
+                 limit: int = 20) -> list[StepRow]:
+    """Earlier ledger rows of the step ``node`` of pipeline runs named ``pipeline`` (newest
+    first): what ``explain-cache`` compares a miss with."""
+    query = (
+        sa.select(pipeline_steps)
+        .join(t.runs, t.runs.c.id == pipeline_steps.c.pipeline_run_id)
+        .where(pipeline_steps.c.node == node, pipeline_steps.c.created_at < before,
+               t.runs.c.name == pipeline, pipeline_steps.c.key_parts.is_not(None))
+        .order_by(pipeline_steps.c.created_at.desc())
+        .limit(limit)
+    )
+    with store.read() as conn:
+        return [_row(r) for r in conn.execute(query).mappings().all()]
+
+
+def _row(r: Any) -> StepRow:
+    return StepRow(
+        r["step_run_id"], r["pipeline_run_id"], r["node"], r["item"], r["cache_key"],
+        bool(r["cacheable"]), r["status"], int(r["attempts"]),
+        json.loads(r["outputs"]) if r["outputs"] else None, r["reused_from"],
+        json.loads(r["key_parts"]) if r["key_parts"] else None,
+        tuple(json.loads(r["reads"])) if r["reads"] else (), r["cache_reason"],
+        float(r["created_at"]),
+    )
 
 
 def _records(outputs: dict[str, Ref]) -> list[ArtifactRecord]:

@@ -20,7 +20,7 @@ class StepResult:
     node: str
     item: int | None
     run_id: str
-    status: str  # FINISHED | CACHED | FAILED | SKIPPED
+    status: str  # FINISHED | CACHED | FAILED | TIMED_OUT | KILLED | SKIPPED
     duration: float
     attempts: int
     error: str | None = None

@@ -13,7 +13,7 @@ from lockgate.pipelines.params import resolve_params, unflatten
 from lockgate.pipelines.pipeline import Pipeline
 from lockgate.pipelines.reference import load_pipeline
 from lockgate.pipelines.result import PipelineResult
-from lockgate.pipelines.runner import RunOptions, execute_pipeline, step_name
+from lockgate.pipelines.runner import Reuse, RunOptions, execute_pipeline, step_name
 from lockgate.store import Store
 
 
@@ -21,10 +21,12 @@ def resume_pipeline(run_id: str, pipeline: Pipeline | None = None,
                     options: RunOptions | None = None, **option_values: Any) -> PipelineResult:
     """Run a failed pipeline run again, reusing the outputs of every step that succeeded.
 
-    The new run records the same params, points at the original with the tag
-    ``lockgate.resumed_from``, and shows reused steps as CACHED. Steps are matched by
-    name (``fit`` / ``fit[3]``), whether or not their code changed since: that is what
-    resuming means; run the pipeline normally to recompute changed steps.
+    The new run records the same params, pins the table versions the original run's
+    ``@latest`` inputs resolved to, points at the original with the tag
+    ``lockgate.resumed_from``, and shows reused steps as CACHED. A step is reused only
+    when its cache key is the same now: a step whose code (or a helper, a constant, a
+    library version, an input) changed since is run again, and so, through their inputs,
+    are the steps downstream of it; the tag ``lockgate.resume_changed`` lists them.
 
     Args:
         run_id: the pipeline run (or a unique prefix).
@@ -51,13 +53,17 @@ def resume_pipeline(run_id: str, pipeline: Pipeline | None = None,
             )
         pipeline, ref = load_pipeline(ref)
     reuse = {
-        step_name(row.node, row.item): (row.step_run_id, decode_outputs(store, row.outputs))
+        step_name(row.node, row.item): Reuse(row.step_run_id,
+                                             decode_outputs(store, row.outputs),
+                                             row.cache_key, row.key_parts)
         for row in steps_of(store, original.id)
         if row.outputs is not None and row.status in ("FINISHED", "CACHED")
     }
     input_refs = decode_outputs(store, json.loads(tags.get("lockgate.inputs", "{}")))
     params = resolve_params(pipeline, unflatten(store.params(original.id)))
+    pinned = {k: int(v) for k, v in json.loads(tags.get("lockgate.tables", "{}")).items()}
     extra = {**(opts.tags or {}), "lockgate.resumed_from": original.id}
     opts = RunOptions(settings, opts.executor, opts.address, opts.max_workers, opts.cache,
                       opts.experiment or original.experiment, ref, extra, opts.observer)
-    return execute_pipeline(pipeline, params, settings, opts, refs=input_refs, reuse=reuse)
+    return execute_pipeline(pipeline, params, settings, opts, refs=input_refs, reuse=reuse,
+                            pinned_tables=pinned)

@@ -1,5 +1,6 @@
 """Running a pipeline: the pipeline run and its step child runs, caching, retries with
-exponential backoff, timeouts, SKIPPED downstream steps, fan-out and gather, resume.
+exponential backoff and full jitter for transient failures, timeouts (TIMED_OUT),
+SKIPPED downstream steps, fan-out and gather, declared table inputs, resume.
 
 The runner lives in the caller's process and only orchestrates: step attempts run on
 an executor (worker processes or Ray tasks), inputs and outputs travel as artifact
@@ -17,20 +18,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.config import Settings, load_settings
-from lockgate.pipelines.cache import cache_key, code_hash
+from lockgate.pipelines import table_inputs
+from lockgate.pipelines.cache import code_hash, key_of, key_parts, libraries
 from lockgate.pipelines.errors import PipelineError
 from lockgate.pipelines.executors.base import Executor
 from lockgate.pipelines.executors.factory import make_executor
 from lockgate.pipelines.heartbeat import Heartbeat
-from lockgate.pipelines.ledger import StepRow, encode_outputs, find_cached, record_step
+from lockgate.pipelines.ledger import (
+    CacheLookup,
+    StepRow,
+    encode_outputs,
+    find_cached,
+    record_step,
+)
 from lockgate.pipelines.params import StepParams, flatten, resolve_params
 from lockgate.pipelines.pipeline import Node, Pipeline
 from lockgate.pipelines.reference import function_address
 from lockgate.pipelines.report import last_line
 from lockgate.pipelines.result import PipelineResult, StepResult
 from lockgate.pipelines.task import Ref, StepOutcome, StepTask
-from lockgate.store import ArtifactRecord, Store
+from lockgate.store import ArtifactRecord, DatasetVersion, Store
 from lockgate.tracking import Run, start_run
+
+#: States a step run ends in when it did not succeed.
+FAILED_STATES = ("FAILED", "TIMED_OUT", "KILLED")
 
 Observer = Callable[[StepResult], None]
 _POLL_SECONDS = 0.5
@@ -102,18 +113,24 @@ def execute_pipeline(
     *,
     values: Mapping[str, Any] | None = None,
     refs: Mapping[str, Ref] | None = None,
-    reuse: Mapping[str, tuple[str, dict[str, Ref]]] | None = None,
+    reuse: Mapping[str, Reuse] | None = None,
+    pinned_tables: Mapping[str, int] | None = None,
 ) -> PipelineResult:
-    """Run already-resolved params; ``refs`` are stored inputs and ``reuse`` maps step
-    names to outputs of earlier step runs (resume)."""
+    """Run already-resolved params; ``refs`` are stored inputs, ``reuse`` maps step
+    names to earlier step runs (resume) and ``pinned_tables`` fixes what ``@latest``
+    declared inputs resolve to (resume: the original run's versions)."""
+    tables = table_inputs.resolve(Store.open(settings), pipeline, pinned_tables)
     tags = {"lockgate.pipeline": pipeline.name, "lockgate.executor": _executor_name(opts),
             "lockgate.cache": "on" if opts.cache else "off", **(opts.tags or {})}
     ref = opts.ref or pipeline.ref
     if ref:
         tags["lockgate.pipeline_ref"] = ref
+    latest = _latest_tables(pipeline, tables)
+    if latest:
+        tags["lockgate.tables"] = json.dumps(latest, sort_keys=True)
     run = start_run(pipeline.name, experiment=opts.experiment or pipeline.name,
                     params=flatten(params), tags=tags, kind="pipeline", settings=settings)
-    orchestrator = _Orchestrator(pipeline, params, run, opts, dict(reuse or {}))
+    orchestrator = _Orchestrator(pipeline, params, run, opts, dict(reuse or {}), tables)
     try:
         orchestrator.add_inputs(values or {}, refs or {})
         orchestrator.execute()
@@ -121,6 +138,17 @@ def execute_pipeline(
         orchestrator.abort(exc)
         raise
     return orchestrator.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """A step run of an earlier pipeline run that resume may reuse: its outputs, and the
+    cache key it ran with (reused only when the key is the same now)."""
+
+    step_run_id: str
+    outputs: dict[str, Ref]
+    cache_key: str
+    key_parts: dict[str, Any] | None
 
 
 @dataclass(slots=True)
@@ -132,15 +160,20 @@ class _Active:
     started: float
     task: StepTask
     attempts: int = 1
+    parts: dict[str, Any] | None = None
+    reason: str | None = None
 
 
 class _Orchestrator:
     """State of one pipeline run while it executes."""
 
     def __init__(self, pipeline: Pipeline, params: StepParams, run: Run, opts: RunOptions,
-                 reuse: dict[str, tuple[str, dict[str, Ref]]]) -> None:
+                 reuse: dict[str, Reuse],
+                 tables: Mapping[str, Mapping[str, DatasetVersion]]) -> None:
         self.pipeline, self.params, self.run, self.opts, self.reuse = (
             pipeline, params, run, opts, reuse)
+        self.tables = tables
+        self.changed: list[str] = []  # resume: steps re-run because their key changed
         self.store: Store = run.store
         self.started = time.time()
         self.available: dict[str, Ref] = {}
@@ -152,6 +185,7 @@ class _Orchestrator:
         self.results: list[StepResult] = []
         self.collections = pipeline.collections()
         self._code: dict[str, str] = {}
+        self._libs: dict[str, dict[str, str]] = {}
         self._address: dict[str, tuple[str, str, str | None, str | None]] = {}
         self._executor: Executor | None = None
         self._heartbeat = Heartbeat(self.store, run.settings.heartbeat_seconds)
@@ -159,6 +193,7 @@ class _Orchestrator:
     # -- main loop -------------------------------------------------------------
 
     def execute(self) -> None:
+        self.run.on_kill(self._killed)
         self._heartbeat.start()
         while True:
             self._start_ready()
@@ -173,7 +208,7 @@ class _Orchestrator:
 
     def finish(self) -> PipelineResult:
         self._close()
-        failed = [r for r in self.results if r.status == "FAILED"]
+        failed = [r for r in self.results if r.status in FAILED_STATES]
         skipped = [r for r in self.results if r.status == "SKIPPED"]
         error = None
         if failed:
@@ -185,6 +220,10 @@ class _Orchestrator:
                 f"Inspect with `lockgate pipelines show {self.run.id}`; after fixing, resume "
                 f"with `lockgate pipelines resume {self.run.id}`."
             )
+        if self.changed:
+            self.store.set_tags(self.run.id, {"lockgate.resume_changed": ",".join(self.changed)})
+            self.run.note("Resume re-ran steps whose cache key changed since the original "
+                          f"run: {', '.join(self.changed)}.")
         status = "FAILED" if failed else "FINISHED"
         self.run.end(status, error)
         return PipelineResult(self.run.id, self.pipeline.name, status,
@@ -193,10 +232,16 @@ class _Orchestrator:
 
     def abort(self, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: pipeline run interrupted ({exc})"
-        for active in self.active.values():
-            self.store.end_run(active.run_id, "FAILED", reason)
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        self._killed(status, reason)
+        self.run.end(status, reason)
+
+    def _killed(self, status: str, reason: str) -> None:
+        """End the running step runs (a signal or an interrupt) and stop the workers."""
+        for active in list(self.active.values()):
+            self.store.end_run(active.run_id, status, reason)
+        self.active.clear()
         self._close()
-        self.run.end("FAILED", reason)
 
     def _close(self) -> None:
         self._heartbeat.stop()
@@ -247,17 +292,14 @@ class _Orchestrator:
 
     def _start_item(self, n: Node, item: int | None, refs: dict[str, Ref]) -> None:
         name = step_name(n.name, item)
-        key = cache_key(code=self._code_of(n), params=self.params[n.name],
-                        inputs={a: _shas(r) for a, r in refs.items()}, outputs=n.outputs)
-        if name in self.reuse:
-            source, outputs = self.reuse[name]
-            self._record_cached(n, item, key, refs, source, outputs, "reused by resume")
+        tables = {table: dv.version for table, dv in self.tables.get(n.name, {}).items()}
+        parts = key_parts(code=self._code_of(n), params=self.params[n.name],
+                          inputs={a: _shas(r) for a, r in refs.items()}, outputs=n.outputs,
+                          tables=tables, libs=self._libs_of(n))
+        key = key_of(parts)
+        reason = self._reuse_or_lookup(n, item, name, key, parts, refs)
+        if reason is None:
             return
-        if self.opts.cache and n.spec.cache:
-            hit = find_cached(self.store, self.run.artifacts.blobs, key)
-            if hit is not None:
-                self._record_cached(n, item, key, refs, hit[0], hit[1], "cache hit")
-                return
         executor = self._executor_for()  # started first: its start-up is not step time
         run_id = self.store.create_run(
             name, experiment=self.run.experiment, kind="step", parent_id=self.run.id,
@@ -265,6 +307,7 @@ class _Orchestrator:
         self._heartbeat.add(run_id)
         self.store.log_params(run_id, self.params[n.name])
         self._lineage(run_id, "consumed", refs)
+        self._table_lineage(run_id, n)
         spec = n.spec
         task = StepTask(
             key=name, step_run_id=run_id, node=n.name, function=self._address_of(n),
@@ -272,54 +315,96 @@ class _Orchestrator:
             split_outputs=tuple(o for o in n.outputs
                                 if o in self.collections and n.map_over is None),
             settings=self.run.settings, timeout=spec.timeout, cpus=spec.cpus, gpus=spec.gpus,
-            resources=dict(spec.resources),
+            resources=dict(spec.resources), pipeline_run_id=self.run.id, item=item,
+            tables=tables,
         )
-        self.active[name] = _Active(n, item, run_id, key, time.time(), task)
+        self.active[name] = _Active(n, item, run_id, key, time.time(), task, parts=parts,
+                                    reason=reason)
         executor.submit(task)
 
-    def _record_cached(self, n: Node, item: int | None, key: str, refs: dict[str, Ref],
-                       source: str, outputs: dict[str, Ref], why: str) -> None:
+    def _reuse_or_lookup(self, n: Node, item: int | None, name: str, key: str,
+                         parts: dict[str, Any], refs: dict[str, Ref]) -> str | None:
+        """Record a reuse or cache hit and return None; else the reason the step runs."""
+        if name in self.reuse:
+            earlier = self.reuse[name]
+            if earlier.cache_key == key:
+                lookup = CacheLookup(earlier.step_run_id, earlier.outputs,
+                                     f"reused by resume: same key as step run "
+                                     f"{earlier.step_run_id}")
+                self._record_cached(n, item, key, parts, refs, lookup)
+                return None
+            self.changed.append(name)
+            return (f"miss: resume re-runs it, its key changed since step run "
+                    f"{earlier.step_run_id}")
+        if not self.opts.cache:
+            return "miss: the cache is off for this run (--no-cache)"
+        if not n.spec.cache:
+            return "miss: the step is not cacheable (@step(cache=False))"
+        lookup = find_cached(self.store, self.run.artifacts.blobs, key)
+        if lookup.hit:
+            self._record_cached(n, item, key, parts, refs, lookup)
+            return None
+        return lookup.reason
+
+    def _record_cached(self, n: Node, item: int | None, key: str, parts: dict[str, Any],
+                       refs: dict[str, Ref], lookup: CacheLookup) -> None:
         name = step_name(n.name, item)
+        source, outputs = lookup.step_run_id, lookup.outputs or {}
         run_id = self.store.create_run(
             name, experiment=self.run.experiment, kind="step", parent_id=self.run.id,
             status="CACHED")
         self.store.log_params(run_id, self.params[n.name])
         self._lineage(run_id, "consumed", refs)
+        self._table_lineage(run_id, n)
+        self._read_lineage(run_id, lookup.reads)
+        why = "cache hit" if lookup.reason.startswith("hit") else "reused by resume"
         self._lineage(run_id, "produced", outputs, note=f"{why}: produced by step run {source}")
         record_step(self.store, StepRow(run_id, self.run.id, n.name, item, key,
                                         n.spec.cache, "CACHED", 0, encode_outputs(outputs),
-                                        source))
+                                        source, parts, lookup.reads, lookup.reason))
         self._report(StepResult(name, n.name, item, run_id, "CACHED", 0.0, 0))
         self._item_done(n, item, outputs)
 
     # -- outcomes --------------------------------------------------------------
 
     def _handle(self, outcome: StepOutcome) -> None:
-        active = self.active[outcome.key]
+        active = self.active.get(outcome.key)
+        if active is None:
+            return  # ended meanwhile (killed)
         n = active.node
         if outcome.ok:
             self._lineage(active.run_id, "produced", dict(outcome.outputs))
             record_step(self.store, StepRow(
                 active.run_id, self.run.id, n.name, active.item, active.key, n.spec.cache,
-                "FINISHED", active.attempts, encode_outputs(dict(outcome.outputs)), None))
+                "FINISHED", active.attempts, encode_outputs(dict(outcome.outputs)), None,
+                active.parts, tuple(dict(r) for r in outcome.reads), active.reason))
             self._end(active, "FINISHED", None)
             self._item_done(n, active.item, dict(outcome.outputs))
             return
-        if outcome.retryable and active.attempts <= n.spec.retries:
+        retryable = _retryable(n, outcome)
+        if retryable and active.attempts <= n.spec.retries:
             delay = n.spec.backoff(active.attempts)
-            self.store.append_console([{
-                "run_id": active.run_id, "stream": "stderr", "timestamp": time.time(),
-                "text": f"lockgate: attempt {active.attempts} of {n.spec.retries + 1} failed "
-                        f"({outcome.summary}); retrying in {delay:g} s\n"}])
+            self._console(active, f"lockgate: attempt {active.attempts} of "
+                                  f"{n.spec.retries + 1} failed ({outcome.summary}); retrying "
+                                  f"in {delay:.2f} s")
             active.attempts += 1
             active.task = active.task.retry()
             heapq.heappush(self.delayed, (time.monotonic() + delay, outcome.key, active.task))
             return
+        if not retryable and n.spec.retries and active.attempts <= n.spec.retries:
+            self._console(active, f"lockgate: not retried: {outcome.summary or 'the failure'}"
+                                  " is not transient under the step's retry policy "
+                                  "(@step(retry_on=...)).")
         record_step(self.store, StepRow(
             active.run_id, self.run.id, n.name, active.item, active.key, n.spec.cache,
-            "FAILED", active.attempts, None, None))
-        self._end(active, "FAILED", outcome.error)
+            outcome.state, active.attempts, None, None, active.parts,
+            tuple(dict(r) for r in outcome.reads), active.reason))
+        self._end(active, outcome.state, outcome.error)
         self._fail_node(n)
+
+    def _console(self, active: _Active, text: str) -> None:
+        self.store.append_console([{"run_id": active.run_id, "stream": "stderr",
+                                    "timestamp": time.time(), "text": text + "\n"}])
 
     def _end(self, active: _Active, status: str, error: str | None) -> None:
         del self.active[active.task.key]
@@ -381,6 +466,25 @@ class _Orchestrator:
                 str(chosen), address=self.opts.address, max_workers=self.opts.max_workers)
         return self._executor
 
+    def _libs_of(self, n: Node) -> dict[str, str]:
+        if n.name not in self._libs:
+            self._libs[n.name] = libraries(n.func)
+        return self._libs[n.name]
+
+    def _table_lineage(self, run_id: str, n: Node) -> None:
+        for table, dv in self.tables.get(n.name, {}).items():
+            self.store.add_lineage(run_id, "consumed", dataset_version_id=dv.id,
+                                   role=f"input {table}", note=f"declared input, pinned {dv.ref}")
+
+    def _read_lineage(self, run_id: str, reads: tuple[dict[str, Any], ...]) -> None:
+        for read in reads:
+            try:
+                dv = self.store.dataset_version(str(read["table"]), int(read["version"]))
+            except LookupError:
+                continue
+            self.store.add_lineage(run_id, "consumed", dataset_version_id=dv.id,
+                                   role=f"read {dv.ref}", note="read by lg.data.read (cached)")
+
     def _code_of(self, n: Node) -> str:
         if n.name not in self._code:
             self._code[n.name] = code_hash(n.func)
@@ -408,6 +512,29 @@ class _Orchestrator:
         self.results.append(result)
         if self.opts.observer is not None:
             self.opts.observer(result)
+
+
+def _retryable(n: Node, outcome: StepOutcome) -> bool:
+    """The step's retry policy applied to a failed attempt: a timeout counts as a
+    ``TimeoutError``, a dead worker as a ``ConnectionError``; an exception was judged by
+    the worker, which had it."""
+    if outcome.state == "TIMED_OUT":
+        return n.spec.retries_on(TimeoutError)
+    if outcome.died:
+        return n.spec.retries_on(ConnectionError)
+    return outcome.retryable
+
+
+def _latest_tables(pipeline: Pipeline,
+                   tables: Mapping[str, Mapping[str, DatasetVersion]]) -> dict[str, int]:
+    """``{table: version}`` that ``@latest`` declarations resolved to (resume pins them)."""
+    found = {}
+    for n in pipeline.nodes:
+        for ref in n.spec.inputs:
+            table, version = table_inputs.parse(ref)
+            if version is None and table in tables.get(n.name, {}):
+                found[table] = tables[n.name][table].version
+    return found
 
 
 def _check_inputs(pipeline: Pipeline, inputs: Mapping[str, Any]) -> None:

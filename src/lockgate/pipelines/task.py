@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from lockgate.config import Settings
 from lockgate.store import ArtifactRecord
@@ -35,6 +35,9 @@ class StepTask:
         timeout: seconds before the worker is killed.
         attempt: 1 for the first attempt.
         cpus, gpus, resources: what the step asked for (Ray schedules by them).
+        pipeline_run_id: the pipeline run (with node and item: the idempotency key).
+        item: the index in a fan-out, else None.
+        tables: ``{table: version}`` pinned for the step's declared table inputs.
     """
 
     key: str
@@ -51,6 +54,9 @@ class StepTask:
     cpus: float = 1.0
     gpus: float = 0.0
     resources: Mapping[str, float] = field(default_factory=dict)
+    pipeline_run_id: str = ""
+    item: int | None = None
+    tables: Mapping[str, int] = field(default_factory=dict)
 
     def retry(self) -> StepTask:
         """The same task as its next attempt."""
@@ -66,9 +72,13 @@ class StepOutcome:
         ok: the function returned and every output was stored.
         outputs: ``{output name: Ref}`` when ok.
         error: the traceback (or the framework's message) when not ok.
-        retryable: False for failures a retry cannot fix (an output without a
-            materializer, a wrong number of outputs).
+        retryable: whether the step's retry policy (``@step(retry_on=...)``) counts
+            this failure as transient; False too for failures no retry can fix (an output
+            without a materializer, a wrong number of outputs).
         duration: seconds the attempt took in the worker.
+        state: how a failed attempt ended: FAILED, or TIMED_OUT when killed at its timeout.
+        reads: the table versions the step read (``TableRead.to_dict()`` each).
+        died: the worker died during the attempt (no exception to judge).
     """
 
     key: str
@@ -77,6 +87,9 @@ class StepOutcome:
     error: str | None = None
     retryable: bool = True
     duration: float = 0.0
+    state: Literal["FAILED", "TIMED_OUT"] = "FAILED"
+    reads: tuple[Mapping[str, Any], ...] = ()
+    died: bool = False
 
     @property
     def summary(self) -> str:

@@ -106,10 +106,12 @@ def contract_dict(contract: Any) -> dict[str, Any]:
 
 
 def feature_columns(contract: Mapping[str, Any]) -> list[str]:
-    """Columns a model reads: all but primary key, target, event time and entity."""
+    """Columns a model reads: all but primary key, target, event time, entity and the
+    columns marked ``feature: false`` (as the data contract's ``feature_columns``)."""
     excluded = set(contract.get("primary_key") or ()) | {
         contract.get("target"), contract.get("event_time"), contract.get("entity")}
-    return [c["name"] for c in contract["columns"] if c["name"] not in excluded]
+    return [c["name"] for c in contract["columns"]
+            if c["name"] not in excluded and c.get("feature", True)]
 
 
 def example_requests(contract: Mapping[str, Any], count: int = 3) -> list[dict[str, Any]]:

@@ -10,9 +10,11 @@ from lockgate.store.records import (
     MetricPoint,
     Note,
     RunRecord,
+    RunsPage,
     effective_status,
 )
 from lockgate.store.repository import Store
+from lockgate.store.run_page import PageTokenError
 
 __all__ = [
     "ArtifactRecord",
@@ -23,7 +25,9 @@ __all__ = [
     "LineageEdge",
     "MetricPoint",
     "Note",
+    "PageTokenError",
     "RunRecord",
+    "RunsPage",
     "Store",
     "effective_status",
 ]

@@ -6,8 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-CRASH_GRACE_FACTOR = 3.0
-CRASH_GRACE_SECONDS = 1.0
+#: A RUNNING run whose last heartbeat is older than this many intervals is CRASHED: one
+#: missed beat is tolerated (a loaded machine), two are not.
+CRASH_GRACE_FACTOR = 2.0
+CRASH_GRACE_SECONDS = 0.0
 
 
 def effective_status(status: str, heartbeat_at: float, heartbeat_seconds: float,
@@ -53,6 +55,14 @@ class RunRecord:
         """Seconds from start to end (or to the last heartbeat while unfinished)."""
         end = self.end_time if self.end_time is not None else self.heartbeat_at
         return max(0.0, end - self.start_time)
+
+
+@dataclass(frozen=True, slots=True)
+class RunsPage:
+    """One page of runs and the token that continues the listing (None at its end)."""
+
+    runs: list[RunRecord]
+    next_page: str | None
 
 
 @dataclass(frozen=True, slots=True)

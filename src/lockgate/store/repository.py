@@ -30,7 +30,7 @@ from lockgate.errors import (
     TrackingError,
     close_matches,
 )
-from lockgate.store import migration
+from lockgate.store import migration, run_page
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
 from lockgate.store.records import (
@@ -45,6 +45,7 @@ from lockgate.store.records import (
     MetricPoint,
     Note,
     RunRecord,
+    RunsPage,
     effective_status,
 )
 
@@ -59,6 +60,7 @@ class Store:
         self.url = url
         self.reader, self.writer = create_engines(url)
         self.dialect = self.reader.dialect.name
+        self._planner_stats = PlannerStats(self)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -228,41 +230,95 @@ class Store:
         ascending: bool = False,
         limit: int | None = 100,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[RunRecord]:
-        """Runs matching every filter, newest first or ordered by a metric's last value."""
-        query = run_select()
+        """Runs matching every filter, newest first or ordered by a metric's last value.
+
+        ``after`` is a page token from :meth:`page_runs` (keyset pagination); ``offset``
+        still works but costs the rows it skips.
+        """
+        return self.page_runs(
+            experiment=experiment, status=status, tags=tags, parent_id=parent_id,
+            top_level=top_level, kind=kind, sort_metric=sort_metric, ascending=ascending,
+            limit=limit, offset=offset, after=after,
+        ).runs
+
+    def page_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        top_level: bool = False,
+        kind: str | None = None,
+        sort_metric: str | None = None,
+        ascending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> RunsPage:
+        """One page of :meth:`list_runs` and the token of the next page (None at the end).
+
+        A metric sort reads ``latest_metrics`` (one row per run, kept at write time) in
+        index order, so its cost grows with the page, not with the points logged.
+
+        Raises:
+            NotFoundError: unknown experiment or status.
+            PageTokenError: ``after`` is malformed or belongs to another sort.
+        """
+        query = run_select().where(*self._run_conditions(
+            experiment, status, tags, parent_id, top_level, kind))
+        sort = sort_metric or ""
+        position = run_page.decode(after, sort=sort, ascending=ascending) if after else None
+        if sort:
+            segments = _metric_segments(query, sort, ascending, position)
+        else:
+            query = query.add_columns(sa.null()).order_by(
+                t.runs.c.start_time.desc(), t.runs.c.id.desc())
+            if position is not None:
+                query = query.where(run_page.newest_first_after(position))
+            segments = [query]
+        with self.read() as conn:
+            rows = run_page.read_segments(conn, segments, offset,
+                                          None if limit is None else limit + 1)
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if limit is not None else rows
+        runs = [run_record(row[:-1]) for row in rows]
+        token = None
+        if more and runs:
+            tail = runs[-1]
+            token = run_page.encode(run_page.Position(
+                sort, ascending, rows[-1][-1], tail.start_time, tail.id))
+        return RunsPage(runs=runs, next_page=token)
+
+    def _run_conditions(
+        self, experiment: str | None, status: str | None, tags: Mapping[str, str] | None,
+        parent_id: str | None, top_level: bool, kind: str | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
         if experiment is not None:
-            if experiment not in self.experiments():
+            known = self.experiments()
+            if experiment not in known:
                 raise NotFoundError(
-                    f"No experiment `{experiment}`."
-                    + close_matches(experiment, self.experiments())
+                    f"No experiment `{experiment}`." + close_matches(experiment, known)
                 )
-            query = query.where(t.experiments.c.name == experiment)
+            conditions.append(t.experiments.c.name == experiment)
         if status is not None:
-            query = query.where(status_clause(status.upper()))
+            conditions.append(status_clause(status.upper()))
         for key, value in (tags or {}).items():
-            query = query.where(
+            conditions.append(
                 sa.exists().where(
                     t.tags.c.run_id == t.runs.c.id, t.tags.c.key == key, t.tags.c.value == value
                 )
             )
         if parent_id is not None:
-            query = query.where(t.runs.c.parent_id == parent_id)
+            conditions.append(t.runs.c.parent_id == parent_id)
         if top_level:
-            query = query.where(t.runs.c.parent_id.is_(None))
+            conditions.append(t.runs.c.parent_id.is_(None))
         if kind is not None:
-            query = query.where(t.runs.c.kind == kind)
-        if sort_metric:
-            last = _last_metric_subquery(sort_metric)
-            query = query.join(last, last.c.run_id == t.runs.c.id)
-            order = last.c.value.asc() if ascending else last.c.value.desc()
-            query = query.order_by(order, t.runs.c.start_time.desc())
-        else:
-            query = query.order_by(t.runs.c.start_time.desc())
-        if limit is not None:
-            query = query.limit(limit).offset(offset)
-        with self.read() as conn:
-            return [run_record(row) for row in conn.execute(query)]
+            conditions.append(t.runs.c.kind == kind)
+        return conditions
 
     def count_runs(self) -> int:
         """How many runs the store holds."""
@@ -315,16 +371,24 @@ class Store:
             for run_id, key, step, ts, value in rows
         ]
         columns = "run_id, key, step, timestamp, value, is_nan"
+        latest = _latest_points(prepared)
         with self.write() as conn:
             if self.dialect == "postgresql":
                 cursor = conn.connection.driver_connection.cursor()
                 with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
                     for row in prepared:
                         copy.write_row(row)
+                # One statement for the whole batch: arrays, unnested server-side.
+                conn.exec_driver_sql(_UPSERT_LATEST.format(columns=columns, rows=_PG_ROWS),
+                                     tuple(list(column) for column in zip(*latest, strict=True)))
             else:
                 marks = ", ".join(["?"] * 6)
                 conn.exec_driver_sql(f"INSERT INTO metrics ({columns}) VALUES ({marks})",
                                      prepared)
+                # Same transaction: a reader never sees points without their latest value.
+                conn.exec_driver_sql(
+                    _UPSERT_LATEST.format(columns=columns, rows=f"VALUES ({marks})"), latest)
+        self._planner_stats.wrote(len(latest))
 
     def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         """Every logged point of a run (optionally one key), by key then step."""
@@ -342,18 +406,13 @@ class Store:
             ]
 
     def last_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
-        """The last logged value of every metric, for each run."""
-        if not run_ids:
-            return {}
-        newest = (
-            sa.select(sa.func.max(t.metrics.c.id))
-            .where(t.metrics.c.run_id.in_(list(run_ids)))
-            .group_by(t.metrics.c.run_id, t.metrics.c.key)
-        )
-        query = sa.select(
-            t.metrics.c.run_id, t.metrics.c.key, t.metrics.c.value, t.metrics.c.is_nan
-        ).where(t.metrics.c.id.in_(newest))
+        """The last logged value of every metric, for each run (from ``latest_metrics``)."""
         out: dict[str, dict[str, float]] = {run_id: {} for run_id in run_ids}
+        if not run_ids:
+            return out
+        last = t.latest_metrics
+        query = sa.select(last.c.run_id, last.c.key, last.c.value, last.c.is_nan).where(
+            last.c.run_id.in_(list(run_ids)))
         with self.read() as conn:
             for run_id, key, value, is_nan in conn.execute(query):
                 out[run_id][key] = math.nan if is_nan else float(value)
@@ -746,6 +805,37 @@ class Store:
             conn.close()
 
 
+class PlannerStats:
+    """Keeps PostgreSQL's planner statistics of ``runs`` and ``latest_metrics`` fresh
+    while this process bulk-logs.
+
+    Why: right after a bulk load autovacuum has not analysed the tables yet, the planner
+    believes they hold a handful of rows and picks nested loops that re-scan an index per
+    run (seconds at 100k runs). Analysing when this process's own writes have doubled
+    the rows it last analysed after costs O(log n) ANALYZEs of a sample (30k rows) each,
+    on the write path only; reads never write. SQLite's planner needs no statistics here.
+    """
+
+    FIRST = 2_000
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pending = 0
+        self.next_at = self.FIRST
+
+    def wrote(self, rows: int) -> None:
+        """Count rows upserted into ``latest_metrics``; analyse past the threshold."""
+        if self.store.dialect != "postgresql":
+            return
+        self.pending += rows
+        if self.pending < self.next_at:
+            return
+        with contextlib.suppress(sa.exc.SQLAlchemyError), self.store.writer.connect() as conn:
+            conn.exec_driver_sql("ANALYZE runs, latest_metrics")
+            conn.commit()
+        self.next_at = self.pending * 2
+
+
 def run_select() -> sa.Select:
     """The columns :func:`run_record` turns into a :class:`RunRecord`."""
     return sa.select(
@@ -787,16 +877,43 @@ def status_clause(status: str) -> sa.ColumnElement[bool]:
     return t.runs.c.status == status
 
 
-def _last_metric_subquery(key: str) -> sa.Subquery:
-    newest = (
-        sa.select(sa.func.max(t.metrics.c.id)).where(t.metrics.c.key == key)
-        .group_by(t.metrics.c.run_id)
-    )
-    return (
-        sa.select(t.metrics.c.run_id, t.metrics.c.value)
-        .where(t.metrics.c.id.in_(newest))
-        .subquery()
-    )
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics ({columns}) {rows} "
+    "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
+    "timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan"
+)
+
+
+_PG_ROWS = ("SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], "
+            "%s::float8[], %s::float8[], %s::boolean[])")
+
+
+def _metric_segments(query: sa.Select, key: str, ascending: bool,
+                     position: run_page.Position | None) -> list[sa.Select]:
+    """Runs with a value in value order, then runs whose last value is NaN (newest
+    first): each an index walk, where one ``NULLS LAST`` order would sort every run."""
+    last = t.latest_metrics
+    keyed = query.add_columns(last.c.value).join(
+        last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == key))
+    newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
+    values = keyed.where(last.c.value.is_not(None)).order_by(
+        last.c.value.asc() if ascending else last.c.value.desc(), *newest)
+    nans = keyed.where(last.c.value.is_(None)).order_by(*newest)
+    if position is None:
+        return [values, nans]
+    if position.value is None:
+        return [nans.where(run_page.newest_first_after(position))]
+    return [values.where(run_page.metric_after(last.c.value, position)), nans]
+
+
+def _latest_points(prepared: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The last row of each (run, key) in a batch, in key order.
+
+    The last one wins because rows are inserted in batch order (highest id last). Rows
+    are sorted so concurrent PostgreSQL writers lock them in one order (no deadlock).
+    """
+    last = {(row[0], row[1]): row for row in prepared}
+    return [last[key] for key in sorted(last)]
 
 
 def encode_param(key: str, value: Any) -> str:

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from lockgate.errors import LockgateError, NotFoundError, close_matches
 from lockgate.store import schema as t
 from lockgate.store.repository import status_clause as store_status_clause
-from lockgate.store.tables_ui import ui_last_metrics
 
 MAX_LENGTH = 2000
 MAX_TERMS = 32
@@ -71,8 +70,8 @@ def parse_filter(expression: str, *, dialect: str = "sqlite",
     Args:
         expression: the text typed in the filter box; empty means no filter.
         dialect: ``sqlite`` or ``postgresql``; numeric casts differ.
-        summary: metric conditions may use the ``ui_last_metrics`` summary (it is
-            current; see :mod:`lockgate.ui.metric_summary`).
+        summary: kept for callers written before ``latest_metrics``; ignored, since
+            metric conditions always read that table (it is current at write time).
 
     Returns:
         A condition with bound parameters, or None for an empty expression.
@@ -232,9 +231,9 @@ def comparison(field: Field, op: str, value: Any, dialect: str, *,
                summary: bool = False) -> sa.ColumnElement[bool]:
     """One bound comparison on a run field, param, tag or last metric value.
 
-    Params, tags and (with the summary) metrics are semi-joins, ``runs.id IN (SELECT
-    run_id ... WHERE key = :k AND value <op> :v)``: one pass over an index per filter,
-    instead of one correlated lookup per run.
+    Params, tags and metrics are semi-joins, ``runs.id IN (SELECT run_id ... WHERE
+    key = :k AND value <op> :v)``: one range of an index per filter, instead of one
+    correlated lookup per run; metrics read ``latest_metrics``, never the history.
     """
     op = "=" if op == "==" else op
     if field.scope == "metrics":
@@ -242,10 +241,7 @@ def comparison(field: Field, op: str, value: Any, dialect: str, *,
             raise FilterError(
                 f"metrics.{field.key} {op} {value!r}: metrics are numbers; compare with a number."
             )
-        if not summary:
-            return _compare(last_metric_value(field.key), op, value)
-        return _semi_join(ui_last_metrics, field.key, op, value,
-                          lambda column: column)
+        return _semi_join(t.latest_metrics, field.key, op, value, lambda column: column)
     if field.scope == "params":
         if isinstance(value, float):
             return _semi_join(t.params, field.key, op, value, lambda c: numeric(c, dialect))
@@ -274,12 +270,12 @@ def _semi_join(table: sa.Table, key: str, op: str, value: Any,
 
 
 def last_metric_value(key: str) -> sa.ScalarSelect[Any]:
-    """The last logged value of a run's metric (latest write, as Store.last_metrics)."""
+    """The last logged value of a run's metric (latest write, as Store.last_metrics):
+    one primary-key lookup in ``latest_metrics``."""
+    last = t.latest_metrics
     return (
-        sa.select(t.metrics.c.value)
-        .where(t.metrics.c.run_id == t.runs.c.id, t.metrics.c.key == key)
-        .order_by(t.metrics.c.id.desc())
-        .limit(1)
+        sa.select(last.c.value)
+        .where(last.c.run_id == t.runs.c.id, last.c.key == key)
         .correlate(t.runs)
         .scalar_subquery()
     )

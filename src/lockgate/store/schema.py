@@ -12,7 +12,10 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED")
+#: KILLED: stopped by a signal (SIGTERM, Ctrl-C); TIMED_OUT: a step killed at its timeout;
+#: CRASHED is written by nobody alive: readers decide it from a stale heartbeat.
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED", "KILLED",
+                "TIMED_OUT")
 
 experiments = sa.Table(
     "experiments",
@@ -41,6 +44,7 @@ runs = sa.Table(
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     sa.Index("ix_runs_parent", "parent_id"),
     sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_parent_start", "parent_id", "start_time", "id"),  # core_0002_i18
 )
 
 params = sa.Table(
@@ -63,6 +67,23 @@ metrics = sa.Table(
     sa.Column("value", sa.Double, nullable=True),
     sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+# Each run's last logged point of each metric ("last" = the latest write, as
+# ``Store.last_metrics`` defines it), upserted in the same transaction as the metric
+# batch so sorting and filtering by a metric read one row per run, never the history.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.Double, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),  # NULL for NaN, as in ``metrics``
+    sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Serves ``metrics.k <op> v`` (an index range) and sorts by a metric (an index walk);
+    # PostgreSQL also gets ``(key, value DESC NULLS LAST, run_id)`` in core_0002_i18.
+    sa.Index("ix_latest_metrics_key_value", "key", "value", "run_id"),
 )
 
 tags = sa.Table(

@@ -24,6 +24,11 @@ pipeline_steps = sa.Table(
     sa.Column("outputs", sa.Text, nullable=True),
     sa.Column("reused_from", sa.String(32), nullable=True),  # step run whose outputs it reused
     sa.Column("created_at", sa.Double, nullable=False),
+    # JSON of cache.key_parts: code hash, params, input hashes, tables, libraries.
+    sa.Column("key_parts", sa.Text, nullable=True),
+    # JSON list of {table, version, latest}: what lg.data.read returned inside the step.
+    sa.Column("reads", sa.Text, nullable=True),
+    sa.Column("cache_reason", sa.Text, nullable=True),  # why it hit, missed or was reused
 )
 
 pipeline_schedules = sa.Table(
@@ -36,6 +41,7 @@ pipeline_schedules = sa.Table(
     sa.Column("overrides", sa.Text, nullable=False),  # JSON list of "a.b=1"
     sa.Column("executor", sa.String(32), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("catchup", sa.String(8), nullable=False, server_default="latest"),
 )
 
 pipeline_schedule_claims = sa.Table(
@@ -46,4 +52,9 @@ pipeline_schedule_claims = sa.Table(
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Double, nullable=False),
     sa.Column("pid", sa.Integer, nullable=True),
+    # A claim not launched by expires_at is re-taken by another scheduler (at-least-once).
+    sa.Column("expires_at", sa.Double, nullable=True),
+    sa.Column("launched_at", sa.Double, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="launched"),
 )

@@ -3,11 +3,10 @@ that keep the runs page fast at 100,000 runs.
 
 - ``ix_ui_runs_start_id``: the default order (newest first, ties by id) walks an index
   at any page instead of sorting ``runs``.
-- ``ui_last_metrics``: each run's last logged value (latest write, as ``Store.last_metrics``) of
-  each metric, indexed by ``(key, value)``, so ``metrics.auc >= 0.9`` is an index range and
-  a sort by a metric is one primary-key lookup per run. It is a cache derived from
-  ``metrics``, brought up to date incrementally by the dashboard (``ui_state`` keeps
-  the highest metric id folded in).
+- ``ui_last_metrics`` / ``ui_state``: no longer used. They held a summary of last metric
+  values folded in by the dashboard on GET; the core ``latest_metrics`` table (kept at
+  write time, migration ``core_0002_i18``) replaced them. The tables stay because
+  released migrations are never edited.
 """
 
 from __future__ import annotations

@@ -8,20 +8,30 @@ artifacts, notes, console output, hardware, code version and environment.
 Metrics are buffered and written in batches (every second, at the end, on exception
 and at interpreter exit). NaN and ±inf are stored faithfully, not refused: a diverging
 loss is exactly what a person wants to see recorded.
+
+How a run ends decides its state (the table is in docs/tracking.md): FINISHED only when
+its ``with`` block ends normally (or by ``sys.exit(0)``) or on ``run.end("FINISHED")``;
+an exception or a non-zero ``SystemExit`` is FAILED with the traceback or the code;
+Ctrl-C and SIGTERM are KILLED; a run still open when the interpreter exits is FAILED
+(it never said it finished); a process that dies without running Python (SIGKILL, out
+of memory) is CRASHED on read once its heartbeat is older than two intervals.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import numbers
+import os
+import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist
 from lockgate.config import Settings, load_settings
@@ -33,8 +43,14 @@ from lockgate.tracking.environment import capture_environment, git_state
 from lockgate.tracking.recorder import MetricBuffer, Recorder
 
 _ACTIVE: list[Run] = []
-_ACTIVE_LOCK = threading.Lock()
+_ACTIVE_LOCK = threading.RLock()  # re-entrant: a signal handler may need it
 _UNCAUGHT: list[BaseException] = []
+_SIGNAL_LOCK = threading.Lock()
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
+_HANDLER_PID: list[int] = []  # the process that installed the SIGTERM handler
+
+#: The states a run can end in (``Run.end``); CRASHED is decided on read, never written.
+EndStatus = Literal["FINISHED", "FAILED", "KILLED", "TIMED_OUT", "SKIPPED", "CACHED"]
 
 
 class Run:
@@ -60,6 +76,7 @@ class Run:
                                        allowlist(settings))
         self.status = "RUNNING"
         self._steps: dict[str, int] = {}
+        self._kill_hooks: list[Callable[[str, str], None]] = []
         self._metrics = MetricBuffer()
         self._console_buffer = ConsoleBuffer(run_id) if capture_console else None
         self._capture = ConsoleCapture(self._console_buffer) if self._console_buffer else None
@@ -78,8 +95,14 @@ class Run:
         self._recorder.start()
         with _ACTIVE_LOCK:
             _ACTIVE.append(self)
+        _install_signal_handlers()
 
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+    def on_kill(self, hook: Callable[[str, str], None]) -> None:
+        """Call ``hook(status, reason)`` when a signal kills this run (before the run
+        itself is closed), e.g. to close child runs and stop workers."""
+        self._kill_hooks.append(hook)
+
+    def end(self, status: EndStatus | str = "FINISHED", error: str | None = None) -> None:
         """Flush everything buffered and close the run with ``status``."""
         if self.status != "RUNNING":
             return
@@ -103,11 +126,8 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            self.end("FINISHED")
-            return
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        self.end("FAILED", error=text)
+        status, error = exit_state(exc)
+        self.end(status, error=error)
 
     # -- params, metrics, tags, notes ----------------------------------------
 
@@ -297,27 +317,105 @@ def _as_float(key: str, value: Any) -> float:
     return float(value)  # NaN and ±inf included: they are stored faithfully
 
 
+def exit_state(exc: BaseException | None) -> tuple[str, str | None]:
+    """The state a run ends in when its block is left with ``exc`` (None: normally).
+
+    ``sys.exit(0)`` / ``sys.exit()`` is the program saying it succeeded: FINISHED. Any
+    other ``SystemExit`` is FAILED with its code; Ctrl-C (KeyboardInterrupt) is KILLED;
+    every other exception is FAILED with its traceback.
+    """
+    if exc is None:
+        return "FINISHED", None
+    if isinstance(exc, SystemExit):
+        if exc.code in (None, 0):
+            return "FINISHED", None
+        return "FAILED", f"SystemExit: the program exited with code {exc.code!r}."
+    if isinstance(exc, KeyboardInterrupt):
+        return "KILLED", "KeyboardInterrupt: interrupted (SIGINT / Ctrl-C)."
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "FAILED", text
+
+
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
     _UNCAUGHT.append(exc)
     _previous_excepthook(exc_type, exc, tb)
 
 
 def _end_active_runs_at_exit() -> None:
-    """Runs left open at interpreter exit are flushed and closed, not left RUNNING."""
+    """Runs left open at interpreter exit are flushed and closed, never left RUNNING and
+    never FINISHED: nothing said they finished (``sys.exit`` and the end of a script look
+    the same from here)."""
     with _ACTIVE_LOCK:
         runs = list(reversed(_ACTIVE))
     for run in runs:
-        status, error = "FINISHED", None
         if _UNCAUGHT:
-            exc = _UNCAUGHT[-1]
-            status = "FAILED"
-            error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            status, error = exit_state(_UNCAUGHT[-1])
+            if status == "FINISHED":  # an uncaught SystemExit(0) never reaches the hook
+                status, error = "FAILED", None
+        else:
+            status, error = "FAILED", (
+                "The process exited with the run still open (sys.exit or the end of the "
+                "script) before `run.end()` was called; end runs with `run.end()` or a "
+                "`with lg.start_run(...)` block so they can be recorded FINISHED.")
         try:
             run.end(status, error)
         except Exception as exc:  # the store may be gone at exit; say so, do not hide it
             print(f"lockgate: could not close run {run.id} at exit: {exc}", file=sys.__stderr__)
 
 
+def _install_signal_handlers() -> None:
+    """SIGTERM ends every open run KILLED, then is delivered again as before (default:
+    the process dies of it). Installed once, from the main thread only, over the default
+    handler or a Python one (which is then called after the runs are closed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with _SIGNAL_LOCK:
+        if signal.SIGTERM in _PREVIOUS_HANDLERS:
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN or previous is None:
+            return
+        _PREVIOUS_HANDLERS[signal.SIGTERM] = previous
+        _HANDLER_PID[:] = [os.getpid()]
+        signal.signal(signal.SIGTERM, _on_terminate)
+
+
+def _on_terminate(signum: int, frame: Any) -> None:
+    if [os.getpid()] == _HANDLER_PID:  # a forked child owns none of the parent's runs
+        name = signal.Signals(signum).name
+        kill_active_runs(f"{name}: the process was asked to stop (signal {signum}).")
+    previous = _PREVIOUS_HANDLERS.pop(signum, signal.SIG_DFL)
+    signal.signal(signum, previous)
+    if callable(previous):
+        previous(signum, frame)
+        return
+    os.kill(os.getpid(), signum)  # die of the signal, as without lockgate
+
+
+def kill_active_runs(reason: str) -> None:
+    """End every open run of this process KILLED (its kill hooks first)."""
+    with _ACTIVE_LOCK:
+        runs = list(reversed(_ACTIVE))
+    for run in runs:
+        for hook in run._kill_hooks:
+            with contextlib.suppress(Exception):
+                hook("KILLED", reason)
+        try:
+            run.end("KILLED", reason)
+        except Exception as exc:  # say so, do not hide it
+            print(f"lockgate: could not close run {run.id}: {exc}", file=sys.__stderr__)
+
+
+def _forget_runs_in_child() -> None:
+    """A forked child (a multiprocessing worker) did not start its parent's runs: it must
+    not end them, at exit or on SIGTERM (its locks may be copies held by other threads)."""
+    global _ACTIVE_LOCK
+    _ACTIVE_LOCK = threading.RLock()
+    _ACTIVE.clear()
+    _UNCAUGHT.clear()
+
+
 _previous_excepthook = sys.excepthook
+os.register_at_fork(after_in_child=_forget_runs_in_child)
 sys.excepthook = _excepthook
 atexit.register(_end_active_runs_at_exit)

@@ -30,11 +30,18 @@ class Executor(Protocol):
 
 
 def timeout_outcome(task: StepTask) -> StepOutcome:
-    """The outcome of an attempt killed for running past its timeout."""
+    """The outcome of an attempt killed for running past its timeout: TIMED_OUT, and
+    retried when the step's policy retries a ``TimeoutError`` (the runner decides)."""
     return StepOutcome(
         task.key, False,
         error=f"TimeoutError: step `{task.key}` ran longer than its timeout of "
               f"{task.timeout:g} s; its worker was killed. Raise `@step(timeout=...)` "
               "if it needs longer.",
-        duration=task.timeout or 0.0,
+        duration=task.timeout or 0.0, state="TIMED_OUT",
     )
+
+
+def died_outcome(task: StepTask, error: str) -> StepOutcome:
+    """The outcome of an attempt whose worker died (out of memory, segfault, a Ray node
+    lost): retried when the step's policy retries a ``ConnectionError``."""
+    return StepOutcome(task.key, False, error=error, died=True)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from lockgate.pipelines.executors.base import timeout_outcome
+from lockgate.pipelines.executors.base import died_outcome, timeout_outcome
 from lockgate.pipelines.task import StepOutcome, StepTask
 
 #: Imported once by the forkserver and inherited by every worker, instead of once per
@@ -164,11 +164,9 @@ class LocalExecutor:
             worker.process.join(timeout=5)
             code = worker.process.exitcode
             worker.kill()
-            return StepOutcome(
-                task.key, False,
-                error=f"WorkerDied: the worker process running step `{task.key}` exited with "
-                      f"code {code} (killed or crashed: out of memory, segfault, os._exit).",
-            )
+            return died_outcome(
+                task, f"WorkerDied: the worker process running step `{task.key}` exited with "
+                      f"code {code} (killed or crashed: out of memory, segfault, os._exit).")
         worker.task = None
         self._idle.append(worker)
         return outcome

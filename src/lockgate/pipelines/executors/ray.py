@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from lockgate.errors import ConfigError
-from lockgate.pipelines.executors.base import timeout_outcome
+from lockgate.pipelines.executors.base import died_outcome, timeout_outcome
 from lockgate.pipelines.task import StepOutcome, StepTask
 from lockgate.pipelines.worker import execute_task
 
@@ -106,7 +106,6 @@ class RayExecutor:
         try:
             outcome: StepOutcome = self._ray.get(ref)
         except Exception as exc:  # the worker died or Ray failed the task
-            return StepOutcome(task.key, False,
-                               error=f"{type(exc).__name__}: Ray task of step `{task.key}` "
-                                     f"failed: {exc}")
+            return died_outcome(task, f"{type(exc).__name__}: Ray task of step `{task.key}` "
+                                      f"failed: {exc}")
         return outcome

@@ -42,7 +42,7 @@ def render_list(store: Store) -> str:
     for run in runs:
         steps = store.list_runs(parent_id=run.id, limit=None)
         cached = sum(s.status == "CACHED" for s in steps)
-        failed = sum(s.status in ("FAILED", "CRASHED") for s in steps)
+        failed = sum(s.status in ("FAILED", "CRASHED", "TIMED_OUT", "KILLED") for s in steps)
         rows.append([link(f"/pipelines/{run.id}", run.name), status_badge(run.status),
                      esc(run.experiment), esc(fmt_time(run.start_time)),
                      esc(fmt_seconds(run.duration)), str(len(steps)), str(cached), str(failed)])
@@ -123,7 +123,8 @@ def _descendants(store: Store, run_id: str) -> list[RunRecord]:
 def _durations(steps: list[RunRecord]) -> dict[str, Any]:
     start = min(s.start_time for s in steps)
     colors = {"FINISHED": "#2e9d4f", "CACHED": "#7b5cd6", "FAILED": "#d23c2f",
-              "CRASHED": "#8f1d15", "SKIPPED": "#c9a227", "RUNNING": "#2f6fd6"}
+              "CRASHED": "#8f1d15", "SKIPPED": "#c9a227", "RUNNING": "#2f6fd6",
+              "TIMED_OUT": "#b5541c", "KILLED": "#6b3fa0"}
     trace = {
         "type": "bar", "orientation": "h", "y": [s.name for s in steps],
         "x": [max(s.duration or 0.0, 0.001) for s in steps],

@@ -25,7 +25,8 @@ from lockgate.ui.html import (
 from lockgate.ui.run_query import RunPage, RunQuery, query_runs
 
 MAX_CELL = 40
-STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED")
+STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED", "KILLED",
+            "TIMED_OUT")
 
 
 def render(store: Store, query: RunQuery, error: str | None = None) -> str:
@@ -47,7 +48,7 @@ def render(store: Store, query: RunQuery, error: str | None = None) -> str:
                             f"{link('/', 'Clear the filters')} to see every run.")
         return page("Runs", body, active="/")
     return page("Runs", form + _results(result, query), active="/",
-                status_line=f"{result.total} runs")
+                status_line=f"{result.total}{'+' if result.total_capped else ''} runs")
 
 
 def _filters(query: RunQuery, experiments: list[str]) -> str:
@@ -191,7 +192,9 @@ def _sort_header(label: str, key: str, query: RunQuery) -> str:
 
 
 def _pager(result: RunPage, query: RunQuery) -> str:
-    parts = [f"<span>page {result.page} of {result.pages} · {result.total} runs</span>"]
+    more = "+" if result.total_capped else ""
+    parts = [f"<span>page {result.page} of {result.pages}{more} · {result.total}{more} runs"
+             "</span>"]
     if result.page > 1:
         parts.insert(0, link(url("/", **_params_of(query, page=result.page - 1)), "← previous",
                              id="prev-page"))

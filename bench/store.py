@@ -1,0 +1,178 @@
+"""Benchmark: listing, paging and filtered metric sorts at 100k and 1M runs, right
+after bulk logging, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/store.py [--runs 100000 1000000] [--points 100 10]
+                                    [--backends sqlite postgresql] [--repeats 3]
+
+For each store size and backend: runs are inserted in bulk (their creation is not what
+is measured), then ``points`` metric points per run (two keys, ``auc`` and ``loss``)
+go through ``Store.log_metric_tuples``, the path ``run.log_metric`` flushes into. Then,
+with no warm-up step in between, each query is timed once ("cold: right after
+logging"), then ``--repeats`` times interleaved ("warm"). Queries:
+
+- first page: ``Store.page_runs(limit=50)`` (newest first) and the dashboard's
+  ``query_runs(RunQuery())``;
+- page 100: ``page_runs`` following 99 page tokens (keyset), and the dashboard's
+  ``page=100`` (an offset over an index walk);
+- filtered sort by a metric: ``page_runs(sort_metric="auc")`` and the dashboard's
+  ``q="metrics.auc >= 0.9", sort="metrics.auc"``;
+- the same sort the way it ran before ``latest_metrics`` (``max(id) GROUP BY run_id``
+  over every metric row) as the baseline, interleaved, at the smaller sizes only.
+
+Goal (issue #18): each query <= 200 ms server time at 1M runs, on SQLite and
+PostgreSQL, also right after bulk logging. "Server time" here is the time of the call
+in this process (query plus decoding), which is an upper bound of the database's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+import harness  # bench/ is on sys.path when this file runs as a script
+from lockgate.store import Store
+from lockgate.store import schema as t
+from lockgate.ui import RunQuery, query_runs
+
+PG_URL = os.environ.get("LOCKGATE_BENCH_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+GOAL_S = 0.200
+PER_PAGE = 50
+BASELINE_MAX_RUNS = 100_000
+
+
+def populate(store: Store, runs: int, points: int, seed: int = 0) -> float:
+    """Insert ``runs`` runs in bulk, then log ``points`` points each; the logging seconds."""
+    rng = random.Random(seed)
+    experiment = store.experiment_id("bench")
+    now = time.time() - runs
+    ids = [uuid.UUID(int=rng.getrandbits(128)).hex[:16] for _ in range(runs)]
+    for start in range(0, runs, 50_000):
+        rows = [{"id": ids[i], "experiment_id": experiment, "name": f"run-{i}", "kind": "run",
+                 "status": "FINISHED", "start_time": now + i, "end_time": now + i + 1,
+                 "heartbeat_at": now + i + 1, "heartbeat_seconds": 5.0}
+                 for i in range(start, min(runs, start + 50_000))]
+        with store.write() as conn:
+            conn.execute(sa.insert(t.runs), rows)
+    steps = points // 2
+    started = time.perf_counter()
+    per_batch = max(1, 100_000 // points)  # ~100k points per transaction
+    for start in range(0, runs, per_batch):
+        batch = []
+        for run_id in ids[start:start + per_batch]:
+            final = rng.random()
+            for step in range(steps):
+                batch.append((run_id, "loss", step, now, 1.0 / (step + 1)))
+                batch.append((run_id, "auc", step, now, final * (step + 1) / steps))
+        store.log_metric_tuples(batch)
+    return time.perf_counter() - started
+
+
+def old_sort(store: Store) -> Callable[[], object]:
+    """The metric sort as it ran before latest_metrics: a scan of every metric row."""
+    newest = (sa.select(sa.func.max(t.metrics.c.id)).where(t.metrics.c.key == "auc")
+              .group_by(t.metrics.c.run_id))
+    last = (sa.select(t.metrics.c.run_id, t.metrics.c.value)
+            .where(t.metrics.c.id.in_(newest)).subquery())
+    query = (sa.select(t.runs.c.id).join(last, last.c.run_id == t.runs.c.id)
+             .order_by(last.c.value.desc(), t.runs.c.start_time.desc()).limit(PER_PAGE))
+
+    def run() -> object:
+        with store.read() as conn:
+            return conn.execute(query).all()
+    return run
+
+
+def keyset_page(store: Store, page: int, **kw: object) -> Callable[[], object]:
+    """Follow page tokens to ``page`` (untimed), then time fetching that page."""
+    token = None
+    for _ in range(page - 1):
+        token = store.page_runs(limit=PER_PAGE, after=token, **kw).next_page  # type: ignore[arg-type]
+    return lambda: store.page_runs(limit=PER_PAGE, after=token, **kw)  # type: ignore[arg-type]
+
+
+def cases(store: Store, runs: int) -> dict[str, Callable[[], object]]:
+    out: dict[str, Callable[[], object]] = {
+        "store first page": lambda: store.page_runs(limit=PER_PAGE),
+        "dashboard first page": lambda: query_runs(store, RunQuery()),
+        "store page 100 (keyset)": keyset_page(store, 100),
+        "dashboard page 100": lambda: query_runs(store, RunQuery(page=100)),
+        "store sort by auc, page 100 (keyset)": keyset_page(store, 100, sort_metric="auc"),
+        "dashboard filter+sort by auc": lambda: query_runs(
+            store, RunQuery(q="metrics.auc >= 0.9", sort="metrics.auc")),
+        "store sort by auc": lambda: store.page_runs(limit=PER_PAGE, sort_metric="auc"),
+    }
+    if runs <= BASELINE_MAX_RUNS:
+        out["baseline: sort by auc over the history (old code)"] = old_sort(store)
+    return out
+
+
+def measure(report: harness.Report, backend: str, url: str, runs: int, points: int,
+            repeats: int) -> None:
+    store = Store(url)
+    store.upgrade()
+    logging = populate(store, runs, points)
+    report.add(f"{backend} {runs:,} runs: bulk logging",
+               f"{runs * points / logging:,.0f} points/s ({runs * points:,} points)",
+               wall=f"{logging:.1f} s")
+    work = cases(store, runs)
+    for name, call in work.items():  # cold: the first call after logging, no warm-up
+        sample, _ = harness.timed(call)
+        goal = name.startswith(("store", "dashboard"))
+        report.add(f"{backend} {runs:,} runs: {name} (cold, right after logging)",
+                   f"{sample.wall * 1000:.0f} ms", wall=f"{sample.wall:.3f} s",
+                   cpu=f"{sample.cpu:.3f} s", goal="<= 200 ms" if goal else "",
+                   met=(sample.wall <= GOAL_S) if goal and runs >= 1_000_000 else None)
+    series, _ = harness.interleave(work, repeats=repeats)
+    for name, s in series.items():
+        goal = name.startswith(("store", "dashboard"))
+        report.add(f"{backend} {runs:,} runs: {name} (warm)", f"{s.wall.median * 1000:.0f} ms",
+                   series=s, goal="<= 200 ms at 1M runs" if goal else "",
+                   met=(s.wall.median <= GOAL_S) if goal and runs >= 1_000_000 else None)
+    store.reader.dispose()
+    store.writer.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--points", type=int, nargs="+", default=[100],
+                        help="points per run, one per --runs size (or one for all)")
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--repeats", type=int, default=harness.REPEATS)
+    args = parser.parse_args()
+    report = harness.Report("store")
+    points = args.points * len(args.runs) if len(args.points) == 1 else args.points
+    for runs, per_run in zip(args.runs, points, strict=True):
+        for backend in args.backends:
+            work = Path(tempfile.mkdtemp(prefix="lockgate-bench-store-"))
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            admin = sa.create_engine(PG_URL) if backend == "postgresql" else None
+            try:
+                if admin is not None:
+                    with admin.begin() as conn:
+                        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+                else:
+                    url = f"sqlite:///{work / 'store.db'}"
+                measure(report, backend, url, runs, per_run, args.repeats)
+            finally:
+                if admin is not None:
+                    with admin.begin() as conn:
+                        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+                    admin.dispose()
+                shutil.rmtree(work, ignore_errors=True)
+            report.emit()
+
+
+if __name__ == "__main__":
+    main()
