@@ -12,8 +12,8 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "audit", "compare_runs", "current_step", "get_run", "load_settings", "node",
-        "run_pipeline", "search_runs", "start_run", "step",
+        "audit", "autolog", "compare_runs", "current_step", "get_run", "load_settings",
+        "node", "run_pipeline", "search_runs", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -22,13 +22,15 @@ PUBLIC = {
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
+        "Flavor", "FlavorError", "OnnxModel", "SavedModel", "flavor_for", "flavor_named",
+        "flavor_names", "load_model", "register_flavor", "save_model",
         "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
         "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
     ],
     "lockgate.tracking": [
-        "Run", "RunComparison", "RunView", "active_run", "compare_runs", "get_run",
+        "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",
         "search_runs", "start_run",
     ],
     "lockgate.pipelines": [
@@ -53,6 +55,7 @@ PUBLIC = {
         "drift", "profile", "profile_for", "quality_report",
     ],
     "lockgate.modeling": [
+        "Reproduction", "ReproductionError", "reproduce",
         "AuditConfig", "AuditError", "AuditReport", "Estimate", "Preprocessed", "audit",
         "CalendarFeatures", "EvaluationError", "EvaluationRecord", "FeatureError", "Finding",
         "LeakageConfig", "Predictions", "SearchError", "Split", "SplitError", "SplitPlan",
@@ -61,6 +64,7 @@ PUBLIC = {
         "is_leak_free", "make_folds", "plan_split", "problem_type_of", "train", "train_frame",
     ],
     "lockgate.registry": [
+        "ImportReport", "import_mlflow",
         "GateConfig", "GateFailedError", "GateResult", "ModelNotFoundError", "ModelNote",
         "ModelPackage", "ModelVersion", "PackageContents", "PackageError", "PromotionResult",
         "Registry", "RegistryError", "STAGES", "Transition", "VersionHistory",
@@ -74,6 +78,7 @@ PUBLIC = {
         "ServingMetrics", "ServingState", "build_schema", "check_bind", "create_app",
         "feedback_path", "free_port", "join_feedback", "predictions_path", "read_feedback",
         "read_predictions", "serve",
+        "BatchScoringError", "BatchScoringResult", "predict_batch",
     ],
     "lockgate.monitoring": [
         "AlertConfigError", "AlertDeliveryError", "AlertEvent", "AlertRule", "AlertSink",
@@ -84,6 +89,7 @@ PUBLIC = {
         "get_incident", "incidents", "load_config", "measure_window", "monitoring_report",
         "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
+        "Comparison", "ComparisonError", "compare",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",

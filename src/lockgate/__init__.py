@@ -17,7 +17,15 @@ from lockgate.errors import LockgateError
 if TYPE_CHECKING:
     from lockgate.config import Settings, load_settings
     from lockgate.pipelines import Pipeline, current_step, node, run_pipeline, step
-    from lockgate.tracking import Run, active_run, compare_runs, get_run, search_runs, start_run
+    from lockgate.tracking import (
+        Run,
+        active_run,
+        autolog,
+        compare_runs,
+        get_run,
+        search_runs,
+        start_run,
+    )
 
 __version__ = "0.1.0"
 
@@ -33,6 +41,7 @@ __all__ = [
     "__version__",
     "active_run",
     "audit",
+    "autolog",
     "compare_runs",
     "current_step",
     "get_run",
@@ -52,7 +61,7 @@ _LAZY = {
     "run_pipeline": "lockgate.pipelines", "step": "lockgate.pipelines",
     "current_step": "lockgate.pipelines",
     "Run": "lockgate.tracking", "active_run": "lockgate.tracking",
-    "start_run": "lockgate.tracking",
+    "start_run": "lockgate.tracking", "autolog": "lockgate.tracking",
     # readers of past runs (they pull in Polars when first used)
     "search_runs": "lockgate.tracking", "get_run": "lockgate.tracking",
     "compare_runs": "lockgate.tracking",

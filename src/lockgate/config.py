@@ -230,3 +230,39 @@ def _redact(url: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+class PortInUseError(ConfigError):
+    """A server's port is taken: said before anything else is printed or loaded."""
+
+    headline = "Port in use"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        super().__init__(f"port {port} is in use on {host}: another process is listening "
+                         f"there. Stop it, or pass another port (e.g. `--port {port + 1}`).")
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a taken port before a server announces, loads or binds anything.
+
+    Every lockgate server (serve, ui, ingest serve) calls this first, so an operator
+    never reads a URL that is not served. Port 0 (any free port) is always free.
+
+    Raises:
+        PortInUseError: something already listens on ``host:port``.
+    """
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # what uvicorn sets too, so a port in TIME_WAIT after a restart is not "in use"
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                raise PortInUseError(host, port) from None
+            raise ConfigError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None

@@ -230,3 +230,30 @@ def test_sorted_listing_never_reads_the_metric_history(store: Store) -> None:
         sa.event.remove(store.reader, "before_cursor_execute", on_read)
     assert [r.id for r in page.runs + rest.runs] == runs[::-1] and rest.next_page is None
     assert seen and not [s for s in seen if re.search(r"(?<!\w)metrics\b", s)]
+
+
+@pytest.mark.postgres
+def test_bulk_logging_keeps_postgres_planner_statistics(pg_url: str, tmp_path) -> None:
+    """Past a few thousand latest values logged by a process, runs and latest_metrics
+    are analysed, so the first listing right after a bulk load is planned on real
+    sizes (autovacuum would only get to it later)."""
+    import sqlalchemy as sa
+
+    from lockgate.store import schema as t
+    from lockgate.store.repository import PlannerStats
+    from tests.conftest import make_settings
+
+    store = Store.open(make_settings(tmp_path / ".lockgate", pg_url))
+    experiment = store.experiment_id("bulk")
+    runs = [f"{i:016x}" for i in range(PlannerStats.FIRST // 2 + 1)]
+    with store.write() as conn:  # bulk, as an import would: not one create_run per row
+        conn.execute(sa.insert(t.runs), [
+            {"id": r, "experiment_id": experiment, "name": r, "status": "FINISHED",
+             "start_time": 0.0, "heartbeat_at": 0.0, "heartbeat_seconds": 5.0}
+            for r in runs])
+    store.log_metric_tuples([(r, k, 0, 0.0, 1.0) for r in runs for k in ("auc", "loss")])
+    with store.read() as conn:
+        analysed = conn.execute(sa.text(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+            "AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)")).scalars().all()
+    assert {"runs", "latest_metrics"} <= set(analysed)

@@ -138,9 +138,11 @@ def serve_cmd(
     """Run the HTTP ingest endpoint: POST /tables/{name}/rows with a JSON list of records."""
     import os
 
+    from lockgate.config import ensure_port_free
     from lockgate.data.endpoint import TOKEN_ENV, create_app, ingest_policy
     from lockgate.security import run_server, server_config
 
+    ensure_port_free(host, port)  # before the URL is announced
     conf = settings()
     policy = ingest_policy(conf, host=host, token=os.environ.get(TOKEN_ENV) or None,
                            insecure=insecure, max_body_bytes=max_body_bytes)

@@ -48,11 +48,19 @@ COMMANDS: dict[str, LazyCommand] = {
                           "Model registry: versions, stages, gated promotion, rollback."),
     "serve": LazyCommand("lockgate.cli.serve:serve_cmd",
                          "Serve a registered model over HTTP with prediction logging."),
+    "predict": LazyCommand("lockgate.cli.predict:predict_command",
+                           "Batch scoring: a file or table through the model's contract, "
+                           "bad rows quarantined, predictions logged."),
     "monitor": LazyCommand("lockgate.cli.monitor:monitor",
                            "Watch a served model's drift, performance and cost; `monitor "
                            "report NAME`."),
     "ui": LazyCommand("lockgate.cli.ui:ui", "Serve the dashboard (127.0.0.1:5000)."),
     "db": LazyCommand("lockgate.cli.db:app", "Metadata store: migrations."),
+    "import": LazyCommand("lockgate.cli.imports:app",
+                          "Import history from other tools: `import mlflow`."),
+    "reproduce": LazyCommand("lockgate.cli.reproduce:reproduce_command",
+                             "Re-execute a training run from its recorded code, data and "
+                             "seeds; compare every output."),
 }
 
 

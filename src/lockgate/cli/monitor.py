@@ -2,6 +2,7 @@
 
     lockgate monitor NAME [--window 1h] [--once | --every 5m] [--config monitoring.yaml]
     lockgate monitor report NAME [--out DIR] [--json]
+    lockgate monitor compare REF CUR [--model NAME@ALIAS] [--labels COLUMN] [--json]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError
+from lockgate.monitoring.comparison import Comparison
 from lockgate.monitoring.config import load_config
 from lockgate.monitoring.duration import format_duration, parse_duration
 from lockgate.monitoring.monitor import MonitorRun, run_monitor, watch_forever
@@ -21,14 +23,16 @@ from lockgate.monitoring.report import monitoring_report, write_report
 from lockgate.monitoring.watched_model import watch
 from lockgate.store import Store
 
-USAGE = ("Use `lockgate monitor NAME [--window 1h] [--once | --every 5m]` or "
-         "`lockgate monitor report NAME`.")
+USAGE = ("Use `lockgate monitor NAME [--window 1h] [--once | --every 5m]`, "
+         "`lockgate monitor report NAME` or `lockgate monitor compare REF CUR "
+         "[--model NAME@ALIAS]`.")
 
 
 def monitor(
-    target: list[str] = typer.Argument(..., metavar="NAME | report NAME",
+    target: list[str] = typer.Argument(..., metavar="NAME | report NAME | compare REF CUR",
                                        help="Model name or ref (churn, churn@production); "
-                                            "or `report NAME`."),
+                                            "or `report NAME`; or `compare REF CUR` (files "
+                                            "or TABLE@VERSION, no server needed)."),
     window: str | None = typer.Option(None, "--window", "-w",
                                       help="Window length, e.g. 1h (rules with their own "
                                            "window keep it)."),
@@ -41,9 +45,25 @@ def monitor(
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="report: folder for the HTML and JSON files."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    model: str | None = typer.Option(None, "--model", "-m", help="compare: score both "
+                                     "datasets with this model (NAME@ALIAS)."),
+    labels: str | None = typer.Option(None, "--labels", help="compare: column of CUR with "
+                                      "ground truth (default: the contract's target)."),
 ) -> None:
     """Watch a served model's drift, performance, contract, latency and cost; or write
     its monitoring report (`lockgate monitor report NAME`)."""
+    if target[0] == "compare":
+        if len(target) != 3:
+            raise LockgateError(f"`monitor compare` takes two datasets. {USAGE}")
+        from lockgate.monitoring.comparison import compare
+
+        result = compare(target[1], target[2], model=model, labels=labels,
+                         settings=settings())
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            render_comparison(result)
+        return
     if target[0] == "report":
         if len(target) != 2:
             raise LockgateError(f"`monitor report` takes one model name. {USAGE}")
@@ -115,3 +135,20 @@ def _render(result: MonitorRun, headline: float, as_json: bool) -> None:
             console.print(f"  retraining: {report.retraining['decision']['reason']}")
     for report in result.resolved:
         console.print(f"[green]RESOLVED[/] {report.rule.name}")
+
+
+def render_comparison(result: Comparison) -> None:
+    """The offline report: drift per feature, predictions, contract, performance."""
+    console.rule(f"{result.current} vs {result.reference}"
+                 + (f" with {result.model}" if result.model else ""))
+    table = Table(title=f"Drift ({result.rows_current:,} vs {result.rows_reference:,} rows)")
+    for column in ("feature", "kind", "PSI", "drifted"):
+        table.add_column(column)
+    for row in sorted(result.drift, key=lambda r: (not r["drifted"], -r["psi"])):
+        table.add_row(row["name"], str(row["kind"]), f"{row['psi']:.3f}",
+                      "[red]yes[/]" if row["drifted"] else "")
+    console.print(table)
+    if result.performance.get("metrics"):
+        console.print("  live metrics on the labeled rows: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in result.performance["metrics"].items()))
+    console.print(f"  {result.summary()}")

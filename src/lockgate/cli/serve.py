@@ -24,11 +24,16 @@ def serve_cmd(
                                        help="How often the alias is checked."),
     no_log: bool = typer.Option(False, "--no-prediction-log", help="Do not log predictions "
                                 "(monitoring will see nothing; for benchmarks)."),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="One line per request on stderr (off by default: "
+                                    "at thousands of requests a second it is the "
+                                    "metrics' job)."),
 ) -> None:
     """Serve a registered model over HTTP (POST /predict, /feedback; GET /health, /model,
     /metrics, /docs)."""
     config = ServeConfig(ref=ref, host=host, port=port, insecure=insecure,
                          allow_unknown_fields=allow_unknown_fields,
                          max_body_bytes=max_body_bytes, poll_seconds=poll_seconds,
-                         log_predictions=not no_log)
+                         log_predictions=not no_log, announce=True,
+                         access_log=access_log)
     serve(config, workers=workers, settings=settings())

@@ -7,6 +7,7 @@ import os
 import typer
 
 from lockgate.cli.app import console, settings
+from lockgate.config import ensure_port_free
 from lockgate.ui.access import TOKEN_ENV, AccessPolicy
 from lockgate.ui.server import serve
 
@@ -19,6 +20,7 @@ def ui(
                                   "token (anyone who can reach it reads every run)."),
 ) -> None:
     """Serve the dashboard: runs, compare, pipelines, lineage, data, models, monitoring."""
+    ensure_port_free(host, port)  # before the URL is announced
     token = os.environ.get(TOKEN_ENV) or None
     warning = AccessPolicy(host=host, token=token, insecure=insecure).check_start()
     if warning:

@@ -37,6 +37,7 @@ from lockgate.monitoring import (
     watch,
     write_report,
 )
+from lockgate.monitoring.labeled_table import update_labeled
 from lockgate.pipelines import Pipeline, node, step
 from lockgate.quality import Profile
 from lockgate.registry import Registry
@@ -73,6 +74,9 @@ def run(ctx: DemoContext) -> None:
         _wait_rows(ctx, name, "_feedback", drift_start)
         labeled = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "ground truth arrived", labeled)
+        _expect_no_new_data(ctx, labeled)
+        _show_shadow(ctx, labeled)
+    _labels_become_data(ctx, model)
     html_path, json_path = write_report(ctx.store, name, ctx.workdir)
     ctx.results.update(monitoring_model=name, monitoring_report_html=str(html_path),
                        monitoring_report_json=str(json_path),
@@ -259,6 +263,50 @@ def _show(ctx: DemoContext, title: str, result: MonitorRun) -> None:
         _feature_table(ctx, cause.get("features", [])[:5])
         if report.retraining:
             _show_retraining(ctx, report.retraining)
+
+
+def _show_shadow(ctx: DemoContext, result: MonitorRun) -> None:
+    """The shadow version on the same requests, when the registry section set one."""
+    if "batch_scoring" not in ctx.results:  # the section ran alone, without a shadow
+        return
+    window = next(iter(result.windows.values()))
+    shadow = window.shadow
+    ctx.expect(shadow is not None and shadow["n"] > 0, "monitoring",
+               "the shadow version scored on live traffic", f"shadow report {shadow}")
+    if shadow is None:
+        return
+    line = (f"  Shadow v{shadow['shadow_versions'][0]} on the same {shadow['n']} requests: "
+            f"agrees with production on {shadow['agreement']:.0%}")
+    paired = shadow["labeled"]
+    if paired and paired["interval"]:
+        low, high = paired["interval"]
+        line += (f"; on {paired['n']} labeled requests accuracy {paired['shadow_accuracy']:.3f}"
+                 f" vs {paired['primary_accuracy']:.3f} (difference "
+                 f"{paired['difference']:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}])")
+    ctx.console.print(line)
+
+
+def _expect_no_new_data(ctx: DemoContext, result: MonitorRun) -> None:
+    """The model got worse, but nothing was ingested since it was trained: retraining on
+    the same rows would only reproduce it, so it is not started."""
+    decisions = [r.retraining["decision"] for r in result.alerts if r.retraining]
+    ctx.expect(bool(decisions) and decisions[0]["basis"] == "no_new_data", "monitoring",
+               "the performance alert's retraining refused for lack of new data",
+               f"retraining decisions {decisions}")
+
+
+def _labels_become_data(ctx: DemoContext, model: WatchedModel) -> None:
+    """Ground truth lands as a validated, versioned table training can read."""
+    update = update_labeled(model, settings=ctx.settings)
+    ctx.console.print(
+        f"  Labels became data: {update.ref} holds {update.rows_landed} labeled "
+        f"predictions ({update.rows_quarantined} quarantined), each with its request_id, "
+        "model version and times: new evidence a retraining may use "
+        f"(`lockgate data show {update.table}`)")
+    ctx.expect(update.version is not None and update.rows_landed >= TRAFFIC_ROWS,
+               "monitoring", f"at least {TRAFFIC_ROWS} labeled rows landed as a version",
+               f"{update.rows_landed} rows, version {update.version}")
+    ctx.results["labeled_table"] = update.ref
 
 
 def _feature_table(ctx: DemoContext, features: list[dict[str, Any]]) -> None:

@@ -11,16 +11,18 @@ import time
 from typing import Any
 
 import httpx
+import polars as pl
 from rich.table import Table
 from sklearn.dummy import DummyClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from lockgate.data import read
+from lockgate.demo import flavors
 from lockgate.demo.context import DemoContext
 from lockgate.modeling import TrainConfig, train
 from lockgate.registry import GateConfig, GateResult, Registry, promote
 from lockgate.registry.registration import register_run
-from lockgate.serving import BackgroundServer, ServeConfig, read_predictions
+from lockgate.serving import BackgroundServer, ServeConfig, predict_batch, read_predictions
 
 MODEL = "churn"
 GATES = GateConfig(thresholds={"roc_auc": 0.55}, margin=0.0, n_bootstrap=500)
@@ -51,12 +53,21 @@ def run(ctx: DemoContext) -> None:
     production = registry.alias_version(MODEL, "production")
     ctx.expect(production == honest, "registry", f"production on v{honest} (the better model)",
                f"production is v{production}")
+    shadow = incumbent  # the stump, compared live with the model that replaced it
+    registry.set_alias(MODEL, "shadow", shadow, reason="compare on live traffic")
+    ctx.console.print(f"  Alias [bold]{MODEL}@shadow[/] -> v{shadow}: the server also "
+                      "scores every request with it, off the request path, and logs both "
+                      f"answers (_shadow/{MODEL})")
     server = _serve(ctx, table)
+    ctx.expect(server.state.shadow is not None, "registry", f"v{shadow} scored in shadow",
+               f"no shadow scorer (production is v{production})")
+    _batch_score(ctx, table)
     ctx.results.update(
         registry_model=MODEL, registry_versions={"incumbent": incumbent, "production": honest,
                                                  "refused": worse},
         serving_url=server.url, serving_port=server.config.port)
     ctx.on_exit(server.stop)
+    flavors.run(ctx)  # a LightGBM model through the same gates; its run reproduced
     ctx.hint("Versions and stages", f"lockgate models list {MODEL}")
     ctx.hint("History, lineage and card", f"lockgate models show {MODEL}@production --card")
     ctx.hint("The same gates from CI", f"lockgate models promote {MODEL} {worse} --dry-run")
@@ -168,6 +179,31 @@ def _serve(ctx: DemoContext, table: str) -> BackgroundServer:
         if line.startswith(METRIC_PREFIXES):
             ctx.console.print(f"    {line}", markup=False, highlight=False)
     return server
+
+
+def _batch_score(ctx: DemoContext, table: str) -> None:
+    """Score a file the way most production ML runs: in batch, through the contract."""
+    rows = read(table, settings=ctx.settings).tail(40)
+    package = Registry(ctx.store, ctx.settings).resolve(f"{MODEL}@production")
+    columns = ["customer_id", *Registry(ctx.store, ctx.settings).load(package).feature_columns]
+    frame = rows.select(columns).with_columns(pl.col(c).cast(pl.String) for c in columns)
+    frame[5, "age"] = "7"  # below the contract's minimum: quarantined, not scored
+    source = ctx.workdir / "customers_to_score.csv"
+    frame.rename({"customer_id": "customerId"}).write_csv(source)  # a source alias
+    out = ctx.workdir / "scores.parquet"
+    result = predict_batch(f"{MODEL}@production", source, out=out, settings=ctx.settings,
+                           chunk_rows=16)
+    ctx.console.print(
+        f"  Batch scoring: `lockgate predict {MODEL}@production {source.name} --out "
+        f"{out.name}` -> {result.rows_scored} of {result.rows_read} rows scored in "
+        f"{result.chunks} chunks (column `customerId` mapped by the contract's aliases), "
+        f"{result.rows_quarantined} quarantined {result.reasons}, {result.logged} "
+        f"predictions logged with batch id {result.batch_id}")
+    ctx.expect(result.rows_quarantined == 1 and result.reasons == {"range:age": 1}
+               and result.rows_scored == 39, "registry",
+               "batch scoring to score 39 rows and quarantine the one with age 7",
+               f"{result.rows_scored} scored, quarantined {result.reasons}")
+    ctx.results["batch_scoring"] = result.to_dict()
 
 
 def _wait_logged(ctx: DemoContext, expected: int, timeout: float = 20.0) -> None:

@@ -23,6 +23,7 @@ from lockgate.modeling.features import (
 )
 from lockgate.modeling.leakage import Finding, LeakageConfig, check_leakage, is_leak_free
 from lockgate.modeling.nested_cv import SearchError
+from lockgate.modeling.reproduction import Reproduction, ReproductionError, reproduce
 from lockgate.modeling.splitter import (
     Split,
     SplitError,
@@ -54,6 +55,8 @@ __all__ = [
     "LeakageConfig",
     "Predictions",
     "Preprocessed",
+    "Reproduction",
+    "ReproductionError",
     "SearchError",
     "Split",
     "SplitError",
@@ -72,6 +75,7 @@ __all__ = [
     "make_folds",
     "plan_split",
     "problem_type_of",
+    "reproduce",
     "train",
     "train_frame",
 ]

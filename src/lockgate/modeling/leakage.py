@@ -136,7 +136,9 @@ def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type
     findings += fitted_on_all_rows(train, test, features)
     both = pl.concat([train, test], how="diagonal_relaxed")
     findings += target_encoded(both, features, target, problem_type)
-    findings += label_imputed(both, features, target, problem_type)
+    taken = set(blocked_columns(findings))  # a proxy's zeros are not an imputation
+    findings += label_imputed(both, [f for f in features if f not in taken], target,
+                              problem_type)
     findings += oversampled(train, [*features, target], target, problem_type)
     if estimator is not None:
         findings += prefitted_steps(estimator)

@@ -54,8 +54,10 @@ from lockgate.modeling.nested_cv import (
     predictions_for,
     prefixed_grid,
 )
+from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
 from lockgate.tracking import Run, progress, start_run
+from lockgate.tracking.autolog import suspended as autolog_suspended
 
 EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
     "local": executor_local.run_folds, "ray": executor_ray.run_folds,
@@ -222,11 +224,15 @@ def train(table: str, estimator: Any, *, version: int | None = None, contract: A
     contract = contract if contract is not None else contract_for(
         table, found.version, settings=settings)
     dataset = {"table": table, "version": found.version, "dataset_version_id": found.id}
+    recipe = training_recipe(table=table, version=found.version, estimator=estimator,
+                             param_grid=param_grid, config=config,
+                             allow_unvalidated=allow_unvalidated, experiment=experiment,
+                             name=name or f"train-{table}")
     return _train_with_run(
         lambda run: _read_validated(table, found.version, allow_unvalidated, run, settings,
                                    _contract(contract).target),
         contract, estimator, settings=settings, experiment=experiment, param_grid=param_grid,
-        config=config, dataset=dataset, name=name or f"train-{table}",
+        config=config, dataset=dataset, name=name or f"train-{table}", recipe=recipe,
     )
 
 
@@ -289,10 +295,14 @@ def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimato
                     config: TrainConfig | None, dataset: dict[str, Any], name: str,
                     given: tuple | None = None,
                     user_pair: dict[str, Any] | None = None,
-                    user_test: pl.DataFrame | None = None) -> TrainResult:
+                    user_test: pl.DataFrame | None = None,
+                    recipe: dict[str, Any] | None = None) -> TrainResult:
     config = config or TrainConfig()
-    with start_run(name, experiment=experiment, settings=settings,
-                   params={"estimator": type(estimator).__name__, "dataset": dataset}) as run:
+    params = {"estimator": type(estimator).__name__, "dataset": dataset}
+    if recipe is not None:  # what `lockgate reproduce` re-executes
+        params["recipe"] = recipe
+    with start_run(name, experiment=experiment, settings=settings, params=params) as run, \
+            autolog_suspended():  # this run records its own fits
         job = _job(load(run), contract, estimator, param_grid, config, dataset)
         _log_setup(run, job)
         _timed(job, "split", lambda: _group_near_duplicates(run, job, given))

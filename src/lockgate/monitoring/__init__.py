@@ -17,6 +17,7 @@ from lockgate.monitoring.alert_sink import (
     MemorySink,
     WebhookSink,
 )
+from lockgate.monitoring.comparison import Comparison, ComparisonError, compare
 from lockgate.monitoring.config import MonitorConfig, default_rules, load_config, parse_config
 from lockgate.monitoring.incident import Incident, get_incident, incidents
 from lockgate.monitoring.monitor import (
@@ -46,6 +47,8 @@ __all__ = [
     "AlertRule",
     "AlertSink",
     "BucketProfile",
+    "Comparison",
+    "ComparisonError",
     "Incident",
     "JsonlSink",
     "LogSink",
@@ -61,6 +64,7 @@ __all__ = [
     "WebhookSink",
     "WindowResult",
     "analyse",
+    "compare",
     "default_rules",
     "feature_importance",
     "feedback_path",

@@ -2,7 +2,8 @@
 
 One pass of :func:`run_monitor` builds the window of every rule's length from stored
 bucket profiles (see ``window.py``), measures it (input drift against the package's
-reference profile, prediction drift against the first live traffic, contract checks,
+reference profile, prediction drift against the package's profile of its holdout
+predictions (the first live traffic for packages without one), contract checks,
 live performance with label delay, latency and cost), records the measurements, turns
 the rules' outcomes into incidents (one alert per incident, one resolve), explains new
 incidents (root cause) and, when a rule says so and the evidence holds, starts a
@@ -24,14 +25,21 @@ from lockgate.config import Settings
 from lockgate.monitoring import incident as inc
 from lockgate.monitoring.alert_rule import AlertRule, RuleOutcome
 from lockgate.monitoring.config import MonitorConfig
+from lockgate.monitoring.latency_cause import is_latency_measure, latency_cause
 from lockgate.monitoring.performance import (
     LivePerformance,
     degradation,
     join_labels,
     live_performance,
 )
-from lockgate.monitoring.retraining import PipelineRunner, recommend, retrain
+from lockgate.monitoring.retraining import (
+    PipelineRunner,
+    recommend,
+    require_new_evidence,
+    retrain,
+)
 from lockgate.monitoring.root_cause import analyse, feature_importance, rank_features
+from lockgate.monitoring.shadow_report import shadow_difference
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import (
     BucketProfile,
@@ -65,6 +73,8 @@ class WindowResult:
     versions: dict[str, int]
     buckets: dict[str, int]
     window_id: int | None = None
+    #: the shadow version's live difference on the same requests (None without one)
+    shadow: dict[str, Any] | None = None
 
     @property
     def samples(self) -> dict[str, int]:
@@ -149,10 +159,16 @@ def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
     perf = live_performance(joined, merged.n, model.problem_type,
                             positive_label=model.positive_label)
     measures = _measures(model, merged, drift_rows, prediction, perf, config)
+    shadow = shadow_difference(settings.resolved_data_root / "_shadow" / model.name,
+                               feedback_path(settings, model.name), span.start, span.end)
+    if shadow is not None:
+        measures["shadow.agreement"] = shadow["agreement"]
+        labeled = shadow["labeled"] or {}
+        measures["shadow.accuracy_difference"] = labeled.get("difference")
     result = WindowResult(
         model.name, merged.main_version if merged.n else model.version, span.start, span.end,
         merged.n, perf.n_labeled, measures, drift_rows, prediction, merged.violations,
-        perf.to_dict(), merged.versions, buckets)
+        perf.to_dict(), merged.versions, buckets, shadow=shadow)
     if record:
         result = _record_window(store, result)
     return result
@@ -232,7 +248,7 @@ def _apply_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
     outcome = rule.evaluate(window.measures, window.samples)
     cause: dict[str, Any] | None = None
     if outcome.firing and inc.open_incident(store, model.name, rule.name) is None:
-        cause = explain(model, window, settings=settings, store=store)
+        cause = explain(model, window, settings=settings, store=store, measure=rule.measure)
     transition = inc.apply_outcome(store, model.name, rule, outcome,
                                    window=(window.start, window.end), root_cause=cause)
     deliveries: list[dict[str, Any]] = []
@@ -248,8 +264,14 @@ def _apply_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
 
 
 def explain(model: WatchedModel, window: WindowResult, *, settings: Settings,
-            store: Store) -> dict[str, Any]:
-    """The root cause of whatever is wrong in ``window`` (as stored with incidents)."""
+            store: Store, measure: str = "") -> dict[str, Any]:
+    """The root cause of whatever is wrong in ``window`` (as stored with incidents),
+    matched to the alert's kind: a latency or cost alert is explained by the traffic's
+    request sizes, model versions and CPU time; others by drift, slices and upstream
+    data."""
+    if is_latency_measure(measure):
+        return latency_cause(require_log(settings, model.name), window.start,
+                             window.end).to_dict()
     labeled = None
     if window.n_labeled:
         log = require_log(settings, model.name)
@@ -268,9 +290,24 @@ def _retraining(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
                          degradation(window.performance.get("metrics", {}), model.evaluation),
                          features, tolerance=config.degradation_tolerance,
                          top_features=config.top_features)
+    decision = require_new_evidence(model, decision, settings=settings,
+                                    registered_at=_registered_at(model, settings))
     outcome = retrain(model, rule.retrain, decision, settings=settings, runner=runner,
                       gate_config=gate_config)
     return outcome.to_dict()
+
+
+def _registered_at(model: WatchedModel, settings: Settings) -> float | None:
+    """When the watched version was registered (labels landed later are new to it)."""
+    if model.version is None:
+        return None
+    from lockgate.registry import Registry
+
+    try:
+        return Registry(Store.open(settings), settings).get(model.name, model.version
+                                                            ).created_at
+    except LookupError:
+        return None
 
 
 def _input_drift(model: WatchedModel, merged: BucketProfile) -> list[dict[str, Any]]:
@@ -288,19 +325,28 @@ def _input_drift(model: WatchedModel, merged: BucketProfile) -> list[dict[str, A
 def _prediction_drift(model: WatchedModel, merged: BucketProfile, span: WindowSpan,
                       traffic_start: float | None, settings: Settings, store: Store,
                       config: MonitorConfig, now: float | None) -> dict[str, Any] | None:
-    if merged.predictions is None or traffic_start is None:
+    if merged.predictions is None:
         return None
     column = "probability" if "probability" in merged.predictions.columns else "prediction"
-    baseline = _baseline(model, span, merged, traffic_start, settings, store, config, now)
-    if baseline is None or baseline.predictions is None:
+    if model.prediction_profile is not None:  # the model's own holdout predictions
+        reference = Profile.from_dict(model.prediction_profile)
+        source = {"source": "package", "n": reference.rows}
+    else:  # older packages: the first span of live traffic, and say so
+        if traffic_start is None:
+            return None
+        baseline = _baseline(model, span, merged, traffic_start, settings, store, config, now)
+        if baseline is None or baseline.predictions is None:
+            return None
+        reference = baseline.predictions
+        source = {"source": "first live traffic", "start": baseline.first_ts,
+                  "end": baseline.last_ts, "n": baseline.n}
+    if column not in reference.columns:
         return None
-    if column not in baseline.predictions.columns:
-        return None
-    report = drift(baseline.predictions, merged.predictions, DriftConfig(columns=(column,)))
+    report = drift(reference, merged.predictions, DriftConfig(columns=(column,)))
     if not report.features:
         return None
     row = _feature_row(report.features[0])
-    row["baseline"] = {"start": baseline.first_ts, "end": baseline.last_ts, "n": baseline.n}
+    row["baseline"] = source
     return row
 
 
@@ -346,7 +392,10 @@ def _measures(model: WatchedModel, merged: BucketProfile, drift_rows: list[dict[
         "latency.p50_ms": merged.latency_quantile(0.5),
         "latency.p95_ms": merged.latency_quantile(0.95),
         "latency.p99_ms": merged.latency_quantile(0.99),
-        "cost.compute_ms_per_1k": merged.latency_sum_ms / n * 1000 if n else None,
+        "latency.request_p50_ms": merged.request_latency_quantile(0.5),
+        "latency.request_p99_ms": merged.request_latency_quantile(0.99),
+        "requests.mean_rows": n / merged.requests if merged.requests else None,
+        "cost.compute_ms_per_1k": merged.cost_ms_per_1k,
         "volume.predictions": float(n),
         "labels.coverage": perf.coverage if n else None,
         "labels.delay_p50_s": perf.delay_p50_s,
@@ -368,6 +417,7 @@ def _feature_row(feature: Any) -> dict[str, Any]:
 
 def _record_window(store: Store, result: WindowResult) -> WindowResult:
     details = {"drift": result.drift, "prediction_drift": result.prediction_drift,
+               "shadow": result.shadow,
                "violations": result.violations, "performance": result.performance,
                "versions": result.versions, "buckets": result.buckets}
     inserted = store.execute_write(sa.insert(t_windows).values(

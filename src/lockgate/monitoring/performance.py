@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from lockgate.modeling.evaluation import LOWER_IS_BETTER, Predictions, point_metrics
-from lockgate.monitoring.window import scan_log
+from lockgate.monitoring.window import bucket_column, in_span, scan_log
 
 #: Metrics monitoring reports live (computed by lockgate.modeling's evaluation, so they
 #: compare like for like with the evaluation record), in the order :func:`degradation`
@@ -58,7 +58,7 @@ def labeled_predictions(log: Path, feedback: Path, start: float, end: float,
     For callers without a window profile; the monitor takes the count from the bucket
     profiles and calls :func:`join_labels` alone, saving a scan of the log.
     """
-    in_window = (pl.col("timestamp") >= _utc(start)) & (pl.col("timestamp") < _utc(end))
+    in_window = in_span(bucket_column(log), start, end)
     count = scan_log(log).filter(in_window).select(pl.len()).collect().item()
     return join_labels(log, feedback, start, end, extra_columns), count
 
@@ -75,7 +75,7 @@ def join_labels(log: Path, feedback: Path, start: float, end: float,
         ``request_id, timestamp, prediction, probability, label, label_timestamp`` plus
         ``extra_columns``, one row per labeled prediction.
     """
-    in_window = (pl.col("timestamp") >= _utc(start)) & (pl.col("timestamp") < _utc(end))
+    in_window = in_span(bucket_column(log), start, end)
     columns = ["request_id", "timestamp", "prediction", "probability", *extra_columns]
     labels = _labels(feedback, start)
     if labels.height == 0:

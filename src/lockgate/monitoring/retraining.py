@@ -7,9 +7,12 @@ Drift alone is not evidence that a model got worse. Retraining is recommended wh
 * labels have not arrived yet and at least one of the model's most important features
   drifted (the best early sign available, and said to be so).
 
-A recommended retraining runs the pipeline the rule names, registers the model its run
-logged as a new version (stage ``candidate``) and asks the promotion gates to move it to
-``staging`` (never ``production``: that promotion is a separate, gated decision).
+A recommended retraining starts only on new evidence (a newer validated version of the
+training table, or labels landed since the champion was registered); it runs the
+pipeline the rule names, registers the model its run logged as a new version (stage
+``candidate``), replays recent labeled live traffic through champion and challenger
+(paired, with a CI; a challenger worse beyond doubt stops there) and asks the promotion
+gates to move it to ``staging`` (never ``production``: a separate, gated decision).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.monitoring.alert_rule import RetrainSpec
+from lockgate.monitoring.replay import replay
 from lockgate.monitoring.root_cause import FeatureCause
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.registry import Registry, promote
@@ -110,6 +114,59 @@ def recommend(performance: Mapping[str, Any], degradation: tuple[str | None, flo
         f"{len(important)} most important features drifted"), evidence)
 
 
+def new_evidence(model: WatchedModel, *, settings: Settings,
+                 registered_at: float | None = None) -> tuple[bool, str, dict[str, Any]]:
+    """Whether validated data exists that the model was not trained on.
+
+    New evidence is a validated version of the training table newer than the one the
+    model was trained on, or labeled feedback (``_labeled_NAME``) landed after the model
+    was registered. Without either, retraining would fit the same rows again and
+    reproduce the champion (at best): the gates would refuse it, so it is not started.
+
+    Returns:
+        ``(found, reason, evidence)``.
+    """
+    from lockgate.monitoring.labeled_table import labeled_rows_since, labeled_table_name
+
+    table, trained = model.lineage.get("table"), model.lineage.get("dataset_version")
+    newer: list[str] = []
+    if table and trained is not None:
+        try:
+            versions = Store.open(settings).dataset_versions(str(table))
+        except LookupError:
+            versions = []
+        newer = [v.ref for v in versions if v.version > int(trained)
+                 and v.validation_status == "passed" and v.rows_accepted > 0]
+    labeled = labeled_rows_since(settings, model.name, registered_at or 0.0)
+    evidence = {"training_table": table, "trained_on": trained, "newer_versions": newer,
+                "labeled_table": labeled_table_name(model.name), "new_labeled_rows": labeled}
+    since = f"{table} v{trained}" if table and trained is not None else "training"
+    if not newer and not labeled:
+        return False, (f"no new data since {since}: retraining would reproduce the "
+                       "champion"), evidence
+    parts = ([f"{len(newer)} newer validated version(s) of {table} ({', '.join(newer)})"]
+             if newer else []) + ([f"{labeled} new labeled rows in "
+                                   f"{labeled_table_name(model.name)}"] if labeled else [])
+    return True, " and ".join(parts), evidence
+
+
+def require_new_evidence(model: WatchedModel, decision: RetrainingDecision, *,
+                         settings: Settings, registered_at: float | None = None
+                         ) -> RetrainingDecision:
+    """A recommended retraining stays recommended only on data the champion has not seen;
+    otherwise the decision says why it is not started."""
+    if not decision.recommended:
+        return decision
+    found, reason, evidence = new_evidence(model, settings=settings,
+                                           registered_at=registered_at)
+    merged = {**decision.evidence, "new_data": evidence}
+    if not found:
+        return RetrainingDecision(False, "no_new_data", f"{decision.reason}; but {reason}",
+                                  merged)
+    return RetrainingDecision(True, decision.basis, f"{decision.reason}; new data: {reason}",
+                              merged)
+
+
 def retrain(model: WatchedModel, spec: RetrainSpec, decision: RetrainingDecision, *,
             settings: Settings, runner: PipelineRunner | None = None,
             gate_config: Any = None) -> RetrainingOutcome:
@@ -140,12 +197,20 @@ def _register_and_gate(model: WatchedModel, spec: RetrainSpec, decision: Retrain
                            reference_profile=reference, holdout=_holdout(store, settings,
                                                                          training_run),
                            description=f"retrained by monitoring: {decision.reason}")
+    replayed = replay(model, registry.load(mv).pipeline, settings=settings)
+    if replayed is not None and replayed.worse:  # worse on live traffic: no promotion
+        registry.transition_refused(model.name, mv.version, spec.promote_to,
+                                    reason="worse than the champion on replayed traffic",
+                                    gates=[replayed.gate()])
+        return RetrainingOutcome(decision, True, spec.pipeline, run_id, training_run,
+                                 mv.version, None, [replayed.gate()])
     result = promote(registry, model.name, mv.version, to=spec.promote_to, config=gate_config,
                      reason=f"monitoring retraining: {decision.reason}",
                      raise_on_failure=False)
+    gates = [g.to_dict() for g in result.gates] + ([replayed.gate()] if replayed else [])
     return RetrainingOutcome(
         decision, True, spec.pipeline, run_id, training_run, mv.version,
-        spec.promote_to if result.promoted else None, [g.to_dict() for g in result.gates])
+        spec.promote_to if result.promoted else None, gates)
 
 
 def find_training_run(store: Store, run_id: str) -> str:

@@ -27,6 +27,9 @@ class WatchedModel:
         reference_profile: the training data's quality profile (dict form).
         evaluation: the evaluation record (dict form).
         lineage: ``{"table", "dataset_version", "dataset_version_id", "run_id", ...}``.
+        prediction_profile: the profile of the model's predictions on its holdout rows
+            (made at registration), the reference for prediction drift; None for
+            packages without one (then the first span of live traffic is used).
     """
 
     name: str
@@ -36,6 +39,7 @@ class WatchedModel:
     reference_profile: dict[str, Any]
     evaluation: dict[str, Any] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
+    prediction_profile: dict[str, Any] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -77,7 +81,14 @@ class WatchedModel:
         return cls(name=name, version=version, pipeline=package.pipeline,
                    contract=dict(contract), reference_profile=dict(package.reference_profile),
                    evaluation=dict(getattr(package, "evaluation", {}) or {}),
-                   lineage=dict(getattr(package, "lineage", {}) or {}))
+                   lineage=dict(getattr(package, "lineage", {}) or {}),
+                   prediction_profile=_prediction_profile(package))
+
+
+def _prediction_profile(package: Any) -> dict[str, Any] | None:
+    reader = getattr(package, "prediction_profile", None)
+    found = reader() if callable(reader) else reader
+    return dict(found) if found else None
 
 
 def watch(ref: str, settings: Settings) -> WatchedModel:

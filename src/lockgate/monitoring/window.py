@@ -62,8 +62,15 @@ class BucketProfile:
         n: predictions.
         first_ts / last_ts: epoch seconds of the first and last prediction (None if n=0).
         versions: predictions per model version.
-        latency_counts: counts per :data:`LATENCY_EDGES` bin.
+        latency_counts: counts per :data:`LATENCY_EDGES` bin of the per-prediction latency
+            (a request's latency shared by its rows).
         latency_sum_ms / latency_max_ms: for the mean and the worst case.
+        request_counts: the same histogram of whole requests' latency, each row weighing
+            ``1 / request_rows`` so a request counts once (sums to ``requests``).
+        requests: requests the predictions came in (rows / request size, summed).
+        request_rows_max: the largest request seen.
+        cpu_sum_ms / cpu_rows: CPU time of the model calls and the rows that carry it
+            (the cost figure; 0 for logs written before CPU was logged).
         violations: contract-check violations (``__any__`` = rows breaking one or more).
         features: the quality profile of the input features, None if n=0.
         predictions: the quality profile of ``prediction`` / ``probability``.
@@ -79,6 +86,11 @@ class BucketProfile:
     violations: dict[str, int] = field(default_factory=dict)
     features: Profile | None = None
     predictions: Profile | None = None
+    request_counts: tuple[float, ...] = ()
+    requests: float = 0.0
+    request_rows_max: int = 0
+    cpu_sum_ms: float = 0.0
+    cpu_rows: int = 0
 
     def merge(self, other: BucketProfile) -> BucketProfile:
         """The profile of the union of both sets of predictions."""
@@ -89,6 +101,9 @@ class BucketProfile:
         counts = tuple(int(a) + int(b) for a, b in zip(
             self.latency_counts or (0,) * (len(LATENCY_EDGES) - 1),
             other.latency_counts or (0,) * (len(LATENCY_EDGES) - 1), strict=True))
+        per_request = tuple(float(a) + float(b) for a, b in zip(
+            self.request_counts or (0.0,) * (len(LATENCY_EDGES) - 1),
+            other.request_counts or (0.0,) * (len(LATENCY_EDGES) - 1), strict=True))
         return BucketProfile(
             n=self.n + other.n,
             first_ts=_min(self.first_ts, other.first_ts),
@@ -100,21 +115,26 @@ class BucketProfile:
             violations=merge_violations(self.violations, other.violations),
             features=_merge_profiles(self.features, other.features),
             predictions=_merge_profiles(self.predictions, other.predictions),
+            request_counts=per_request if self.requests + other.requests else (),
+            requests=self.requests + other.requests,
+            request_rows_max=max(self.request_rows_max, other.request_rows_max),
+            cpu_sum_ms=self.cpu_sum_ms + other.cpu_sum_ms,
+            cpu_rows=self.cpu_rows + other.cpu_rows,
         )
 
     def latency_quantile(self, q: float) -> float | None:
-        """Latency (ms) at quantile ``q`` from the histogram (upper bin edge, so never
-        optimistic by more than one bin, about 12%)."""
-        total = sum(self.latency_counts)
-        if not total:
-            return None
-        target = q * total
-        running = 0
-        for index, count in enumerate(self.latency_counts):
-            running += count
-            if running >= target and count:
-                return float(min(LATENCY_EDGES[index + 1], self.latency_max_ms))
-        return self.latency_max_ms
+        """Per-prediction latency (ms) at quantile ``q`` from the histogram (upper bin
+        edge, so never optimistic by more than one bin, about 12%)."""
+        return _quantile(self.latency_counts, q, self.latency_max_ms)
+
+    def request_latency_quantile(self, q: float) -> float | None:
+        """Whole-request latency (ms) at quantile ``q``; None for logs without it."""
+        return _quantile(self.request_counts, q, float(LATENCY_EDGES[-1]))
+
+    @property
+    def cost_ms_per_1k(self) -> float | None:
+        """CPU milliseconds per 1,000 predictions (None when no row carries CPU time)."""
+        return self.cpu_sum_ms / self.cpu_rows * 1000 if self.cpu_rows else None
 
     @property
     def main_version(self) -> int | None:
@@ -132,6 +152,9 @@ class BucketProfile:
             "violations": self.violations,
             "features": self.features.to_dict() if self.features else None,
             "predictions": self.predictions.to_dict() if self.predictions else None,
+            "request_counts": list(self.request_counts), "requests": self.requests,
+            "request_rows_max": self.request_rows_max, "cpu_sum_ms": self.cpu_sum_ms,
+            "cpu_rows": self.cpu_rows,
         }
 
     @classmethod
@@ -147,6 +170,11 @@ class BucketProfile:
             features=Profile.from_dict(data["features"]) if data.get("features") else None,
             predictions=(Profile.from_dict(data["predictions"]) if data.get("predictions")
                          else None),
+            request_counts=tuple(float(c) for c in data.get("request_counts", [])),
+            requests=float(data.get("requests", 0.0)),
+            request_rows_max=int(data.get("request_rows_max", 0)),
+            cpu_sum_ms=float(data.get("cpu_sum_ms", 0.0)),
+            cpu_rows=int(data.get("cpu_rows", 0)),
         )
 
 
@@ -173,6 +201,7 @@ def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
     versions = frame.group_by("model_version").len()
     outputs = [c for c in PREDICTION_COLUMNS
                if c in frame.columns and frame[c].null_count() < frame.height]
+    requests = _request_figures(frame)
     return BucketProfile(
         n=frame.height,
         first_ts=stamps[0] / 1e6, last_ts=stamps[1] / 1e6,
@@ -183,7 +212,42 @@ def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
         violations=count_violations(frame.select(list(features)), contract),
         features=profile(frame.select(list(features)), contract=_contract_object(contract)),
         predictions=profile(frame.select(outputs)) if outputs else None,
+        **requests,
     )
+
+
+def _request_figures(frame: pl.DataFrame) -> dict[str, Any]:
+    """Request-level latency, request sizes and CPU time, from the accounting columns
+    (absent in logs written before them: then nothing is claimed)."""
+    out: dict[str, Any] = {}
+    if {"request_latency_ms", "request_rows"} <= set(frame.columns):
+        known = frame.filter(pl.col("request_latency_ms").is_not_null()
+                             & (pl.col("request_rows") > 0))
+        if known.height:
+            latency = known["request_latency_ms"].cast(pl.Float64).to_numpy()
+            weights = 1.0 / known["request_rows"].cast(pl.Float64).to_numpy()
+            counts, _ = np.histogram(np.clip(latency, LATENCY_EDGES[0], LATENCY_EDGES[-1]),
+                                     bins=LATENCY_EDGES, weights=weights)
+            out.update(request_counts=tuple(float(c) for c in counts),
+                       requests=float(weights.sum()),
+                       request_rows_max=int(known["request_rows"].max() or 0))
+    if "cpu_ms" in frame.columns:
+        cpu = frame["cpu_ms"].drop_nulls().cast(pl.Float64)
+        out.update(cpu_sum_ms=float(cpu.sum()), cpu_rows=cpu.len())
+    return out
+
+
+def _quantile(counts: Sequence[float], q: float, ceiling: float) -> float | None:
+    total = sum(counts)
+    if not total:
+        return None
+    target = q * total
+    running = 0.0
+    for index, count in enumerate(counts):
+        running += count
+        if running >= target - 1e-9 and count:
+            return float(min(LATENCY_EDGES[index + 1], ceiling))
+    return ceiling
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +286,27 @@ def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
     return pl.scan_delta(str(path))
 
 
+def bucket_column(path: Path) -> str:
+    """The time a log's rows are bucketed by: ``logged_at`` (when the row reached the
+    table) when the log has it, else ``timestamp`` (logs written before it existed).
+
+    Why arrival time: a bucket is profiled once, when it closes; a row whose write was
+    delayed past that moment would otherwise never be counted anywhere.
+    """
+    names = scan_log(path).collect_schema().names()
+    return "logged_at" if "logged_at" in names else "timestamp"
+
+
+def in_span(column: str, start: float, end: float) -> pl.Expr:
+    """``start <= column < end`` for an epoch-seconds span (pushed down to Delta)."""
+    return (pl.col(column) >= _ts(start)) & (pl.col(column) < _ts(end))
+
+
 def read_span(path: Path, start: float, end: float, columns: Sequence[str] | None = None
               ) -> pl.DataFrame:
-    """Rows of a log with ``start <= timestamp < end`` (timestamp predicate pushed down)."""
-    lo = _ts(start)
-    hi = _ts(end)
-    frame = scan_log(path).filter((pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi))
+    """Rows of a log that arrived in ``[start, end)`` (see :func:`bucket_column`)."""
+    column = bucket_column(path)
+    frame = scan_log(path).filter(in_span(column, start, end))
     if columns is not None:
         frame = frame.select(list(columns))
     return frame.collect()
@@ -272,8 +351,9 @@ def _profile_missing(rows: pl.DataFrame, missing: list[tuple[float, float]],
         return {b: BucketProfile() for b in missing}
     size = missing[0][1] - missing[0][0]
     origin = missing[0][0]
+    column = "logged_at" if "logged_at" in rows.columns else "timestamp"
     keyed = rows.with_columns(
-        ((pl.col("timestamp").dt.epoch("us") / 1e6 - origin) // size).cast(pl.Int64)
+        ((pl.col(column).dt.epoch("us") / 1e6 - origin) // size).cast(pl.Int64)
         .alias("__bucket"))
     out = {b: BucketProfile() for b in missing}
     for (index,), part in keyed.group_by("__bucket", maintain_order=True):

@@ -8,6 +8,7 @@ from lockgate.registry.errors import (
     RegistryError,
 )
 from lockgate.registry.gates import GateConfig, GateResult, load_gate_config
+from lockgate.registry.mlflow_import import ImportReport, import_mlflow
 from lockgate.registry.model_card import render_card
 from lockgate.registry.model_version import (
     STAGES,
@@ -35,6 +36,7 @@ __all__ = [
     "GateConfig",
     "GateFailedError",
     "GateResult",
+    "ImportReport",
     "ModelNotFoundError",
     "ModelNote",
     "ModelPackage",
@@ -49,6 +51,7 @@ __all__ = [
     "archive_package",
     "extract_archive",
     "feature_columns",
+    "import_mlflow",
     "load_gate_config",
     "load_package",
     "parse_ref",

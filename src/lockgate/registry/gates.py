@@ -21,10 +21,10 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lockgate.artifacts import TypeAllowlist, skops_trusted_types
+from lockgate.artifacts import TypeAllowlist
 from lockgate.config import PROJECT_FILE
 from lockgate.errors import ConfigError, NotFoundError, close_matches, numbered
-from lockgate.registry.package import MODEL_FILE, ModelPackage
+from lockgate.registry.package import ModelPackage, package_flavor, skops_types_of
 from lockgate.store import Store
 
 LOWER_IS_BETTER = {"rmse", "mse", "mae", "log_loss", "brier", "mape"}
@@ -218,10 +218,11 @@ def infra(package: ModelPackage, config: GateConfig,
     """
     name = "infra"
     try:
-        types = skops_trusted_types((package.path / MODEL_FILE).read_bytes(), trusted)
+        types = skops_types_of(package.path, package.manifest, trusted)
     except Exception as exc:
         return GateResult(name, False, str(exc))
     payload = json.dumps({"trusted": types, "features": package.feature_columns,
+                          "flavor": package_flavor(package.manifest),
                           "requests": config.infra_requests, "warmup": config.infra_warmup,
                           "budget_s": max(5.0, config.infra_timeout_s / 4)})
     try:

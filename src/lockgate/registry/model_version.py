@@ -37,6 +37,7 @@ from lockgate.registry.package import (
     load_package,
     write_package,
 )
+from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.store import Store
 from lockgate.store import tables_registry as t
 
@@ -184,6 +185,7 @@ class Registry:
         if holdout is None:
             holdout = holdout_from_data(evaluation, contract_json, self.settings)
         actor = actor or current_actor()
+        predictions = holdout_prediction_profile(pipeline, holdout, contract_json, evaluation)
         self._ensure_model(name, description)
         for _attempt in range(5):  # another writer may take the same number: retry
             version = self._next_version(name)
@@ -197,6 +199,7 @@ class Registry:
                     pipeline=pipeline, contract=contract_json,
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
                     lineage=lineage, model_card=card, examples=examples or [], holdout=holdout,
+                    prediction_profile=predictions,
                 ), folder)
                 _rewrite_card(folder, name, version, evaluation, contract_json, lineage,
                               description)
@@ -368,6 +371,30 @@ class Registry:
             _set_stage(conn, name, version, to_stage)
             _log(conn, name, version, action, current.stage, to_stage, actor, reason,
                  gates or [], now)
+        return self.get(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str | None = None,
+                  reason: str | None = None) -> ModelVersion:
+        """Point a free alias (``shadow``, ``canary``...) at a version, recorded in the
+        history. Stage aliases move only through :meth:`transition` (the gates).
+
+        Raises:
+            RegistryError: ``alias`` is a stage alias or not a valid name.
+        """
+        if alias in STAGE_ALIASES or not _NAME.match(alias) or alias.isdigit():
+            raise RegistryError(
+                f"`{alias}` cannot be set directly: "
+                + ("stage aliases move through `lockgate models promote`." if alias in
+                   STAGE_ALIASES else "use letters, digits, `_ . -`, not only digits."))
+        current = self.get(name, version)
+        now = time.time()
+        with self.store.write() as conn:
+            conn.execute(sa.delete(t.model_aliases).where(
+                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
+            conn.execute(sa.insert(t.model_aliases).values(
+                model_name=name, alias=alias, version=version, updated_at=now))
+            _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
+                 actor or current_actor(), reason or f"alias {alias} set", [], now)
         return self.get(name, version)
 
     def transition_refused(self, name: str, version: int, to_stage: str, *,

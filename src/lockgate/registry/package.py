@@ -1,6 +1,7 @@
 """Model packages: one self-contained folder (or single-file archive) per model version.
 
-A package holds the fitted pipeline (skops, never pickle), the data contract, the
+A package holds the fitted pipeline in its flavor's safe files (skops for scikit-learn,
+a booster's native text/JSON, ONNX; never pickle), the data contract, the
 reference profile, the evaluation record, lineage ids, the environment, example
 requests, optionally the holdout rows, a model card, and ``MANIFEST.json`` with every
 file's sha256. :func:`load_package` verifies every hash before anything is parsed and
@@ -24,18 +25,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.artifacts import TypeAllowlist, safe_join
-from lockgate.artifacts.trusted_types import load_skops
+from lockgate.artifacts import (
+    SavedModel,
+    TypeAllowlist,
+    flavor_named,
+    load_model,
+    safe_join,
+    save_model,
+    skops_trusted_types,
+)
 from lockgate.errors import ArtifactError, numbered
 from lockgate.registry.errors import PackageError
 
 FORMAT = "lockgate-model-package"
-FORMAT_VERSION = 1
+#: v2 records the model's flavor in the manifest; v1 packages (always one model.skops)
+#: are still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "MANIFEST.json"
 MODEL_FILE = "model.skops"
 HOLDOUT_FILE = "holdout.parquet"
+PREDICTION_PROFILE_FILE = "prediction_profile.json"
 REQUIRED_FILES = (
-    MODEL_FILE, "contract.json", "reference_profile.json", "evaluation.json", "lineage.json",
+    "contract.json", "reference_profile.json", "evaluation.json", "lineage.json",
     "environment.json", "examples.json", "MODEL_CARD.md",
 )
 MAX_ARCHIVE_BYTES = 2 << 30
@@ -55,6 +67,8 @@ class PackageContents:
     model_card: str
     examples: list[dict[str, Any]] = field(default_factory=list)
     holdout: Any = None  # polars frame of holdout rows (features + target), optional
+    #: profile of the model's predictions on the holdout rows (prediction-drift reference)
+    prediction_profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,11 @@ class ModelPackage:
     manifest: dict[str, Any]
 
     @property
+    def flavor(self) -> str:
+        """The flavor the model was saved with (``sklearn``, ``lightgbm``, ...)."""
+        return package_flavor(self.manifest)["name"]
+
+    @property
     def feature_columns(self) -> list[str]:
         """The contract's feature columns, in contract order."""
         return feature_columns(self.contract)
@@ -85,6 +104,13 @@ class ModelPackage:
         import polars as pl
 
         return pl.read_parquet(path)
+
+    def prediction_profile(self) -> dict[str, Any] | None:
+        """The profile of the model's holdout predictions (dict form), or None for a
+        package made without holdout rows (or before packages carried it)."""
+        if PREDICTION_PROFILE_FILE not in self.manifest["files"]:
+            return None
+        return dict(json.loads((self.path / PREDICTION_PROFILE_FILE).read_text("utf-8")))
 
 
 def contract_dict(contract: Any) -> dict[str, Any]:
@@ -126,13 +152,31 @@ def example_requests(contract: Mapping[str, Any], count: int = 3) -> list[dict[s
 
 
 def requirements_for(pipeline_bytes: bytes) -> dict[str, str]:
-    """Installed versions of the distributions the pipeline needs to load and predict."""
+    """Installed versions of the distributions a skops pipeline needs to load and predict."""
+    return _versions(_skops_modules(pipeline_bytes))
+
+
+def requirements_for_model(saved: SavedModel) -> dict[str, str]:
+    """Installed versions of what a flavored model needs: its library, and the modules of
+    the types inside its skops files."""
+    modules: set[str] = set()
+    for name, data in saved.files.items():
+        if name.endswith(".skops"):
+            modules |= _skops_modules(data)
+    modules |= set(flavor_named(saved.flavor).libraries)
+    return _versions(modules)
+
+
+def _skops_modules(data: bytes) -> set[str]:
     import skops.io as sio
 
     # Types from lockgate itself (the modeling stage's feature transformers) make
     # lockgate a requirement of the package like any other library.
-    modules = {name.split(".", 1)[0] for name in sio.get_untrusted_types(data=pipeline_bytes)}
-    modules |= {"sklearn", "skops", "numpy", "scipy", "pandas"}
+    return {name.split(".", 1)[0] for name in sio.get_untrusted_types(data=data)}
+
+
+def _versions(modules: set[str]) -> dict[str, str]:
+    modules = modules | {"sklearn", "skops", "numpy", "scipy", "pandas"}
     distributions = importlib.metadata.packages_distributions()
     names = {dist for module in modules for dist in distributions.get(module, [])}
     names |= set(BASE_REQUIREMENTS)
@@ -145,27 +189,32 @@ def requirements_for(pipeline_bytes: bytes) -> dict[str, str]:
     return found
 
 
+def package_flavor(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"name", "files", "meta"}`` of a manifest's model (v1: the skops flavor)."""
+    if manifest.get("format_version") == 1:
+        return {"name": "sklearn", "files": [MODEL_FILE], "meta": {"model_file": MODEL_FILE}}
+    return dict(manifest["flavor"])
+
+
 def write_package(contents: PackageContents, folder: Path | str) -> Path:
     """Write a package folder with its manifest.
 
     Raises:
         PackageError: the folder exists and is not empty, or the pipeline cannot be saved.
     """
-    import skops.io as sio
-
     target = Path(folder)
     if target.exists() and any(target.iterdir()):
         raise PackageError(f"Refusing to write a package into non-empty folder {target}.")
-    target.mkdir(parents=True, exist_ok=True)
     try:
-        model_bytes = sio.dumps(contents.pipeline)
-    except Exception as exc:
-        raise PackageError(f"The fitted pipeline cannot be saved with skops: {exc}") from exc
+        saved = save_model(contents.pipeline)
+    except ArtifactError as exc:
+        raise PackageError(f"The fitted model cannot be packaged: {exc}") from exc
+    target.mkdir(parents=True, exist_ok=True)
     environment = {"python": sys.version.split()[0], "platform": platform.platform(),
-                   "requirements": requirements_for(model_bytes)}
+                   "requirements": requirements_for_model(saved)}
     examples = contents.examples or example_requests(contents.contract)
     files: dict[str, bytes] = {
-        MODEL_FILE: model_bytes,
+        **saved.files,
         "contract.json": _json_bytes(contents.contract),
         "reference_profile.json": _json_bytes(contents.reference_profile),
         "evaluation.json": _json_bytes(contents.evaluation),
@@ -174,6 +223,8 @@ def write_package(contents: PackageContents, folder: Path | str) -> Path:
         "examples.json": _json_bytes(examples),
         "MODEL_CARD.md": contents.model_card.encode("utf-8"),
     }
+    if contents.prediction_profile is not None:
+        files[PREDICTION_PROFILE_FILE] = _json_bytes(contents.prediction_profile)
     if contents.holdout is not None:
         buffer = io.BytesIO()
         contents.holdout.write_parquet(buffer)
@@ -182,6 +233,7 @@ def write_package(contents: PackageContents, folder: Path | str) -> Path:
         (target / name).write_bytes(data)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
+        "flavor": {"name": saved.flavor, "files": sorted(saved.files), "meta": saved.meta},
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
                   for name, data in sorted(files.items())},
     }
@@ -207,13 +259,14 @@ def verify_package(folder: Path | str) -> dict[str, Any]:
         files = manifest["files"]
     except (ValueError, KeyError, TypeError) as exc:
         raise PackageError(f"{manifest_path} is not a valid package manifest: {exc}") from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
         raise PackageError(
             f"{manifest_path} declares format {manifest.get('format')!r} version "
-            f"{manifest.get('format_version')!r}; this lockgate reads {FORMAT} v{FORMAT_VERSION}."
+            f"{manifest.get('format_version')!r}; this lockgate reads {FORMAT} "
+            f"v{', v'.join(map(str, READABLE_VERSIONS))}."
         )
     problems = [f"required file `{name}` is not in the manifest"
-                for name in REQUIRED_FILES if name not in files]
+                for name in (*REQUIRED_FILES, *_model_files(manifest)) if name not in files]
     for name, entry in sorted(files.items()):
         problems += _check_file(root, name, entry)
     listed = set(files) | {MANIFEST}
@@ -226,6 +279,18 @@ def verify_package(folder: Path | str) -> dict[str, Any]:
             "`lockgate models register` or restore it from the registry."
         )
     return manifest
+
+
+def _model_files(manifest: Mapping[str, Any]) -> list[str]:
+    try:
+        flavor = package_flavor(manifest)
+        names = flavor["files"]
+        flavor_named(str(flavor["name"]))
+    except (KeyError, TypeError, ArtifactError) as exc:
+        raise PackageError(f"The manifest's model flavor is missing or unknown: {exc}") from exc
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PackageError(f"The manifest's flavor files must be a list of names, got {names!r}.")
+    return names
 
 
 def load_package(path: Path | str, *, extract_to: Path | str | None = None,
@@ -247,7 +312,7 @@ def load_package(path: Path | str, *, extract_to: Path | str | None = None,
         destination = Path(extract_to) if extract_to else source.with_name(source.name + ".d")
         source = extract_archive(source, destination)
     manifest = verify_package(source)
-    pipeline = _load_pipeline((source / MODEL_FILE).read_bytes(), source, trusted)
+    pipeline = _load_pipeline(manifest, source, trusted)
     read = lambda name: json.loads((source / name).read_text(encoding="utf-8"))  # noqa: E731
     return ModelPackage(
         path=source.resolve(), pipeline=pipeline, contract=read("contract.json"),
@@ -379,11 +444,25 @@ def _check_file(root: Path, name: str, entry: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _load_pipeline(data: bytes, root: Path, trusted: TypeAllowlist | None) -> Any:
+def _load_pipeline(manifest: Mapping[str, Any], root: Path,
+                   trusted: TypeAllowlist | None = None) -> Any:
+    flavor = package_flavor(manifest)
+    files = {name: safe_join(root, name).read_bytes() for name in flavor["files"]}
     try:
-        return load_skops(data, trusted, where=str(root / MODEL_FILE))
+        return load_model(flavor["name"], files, flavor.get("meta") or {}, trusted=trusted)
     except ArtifactError as exc:
-        raise PackageError(str(exc)) from exc
+        raise PackageError(f"Refusing the {flavor['name']} model in {root}: {exc}") from exc
+
+
+def skops_types_of(root: Path | str, manifest: Mapping[str, Any],
+                   trusted: TypeAllowlist | None = None) -> list[str]:
+    """The skops ``trusted`` list of every skops file of a package's model, each type
+    checked against the allowlist (``trusted``, default lockgate's and the declared)."""
+    types: list[str] = []
+    for name in package_flavor(manifest)["files"]:
+        if name.endswith(".skops"):
+            types += skops_trusted_types(safe_join(Path(root), name).read_bytes(), trusted)
+    return sorted(set(types))
 
 
 def _example_value(column: Mapping[str, Any], index: int) -> Any:

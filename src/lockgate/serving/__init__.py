@@ -2,6 +2,7 @@
 Prometheus metrics, adaptive micro-batching, alias following, secure defaults."""
 
 from lockgate.serving.app import ServingState, create_app
+from lockgate.serving.batch_scoring import BatchScoringError, BatchScoringResult, predict_batch
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.metrics import ServingMetrics
 from lockgate.serving.prediction_log import (
@@ -17,6 +18,8 @@ from lockgate.serving.server import BackgroundServer, free_port, serve
 
 __all__ = [
     "BackgroundServer",
+    "BatchScoringError",
+    "BatchScoringResult",
     "RequestSchema",
     "ServeConfig",
     "ServeSecurityError",
@@ -28,6 +31,7 @@ __all__ = [
     "feedback_path",
     "free_port",
     "join_feedback",
+    "predict_batch",
     "predictions_path",
     "read_feedback",
     "read_predictions",

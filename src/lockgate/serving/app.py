@@ -13,9 +13,13 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -29,7 +33,8 @@ from lockgate.registry import Registry, parse_ref
 from lockgate.security import HttpGuard
 from lockgate.serving.batcher import MicroBatcher
 from lockgate.serving.config import ServeConfig
-from lockgate.serving.metrics import ServingMetrics
+from lockgate.serving.feedback import check_items
+from lockgate.serving.metrics import MetricsShare, ServingMetrics
 from lockgate.serving.prediction_log import (
     DeltaAppender,
     feedback_path,
@@ -40,10 +45,14 @@ from lockgate.serving.prediction_log import (
 from lockgate.serving.request_schema import field_errors
 from lockgate.serving.security import serve_policy
 from lockgate.serving.served_model import AliasFollower, ModelHolder, ServedModel, load_served
+from lockgate.serving.shadow import ShadowScorer
 from lockgate.store import Store
 
 ROUTES = {"/predict", "/feedback", "/health", "/model", "/metrics", "/openapi.json", "/docs"}
 RECENT_IDS = 200_000
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: The folder where the workers of one ``lockgate serve --workers N`` share metrics.
+METRICS_DIR_ENV = "LOCKGATE_SERVE_METRICS_DIR"
 
 
 class ServingState:
@@ -69,9 +78,45 @@ class ServingState:
         self.feedback: DeltaAppender | None = None
         self.recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.started_at = time.time()
+        self.shadow = (ShadowScorer.for_model(
+            self.registry, name, version, settings, flush_seconds=config.log_flush_seconds,
+            **self.load_options) if config.shadow and config.log_predictions else None)
+        shared = os.environ.get(METRICS_DIR_ENV)  # set by serve() for several workers
+        self.share = MetricsShare(Path(shared), self.metrics) if shared else None
+
+    def startup_line(self) -> str:
+        """What an operator reads first: model, version, digest, address, auth mode."""
+        served = self.holder.current
+        digest = self.registry.get(served.name, served.version).package_sha256
+        auth = ("bearer token" if self.config.token else
+                "none (loopback only)" if self.config.host in LOOPBACK else
+                "NONE (--insecure: anyone who can reach it)")
+        follows = f"@{self.alias}" if self.alias else ""
+        return (f"lockgate serve: {served.name}{follows} v{served.version} (package sha256 "
+                f"{digest[:12]}) on http://{self.config.host}:{self.config.port} "
+                f"[pid {os.getpid()}]; auth: {auth}; prediction log: "
+                f"{'on' if self.config.log_predictions else 'OFF'}"
+                + (f"; shadow: v{self.shadow.served.version}" if self.shadow else ""))
+
+    def shutdown_line(self) -> str:
+        """The last line: what this process served, and that nothing is left unwritten."""
+        served = self.holder.current
+        log = self.predictions
+        written = f"{log.rows_written} rows written, {log.pending} pending" if log else "off"
+        return (f"lockgate serve: stopped {served.name} v{served.version} [pid {os.getpid()}] "
+                f"after {self.metrics.predictions} predictions in "
+                f"{time.time() - self.started_at:.0f} s; prediction log {written}")
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count a finished request (metrics) and print its access-log line if asked."""
+        self.metrics.observe_request(route, method, status, seconds)
+        if self.config.access_log:
+            _say(f"{method} {route} {status} {seconds * 1000:.1f} ms")
 
     async def start(self) -> None:
         """Start the batcher, the log writers and the alias follower."""
+        if self.config.announce:
+            _say(self.startup_line())
         served = self.holder.current
         if self.config.log_predictions:
             self.predictions = self._appender(served)
@@ -80,6 +125,8 @@ class ServingState:
             flush_seconds=self.config.log_flush_seconds, max_rows=self.config.log_max_rows)
         self.batcher.start()
         self.metrics.reset_cpu()
+        if self.share is not None:
+            self.share.start()
         if self.alias is not None:
             self.follower = AliasFollower(self.registry, self.holder, self.alias,
                                           poll_seconds=self.config.poll_seconds,
@@ -91,9 +138,16 @@ class ServingState:
         if self.follower is not None:
             self.follower.stop()
         await self.batcher.stop()
+        if self.shadow is not None:
+            self.shadow.close()
         for appender in (self.predictions, self.feedback):
             if appender is not None:
                 appender.close()
+        if self.share is not None:
+            self._log_figures()
+            self.share.stop()
+        if self.config.announce:
+            _say(self.shutdown_line())
 
     def _appender(self, served: ServedModel) -> DeltaAppender:
         schema = prediction_schema(served.package.contract, list(served.schema.features),
@@ -108,6 +162,18 @@ class ServingState:
         if self.predictions is not None:
             self.predictions.schema = prediction_schema(
                 served.package.contract, list(served.schema.features), served.problem_type)
+
+    def _log_figures(self) -> None:
+        log = self.predictions
+        if log is not None:
+            self.metrics.log_pending = log.pending
+            self.metrics.log_rows_written = log.rows_written
+            self.metrics.log_write_errors = log.write_errors
+
+    def render_metrics(self) -> str:
+        """Prometheus text: this process's figures, or every worker's summed."""
+        self._log_figures()
+        return self.share.render() if self.share is not None else self.metrics.render()
 
     def remember(self, request_ids: list[str]) -> None:
         """Keep recent request ids so feedback can be checked without reading Delta."""
@@ -150,9 +216,8 @@ def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI
     _routes(app, state)
     app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
     app.add_middleware(HttpGuard, policy=serve_policy(config, state.settings),
-                       observe=lambda path, method, status, seconds: state.metrics
-                       .observe_request(path if path in ROUTES else "other", method, status,
-                                        seconds))
+                       observe=lambda path, method, status, seconds: state.observe_request(
+                           path if path in ROUTES else "other", method, status, seconds))
     app.add_middleware(ModelHeaders, state=state)
     return app
 
@@ -200,7 +265,7 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         except ValidationError as exc:
             return _unprocessable(field_errors(exc))
         try:
-            served, predictions, probabilities = await state.batcher.predict(rows)
+            served, predictions, probabilities, cpu_ms = await state.batcher.predict(rows)
         except Exception as exc:  # the contract accepted it but the model cannot score it
             return JSONResponse(status_code=500, content={"detail": (
                 f"Model {served.name}@{served.version} failed on this input: "
@@ -208,7 +273,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         latency_ms = (time.perf_counter() - received) * 1000
         given = request.headers.get("x-request-id")
         ids = _request_ids(len(rows), given if not is_batch else None)
-        _record(state, served, rows, ids, predictions, probabilities, latency_ms)
+        _record(state, served, rows, ids, predictions, probabilities,
+                Cost(latency_ms, cpu_ms))
         items = [{"request_id": rid, "prediction": p, "probability": q}
                  for rid, p, q in zip(ids, predictions, probabilities, strict=True)]
         body: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
@@ -223,7 +289,9 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                          413: {"description": "Body too large"},
                          415: {"description": "Body is not JSON"}})
     async def feedback(request: Request) -> JSONResponse:
-        """Ground truth for earlier predictions, joined to them by ``request_id``."""
+        """Ground truth for earlier predictions, joined to them by ``request_id``; labels
+        are checked against the target (type, classes, range); the latest label per
+        request_id wins."""
         payload = _decode(await request.body())
         if isinstance(payload, JSONResponse):
             return payload
@@ -243,6 +311,11 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 errors += [{**e, "field": prefix + e["field"]} for e in field_errors(exc)]
         if errors:
             return _unprocessable(errors)
+        assert served.label_rule is not None
+        checked, errors = check_items(served.label_rule, [p.model_dump() for p in parsed],
+                                      many=many)
+        if errors:
+            return _unprocessable(errors)
         missing = [f.request_id for f in parsed if f.request_id not in state.recent]
         unknown = await asyncio.to_thread(state.unlogged, missing) if missing else []
         if unknown:
@@ -251,9 +324,8 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 "that id. Send the `request_id` returned by POST /predict.")})
         now = time.time()
         assert state.feedback is not None
-        state.feedback.append([{"request_id": f.request_id, "timestamp": now,
-                                "label": f.label} for f in parsed])
-        return JSONResponse({"accepted": len(parsed)})
+        state.feedback.append([{**item, "timestamp": now} for item in checked])
+        return JSONResponse({"accepted": len(checked)})
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -281,35 +353,50 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 "metrics": package.evaluation.get("metrics", {}),
                 "environment": package.environment, "contract": package.contract,
                 "model_card": package.model_card,
-                "follower_error": state.follower.last_error if state.follower else None}
+                "follower_error": state.follower.last_error if state.follower else None,
+                "shadow_version": state.shadow.served.version if state.shadow else None}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        """Prometheus exposition text."""
-        log = state.predictions
-        if log is not None:
-            state.metrics.log_pending = log.pending
-            state.metrics.log_rows_written = log.rows_written
-            state.metrics.log_write_errors = log.write_errors
-        return PlainTextResponse(state.metrics.render(),
+        """Prometheus exposition text (every worker's figures with --workers > 1)."""
+        return PlainTextResponse(state.render_metrics(),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one request cost: its wall latency and its model call's CPU time per row."""
+
+    latency_ms: float
+    cpu_ms_per_row: float
 
 
 def _record(state: ServingState, served: ServedModel, rows: list[dict[str, Any]],
             ids: list[str], predictions: list[Any], probabilities: list[float | None],
-            latency_ms: float) -> None:
+            cost: Cost) -> None:
     now = time.time()
     if state.predictions is not None:
+        # the request's latency is shared by its rows: a 100-row request of 600 ms is
+        # 6 ms per prediction, and the sum over rows is still the request's 600 ms
+        share = cost.latency_ms / len(rows)
         state.predictions.append([
             {**row, "request_id": rid, "timestamp": now, "model_name": served.name,
              "model_version": served.version, "prediction": p, "probability": q,
-             "latency_ms": latency_ms}
+             "latency_ms": share, "request_latency_ms": cost.latency_ms,
+             "request_rows": len(rows), "cpu_ms": cost.cpu_ms_per_row}
             for row, rid, p, q in zip(rows, ids, predictions, probabilities, strict=True)])
     state.remember(ids)
+    if state.shadow is not None:  # scored after this answer, on the shadow's own thread
+        state.shadow.submit(rows, ids, served, predictions, probabilities)
     if served.is_classifier:
         state.metrics.observe_predictions(served.version, predictions, None)
     else:
         state.metrics.observe_predictions(served.version, None, predictions)
+
+
+def _say(line: str) -> None:
+    """Operator output: one line on stderr, flushed (a worker process may die next)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _request_ids(count: int, given: str | None) -> list[str]:

@@ -16,7 +16,9 @@ from typing import Any
 
 from lockgate.serving.served_model import ModelHolder, ServedModel
 
-Result = tuple[ServedModel, list[Any], list[float | None]]
+#: ``(served, predictions, probabilities, cpu_ms_per_row)``: the model call's CPU time
+#: shared equally by the rows it predicted (requests batched together share the call).
+Result = tuple[ServedModel, list[Any], list[float | None], float]
 
 
 class MicroBatcher:
@@ -67,11 +69,12 @@ class MicroBatcher:
                 served = self.holder.current
                 rows = [row for request_rows, _ in batch for row in request_rows]
                 try:
-                    predictions, probabilities = await loop.run_in_executor(
-                        self._pool, served.predict, rows)
+                    predictions, probabilities, cpu = await loop.run_in_executor(
+                        self._pool, served.timed_predict, rows)
                 except Exception as exc:
                     await self._fail_one_by_one(batch, served, exc)
                     continue
+                cpu_ms = cpu * 1000 / len(rows) if rows else 0.0
                 if self.on_batch is not None:
                     self.on_batch(len(rows))
                 start = 0
@@ -79,7 +82,7 @@ class MicroBatcher:
                     end = start + len(request_rows)
                     if not future.done():
                         future.set_result((served, predictions[start:end],
-                                           probabilities[start:end]))
+                                           probabilities[start:end], cpu_ms))
                     start = end
             if self._closing and not self._queue:
                 return
@@ -105,11 +108,12 @@ class MicroBatcher:
             return
         for rows, future in batch:
             try:
-                predictions, probabilities = await loop.run_in_executor(
-                    self._pool, served.predict, rows)
+                predictions, probabilities, cpu = await loop.run_in_executor(
+                    self._pool, served.timed_predict, rows)
             except Exception as single:
                 with contextlib.suppress(asyncio.InvalidStateError):
                     future.set_exception(single)
                 continue
             if not future.done():
-                future.set_result((served, predictions, probabilities))
+                future.set_result((served, predictions, probabilities,
+                                   cpu * 1000 / max(len(rows), 1)))

@@ -21,6 +21,10 @@ class ServeConfig:
         log_predictions: write the prediction log (turn off only to measure its cost).
         log_flush_seconds / log_max_rows: prediction log micro-batch cadence.
         poll_seconds: how often the alias is checked for a new version.
+        announce: print the startup and shutdown lines (``lockgate serve`` does).
+        access_log: print one line per request (route, status, latency, rows).
+        shadow: also score every request with ``NAME@shadow`` (when that alias points at
+            another version), off the request path, logged to ``_shadow/NAME``.
         allowed_hosts: ``Host`` names answered beyond the bind address and loopback.
         max_json_depth: deeper JSON bodies get 400 (checked before parsing).
         body_timeout_s / header_timeout_s: a body or request head slower than this is
@@ -40,6 +44,9 @@ class ServeConfig:
     log_flush_seconds: float = 1.0
     log_max_rows: int = 5000
     poll_seconds: float = 2.0
+    announce: bool = False
+    access_log: bool = False
+    shadow: bool = True
     allowed_hosts: tuple[str, ...] = ()
     max_json_depth: int = 32
     body_timeout_s: float = 30.0

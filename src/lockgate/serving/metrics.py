@@ -2,17 +2,27 @@
 
 Written by hand rather than with prometheus_client: the server needs a handful of
 counters and histograms with fixed labels, updated under one lock, and this keeps the
-hot path to a few dict operations. Each worker process exposes its own figures.
+hot path to a few dict operations.
+
+With several worker processes (``lockgate serve --workers N``) every worker publishes a
+snapshot of its figures to a shared folder once a second (:class:`MetricsShare`) and
+``/metrics`` answers with the sum over all workers, whichever worker takes the scrape;
+counters of a worker that exited stay counted, as Prometheus' multiprocess mode does.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import json
 import math
+import os
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -32,6 +42,17 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
         self.count += 1
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able counts (for a worker's snapshot)."""
+        return {"bounds": list(self.bounds), "counts": list(self.counts),
+                "total": self.total, "count": self.count}
+
+    def add(self, state: dict[str, Any]) -> None:
+        """Add another process's counts (same bounds)."""
+        self.counts = [a + int(b) for a, b in zip(self.counts, state["counts"], strict=True)]
+        self.total += float(state["total"])
+        self.count += int(state["count"])
 
     def lines(self, name: str, labels: str) -> list[str]:
         """Exposition lines: ``_bucket`` (cumulative), ``_sum``, ``_count``."""
@@ -66,6 +87,7 @@ class ServingMetrics:
         self.log_write_errors = 0
         self._cpu_start = time.process_time()
         self._started = time.time()
+        self._cpu_seconds: float | None = None  # set on a merged (all-workers) view
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count a finished request and its latency."""
@@ -106,9 +128,52 @@ class ServingMetrics:
         with self._lock:
             return "\n".join(self._lines()) + "\n"
 
+    def snapshot(self) -> dict[str, Any]:
+        """This process's figures as JSON-able data (what a worker publishes)."""
+        with self._lock:
+            return {
+                "requests": [[r, m, st, n] for (r, m, st), n in self.requests.items()],
+                "latency": {r: h.state() for r, h in self.latency.items()},
+                "classes": [[v, c, n] for (v, c), n in self.predictions_by_class.items()],
+                "values": {str(v): h.state() for v, h in self.prediction_values.items()},
+                "batch_sizes": self.batch_sizes.state(), "predictions": self.predictions,
+                "model_version": self.model_version, "swaps": self.swaps,
+                "log_pending": self.log_pending, "log_rows_written": self.log_rows_written,
+                "log_write_errors": self.log_write_errors,
+                "cpu_seconds": time.process_time() - self._cpu_start,
+            }
+
+    @classmethod
+    def merged(cls, model_name: str, value_buckets: Iterable[float],
+               snapshots: Iterable[dict[str, Any]]) -> ServingMetrics:
+        """One view of several workers' snapshots: counters and histograms summed, the
+        served version the highest seen (a swap reaches workers a poll apart)."""
+        out = cls(model_name, value_buckets)
+        out._cpu_seconds = 0.0
+        for snap in snapshots:
+            for route, method, status, n in snap["requests"]:
+                out.requests[(route, method, int(status))] += int(n)
+            for route, state in snap["latency"].items():
+                out.latency.setdefault(route, Histogram(state["bounds"])).add(state)
+            for version, label, n in snap["classes"]:
+                out.predictions_by_class[(int(version), str(label))] += int(n)
+            for version, state in snap["values"].items():
+                out.prediction_values.setdefault(int(version),
+                                                 Histogram(state["bounds"])).add(state)
+            out.batch_sizes.add(snap["batch_sizes"])
+            out.predictions += int(snap["predictions"])
+            out.model_version = max(out.model_version, int(snap["model_version"]))
+            out.swaps += int(snap["swaps"])
+            out.log_pending += int(snap["log_pending"])
+            out.log_rows_written += int(snap["log_rows_written"])
+            out.log_write_errors += int(snap["log_write_errors"])
+            out._cpu_seconds += float(snap["cpu_seconds"])
+        return out
+
     def _lines(self) -> list[str]:
         model = f'model="{_escape(self.model_name)}"'
-        cpu = time.process_time() - self._cpu_start
+        cpu = (self._cpu_seconds if self._cpu_seconds is not None
+               else time.process_time() - self._cpu_start)
         per_1k = cpu / self.predictions * 1000 if self.predictions else 0.0
         out = [
             "# HELP lockgate_requests_total HTTP requests by route, method and status.",
@@ -159,6 +224,57 @@ class ServingMetrics:
                 "# TYPE lockgate_prediction_log_write_errors_total counter",
                 f"lockgate_prediction_log_write_errors_total{{{model}}} {self.log_write_errors}"]
         return out
+
+
+class MetricsShare:
+    """The folder where the workers of one server publish their snapshots.
+
+    Each worker writes ``<pid>.json`` (atomically: a temporary file renamed) every
+    ``seconds`` and at shutdown; a scrape merges every file, replacing the answering
+    worker's own file with its live figures.
+    """
+
+    def __init__(self, folder: Path, metrics: ServingMetrics, *, seconds: float = 1.0) -> None:
+        self.folder = folder
+        self.metrics = metrics
+        self.seconds = seconds
+        self._mine = folder / f"{os.getpid()}.json"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="metrics-share", daemon=True)
+
+    def start(self) -> None:
+        """Publish now and then every ``seconds``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.publish()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Publish the final figures and stop."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.publish()
+
+    def publish(self) -> None:
+        """Write this worker's snapshot."""
+        partial = self._mine.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.metrics.snapshot()), encoding="utf-8")
+        partial.replace(self._mine)
+
+    def render(self) -> str:
+        """Exposition text of every worker together."""
+        snapshots = [self.metrics.snapshot()]
+        for path in sorted(self.folder.glob("*.json")):
+            if path != self._mine:
+                with contextlib.suppress(OSError, ValueError):  # a file being replaced
+                    snapshots.append(json.loads(path.read_text(encoding="utf-8")))
+        merged = ServingMetrics.merged(self.metrics.model_name, self.metrics.value_buckets,
+                                       snapshots)
+        return merged.render()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            with contextlib.suppress(OSError):
+                self.publish()
 
 
 def _escape(value: str) -> str:

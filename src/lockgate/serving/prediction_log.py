@@ -29,6 +29,18 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "category": pl.Utf8(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
 }
 TIMESTAMP = pl.Datetime("us", "UTC")
+#: Per-row accounting of the prediction log. A request of n rows shares its latency and
+#: its model call's CPU time among them (``latency_ms``, ``cpu_ms`` are per row, so sums
+#: over rows are totals); the whole request's latency and size stay on every row
+#: (``request_latency_ms``, ``request_rows``). ``batch_id`` names the batch-scoring job
+#: (null online); ``logged_at`` is when the row reached the table (set by the writer),
+#: which is the time monitoring buckets by, so a row written late lands in a later
+#: bucket instead of missing a bucket already closed.
+ACCOUNTING_COLUMNS: dict[str, pl.DataType] = {
+    "latency_ms": pl.Float64(), "request_latency_ms": pl.Float64(),
+    "request_rows": pl.Int64(), "cpu_ms": pl.Float64(), "batch_id": pl.Utf8(),
+    "logged_at": TIMESTAMP,
+}
 
 
 def predictions_path(settings: Settings, model_name: str) -> Path:
@@ -53,7 +65,7 @@ def prediction_schema(contract: Mapping[str, Any], features: list[str],
         schema[name] = POLARS_TYPES.get(kinds.get(name, "string"), pl.Utf8())
     schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()
     schema["probability"] = pl.Float64()
-    schema["latency_ms"] = pl.Float64()
+    schema.update(ACCOUNTING_COLUMNS)
     return schema
 
 
@@ -136,9 +148,14 @@ class DeltaAppender:
                 log.error("prediction log %s: write failed, will retry: %s", self.path, exc)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        frame = pl.DataFrame(rows, schema={**self.schema, "timestamp": pl.Float64()})
+        stamped = "logged_at" in self.schema
+        schema = {**self.schema, "timestamp": pl.Float64()}
+        schema.pop("logged_at", None)
+        frame = pl.DataFrame(rows, schema=schema)
         frame = frame.with_columns(
             (pl.col("timestamp") * 1_000_000).cast(pl.Int64).cast(TIMESTAMP))
+        if stamped:
+            frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         frame.write_delta(self.path, mode="append",
                           delta_write_options={"schema_mode": "merge"})
@@ -154,6 +171,12 @@ class DeltaAppender:
             for row in rows:
                 handle.write(json.dumps(row, default=str) + "\n")
         log.error("prediction log %s: %d rows spilled to %s", self.path, len(rows), spill)
+
+
+def _now_utc() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
 
 
 def read_predictions(settings: Settings, model_name: str) -> pl.DataFrame:

@@ -8,11 +8,13 @@ per-field errors. Unknown fields are refused unless the server is told to ignore
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+from lockgate.data.normalize import _canonical
 
 INT64 = (-(2**63), 2**63 - 1)
 #: Strings without a contract length still get a bound: a request is not a file upload.
@@ -29,6 +31,9 @@ class RequestSchema:
     feedback: type[BaseModel]
     features: tuple[str, ...]
     max_batch_rows: int
+    #: Source spellings -> contract name (the contract's aliases, case and punctuation
+    #: ignored), applied before validation exactly as ingestion maps a source's columns.
+    renames: Mapping[str, str] = field(default_factory=dict)
 
     def parse(self, payload: Any) -> tuple[list[dict[str, Any]], bool]:
         """Validate a decoded JSON body: ``{"records": [...]}`` or one record.
@@ -40,14 +45,33 @@ class RequestSchema:
             pydantic.ValidationError: with a location for every bad field.
         """
         if isinstance(payload, Mapping) and "records" in payload:
+            records = payload["records"]
+            if isinstance(records, list):
+                payload = {**payload, "records": [self.canonical(r) for r in records]}
             batch = self.batch.model_validate(payload)
             return [r.model_dump() for r in batch.records], True  # type: ignore[attr-defined]
-        return [self.record.model_validate(payload).model_dump()], False
+        return [self.record.model_validate(self.canonical(payload)).model_dump()], False
+
+    def canonical(self, record: Any) -> Any:
+        """A record with source spellings renamed to the contract's names.
+
+        A key is renamed only when it is not a contract name itself and its target is not
+        also given (``{"customerId": 1, "customer_id": 2}`` keeps both, so validation
+        refuses the extra key instead of silently picking one).
+        """
+        if not isinstance(record, Mapping) or not self.renames:
+            return record
+        out: dict[str, Any] = {}
+        for key, value in record.items():
+            target = key if key in self.features else self.renames.get(_canonical(key))
+            out[key if target is None or target in record or target in out else target] = value
+        return out
 
 
 def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name: str,
                  label_type: type, allow_unknown_fields: bool = False,
-                 max_batch_rows: int = 1000) -> RequestSchema:
+                 max_batch_rows: int = 1000,
+                 label_values: Sequence[Any] = ()) -> RequestSchema:
     """Generate the request models for a contract's feature columns.
 
     Args:
@@ -57,6 +81,8 @@ def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name
         label_type: ``str`` for classification, ``float`` for regression (feedback).
         allow_unknown_fields: ignore fields outside the contract instead of refusing.
         max_batch_rows: largest batch accepted in one request.
+        label_values: the feedback labels accepted for a classifier (its classes, as
+            text and as their JSON values); empty: any text, number or boolean.
     """
     specs = {c["name"]: c for c in contract["columns"]}
     extra = "ignore" if allow_unknown_fields else "forbid"
@@ -73,10 +99,25 @@ def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name
         __config__=ConfigDict(extra="forbid"),
         request_id=(Annotated[str, Field(min_length=1, max_length=128,
                                          pattern=r"^[A-Za-z0-9_.:-]+$")], ...),
-        label=(Annotated[label_type, Field(allow_inf_nan=False)] if label_type is float
-               else Annotated[str, Field(max_length=1000)], ...),
+        # a class may arrive as JSON text, number or boolean; serving.feedback checks it
+        # against the target's type and classes and stores the served spelling
+        label=(_label_annotation(label_type, label_values), ...),
     )
-    return RequestSchema(record, batch, feedback, tuple(features), max_batch_rows)
+    renames = {_canonical(alias): name for name in features
+               for alias in (name, *(specs[name].get("aliases") or ()))}
+    return RequestSchema(record, batch, feedback, tuple(features), max_batch_rows, renames)
+
+
+def _label_annotation(label_type: type, values: Sequence[Any]) -> Any:
+    if label_type is float:
+        return Annotated[float, Field(allow_inf_nan=False)]
+    if values:
+        literal = Literal[tuple(values)]  # type: ignore[misc]
+        if any(isinstance(v, bool) for v in values):
+            return literal
+        # `True == 1` in Python, so a Literal of 0/1 would take a JSON boolean
+        return Annotated[literal, BeforeValidator(_not_boolean)]
+    return Annotated[str, Field(max_length=1000)] | bool | int
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -123,6 +164,12 @@ def _field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
     if spec.get("nullable", True):
         return Annotated[annotation | None, Field(**constraints), *extra], None
     return Annotated[annotation, Field(**constraints), *extra], ...
+
+
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("Input should be one of the target's classes, not a boolean")
+    return value
 
 
 def _number_not_text(value: Any) -> Any:

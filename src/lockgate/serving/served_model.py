@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lockgate.registry import ModelPackage, Registry
+from lockgate.serving.feedback import LabelRule, label_rule
 from lockgate.serving.request_schema import RequestSchema, build_schema
 
 log = logging.getLogger("lockgate.serving")
@@ -30,6 +32,8 @@ class ServedModel:
     #: The pipeline's ``predict`` is exactly ``classes_[argmax(predict_proba)]``, so a
     #: binary request needs one model call, not two.
     labels_from_proba: bool = False
+    #: What a feedback label must be (the target's type and classes).
+    label_rule: LabelRule | None = None
     #: sha256 of the registered package archive: with ``version``, what is pinned.
     digest: str = ""
 
@@ -37,6 +41,14 @@ class ServedModel:
     def is_classifier(self) -> bool:
         """Classification predicts labels (and a probability for binary problems)."""
         return self.problem_type != "regression"
+
+    def timed_predict(self, rows: list[dict[str, Any]]
+                      ) -> tuple[list[Any], list[float | None], float]:
+        """:meth:`predict` plus the CPU seconds the call took on this thread (the cost
+        figure: wall time would count waiting as cost)."""
+        started = time.thread_time()
+        predictions, probabilities = self.predict(rows)
+        return predictions, probabilities, time.thread_time() - started
 
     def predict(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[float | None]]:
         """Predict rows in one model call.
@@ -87,15 +99,19 @@ def load_served(registry: Registry, name: str, version: int, *,
     mv = registry.get(name, version)
     package = registry.load(mv)
     problem_type = str(package.evaluation.get("problem_type", "binary"))
+    rule = label_rule(package.contract, getattr(package.pipeline, "classes_", None),
+                      problem_type)
     schema = build_schema(
         package.contract, package.feature_columns, model_name=name,
         label_type=float if problem_type == "regression" else str,
-        allow_unknown_fields=allow_unknown_fields, max_batch_rows=max_batch_rows)
+        allow_unknown_fields=allow_unknown_fields, max_batch_rows=max_batch_rows,
+        label_values=rule.json_values())
     kinds = {c["name"]: c.get("type") for c in package.contract["columns"]}
     dates = tuple((c, kinds[c] == "datetime") for c in package.feature_columns
                   if kinds.get(c) in ("date", "datetime"))
     return ServedModel(name, version, package, schema, problem_type, dates,
-                       labels_from_proba(package.pipeline), mv.package_sha256)
+                       labels_from_proba(package.pipeline), label_rule=rule,
+                       digest=mv.package_sha256)
 
 
 class ModelHolder:

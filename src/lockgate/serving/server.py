@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -19,9 +21,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from lockgate.config import Settings, load_settings
+from lockgate.config import Settings, ensure_port_free, load_settings
 from lockgate.security import run_server, server_config
-from lockgate.serving.app import create_app
+from lockgate.serving.app import METRICS_DIR_ENV, create_app
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.security import TOKEN_ENV, serve_policy
 
@@ -36,6 +38,7 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
         ServeSecurityError: a non-local host without token or ``insecure``.
     """
     config = with_env_token(config)
+    ensure_port_free(config.host, config.port)  # before anything is loaded or printed
     settings = settings or load_settings()
     policy = serve_policy(config, settings)
     warning = policy.check_start()
@@ -47,9 +50,14 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
                                  timeout_graceful_shutdown=30))
         return
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
-    run_server(server_config("lockgate.serving.server:app_from_env", policy, factory=True,
-                             port=config.port, workers=workers, log_level=log_level,
-                             timeout_graceful_shutdown=30))
+    shared = tempfile.mkdtemp(prefix="lockgate-metrics-")
+    os.environ[METRICS_DIR_ENV] = shared  # the workers sum their figures there
+    try:
+        run_server(server_config("lockgate.serving.server:app_from_env", policy,
+                                 factory=True, port=config.port, workers=workers,
+                                 log_level=log_level, timeout_graceful_shutdown=30))
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def app_from_env() -> FastAPI:

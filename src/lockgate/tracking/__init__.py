@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from lockgate.tracking.autolog import autolog
 from lockgate.tracking.run import Run, active_run, start_run
 
 #: Public names imported on first use, ``name -> module``.
@@ -21,7 +22,7 @@ LAZY = {
     "RunComparison": "lockgate.tracking.run_view",
 }
 
-__all__ = ["Run", "RunComparison", "RunView", "active_run", "compare_runs",
+__all__ = ["Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs",
            "get_run", "search_runs", "start_run"]
 
 

@@ -1,0 +1,325 @@
+"""Batch scoring: a registered model over a file or a table, through the same door as
+ingestion and into the same prediction log as the server.
+
+Every chunk is mapped to the model's contract (aliases and spellings as at ingestion),
+normalised and validated with the same checks; rows that fail are quarantined with
+their reasons and their source values, never dropped, so ``scored + quarantined ==
+read``. Accepted rows are predicted in one model call per chunk. Outputs, quarantined
+rows and prediction-log rows are staged per chunk and committed at the end (the log in
+one Delta commit, the output file by rename), so a failure halfway leaves no partial
+output and no half-logged batch. Logged rows carry the batch id, so monitoring,
+feedback and retraining treat batch and online predictions alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lockgate.config import Settings, load_settings
+from lockgate.data.contract import Contract
+from lockgate.data.normalize import ColumnMapping, map_columns, normalize
+from lockgate.data.validation import REASONS, ROW, validate
+from lockgate.errors import LockgateError
+from lockgate.registry import Registry
+from lockgate.registry.prediction_profile import prediction_frame
+from lockgate.serving.batch_input import BatchInput, open_input
+from lockgate.serving.prediction_log import POLARS_TYPES, TIMESTAMP, predictions_path
+from lockgate.store import Store
+
+#: ``progress(rows_done, rows_total_or_None)`` after every chunk.
+BatchProgress = Callable[[int, int | None], None]
+SCORES_DIR = "_scores"
+OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
+
+
+class BatchScoringError(LockgateError, ValueError):
+    """Batch scoring cannot run as asked (input columns, output, model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchScoringResult:
+    """What one batch-scoring job did; ``rows_scored + rows_quarantined == rows_read``."""
+
+    batch_id: str
+    model_name: str
+    model_version: int
+    source: str
+    output: str
+    quarantine: str | None
+    rows_read: int
+    rows_scored: int
+    rows_quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+    logged: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows read per wall second, door and model included."""
+        return self.rows_read / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``lockgate predict --json``)."""
+        return {**dataclasses.asdict(self), "rows_per_second": self.rows_per_second}
+
+
+def predict_batch(ref: str, source: str | Path, *, out: str | Path,
+                  settings: Settings | None = None, chunk_rows: int = 50_000,
+                  log_predictions: bool = True, progress: BatchProgress | None = None
+                  ) -> BatchScoringResult:
+    """Score a file (CSV / Parquet / JSON Lines) or a table (``orders@v3``) with a
+    registered model (``churn@production``).
+
+    Args:
+        ref: the model: ``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION``.
+        source: a file path, or ``TABLE[@VERSION]`` of a lockgate table.
+        out: ``PATH.parquet|.csv|.jsonl``, or ``table:NAME`` for a Delta table under
+            ``<data_root>/_scores/NAME`` (appended to, one commit per job).
+        chunk_rows: rows per chunk (memory stays bounded by a few chunks).
+        log_predictions: append every prediction to the model's prediction log.
+        progress: called after every chunk with rows done and the total (if known).
+
+    Raises:
+        BatchScoringError: a column the model needs is missing, or ``out`` is unusable.
+        NotFoundError: no such model, version, file or table.
+
+    Example:
+        >>> lg.serving.predict_batch("churn@production", "customers.csv",
+        ...                          out="scores.parquet")
+    """
+    settings = settings or load_settings()
+    output = _Output.parse(out, settings)
+    registry = Registry(Store.open(settings), settings)
+    mv = registry.resolve(ref)
+    package = registry.load(mv)
+    job = _Job(mv.name, mv.version, package, open_input(source, settings), settings, output)
+    return job.run(chunk_rows, log_predictions, progress)
+
+
+def scoring_contract(contract: Contract) -> Contract:
+    """The contract a scoring input is held to: the model's features with their checks,
+    plus the key columns (passed through to the output when present), no target, no
+    uniqueness (scoring the same customer twice is not an error)."""
+    keys = [*contract.primary_key, *([contract.entity] if contract.entity else [])]
+    wanted = set(contract.feature_columns) | set(keys)
+    columns = tuple(dataclasses.replace(c, unique=False, nullable=c.nullable or c.name in keys)
+                    for c in contract.columns if c.name in wanted)
+    return Contract(contract.table, contract.version, columns)
+
+
+@dataclass(slots=True)
+class _Output:
+    """Where scores go: a file (written beside, renamed at the end) or a Delta table."""
+
+    target: Path
+    kind: str  # parquet | csv | jsonl | table
+    label: str
+
+    @classmethod
+    def parse(cls, out: str | Path, settings: Settings) -> _Output:
+        text = str(out)
+        if text.startswith("table:"):
+            from lockgate.data.contract import check_table_name
+
+            name = check_table_name(text.removeprefix("table:"))
+            return cls(settings.resolved_data_root / SCORES_DIR / name, "table", text)
+        path = Path(text)
+        if path.suffix.lower() not in OUTPUT_FORMATS:
+            raise BatchScoringError(
+                f"Cannot write scores to `{text}`: use a path ending in "
+                f"{', '.join(OUTPUT_FORMATS)}, or `table:NAME` for a Delta table.")
+        if path.is_dir():
+            raise BatchScoringError(f"`{text}` is a folder; give a file name.")
+        return cls(path, path.suffix.lower().lstrip("."), str(path))
+
+    def quarantine_path(self, batch_id: str) -> Path:
+        if self.kind == "table":
+            return self.target.parent / f"{self.target.name}.quarantine-{batch_id}.parquet"
+        return self.target.with_name(self.target.name + ".quarantine.parquet")
+
+
+class _Job:
+    """One scoring job: chunks in, staged parts, one commit at the end."""
+
+    def __init__(self, name: str, version: int, package: Any, source: BatchInput,
+                 settings: Settings, output: _Output) -> None:
+        self.name, self.version, self.package = name, version, package
+        self.source, self.settings, self.output = source, settings, output
+        self.contract = Contract.from_dict(package.contract)
+        self.scoring = scoring_contract(self.contract)
+        self.features = [c for c in package.feature_columns]
+        self.keys = [c.name for c in self.scoring.columns if c.name not in self.features]
+        self.problem_type = str(package.evaluation.get("problem_type", "binary"))
+        self.batch_id = f"b{uuid.uuid4().hex[:12]}"
+        self.staging = (settings.resolved_data_root / SCORES_DIR / f".staging-{self.batch_id}")
+        self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0}
+        self.reasons: dict[str, int] = {}
+        self.ignored: tuple[str, ...] = ()
+        self.cpu = 0.0
+
+    def run(self, chunk_rows: int, log: bool, progress: BatchProgress | None
+            ) -> BatchScoringResult:
+        if chunk_rows < 1:
+            raise BatchScoringError(f"chunk_rows must be at least 1, got {chunk_rows}.")
+        started = time.perf_counter()
+        for sub in ("out", "quarantine", "log"):
+            (self.staging / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            index = -1
+            for index, chunk in enumerate(self.source.chunks(chunk_rows)):
+                self._chunk(index, chunk, log)
+                if progress is not None:
+                    progress(self.counts["read"], self.source.rows)
+            quarantine = self._commit(log)
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        return BatchScoringResult(
+            self.batch_id, self.name, self.version, self.source.label, self.output.label,
+            quarantine, self.counts["read"], self.counts["scored"],
+            self.counts["quarantined"], dict(sorted(self.reasons.items())), self.ignored,
+            self.counts["logged"], index + 1, time.perf_counter() - started, self.cpu)
+
+    def _mapping(self, chunk: pl.DataFrame) -> ColumnMapping:
+        mapping = map_columns(chunk.columns, self.scoring)
+        # a look-alike name is a question for the contract, not something to guess here
+        new = (*mapping.new, *(s for s, _ in mapping.similar))
+        missing = (*mapping.missing, *(t for _, t in mapping.similar))
+        required = [c for c in missing if c in self.features
+                    and not self.scoring.column(c).nullable]
+        if required:
+            raise BatchScoringError(
+                f"{self.source.label} has no column(s) {', '.join(required)} that model "
+                f"{self.name}@{self.version} needs (and the contract does not allow null). "
+                f"Columns found: {', '.join(chunk.columns)}. Rename them, or declare the "
+                "source's names as `aliases` in the contract.")
+        self.ignored = tuple(dict.fromkeys((*self.ignored, *new)))
+        return ColumnMapping(mapping.matched, tuple(new), tuple(missing), ())
+
+    def _chunk(self, index: int, chunk: pl.DataFrame, log: bool) -> None:
+        offset = self.counts["read"]
+        normalized = normalize(chunk, self.scoring, self._mapping(chunk))
+        outcome = validate(normalized, self.scoring)
+        bad_rows = outcome.quarantined[ROW]
+        rows = (pl.int_range(chunk.height, eager=True, dtype=pl.Int64)
+                .filter(~pl.int_range(chunk.height, eager=True, dtype=pl.Int64)
+                        .is_in(bad_rows.implode())))
+        self.counts["read"] += chunk.height
+        self._quarantine(index, outcome.quarantined, offset)
+        accepted = outcome.accepted
+        if accepted.height == 0:
+            return
+        wall, cpu = time.perf_counter(), time.thread_time()
+        scores = prediction_frame(self.package.pipeline, accepted, self.features,
+                                  self.problem_type)
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        self.cpu += cpu
+        ids = pl.Series("request_id", [f"{self.batch_id}-{index}-{i}"
+                                       for i in range(accepted.height)])
+        out = pl.concat([pl.DataFrame({"row": rows + offset}),
+                         accepted.select(self.keys), scores,
+                         pl.DataFrame([ids, pl.Series("batch_id", [self.batch_id]
+                                                      * accepted.height)])],
+                        how="horizontal")
+        out.write_parquet(self.staging / "out" / f"{index:08d}.parquet")
+        self.counts["scored"] += accepted.height
+        if log:
+            self._log(index, accepted, scores, ids, wall * 1000, cpu * 1000)
+
+    def _quarantine(self, index: int, quarantined: pl.DataFrame, offset: int) -> None:
+        if quarantined.height == 0:
+            return
+        self.counts["quarantined"] += quarantined.height
+        for reasons in quarantined[REASONS].to_list():
+            for reason in reasons:
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        quarantined.with_columns(pl.col(ROW) + offset).write_parquet(
+            self.staging / "quarantine" / f"{index:08d}.parquet")
+
+    def _log(self, index: int, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
+             wall_ms: float, cpu_ms: float) -> None:
+        n = accepted.height
+        kinds = {c.name: c.type for c in self.contract.columns}
+        now = pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
+        frame = pl.concat([
+            pl.DataFrame([ids]),
+            accepted.select([pl.col(f).cast(POLARS_TYPES.get(kinds.get(f, "string"), pl.Utf8()))
+                             for f in self.features]),
+            scores.select(pl.col("prediction").cast(
+                pl.Float64 if self.problem_type == "regression" else pl.Utf8),
+                (pl.col("probability") if "probability" in scores.columns
+                 else pl.lit(None, pl.Float64)).alias("probability")),
+        ], how="horizontal").with_columns(
+            now.alias("timestamp"), pl.lit(self.name).alias("model_name"),
+            pl.lit(self.version, pl.Int64).alias("model_version"),
+            pl.lit(wall_ms / n).alias("latency_ms"),
+            pl.lit(wall_ms).alias("request_latency_ms"),
+            pl.lit(n, pl.Int64).alias("request_rows"), pl.lit(cpu_ms / n).alias("cpu_ms"),
+            pl.lit(self.batch_id).alias("batch_id"))
+        frame.write_parquet(self.staging / "log" / f"{index:08d}.parquet")
+        self.counts["logged"] += n
+
+    def _commit(self, log: bool) -> str | None:
+        if log and self.counts["logged"]:
+            _append_delta(self.staging / "log", predictions_path(self.settings, self.name),
+                          stamp="logged_at")
+        quarantine = None
+        if self.counts["quarantined"]:
+            path = self.output.quarantine_path(self.batch_id)
+            _concat_parquet(self.staging / "quarantine", path)
+            quarantine = str(path)
+        if self.output.kind == "table":
+            if self.counts["scored"]:
+                _append_delta(self.staging / "out", self.output.target)
+        else:
+            _write_file(self.staging / "out", self.output.target, self.output.kind)
+        return quarantine
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.parquet"))
+
+
+def _append_delta(parts: Path, table: Path, *, stamp: str | None = None) -> None:
+    """Append every staged part to a Delta table in one commit (streamed, not loaded)."""
+    frame = pl.scan_parquet(_parts(parts))
+    if stamp is not None:
+        frame = frame.with_columns(pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
+                                   .alias(stamp))
+    table.parent.mkdir(parents=True, exist_ok=True)
+    frame.sink_delta(table, mode="append", delta_write_options={"schema_mode": "merge"})
+
+
+def _concat_parquet(parts: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    pl.scan_parquet(_parts(parts)).sink_parquet(partial)
+    partial.replace(target)
+
+
+def _write_file(parts: Path, target: Path, kind: str) -> None:
+    """Write the output file beside its final name, then rename it (no partial file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    files = _parts(parts)
+    frame = (pl.scan_parquet(files) if files else  # every row quarantined: empty output
+             pl.LazyFrame(schema={"row": pl.Int64, "prediction": pl.String,
+                                  "request_id": pl.String, "batch_id": pl.String}))
+    if kind == "parquet":
+        frame.sink_parquet(partial)
+    elif kind == "csv":
+        frame.sink_csv(partial)
+    else:
+        frame.sink_ndjson(partial)
+    partial.replace(target)

@@ -1,0 +1,133 @@
+"""Batch scoring: the contract's door on every chunk (bad rows quarantined with their
+reasons, never dropped), outputs committed at the end, every prediction in the same
+prediction log as the server's with a batch id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from lockgate_model_cases import CONTRACT, make_frame
+
+from lockgate.config import Settings
+from lockgate.data import FrameSource, ingest
+from lockgate.data.contract import Contract
+from lockgate.registry import Registry
+from lockgate.serving import read_predictions
+from lockgate.serving.batch_scoring import BatchScoringError, predict_batch
+
+FEATURES = ["age", "income", "tenure"]
+
+
+def _csv(path: Path, frame: pl.DataFrame) -> Path:
+    frame.write_csv(path)
+    return path
+
+
+def _expected(registry: Registry, frame: pl.DataFrame) -> np.ndarray:
+    package = registry.load(registry.resolve("churn@production"))
+    return package.pipeline.predict_proba(frame.select(FEATURES).to_pandas())[:, 1]
+
+
+def test_a_file_is_scored_with_bad_rows_quarantined_and_logged(
+        world: tuple[Settings, Registry], tmp_path: Path) -> None:
+    settings, registry = world
+    good = make_frame(30, seed=5).select("customer_id", *FEATURES)
+    raw = good.with_columns(pl.col(c).cast(pl.String) for c in good.columns)
+    bad = pl.DataFrame({"customer_id": ["900", "901"], "age": ["12", "40"],
+                        "income": ["1000.0", "lots"], "tenure": ["3.0", "4.0"]})
+    source = _csv(tmp_path / "in.csv", pl.concat([raw[:10], bad, raw[10:]])
+                  .rename({"tenure": "Tenure"}))  # a spelling ingestion maps too
+    result = predict_batch("churn@production", source, out=tmp_path / "scores.parquet",
+                           settings=settings, chunk_rows=7)
+    assert (result.rows_read, result.rows_scored, result.rows_quarantined) == (32, 30, 2)
+    assert result.reasons == {"range:age": 1, "type:income": 1}
+    assert result.chunks == 5
+    scores = pl.read_parquet(tmp_path / "scores.parquet")
+    assert scores["row"].to_list() == [*range(10), *range(12, 32)]  # rows of the input
+    assert scores["customer_id"].to_list() == good["customer_id"].to_list()
+    assert np.allclose(scores["probability"].to_numpy(), _expected(registry, good))
+    quarantine = pl.read_parquet(result.quarantine)
+    assert quarantine["row"].to_list() == [10, 11]
+    assert '"age":"12"' in quarantine["raw"][0]
+    logged = read_predictions(settings, "churn").filter(pl.col("batch_id") == result.batch_id)
+    assert logged.height == 30 == result.logged
+    assert set(logged["request_id"]) == set(scores["request_id"])
+    assert (logged["latency_ms"] * logged["request_rows"] - logged["request_latency_ms"]
+            ).abs().max() < 1e-6
+    assert logged["logged_at"].null_count() == 0
+
+
+def test_chunk_size_does_not_change_the_scores(world: tuple[Settings, Registry],
+                                               tmp_path: Path) -> None:
+    settings, _ = world
+    source = tmp_path / "in.parquet"
+    make_frame(50, seed=6).select("customer_id", *FEATURES).write_parquet(source)
+    small = predict_batch("churn@1", source, out=tmp_path / "a.csv", settings=settings,
+                          chunk_rows=3, log_predictions=False)
+    whole = predict_batch("churn@1", source, out=tmp_path / "b.csv", settings=settings,
+                          log_predictions=False)
+    assert (small.chunks, whole.chunks) == (17, 1)
+    a, b = pl.read_csv(tmp_path / "a.csv"), pl.read_csv(tmp_path / "b.csv")
+    assert a.select("row", "customer_id", "prediction").equals(
+        b.select("row", "customer_id", "prediction"))
+    assert np.allclose(a["probability"].to_numpy(), b["probability"].to_numpy(),
+                       rtol=0, atol=1e-12)  # BLAS may order sums by batch size
+
+
+def test_a_missing_required_column_fails_before_anything_is_written(
+        world: tuple[Settings, Registry], tmp_path: Path) -> None:
+    settings, _ = world
+    source = _csv(tmp_path / "in.csv", make_frame(20).select("age", "income"))
+    before = read_predictions(settings, "churn").height
+    with pytest.raises(BatchScoringError, match=r"has no column\(s\) tenure that model "
+                       r"churn@1 needs"):
+        predict_batch("churn@production", source, out=tmp_path / "s.parquet",
+                      settings=settings)
+    assert not (tmp_path / "s.parquet").exists()
+    assert not list(tmp_path.glob("*.partial"))
+    assert read_predictions(settings, "churn").height == before
+
+
+def test_a_table_version_is_scored_into_a_table(world: tuple[Settings, Registry]) -> None:
+    settings, _ = world
+    frame = make_frame(40, seed=7)
+    ingest(FrameSource(frame), "customers", Contract.from_dict(CONTRACT), settings=settings)
+    result = predict_batch("churn@production", "customers@v0", out="table:churn_scores",
+                           settings=settings, log_predictions=False)
+    assert result.source == "customers@v0" and result.rows_scored == 40
+    scores = pl.read_delta(str(settings.resolved_data_root / "_scores" / "churn_scores"))
+    assert sorted(scores["customer_id"].to_list()) == list(range(40))
+
+
+def test_an_output_without_a_known_format_is_refused(world: tuple[Settings, Registry],
+                                                     tmp_path: Path) -> None:
+    settings, _ = world
+    with pytest.raises(BatchScoringError, match=r"use a path ending in \.parquet, \.csv, "
+                                                r"\.jsonl, or `table:NAME`"):
+        predict_batch("churn@1", "x.csv", out=tmp_path / "scores.xlsx", settings=settings)
+
+
+def test_the_cli_scores_a_file_and_names_the_quarantine(
+        world: tuple[Settings, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from lockgate.cli.main import main
+
+    settings, _ = world
+    monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    frame = make_frame(12, seed=8).select(*FEATURES)
+    raw = frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns)
+    source = _csv(tmp_path / "in.csv", pl.concat([raw, pl.DataFrame(
+        {"age": ["150"], "income": ["1.0"], "tenure": ["2.0"]})]))
+    code = main(["predict", "churn@production", str(source), "--out",
+                 str(tmp_path / "s.csv"), "--no-prediction-log"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Scored 12 of 13 rows" in out and "range:age" in out
+    assert "s.csv.quarantine.parquet" in "".join(out.split())  # rich wraps paths
+    assert pl.read_csv(tmp_path / "s.csv").height == 12
+    assert main(["predict", "churn@production", str(tmp_path / "nope.csv"), "--out",
+                 str(tmp_path / "t.csv")]) == 1
+    assert "no such file" in capsys.readouterr().err
