@@ -12,8 +12,8 @@ import pytest
 PUBLIC = {
     "lockgate": [
         "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
-        "audit", "autolog", "current_step", "load_settings", "node", "run_pipeline",
-        "start_run", "step",
+        "audit", "autolog", "compare_runs", "current_step", "get_run", "load_settings",
+        "node", "run_pipeline", "search_runs", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
@@ -30,7 +30,8 @@ PUBLIC = {
         "uri_for",
     ],
     "lockgate.tracking": [
-        "Run", "active_run", "autolog", "start_run",
+        "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",
+        "search_runs", "start_run",
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
@@ -66,10 +67,11 @@ PUBLIC = {
         "ImportReport", "import_mlflow",
         "GateConfig", "GateFailedError", "GateResult", "ModelNotFoundError", "ModelNote",
         "ModelPackage", "ModelVersion", "PackageContents", "PackageError", "PromotionResult",
-        "Registry", "RegistryError", "STAGES", "Transition", "archive_package",
+        "Registry", "RegistryError", "STAGES", "Transition", "VersionHistory",
+        "archive_package",
         "extract_archive", "feature_columns", "load_gate_config", "load_package", "parse_ref",
         "promote", "register_run", "render_card", "rollback", "run_gates", "verify_package",
-        "write_package",
+        "version_history", "write_package",
     ],
     "lockgate.serving": [
         "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",

@@ -95,6 +95,16 @@ def test_a_second_quickstart_in_the_same_home_works(demo) -> None:  # type: igno
     assert ctx.results["data_table"] == "churn"
 
 
+def test_progress_and_the_time_each_section_took(demo) -> None:  # type: ignore[no-untyped-def]
+    ctx, text, settings = demo
+    assert list(ctx.section_seconds) == [name for name, _ in SECTIONS]
+    assert all(seconds > 0 for seconds in ctx.section_seconds.values())
+    assert "Time per section" in text and "total" in text
+    # The training's progress events are in its run's console log, as lines.
+    log = Store.open(settings).console(ctx.results["modeling_run_id"])
+    assert "[progress] cross-validation folds: done" in log
+
+
 def test_a_broken_story_fails_the_quickstart_naming_the_section(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,15 @@ from lockgate.errors import LockgateError
 if TYPE_CHECKING:
     from lockgate.config import Settings, load_settings
     from lockgate.pipelines import Pipeline, current_step, node, run_pipeline, step
-    from lockgate.tracking import Run, active_run, autolog, start_run
+    from lockgate.tracking import (
+        Run,
+        active_run,
+        autolog,
+        compare_runs,
+        get_run,
+        search_runs,
+        start_run,
+    )
 
 __version__ = "0.1.0"
 
@@ -34,10 +42,13 @@ __all__ = [
     "active_run",
     "audit",
     "autolog",
+    "compare_runs",
     "current_step",
+    "get_run",
     "load_settings",
     "node",
     "run_pipeline",
+    "search_runs",
     "start_run",
     "step",
 ]
@@ -51,6 +62,9 @@ _LAZY = {
     "current_step": "lockgate.pipelines",
     "Run": "lockgate.tracking", "active_run": "lockgate.tracking",
     "start_run": "lockgate.tracking", "autolog": "lockgate.tracking",
+    # readers of past runs (they pull in Polars when first used)
+    "search_runs": "lockgate.tracking", "get_run": "lockgate.tracking",
+    "compare_runs": "lockgate.tracking",
 }
 
 

@@ -31,6 +31,40 @@ def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str
     assert "No such command 'nosuch'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["injest", "x.csv"], "Did you mean `ingest`?"),
+    (["modles", "list"], "Did you mean `models`?"),
+    (["pipelines", "ouput"], "Did you mean 'output'?"),
+    (["ingest", "sreve"], "Did you mean `serve`?"),
+])
+def test_mistyped_commands_get_close_matches(argv: list[str], expected: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_option_typo_names_the_command_typed_not_the_hidden_one(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "orders.csv", "--tabel", "orders"]) == 2
+    err = capsys.readouterr().err
+    assert "--table" in err and "lockgate ingest file" not in err
+    assert "Usage: lockgate ingest [OPTIONS]" in err
+    # Typed in full, the sub-command is named as typed.
+    assert main(["ingest", "file", "orders.csv", "--tabel", "orders"]) == 2
+    assert "lockgate ingest file" in capsys.readouterr().err
+
+
+def test_estimator_parameter_typo_gets_the_close_match(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "orders", "--set", "max_deth=3"]) == 1
+    err = capsys.readouterr().err
+    assert "no parameter `max_deth`. Did you mean `max_depth`" in err
+    assert main(["train", "orders", "-m", "logistic", "--set", "C=0.5", "--set",
+                 "penality=l1"]) == 1
+    assert "Did you mean `penalty`" in capsys.readouterr().err
+
+
 def _modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter has loaded after running ``code``."""
     import json

@@ -112,3 +112,50 @@ def test_json_output_is_strict_json_even_with_nan(settings: Settings,
     assert shown["metrics"] == {"loss": "nan", "grad": "-inf"}  # type: ignore[index]
     assert main(["runs", "list", "--json"]) == 0
     assert _strict(capsys.readouterr().out)[0]["metrics"]["loss"] == "nan"  # type: ignore[index]
+
+
+@pytest.fixture
+def wide_runs(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Runs with many metrics (alphabetically before the one sorted by) and big params."""
+    monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    ids = []
+    for i, lr in enumerate([0.01, 0.1, 0.3]):
+        params = {"lr": lr, "same": "x", "grid": {"max_depth": [3, 5, 8], "l2": [0.0, 1.0]}}
+        with lg.start_run(f"trial-{i}", experiment="churn", params=params, settings=settings,
+                          capture_console=False, sample_hardware=False) as run:
+            for name in ("accuracy", "brier", "cv_auc_0", "cv_auc_1", "f1", "log_loss"):
+                run.log_metric(name, 0.5 + i / 10)
+            run.log_metric("roc_auc", [0.8, 0.9, 0.7][i])
+        ids.append(run.id)
+    return ids
+
+
+def test_runs_list_puts_the_sort_metric_first_and_params_that_differ(
+        wide_runs: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "list", "--sort", "roc_auc"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "metrics." in line)
+    assert header.index("metrics.roc_auc") < header.index("metrics.accuracy")
+    assert "params.lr" in header and "params.same" not in header  # identical: collapsed
+    # Piped output is wide: one line per run, never wrapped at 80 columns.
+    rows = [line for line in out.splitlines() if "trial-" in line]
+    assert len(rows) == 3 and rows[0].index(wide_runs[1]) >= 0
+    assert max(len(line) for line in out.splitlines()) > 80
+
+
+def test_runs_list_filter_and_columns(wide_runs: list[str],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "list", "--filter", "params.lr >= 0.1 and metrics.roc_auc > 0.75",
+                 "--columns", "id,metrics.roc_auc,params.lr", "--asc", "--sort", "params.lr"]) == 0
+    out = capsys.readouterr().out
+    assert wide_runs[1] in out and wide_runs[0] not in out and wide_runs[2] not in out
+    header = next(line for line in out.splitlines() if "metrics.roc_auc" in line)
+    assert "name" not in header
+    assert main(["runs", "list", "--filter", "params.lr >= 0.1", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {r["id"] for r in listed} == {wide_runs[1], wide_runs[2]}
+    assert listed[0]["params"]["same"] == "x"
+    assert main(["runs", "list", "--columns", "nme"]) == 1
+    assert "Did you mean `name`" in capsys.readouterr().err
+    assert main(["runs", "list", "--filter", "metrics.auc >"]) == 1
+    assert "The filter `metrics.auc >` ends early" in capsys.readouterr().err

@@ -66,3 +66,16 @@ def test_column_lookup_suggests() -> None:
 def test_table_names_cannot_escape_the_data_root() -> None:
     with pytest.raises(ContractError, match="must use letters"):
         Contract("../etc", "1", (ColumnSpec("a", "int"),))
+
+
+def test_structural_and_semantic_problems_are_reported_in_one_round() -> None:
+    """A misspelled key and a key naming no column come back together, not one fix later."""
+    data = {"table": "orders", "primary_key": ["order_idd"], "target": "amout",
+            "colums": [], "columns": [{"name": "order_id", "type": "int", "nulable": False},
+                                      {"name": "amount", "type": "flot"}]}
+    with pytest.raises(ContractError) as caught:
+        Contract.from_dict(data)
+    message = str(caught.value)
+    assert message.startswith("5 problem(s)")
+    for part in ("`colums`", "`nulable`", "`flot`", "target `amout`", "`order_idd`"):
+        assert part in message

@@ -148,7 +148,7 @@ def test_cli_audit_prints_claimed_and_honest(settings, tmp_path, monkeypatch,
     from lockgate.cli.main import main
 
     monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
-    x, y = make_classification(300, 5, n_informative=3, random_state=7)
+    x, y = make_classification(300, 5, n_informative=3, flip_y=0.2, random_state=7)
     path = tmp_path / "notebook.csv"
     _frame(x, y).write_csv(path)
     code = main(["audit", str(path), "--target", "y", "--estimator", "logistic",

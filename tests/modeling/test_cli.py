@@ -39,3 +39,26 @@ def test_estimator_spec_parsing() -> None:
     with pytest.raises(EstimatorSpecError, match="Bad parameters for"):
         load_estimator("logistic", {"depth": 3})
     assert type(load_estimator("hgb-regressor")).__name__ == "HistGradientBoostingRegressor"
+
+
+def test_train_budget_is_explicit_and_its_effect_stated(settings, monkeypatch,
+                                                         capsys) -> None:
+    ingest(churn(300), "churn", churn_contract(), settings=settings)
+    monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    assert main(["train", "churn", "-m", "logistic", "--set", "max_iter=300",
+                 "--budget", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert "Budget quick: 3 CV folds, 50 bootstrap replicates" in out
+    assert "`--budget thorough` (1000 replicates) would bring that to ±" in out
+    from lockgate.store import Store
+
+    store = Store.open(settings)
+    run = store.list_runs(experiment="default")[0]
+    assert store.params(run.id)["config"]["budget"] == "quick"
+    assert len([p for p in store.metrics(run.id) if p.key == "cv_fit_seconds"]) == 3
+    log = store.console(run.id)
+    for phase in ("cross-validation folds: done 3/3 folds", "holdout evaluation (bootstrap): "
+                  "done", "charts and permutation importance: done"):
+        assert f"[progress] {phase}" in log
+    assert main(["train", "churn", "--budget", "quik"]) == 1
+    assert "choose one of quick, standard, thorough" in capsys.readouterr().err

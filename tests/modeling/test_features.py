@@ -75,8 +75,8 @@ def test_preprocessing_is_fit_inside_the_pipeline_only() -> None:
 def test_bad_features_are_refused_with_the_known_columns() -> None:
     with pytest.raises(FeatureError, match=r"Features \['tenur'\] are not columns"):
         build_preprocessor(churn_contract(), features=["tenur"])
-    with pytest.raises(FeatureError, match="categorical='target'"):
-        build_preprocessor(churn_contract(), categorical="target")
+    with pytest.raises(FeatureError, match="categorical='binary'"):
+        build_preprocessor(churn_contract(), categorical="binary")
     with pytest.raises(FeatureError, match="has no `fit`"):
         build_pipeline(churn_contract(), object())
 

@@ -124,6 +124,26 @@ def test_schedule_commands(home: Settings, write_module: ModuleWriter,
     assert "No schedule `nightly`" in capsys.readouterr().err
 
 
+def test_run_prints_outputs_and_pipelines_output_reads_them(
+        home: Settings, write_module: ModuleWriter, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_module(CHAIN)
+    assert main(["run", f"{path}:pipe", "--max-workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Outputs" in out
+    assert "lockgate pipelines output" in out
+    run = Store.open(home).list_runs(kind="pipeline")[0]
+    assert main(["pipelines", "output", run.id[:8], "total", "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)
+    assert list(values.values()) == [{"total": 9}]  # make(3) = [0, 2, 4], bump: [1, 3, 5]
+    assert main(["pipelines", "output", run.id, "make"]) == 0
+    assert "[\n  0,\n  2,\n  4\n]" in capsys.readouterr().out
+    assert main(["pipelines", "output", run.id, "totl"]) == 1
+    assert "Did you mean `total`" in capsys.readouterr().err
+    assert main(["pipelines", "output", run.id, "make", "--out", str(tmp_path / "o")]) == 0
+    assert [p.name for p in (tmp_path / "o").iterdir()]
+
+
 def test_explain_cache_says_what_changed(home: Settings, write_module: ModuleWriter,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = write_module(CHAIN)

@@ -16,6 +16,7 @@ from lockgate.registry import (
     Registry,
     promote,
     rollback,
+    version_history,
 )
 from lockgate.store import Store
 
@@ -106,3 +107,24 @@ def test_cli_exit_codes_for_ci(registry: Registry, settings: Settings,
     assert "checked by risk" not in capsys.readouterr().out
     assert main(["models", "rollback", "churn"]) == 1
     assert "first production version" in capsys.readouterr().err
+
+
+def test_dry_run_of_the_production_version_says_it_is_production(registry: Registry,
+                                                                 settings: Settings) -> None:
+    version = _version(registry, settings)
+    first = promote(registry, "churn", version, config=FAST, dry_run=True)
+    assert "no production version yet" in _reason(first.gates, "champion_challenger")
+    assert promote(registry, "churn", version, config=FAST).promoted
+    again = promote(registry, "churn", version, config=FAST, dry_run=True)
+    reason = _reason(again.gates, "champion_challenger")
+    assert "no production version yet" not in reason
+    assert "churn@1 is already the production version" in reason
+    shown = version_history(registry, "churn@production")
+    page = shown._repr_html_()
+    assert "Model churn@1" in page and "production" in page
+    assert "champion_challenger: pass" in page and "promote" in page
+    assert "v1 promote -> production" in repr(shown)
+
+
+def _reason(gates: list, name: str) -> str:
+    return next(g.reason for g in gates if g.name == name)

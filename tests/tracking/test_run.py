@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -115,7 +116,7 @@ def _child(settings: Settings, body: str) -> subprocess.Popen[str]:
 
 def test_sigkilled_process_leaves_a_crashed_run(settings: Settings) -> None:
     # beats every 2 s: RUNNING below survives a loaded machine starving it for 3 s
-    settings = settings.model_copy(update={"heartbeat_seconds": 2.0})
+    settings = dataclasses.replace(settings, heartbeat_seconds=2.0)
     child = _child(settings, """
         run = lg.start_run("doomed", settings=settings, sample_hardware=False)
         print(run.id, flush=True)

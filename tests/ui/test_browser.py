@@ -173,3 +173,57 @@ def test_adding_a_note_with_the_token(tab: Tab, populated: Populated) -> None:
     page.wait_for_load_state("load")
     assert "Note added." in page.content()
     assert "checked in the browser" in page.locator("#notes-list").inner_text()
+
+
+def test_runs_table_made_for_people(tab: Tab) -> None:
+    missing: list[str] = []
+    tab.page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page = tab.open("/?experiment=churn&sort=metrics.loss&order=asc")
+    headers = page.locator("#runs-table thead th").all_inner_texts()
+    first_metric = headers.index("duration") + 1
+    assert headers[first_metric].startswith("loss")  # the sort key leads the metrics
+    assert any(h.startswith("param lr") for h in headers)
+    sticky = page.eval_on_selector("#runs-table thead th", "e => getComputedStyle(e).position")
+    assert sticky == "sticky"
+    heights = page.eval_on_selector_all("#runs-table tbody tr",
+                                        "rows => rows.map(r => r.getBoundingClientRect().height)")
+    assert max(heights) < 60  # long params are shortened, never a 230 px row
+    tab.charts_rendered(minimum=1)
+    assert page.locator("#metric-vs-param .main-svg").count() >= 1
+    # Columns chosen here stay chosen for this experiment after a reload.
+    page.click("#column-chooser summary")
+    page.uncheck("#column-chooser input[data-column='metrics.auc']")
+    column = headers.index(next(h for h in headers if h.startswith("auc"))) + 1
+    cell = f"#runs-table tbody tr:first-child td:nth-child({column})"
+    assert not page.locator(cell).is_visible()
+    page.reload(wait_until="load")
+    assert not page.locator(cell).is_visible()
+    assert page.locator("#column-chooser input[data-column='metrics.loss']").is_checked()
+    # Every page has a favicon; nothing the page asks for is missing.
+    icon = tab.context.request.get(tab.base + "/favicon.ico")
+    assert icon.status == 200 and "svg" in icon.headers["content-type"]
+    assert missing == []
+    _shot(page, "runs-table")
+
+
+def test_parallel_coordinates_without_webgl(tab: Tab) -> None:
+    page = tab.open("/?experiment=churn")
+    for name in ("train-0", "train-1", "train-2"):
+        page.locator(f"#runs-table tr:has(a:text-is('{name}')) input[name=run]").check()
+    page.click("#compare-form button[type=submit]")
+    page.wait_for_load_state("load")
+    tab.charts_rendered(minimum=3)
+    assert "WebGL is not supported" not in page.locator("#parallel").inner_text()
+    if page.get_attribute("#parallel", "data-fallback") == "svg":  # headless Chromium here
+        assert page.locator("#parallel .scatterlayer .trace").count() == 3  # a line per run
+        assert "WebGL is not available" in page.locator(".chart-note").inner_text()
+    else:  # a browser with WebGL draws the real parallel coordinates
+        assert page.locator("#parallel .parcoords").count() >= 1
+    _shot(page, "compare")
+
+
+def _shot(page: object, name: str) -> None:
+    """A screenshot for a person to look at, when SCREENSHOT_DIR is set."""
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)  # type: ignore[attr-defined]

@@ -7,8 +7,8 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from lockgate.artifacts.blob_store import LocalBlobStore, key_from_uri, uri_for
-from lockgate.artifacts.materializers import dumps, loads
+from lockgate.artifacts.blob_store import LocalBlobStore, key_from_uri, safe_join, uri_for
+from lockgate.artifacts.materializers import dumps, loads, materializer_named
 from lockgate.artifacts.trusted_types import TypeAllowlist, allowlist
 from lockgate.config import Settings, load_settings
 from lockgate.errors import ArtifactError
@@ -75,3 +75,32 @@ class ArtifactStore:
         """The verified bytes of an artifact."""
         record = artifact if isinstance(artifact, ArtifactRecord) else self.store.artifact(artifact)
         return self.blobs.get(key_from_uri(record.uri))
+
+    def export(self, artifact: ArtifactRecord | int, directory: Path | str, *,
+               name: str | None = None) -> Path:
+        """Write an artifact's verified bytes into ``directory`` and return the file.
+
+        The file is named after the artifact (plus its format's extension, e.g.
+        ``.parquet``, when the name has none). The name comes from the store, so it is
+        joined with :func:`safe_join`: a name such as ``../x`` is refused, never written
+        outside ``directory``.
+
+        Raises:
+            ArtifactError: the name would leave ``directory``, or the bytes are corrupted.
+        """
+        record = artifact if isinstance(artifact, ArtifactRecord) else self.store.artifact(artifact)
+        target = safe_join(directory, file_name(record, name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.read_bytes(record))
+        return target
+
+
+def file_name(record: ArtifactRecord, name: str | None = None) -> str:
+    """The file name an artifact is exported under: its name plus its format's extension."""
+    base = name or record.name
+    if record.materializer is None or Path(base).suffix:
+        return base
+    try:
+        return base + materializer_named(record.materializer).extension
+    except ArtifactError:  # an unregistered materializer: the bare name
+        return base

@@ -15,8 +15,8 @@ from lockgate.data import list_tables, quarantined, read, release, versions
 from lockgate.data.contract import load_contract
 from lockgate.data.errors import ContractError
 from lockgate.data.quarantine import summary
-from lockgate.data.tables import parse_table_ref
-from lockgate.store import DatasetVersion
+from lockgate.data.tables import parse_table_ref, rows_at
+from lockgate.store import DatasetVersion, Store
 
 app = typer.Typer(help="Versioned tables: list, versions, show, quarantine.",
                   no_args_is_help=True)
@@ -26,20 +26,25 @@ app = typer.Typer(help="Versioned tables: list, versions, show, quarantine.",
 def tables_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")
                ) -> None:
     """List tables with their latest version."""
-    latest = list_tables(settings=settings())
+    conf = settings()
+    latest = list_tables(settings=conf)
+    store = Store.open(conf)
+    totals = {v.table_name: rows_at(store, v) for v in latest}
     if as_json:
-        print_json([_version_json(v) for v in latest])
+        print_json([_version_json(v) | {"rows": totals[v.table_name]} for v in latest])
         return
     if not latest:
         console.print("No tables yet. Ingest one with `lockgate ingest DATA.csv --table T "
                       "--contract T.yaml`.")
         return
     table = Table(title="Tables")
-    for col in ("table", "latest", "rows accepted", "quarantined", "status", "contract", "when"):
-        table.add_column(col)
+    for col in ("table", "latest", "rows", "last batch accepted", "quarantined", "status",
+                "contract", "when"):
+        table.add_column(col, justify="right" if col in ("rows", "quarantined") else "left")
     for v in latest:
-        table.add_row(v.table_name, f"v{v.version}", str(v.rows_accepted),
-                      str(v.rows_quarantined), _status(v.validation_status),
+        table.add_row(v.table_name, f"v{v.version}", f"{totals[v.table_name]:,}",
+                      f"{v.rows_accepted:,}", f"{v.rows_quarantined:,}",
+                      _status(v.validation_status),
                       v.contract_version or "", _when(v.created_at))
     console.print(table)
 

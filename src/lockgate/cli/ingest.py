@@ -4,11 +4,12 @@ HTTP ingest endpoint (``serve``) and a Redis Streams consumer (``stream``)."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import click
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from lockgate.cli.app import console, print_json, settings
 from lockgate.cli.data import render_summary
@@ -16,23 +17,48 @@ from lockgate.data import ingest as ingest_batch
 from lockgate.data.contract import check_table_name, load_contract
 from lockgate.data.ingestion import IngestOptions, land, resolve_contract
 from lockgate.data.source import CsvDialect, FileSource, SqlSource, expand_paths
+from lockgate.errors import close_matches
+
+_DEFAULTED = "lockgate.ingest.default_file"
 
 
 class _DefaultToFile(TyperGroup):
-    """`lockgate ingest PATH ...` means `lockgate ingest file PATH ...`."""
+    """`lockgate ingest PATH ...` means `lockgate ingest file PATH ...`; a word close to a
+    sub-command that is no file (`lockgate ingest sreve`) is a typo, said so."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            word = args[0]
+            hint = close_matches(word, self.commands)
+            if hint and not word.startswith("-") and not Path(word).exists():
+                ctx.fail(f"No such command or file {word!r}.{hint}")
+            ctx.meta[_DEFAULTED] = True
             args = ["file", *args]
         return super().parse_args(ctx, args)
 
 
+class _FileContext(click.Context):
+    """Errors of the implied `file` command name what the user typed, `lockgate ingest`."""
+
+    @property
+    def command_path(self) -> str:
+        path = super().command_path
+        if self.meta.get(_DEFAULTED) and path.endswith(" file"):
+            return path[: -len(" file")]
+        return path
+
+
+class _FileCommand(TyperCommand):
+    context_class = _FileContext
+
+
 app = typer.Typer(cls=_DefaultToFile, no_args_is_help=True,
                   help="Ingest data: `lockgate ingest PATH --table T [--contract C]`, "
-                  "`lockgate ingest serve`, `lockgate ingest stream`.")
+                  "`lockgate ingest serve`, `lockgate ingest stream`; the options of the "
+                  "first: `lockgate ingest file --help`.")
 
 
-@app.command("file")
+@app.command("file", cls=_FileCommand)
 def ingest_cmd(
     path: str = typer.Argument(..., help="A CSV/Parquet/JSONL file, a glob or a "
                                "folder; or a SQLAlchemy URL with --query."),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import click
 import typer
 
+from lockgate.errors import close_matches
+
 
 @dataclass(frozen=True, slots=True)
 class LazyCommand:
@@ -40,6 +42,14 @@ class LazyGroup(click.Group):
                 self._loaded[cmd_name] = _load(cmd_name, self._lazy[cmd_name])
             return self._loaded[cmd_name]
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            hint = close_matches(name, self.list_commands(ctx))
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, entry.help) for name, entry in self._lazy.items()]

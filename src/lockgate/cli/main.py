@@ -19,6 +19,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "quickstart": LazyCommand("lockgate.cli.quickstart:quickstart",
                               "Run the end-to-end demonstration on embedded defaults."),
     "runs": LazyCommand("lockgate.cli.runs:app", "Tracked runs: list, show, compare."),
+    "artifacts": LazyCommand("lockgate.cli.artifacts:app",
+                             "A run's artifacts: list, get (hash-verified files)."),
     "run": LazyCommand("lockgate.cli.run:run",
                        "Run a pipeline: every step a recorded child run, unchanged steps "
                        "cached."),

@@ -119,14 +119,59 @@ def resume(
     finish(result.run_id, result.ok)
 
 
+@app.command("output")
+def output_command(
+    run_id: str = typer.Argument(..., help="A pipeline run (id or prefix)."),
+    step_name: str = typer.Argument(..., help="The step whose outputs to show."),
+    name: str | None = typer.Argument(None, help="One output (default: all of them)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the outputs as files "
+                                    "into this folder instead of printing them."),
+    as_json: bool = typer.Option(False, "--json", help="JSON values (frames as records)."),
+) -> None:
+    """Show (or write) what one step of a pipeline run produced."""
+    from lockgate.cli.artifacts import write
+    from lockgate.tracking.output_preview import preview, step_outputs
+
+    outputs = step_outputs(settings(), run_id, step_name)
+    chosen = outputs.select(name)
+    if out is not None:
+        write(outputs.artifacts, chosen, out)
+        return
+    values = {key: outputs.load(key) for key in chosen}
+    if as_json:
+        print_json({key: preview(value, as_json=True) for key, value in values.items()})
+        return
+    for key, value in values.items():
+        console.rule(f"{step_name}.{key}")
+        console.print(preview(value), highlight=False)
+
+
 def finish(run_id: str, ok: bool) -> None:
-    """Print the run's tree; a failed run ends the command with its error (exit 1)."""
+    """Print the run's tree and its outputs; a failed run ends the command with its
+    error (exit 1)."""
     tree = pipeline_tree(Store.open(settings()), run_id)
     render_tree(tree, with_error=False)
+    _print_outputs(tree)
     if not ok:
         raise PipelineFailedError(tree["run"]["error"] or "The pipeline run failed.", run_id,
                                   tuple(s["name"] for s in tree["steps"]
                                         if s["status"] in ("FAILED", "TIMED_OUT", "KILLED")))
+
+
+def _print_outputs(tree: dict[str, Any]) -> None:
+    """One line per step output, and how to read it (`lockgate pipelines output`)."""
+    from lockgate.tracking.output_preview import outputs_by_step
+
+    rows = outputs_by_step(Store.open(settings()), tree["run"]["id"])
+    if not rows:
+        return
+    console.print("[bold]Outputs[/]")
+    for step_name, role, record in rows:
+        console.print(f"  {step_name}.{role}: {record.media_type}, {record.size:,} bytes",
+                      highlight=False)
+    first = rows[0][0]
+    console.print(f"Read one: lockgate pipelines output {tree['run']['id'][:8]} {first}",
+                  highlight=False)
 
 
 def print_step(result: StepResult) -> None:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lockgate.cli.app import console, print_json, settings
-from lockgate.errors import LockgateError
+from lockgate.errors import LockgateError, close_matches
 from lockgate.store import RunRecord, Store
+from lockgate.store.run_filter import parse_filter
+from lockgate.tracking.search import (
+    RUN_COLUMNS,
+    find_runs,
+    params_that_differ,
+    primary_metric,
+    run_params,
+    run_tags,
+)
 
 app = typer.Typer(help="Tracked runs: list, show, compare.", no_args_is_help=True)
 
@@ -26,36 +38,111 @@ def list_runs(
     status: str | None = typer.Option(None, "--status", "-s", help="RUNNING, FINISHED, FAILED, "
                                       "CRASHED, SKIPPED, CACHED, KILLED or TIMED_OUT."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="key=value; repeat to combine."),
-    sort: str | None = typer.Option(None, "--sort", help="Order by this metric's last value."),
-    ascending: bool = typer.Option(False, "--asc", help="Ascending metric order."),
+    filter_expr: str | None = typer.Option(
+        None, "--filter", "-f", help="The dashboard's filter language, e.g. "
+        "'params.lr > 0.01 and metrics.auc >= 0.9'."),
+    sort: str | None = typer.Option(None, "--sort", help="Order by this metric's last value "
+                                    "(shown first); or params.<key>, name, start_time."),
+    ascending: bool = typer.Option(False, "--asc", help="Ascending order."),
+    columns: str | None = typer.Option(
+        None, "--columns", "-c", help="Comma-separated columns, e.g. "
+        "'name,metrics.auc,params.lr' (default: the sort metric first, other metrics, "
+        "params that differ)."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many runs."),
     all_runs: bool = typer.Option(False, "--all", help="Include pipeline steps (child runs)."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (every "
+                                 "metric, param and tag)."),
 ) -> None:
-    """List runs, newest first (or by a metric)."""
-    tags = dict(_parse_tag(t) for t in tag)
+    """List runs, newest first (or by a metric), filtered like the dashboard."""
+    expression = _expression(filter_expr, status, dict(_parse_tag(t) for t in tag))
+    order = _order(sort, ascending)
     store = Store.open(settings())
-    runs = store.list_runs(
-        experiment=experiment, status=status, tags=tags, sort_metric=sort, ascending=ascending,
-        limit=limit, top_level=not all_runs,
-    )
-    last = store.last_metrics([r.id for r in runs])
+    runs = find_runs(store, expression, order, experiment, limit, include_steps=all_runs)
+    ids = [r.id for r in runs]
+    last, params = store.last_metrics(ids), run_params(store, ids)
     if as_json:
-        print_json([_run_json(r) | {"metrics": last[r.id]} for r in runs])
+        tags = run_tags(store, ids)
+        print_json([_run_json(r) | {"metrics": last[r.id], "params": params[r.id],
+                                    "tags": tags[r.id]} for r in runs])
         return
     if not runs:
-        console.print("No runs yet. Start one with `lockgate quickstart` or `lg.start_run(...)`.")
+        console.print("No runs match." if expression or experiment else
+                      "No runs yet. Start one with `lockgate quickstart` or `lg.start_run(...)`.")
         return
-    keys = sorted({k for r in runs for k in last[r.id]})[:6]
+    chosen = _columns(columns, runs, last, params, primary_metric(order))
     table = Table(title="Runs", show_lines=False)
-    for column in ("id", "experiment", "name", "status", "started", "duration", *keys):
-        table.add_column(column, overflow="fold")
+    for column in chosen:
+        table.add_column(column, overflow="fold",
+                         justify="right" if column.startswith("metrics.") else "left")
     for run in runs:
-        table.add_row(
-            run.id, run.experiment, run.name, _status(run.status), _when(run.start_time),
-            _seconds(run.duration), *(_num(last[run.id].get(k)) for k in keys),
-        )
-    console.print(table)
+        table.add_row(*(_cell(run, column, last[run.id], params[run.id]) for column in chosen))
+    # Piped output is read by tools and people with wide windows: never wrap it at 80.
+    (console if console.is_terminal else Console(width=_PIPED_WIDTH)).print(table)
+
+
+_PIPED_WIDTH = 1000
+_RUN_COLUMNS = ("id", "experiment", "name", "status", "started", "duration", "kind", "parent")
+_MAX_METRICS = 6
+_MAX_PARAMS = 6
+_MAX_CELL = 40
+
+
+def _expression(text: str | None, status: str | None, tags: dict[str, str]) -> str:
+    """One filter: the user's, the status and the tags (quoted, so any value is safe)."""
+    if not text or not text.strip():
+        parts = []
+    else:
+        parse_filter(text)  # errors quote the filter as the user typed it
+        parts = [f"({text})"]
+    if status:
+        parts.append(f"status = {json.dumps(status.upper())}")
+    parts += [f"tags.{json.dumps(k)} = {json.dumps(v)}" for k, v in tags.items()]
+    return " and ".join(parts)
+
+
+def _order(sort: str | None, ascending: bool) -> str | None:
+    if not sort:
+        return None
+    field = sort if "." in sort or sort in RUN_COLUMNS else f"metrics.{sort}"
+    return f"{field} {'ASC' if ascending else 'DESC'}"
+
+
+def _columns(text: str | None, runs: list[RunRecord], last: dict[str, dict[str, float]],
+             params: dict[str, dict[str, Any]], primary: str | None) -> list[str]:
+    """The columns to show: as asked, or the primary metric first and what differs."""
+    if text:
+        chosen = [c.strip() for c in text.split(",") if c.strip()]
+        for column in chosen:
+            if column not in _RUN_COLUMNS and not column.startswith(("metrics.", "params.")):
+                raise LockgateError(
+                    f"Unknown column `{column}`; use {', '.join(_RUN_COLUMNS)}, metrics.<key> "
+                    "or params.<key>." + close_matches(column, _RUN_COLUMNS))
+        return chosen
+    metric_keys = sorted({k for m in last.values() for k in m}, key=lambda k: (k != primary, k))
+    experiments = {r.experiment for r in runs}
+    base = ["id", *(["experiment"] if len(experiments) > 1 else []), "name", "status",
+            "started", "duration"]
+    differ = params_that_differ(params) if len(runs) > 1 else sorted(
+        {k for p in params.values() for k in p})
+    return [*base, *(f"metrics.{k}" for k in metric_keys[:_MAX_METRICS]),
+            *(f"params.{k}" for k in differ[:_MAX_PARAMS])]
+
+
+def _cell(run: RunRecord, column: str, last: dict[str, float], params: dict[str, Any]) -> str:
+    if column.startswith("metrics."):
+        return _num(last.get(column[len("metrics."):]))
+    if column.startswith("params."):
+        key = column[len("params."):]
+        if key not in params:
+            return "—"
+        value = params[key]
+        text = value if isinstance(value, str) else json.dumps(value)
+        return escape(text if len(text) <= _MAX_CELL else text[:_MAX_CELL - 1] + "…")
+    return {
+        "id": run.id, "experiment": run.experiment, "name": escape(run.name),
+        "status": _status(run.status), "started": _when(run.start_time),
+        "duration": _seconds(run.duration), "kind": run.kind, "parent": run.parent_id or "—",
+    }[column]
 
 
 @app.command("show")

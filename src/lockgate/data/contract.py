@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import yaml
@@ -254,9 +255,15 @@ class Contract:
             unknown = [k for k in raw if k not in _COLUMN_KEYS]
             problems += [f"column `{raw['name']}`: unknown key `{k}`."
                          + close_matches(k, _COLUMN_KEYS) for k in unknown]
-            if not unknown:
-                columns.append(_column(raw))
+            columns.append(_column({k: v for k, v in raw.items() if k in _COLUMN_KEYS}))
         if problems:
+            # Also the problems the built contract would report (a key that names no
+            # column, a bad type...): one round of fixes, not two.
+            try:
+                extra = _problems(_draft(data, columns))
+            except ContractError as exc:  # e.g. an unknown change kind in the policy
+                extra = [str(exc)]
+            problems += [p for p in extra if p not in problems]
             raise ContractError(
                 f"{len(problems)} problem(s) in the contract for table "
                 f"`{data.get('table', '?')}`:\n" + numbered(problems)
@@ -341,6 +348,17 @@ def _tuple(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, str):
         return (value,)
     return tuple(str(v) for v in value)
+
+
+def _draft(data: dict[str, Any], columns: list[ColumnSpec]) -> Any:
+    """The fields a contract would have, unvalidated (for listing every problem)."""
+    return SimpleNamespace(
+        table=str(data.get("table") or "unnamed"), columns=tuple(columns),
+        primary_key=_tuple(data.get("primary_key")) or (), event_time=data.get("event_time"),
+        entity=data.get("entity"), target=data.get("target"),
+        schema_policy=SchemaPolicy.parse(data.get("on_schema_change", "fail")),
+        on_duplicate=data.get("on_duplicate", "quarantine"),
+        max_quarantine_share=data.get("max_quarantine_share"))
 
 
 def _problems(contract: Contract) -> list[str]:

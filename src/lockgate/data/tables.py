@@ -15,6 +15,13 @@ def list_tables(*, settings: Settings | None = None) -> list[DatasetVersion]:
     return [store.dataset_version(name) for name in store.dataset_tables()]
 
 
+def rows_at(store: Store, version: DatasetVersion) -> int:
+    """Rows a reader of ``version`` sees: tables are append-only, so every batch up to
+    and including this one (a version's own count is only the rows its batch added)."""
+    return sum(v.rows_accepted for v in store.dataset_versions(version.table_name)
+               if v.version <= version.version)
+
+
 def versions(table: str, *, settings: Settings | None = None) -> list[DatasetVersion]:
     """Every version of a table, oldest first (Delta commits the store missed included).
 

@@ -36,6 +36,8 @@ class DemoContext:
     workdir: Path
     results: dict[str, Any] = field(default_factory=dict)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    #: Wall seconds each section took, in the order they ran.
+    section_seconds: dict[str, float] = field(default_factory=dict)
 
     def on_exit(self, cleanup: Callable[[], None]) -> None:
         """Run ``cleanup`` when the quickstart ends, even on an error (e.g. stop a server

@@ -6,6 +6,7 @@ every hash compared."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -89,7 +90,7 @@ def _absolute(settings: Settings) -> Settings:
     """The same settings with every folder absolute (they are relative to the cwd)."""
     update = {name: Path(value).resolve() for name in ("home", "artifact_root", "data_root")
               if (value := getattr(settings, name)) is not None}
-    return settings.model_copy(update=update)
+    return dataclasses.replace(settings, **update)  # Settings is a dataclass now
 
 
 def _serve(ctx: DemoContext, table: str) -> None:

@@ -14,6 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from lockgate.demo.context import DemoContext
 from lockgate.tracking import Run, start_run
 from lockgate.tracking.report import compare_runs
+from lockgate.tracking.run_view import get_run
+from lockgate.tracking.search import search_runs
 
 EPOCHS = 30
 
@@ -42,9 +44,28 @@ def run(ctx: DemoContext) -> None:
         best = comparison["best"][key]
         shown = ", ".join(f"{'*' if i == best else ''}{v:.4f}" for i, v in values.items())
         ctx.console.print(f"    {key}: {shown} (* best)")
+    _read_back(ctx, tracked.id)
     ctx.hint("Look at it", f"lockgate runs show {tracked.id}")
     ctx.hint("Compare them", f"lockgate runs compare {tracked.id} {other.id}")
     ctx.hint("List runs", "lockgate runs list --experiment quickstart --sort val_roc_auc")
+    ctx.hint("Fetch its files", f"lockgate artifacts get {tracked.id} model --out fetched/")
+
+
+def _read_back(ctx: DemoContext, run_id: str) -> None:
+    """Search runs with the dashboard's filter language and load a past run's model,
+    from Python, as a notebook would."""
+    found = search_runs("params.alpha < 0.01", order_by="metrics.val_roc_auc DESC",
+                        experiment="quickstart", settings=ctx.settings)
+    ids = found["run_id"].to_list()
+    ctx.expect(run_id in ids, "tracking", f"search_runs finds run {run_id}", str(ids))
+    model = get_run(run_id, settings=ctx.settings).artifact("model")
+    ctx.expect(hasattr(model, "predict_proba"), "tracking",
+               "get_run(...).artifact('model') is a fitted pipeline", type(model).__name__)
+    ctx.console.print(
+        f"  Read back from Python: lg.search_runs('params.alpha < 0.01', ...) found "
+        f"{len(ids)} run(s), a Polars frame with columns {', '.join(found.columns[-3:])}; "
+        f"lg.get_run('{run_id[:8]}').artifact('model') is a fitted {type(model).__name__}."
+    )
 
 
 def _expect_recorded(ctx: DemoContext, tracked: Run) -> None:

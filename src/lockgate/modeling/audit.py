@@ -129,7 +129,10 @@ class AuditReport:
             return "no_honest_score"
         if self.claimed is None:
             return "no_claim"
-        return "inflated" if self._above(self.claimed, self.honest.high) else "consistent"
+        # the same test as the `claimed_score_not_reproduced` finding (the claim's own
+        # noise allowed for)
+        inflated = any(f.code == "claimed_score_not_reproduced" for f in self.findings)
+        return "inflated" if inflated else "consistent"
 
     @property
     def reported(self) -> float | None:
@@ -139,9 +142,6 @@ class AuditReport:
     @property
     def leak_free(self) -> bool:
         return lk.is_leak_free(self.findings)
-
-    def _above(self, a: float, b: float) -> bool:
-        return a < b if self.metric in LOWER_IS_BETTER else a > b
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "claimed": self.claimed,

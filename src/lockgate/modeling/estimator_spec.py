@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from lockgate.errors import LockgateError
+from lockgate.errors import LockgateError, close_matches
 
 #: Short names for common estimators.
 SHORT_NAMES = {
@@ -42,6 +42,7 @@ def load_estimator(name: str, params: dict[str, Any] | None = None) -> Any:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise EstimatorSpecError(f"Cannot import estimator `{path}`: {exc}.") from exc
+    _check_params(cls, path, params or {})
     try:
         estimator = cls(**(params or {}))
     except TypeError as exc:
@@ -49,6 +50,19 @@ def load_estimator(name: str, params: dict[str, Any] | None = None) -> Any:
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise EstimatorSpecError(f"`{path}` is not a scikit-learn compatible estimator.")
     return estimator
+
+
+def _check_params(cls: type, path: str, params: dict[str, Any]) -> None:
+    """Name each unknown parameter with the closest ones the estimator has."""
+    get_names = getattr(cls, "_get_param_names", None)
+    if not params or get_names is None:
+        return
+    known = list(get_names())
+    unknown = [k for k in params if k not in known]
+    if unknown:
+        raise EstimatorSpecError(f"Bad parameters for `{path}`: " + " ".join(
+            f"no parameter `{k}`.{close_matches(k, known)}" for k in unknown
+        ) + f" Its parameters: {', '.join(known)}.")
 
 
 def parse_assignments(items: Sequence[str], *, lists: bool = False) -> dict[str, Any]:

@@ -74,6 +74,16 @@ class EvaluationRecord:
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in names})
 
+    def __repr__(self) -> str:
+        from lockgate.modeling.display import evaluation_text
+
+        return evaluation_text(self)
+
+    def _repr_html_(self) -> str:
+        from lockgate.modeling.display import evaluation_html
+
+        return evaluation_html(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Predictions:

@@ -58,6 +58,11 @@ class Finding:
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         return cls(data["code"], data["severity"], data["message"], dict(data.get("evidence", {})))
 
+    def _repr_html_(self) -> str:
+        from lockgate.modeling.display import finding_html
+
+        return finding_html(self)
+
 
 @dataclass(frozen=True, slots=True)
 class LeakageConfig:

@@ -206,6 +206,8 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if value is not None:
             values[f"LOCKGATE_{name.upper()}"] = str(Path(value).resolve())
+    if getattr(settings, "trusted_types", ()):  # the operator's allowlist additions
+        values["LOCKGATE_TRUSTED_TYPES"] = ",".join(settings.trusted_types)
     return values
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
-from rich.progress import Progress
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -57,11 +56,28 @@ from lockgate.modeling.nested_cv import (
 )
 from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
-from lockgate.tracking import Run, start_run
+from lockgate.tracking import Run, progress, start_run
 from lockgate.tracking.autolog import suspended as autolog_suspended
 
 EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
     "local": executor_local.run_folds, "ray": executor_ray.run_folds,
+}
+
+
+#: Evaluation budgets: how thorough the estimate is, chosen explicitly, never silently.
+#: Fewer folds and bootstrap replicates make the run faster and its uncertainty
+#: estimates coarser; ``budget_note`` states the effect on the intervals.
+BUDGETS: dict[str, dict[str, Any]] = {
+    "quick": {"n_splits": 3, "inner_splits": 2, "bootstrap": 50, "importance_rows": 200},
+    "standard": {"n_splits": 5, "inner_splits": 3, "bootstrap": 200, "importance_rows": 1000},
+    "thorough": {"n_splits": 10, "inner_splits": 5, "bootstrap": 1000, "importance_rows": 5000},
+}
+
+#: What each timed phase of training is called in progress reports.
+PHASES = {
+    "split": "splitting", "leakage": "leakage checks", "fit_cv": "cross-validation",
+    "fit_final": "final fit", "evaluate": "holdout evaluation (bootstrap)",
+    "naive": "naive comparisons", "charts": "charts and permutation importance",
 }
 
 
@@ -98,9 +114,20 @@ class TrainConfig:
     charts: bool = True
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
     seed: int = 0
+    budget: str = "standard"
+
+    @classmethod
+    def for_budget(cls, budget: str, **options: Any) -> TrainConfig:
+        """A config with the folds, bootstrap replicates and importance rows of
+        ``budget`` (quick / standard / thorough); ``options`` override any of them."""
+        if budget not in BUDGETS:
+            raise TrainingError(f"budget={budget!r}: choose one of {', '.join(BUDGETS)}.")
+        return cls(**(BUDGETS[budget] | {"budget": budget} | options))
 
     def __post_init__(self) -> None:
         """Refuse options no training could use, before any run is started."""
+        if self.budget not in BUDGETS:
+            raise TrainingError(f"budget={self.budget!r}: choose one of {', '.join(BUDGETS)}.")
         if self.executor not in EXECUTORS:
             raise TrainingError(f"executor={self.executor!r}: choose one of {sorted(EXECUTORS)}.")
         if self.features not in ("contract", "passthrough"):
@@ -131,6 +158,14 @@ class TrainResult:
     @property
     def findings(self) -> list[Finding]:
         return [Finding.from_dict(f) for f in self.evaluation.findings]
+
+    def __repr__(self) -> str:
+        return f"TrainResult(run {self.run_id})\n{self.evaluation!r}"
+
+    def _repr_html_(self) -> str:
+        from lockgate.modeling.display import evaluation_html
+
+        return evaluation_html(self.evaluation, title=f"Training run {self.run_id}")
 
 
 @dataclass(slots=True)
@@ -376,14 +411,11 @@ def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Findi
 def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
     tasks = [FoldTask(f.name, f.train, f.test, _inner(job, plan, f)) for f in plan.folds]
     executor = EXECUTORS[job.config.executor]
-    with Progress(transient=True) as progress:
-        bar = progress.add_task(f"cross-validating ({len(tasks)} folds)", total=len(tasks))
-
-        def report(result: FoldResult) -> None:
-            progress.advance(bar)
-
+    trials = _trials(job)
+    unit = f"folds × {trials} inner trials" if trials > 1 else "folds"
+    with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
         results = executor(tasks, job.pipeline, job.x, job.y, job.problem_type, job.spec,
-                           progress=report)
+                           progress=lambda _result: bar.advance())
     for step, result in enumerate(results):
         run.log_metrics({f"cv_{k}": v for k, v in result.metrics.items()}, step=step)
         run.log_metric("cv_fit_seconds", result.fit_seconds, step=step)
@@ -562,7 +594,8 @@ def _log_setup(run: Run, job: _Job) -> None:
                    "n_splits": config.n_splits, "inner_splits": config.inner_splits,
                    "holdout": config.holdout, "gap": config.gap, "executor": config.executor,
                    "features": config.features, "categorical": config.categorical,
-                   "seed": config.seed},
+                   "seed": config.seed, "budget": config.budget,
+                   "bootstrap": config.bootstrap},
     })
     if job.dataset.get("rows_without_target"):
         run.note(f"{job.dataset['rows_without_target']} rows with an empty target "
@@ -594,10 +627,20 @@ def _override(record: EvaluationRecord) -> str | None:
     return record.splitter_reason if "override" in record.splitter_reason else None
 
 
+def _trials(job: _Job) -> int:
+    grid = job.spec.param_grid or {}
+    if not grid:
+        return 1
+    if job.spec.n_iter or any(hasattr(v, "rvs") for v in grid.values()):
+        return int(job.spec.n_iter or 1)
+    return int(np.prod([len(v) for v in grid.values()]))
+
+
 def _timed(job: _Job, phase: str, work: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     try:
-        return work()
+        with progress.task(PHASES.get(phase, phase)):
+            return work()
     finally:
         job.timings[phase] = job.timings.get(phase, 0.0) + time.perf_counter() - started
 

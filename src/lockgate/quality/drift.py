@@ -174,6 +174,16 @@ class DriftReport:
                        for k, v in asdict(self.config).items()},
         }
 
+    def __repr__(self) -> str:
+        from lockgate.quality.display import drift_text
+
+        return drift_text(self)
+
+    def _repr_html_(self) -> str:
+        from lockgate.quality.display import drift_html
+
+        return drift_html(self)
+
 
 def drift(reference: Profile | pl.DataFrame, current: Profile | pl.DataFrame,
           config: DriftConfig | None = None) -> DriftReport:

@@ -253,6 +253,16 @@ class Profile:
             })
         return rows
 
+    def __repr__(self) -> str:
+        from lockgate.quality.display import profile_text
+
+        return profile_text(self)
+
+    def _repr_html_(self) -> str:
+        from lockgate.quality.display import profile_html
+
+        return profile_html(self)
+
 
 def profile(frame: pl.DataFrame, *, contract: Contract | None = None,
             k: int = DEFAULT_K, max_categories: int = MAX_CATEGORIES) -> Profile:

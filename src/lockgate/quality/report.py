@@ -53,6 +53,14 @@ class QualityReport:
                              encoding="utf-8")
         return html_path, json_path
 
+    def __repr__(self) -> str:
+        return f"QualityReport({self.ref}; .write(folder) saves quality.html and .json)"
+
+    def _repr_html_(self) -> str:
+        from lockgate.quality.display import report_html
+
+        return report_html(self)
+
 
 def default_folder(settings: Settings, found: DatasetVersion) -> Path:
     """Where reports are written by default: ``<home>/reports/<table>/v<version>``."""

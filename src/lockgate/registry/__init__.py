@@ -1,5 +1,6 @@
 """Model packages, the registry (versions, aliases, history), promotion gates, model cards."""
 
+from lockgate.registry.display import VersionHistory, version_history
 from lockgate.registry.errors import (
     GateFailedError,
     ModelNotFoundError,
@@ -46,6 +47,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "Transition",
+    "VersionHistory",
     "archive_package",
     "extract_archive",
     "feature_columns",
@@ -59,5 +61,6 @@ __all__ = [
     "rollback",
     "run_gates",
     "verify_package",
+    "version_history",
     "write_package",
 ]

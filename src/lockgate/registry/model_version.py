@@ -67,6 +67,11 @@ class ModelVersion:
         """Readable id, e.g. ``churn@3``."""
         return f"{self.name}@{self.version}"
 
+    def _repr_html_(self) -> str:
+        from lockgate.registry.display import version_html
+
+        return version_html(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Transition:

@@ -39,11 +39,18 @@ def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> lis
     """Run every promotion gate for ``mv`` against the current production version."""
     package = registry.load(mv)
     champion, champion_ref = _champion(registry, mv)
+    if registry.alias_version(mv.name, "production") == mv.version:
+        # Not "no production version yet": this version *is* production.
+        versus = g.GateResult("champion_challenger", True,
+                              f"{mv.ref} is already the production version: no other "
+                              "version to beat")
+    else:
+        versus = g.champion_challenger(package, champion, config, champion_ref=champion_ref)
     return [
         g.data_validated(registry.store, package),
         g.leak_free(package),
         g.thresholds(package, config),
-        g.champion_challenger(package, champion, config, champion_ref=champion_ref),
+        versus,
         g.infra(package, config, registry.artifacts.trusted),
     ]
 

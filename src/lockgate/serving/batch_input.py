@@ -96,7 +96,7 @@ def open_input(source: str | Path, settings: Settings) -> BatchInput:
     if not (folder / "_delta_log").is_dir():
         raise NotFoundError(
             f"`{source}` is neither a file nor a lockgate table (no Delta table at {folder}). "
-            "Pass a CSV/Parquet/JSONL path, or TABLE@VERSION (see `lockgate data list`).")
+            "Pass a CSV/Parquet/JSONL path, or TABLE@VERSION (see `lockgate data tables`).")
     from deltalake import DeltaTable
 
     try:

@@ -131,6 +131,12 @@ class Run:
 
     # -- params, metrics, tags, notes ----------------------------------------
 
+    def log_console_line(self, text: str) -> None:
+        """Add a line to the run's console log without printing it (progress events:
+        the screen shows bars, the log keeps what a reader needs)."""
+        if self._console_buffer is not None:
+            self._console_buffer.append("stdout", text if text.endswith("\n") else text + "\n")
+
     def log_param(self, key: str, value: Any) -> None:
         """Record one parameter (any JSON-serialisable value)."""
         self.store.log_params(self.id, {key: value})

@@ -41,6 +41,7 @@ STATIC_FILES = {
     "app.js": (STATIC / "app.js", "text/javascript"),
     "style.css": (STATIC / "style.css", "text/css"),
     "plotly.min.js": (PLOTLY_JS, "text/javascript"),
+    "favicon.svg": (STATIC / "favicon.svg", "image/svg+xml"),
 }
 MAX_NOTE = 20_000
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -173,6 +174,12 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
     @app.get("/blobs/{key:path}")
     def blob(key: str) -> Response:
         return _blob_response(blobs, key, key, "application/octet-stream")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:  # browsers ask for it on every page, whatever the <link>
+        path, media_type = STATIC_FILES["favicon.svg"]
+        return FileResponse(path, media_type=media_type,
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:

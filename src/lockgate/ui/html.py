@@ -55,6 +55,7 @@ def page(title: str, body: str, *, active: str = "/", status_line: str = "") -> 
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{esc(title)} · lockgate</title>"
+        "<link rel='icon' type='image/svg+xml' href='/static/favicon.svg'>"
         "<link rel='stylesheet' href='/static/style.css'>"
         "<script src='/static/plotly.min.js'></script>"
         "<script src='/static/app.js' defer></script>"

@@ -33,7 +33,7 @@ def render_tables(store: Store) -> str:
     if not names:
         return page("Data", empty(
             "No dataset versions yet.",
-            "Ingest a table with <code>lockgate data ingest FILE --table NAME --contract "
+            "Ingest a table with <code>lockgate ingest FILE --table NAME --contract "
             "CONTRACT.yaml</code>; every batch becomes a validated version listed here.",
         ), active="/data")
     rows = []

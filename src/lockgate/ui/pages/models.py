@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lockgate.artifacts import ArtifactStore
+from lockgate.data.tables import rows_at
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.store import Store
 from lockgate.store import schema as t
@@ -116,7 +117,7 @@ def _training_data(store: Store, run_id: str) -> str:
         version = store.dataset_version_by_id(edge.dataset_version_id or 0)
         rows.append([link(f"/data/{version.table_name}/v/{version.version}", version.ref,
                           class_="training-data"), status_badge(version.validation_status),
-                     str(version.rows_accepted), esc(edge.note)])
+                     f"{rows_at(store, version):,}", esc(edge.note)])
     return table(["dataset version", "validation", "rows", "note"], rows,
                  ident="training-data")
 

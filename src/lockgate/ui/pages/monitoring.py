@@ -42,7 +42,7 @@ def render(store: Store, model: str | None = None) -> str:
         return page("Monitoring", empty(
             "No monitored model yet.",
             "Serve a registered model with <code>lockgate serve NAME@production</code>, then "
-            "run <code>lockgate monitor run NAME</code>: each evaluated window and alert "
+            "run <code>lockgate monitor NAME</code>: each evaluated window and alert "
             "appears here.",
         ), active="/monitoring")
     model = model if model in models else models[0]

@@ -35,7 +35,7 @@ def render_list(store: Store) -> str:
     if not runs:
         return page("Pipelines", empty(
             "No pipeline runs yet.",
-            "Run one with <code>lockgate pipelines run module:pipeline</code> or "
+            "Run one with <code>lockgate run path/to/pipelines.py:name</code> or "
             "<code>lockgate quickstart</code>; each step becomes a child run shown here.",
         ), active="/pipelines")
     rows = []

@@ -4,6 +4,7 @@ environment, lineage and notes."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from lockgate.artifacts import ArtifactStore
 from lockgate.errors import LockgateError
@@ -91,10 +92,22 @@ def _curves(store: Store, run_id: str) -> str:
                      "Log per-epoch values with <code>run.log_metric(key, value, step=epoch)"
                      "</code>.")
     blocks = [
-        chart(charts.curve_figure(key, {key: points}), ident=f"curve-{i}")
+        chart(_per_fold(key, charts.curve_figure(key, {key: points})), ident=f"curve-{i}")
         for i, (key, points) in enumerate(list(curves.items())[:MAX_CURVES])
     ]
     return f"<div class='charts'>{''.join(blocks)}</div>"
+
+
+def _per_fold(key: str, figure: dict[str, Any]) -> dict[str, Any]:
+    """Cross-validation scores (``cv_*``) are one value per fold, not a curve over
+    training steps: points on a fold axis, no line joining them."""
+    if not key.startswith("cv_"):
+        return figure
+    for trace in figure["data"]:
+        trace["mode"] = "markers"
+    figure["layout"]["xaxis"] = {"title": {"text": "fold"}, "dtick": 1}
+    figure["layout"]["title"] = {"text": f"{key}: one point per fold", "font": {"size": 14}}
+    return figure
 
 
 def _figures(artifacts: ArtifactStore, records: list[ArtifactRecord]) -> str:

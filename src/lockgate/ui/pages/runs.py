@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lockgate.store import Store
+from lockgate.tracking.search import params_that_differ
+from lockgate.ui import charts
 from lockgate.ui.html import (
     banner,
+    chart,
     empty,
     esc,
     fmt_seconds,
@@ -20,6 +24,7 @@ from lockgate.ui.html import (
 )
 from lockgate.ui.run_query import RunPage, RunQuery, query_runs
 
+MAX_CELL = 40
 STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED", "KILLED",
             "TIMED_OUT")
 
@@ -72,12 +77,20 @@ def _filters(query: RunQuery, experiments: list[str]) -> str:
 
 
 def _results(result: RunPage, query: RunQuery) -> str:
+    """The table: the sort metric first, params that differ on this page (the identical
+    ones listed above it), long values shortened with the full text on hover; a column
+    chooser (saved per experiment by app.js) and a metric-vs-param scatter."""
+    metric_keys = primary_first(result.metric_keys, query.sort)
+    differ = params_that_differ({r.id: result.params.get(r.id, {}) for r in result.runs}) \
+        if len(result.runs) > 1 else list(result.param_keys)
+    param_keys = [k for k in result.param_keys if k in differ]
+    same = [k for k in result.param_keys if k not in differ]
     headers = ["", _sort_header("run", "name", query), _sort_header("experiment", "experiment",
                query), _sort_header("status", "status", query),
                _sort_header("started (UTC)", "start_time", query),
                _sort_header("duration", "duration", query)]
-    headers += [_sort_header(k, f"metrics.{k}", query) for k in result.metric_keys]
-    headers += [_sort_header(f"param {k}", f"params.{k}", query) for k in result.param_keys]
+    headers += [_sort_header(k, f"metrics.{k}", query) for k in metric_keys]
+    headers += [_sort_header(f"param {k}", f"params.{k}", query) for k in param_keys]
     rows = []
     for run in result.runs:
         metrics, params = result.metrics.get(run.id, {}), result.params.get(run.id, {})
@@ -86,15 +99,74 @@ def _results(result: RunPage, query: RunQuery) -> str:
             link(f"/runs/{run.id}", run.name) + f" <span class='muted'>{esc(run.id[:8])}</span>",
             esc(run.experiment), status_badge(run.status), esc(fmt_time(run.start_time)),
             esc(fmt_seconds(run.duration)),
-            *(esc(fmt_value(metrics.get(k))) for k in result.metric_keys),
-            *(esc(fmt_value(params.get(k))) for k in result.param_keys),
+            *(esc(fmt_value(metrics.get(k))) for k in metric_keys),
+            *(_short(params[k]) if k in params else "—" for k in param_keys),
         ])
     grid = table(headers, rows, ident="runs-table")
+    scope = esc(query.experiment or "all")
     return (
+        _identical(same, result) + f"<div class='runs-tools' data-experiment='{scope}'>"
+        "<details id='column-chooser'><summary>columns</summary></details></div>"
         "<form method='get' action='/compare' id='compare-form'>"
-        f"{grid}<button type='submit'>Compare selected (2–10)</button></form>"
-        + _pager(result, query)
+        f"<div class='table-scroll'>{grid}</div>"
+        "<button type='submit'>Compare selected (2–10)</button></form>"
+        + _pager(result, query) + _scatter(result, metric_keys, param_keys)
     )
+
+
+def primary_first(keys: list[str], sort: str) -> list[str]:
+    """Metric keys with the one sorted by first (people sort by what they care about)."""
+    primary = sort[len("metrics."):] if sort.startswith("metrics.") else None
+    return sorted(keys, key=lambda k: (k != primary, k))
+
+
+def _short(value: Any) -> str:
+    text = fmt_value(value) if not isinstance(value, dict | list) else json.dumps(value)
+    if len(text) <= MAX_CELL:
+        return esc(text)
+    return f"<span title='{esc(text)}'>{esc(text[:MAX_CELL - 1])}…</span>"
+
+
+def _identical(keys: list[str], result: RunPage) -> str:
+    if not keys or not result.runs:
+        return ""
+    first = result.params.get(result.runs[0].id, {})
+    shown = ", ".join(f"{k} = {_plain(first.get(k))}" for k in keys)
+    return f"<p class='muted' id='same-params'>Same on every run shown: {esc(shown)}</p>"
+
+
+def _plain(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, dict | list) else fmt_value(value)
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+
+
+def _scatter(result: RunPage, metric_keys: list[str], param_keys: list[str]) -> str:
+    """The first metric against each numeric param that differs (a menu switches the
+    param): how a setting moved the result, one point per run, clickable."""
+    if not metric_keys:
+        return ""
+    metric = metric_keys[0]
+    numeric = [k for k in param_keys if all(
+        isinstance(result.params.get(r.id, {}).get(k), int | float)
+        and not isinstance(result.params.get(r.id, {}).get(k), bool)
+        for r in result.runs if k in result.params.get(r.id, {}))
+        and any(k in result.params.get(r.id, {}) for r in result.runs)]
+    if not numeric:
+        return ""
+    y = [result.metrics.get(r.id, {}).get(metric) for r in result.runs]
+    xs = {k: [result.params.get(r.id, {}).get(k) for r in result.runs] for k in numeric}
+    trace = {"type": "scatter", "mode": "markers", "x": xs[numeric[0]], "y": y,
+             "text": [r.name for r in result.runs], "marker": {"size": 9},
+             "customdata": [f"/runs/{r.id}" for r in result.runs],
+             "hovertemplate": "%{text}<br>%{x} → %{y}<extra></extra>"}
+    buttons = [{"label": k, "method": "update",
+                "args": [{"x": [xs[k]]}, {"xaxis": {"title": {"text": k}}}]} for k in numeric]
+    figure = {"data": [trace], "layout": charts.layout(
+        f"{metric} vs param", xaxis={"title": {"text": numeric[0]}},
+        yaxis={"title": {"text": metric}},
+        updatemenus=[{"buttons": buttons, "x": 1, "xanchor": "right", "y": 1.18}]
+        if len(numeric) > 1 else [])}
+    return chart(figure, ident="metric-vs-param", height=360)
 
 
 def _params_of(query: RunQuery, **change: Any) -> dict[str, Any]:

@@ -1,15 +1,109 @@
 // lockgate dashboard: draws every chart on the page from its inert JSON, makes chart
-// points with a URL clickable, and keeps sortable table headers and compare boxes working.
+// points with a URL clickable, and keeps sortable table headers and compare boxes working;
+// the runs table's chosen columns are kept per experiment (localStorage); parallel
+// coordinates fall back to SVG lines where WebGL is missing.
 "use strict";
 (function () {
+  var webgl = (function () {
+    try {
+      var canvas = document.createElement("canvas");
+      var gl = canvas.getContext("webgl") || canvas.getContext("experimental-webgl");
+      // what Plotly's parcoords asks of WebGL (a software context may lack it)
+      return !!(gl && gl.getExtension("ANGLE_instanced_arrays") &&
+                gl.getExtension("OES_element_index_uint"));
+    } catch (e) { return false; }
+  })();
+  // Parallel coordinates need WebGL; without it each run becomes an SVG line across the
+  // same axes (each scaled to 0..1, real values on hover): the same picture, no blank box.
+  function withoutWebgl(figure, el, force) {
+    var data = figure.data || [];
+    if (!force || !data.some(function (t) { return t.type === "parcoords"; })) { return figure; }
+    var out = [];
+    data.forEach(function (trace) {
+      if (trace.type !== "parcoords") { out.push(trace); return; }
+      var dims = trace.dimensions || [];
+      var labels = dims.map(function (d) { return d.label; });
+      var ranges = dims.map(function (d) {
+        var v = d.values.filter(function (x) { return typeof x === "number"; });
+        var lo = Math.min.apply(null, v), hi = Math.max.apply(null, v);
+        return [lo, hi > lo ? hi - lo : 1];
+      });
+      var n = dims.length ? dims[0].values.length : 0;
+      for (var i = 0; i < n; i++) {
+        out.push({
+          type: "scatter", mode: "lines+markers", x: labels, showlegend: false,
+          y: dims.map(function (d, j) {
+            var v = d.values[i]; return typeof v === "number" ? (v - ranges[j][0]) / ranges[j][1] : null;
+          }),
+          text: dims.map(function (d) { return d.label + " = " + d.values[i]; }),
+          hovertemplate: "%{text}<extra></extra>"
+        });
+      }
+    });
+    el.setAttribute("data-fallback", "svg");
+    var note = document.createElement("p");
+    note.className = "chart-note";
+    note.textContent = "WebGL is not available: parallel coordinates drawn as lines (each axis scaled to its range; hover for values).";
+    el.parentNode.insertBefore(note, el);
+    var layout = Object.assign({}, figure.layout || {}, { yaxis: { range: [-0.05, 1.05], title: { text: "scaled" } } });
+    return { data: out, layout: layout };
+  }
+  function chooseColumns() {
+    var tools = document.querySelector(".runs-tools");
+    var tableEl = document.getElementById("runs-table");
+    var chooser = document.getElementById("column-chooser");
+    if (!tools || !tableEl || !chooser) { return; }
+    var key = "lockgate.columns." + tools.getAttribute("data-experiment");
+    var hidden = {};
+    try { hidden = JSON.parse(window.localStorage.getItem(key) || "{}"); } catch (e) { hidden = {}; }
+    var heads = tableEl.querySelectorAll("thead th");
+    function apply() {
+      heads.forEach(function (th, i) {
+        var a = th.querySelector("a[data-sort]");
+        if (!a) { return; }
+        var off = !!hidden[a.getAttribute("data-sort")];
+        tableEl.querySelectorAll("tr > :nth-child(" + (i + 1) + ")").forEach(function (cell) {
+          cell.classList.toggle("col-hidden", off);
+        });
+      });
+    }
+    heads.forEach(function (th) {
+      var a = th.querySelector("a[data-sort]");
+      if (!a) { return; }
+      var name = a.getAttribute("data-sort");
+      var label = document.createElement("label");
+      var box = document.createElement("input");
+      box.type = "checkbox"; box.checked = !hidden[name]; box.setAttribute("data-column", name);
+      box.addEventListener("change", function () {
+        if (box.checked) { delete hidden[name]; } else { hidden[name] = true; }
+        window.localStorage.setItem(key, JSON.stringify(hidden));
+        apply();
+      });
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + a.textContent.replace(/ [▲▼]$/, "")));
+      chooser.appendChild(label);
+    });
+    apply();
+  }
   function drawCharts() {
     document.querySelectorAll("div.chart[data-figure]").forEach(function (el) {
       var holder = document.getElementById(el.getAttribute("data-figure"));
       if (!holder) { return; }
-      var figure = JSON.parse(holder.textContent);
-      var layout = Object.assign({ margin: { t: 40, r: 20, b: 40, l: 50 } }, figure.layout || {});
+      var original = JSON.parse(holder.textContent);
+      var figure = withoutWebgl(original, el, !webgl);
       var config = { displaylogo: false, responsive: true };
-      window.Plotly.newPlot(el, figure.data || [], layout, config).then(function () {
+      function layoutOf(f) {
+        return Object.assign({ margin: { t: 40, r: 20, b: 40, l: 50 } }, f.layout || {});
+      }
+      window.Plotly.newPlot(el, figure.data || [], layoutOf(figure), config).then(function () {
+        // A WebGL context that Plotly still cannot use: draw the SVG fallback instead.
+        if (el.textContent.indexOf("WebGL is not supported") >= 0 && figure === original) {
+          window.Plotly.purge(el);
+          el.innerHTML = "";
+          var svg = withoutWebgl(original, el, true);
+          return window.Plotly.newPlot(el, svg.data, layoutOf(svg), config);
+        }
+      }).then(function () {
         el.setAttribute("data-rendered", "true");
       });
       el.on("plotly_click", function (event) {
@@ -34,6 +128,8 @@
     });
   }
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { drawCharts(); limitCompare(); });
-  } else { drawCharts(); limitCompare(); }
+    document.addEventListener("DOMContentLoaded", function () {
+      drawCharts(); limitCompare(); chooseColumns();
+    });
+  } else { drawCharts(); limitCompare(); chooseColumns(); }
 })();
