@@ -51,6 +51,11 @@ def pg_url() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
     yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    # Close this test's pooled connections: a suite of PostgreSQL tests would otherwise
+    # hold idle connections to every schema it made and exhaust max_connections.
+    from lockgate.store import Store
+
+    Store.close_all(schema)
     with admin.begin() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     admin.dispose()

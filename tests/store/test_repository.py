@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 
 from lockgate.config import Settings
 from lockgate.errors import NotFoundError, TrackingError
 from lockgate.store import Store
+from tests.conftest import make_settings
 
 
 @pytest.fixture
@@ -257,3 +259,17 @@ def test_bulk_logging_keeps_postgres_planner_statistics(pg_url: str, tmp_path) -
             "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
             "AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)")).scalars().all()
     assert {"runs", "latest_metrics"} <= set(analysed)
+
+
+@pytest.mark.postgres
+def test_closing_a_store_returns_its_connections(pg_url: str, tmp_path: Path) -> None:
+    """A process that opens many databases (a suite, one schema per test) must be able to
+    let go of each one, or it exhausts the server's connections."""
+    settings = make_settings(tmp_path / ".lockgate", pg_url)
+    store = Store.open(settings)
+    store.create_run(experiment="e", name="r")
+    assert store.writer.pool.checkedin() >= 1  # an idle connection is kept in the pool
+    Store.close_all(pg_url.rsplit("%3D", 1)[1])
+    assert store.writer.pool.checkedin() == 0 and store.reader.pool.checkedin() == 0
+    reopened = Store.open(settings)
+    assert reopened is not store and reopened.count_runs() == 1

@@ -84,6 +84,22 @@ class Store:
             _STORES[key] = store
         return store
 
+    def close(self) -> None:
+        """Dispose this store's connection pools and forget it, so the next :meth:`open`
+        of its URL reconnects. Pools otherwise live as long as the process: a process
+        that opens many databases (a test suite, one schema per test) would hold idle
+        connections to every one of them."""
+        for key in [key for key, store in _STORES.items() if store is self]:
+            del _STORES[key]
+        self.reader.dispose()
+        self.writer.dispose()
+
+    @classmethod
+    def close_all(cls, url_contains: str = "") -> None:
+        """:meth:`close` every store this process opened whose URL contains the text."""
+        for store in [s for s in _STORES.values() if url_contains in s.url]:
+            store.close()
+
     def upgrade(self) -> bool:
         """Apply pending migrations; True when something ran."""
         try:
