@@ -1,6 +1,6 @@
 """Fixtures for monitoring tests: a small fitted model, its contract, reference profile
 and evaluation, and helpers writing prediction-log and feedback Delta tables with the
-exact schema of INTERFACES.md (as the serving stage writes them)."""
+exact schema `lockgate.serving.prediction_log` defines (as the serving stage writes them)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def feedback_path(settings: Settings, model_name: str) -> Path:
 
 def prediction_schema(contract: Mapping[str, Any], features: list[str],
                       problem_type: str) -> dict[str, pl.DataType]:
-    """The prediction log's columns for one model (see INTERFACES.md)."""
+    """The prediction log's columns for one model; this module owns the format and
+    monitoring imports it."""
     kinds = {c["name"]: c.get("type", "float") for c in contract["columns"]}
     schema: dict[str, pl.DataType] = {
         "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
