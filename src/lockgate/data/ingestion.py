@@ -24,6 +24,7 @@ from lockgate.data import schema_change
 from lockgate.data import table as delta
 from lockgate.data.contract import Contract, check_table_name, load_contract
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
+from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
 from lockgate.data.source import Batch, SqlSource, as_source
 from lockgate.data.statistics import (
@@ -522,6 +523,8 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     dedupe_key = tuple(k for k in (landing.dedupe_key if landing else ()) if k)
     existing = _existing_keys(settings, contract, landed, dedupe_key)
     landed_rows = _landed_rows(contract, normalized, existing, landed)
+    normalized = mark_landed_conflicts(normalized, contract, landed_groups(
+        delta.table_path(settings, contract.table), contract, landed))
     outcome = validate(normalized, contract, existing=existing, landed_rows=landed_rows,
                        dedupe_key=dedupe_key, upsert=upsert)
     stats = column_stats(normalized.select(contract.column_names), contract)
