@@ -123,6 +123,10 @@ class CrossChunk:
             columns.append(pl.Series(CROSS_PREFIX + name, seen))
         return frame.with_columns(pl.Series(CROSS_COPY, copy), *columns)
 
+    def tracks(self, contract: object) -> bool:
+        """Whether rows accepted now may have to leave later (keys or labels tracked)."""
+        return bool(self.identities) or getattr(contract, "target", None) is not None
+
     def remember_groups(self, chunk: int, groups: np.ndarray, labels: np.ndarray) -> None:
         """Keep a chunk's (feature group, label) pairs for the conflict check."""
         if len(groups):

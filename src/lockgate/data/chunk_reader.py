@@ -82,10 +82,12 @@ class ChunkedRead:
         return str(self._digest.hexdigest())
 
 
-def chunked(source: Any, *, chunk_bytes: int = CHUNK_BYTES,
-            chunk_rows: int = CHUNK_ROWS) -> ChunkedRead | None:
+def chunked(source: Any, *, chunk_bytes: int | None = None,
+            chunk_rows: int | None = None) -> ChunkedRead | None:
     """The chunks of ``source``, or None for a source that is read whole (frames,
-    records, incremental SQL)."""
+    records, incremental SQL). Sizes default to ``CHUNK_BYTES`` / ``CHUNK_ROWS``."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    chunk_rows = chunk_rows or CHUNK_ROWS
     if isinstance(source, FileSource):
         digest = hashlib.sha256()
         return ChunkedRead(_file_chunks(source, digest, chunk_bytes, chunk_rows), digest)
@@ -273,8 +275,8 @@ def _csv_block(path: Path, block: bytes, line: int, state: dict[str, Any]) -> pl
                             quote_char=state["quote"] or None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         _block_utf8(path, block, line)
-        raise SourceError(f"{path} is not a valid CSV file near line {line + 1}: "
-                          f"{_first_line(exc)} Nothing was ingested.") from exc
+        raise SourceError(f"{path} is not a valid CSV file: {_first_line(exc)} (in the "
+                          f"rows from line {line + 1}.) Nothing was ingested.") from exc
     _check_short_rows(path, data, state["sep"], frame, state["quote"], line_offset=line - 1)
     return frame
 

@@ -243,17 +243,15 @@ def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
         return find_commit(path, record["batch_id"], table)
     table.create_write_transaction([*adds, *(removes or [])], "append", table.schema(),
                                    commit_properties=properties)
+    table.update_incremental()  # the low-level commit does not advance the object
     return find_commit(path, record["batch_id"], table)
 
 
-def added_files(path: Path, version: int) -> list[RemoveAction] | None:
-    """The data files ``version`` added, as removal actions (None when that commit also
-    removed files, i.e. rewrote rather than appended)."""
+def added_files(path: Path, version: int) -> list[RemoveAction]:
+    """The data files ``version`` added, as removal actions."""
     now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
     before = {} if version == 0 else {
         a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version - 1))}
-    if not set(before) <= set(now):
-        return None
     stamp = int(time.time() * 1000)
     return [RemoveAction(p, True, stamp, int(a["size_bytes"]), {})
             for p, a in now.items() if p not in before]
