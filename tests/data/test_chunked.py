@@ -23,12 +23,12 @@ from lockgate.data import (
     QuarantineShareError,
     SourceError,
     SqlSource,
+    chunk_reader,
     ingest,
     quarantined,
     read,
     versions,
 )
-from lockgate.data import chunk_reader
 from lockgate.data.table import quarantine_path, table_path
 
 USERS = Contract(
