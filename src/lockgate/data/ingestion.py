@@ -24,7 +24,7 @@ from lockgate.data import schema_change
 from lockgate.data import table as delta
 from lockgate.data.batch_index import CrossChunk
 from lockgate.data.chunk_reader import chunked
-from lockgate.data.chunked import ChunkObserver, land_chunks
+from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
 from lockgate.data.contract import Contract, check_table_name, load_contract
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
@@ -146,7 +146,8 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
            settings: Settings | None = None, run: Any = None,
            progress: Progress | None = None, options: IngestOptions | None = None,
            max_quarantine_share: float | None = None, whole: bool = False,
-           observe: ChunkObserver | None = None) -> IngestResult:
+           observe: ChunkObserver | None = None,
+           chunk_progress: ChunkProgress | None = None) -> IngestResult:
     """Ingest one batch from any source into ``table``.
 
     Args:
@@ -164,6 +165,8 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
             as one atomic version (see ``lockgate.data.chunked``); upserts, incremental
             SQL, frames and records are read whole.
         observe: called with (chunk number, accepted rows) per chunk (profiles).
+        chunk_progress: called after each chunk with (rows so far, bytes or rows of the
+            source read so far).
 
     Returns:
         The batch's IngestResult; ``created`` is False when the same content had landed.
@@ -187,10 +190,14 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
     if options.mode == "append" and not whole:
         chunks = chunked(source)
         if chunks is not None:
+            def report(rows: int, read: int) -> None:
+                if progress is not None:
+                    progress(read)
+                if chunk_progress is not None:
+                    chunk_progress(rows, read)
+
             return land_chunks(chunks, table, resolved, settings=settings, run=run,
-                               options=options, observe=observe,
-                               progress=None if progress is None
-                               else lambda rows, read: progress(read))
+                               options=options, observe=observe, progress=report)
     batch = source.read(progress)
     return land(batch, table, resolved, settings=settings, run=run, options=options)
 
