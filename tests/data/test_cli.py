@@ -69,12 +69,11 @@ def test_contract_infer_marks_guesses(files: Path, capsys: pytest.CaptureFixture
 def test_ingest_in_chunks_stores_the_merged_chunk_profiles(
         files: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    import lockgate.quality.stored_profile as stored_profile
     from lockgate.config import load_settings
     from lockgate.data import chunk_reader, read
     from lockgate.quality import batch_profile_for, profile_for
     from lockgate.quality.profile import profile
-
-    import lockgate.quality.stored_profile as stored_profile
 
     def never(*args: object) -> None:
         raise AssertionError("the batch was read back to be profiled")
