@@ -24,10 +24,15 @@ CROSS_PREFIX = "__xseen__"
 def key_values(frame: pl.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The key of each row as int64 (exact for one integer column, else a hash) and
     whether it is complete (no null part)."""
-    present = frame.select(pl.all_horizontal([pl.col(n).is_not_null() for n in names]))
-    mask = present.to_series().to_numpy()
+    if all(frame[n].null_count() == 0 for n in names):
+        mask = np.ones(frame.height, bool)
+    else:
+        present = frame.select(pl.all_horizontal([pl.col(n).is_not_null() for n in names]))
+        mask = present.to_series().to_numpy()
     if len(names) == 1 and frame.schema[names[0]].is_integer():
-        values = frame[names[0]].fill_null(0).cast(pl.Int64).to_numpy()
+        column = frame[names[0]]
+        values = (column if column.null_count() == 0 else column.fill_null(0)) \
+            .cast(pl.Int64).to_numpy()
     else:
         expr = pl.col(names[0]) if len(names) == 1 else pl.struct(names)
         values = frame.select(expr.hash(seed=3)).to_series().to_numpy().view(np.int64)

@@ -207,7 +207,7 @@ def _row_blocks(path: Path, encoding: str | None, quote: str | None, digest: Any
             continue
         carry = buffer[cut:]
         yield buffer[:cut], consumed
-    if carry.strip():
+    if carry and (len(carry) > 65_536 or carry.strip()):
         yield carry, 0
 
 
@@ -239,7 +239,7 @@ def _text_frames(path: Path, kind: str, dialect: CsvDialect, digest: Any,
         if not state:
             block = _csv_header(path, block, dialect, state)
             line = 1
-        if not block.strip():
+        if len(block) < 65_536 and not block.strip():  # (strip copies: small blocks only)
             yield _empty(state["columns"]), size
             continue
         yield _csv_block(path, block, line, state), size
