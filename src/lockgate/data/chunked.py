@@ -158,9 +158,10 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         if done is not None:
             _discard(path, qpath, staged, quarantine_adds)
             return ingestion.IngestResult(
-                table, done, totals.rows, 0, 0, {}, False, done.batch_id or "",
+                table, done, totals.rows + totals.deduplicated, 0, 0, {}, False,
+                done.batch_id or "",
                 (f"same content already landed as {done.ref} under contract v{given}; "
-                 "nothing new was written",), done.contract_version)
+                 "nothing new was written",), done.contract_version, chunks=len(staged))
         batch_id = hashlib.sha256(f"{content_hash}|{given}".encode()).hexdigest()[:16]
         _check_share(totals, contract, options, source_name, table)
         reasons = {k: v for k, v in sorted(totals.counts.items()) if v}
@@ -188,7 +189,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     return ingestion.IngestResult(
         table, dataset_version, totals.rows, totals.accepted, totals.quarantined, reasons,
         True, batch_id, tuple(record["details"]["warnings"]), contract.version,
-        totals.deduplicated, 0, (), tuple(totals.copy_rows[:10_000]))
+        totals.deduplicated, 0, (), tuple(totals.copy_rows[:10_000]), len(staged))
 
 
 @dataclass(frozen=True, slots=True)
