@@ -133,7 +133,7 @@ class LocalBlobStore:
         key = check_key(sha256)
         return self.root / key[:2] / key
 
-    def _write_atomic(self, target: Path, chunks) -> None:  # type: ignore[no-untyped-def]
+    def _write_atomic(self, target: Path, chunks) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
