@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import polars as pl
 
+from lockgate.data.table import scan as scan_table
 from lockgate.monitoring.window import read_span
 
 ALERT_KINDS = ("latency.", "cost.", "requests.")
@@ -56,7 +57,7 @@ class LatencyCause:
 
 def latency_cause(log: Path, start: float, end: float) -> LatencyCause:
     """Explain the latency and cost of the traffic that arrived in ``[start, end)``."""
-    names = set(pl.scan_delta(str(log)).collect_schema().names())
+    names = set(scan_table(log).collect_schema().names())
     wanted = [c for c in ("request_id", "model_version", "latency_ms", "request_latency_ms",
                           "request_rows", "cpu_ms") if c in names]
     rows = read_span(log, start, end, wanted)

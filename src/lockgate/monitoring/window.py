@@ -26,7 +26,9 @@ import sqlalchemy as sa
 from deltalake import DeltaTable
 
 from lockgate.config import Settings
+from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.location import storage_options
 from lockgate.monitoring.contract_check import count_violations, merge_violations
 from lockgate.quality import Profile, profile
 from lockgate.store import Store
@@ -283,7 +285,7 @@ def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
         raise PredictionLogError(
             f"No Delta table at {path}. Serve the model and send predictions first "
             f"(`lockgate serve {model_name or 'NAME'}`), or check LOCKGATE_DATA_ROOT.")
-    return pl.scan_delta(str(path))
+    return scan_table(path)
 
 
 def bucket_column(path: Path) -> str:
@@ -330,7 +332,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
     fresh: dict[tuple[float, float], BucketProfile] = {}
     if missing:
         path = prediction_log_path(settings, model_name)
-        log_version = DeltaTable(str(path)).version()
+        log_version = DeltaTable(str(path), storage_options=storage_options(path)).version()
         rows = read_span(path, missing[0][0], missing[-1][1])
         fresh = _profile_missing(rows, missing, features, contract)
         closed = {b: p for b, p in fresh.items() if b[1] <= now - settle_seconds}
