@@ -257,10 +257,10 @@ def allowed_values(spec: ColumnSpec) -> pl.Series:
     values = pl.Series(spec.name, list(spec.allowed or ()), pl.String)
     if spec.type in ("string", "category"):
         return values
-    from lockgate.data.normalize import POLARS_TYPES, cast_expr
+    from lockgate.data.normalize import cast_expr
 
     typed = values.to_frame().select(cast_expr(pl.col(spec.name), pl.String(), spec))
-    return typed.to_series().cast(POLARS_TYPES[spec.type]).drop_nulls()
+    return typed.to_series().cast(spec.polars_dtype).drop_nulls()
 
 
 def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check:

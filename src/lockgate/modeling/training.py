@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,14 @@ from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
 from lockgate.tracking import Run, progress, start_run
 from lockgate.tracking.autolog import suspended as autolog_suspended
+
+if TYPE_CHECKING:  # the data stage is imported when a training runs, not at import
+    from pathlib import Path
+
+    from lockgate.data.contract import Contract
+
+#: What a caller may pass as the contract: the record, a YAML path or its dict form.
+ContractInput: TypeAlias = "Contract | str | Path | Mapping[str, Any]"
 
 EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
     "local": executor_local.run_folds, "ray": executor_ray.run_folds,
@@ -173,7 +181,7 @@ class _Job:
     """Everything one training needs, resolved once."""
 
     df: pl.DataFrame
-    contract: Any
+    contract: Contract
     estimator: Any
     target: str
     problem_type: str
@@ -188,7 +196,8 @@ class _Job:
     structure_note: str | None = None
 
 
-def train(table: str, estimator: Any, *, version: int | None = None, contract: Any = None,
+def train(table: str, estimator: Any, *, version: int | None = None,
+          contract: ContractInput | None = None,
           settings: Settings | None = None, experiment: str = "default",
           param_grid: Mapping[str, Sequence[Any]] | None = None,
           config: TrainConfig | None = None, allow_unvalidated: str | None = None,
@@ -236,7 +245,7 @@ def train(table: str, estimator: Any, *, version: int | None = None, contract: A
     )
 
 
-def train_frame(frame: Any, contract: Any, estimator: Any, *,
+def train_frame(frame: Any, contract: ContractInput, estimator: Any, *,
                 settings: Settings | None = None, experiment: str = "default",
                 param_grid: Mapping[str, Sequence[Any]] | None = None,
                 config: TrainConfig | None = None, name: str | None = None,
@@ -252,7 +261,8 @@ def train_frame(frame: Any, contract: Any, estimator: Any, *,
                            config=config, dataset=dataset, name=name or f"train-{contract.table}")
 
 
-def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: Any, estimator: Any, *,
+def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: ContractInput,
+                  estimator: Any, *,
                   settings: Settings | None = None, experiment: str = "default",
                   param_grid: Mapping[str, Sequence[Any]] | None = None,
                   config: TrainConfig | None = None, name: str | None = None) -> TrainResult:
@@ -289,7 +299,8 @@ def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: Any, estimat
                            given=given, user_pair=user, user_test=test_df)
 
 
-def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimator: Any, *,
+def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: ContractInput,
+                    estimator: Any, *,
                     settings: Settings, experiment: str,
                     param_grid: Mapping[str, Sequence[Any]] | None,
                     config: TrainConfig | None, dataset: dict[str, Any], name: str,
@@ -311,7 +322,7 @@ def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimato
     return result
 
 
-def _job(df: pl.DataFrame, contract: Any, estimator: Any,
+def _job(df: pl.DataFrame, contract: ContractInput, estimator: Any,
          param_grid: Mapping[str, Sequence[Any]] | None, config: TrainConfig,
          dataset: dict[str, Any]) -> _Job:
     contract = _contract(contract)
@@ -654,15 +665,13 @@ def _read_validated(table: str, version: int, allow_unvalidated: str | None, run
                              settings=settings, target=target)  # records the lineage edge itself
 
 
-def _contract(contract: Any) -> Any:
-    if hasattr(contract, "feature_columns"):
-        return contract
+def _contract(contract: ContractInput) -> Contract:
     from lockgate.data import load_contract
 
     return load_contract(contract)
 
 
-def _target(contract: Any, df: pl.DataFrame) -> str:
+def _target(contract: Contract, df: pl.DataFrame) -> str:
     if not contract.target:
         raise TrainingError(
             f"Contract `{contract.table}` declares no target; add `target: <column>` to it."
@@ -673,7 +682,7 @@ def _target(contract: Any, df: pl.DataFrame) -> str:
     return contract.target
 
 
-def _problem(df: pl.DataFrame, contract: Any, target: str) -> str:
+def _problem(df: pl.DataFrame, contract: Contract, target: str) -> str:
     spec = next((c for c in contract.columns if c.name == target), None)
     return problem_type_of(df[target].drop_nulls(), spec.type if spec else None)
 
