@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
-
 from lockgate.artifacts import object_store_for
 from lockgate.config import Settings
 from lockgate.data import Contract, ingest, quarantined, read, versions

@@ -22,7 +22,6 @@ from sklearn.pipeline import Pipeline
 
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
-from lockgate.modeling import executor_local, executor_ray
 from lockgate.modeling.diagnostics import diagnostics
 from lockgate.modeling.evaluation import (
     PRIMARY,
@@ -53,16 +52,13 @@ from lockgate.modeling.nested_cv import (
     fit_model,
     predictions_for,
     prefixed_grid,
+    run_fold,
 )
 from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
+from lockgate.pipelines.executors.factory import EXECUTORS, make_executor
 from lockgate.tracking import Run, progress, start_run
 from lockgate.tracking.autolog import suspended as autolog_suspended
-
-EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
-    "local": executor_local.run_folds, "ray": executor_ray.run_folds,
-}
-
 
 #: Evaluation budgets: how thorough the estimate is, chosen explicitly, never silently.
 #: Fewer folds and bootstrap replicates make the run faster and its uncertainty
@@ -410,12 +406,18 @@ def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Findi
 
 def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
     tasks = [FoldTask(f.name, f.train, f.test, _inner(job, plan, f)) for f in plan.folds]
-    executor = EXECUTORS[job.config.executor]
+    # The same executors as pipeline steps: folds in this process, or Ray tasks.
+    executor = make_executor(job.config.executor, start=False)
     trials = _trials(job)
     unit = f"folds × {trials} inner trials" if trials > 1 else "folds"
-    with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
-        results = executor(tasks, job.pipeline, job.x, job.y, job.problem_type, job.spec,
-                           progress=lambda _result: bar.advance())
+    try:
+        with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
+            results = executor.map(
+                run_fold, tasks,
+                shared=(job.pipeline, job.x, job.y, job.problem_type, job.spec),
+                progress=lambda _result: bar.advance())
+    finally:
+        executor.close()
     for step, result in enumerate(results):
         run.log_metrics({f"cv_{k}": v for k, v in result.metrics.items()}, step=step)
         run.log_metric("cv_fit_seconds", result.fit_seconds, step=step)
