@@ -11,14 +11,17 @@ same steps, same artifact names and content hashes, same dataset versions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,7 +131,8 @@ class Cluster:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="lg21ray-", dir="/tmp"))
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.env = env
+        self.marker = uuid.uuid4().hex
+        self.env = {**env, "LG_RAY_CLUSTER": self.marker}
         self.head_dir, self.node_dir = root / "head", root / "node"
         self.head_dir.mkdir(parents=True)
         self.node_dir.mkdir(parents=True)
@@ -151,24 +155,21 @@ class Cluster:
                    f"--temp-dir={self.temp_dir}", *common, *self._ports()])
 
     def stop(self) -> None:
-        """Kill the raylets, GCS and workers of this cluster only: the processes whose
-        command line names this cluster's session folder."""
-        pids = []
+        """Kill this cluster's processes only (raylets, GCS, agents, workers, the client
+        server): those whose environment carries this cluster's own marker, which every
+        process ``ray start`` spawns inherits. Never ``ray stop``, which stops every Ray
+        cluster of the machine."""
+        marker = f"LG_RAY_CLUSTER={self.marker}".encode()
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if str(self.temp_dir).encode() in cmdline or self.address.encode() in cmdline:
-                pids.append(int(entry.name))
-        for pid in pids:
-            if pid != os.getpid():
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+            if marker in environ:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry.name), signal.SIGKILL)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def _run(self, cwd: Path, extra: dict[str, str], args: list[str]) -> None:
