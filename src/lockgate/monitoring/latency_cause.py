@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -66,7 +66,8 @@ def latency_cause(log: Path, start: float, end: float) -> LatencyCause:
     rows = _with_request_columns(rows)
     requests = rows.select((1.0 / pl.col("request_rows")).sum()).item()
     sizes = rows["request_rows"].cast(pl.Float64)
-    per_request = {"median": float(sizes.median() or 0), "max": float(sizes.max() or 0)}
+    per_request = {"median": float(cast(float, sizes.median() or 0)),
+                   "max": float(cast(float, sizes.max() or 0))}
     cpu = rows["cpu_ms"].drop_nulls() if "cpu_ms" in rows.columns else pl.Series([])
     wall = float(rows["latency_ms"].sum())
     share = float(cpu.sum()) / wall if cpu.len() and wall > 0 else None

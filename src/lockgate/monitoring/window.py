@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -232,7 +232,7 @@ def _request_figures(frame: pl.DataFrame) -> dict[str, Any]:
                                      bins=LATENCY_EDGES, weights=weights)
             out.update(request_counts=tuple(float(c) for c in counts),
                        requests=float(weights.sum()),
-                       request_rows_max=int(known["request_rows"].max() or 0))
+                       request_rows_max=int(cast(float, known["request_rows"].max() or 0)))
     if "cpu_ms" in frame.columns:
         cpu = frame["cpu_ms"].drop_nulls().cast(pl.Float64)
         out.update(cpu_sum_ms=float(cpu.sum()), cpu_rows=cpu.len())

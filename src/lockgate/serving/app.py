@@ -66,7 +66,7 @@ class ServingState:
         name, selector = parse_ref(config.ref)
         self.alias = selector if isinstance(selector, str) else None
         version = self.registry.resolve(config.ref).version
-        self.load_options = {"allow_unknown_fields": config.allow_unknown_fields,
+        self.load_options: dict[str, Any] = {"allow_unknown_fields": config.allow_unknown_fields,
                              "max_batch_rows": config.max_batch_rows}
         served = load_served(self.registry, name, version, **self.load_options)
         self.holder = ModelHolder(served)
@@ -313,11 +313,11 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         if errors:
             return _unprocessable(errors)
         assert served.label_rule is not None
-        checked, errors = check_items(served.label_rule, [p.model_dump() for p in parsed],
-                                      many=many)
+        dumped = [p.model_dump() for p in parsed]
+        checked, errors = check_items(served.label_rule, dumped, many=many)
         if errors:
             return _unprocessable(errors)
-        missing = [f.request_id for f in parsed if f.request_id not in state.recent]
+        missing = [d["request_id"] for d in dumped if d["request_id"] not in state.recent]
         unknown = await asyncio.to_thread(state.unlogged, missing) if missing else []
         if unknown:
             return JSONResponse(status_code=404, content={"detail": (
