@@ -100,6 +100,10 @@ class ObjectLocation:
         return options
 
 
+#: Where a table, log or file of lockgate lives: a local path or an object location.
+StoragePath = Path | ObjectLocation
+
+
 def s3_endpoint() -> str | None:
     """The S3 endpoint from the standard variables (service-specific first)."""
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None

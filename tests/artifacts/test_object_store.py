@@ -61,7 +61,7 @@ def test_put_atomic_get_list_size_delete(root) -> None:  # type: ignore[no-untyp
 
 def test_a_wrong_hash_stores_nothing(root) -> None:  # type: ignore[no-untyped-def]
     objects = object_store_for(root)
-    with pytest.raises(ArtifactError, match="hash to .* not 0000"):
+    with pytest.raises(ArtifactError, match=r"hash to .* not 0000"):
         objects.put_atomic("ab/x", b"content", "0" * 64)
     assert not objects.exists("ab/x")
     assert list(objects.list()) == [] and list(objects.list_partials()) == []

@@ -53,7 +53,10 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     """Keys to bytes, with atomic verified writes (see the module docstring)."""
 
-    root: Path | ObjectLocation
+    @property
+    def root(self) -> Path | ObjectLocation:
+        """Where the objects live (a folder or an ``s3://`` prefix)."""
+        ...
 
     def put_atomic(self, key: str, source: bytes | Path, sha256: str) -> bool:
         """Store ``source`` under ``key`` if absent; True when this call wrote it."""

@@ -34,6 +34,7 @@ from lockgate.data.statistics import (
     value_counts,
 )
 from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
+from lockgate.location import StoragePath
 from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
 
@@ -594,7 +595,7 @@ def _existing_keys(settings: Settings, contract: Contract, landed: DeltaTable | 
     return landed_keys(delta.table_path(settings, contract.table), keys, landed)
 
 
-def landed_keys(path: Path, keys: list[str],
+def landed_keys(path: StoragePath, keys: list[str],
                 table: DeltaTable | None = None) -> pl.DataFrame | None:
     """Key columns already in the table, cached per process and Delta version (a stream
     consumer would otherwise re-read every key for every micro-batch).
@@ -617,7 +618,7 @@ def landed_keys(path: Path, keys: list[str],
     return frame
 
 
-def _remember_keys(path: Path, version: int, accepted: pl.DataFrame) -> None:
+def _remember_keys(path: StoragePath, version: int, accepted: pl.DataFrame) -> None:
     """After our own commit, extend the cached keys instead of re-reading them."""
     cached = _KEYS.get(str(path))
     if cached is None or cached[0] != version - 1:

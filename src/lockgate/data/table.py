@@ -8,7 +8,6 @@ the Delta log is the source of truth and the metadata store can be rebuilt from 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -19,13 +18,13 @@ from deltalake.exceptions import TableNotFoundError
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
 from lockgate.errors import NotFoundError
-from lockgate.location import ObjectLocation, storage_options
+from lockgate.location import StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
 QUARANTINE_DIR = "_quarantine"
 
 
-TablePath = Path | ObjectLocation
+TablePath = StoragePath
 
 
 def table_path(settings: Settings, table: str) -> TablePath:

@@ -22,7 +22,6 @@ from sklearn.pipeline import Pipeline
 
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
-from lockgate.modeling import executor_local, executor_ray
 from lockgate.modeling.diagnostics import diagnostics
 from lockgate.modeling.evaluation import (
     PRIMARY,
@@ -53,9 +52,11 @@ from lockgate.modeling.nested_cv import (
     fit_model,
     predictions_for,
     prefixed_grid,
+    run_fold,
 )
 from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
+from lockgate.pipelines.executors.factory import EXECUTORS, make_executor
 from lockgate.tracking import Run, progress, start_run
 from lockgate.tracking.autolog import suspended as autolog_suspended
 
@@ -66,10 +67,6 @@ if TYPE_CHECKING:  # the data stage is imported when a training runs, not at imp
 
 #: What a caller may pass as the contract: the record, a YAML path or its dict form.
 ContractInput: TypeAlias = "Contract | str | Path | Mapping[str, Any]"
-
-EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
-    "local": executor_local.run_folds, "ray": executor_ray.run_folds,
-}
 
 
 #: Evaluation budgets: how thorough the estimate is, chosen explicitly, never silently.
@@ -422,12 +419,18 @@ def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Findi
 
 def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
     tasks = [FoldTask(f.name, f.train, f.test, _inner(job, plan, f)) for f in plan.folds]
-    executor = EXECUTORS[job.config.executor]
+    # The same executors as pipeline steps: folds in this process, or Ray tasks.
+    executor = make_executor(job.config.executor, start=False)
     trials = _trials(job)
     unit = f"folds × {trials} inner trials" if trials > 1 else "folds"
-    with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
-        results = executor(tasks, job.pipeline, job.x, job.y, job.problem_type, job.spec,
-                           progress=lambda _result: bar.advance())
+    try:
+        with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
+            results = executor.map(
+                run_fold, tasks,
+                shared=(job.pipeline, job.x, job.y, job.problem_type, job.spec),
+                progress=lambda _result: bar.advance())
+    finally:
+        executor.close()
     for step, result in enumerate(results):
         run.log_metrics({f"cv_{k}": v for k, v in result.metrics.items()}, step=step)
         run.log_metric("cv_fit_seconds", result.fit_seconds, step=step)
