@@ -85,11 +85,11 @@ class SchemaPolicy:
 
     def for_kind(self, kind: str) -> SchemaPolicyName:
         """The policy of one change kind."""
-        return getattr(self, kind)  # type: ignore[no-any-return]
+        return getattr(self, kind)
 
     def to_yaml_value(self) -> str | dict[str, str]:
         """One word when every kind agrees, else the mapping."""
-        values = {k: self.for_kind(k) for k in CHANGE_KINDS}
+        values: dict[str, str] = {k: self.for_kind(k) for k in CHANGE_KINDS}
         return self.new if len(set(values.values())) == 1 else values
 
     def __str__(self) -> str:

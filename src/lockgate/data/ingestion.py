@@ -297,7 +297,7 @@ def _last_watermark(store: Store, table: str, key: str) -> dict[str, Any] | None
     for version in reversed(versions):
         mark = version.details.get("incremental") or {}
         if mark.get("key") == key and mark.get("watermark") is not None:
-            return mark["watermark"]  # type: ignore[no-any-return]
+            return mark["watermark"]
     return None
 
 

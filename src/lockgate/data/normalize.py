@@ -111,9 +111,9 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     fast = frame.select(
         [_fast_expr(spec, sources[spec.name], schema) for spec in contract.columns])
     pending = {
-        spec.name: pl.col(spec.name).is_null() & pl.col(RAW + sources[spec.name]).is_not_null()
-        for spec in contract.columns if sources[spec.name] is not None
-        and schema[sources[spec.name]] == pl.String
+        spec.name: pl.col(spec.name).is_null() & pl.col(RAW + src).is_not_null()
+        for spec in contract.columns
+        if (src := sources[spec.name]) is not None and schema[src] == pl.String
     }
     raw_exprs = [_as_text(pl.col(c), dtype).alias(RAW + c) for c, dtype in schema.items()]
     if converted:  # the quarantine shows the value as the source wrote it
@@ -131,7 +131,7 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     slow = out.filter(retry_mask).select(_slow_exprs(contract, sources, schema, set(pending)))
     slow_columns = set(slow.columns)
     no_fail = pl.Series("", [False] * out.height, pl.Boolean)  # built once, not per column
-    columns = []
+    columns: list[pl.Expr | pl.Series] = []
     for spec in contract.columns:
         flag = PARSE_FAIL + spec.name
         if flag not in slow_columns:

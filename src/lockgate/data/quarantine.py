@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 
 from lockgate.data import table as delta
 from lockgate.data.validation import RAW_JSON, REASONS, ROW
+from lockgate.location import storage_options
 
 SCHEMA = {
     "qid": pl.String(), "batch_id": pl.String(), ROW: pl.Int64(),
@@ -77,7 +78,7 @@ def delete(path: Path, qids: list[str]) -> None:
     if not qids:
         return
     quoted = ", ".join("'" + q.replace("'", "''") + "'" for q in qids)
-    DeltaTable(str(path)).delete(f"qid in ({quoted})")
+    DeltaTable(str(path), storage_options=storage_options(path)).delete(f"qid in ({quoted})")
 
 
 ExportFormat = Literal["csv", "parquet"]

@@ -19,30 +19,40 @@ from deltalake.exceptions import TableNotFoundError
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
 from lockgate.errors import NotFoundError
+from lockgate.location import ObjectLocation, storage_options
 
 COMMIT_KEY = "lockgate"
 QUARANTINE_DIR = "_quarantine"
 
 
-def table_path(settings: Settings, table: str) -> Path:
+TablePath = Path | ObjectLocation
+
+
+def table_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's Delta log and files (name checked, never joined blindly)."""
     return settings.resolved_data_root / check_table_name(table)
 
 
-def quarantine_path(settings: Settings, table: str) -> Path:
+def quarantine_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's quarantine Delta table."""
     return settings.resolved_data_root / QUARANTINE_DIR / check_table_name(table)
 
 
-def open_table(path: Path) -> DeltaTable | None:
-    """The Delta table at ``path``, or None when none was written yet."""
+def open_table(path: TablePath, version: int | None = None) -> DeltaTable | None:
+    """The Delta table at ``path`` (a folder or an ``s3://`` prefix, opened through
+    deltalake's own object store), or None when none was written yet."""
     try:
-        return DeltaTable(str(path))
+        return DeltaTable(str(path), version=version, storage_options=storage_options(path))
     except TableNotFoundError:
         return None
 
 
-def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
+def scan(path: TablePath, version: int | None = None) -> pl.LazyFrame:
+    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``."""
+    return pl.scan_delta(str(path), version=version, storage_options=storage_options(path))
+
+
+def commit(path: TablePath, frame: pl.DataFrame, record: dict[str, Any], *,
            transaction: tuple[str, int] | None = None, evolve: bool = False,
            table: DeltaTable | None = None) -> int:
     """Append ``frame`` as one atomic commit carrying ``record``; return its version.
@@ -64,11 +74,12 @@ def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_deltalake(str(path) if table is None else table, frame.to_arrow(), mode="append",
-                    schema_mode="merge" if evolve else None, commit_properties=properties)
+                    schema_mode="merge" if evolve else None, commit_properties=properties,
+                    storage_options=storage_options(path) if table is None else None)
     return find_commit(path, record["batch_id"], table)
 
 
-def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
+def merge(path: TablePath, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
           transaction: tuple[str, int] | None = None, table: DeltaTable | None = None) -> int:
     """Upsert ``frame`` by ``keys`` as one atomic Delta MERGE carrying ``record``: a row
     whose key landed replaces it (the old row stays readable by time travel), the others
@@ -79,7 +90,9 @@ def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[s
         custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
         app_transactions=[Transaction(*transaction)] if transaction else None,
     )
-    target = table if table is not None else DeltaTable(str(path))
+    target = table if table is not None else open_table(path)
+    if target is None:
+        raise NotFoundError(f"No Delta table at {path} to merge into.")
     predicate = " AND ".join(f"t.{_quoted(k)} = s.{_quoted(k)}" for k in keys)
     (target.merge(frame.to_arrow(), predicate, source_alias="s", target_alias="t",
                   merge_schema=True, commit_properties=properties)
@@ -93,7 +106,7 @@ def _quoted(name: str) -> str:
     return f"`{name}`"
 
 
-def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> int:
+def find_commit(path: TablePath, batch_id: str, table: DeltaTable | None = None) -> int:
     """The version of the commit that landed ``batch_id`` (newest first search).
 
     ``table``, when given, must be the object the commit was written through (it then
@@ -105,7 +118,7 @@ def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> i
     raise NotFoundError(f"Batch {batch_id} is not in the Delta log at {path}.")
 
 
-def commits(path: Path, limit: int | None = None, *,
+def commits(path: TablePath, limit: int | None = None, *,
             table: DeltaTable | None = None) -> list[dict[str, Any]]:
     """Commits written by lockgate, newest first: ``{"version", "record"}``.
 
@@ -122,13 +135,13 @@ def commits(path: Path, limit: int | None = None, *,
     return out
 
 
-def position(path: Path, app_id: str) -> int | None:
+def position(path: TablePath, app_id: str) -> int | None:
     """The last position an application committed with its data, or None."""
     table = open_table(path)
     return None if table is None else table.transaction_version(app_id)
 
 
-def read_version(path: Path, table: str, version: int | None = None,
+def read_version(path: TablePath, table: str, version: int | None = None,
                  columns: list[str] | None = None) -> pl.DataFrame:
     """A table as of ``version`` (latest when None).
 
@@ -178,7 +191,7 @@ def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) 
             "data in a new table. Nothing was written.")
 
 
-def current_version(path: Path) -> int | None:
+def current_version(path: TablePath) -> int | None:
     """The table's latest Delta version, or None."""
     table = open_table(path)
     return None if table is None else table.version()

@@ -245,8 +245,8 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Chec
     if spec.max_length is not None:
         checks.append(Check(f"length:{spec.name}", col.str.len_chars() > spec.max_length))
     if spec.unique:
-        seen = col.is_in(existing[spec.name].implode()) if _has(existing, spec.name) \
-            else pl.lit(False)
+        seen = (col.is_in(existing[spec.name].implode())
+                if existing is not None and _has(existing, spec.name) else pl.lit(False))
         checks.append(Check(f"unique:{spec.name}",
                             col.is_not_null() & (col.is_duplicated() | seen)))
     return checks
@@ -292,7 +292,7 @@ def _conflict_check(contract: Contract) -> Check | None:
     if target is None or not features:
         return None
     parsed = ~pl.any_horizontal([pl.col(PARSE_FAIL + c) for c in (*features, target)])
-    label = pl.when(parsed).then(pl.col(target))
+    label: pl.Expr = pl.when(parsed).then(pl.col(target))
     if contract.column(target).type in ("bool", "string", "category"):
         label = label.cast(pl.String)
     conflicting = parsed & (label.max().over(features) != label.min().over(features))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -28,6 +28,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from lockgate.errors import ConfigError
 from lockgate.modeling.evaluation import (
     Predictions,
     bootstrap_weights,
@@ -122,6 +123,9 @@ def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type
     config = config or LeakageConfig()
     train, test = as_polars(train), as_polars(test)
     target = target or contract.target
+    if target is None:
+        raise ConfigError("The leakage audit needs a target column: declare `target:` in "
+                          "the contract or pass `target=`.")
     present = set(train.columns) & set(test.columns)  # sets: `in frame.columns` is O(width)
     features = [c for c in contract.feature_columns if c in present]
     findings: list[Finding] = []
@@ -235,7 +239,7 @@ def time_overlap(train: pl.DataFrame, test: pl.DataFrame,
         return []
     return [Finding(
         "time_overlap", BLOCKING,
-        f"{early} test rows are earlier than the latest training row ({latest}); training "
+        f"{early} test rows are earlier than the latest training row ({latest!s}); training "
         f"saw the future of those rows. Split in time order by `{event_time}`.",
         {"column": event_time, "test_rows_before_train_end": early,
          "train_end": str(latest), "test_start": str(test[event_time].min())},
@@ -282,7 +286,7 @@ def recorded_after_event(train: pl.DataFrame, test: pl.DataFrame, contract: Cont
     return findings
 
 
-def target_proxies(train: pl.DataFrame, test: pl.DataFrame, features: Sequence[str],
+def target_proxies(train: pl.DataFrame, test: pl.DataFrame | None, features: Sequence[str],
                    target: str, problem_type: str, config: LeakageConfig,
                    exempt: Sequence[str] = ()) -> list[Finding]:
     """Columns that carry skill the rest of the features cannot explain, implausibly well.
@@ -474,7 +478,7 @@ def target_encoded(frame: pl.DataFrame, features: Sequence[str], target: str,
         frame[target].cast(pl.String) == str(_positive(frame[target].cast(pl.String)
                                                        .drop_nulls().to_numpy())))
     data = frame.with_columns(y.cast(pl.Float64).alias("__y__"))
-    prior = float(data["__y__"].mean())
+    prior = float(cast(float, data["__y__"].mean()))
     schema = frame.schema
     findings = []
     for name in features:

@@ -162,7 +162,7 @@ class TrainResult:
     run_id: str
     pipeline: Pipeline
     evaluation: EvaluationRecord
-    model_artifact_id: str
+    model_artifact_id: int
     plan: SplitPlan
     folds: tuple[FoldResult, ...] = ()
     best_params: dict[str, Any] = field(default_factory=dict)
@@ -399,8 +399,9 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
     model_ref = run.log_value(model, "model")
     run.log_dict(record.to_dict(), "evaluation")
     _log_outcome(run, record, folds, best, job.timings)
-    return TrainResult(run.id, model, record, model_ref.id, plan, tuple(folds), best,
-                       dict(job.timings))
+    return TrainResult(run_id=run.id, pipeline=model, evaluation=record,
+                       model_artifact_id=model_ref.id, plan=plan, folds=tuple(folds),
+                       best_params=best, timings=dict(job.timings))
 
 
 def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Finding]:

@@ -9,7 +9,7 @@ its bootstrap interval (the same rows for both: the fair comparison a promotion 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -31,14 +31,15 @@ def shadow_difference(shadow_log: Path, feedback: Path, start: float, end: float
                                               "primary_prediction", "primary_probability"])
     if rows.height == 0:
         return None
-    agree = float((rows["prediction"].cast(pl.String)
-                   == rows["primary_prediction"].cast(pl.String)).mean() or 0.0)
+    agree = float(cast(float, (rows["prediction"].cast(pl.String)
+                               == rows["primary_prediction"].cast(pl.String)).mean() or 0.0))
     diff = (rows["probability"] - rows["primary_probability"]).abs().drop_nulls()
     out: dict[str, Any] = {
         "n": rows.height, "shadow_versions": sorted(set(rows["model_version"].to_list())),
         "primary_versions": sorted(set(rows["primary_version"].to_list())),
-        "agreement": agree, "mean_abs_probability_diff": float(diff.mean()) if diff.len()
-        else None, "labeled": _paired(rows, feedback, n_bootstrap, seed)}
+        "agreement": agree,
+        "mean_abs_probability_diff": float(cast(float, diff.mean())) if diff.len() else None,
+        "labeled": _paired(rows, feedback, n_bootstrap, seed)}
     return out
 
 

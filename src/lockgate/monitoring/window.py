@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,9 @@ import sqlalchemy as sa
 from deltalake import DeltaTable
 
 from lockgate.config import Settings
+from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.location import storage_options
 from lockgate.monitoring.contract_check import count_violations, merge_violations
 from lockgate.quality import Profile, profile
 from lockgate.store import Store
@@ -230,7 +232,7 @@ def _request_figures(frame: pl.DataFrame) -> dict[str, Any]:
                                      bins=LATENCY_EDGES, weights=weights)
             out.update(request_counts=tuple(float(c) for c in counts),
                        requests=float(weights.sum()),
-                       request_rows_max=int(known["request_rows"].max() or 0))
+                       request_rows_max=int(cast(float, known["request_rows"].max() or 0)))
     if "cpu_ms" in frame.columns:
         cpu = frame["cpu_ms"].drop_nulls().cast(pl.Float64)
         out.update(cpu_sum_ms=float(cpu.sum()), cpu_rows=cpu.len())
@@ -283,7 +285,7 @@ def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
         raise PredictionLogError(
             f"No Delta table at {path}. Serve the model and send predictions first "
             f"(`lockgate serve {model_name or 'NAME'}`), or check LOCKGATE_DATA_ROOT.")
-    return pl.scan_delta(str(path))
+    return scan_table(path)
 
 
 def bucket_column(path: Path) -> str:
@@ -330,7 +332,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
     fresh: dict[tuple[float, float], BucketProfile] = {}
     if missing:
         path = prediction_log_path(settings, model_name)
-        log_version = DeltaTable(str(path)).version()
+        log_version = DeltaTable(str(path), storage_options=storage_options(path)).version()
         rows = read_span(path, missing[0][0], missing[-1][1])
         fresh = _profile_missing(rows, missing, features, contract)
         closed = {b: p for b, p in fresh.items() if b[1] <= now - settle_seconds}

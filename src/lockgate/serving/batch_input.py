@@ -19,9 +19,11 @@ import pyarrow as pa
 
 from lockgate.config import Settings
 from lockgate.data.source import records_frame
+from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.data.tables import parse_table_ref
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.location import storage_options
 
 FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
                 ".ndjson": "jsonl"}
@@ -67,7 +69,8 @@ class BatchInput:
             return
         from deltalake import DeltaTable
 
-        table = DeltaTable(str(self.path), version=self.version)
+        table = DeltaTable(str(self.path), version=self.version,
+                           storage_options=storage_options(self.path))
         yield from table.to_pyarrow_dataset().to_batches(batch_size=chunk_rows)
 
 
@@ -100,10 +103,11 @@ def open_input(source: str | Path, settings: Settings) -> BatchInput:
     from deltalake import DeltaTable
 
     try:
-        delta = DeltaTable(str(folder), version=version)
+        delta = DeltaTable(str(folder), version=version,
+                           storage_options=storage_options(folder))
     except Exception as exc:
         raise NotFoundError(f"Table `{table}` has no version {version}: {exc}") from exc
-    rows = int(pl.scan_delta(str(folder), version=delta.version()).select(pl.len())
+    rows = int(scan_table(folder, version=delta.version()).select(pl.len())
                .collect().item())
     return BatchInput("table", folder, f"{table}@v{delta.version()}", delta.version(),
                       rows)

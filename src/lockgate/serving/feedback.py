@@ -103,6 +103,7 @@ def label_rule(contract: Mapping[str, Any], classes: Sequence[Any] | None,
                problem_type: str) -> LabelRule:
     """The rule for one model: contract target spec plus the model's classes."""
     target = str(contract.get("target") or "label")
+    spec: dict[str, Any]
     spec = next((c for c in contract.get("columns", []) if c.get("name") == target), {})
     kind = str(spec.get("type") or ("float" if problem_type == "regression" else "string"))
     if problem_type == "regression":

@@ -21,6 +21,7 @@ import polars as pl
 
 from lockgate.config import Settings
 from lockgate.errors import NotFoundError
+from lockgate.location import storage_options
 
 log = logging.getLogger("lockgate.serving")
 
@@ -158,7 +159,8 @@ class DeltaAppender:
         if stamped:
             frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_delta(self.path, mode="append",
+        frame.write_delta(str(self.path), mode="append",
+                          storage_options=storage_options(self.path),
                           delta_write_options={"schema_mode": "merge"})
         self.rows_written += len(rows)
 
@@ -211,4 +213,4 @@ def _read(path: Path, what: str) -> pl.DataFrame:
     if not (path / "_delta_log").is_dir():
         raise NotFoundError(f"No {what} yet: {path} is not a Delta table. Serve the model "
                             "and send requests first.")
-    return pl.read_delta(str(path))
+    return pl.read_delta(str(path), storage_options=storage_options(path))

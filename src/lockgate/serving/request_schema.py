@@ -85,20 +85,21 @@ def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name
             text and as their JSON values); empty: any text, number or boolean.
     """
     specs = {c["name"]: c for c in contract["columns"]}
-    extra = "ignore" if allow_unknown_fields else "forbid"
+    extra: Literal["ignore", "forbid"] = "ignore" if allow_unknown_fields else "forbid"
     config = ConfigDict(extra=extra, title=f"{_title(model_name)}Record")
     fields = {name: _field(specs[name]) for name in features}
     record = create_model(f"{_title(model_name)}Record", __config__=config, **fields)  # type: ignore[call-overload]
     batch = create_model(
         f"{_title(model_name)}Batch",
         __config__=ConfigDict(extra="forbid"),
-        records=(Annotated[list[record], Field(min_length=1, max_length=max_batch_rows)], ...),  # type: ignore[valid-type]
+        records=(Annotated[list[record], Field(min_length=1, max_length=max_batch_rows)], ...),
     )
+    request_id: Any = Annotated[str, Field(min_length=1, max_length=128,
+                                           pattern=r"^[A-Za-z0-9_.:-]+$")]
     feedback = create_model(
         f"{_title(model_name)}Feedback",
         __config__=ConfigDict(extra="forbid"),
-        request_id=(Annotated[str, Field(min_length=1, max_length=128,
-                                         pattern=r"^[A-Za-z0-9_.:-]+$")], ...),
+        request_id=(request_id, ...),
         # a class may arrive as JSON text, number or boolean; serving.feedback checks it
         # against the target's type and classes and stores the served spelling
         label=(_label_annotation(label_type, label_values), ...),
@@ -112,7 +113,7 @@ def _label_annotation(label_type: type, values: Sequence[Any]) -> Any:
     if label_type is float:
         return Annotated[float, Field(allow_inf_nan=False)]
     if values:
-        literal = Literal[tuple(values)]  # type: ignore[misc]
+        literal = Literal[tuple(values)]  # type: ignore[valid-type]
         if any(isinstance(v, bool) for v in values):
             return literal
         # `True == 1` in Python, so a Literal of 0/1 would take a JSON boolean
@@ -135,7 +136,7 @@ def _field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
     extra: list[Any] = []
     if spec.get("allowed"):
         constraints.pop("strict")  # a Literal already matches exact values only
-        annotation = Literal[tuple(spec["allowed"])]  # type: ignore[misc]
+        annotation = Literal[tuple(spec["allowed"])]
     elif kind == "int":
         low = spec.get("min")
         high = spec.get("max")

@@ -38,7 +38,7 @@ def autolog(disable: bool = False) -> None:
     """Turn autologging on (or off with ``disable=True``); calling it twice is harmless."""
     if disable:
         for kind, original in _PATCHED.items():
-            kind.fit = original
+            setattr(kind, "fit", original)  # noqa: B010 (a class attribute, patched back)
         _PATCHED.clear()
         return
     for kind in _estimator_classes():
@@ -47,7 +47,7 @@ def autolog(disable: bool = False) -> None:
         if owner is None or owner in _PATCHED or owner is object:
             continue
         _PATCHED[owner] = owner.__dict__["fit"]
-        owner.fit = _wrap(owner.__dict__["fit"])
+        setattr(owner, "fit", _wrap(owner.__dict__["fit"]))  # noqa: B010
 
 
 def is_enabled() -> bool:
