@@ -1,0 +1,245 @@
+"""``lockgate server``: one guarded FastAPI app in front of the metadata store and the
+artifact root, for a team.
+
+- ``/api/v1``: the REST API (:mod:`lockgate.server.api`, :mod:`lockgate.server.registry_api`),
+  described at ``/api/v1/openapi.json``.
+- ``/``: the dashboard (``lockgate.ui``) behind the same users; ``/audit``: the audit log
+  (admins); ``/login``: a form that sets the token as an HttpOnly, SameSite=Strict cookie.
+- ``/health``: the only route open without a token.
+
+The network defaults of every lockgate server apply (:mod:`lockgate.security`): bound to
+127.0.0.1 unless told otherwise, ``Host`` and ``Origin`` checked, bodies and connections
+limited. Users authenticate with API tokens (:mod:`lockgate.security.accounts`); the
+auth middleware refuses everything else, and every API route's rule is enforced by
+:func:`authorize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import time
+import urllib.parse
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount
+
+from lockgate.config import Settings
+from lockgate.errors import LockgateError, NotFoundError
+from lockgate.security import GuardPolicy, HttpGuard, ServerThread, server_config
+from lockgate.security.accounts import Principal, authenticate
+from lockgate.server.access import (
+    ACCESS_KEY,
+    COOKIE,
+    OPEN_PATHS,
+    AuthMiddleware,
+    RateLimiter,
+    is_open,
+    principal_of,
+)
+from lockgate.server.api import CHUNK_BYTES, build_router
+from lockgate.server.registry_api import build_registry_router
+from lockgate.store import Store, audit
+
+SERVER = "lockgate server"
+TOKEN_ENV = "LOCKGATE_TOKEN"  # noqa: S105 (a variable name)
+
+
+def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
+    """The guard of ``lockgate server``: its own users do the authentication, so the
+    guard checks Host, Origin and limits (bodies up to one upload chunk)."""
+    return GuardPolicy(server=SERVER, host=host, token=None, token_env=TOKEN_ENV,
+                       allowed_hosts=tuple(settings.allowed_hosts), open_paths=OPEN_PATHS,
+                       json_only=False, max_body_bytes=CHUNK_BYTES + (64 << 10))
+
+
+def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
+                      limiter: RateLimiter | None = None) -> FastAPI:
+    """The team server's app over the embedded store of ``settings``."""
+    settings = dataclasses.replace(settings, tracking_uri=None)  # the server IS the store
+    store = Store.open(settings)
+    app = FastAPI(title=SERVER, version="1", openapi_url="/api/v1/openapi.json",
+                  docs_url="/api/v1/docs", redoc_url=None,
+                  dependencies=[Depends(authorize)])
+    app.state.store = store
+    app.add_middleware(AuthMiddleware, store=store, limiter=limiter)
+    app.add_middleware(HttpGuard, policy=server_policy(settings, host))
+    _errors(app)
+
+    @app.get("/health", openapi_extra={ACCESS_KEY: {"role": "open"}})
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "server": SERVER}
+
+    _login_routes(app, store)
+
+    @app.get("/audit", response_class=HTMLResponse,
+             openapi_extra={ACCESS_KEY: {"role": "admin", "scope": "global"}})
+    def audit_page(action: str | None = None, actor: str | None = None) -> str:
+        return _audit_page(audit.entries(store, action=action or None, actor=actor or None,
+                                         limit=500))
+
+    app.include_router(build_router(store, settings))
+    app.include_router(build_registry_router(store, settings))
+    app.router.routes.append(Mount("/", app=_dashboard(settings, host)))
+    return app
+
+
+async def authorize(request: Request) -> Principal | None:
+    """Enforce the route's access rule; a route without one is refused for everyone."""
+    if is_open(request.url.path):
+        return None
+    principal = principal_of(request.scope)
+    if principal is None:
+        raise HTTPException(401, "Not authenticated.")
+    route = request.scope.get("route")
+    rule = ((getattr(route, "openapi_extra", None) or {}).get(ACCESS_KEY)) or None
+    if rule is None or rule.get("role") not in ("reader", "writer", "admin"):
+        raise HTTPException(403, f"{request.method} {request.url.path} has no access rule; "
+                            "it is refused for everyone (deny by default).")
+    kind, name = await _resource(request, rule)
+    allowed = _holds_anywhere(principal, rule["role"]) if rule["scope"] == "any" else \
+        principal.can(rule["role"], kind, name)
+    if not allowed:
+        where = f" on {kind} `{name}`" if kind else ""
+        raise HTTPException(403, f"User `{principal.user}` ({principal.role_on(kind, name)}"
+                            f"{where}) may not {request.method} {request.url.path}: it needs "
+                            f"{rule['role']}{where}.")
+    if rule.get("promote") and name is not None and not principal.can_promote(name) \
+            and await _moves_production(request, rule):
+        raise HTTPException(403, f"User `{principal.user}` may not move `{name}` to "
+                                "production: that needs the promote right (an admin grants "
+                                f"it with `lockgate server grant {principal.user} model {name} "
+                                "writer --promote`).")
+    return principal
+
+
+async def _resource(request: Request, rule: dict[str, Any]) -> tuple[str | None, str | None]:
+    source, scope = rule.get("source"), rule.get("scope")
+    if scope not in ("experiment", "model") or not source:
+        return None, None
+    where, _, field = source.partition(":")
+    if where == "path":
+        return scope, str(request.path_params[field])
+    body = await _body(request)
+    if where == "body":
+        return scope, str(body.get(field) or "default")
+    run_id = request.path_params.get("run_id") if field == "path" else body.get("run_id")
+    if run_id is None:  # an artifact of no run: a writer anywhere may register it
+        return scope, "*"
+    store: Store = request.app.state.store
+    try:
+        return scope, store.get_run(store.resolve_run_id(str(run_id))).experiment
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+async def _moves_production(request: Request, rule: dict[str, Any]) -> bool:
+    if rule["promote"] == "always":
+        return True
+    body = await _body(request)
+    return str(body.get(rule["promote"]) or "production") == "production" \
+        and not body.get("dry_run")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise HTTPException(400, f"The body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise HTTPException(400, "The body must be a JSON object.")
+    return body
+
+
+def _holds_anywhere(principal: Principal, role: str) -> bool:
+    return principal.can(role) or any(principal.can(role, g.kind, g.name)
+                                      for g in principal.grants)
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(LockgateError)
+    async def lockgate_error(_request: Request, exc: LockgateError) -> JSONResponse:
+        status = 404 if isinstance(exc, NotFoundError) else 403 \
+            if isinstance(exc, PermissionError) else 400
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
+                            status_code=status)
+
+    @app.exception_handler(KeyError)
+    @app.exception_handler(ValueError)
+    @app.exception_handler(TypeError)
+    async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"Bad request: {type(exc).__name__}: {exc}"[:500],
+                             "error": "BadRequest"}, status_code=400)
+
+
+def _login_routes(app: FastAPI, store: Store) -> None:
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(next: str = "/") -> str:
+        target = html.escape(_local(next), quote=True)
+        return ("<!doctype html><meta charset='utf-8'><title>lockgate server</title>"
+                "<h1>lockgate server</h1><form method='post' action='/login'>"
+                f"<input type='hidden' name='next' value='{target}'>"
+                "<label>API token <input type='password' name='token' autofocus></label> "
+                "<button>Log in</button></form>")
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0]
+        if authenticate(store, token) is None:
+            return HTMLResponse("<p>Unknown, expired or revoked token. <a href='/login'>"
+                                "Try again</a></p>", status_code=401)
+        response = RedirectResponse(_local((form.get("next") or ["/"])[0]), status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=86400)
+        return response
+
+
+def _local(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _dashboard(settings: Settings, host: str) -> Any:
+    from lockgate.ui import AccessPolicy, create_app
+
+    return create_app(settings, AccessPolicy(host=host, allowed_hosts=settings.allowed_hosts,
+                                             insecure=True))
+
+
+def _audit_page(entries: list[audit.AuditEntry]) -> str:
+    rows = "".join(
+        f"<tr><td>{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(e.at))}</td>"
+        f"<td>{html.escape(e.actor)}</td><td>{html.escape(e.action)}</td>"
+        f"<td>{html.escape(e.target)}</td><td><code>{html.escape(json.dumps(e.before))}"
+        f"</code></td><td><code>{html.escape(json.dumps(e.after))}</code></td></tr>"
+        for e in entries)
+    return ("<!doctype html><meta charset='utf-8'><title>Audit log</title><h1>Audit log</h1>"
+            "<form><input name='action' placeholder='action'> <input name='actor' "
+            "placeholder='actor'> <button>Filter</button></form><table><thead><tr>"
+            "<th>time (UTC)</th><th>actor</th><th>action</th><th>target</th><th>before</th>"
+            f"<th>after</th></tr></thead><tbody>{rows}</tbody></table>"
+            "<p><a href='/'>Dashboard</a></p>")
+
+
+class TeamServer(ServerThread):
+    """``lockgate server`` on a background thread (tests, the quickstart, benches)."""
+
+    def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
+                 **limits: Any) -> None:
+        from lockgate.serving.server import free_port
+
+        self.app = create_server_app(settings, host=host)
+        policy = dataclasses.replace(server_policy(settings, host), **limits)
+        super().__init__(server_config(self.app, policy, port=port or free_port(host)))
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8700,
+          workers: int = 1) -> None:
+    """Serve until interrupted."""
+    from lockgate.security import run_server
+
+    app = create_server_app(settings, host=host)
+    run_server(server_config(app, server_policy(settings, host), port=port))
+    del workers
