@@ -1,11 +1,13 @@
 """Deny by default: who may call which route of ``lockgate server``.
 
-Every API route declares an :class:`Access` rule (the role it needs and on what); the
-app's one dependency (:func:`authorize`) enforces it before the handler runs, and a route
-without a rule is refused with 403 for everyone, so a route added without thinking about
-access is unreachable, not open. :class:`AuthMiddleware` sits in front of the whole app
-(dashboard included): no principal, no answer, except the explicit allowlist
-(``/health``, the login form). Failed token checks are rate-limited per client address.
+Every API route declares an :class:`Access` rule (the role it needs and on what).
+:class:`AuthMiddleware` sits in front of the whole app (dashboard included) and is the
+one place access is decided: no principal, no answer, except the explicit allowlist
+(``/health``, the login form); then it finds the route the request will reach and
+enforces its rule. A route without a rule is refused with 403 for everyone, however it
+was added (decorator, ``add_route``, a raw ``APIRoute``), so a route added without
+thinking about access is unreachable, not open. Failed token checks are rate-limited
+per client address.
 """
 
 from __future__ import annotations
@@ -91,11 +93,15 @@ class RateLimiter:
 
 
 class AuthMiddleware:
-    """ASGI middleware: authenticate every request but the allowlist; 401 otherwise."""
+    """ASGI middleware, the one place access is decided: authenticate every request but
+    the allowlist (401), find the route it will reach and enforce that route's rule
+    (403); a route without a rule is refused for everyone, however it was added."""
 
-    def __init__(self, app: Any, *, store: Store, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, app: Any, *, store: Store, routes: Callable[[], list[Any]],
+                 limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.store = store
+        self.routes = routes
         self.limiter = limiter or RateLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -123,11 +129,138 @@ class AuthMiddleware:
                          "create`).", [(b"www-authenticate", b"Bearer")])
             return
         scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
-        if not scope["path"].startswith("/api/") and not _dashboard_allows(principal, scope):
-            await _reply(send, 403, f"User `{principal.user}` ({principal.role}) may not "
-                         f"{scope['method']} {scope['path']}.")
+        route, params = self._route(scope)
+        if route is None:  # nothing answers this path: let the router say 404
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            body = await _read(receive)
+            receive = _replay(body, receive)
+        refusal = self._refusal(principal, scope, route, params, body)
+        if refusal is not None:
+            await _reply(send, *refusal)
             return
         await self.app(scope, receive, send)
+
+    def _route(self, scope: Scope) -> tuple[Any, dict[str, Any]]:
+        from starlette.routing import Match
+
+        for route in self.routes():
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, dict(child.get("path_params") or {})
+        for route in self.routes():  # a path that exists with another method: 405 later
+            match, child = route.matches(scope)
+            if match is Match.PARTIAL:
+                return route, dict(child.get("path_params") or {})
+        return None, {}
+
+    def _refusal(self, principal: Principal, scope: Scope, route: Any,
+                 params: dict[str, Any], body: bytes) -> tuple[int, str] | None:
+        from starlette.routing import Mount
+
+        method, path = scope["method"], scope["path"]
+        if isinstance(route, Mount) and route.path == "":  # the dashboard
+            if _dashboard_allows(principal, scope):
+                return None
+            return 403, f"User `{principal.user}` ({principal.role}) may not {method} {path}."
+        rule = rule_of(route)
+        if rule is None or rule.role not in ("reader", "writer", "admin"):
+            return 403, (f"{method} {path} has no access rule; it is refused for everyone "
+                         "(deny by default).")
+        try:
+            kind, name = self._resource(rule, params, body)
+        except LookupError as exc:
+            return 404, str(exc)
+        except ValueError as exc:
+            return 400, str(exc)
+        held = _holds_anywhere(principal, rule.role) if rule.scope == "any" else \
+            principal.can(rule.role, kind, name)
+        if not held:
+            where = f" on {kind} `{name}`" if kind else ""
+            return 403, (f"User `{principal.user}` ({principal.role_on(kind, name)}{where}) may "
+                         f"not {method} {path}: it needs {rule.role}{where}.")
+        if rule.promote and name is not None and not principal.can_promote(name) \
+                and _moves_production(rule, body):
+            return 403, (f"User `{principal.user}` may not move `{name}` to production: that "
+                         "needs the promote right (an admin grants it with `lockgate server "
+                         f"grant {principal.user} model {name} writer --promote`).")
+        return None
+
+    def _resource(self, rule: Access, params: dict[str, Any], body: bytes
+                  ) -> tuple[str | None, str | None]:
+        if rule.scope not in ("experiment", "model") or not rule.source:
+            return None, None
+        where, _, field = rule.source.partition(":")
+        if where == "path":
+            return rule.scope, str(params[field])
+        data = _json_object(body)
+        if where == "body":
+            return rule.scope, str(data.get(field) or "default")
+        run_id = params.get("run_id") if field == "path" else data.get("run_id")
+        if run_id is None:  # an artifact of no run: a writer anywhere may register it
+            return rule.scope, "*"
+        from lockgate.errors import NotFoundError
+
+        try:
+            return rule.scope, self.store.get_run(self.store.resolve_run_id(str(run_id))
+                                                  ).experiment
+        except NotFoundError as exc:
+            raise LookupError(str(exc)) from exc
+
+
+def rule_of(route: Any) -> Access | None:
+    """The access rule a route declares (``openapi_extra['x-lockgate-access']``)."""
+    found = (getattr(route, "openapi_extra", None) or {}).get(ACCESS_KEY)
+    if not isinstance(found, dict) or found.get("role") == "open":
+        return None
+    return Access(str(found["role"]), str(found.get("scope") or "global"),
+                  found.get("source"), found.get("promote"))
+
+
+def _holds_anywhere(principal: Principal, role: str) -> bool:
+    return principal.can(role) or any(principal.can(role, g.kind, g.name)
+                                      for g in principal.grants)
+
+
+def _moves_production(rule: Access, body: bytes) -> bool:
+    if rule.promote == "always":
+        return True
+    data = _json_object(body)
+    return str(data.get(rule.promote or "") or "production") == "production" \
+        and not data.get("dry_run")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise ValueError(f"The body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("The body must be a JSON object.")
+    return data
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    sent = [False]
+
+    async def receive() -> dict[str, Any]:
+        if sent[0]:
+            return await original()
+        sent[0] = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def is_open(path: str) -> bool:

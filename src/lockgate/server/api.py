@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from lockgate.artifacts import LocalBlobStore
@@ -41,15 +41,16 @@ RUN_WRITE = Access("writer", "experiment", "run:path")
 ADMIN = Access("admin")
 
 
-def build_router(store: Store, settings: Settings) -> APIRouter:
-    """Every ``/api/v1`` route over ``store`` and the artifact root of ``settings``."""
-    router = APIRouter(prefix=API)
+def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
+    """Add every ``/api/v1`` route over ``store`` and the artifact root of ``settings``
+    (on the app itself, so each is a plain route the app's access dependency covers and
+    a test can enumerate)."""
     blobs = LocalBlobStore(settings.resolved_artifact_root)
     uploads = settings.resolved_artifact_root / ".uploads"
 
     def route(method: str, path: str, access: Access, **options: Any) -> Callable[..., Any]:
-        return router.api_route(path, methods=[method], openapi_extra=access.extra(),
-                                **options)
+        return app.api_route(API + path, methods=[method], openapi_extra=access.extra(),
+                             **options)
 
     def once(request: Request, work: Callable[[], Any]) -> Any:
         return applied_once(store, request, work)
@@ -331,7 +332,6 @@ def build_router(store: Store, settings: Settings) -> APIRouter:
         return [audit.entry_dict(e) for e in audit.entries(
             store, action=action, actor=actor, target=target, limit=limit)]
 
-    return router
 
 
 _DATASET_FIELDS = frozenset({

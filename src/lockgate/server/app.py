@@ -10,8 +10,8 @@ artifact root, for a team.
 The network defaults of every lockgate server apply (:mod:`lockgate.security`): bound to
 127.0.0.1 unless told otherwise, ``Host`` and ``Origin`` checked, bodies and connections
 limited. Users authenticate with API tokens (:mod:`lockgate.security.accounts`); the
-auth middleware refuses everything else, and every API route's rule is enforced by
-:func:`authorize`.
+auth middleware (:mod:`lockgate.server.access`) refuses everything else and enforces
+every route's rule.
 """
 
 from __future__ import annotations
@@ -23,29 +23,29 @@ import time
 import urllib.parse
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount
 
 from lockgate.config import Settings
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.security import GuardPolicy, HttpGuard, ServerThread, server_config
-from lockgate.security.accounts import Principal, authenticate
+from lockgate.security.accounts import authenticate
 from lockgate.server.access import (
     ACCESS_KEY,
     COOKIE,
     OPEN_PATHS,
+    Access,
     AuthMiddleware,
     RateLimiter,
-    is_open,
-    principal_of,
 )
-from lockgate.server.api import CHUNK_BYTES, build_router
-from lockgate.server.registry_api import build_registry_router
+from lockgate.server.api import CHUNK_BYTES, add_api_routes
+from lockgate.server.registry_api import add_registry_routes
 from lockgate.store import Store, audit
 
 SERVER = "lockgate server"
 TOKEN_ENV = "LOCKGATE_TOKEN"  # noqa: S105 (a variable name)
+OPEN = {ACCESS_KEY: {"role": "open"}}  # the allowlist's routes (access.OPEN_PATHS)
 
 
 def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
@@ -61,17 +61,25 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     """The team server's app over the embedded store of ``settings``."""
     settings = dataclasses.replace(settings, tracking_uri=None)  # the server IS the store
     store = Store.open(settings)
-    app = FastAPI(title=SERVER, version="1", openapi_url="/api/v1/openapi.json",
-                  docs_url="/api/v1/docs", redoc_url=None,
-                  dependencies=[Depends(authorize)])
+    # No Swagger page: it loads its scripts from a CDN. The OpenAPI document is a route
+    # like any other, with its own access rule.
+    app = FastAPI(title=SERVER, version="1", openapi_url=None, docs_url=None,
+                  redoc_url=None)
     app.state.store = store
-    app.add_middleware(AuthMiddleware, store=store, limiter=limiter)
+    app.state.limiter = limiter = limiter or RateLimiter()
+    app.add_middleware(AuthMiddleware, store=store, limiter=limiter,
+                       routes=lambda: app.router.routes)
     app.add_middleware(HttpGuard, policy=server_policy(settings, host))
     _errors(app)
 
-    @app.get("/health", openapi_extra={ACCESS_KEY: {"role": "open"}})
+    @app.get("/health", openapi_extra=OPEN)
     def health() -> dict[str, Any]:
         return {"status": "ok", "server": SERVER}
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False,
+             openapi_extra=Access("reader").extra())
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     _login_routes(app, store)
 
@@ -81,82 +89,10 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
         return _audit_page(audit.entries(store, action=action or None, actor=actor or None,
                                          limit=500))
 
-    app.include_router(build_router(store, settings))
-    app.include_router(build_registry_router(store, settings))
+    add_api_routes(app, store, settings)
+    add_registry_routes(app, store, settings)
     app.router.routes.append(Mount("/", app=_dashboard(settings, host)))
     return app
-
-
-async def authorize(request: Request) -> Principal | None:
-    """Enforce the route's access rule; a route without one is refused for everyone."""
-    if is_open(request.url.path):
-        return None
-    principal = principal_of(request.scope)
-    if principal is None:
-        raise HTTPException(401, "Not authenticated.")
-    route = request.scope.get("route")
-    rule = ((getattr(route, "openapi_extra", None) or {}).get(ACCESS_KEY)) or None
-    if rule is None or rule.get("role") not in ("reader", "writer", "admin"):
-        raise HTTPException(403, f"{request.method} {request.url.path} has no access rule; "
-                            "it is refused for everyone (deny by default).")
-    kind, name = await _resource(request, rule)
-    allowed = _holds_anywhere(principal, rule["role"]) if rule["scope"] == "any" else \
-        principal.can(rule["role"], kind, name)
-    if not allowed:
-        where = f" on {kind} `{name}`" if kind else ""
-        raise HTTPException(403, f"User `{principal.user}` ({principal.role_on(kind, name)}"
-                            f"{where}) may not {request.method} {request.url.path}: it needs "
-                            f"{rule['role']}{where}.")
-    if rule.get("promote") and name is not None and not principal.can_promote(name) \
-            and await _moves_production(request, rule):
-        raise HTTPException(403, f"User `{principal.user}` may not move `{name}` to "
-                                "production: that needs the promote right (an admin grants "
-                                f"it with `lockgate server grant {principal.user} model {name} "
-                                "writer --promote`).")
-    return principal
-
-
-async def _resource(request: Request, rule: dict[str, Any]) -> tuple[str | None, str | None]:
-    source, scope = rule.get("source"), rule.get("scope")
-    if scope not in ("experiment", "model") or not source:
-        return None, None
-    where, _, field = source.partition(":")
-    if where == "path":
-        return scope, str(request.path_params[field])
-    body = await _body(request)
-    if where == "body":
-        return scope, str(body.get(field) or "default")
-    run_id = request.path_params.get("run_id") if field == "path" else body.get("run_id")
-    if run_id is None:  # an artifact of no run: a writer anywhere may register it
-        return scope, "*"
-    store: Store = request.app.state.store
-    try:
-        return scope, store.get_run(store.resolve_run_id(str(run_id))).experiment
-    except NotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
-
-
-async def _moves_production(request: Request, rule: dict[str, Any]) -> bool:
-    if rule["promote"] == "always":
-        return True
-    body = await _body(request)
-    return str(body.get(rule["promote"]) or "production") == "production" \
-        and not body.get("dry_run")
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
-        raise HTTPException(400, f"The body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise HTTPException(400, "The body must be a JSON object.")
-    return body
-
-
-def _holds_anywhere(principal: Principal, role: str) -> bool:
-    return principal.can(role) or any(principal.can(role, g.kind, g.name)
-                                      for g in principal.grants)
 
 
 def _errors(app: FastAPI) -> None:
@@ -176,7 +112,7 @@ def _errors(app: FastAPI) -> None:
 
 
 def _login_routes(app: FastAPI, store: Store) -> None:
-    @app.get("/login", response_class=HTMLResponse)
+    @app.get("/login", response_class=HTMLResponse, openapi_extra=OPEN)
     def login_form(next: str = "/") -> str:
         target = html.escape(_local(next), quote=True)
         return ("<!doctype html><meta charset='utf-8'><title>lockgate server</title>"
@@ -185,11 +121,17 @@ def _login_routes(app: FastAPI, store: Store) -> None:
                 "<label>API token <input type='password' name='token' autofocus></label> "
                 "<button>Log in</button></form>")
 
-    @app.post("/login")
+    @app.post("/login", openapi_extra=OPEN)
     async def login(request: Request) -> Response:
+        limiter: RateLimiter = request.app.state.limiter
+        client = request.client.host if request.client else "?"
+        if limiter.blocked(client):
+            return HTMLResponse("<p>Too many failed logins; wait a minute.</p>",
+                                status_code=429)
         form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0]
         if authenticate(store, token) is None:
+            limiter.failed(client)
             return HTMLResponse("<p>Unknown, expired or revoked token. <a href='/login'>"
                                 "Try again</a></p>", status_code=401)
         response = RedirectResponse(_local((form.get("next") or ["/"])[0]), status_code=303)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from lockgate.config import Settings
@@ -21,13 +21,13 @@ MODEL_READ = Access("reader", "model", "path:name")
 MODEL_WRITE = Access("writer", "model", "path:name")
 
 
-def build_registry_router(store: Store, settings: Settings) -> APIRouter:
-    """The registry routes over the server's store and artifact root."""
-    router = APIRouter(prefix=f"{API}/models")
+def add_registry_routes(app: FastAPI, store: Store, settings: Settings) -> None:
+    """Add the registry routes over the server's store and artifact root."""
     registry = Registry(store, settings)
 
     def route(method: str, path: str, access: Access) -> Callable[..., Any]:
-        return router.api_route(path, methods=[method], openapi_extra=access.extra())
+        return app.api_route(f"{API}/models{path}", methods=[method],
+                             openapi_extra=access.extra())
 
     @route("GET", "", Access("reader"))
     def models() -> list[str]:
@@ -82,5 +82,3 @@ def build_registry_router(store: Store, settings: Settings) -> APIRouter:
                        body: dict[str, Any] = Body(default={})) -> Any:
         return applied_once(store, request, lambda: encode(rollback(
             registry, name, reason=(body or {}).get("reason"))))
-
-    return router
