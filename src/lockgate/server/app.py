@@ -57,8 +57,10 @@ def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
 
 
 def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
-                      limiter: RateLimiter | None = None) -> FastAPI:
-    """The team server's app over the embedded store of ``settings``."""
+                      limiter: RateLimiter | None = None,
+                      policy: GuardPolicy | None = None) -> FastAPI:
+    """The team server's app over the embedded store of ``settings`` (``policy``: the
+    guard, default :func:`server_policy`)."""
     settings = dataclasses.replace(settings, tracking_uri=None)  # the server IS the store
     store = Store.open(settings)
     # No Swagger page: it loads its scripts from a CDN. The OpenAPI document is a route
@@ -69,7 +71,7 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     app.state.limiter = limiter = limiter or RateLimiter()
     app.add_middleware(AuthMiddleware, store=store, limiter=limiter,
                        routes=lambda: app.router.routes)
-    app.add_middleware(HttpGuard, policy=server_policy(settings, host))
+    app.add_middleware(HttpGuard, policy=policy or server_policy(settings, host))
     _errors(app)
 
     @app.get("/health", openapi_extra=OPEN)
@@ -172,8 +174,8 @@ class TeamServer(ServerThread):
                  **limits: Any) -> None:
         from lockgate.serving.server import free_port
 
-        self.app = create_server_app(settings, host=host)
         policy = dataclasses.replace(server_policy(settings, host), **limits)
+        self.app = create_server_app(settings, host=host, policy=policy)
         super().__init__(server_config(self.app, policy, port=port or free_port(host)))
 
 
