@@ -21,6 +21,7 @@ import polars as pl
 
 from lockgate.config import Settings
 from lockgate.data import ColumnSpec, Contract, FrameSource, ingest
+from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import feedback_path, prediction_log_path, scan_log
@@ -118,7 +119,7 @@ def _landed_ids(settings: Settings, table: str) -> pl.Series:
     path = table_path(settings, table)
     if not (path / "_delta_log").is_dir():
         return pl.Series("request_id", [], dtype=pl.String)
-    return pl.scan_delta(str(path)).select("request_id").collect()["request_id"]
+    return scan_table(path).select("request_id").collect()["request_id"]
 
 
 def _quarantined_labels(settings: Settings, table: str, target: str) -> pl.DataFrame:
@@ -130,7 +131,7 @@ def _quarantined_labels(settings: Settings, table: str, target: str) -> pl.DataF
     path = quarantine_path(settings, table)
     if not (path / "_delta_log").is_dir():
         return empty
-    raw = pl.scan_delta(str(path)).select("raw").collect()["raw"]
+    raw = scan_table(path).select("raw").collect()["raw"]
     return pl.DataFrame({
         "request_id": raw.str.json_path_match("$.request_id"),
         target: raw.str.json_path_match(f"$.{target}")}).drop_nulls("request_id")

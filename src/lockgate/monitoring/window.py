@@ -17,7 +17,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -27,7 +26,9 @@ from deltalake import DeltaTable
 
 from lockgate.config import Settings
 from lockgate.data.contract import Contract
+from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.location import StoragePath, storage_options
 from lockgate.monitoring.contract_check import count_violations, merge_violations
 from lockgate.quality import Profile, profile
 from lockgate.store import Store
@@ -45,12 +46,12 @@ class PredictionLogError(LockgateError, ValueError):
     """The prediction log or feedback table is missing or does not have the agreed schema."""
 
 
-def prediction_log_path(settings: Settings, model_name: str) -> Path:
+def prediction_log_path(settings: Settings, model_name: str) -> StoragePath:
     """Where the serving stage writes the model's prediction log (a Delta table)."""
     return settings.resolved_data_root / "_predictions" / model_name
 
 
-def feedback_path(settings: Settings, model_name: str) -> Path:
+def feedback_path(settings: Settings, model_name: str) -> StoragePath:
     """Where the serving stage writes ground truth for the model (a Delta table)."""
     return settings.resolved_data_root / "_feedback" / model_name
 
@@ -276,7 +277,7 @@ def window_span(end: float, window_seconds: float, bucket_seconds: float) -> Win
     return WindowSpan(aligned - count * bucket_seconds, aligned, bucket_seconds)
 
 
-def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
+def scan_log(path: StoragePath, model_name: str = "") -> pl.LazyFrame:
     """A lazy scan of a prediction log or feedback Delta table.
 
     Raises:
@@ -286,10 +287,10 @@ def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
         raise PredictionLogError(
             f"No Delta table at {path}. Serve the model and send predictions first "
             f"(`lockgate serve {model_name or 'NAME'}`), or check LOCKGATE_DATA_ROOT.")
-    return pl.scan_delta(str(path))
+    return scan_table(path)
 
 
-def bucket_column(path: Path) -> str:
+def bucket_column(path: StoragePath) -> str:
     """The time a log's rows are bucketed by: ``logged_at`` (when the row reached the
     table) when the log has it, else ``timestamp`` (logs written before it existed).
 
@@ -305,7 +306,7 @@ def in_span(column: str, start: float, end: float) -> pl.Expr:
     return (pl.col(column) >= _ts(start)) & (pl.col(column) < _ts(end))
 
 
-def read_span(path: Path, start: float, end: float, columns: Sequence[str] | None = None
+def read_span(path: StoragePath, start: float, end: float, columns: Sequence[str] | None = None
               ) -> pl.DataFrame:
     """Rows of a log that arrived in ``[start, end)`` (see :func:`bucket_column`)."""
     column = bucket_column(path)
@@ -333,7 +334,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
     fresh: dict[tuple[float, float], BucketProfile] = {}
     if missing:
         path = prediction_log_path(settings, model_name)
-        log_version = DeltaTable(str(path)).version()
+        log_version = DeltaTable(str(path), storage_options=storage_options(path)).version()
         rows = read_span(path, missing[0][0], missing[-1][1])
         fresh = _profile_missing(rows, missing, features, contract)
         closed = {b: p for b, p in fresh.items() if b[1] <= now - settle_seconds}
@@ -427,7 +428,7 @@ def _max(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def require_log(settings: Settings, model_name: str) -> Path:
+def require_log(settings: Settings, model_name: str) -> StoragePath:
     """The prediction log path, checked to exist.
 
     Raises:

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist, key_from_uri
+from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for, key_from_uri
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, close_matches
@@ -39,7 +39,7 @@ from lockgate.registry.package import (
     write_package,
 )
 from lockgate.registry.prediction_profile import holdout_prediction_profile
-from lockgate.store import Store
+from lockgate.store import Store, audit
 from lockgate.store import tables_registry as t
 
 STAGES = ("candidate", "staging", "production", "archived")
@@ -103,7 +103,11 @@ class ModelNote:
 
 
 def current_actor() -> str:
-    """Who is acting: ``LOCKGATE_ACTOR``, a CI's actor variable, or the OS user."""
+    """Who is acting: the team server's authenticated user, ``LOCKGATE_ACTOR``, a CI's
+    actor variable, or the OS user."""
+    served = audit.authenticated_actor()
+    if served is not None:
+        return served
     for key in ("LOCKGATE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
         if os.environ.get(key):
             return os.environ[key]
@@ -142,7 +146,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root),
+        self.artifacts = ArtifactStore(store,
+                                       blob_store_for(self.settings.resolved_artifact_root),
                                        allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
@@ -390,10 +395,16 @@ class Registry:
         current = self.get(name, version)
         now = time.time()
         with self.store.write() as conn:
+            before = conn.execute(sa.select(t.model_aliases.c.version).where(
+                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+            ).scalar_one_or_none()
             conn.execute(sa.delete(t.model_aliases).where(
                 t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
             conn.execute(sa.insert(t.model_aliases).values(
                 model_name=name, alias=alias, version=version, updated_at=now))
+            audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
+                         before=None if before is None else {"version": before},
+                         after={"version": version})
             _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
                  actor or current_actor(), reason or f"alias {alias} set", [], now)
         return self.get(name, version)
@@ -421,6 +432,9 @@ class Registry:
             t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
         conn.execute(sa.insert(t.model_aliases).values(
             model_name=name, alias=alias, version=version, updated_at=now))
+        audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
+                     before=None if previous is None else {"version": previous},
+                     after={"version": version})
 
     # -- internals ---------------------------------------------------------------
 
@@ -488,6 +502,8 @@ class Registry:
                 details=json.dumps(details, default=str), created_by=actor, created_at=now))
             _log(conn, name, version, "register", None, "candidate", actor,
                  f"registered from run {run_id}", [], now)
+            audit.record(self.store, "model.registered", f"model:{name}@{version}", conn=conn,
+                         after={"run_id": run_id, "package_sha256": record.sha256})
 
 
 def _rewrite_card(folder: Path, name: str, version: int, evaluation: dict[str, Any],

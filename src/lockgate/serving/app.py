@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.table import scan as scan_table
 from lockgate.registry import Registry, parse_ref
 from lockgate.security import HttpGuard
 from lockgate.serving.batcher import MicroBatcher
@@ -188,7 +189,7 @@ class ServingState:
         path = predictions_path(self.settings, self.holder.current.name)
         if not request_ids or not (path / "_delta_log").is_dir():
             return request_ids
-        found = set(pl.scan_delta(str(path)).filter(pl.col("request_id").is_in(request_ids))
+        found = set(scan_table(path).filter(pl.col("request_id").is_in(request_ids))
                     .select("request_id").collect().get_column("request_id").to_list())
         return [rid for rid in request_ids if rid not in found]
 
