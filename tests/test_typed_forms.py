@@ -153,3 +153,17 @@ def test_the_door_writes_check_records_that_read_back_typed(settings) -> None:
     assert checks["range:amount"].level is CheckLevel.ROW
     assert (checks["range:amount"].passed, checks["range:amount"].failed) == (2, 1)
     assert result.accepted + result.quarantined == result.ingested == 3
+
+
+def test_monitoring_reads_the_prediction_log_where_serving_writes_it(settings) -> None:
+    from lockgate.monitoring import feedback_path as monitoring_feedback
+    from lockgate.monitoring import prediction_log_path
+    from lockgate.monitoring.window import PREDICTION_COLUMNS
+    from lockgate.serving import prediction_log as log
+
+    assert prediction_log_path(settings, "m") == log.predictions_path(settings, "m")
+    assert monitoring_feedback is log.feedback_path
+    assert PREDICTION_COLUMNS == log.OUTPUT_COLUMNS
+    schema = log.prediction_schema(CONTRACT, CONTRACT.feature_columns, "binary")
+    assert list(schema)[:4] == list(log.KEY_COLUMNS)
+    assert set(log.OUTPUT_COLUMNS) <= set(schema)
