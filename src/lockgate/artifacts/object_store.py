@@ -25,6 +25,7 @@ unfinished multipart upload) or a temporary key under ``.tmp/``, never a final k
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -318,14 +319,18 @@ def _put_source(source: bytes | Path) -> Any:
 
 
 def _s3_store(root: ObjectLocation) -> Any:
-    """An obstore S3Store for ``root``: endpoint from the standard variables, the
-    conditional operations lockgate relies on switched on."""
+    """An obstore S3Store for ``root`` (one per location and endpoint per process: a store
+    holds a connection pool), with the conditional operations lockgate relies on."""
+    return _cached_s3_store(root, s3_endpoint())
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_s3_store(root: ObjectLocation, endpoint: str | None) -> Any:
     try:
         from obstore.store import S3Store
     except ImportError as exc:  # pragma: no cover - obstore is a dependency
         raise ArtifactError("Object storage needs obstore: `pip install obstore`.") from exc
     config: dict[str, str] = {"conditional_put": "etag", "copy_if_not_exists": "multipart"}
-    endpoint = s3_endpoint()
     if endpoint:
         config["endpoint"] = endpoint
         if endpoint.startswith("http://"):
