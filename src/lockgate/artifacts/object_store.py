@@ -321,11 +321,12 @@ def _put_source(source: bytes | Path) -> Any:
 def _s3_store(root: ObjectLocation) -> Any:
     """An obstore S3Store for ``root`` (one per location and endpoint per process: a store
     holds a connection pool), with the conditional operations lockgate relies on."""
-    return _cached_s3_store(root, s3_endpoint())
+    profile = None if os.environ.get("AWS_ACCESS_KEY_ID") else os.environ.get("AWS_PROFILE")
+    return _cached_s3_store(root, s3_endpoint(), profile)
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_s3_store(root: ObjectLocation, endpoint: str | None) -> Any:
+def _cached_s3_store(root: ObjectLocation, endpoint: str | None, profile: str | None) -> Any:
     try:
         from obstore.store import S3Store
     except ImportError as exc:  # pragma: no cover - obstore is a dependency
@@ -335,7 +336,24 @@ def _cached_s3_store(root: ObjectLocation, endpoint: str | None) -> Any:
         config["endpoint"] = endpoint
         if endpoint.startswith("http://"):
             config["allow_http"] = "true"
-    return S3Store(root.bucket, prefix=root.prefix or None, config=config)  # type: ignore[arg-type]
+    options: dict[str, Any] = {}
+    if profile:  # a named profile (SSO, assumed roles...): resolved by boto3's own chain
+        options["credential_provider"] = _profile_credentials(profile)
+    return S3Store(root.bucket, prefix=root.prefix or None, config=config,  # type: ignore[arg-type]
+                   **options)
+
+
+def _profile_credentials(profile: str) -> Any:
+    """Credentials of an AWS profile through boto3 (obstore reads only the environment
+    variables and instance metadata by itself)."""
+    try:
+        import boto3
+        from obstore.auth.boto3 import Boto3CredentialProvider
+    except ImportError as exc:
+        raise ArtifactError(
+            f"AWS_PROFILE={profile} needs boto3 to read the profile: `pip install boto3`, "
+            "or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.") from exc
+    return Boto3CredentialProvider(boto3.session.Session(profile_name=profile))
 
 
 def object_store_for(root: Path | ObjectLocation) -> LocalObjectStore | S3ObjectStore:
