@@ -48,6 +48,10 @@ class Settings:
             bind address and loopback (``LOCKGATE_ALLOWED_HOSTS``, comma-separated).
         outbound_allow: hosts or CIDR ranges outbound URLs (webhooks) may reach although
             they are private, loopback or link-local (``LOCKGATE_OUTBOUND_ALLOW``).
+        tracking_uri: ``http(s)://`` address of a ``lockgate server``
+            (``LOCKGATE_TRACKING_URI``); runs, metrics, artifacts, lineage and registry
+            reads then go through it with the token of ``LOCKGATE_TOKEN`` (or the
+            credentials file). Unset: the embedded store, as always.
 
     Raises:
         ConfigError: a value (from any source) has the wrong type or is out of range;
@@ -64,6 +68,7 @@ class Settings:
     trusted_types: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     outbound_allow: tuple[str, ...] = ()
+    tracking_uri: str | None = None
 
     def __init__(self, **given: Any) -> None:
         names = [f.name for f in dataclasses.fields(Settings)]
@@ -191,6 +196,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if not isinstance(value, str):
                 raise ValueError(f"must be a text URL, not {type(value).__name__}")
             return value
+        if name == "tracking_uri":
+            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                raise ValueError("must be the http(s):// address of a `lockgate server`")
+            return value.rstrip("/") or None
         if name in _ROOTS and isinstance(value, str | os.PathLike | ObjectLocation):
             return parse_root(value)
         if not isinstance(value, str | os.PathLike):

@@ -8,12 +8,17 @@ the Delta log is the source of truth and the metadata store can be rebuilt from 
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+import pyarrow.dataset  # pa.dataset: staged files streamed with a new column
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
@@ -194,3 +199,78 @@ def current_version(path: TablePath) -> int | None:
     """The table's latest Delta version, or None."""
     table = open_table(path)
     return None if table is None else table.version()
+
+
+def stage_file(path: Path, frame: pl.DataFrame) -> AddAction:
+    """Write ``frame`` as one Parquet file inside the table folder, *not yet committed*.
+
+    A staged file is invisible to every reader until :func:`commit_staged` lists it in
+    a commit; a crash or a refusal before that leaves only an unreferenced file (which
+    :func:`discard_staged` removes, and Delta's VACUUM would too). This is how a batch
+    read in chunks lands atomically without holding the batch in memory.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    name = f"part-lockgate-{uuid.uuid4().hex}.snappy.parquet"
+    target = path / name
+    frame.write_parquet(target, compression="snappy", statistics=False)
+    size = target.stat().st_size
+    return AddAction(name, size, {}, int(time.time() * 1000), True,
+                     json.dumps({"numRecords": frame.height}))
+
+
+def discard_staged(path: Path, actions: list[AddAction]) -> None:
+    """Remove staged files that will not be committed (the batch was refused or failed)."""
+    for action in actions:
+        (path / action.path).unlink(missing_ok=True)
+
+
+def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
+                  record: dict[str, Any], *, removes: list[RemoveAction] | None = None,
+                  transaction: tuple[str, int] | None = None,
+                  table: DeltaTable | None = None) -> int:
+    """Commit staged files (and the removal of ``removes``) as one atomic Delta version
+    carrying ``record``; a new table is created by that same commit (its version 0).
+
+    ``schema``: the staged files' schema; when it adds columns to an existing table the
+    files are streamed once more through ``write_deltalake`` with a schema merge (the
+    low-level commit cannot evolve the schema), still one commit.
+    """
+    properties = CommitProperties(
+        custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
+        app_transactions=[Transaction(*transaction)] if transaction else None,
+    )
+    if table is None:
+        table = open_table(path)
+    if table is None:
+        create_table_with_add_actions(str(path), Schema.from_arrow(schema), adds,
+                                      mode="error", commit_properties=properties)
+        return find_commit(path, record["batch_id"])
+    landed = pa.schema(table.schema().to_arrow())
+    if set(schema.names) - set(landed.names) and not removes:
+        files = [str(path / a.path) for a in adds]
+        reader = pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader() \
+            if files else schema.empty_table().to_reader()
+        write_deltalake(table, reader, mode="append", schema_mode="merge",
+                        commit_properties=properties)
+        discard_staged(path, adds)
+        return find_commit(path, record["batch_id"], table)
+    table.create_write_transaction([*adds, *(removes or [])], "append", table.schema(),
+                                   commit_properties=properties)
+    table.update_incremental()  # the low-level commit does not advance the object
+    return find_commit(path, record["batch_id"], table)
+
+
+def added_files(path: Path, version: int) -> list[RemoveAction]:
+    """The data files ``version`` added, as removal actions."""
+    now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
+    before = {} if version == 0 else {
+        a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version - 1))}
+    stamp = int(time.time() * 1000)
+    return [RemoveAction(p, True, stamp, int(a["size_bytes"]), {})
+            for p, a in now.items() if p not in before]
+
+
+def _add_actions(table: DeltaTable) -> list[dict[str, Any]]:
+    frame = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select("path", "size_bytes").to_dicts()

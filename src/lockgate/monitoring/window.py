@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from deltalake import DeltaTable
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.location import StoragePath, storage_options
@@ -180,7 +181,7 @@ class BucketProfile:
 
 
 def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
-                        contract: Mapping[str, Any]) -> BucketProfile:
+                        contract: Contract) -> BucketProfile:
     """Profile logged predictions: inputs, outputs, latency, contract checks, versions.
 
     Raises:
@@ -211,7 +212,9 @@ def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
         latency_sum_ms=float(latency.sum()) if latency.size else 0.0,
         latency_max_ms=float(latency.max()) if latency.size else 0.0,
         violations=count_violations(frame.select(list(features)), contract),
-        features=profile(frame.select(list(features)), contract=_contract_object(contract)),
+        # profiled with the contract's kinds (a category stored as integers stays
+        # categorical), as the reference profile was
+        features=profile(frame.select(list(features)), contract=contract),
         predictions=profile(frame.select(outputs)) if outputs else None,
         **requests,
     )
@@ -314,7 +317,7 @@ def read_span(path: StoragePath, start: float, end: float, columns: Sequence[str
 
 
 def window_profile(store: Store, settings: Settings, model_name: str, span: WindowSpan, *,
-                   features: Sequence[str], contract: Mapping[str, Any],
+                   features: Sequence[str], contract: Contract,
                    now: float | None = None, settle_seconds: float = 30.0
                    ) -> tuple[BucketProfile, dict[str, int]]:
     """Merge the window's bucket profiles, profiling (and storing) only missing buckets.
@@ -345,7 +348,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
 
 
 def _profile_missing(rows: pl.DataFrame, missing: list[tuple[float, float]],
-                     features: Sequence[str], contract: Mapping[str, Any]
+                     features: Sequence[str], contract: Contract
                      ) -> dict[tuple[float, float], BucketProfile]:
     wanted = set(missing)
     if rows.height == 0:
@@ -401,17 +404,6 @@ def stored_bucket_count(store: Store, model_name: str) -> int:
     with store.read() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(t_buckets).where(
             t_buckets.c.model_name == model_name)).scalar_one())
-
-
-def _contract_object(contract: Mapping[str, Any]) -> Any:
-    """The data stage's Contract, so live columns are profiled with the same kinds
-    (a ``category`` stored as integers stays categorical) as the reference profile."""
-    from lockgate.data.contract import Contract
-
-    try:
-        return Contract.from_dict(dict(contract))
-    except LockgateError:
-        return None  # a contract this lockgate cannot parse: profile by dtype
 
 
 def _merge_profiles(a: Profile | None, b: Profile | None) -> Profile | None:

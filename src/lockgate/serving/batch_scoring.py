@@ -35,7 +35,7 @@ from lockgate.location import ObjectLocation, StoragePath, storage_options
 from lockgate.registry import Registry
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
-from lockgate.serving.prediction_log import POLARS_TYPES, TIMESTAMP, predictions_path
+from lockgate.serving.prediction_log import TIMESTAMP, predictions_path
 from lockgate.store import Store
 
 #: ``progress(rows_done, rows_total_or_None)`` after every chunk.
@@ -163,7 +163,7 @@ class _Job:
                  settings: Settings, output: _Output) -> None:
         self.name, self.version, self.package = name, version, package
         self.source, self.settings, self.output = source, settings, output
-        self.contract = Contract.from_dict(package.contract)
+        self.contract: Contract = package.contract
         self.scoring = scoring_contract(self.contract)
         self.features = [c for c in package.feature_columns]
         self.keys = [c.name for c in self.scoring.columns if c.name not in self.features]
@@ -261,11 +261,10 @@ class _Job:
     def _log(self, index: int, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
              wall_ms: float, cpu_ms: float) -> None:
         n = accepted.height
-        kinds = {c.name: c.type for c in self.contract.columns}
         now = pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
         frame = pl.concat([
             pl.DataFrame([ids]),
-            accepted.select([pl.col(f).cast(POLARS_TYPES.get(kinds.get(f, "string"), pl.Utf8()))
+            accepted.select([pl.col(f).cast(self.contract.column(f).polars_dtype)
                              for f in self.features]),
             scores.select(pl.col("prediction").cast(
                 pl.Float64 if self.problem_type == "regression" else pl.Utf8),

@@ -20,15 +20,12 @@ from typing import Any
 import polars as pl
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.errors import NotFoundError
 from lockgate.location import StoragePath, storage_options
 
 log = logging.getLogger("lockgate.serving")
 
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.Utf8(),
-    "category": pl.Utf8(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
-}
 TIMESTAMP = pl.Datetime("us", "UTC")
 #: Per-row accounting of the prediction log. A request of n rows shares its latency and
 #: its model call's CPU time among them (``latency_ms``, ``cpu_ms`` are per row, so sums
@@ -54,17 +51,17 @@ def feedback_path(settings: Settings, model_name: str) -> StoragePath:
     return settings.resolved_data_root / "_feedback" / model_name
 
 
-def prediction_schema(contract: Mapping[str, Any], features: list[str],
+def prediction_schema(contract: Contract, features: list[str],
                       problem_type: str) -> dict[str, pl.DataType]:
     """The prediction log's columns for one model; this module owns the format and
-    monitoring imports it."""
-    kinds = {c["name"]: c.get("type", "float") for c in contract["columns"]}
+    monitoring imports it. Each feature is logged as the type it lands as in the
+    versioned tables (:attr:`lockgate.data.ColumnSpec.polars_dtype`)."""
     schema: dict[str, pl.DataType] = {
         "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
         "model_version": pl.Int64(),
     }
     for name in features:
-        schema[name] = POLARS_TYPES.get(kinds.get(name, "string"), pl.Utf8())
+        schema[name] = contract.column(name).polars_dtype
     schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()
     schema["probability"] = pl.Float64()
     schema.update(ACCOUNTING_COLUMNS)

@@ -30,7 +30,7 @@ from lockgate.errors import (
     TrackingError,
     close_matches,
 )
-from lockgate.store import migration, run_page
+from lockgate.store import audit, migration, run_page
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
 from lockgate.store.records import (
@@ -166,10 +166,11 @@ class Store:
         """Insert a RUNNING run and return its id (16 hex characters)."""
         run_id = uuid.uuid4().hex[:16]
         now = time.time()
-        self.execute_write(
-            sa.insert(t.runs).values(
+        experiment_id = self.experiment_id(experiment)
+        with self.write() as conn:
+            conn.execute(sa.insert(t.runs).values(
                 id=run_id,
-                experiment_id=self.experiment_id(experiment),
+                experiment_id=experiment_id,
                 name=name,
                 kind=kind,
                 status=status,
@@ -180,8 +181,9 @@ class Store:
                 heartbeat_seconds=heartbeat_seconds,
                 host=socket.gethostname(),
                 pid=os.getpid(),
-            )
-        )
+            ))
+            audit.record(self, "run.created", f"run:{run_id}", conn=conn,
+                         after={"name": name, "experiment": experiment, "kind": kind})
         return run_id
 
     def heartbeat(self, run_id: str) -> None:
