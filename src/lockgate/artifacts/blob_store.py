@@ -6,11 +6,15 @@ every read, and never resolves a key or name to a path outside its root.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+import time
 import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -19,6 +23,41 @@ from lockgate.errors import ArtifactError
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 URI_SCHEME = "lockgate+sha256://"
 _CHUNK = 1 << 20
+#: Prefix of an upload in progress (renamed into place when complete).
+PARTIAL_PREFIX = ".tmp-"
+#: Prefix of a blob ``delete`` has set aside while it re-checks the blob's age.
+DELETING_PREFIX = ".gc-"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One object of a blob store as a listing sees it.
+
+    Attributes:
+        key: its key relative to the store's root (``ab/ab12…`` for a blob,
+            ``ab/.tmp-x1y2`` for an interrupted upload).
+        size: bytes.
+        modified: last write (or re-use, see :meth:`LocalBlobStore.put`), epoch seconds.
+    """
+
+    key: str
+    size: int
+    modified: float
+
+    @property
+    def name(self) -> str:
+        """The last part of the key."""
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def is_blob(self) -> bool:
+        """A complete content-addressed blob (its name is its sha256)."""
+        return bool(_SHA256.match(self.name))
+
+    @property
+    def is_partial(self) -> bool:
+        """An upload that was interrupted or is still being written."""
+        return self.name.startswith(PARTIAL_PREFIX)
 
 
 class BlobStore(Protocol):
@@ -66,10 +105,16 @@ class LocalBlobStore:
         self.root = Path(root).resolve()
 
     def put(self, data: bytes) -> str:
-        """Store bytes atomically; storing the same bytes twice is a no-op."""
+        """Store bytes atomically; storing the same bytes twice writes them once.
+
+        Re-storing present bytes refreshes the blob's modification time: ``lockgate gc``
+        never deletes a blob younger than its grace age, so a writer that finds its bytes
+        already present and is about to register them cannot lose them to a concurrent
+        sweep (see :meth:`delete`).
+        """
         sha = hashlib.sha256(data).hexdigest()
         target = self.path_for(sha)
-        if target.exists():
+        if self._reuse(target):
             return sha
         self._write_atomic(target, [data])
         return sha
@@ -87,7 +132,7 @@ class LocalBlobStore:
                 size += len(chunk)
         sha = digest.hexdigest()
         target = self.path_for(sha)
-        if not target.exists():
+        if not self._reuse(target):
             with source.open("rb") as handle:
                 self._write_atomic(target, iter(lambda: handle.read(_CHUNK), b""))
         return sha, size
@@ -133,9 +178,98 @@ class LocalBlobStore:
         key = check_key(sha256)
         return self.root / key[:2] / key
 
+    # -- listing and deleting (what `lockgate gc` and `lockgate du` use) -----------
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every object under the root whose key starts with ``prefix``: blobs, partial
+        uploads (``.tmp-*``) and blobs a sweep set aside (``.gc-*``)."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or not (folder.name.startswith(prefix[:2])):
+                continue
+            for path in sorted(folder.iterdir()):
+                key = f"{folder.name}/{path.name}"
+                if not key.startswith(prefix):
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # deleted while listing
+                    stat = path.stat()
+                    if path.is_file():
+                        yield StoredObject(key, stat.st_size, stat.st_mtime)
+
+    def size(self, key: str) -> int:
+        """Bytes of the object at ``key`` (a blob's sha256 or a listed key).
+
+        Raises:
+            ArtifactError: no such object.
+        """
+        try:
+            return self._object_path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"No object `{key}` in {self.root}.") from exc
+
+    def delete(self, key: str, *, older_than: float | None = None) -> bool:
+        """Delete the object at ``key``; True when it was deleted.
+
+        With ``older_than`` (epoch seconds) the object is deleted only if it was last
+        written (or re-used by :meth:`put`) before then. The check is safe against a
+        concurrent ``put`` of the same bytes: the blob is first renamed aside, then its
+        age is read again; a ``put`` that refreshed it before the rename is seen (the blob
+        is put back), and one that comes after the rename finds no blob and writes it
+        anew.
+        """
+        path = self._object_path(key)
+        if older_than is None:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+        aside = path.with_name(f"{DELETING_PREFIX}{path.name}-{os.getpid()}-{time.time_ns()}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= older_than:
+            with contextlib.suppress(FileNotFoundError):
+                if path.exists():  # written anew meanwhile: same bytes, keep that one
+                    aside.unlink()
+                else:
+                    os.rename(aside, path)
+            return False
+        aside.unlink()
+        return True
+
+    def restore_set_aside(self, key: str) -> bool:
+        """Put back a blob a sweep set aside and could not finish with (a crash between
+        the rename and the delete); True when it was put back."""
+        path = self._object_path(key)
+        if not path.name.startswith(DELETING_PREFIX):
+            return False
+        original = path.with_name(path.name[len(DELETING_PREFIX):].split("-", 1)[0])
+        check_key(original.name)
+        if original.exists():
+            path.unlink(missing_ok=True)
+            return False
+        os.rename(path, original)
+        return True
+
+    def _object_path(self, key: str) -> Path:
+        if _SHA256.match(key):
+            return self.path_for(key)
+        return safe_join(self.root, key)
+
+    def _reuse(self, target: Path) -> bool:
+        """Whether ``target`` is already stored; if so, mark it as just used."""
+        try:
+            os.utime(target)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _write_atomic(self, target: Path, chunks) -> None:  # type: ignore[no-untyped-def]
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:

@@ -1,0 +1,135 @@
+"""Delta maintenance of tables and prediction logs: OPTIMIZE (compaction of the small
+files every micro-batch and HTTP ingest POST commits) and VACUUM within what retention
+allows.
+
+Safety:
+
+- VACUUM runs in Delta's default (lite) mode: it deletes only files a commit has
+  *removed* (compaction, MERGE), never a file no commit names yet, so a writer whose
+  data files are written but not committed cannot lose them.
+- Every version lineage protects, and every version the policy keeps, is passed as
+  ``keep_versions``: its files stay, so ``orders@v3`` still reads back after compaction.
+- The retention is never shorter than the grace age, so a reader that opened an older
+  snapshot a moment ago finishes reading it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from lockgate.data.table import open_table
+
+#: Files smaller than this are "small": compaction rewrites them into files of
+#: about :data:`TARGET_FILE_BYTES`.
+SMALL_FILE_BYTES = 16 << 20
+TARGET_FILE_BYTES = 128 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """What maintenance did (or would do) to one Delta table.
+
+    Attributes:
+        path: the table folder.
+        small_files: live data files below :data:`SMALL_FILE_BYTES` before compaction.
+        compacted: files compaction rewrote (0 in a dry run).
+        vacuumed: files VACUUM deleted (in a dry run: would delete).
+        vacuumed_bytes: their bytes.
+        kept_versions: versions whose files were kept.
+        retention_hours: the VACUUM retention used (None: no VACUUM).
+    """
+
+    path: Path
+    small_files: int
+    compacted: int
+    vacuumed: list[str]
+    vacuumed_bytes: int
+    kept_versions: tuple[int, ...]
+    retention_hours: int | None
+
+
+def maintain(path: Path, *, keep_versions: Sequence[int] | None, grace_seconds: float,
+             min_age_seconds: float = 0.0, dry_run: bool) -> Maintenance | None:
+    """Compact ``path`` and vacuum what neither ``keep_versions`` nor the retention keeps.
+
+    Args:
+        path: a Delta table folder.
+        keep_versions: versions to keep readable; None: keep every version (no VACUUM).
+        grace_seconds: the shortest retention (concurrent readers and writers).
+        min_age_seconds: keep every version younger than this too (a policy's max_age).
+        dry_run: change nothing; report what VACUUM would delete now.
+
+    Returns:
+        None when no table is at ``path``.
+    """
+    table = open_table(path)
+    if table is None:
+        return None
+    small = sum(1 for size in _live_sizes(table) if size < SMALL_FILE_BYTES)
+    compacted = 0
+    if not dry_run and small > 1:
+        metrics = table.optimize.compact(target_size=TARGET_FILE_BYTES)
+        compacted = int(metrics.get("numFilesRemoved", 0))
+        if compacted:
+            table.create_checkpoint()  # readers replay one checkpoint, not every commit
+    if keep_versions is None:
+        return Maintenance(path, small, compacted, [], 0, (), None)
+    hours = math.ceil(max(grace_seconds, min_age_seconds) / 3600)
+    latest = table.version()
+    kept = tuple(sorted({v for v in keep_versions if 0 <= v <= latest} | {latest}))
+    sizes = _removed_sizes(path)
+    files = table.vacuum(retention_hours=hours, dry_run=dry_run,
+                         enforce_retention_duration=False, keep_versions=list(kept))
+    return Maintenance(path, small, compacted, sorted(files),
+                       sum(sizes.get(f, 0) for f in files), kept, hours)
+
+
+def delta_tables(root: Path) -> list[Path]:
+    """Every Delta table folder below ``root`` (a folder holding ``_delta_log``)."""
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob("_delta_log") if p.is_dir())
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of every file below ``path`` (data files, log, checkpoints)."""
+    if not path.exists():
+        return 0
+    total = 0
+    for item in path.rglob("*"):
+        try:
+            if item.is_file():
+                total += item.stat().st_size
+        except FileNotFoundError:  # vacuumed while walking
+            continue
+    return total
+
+
+def age_of_versions(table: DeltaTable) -> dict[int, float]:
+    """Each version's commit time (epoch seconds), from the Delta log."""
+    now = time.time()
+    return {int(e["version"]): float(e.get("timestamp", now * 1000)) / 1000
+            for e in table.history()}
+
+
+def _live_sizes(table: DeltaTable) -> list[int]:
+    actions = table.get_add_actions(flatten=True)
+    return [int(s) for s in actions.column("size_bytes").to_pylist()]
+
+
+def _removed_sizes(path: Path) -> dict[str, int]:
+    """Sizes of the files present under ``path``, by relative name (VACUUM names files
+    relative to the table)."""
+    out: dict[str, int] = {}
+    for item in path.rglob("*.parquet"):
+        try:
+            out[str(item.relative_to(path))] = item.stat().st_size
+        except FileNotFoundError:
+            continue
+    return out
