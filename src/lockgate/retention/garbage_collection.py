@@ -396,8 +396,9 @@ def maintain_tables(store: Store, settings: Settings, protected: Protection,
                 record(Decision("version", target, "vacuum",
                                 f"expired by {policy.describe()} ({_where(policy)}): time travel "
                                 "to it ends once its files are vacuumed"))
-        _maintain(table_path(settings, table), "table", table,
-                  None if policy is None else keep, settings, 0.0, dry_run, record)
+        path = table_path(settings, table)
+        _maintain(path, "table", table, None if policy is None else keep,
+                  settings, 0.0, dry_run, record)
         quarantine = quarantine_path(settings, table)
         if quarantine.exists():
             _maintain(quarantine, "table", f"{QUARANTINE_DIR}/{table}",

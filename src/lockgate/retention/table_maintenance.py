@@ -23,7 +23,7 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from lockgate.data.table import open_table
+from lockgate.data.table import open_table, same_content_version
 
 #: Files smaller than this are "small": compaction rewrites them into files of
 #: about :data:`TARGET_FILE_BYTES`.
@@ -61,6 +61,7 @@ def maintain(path: Path, *, keep_versions: Sequence[int] | None, grace_seconds: 
     Args:
         path: a Delta table folder.
         keep_versions: versions to keep readable; None: keep every version (no VACUUM).
+            A version compacted since is kept through the compaction's version.
         grace_seconds: the shortest retention (concurrent readers and writers).
         min_age_seconds: keep every version younger than this too (a policy's max_age).
         dry_run: change nothing; report what VACUUM would delete now.
@@ -82,7 +83,10 @@ def maintain(path: Path, *, keep_versions: Sequence[int] | None, grace_seconds: 
         return Maintenance(path, small, compacted, [], 0, (), None)
     hours = math.ceil(max(grace_seconds, min_age_seconds) / 3600)
     latest = table.version()
-    kept = tuple(sorted({v for v in keep_versions if 0 <= v <= latest} | {latest}))
+    history = table.history()
+    # a version compacted since stays readable through the compaction (same rows)
+    kept = tuple(sorted({same_content_version(table, v, history)
+                         for v in keep_versions if 0 <= v <= latest} | {latest}))
     sizes = _removed_sizes(path)
     files = table.vacuum(retention_hours=hours, dry_run=dry_run,
                          enforce_retention_duration=False, keep_versions=list(kept))
