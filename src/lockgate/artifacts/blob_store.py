@@ -1,63 +1,28 @@
 """Content-addressed bytes: ``put(bytes) -> sha256`` and ``get(sha256) -> bytes``.
 
-The local store writes atomically (temp file, fsync, rename), verifies the hash on
-every read, and never resolves a key or name to a path outside its root.
+Blobs live on an :class:`~lockgate.artifacts.object_store.ObjectStore` (a local folder
+or an ``s3://`` prefix): written atomically (temporary key, hash verified, conditional
+move), verified on every read, and never resolved to a path outside the root.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from lockgate.artifacts.object_store import LocalObjectStore, ObjectStore, object_store_for
 from lockgate.errors import ArtifactError
+from lockgate.location import ObjectLocation
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 URI_SCHEME = "lockgate+sha256://"
 _CHUNK = 1 << 20
-#: Prefix of an upload in progress (renamed into place when complete).
-PARTIAL_PREFIX = ".tmp-"
-#: Prefix of a blob ``delete`` has set aside while it re-checks the blob's age.
-DELETING_PREFIX = ".gc-"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    """One object of a blob store as a listing sees it.
-
-    Attributes:
-        key: its key relative to the store's root (``ab/ab12…`` for a blob,
-            ``ab/.tmp-x1y2`` for an interrupted upload).
-        size: bytes.
-        modified: last write (or re-use, see :meth:`LocalBlobStore.put`), epoch seconds.
-    """
-
-    key: str
-    size: int
-    modified: float
-
-    @property
-    def name(self) -> str:
-        """The last part of the key."""
-        return self.key.rsplit("/", 1)[-1]
-
-    @property
-    def is_blob(self) -> bool:
-        """A complete content-addressed blob (its name is its sha256)."""
-        return bool(_SHA256.match(self.name))
-
-    @property
-    def is_partial(self) -> bool:
-        """An upload that was interrupted or is still being written."""
-        return self.name.startswith(PARTIAL_PREFIX)
 
 
 class BlobStore(Protocol):
@@ -98,25 +63,27 @@ def key_from_uri(uri: str) -> str:
     return check_key(uri[len(URI_SCHEME):])
 
 
-class LocalBlobStore:
-    """Blobs in a folder: ``<root>/<sha[:2]>/<sha>``."""
+class ObjectBlobStore:
+    """Content-addressed blobs over an :class:`ObjectStore`: ``<sha[:2]>/<sha>``.
 
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root).resolve()
+    Writes go through ``put_atomic`` (temporary key, hash verified, conditional move),
+    so a blob is either absent or complete under its key; reads verify the hash again.
+    """
+
+    def __init__(self, objects: ObjectStore, cache: Path | None = None) -> None:
+        self.objects = objects
+        self.root = objects.root
+        self._cache = cache
 
     def put(self, data: bytes) -> str:
         """Store bytes atomically; storing the same bytes twice writes them once.
 
-        Re-storing present bytes refreshes the blob's modification time: ``lockgate gc``
-        never deletes a blob younger than its grace age, so a writer that finds its bytes
-        already present and is about to register them cannot lose them to a concurrent
-        sweep (see :meth:`delete`).
+        Re-storing present bytes touches them: ``lockgate gc`` never deletes a blob
+        younger than its grace age, so a writer that finds its bytes already stored and
+        is about to register them cannot lose them to a concurrent sweep.
         """
         sha = hashlib.sha256(data).hexdigest()
-        target = self.path_for(sha)
-        if self._reuse(target):
-            return sha
-        self._write_atomic(target, [data])
+        self._store(sha, data)
         return sha
 
     def put_file(self, path: Path | str) -> tuple[str, int]:
@@ -131,11 +98,16 @@ class LocalBlobStore:
                 digest.update(chunk)
                 size += len(chunk)
         sha = digest.hexdigest()
-        target = self.path_for(sha)
-        if not self._reuse(target):
-            with source.open("rb") as handle:
-                self._write_atomic(target, iter(lambda: handle.read(_CHUNK), b""))
+        self._store(sha, source)
         return sha, size
+
+    def _store(self, sha: str, source: bytes | Path) -> None:
+        """Write the blob, or touch it when present. A sweep may remove it between the
+        two (it was old and unreferenced): then the touch fails and it is written anew."""
+        key = blob_key(sha)
+        while not self.objects.put_atomic(key, source, sha):
+            if self.objects.touch(key):
+                return
 
     def get(self, sha256: str) -> bytes:
         """Read and verify a blob.
@@ -143,143 +115,102 @@ class LocalBlobStore:
         Raises:
             ArtifactError: missing, or its content no longer matches its hash.
         """
-        path = self.path_for(sha256)
         try:
-            data = path.read_bytes()
+            data = self.objects.get(blob_key(sha256))
         except FileNotFoundError as exc:
             raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.") from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise ArtifactError(
                 f"Artifact {sha256} is corrupted: its content hashes to {actual}. "
-                f"Restore {path} from a backup or re-run the step that produced it."
+                f"Restore {self.root}/{blob_key(sha256)} from a backup or re-run the step "
+                "that produced it."
             )
         return data
 
     def open_verified(self, sha256: str) -> BinaryIO:
-        """Verify a blob by streaming it, then return an open handle on it."""
-        path = self.path_for(sha256)
-        if not path.is_file():
-            raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.")
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256:
+        """Verify a blob by streaming it, then return an open handle on a local file
+        holding it (the blob itself locally; a verified cached copy for object storage)."""
+        path = self.local_copy(sha256)
+        if not _hashes_to(path, sha256):
             raise ArtifactError(f"Artifact {sha256} is corrupted: its content changed.")
         return path.open("rb")
 
+    def local_copy(self, sha256: str) -> Path:
+        """A local file with the blob's bytes: downloaded once into the cache, atomically."""
+        key = blob_key(sha256)
+        cache = self._cache or Path(tempfile.gettempdir()) / f"lockgate-{os.getuid()}-blobs"
+        target = cache / key
+        if target.is_file() and _hashes_to(target, sha256):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            try:
+                self.objects.download(key, Path(tmp_name))
+            except FileNotFoundError as exc:
+                raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.") from exc
+            os.replace(tmp_name, target)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        return target
+
     def exists(self, sha256: str) -> bool:
         """Whether a blob with this digest is present."""
-        return self.path_for(sha256).is_file()
+        return self.objects.exists(blob_key(sha256))
+
+    def keys(self) -> Iterator[str]:
+        """Digests of every stored blob (for retention and disk figures)."""
+        for info in self.objects.list():
+            name = info.key.rsplit("/", 1)[-1]
+            if _SHA256.match(name) and info.key == blob_key(name):
+                yield name
+
+
+class LocalBlobStore(ObjectBlobStore):
+    """Blobs in a folder: ``<root>/<sha[:2]>/<sha>`` (temp file, fsync, rename)."""
+
+    def __init__(self, root: Path | str) -> None:
+        super().__init__(LocalObjectStore(root))
+        self.root: Path = Path(root).resolve()
+
+    def local_copy(self, sha256: str) -> Path:
+        """The blob's own file (no copy is needed locally)."""
+        path = self.path_for(sha256)
+        if not path.is_file():
+            raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.")
+        return path
 
     def path_for(self, sha256: str) -> Path:
         """The file path of a key; the key is validated first."""
         key = check_key(sha256)
         return self.root / key[:2] / key
 
-    # -- listing and deleting (what `lockgate gc` and `lockgate du` use) -----------
 
-    def list(self, prefix: str = "") -> Iterator[StoredObject]:
-        """Every object under the root whose key starts with ``prefix``: blobs, partial
-        uploads (``.tmp-*``) and blobs a sweep set aside (``.gc-*``)."""
-        if not self.root.is_dir():
-            return
-        for folder in sorted(self.root.iterdir()):
-            if not folder.is_dir() or not (folder.name.startswith(prefix[:2])):
-                continue
-            for path in sorted(folder.iterdir()):
-                key = f"{folder.name}/{path.name}"
-                if not key.startswith(prefix):
-                    continue
-                with contextlib.suppress(FileNotFoundError):  # deleted while listing
-                    stat = path.stat()
-                    if path.is_file():
-                        yield StoredObject(key, stat.st_size, stat.st_mtime)
+def blob_key(sha256: str) -> str:
+    """The object key of a blob: ``<sha[:2]>/<sha>`` (the key is validated first)."""
+    key = check_key(sha256)
+    return f"{key[:2]}/{key}"
 
-    def size(self, key: str) -> int:
-        """Bytes of the object at ``key`` (a blob's sha256 or a listed key).
 
-        Raises:
-            ArtifactError: no such object.
-        """
-        try:
-            return self._object_path(key).stat().st_size
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"No object `{key}` in {self.root}.") from exc
+def blob_store_for(root: Path | ObjectLocation) -> ObjectBlobStore:
+    """The blob store of an artifact root from the settings (local folder or ``s3://``).
 
-    def delete(self, key: str, *, older_than: float | None = None) -> bool:
-        """Delete the object at ``key``; True when it was deleted.
+    Example:
+        blobs = blob_store_for(settings.resolved_artifact_root)
+    """
+    if isinstance(root, ObjectLocation):
+        return ObjectBlobStore(object_store_for(root))
+    return LocalBlobStore(root)
 
-        With ``older_than`` (epoch seconds) the object is deleted only if it was last
-        written (or re-used by :meth:`put`) before then. The check is safe against a
-        concurrent ``put`` of the same bytes: the blob is first renamed aside, then its
-        age is read again; a ``put`` that refreshed it before the rename is seen (the blob
-        is put back), and one that comes after the rename finds no blob and writes it
-        anew.
-        """
-        path = self._object_path(key)
-        if older_than is None:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                return False
-            return True
-        aside = path.with_name(f"{DELETING_PREFIX}{path.name}-{os.getpid()}-{time.time_ns()}")
-        try:
-            os.rename(path, aside)
-        except FileNotFoundError:
-            return False
-        if aside.stat().st_mtime >= older_than:
-            with contextlib.suppress(FileNotFoundError):
-                if path.exists():  # written anew meanwhile: same bytes, keep that one
-                    aside.unlink()
-                else:
-                    os.rename(aside, path)
-            return False
-        aside.unlink()
-        return True
 
-    def restore_set_aside(self, key: str) -> bool:
-        """Put back a blob a sweep set aside and could not finish with (a crash between
-        the rename and the delete); True when it was put back."""
-        path = self._object_path(key)
-        if not path.name.startswith(DELETING_PREFIX):
-            return False
-        original = path.with_name(path.name[len(DELETING_PREFIX):].split("-", 1)[0])
-        check_key(original.name)
-        if original.exists():
-            path.unlink(missing_ok=True)
-            return False
-        os.rename(path, original)
-        return True
-
-    def _object_path(self, key: str) -> Path:
-        if _SHA256.match(key):
-            return self.path_for(key)
-        return safe_join(self.root, key)
-
-    def _reuse(self, target: Path) -> bool:
-        """Whether ``target`` is already stored; if so, mark it as just used."""
-        try:
-            os.utime(target)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def _write_atomic(self, target: Path, chunks) -> None:  # type: ignore[no-untyped-def]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+def _hashes_to(path: Path, sha256: str) -> bool:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256
 
 
 class MemoryBlobStore:

@@ -8,20 +8,22 @@ folders: live files, files earlier commits removed (until VACUUM), the log.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import LocalBlobStore
+from lockgate.artifacts.blob_store import blob_key, blob_store_for
 from lockgate.config import Settings, load_settings
 from lockgate.data.table import QUARANTINE_DIR, quarantine_path, table_path
 from lockgate.retention.garbage_collection import LOG_DIRS
-from lockgate.retention.table_maintenance import delta_tables, folder_bytes
+from lockgate.retention.table_maintenance import delta_tables, file_sizes, folder_bytes
 from lockgate.store import Store
 from lockgate.store import schema as t
 from lockgate.store import tables_registry as reg
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 UsageKind = Literal["experiment", "table", "model", "log", "artifacts", "metadata"]
 
 
@@ -66,15 +68,14 @@ def disk_usage(*, settings: Settings | None = None) -> DiskUsage:
     """Measure the store: blobs by experiment and model, tables, logs, the database."""
     settings = settings or load_settings()
     store = Store.open(settings)
-    blobs = LocalBlobStore(settings.resolved_artifact_root)
+    blobs = blob_store_for(settings.resolved_artifact_root)
     sizes: dict[str, int] = {}
-    partial_bytes = partial_count = 0
-    for item in blobs.list():
-        if item.is_blob:
-            sizes[item.name] = item.size
-        elif item.is_partial:
-            partial_bytes += item.size
-            partial_count += 1
+    for item in blobs.objects.list():
+        name = item.key.rsplit("/", 1)[-1]
+        if _SHA256.match(name) and item.key == blob_key(name):
+            sizes[name] = item.size
+    partials = list(blobs.objects.list_partials())
+    partial_bytes, partial_count = sum(p.size for p in partials), len(partials)
     lines = _experiments(store, sizes) + _models(store, sizes)
     referenced = _referenced(store)
     orphan = {sha: size for sha, size in sizes.items() if sha not in referenced}
@@ -82,7 +83,7 @@ def disk_usage(*, settings: Settings | None = None) -> DiskUsage:
     lines.append(Usage("artifacts", "unreferenced blobs", sum(orphan.values()), len(orphan),
                        "blobs `lockgate gc` may remove"))
     lines.append(Usage("artifacts", "partial uploads", partial_bytes, partial_count,
-                       ".tmp-* files"))
+                       "interrupted uploads"))
     data_bytes = 0
     for table in store.dataset_tables():
         versions = len(store.dataset_versions(table))
@@ -97,9 +98,9 @@ def disk_usage(*, settings: Settings | None = None) -> DiskUsage:
     for folder in LOG_DIRS:
         for path in delta_tables(root / folder):
             size = folder_bytes(path)
-            files = sum(1 for p in path.rglob("*.parquet"))
-            lines.append(Usage("log", f"{folder}/{path.relative_to(root / folder).as_posix()}",
-                               size, files, "data files"))
+            files = len(file_sizes(path, ".parquet"))
+            name = str(path)[len(str(root / folder)):].strip("/")
+            lines.append(Usage("log", f"{folder}/{name}", size, files, "data files"))
             data_bytes += size
     database = _database_bytes(store)
     if database is not None:

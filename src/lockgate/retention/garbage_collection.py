@@ -7,10 +7,10 @@ One pass, in this order, every step recorded as a :class:`Decision`:
    not being purged still refers to what they made.
 2. **Blobs** — mark and sweep: the blobs are listed, then the artifact rows read; a blob
    no row names is removed only if it is older than ``gc_grace_seconds`` at the sweep's
-   start, and the age is checked again after it is set aside (see
-   :meth:`LocalBlobStore.delete`). A writer always stores the bytes (or refreshes
-   present ones) *before* registering them, so a blob whose reference is in flight is
-   always younger than the grace age. Interrupted uploads (``.tmp-*``) older than the
+   start, its age is read again at the delete (``ObjectStore.delete_if_older``) and its
+   references just before. A writer always stores the bytes (or touches present ones)
+   *before* registering them, so a blob whose reference is in flight is always younger
+   than the grace age. Interrupted uploads (``.tmp-*``, ``.tmp/`` on S3) older than the
    grace age go too.
 3. **Tables and prediction logs** — Delta OPTIMIZE, then VACUUM keeping every version
    lineage protects and every version the table's policy keeps (see
@@ -23,18 +23,19 @@ training run and everything upstream of that run (:mod:`lockgate.retention.prote
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import LocalBlobStore
-from lockgate.artifacts.blob_store import DELETING_PREFIX, StoredObject
+from lockgate.artifacts.blob_store import ObjectBlobStore, blob_key, blob_store_for
+from lockgate.artifacts.object_store import ObjectInfo
 from lockgate.config import Settings, load_settings
 from lockgate.data.table import QUARANTINE_DIR, quarantine_path, table_path
+from lockgate.location import StoragePath
 from lockgate.retention.policy import Policies, RetentionPolicy, format_age, load_policies
 from lockgate.retention.protection import Protection, protection
 from lockgate.retention.run_deletion import (
@@ -52,6 +53,7 @@ from lockgate.store import tables_pipelines as tp
 from lockgate.store import tables_quality as tq
 from lockgate.store import tables_registry as reg
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 Subject = Literal["run", "blob", "partial", "table", "version", "log"]
 Action = Literal["keep", "remove", "soft-delete", "purge", "compact", "vacuum"]
 LOG_DIRS = ("_predictions", "_feedback")
@@ -142,11 +144,16 @@ def collect_garbage(*, dry_run: bool = True, settings: Settings | None = None,
 
     store = Store.open(settings)
     protected = protection(store)
-    blobs = LocalBlobStore(settings.resolved_artifact_root)
-    listing = list(blobs.list())  # mark: listed before the references are read
+    blobs = blob_store_for(settings.resolved_artifact_root)
+    restore = getattr(blobs.objects, "restore_set_aside", None)  # a crashed sweep's leftovers
+    if restore is not None and not dry_run:
+        restore()
+    listing = list(blobs.objects.list())  # mark: listed before the references are read
+    partials = list(blobs.objects.list_partials())
     expire_runs(store, protected, policies, started, dry_run, record)
     purged = purge_deleted(store, settings, started, dry_run, record)
     sweep_blobs(store, blobs, listing, protected, purged, settings, started, dry_run, record)
+    sweep_partials(blobs, partials, settings, started, dry_run, record)
     maintain_tables(store, settings, protected, policies, started, dry_run, record)
     maintain_logs(settings, policies, started, dry_run, record)
     return report
@@ -275,52 +282,46 @@ def _output_ids(text: str) -> list[int]:
 
 # -- blobs --------------------------------------------------------------------------
 
-def sweep_blobs(store: Store, blobs: LocalBlobStore, listing: list[StoredObject],
+def sweep_blobs(store: Store, blobs: ObjectBlobStore, listing: list[ObjectInfo],
                 protected: Protection, purged: set[str], settings: Settings, now: float,
                 dry_run: bool, record: Callable[[Decision], None]) -> None:
-    """Remove unreferenced blobs and stale partial uploads older than the grace age."""
+    """Remove blobs no artifact names that are older than the grace age."""
     cutoff = now - settings.gc_grace_seconds
     users = _blob_users(store, protected, purged)
     for item in listing:
-        if item.is_partial:
-            _partial(blobs, item, cutoff, now, dry_run, record)
-        elif item.name.startswith(DELETING_PREFIX):
-            if not dry_run:
-                blobs.restore_set_aside(item.key)
-            record(Decision("blob", item.key, "keep", "set aside by an interrupted gc: put "
-                            "back (the next pass decides about it)"))
-        elif not item.is_blob:
+        name = item.key.rsplit("/", 1)[-1]
+        if not _SHA256.match(name) or item.key != blob_key(name):
             record(Decision("blob", item.key, "keep", "not a lockgate blob (unknown file)"))
-        elif item.name in users:
-            record(Decision("blob", item.name, "keep", users[item.name]))
+        elif name in users:
+            record(Decision("blob", name, "keep", users[name]))
         elif item.modified >= cutoff:
-            record(Decision("blob", item.name, "keep",
+            record(Decision("blob", name, "keep",
                             f"no artifact names it, but it was written "
                             f"{_age(now - item.modified)} ago, within the grace age "
                             f"({format_age(settings.gc_grace_seconds)}): a write may be about "
                             "to register it"))
-        elif dry_run or (not _referenced_now(store, item.name)
-                         and blobs.delete(item.name, older_than=cutoff)):
-            record(Decision("blob", item.name, "remove", _unreferenced(item, now), item.size))
+        elif dry_run or (not _referenced_now(store, name)
+                         and blobs.objects.delete_if_older(item.key, cutoff)):
+            record(Decision("blob", name, "remove",
+                            f"no artifact names it (last written {_age(now - item.modified)} "
+                            "ago)", item.size))
         else:
-            record(Decision("blob", item.name, "keep", "registered or re-written while gc "
+            record(Decision("blob", name, "keep", "registered or stored again while gc "
                             "ran: kept"))
 
 
-def _unreferenced(item: StoredObject, now: float) -> str:
-    return f"no artifact names it (last written {_age(now - item.modified)} ago)"
-
-
-def _partial(blobs: LocalBlobStore, item: StoredObject, cutoff: float, now: float,
-             dry_run: bool, record: Callable[[Decision], None]) -> None:
-    age = _age(now - item.modified)
-    if item.modified >= cutoff:
-        record(Decision("partial", item.key, "keep",
-                        f"upload in progress? last written {age} ago, within the grace age"))
-        return
-    if dry_run or blobs.delete(item.key, older_than=cutoff):
-        record(Decision("partial", item.key, "remove",
-                        f"interrupted upload, last written {age} ago", item.size))
+def sweep_partials(blobs: ObjectBlobStore, partials: list[ObjectInfo], settings: Settings,
+                   now: float, dry_run: bool, record: Callable[[Decision], None]) -> None:
+    """Remove the temporary objects of uploads interrupted longer ago than the grace age."""
+    cutoff = now - settings.gc_grace_seconds
+    for item in partials:
+        age = _age(now - item.modified)
+        if item.modified >= cutoff:
+            record(Decision("partial", item.key, "keep",
+                            f"upload in progress? last written {age} ago, within the grace age"))
+        elif dry_run or blobs.objects.delete_if_older(item.key, cutoff):
+            record(Decision("partial", item.key, "remove",
+                            f"interrupted upload, last written {age} ago", item.size))
 
 
 def _referenced_now(store: Store, sha: str) -> bool:
@@ -413,7 +414,7 @@ def maintain_logs(settings: Settings, policies: Policies, now: float, dry_run: b
     root = settings.resolved_data_root
     for folder in LOG_DIRS:
         for path in delta_tables(root / folder):
-            model = path.relative_to(root / folder).as_posix()
+            model = _relative(path, root / folder)
             policy = policies.for_("predictions", model) or RetentionPolicy()
             keep = _newest_versions(path, policy.keep_last)
             _maintain(path, "log", f"{folder}/{model}", keep, settings,
@@ -421,7 +422,12 @@ def maintain_logs(settings: Settings, policies: Policies, now: float, dry_run: b
                       why=f"{policy.describe()} ({_where(policy)})")
 
 
-def _newest_versions(path: Path, count: int | None) -> list[int]:
+def _relative(path: StoragePath, base: StoragePath) -> str:
+    """``path`` below ``base`` as text (``churn``), for folders and prefixes alike."""
+    return str(path)[len(str(base)):].strip("/")
+
+
+def _newest_versions(path: StoragePath, count: int | None) -> list[int]:
     from lockgate.data.table import current_version
 
     latest = current_version(path)
@@ -430,7 +436,7 @@ def _newest_versions(path: Path, count: int | None) -> list[int]:
     return list(range(max(0, latest - count + 1), latest + 1))
 
 
-def _maintain(path: Path, subject: Subject, name: str, keep: list[int] | None,
+def _maintain(path: StoragePath, subject: Subject, name: str, keep: list[int] | None,
               settings: Settings, min_age: float, dry_run: bool,
               record: Callable[[Decision], None], why: str = "") -> None:
     done = maintain(path, keep_versions=keep, grace_seconds=settings.gc_grace_seconds,

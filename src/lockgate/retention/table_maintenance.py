@@ -23,7 +23,9 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
+from lockgate.artifacts.object_store import object_store_for
 from lockgate.data.table import open_table, same_content_version
+from lockgate.location import StoragePath
 
 #: Files smaller than this are "small": compaction rewrites them into files of
 #: about :data:`TARGET_FILE_BYTES`.
@@ -45,7 +47,7 @@ class Maintenance:
         retention_hours: the VACUUM retention used (None: no VACUUM).
     """
 
-    path: Path
+    path: StoragePath
     small_files: int
     compacted: int
     vacuumed: list[str]
@@ -54,7 +56,7 @@ class Maintenance:
     retention_hours: int | None
 
 
-def maintain(path: Path, *, keep_versions: Sequence[int] | None, grace_seconds: float,
+def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_seconds: float,
              min_age_seconds: float = 0.0, dry_run: bool) -> Maintenance | None:
     """Compact ``path`` and vacuum what neither ``keep_versions`` nor the retention keeps.
 
@@ -87,32 +89,47 @@ def maintain(path: Path, *, keep_versions: Sequence[int] | None, grace_seconds: 
     # a version compacted since stays readable through the compaction (same rows)
     kept = tuple(sorted({same_content_version(table, v, history)
                          for v in keep_versions if 0 <= v <= latest} | {latest}))
-    sizes = _removed_sizes(path)
+    sizes = file_sizes(path, ".parquet")
     files = table.vacuum(retention_hours=hours, dry_run=dry_run,
                          enforce_retention_duration=False, keep_versions=list(kept))
     return Maintenance(path, small, compacted, sorted(files),
                        sum(sizes.get(f, 0) for f in files), kept, hours)
 
 
-def delta_tables(root: Path) -> list[Path]:
-    """Every Delta table folder below ``root`` (a folder holding ``_delta_log``)."""
-    if not root.is_dir():
-        return []
-    return sorted(p.parent for p in root.rglob("_delta_log") if p.is_dir())
+def delta_tables(root: StoragePath) -> list[StoragePath]:
+    """Every Delta table below ``root`` (a folder or prefix holding ``_delta_log``)."""
+    if isinstance(root, Path):
+        if not root.is_dir():
+            return []
+        return sorted(p.parent for p in root.rglob("_delta_log") if p.is_dir())
+    prefixes = {info.key.split("/_delta_log/", 1)[0]
+                for info in object_store_for(root).list() if "/_delta_log/" in info.key}
+    return [root / prefix for prefix in sorted(prefixes)]
 
 
-def folder_bytes(path: Path) -> int:
-    """Bytes of every file below ``path`` (data files, log, checkpoints)."""
+def folder_bytes(path: StoragePath) -> int:
+    """Bytes of every file below ``path`` (data files, log, checkpoints), local or on
+    object storage (through the same listing the artifact store uses)."""
+    return sum(file_sizes(path).values())
+
+
+def file_sizes(path: StoragePath, suffix: str = "") -> dict[str, int]:
+    """Sizes of the files under ``path`` by name relative to it (VACUUM's naming)."""
+    out: dict[str, int] = {}
+    if not isinstance(path, Path):
+        for info in object_store_for(path).list():
+            if info.key.endswith(suffix):
+                out[info.key] = info.size
+        return out
     if not path.exists():
-        return 0
-    total = 0
-    for item in path.rglob("*"):
+        return out
+    for item in path.rglob(f"*{suffix}"):
         try:
             if item.is_file():
-                total += item.stat().st_size
+                out[item.relative_to(path).as_posix()] = item.stat().st_size
         except FileNotFoundError:  # vacuumed while walking
             continue
-    return total
+    return out
 
 
 def age_of_versions(table: DeltaTable) -> dict[int, float]:
@@ -125,15 +142,3 @@ def age_of_versions(table: DeltaTable) -> dict[int, float]:
 def _live_sizes(table: DeltaTable) -> list[int]:
     actions = table.get_add_actions(flatten=True)
     return [int(s) for s in actions.column("size_bytes").to_pylist()]
-
-
-def _removed_sizes(path: Path) -> dict[str, int]:
-    """Sizes of the files present under ``path``, by relative name (VACUUM names files
-    relative to the table)."""
-    out: dict[str, int] = {}
-    for item in path.rglob("*.parquet"):
-        try:
-            out[str(item.relative_to(path))] = item.stat().st_size
-        except FileNotFoundError:
-            continue
-    return out

@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,7 +30,7 @@ from lockgate.errors import (
     TrackingError,
     close_matches,
 )
-from lockgate.store import migration, run_page
+from lockgate.store import audit, migration, run_page
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
 from lockgate.store.records import (
@@ -166,10 +166,11 @@ class Store:
         """Insert a RUNNING run and return its id (16 hex characters)."""
         run_id = uuid.uuid4().hex[:16]
         now = time.time()
-        self.execute_write(
-            sa.insert(t.runs).values(
+        experiment_id = self.experiment_id(experiment)
+        with self.write() as conn:
+            conn.execute(sa.insert(t.runs).values(
                 id=run_id,
-                experiment_id=self.experiment_id(experiment),
+                experiment_id=experiment_id,
                 name=name,
                 kind=kind,
                 status=status,
@@ -180,8 +181,9 @@ class Store:
                 heartbeat_seconds=heartbeat_seconds,
                 host=socket.gethostname(),
                 pid=os.getpid(),
-            )
-        )
+            ))
+            audit.record(self, "run.created", f"run:{run_id}", conn=conn,
+                         after={"name": name, "experiment": experiment, "kind": kind})
         return run_id
 
     def heartbeat(self, run_id: str) -> None:
@@ -392,7 +394,7 @@ class Store:
         latest = _latest_points(prepared)
         with self.write() as conn:
             if self.dialect == "postgresql":
-                cursor = conn.connection.driver_connection.cursor()
+                cursor = cast(Any, conn.connection.driver_connection).cursor()
                 with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
                     for row in prepared:
                         copy.write_row(row)
@@ -706,7 +708,7 @@ class Store:
                     run_id=run_id, created_at=now,
                 )
             )
-            new_id = int(result.inserted_primary_key[0])
+            new_id = int(cast(Any, result.inserted_primary_key)[0])
         return self.dataset_version_by_id(new_id)
 
     def update_dataset_version(self, dataset_version_id: int, **values: Any) -> None:
