@@ -232,7 +232,8 @@ class Store:
         """The run with this id (or unique id prefix), its status decided by liveness."""
         full = self.resolve_run_id(run_id)
         with self.read() as conn:
-            row = conn.execute(run_select().where(t.runs.c.id == full)).one()
+            row = conn.execute(run_select(include_deleted=True)
+                               .where(t.runs.c.id == full)).one()
         return run_record(row)
 
     def list_runs(
@@ -339,9 +340,10 @@ class Store:
         return conditions
 
     def count_runs(self) -> int:
-        """How many runs the store holds."""
+        """How many live (not soft-deleted) runs the store holds."""
         with self.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one())
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)
+                                    .where(t.runs.c.deleted_at.is_(None))).scalar_one())
 
     # -- params, metrics, tags, notes ----------------------------------------
 
@@ -854,23 +856,31 @@ class PlannerStats:
         self.next_at = self.pending * 2
 
 
-def run_select() -> sa.Select:
-    """The columns :func:`run_record` turns into a :class:`RunRecord`."""
-    return sa.select(
+def run_select(*, include_deleted: bool = False) -> sa.Select:
+    """The columns :func:`run_record` turns into a :class:`RunRecord`.
+
+    Soft-deleted runs (``lockgate runs delete``) are left out unless ``include_deleted``:
+    every listing, search and dashboard page builds on this select, so a deleted run is
+    hidden from all of them at once rather than filtered in each.
+    """
+    select = sa.select(
         t.runs.c.id, t.runs.c.name, t.experiments.c.name, t.runs.c.kind, t.runs.c.status,
         t.runs.c.parent_id, t.runs.c.start_time, t.runs.c.end_time, t.runs.c.heartbeat_at,
         t.runs.c.heartbeat_seconds, t.runs.c.error, t.runs.c.host, t.runs.c.pid,
+        t.runs.c.deleted_at,
     ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+    return select if include_deleted else select.where(t.runs.c.deleted_at.is_(None))
 
 
 def run_record(row: Any) -> RunRecord:
     """A row of :func:`run_select` as a record, its status decided by liveness."""
     (run_id, name, experiment, kind, status, parent_id, start, end, heartbeat, hb_seconds,
-     error, host, pid) = row
+     error, host, pid, deleted_at) = row[:14]
     return RunRecord(
         id=run_id, name=name, experiment=experiment, kind=kind,
         status=effective_status(status, heartbeat, hb_seconds), parent_id=parent_id,
         start_time=start, end_time=end, heartbeat_at=heartbeat, error=error, host=host, pid=pid,
+        deleted_at=deleted_at,
     )
 
 
