@@ -28,6 +28,7 @@ unfinished multipart upload) or a temporary key under ``.tmp/``, never a final k
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import hashlib
@@ -229,7 +230,7 @@ class LocalObjectStore:
                 os.rename(aside, path)
         return False
 
-    def restore_set_aside(self) -> list[str]:
+    def restore_set_aside(self) -> builtins.list[str]:
         """Put back files a ``delete_if_older`` left aside when its process died between
         the rename and the delete; returns their keys."""
         restored = []

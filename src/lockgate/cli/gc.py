@@ -64,7 +64,7 @@ def du_command(
     for column in ("kind", "name", "size", "items"):
         table.add_column(column, justify="right" if column in ("size", "items") else "left")
     for kind in ("experiment", "model", "table", "log", "artifacts", "metadata"):
-        for line in usage.of(kind):  # type: ignore[arg-type]
+        for line in usage.of(kind):
             table.add_row(kind, escape(line.name), _size(line.bytes),
                           f"{line.items} {line.detail}")
     (console if console.is_terminal else Console(width=160)).print(table)

@@ -326,7 +326,3 @@ def restore(
         console.print("Nothing to restore: the runs are not deleted.")
     for run in done:
         console.print(f"Restored run {run.id} ([bold]{escape(run.name)}[/]).")
-
-
-def _when(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
