@@ -28,6 +28,8 @@ PUBLIC = {
         "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
+        "ObjectStore", "ObjectInfo", "LocalObjectStore", "S3ObjectStore", "object_store_for",
+        "ObjectBlobStore", "blob_store_for", "blob_key",
     ],
     "lockgate.tracking": [
         "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",
@@ -39,7 +41,7 @@ PUBLIC = {
         "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
-        "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
+        "ColumnSpec", "Contract", "ContractError", "DraftContract", "Finding",
         "FileSource", "FrameSource", "IngestResult", "RecordsSource", "ReleaseResult",
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
@@ -94,6 +96,11 @@ PUBLIC = {
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
         "parse_filter", "query_runs", "serve",
+    ],
+    "lockgate.retention": [
+        "Decision", "DiskUsage", "GcReport", "ModelRef", "Policies", "Protection",
+        "RetentionPolicy", "RunDeletionError", "Usage", "collect_garbage", "delete_runs",
+        "deleted_runs", "disk_usage", "load_policies", "protection", "restore_runs",
     ],
     "lockgate.demo": [
         "DemoContext",

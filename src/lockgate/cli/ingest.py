@@ -27,7 +27,9 @@ class _DefaultToFile(TyperGroup):
     """`lockgate ingest PATH ...` means `lockgate ingest file PATH ...`; a word close to a
     sub-command that is no file (`lockgate ingest sreve`) is a typo, said so."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # typer >= 0.29 types these with the click it vendors (typer._click); the real
+    # click's classes are duck-compatible at run time (tests/cli run this path)
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             word = args[0]
             hint = close_matches(word, self.commands)
@@ -35,7 +37,7 @@ class _DefaultToFile(TyperGroup):
                 ctx.fail(f"No such command or file {word!r}.{hint}")
             ctx.meta[_DEFAULTED] = True
             args = ["file", *args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, args)  # type: ignore[arg-type]
 
 
 class _FileContext(click.Context):
@@ -50,7 +52,7 @@ class _FileContext(click.Context):
 
 
 class _FileCommand(TyperCommand):
-    context_class = _FileContext
+    context_class = _FileContext  # type: ignore[assignment]
 
 
 app = typer.Typer(cls=_DefaultToFile, no_args_is_help=True,

@@ -291,7 +291,8 @@ def to_polars(frame: Any) -> pl.DataFrame:
     if isinstance(frame, pl.LazyFrame):
         return frame.collect()
     try:
-        return pl.from_pandas(frame) if _is_pandas(frame) else pl.from_arrow(frame)
+        converted = pl.from_pandas(frame) if _is_pandas(frame) else pl.from_arrow(frame)
+        return converted if isinstance(converted, pl.DataFrame) else converted.to_frame()
     except Exception as exc:
         raise SourceError(f"Cannot convert a {type(frame).__name__} to a frame: {exc}") from exc
 

@@ -22,31 +22,64 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
-from lockgate.errors import NotFoundError
+from lockgate.errors import ConfigError, NotFoundError
+from lockgate.location import StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
 QUARANTINE_DIR = "_quarantine"
 
 
-def table_path(settings: Settings, table: str) -> Path:
+TablePath = StoragePath
+
+
+def table_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's Delta log and files (name checked, never joined blindly)."""
     return settings.resolved_data_root / check_table_name(table)
 
 
-def quarantine_path(settings: Settings, table: str) -> Path:
+def local_path(path: TablePath, what: str) -> Path:
+    """``path`` as a local folder, for the operations that stage files beside the Delta
+    log and read it from disk (chunked landing, superseding a landing, cross-version label
+    conflicts).
+
+    Raises:
+        ConfigError: the table is on object storage, which those operations do not
+            support yet (said plainly instead of failing half-way on a missing method).
+    """
+    if isinstance(path, Path):
+        return path
+    raise ConfigError(f"{what} works on tables in a local data root only; {path} is on "
+                      "object storage. Use a local `data_root` for this table.")
+
+
+def quarantine_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's quarantine Delta table."""
     return settings.resolved_data_root / QUARANTINE_DIR / check_table_name(table)
 
 
-def open_table(path: Path) -> DeltaTable | None:
-    """The Delta table at ``path``, or None when none was written yet."""
+def open_table(path: TablePath, version: int | None = None) -> DeltaTable | None:
+    """The Delta table at ``path`` (a folder or an ``s3://`` prefix, opened through
+    deltalake's own object store), or None when none was written yet."""
     try:
-        return DeltaTable(str(path))
+        return DeltaTable(str(path), version=version, storage_options=storage_options(path))
     except TableNotFoundError:
         return None
 
 
-def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
+def scan(path: TablePath, version: int | None = None) -> pl.LazyFrame:
+    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``.
+
+    An older version that ``lockgate gc`` compacted since is scanned through the
+    compaction that followed it (the same rows; its own small files may be vacuumed).
+    """
+    if version is not None:
+        table = open_table(path)
+        if table is not None and version < table.version():
+            version = same_content_version(table, version)
+    return pl.scan_delta(str(path), version=version, storage_options=storage_options(path))
+
+
+def commit(path: TablePath, frame: pl.DataFrame, record: dict[str, Any], *,
            transaction: tuple[str, int] | None = None, evolve: bool = False,
            table: DeltaTable | None = None) -> int:
     """Append ``frame`` as one atomic commit carrying ``record``; return its version.
@@ -68,11 +101,12 @@ def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_deltalake(str(path) if table is None else table, frame.to_arrow(), mode="append",
-                    schema_mode="merge" if evolve else None, commit_properties=properties)
+                    schema_mode="merge" if evolve else None, commit_properties=properties,
+                    storage_options=storage_options(path) if table is None else None)
     return find_commit(path, record["batch_id"], table)
 
 
-def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
+def merge(path: TablePath, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
           transaction: tuple[str, int] | None = None, table: DeltaTable | None = None) -> int:
     """Upsert ``frame`` by ``keys`` as one atomic Delta MERGE carrying ``record``: a row
     whose key landed replaces it (the old row stays readable by time travel), the others
@@ -83,7 +117,9 @@ def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[s
         custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
         app_transactions=[Transaction(*transaction)] if transaction else None,
     )
-    target = table if table is not None else DeltaTable(str(path))
+    target = table if table is not None else open_table(path)
+    if target is None:
+        raise NotFoundError(f"No Delta table at {path} to merge into.")
     predicate = " AND ".join(f"t.{_quoted(k)} = s.{_quoted(k)}" for k in keys)
     (target.merge(frame.to_arrow(), predicate, source_alias="s", target_alias="t",
                   merge_schema=True, commit_properties=properties)
@@ -97,7 +133,7 @@ def _quoted(name: str) -> str:
     return f"`{name}`"
 
 
-def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> int:
+def find_commit(path: TablePath, batch_id: str, table: DeltaTable | None = None) -> int:
     """The version of the commit that landed ``batch_id`` (newest first search).
 
     ``table``, when given, must be the object the commit was written through (it then
@@ -109,7 +145,7 @@ def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> i
     raise NotFoundError(f"Batch {batch_id} is not in the Delta log at {path}.")
 
 
-def commits(path: Path, limit: int | None = None, *,
+def commits(path: TablePath, limit: int | None = None, *,
             table: DeltaTable | None = None) -> list[dict[str, Any]]:
     """Commits written by lockgate, newest first: ``{"version", "record"}``.
 
@@ -126,13 +162,13 @@ def commits(path: Path, limit: int | None = None, *,
     return out
 
 
-def position(path: Path, app_id: str) -> int | None:
+def position(path: TablePath, app_id: str) -> int | None:
     """The last position an application committed with its data, or None."""
     table = open_table(path)
     return None if table is None else table.transaction_version(app_id)
 
 
-def read_version(path: Path, table: str, version: int | None = None,
+def read_version(path: TablePath, table: str, version: int | None = None,
                  columns: list[str] | None = None) -> pl.DataFrame:
     """A table as of ``version`` (latest when None).
 
@@ -149,9 +185,43 @@ def read_version(path: Path, table: str, version: int | None = None,
             raise NotFoundError(f"Table `{table}` has versions 0..{latest}, not {version}. "
                                 f"List them with `lockgate data versions {table}`.")
         delta.load_as_version(version)
-    frame = pl.from_arrow(delta.to_pyarrow_table(columns=columns))
+        try:
+            arrow = delta.to_pyarrow_table(columns=columns)
+        except Exception:
+            # `lockgate gc` compacted the version's files and vacuumed the originals: the
+            # same rows are read from the compaction that followed it.
+            delta = open_table(path) or delta  # the history beyond the version loaded
+            same = same_content_version(delta, version)
+            if same == version:
+                raise
+            delta.load_as_version(same)
+            arrow = delta.to_pyarrow_table(columns=columns)
+    else:
+        arrow = delta.to_pyarrow_table(columns=columns)
+    frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+#: Delta operations that rewrite or delete files without changing a table's rows.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def same_content_version(delta: DeltaTable, version: int,
+                         history: list[dict[str, Any]] | None = None) -> int:
+    """The newest Delta version holding exactly the rows of ``version``: ``version``
+    itself, or a later one reached only through compaction and vacuum commits.
+
+    ``lockgate gc`` keeps a version readable either by its own files or, once those are
+    compacted, by this later version's; ``history`` is ``delta.history()`` when the
+    caller has read it already.
+    """
+    operations = {int(e["version"]): e.get("operation")
+                  for e in (history if history is not None else delta.history())}
+    same = version
+    while operations.get(same + 1) in MAINTENANCE_OPERATIONS:
+        same += 1
+    return same
 
 
 def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) -> None:
@@ -182,7 +252,7 @@ def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) 
             "data in a new table. Nothing was written.")
 
 
-def current_version(path: Path) -> int | None:
+def current_version(path: TablePath) -> int | None:
     """The table's latest Delta version, or None."""
     table = open_table(path)
     return None if table is None else table.version()
@@ -247,7 +317,7 @@ def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
     return find_commit(path, record["batch_id"], table)
 
 
-def added_files(path: Path, version: int) -> list[RemoveAction]:
+def added_files(path: TablePath, version: int) -> list[RemoveAction]:
     """The data files ``version`` added, as removal actions."""
     now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
     before = {} if version == 0 else {

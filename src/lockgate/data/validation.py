@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from lockgate.data.batch_index import CROSS_COPY, CROSS_PREFIX
+from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, RAW
 
@@ -68,10 +69,16 @@ class ValidationOutcome:
         """Rows per reason code, only the codes that occurred."""
         return {k: v for k, v in sorted(self.counts.items()) if v}
 
+    def check_results(self) -> dict[str, CheckResult]:
+        """One record per row-level check: it holds (its failing rows are quarantined,
+        row by row), with the counts."""
+        return {name: CheckResult(name, ValidationStatus.PASSED, CheckLevel.ROW,
+                                  passed=self.rows - self.counts[name],
+                                  failed=self.counts[name]) for name in self.checks}
+
     def checks_record(self) -> dict[str, dict[str, Any]]:
-        """The per-check record stored with the dataset version."""
-        return {name: {"passed": self.rows - self.counts[name], "failed": self.counts[name],
-                       "level": "row", "ok": True} for name in self.checks}
+        """The per-check record stored with the dataset version (its stored form)."""
+        return {name: r.to_dict() for name, r in self.check_results().items()}
 
 
 def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,
@@ -273,8 +280,8 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None,
     if spec.max_length is not None:
         checks.append(Check(f"length:{spec.name}", col.str.len_chars() > spec.max_length))
     if spec.unique:
-        seen = col.is_in(existing[spec.name].implode()) if _has(existing, spec.name) \
-            else pl.lit(False)
+        seen = (col.is_in(existing[spec.name].implode())
+                if existing is not None and _has(existing, spec.name) else pl.lit(False))
         if CROSS_PREFIX + spec.name in hidden:
             seen = seen | pl.col(CROSS_PREFIX + spec.name)
         checks.append(Check(f"unique:{spec.name}",
@@ -287,10 +294,10 @@ def allowed_values(spec: ColumnSpec) -> pl.Series:
     values = pl.Series(spec.name, list(spec.allowed or ()), pl.String)
     if spec.type in ("string", "category"):
         return values
-    from lockgate.data.normalize import POLARS_TYPES, cast_expr
+    from lockgate.data.normalize import cast_expr
 
     typed = values.to_frame().select(cast_expr(pl.col(spec.name), pl.String(), spec))
-    return typed.to_series().cast(POLARS_TYPES[spec.type]).drop_nulls()
+    return typed.to_series().cast(spec.polars_dtype).drop_nulls()
 
 
 def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
@@ -351,7 +358,7 @@ def _conflict_check(contract: Contract, hidden: frozenset[str] = frozenset()) ->
     if features is None or target is None:
         return None
     parsed = ~pl.any_horizontal([pl.col(PARSE_FAIL + c) for c in (*features, target)])
-    label = pl.when(parsed).then(pl.col(target))
+    label: pl.Expr = pl.when(parsed).then(pl.col(target))
     if contract.column(target).type in ("bool", "string", "category"):
         label = label.cast(pl.String)
     conflicting = parsed & (label.max().over(features) != label.min().over(features))

@@ -17,11 +17,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
+from lockgate.data.check_result import failed_checks
 from lockgate.errors import NotFoundError
 from lockgate.monitoring.performance import label_strings
 from lockgate.monitoring.watched_model import WatchedModel
@@ -129,7 +130,8 @@ def slice_drops(labeled: pl.DataFrame, features: Sequence[str], problem_type: st
     regression = problem_type == "regression"
     frame = labeled.with_columns(_loss_expr(labeled, regression).alias("__loss"))
     metric = "mae" if regression else "accuracy"
-    overall = float(frame["__loss"].mean()) if regression else 1 - float(frame["__loss"].mean())
+    mean_loss = float(cast(float, frame["__loss"].mean()))
+    overall = mean_loss if regression else 1 - mean_loss
     ref = float(reference.get(metric, overall)) if reference else overall
     drops = []
     for feature in features:
@@ -138,7 +140,7 @@ def slice_drops(labeled: pl.DataFrame, features: Sequence[str], problem_type: st
         for label, part in _slices(frame, feature):
             if part.height < MIN_SLICE_ROWS:
                 continue
-            mean = float(part["__loss"].mean())
+            mean = float(cast(float, part["__loss"].mean()))
             live = mean if regression else 1 - mean
             drop = live - ref if regression else ref - live
             drops.append(SliceDrop(feature, label, part.height, metric, live, ref, drop))
@@ -258,8 +260,7 @@ def _human_seconds(seconds: float) -> str:
 
 def _upstream(dv: DatasetVersion, *, trained_on: bool) -> UpstreamVersion:
     reasons = {str(k): int(v) for k, v in (dv.details or {}).get("reasons", {}).items()}
-    failed = sorted(name for name, result in (dv.checks or {}).items()
-                    if isinstance(result, Mapping) and result.get("ok") is False)
+    failed = sorted(failed_checks(dv.checks))
     share = dv.rows_quarantined / dv.rows_ingested if dv.rows_ingested else 0.0
     return UpstreamVersion(dv.ref, dv.version, dv.validation_status, dv.rows_ingested, share,
                            reasons, failed, trained_on)

@@ -173,12 +173,15 @@ def _added_files(found: DatasetVersion, settings: Settings,
     from deltalake import DeltaTable
 
     from lockgate.data.table import table_path
+    from lockgate.location import storage_options
 
-    path = str(table_path(settings, found.table_name))
-    current = DeltaTable(path, version=found.version)
+    location = table_path(settings, found.table_name)
+    path, options = str(location), storage_options(location)
+    current = DeltaTable(path, version=found.version, storage_options=options)
     files = set(current.file_uris())
     if found.version > 0:
-        before = set(DeltaTable(path, version=found.version - 1).file_uris())
+        before = set(DeltaTable(path, version=found.version - 1,
+                                storage_options=options).file_uris())
         if not before <= files:
             return None
         files -= before

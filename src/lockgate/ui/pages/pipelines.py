@@ -55,7 +55,8 @@ def pipeline_count(store: Store) -> int:
     """How many pipeline runs the store holds."""
     with store.read() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)
-                                .where(t.runs.c.kind == "pipeline")).scalar_one())
+                                .where(t.runs.c.kind == "pipeline",
+                                       t.runs.c.deleted_at.is_(None))).scalar_one())
 
 
 def render_pipeline(store: Store, run_id: str) -> str:
@@ -109,7 +110,7 @@ def _descendants(store: Store, run_id: str) -> list[RunRecord]:
     found: list[RunRecord] = []
     frontier = [run_id]
     for _ in range(MAX_DEPTH):
-        nxt = []
+        nxt: list[Any] = []
         for parent in frontier:
             children = list(reversed(store.list_runs(parent_id=parent, limit=None)))
             found.extend(children)
