@@ -195,7 +195,10 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
     if isinstance(source, SqlSource) and source.watermark:
         return land_incremental(source, table, resolved, settings=settings, run=run,
                                 options=options, progress=progress)
-    if options.mode == "append" and not whole:
+    # Chunks are staged beside the Delta log: local tables only for now (object storage
+    # reads the batch whole, as before).
+    local = isinstance(delta.table_path(settings, table), Path)
+    if options.mode == "append" and not whole and local:
         chunks = chunked(source, chunk_bytes=options.chunk_bytes)
         if chunks is not None:
             def report(rows: int, read: int) -> None:
@@ -771,8 +774,8 @@ def superseded_files(store: Store, path: delta.TablePath, table: str, content_ha
     rows, so the new batch *supersedes* the old one (its rows leave the table in the same
     commit, readable by time travel) instead of adding copies. None when nothing is
     superseded (a table with a key skips copies by key instead)."""
-    if contract.primary_key or not content_hash:
-        return None
+    if contract.primary_key or not content_hash or not isinstance(path, Path):
+        return None  # (object storage: not yet; the batch then adds its rows, as before)
     try:
         earlier = store.dataset_versions(table)
     except LookupError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 from deltalake import DeltaTable
@@ -45,6 +46,13 @@ def landed_groups(path: TablePath, contract: Contract,
     cached = _GROUPS.get(str(path))
     if cached is not None and cached[0] == version and cached[1] == columns:
         return cached[2]
+    if not isinstance(path, Path):  # object storage: the groups, without the versions
+        read = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=list(columns)))
+        grouped = cast(pl.DataFrame, read).select(group_hash(features).alias(_GROUP),
+                              pl.col(contract.target).cast(pl.String).alias(_LABEL)) \
+            .unique().with_columns(pl.lit(-1, pl.Int64).alias(_VERSION))
+        _GROUPS[str(path)] = (version, columns, grouped)
+        return grouped
     files = [Path(uri.removeprefix("file://")) for uri in table.file_uris()]
     if not files:
         return None
