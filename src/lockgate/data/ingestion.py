@@ -739,7 +739,7 @@ def _landed_before(store: Store, table: str, content_hash: str,
     return None
 
 
-def superseded_files(store: Store, path: Path, table: str, content_hash: str,
+def superseded_files(store: Store, path: StoragePath, table: str, content_hash: str,
                      contract_version: str, contract: Contract,
                      ) -> tuple[int, list[Any]] | None:
     """The earlier landing of the same source that a re-ingest under a new contract

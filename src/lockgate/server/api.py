@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from lockgate.artifacts import LocalBlobStore
+from lockgate.artifacts import blob_key, blob_store_for
 from lockgate.artifacts.blob_store import check_key, uri_for
 from lockgate.config import Settings
 from lockgate.security import accounts
@@ -45,8 +45,11 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     """Add every ``/api/v1`` route over ``store`` and the artifact root of ``settings``
     (on the app itself, so each is a plain route the app's access dependency covers and
     a test can enumerate)."""
-    blobs = LocalBlobStore(settings.resolved_artifact_root)
-    uploads = settings.resolved_artifact_root / ".uploads"
+    blobs = blob_store_for(settings.resolved_artifact_root)
+    root = settings.resolved_artifact_root
+    # resumable uploads grow in a local file: beside the blobs, or under home when the
+    # blobs are on object storage (only the verified whole goes there)
+    uploads = root / ".uploads" if isinstance(root, Path) else settings.home.resolve() / "uploads"
 
     def route(method: str, path: str, access: Access, **options: Any) -> Callable[..., Any]:
         return app.api_route(API + path, methods=[method], openapi_extra=access.extra(),
@@ -211,9 +214,9 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
 
     @route("GET", "/blobs/{sha256}", READ)
     def get_blob(sha256: str) -> StreamingResponse:
-        path = blobs.path_for(check_key(sha256))
-        if not path.is_file():
+        if not blobs.exists(check_key(sha256)):
             raise HTTPException(404, f"No blob {sha256}.")
+        path = blobs.local_copy(sha256)  # the blob itself, or a verified local copy
         return StreamingResponse(_chunks(path), media_type="application/octet-stream",
                                  headers={"x-sha256": sha256})
 
@@ -243,7 +246,7 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         part = uploads / f"{check_key(sha256)}.part"
         if not part.is_file():
             if blobs.exists(sha256):
-                return {"sha256": sha256, "size": blobs.path_for(sha256).stat().st_size}
+                return {"sha256": sha256, "size": blobs.objects.size(blob_key(sha256))}
             raise HTTPException(404, f"No upload of {sha256} in progress.")
         found, size = blobs.put_file(part)
         part.unlink(missing_ok=True)
