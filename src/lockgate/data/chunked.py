@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -104,8 +104,9 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
-    path = delta.local_path(delta.table_path(settings, table), "Chunked ingestion")
-    qpath = delta.local_path(delta.quarantine_path(settings, table), "Chunked ingestion")
+    # an s3:// table's ObjectLocation duck-types the Path calls made here
+    path = cast(Path, delta.table_path(settings, table))
+    qpath = cast(Path, delta.quarantine_path(settings, table))
     landed = delta.open_table(path)
     given = contract.version
     work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-", dir=_ensure(path.parent)))

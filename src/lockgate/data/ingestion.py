@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -26,7 +26,12 @@ from lockgate.data.batch_index import CrossChunk
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import chunked
 from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
-from lockgate.data.contract import Contract, check_table_name, load_contract
+from lockgate.data.contract import (
+    Contract,
+    SchemaChangePolicy,
+    check_table_name,
+    load_contract,
+)
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
@@ -273,7 +278,7 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         record["details"]["warnings"].append(
             f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
             "its rows leave the table, still readable by time travel")
-        local = delta.local_path(path, "Superseding a landing")
+        local = cast(Path, path)  # ObjectLocation duck-types stage_file's Path calls
         staged = [delta.stage_file(local, outcome.accepted)] if outcome.accepted.height else []
         version = delta.commit_staged(local, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
@@ -549,7 +554,7 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     policy = contract.schema_policy
     warnings: list[str] = []
     batch_checks: dict[str, CheckResult] = {}
-    holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
+    holding = [c for c in changes if policy.for_kind(c.kind) == SchemaChangePolicy.QUARANTINE]
     if changes:
         batch_checks["schema"] = CheckResult(
             "schema", ValidationStatus.FAILED if holding else ValidationStatus.PASSED,

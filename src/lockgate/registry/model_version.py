@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,20 @@ from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.store import Store, audit
 from lockgate.store import tables_registry as t
 
-STAGES = ("candidate", "staging", "production", "archived")
+
+class Stage(StrEnum):
+    """Where a version is in its life; ``staging`` and ``production`` are also aliases
+    the registry moves itself (stored as the text)."""
+
+    CANDIDATE = "candidate"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
 #: Aliases the registry moves itself when a version changes stage.
-STAGE_ALIASES = ("staging", "production")
+STAGE_ALIASES: tuple[Stage, ...] = (Stage.STAGING, Stage.PRODUCTION)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -117,7 +129,7 @@ def current_actor() -> str:
         return "unknown"
 
 
-def parse_ref(ref: str, default_alias: str = "production") -> tuple[str, str | int]:
+def parse_ref(ref: str, default_alias: str = Stage.PRODUCTION) -> tuple[str, str | int]:
     """Split ``name@alias`` / ``name@3`` / ``name`` into ``(name, alias or version)``.
 
     Raises:
@@ -257,7 +269,7 @@ class Registry:
                                      f"{known}.")
         return _version(row, self.aliases(name))
 
-    def resolve(self, ref: str, default_alias: str = "production") -> ModelVersion:
+    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
         """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
 
         Raises:
@@ -361,7 +373,7 @@ class Registry:
             raise RegistryError(f"Unknown stage `{to_stage}`; stages: {', '.join(STAGES)}."
                                 f"{close_matches(to_stage, STAGES)}")
         current = self.get(name, version)
-        if to_stage == "archived" and "production" in current.aliases:
+        if to_stage == Stage.ARCHIVED and Stage.PRODUCTION in current.aliases:
             raise RegistryError(f"{current.ref} is in production; run `lockgate models "
                                 f"rollback {name}` or promote another version first.")
         actor = actor or current_actor()
@@ -424,7 +436,7 @@ class Registry:
             t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
         ).scalar_one_or_none()
         if previous is not None and previous != version:
-            demoted = "archived" if alias == "production" else "candidate"
+            demoted = Stage.ARCHIVED if alias == Stage.PRODUCTION else Stage.CANDIDATE
             _set_stage(conn, name, previous, demoted)
             _log(conn, name, previous, "demote", alias, demoted, actor,
                  f"replaced as {alias} by v{version}", [], now)
@@ -498,9 +510,9 @@ class Registry:
         with self.store.write() as conn:
             conn.execute(sa.insert(t.model_versions).values(
                 model_name=name, version=version, run_id=run_id, artifact_id=record.id,
-                package_sha256=record.sha256, stage="candidate",
+                package_sha256=record.sha256, stage=Stage.CANDIDATE,
                 details=json.dumps(details, default=str), created_by=actor, created_at=now))
-            _log(conn, name, version, "register", None, "candidate", actor,
+            _log(conn, name, version, "register", None, Stage.CANDIDATE, actor,
                  f"registered from run {run_id}", [], now)
             audit.record(self.store, "model.registered", f"model:{name}@{version}", conn=conn,
                          after={"run_id": run_id, "package_sha256": record.sha256})
