@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -209,18 +209,13 @@ class Registry:
             version = self._next_version(name)
             with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
                 folder = Path(tmp) / "package"
-                environment_hint = {"python": "", "requirements": {}}
-                card = render_card(name, version, evaluation=evaluation, contract=typed,
-                                   lineage=lineage, environment=environment_hint,
-                                   description=description)
                 write_package(PackageContents(
                     pipeline=pipeline, contract=typed,
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
-                    lineage=lineage, model_card=card, examples=examples or [], holdout=holdout,
+                    lineage=lineage, model_card="", examples=examples or [], holdout=holdout,
                     prediction_profile=predictions,
-                ), folder)
-                _rewrite_card(folder, name, version, evaluation, typed, lineage,
-                              description)
+                ), folder, card=_card_for(name, version, evaluation, typed, lineage,
+                                          description))
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
                 record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
             details = _details(evaluation, lineage)
@@ -518,22 +513,14 @@ class Registry:
                          after={"run_id": run_id, "package_sha256": record.sha256})
 
 
-def _rewrite_card(folder: Path, name: str, version: int, evaluation: dict[str, Any],
-                  contract: Contract, lineage: dict[str, Any],
-                  description: str | None) -> None:
-    """Re-render the card with the environment actually recorded, and re-seal the manifest."""
-    import hashlib
-
-    environment = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
-    card = render_card(name, version, evaluation=evaluation, contract=contract,
-                       lineage=lineage, environment=environment, description=description)
-    data = card.encode("utf-8")
-    (folder / "MODEL_CARD.md").write_bytes(data)
-    manifest_path = folder / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["files"]["MODEL_CARD.md"] = {"sha256": hashlib.sha256(data).hexdigest(),
-                                          "size": len(data)}
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+def _card_for(name: str, version: int, evaluation: dict[str, Any], contract: Contract,
+              lineage: dict[str, Any], description: str | None
+              ) -> Callable[[Mapping[str, Any]], str]:
+    """The card of this version, rendered by :func:`write_package` once the environment
+    it records is known (so the package is written once, card and manifest complete)."""
+    return lambda environment: render_card(
+        name, version, evaluation=evaluation, contract=contract, lineage=lineage,
+        environment=environment, description=description)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
