@@ -42,6 +42,7 @@ from lockgate.registry.package import (
 from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.store import Store, audit
 from lockgate.store import tables_registry as t
+from lockgate.store.records import from_row
 
 
 class Stage(StrEnum):
@@ -313,7 +314,7 @@ class Registry:
         with self.store.read() as conn:
             rows = conn.execute(sa.select(t.model_notes).where(
                 t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
-            return [ModelNote(*row) for row in rows]
+            return [from_row(ModelNote, row) for row in rows]
 
     def add_note(self, name: str, text: str, *, version: int | None = None,
                  author: str | None = None) -> None:
