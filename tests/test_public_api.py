@@ -97,6 +97,11 @@ PUBLIC = {
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
         "parse_filter", "query_runs", "serve",
     ],
+    "lockgate.retention": [
+        "Decision", "DiskUsage", "GcReport", "ModelRef", "Policies", "Protection",
+        "RetentionPolicy", "RunDeletionError", "Usage", "collect_garbage", "delete_runs",
+        "deleted_runs", "disk_usage", "load_policies", "protection", "restore_runs",
+    ],
     "lockgate.demo": [
         "DemoContext",
     ],

@@ -495,10 +495,15 @@ def reconcile(store: Store, settings: Settings, table: str) -> int:
     if latest is None:
         return 0
     try:
-        if store.dataset_version(table).version == latest:
-            return 0  # the usual case, one cheap query; gaps are filled on a mismatch
+        known_latest = store.dataset_version(table).version
     except LookupError:
-        pass
+        known_latest = None
+    if known_latest == latest:
+        return 0  # the usual case, one cheap query; gaps are filled on a mismatch
+    if known_latest is not None and known_latest < latest and not any(
+            entry["version"] > known_latest
+            for entry in delta.commits(path, limit=latest - known_latest)):
+        return 0  # only maintenance commits (`lockgate gc`: OPTIMIZE, VACUUM) since
     known = {v.version for v in store.dataset_versions(table)}
     added = 0
     for entry in delta.commits(path):

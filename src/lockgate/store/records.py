@@ -50,6 +50,8 @@ class RunRecord:
     error: str | None
     host: str | None = None
     pid: int | None = None
+    #: When ``runs delete`` hid the run (None: live); ``runs restore`` clears it.
+    deleted_at: float | None = None
 
     @property
     def duration(self) -> float | None:
