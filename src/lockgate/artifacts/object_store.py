@@ -228,7 +228,7 @@ class LocalObjectStore:
                 os.rename(aside, path)
         return False
 
-    def restore_set_aside(self) -> list[str]:
+    def restore_set_aside(self) -> tuple[str, ...]:
         """Put back files a ``delete_if_older`` left aside when its process died between
         the rename and the delete; returns their keys."""
         restored = []
@@ -241,7 +241,7 @@ class LocalObjectStore:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(path, original)
                 restored.append(original.relative_to(self.root).as_posix())
-        return restored
+        return tuple(restored)
 
     def _walk(self) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():

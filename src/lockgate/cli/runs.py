@@ -327,6 +327,3 @@ def restore(
     for run in done:
         console.print(f"Restored run {run.id} ([bold]{escape(run.name)}[/]).")
 
-
-def _when(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
