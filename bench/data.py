@@ -59,7 +59,8 @@ CONTRACT = Contract(
     ),
     primary_key=("id",),
 )
-TARGETS = {"ingest_vs_bare": 0.5, "rss_growth": 2.0, "ingest_vs_floor": 0.8, "vs_pandera_pandas": 10.0, "vs_pandera_polars": 1.0,
+TARGETS = {"ingest_vs_bare": 0.5, "rss_growth": 2.0, "ingest_vs_floor": 0.8,
+           "vs_pandera_pandas": 10.0, "vs_pandera_polars": 1.0,
            "vs_bare": 0.85, "stream_rows_per_s": 20_000, "stream_lag_s": 2.0}
 CHILD = """
 import json, resource, sys, time, os

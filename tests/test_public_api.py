@@ -41,7 +41,7 @@ PUBLIC = {
         "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
-        "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
+        "ColumnSpec", "Contract", "ContractError", "DraftContract", "Finding",
         "FileSource", "FrameSource", "IngestResult", "RecordsSource", "ReleaseResult",
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",

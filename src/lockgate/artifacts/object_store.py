@@ -28,7 +28,9 @@ unfinished multipart upload) or a temporary key under ``.tmp/``, never a final k
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -228,7 +230,7 @@ class LocalObjectStore:
                 os.rename(aside, path)
         return False
 
-    def restore_set_aside(self) -> tuple[str, ...]:
+    def restore_set_aside(self) -> builtins.list[str]:
         """Put back files a ``delete_if_older`` left aside when its process died between
         the rename and the delete; returns their keys."""
         restored = []
@@ -241,7 +243,7 @@ class LocalObjectStore:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(path, original)
                 restored.append(original.relative_to(self.root).as_posix())
-        return tuple(restored)
+        return restored
 
     def _walk(self) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
@@ -401,19 +403,41 @@ def _put_source(source: bytes | Path) -> Any:
 
 
 def _s3_store(root: ObjectLocation) -> Any:
-    """An obstore S3Store for ``root``: endpoint from the standard variables, the
-    conditional operations lockgate relies on switched on."""
+    """An obstore S3Store for ``root`` (one per location and endpoint per process: a store
+    holds a connection pool), with the conditional operations lockgate relies on."""
+    profile = None if os.environ.get("AWS_ACCESS_KEY_ID") else os.environ.get("AWS_PROFILE")
+    return _cached_s3_store(root, s3_endpoint(), profile)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_s3_store(root: ObjectLocation, endpoint: str | None, profile: str | None) -> Any:
     try:
         from obstore.store import S3Store
     except ImportError as exc:  # pragma: no cover - obstore is a dependency
         raise ArtifactError("Object storage needs obstore: `pip install obstore`.") from exc
     config: dict[str, str] = {"conditional_put": "etag", "copy_if_not_exists": "multipart"}
-    endpoint = s3_endpoint()
     if endpoint:
         config["endpoint"] = endpoint
         if endpoint.startswith("http://"):
             config["allow_http"] = "true"
-    return S3Store(root.bucket, prefix=root.prefix or None, config=config)  # type: ignore[arg-type]
+    options: dict[str, Any] = {}
+    if profile:  # a named profile (SSO, assumed roles...): resolved by boto3's own chain
+        options["credential_provider"] = _profile_credentials(profile)
+    return S3Store(root.bucket, prefix=root.prefix or None, config=config,  # type: ignore[arg-type]
+                   **options)
+
+
+def _profile_credentials(profile: str) -> Any:
+    """Credentials of an AWS profile through boto3 (obstore reads only the environment
+    variables and instance metadata by itself)."""
+    try:
+        import boto3
+        from obstore.auth.boto3 import Boto3CredentialProvider
+    except ImportError as exc:
+        raise ArtifactError(
+            f"AWS_PROFILE={profile} needs boto3 to read the profile: `pip install boto3`, "
+            "or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.") from exc
+    return Boto3CredentialProvider(boto3.session.Session(profile_name=profile))
 
 
 def object_store_for(root: Path | ObjectLocation) -> LocalObjectStore | S3ObjectStore:

@@ -23,6 +23,7 @@ from lockgate.data import quarantine as quarantine_table
 from lockgate.data import schema_change
 from lockgate.data import table as delta
 from lockgate.data.batch_index import CrossChunk
+from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import chunked
 from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
 from lockgate.data.contract import Contract, check_table_name, load_contract
@@ -219,11 +220,12 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     if landing.idempotent:
         done = _landed_before(store, table, batch.content_hash, contract.version)
         if done is not None:
-            return IngestResult(table, done, batch.frame.height, 0, 0, {}, False,
-                                done.batch_id or "", (
-                                    f"same content already landed as {done.ref} under "
-                                    f"contract v{contract.version}; nothing new was written",),
-                                done.contract_version)
+            return IngestResult(
+                table=table, dataset_version=done, ingested=batch.frame.height, accepted=0,
+                quarantined=0, reasons={}, created=False, batch_id=done.batch_id or "",
+                warnings=(f"same content already landed as {done.ref} under contract "
+                          f"v{contract.version}; nothing new was written",),
+                contract_version=done.contract_version)
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
@@ -240,11 +242,14 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     outcome, contract, warnings = screened.outcome, screened.contract, screened.warnings
     outcome = _with_rejected(outcome, landing)
     _check_share(outcome, contract, options, batch.source, table)
-    batch_checks = {**screened.batch_checks, **_batch_level(store, table, screened)}
-    warnings += [c["message"] for c in batch_checks.values() if c.get("message")]
-    checks = {**outcome.checks_record(), **batch_checks}
-    status = "failed" if any(not c["ok"] for c in batch_checks.values()) else "passed"
-    record = {
+    batch_checks = {**screened.batch_checks,
+                    **_batch_level(store, table, screened.stats, screened.categories)}
+    warnings += [c.message for c in batch_checks.values() if c.message]
+    results = {**outcome.check_results(), **batch_checks}
+    checks = {name: result.to_dict() for name, result in results.items()}
+    status = (ValidationStatus.FAILED if any(not c.ok for c in batch_checks.values())
+              else ValidationStatus.PASSED)
+    record: dict[str, Any] = {
         "batch_id": batch_id, "source": batch.source, "content_hash": batch.content_hash,
         "contract_version": contract.version, "rows_ingested": outcome.rows,
         "rows_accepted": outcome.accepted.height, "rows_quarantined": outcome.quarantined.height,
@@ -268,8 +273,9 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         record["details"]["warnings"].append(
             f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
             "its rows leave the table, still readable by time travel")
-        staged = [delta.stage_file(path, outcome.accepted)] if outcome.accepted.height else []
-        version = delta.commit_staged(path, staged, outcome.accepted.to_arrow().schema, record,
+        local = delta.local_path(path, "Superseding a landing")
+        staged = [delta.stage_file(local, outcome.accepted)] if outcome.accepted.height else []
+        version = delta.commit_staged(local, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
         _KEYS.pop(str(path), None)
     else:
@@ -278,12 +284,15 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         _remember_keys(path, version, outcome.accepted)
     dataset_version = _register(store, table, version, record, run)
     _remember_stats(store, dataset_version)
-    return IngestResult(table, dataset_version, outcome.rows, outcome.accepted.height,
-                        outcome.quarantined.height, outcome.reasons, True, batch_id,
-                        tuple(warnings), contract.version, outcome.deduplicated,
-                        outcome.updated,
-                        tuple((int(r), tuple(c)) for r, c in outcome.quarantined.select(
-                            ROW, REASONS).iter_rows()), outcome.copy_rows)
+    return IngestResult(
+        table=table, dataset_version=dataset_version, ingested=outcome.rows,
+        accepted=outcome.accepted.height, quarantined=outcome.quarantined.height,
+        reasons=outcome.reasons, created=True, batch_id=batch_id, warnings=tuple(warnings),
+        contract_version=contract.version, deduplicated=outcome.deduplicated,
+        updated=outcome.updated,
+        row_reasons=tuple((int(r), tuple(c)) for r, c in outcome.quarantined.select(
+            ROW, REASONS).iter_rows()),
+        copy_rows=outcome.copy_rows)
 
 
 def land_incremental(source: SqlSource, table: str, contract: Contract, *,
@@ -395,17 +404,19 @@ def _check_share(outcome: ValidationOutcome, contract: Contract, options: Ingest
                                    limit, outcome.reasons)
 
 
-def _batch_level(store: Store, table: str, screened: Screening) -> dict[str, dict[str, Any]]:
+def _batch_level(store: Store, table: str, stats: dict[str, dict[str, Any]],
+                 categories: dict[str, dict[str, int]]) -> dict[str, CheckResult]:
     """Scale, null-share and category-set checks on the whole incoming batch."""
     previous = _previous_stats(store, table)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, CheckResult] = {}
     for kind, flagged in (
-            ("scale", scale_changes(screened.stats, previous)),
-            ("nulls", null_share_changes(screened.stats, previous)),
-            ("categories", category_changes(screened.stats, previous, screened.categories))):
+            ("scale", scale_changes(stats, previous)),
+            ("nulls", null_share_changes(stats, previous)),
+            ("categories", category_changes(stats, previous, categories))):
         for name, message in flagged.items():
-            found[f"{kind}:{name}"] = {"passed": 0, "failed": 1, "level": "batch",
-                                       "ok": False, "message": message}
+            found[f"{kind}:{name}"] = CheckResult(
+                f"{kind}:{name}", ValidationStatus.FAILED, CheckLevel.BATCH, passed=0,
+                failed=1, message=message)
     return found
 
 
@@ -514,7 +525,7 @@ class Screening:
     outcome: ValidationOutcome
     contract: Contract
     warnings: list[str]
-    batch_checks: dict[str, dict[str, Any]]
+    batch_checks: dict[str, CheckResult]
     changes: list[str]
     stats: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, int]]
@@ -542,14 +553,15 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     schema_change.enforce(changes, contract, batch.source)
     policy = contract.schema_policy
     warnings: list[str] = []
-    batch_checks: dict[str, dict[str, Any]] = {}
+    batch_checks: dict[str, CheckResult] = {}
     holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
     if changes:
-        batch_checks["schema"] = {
-            "passed": 0, "failed": len(changes), "level": "batch", "ok": not holding,
-            "policy": str(policy),
-            "changes": [{"kind": c.kind, "column": c.column,
-                         "policy": policy.for_kind(c.kind)} for c in changes]}
+        batch_checks["schema"] = CheckResult(
+            "schema", ValidationStatus.FAILED if holding else ValidationStatus.PASSED,
+            CheckLevel.BATCH, passed=0, failed=len(changes),
+            details={"policy": str(policy),
+                     "changes": [{"kind": c.kind, "column": c.column,
+                                  "policy": policy.for_kind(c.kind)} for c in changes]})
         warnings += [f"{c.detail} (on_schema_change {c.kind}: {policy.for_kind(c.kind)})"
                      for c in changes]
     codes = [c.code for c in changes]
@@ -744,7 +756,7 @@ def _landed_before(store: Store, table: str, content_hash: str,
     return None
 
 
-def superseded_files(store: Store, path: Path, table: str, content_hash: str,
+def superseded_files(store: Store, path: delta.TablePath, table: str, content_hash: str,
                      contract_version: str, contract: Contract,
                      ) -> tuple[int, list[Any]] | None:
     """The earlier landing of the same source that a re-ingest under a new contract

@@ -22,7 +22,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
-from lockgate.errors import NotFoundError
+from lockgate.errors import ConfigError, NotFoundError
 from lockgate.location import StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
@@ -35,6 +35,21 @@ TablePath = StoragePath
 def table_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's Delta log and files (name checked, never joined blindly)."""
     return settings.resolved_data_root / check_table_name(table)
+
+
+def local_path(path: TablePath, what: str) -> Path:
+    """``path`` as a local folder, for the operations that stage files beside the Delta
+    log and read it from disk (chunked landing, superseding a landing, cross-version label
+    conflicts).
+
+    Raises:
+        ConfigError: the table is on object storage, which those operations do not
+            support yet (said plainly instead of failing half-way on a missing method).
+    """
+    if isinstance(path, Path):
+        return path
+    raise ConfigError(f"{what} works on tables in a local data root only; {path} is on "
+                      "object storage. Use a local `data_root` for this table.")
 
 
 def quarantine_path(settings: Settings, table: str) -> TablePath:
@@ -302,7 +317,7 @@ def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
     return find_commit(path, record["batch_id"], table)
 
 
-def added_files(path: Path, version: int) -> list[RemoveAction]:
+def added_files(path: TablePath, version: int) -> list[RemoveAction]:
     """The data files ``version`` added, as removal actions."""
     now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
     before = {} if version == 0 else {

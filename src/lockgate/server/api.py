@@ -26,6 +26,7 @@ from fastapi.responses import StreamingResponse
 from lockgate.artifacts import LocalBlobStore
 from lockgate.artifacts.blob_store import check_key, uri_for
 from lockgate.config import Settings
+from lockgate.errors import ConfigError
 from lockgate.security import accounts
 from lockgate.security.accounts import Principal
 from lockgate.server.access import Access, principal_of
@@ -45,8 +46,12 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     """Add every ``/api/v1`` route over ``store`` and the artifact root of ``settings``
     (on the app itself, so each is a plain route the app's access dependency covers and
     a test can enumerate)."""
-    blobs = LocalBlobStore(settings.resolved_artifact_root)
-    uploads = settings.resolved_artifact_root / ".uploads"
+    root = settings.resolved_artifact_root
+    if not isinstance(root, Path):  # uploads are assembled in a folder beside the blobs
+        raise ConfigError(f"The team server keeps artifacts in a local artifact_root; "
+                          f"{root} is on object storage. Use a local folder.")
+    blobs = LocalBlobStore(root)
+    uploads = root / ".uploads"
 
     def route(method: str, path: str, access: Access, **options: Any) -> Callable[..., Any]:
         return app.api_route(API + path, methods=[method], openapi_extra=access.extra(),
