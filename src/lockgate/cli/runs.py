@@ -326,3 +326,4 @@ def restore(
         console.print("Nothing to restore: the runs are not deleted.")
     for run in done:
         console.print(f"Restored run {run.id} ([bold]{escape(run.name)}[/]).")
+

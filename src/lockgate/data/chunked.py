@@ -162,11 +162,12 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         if done is not None:
             _discard(path, qpath, staged, quarantine_adds)
             return ingestion.IngestResult(
-                table=table, dataset_version=done, ingested=totals.rows, accepted=0,
+                table=table, dataset_version=done, ingested=totals.rows + totals.deduplicated,
+                accepted=0,
                 quarantined=0, reasons={}, created=False, batch_id=done.batch_id or "",
                 warnings=(f"same content already landed as {done.ref} under contract "
                           f"v{given}; nothing new was written",),
-                contract_version=done.contract_version)
+                contract_version=done.contract_version, chunks=len(staged))
         batch_id = hashlib.sha256(f"{content_hash}|{given}".encode()).hexdigest()[:16]
         _check_share(totals, contract, options, source_name, table)
         reasons = {k: v for k, v in sorted(totals.counts.items()) if v}
@@ -197,7 +198,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         accepted=totals.accepted, quarantined=totals.quarantined, reasons=reasons,
         created=True, batch_id=batch_id, warnings=tuple(record["details"]["warnings"]),
         contract_version=contract.version, deduplicated=totals.deduplicated, updated=0,
-        row_reasons=(), copy_rows=tuple(totals.copy_rows[:10_000]))
+        row_reasons=(), copy_rows=tuple(totals.copy_rows[:10_000]), chunks=len(staged))
 
 
 def _screen_chunk(chunk: Chunk, contract: Contract, settings: Settings, landed: Any,
