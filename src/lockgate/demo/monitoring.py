@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import math
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import polars as pl
 from rich.table import Table
 from sklearn.base import clone
@@ -42,8 +44,11 @@ from lockgate.pipelines import Pipeline, node, step
 from lockgate.quality import Profile
 from lockgate.registry import Registry
 from lockgate.serving import BackgroundServer, ServeConfig
+from lockgate.serving.prediction_log import context_columns
 
 TRAFFIC_ROWS = 300
+REGIME_ROWS = 600
+REGIME_DAYS = 184
 SHIFTED_FEATURES = 2
 
 
@@ -64,19 +69,25 @@ def run(ctx: DemoContext) -> None:
         clean = run_monitor(model, settings=ctx.settings, config=config,
                             end=drift_start - 0.5)
         _show(ctx, "clean traffic", clean)
-        answers = _predict(client, _shift(model, rows))
-        _wait_rows(ctx, name, "_predictions", drift_start)
+        regime = _new_regime(ctx, model, rows)
+        target = str(model.contract["target"])
+        answers = _predict(client, regime.drop(target))
+        _wait_rows(ctx, name, "_predictions", drift_start, regime.height)
         end = time.time()
         config = _config(ctx, sink, math.ceil(end) - drift_start, name)
         drifted = run_monitor(model, settings=ctx.settings, config=config, end=end)
-        _show(ctx, "drifted traffic", drifted)
-        _feedback(client, model, answers)
-        _wait_rows(ctx, name, "_feedback", drift_start)
+        _show(ctx, "the world changed (drifted traffic)", drifted)
+        _feedback(client, answers, regime[target])
+        _wait_rows(ctx, name, "_feedback", drift_start, regime.height)
         labeled = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "ground truth arrived", labeled)
+        _expect_champion_degraded(ctx, labeled)
         _expect_no_new_data(ctx, labeled)
         _show_shadow(ctx, labeled)
-    _labels_become_data(ctx, model)
+        _labels_become_data(ctx, model, regime.height)
+        retrained = run_monitor(model, settings=ctx.settings, config=config, end=end)
+        _show(ctx, "labels became training data", retrained)
+        _expect_challenger_won(ctx, retrained)
     html_path, json_path = write_report(ctx.store, name, ctx.workdir)
     ctx.results.update(monitoring_model=name, monitoring_report_html=str(html_path),
                        monitoring_report_json=str(json_path),
@@ -111,14 +122,46 @@ def _production_model(ctx: DemoContext) -> str:
 
 
 def _traffic(ctx: DemoContext, model: WatchedModel) -> pl.DataFrame:
-    """Rows shaped like production requests: the model's own training table."""
+    """Rows shaped like production requests: the model's own training table, with the
+    customer id and event time a real request carries (logged, so a labeled prediction
+    can become a training row)."""
+    frame = _training_rows(ctx, model)
+    frame = frame.select(*model.features, *context_columns(model.contract, model.features)
+                         ).drop_nulls()
+    return frame.sample(min(TRAFFIC_ROWS, frame.height), seed=0,
+                        with_replacement=frame.height < TRAFFIC_ROWS)
+
+
+def _training_rows(ctx: DemoContext, model: WatchedModel) -> pl.DataFrame:
     from lockgate.data import read
 
     table = model.lineage.get("table") or ctx.results.get("data_table", "churn")
-    frame = read(str(table), model.lineage.get("dataset_version"), settings=ctx.settings)
-    frame = frame.select(model.features).drop_nulls()
-    return frame.sample(min(TRAFFIC_ROWS, frame.height), seed=0,
-                        with_replacement=frame.height < TRAFFIC_ROWS)
+    return read(str(table), model.lineage.get("dataset_version"), settings=ctx.settings)
+
+
+def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
+    """The world changes: new customers, in the six months after the training data,
+    whose most important features moved (drift), and who now churn for a different
+    reason (a competitor's offer takes the basic-plan customers, with 10% noise): the
+    champion never saw this, the labels that come back teach it. Returns the requests
+    and (as the target column) the truth."""
+    history = _training_rows(ctx, model)
+    target, entity = str(model.contract["target"]), model.contract.get("entity")
+    event_time = model.contract.get("event_time")
+    n = REGIME_ROWS
+    shifted = _shift(model, pl.concat([rows] * math.ceil(n / rows.height)).head(n))
+    rng = np.random.default_rng(17)
+    noise = rng.random(n) < 0.1
+    churned = (shifted["plan"] == "basic").to_numpy() ^ noise
+    columns = [pl.Series(target, churned)]
+    if entity:
+        first = int(history[entity].max()) + 1
+        columns.append(pl.Series(entity, range(first, first + n), pl.Int64))
+    if event_time:
+        latest = history[event_time].max()
+        step = dt.timedelta(days=REGIME_DAYS) / n
+        columns.append(pl.Series(event_time, [latest + step * (i + 1) for i in range(n)]))
+    return shifted.with_columns(columns)
 
 
 def _shift(model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
@@ -159,20 +202,29 @@ def _config(ctx: DemoContext, sink: MemorySink, window: float, name: str) -> Mon
 @step
 def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None
                   ) -> tuple[Any, dict[str, Any]]:
-    """Train the production model's estimator again on the newest validated version of
-    the table (lockgate.modeling: the training gate, leak checks and evaluation apply).
+    """Train the production model's estimator again on its training data plus the
+    labeled feedback that came back since (both through the training gate; the newest
+    labels held back for the replay); leak checks and evaluation apply.
 
     ``location`` (home, db_url, artifact_root, data_root) says which lockgate to use:
     passed explicitly because a step runs in a worker process.
     """
     from lockgate.config import Settings
-    from lockgate.modeling.training import TrainConfig, train
+    from lockgate.data import Contract
+    from lockgate.modeling.training import TrainConfig, train_frame
+    from lockgate.monitoring.retraining_data import retraining_data
 
     settings = Settings(**(location or {}))
-    estimator = clone(watch(f"{table}@production", settings).pipeline.steps[-1][1])
-    result = train(table, estimator, settings=settings, experiment="quickstart",
-                   name="churn-retrained", config=TrainConfig(
-                       n_splits=3, inner_splits=2, charts=False, naive=(), bootstrap=100))
+    champion = watch(f"{table}@production", settings)
+    estimator = clone(champion.pipeline.steps[-1][1])
+    data = retraining_data(champion.contract, str(champion.lineage["table"]),
+                           champion.lineage.get("dataset_version"), champion.name,
+                           settings=settings)
+    result = train_frame(data.frame, Contract.from_dict(champion.contract), estimator,
+                         settings=settings, experiment="quickstart", name="churn-retrained",
+                         dataset=data.dataset(), config=TrainConfig(
+                             n_splits=3, inner_splits=2, charts=False, naive=(),
+                             bootstrap=100))
     return result.pipeline, result.evaluation.to_dict()
 
 
@@ -199,16 +251,11 @@ def _predict(client: httpx.Client, rows: pl.DataFrame) -> list[dict[str, Any]]:
     return answers
 
 
-def _feedback(client: httpx.Client, model: WatchedModel, answers: list[dict[str, Any]]
+def _feedback(client: httpx.Client, answers: list[dict[str, Any]], truth: pl.Series
               ) -> None:
-    """Ground truth saying the model was wrong on four predictions out of five."""
-    classes = [str(c.item() if hasattr(c, "item") else c)
-               for c in getattr(model.pipeline, "classes_", [])]
-    items = []
-    for i, answer in enumerate(answers):
-        wrong = [c for c in classes if c != answer["prediction"]]
-        label = wrong[0] if wrong and i % 5 else answer["prediction"]
-        items.append({"request_id": answer["request_id"], "label": label})
+    """The ground truth of the new regime, as it comes back for each request."""
+    items = [{"request_id": answer["request_id"], "label": str(label)}
+             for answer, label in zip(answers, truth.to_list(), strict=True)]
     for i in range(0, len(items), 100):
         response = client.post("/feedback", json={"items": items[i:i + 100]})
         if response.status_code != 200:
@@ -263,6 +310,10 @@ def _show(ctx: DemoContext, title: str, result: MonitorRun) -> None:
         _feature_table(ctx, cause.get("features", [])[:5])
         if report.retraining:
             _show_retraining(ctx, report.retraining)
+    for report in result.rules:  # an open incident whose retraining waited for new data
+        if report.retraining and report not in result.alerts:
+            ctx.console.print(f"  {report.rule.name} still firing; new data arrived:")
+            _show_retraining(ctx, report.retraining)
 
 
 def _show_shadow(ctx: DemoContext, result: MonitorRun) -> None:
@@ -295,18 +346,50 @@ def _expect_no_new_data(ctx: DemoContext, result: MonitorRun) -> None:
                f"retraining decisions {decisions}")
 
 
-def _labels_become_data(ctx: DemoContext, model: WatchedModel) -> None:
+def _labels_become_data(ctx: DemoContext, model: WatchedModel, expected: int) -> None:
     """Ground truth lands as a validated, versioned table training can read."""
     update = update_labeled(model, settings=ctx.settings)
     ctx.console.print(
         f"  Labels became data: {update.ref} holds {update.rows_landed} labeled "
-        f"predictions ({update.rows_quarantined} quarantined), each with its request_id, "
-        "model version and times: new evidence a retraining may use "
-        f"(`lockgate data show {update.table}`)")
-    ctx.expect(update.version is not None and update.rows_landed >= TRAFFIC_ROWS,
-               "monitoring", f"at least {TRAFFIC_ROWS} labeled rows landed as a version",
+        f"predictions ({update.rows_quarantined} quarantined), each with its features, "
+        "customer id and event time (a training row), request_id, model version and "
+        f"times: new evidence a retraining may use (`lockgate data show {update.table}`)")
+    ctx.expect(update.version is not None and update.rows_landed >= expected,
+               "monitoring", f"at least {expected} labeled rows landed as a version",
                f"{update.rows_landed} rows, version {update.version}")
     ctx.results["labeled_table"] = update.ref
+
+
+def _expect_champion_degraded(ctx: DemoContext, result: MonitorRun) -> None:
+    """The labels show the champion got worse on the new regime: the performance rule
+    fires."""
+    fired = [r.rule.name for r in result.alerts] + [
+        r.rule.name for r in result.rules if r.outcome.firing]
+    ctx.expect("live-performance" in fired, "monitoring",
+               "the champion's live performance alert on the new regime",
+               f"rules firing: {fired}")
+
+
+def _expect_challenger_won(ctx: DemoContext, result: MonitorRun) -> None:
+    """Retrained on the champion's data plus the new labels, the challenger beats the
+    champion on the holdout and on held-back live traffic, with intervals above 0, and
+    the gates move it to staging."""
+    runs = [r.retraining for r in result.rules if r.retraining]
+    outcome = runs[0] if runs else {}
+    gates = {g["name"]: g for g in outcome.get("gates", [])}
+    versus = gates.get("champion_challenger", {})
+    low = (versus.get("details") or {}).get("ci_low")
+    ctx.expect(low is not None and low > 0 and versus.get("passed"), "monitoring",
+               "the challenger beats the champion on the holdout (CI above 0)",
+               f"champion_challenger gate {versus}")
+    interval = ((gates.get("replay") or {}).get("evidence") or {}).get("interval")
+    ctx.expect(interval is not None and interval[0] > 0, "monitoring",
+               "the challenger beats the champion on replayed live traffic (CI above 0)",
+               f"replay {gates.get('replay')}")
+    ctx.expect(outcome.get("promoted_to") == "staging", "monitoring",
+               "the retrained challenger passed every gate and moved to staging",
+               f"retraining outcome {outcome}")
+    ctx.results["retrained_version"] = outcome.get("model_version")
 
 
 def _feature_table(ctx: DemoContext, features: list[dict[str, Any]]) -> None:

@@ -1,8 +1,9 @@
 """Labels become data: predictions joined with the ground truth that came back, landed
 as a versioned, validated lockgate table (``_labeled_NAME``) that training can read.
 
-Each row is one labeled prediction: the model's input features, the label as the
-target column, and its lineage (``request_id``, ``model_version``, ``batch_id``, when it
+Each row is one labeled prediction: the model's input features, the contract's key,
+entity and event-time columns as the request sent them (what a training row needs to be
+split like the training data), the label as the target column, and its lineage (``request_id``, ``model_version``, ``batch_id``, when it
 was predicted and labeled, what was predicted). The table goes through ingestion, so
 labels are validated against the model's contract like any data (a label outside the
 target's allowed values is quarantined with its reason) and every update is a new
@@ -23,6 +24,7 @@ from lockgate.data import Contract, FrameSource, ingest
 from lockgate.data.table import table_path
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import feedback_path, prediction_log_path, scan_log
+from lockgate.serving.prediction_log import context_columns
 
 LINEAGE_COLUMNS = ("request_id", "model_version", "batch_id", "prediction", "predicted_at",
                    "labeled_at")
@@ -54,7 +56,9 @@ def labeled_contract(model: WatchedModel) -> Contract:
     """The labeled table's contract: the model's features and target, plus lineage."""
     columns = {c["name"]: c for c in model.contract["columns"]}
     target = str(model.contract["target"])
-    specs = [dict(columns[f]) for f in model.features] + [dict(columns[target])]
+    context = [dict(columns[c], nullable=True)
+               for c in context_columns(model.contract, model.features)]
+    specs = [dict(columns[f]) for f in model.features] + context + [dict(columns[target])]
     for spec in specs:
         spec.pop("unique", None)
     specs += [{"name": "request_id", "type": "string", "nullable": False},
@@ -103,12 +107,18 @@ def _joined(model: WatchedModel, settings: Settings) -> pl.DataFrame:
               .rename({"timestamp": "labeled_at"}).collect())
     log = scan_log(prediction_log_path(settings, model.name), model.name)
     names = log.collect_schema().names()
-    wanted = [*model.features, "request_id", "model_version", "prediction", "timestamp",
+    context = context_columns(model.contract, model.features)
+    wanted = [*model.features, *(c for c in context if c in names), "request_id",
+              "model_version", "prediction", "timestamp",
               *(["batch_id"] if "batch_id" in names else [])]
     predictions = (log.filter(pl.col("request_id").is_in(labels["request_id"].implode()))
                    .select(wanted).collect())
     joined = predictions.join(labels, on="request_id", how="inner").rename(
         {"timestamp": "predicted_at", "label": target})
+    # a log written before it carried them: the columns are null (and the retraining
+    # data says how many labeled rows it could not use)
+    joined = joined.with_columns([pl.lit(None).alias(c) for c in context
+                                  if c not in joined.columns])
     if "batch_id" not in joined.columns:
         joined = joined.with_columns(pl.lit(None, pl.String).alias("batch_id"))
     return joined.with_columns(pl.col("prediction").cast(pl.String))

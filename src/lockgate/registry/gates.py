@@ -120,15 +120,32 @@ def data_validated(store: Store, package: ModelPackage) -> GateResult:
     except NotFoundError:
         return GateResult("data_validated", False,
                           f"dataset version id {dataset_version_id} is not in this store")
-    failed = sorted(name for name, check in (record.checks or {}).items()
-                    if isinstance(check, Mapping) and check.get("ok") is False)
-    details = {"dataset": record.ref, "status": record.validation_status, "failed": failed}
-    if record.validation_status != "passed":
-        why = f"; failed checks: {', '.join(failed)}" if failed else ""
-        return GateResult("data_validated", False,
-                          f"{record.ref} has validation status `{record.validation_status}`"
-                          f"{why}", details)
-    return GateResult("data_validated", True, f"{record.ref} passed validation", details)
+    labeled = lineage.get("labeled") or {}
+    records = [record]
+    if labeled.get("dataset_version_id") is not None:  # labeled feedback trained on too
+        try:
+            records.append(store.dataset_version_by_id(int(labeled["dataset_version_id"])))
+        except NotFoundError:
+            return GateResult("data_validated", False,
+                              f"labeled dataset version id {labeled['dataset_version_id']} "
+                              "is not in this store")
+    details = {"dataset": record.ref, "status": record.validation_status,
+               "failed": _failed_checks(record),
+               "also": [r.ref for r in records[1:]]}
+    for each in records:
+        if each.validation_status != "passed":
+            failed = _failed_checks(each)
+            why = f"; failed checks: {', '.join(failed)}" if failed else ""
+            return GateResult("data_validated", False,
+                              f"{each.ref} has validation status "
+                              f"`{each.validation_status}`{why}", details)
+    refs = " and ".join(r.ref for r in records)
+    return GateResult("data_validated", True, f"{refs} passed validation", details)
+
+
+def _failed_checks(record: Any) -> list[str]:
+    return sorted(name for name, check in (record.checks or {}).items()
+                  if isinstance(check, Mapping) and check.get("ok") is False)
 
 
 def leak_free(package: ModelPackage) -> GateResult:

@@ -53,16 +53,33 @@ def feedback_path(settings: Settings, model_name: str) -> Path:
     return settings.resolved_data_root / "_feedback" / model_name
 
 
+def context_columns(contract: Mapping[str, Any], features: list[str] | tuple[str, ...]
+                    ) -> tuple[str, ...]:
+    """The contract's key, entity and event-time columns the model does not read.
+
+    They are accepted with a prediction (optional: the model does not need them) and
+    logged beside its features, because a prediction whose label comes back is a
+    training row, and training splits by entity and event time: without them a labeled
+    row could only be trained on under an iid split, which lockgate refuses for
+    structured data.
+    """
+    names = {c["name"] for c in contract["columns"]}
+    keys = [*(contract.get("primary_key") or ()), contract.get("entity"),
+            contract.get("event_time")]
+    return tuple(dict.fromkeys(k for k in keys if k and k in names and k not in features))
+
+
 def prediction_schema(contract: Mapping[str, Any], features: list[str],
                       problem_type: str) -> dict[str, pl.DataType]:
     """The prediction log's columns for one model; this module owns the format and
-    monitoring imports it."""
+    monitoring imports it. Besides the features it holds the contract's
+    :func:`context_columns` (null when a request did not send them)."""
     kinds = {c["name"]: c.get("type", "float") for c in contract["columns"]}
     schema: dict[str, pl.DataType] = {
         "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
         "model_version": pl.Int64(),
     }
-    for name in features:
+    for name in (*features, *context_columns(contract, features)):
         schema[name] = POLARS_TYPES.get(kinds.get(name, "string"), pl.Utf8())
     schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()
     schema["probability"] = pl.Float64()
