@@ -134,9 +134,14 @@ def promote_cmd(
     """Run the promotion gates; move the version only when every gate passes (exit 1 else)."""
     registry = _registry()
     config = load_gate_config(margin=margin)
+    shadow = None
+    if to == "production" and config.shadow is not None:  # gates.shadow in lockgate.yaml
+        from lockgate.monitoring.shadow_report import shadow_evidence
+
+        shadow = shadow_evidence(registry.settings, name, version)
     try:
         result = promote(registry, name, version, to=to, config=config, dry_run=dry_run,
-                         reason=reason)
+                         reason=reason, shadow=shadow)
     except GateFailedError as exc:
         _render_gates(exc.results, as_json)
         raise

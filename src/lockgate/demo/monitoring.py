@@ -26,6 +26,7 @@ from rich.table import Table
 from sklearn.base import clone
 
 from lockgate.demo.context import DemoContext
+from lockgate.demo.dataset import churn_frame
 from lockgate.errors import LockgateError
 from lockgate.monitoring import (
     JsonlSink,
@@ -49,6 +50,8 @@ from lockgate.serving.prediction_log import context_columns
 TRAFFIC_ROWS = 300
 REGIME_ROWS = 600
 REGIME_DAYS = 184
+#: The retraining's window of event time: the new regime plus the old regime's last weeks.
+RETRAIN_WINDOW = "180d"
 SHIFTED_FEATURES = 2
 
 
@@ -149,19 +152,37 @@ def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame) -> pl
     target, entity = str(model.contract["target"]), model.contract.get("entity")
     event_time = model.contract.get("event_time")
     n = REGIME_ROWS
-    shifted = _shift(model, pl.concat([rows] * math.ceil(n / rows.height)).head(n))
+    first = int(history[entity].max()) + 1 if entity else 1
+    fresh = _typed(churn_frame(n, seed=17, start_id=first), history)
+    shifted = _shift(model, fresh.select(rows.columns))
     rng = np.random.default_rng(17)
     noise = rng.random(n) < 0.1
     churned = (shifted["plan"] == "basic").to_numpy() ^ noise
     columns = [pl.Series(target, churned)]
-    if entity:
-        first = int(history[entity].max()) + 1
-        columns.append(pl.Series(entity, range(first, first + n), pl.Int64))
     if event_time:
         latest = history[event_time].max()
         step = dt.timedelta(days=REGIME_DAYS) / n
         columns.append(pl.Series(event_time, [latest + step * (i + 1) for i in range(n)]))
     return shifted.with_columns(columns)
+
+
+def _typed(text: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
+    """New customers (text columns, as the demo's source files hold them) in the types of
+    the landed table."""
+    casts = []
+    for name, dtype in like.schema.items():
+        if name not in text.columns:
+            continue
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            casts.append(column.str.to_datetime(time_zone="UTC").cast(dtype))
+        elif dtype == pl.Date:
+            casts.append(column.str.to_date())
+        elif dtype == pl.Boolean:
+            casts.append(column == "true")
+        else:
+            casts.append(column.cast(dtype))
+    return text.with_columns(casts)
 
 
 def _shift(model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
@@ -192,7 +213,8 @@ def _config(ctx: DemoContext, sink: MemorySink, window: float, name: str) -> Mon
              "threshold": 0.1, "min_samples": 100,
              "retrain": {"pipeline": "lockgate.demo.monitoring:retrain_pipeline",
                          "params": {"retrain_churn": {
-                             "table": name, "location": _location(ctx)}}}},
+                             "table": name, "location": _location(ctx),
+                             "window": RETRAIN_WINDOW}}}},
             {"name": "latency", "measure": "latency.p99_ms", "threshold": 1000,
              "min_samples": 100},
         ]})
@@ -200,11 +222,13 @@ def _config(ctx: DemoContext, sink: MemorySink, window: float, name: str) -> Mon
 
 
 @step
-def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None
-                  ) -> tuple[Any, dict[str, Any]]:
+def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None,
+                  window: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Train the production model's estimator again on its training data plus the
     labeled feedback that came back since (both through the training gate; the newest
-    labels held back for the replay); leak checks and evaluation apply.
+    labels held back for the replay); leak checks and evaluation apply. ``window``
+    keeps only the rows of that last stretch of event time: after the world changed,
+    the old regime's rows would mostly teach the old answers.
 
     ``location`` (home, db_url, artifact_root, data_root) says which lockgate to use:
     passed explicitly because a step runs in a worker process.
@@ -219,7 +243,7 @@ def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None
     estimator = clone(champion.pipeline.steps[-1][1])
     data = retraining_data(champion.contract, str(champion.lineage["table"]),
                            champion.lineage.get("dataset_version"), champion.name,
-                           settings=settings)
+                           settings=settings, window=window)
     result = train_frame(data.frame, Contract.from_dict(champion.contract), estimator,
                          settings=settings, experiment="quickstart", name="churn-retrained",
                          dataset=data.dataset(), config=TrainConfig(
