@@ -58,7 +58,7 @@ def test_stage_aliases_move_only_through_the_gates(world: tuple[Settings, Regist
         registry.set_alias("churn", "production", 2)
 
 
-def _wait_for(check, what: str, seconds: float = 60.0) -> None:  # noqa: ANN001
+def _wait_for(check, what: str, seconds: float = 60.0) -> None:
     import time
 
     deadline = time.monotonic() + seconds

@@ -175,6 +175,19 @@ def rollback(
     console.print(f"[yellow]Rolled back[/]: {mv.ref} serves production again.")
 
 
+@app.command("alias")
+def alias_cmd(
+    name: str = typer.Argument(..., help="Model name."),
+    alias: str = typer.Argument(..., help="A free alias, e.g. `shadow` (stage aliases move "
+                                "only through `promote`)."),
+    version: int = typer.Argument(..., help="Version the alias points at."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept in the history)."),
+) -> None:
+    """Point a free alias at a version; a running server follows `shadow` within a poll."""
+    _registry().set_alias(name, alias, version, reason=reason)
+    console.print(f"{name}@{alias} -> v{version}.")
+
+
 @app.command("note")
 def note(
     name: str = typer.Argument(..., help="Model name."),

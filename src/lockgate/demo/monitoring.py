@@ -41,9 +41,12 @@ from lockgate.monitoring import (
     write_report,
 )
 from lockgate.monitoring.labeled_table import update_labeled
+from lockgate.monitoring.shadow_report import shadow_evidence
 from lockgate.pipelines import Pipeline, node, step
 from lockgate.quality import Profile
-from lockgate.registry import Registry
+from lockgate.registry import GateConfig, Registry, promote
+from lockgate.registry.gates import ShadowPolicy
+from lockgate.registry.shadow_period import ShadowEvidence, shadow_period
 from lockgate.serving import BackgroundServer, ServeConfig
 from lockgate.serving.prediction_log import context_columns
 
@@ -52,6 +55,9 @@ REGIME_ROWS = 600
 REGIME_DAYS = 184
 #: The retraining's window of event time: the new regime plus the old regime's last weeks.
 RETRAIN_WINDOW = "180d"
+#: What the staged challenger must show as NAME@shadow before production.
+SHADOW_POLICY = ShadowPolicy(min_predictions=200, min_labeled=100)
+_NO_SHADOW = ShadowEvidence(0, 0, 0.0, None, 0)
 SHIFTED_FEATURES = 2
 
 
@@ -91,6 +97,7 @@ def run(ctx: DemoContext) -> None:
         retrained = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "labels became training data", retrained)
         _expect_challenger_won(ctx, retrained)
+        _shadow_period(ctx, client, model, rows)
     html_path, json_path = write_report(ctx.store, name, ctx.workdir)
     ctx.results.update(monitoring_model=name, monitoring_report_html=str(html_path),
                        monitoring_report_json=str(json_path),
@@ -142,27 +149,29 @@ def _training_rows(ctx: DemoContext, model: WatchedModel) -> pl.DataFrame:
     return read(str(table), model.lineage.get("dataset_version"), settings=ctx.settings)
 
 
-def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
+def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame, *,
+                n: int = REGIME_ROWS, skip: int = 0) -> pl.DataFrame:
     """The world changes: new customers, in the six months after the training data,
     whose most important features moved (drift), and who now churn for a different
     reason (a competitor's offer takes the basic-plan customers, with 10% noise): the
     champion never saw this, the labels that come back teach it. Returns the requests
-    and (as the target column) the truth."""
+    and (as the target column) the truth; ``skip`` continues after that many new
+    customers."""
     history = _training_rows(ctx, model)
     target, entity = str(model.contract["target"]), model.contract.get("entity")
     event_time = model.contract.get("event_time")
-    n = REGIME_ROWS
-    first = int(history[entity].max()) + 1 if entity else 1
-    fresh = _typed(churn_frame(n, seed=17, start_id=first), history)
+    first = int(history[entity].max()) + 1 + skip if entity else 1
+    fresh = _typed(churn_frame(n, seed=17 + skip, start_id=first), history)
     shifted = _shift(model, fresh.select(rows.columns))
-    rng = np.random.default_rng(17)
+    rng = np.random.default_rng(17 + skip)
     noise = rng.random(n) < 0.1
     churned = (shifted["plan"] == "basic").to_numpy() ^ noise
     columns = [pl.Series(target, churned)]
     if event_time:
         latest = history[event_time].max()
-        step = dt.timedelta(days=REGIME_DAYS) / n
-        columns.append(pl.Series(event_time, [latest + step * (i + 1) for i in range(n)]))
+        step = dt.timedelta(days=REGIME_DAYS) / REGIME_ROWS
+        columns.append(pl.Series(event_time, [latest + step * (skip + i + 1)
+                                              for i in range(n)]))
     return shifted.with_columns(columns)
 
 
@@ -414,6 +423,58 @@ def _expect_challenger_won(ctx: DemoContext, result: MonitorRun) -> None:
                "the retrained challenger passed every gate and moved to staging",
                f"retraining outcome {outcome}")
     ctx.results["retrained_version"] = outcome.get("model_version")
+
+
+def _shadow_period(ctx: DemoContext, client: httpx.Client, model: WatchedModel,
+                   rows: pl.DataFrame) -> None:
+    """Production needs a shadow period: the staged challenger is refused until it has
+    served as NAME@shadow on enough live (and labeled) requests; the running server picks
+    the alias up without a restart; then the gates let it into production."""
+    name, version = model.name, ctx.results.get("retrained_version")
+    if not isinstance(version, int):
+        return
+    registry = Registry(ctx.store, ctx.settings)
+    gates = GateConfig(n_bootstrap=500, shadow=SHADOW_POLICY)
+    before = shadow_period(name, version, shadow_evidence(ctx.settings, name, version),
+                           SHADOW_POLICY)
+    ctx.console.print(f"  Production needs a shadow period first: {before.reason[:150]}")
+    ctx.expect(not before.passed and "not served in shadow" in before.reason, "monitoring",
+               "promotion to production refused before any shadow period",
+               f"shadow gate {before.to_dict()}")
+    registry.set_alias(name, "shadow", version, reason="shadow period before production")
+    _wait_until(lambda: client.get("/model").json().get("shadow_version") == version,
+                f"the running server to score v{version} in shadow")
+    ctx.console.print(f"  {name}@shadow -> v{version}: the running server follows the "
+                      "alias (no restart) and scores every request with it too")
+    start = time.time()
+    traffic = _new_regime(ctx, model, rows, n=SHADOW_POLICY.min_predictions,
+                          skip=REGIME_ROWS)
+    target = str(model.contract["target"])
+    answers = _predict(client, traffic.drop(target))
+    _feedback(client, answers, traffic[target])
+    _wait_rows(ctx, name, "_feedback", start, traffic.height)
+    _wait_until(lambda: (shadow_evidence(ctx.settings, name, version) or _NO_SHADOW
+                         ).predictions >= traffic.height, "the shadow log to be written")
+    evidence = shadow_evidence(ctx.settings, name, version)
+    result = promote(registry, name, version, to="production", config=gates,
+                     shadow=evidence, reason="won on holdout, replay and shadow period",
+                     raise_on_failure=False)
+    for gate in result.gates:
+        mark = "[green]pass[/]" if gate.passed else "[red]fail[/]"
+        ctx.console.print(f"    gate {gate.name}: {mark} {gate.reason[:110]}")
+    ctx.expect(result.promoted and registry.alias_version(name, "production") == version,
+               "monitoring", f"v{version} promoted to production after its shadow period",
+               f"promoted={result.promoted}, gates {[g.to_dict() for g in result.gates]}")
+    ctx.console.print(f"  v{version} is production; the server follows the alias.")
+
+
+def _wait_until(check: Any, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise LockgateError(f"Waited {seconds:.0f} s for {what}.")
 
 
 def _feature_table(ctx: DemoContext, features: list[dict[str, Any]]) -> None:

@@ -3,8 +3,9 @@ as a versioned, validated lockgate table (``_labeled_NAME``) that training can r
 
 Each row is one labeled prediction: the model's input features, the contract's key,
 entity and event-time columns as the request sent them (what a training row needs to be
-split like the training data), the label as the target column, and its lineage (``request_id``, ``model_version``, ``batch_id``, when it
-was predicted and labeled, what was predicted). The table goes through ingestion, so
+split like the training data), the label as the target column, and its lineage
+(``request_id``, ``model_version``, ``batch_id``, when it was predicted and labeled,
+what was predicted). The table goes through ingestion, so
 labels are validated against the model's contract like any data (a label outside the
 target's allowed values is quarantined with its reason) and every update is a new
 version. An update lands only labels not landed before (by ``request_id``, the primary

@@ -36,8 +36,8 @@ def shadow_period(name: str, version: int, evidence: ShadowEvidence | None,
                   policy: ShadowPolicy) -> GateResult:
     """Judge a version's shadow period against the policy; the reason lists what is
     missing."""
-    hint = (f"serve it as {name}@shadow (`Registry.set_alias('{name}', 'shadow', "
-            f"{version})`) and let traffic and labels accumulate")
+    hint = (f"serve it as {name}@shadow (`lockgate models alias {name} shadow {version}`"
+            "; a running server follows it) and let traffic and labels accumulate")
     if evidence is None or evidence.predictions == 0:
         return GateResult(GATE, False, f"v{version} has not served in shadow: {hint}",
                           {"policy": policy.model_dump()})
