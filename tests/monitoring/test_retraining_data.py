@@ -71,7 +71,7 @@ def _log_and_label(settings: Settings, model: WatchedModel, frame: pl.DataFrame,
 def test_labeled_rows_keep_the_key_and_event_time_and_join_the_training_rows(
         settings: Settings, timed: WatchedModel) -> None:
     new = _timed(make_frame(100, seed=5, shift=1.0), 10_000, 30).with_columns(
-        (pl.col("ordered_at") + dt.timedelta(days=120)))
+        pl.col("ordered_at") + dt.timedelta(days=120))
     _log_and_label(settings, timed, new)
     update = update_labeled(timed, settings=settings)
     assert update.rows_landed == 100
@@ -108,6 +108,6 @@ def test_labeled_rows_without_the_key_are_counted_not_trained_on(
 
 
 def test_a_bad_replay_share_is_refused(settings: Settings, timed: WatchedModel) -> None:
-    with pytest.raises(RetrainingDataError, match="replay_share=1.5"):
+    with pytest.raises(RetrainingDataError, match=r"replay_share=1\.5"):
         retraining_data(TIMED, "timed_orders", 0, timed.name, settings=settings,
                         replay_share=1.5)
