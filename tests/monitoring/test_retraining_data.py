@@ -23,9 +23,10 @@ from lockgate.monitoring.window import feedback_path, prediction_log_path
 from lockgate.serving.prediction_log import TIMESTAMP, context_columns
 from tests.monitoring.monitoring_cases import CONTRACT, FEATURES, make_frame
 
-TIMED = {**CONTRACT, "table": "timed_orders", "event_time": "ordered_at",
-         "columns": [*CONTRACT["columns"],
-                     {"name": "ordered_at", "type": "datetime", "nullable": False}]}
+_SPEC = CONTRACT.to_dict()
+TIMED = Contract.from_dict({**_SPEC, "table": "timed_orders", "event_time": "ordered_at",
+                            "columns": [*_SPEC["columns"], {"name": "ordered_at",
+                                        "type": "datetime", "nullable": False}]})
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
@@ -41,7 +42,7 @@ def _timed(frame: pl.DataFrame, first_id: int, days: int) -> pl.DataFrame:
 def timed(settings: Settings, model: WatchedModel) -> WatchedModel:
     """The model trained on an ingested, time-stamped table (v0: 400 rows over 100 days)."""
     ingest(FrameSource(_timed(make_frame(400, seed=1), 0, 100)), "timed_orders",
-           Contract.from_dict(TIMED), settings=settings)
+           TIMED, settings=settings)
     return WatchedModel(**{**{f: getattr(model, f) for f in WatchedModel.__dataclass_fields__},
                            "contract": TIMED,
                            "lineage": {"table": "timed_orders", "dataset_version": 0}})

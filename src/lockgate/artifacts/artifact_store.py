@@ -7,7 +7,13 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from lockgate.artifacts.blob_store import LocalBlobStore, key_from_uri, safe_join, uri_for
+from lockgate.artifacts.blob_store import (
+    ObjectBlobStore,
+    blob_store_for,
+    key_from_uri,
+    safe_join,
+    uri_for,
+)
 from lockgate.artifacts.materializers import dumps, loads, materializer_named
 from lockgate.artifacts.trusted_types import TypeAllowlist, allowlist
 from lockgate.config import Settings, load_settings
@@ -22,7 +28,7 @@ class ArtifactStore:
     operator's settings with ``lockgate.artifacts.allowlist(settings)``.
     """
 
-    def __init__(self, store: Store, blobs: LocalBlobStore,
+    def __init__(self, store: Store, blobs: ObjectBlobStore,
                  trusted: TypeAllowlist | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -32,7 +38,7 @@ class ArtifactStore:
     def open(cls, settings: Settings | None = None) -> ArtifactStore:
         """The artifact store named by ``settings`` (metadata store included)."""
         settings = settings or load_settings()
-        return cls(Store.open(settings), LocalBlobStore(settings.resolved_artifact_root),
+        return cls(Store.open(settings), blob_store_for(settings.resolved_artifact_root),
                    allowlist(settings))
 
     def save(self, value: Any, name: str, *, run_id: str | None = None) -> ArtifactRecord:

@@ -79,7 +79,7 @@ def run(ctx: DemoContext) -> None:
                             end=drift_start - 0.5)
         _show(ctx, "clean traffic", clean)
         regime = _new_regime(ctx, model, rows)
-        target = str(model.contract["target"])
+        target = str(model.contract.target)
         answers = _predict(client, regime.drop(target))
         _wait_rows(ctx, name, "_predictions", drift_start, regime.height)
         end = time.time()
@@ -158,8 +158,8 @@ def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame, *,
     and (as the target column) the truth; ``skip`` continues after that many new
     customers."""
     history = _training_rows(ctx, model)
-    target, entity = str(model.contract["target"]), model.contract.get("entity")
-    event_time = model.contract.get("event_time")
+    target, entity = str(model.contract.target), model.contract.entity
+    event_time = model.contract.event_time
     first = int(history[entity].max()) + 1 + skip if entity else 1
     fresh = _typed(churn_frame(n, seed=17 + skip, start_id=first), history)
     shifted = _shift(model, fresh.select(rows.columns))
@@ -199,15 +199,14 @@ def _shift(model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
     (within the contract's bounds): the drift a changed upstream source would cause."""
     importance = feature_importance(model)
     reference = Profile.from_dict(model.reference_profile)
-    specs = {c["name"]: c for c in model.contract["columns"]}
     numeric = [f for f in sorted(importance, key=lambda f: -importance[f])
-               if specs[f].get("type") in ("int", "float") and f in reference.columns]
+               if model.contract.column(f).is_numeric and f in reference.columns]
     out = rows
     for feature in numeric[:SHIFTED_FEATURES]:
-        spec, column = specs[feature], reference[feature]
+        spec, column = model.contract.column(feature), reference[feature]
         moved = pl.col(feature) + 2 * (column.std or 1.0)
-        moved = moved.clip(spec.get("min"), spec.get("max"))
-        typed = moved.round(0).cast(pl.Int64) if spec["type"] == "int" else moved
+        moved = moved.clip(spec.min, spec.max)
+        typed = moved.round(0).cast(pl.Int64) if spec.type == "int" else moved
         out = out.with_columns(typed.alias(feature))
     return out
 
@@ -243,7 +242,6 @@ def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None,
     passed explicitly because a step runs in a worker process.
     """
     from lockgate.config import Settings
-    from lockgate.data import Contract
     from lockgate.modeling.training import TrainConfig, train_frame
     from lockgate.monitoring.retraining_data import retraining_data
 
@@ -253,7 +251,7 @@ def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None,
     data = retraining_data(champion.contract, str(champion.lineage["table"]),
                            champion.lineage.get("dataset_version"), champion.name,
                            settings=settings, window=window)
-    result = train_frame(data.frame, Contract.from_dict(champion.contract), estimator,
+    result = train_frame(data.frame, champion.contract, estimator,
                          settings=settings, experiment="quickstart", name="churn-retrained",
                          dataset=data.dataset(), config=TrainConfig(
                              n_splits=3, inner_splits=2, charts=False, naive=(),
@@ -449,7 +447,7 @@ def _shadow_period(ctx: DemoContext, client: httpx.Client, model: WatchedModel,
     start = time.time()
     traffic = _new_regime(ctx, model, rows, n=SHADOW_POLICY.min_predictions,
                           skip=REGIME_ROWS)
-    target = str(model.contract["target"])
+    target = str(model.contract.target)
     answers = _predict(client, traffic.drop(target))
     _feedback(client, answers, traffic[target])
     _wait_rows(ctx, name, "_feedback", start, traffic.height)

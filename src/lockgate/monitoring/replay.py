@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from lockgate.config import Settings
+from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.monitoring.labeled_table import labeled_table_name
 from lockgate.monitoring.performance import label_strings
@@ -68,10 +68,10 @@ def replay(champion: WatchedModel, challenger: Any, *, settings: Settings,
     if champion.problem_type == "regression" or (
             rows is None and not (path / "_delta_log").is_dir()):
         return None
-    target = str(champion.contract["target"])
+    target = str(champion.contract.target)
     if rows is None:
-        rows = (pl.scan_delta(str(path)).sort("labeled_at", descending=True)
-                .head(max_rows).collect())
+        rows = (scan_table(path).sort("labeled_at", descending=True).head(max_rows)
+                .collect())
     if rows.height < MIN_REPLAY_ROWS:
         return None
     truth = label_strings(rows[target]).to_numpy()

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist
+from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for
 from lockgate.config import Settings, load_settings
 from lockgate.errors import TrackingError
 from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
@@ -72,7 +72,7 @@ class Run:
         self.experiment = experiment
         self.settings = settings
         self.store = store
-        self.artifacts = ArtifactStore(store, LocalBlobStore(settings.resolved_artifact_root),
+        self.artifacts = ArtifactStore(store, blob_store_for(settings.resolved_artifact_root),
                                        allowlist(settings))
         self.status = "RUNNING"
         self._steps: dict[str, int] = {}
