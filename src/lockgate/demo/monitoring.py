@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
@@ -160,7 +160,7 @@ def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame, *,
     history = _training_rows(ctx, model)
     target, entity = str(model.contract.target), model.contract.entity
     event_time = model.contract.event_time
-    first = int(history[entity].max()) + 1 + skip if entity else 1
+    first = int(cast(int, history[entity].max())) + 1 + skip if entity else 1
     fresh = _typed(churn_frame(n, seed=17 + skip, start_id=first), history)
     shifted = _shift(model, fresh.select(rows.columns))
     rng = np.random.default_rng(17 + skip)
@@ -168,7 +168,7 @@ def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame, *,
     churned = (shifted["plan"] == "basic").to_numpy() ^ noise
     columns = [pl.Series(target, churned)]
     if event_time:
-        latest = history[event_time].max()
+        latest = cast(dt.datetime, history[event_time].max())
         step = dt.timedelta(days=REGIME_DAYS) / REGIME_ROWS
         columns.append(pl.Series(event_time, [latest + step * (skip + i + 1)
                                               for i in range(n)]))

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from lockgate.config import Settings
 from lockgate.data.table import scan as scan_table

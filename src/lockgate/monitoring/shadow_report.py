@@ -90,9 +90,9 @@ def shadow_evidence(settings: Settings, model_name: str, version: int, *,
             .collect())
     if rows.height == 0:
         return None
-    agree = float((rows["prediction"].cast(pl.String)
-                   == rows["primary_prediction"].cast(pl.String)).mean() or 0.0)
-    span = rows["timestamp"].max() - rows["timestamp"].min()  # type: ignore[operator]
+    agree = cast(float, (rows["prediction"].cast(pl.String)
+                         == rows["primary_prediction"].cast(pl.String)).mean() or 0.0)
+    span = cast(Any, rows["timestamp"].max()) - cast(Any, rows["timestamp"].min())
     paired = _paired(rows, feedback_path(settings, model_name), n_bootstrap, seed)
     interval = paired["interval"] if paired else None
     return ShadowEvidence(version, rows.height, span.total_seconds(), agree,
