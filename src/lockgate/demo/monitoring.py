@@ -53,8 +53,9 @@ from lockgate.serving.prediction_log import context_columns
 TRAFFIC_ROWS = 300
 REGIME_ROWS = 600
 REGIME_DAYS = 184
-#: The retraining's window of event time: the new regime plus the old regime's last weeks.
-RETRAIN_WINDOW = "180d"
+#: The retraining's window of event time: about the time since the world changed (the
+#: new regime plus the old regime's last days), so the old answers do not outvote it.
+RETRAIN_WINDOW = "140d"
 #: What the staged challenger must show as NAME@shadow before production.
 SHADOW_POLICY = ShadowPolicy(min_predictions=200, min_labeled=100)
 _NO_SHADOW = ShadowEvidence(0, 0, 0.0, None, 0)
