@@ -3,9 +3,8 @@ predictions on them: the reference monitoring measures prediction drift against.
 
 from __future__ import annotations
 
-import pytest
-
 import polars as pl
+import pytest
 from lockgate_model_cases import registered
 
 from lockgate.config import Settings

@@ -12,7 +12,7 @@ import json
 import math
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lockgate.artifacts import TypeAllowlist
 from lockgate.config import PROJECT_FILE
+from lockgate.data.check_result import ValidationStatus, failed_checks
 from lockgate.errors import ConfigError, NotFoundError, close_matches, numbered
 from lockgate.registry.package import ModelPackage, package_flavor, skops_types_of
 from lockgate.store import Store
@@ -154,22 +155,17 @@ def data_validated(store: Store, package: ModelPackage) -> GateResult:
                               f"labeled dataset version id {labeled['dataset_version_id']} "
                               "is not in this store")
     details = {"dataset": record.ref, "status": record.validation_status,
-               "failed": _failed_checks(record),
+               "failed": sorted(failed_checks(record.checks)),
                "also": [r.ref for r in records[1:]]}
     for each in records:
-        if each.validation_status != "passed":
-            failed = _failed_checks(each)
+        if each.validation_status != ValidationStatus.PASSED:
+            failed = sorted(failed_checks(each.checks))
             why = f"; failed checks: {', '.join(failed)}" if failed else ""
             return GateResult("data_validated", False,
                               f"{each.ref} has validation status "
                               f"`{each.validation_status}`{why}", details)
     refs = " and ".join(r.ref for r in records)
     return GateResult("data_validated", True, f"{refs} passed validation", details)
-
-
-def _failed_checks(record: Any) -> list[str]:
-    return sorted(name for name, check in (record.checks or {}).items()
-                  if isinstance(check, Mapping) and check.get("ok") is False)
 
 
 def leak_free(package: ModelPackage) -> GateResult:
