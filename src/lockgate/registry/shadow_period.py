@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from lockgate.registry.gates import GateResult, ShadowPolicy
 
+__all__ = ["GATE", "ShadowEvidence", "ShadowPolicy", "shadow_period"]
+
 GATE = "shadow_period"
 
 
