@@ -74,6 +74,7 @@ PUBLIC = {
         "extract_archive", "feature_columns", "load_gate_config", "load_package", "parse_ref",
         "promote", "register_run", "render_card", "rollback", "run_gates", "verify_package",
         "version_history", "write_package",
+        "ShadowEvidence", "ShadowPolicy", "shadow_period",
     ],
     "lockgate.serving": [
         "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",
@@ -92,6 +93,7 @@ PUBLIC = {
         "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
         "Comparison", "ComparisonError", "compare",
+        "RetrainingData", "retraining_data", "shadow_evidence",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
