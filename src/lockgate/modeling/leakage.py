@@ -14,7 +14,7 @@ not detectable from the data.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -28,6 +28,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from lockgate.data.finding import Finding, Severity
 from lockgate.errors import ConfigError
 from lockgate.modeling.evaluation import (
     Predictions,
@@ -39,30 +40,8 @@ from lockgate.modeling.features import ContractLike, build_preprocessor
 from lockgate.modeling.splitter import as_polars
 from lockgate.modeling.timestamps import parse_time
 
-BLOCKING, WARNING, INFO = "blocking", "warning", "info"
+BLOCKING, WARNING, INFO = Severity.BLOCKING, Severity.WARNING, Severity.INFO
 SEVERITIES = (BLOCKING, WARNING, INFO)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One leakage finding: what, how bad, and the numbers behind it."""
-
-    code: str
-    severity: str
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Finding:
-        return cls(data["code"], data["severity"], data["message"], dict(data.get("evidence", {})))
-
-    def _repr_html_(self) -> str:
-        from lockgate.modeling.display import finding_html
-
-        return finding_html(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,18 +300,21 @@ def target_proxies(train: pl.DataFrame, test: pl.DataFrame | None, features: Seq
         return []
     chosen = set(order)
     others = [int(j) for j in np.argsort(-skill) if j not in chosen][:config.max_model_columns]
+    # the rest is the same model for every candidate: fitted once, not once per candidate
+    rest = _oof(x[:, others], y, problem_type, config.seed) if others else None
     findings = []
     for j in order:
-        finding = _proxy_test(x, y, j, others, usable[j], target, problem_type, config)
+        finding = _proxy_test(x, y, j, rest, len(others), usable[j], target, problem_type,
+                              config)
         if finding is not None:
             findings.append(finding)
     return findings
 
 
-def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, others: list[int], name: str,
-                target: str, problem_type: str, config: LeakageConfig) -> Finding | None:
+def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, rest: Predictions | None,
+                n_rest: int, name: str, target: str, problem_type: str,
+                config: LeakageConfig) -> Finding | None:
     single = _oof(x[:, [j]], y, problem_type, config.seed)
-    rest = _oof(x[:, others], y, problem_type, config.seed) if others else None
     metric = "r2" if problem_type == "regression" else "roc_auc"
     weights = bootstrap_weights(len(y), config.bootstrap, config.seed)
     s_boot = metric_values(single, weights)[metric]
@@ -345,7 +327,7 @@ def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, others: list[int], name: s
     evidence = {"column": name, "metric": metric, "alone": round(s_point, 4),
                 "alone_ci_low": round(s_low, 4), "rest": round(r_point, 4),
                 "lead_ci_low": round(gap_low, 4), "rows": len(y),
-                "rest_columns": len(others)}
+                "rest_columns": n_rest}
     if s_low >= config.proxy_plausible and gap_low > config.proxy_margin:
         return Finding(
             "target_proxy", BLOCKING,

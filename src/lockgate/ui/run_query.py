@@ -113,7 +113,8 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
 
 
 def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
-    conditions: list[sa.ColumnElement[bool]] = []
+    # soft-deleted runs (`lockgate runs delete`) are hidden, as in every listing
+    conditions: list[sa.ColumnElement[bool]] = [t.runs.c.deleted_at.is_(None)]
     if not query.include_steps:
         conditions.append(t.runs.c.parent_id.is_(None))
     if query.experiment:
