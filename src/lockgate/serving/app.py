@@ -217,7 +217,8 @@ def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI
     _routes(app, state)
     app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
     app.add_middleware(PredictFastPath, endpoint=next(
-        route.endpoint for route in app.routes if getattr(route, "path", "") == "/predict"))
+        getattr(route, "endpoint") for route in app.routes  # noqa: B009 (BaseRoute has none)
+        if getattr(route, "path", "") == "/predict"))
     app.add_middleware(HttpGuard, policy=serve_policy(config, state.settings),
                        observe=lambda path, method, status, seconds: state.observe_request(
                            path if path in ROUTES else "other", method, status, seconds))
