@@ -224,6 +224,29 @@ def test_runs_table_made_for_people(tab: Tab, browser: object, live: LiveServer,
     _shot(page, "runs-table")
 
 
+def test_cv_scores_are_drawn_per_fold_not_as_learning_curves(tab: Tab,
+                                                              populated: Populated) -> None:
+    """#19: per-fold `cv_*` values were drawn among the learning curves, joined by a line
+    over "step". In the browser (Plotly draws client-side) they are their own section:
+    one marker per fold on a fold axis, no line; real curves keep their lines."""
+    page = tab.open(f"/runs/{populated.runs['train-0']}")
+    tab.charts_rendered(minimum=2)
+    curves = page.locator("#curves").inner_text()
+    assert "cv_roc_auc" not in curves and "loss" in curves
+    folds = page.locator("#folds div.chart").first
+    assert "cv_roc_auc: one point per fold" in folds.inner_text()
+    assert folds.locator(".xtitle").text_content() == "fold"
+    assert folds.locator(".scatterlayer .trace .points path").count() == 5
+    lines = folds.evaluate("e => [...e.querySelectorAll('.scatterlayer .js-line')]"
+                           ".map(p => p.getAttribute('d') || '').filter(d => d.length)")
+    assert lines == []  # no line joins the folds
+    ticks = folds.locator(".xtick text").all_text_contents()
+    assert ticks[0] == "1" and ticks[-1] == "5"  # folds counted from 1, not steps from 0
+    curve = page.locator("#curves div.chart").first
+    assert curve.evaluate("e => [...e.querySelectorAll('.scatterlayer .js-line')]"
+                          ".some(p => (p.getAttribute('d') || '').length > 0)")
+
+
 def test_parallel_coordinates_without_webgl(tab: Tab) -> None:
     page = tab.open("/?experiment=churn")
     for name in ("train-0", "train-1", "train-2"):
