@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from lockgate.data.contract import Contract
 from lockgate.registry import (
     PackageContents,
     PackageError,
@@ -30,7 +31,8 @@ def _contents(pipeline=None) -> PackageContents:
         x = frame.select(["age", "income", "tenure"]).to_pandas()
         pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(
             x, frame["churned"].to_numpy())
-    return PackageContents(pipeline=pipeline, contract=CONTRACT, reference_profile=PROFILE,
+    return PackageContents(pipeline=pipeline, contract=Contract.from_dict(CONTRACT),
+                           reference_profile=PROFILE,
                            evaluation={"problem_type": "binary", "metrics": {"roc_auc": 0.7}},
                            lineage={"run_id": "abc"}, model_card="# card",
                            holdout=frame[150:])
@@ -44,7 +46,7 @@ def package(tmp_path: Path) -> Path:
 def test_round_trip_loads_everything(package: Path) -> None:
     loaded = load_package(package)
     assert loaded.feature_columns == ["age", "income", "tenure"]
-    assert loaded.contract["target"] == "churned"
+    assert loaded.contract.target == "churned"
     assert loaded.reference_profile == PROFILE
     assert loaded.holdout().height == 50
     assert set(loaded.manifest["files"]) >= {"model.skops", "MODEL_CARD.md", "environment.json"}
@@ -160,3 +162,20 @@ def test_unpacking_over_foreign_files_is_refused(package: Path, tmp_path: Path) 
     with pytest.raises(PackageError, match="holds files that are not a model package"):
         extract_archive(archive, tmp_path / "home")
     assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
+
+
+def test_the_card_is_written_once_with_the_environment_recorded(tmp_path: Path) -> None:
+    # The registry used to write a placeholder card, then rewrite it and re-seal the
+    # manifest from outside this module; now write_package renders it once.
+    seen: list[dict] = []
+
+    def card(environment: dict) -> str:
+        seen.append(dict(environment))
+        return f"# card\npython {environment['python']}\n"
+
+    folder = write_package(_contents(), tmp_path / "pkg", card=card)
+    loaded = load_package(folder)  # every file's digest checked against the manifest
+    assert len(seen) == 1 and seen[0] == loaded.environment
+    assert loaded.model_card == f"# card\npython {loaded.environment['python']}\n"
+    assert loaded.environment["python"] and "scikit-learn" in loaded.environment[
+        "requirements"]

@@ -25,6 +25,7 @@ from lockgate.data import Contract
 from lockgate.data.endpoint import IngestServer, ingest_policy
 from lockgate.errors import ConfigError
 from lockgate.security import HttpGuard, ServerThread, server_config
+from lockgate.server import TeamServer
 from lockgate.serving import BackgroundServer, ServeConfig
 from lockgate.ui import AccessPolicy, create_app
 
@@ -57,9 +58,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ui_app = create_app(settings, ui_policy)
     ui = ServerThread(server_config(ui_app, dataclasses.replace(ui_policy.guard(), **FAST),
                                     port=_free_port()))
-    with serve, ingest, ui:
-        yield Servers(settings, {"serve": serve.url, "ingest": ingest.url, "ui": ui.url},
-                      {"serve": serve.app, "ingest": ingest.app, "ui": ui_app})
+    team = TeamServer(settings, **FAST)
+    with serve, ingest, ui, team:
+        yield Servers(settings, {"serve": serve.url, "ingest": ingest.url, "ui": ui.url,
+                                 "server": team.url},
+                      {"serve": serve.app, "ingest": ingest.app, "ui": ui_app,
+                       "server": team.app})
 
 
 def _free_port() -> int:
@@ -73,7 +77,7 @@ def _routes(app: Any) -> list[tuple[str, str]]:
     found = []
     for route in app.routes:
         assert isinstance(route, Route | Mount), f"unexpected route type {route!r}"
-        path = route.path
+        path = route.path or "/"  # the team server mounts the dashboard at the root
         for name in route.param_convertors:
             path = path.replace(f"{{{name}:path}}", "x").replace(f"{{{name}}}", "1")
         for method in sorted(getattr(route, "methods", None) or {"GET"}):
@@ -81,7 +85,7 @@ def _routes(app: Any) -> list[tuple[str, str]]:
     return found
 
 
-SERVERS = ["serve", "ingest", "ui"]
+SERVERS = ["serve", "ingest", "ui", "server"]
 
 
 @pytest.mark.parametrize("name", SERVERS)
@@ -102,7 +106,8 @@ def test_every_route_of_every_app_refuses_a_foreign_host(servers: Servers, name:
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_loopback_names_are_answered(servers: Servers, name: str) -> None:
-    health = {"serve": "/health", "ingest": "/health", "ui": "/healthz"}[name]
+    health = {"serve": "/health", "ingest": "/health", "ui": "/healthz",
+              "server": "/health"}[name]
     port = servers.urls[name].rsplit(":", 1)[1]
     for host in ("127.0.0.1", "localhost", f"localhost:{port}", "[::1]"):
         response = httpx.get(servers.urls[name] + health, headers={"host": host})
@@ -113,6 +118,7 @@ STATE_CHANGES = {
     "serve": [("/predict", RECORD), ("/feedback", {"request_id": "x", "label": "1"})],
     "ingest": [("/tables/events/rows", [{"event_id": 1, "value": 1.0}])],
     "ui": [("/runs/x/notes", None), ("/views", None)],
+    "server": [("/api/v1/runs", {"name": "x"}), ("/login", None)],
 }
 
 
@@ -141,7 +147,8 @@ def test_a_rebinding_page_reads_nothing_from_serve(servers: Servers) -> None:
 
 
 @pytest.mark.parametrize(("name", "path"), [("serve", "/predict"), ("serve", "/feedback"),
-                                            ("ingest", "/tables/events/rows")])
+                                            ("ingest", "/tables/events/rows"),
+                                            ("server", "/api/v1/runs")])
 @pytest.mark.parametrize("depth", [100, 100_000])
 def test_deep_json_is_a_400_not_a_recursion_error(servers: Servers, name: str, path: str,
                                                   depth: int) -> None:
@@ -155,7 +162,7 @@ def test_deep_json_is_a_400_not_a_recursion_error(servers: Servers, name: str, p
 
 @pytest.mark.parametrize(("name", "path", "size"), [
     ("serve", "/predict", 2 << 20), ("ingest", "/tables/events/rows", 20 << 20),
-    ("ui", "/runs/x/notes", 1 << 20)])
+    ("ui", "/runs/x/notes", 1 << 20), ("server", "/api/v1/runs", 9 << 20)])
 def test_oversized_bodies_are_refused_before_parsing(servers: Servers, name: str, path: str,
                                                      size: int) -> None:
     kind = "application/x-www-form-urlencoded" if name == "ui" else "application/json"
@@ -228,7 +235,8 @@ def test_idle_connections_are_closed(servers: Servers, name: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "path"), [("serve", "/predict"),
-                                            ("ingest", "/tables/events/rows")])
+                                            ("ingest", "/tables/events/rows"),
+                                            ("server", "/api/v1/runs")])
 def test_a_slow_body_gets_408(servers: Servers, name: str, path: str) -> None:
     with _raw(servers.urls[name]) as sock:
         sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
@@ -303,6 +311,7 @@ def test_every_app_lockgate_builds_is_in_this_corpus() -> None:
     root = Path(lockgate.__file__).parent
     builders = {str(p.relative_to(root)) for p in root.rglob("*.py")
                 if "FastAPI(" in p.read_text() or "Starlette(" in p.read_text()}
-    assert builders == {"serving/app.py", "data/endpoint.py", "ui/app.py"}, (
+    assert builders == {"serving/app.py", "data/endpoint.py", "ui/app.py",
+                        "server/app.py"}, (
         "a module builds an app this corpus does not attack: add it to `servers` and "
         "SERVERS in tests/security/test_servers.py")

@@ -12,7 +12,6 @@ import importlib
 from dataclasses import dataclass
 
 import click
-import typer
 
 from lockgate.errors import close_matches
 
@@ -63,6 +62,10 @@ def _group() -> None:
 
 
 def _load(name: str, entry: LazyCommand) -> click.Command:
+    import typer  # here, not at the top: ``lockgate --help`` lists commands without it
+
+    from lockgate.cli.plain_params import plain_coercion
+
     module_name, attribute = entry.target.split(":")
     target = getattr(importlib.import_module(module_name), attribute)
     if isinstance(target, typer.Typer):
@@ -76,6 +79,7 @@ def _load(name: str, entry: LazyCommand) -> click.Command:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name=name, help=entry.help)(target)
         command = typer.main.get_command(single)
+    plain_coercion(command)  # simple options coerced without importing pydantic
     command.name = name
     if not command.help:
         command.help = entry.help

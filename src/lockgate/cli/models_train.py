@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from lockgate.cli.app import console, print_json, settings
@@ -10,8 +12,11 @@ from lockgate.modeling.metrics_table import budget_note, metrics_table
 from lockgate.modeling.training import TrainConfig, train
 from lockgate.tracking.progress import rich_progress
 
+if TYPE_CHECKING:
+    from lockgate.data.contract import Contract
 
-def _contract(path: str | None) -> object:
+
+def _contract(path: str | None) -> Contract | None:
     if path is None:
         return None
     from lockgate.data.contract import load_contract

@@ -30,10 +30,6 @@ DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
 )
 DATE_FORMATS = ("%Y-%m-%d",)
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.String(),
-    "category": pl.String(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +164,7 @@ def _typed_fail(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.E
 def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Expr:
     """The strict, cheap parse of the usual spelling; null where it does not apply."""
     if source is None:
-        return pl.lit(None, POLARS_TYPES[spec.type]).alias(spec.name)
+        return pl.lit(None, spec.polars_dtype).alias(spec.name)
     col, dtype = pl.col(source), schema[source]
     if dtype != pl.String:
         return cast_expr(col, dtype, spec).alias(spec.name)

@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from lockgate.data import table as delta
 from lockgate.data.validation import RAW_JSON, REASONS, ROW
-from lockgate.location import storage_options
+from lockgate.location import StoragePath, storage_options
 
 SCHEMA = {
     "qid": pl.String(), "batch_id": pl.String(), ROW: pl.Int64(),
@@ -47,7 +47,7 @@ def quarantine_frame(rows: pl.DataFrame, *, batch_id: str, source: str,
     )
 
 
-def read_quarantine(path: Path) -> pl.DataFrame:
+def read_quarantine(path: StoragePath) -> pl.DataFrame:
     """Every quarantined row of a table (empty frame when none)."""
     table = delta.open_table(path)
     if table is None:
@@ -73,7 +73,7 @@ def records(frame: pl.DataFrame) -> list[dict[str, object]]:
     return [json.loads(raw) for raw in frame[RAW_JSON].to_list()]
 
 
-def delete(path: Path, qids: list[str]) -> None:
+def delete(path: StoragePath, qids: list[str]) -> None:
     """Remove released rows from the quarantine (one commit)."""
     if not qids:
         return

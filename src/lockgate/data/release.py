@@ -15,6 +15,7 @@ from lockgate.data.contract import Contract, check_table_name
 from lockgate.data.ingestion import land, resolve_contract, screen
 from lockgate.data.source import Batch, records_frame
 from lockgate.data.validation import ROW
+from lockgate.store import Store, audit
 
 
 def quarantined(table: str, *, settings: Settings | None = None) -> pl.DataFrame:
@@ -54,6 +55,9 @@ def release(table: str, contract: Contract | str | Path | None = None, *,
     batch = Batch(frame[passing], f"release:{table}", digest)
     result = land(batch, table, resolved, settings=settings, run=run)
     q.delete(path, qids)
+    audit.record(Store.open(settings), "quarantine.released", f"table:{table}",
+                 before={"quarantined": held.height},
+                 after={"released": result.accepted, "version": result.version})
     remaining = held.height - len(passing)
     return q.ReleaseResult(held.height, result.accepted, remaining + result.quarantined,
                            result.version, outcome.reasons)

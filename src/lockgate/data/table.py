@@ -8,24 +8,28 @@ the Delta log is the source of truth and the metadata store can be rebuilt from 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+import pyarrow.dataset  # pa.dataset: staged files streamed with a new column
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
 from lockgate.errors import NotFoundError
-from lockgate.location import ObjectLocation, storage_options
+from lockgate.location import StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
 QUARANTINE_DIR = "_quarantine"
 
 
-TablePath = Path | ObjectLocation
+TablePath = StoragePath
 
 
 def table_path(settings: Settings, table: str) -> TablePath:
@@ -48,7 +52,15 @@ def open_table(path: TablePath, version: int | None = None) -> DeltaTable | None
 
 
 def scan(path: TablePath, version: int | None = None) -> pl.LazyFrame:
-    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``."""
+    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``.
+
+    An older version that ``lockgate gc`` compacted since is scanned through the
+    compaction that followed it (the same rows; its own small files may be vacuumed).
+    """
+    if version is not None:
+        table = open_table(path)
+        if table is not None and version < table.version():
+            version = same_content_version(table, version)
     return pl.scan_delta(str(path), version=version, storage_options=storage_options(path))
 
 
@@ -158,9 +170,43 @@ def read_version(path: TablePath, table: str, version: int | None = None,
             raise NotFoundError(f"Table `{table}` has versions 0..{latest}, not {version}. "
                                 f"List them with `lockgate data versions {table}`.")
         delta.load_as_version(version)
-    frame = pl.from_arrow(delta.to_pyarrow_table(columns=columns))
+        try:
+            arrow = delta.to_pyarrow_table(columns=columns)
+        except Exception:
+            # `lockgate gc` compacted the version's files and vacuumed the originals: the
+            # same rows are read from the compaction that followed it.
+            delta = open_table(path) or delta  # the history beyond the version loaded
+            same = same_content_version(delta, version)
+            if same == version:
+                raise
+            delta.load_as_version(same)
+            arrow = delta.to_pyarrow_table(columns=columns)
+    else:
+        arrow = delta.to_pyarrow_table(columns=columns)
+    frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+#: Delta operations that rewrite or delete files without changing a table's rows.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def same_content_version(delta: DeltaTable, version: int,
+                         history: list[dict[str, Any]] | None = None) -> int:
+    """The newest Delta version holding exactly the rows of ``version``: ``version``
+    itself, or a later one reached only through compaction and vacuum commits.
+
+    ``lockgate gc`` keeps a version readable either by its own files or, once those are
+    compacted, by this later version's; ``history`` is ``delta.history()`` when the
+    caller has read it already.
+    """
+    operations = {int(e["version"]): e.get("operation")
+                  for e in (history if history is not None else delta.history())}
+    same = version
+    while operations.get(same + 1) in MAINTENANCE_OPERATIONS:
+        same += 1
+    return same
 
 
 def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) -> None:
@@ -195,3 +241,78 @@ def current_version(path: TablePath) -> int | None:
     """The table's latest Delta version, or None."""
     table = open_table(path)
     return None if table is None else table.version()
+
+
+def stage_file(path: Path, frame: pl.DataFrame) -> AddAction:
+    """Write ``frame`` as one Parquet file inside the table folder, *not yet committed*.
+
+    A staged file is invisible to every reader until :func:`commit_staged` lists it in
+    a commit; a crash or a refusal before that leaves only an unreferenced file (which
+    :func:`discard_staged` removes, and Delta's VACUUM would too). This is how a batch
+    read in chunks lands atomically without holding the batch in memory.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    name = f"part-lockgate-{uuid.uuid4().hex}.snappy.parquet"
+    target = path / name
+    frame.write_parquet(target, compression="snappy", statistics=False)
+    size = target.stat().st_size
+    return AddAction(name, size, {}, int(time.time() * 1000), True,
+                     json.dumps({"numRecords": frame.height}))
+
+
+def discard_staged(path: Path, actions: list[AddAction]) -> None:
+    """Remove staged files that will not be committed (the batch was refused or failed)."""
+    for action in actions:
+        (path / action.path).unlink(missing_ok=True)
+
+
+def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
+                  record: dict[str, Any], *, removes: list[RemoveAction] | None = None,
+                  transaction: tuple[str, int] | None = None,
+                  table: DeltaTable | None = None) -> int:
+    """Commit staged files (and the removal of ``removes``) as one atomic Delta version
+    carrying ``record``; a new table is created by that same commit (its version 0).
+
+    ``schema``: the staged files' schema; when it adds columns to an existing table the
+    files are streamed once more through ``write_deltalake`` with a schema merge (the
+    low-level commit cannot evolve the schema), still one commit.
+    """
+    properties = CommitProperties(
+        custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
+        app_transactions=[Transaction(*transaction)] if transaction else None,
+    )
+    if table is None:
+        table = open_table(path)
+    if table is None:
+        create_table_with_add_actions(str(path), Schema.from_arrow(schema), adds,
+                                      mode="error", commit_properties=properties)
+        return find_commit(path, record["batch_id"])
+    landed = pa.schema(table.schema().to_arrow())
+    if set(schema.names) - set(landed.names) and not removes:
+        files = [str(path / a.path) for a in adds]
+        reader = pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader() \
+            if files else schema.empty_table().to_reader()
+        write_deltalake(table, reader, mode="append", schema_mode="merge",
+                        commit_properties=properties)
+        discard_staged(path, adds)
+        return find_commit(path, record["batch_id"], table)
+    table.create_write_transaction([*adds, *(removes or [])], "append", table.schema(),
+                                   commit_properties=properties)
+    table.update_incremental()  # the low-level commit does not advance the object
+    return find_commit(path, record["batch_id"], table)
+
+
+def added_files(path: TablePath, version: int) -> list[RemoveAction]:
+    """The data files ``version`` added, as removal actions."""
+    now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
+    before = {} if version == 0 else {
+        a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version - 1))}
+    stamp = int(time.time() * 1000)
+    return [RemoveAction(p, True, stamp, int(a["size_bytes"]), {})
+            for p, a in now.items() if p not in before]
+
+
+def _add_actions(table: DeltaTable) -> list[dict[str, Any]]:
+    frame = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select("path", "size_bytes").to_dicts()

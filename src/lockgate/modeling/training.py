@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.finding import Finding, Severity
 from lockgate.errors import LockgateError
-from lockgate.modeling import executor_local, executor_ray
 from lockgate.modeling.diagnostics import diagnostics
 from lockgate.modeling.evaluation import (
     PRIMARY,
@@ -38,7 +38,6 @@ from lockgate.modeling.evaluation import (
 )
 from lockgate.modeling.features import build_pipeline
 from lockgate.modeling.leakage import (
-    Finding,
     LeakageConfig,
     blocked_columns,
     check_leakage,
@@ -54,15 +53,21 @@ from lockgate.modeling.nested_cv import (
     fit_model,
     predictions_for,
     prefixed_grid,
+    run_fold,
 )
 from lockgate.modeling.recipe import training_recipe
 from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, plan_split, row_keys
+from lockgate.pipelines.executors.factory import EXECUTORS, make_executor
 from lockgate.tracking import Run, progress, start_run
 from lockgate.tracking.autolog import suspended as autolog_suspended
 
-EXECUTORS: dict[str, Callable[..., list[FoldResult]]] = {
-    "local": executor_local.run_folds, "ray": executor_ray.run_folds,
-}
+if TYPE_CHECKING:  # the data stage is imported when a training runs, not at import
+    from pathlib import Path
+
+    from lockgate.data.contract import Contract
+
+#: What a caller may pass as the contract: the record, a YAML path or its dict form.
+ContractInput: TypeAlias = "Contract | str | Path | Mapping[str, Any]"
 
 
 #: Evaluation budgets: how thorough the estimate is, chosen explicitly, never silently.
@@ -186,7 +191,7 @@ class _Job:
     """Everything one training needs, resolved once."""
 
     df: pl.DataFrame
-    contract: Any
+    contract: Contract
     estimator: Any
     target: str
     problem_type: str
@@ -201,7 +206,8 @@ class _Job:
     structure_note: str | None = None
 
 
-def train(table: str, estimator: Any, *, version: int | None = None, contract: Any = None,
+def train(table: str, estimator: Any, *, version: int | None = None,
+          contract: ContractInput | None = None,
           settings: Settings | None = None, experiment: str = "default",
           param_grid: Mapping[str, Sequence[Any]] | None = None,
           config: TrainConfig | None = None, allow_unvalidated: str | None = None,
@@ -249,7 +255,7 @@ def train(table: str, estimator: Any, *, version: int | None = None, contract: A
     )
 
 
-def train_frame(frame: Any, contract: Any, estimator: Any, *,
+def train_frame(frame: Any, contract: ContractInput, estimator: Any, *,
                 settings: Settings | None = None, experiment: str = "default",
                 param_grid: Mapping[str, Sequence[Any]] | None = None,
                 config: TrainConfig | None = None, name: str | None = None,
@@ -265,7 +271,8 @@ def train_frame(frame: Any, contract: Any, estimator: Any, *,
                            config=config, dataset=dataset, name=name or f"train-{contract.table}")
 
 
-def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: Any, estimator: Any, *,
+def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: ContractInput,
+                  estimator: Any, *,
                   settings: Settings | None = None, experiment: str = "default",
                   param_grid: Mapping[str, Sequence[Any]] | None = None,
                   config: TrainConfig | None = None, name: str | None = None) -> TrainResult:
@@ -302,7 +309,8 @@ def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: Any, estimat
                            given=given, user_pair=user, user_test=test_df)
 
 
-def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: Any, estimator: Any, *,
+def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: ContractInput,
+                    estimator: Any, *,
                     settings: Settings, experiment: str,
                     param_grid: Mapping[str, Sequence[Any]] | None,
                     config: TrainConfig | None, dataset: dict[str, Any], name: str,
@@ -332,7 +340,7 @@ def _threads(config: TrainConfig, rows: int) -> int | None:
     return 1 if rows < SMALL_TABLE_ROWS else None
 
 
-def _job(df: pl.DataFrame, contract: Any, estimator: Any,
+def _job(df: pl.DataFrame, contract: ContractInput, estimator: Any,
          param_grid: Mapping[str, Sequence[Any]] | None, config: TrainConfig,
          dataset: dict[str, Any]) -> _Job:
     contract = _contract(contract)
@@ -378,7 +386,7 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
         config=config.leakage))
     findings = _exclude_blocked(run, job, findings)
     if job.structure_note:
-        findings.append(Finding("near_duplicate_rows", "warning", job.structure_note,
+        findings.append(Finding("near_duplicate_rows", Severity.WARNING, job.structure_note,
                                 {"grouped_by": CLUSTER}))
     folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
     dev_folds = _relative(plan.folds, plan.development)
@@ -432,12 +440,18 @@ def _exclude_blocked(run: Run, job: _Job, findings: list[Finding]) -> list[Findi
 
 def _cross_validate(run: Run, job: _Job, plan: SplitPlan) -> list[FoldResult]:
     tasks = [FoldTask(f.name, f.train, f.test, _inner(job, plan, f)) for f in plan.folds]
-    executor = EXECUTORS[job.config.executor]
+    # The same executors as pipeline steps: folds in this process, or Ray tasks.
+    executor = make_executor(job.config.executor, start=False)
     trials = _trials(job)
     unit = f"folds × {trials} inner trials" if trials > 1 else "folds"
-    with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
-        results = executor(tasks, job.pipeline, job.x, job.y, job.problem_type, job.spec,
-                           progress=lambda _result: bar.advance())
+    try:
+        with progress.task("cross-validation folds", total=len(tasks), unit=unit) as bar:
+            results = executor.map(
+                run_fold, tasks,
+                shared=(job.pipeline, job.x, job.y, job.problem_type, job.spec),
+                progress=lambda _result: bar.advance())
+    finally:
+        executor.close()
     for step, result in enumerate(results):
         run.log_metrics({f"cv_{k}": v for k, v in result.metrics.items()}, step=step)
         run.log_metric("cv_fit_seconds", result.fit_seconds, step=step)
@@ -471,7 +485,7 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
     findings = list(findings)
     if not scores.beats_baseline:
         findings.append(Finding(
-            "does_not_beat_baseline", "warning",
+            "does_not_beat_baseline", Severity.WARNING,
             f"The model's {scores.primary} ({scores.metrics[scores.primary]:.4f}) is not "
             f"reliably better than the dummy baseline's ({scores.baseline[scores.primary]:.4f})"
             " on the holdout (paired bootstrap, 95%).",
@@ -482,7 +496,7 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
     if len(holdout) < job.config.min_holdout_rows and len(folds) >= 2:
         metrics, intervals = _cv_estimate(folds)
         findings.append(Finding(
-            "small_holdout", "info",
+            "small_holdout", Severity.INFO,
             f"The holdout has {len(holdout)} rows, too few for a stable score (its "
             f"{scores.primary} {scores.metrics[scores.primary]:.3f}, 95% interval "
             f"{_fmt(scores.intervals.get(scores.primary))}). The reported estimate is the "
@@ -676,15 +690,13 @@ def _read_validated(table: str, version: int, allow_unvalidated: str | None, run
                              settings=settings, target=target)  # records the lineage edge itself
 
 
-def _contract(contract: Any) -> Any:
-    if hasattr(contract, "feature_columns"):
-        return contract
+def _contract(contract: ContractInput) -> Contract:
     from lockgate.data import load_contract
 
     return load_contract(contract)
 
 
-def _target(contract: Any, df: pl.DataFrame) -> str:
+def _target(contract: Contract, df: pl.DataFrame) -> str:
     if not contract.target:
         raise TrainingError(
             f"Contract `{contract.table}` declares no target; add `target: <column>` to it."
@@ -695,7 +707,7 @@ def _target(contract: Any, df: pl.DataFrame) -> str:
     return contract.target
 
 
-def _problem(df: pl.DataFrame, contract: Any, target: str) -> str:
+def _problem(df: pl.DataFrame, contract: Contract, target: str) -> str:
     spec = next((c for c in contract.columns if c.name == target), None)
     return problem_type_of(df[target].drop_nulls(), spec.type if spec else None)
 

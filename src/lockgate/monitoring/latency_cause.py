@@ -10,12 +10,12 @@ accounts for (the rest is queueing and overhead), and the slowest requests.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import polars as pl
 
 from lockgate.data.table import scan as scan_table
+from lockgate.location import StoragePath
 from lockgate.monitoring.window import read_span
 
 ALERT_KINDS = ("latency.", "cost.", "requests.")
@@ -55,7 +55,7 @@ class LatencyCause:
         return asdict(self)
 
 
-def latency_cause(log: Path, start: float, end: float) -> LatencyCause:
+def latency_cause(log: StoragePath, start: float, end: float) -> LatencyCause:
     """Explain the latency and cost of the traffic that arrived in ``[start, end)``."""
     names = set(scan_table(log).collect_schema().names())
     wanted = [c for c in ("request_id", "model_version", "latency_ms", "request_latency_ms",

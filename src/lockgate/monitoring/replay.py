@@ -61,7 +61,7 @@ def replay(champion: WatchedModel, challenger: Any, *, settings: Settings,
     path = table_path(settings, labeled_table_name(champion.name))
     if champion.problem_type == "regression" or not (path / "_delta_log").is_dir():
         return None
-    target = str(champion.contract["target"])
+    target = str(champion.contract.target)
     rows = (scan_table(path).sort("labeled_at", descending=True).head(max_rows)
             .collect())
     if rows.height < MIN_REPLAY_ROWS:

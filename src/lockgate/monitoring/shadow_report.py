@@ -8,19 +8,19 @@ its bootstrap interval (the same rows for both: the fair comparison a promotion 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
+from lockgate.location import StoragePath
 from lockgate.monitoring.performance import label_strings
 from lockgate.monitoring.window import read_span, scan_log
 
 MIN_PAIRED = 30
 
 
-def shadow_difference(shadow_log: Path, feedback: Path, start: float, end: float, *,
+def shadow_difference(shadow_log: StoragePath, feedback: StoragePath, start: float, end: float, *,
                       n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any] | None:
     """The shadow's difference from the primary in ``[start, end)``; None without a
     shadow log or shadow rows in the window."""
@@ -43,7 +43,7 @@ def shadow_difference(shadow_log: Path, feedback: Path, start: float, end: float
     return out
 
 
-def _paired(rows: pl.DataFrame, feedback: Path, n_bootstrap: int, seed: int
+def _paired(rows: pl.DataFrame, feedback: StoragePath, n_bootstrap: int, seed: int
             ) -> dict[str, Any] | None:
     if not (feedback / "_delta_log").is_dir():
         return None

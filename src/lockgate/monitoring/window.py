@@ -17,7 +17,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -26,34 +25,33 @@ import sqlalchemy as sa
 from deltalake import DeltaTable
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
-from lockgate.location import storage_options
+from lockgate.location import StoragePath, storage_options
 from lockgate.monitoring.contract_check import count_violations, merge_violations
 from lockgate.quality import Profile, profile
+from lockgate.serving.prediction_log import OUTPUT_COLUMNS, predictions_path
+from lockgate.serving.prediction_log import feedback_path as feedback_path  # re-exported
 from lockgate.store import Store
 from lockgate.store.tables_monitoring import monitor_buckets as t_buckets
 
 #: Log-spaced latency bin edges from 0.01 ms to 100 s, 20 bins per decade: fixed, so
 #: histograms of any two buckets add up exactly.
 LATENCY_EDGES = np.logspace(-2, 5, 141)
-PREDICTION_COLUMNS = ("prediction", "probability")
-LOG_COLUMNS = ("request_id", "timestamp", "model_name", "model_version", "prediction",
-               "probability", "latency_ms")
+#: The log's format is the serving stage's (lockgate.serving.prediction_log owns its
+#: paths and columns); monitoring reads it.
+PREDICTION_COLUMNS = OUTPUT_COLUMNS
 
 
 class PredictionLogError(LockgateError, ValueError):
     """The prediction log or feedback table is missing or does not have the agreed schema."""
 
 
-def prediction_log_path(settings: Settings, model_name: str) -> Path:
-    """Where the serving stage writes the model's prediction log (a Delta table)."""
-    return settings.resolved_data_root / "_predictions" / model_name
-
-
-def feedback_path(settings: Settings, model_name: str) -> Path:
-    """Where the serving stage writes ground truth for the model (a Delta table)."""
-    return settings.resolved_data_root / "_feedback" / model_name
+def prediction_log_path(settings: Settings, model_name: str) -> StoragePath:
+    """Where the serving stage writes the model's prediction log (a Delta table):
+    :func:`lockgate.serving.prediction_log.predictions_path`."""
+    return predictions_path(settings, model_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +179,7 @@ class BucketProfile:
 
 
 def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
-                        contract: Mapping[str, Any]) -> BucketProfile:
+                        contract: Contract) -> BucketProfile:
     """Profile logged predictions: inputs, outputs, latency, contract checks, versions.
 
     Raises:
@@ -212,7 +210,9 @@ def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
         latency_sum_ms=float(latency.sum()) if latency.size else 0.0,
         latency_max_ms=float(latency.max()) if latency.size else 0.0,
         violations=count_violations(frame.select(list(features)), contract),
-        features=profile(frame.select(list(features)), contract=_contract_object(contract)),
+        # profiled with the contract's kinds (a category stored as integers stays
+        # categorical), as the reference profile was
+        features=profile(frame.select(list(features)), contract=contract),
         predictions=profile(frame.select(outputs)) if outputs else None,
         **requests,
     )
@@ -275,7 +275,7 @@ def window_span(end: float, window_seconds: float, bucket_seconds: float) -> Win
     return WindowSpan(aligned - count * bucket_seconds, aligned, bucket_seconds)
 
 
-def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
+def scan_log(path: StoragePath, model_name: str = "") -> pl.LazyFrame:
     """A lazy scan of a prediction log or feedback Delta table.
 
     Raises:
@@ -288,7 +288,7 @@ def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
     return scan_table(path)
 
 
-def bucket_column(path: Path) -> str:
+def bucket_column(path: StoragePath) -> str:
     """The time a log's rows are bucketed by: ``logged_at`` (when the row reached the
     table) when the log has it, else ``timestamp`` (logs written before it existed).
 
@@ -304,7 +304,7 @@ def in_span(column: str, start: float, end: float) -> pl.Expr:
     return (pl.col(column) >= _ts(start)) & (pl.col(column) < _ts(end))
 
 
-def read_span(path: Path, start: float, end: float, columns: Sequence[str] | None = None
+def read_span(path: StoragePath, start: float, end: float, columns: Sequence[str] | None = None
               ) -> pl.DataFrame:
     """Rows of a log that arrived in ``[start, end)`` (see :func:`bucket_column`)."""
     column = bucket_column(path)
@@ -315,7 +315,7 @@ def read_span(path: Path, start: float, end: float, columns: Sequence[str] | Non
 
 
 def window_profile(store: Store, settings: Settings, model_name: str, span: WindowSpan, *,
-                   features: Sequence[str], contract: Mapping[str, Any],
+                   features: Sequence[str], contract: Contract,
                    now: float | None = None, settle_seconds: float = 30.0
                    ) -> tuple[BucketProfile, dict[str, int]]:
     """Merge the window's bucket profiles, profiling (and storing) only missing buckets.
@@ -346,7 +346,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
 
 
 def _profile_missing(rows: pl.DataFrame, missing: list[tuple[float, float]],
-                     features: Sequence[str], contract: Mapping[str, Any]
+                     features: Sequence[str], contract: Contract
                      ) -> dict[tuple[float, float], BucketProfile]:
     wanted = set(missing)
     if rows.height == 0:
@@ -404,17 +404,6 @@ def stored_bucket_count(store: Store, model_name: str) -> int:
             t_buckets.c.model_name == model_name)).scalar_one())
 
 
-def _contract_object(contract: Mapping[str, Any]) -> Any:
-    """The data stage's Contract, so live columns are profiled with the same kinds
-    (a ``category`` stored as integers stays categorical) as the reference profile."""
-    from lockgate.data.contract import Contract
-
-    try:
-        return Contract.from_dict(dict(contract))
-    except LockgateError:
-        return None  # a contract this lockgate cannot parse: profile by dtype
-
-
 def _merge_profiles(a: Profile | None, b: Profile | None) -> Profile | None:
     if a is None:
         return b
@@ -437,7 +426,7 @@ def _max(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def require_log(settings: Settings, model_name: str) -> Path:
+def require_log(settings: Settings, model_name: str) -> StoragePath:
     """The prediction log path, checked to exist.
 
     Raises:

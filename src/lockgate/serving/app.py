@@ -352,7 +352,7 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 "problem_type": served.problem_type,
                 "features": list(served.schema.features), "lineage": package.lineage,
                 "metrics": package.evaluation.get("metrics", {}),
-                "environment": package.environment, "contract": package.contract,
+                "environment": package.environment, "contract": package.contract.to_dict(),
                 "model_card": package.model_card,
                 "follower_error": state.follower.last_error if state.follower else None,
                 "shadow_version": state.shadow.served.version if state.shadow else None}
@@ -461,7 +461,7 @@ def _value_buckets(served: ServedModel) -> list[float]:
     if served.is_classifier:
         return []
     holdout = served.package.holdout()
-    target = served.package.contract.get("target")
+    target = served.package.contract.target
     if holdout is not None and target in holdout.columns:
         values = holdout[target].drop_nulls().cast(pl.Float64)
         quantiles = sorted({float(values.quantile(q / 10)) for q in range(1, 10)})

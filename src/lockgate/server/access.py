@@ -1,0 +1,307 @@
+"""Deny by default: who may call which route of ``lockgate server``.
+
+Every API route declares an :class:`Access` rule (the role it needs and on what).
+:class:`AuthMiddleware` sits in front of the whole app (dashboard included) and is the
+one place access is decided: no principal, no answer, except the explicit allowlist
+(``/health``, the login form); then it finds the route the request will reach and
+enforces its rule. A route without a rule is refused with 403 for everyone, however it
+was added (decorator, ``add_route``, a raw ``APIRoute``), so a route added without
+thinking about access is unreachable, not open. Failed token checks are rate-limited
+per client address.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.security.accounts import Principal, authenticate
+from lockgate.store import Store
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Paths reachable without a token; an entry ending in ``/`` is a prefix.
+OPEN_PATHS = ("/health", "/login", "/static/")
+COOKIE = "lockgate_server_token"
+ACCESS_KEY = "x-lockgate-access"
+PRINCIPAL_KEY = "lockgate.principal"
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The rule of one route.
+
+    Attributes:
+        role: the weakest role that may call it (reader, writer, admin).
+        scope: where the role must be held: ``global``; ``any`` (globally or on at least
+            one experiment/model: content-addressed uploads); ``experiment`` or ``model``.
+        source: where the experiment/model name comes from: ``path:<param>``,
+            ``body:<field>``, ``run:path`` (the experiment of the run in ``{run_id}``),
+            ``run:body`` (of the body's ``run_id``).
+        promote: the body field naming a target stage (``production`` then also needs
+            the right to promote), or ``always`` (the route always moves production).
+    """
+
+    role: str
+    scope: str = "global"
+    source: str | None = None
+    promote: str | None = None
+
+    def extra(self) -> dict[str, Any]:
+        """As an OpenAPI extension (``x-lockgate-access``): documented and enumerable."""
+        return {ACCESS_KEY: {"role": self.role, "scope": self.scope, "source": self.source,
+                             "promote": self.promote}}
+
+
+class RateLimiter:
+    """At most ``limit`` failed token checks per client address per ``window_s``."""
+
+    def __init__(self, limit: int = 20, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0: now)."""
+        with self._lock:
+            recent = self._recent(client, time.monotonic())
+            if len(recent) < self.limit:
+                return 0.0
+            return max(0.0, recent[0] + self.window_s - time.monotonic())
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._recent(client, time.monotonic()).append(time.monotonic())
+            if len(self._failures) > 10_000:  # forget the quietest addresses first
+                for key in list(self._failures)[:1000]:
+                    del self._failures[key]
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        recent = self._failures.setdefault(client, deque())
+        while recent and recent[0] <= now - self.window_s:
+            recent.popleft()
+        return recent
+
+
+class AuthMiddleware:
+    """ASGI middleware, the one place access is decided: authenticate every request but
+    the allowlist (401), find the route it will reach and enforce that route's rule
+    (403); a route without a rule is refused for everyone, however it was added."""
+
+    def __init__(self, app: Any, *, store: Store, routes: Callable[[], list[Any]],
+                 limiter: RateLimiter | None = None) -> None:
+        self.app = app
+        self.store = store
+        self.routes = routes
+        self.limiter = limiter or RateLimiter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("?", 0))[0]
+        wait = self.limiter.blocked(client)
+        if wait:
+            await _reply(send, 429, f"Too many failed token checks from {client}; try again "
+                         f"in {wait:.0f} s.", [(b"retry-after", str(int(wait) + 1).encode())])
+            return
+        token = presented_token(scope)
+        principal = authenticate(self.store, token) if token else None
+        if principal is None:
+            if token:
+                self.limiter.failed(client)
+            if scope["method"] == "GET" and not scope["path"].startswith("/api/"):
+                target = urllib.parse.quote(scope["path"])
+                await _reply(send, 303, "Log in first.", [(b"location",
+                                                           f"/login?next={target}".encode())])
+                return
+            await _reply(send, 401, "Missing, unknown, expired or revoked token: send "
+                         "`Authorization: Bearer <token>` (from `lockgate server token "
+                         "create`).", [(b"www-authenticate", b"Bearer")])
+            return
+        scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        route, params = self._route(scope)
+        if route is None:  # nothing answers this path: let the router say 404
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            body = await _read(receive)
+            receive = _replay(body, receive)
+        refusal = self._refusal(principal, scope, route, params, body)
+        if refusal is not None:
+            await _reply(send, *refusal)
+            return
+        await self.app(scope, receive, send)
+
+    def _route(self, scope: Scope) -> tuple[Any, dict[str, Any]]:
+        from starlette.routing import Match
+
+        for route in self.routes():
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, dict(child.get("path_params") or {})
+        for route in self.routes():  # a path that exists with another method: 405 later
+            match, child = route.matches(scope)
+            if match is Match.PARTIAL:
+                return route, dict(child.get("path_params") or {})
+        return None, {}
+
+    def _refusal(self, principal: Principal, scope: Scope, route: Any,
+                 params: dict[str, Any], body: bytes) -> tuple[int, str] | None:
+        from starlette.routing import Mount
+
+        method, path = scope["method"], scope["path"]
+        if isinstance(route, Mount) and route.path == "":  # the dashboard
+            if _dashboard_allows(principal, scope):
+                return None
+            return 403, f"User `{principal.user}` ({principal.role}) may not {method} {path}."
+        rule = rule_of(route)
+        if rule is None or rule.role not in ("reader", "writer", "admin"):
+            return 403, (f"{method} {path} has no access rule; it is refused for everyone "
+                         "(deny by default).")
+        try:
+            kind, name = self._resource(rule, params, body)
+        except LookupError as exc:
+            return 404, str(exc)
+        except ValueError as exc:
+            return 400, str(exc)
+        held = _holds_anywhere(principal, rule.role) if rule.scope == "any" else \
+            principal.can(rule.role, kind, name)
+        if not held:
+            where = f" on {kind} `{name}`" if kind else ""
+            return 403, (f"User `{principal.user}` ({principal.role_on(kind, name)}{where}) may "
+                         f"not {method} {path}: it needs {rule.role}{where}.")
+        if rule.promote and name is not None and not principal.can_promote(name) \
+                and _moves_production(rule, body):
+            return 403, (f"User `{principal.user}` may not move `{name}` to production: that "
+                         "needs the promote right (an admin grants it with `lockgate server "
+                         f"grant {principal.user} model {name} writer --promote`).")
+        return None
+
+    def _resource(self, rule: Access, params: dict[str, Any], body: bytes
+                  ) -> tuple[str | None, str | None]:
+        if rule.scope not in ("experiment", "model") or not rule.source:
+            return None, None
+        where, _, field = rule.source.partition(":")
+        if where == "path":
+            return rule.scope, str(params[field])
+        data = _json_object(body)
+        if where == "body":
+            return rule.scope, str(data.get(field) or "default")
+        run_id = params.get("run_id") if field == "path" else data.get("run_id")
+        if run_id is None:  # an artifact of no run: a writer anywhere may register it
+            return rule.scope, "*"
+        from lockgate.errors import NotFoundError
+
+        try:
+            return rule.scope, self.store.get_run(self.store.resolve_run_id(str(run_id))
+                                                  ).experiment
+        except NotFoundError as exc:
+            raise LookupError(str(exc)) from exc
+
+
+def rule_of(route: Any) -> Access | None:
+    """The access rule a route declares (``openapi_extra['x-lockgate-access']``)."""
+    found = (getattr(route, "openapi_extra", None) or {}).get(ACCESS_KEY)
+    if not isinstance(found, dict) or found.get("role") == "open":
+        return None
+    return Access(str(found["role"]), str(found.get("scope") or "global"),
+                  found.get("source"), found.get("promote"))
+
+
+def _holds_anywhere(principal: Principal, role: str) -> bool:
+    return principal.can(role) or any(principal.can(role, g.kind, g.name)
+                                      for g in principal.grants)
+
+
+def _moves_production(rule: Access, body: bytes) -> bool:
+    if rule.promote == "always":
+        return True
+    data = _json_object(body)
+    return str(data.get(rule.promote or "") or "production") == "production" \
+        and not data.get("dry_run")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise ValueError(f"The body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("The body must be a JSON object.")
+    return data
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    sent = [False]
+
+    async def receive() -> dict[str, Any]:
+        if sent[0]:
+            return await original()
+        sent[0] = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def is_open(path: str) -> bool:
+    """Whether ``path`` needs no token (the explicit allowlist)."""
+    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in OPEN_PATHS)
+
+
+def presented_token(scope: Scope) -> str | None:
+    """The bearer token, or the dashboard's login cookie."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+               for k, v in reversed(scope.get("headers", []))}
+    given = headers.get("authorization", "")
+    if given[:7].lower() == "bearer ":
+        return given[7:].strip() or None
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE:
+            return urllib.parse.unquote(value) or None
+    return None
+
+
+def principal_of(scope: Mapping[str, Any]) -> Principal | None:
+    """The principal the middleware authenticated for this request."""
+    state = scope.get("state") or {}
+    found = state.get(PRINCIPAL_KEY)
+    return found if isinstance(found, Principal) else None
+
+
+def _dashboard_allows(principal: Principal, scope: Scope) -> bool:
+    """Dashboard pages: reading needs reader (everyone); anything else needs admin (the
+    audit page is admin's; notes go through the API)."""
+    if scope["path"].startswith("/audit"):
+        return principal.role == "admin"
+    return scope["method"] in ("GET", "HEAD") or principal.can("writer")
+
+
+async def _reply(send: Send, status: int, message: str,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": message}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store"), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
