@@ -34,6 +34,7 @@ PUBLIC = {
     "lockgate.tracking": [
         "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",
         "search_runs", "start_run",
+        "SavedView", "save_view", "get_view", "list_views", "delete_view",
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
