@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -104,8 +104,9 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
-    path = delta.local_path(delta.table_path(settings, table), "Chunked ingestion")
-    qpath = delta.local_path(delta.quarantine_path(settings, table), "Chunked ingestion")
+    # an s3:// table's ObjectLocation duck-types the Path calls made here
+    path = cast(Path, delta.table_path(settings, table))
+    qpath = cast(Path, delta.quarantine_path(settings, table))
     landed = delta.open_table(path)
     given = contract.version
     work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-", dir=_ensure(path.parent)))
@@ -159,11 +160,12 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         if done is not None:
             _discard(path, qpath, staged, quarantine_adds)
             return ingestion.IngestResult(
-                table=table, dataset_version=done, ingested=totals.rows, accepted=0,
+                table=table, dataset_version=done, ingested=totals.rows + totals.deduplicated,
+                accepted=0,
                 quarantined=0, reasons={}, created=False, batch_id=done.batch_id or "",
                 warnings=(f"same content already landed as {done.ref} under contract "
                           f"v{given}; nothing new was written",),
-                contract_version=done.contract_version)
+                contract_version=done.contract_version, chunks=len(staged))
         batch_id = hashlib.sha256(f"{content_hash}|{given}".encode()).hexdigest()[:16]
         _check_share(totals, contract, options, source_name, table)
         reasons = {k: v for k, v in sorted(totals.counts.items()) if v}
@@ -194,7 +196,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         accepted=totals.accepted, quarantined=totals.quarantined, reasons=reasons,
         created=True, batch_id=batch_id, warnings=tuple(record["details"]["warnings"]),
         contract_version=contract.version, deduplicated=totals.deduplicated, updated=0,
-        row_reasons=(), copy_rows=tuple(totals.copy_rows[:10_000]))
+        row_reasons=(), copy_rows=tuple(totals.copy_rows[:10_000]), chunks=len(staged))
 
 
 def _screen_chunk(chunk: Chunk, contract: Contract, settings: Settings, landed: Any,

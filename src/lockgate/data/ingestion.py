@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -26,7 +26,12 @@ from lockgate.data.batch_index import CrossChunk
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import chunked
 from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
-from lockgate.data.contract import Contract, check_table_name, load_contract
+from lockgate.data.contract import (
+    Contract,
+    SchemaChangePolicy,
+    check_table_name,
+    load_contract,
+)
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
@@ -81,6 +86,8 @@ class IngestResult:
     #: positions of the copies (so a caller that merged requests can answer each).
     row_reasons: tuple[tuple[int, tuple[str, ...]], ...] = field(default=(), repr=False)
     copy_rows: tuple[int, ...] = field(default=(), repr=False)
+    #: Chunks the batch was read in (0: read whole).
+    chunks: int = 0
 
     @property
     def version(self) -> int | None:
@@ -95,6 +102,7 @@ class IngestResult:
             "reasons": self.reasons, "created": self.created, "batch_id": self.batch_id,
             "warnings": list(self.warnings), "contract_version": self.contract_version,
             "deduplicated": self.deduplicated, "updated": self.updated,
+            "chunks": self.chunks,
             "validation_status": None if self.dataset_version is None
             else self.dataset_version.validation_status,
         }
@@ -135,6 +143,9 @@ class IngestOptions:
 
     max_quarantine_share: float | None = None
     mode: IngestMode = "append"
+    #: Bytes of CSV/JSON text (rows of Parquet / SQL: their own sizes) per chunk of a
+    #: chunked read; default ``chunk_reader.CHUNK_BYTES``.
+    chunk_bytes: int | None = None
 
     def __post_init__(self) -> None:
         share = self.max_quarantine_share
@@ -190,7 +201,7 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
         return land_incremental(source, table, resolved, settings=settings, run=run,
                                 options=options, progress=progress)
     if options.mode == "append" and not whole:
-        chunks = chunked(source)
+        chunks = chunked(source, chunk_bytes=options.chunk_bytes)
         if chunks is not None:
             def report(rows: int, read: int) -> None:
                 if progress is not None:
@@ -273,7 +284,7 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         record["details"]["warnings"].append(
             f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
             "its rows leave the table, still readable by time travel")
-        local = delta.local_path(path, "Superseding a landing")
+        local = cast(Path, path)  # ObjectLocation duck-types stage_file's Path calls
         staged = [delta.stage_file(local, outcome.accepted)] if outcome.accepted.height else []
         version = delta.commit_staged(local, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
@@ -554,7 +565,7 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     policy = contract.schema_policy
     warnings: list[str] = []
     batch_checks: dict[str, CheckResult] = {}
-    holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
+    holding = [c for c in changes if policy.for_kind(c.kind) == SchemaChangePolicy.QUARANTINE]
     if changes:
         batch_checks["schema"] = CheckResult(
             "schema", ValidationStatus.FAILED if holding else ValidationStatus.PASSED,

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 from deltalake import DeltaTable
 
 from lockgate.data.contract import Contract
 from lockgate.data.normalize import PARSE_FAIL
-from lockgate.data.table import TablePath, local_path
+from lockgate.data.table import TablePath
 from lockgate.data.validation import (
     LANDED_CONFLICT,
     LANDED_CONFLICT_VERSION,
@@ -48,7 +49,7 @@ def landed_groups(path: TablePath, contract: Contract,
     files = [Path(uri.removeprefix("file://")) for uri in table.file_uris()]
     if not files:
         return None
-    landed_in = _file_versions(local_path(path, "Checking labels against landed versions"))
+    landed_in = _file_versions(cast(Path, path))  # ObjectLocation duck-types the Path calls
     frame = pl.scan_parquet(files, include_file_paths="__file__", missing_columns="insert").select(
         group_hash(features).alias(_GROUP), pl.col(contract.target).cast(pl.String)
         .alias(_LABEL), pl.col("__file__")).collect()

@@ -22,7 +22,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
-from lockgate.errors import ConfigError, NotFoundError
+from lockgate.errors import NotFoundError
 from lockgate.location import StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
@@ -35,21 +35,6 @@ TablePath = StoragePath
 def table_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's Delta log and files (name checked, never joined blindly)."""
     return settings.resolved_data_root / check_table_name(table)
-
-
-def local_path(path: TablePath, what: str) -> Path:
-    """``path`` as a local folder, for the operations that stage files beside the Delta
-    log and read it from disk (chunked landing, superseding a landing, cross-version label
-    conflicts).
-
-    Raises:
-        ConfigError: the table is on object storage, which those operations do not
-            support yet (said plainly instead of failing half-way on a missing method).
-    """
-    if isinstance(path, Path):
-        return path
-    raise ConfigError(f"{what} works on tables in a local data root only; {path} is on "
-                      "object storage. Use a local `data_root` for this table.")
 
 
 def quarantine_path(settings: Settings, table: str) -> TablePath:

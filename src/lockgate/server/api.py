@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query, Request
@@ -26,7 +26,6 @@ from fastapi.responses import StreamingResponse
 from lockgate.artifacts import LocalBlobStore
 from lockgate.artifacts.blob_store import check_key, uri_for
 from lockgate.config import Settings
-from lockgate.errors import ConfigError
 from lockgate.security import accounts
 from lockgate.security.accounts import Principal
 from lockgate.server.access import Access, principal_of
@@ -46,10 +45,9 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     """Add every ``/api/v1`` route over ``store`` and the artifact root of ``settings``
     (on the app itself, so each is a plain route the app's access dependency covers and
     a test can enumerate)."""
-    root = settings.resolved_artifact_root
-    if not isinstance(root, Path):  # uploads are assembled in a folder beside the blobs
-        raise ConfigError(f"The team server keeps artifacts in a local artifact_root; "
-                          f"{root} is on object storage. Use a local folder.")
+    # uploads are assembled in a folder beside the blobs; an s3:// root's ObjectLocation
+    # duck-types the Path calls made here
+    root = cast(Path, settings.resolved_artifact_root)
     blobs = LocalBlobStore(root)
     uploads = root / ".uploads"
 

@@ -47,6 +47,7 @@ from lockgate.store.records import (
     RunRecord,
     RunsPage,
     effective_status,
+    from_row,
 )
 
 _STORES: dict[str, Store] = {}
@@ -476,7 +477,7 @@ class Store:
                 .where(t.notes.c.run_id == run_id)
                 .order_by(t.notes.c.id)
             )
-            return [Note(*row) for row in rows]
+            return [from_row(Note, row) for row in rows]
 
     # -- artifacts and lineage -------------------------------------------------
 
@@ -519,7 +520,7 @@ class Store:
             ).one_or_none()
         if row is None:
             raise NotFoundError(f"No artifact with id {artifact_id}.")
-        return ArtifactRecord(*row)
+        return from_row(ArtifactRecord, row)
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """Artifacts a run logged, in order."""
@@ -528,7 +529,7 @@ class Store:
                 sa.select(t.artifacts).where(t.artifacts.c.run_id == run_id)
                 .order_by(t.artifacts.c.id)
             )
-            return [ArtifactRecord(*row) for row in rows]
+            return [from_row(ArtifactRecord, row) for row in rows]
 
     def add_lineage(
         self,
@@ -574,7 +575,8 @@ class Store:
             same = sa.select(t.artifacts.c.id).where(t.artifacts.c.sha256 == sha256)
             query = query.where(t.lineage.c.artifact_id.in_(same))
         with self.read() as conn:
-            return [LineageEdge(*row) for row in conn.execute(query.order_by(t.lineage.c.id))]
+            rows = conn.execute(query.order_by(t.lineage.c.id))
+            return [from_row(LineageEdge, row) for row in rows]
 
     # -- code, environment, console, hardware ------------------------------------
 
@@ -596,7 +598,7 @@ class Store:
                     t.code_versions.c.repo_root, t.code_versions.c.diff_artifact_id,
                 ).where(t.code_versions.c.run_id == run_id)
             ).one_or_none()
-        return CodeVersion(*row) if row else None
+        return from_row(CodeVersion, row) if row else None
 
     def set_environment(self, run_id: str, env: Environment) -> None:
         """Record Python, platform, distributions and resolved settings of a run."""
@@ -657,7 +659,7 @@ class Store:
                 .where(t.hardware_samples.c.run_id == run_id)
                 .order_by(t.hardware_samples.c.timestamp)
             )
-            return [HardwareSample(*row) for row in rows]
+            return [from_row(HardwareSample, row) for row in rows]
 
     # -- dataset versions --------------------------------------------------------
 
