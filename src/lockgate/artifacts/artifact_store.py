@@ -7,7 +7,13 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from lockgate.artifacts.blob_store import LocalBlobStore, key_from_uri, safe_join, uri_for
+from lockgate.artifacts.blob_store import (
+    LocalBlobStore,
+    blob_store_for,
+    key_from_uri,
+    safe_join,
+    uri_for,
+)
 from lockgate.artifacts.materializers import dumps, loads, materializer_named
 from lockgate.artifacts.trusted_types import TypeAllowlist, allowlist
 from lockgate.config import Settings, load_settings
@@ -32,7 +38,8 @@ class ArtifactStore:
     def open(cls, settings: Settings | None = None) -> ArtifactStore:
         """The artifact store named by ``settings`` (metadata store included)."""
         settings = settings or load_settings()
-        return cls(Store.open(settings), LocalBlobStore(settings.resolved_artifact_root),
+        store = Store.open(settings)
+        return cls(store, blob_store_for(store, settings.resolved_artifact_root),
                    allowlist(settings))
 
     def save(self, value: Any, name: str, *, run_id: str | None = None) -> ArtifactRecord:

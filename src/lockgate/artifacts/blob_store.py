@@ -59,6 +59,17 @@ def key_from_uri(uri: str) -> str:
     return check_key(uri[len(URI_SCHEME):])
 
 
+def blob_store_for(store: object, root: Path | str) -> LocalBlobStore:
+    """The blob store that goes with a metadata store: the local folder ``root``, or,
+    behind ``lockgate server``, a verified cache in ``root`` synchronised with the
+    server's blobs (imported only then: it needs an HTTP client)."""
+    if getattr(store, "remote", False):
+        from lockgate.artifacts.remote_blobs import RemoteBlobStore
+
+        return RemoteBlobStore(store, root)  # type: ignore[arg-type]
+    return LocalBlobStore(root)
+
+
 class LocalBlobStore:
     """Blobs in a folder: ``<root>/<sha[:2]>/<sha>``."""
 

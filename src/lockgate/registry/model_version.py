@@ -22,7 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist, key_from_uri
+from lockgate.artifacts import ArtifactStore, allowlist, key_from_uri
+from lockgate.artifacts.blob_store import blob_store_for
 from lockgate.config import Settings, load_settings
 from lockgate.errors import ArtifactError, close_matches
 from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
@@ -145,8 +146,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store, LocalBlobStore(self.settings.resolved_artifact_root),
-                                       allowlist(self.settings))
+        blobs = blob_store_for(store, self.settings.resolved_artifact_root)
+        self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from lockgate.artifacts import LocalBlobStore
 from lockgate.artifacts.blob_store import check_key, uri_for
@@ -88,6 +88,24 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
                                after=after)
         return {"runs": encode(page.runs), "next_page": page.next_page}
 
+    @route("GET", "/latest-metrics", READ)
+    def last_metrics(run_id: list[str] = Query(default=[])) -> dict[str, Any]:
+        return encode(store.last_metrics(run_id[:10_000]))
+
+    @route("GET", "/runs-count", READ)
+    def count_runs() -> dict[str, int]:
+        return {"count": store.count_runs()}
+
+    @route("GET", "/search", READ)
+    def search(filter: str = "", order_by: list[str] = Query(default=[]),
+               experiment: list[str] = Query(default=[]),
+               max_results: int = Query(1000, ge=1, le=100_000),
+               include_steps: bool = False) -> list[Any]:
+        from lockgate.tracking.search import find_runs
+
+        return encode(find_runs(store, filter, order_by or None, experiment or None,
+                                max_results, include_steps=include_steps))
+
     @route("GET", "/runs/{run_id}", RUN_READ)
     def get_run(run_id: str) -> dict[str, Any]:
         return encode(store.get_run(store.resolve_run_id(run_id)))
@@ -114,8 +132,8 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         return once(request, lambda: _ok(store.log_params(run_id, dict(body["values"]))))
 
     @route("GET", "/runs/{run_id}/params", RUN_READ)
-    def params(run_id: str) -> dict[str, Any]:
-        return encode(store.params(run_id))
+    def params(run_id: str) -> Response:
+        return python_json(store.params(run_id))
 
     @route("POST", "/runs/{run_id}/metrics", RUN_WRITE)
     def log_metrics(request: Request, run_id: str,
@@ -374,6 +392,11 @@ def applied_once(store: Store, request: Request, work: Callable[[], Any]) -> Any
     store.execute_write(sa.update(request_ids).where(request_ids.c.id == scoped).values(
         answer_json=json.dumps(result)))
     return result
+
+
+def python_json(value: Any) -> Response:
+    """JSON as Python writes it (NaN, Infinity): a parameter may be any float."""
+    return Response(json.dumps(value, default=str), media_type="application/json")
 
 
 def _principal(request: Request) -> Principal:

@@ -33,7 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist
+from lockgate.artifacts import ArtifactStore, allowlist
+from lockgate.artifacts.blob_store import blob_store_for
 from lockgate.config import Settings, load_settings
 from lockgate.errors import TrackingError
 from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
@@ -72,8 +73,8 @@ class Run:
         self.experiment = experiment
         self.settings = settings
         self.store = store
-        self.artifacts = ArtifactStore(store, LocalBlobStore(settings.resolved_artifact_root),
-                                       allowlist(settings))
+        blobs = blob_store_for(store, settings.resolved_artifact_root)
+        self.artifacts = ArtifactStore(store, blobs, allowlist(settings))
         self.status = "RUNNING"
         self._steps: dict[str, int] = {}
         self._kill_hooks: list[Callable[[str, str], None]] = []
