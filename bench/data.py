@@ -1,10 +1,14 @@
 """Benchmark of the data layer.
 
-1. CSV -> validated Delta (lockgate.data.ingest) against the floor of a bare Polars
-   read_csv + write_delta of the same file. Each sample is a fresh child process (so
-   peak RSS is that case's own), the two interleaved (floor, ingest, floor, ingest ...,
-   ``--repeats`` times); the first pair is reported apart as "cold". Goal (issue #18):
-   ingest >= 0.8 of the floor's throughput, peak RSS reported against the file size.
+1. CSV -> validated Delta (lockgate.data.ingest, chunked, in bounded memory) against two
+   baselines on the same file: the floor, Polars' own streaming
+   ``scan_csv(...).sink_parquet(...)`` (issue #21), and a bare in-memory
+   ``read_csv + write_delta`` (issue #18). Each sample is a fresh child process (so peak
+   RSS is that case's own), the cases interleaved (floor, bare, ingest, floor ...,
+   ``--repeats`` times); the first round is reported apart as "cold". Goals: ingest >= 0.5
+   of bare read_csv + write_delta (#18 asks 0.8 in the end), peak RSS flat from 10M rows
+   up (#21: within a small factor), reported against the file size. ``--rows`` takes
+   several sizes: the RSS-vs-size table is printed for each.
 2. Validation alone (row mask, per-row reasons, per-check counts) on the same 12 checks,
    interleaved with a bare single-pass Polars expression and pandera's Polars and pandas
    backends. Goals: >= 0.85 of the bare pass, ahead of pandera-polars (and >= 10x
@@ -14,6 +18,7 @@
 Wall and CPU time are medians [min-max] (bench/harness.py); load average at both ends.
 
 Run: .venv/bin/python bench/data.py [--rows 5000000] [--stream-rows 200000]
+     .venv/bin/python bench/data.py --rows 10000000 30000000 --ingestion-only
 Peers: .venv/bin/pip install -e ".[bench]" (pandera[polars]).
 """
 
@@ -54,7 +59,7 @@ CONTRACT = Contract(
     ),
     primary_key=("id",),
 )
-TARGETS = {"ingest_vs_floor": 0.8, "vs_pandera_pandas": 10.0, "vs_pandera_polars": 1.0,
+TARGETS = {"ingest_vs_bare": 0.5, "rss_growth": 2.0, "ingest_vs_floor": 0.8, "vs_pandera_pandas": 10.0, "vs_pandera_polars": 1.0,
            "vs_bare": 0.85, "stream_rows_per_s": 20_000, "stream_lag_s": 2.0}
 CHILD = """
 import json, resource, sys, time, os
@@ -71,6 +76,9 @@ if case == "ingest":
     Store.open(settings)
 t = os.times(); cpu0, wall0 = t.user + t.system, time.perf_counter()
 if case == "floor":
+    pl.scan_csv(path).sink_parquet(out)
+    rows = None
+elif case == "bare":
     pl.read_csv(path).write_delta(out)
     rows = None
 else:
@@ -241,7 +249,10 @@ def bench_stream(rows: int, settings: Settings) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[5_000_000],
+                        help="Rows of the CSV; several sizes give the peak-RSS-vs-size table.")
+    parser.add_argument("--ingestion-only", action="store_true",
+                        help="Only part 1 (CSV -> Delta), e.g. for the large sizes.")
     parser.add_argument("--stream-rows", type=int, default=200_000)
     parser.add_argument("--skip-pandas", action="store_true",
                         help="Skip pandera-pandas (slow at millions of rows).")
@@ -257,13 +268,22 @@ def main() -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     report = harness.Report("data")
     settings = Settings(home=work / "home")
-    path = work / "bench.csv"
-    print(f"generating {args.rows:,} rows x 12 columns ...", flush=True)
-    make_csv(path, args.rows)
-    size = path.stat().st_size
-    n = args.rows
     Store.open(settings)  # one-time store creation and migration, not per batch
-    _ingestion(report, path, work, n, size, args.repeats)
+    peaks: dict[int, dict[str, float]] = {}
+    for n in args.rows:
+        path = work / "bench.csv"
+        print(f"generating {n:,} rows x 12 columns ...", flush=True)
+        make_csv_large(path, n)
+        size = path.stat().st_size
+        peaks[n] = _ingestion(report, path, work, n, size, args.repeats)
+        if n != args.rows[-1] or args.ingestion_only:
+            path.unlink()
+    if len(peaks) > 1:
+        _flatness(report, peaks)
+    if args.ingestion_only:
+        report.emit()
+        return
+    n = args.rows[-1]
     _validation(report, path, n, args)
     rate, lag, seconds = bench_stream(args.stream_rows, settings)
     report.add(f"Redis Streams: drain a {args.stream_rows:,}-row backlog",
@@ -275,29 +295,73 @@ def run(args: argparse.Namespace, work: Path) -> None:
     report.emit()
 
 
+def make_csv_large(path: Path, rows: int, block: int = 2_000_000) -> None:
+    """:func:`make_csv` written in blocks (bounded memory at 100M rows): ids run on."""
+    if rows <= block:
+        make_csv(path, rows)
+        return
+    part = path.with_suffix(".part.csv")
+    with path.open("wb") as out:
+        for index, start in enumerate(range(0, rows, block)):
+            make_csv(part, min(block, rows - start), seed=index)
+            frame = pl.read_csv(part).with_columns(pl.col("id") + start,
+                                                   ("u" + (pl.col("id") + start).cast(pl.String)
+                                                    + "@example.com").alias("email"))
+            frame.write_csv(out, include_header=index == 0)
+    part.unlink()
+
+
 def _ingestion(report: harness.Report, path: Path, work: Path, n: int, size: int,
-               repeats: int) -> None:
-    samples: dict[str, list[tuple[harness.Sample, dict]]] = {"floor": [], "ingest": []}
-    for _ in range(repeats + 1):  # the first pair is the cold one
-        for case in samples:
+               repeats: int) -> dict[str, float]:
+    """The three cases interleaved; returns the median peak RSS (bytes) per case."""
+    cases = ("floor", "bare", "ingest")
+    samples: dict[str, list[tuple[harness.Sample, dict]]] = {c: [] for c in cases}
+    for _ in range(repeats + 1):  # the first round is the cold one
+        for case in cases:
             samples[case].append(child(case, path, work))
-    label = {"floor": "floor: read_csv + write_delta", "ingest": "lockgate ingest"}
+    label = {"floor": "floor: scan_csv.sink_parquet (streaming)",
+             "bare": "bare read_csv + write_delta", "ingest": "lockgate ingest (chunked)"}
+    peaks = {}
     for case, got in samples.items():
         cold, warm = got[0], got[1:]
-        report.add(f"CSV {size / 1e6:.0f} MB -> Delta: {label[case]} (cold, first)",
+        report.add(f"{n:,} rows, CSV {size / 1e6:.0f} MB -> {label[case]} (cold, first)",
                    f"{n / cold[0].wall:,.0f} rows/s; peak RSS {cold[1]['rss'] / 1e9:.2f} GB",
                    wall=f"{cold[0].wall:.2f} s", cpu=f"{cold[0].cpu:.2f} s")
         series = harness.Series(case, [s for s, _ in warm])
-        rss = harness.Spread.of([g["rss"] / size for _, g in warm])
-        report.add(f"CSV {size / 1e6:.0f} MB -> Delta: {label[case]} (warm)",
-                   f"{n / series.wall.median:,.0f} rows/s; peak RSS {rss.show(1, 'x file')}",
-                   series=series)
-    ratio = harness.Spread.of([harness.ratio(f.wall, i.wall) for (f, _), (i, _) in
-                               zip(samples["floor"][1:], samples["ingest"][1:], strict=True)])
-    report.add("ingest throughput / floor (paired)", ratio.show(1, "", 3),
-               goal=f">= {TARGETS['ingest_vs_floor']}",
-               met=ratio.median >= TARGETS["ingest_vs_floor"],
-               note="streaming ingestion is issue #16's part")
+        rss = harness.Spread.of([g["rss"] / 1e9 for _, g in warm])
+        peaks[case] = rss.median * 1e9
+        report.add(f"{n:,} rows, CSV {size / 1e6:.0f} MB -> {label[case]} (warm)",
+                   f"{n / series.wall.median:,.0f} rows/s; {n / series.cpu.median:,.0f} rows "
+                   f"per CPU-s; peak RSS {rss.show(1, ' GB')} ({rss.median * 1e9 / size:.2f}x "
+                   "file)", series=series)
+
+    def paired(base: str, cpu: bool = False) -> harness.Spread:
+        return harness.Spread.of([
+            harness.ratio(b.cpu if cpu else b.wall, i.cpu if cpu else i.wall)
+            for (b, _), (i, _) in zip(samples[base][1:], samples["ingest"][1:], strict=True)])
+
+    ratio = paired("bare")
+    report.add(f"{n:,} rows: ingest throughput / bare read_csv + write_delta (paired)",
+               ratio.show(1, "", 3) + f"; CPU {paired('bare', True).show(1, '', 3)}",
+               goal=f">= {TARGETS['ingest_vs_bare']} (#18 in the end: 0.8)",
+               met=ratio.median >= TARGETS["ingest_vs_bare"])
+    floor = paired("floor")
+    report.add(f"{n:,} rows: ingest throughput / streaming floor (paired)",
+               floor.show(1, "", 3) + f"; CPU {paired('floor', True).show(1, '', 3)}",
+               note="the floor parses types and validates nothing")
+    return peaks
+
+
+def _flatness(report: harness.Report, peaks: dict[int, dict[str, float]]) -> None:
+    """Peak RSS of each case from the smallest size to the largest (#21: flat)."""
+    small, large = min(peaks), max(peaks)
+    for case in ("floor", "bare", "ingest"):
+        growth = peaks[large][case] / peaks[small][case]
+        shown = " -> ".join(f"{peaks[n][case] / 1e9:.2f} GB" for n in sorted(peaks))
+        report.add(f"peak RSS {small:,} -> {large:,} rows: {case}",
+                   f"{shown} (x{growth:.2f} for x{large / small:.0f} rows)",
+                   goal=f"<= x{TARGETS['rss_growth']}" if case == "ingest" else "",
+                   met=growth <= TARGETS["rss_growth"] if case == "ingest" else None)
 
 
 def _validation(report: harness.Report, path: Path, n: int, args: argparse.Namespace) -> None:

@@ -1,6 +1,13 @@
 """Benchmark: lockgate's modeling overhead against the model's own fit time.
 
     .venv/bin/python bench/modeling.py [--rows 200000] [--threads N]
+    .venv/bin/python bench/modeling.py --budgets [--repeats 3] [--old]
+
+``--budgets``: ``lockgate train``'s whole evaluation on a small real table (scikit-learn's
+breast cancer, 569 rows, 30 features, grouped by patient) at the quick and standard
+budgets, interleaved on the shared harness; ``--old`` adds the standard budget with the
+libraries' default thread pools (what every fit used before the small-table rule).
+Goal (#19): the standard budget takes seconds, not minutes, on such a table.
 
 A synthetic churn-like table (numeric, categorical, boolean and date features, iid rows)
 is trained with ``HistGradientBoostingClassifier`` through ``train_frame``. Overhead =
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -56,12 +64,63 @@ def table(rows: int, seed: int = 0) -> tuple[pl.DataFrame, Contract]:
     return frame, Contract("bench", "1", columns, primary_key=("id",), target="churned")
 
 
+def breast_cancer() -> tuple[pl.DataFrame, Contract]:
+    """scikit-learn's breast cancer table (shipped with it, offline) with a patient id."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    names = [f"f{i:02d}" for i in range(data.data.shape[1])]
+    frame = pl.DataFrame({"patient_id": np.arange(len(data.target)),
+                          **dict(zip(names, data.data.T, strict=True)),
+                          "malignant": data.target.astype(np.int64)})
+    columns = (ColumnSpec("patient_id", "int"), *(ColumnSpec(n, "float") for n in names),
+               ColumnSpec("malignant", "int"))
+    return frame, Contract("bc", "1", columns, primary_key=("patient_id",),
+                           entity="patient_id", target="malignant")
+
+
+def budgets(repeats: int, old: bool) -> None:
+    """The whole training evaluation per budget, interleaved (see the module docstring)."""
+    from harness import Report, interleave  # bench/ is on sys.path as a script
+
+    frame, contract = breast_cancer()
+    home = Path(tempfile.mkdtemp())
+
+    def case(budget: str, threads: int | None = None):
+        def work() -> None:
+            config = TrainConfig.for_budget(budget, threads=threads)
+            settings = Settings(home=home / f"{budget}-{threads}-{time.perf_counter_ns()}")
+            train_frame(frame, contract, HistGradientBoostingClassifier(), settings=settings,
+                        experiment="bench", config=config)
+        return work
+
+    cases = {"quick": case("quick"), "standard": case("standard")}
+    if old:
+        # every pool at the machine's core count: what each fit used before the rule
+        cases["standard, default thread pools (before)"] = case("standard", os.cpu_count())
+    report = Report("modeling budgets (breast cancer, 569 x 30, grouped)")
+    series, _ = interleave(cases, repeats=repeats)
+    for name, spread in series.items():
+        report.add(name, f"median wall {spread.wall.median:.1f} s", series=spread,
+                   goal="standard: seconds, not minutes (#19)" if name == "standard" else "",
+                   met=spread.wall.median < 60 if name == "standard" else None)
+    report.emit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--threads", type=int, default=None,
                         help="OpenMP threads for the estimator (default: library default)")
+    parser.add_argument("--budgets", action="store_true",
+                        help="time train_frame per evaluation budget on breast cancer")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--old", action="store_true",
+                        help="with --budgets: also the standard budget as it ran before")
     args = parser.parse_args()
+    if args.budgets:
+        budgets(args.repeats, args.old)
+        return
     frame, contract = table(args.rows)
     settings = Settings(home=Path(tempfile.mkdtemp()) / ".lockgate")
     config = TrainConfig(naive=(), categorical="ordinal")  # 5 outer folds, the default

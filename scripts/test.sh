@@ -13,6 +13,7 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
     >/dev/null) || echo "warning: could not install chromium; browser tests will be skipped"
 fi
 .venv/bin/ruff check src tests bench
+.venv/bin/mypy src/lockgate
 # The documentation site from docs/ (offline, every warning an error).
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
 exec .venv/bin/python -m pytest "$@"

@@ -28,6 +28,8 @@ PUBLIC = {
         "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
         "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
         "uri_for",
+        "ObjectStore", "ObjectInfo", "LocalObjectStore", "S3ObjectStore", "object_store_for",
+        "ObjectBlobStore", "blob_store_for", "blob_key",
     ],
     "lockgate.tracking": [
         "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",

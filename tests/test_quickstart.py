@@ -70,9 +70,8 @@ def _shifted_by_the_demo(ctx, settings: Settings) -> list[str]:  # type: ignore[
 
     model = watch(f"{ctx.results['registry_model']}@production", settings)
     importance = feature_importance(model)
-    types = {c["name"]: c.get("type") for c in model.contract["columns"]}
     numeric = [f for f in sorted(importance, key=lambda f: -importance[f])
-               if types[f] in ("int", "float")]
+               if model.contract.column(f).is_numeric]
     return numeric[:SHIFTED_FEATURES]
 
 

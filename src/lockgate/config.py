@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.errors import ConfigError
+from lockgate.location import LocationError, ObjectLocation, parse_root
 
 PROJECT_FILE = "lockgate.yaml"
 ENV_PREFIX = "LOCKGATE_"
 _SECONDS = ("heartbeat_seconds", "hardware_seconds", "metric_flush_seconds")
 _NAMES = ("trusted_types", "allowed_hosts", "outbound_allow")
+_ROOTS = ("artifact_root", "data_root")
 
 
 @dataclass(slots=True)
@@ -32,8 +34,9 @@ class Settings:
     Attributes:
         home: folder for everything lockgate writes by default (``./.lockgate``).
         db_url: SQLAlchemy URL of the metadata store; default is a SQLite file in ``home``.
-        artifact_root: folder of the content-addressed artifact store.
-        data_root: folder of the versioned Delta tables.
+        artifact_root: folder, or ``s3://bucket/prefix``, of the content-addressed
+            artifact store (see ``lockgate.location``; any other scheme is refused).
+        data_root: folder, or ``s3://bucket/prefix``, of the versioned Delta tables.
         heartbeat_seconds: how often a live run proves it is alive; a reader sees a run
             whose heartbeat is older than ``2 x`` this as CRASHED.
         hardware_seconds: interval of the background hardware sampler.
@@ -57,8 +60,8 @@ class Settings:
 
     home: Path = field(default=Path(".lockgate"))
     db_url: str | None = None
-    artifact_root: Path | None = None
-    data_root: Path | None = None
+    artifact_root: Path | ObjectLocation | None = None
+    data_root: Path | ObjectLocation | None = None
     heartbeat_seconds: float = 5.0
     hardware_seconds: float = 5.0
     metric_flush_seconds: float = 1.0
@@ -84,7 +87,7 @@ class Settings:
 
     def model_dump(self) -> dict[str, Any]:
         """The settings as plain values (paths as text): what a child process needs."""
-        return {f.name: (str(v) if isinstance(v, Path) else v)
+        return {f.name: (str(v) if isinstance(v, Path | ObjectLocation) else v)
                 for f in dataclasses.fields(Settings) for v in [getattr(self, f.name)]}
 
     def model_copy(self, *, update: dict[str, Any] | None = None,
@@ -125,13 +128,14 @@ class Settings:
         return f"sqlite:///{(self.home / 'lockgate.db').resolve()}"
 
     @property
-    def resolved_artifact_root(self) -> Path:
-        """The artifact root, defaulting to ``<home>/artifacts``."""
+    def resolved_artifact_root(self) -> Path | ObjectLocation:
+        """The artifact root (a folder or an ``s3://`` prefix), default ``<home>/artifacts``."""
         return (self.artifact_root or self.home / "artifacts").resolve()
 
     @property
-    def resolved_data_root(self) -> Path:
-        """The root of the Delta tables, defaulting to ``<home>/data``."""
+    def resolved_data_root(self) -> Path | ObjectLocation:
+        """The root of the Delta tables (a folder or an ``s3://`` prefix), default
+        ``<home>/data``."""
         return (self.data_root or self.home / "data").resolve()
 
     def public_dict(self) -> dict[str, Any]:
@@ -196,9 +200,20 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if not isinstance(value, str) or not value.startswith(("http://", "https://")):
                 raise ValueError("must be the http(s):// address of a `lockgate server`")
             return value.rstrip("/") or None
+        if name in _ROOTS and isinstance(value, str | os.PathLike | ObjectLocation):
+            return parse_root(value)
         if not isinstance(value, str | os.PathLike):
             raise ValueError(f"must be a path, not {type(value).__name__}")
+        if name == "home" and isinstance(parse_root(value), ObjectLocation):
+            raise ValueError("the home folder holds local state (the SQLite store, caches) "
+                             "and must be a local path; put artifact_root and data_root on "
+                             "object storage instead")
         return Path(value)
+    except LocationError as exc:
+        raise ConfigError(
+            f"Invalid lockgate settings: {name} = {value!r} from {origin}: {exc} Fix the "
+            f"{ENV_PREFIX}{name.upper()} environment variable or the entry in {PROJECT_FILE}."
+        ) from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"Invalid lockgate settings: {name} = {value!r} from {origin}: {exc}. Fix the "

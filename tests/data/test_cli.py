@@ -64,3 +64,33 @@ def test_contract_infer_marks_guesses(files: Path, capsys: pytest.CaptureFixture
     assert draft.column("ordered_at").type == "date"
     assert draft.primary_key == ("order_id",) and draft.event_time == "ordered_at"
     assert main(["contract", "check", str(files / "draft.yaml")]) == 0
+
+
+def test_ingest_in_chunks_stores_the_merged_chunk_profiles(
+        files: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import lockgate.quality.stored_profile as stored_profile
+    from lockgate.config import load_settings
+    from lockgate.data import chunk_reader, read
+    from lockgate.quality import batch_profile_for, profile_for
+    from lockgate.quality.profile import profile
+
+    def never(*args: object) -> None:
+        raise AssertionError("the batch was read back to be profiled")
+
+    monkeypatch.setattr(chunk_reader, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(stored_profile, "_compute", never)
+    rows = "".join(f"{i},{i % 90 + 0.5},2025-01-0{1 + i % 9},{'web' if i % 3 else 'shop'},"
+                   f"u{i}@x\n" for i in range(10, 400))
+    (files / "big.csv").write_text(CSV + rows)
+    assert main(["ingest", str(files / "big.csv"), "--table", "orders",
+                 "--contract", str(files / "orders.yaml"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accepted"] + result["quarantined"] == result["ingested"] == 393
+    settings = load_settings()
+    stored = batch_profile_for("orders", 0, settings=settings)
+    whole = profile(read("orders", settings=settings))
+    assert stored.rows == whole.rows == 392
+    assert stored.columns["amount"].count == whole.columns["amount"].count
+    assert abs(stored.columns["amount"].mean - whole.columns["amount"].mean) < 1e-9
+    assert profile_for("orders", 0, settings=settings).rows == 392

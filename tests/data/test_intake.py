@@ -62,6 +62,28 @@ def test_conflicting_labels_are_quarantined_with_their_group(tmp_path: Path,
     assert sorted(held["row"].to_list()) == [6, 7, 8]
 
 
+def test_a_label_conflicting_with_a_landed_row_is_quarantined_naming_its_version(
+        tmp_path: Path, settings: Settings) -> None:
+    same = "52000,north,2024-03-01,2024-03-02T10:00:00Z,2"
+    first = ingest(_csv(tmp_path / "a.csv", [*_rows(0, 6), f"100,{same},0"]), "loans", LOANS,
+                   settings=settings)
+    assert first.quarantined == 0
+    # A later batch: the same features as landed row 100, the other label; and a row
+    # agreeing with it (not a conflict), and a conflict-free new row.
+    agrees = "30017.0,north,2024-03-01,2024-03-02T10:00:00Z,2,1"  # landed row 1's, same label
+    later = ingest(_csv(tmp_path / "b.csv", [f"200,{same},1", f"201,{agrees}",
+                                             *_rows(300, 2)]),
+                   "loans", LOANS, settings=settings)
+    assert later.reasons == {"conflict:defaulted": 1}
+    assert later.accepted == 3 and later.accepted + later.quarantined == later.ingested
+    held = quarantined("loans", settings=settings)
+    (reason,) = held["reasons"].to_list()[0]
+    assert reason.startswith("conflict:defaulted#") and reason.endswith(f"@v{first.version}")
+    assert held["row"].to_list() == [0]
+    assert sorted(read("loans", settings=settings)["loan_id"].to_list()) == [
+        0, 1, 2, 3, 4, 5, 100, 201, 300, 301]
+
+
 def test_bounds_on_dates_datetimes_and_allowed_ints(tmp_path: Path, settings: Settings) -> None:
     rows = [*_rows(0, 4),
             "10,1,north,2031-01-01,2024-03-02T10:00:00Z,1,0",   # years after the period

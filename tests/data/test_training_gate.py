@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from lockgate.config import Settings
-from lockgate.data import Contract, ingest
+from lockgate.data import Contract, apply_contract, ingest
 from lockgate.data.training_gate import (
     TrainingDataWarning,
     UnvalidatedDataError,
@@ -88,15 +88,21 @@ def test_blank_override_reason_is_refused(orders: Settings) -> None:
 
 
 def test_duplicates_and_conflicting_labels_are_reported(settings: Settings) -> None:
-    """The door quarantines a conflict inside one batch; one spread over two batches
-    reaches the table and the training gate reports it."""
+    """The door quarantines a conflict inside a batch and against landed rows; rows
+    landed before the target was declared (a later contract version) can still hold
+    one, and the training gate reports it."""
     contract = Contract.from_dict(CONTRACT)
     batch = pl.DataFrame({
         "id": [1, 2, 3, 4, 5, 6], "amount": [1.0, 1.0, 2.0, 2.0, 3.0, 4.0],
         "kind": ["a", "a", "b", "b", "a", "b"], "label": [0, 1, 1, 1, 0, 0],
     })
-    ingest(batch.filter(pl.col("id") != 2), "orders", contract, settings=settings)
-    ingest(batch.filter(pl.col("id") == 2), "orders", contract, settings=settings)
+    untargeted = contract.with_changes(version="0", target=None)
+    ingest(batch.filter(pl.col("id") != 2), "orders", untargeted, settings=settings)
+    ingest(batch.filter(pl.col("id") == 2), "orders", untargeted, settings=settings)
+    apply_contract("orders", contract, settings=settings)
+    refused = ingest(pl.DataFrame({"id": [7], "amount": [2.0], "kind": ["b"], "label": [0]}),
+                     "orders", contract, settings=settings)
+    assert refused.reasons == {"conflict:label": 1}  # against landed rows 3 and 4
     with start_run("train", settings=settings, capture_console=False,
                    sample_hardware=False, capture_code=False) as run, \
             pytest.warns(TrainingDataWarning, match="1 feature combinations"):

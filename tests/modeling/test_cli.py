@@ -50,6 +50,11 @@ def test_train_budget_is_explicit_and_its_effect_stated(settings, monkeypatch,
     out = capsys.readouterr().out
     assert "Budget quick: 3 CV folds, 50 bootstrap replicates" in out
     assert "`--budget thorough` (1000 replicates) would bring that to ±" in out
+    # what the quick budget gives up is said next to its figures, and what it keeps
+    said = " ".join(out.split())
+    assert "Quicker and less thorough than standard" in said
+    assert "read from 3 fold scores instead of 5" in said
+    assert "the leakage checks and the holdout are unchanged" in said
     from lockgate.store import Store
 
     store = Store.open(settings)

@@ -185,3 +185,34 @@ def test_unusable_train_config_is_refused_up_front(options, message) -> None:
 
     with pytest.raises(TrainingError, match=message):
         TrainConfig(**options)
+
+
+def test_small_tables_fit_on_one_native_thread(settings) -> None:
+    """#19: `lockgate train` spent minutes on a 569-row table because every fit used all
+    OpenMP threads, whose per-split synchronisation dwarfs the work on small data (and
+    stalls on a busy machine). Small tables now fit on one thread, observed from inside
+    the cross-validation; the rule is recorded and can be overridden."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from lockgate.modeling import TrainConfig, train_frame
+    from lockgate.modeling.training import TrainingError
+    from lockgate.store import Store
+    from lockgate.tracking import progress
+    from tests.modeling.datasets import churn, churn_contract
+
+    seen: list[int] = []
+
+    def during_folds(event) -> None:
+        if event.task == "cross-validation folds" and event.kind == "advance":
+            seen.extend(p["num_threads"] for p in threadpool_info()
+                        if p["internal_api"] == "openmp")
+
+    config = TrainConfig.for_budget("quick", naive=(), charts=False)
+    # this folder's conftest pins one thread; give the pools several, as outside tests
+    with threadpool_limits(limits=4, user_api="openmp"), progress.reporting(during_folds):
+        result = train_frame(churn(300), churn_contract(), LogisticRegression(max_iter=300),
+                             settings=settings, config=config)
+    assert seen and set(seen) == {1}
+    assert Store.open(settings).params(result.run_id)["config"]["threads"] == 1
+    with pytest.raises(TrainingError, match="threads=0: give at least 1"):
+        TrainConfig(threads=0)

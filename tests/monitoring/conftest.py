@@ -18,7 +18,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from lockgate.config import Settings
-from lockgate.data.contract import Contract
 from lockgate.monitoring import WatchedModel, feedback_path, prediction_log_path
 from lockgate.quality import profile
 from tests.monitoring.monitoring_cases import CONTRACT, FEATURES, TIMESTAMP, make_frame
@@ -39,7 +38,7 @@ def trained() -> dict[str, Any]:
     holdout = make_frame(1000, seed=2)
     predicted = pipeline.predict(holdout.select(FEATURES).to_pandas())
     accuracy = float(np.mean(predicted == holdout["churned"].to_numpy()))
-    reference = profile(train, contract=Contract.from_dict(CONTRACT)).to_dict()
+    reference = profile(train, contract=CONTRACT).to_dict()
     evaluation = {"problem_type": "binary", "primary_metric": "accuracy",
                   "greater_is_better": True, "metrics": {"accuracy": accuracy},
                   "dataset": {"table": "orders", "version": 1, "dataset_version_id": None}}

@@ -4,7 +4,6 @@ shift, and the hour-aligned instant windows start from."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,7 +16,7 @@ from lockgate.tracking import start_run
 
 TIMESTAMP = pl.Datetime("us", "UTC")
 FEATURES = ["amount", "age", "country", "tenure"]
-CONTRACT: dict[str, Any] = {
+CONTRACT = Contract.from_dict({
     "table": "orders",
     "version": "1",
     "primary_key": ["order_id"],
@@ -30,7 +29,7 @@ CONTRACT: dict[str, Any] = {
         {"name": "tenure", "type": "float", "min": 0.0},
         {"name": "churned", "type": "category", "allowed": ["0", "1"]},
     ],
-}
+})
 #: An hour-aligned instant a day ago: windows in tests are closed, as in production.
 BASE = (int(dt.datetime.now(dt.UTC).timestamp()) // 3600 - 24) * 3600.0
 
@@ -75,7 +74,7 @@ def train_run(settings: Settings, frame: pl.DataFrame, dataset_version_id: int,
                    sample_hardware=False, capture_code=False) as run:
         run.log_value(pipeline, "model")
         run.log_dict(evaluation, "evaluation")
-        run.log_dict(profile(train, contract=Contract.from_dict(CONTRACT)).to_dict(),
+        run.log_dict(profile(train, contract=CONTRACT).to_dict(),
                      "reference_profile")
         run.log_frame(holdout, "holdout")
     return run.id
@@ -106,7 +105,7 @@ def register_served(settings: Settings, name: str = "churn") -> int:
     mv = registry.register(
         name, train_run(settings, frame, v1_id, 1), contract=CONTRACT,
         reference_profile=profile(frame.head(3000),
-                                  contract=Contract.from_dict(CONTRACT)).to_dict(),
+                                  contract=CONTRACT).to_dict(),
         holdout=frame.tail(500))
     registry.transition(name, mv.version, "production", action="promote",
                         reason="test setup: the champion being watched")

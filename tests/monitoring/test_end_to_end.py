@@ -15,7 +15,6 @@ import httpx
 import polars as pl
 
 from lockgate.config import Settings
-from lockgate.data.contract import Contract
 from lockgate.monitoring import MemorySink, incidents, parse_config, run_monitor, watch
 from lockgate.quality import profile
 from lockgate.registry import Registry, load_gate_config
@@ -76,7 +75,7 @@ def test_clean_drift_feedback_and_gated_retraining(settings: Settings) -> None:
     mv = registry.register(
         "churn", train_run(settings, train_frame, v1_id, 1), contract=CONTRACT,
         reference_profile=profile(train_frame.head(3000),
-                                  contract=Contract.from_dict(CONTRACT)).to_dict(),
+                                  contract=CONTRACT).to_dict(),
         holdout=train_frame.tail(500))
     registry.transition("churn", mv.version, "production", action="promote",
                         reason="test setup: the champion being watched")

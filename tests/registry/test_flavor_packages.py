@@ -18,6 +18,7 @@ from xgboost import XGBClassifier
 
 from lockgate.artifacts import OnnxModel
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.registry import (
     GateConfig,
     PackageContents,
@@ -108,7 +109,8 @@ def test_unknown_model_type_is_refused_when_packaged(tmp_path: Path) -> None:
     with pytest.raises(PackageError, match=r"No model flavor handles a sklearn\.pipeline\."
                        r"Pipeline ending in .*Threshold\. Flavors: sklearn, lightgbm, "
                        r"xgboost, onnx"):
-        write_package(PackageContents(model, CONTRACT, PROFILE, {}, {}, "# card"),
+        write_package(PackageContents(model, Contract.from_dict(CONTRACT), PROFILE, {}, {},
+                                      "# card"),
                       tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()
 

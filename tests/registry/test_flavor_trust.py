@@ -23,6 +23,7 @@ from sklearn.preprocessing import FunctionTransformer
 from xgboost import XGBClassifier
 
 from lockgate.artifacts import FlavorError, OnnxModel, load_model
+from lockgate.data.contract import Contract
 from lockgate.registry import PackageContents, PackageError, load_package, write_package
 
 
@@ -37,7 +38,8 @@ class _Boom:
 
 
 def _package(tmp_path: Path, model: object) -> Path:
-    contents = PackageContents(model, CONTRACT, PROFILE, {"problem_type": "binary"},
+    contents = PackageContents(model, Contract.from_dict(CONTRACT), PROFILE,
+                               {"problem_type": "binary"},
                                {"run_id": "abc"}, "# card")
     return write_package(contents, tmp_path / "pkg")
 

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from lockgate.data.contract import Contract
 from lockgate.registry import (
     PackageContents,
     PackageError,
@@ -30,7 +31,8 @@ def _contents(pipeline=None) -> PackageContents:
         x = frame.select(["age", "income", "tenure"]).to_pandas()
         pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(
             x, frame["churned"].to_numpy())
-    return PackageContents(pipeline=pipeline, contract=CONTRACT, reference_profile=PROFILE,
+    return PackageContents(pipeline=pipeline, contract=Contract.from_dict(CONTRACT),
+                           reference_profile=PROFILE,
                            evaluation={"problem_type": "binary", "metrics": {"roc_auc": 0.7}},
                            lineage={"run_id": "abc"}, model_card="# card",
                            holdout=frame[150:])
@@ -44,7 +46,7 @@ def package(tmp_path: Path) -> Path:
 def test_round_trip_loads_everything(package: Path) -> None:
     loaded = load_package(package)
     assert loaded.feature_columns == ["age", "income", "tenure"]
-    assert loaded.contract["target"] == "churned"
+    assert loaded.contract.target == "churned"
     assert loaded.reference_profile == PROFILE
     assert loaded.holdout().height == 50
     assert set(loaded.manifest["files"]) >= {"model.skops", "MODEL_CARD.md", "environment.json"}

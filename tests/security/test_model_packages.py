@@ -36,6 +36,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from lockgate.artifacts import allowlist, loads
 from lockgate.config import Settings, load_settings
+from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, ConfigError
 from lockgate.registry import PackageError, Registry, load_package
 from lockgate.registry.gates import GateConfig, infra
@@ -132,7 +133,7 @@ def test_operator_cannot_open_dangerous_modules(tmp_path: Path) -> None:
 
 
 def _package_folder(tmp_path: Path, pipeline: Any) -> Path:
-    contents = PackageContents(pipeline=pipeline, contract=CONTRACT,
+    contents = PackageContents(pipeline=pipeline, contract=Contract.from_dict(CONTRACT),
                                reference_profile=PROFILE, evaluation={}, lineage={},
                                model_card="card")
     return write_package(contents, tmp_path / "package")

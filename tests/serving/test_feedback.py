@@ -12,6 +12,7 @@ import pytest
 from lockgate_model_cases import CONTRACT, make_frame, train_run, wait_for
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.registry import Registry
 from lockgate.serving import BackgroundServer, ServeConfig, join_feedback, read_feedback
 from lockgate.serving.feedback import LabelRule, label_rule
@@ -138,8 +139,8 @@ def test_label_rule_refuses_with_the_reason(rule: LabelRule, value: object, mess
 
 
 def test_contract_allowed_values_win_over_the_model_classes() -> None:
-    contract = {"target": "kind", "columns": [
-        {"name": "kind", "type": "category", "allowed": ["benign", "malignant", "unknown"]}]}
+    contract = Contract.from_dict({"table": "t", "target": "kind", "columns": [
+        {"name": "kind", "type": "category", "allowed": ["benign", "malignant", "unknown"]}]})
     rule = label_rule(contract, ["benign", "malignant"], "binary")
     assert rule.classes == ("benign", "malignant", "unknown")
 

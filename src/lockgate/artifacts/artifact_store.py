@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.artifacts.blob_store import (
-    LocalBlobStore,
+    ObjectBlobStore,
     blob_store_for,
     key_from_uri,
     safe_join,
@@ -28,7 +28,7 @@ class ArtifactStore:
     operator's settings with ``lockgate.artifacts.allowlist(settings)``.
     """
 
-    def __init__(self, store: Store, blobs: LocalBlobStore,
+    def __init__(self, store: Store, blobs: ObjectBlobStore,
                  trusted: TypeAllowlist | None = None) -> None:
         self.store = store
         self.blobs = blobs
@@ -39,7 +39,7 @@ class ArtifactStore:
         """The artifact store named by ``settings`` (metadata store included)."""
         settings = settings or load_settings()
         store = Store.open(settings)
-        return cls(store, blob_store_for(store, settings.resolved_artifact_root),
+        return cls(store, blob_store_for(settings.resolved_artifact_root, store=store),
                    allowlist(settings))
 
     def save(self, value: Any, name: str, *, run_id: str | None = None) -> ArtifactRecord:

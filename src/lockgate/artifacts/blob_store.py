@@ -1,7 +1,8 @@
 """Content-addressed bytes: ``put(bytes) -> sha256`` and ``get(sha256) -> bytes``.
 
-The local store writes atomically (temp file, fsync, rename), verifies the hash on
-every read, and never resolves a key or name to a path outside its root.
+Blobs live on an :class:`~lockgate.artifacts.object_store.ObjectStore` (a local folder
+or an ``s3://`` prefix): written atomically (temporary key, hash verified, conditional
+move), verified on every read, and never resolved to a path outside the root.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import os
 import re
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from lockgate.artifacts.object_store import LocalObjectStore, ObjectStore, object_store_for
 from lockgate.errors import ArtifactError
+from lockgate.location import ObjectLocation
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 URI_SCHEME = "lockgate+sha256://"
@@ -59,30 +63,22 @@ def key_from_uri(uri: str) -> str:
     return check_key(uri[len(URI_SCHEME):])
 
 
-def blob_store_for(store: object, root: Path | str) -> LocalBlobStore:
-    """The blob store that goes with a metadata store: the local folder ``root``, or,
-    behind ``lockgate server``, a verified cache in ``root`` synchronised with the
-    server's blobs (imported only then: it needs an HTTP client)."""
-    if getattr(store, "remote", False):
-        from lockgate.artifacts.remote_blobs import RemoteBlobStore
+class ObjectBlobStore:
+    """Content-addressed blobs over an :class:`ObjectStore`: ``<sha[:2]>/<sha>``.
 
-        return RemoteBlobStore(store, root)  # type: ignore[arg-type]
-    return LocalBlobStore(root)
+    Writes go through ``put_atomic`` (temporary key, hash verified, conditional move),
+    so a blob is either absent or complete under its key; reads verify the hash again.
+    """
 
-
-class LocalBlobStore:
-    """Blobs in a folder: ``<root>/<sha[:2]>/<sha>``."""
-
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root).resolve()
+    def __init__(self, objects: ObjectStore, cache: Path | None = None) -> None:
+        self.objects = objects
+        self.root = objects.root
+        self._cache = cache
 
     def put(self, data: bytes) -> str:
         """Store bytes atomically; storing the same bytes twice is a no-op."""
         sha = hashlib.sha256(data).hexdigest()
-        target = self.path_for(sha)
-        if target.exists():
-            return sha
-        self._write_atomic(target, [data])
+        self.objects.put_atomic(blob_key(sha), data, sha)
         return sha
 
     def put_file(self, path: Path | str) -> tuple[str, int]:
@@ -97,10 +93,7 @@ class LocalBlobStore:
                 digest.update(chunk)
                 size += len(chunk)
         sha = digest.hexdigest()
-        target = self.path_for(sha)
-        if not target.exists():
-            with source.open("rb") as handle:
-                self._write_atomic(target, iter(lambda: handle.read(_CHUNK), b""))
+        self.objects.put_atomic(blob_key(sha), source, sha)
         return sha, size
 
     def get(self, sha256: str) -> bytes:
@@ -109,54 +102,110 @@ class LocalBlobStore:
         Raises:
             ArtifactError: missing, or its content no longer matches its hash.
         """
-        path = self.path_for(sha256)
         try:
-            data = path.read_bytes()
+            data = self.objects.get(blob_key(sha256))
         except FileNotFoundError as exc:
             raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.") from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise ArtifactError(
                 f"Artifact {sha256} is corrupted: its content hashes to {actual}. "
-                f"Restore {path} from a backup or re-run the step that produced it."
+                f"Restore {self.root}/{blob_key(sha256)} from a backup or re-run the step "
+                "that produced it."
             )
         return data
 
     def open_verified(self, sha256: str) -> BinaryIO:
-        """Verify a blob by streaming it, then return an open handle on it."""
-        path = self.path_for(sha256)
-        if not path.is_file():
-            raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.")
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256:
+        """Verify a blob by streaming it, then return an open handle on a local file
+        holding it (the blob itself locally; a verified cached copy for object storage)."""
+        path = self.local_copy(sha256)
+        if not _hashes_to(path, sha256):
             raise ArtifactError(f"Artifact {sha256} is corrupted: its content changed.")
         return path.open("rb")
 
+    def local_copy(self, sha256: str) -> Path:
+        """A local file with the blob's bytes: downloaded once into the cache, atomically."""
+        key = blob_key(sha256)
+        cache = self._cache or Path(tempfile.gettempdir()) / f"lockgate-{os.getuid()}-blobs"
+        target = cache / key
+        if target.is_file() and _hashes_to(target, sha256):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            try:
+                self.objects.download(key, Path(tmp_name))
+            except FileNotFoundError as exc:
+                raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.") from exc
+            os.replace(tmp_name, target)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        return target
+
     def exists(self, sha256: str) -> bool:
         """Whether a blob with this digest is present."""
-        return self.path_for(sha256).is_file()
+        return self.objects.exists(blob_key(sha256))
+
+    def keys(self) -> Iterator[str]:
+        """Digests of every stored blob (for retention and disk figures)."""
+        for info in self.objects.list():
+            name = info.key.rsplit("/", 1)[-1]
+            if _SHA256.match(name) and info.key == blob_key(name):
+                yield name
+
+
+class LocalBlobStore(ObjectBlobStore):
+    """Blobs in a folder: ``<root>/<sha[:2]>/<sha>`` (temp file, fsync, rename)."""
+
+    def __init__(self, root: Path | str) -> None:
+        super().__init__(LocalObjectStore(root))
+        self.root: Path = Path(root).resolve()
+
+    def local_copy(self, sha256: str) -> Path:
+        """The blob's own file (no copy is needed locally)."""
+        path = self.path_for(sha256)
+        if not path.is_file():
+            raise ArtifactError(f"Artifact {sha256} is missing from {self.root}.")
+        return path
 
     def path_for(self, sha256: str) -> Path:
         """The file path of a key; the key is validated first."""
         key = check_key(sha256)
         return self.root / key[:2] / key
 
-    def _write_atomic(self, target: Path, chunks) -> None:  # type: ignore[no-untyped-def]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+
+def blob_key(sha256: str) -> str:
+    """The object key of a blob: ``<sha[:2]>/<sha>`` (the key is validated first)."""
+    key = check_key(sha256)
+    return f"{key[:2]}/{key}"
+
+
+def blob_store_for(root: Path | ObjectLocation, *, store: object = None) -> ObjectBlobStore:
+    """The blob store of an artifact root from the settings (local folder or ``s3://``);
+    given a metadata ``store`` behind ``lockgate server``, a verified local cache in front
+    of the server's blobs (imported only then: it needs an HTTP client).
+
+    Example:
+        blobs = blob_store_for(settings.resolved_artifact_root)
+    """
+    if getattr(store, "remote", False):
+        from lockgate.artifacts.remote_blobs import RemoteBlobStore
+
+        cache = root if isinstance(root, Path) else Path(tempfile.gettempdir()) / \
+            f"lockgate-{os.getuid()}-remote-blobs"
+        return RemoteBlobStore(store, cache)  # type: ignore[arg-type]
+    if isinstance(root, ObjectLocation):
+        return ObjectBlobStore(object_store_for(root))
+    return LocalBlobStore(root)
+
+
+def _hashes_to(path: Path, sha256: str) -> bool:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256
 
 
 class MemoryBlobStore:

@@ -59,6 +59,10 @@ class RemoteBlobStore(LocalBlobStore):
         self._fetch(sha256)
         return super().open_verified(sha256)
 
+    def local_copy(self, sha256: str) -> Path:
+        self._fetch(sha256)
+        return super().local_copy(sha256)
+
     def exists(self, sha256: str) -> bool:
         return super().exists(sha256) or self._on_server(sha256)
 

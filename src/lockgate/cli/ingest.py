@@ -4,18 +4,19 @@ HTTP ingest endpoint (``serve``) and a Redis Streams consumer (``stream``)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import click
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperCommand, TyperGroup
 
 from lockgate.cli.app import console, print_json, settings
 from lockgate.cli.data import render_summary
 from lockgate.data import ingest as ingest_batch
 from lockgate.data.contract import check_table_name, load_contract
-from lockgate.data.ingestion import IngestOptions, land, resolve_contract
+from lockgate.data.ingestion import IngestOptions, resolve_contract
 from lockgate.data.source import CsvDialect, FileSource, SqlSource, expand_paths
 from lockgate.errors import close_matches
 
@@ -26,7 +27,9 @@ class _DefaultToFile(TyperGroup):
     """`lockgate ingest PATH ...` means `lockgate ingest file PATH ...`; a word close to a
     sub-command that is no file (`lockgate ingest sreve`) is a typo, said so."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # typer >= 0.29 types these with the click it vendors (typer._click); the real
+    # click's classes are duck-compatible at run time (tests/cli run this path)
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             word = args[0]
             hint = close_matches(word, self.commands)
@@ -34,7 +37,7 @@ class _DefaultToFile(TyperGroup):
                 ctx.fail(f"No such command or file {word!r}.{hint}")
             ctx.meta[_DEFAULTED] = True
             args = ["file", *args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, args)  # type: ignore[arg-type]
 
 
 class _FileContext(click.Context):
@@ -49,7 +52,7 @@ class _FileContext(click.Context):
 
 
 class _FileCommand(TyperCommand):
-    context_class = _FileContext
+    context_class = _FileContext  # type: ignore[assignment]
 
 
 app = typer.Typer(cls=_DefaultToFile, no_args_is_help=True,
@@ -96,26 +99,29 @@ def ingest_cmd(
     options = IngestOptions(max_quarantine_share=max_quarantine_share,
                             mode="upsert" if upsert else "append")
     if query is not None:
-        result = ingest_batch(SqlSource(path, query, watermark=watermark), table, resolved,
-                              settings=conf, options=options)
+        source: FileSource | SqlSource = SqlSource(path, query, watermark=watermark)
+        total = None
     else:
         dialect = CsvDialect(separator.replace("\\t", "\t") if separator else None, quote,
                              encoding, decimal_comma)
         total = sum(p.stat().st_size for p in expand_paths(path))
-        with Progress(TextColumn("[bold]reading {task.description}"), BarColumn(),
-                      DownloadColumn(), TimeElapsedColumn(), console=console,
-                      transient=True, disable=as_json) as bar:
-            task = bar.add_task(path, total=total)
-            seen = [0]
+        source = FileSource(path, dialect=dialect)
+    profiles = ChunkProfiles(resolved)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[rows]:>12,} rows"),
+                  TextColumn("{task.fields[rate]:>9,.0f} rows/s"), TimeElapsedColumn(),
+                  console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"ingesting {path}" if query is None else "ingesting query",
+                            total=total, rows=0, rate=0.0)
+        began = time.perf_counter()
 
-            def advance(size: int) -> None:
-                seen[0] += size
-                bar.update(task, completed=seen[0])
+        def advance(rows: int, read: int) -> None:
+            bar.update(task, completed=read if total else None, rows=rows,
+                       rate=rows / max(time.perf_counter() - began, 1e-9))
 
-            batch = FileSource(path, dialect=dialect).read(advance)
-        with console.status(f"validating {batch.frame.height:,} rows and landing them"):
-            result = land(batch, table, resolved, settings=conf, options=options)
-    _store_profiles(result, conf)
+        result = ingest_batch(source, table, resolved, settings=conf, options=options,
+                              observe=profiles.add, chunk_progress=advance)
+    _store_profiles(result, conf, chunks=profiles)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -209,19 +215,59 @@ def stream_cmd(
                       f"{stats.reclaimed} reclaimed, {stats.dead_lettered} dead-lettered).")
 
 
-def _store_profiles(result: object, conf: object, *, snapshot: bool = True) -> None:
+class ChunkProfiles:
+    """The profile of each chunk's accepted rows, merged once the batch has landed: the
+    batch profile of a chunked ingestion without reading the batch back (a chunk whose
+    rows changed at the end is profiled again under its number)."""
+
+    def __init__(self, contract: object) -> None:
+        self.contract = contract
+        self.parts: dict[int, object] = {}
+
+    def add(self, number: int, frame: object) -> None:
+        from lockgate.quality.profile import profile
+
+        self.parts[number] = profile(frame, contract=self.contract)  # type: ignore[arg-type]
+
+    def merged(self) -> object | None:
+        from lockgate.quality.profile import ProfileError
+
+        parts = [self.parts[k] for k in sorted(self.parts)]
+        if not parts:
+            return None
+        out = parts[0]
+        try:
+            for part in parts[1:]:
+                out = out.merge(part)  # type: ignore[attr-defined]
+        except ProfileError:
+            return None  # a column changed kind between chunks: profile the batch whole
+        return out
+
+
+def _store_profiles(result: object, conf: object, *, snapshot: bool = True,
+                    chunks: ChunkProfiles | None = None) -> None:
     """Profile a version that just landed, so reports, drift and monitoring find it stored.
 
-    A file batch gets the profile of the rows it added and of the table as of the new
-    version; a stream micro-batch only the (mergeable) profile of its own rows, since
-    re-profiling the whole table per micro-batch would grow with the table.
+    A file batch gets the profile of the rows it added (merged from its chunks' when it
+    was read in chunks) and of the table as of the new version (the previous snapshot
+    merged with the batch when both are stored); a stream micro-batch only the
+    (mergeable) profile of its own rows, since re-profiling the whole table per
+    micro-batch would grow with the table.
     """
     from lockgate.quality import batch_profile_for, profile_for
+    from lockgate.quality.stored_profile import save_profile
+    from lockgate.store import Store
 
     version = getattr(result, "version", None)
     if version is None or not getattr(result, "created", False):
         return
     table = result.table  # type: ignore[attr-defined]
+    merged = chunks.merged() if chunks is not None else None
+    found = result.dataset_version  # type: ignore[attr-defined]
+    if merged is not None and found.details.get("chunked") \
+            and getattr(merged, "rows", None) == found.rows_accepted:
+        save_profile(Store.open(conf).dataset_version(table, version), "batch",  # type: ignore[arg-type]
+                     merged, conf)  # type: ignore[arg-type]
     batch_profile_for(table, version, settings=conf)  # type: ignore[arg-type]
     if snapshot:
         profile_for(table, version, settings=conf)  # type: ignore[arg-type]

@@ -12,7 +12,6 @@ import importlib
 from dataclasses import dataclass
 
 import click
-import typer
 
 from lockgate.errors import close_matches
 
@@ -28,7 +27,7 @@ class LazyCommand:
 class LazyGroup(click.Group):
     """A click group resolving ``LazyCommand`` entries on first use."""
 
-    def __init__(self, *args, lazy: dict[str, LazyCommand], **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, lazy: dict[str, LazyCommand], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._lazy = lazy
         self._loaded: dict[str, click.Command] = {}
@@ -63,6 +62,10 @@ def _group() -> None:
 
 
 def _load(name: str, entry: LazyCommand) -> click.Command:
+    import typer  # here, not at the top: ``lockgate --help`` lists commands without it
+
+    from lockgate.cli.plain_params import plain_coercion
+
     module_name, attribute = entry.target.split(":")
     target = getattr(importlib.import_module(module_name), attribute)
     if isinstance(target, typer.Typer):
@@ -76,7 +79,10 @@ def _load(name: str, entry: LazyCommand) -> click.Command:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name=name, help=entry.help)(target)
         command = typer.main.get_command(single)
+    plain_coercion(command)  # simple options coerced without importing pydantic
     command.name = name
     if not command.help:
         command.help = entry.help
-    return command
+    # typer >= 0.29 types its commands with the click it vendors (typer._click); they
+    # are duck-compatible with click's at run time, which the CLI tests exercise
+    return command  # type: ignore[return-value]

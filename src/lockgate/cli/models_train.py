@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from lockgate.cli.app import console, print_json, settings
@@ -10,8 +12,11 @@ from lockgate.modeling.metrics_table import budget_note, metrics_table
 from lockgate.modeling.training import TrainConfig, train
 from lockgate.tracking.progress import rich_progress
 
+if TYPE_CHECKING:
+    from lockgate.data.contract import Contract
 
-def _contract(path: str | None) -> object:
+
+def _contract(path: str | None) -> Contract | None:
     if path is None:
         return None
     from lockgate.data.contract import load_contract
@@ -41,8 +46,11 @@ def train_command(
     executor: str = typer.Option("local", "--executor", help="local or ray."),
     budget: str = typer.Option("standard", "--budget", "-b",
                                help="Evaluation budget: quick (3 folds, 50 bootstrap "
-                                    "replicates), standard (5, 200) or thorough (10, 1000); "
-                                    "the effect on the intervals is printed."),
+                                    "replicates: faster, coarser spread and intervals), "
+                                    "standard (5, 200) or thorough (10, 1000); what it gives "
+                                    "up and its effect on the intervals are printed. The "
+                                    "leakage checks and holdout are the same at every "
+                                    "budget."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (they are "
                                "also off when stderr is not a terminal)."),
     as_json: bool = typer.Option(False, "--json", help="Print the evaluation record as JSON."),

@@ -75,18 +75,18 @@ def monitor(
         raise LockgateError("Give either --once or --every, not both.")
     cfg = load_config(config, window=window)
     current = settings()
-    model = watch(target[0], current)
+    watched = watch(target[0], current)
     if every is None:
-        with console.status(f"Monitoring {model.name}...") as status:
-            result = run_monitor(model, settings=current, config=cfg,
-                                 progress=lambda message: status.update(
-                                     f"Monitoring {model.name}: {message}"))
-        _render(result, cfg.window_seconds, as_json)
+        with console.status(f"Monitoring {watched.name}...") as status:
+            run = run_monitor(watched, settings=current, config=cfg,
+                              progress=lambda message: status.update(
+                                  f"Monitoring {watched.name}: {message}"))
+        _render(run, cfg.window_seconds, as_json)
         return
     interval = parse_duration(every, where="--every")
-    console.print(f"Watching [bold]{model.name}[/] every {format_duration(interval)} "
+    console.print(f"Watching [bold]{watched.name}[/] every {format_duration(interval)} "
                   "(Ctrl-C to stop).")
-    watch_forever(model, settings=current, config=cfg, every=interval, passes=passes,
+    watch_forever(watched, settings=current, config=cfg, every=interval, passes=passes,
                   on_pass=lambda run: _render(run, cfg.window_seconds, as_json),
                   reload=lambda: watch(target[0], current))
 

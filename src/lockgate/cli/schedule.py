@@ -6,6 +6,7 @@ import datetime as dt
 import signal
 import threading
 import time
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -57,7 +58,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     latest: dict[object, dict[str, object]] = {}
     for taken in claims(store):  # newest first: keep each schedule's first claim
         latest.setdefault(taken["schedule"], taken)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in list_schedules(store):
         last = latest.get(s.name, {})
         rows.append({"name": s.name, "pipeline": s.pipeline_ref, "cron": s.cron,
@@ -77,10 +78,10 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-rea
                    "last due run"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        last = (f"{_utc(r['last_started'])} ({r['last_status']})" if r["last_started"]
-                else "-")
+        last_run = (f"{_utc(r['last_started'])} ({r['last_status']})" if r["last_started"]
+                    else "-")
         table.add_row(r["name"], r["pipeline"], r["cron"], r["executor"], r["catchup"],
-                      _utc(r["next_due"]), last)
+                      _utc(r["next_due"]), last_run)
     console.print(table)
 
 

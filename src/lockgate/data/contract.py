@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
 
+import polars as pl
 import yaml
 
 from lockgate.data.errors import ContractError
 from lockgate.errors import close_matches, numbered
 
 TYPES = ("int", "float", "bool", "string", "category", "date", "datetime")
+#: The Polars type each contract type lands as: written once, read by normalisation (the
+#: versioned tables), the prediction log and batch scoring alike.
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.String(),
+    "category": pl.String(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
+}
 SchemaPolicyName = Literal["fail", "evolve", "quarantine", "ignore"]
 ChangeKind = Literal["new", "missing", "renamed", "retyped"]
 SCHEMA_POLICIES: tuple[SchemaPolicyName, ...] = ("fail", "evolve", "quarantine", "ignore")
@@ -85,11 +93,11 @@ class SchemaPolicy:
 
     def for_kind(self, kind: str) -> SchemaPolicyName:
         """The policy of one change kind."""
-        return getattr(self, kind)  # type: ignore[no-any-return]
+        return getattr(self, kind)
 
     def to_yaml_value(self) -> str | dict[str, str]:
         """One word when every kind agrees, else the mapping."""
-        values = {k: self.for_kind(k) for k in CHANGE_KINDS}
+        values: dict[str, str] = {k: self.for_kind(k) for k in CHANGE_KINDS}
         return self.new if len(set(values.values())) == 1 else values
 
     def __str__(self) -> str:
@@ -127,6 +135,19 @@ class ColumnSpec:
     def is_temporal(self) -> bool:
         """A date or datetime column (ISO bounds, ``formats:``)."""
         return self.type in ("date", "datetime")
+
+    @property
+    def allowed_json(self) -> tuple[Any, ...] | None:
+        """``allowed`` as JSON values: numbers for int and float columns (``[0, 1]``),
+        the text otherwise; None when any value is allowed."""
+        if self.allowed is None or self.type not in ("int", "float"):
+            return self.allowed
+        return tuple(_number_text(v) for v in self.allowed)
+
+    @property
+    def polars_dtype(self) -> pl.DataType:
+        """The Polars type this column lands as (:data:`POLARS_TYPES`)."""
+        return POLARS_TYPES[self.type]
 
     def bound(self, key: str) -> Any:
         """``min`` or ``max`` as a value comparable with the column (a date for date
@@ -194,6 +215,11 @@ class Contract:
         never starts using a column nobody chose)."""
         roles = set(self.primary_key) | {self.target, self.event_time, self.entity}
         return [c.name for c in self.columns if c.name not in roles and c.feature]
+
+    @property
+    def features(self) -> tuple[ColumnSpec, ...]:
+        """The specs of :attr:`feature_columns`, in contract order."""
+        return tuple(self._by_name[name] for name in self.feature_columns)
 
     @property
     def schema_policy(self) -> SchemaPolicy:
@@ -285,8 +311,8 @@ class Contract:
         columns = []
         for col in self.columns:
             d = asdict(col)
-            if col.allowed is not None and col.type in ("int", "float"):
-                d["allowed"] = tuple(_number_text(v) for v in col.allowed)  # [0, 1]
+            if col.allowed is not None:
+                d["allowed"] = col.allowed_json  # [0, 1] for numbers
             columns.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
                             if k in ("name", "type") or v != defaults[k]})
         out: dict[str, Any] = {"table": self.table, "version": self.version}
@@ -306,12 +332,12 @@ class Contract:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-def load_contract(contract: Contract | str | Path | dict[str, Any]) -> Contract:
+def load_contract(contract: Contract | str | Path | Mapping[str, Any]) -> Contract:
     """Accept a contract object, a YAML path or plain data."""
     if isinstance(contract, Contract):
         return contract
-    if isinstance(contract, dict):
-        return Contract.from_dict(contract)
+    if isinstance(contract, Mapping):
+        return Contract.from_dict(dict(contract))
     return Contract.from_yaml(contract)
 
 

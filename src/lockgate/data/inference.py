@@ -87,12 +87,12 @@ def infer_contract(sample: pl.DataFrame | str, table: str | None = None, *,
         name, frame = table or "table", sample
     guesses: dict[str, list[str]] = {}
     columns = [_column(frame, c, guesses) for c in frame.columns]
-    roles = _roles(frame, columns, guesses)
+    guessed = _roles(frame, columns, guesses)
     given = _given_roles(columns, target=target, primary_key=primary_key,
                          event_time=event_time, entity=entity)
     for role in given:
         guesses.pop(role, None)
-    roles = {**roles, **given}
+    roles: dict[str, Any] = {**guessed, **given}
     columns = _open_ended_ids(columns, roles, guesses)
     contract = Contract(table=name or "table", version="1", columns=tuple(columns), **roles)
     return DraftContract(contract, guesses)
@@ -111,7 +111,8 @@ def _given_roles(columns: list[ColumnSpec], **roles: Any) -> dict[str, Any]:
                      + close_matches(n, list(by_source)) for n, f in zip(names, found,
                                                                          strict=True) if f is None]
         resolved = [f for f in found if f is not None]
-        out[role] = tuple(resolved) if role == "primary_key" else (resolved or [None])[0]
+        first = resolved[0] if resolved else None
+        out[role] = tuple(resolved) if role == "primary_key" else first
     if problems:
         raise ContractError(f"{len(problems)} problem(s) with the roles:\n" + numbered(problems))
     return out
@@ -125,7 +126,7 @@ def _column(frame: pl.DataFrame, source: str, guesses: dict[str, list[str]]) -> 
     kind = infer_type(values)
     notes = [f"type {kind} from {values.drop_nulls().len()} values"]
     text = values.cast(pl.String, strict=False)
-    nulls = int(text.is_null().sum() + (text.str.strip_chars() == "").sum())
+    nulls = int(text.is_null().sum()) + int((text.str.strip_chars() == "").sum())
     nullable = nulls > 0
     notes.append("nullable: nulls seen" if nullable else "not nullable: no nulls in the sample")
     spec: dict[str, object] = {}
@@ -182,7 +183,7 @@ def _bounds(series: pl.Series, kind: str, notes: list[str]) -> dict[str, object]
     if low >= 0:
         lo = max(lo, 0.0)
     if kind == "float":
-        bounds = {"min": _round_down(lo), "max": _round_up(hi)}
+        bounds: dict[str, object] = {"min": _round_down(lo), "max": _round_up(hi)}
         notes.append(f"range {bounds['min']:g}..{bounds['max']:g}: percentiles 1-99 "
                      f"({q01:g}..{q99:g}) widened by their span; seen {low:g}..{high:g}")
         return bounds

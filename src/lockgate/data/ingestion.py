@@ -22,8 +22,12 @@ from lockgate.config import Settings, load_settings
 from lockgate.data import quarantine as quarantine_table
 from lockgate.data import schema_change
 from lockgate.data import table as delta
+from lockgate.data.batch_index import CrossChunk
+from lockgate.data.chunk_reader import chunked
+from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
 from lockgate.data.contract import Contract, check_table_name, load_contract
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
+from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
 from lockgate.data.source import Batch, SqlSource, as_source
 from lockgate.data.statistics import (
@@ -34,6 +38,7 @@ from lockgate.data.statistics import (
     value_counts,
 )
 from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
+from lockgate.location import StoragePath
 from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
 
@@ -141,7 +146,9 @@ class IngestOptions:
 def ingest(source: Any, table: str, contract: Contract | str | Path | None = None, *,
            settings: Settings | None = None, run: Any = None,
            progress: Progress | None = None, options: IngestOptions | None = None,
-           max_quarantine_share: float | None = None) -> IngestResult:
+           max_quarantine_share: float | None = None, whole: bool = False,
+           observe: ChunkObserver | None = None,
+           chunk_progress: ChunkProgress | None = None) -> IngestResult:
     """Ingest one batch from any source into ``table``.
 
     Args:
@@ -154,6 +161,13 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
         progress: called with bytes (files) or rows (SQL) read so far.
         options: fail threshold and mode (append / upsert).
         max_quarantine_share: shorthand for ``options.max_quarantine_share``.
+        whole: read the source whole instead of in chunks. Files and (non-incremental)
+            SQL results are read in chunks by default, in bounded memory, and still land
+            as one atomic version (see ``lockgate.data.chunked``); upserts, incremental
+            SQL, frames and records are read whole.
+        observe: called with (chunk number, accepted rows) per chunk (profiles).
+        chunk_progress: called after each chunk with (rows so far, bytes or rows of the
+            source read so far).
 
     Returns:
         The batch's IngestResult; ``created`` is False when the same content had landed.
@@ -174,6 +188,17 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
     if isinstance(source, SqlSource) and source.watermark:
         return land_incremental(source, table, resolved, settings=settings, run=run,
                                 options=options, progress=progress)
+    if options.mode == "append" and not whole:
+        chunks = chunked(source)
+        if chunks is not None:
+            def report(rows: int, read: int) -> None:
+                if progress is not None:
+                    progress(read)
+                if chunk_progress is not None:
+                    chunk_progress(rows, read)
+
+            return land_chunks(chunks, table, resolved, settings=settings, run=run,
+                               options=options, observe=observe, progress=report)
     batch = source.read(progress)
     return land(batch, table, resolved, settings=settings, run=run, options=options)
 
@@ -237,6 +262,16 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         version = delta.merge(path, outcome.accepted, record, contract.primary_key,
                               transaction=landing.transaction, table=landed)
         _KEYS.pop(str(path), None)
+    elif (found := superseded_files(store, path, table, batch.content_hash, given_version,
+                                    contract) if landing.idempotent else None) is not None:
+        record["details"]["supersedes"] = found[0]
+        record["details"]["warnings"].append(
+            f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
+            "its rows leave the table, still readable by time travel")
+        staged = [delta.stage_file(path, outcome.accepted)] if outcome.accepted.height else []
+        version = delta.commit_staged(path, staged, outcome.accepted.to_arrow().schema, record,
+                                      removes=found[1], table=landed)
+        _KEYS.pop(str(path), None)
     else:
         version = delta.commit(path, outcome.accepted, record, transaction=landing.transaction,
                                evolve=True, table=landed)
@@ -297,7 +332,7 @@ def _last_watermark(store: Store, table: str, key: str) -> dict[str, Any] | None
     for version in reversed(versions):
         mark = version.details.get("incremental") or {}
         if mark.get("key") == key and mark.get("watermark") is not None:
-            return mark["watermark"]  # type: ignore[no-any-return]
+            return mark["watermark"]
     return None
 
 
@@ -478,15 +513,21 @@ class Screening:
     changes: list[str]
     stats: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, int]]
+    #: The normalised batch (contract columns typed), for statistics kept by the caller.
+    normalized: pl.DataFrame | None = None
 
 
 def screen(batch: Batch, contract: Contract, settings: Settings, *,
            landed: DeltaTable | None = None, landing: Landing | None = None,
-           upsert: bool = False) -> Screening:
+           upsert: bool = False, cross: CrossChunk | None = None,
+           chunk: int = 0) -> Screening:
     """The door without landing: map, normalise, apply the schema policy, validate.
 
     ``landed``: the contract's table when the caller has it open (else it is opened to
     read the keys already landed). ``landing.dedupe_key``: the event id columns.
+    ``cross``: the state of a batch read in chunks (``batch`` is then its chunk number
+    ``chunk``): keys of earlier chunks are checked and this chunk's remembered; the
+    statistics are then left to the caller (``Screening.normalized``).
     """
     frame = batch.frame
     mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
@@ -509,7 +550,8 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     codes = [c.code for c in changes]
     if holding:
         return Screening(_quarantine_all(normalized, contract, [c.code for c in holding]),
-                         contract, warnings, batch_checks, codes, {}, {})
+                         contract, warnings, batch_checks, codes, {}, {},
+                         normalized.select(contract.column_names))
     evolved = schema_change.evolve(contract, changes, mapping, frame)
     ignored = schema_change.without_ignored_renames(mapping, changes, contract)
     if evolved is not contract or ignored is not mapping:
@@ -522,8 +564,15 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     dedupe_key = tuple(k for k in (landing.dedupe_key if landing else ()) if k)
     existing = _existing_keys(settings, contract, landed, dedupe_key)
     landed_rows = _landed_rows(contract, normalized, existing, landed)
+    normalized = mark_landed_conflicts(normalized, contract, landed_groups(
+        delta.table_path(settings, contract.table), contract, landed))
+    if cross is not None:
+        normalized = cross.mark(normalized, [c for c in normalized.columns
+                                             if c.startswith("__src__")], chunk)
     outcome = validate(normalized, contract, existing=existing, landed_rows=landed_rows,
                        dedupe_key=dedupe_key, upsert=upsert)
+    if cross is not None:
+        return Screening(outcome, contract, warnings, batch_checks, codes, {}, {}, normalized)
     stats = column_stats(normalized.select(contract.column_names), contract)
     categories = value_counts(normalized, contract, [c.name for c in contract.columns
                                                      if c.type in ("category", "bool")])
@@ -594,7 +643,7 @@ def _existing_keys(settings: Settings, contract: Contract, landed: DeltaTable | 
     return landed_keys(delta.table_path(settings, contract.table), keys, landed)
 
 
-def landed_keys(path: Path, keys: list[str],
+def landed_keys(path: StoragePath, keys: list[str],
                 table: DeltaTable | None = None) -> pl.DataFrame | None:
     """Key columns already in the table, cached per process and Delta version (a stream
     consumer would otherwise re-read every key for every micro-batch).
@@ -617,7 +666,7 @@ def landed_keys(path: Path, keys: list[str],
     return frame
 
 
-def _remember_keys(path: Path, version: int, accepted: pl.DataFrame) -> None:
+def _remember_keys(path: StoragePath, version: int, accepted: pl.DataFrame) -> None:
     """After our own commit, extend the cached keys instead of re-reading them."""
     cached = _KEYS.get(str(path))
     if cached is None or cached[0] != version - 1:
@@ -687,6 +736,36 @@ def _landed_before(store: Store, table: str, content_hash: str,
         given = version.details.get("contract_given", version.contract_version)
         if version.content_hash == content_hash and given == contract_version:
             return version
+    return None
+
+
+def superseded_files(store: Store, path: Path, table: str, content_hash: str,
+                     contract_version: str, contract: Contract,
+                     ) -> tuple[int, list[Any]] | None:
+    """The earlier landing of the same source that a re-ingest under a new contract
+    version replaces, and its data files to remove, for a table whose rows have no
+    identity (no primary key): without one, a row landed twice can't be told from two
+    rows, so the new batch *supersedes* the old one (its rows leave the table in the same
+    commit, readable by time travel) instead of adding copies. None when nothing is
+    superseded (a table with a key skips copies by key instead)."""
+    if contract.primary_key or not content_hash:
+        return None
+    try:
+        earlier = store.dataset_versions(table)
+    except LookupError:
+        return None
+    current = delta.open_table(path)
+    if current is None:
+        return None
+    present = {Path(u.removeprefix("file://")).name for u in current.file_uris()}
+    for version in reversed(earlier):
+        given = version.details.get("contract_given", version.contract_version)
+        if version.content_hash != content_hash or given == contract_version \
+                or version.details.get("superseded_by") is not None:
+            continue
+        removes = delta.added_files(path, version.version)
+        if removes and all(Path(r.path).name in present for r in removes):
+            return version.version, removes
     return None
 
 

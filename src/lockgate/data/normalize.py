@@ -30,10 +30,6 @@ DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
 )
 DATE_FORMATS = ("%Y-%m-%d",)
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.String(),
-    "category": pl.String(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +107,9 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     fast = frame.select(
         [_fast_expr(spec, sources[spec.name], schema) for spec in contract.columns])
     pending = {
-        spec.name: pl.col(spec.name).is_null() & pl.col(RAW + sources[spec.name]).is_not_null()
-        for spec in contract.columns if sources[spec.name] is not None
-        and schema[sources[spec.name]] == pl.String
+        spec.name: pl.col(spec.name).is_null() & pl.col(RAW + src).is_not_null()
+        for spec in contract.columns
+        if (src := sources[spec.name]) is not None and schema[src] == pl.String
     }
     raw_exprs = [_as_text(pl.col(c), dtype).alias(RAW + c) for c, dtype in schema.items()]
     if converted:  # the quarantine shows the value as the source wrote it
@@ -131,7 +127,7 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     slow = out.filter(retry_mask).select(_slow_exprs(contract, sources, schema, set(pending)))
     slow_columns = set(slow.columns)
     no_fail = pl.Series("", [False] * out.height, pl.Boolean)  # built once, not per column
-    columns = []
+    columns: list[pl.Expr | pl.Series] = []
     for spec in contract.columns:
         flag = PARSE_FAIL + spec.name
         if flag not in slow_columns:
@@ -168,7 +164,7 @@ def _typed_fail(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.E
 def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Expr:
     """The strict, cheap parse of the usual spelling; null where it does not apply."""
     if source is None:
-        return pl.lit(None, POLARS_TYPES[spec.type]).alias(spec.name)
+        return pl.lit(None, spec.polars_dtype).alias(spec.name)
     col, dtype = pl.col(source), schema[source]
     if dtype != pl.String:
         return cast_expr(col, dtype, spec).alias(spec.name)

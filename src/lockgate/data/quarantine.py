@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 
 from lockgate.data import table as delta
 from lockgate.data.validation import RAW_JSON, REASONS, ROW
+from lockgate.location import StoragePath, storage_options
 
 SCHEMA = {
     "qid": pl.String(), "batch_id": pl.String(), ROW: pl.Int64(),
@@ -46,7 +47,7 @@ def quarantine_frame(rows: pl.DataFrame, *, batch_id: str, source: str,
     )
 
 
-def read_quarantine(path: Path) -> pl.DataFrame:
+def read_quarantine(path: StoragePath) -> pl.DataFrame:
     """Every quarantined row of a table (empty frame when none)."""
     table = delta.open_table(path)
     if table is None:
@@ -72,12 +73,12 @@ def records(frame: pl.DataFrame) -> list[dict[str, object]]:
     return [json.loads(raw) for raw in frame[RAW_JSON].to_list()]
 
 
-def delete(path: Path, qids: list[str]) -> None:
+def delete(path: StoragePath, qids: list[str]) -> None:
     """Remove released rows from the quarantine (one commit)."""
     if not qids:
         return
     quoted = ", ".join("'" + q.replace("'", "''") + "'" for q in qids)
-    DeltaTable(str(path)).delete(f"qid in ({quoted})")
+    DeltaTable(str(path), storage_options=storage_options(path)).delete(f"qid in ({quoted})")
 
 
 ExportFormat = Literal["csv", "parquet"]

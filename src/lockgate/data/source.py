@@ -291,7 +291,8 @@ def to_polars(frame: Any) -> pl.DataFrame:
     if isinstance(frame, pl.LazyFrame):
         return frame.collect()
     try:
-        return pl.from_pandas(frame) if _is_pandas(frame) else pl.from_arrow(frame)
+        converted = pl.from_pandas(frame) if _is_pandas(frame) else pl.from_arrow(frame)
+        return converted if isinstance(converted, pl.DataFrame) else converted.to_frame()
     except Exception as exc:
         raise SourceError(f"Cannot convert a {type(frame).__name__} to a frame: {exc}") from exc
 
@@ -339,9 +340,9 @@ def _read_file(path: Path, data: bytes, fmt: str | None, dialect: CsvDialect) ->
                           f"{_first_line(exc)} Nothing was ingested.") from exc
 
 
-def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
+def _read_jsonl(path: Path, data: bytes, first_line: int = 1) -> pl.DataFrame:
     records = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    for number, line in enumerate(data.decode("utf-8").splitlines(), first_line):
         if not line.strip():
             continue
         try:
@@ -412,7 +413,7 @@ def _as_utf8(path: Path, data: bytes, encoding: str | None) -> bytes:
 
 
 def _check_short_rows(path: Path, data: bytes, separator: str, frame: pl.DataFrame,
-                      quote: str = '"') -> None:
+                      quote: str = '"', line_offset: int = 0) -> None:
     """Refuse rows with fewer fields than the header, as rows with more are refused.
 
     Polars pads a short row (and a blank line) with nulls, which would land as a row whose
@@ -429,7 +430,8 @@ def _check_short_rows(path: Path, data: bytes, separator: str, frame: pl.DataFra
              if (not quote or quote.encode() not in data) and b"\x1f" not in data else
              _short_records(data, separator, width, quote or '"'))
     if short:
-        lines = ", ".join(f"line {line} ({count} fields)" for line, count in short[:5])
+        lines = ", ".join(f"line {line + line_offset} ({count} fields)"
+                          for line, count in short[:5])
         more = f" and {len(short) - 5} more" if len(short) > 5 else ""
         raise SourceError(
             f"{path} has rows with fewer fields than its {width} header columns: {lines}"
@@ -456,11 +458,11 @@ def _short_records(data: bytes, separator: str, width: int,
     return [(reader.line_num, len(row)) for row in reader if len(row) < width]
 
 
-def _check_utf8(path: Path, data: bytes) -> None:
+def _check_utf8(path: Path, data: bytes, line_offset: int = 0) -> None:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1 + line_offset
         raise SourceError(
             f"{path} is not UTF-8: byte {data[exc.start]:#04x} at line {line}. Pass its "
             "encoding, e.g. `--encoding cp1252` (Windows exports) or `--encoding latin-1` "

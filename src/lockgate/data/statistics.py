@@ -159,3 +159,101 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+class BatchStats:
+    """:func:`column_stats` and :func:`value_counts` of a batch seen chunk by chunk, in
+    memory independent of its length: counts, means and variances merged exactly (Chan's
+    parallel formula), quantiles from a uniform sample of at most ``SAMPLE_ROWS`` rows
+    kept across chunks (each row draws a random key; the smallest keys are kept), value
+    sets and counts summed."""
+
+    def __init__(self, contract: Contract, seed: int = 0) -> None:
+        self.contract = contract
+        self.rows = 0
+        self._rng = __import__("numpy").random.default_rng(seed)
+        self._numeric = [c.name for c in contract.columns if c.is_numeric]
+        self._cats = [c.name for c in contract.columns if c.type in ("category", "bool")]
+        self._nulls: dict[str, int] = {}
+        self._moments: dict[str, tuple[int, float, float]] = {}
+        self._sample: pl.DataFrame | None = None
+        self._values: dict[str, set[str]] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def add(self, frame: pl.DataFrame) -> None:
+        """Fold one chunk (normalised, contract column names) into the statistics."""
+        if frame.is_empty():
+            return
+        present = [c.name for c in self.contract.columns if c.name in frame.columns]
+        numeric = [n for n in self._numeric if n in frame.columns]
+        exprs = [pl.col(n).null_count().alias(f"{n}|nulls") for n in present]
+        for n in numeric:
+            col = pl.col(n).cast(pl.Float64)
+            exprs += [pl.col(n).count().alias(f"{n}|count"), col.mean().alias(f"{n}|mean"),
+                      (col.var(ddof=0) * pl.col(n).count()).alias(f"{n}|m2")]
+        row = frame.select(exprs).row(0, named=True)
+        for n in present:
+            self._nulls[n] = self._nulls.get(n, 0) + int(row[f"{n}|nulls"])
+        for n in numeric:
+            self._merge_moments(n, int(row[f"{n}|count"]), row[f"{n}|mean"], row[f"{n}|m2"])
+        if numeric:
+            keys = self._rng.random(frame.height)
+            part = frame.select(numeric).with_columns(pl.Series("__key__", keys))
+            if self._sample is not None:
+                part = pl.concat([self._sample, part], how="diagonal_relaxed")
+            self._sample = part.bottom_k(SAMPLE_ROWS, by="__key__") \
+                if part.height > SAMPLE_ROWS else part
+        for name in self._cats:
+            if name not in frame.columns:
+                continue
+            counted = frame[name].drop_nulls().cast(pl.String).value_counts()
+            into = self._counts.setdefault(name, {})
+            for value, n in zip(counted[name].to_list(), counted["count"].to_list(),
+                                strict=True):
+                into[value] = into.get(value, 0) + int(n)
+        self.rows += frame.height
+
+    def _merge_moments(self, name: str, n: int, mean: float | None,
+                       m2: float | None) -> None:
+        if not n or mean is None:
+            return
+        m2 = m2 or 0.0
+        count, mu, acc = self._moments.get(name, (0, 0.0, 0.0))
+        total = count + n
+        delta = mean - mu
+        self._moments[name] = (total, mu + delta * n / total,
+                               acc + m2 + delta * delta * count * n / total)
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        """The statistics :func:`column_stats` gives for the whole batch."""
+        if not self.rows:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for name in self._numeric:
+            count, mean, m2 = self._moments.get(name, (0, 0.0, 0.0))
+            out[name] = {"count": count, "mean": _finite(mean) if count else None,
+                         "std": _finite(math.sqrt(m2 / (count - 1))) if count > 1 else None}
+        if self._sample is not None and self._numeric:
+            exprs = []
+            for name in self._numeric:
+                if name not in self._sample.columns:
+                    continue
+                col = pl.col(name).cast(pl.Float64)
+                exprs += [col.abs().median().alias(f"{name}|abs_median"),
+                          col.quantile(0.05).alias(f"{name}|q05"),
+                          col.quantile(0.5).alias(f"{name}|q50"),
+                          col.quantile(0.95).alias(f"{name}|q95")]
+            for key, value in self._sample.select(exprs).row(0, named=True).items():
+                name, stat = key.split("|")
+                out[name][stat] = _finite(value)
+        for name, nulls in self._nulls.items():
+            out.setdefault(name, {})["null_share"] = nulls / self.rows
+            out[name]["rows"] = self.rows
+        for name, counts in self._counts.items():
+            if len(counts) <= MAX_CATEGORIES and name in out:
+                out[name]["values"] = sorted(counts)
+        return out
+
+    def categories(self) -> dict[str, dict[str, int]]:
+        """Rows per value of the category columns (as :func:`value_counts`)."""
+        return {name: dict(counts) for name, counts in self._counts.items()}

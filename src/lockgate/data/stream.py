@@ -390,7 +390,9 @@ def reclaim(client: redis.Redis, config: StreamConfig, stats: StreamStats
             by_owner.setdefault(owner, []).append(_text(entry["message_id"]))
     out = []
     for owner, ids in by_owner.items():
-        claimed = client.xclaim(config.stream, config.group, config.consumer, idle_ms, ids)
+        # redis-py types every reply as "sync or async"; this client is the sync one
+        claimed: Any = client.xclaim(config.stream, config.group, config.consumer, idle_ms,
+                                     list[Any](ids))
         messages = [(_text(mid), _record(fields)) for mid, fields in claimed if fields]
         gone = [i for i in ids if i not in {m for m, _ in messages}]
         if gone:  # trimmed from the stream meanwhile: nothing left to land
@@ -424,7 +426,7 @@ def _read(client: redis.Redis, config: StreamConfig, pending: bool,
     deadline = time.monotonic() + config.max_seconds
     while len(out) < config.max_rows and not stop.is_set():
         wait_ms = max(1, int((deadline - time.monotonic()) * 1000))
-        reply = client.xreadgroup(
+        reply: Any = client.xreadgroup(
             config.group, config.consumer, {config.stream: "0" if pending else ">"},
             count=config.max_rows - len(out), block=None if pending else wait_ms)
         entries = reply[0][1] if reply else []

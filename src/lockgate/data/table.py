@@ -8,41 +8,55 @@ the Delta log is the source of truth and the metadata store can be rebuilt from 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+import pyarrow.dataset  # pa.dataset: staged files streamed with a new column
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
 from lockgate.errors import NotFoundError
+from lockgate.location import StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
 QUARANTINE_DIR = "_quarantine"
 
 
-def table_path(settings: Settings, table: str) -> Path:
+TablePath = StoragePath
+
+
+def table_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's Delta log and files (name checked, never joined blindly)."""
     return settings.resolved_data_root / check_table_name(table)
 
 
-def quarantine_path(settings: Settings, table: str) -> Path:
+def quarantine_path(settings: Settings, table: str) -> TablePath:
     """Folder of a table's quarantine Delta table."""
     return settings.resolved_data_root / QUARANTINE_DIR / check_table_name(table)
 
 
-def open_table(path: Path) -> DeltaTable | None:
-    """The Delta table at ``path``, or None when none was written yet."""
+def open_table(path: TablePath, version: int | None = None) -> DeltaTable | None:
+    """The Delta table at ``path`` (a folder or an ``s3://`` prefix, opened through
+    deltalake's own object store), or None when none was written yet."""
     try:
-        return DeltaTable(str(path))
+        return DeltaTable(str(path), version=version, storage_options=storage_options(path))
     except TableNotFoundError:
         return None
 
 
-def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
+def scan(path: TablePath, version: int | None = None) -> pl.LazyFrame:
+    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``."""
+    return pl.scan_delta(str(path), version=version, storage_options=storage_options(path))
+
+
+def commit(path: TablePath, frame: pl.DataFrame, record: dict[str, Any], *,
            transaction: tuple[str, int] | None = None, evolve: bool = False,
            table: DeltaTable | None = None) -> int:
     """Append ``frame`` as one atomic commit carrying ``record``; return its version.
@@ -64,11 +78,12 @@ def commit(path: Path, frame: pl.DataFrame, record: dict[str, Any], *,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_deltalake(str(path) if table is None else table, frame.to_arrow(), mode="append",
-                    schema_mode="merge" if evolve else None, commit_properties=properties)
+                    schema_mode="merge" if evolve else None, commit_properties=properties,
+                    storage_options=storage_options(path) if table is None else None)
     return find_commit(path, record["batch_id"], table)
 
 
-def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
+def merge(path: TablePath, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[str, ...], *,
           transaction: tuple[str, int] | None = None, table: DeltaTable | None = None) -> int:
     """Upsert ``frame`` by ``keys`` as one atomic Delta MERGE carrying ``record``: a row
     whose key landed replaces it (the old row stays readable by time travel), the others
@@ -79,7 +94,9 @@ def merge(path: Path, frame: pl.DataFrame, record: dict[str, Any], keys: tuple[s
         custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
         app_transactions=[Transaction(*transaction)] if transaction else None,
     )
-    target = table if table is not None else DeltaTable(str(path))
+    target = table if table is not None else open_table(path)
+    if target is None:
+        raise NotFoundError(f"No Delta table at {path} to merge into.")
     predicate = " AND ".join(f"t.{_quoted(k)} = s.{_quoted(k)}" for k in keys)
     (target.merge(frame.to_arrow(), predicate, source_alias="s", target_alias="t",
                   merge_schema=True, commit_properties=properties)
@@ -93,7 +110,7 @@ def _quoted(name: str) -> str:
     return f"`{name}`"
 
 
-def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> int:
+def find_commit(path: TablePath, batch_id: str, table: DeltaTable | None = None) -> int:
     """The version of the commit that landed ``batch_id`` (newest first search).
 
     ``table``, when given, must be the object the commit was written through (it then
@@ -105,7 +122,7 @@ def find_commit(path: Path, batch_id: str, table: DeltaTable | None = None) -> i
     raise NotFoundError(f"Batch {batch_id} is not in the Delta log at {path}.")
 
 
-def commits(path: Path, limit: int | None = None, *,
+def commits(path: TablePath, limit: int | None = None, *,
             table: DeltaTable | None = None) -> list[dict[str, Any]]:
     """Commits written by lockgate, newest first: ``{"version", "record"}``.
 
@@ -122,13 +139,13 @@ def commits(path: Path, limit: int | None = None, *,
     return out
 
 
-def position(path: Path, app_id: str) -> int | None:
+def position(path: TablePath, app_id: str) -> int | None:
     """The last position an application committed with its data, or None."""
     table = open_table(path)
     return None if table is None else table.transaction_version(app_id)
 
 
-def read_version(path: Path, table: str, version: int | None = None,
+def read_version(path: TablePath, table: str, version: int | None = None,
                  columns: list[str] | None = None) -> pl.DataFrame:
     """A table as of ``version`` (latest when None).
 
@@ -178,7 +195,82 @@ def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) 
             "data in a new table. Nothing was written.")
 
 
-def current_version(path: Path) -> int | None:
+def current_version(path: TablePath) -> int | None:
     """The table's latest Delta version, or None."""
     table = open_table(path)
     return None if table is None else table.version()
+
+
+def stage_file(path: Path, frame: pl.DataFrame) -> AddAction:
+    """Write ``frame`` as one Parquet file inside the table folder, *not yet committed*.
+
+    A staged file is invisible to every reader until :func:`commit_staged` lists it in
+    a commit; a crash or a refusal before that leaves only an unreferenced file (which
+    :func:`discard_staged` removes, and Delta's VACUUM would too). This is how a batch
+    read in chunks lands atomically without holding the batch in memory.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    name = f"part-lockgate-{uuid.uuid4().hex}.snappy.parquet"
+    target = path / name
+    frame.write_parquet(target, compression="snappy", statistics=False)
+    size = target.stat().st_size
+    return AddAction(name, size, {}, int(time.time() * 1000), True,
+                     json.dumps({"numRecords": frame.height}))
+
+
+def discard_staged(path: Path, actions: list[AddAction]) -> None:
+    """Remove staged files that will not be committed (the batch was refused or failed)."""
+    for action in actions:
+        (path / action.path).unlink(missing_ok=True)
+
+
+def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
+                  record: dict[str, Any], *, removes: list[RemoveAction] | None = None,
+                  transaction: tuple[str, int] | None = None,
+                  table: DeltaTable | None = None) -> int:
+    """Commit staged files (and the removal of ``removes``) as one atomic Delta version
+    carrying ``record``; a new table is created by that same commit (its version 0).
+
+    ``schema``: the staged files' schema; when it adds columns to an existing table the
+    files are streamed once more through ``write_deltalake`` with a schema merge (the
+    low-level commit cannot evolve the schema), still one commit.
+    """
+    properties = CommitProperties(
+        custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
+        app_transactions=[Transaction(*transaction)] if transaction else None,
+    )
+    if table is None:
+        table = open_table(path)
+    if table is None:
+        create_table_with_add_actions(str(path), Schema.from_arrow(schema), adds,
+                                      mode="error", commit_properties=properties)
+        return find_commit(path, record["batch_id"])
+    landed = pa.schema(table.schema().to_arrow())
+    if set(schema.names) - set(landed.names) and not removes:
+        files = [str(path / a.path) for a in adds]
+        reader = pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader() \
+            if files else schema.empty_table().to_reader()
+        write_deltalake(table, reader, mode="append", schema_mode="merge",
+                        commit_properties=properties)
+        discard_staged(path, adds)
+        return find_commit(path, record["batch_id"], table)
+    table.create_write_transaction([*adds, *(removes or [])], "append", table.schema(),
+                                   commit_properties=properties)
+    table.update_incremental()  # the low-level commit does not advance the object
+    return find_commit(path, record["batch_id"], table)
+
+
+def added_files(path: Path, version: int) -> list[RemoveAction]:
+    """The data files ``version`` added, as removal actions."""
+    now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
+    before = {} if version == 0 else {
+        a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version - 1))}
+    stamp = int(time.time() * 1000)
+    return [RemoveAction(p, True, stamp, int(a["size_bytes"]), {})
+            for p, a in now.items() if p not in before]
+
+
+def _add_actions(table: DeltaTable) -> list[dict[str, Any]]:
+    frame = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select("path", "size_bytes").to_dicts()

@@ -14,8 +14,14 @@ from typing import Any
 
 import polars as pl
 
+from lockgate.data.batch_index import CROSS_COPY, CROSS_PREFIX
 from lockgate.data.contract import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, RAW
+
+#: Hidden columns set when a row's features and label conflict with a landed row's:
+#: the flag and the version that landed the other row (see ``label_conflicts``).
+LANDED_CONFLICT = "__lconf__"
+LANDED_CONFLICT_VERSION = "__lconf_v__"
 
 REASONS = "reasons"
 ROW = "row"
@@ -69,20 +75,26 @@ class ValidationOutcome:
 
 
 def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,
-                   upsert: bool = False) -> list[Check]:
+                   upsert: bool = False, hidden: frozenset[str] = frozenset(),
+                   batch_keys_unique: bool = False) -> list[Check]:
     """Compile a contract to row-level checks.
 
     Args:
         contract: the contract.
         existing: key and unique columns already in the table, so a row repeating a
             landed key fails ``duplicate:``/``unique:`` too.
+        hidden: the hidden columns the frame carries (keys seen in earlier chunks of
+            the batch, conflicts with landed rows), which the checks then read.
+        batch_keys_unique: no primary key repeats within the frame (already known, so
+            the in-batch duplicate test is not run twice).
     """
     checks: list[Check] = []
     for spec in contract.columns:
-        checks += _column_checks(spec, existing)
+        checks += _column_checks(spec, existing, hidden)
     if contract.primary_key:
-        checks.append(_duplicate_check(contract, None if upsert else existing))
-    conflict = _conflict_check(contract)
+        checks.append(_duplicate_check(contract, None if upsert else existing, hidden,
+                                       batch_keys_unique))
+    conflict = _conflict_check(contract, hidden)
     if conflict is not None:
         checks.append(conflict)
     return checks
@@ -111,12 +123,14 @@ def validate(frame: pl.DataFrame, contract: Contract, *,
         is the position in the batch as given), counts.
     """
     raw_cols = [c for c in frame.columns if c.startswith(RAW)]
-    copy = copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)
+    copy, keys_unique = _copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)
     positions = None
     if copy.any():
         positions = copy.not_().arg_true()
         frame = frame.filter(~copy)
-    checks = compile_checks(contract, existing, upsert=upsert)
+    hidden = frozenset(c for c in frame.columns if c.startswith(("__x", "__lconf")))
+    checks = compile_checks(contract, existing, upsert=upsert, hidden=hidden,
+                            batch_keys_unique=keys_unique)
     names = contract.column_names
     verdict = evaluate(frame, checks)
     accepted = frame.select(names).filter(~verdict.mask)
@@ -140,8 +154,18 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     """Rows that are copies, not new rows: a repeat of an earlier row of the batch with
     the very same source values; with ``dedupe_key``, a repeat of an event id that
     landed or came earlier; with a primary key, a row equal in every column to the
-    landed row of its key."""
+    landed row of its key; a row marked as a copy of an earlier chunk's."""
+    return _copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)[0]
+
+
+def _copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
+            existing: pl.DataFrame | None, landed_rows: pl.DataFrame | None,
+            dedupe_key: tuple[str, ...]) -> tuple[pl.Series, bool]:
+    """:func:`copies`, and whether the batch's identity (primary key) never repeats in
+    it (then the duplicate check need not look for repeats again)."""
     exprs = [pl.lit(False)]
+    if CROSS_COPY in frame.columns:
+        exprs.append(pl.col(CROSS_COPY))
     if dedupe_key:
         key = list(dedupe_key)
         present = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
@@ -155,23 +179,26 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     found = (frame.select(pl.any_horizontal(exprs).alias("copy")).to_series() if len(exprs) > 1
              else pl.Series("copy", [False] * frame.height, pl.Boolean))
     identity = list(dedupe_key or contract.primary_key)
+    unique = False
     if raw_cols and identity:  # rows with an identity only: others may repeat for real
-        found = found | _repeated_rows(frame, identity, raw_cols)
-    return found
+        repeated, unique = _repeated_rows(frame, identity, raw_cols)
+        found = found | repeated
+    return found, unique and not dedupe_key
 
 
-def _repeated_rows(frame: pl.DataFrame, identity: list[str], raw_cols: list[str]) -> pl.Series:
-    """Rows repeating an earlier row's source values exactly. Only rows whose identity
-    repeats can be such copies, so the (costly) comparison of every source value runs on
-    those few rows, not on the batch."""
+def _repeated_rows(frame: pl.DataFrame, identity: list[str],
+                   raw_cols: list[str]) -> tuple[pl.Series, bool]:
+    """Rows repeating an earlier row's source values exactly, and whether no identity
+    repeats at all. Only rows whose identity repeats can be such copies, so the (costly)
+    comparison of every source value runs on those few rows, not on the batch."""
     key = pl.col(identity[0]) if len(identity) == 1 else pl.struct(identity)
     repeated = frame.select(key.is_duplicated()).to_series()
     if not repeated.any():
-        return repeated  # all False
+        return repeated, True  # all False
     out = pl.Series("copy", [False] * frame.height, pl.Boolean)
     index = repeated.arg_true()
     again = frame[index].select(~pl.struct(raw_cols).is_first_distinct()).to_series()
-    return out.scatter(index, again)
+    return out.scatter(index, again), False
 
 
 def _fingerprint(names: list[str]) -> pl.Expr:
@@ -226,7 +253,8 @@ def raw_json(raw_cols: list[str]) -> pl.Expr:
     return pl.struct([pl.col(c).alias(c[len(RAW):]) for c in raw_cols]).struct.json_encode()
 
 
-def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Check]:
+def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None,
+                   hidden: frozenset[str] = frozenset()) -> list[Check]:
     col = pl.col(spec.name)
     parse_failed = pl.col(PARSE_FAIL + spec.name)
     kind = "parse" if spec.type in ("date", "datetime") else "type"
@@ -245,8 +273,10 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Chec
     if spec.max_length is not None:
         checks.append(Check(f"length:{spec.name}", col.str.len_chars() > spec.max_length))
     if spec.unique:
-        seen = col.is_in(existing[spec.name].implode()) if _has(existing, spec.name) \
-            else pl.lit(False)
+        seen = (col.is_in(existing[spec.name].implode())
+                if existing is not None and _has(existing, spec.name) else pl.lit(False))
+        if CROSS_PREFIX + spec.name in hidden:
+            seen = seen | pl.col(CROSS_PREFIX + spec.name)
         checks.append(Check(f"unique:{spec.name}",
                             col.is_not_null() & (col.is_duplicated() | seen)))
     return checks
@@ -257,13 +287,15 @@ def allowed_values(spec: ColumnSpec) -> pl.Series:
     values = pl.Series(spec.name, list(spec.allowed or ()), pl.String)
     if spec.type in ("string", "category"):
         return values
-    from lockgate.data.normalize import POLARS_TYPES, cast_expr
+    from lockgate.data.normalize import cast_expr
 
     typed = values.to_frame().select(cast_expr(pl.col(spec.name), pl.String(), spec))
-    return typed.to_series().cast(POLARS_TYPES[spec.type]).drop_nulls()
+    return typed.to_series().cast(spec.polars_dtype).drop_nulls()
 
 
-def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check:
+def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
+                     hidden: frozenset[str] = frozenset(),
+                     keys_unique: bool = False) -> Check:
     keys = contract.primary_key
     key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(list(keys))
     name = f"duplicate:{'+'.join(keys)}"
@@ -274,29 +306,63 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None) -> Check
                                                  .to_series().implode()))
     else:
         seen = pl.lit(False)
-    in_batch = key.is_duplicated() if contract.on_duplicate == "quarantine" \
-        else ~key.is_first_distinct()
+    if CROSS_PREFIX + "primary_key" in hidden:
+        seen = seen | pl.col(CROSS_PREFIX + "primary_key")
+    in_batch = pl.lit(False) if keys_unique else key.is_duplicated() \
+        if contract.on_duplicate == "quarantine" else ~key.is_first_distinct()
     present = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
     return Check(name, present & (in_batch | seen))
 
 
-def _conflict_check(contract: Contract) -> Check | None:
+def conflict_features(contract: Contract) -> list[str] | None:
+    """The columns whose equal values make rows one group for the conflicting-label
+    check (None when the contract has no target or no features)."""
+    target = contract.target
+    features = [c for c in contract.feature_columns if c != target]
+    return features if target is not None and features else None
+
+
+def group_hash(features: list[str]) -> pl.Expr:
+    """A feature group's id (a 64-bit hash of the features' typed values)."""
+    return pl.struct(features).hash(seed=0)
+
+
+def group_label(contract: Contract) -> pl.Expr:
+    """The target as text (so a landed label compares with a new one whatever the type)."""
+    return pl.col(contract.target or "").cast(pl.String)
+
+
+def group_id(group: pl.Expr) -> pl.Expr:
+    """The group id shown in a reason (``conflict:y#<id>``)."""
+    return group.cast(pl.String).str.slice(0, 10)
+
+
+def _conflict_check(contract: Contract, hidden: frozenset[str] = frozenset()) -> Check | None:
     """Conflicting labels: rows with the same features and a different target.
 
     Every member of a conflicting group fails (no member is more right than another),
     and the reason carries the group's id, so the rows can be found together. Rows whose
     features or target did not parse take no part (a parse failure is its own reason).
+    A row whose group landed earlier with another label fails too, its reason naming the
+    version that landed the other row (``conflict:y#<id>@v3``); the landed row stays.
     """
+    features = conflict_features(contract)
     target = contract.target
-    features = [c for c in contract.feature_columns if c != target]
-    if target is None or not features:
+    if features is None or target is None:
         return None
     parsed = ~pl.any_horizontal([pl.col(PARSE_FAIL + c) for c in (*features, target)])
-    label = pl.when(parsed).then(pl.col(target))
+    label: pl.Expr = pl.when(parsed).then(pl.col(target))
     if contract.column(target).type in ("bool", "string", "category"):
         label = label.cast(pl.String)
     conflicting = parsed & (label.max().over(features) != label.min().over(features))
-    group = pl.struct(features).hash(seed=0).cast(pl.String).str.slice(0, 10)
+    group = group_id(group_hash(features))
+    if LANDED_CONFLICT in hidden:
+        landed = parsed & pl.col(LANDED_CONFLICT).fill_null(False)
+        conflicting = conflicting | landed
+        version = pl.col(LANDED_CONFLICT_VERSION)
+        where = pl.when(version >= 0).then(pl.lit("@v") + version.cast(pl.String)) \
+            .otherwise(pl.lit("@landed"))
+        group = pl.when(landed).then(group + where).otherwise(group)
     return Check(f"conflict:{target}", conflicting, detail=group)
 
 

@@ -62,7 +62,7 @@ def bad_rows(start_id: int, duplicate_of: int | None = None) -> list[dict[str, A
     """Rows the contract refuses, one reason each (plus, with ``duplicate_of``, a row
     repeating a customer id that landed before)."""
     good = churn_frame(7, seed=99, start_id=start_id).to_dicts()
-    good[0]["age"] = "forty"                      # type:age
+    good[0]["age"] = "forty"                      # refused: type:age
     good[1]["monthly_charges"] = "-12.50"         # range:monthly_charges
     good[2]["customer_id"] = ""                   # null:customer_id
     good[3]["signup_date"] = "2024-02-31"         # parse:signup_date

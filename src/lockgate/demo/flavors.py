@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 from lightgbm import LGBMClassifier
@@ -72,7 +73,7 @@ def _import_mlflow(ctx: DemoContext, model: object) -> None:
     uri = str(_mlflow_store(ctx.workdir / "mlruns", model))
     first = import_mlflow(uri, settings=ctx.settings)
     again = import_mlflow(uri, settings=ctx.settings)
-    ctx.expect(len(first.imported_runs) == 1 and first.models
+    ctx.expect(len(first.imported_runs) == 1 and bool(first.models)
                and list(first.models.values()) == ["lightgbm"], SECTION,
                "one MLflow run imported with its LightGBM model converted",
                f"runs {first.imported_runs}, models {first.models}, skipped {first.skipped}")
@@ -88,8 +89,9 @@ def _import_mlflow(ctx: DemoContext, model: object) -> None:
 
 def _absolute(settings: Settings) -> Settings:
     """The same settings with every folder absolute (they are relative to the cwd)."""
-    update = {name: Path(value).resolve() for name in ("home", "artifact_root", "data_root")
-              if (value := getattr(settings, name)) is not None}
+    folders = ("home", "artifact_root", "data_root")
+    update: dict[str, Any] = {name: Path(value).resolve() for name in folders
+                              if (value := getattr(settings, name)) is not None}
     return dataclasses.replace(settings, **update)  # Settings is a dataclass now
 
 

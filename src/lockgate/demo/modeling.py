@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from lockgate.data import ColumnSpec, Contract
 from lockgate.data.training_gate import read_for_training
-from lockgate.demo.context import DemoContext
+from lockgate.demo.context import DemoContext, QuickstartError
 from lockgate.modeling import TrainConfig, TrainResult, train, train_frame
 from lockgate.modeling.metrics_table import metrics_table
 
@@ -102,6 +102,8 @@ def _audit_notebook(ctx: DemoContext, table: str) -> None:
                    config=AuditConfig(n_splits=3, repeats=1, bootstrap=50,
                                       leakage=LeakageConfig(permutations=5, bootstrap=50)))
     honest = report.honest
+    if honest is None:
+        raise QuickstartError("modeling", "the audit's honest estimate", "no estimate")
     ctx.console.print(f"  Audit of a notebook workflow (lg.audit / `lockgate audit`): claimed "
                       f"ROC AUC [bold red]{report.claimed:.3f}[/] ({report.claimed_source}); "
                       f"honest [bold green]{honest.value:.3f}[/] [{honest.low:.3f}, "

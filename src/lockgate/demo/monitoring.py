@@ -126,15 +126,14 @@ def _shift(model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
     (within the contract's bounds): the drift a changed upstream source would cause."""
     importance = feature_importance(model)
     reference = Profile.from_dict(model.reference_profile)
-    specs = {c["name"]: c for c in model.contract["columns"]}
     numeric = [f for f in sorted(importance, key=lambda f: -importance[f])
-               if specs[f].get("type") in ("int", "float") and f in reference.columns]
+               if model.contract.column(f).is_numeric and f in reference.columns]
     out = rows
     for feature in numeric[:SHIFTED_FEATURES]:
-        spec, column = specs[feature], reference[feature]
+        spec, column = model.contract.column(feature), reference[feature]
         moved = pl.col(feature) + 2 * (column.std or 1.0)
-        moved = moved.clip(spec.get("min"), spec.get("max"))
-        typed = moved.round(0).cast(pl.Int64) if spec["type"] == "int" else moved
+        moved = moved.clip(spec.min, spec.max)
+        typed = moved.round(0).cast(pl.Int64) if spec.type == "int" else moved
         out = out.with_columns(typed.alias(feature))
     return out
 

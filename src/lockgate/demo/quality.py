@@ -8,7 +8,7 @@ import polars as pl
 
 from lockgate.data import Contract, ingest
 from lockgate.data.training_gate import UnvalidatedDataError, read_for_training
-from lockgate.demo.context import DemoContext
+from lockgate.demo.context import DemoContext, QuickstartError
 from lockgate.demo.dataset import churn_frame
 from lockgate.quality.report import quality_report
 from lockgate.tracking import start_run
@@ -58,6 +58,8 @@ def _gate(ctx: DemoContext) -> None:
     days = churn_frame(400, seed=12, start_id=401).with_columns(
         (pl.col("tenure_months").cast(pl.Int64) * 30).cast(pl.String))
     bad = ingest(days, BROKEN_TABLE, contract, settings=ctx.settings)
+    if good.dataset_version is None or bad.dataset_version is None:
+        raise QuickstartError("quality", "two new dataset versions", "nothing new landed")
     ctx.console.print(
         f"  {BROKEN_TABLE}@v{good.version}: validation "
         f"{good.dataset_version.validation_status}; {BROKEN_TABLE}@v{bad.version} (tenure sent "

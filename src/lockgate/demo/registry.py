@@ -144,7 +144,7 @@ def _serve(ctx: DemoContext, table: str) -> BackgroundServer:
     server = BackgroundServer(config, ctx.settings).start()
     atexit.register(server.stop)  # the monitoring section may still use it; stop at exit
     features = server.state.holder.current.schema.features
-    target = server.state.holder.current.package.contract["target"]
+    target = server.state.holder.current.package.contract.target
     rows = read(table, settings=ctx.settings).tail(20)
     records = [{k: _json(row[k]) for k in features} for row in rows.iter_rows(named=True)]
     ctx.console.print(f"  Serving [bold]{MODEL}@production[/] at {server.url} "

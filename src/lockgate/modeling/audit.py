@@ -320,7 +320,8 @@ def _lineage_findings(store: Any, found: Any, frame: pl.DataFrame,
 def _upstream_versions(store: Any, version_id: int, depth: int = 3) -> list[Any]:
     runs = {e.run_id for e in store.lineage(dataset_version_id=version_id)
             if e.direction == "produced"}
-    found, seen = [], set()
+    found: list[Any] = []
+    seen: set[Any] = set()
     for _ in range(depth):
         nxt: set[str] = set()
         for run_id in runs - seen:
@@ -579,6 +580,8 @@ def _data_checks(state: _State, config: AuditConfig) -> None:
 
 
 def _pair_checks(state: _State, reference: Any, config: AuditConfig) -> None:
+    if state.test_rows is None:  # the caller runs the pair checks only with test rows
+        return
     rows = np.arange(state.df.height)
     test_mask = np.isin(rows, state.test_rows)
     train, test = state.df.filter(pl.Series(~test_mask)), state.df.filter(pl.Series(test_mask))

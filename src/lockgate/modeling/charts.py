@@ -30,7 +30,7 @@ def diagnostic_figures(pred: Predictions,
     else:
         figures["chart_confusion_matrix"] = confusion_figure(pred)
         if pred.problem_type == "binary":
-            t, p = pred.y_true == 1, pred.proba[:, 1]
+            t, p = pred.y_true == 1, pred.probabilities[:, 1]
             if 0 < t.sum() < len(t):
                 figures["chart_roc"] = roc_figure(t, p)
                 figures["chart_pr"] = pr_figure(t, p)

@@ -95,6 +95,13 @@ class Predictions:
     proba: np.ndarray | None = None  # (n, k) for classification
     classes: tuple[Any, ...] = ()
 
+    @property
+    def probabilities(self) -> np.ndarray:
+        """``proba``, which every classification prediction has (regression has none)."""
+        if self.proba is None:
+            raise ValueError(f"{self.problem_type} predictions carry no class probabilities")
+        return self.proba
+
 
 def problem_type_of(target: Any, column_type: str | None = None) -> str:
     """Binary, multiclass or regression, from the contract type and the values.
@@ -272,7 +279,7 @@ def _regression(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.nda
 def _binary(pred: Predictions, w: np.ndarray) -> dict[str, np.ndarray]:
     total = w.sum(axis=1)
     t = (pred.y_true == 1).astype(np.float64)
-    p = np.clip(pred.proba[:, 1], 0, 1)
+    p = np.clip(pred.probabilities[:, 1], 0, 1)
     hard = (pred.y_pred == 1).astype(np.float64)
     tp, fp, fn = w @ (hard * t), w @ (hard * (1 - t)), w @ ((1 - hard) * t)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -291,9 +298,10 @@ def _binary(pred: Predictions, w: np.ndarray) -> dict[str, np.ndarray]:
 
 def _multiclass(pred: Predictions, w: np.ndarray) -> dict[str, np.ndarray]:
     total = w.sum(axis=1)
-    k = pred.proba.shape[1]
+    proba = pred.probabilities
+    k = proba.shape[1]
     truth = pred.y_true
-    picked = np.where(truth >= 0, pred.proba[np.arange(len(truth)), np.maximum(truth, 0)], 0.0)
+    picked = np.where(truth >= 0, proba[np.arange(len(truth)), np.maximum(truth, 0)], 0.0)
     aucs, f1s = [], []
     for c in range(k):
         t = (truth == c).astype(np.float64)
@@ -301,7 +309,7 @@ def _multiclass(pred: Predictions, w: np.ndarray) -> dict[str, np.ndarray]:
         tp, fp, fn = w @ (hard * t), w @ (hard * (1 - t)), w @ ((1 - hard) * t)
         with np.errstate(divide="ignore", invalid="ignore"):
             f1s.append(np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0))
-        aucs.append(_ranking(t, pred.proba[:, c], w)[0])
+        aucs.append(_ranking(t, proba[:, c], w)[0])
     return {
         "roc_auc": np.nanmean(np.vstack(aucs), axis=0) if aucs else np.full(len(w), np.nan),
         "log_loss": (w @ -np.log(np.clip(picked, _EPS, 1))) / total,

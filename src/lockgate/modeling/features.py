@@ -42,13 +42,19 @@ class ColumnLike(Protocol):
 class ContractLike(Protocol):
     """The part of :class:`lockgate.data.Contract` modeling reads."""
 
-    table: str
-    columns: tuple[Any, ...]
-    primary_key: tuple[str, ...]
-    event_time: str | None
-    entity: str | None
-    target: str | None
-
+    # read-only: a frozen record (Contract, the audit's roles) satisfies the protocol
+    @property
+    def table(self) -> str: ...
+    @property
+    def columns(self) -> tuple[Any, ...]: ...
+    @property
+    def primary_key(self) -> tuple[str, ...]: ...
+    @property
+    def event_time(self) -> str | None: ...
+    @property
+    def entity(self) -> str | None: ...
+    @property
+    def target(self) -> str | None: ...
     @property
     def feature_columns(self) -> list[str]: ...
 

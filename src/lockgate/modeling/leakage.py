@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -28,6 +28,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from lockgate.errors import ConfigError
 from lockgate.modeling.evaluation import (
     Predictions,
     bootstrap_weights,
@@ -122,6 +123,9 @@ def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type
     config = config or LeakageConfig()
     train, test = as_polars(train), as_polars(test)
     target = target or contract.target
+    if target is None:
+        raise ConfigError("The leakage audit needs a target column: declare `target:` in "
+                          "the contract or pass `target=`.")
     present = set(train.columns) & set(test.columns)  # sets: `in frame.columns` is O(width)
     features = [c for c in contract.feature_columns if c in present]
     findings: list[Finding] = []
@@ -235,7 +239,7 @@ def time_overlap(train: pl.DataFrame, test: pl.DataFrame,
         return []
     return [Finding(
         "time_overlap", BLOCKING,
-        f"{early} test rows are earlier than the latest training row ({latest}); training "
+        f"{early} test rows are earlier than the latest training row ({latest!s}); training "
         f"saw the future of those rows. Split in time order by `{event_time}`.",
         {"column": event_time, "test_rows_before_train_end": early,
          "train_end": str(latest), "test_start": str(test[event_time].min())},
@@ -282,7 +286,7 @@ def recorded_after_event(train: pl.DataFrame, test: pl.DataFrame, contract: Cont
     return findings
 
 
-def target_proxies(train: pl.DataFrame, test: pl.DataFrame, features: Sequence[str],
+def target_proxies(train: pl.DataFrame, test: pl.DataFrame | None, features: Sequence[str],
                    target: str, problem_type: str, config: LeakageConfig,
                    exempt: Sequence[str] = ()) -> list[Finding]:
     """Columns that carry skill the rest of the features cannot explain, implausibly well.
@@ -317,18 +321,21 @@ def target_proxies(train: pl.DataFrame, test: pl.DataFrame, features: Sequence[s
         return []
     chosen = set(order)
     others = [int(j) for j in np.argsort(-skill) if j not in chosen][:config.max_model_columns]
+    # the rest is the same model for every candidate: fitted once, not once per candidate
+    rest = _oof(x[:, others], y, problem_type, config.seed) if others else None
     findings = []
     for j in order:
-        finding = _proxy_test(x, y, j, others, usable[j], target, problem_type, config)
+        finding = _proxy_test(x, y, j, rest, len(others), usable[j], target, problem_type,
+                              config)
         if finding is not None:
             findings.append(finding)
     return findings
 
 
-def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, others: list[int], name: str,
-                target: str, problem_type: str, config: LeakageConfig) -> Finding | None:
+def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, rest: Predictions | None,
+                n_rest: int, name: str, target: str, problem_type: str,
+                config: LeakageConfig) -> Finding | None:
     single = _oof(x[:, [j]], y, problem_type, config.seed)
-    rest = _oof(x[:, others], y, problem_type, config.seed) if others else None
     metric = "r2" if problem_type == "regression" else "roc_auc"
     weights = bootstrap_weights(len(y), config.bootstrap, config.seed)
     s_boot = metric_values(single, weights)[metric]
@@ -341,7 +348,7 @@ def _proxy_test(x: np.ndarray, y: np.ndarray, j: int, others: list[int], name: s
     evidence = {"column": name, "metric": metric, "alone": round(s_point, 4),
                 "alone_ci_low": round(s_low, 4), "rest": round(r_point, 4),
                 "lead_ci_low": round(gap_low, 4), "rows": len(y),
-                "rest_columns": len(others)}
+                "rest_columns": n_rest}
     if s_low >= config.proxy_plausible and gap_low > config.proxy_margin:
         return Finding(
             "target_proxy", BLOCKING,
@@ -471,7 +478,7 @@ def target_encoded(frame: pl.DataFrame, features: Sequence[str], target: str,
         frame[target].cast(pl.String) == str(_positive(frame[target].cast(pl.String)
                                                        .drop_nulls().to_numpy())))
     data = frame.with_columns(y.cast(pl.Float64).alias("__y__"))
-    prior = float(data["__y__"].mean())
+    prior = float(cast(float, data["__y__"].mean()))
     schema = frame.schema
     findings = []
     for name in features:

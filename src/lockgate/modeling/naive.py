@@ -66,7 +66,7 @@ def _random_split_all_rows(pipeline: Any, x: pd.DataFrame, y: np.ndarray, proble
         preds.append((test, predictions_for(model, _rows(transformed, test), y[test],
                                             problem_type)))
     first = preds[0][1]
-    proba = None if first.proba is None else np.vstack([p.proba for _, p in preds])
+    proba = None if first.proba is None else np.vstack([p.probabilities for _, p in preds])
     stitched = Predictions(problem_type, np.concatenate([p.y_true for _, p in preds]),
                            np.concatenate([p.y_pred for _, p in preds]), proba, first.classes)
     return stitched

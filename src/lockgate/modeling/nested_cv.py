@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -66,10 +66,11 @@ def prefixed_grid(param_grid: Mapping[str, Sequence[Any]] | None) -> dict[str, l
     """Grid keys addressed to the estimator step (``model__``) unless already prefixed."""
     if not param_grid:
         return {}
-    out = {}
+    out: dict[str, list[Any]] = {}
     for key, values in param_grid.items():
         full = key if key.startswith(("model__", "features__")) else f"model__{key}"
-        out[full] = list(values) if not hasattr(values, "rvs") else values
+        # a scipy distribution (``rvs``) is kept as it is, for a randomized search
+        out[full] = list(values) if not hasattr(values, "rvs") else cast(list[Any], values)
     return out
 
 

@@ -121,7 +121,7 @@ def _column_hint(df: pl.DataFrame, name: str, dtype: pl.DataType, y: np.ndarray 
     text = dtype in (pl.String, pl.Categorical, pl.Enum)
     maybe_time = dtype.is_temporal() or text or (dtype.is_numeric() and dtype != pl.Boolean)
     parsed = parse_time(df[name]) if (maybe_time and y is not None) else None
-    if parsed is not None:
+    if parsed is not None and y is not None:
         hint = _time_hint(df.with_columns(parsed.values.alias(name)), name, y)
         if hint is not None and parsed.how != "datetime":
             return StructureHint("time", name, f"{hint.evidence}; {parsed.described} holds "
@@ -194,10 +194,14 @@ def make_folds(df: pl.DataFrame, rows: np.ndarray, *, strategy: str, column: str
     of a nested hyperparameter search.
     """
     rows = np.asarray(rows)
+    if strategy in ("time", "group"):
+        if column is None:
+            raise SplitError(f"A {strategy} split needs a column; none was given.")
+        values = df[column].to_numpy()[rows]
     if strategy == "time":
-        return _time_folds(df[column].to_numpy()[rows], rows, n_splits, gap)
+        return _time_folds(values, rows, n_splits, gap)
     if strategy == "group":
-        groups = df[column].to_numpy()[rows]
+        groups = values
         if len(np.unique(groups)) < n_splits:
             raise SplitError(
                 f"Only {len(np.unique(groups))} distinct `{column}` values for {n_splits} "

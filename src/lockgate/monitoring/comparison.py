@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from lockgate.config import Settings, load_settings
-from lockgate.data import Contract
+from lockgate.data import Contract, load_contract
 from lockgate.data.normalize import map_columns, normalize
 from lockgate.errors import LockgateError
 from lockgate.monitoring.contract_check import count_violations
@@ -113,14 +113,14 @@ def compare(reference: Any, current: Any, *, model: str | WatchedModel | None = 
         raise ComparisonError(f"{ref_label} and {cur_label} share no feature column to "
                               "compare.")
     config = DriftConfig(columns=tuple(features))
-    contract_obj = Contract.from_dict(spec) if spec else None
-    report = drift(profile(ref_frame.select(features), contract=contract_obj),
-                   profile(cur_frame.select(features), contract=contract_obj), config)
+    report = drift(profile(ref_frame.select(features), contract=spec),
+                   profile(cur_frame.select(features), contract=spec), config)
     rows = [{**_row(f)} for f in report.features]
     out: dict[str, Any] = {
         "violations": count_violations(cur_frame.select(features), spec) if spec else {}}
     if watched is not None:
-        out.update(_with_model(watched, ref_frame, cur_frame, labels or spec.get("target")))
+        out.update(_with_model(watched, ref_frame, cur_frame,
+                               labels or (spec.target if spec else None)))
     elif labels:
         raise ComparisonError("Labels need a model to score: pass `model=NAME@ALIAS`.")
     return Comparison(ref_label, cur_label, ref_frame.height, cur_frame.height, rows,
@@ -151,23 +151,23 @@ def _with_model(model: WatchedModel, reference: pl.DataFrame, current: pl.DataFr
 
 
 def _contract(model: WatchedModel | None, contract: Any, reference: Any, current: Any,
-              settings: Settings) -> dict[str, Any]:
+              settings: Settings) -> Contract | None:
     if model is not None:
-        return dict(model.contract)
+        return model.contract
     if contract is not None:
-        return Contract.from_dict(contract).to_dict() if isinstance(contract, dict) \
-            else contract.to_dict()
+        return load_contract(contract)
     for source in (current, reference):
         if isinstance(source, str) and not Path(source).exists():
             from lockgate.data import contract_for
             from lockgate.data.tables import parse_table_ref
 
             table, version = parse_table_ref(source)
-            return contract_for(table, version, settings=settings).to_dict()
-    return {}
+            return contract_for(table, version, settings=settings)
+    return None
 
 
-def _load(source: Any, spec: dict[str, Any], settings: Settings) -> tuple[pl.DataFrame, str]:
+def _load(source: Any, spec: Contract | None, settings: Settings
+          ) -> tuple[pl.DataFrame, str]:
     """A frame typed by the contract (mapped and parsed as at ingestion), and its label."""
     if isinstance(source, pl.DataFrame):
         frame, label = source, "frame"
@@ -177,9 +177,9 @@ def _load(source: Any, spec: dict[str, Any], settings: Settings) -> tuple[pl.Dat
         opened = open_input(source, settings)
         frame = pl.concat(list(opened.chunks(1_000_000)), how="vertical_relaxed")
         label = opened.label
-    if not spec:
+    if spec is None:
         return frame, label
-    contract = Contract.from_dict(spec)
+    contract = spec
     mapping = map_columns(frame.columns, contract)
     typed = normalize(frame, contract, mapping)
     present = set(mapping.matched.values())

@@ -140,12 +140,14 @@ def parse_config(raw: Any, *, source: str = "config", base_dir: Path | None = No
             problems.append(f"{source}: rule `{rule.name}` has a window of "
                             f"{rule.window_seconds:g}s, which is not a whole number of "
                             f"buckets ({bucket:g}s). Use a multiple of `bucket`.")
-    numbers = {}
-    for key, default in (("top_features", 3), ("degradation_tolerance", 0.05)):
-        value = raw.get(key, default)
+    numbers: dict[str, float] = {}
+    defaults: tuple[tuple[str, float], ...] = (("top_features", 3),
+                                               ("degradation_tolerance", 0.05))
+    for key, fallback in defaults:
+        value: Any = raw.get(key, fallback)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             problems.append(f"{source}: `{key}` must be a number >= 0, found {value!r}.")
-            value = default
+            value = fallback
         numbers[key] = value
     if problems:
         raise AlertConfigError(f"{len(problems)} problem(s) in monitoring config {source}:\n"

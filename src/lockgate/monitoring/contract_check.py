@@ -8,15 +8,15 @@ Counts are plain integers, so the checks of two buckets add up to the checks of 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import polars as pl
+
+from lockgate.data.contract import Contract
 
 _NUMERIC = ("int", "float")
 
 
-def check_expressions(contract: Mapping[str, Any], columns: list[str]
-                      ) -> dict[str, pl.Expr]:
+def check_expressions(contract: Contract, columns: list[str]) -> dict[str, pl.Expr]:
     """One boolean "row breaks it" expression per check the contract implies.
 
     Check names follow the data stage's quarantine reasons (``range:amount``,
@@ -24,35 +24,34 @@ def check_expressions(contract: Mapping[str, Any], columns: list[str]
     """
     present = set(columns)
     checks: dict[str, pl.Expr] = {}
-    for spec in contract.get("columns", []):
-        name = spec["name"]
+    for spec in contract.columns:
+        name = spec.name
         if name not in present:
             continue
         col = pl.col(name)
-        if spec.get("nullable", True) is False:
+        if not spec.nullable:
             checks[f"not_null:{name}"] = col.is_null()
-        kind = spec.get("type")
-        low, high = spec.get("min"), spec.get("max")
-        if kind in _NUMERIC and (low is not None or high is not None):
+        low, high = spec.min, spec.max
+        if spec.type in _NUMERIC and (low is not None or high is not None):
             expr = pl.lit(False)
             if low is not None:
                 expr = expr | (col.cast(pl.Float64) < float(low))
             if high is not None:
                 expr = expr | (col.cast(pl.Float64) > float(high))
             checks[f"range:{name}"] = expr.fill_null(False)
-        if spec.get("allowed"):
-            allowed = [str(v) for v in spec["allowed"]]
+        if spec.allowed_json:
+            allowed = [str(v) for v in spec.allowed_json]
             checks[f"allowed:{name}"] = (~col.cast(pl.String).is_in(allowed)).fill_null(False)
-        if spec.get("regex"):
+        if spec.regex:
             checks[f"regex:{name}"] = (~col.cast(pl.String).str.contains(
-                f"^(?:{spec['regex']})$")).fill_null(False)
-        if spec.get("max_length") is not None:
+                f"^(?:{spec.regex})$")).fill_null(False)
+        if spec.max_length is not None:
             checks[f"max_length:{name}"] = (
-                col.cast(pl.String).str.len_chars() > int(spec["max_length"])).fill_null(False)
+                col.cast(pl.String).str.len_chars() > int(spec.max_length)).fill_null(False)
     return checks
 
 
-def count_violations(frame: pl.DataFrame, contract: Mapping[str, Any]) -> dict[str, int]:
+def count_violations(frame: pl.DataFrame, contract: Contract) -> dict[str, int]:
     """Rows breaking each check, plus ``__any__``: rows breaking at least one."""
     checks = check_expressions(contract, frame.columns)
     if not checks or frame.height == 0:

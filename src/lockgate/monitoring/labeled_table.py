@@ -14,12 +14,14 @@ offered again, but a corrected label for the same prediction is.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import polars as pl
 
 from lockgate.config import Settings
-from lockgate.data import Contract, FrameSource, ingest
+from lockgate.data import ColumnSpec, Contract, FrameSource, ingest
+from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import feedback_path, prediction_log_path, scan_log
@@ -52,21 +54,20 @@ class LabeledUpdate:
 
 def labeled_contract(model: WatchedModel) -> Contract:
     """The labeled table's contract: the model's features and target, plus lineage."""
-    columns = {c["name"]: c for c in model.contract["columns"]}
-    target = str(model.contract["target"])
-    specs = [dict(columns[f]) for f in model.features] + [dict(columns[target])]
-    for spec in specs:
-        spec.pop("unique", None)
-    specs += [{"name": "request_id", "type": "string", "nullable": False},
-              {"name": "model_version", "type": "int", "nullable": False},
-              {"name": "batch_id", "type": "string"},
-              {"name": "prediction", "type": "string"},
-              {"name": "predicted_at", "type": "datetime", "nullable": False},
-              {"name": "labeled_at", "type": "datetime", "nullable": False}]
-    return Contract.from_dict({
-        "table": labeled_table_name(model.name), "version": "1", "columns": specs,
-        "primary_key": ["request_id"], "target": target, "event_time": "predicted_at",
-        "on_schema_change": "fail", "on_duplicate": "quarantine"})
+    target = str(model.contract.target)
+    # a label repeats across requests, so no model column stays unique here
+    specs = [dataclasses.replace(model.contract.column(c), unique=False)
+             for c in (*model.features, target)]
+    specs += [ColumnSpec("request_id", "string", nullable=False),
+              ColumnSpec("model_version", "int", nullable=False),
+              ColumnSpec("batch_id", "string"),
+              ColumnSpec("prediction", "string"),
+              ColumnSpec("predicted_at", "datetime", nullable=False),
+              ColumnSpec("labeled_at", "datetime", nullable=False)]
+    return Contract(
+        table=labeled_table_name(model.name), version="1", columns=tuple(specs),
+        primary_key=("request_id",), target=target, event_time="predicted_at",
+        on_schema_change="fail", on_duplicate="quarantine")
 
 
 def update_labeled(model: WatchedModel, *, settings: Settings) -> LabeledUpdate:
@@ -76,7 +77,7 @@ def update_labeled(model: WatchedModel, *, settings: Settings) -> LabeledUpdate:
         PredictionLogError: the model has no prediction log yet.
     """
     table = labeled_table_name(model.name)
-    target = str(model.contract["target"])
+    target = str(model.contract.target)
     joined = _joined(model, settings)
     if joined.height == 0:
         return LabeledUpdate(table, None, 0, 0, {}, 0)
@@ -94,7 +95,7 @@ def update_labeled(model: WatchedModel, *, settings: Settings) -> LabeledUpdate:
 
 def _joined(model: WatchedModel, settings: Settings) -> pl.DataFrame:
     """Predictions with their latest label, in the labeled table's column names."""
-    target = str(model.contract["target"])
+    target = str(model.contract.target)
     feedback = feedback_path(settings, model.name)
     if not (feedback / "_delta_log").is_dir():
         return pl.DataFrame()
@@ -118,7 +119,7 @@ def _landed_ids(settings: Settings, table: str) -> pl.Series:
     path = table_path(settings, table)
     if not (path / "_delta_log").is_dir():
         return pl.Series("request_id", [], dtype=pl.String)
-    return pl.scan_delta(str(path)).select("request_id").collect()["request_id"]
+    return scan_table(path).select("request_id").collect()["request_id"]
 
 
 def _quarantined_labels(settings: Settings, table: str, target: str) -> pl.DataFrame:
@@ -130,7 +131,7 @@ def _quarantined_labels(settings: Settings, table: str, target: str) -> pl.DataF
     path = quarantine_path(settings, table)
     if not (path / "_delta_log").is_dir():
         return empty
-    raw = pl.scan_delta(str(path)).select("raw").collect()["raw"]
+    raw = scan_table(path).select("raw").collect()["raw"]
     return pl.DataFrame({
         "request_id": raw.str.json_path_match("$.request_id"),
         target: raw.str.json_path_match(f"$.{target}")}).drop_nulls("request_id")

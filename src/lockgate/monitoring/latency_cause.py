@@ -10,11 +10,12 @@ accounts for (the rest is queueing and overhead), and the slowest requests.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
+from lockgate.data.table import scan as scan_table
+from lockgate.location import StoragePath
 from lockgate.monitoring.window import read_span
 
 ALERT_KINDS = ("latency.", "cost.", "requests.")
@@ -54,9 +55,9 @@ class LatencyCause:
         return asdict(self)
 
 
-def latency_cause(log: Path, start: float, end: float) -> LatencyCause:
+def latency_cause(log: StoragePath, start: float, end: float) -> LatencyCause:
     """Explain the latency and cost of the traffic that arrived in ``[start, end)``."""
-    names = set(pl.scan_delta(str(log)).collect_schema().names())
+    names = set(scan_table(log).collect_schema().names())
     wanted = [c for c in ("request_id", "model_version", "latency_ms", "request_latency_ms",
                           "request_rows", "cpu_ms") if c in names]
     rows = read_span(log, start, end, wanted)
@@ -65,7 +66,8 @@ def latency_cause(log: Path, start: float, end: float) -> LatencyCause:
     rows = _with_request_columns(rows)
     requests = rows.select((1.0 / pl.col("request_rows")).sum()).item()
     sizes = rows["request_rows"].cast(pl.Float64)
-    per_request = {"median": float(sizes.median() or 0), "max": float(sizes.max() or 0)}
+    per_request = {"median": float(cast(float, sizes.median() or 0)),
+                   "max": float(cast(float, sizes.max() or 0))}
     cpu = rows["cpu_ms"].drop_nulls() if "cpu_ms" in rows.columns else pl.Series([])
     wall = float(rows["latency_ms"].sum())
     share = float(cpu.sum()) / wall if cpu.len() and wall > 0 else None

@@ -83,7 +83,7 @@ class WindowResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)

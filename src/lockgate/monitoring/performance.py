@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from lockgate.location import StoragePath
 from lockgate.modeling.evaluation import LOWER_IS_BETTER, Predictions, point_metrics
 from lockgate.monitoring.window import bucket_column, in_span, scan_log
 
@@ -63,7 +64,7 @@ def labeled_predictions(log: Path, feedback: Path, start: float, end: float,
     return join_labels(log, feedback, start, end, extra_columns), count
 
 
-def join_labels(log: Path, feedback: Path, start: float, end: float,
+def join_labels(log: StoragePath, feedback: StoragePath, start: float, end: float,
                 extra_columns: Sequence[str] = ()) -> pl.DataFrame:
     """Predictions in ``[start, end)`` joined with their labels (latest label per request).
 
@@ -87,7 +88,7 @@ def join_labels(log: Path, feedback: Path, start: float, end: float,
     return predictions.join(labels, on="request_id", how="inner")
 
 
-def _labels(feedback: Path, start: float) -> pl.DataFrame:
+def _labels(feedback: StoragePath, start: float) -> pl.DataFrame:
     if not (feedback / "_delta_log").is_dir():
         return pl.DataFrame()
     return (scan_log(feedback)

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from lockgate.config import Settings
+from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.monitoring.labeled_table import labeled_table_name
 from lockgate.monitoring.performance import label_strings
@@ -61,8 +61,8 @@ def replay(champion: WatchedModel, challenger: Any, *, settings: Settings,
     path = table_path(settings, labeled_table_name(champion.name))
     if champion.problem_type == "regression" or not (path / "_delta_log").is_dir():
         return None
-    target = str(champion.contract["target"])
-    rows = (pl.scan_delta(str(path)).sort("labeled_at", descending=True).head(max_rows)
+    target = str(champion.contract.target)
+    rows = (scan_table(path).sort("labeled_at", descending=True).head(max_rows)
             .collect())
     if rows.height < MIN_REPLAY_ROWS:
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -129,7 +129,8 @@ def slice_drops(labeled: pl.DataFrame, features: Sequence[str], problem_type: st
     regression = problem_type == "regression"
     frame = labeled.with_columns(_loss_expr(labeled, regression).alias("__loss"))
     metric = "mae" if regression else "accuracy"
-    overall = float(frame["__loss"].mean()) if regression else 1 - float(frame["__loss"].mean())
+    mean_loss = float(cast(float, frame["__loss"].mean()))
+    overall = mean_loss if regression else 1 - mean_loss
     ref = float(reference.get(metric, overall)) if reference else overall
     drops = []
     for feature in features:
@@ -138,7 +139,7 @@ def slice_drops(labeled: pl.DataFrame, features: Sequence[str], problem_type: st
         for label, part in _slices(frame, feature):
             if part.height < MIN_SLICE_ROWS:
                 continue
-            mean = float(part["__loss"].mean())
+            mean = float(cast(float, part["__loss"].mean()))
             live = mean if regression else 1 - mean
             drop = live - ref if regression else ref - live
             drops.append(SliceDrop(feature, label, part.height, metric, live, ref, drop))

@@ -8,19 +8,19 @@ its bootstrap interval (the same rows for both: the fair comparison a promotion 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
+from lockgate.location import StoragePath
 from lockgate.monitoring.performance import label_strings
 from lockgate.monitoring.window import read_span, scan_log
 
 MIN_PAIRED = 30
 
 
-def shadow_difference(shadow_log: Path, feedback: Path, start: float, end: float, *,
+def shadow_difference(shadow_log: StoragePath, feedback: StoragePath, start: float, end: float, *,
                       n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any] | None:
     """The shadow's difference from the primary in ``[start, end)``; None without a
     shadow log or shadow rows in the window."""
@@ -31,18 +31,19 @@ def shadow_difference(shadow_log: Path, feedback: Path, start: float, end: float
                                               "primary_prediction", "primary_probability"])
     if rows.height == 0:
         return None
-    agree = float((rows["prediction"].cast(pl.String)
-                   == rows["primary_prediction"].cast(pl.String)).mean() or 0.0)
+    agree = float(cast(float, (rows["prediction"].cast(pl.String)
+                               == rows["primary_prediction"].cast(pl.String)).mean() or 0.0))
     diff = (rows["probability"] - rows["primary_probability"]).abs().drop_nulls()
     out: dict[str, Any] = {
         "n": rows.height, "shadow_versions": sorted(set(rows["model_version"].to_list())),
         "primary_versions": sorted(set(rows["primary_version"].to_list())),
-        "agreement": agree, "mean_abs_probability_diff": float(diff.mean()) if diff.len()
-        else None, "labeled": _paired(rows, feedback, n_bootstrap, seed)}
+        "agreement": agree,
+        "mean_abs_probability_diff": float(cast(float, diff.mean())) if diff.len() else None,
+        "labeled": _paired(rows, feedback, n_bootstrap, seed)}
     return out
 
 
-def _paired(rows: pl.DataFrame, feedback: Path, n_bootstrap: int, seed: int
+def _paired(rows: pl.DataFrame, feedback: StoragePath, n_bootstrap: int, seed: int
             ) -> dict[str, Any] | None:
     if not (feedback / "_delta_log").is_dir():
         return None

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.registry import Registry
+from lockgate.registry.package import as_contract
 from lockgate.store import Store
 
 
@@ -23,7 +25,7 @@ class WatchedModel:
         name: the registered model name (the prediction log is keyed by it).
         version: the registered version being watched (None when not from the registry).
         pipeline: the fitted scikit-learn pipeline.
-        contract: the contract as a dict (``columns``, ``target``, ...).
+        contract: the data contract the model was trained on.
         reference_profile: the training data's quality profile (dict form).
         evaluation: the evaluation record (dict form).
         lineage: ``{"table", "dataset_version", "dataset_version_id", "run_id", ...}``.
@@ -35,7 +37,7 @@ class WatchedModel:
     name: str
     version: int | None
     pipeline: Any
-    contract: dict[str, Any]
+    contract: Contract
     reference_profile: dict[str, Any]
     evaluation: dict[str, Any] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
@@ -43,11 +45,9 @@ class WatchedModel:
 
     @property
     def features(self) -> list[str]:
-        """The contract's feature columns, in contract order."""
-        excluded = set(self.contract.get("primary_key") or ()) | {
-            self.contract.get("target"), self.contract.get("event_time"),
-            self.contract.get("entity")}
-        return [c["name"] for c in self.contract["columns"] if c["name"] not in excluded]
+        """The contract's feature columns, in contract order (the columns the server
+        logs: :attr:`lockgate.data.Contract.feature_columns` owns the rule)."""
+        return self.contract.feature_columns
 
     @property
     def problem_type(self) -> str:
@@ -75,11 +75,9 @@ class WatchedModel:
     def from_package(cls, name: str, package: Any, version: int | None = None
                      ) -> WatchedModel:
         """Wrap a loaded ``lockgate.registry.ModelPackage`` (or a look-alike)."""
-        contract = package.contract
-        if hasattr(contract, "to_dict"):
-            contract = contract.to_dict()
         return cls(name=name, version=version, pipeline=package.pipeline,
-                   contract=dict(contract), reference_profile=dict(package.reference_profile),
+                   contract=as_contract(package.contract),
+                   reference_profile=dict(package.reference_profile),
                    evaluation=dict(getattr(package, "evaluation", {}) or {}),
                    lineage=dict(getattr(package, "lineage", {}) or {}),
                    prediction_profile=_prediction_profile(package))

@@ -17,8 +17,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -26,7 +25,10 @@ import sqlalchemy as sa
 from deltalake import DeltaTable
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
+from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.location import StoragePath, storage_options
 from lockgate.monitoring.contract_check import count_violations, merge_violations
 from lockgate.quality import Profile, profile
 from lockgate.store import Store
@@ -44,12 +46,12 @@ class PredictionLogError(LockgateError, ValueError):
     """The prediction log or feedback table is missing or does not have the agreed schema."""
 
 
-def prediction_log_path(settings: Settings, model_name: str) -> Path:
+def prediction_log_path(settings: Settings, model_name: str) -> StoragePath:
     """Where the serving stage writes the model's prediction log (a Delta table)."""
     return settings.resolved_data_root / "_predictions" / model_name
 
 
-def feedback_path(settings: Settings, model_name: str) -> Path:
+def feedback_path(settings: Settings, model_name: str) -> StoragePath:
     """Where the serving stage writes ground truth for the model (a Delta table)."""
     return settings.resolved_data_root / "_feedback" / model_name
 
@@ -179,7 +181,7 @@ class BucketProfile:
 
 
 def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
-                        contract: Mapping[str, Any]) -> BucketProfile:
+                        contract: Contract) -> BucketProfile:
     """Profile logged predictions: inputs, outputs, latency, contract checks, versions.
 
     Raises:
@@ -210,7 +212,9 @@ def profile_predictions(frame: pl.DataFrame, features: Sequence[str],
         latency_sum_ms=float(latency.sum()) if latency.size else 0.0,
         latency_max_ms=float(latency.max()) if latency.size else 0.0,
         violations=count_violations(frame.select(list(features)), contract),
-        features=profile(frame.select(list(features)), contract=_contract_object(contract)),
+        # profiled with the contract's kinds (a category stored as integers stays
+        # categorical), as the reference profile was
+        features=profile(frame.select(list(features)), contract=contract),
         predictions=profile(frame.select(outputs)) if outputs else None,
         **requests,
     )
@@ -230,7 +234,7 @@ def _request_figures(frame: pl.DataFrame) -> dict[str, Any]:
                                      bins=LATENCY_EDGES, weights=weights)
             out.update(request_counts=tuple(float(c) for c in counts),
                        requests=float(weights.sum()),
-                       request_rows_max=int(known["request_rows"].max() or 0))
+                       request_rows_max=int(cast(float, known["request_rows"].max() or 0)))
     if "cpu_ms" in frame.columns:
         cpu = frame["cpu_ms"].drop_nulls().cast(pl.Float64)
         out.update(cpu_sum_ms=float(cpu.sum()), cpu_rows=cpu.len())
@@ -273,7 +277,7 @@ def window_span(end: float, window_seconds: float, bucket_seconds: float) -> Win
     return WindowSpan(aligned - count * bucket_seconds, aligned, bucket_seconds)
 
 
-def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
+def scan_log(path: StoragePath, model_name: str = "") -> pl.LazyFrame:
     """A lazy scan of a prediction log or feedback Delta table.
 
     Raises:
@@ -283,10 +287,10 @@ def scan_log(path: Path, model_name: str = "") -> pl.LazyFrame:
         raise PredictionLogError(
             f"No Delta table at {path}. Serve the model and send predictions first "
             f"(`lockgate serve {model_name or 'NAME'}`), or check LOCKGATE_DATA_ROOT.")
-    return pl.scan_delta(str(path))
+    return scan_table(path)
 
 
-def bucket_column(path: Path) -> str:
+def bucket_column(path: StoragePath) -> str:
     """The time a log's rows are bucketed by: ``logged_at`` (when the row reached the
     table) when the log has it, else ``timestamp`` (logs written before it existed).
 
@@ -302,7 +306,7 @@ def in_span(column: str, start: float, end: float) -> pl.Expr:
     return (pl.col(column) >= _ts(start)) & (pl.col(column) < _ts(end))
 
 
-def read_span(path: Path, start: float, end: float, columns: Sequence[str] | None = None
+def read_span(path: StoragePath, start: float, end: float, columns: Sequence[str] | None = None
               ) -> pl.DataFrame:
     """Rows of a log that arrived in ``[start, end)`` (see :func:`bucket_column`)."""
     column = bucket_column(path)
@@ -313,7 +317,7 @@ def read_span(path: Path, start: float, end: float, columns: Sequence[str] | Non
 
 
 def window_profile(store: Store, settings: Settings, model_name: str, span: WindowSpan, *,
-                   features: Sequence[str], contract: Mapping[str, Any],
+                   features: Sequence[str], contract: Contract,
                    now: float | None = None, settle_seconds: float = 30.0
                    ) -> tuple[BucketProfile, dict[str, int]]:
     """Merge the window's bucket profiles, profiling (and storing) only missing buckets.
@@ -330,7 +334,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
     fresh: dict[tuple[float, float], BucketProfile] = {}
     if missing:
         path = prediction_log_path(settings, model_name)
-        log_version = DeltaTable(str(path)).version()
+        log_version = DeltaTable(str(path), storage_options=storage_options(path)).version()
         rows = read_span(path, missing[0][0], missing[-1][1])
         fresh = _profile_missing(rows, missing, features, contract)
         closed = {b: p for b, p in fresh.items() if b[1] <= now - settle_seconds}
@@ -344,7 +348,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
 
 
 def _profile_missing(rows: pl.DataFrame, missing: list[tuple[float, float]],
-                     features: Sequence[str], contract: Mapping[str, Any]
+                     features: Sequence[str], contract: Contract
                      ) -> dict[tuple[float, float], BucketProfile]:
     wanted = set(missing)
     if rows.height == 0:
@@ -402,17 +406,6 @@ def stored_bucket_count(store: Store, model_name: str) -> int:
             t_buckets.c.model_name == model_name)).scalar_one())
 
 
-def _contract_object(contract: Mapping[str, Any]) -> Any:
-    """The data stage's Contract, so live columns are profiled with the same kinds
-    (a ``category`` stored as integers stays categorical) as the reference profile."""
-    from lockgate.data.contract import Contract
-
-    try:
-        return Contract.from_dict(dict(contract))
-    except LockgateError:
-        return None  # a contract this lockgate cannot parse: profile by dtype
-
-
 def _merge_profiles(a: Profile | None, b: Profile | None) -> Profile | None:
     if a is None:
         return b
@@ -435,7 +428,7 @@ def _max(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def require_log(settings: Settings, model_name: str) -> Path:
+def require_log(settings: Settings, model_name: str) -> StoragePath:
     """The prediction log path, checked to exist.
 
     Raises:

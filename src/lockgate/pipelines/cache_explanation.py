@@ -48,7 +48,7 @@ class CacheExplanation:
     changes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def explain_cache(store: Store, run_id: str, step: str) -> CacheExplanation:

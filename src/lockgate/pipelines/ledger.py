@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import LocalBlobStore, key_from_uri
+from lockgate.artifacts import ObjectBlobStore, key_from_uri
 from lockgate.errors import NotFoundError
 from lockgate.pipelines.task import Ref
 from lockgate.store import ArtifactRecord, Store
@@ -95,7 +95,7 @@ class CacheLookup:
         return self.outputs is not None
 
 
-def find_cached(store: Store, blobs: LocalBlobStore, key: str) -> CacheLookup:
+def find_cached(store: Store, blobs: ObjectBlobStore, key: str) -> CacheLookup:
     """The newest successful step run with this cache key whose artifacts all still exist
     and whose tables read as "latest" have no newer version since."""
     query = (

@@ -84,7 +84,7 @@ def node(
     Raises:
         PipelineError: the wiring does not fit the function's signature.
     """
-    node_name = name or getattr(func, "__name__", "")
+    node_name = str(name or getattr(func, "__name__", ""))
     wired = _bind_inputs(node_name, func, inputs)
     produced = (outputs,) if isinstance(outputs, str) else tuple(outputs or ())
     return Node(node_name, func, wired, produced, map_over)

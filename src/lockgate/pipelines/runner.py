@@ -462,8 +462,8 @@ class _Orchestrator:
     def _executor_for(self) -> Executor:
         if self._executor is None:
             chosen = self.opts.executor
-            self._executor = chosen if _is_object(chosen) else make_executor(
-                str(chosen), address=self.opts.address, max_workers=self.opts.max_workers)
+            self._executor = chosen if not isinstance(chosen, str) else make_executor(
+                chosen, address=self.opts.address, max_workers=self.opts.max_workers)
         return self._executor
 
     def _libs_of(self, n: Node) -> dict[str, str]:

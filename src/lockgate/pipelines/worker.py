@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from lockgate.artifacts import ArtifactStore, LocalBlobStore, allowlist
+from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for
 from lockgate.errors import LockgateError
 from lockgate.pipelines import step_context
 from lockgate.pipelines.reference import resolve_function
@@ -39,7 +39,7 @@ def execute_task(task: StepTask) -> StepOutcome:
     """Run one step attempt and store its outputs; the outcome says how it went."""
     start = time.monotonic()
     store = Store.open(task.settings, migrate=False)
-    artifacts = ArtifactStore(store, LocalBlobStore(task.settings.resolved_artifact_root),
+    artifacts = ArtifactStore(store, blob_store_for(task.settings.resolved_artifact_root),
                               allowlist(task.settings))
     buffer = ConsoleBuffer(task.step_run_id)
     capture = ConsoleCapture(buffer)

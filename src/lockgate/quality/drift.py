@@ -305,7 +305,8 @@ def _numeric(ref: ColumnProfile, cur: ColumnProfile, config: DriftConfig,
     gap = np.abs(ref.sketch.cdf(grid) - cur.sketch.cdf(grid))
     wasserstein = float(np.sum(gap[:-1] * np.diff(grid)))
     exact = ref_values is not None and cur_values is not None
-    ks = _ks_exact(ref_values, cur_values) if exact else float(gap.max())
+    ks = (_ks_exact(ref_values, cur_values) if ref_values is not None and cur_values is not None
+          else float(gap.max()))
     # Each sketch CDF is off by at most its relative rank error, so their gap by the sum.
     ks_error = 0.0 if exact else (ref.sketch.relative_rank_error
                                   + cur.sketch.relative_rank_error)

@@ -82,6 +82,22 @@ def stored_profile(found: DatasetVersion, scope: str, settings: Settings) -> Pro
     return computed
 
 
+def save_profile(found: DatasetVersion, scope: str, computed: Profile,
+                 settings: Settings) -> None:
+    """Store a profile computed elsewhere (chunked ingestion merges one per chunk, so
+    the batch is never read back whole) as the ``scope`` profile of ``found``."""
+    assert scope in PROFILE_SCOPES
+    store = Store.open(settings)
+    if _lookup(store, found.id, scope) is not None:
+        return
+    record = ArtifactStore.open(settings).save(computed.to_dict(), f"profile:{found.ref}:{scope}")
+    with contextlib.suppress(sa.exc.IntegrityError):
+        store.execute_write(sa.insert(quality_profiles).values(
+            dataset_version_id=found.id, scope=scope, artifact_id=record.id,
+            rows=computed.rows, format=FORMAT, created_at=time.time(),
+        ))
+
+
 def _lookup(store: Store, dataset_version_id: int, scope: str) -> int | None:
     with store.read() as conn:
         found = conn.execute(
@@ -98,11 +114,11 @@ def _merged_snapshot(found: DatasetVersion, store: Store, artifacts: ArtifactSto
     """The snapshot as the previous snapshot merged with this version's batch, when both
     are stored and the version only appended: no re-read of the whole table (ingest
     stores the batch profile first, so each snapshot costs a merge, not a table scan)."""
-    if found.version == 0:
-        return None
     batch_id = _lookup(store, found.id, "batch")
     if batch_id is None:
         return None
+    if found.version == 0:  # the first version: the table is its batch
+        return Profile.from_dict(artifacts.load(batch_id))
     try:
         previous = store.dataset_version(found.table_name, found.version - 1)
     except LookupError:
@@ -157,12 +173,15 @@ def _added_files(found: DatasetVersion, settings: Settings,
     from deltalake import DeltaTable
 
     from lockgate.data.table import table_path
+    from lockgate.location import storage_options
 
-    path = str(table_path(settings, found.table_name))
-    current = DeltaTable(path, version=found.version)
+    location = table_path(settings, found.table_name)
+    path, options = str(location), storage_options(location)
+    current = DeltaTable(path, version=found.version, storage_options=options)
     files = set(current.file_uris())
     if found.version > 0:
-        before = set(DeltaTable(path, version=found.version - 1).file_uris())
+        before = set(DeltaTable(path, version=found.version - 1,
+                                storage_options=options).file_uris())
         if not before <= files:
             return None
         files -= before

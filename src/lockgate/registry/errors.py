@@ -20,6 +20,6 @@ class RegistryError(LockgateError, ValueError):
 class GateFailedError(LockgateError, RuntimeError):
     """A promotion was refused because at least one gate failed; carries the results."""
 
-    def __init__(self, message: str, results: list) -> None:  # type: ignore[type-arg]
+    def __init__(self, message: str, results: list) -> None:
         super().__init__(message)
         self.results = results

@@ -184,7 +184,7 @@ def champion_challenger(candidate: ModelPackage, champion: ModelPackage | None,
         return GateResult(name, False, note)
     evaluation = candidate.evaluation
     metric = str(evaluation.get("primary_metric"))
-    target = candidate.contract.get("target")
+    target = candidate.contract.target
     try:
         scorer = _scorer(metric, evaluation.get("problem_type", ""))
         y = frame[target].to_numpy()

@@ -10,12 +10,13 @@ from typing import Any
 import polars as pl
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.errors import LockgateError
 
 log = logging.getLogger("lockgate.registry")
 
 
-def holdout_from_data(evaluation: Mapping[str, Any], contract: Mapping[str, Any],
+def holdout_from_data(evaluation: Mapping[str, Any], contract: Contract,
                       settings: Settings) -> pl.DataFrame | None:
     """Rows of ``evaluation["holdout"]["ids"]`` read from the recorded dataset version.
 
@@ -35,13 +36,13 @@ def holdout_from_data(evaluation: Mapping[str, Any], contract: Mapping[str, Any]
     except (LockgateError, ImportError) as exc:
         log.warning("no holdout rows: cannot read %s: %s", dataset.get("table"), exc)
         return None
-    wanted = [c["name"] for c in contract["columns"] if c["name"] in frame.columns]
+    wanted = [c for c in contract.column_names if c in frame.columns]
     if key == "__row__":
         positions = [int(i) for i in ids if 0 <= int(i) < frame.height]
         return frame.select(wanted)[positions]
     if key in frame.columns:
         return frame.filter(pl.col(key).is_in(list(ids))).select(wanted)
-    keys = [k for k in contract.get("primary_key") or () if k in frame.columns]
+    keys = [k for k in contract.primary_key if k in frame.columns]
     if keys:
         joined = pl.concat_str([pl.col(k).cast(pl.String).fill_null("") for k in keys],
                                separator="\x1f")

@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 CORE = ("scikit-learn", "skops", "numpy")
 
@@ -133,6 +134,7 @@ def _load_onnx(root, meta, trusted):
 
     def predict(frame):
         if all(i.name in frame.columns for i in inputs):
+            feeds: dict[str, Any]
             feeds = {i.name: np.asarray(frame[i.name].astype(str) if types.get(i.type) is object
                                         else frame[i.name], dtype=types.get(i.type, np.float32)
                                         ).reshape(-1, 1) for i in inputs}
@@ -165,7 +167,8 @@ def _time_requests(pipeline, examples, contract, features, config):
         output = pipeline.predict(frames[i % len(frames)])
         if i < len(frames):
             outputs.append(output[0].item() if hasattr(output[0], "item") else output[0])
-    wall, cpu = [], []
+    wall: list[float] = []
+    cpu: list[float] = []
     deadline = time.perf_counter() + budget
     while len(wall) < wanted and (time.perf_counter() < deadline or len(wall) < 10):
         frame = frames[len(wall) % len(frames)]

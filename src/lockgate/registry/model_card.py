@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lockgate.data.contract import Contract
+
 
 def render_card(
     name: str,
     version: int,
     *,
     evaluation: Mapping[str, Any],
-    contract: Mapping[str, Any],
+    contract: Contract | None,
     lineage: Mapping[str, Any],
     environment: Mapping[str, Any],
     description: str | None = None,
@@ -42,12 +44,12 @@ def render_card(
     return "\n".join(lines)
 
 
-def _overview(evaluation: Mapping[str, Any], contract: Mapping[str, Any]) -> list[str]:
+def _overview(evaluation: Mapping[str, Any], contract: Contract | None) -> list[str]:
     dataset = evaluation.get("dataset", {}) or {}
     return [
         "## Overview", "",
         f"- problem: {evaluation.get('problem_type', '?')}",
-        f"- target: `{contract.get('target')}`",
+        f"- target: `{contract.target if contract else None}`",
         f"- primary metric: {evaluation.get('primary_metric', '?')} "
         f"({'higher' if evaluation.get('greater_is_better', True) else 'lower'} is better)",
         f"- training data: {dataset.get('table', '?')}@v{dataset.get('version', '?')}",
@@ -79,19 +81,19 @@ def _findings(evaluation: Mapping[str, Any]) -> list[str]:
                                  f"{f.get('message')}" for f in findings), ""]
 
 
-def _inputs(contract: Mapping[str, Any]) -> list[str]:
+def _inputs(contract: Contract | None) -> list[str]:
     lines = ["## Inputs", "", "| column | type | nullable | constraints |",
              "| --- | --- | --- | --- |"]
-    for column in contract.get("columns", []):
+    for column in contract.columns if contract else ():
         bounds = []
-        if column.get("min") is not None:
-            bounds.append(f">= {column['min']}")
-        if column.get("max") is not None:
-            bounds.append(f"<= {column['max']}")
-        if column.get("allowed"):
-            bounds.append("one of " + ", ".join(map(str, column["allowed"])))
-        lines.append(f"| {column['name']} | {column.get('type')} | "
-                     f"{column.get('nullable', True)} | {'; '.join(bounds)} |")
+        if column.min is not None:
+            bounds.append(f">= {column.min}")
+        if column.max is not None:
+            bounds.append(f"<= {column.max}")
+        if column.allowed_json:
+            bounds.append("one of " + ", ".join(map(str, column.allowed_json)))
+        lines.append(f"| {column.name} | {column.type} | "
+                     f"{column.nullable} | {'; '.join(bounds)} |")
     return [*lines, ""]
 
 

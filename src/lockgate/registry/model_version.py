@@ -22,9 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ArtifactStore, allowlist, key_from_uri
-from lockgate.artifacts.blob_store import blob_store_for
+from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for, key_from_uri
 from lockgate.config import Settings, load_settings
+from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, close_matches
 from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
 from lockgate.registry.holdout import holdout_from_data
@@ -33,7 +33,7 @@ from lockgate.registry.package import (
     ModelPackage,
     PackageContents,
     archive_package,
-    contract_dict,
+    as_contract,
     extract_archive,
     load_package,
     write_package,
@@ -146,7 +146,7 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        blobs = blob_store_for(store, self.settings.resolved_artifact_root)
+        blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
         self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
@@ -156,7 +156,7 @@ class Registry:
         name: str,
         run_id: str,
         *,
-        contract: Any,
+        contract: Contract | Mapping[str, Any],
         reference_profile: Mapping[str, Any],
         holdout: Any = None,
         examples: list[dict[str, Any]] | None = None,
@@ -185,28 +185,28 @@ class Registry:
         parse_ref(name)
         run_id = self.store.resolve_run_id(run_id)
         pipeline, evaluation = self._run_outputs(run_id)
-        contract_json = contract_dict(contract)
+        typed = as_contract(contract)
         lineage = self._lineage(run_id, evaluation)
         if holdout is None:
-            holdout = holdout_from_data(evaluation, contract_json, self.settings)
+            holdout = holdout_from_data(evaluation, typed, self.settings)
         actor = actor or current_actor()
-        predictions = holdout_prediction_profile(pipeline, holdout, contract_json, evaluation)
+        predictions = holdout_prediction_profile(pipeline, holdout, typed, evaluation)
         self._ensure_model(name, description)
         for _attempt in range(5):  # another writer may take the same number: retry
             version = self._next_version(name)
             with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
                 folder = Path(tmp) / "package"
                 environment_hint = {"python": "", "requirements": {}}
-                card = render_card(name, version, evaluation=evaluation, contract=contract_json,
+                card = render_card(name, version, evaluation=evaluation, contract=typed,
                                    lineage=lineage, environment=environment_hint,
                                    description=description)
                 write_package(PackageContents(
-                    pipeline=pipeline, contract=contract_json,
+                    pipeline=pipeline, contract=typed,
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
                     lineage=lineage, model_card=card, examples=examples or [], holdout=holdout,
                     prediction_profile=predictions,
                 ), folder)
-                _rewrite_card(folder, name, version, evaluation, contract_json, lineage,
+                _rewrite_card(folder, name, version, evaluation, typed, lineage,
                               description)
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
                 record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
@@ -506,7 +506,7 @@ class Registry:
 
 
 def _rewrite_card(folder: Path, name: str, version: int, evaluation: dict[str, Any],
-                  contract: dict[str, Any], lineage: dict[str, Any],
+                  contract: Contract, lineage: dict[str, Any],
                   description: str | None) -> None:
     """Re-render the card with the environment actually recorded, and re-seal the manifest."""
     import hashlib

@@ -34,6 +34,8 @@ from lockgate.artifacts import (
     save_model,
     skops_trusted_types,
 )
+from lockgate.data.contract import ColumnSpec, Contract, load_contract
+from lockgate.data.errors import ContractError
 from lockgate.errors import ArtifactError, numbered
 from lockgate.registry.errors import PackageError
 
@@ -60,7 +62,7 @@ class PackageContents:
     """Everything that goes into a package, before it is written."""
 
     pipeline: Any
-    contract: dict[str, Any]
+    contract: Contract
     reference_profile: dict[str, Any]
     evaluation: dict[str, Any]
     lineage: dict[str, Any]
@@ -77,7 +79,7 @@ class ModelPackage:
 
     path: Path
     pipeline: Any
-    contract: dict[str, Any]
+    contract: Contract
     reference_profile: dict[str, Any]
     evaluation: dict[str, Any]
     lineage: dict[str, Any]
@@ -94,7 +96,7 @@ class ModelPackage:
     @property
     def feature_columns(self) -> list[str]:
         """The contract's feature columns, in contract order."""
-        return feature_columns(self.contract)
+        return self.contract.feature_columns
 
     def holdout(self) -> Any:
         """The holdout rows stored in the package (a polars frame), or None."""
@@ -113,42 +115,38 @@ class ModelPackage:
         return dict(json.loads((self.path / PREDICTION_PROFILE_FILE).read_text("utf-8")))
 
 
-def contract_dict(contract: Any) -> dict[str, Any]:
-    """A contract as its JSON form, from a ``lockgate.data.Contract`` or a dict.
+def as_contract(contract: Contract | Mapping[str, Any]) -> Contract:
+    """The typed contract a package carries, from a ``lockgate.data.Contract`` or its dict
+    form (the layout of ``contract.json``).
 
     Raises:
-        PackageError: the value is neither, or lacks ``columns``.
+        PackageError: the value is neither, or its dict form is not a valid contract.
     """
-    if hasattr(contract, "to_dict"):
-        contract = contract.to_dict()
-    if not isinstance(contract, Mapping) or not isinstance(contract.get("columns"), list | tuple):
+    if not isinstance(contract, Contract | Mapping):
         raise PackageError(
             f"A model package needs a data contract (lockgate.data.Contract or its dict with "
-            f"`columns`), got {type(contract).__name__}."
-        )
-    result = json.loads(json.dumps(dict(contract), default=_json_default))
-    result["columns"] = [dict(c) for c in result["columns"]]
-    return result
+            f"`table` and `columns`), got {type(contract).__name__}.")
+    try:
+        return load_contract(contract)
+    except ContractError as exc:
+        raise PackageError(f"The model package's contract is not valid: {exc}") from exc
 
 
-def feature_columns(contract: Mapping[str, Any]) -> list[str]:
-    """Columns a model reads: all but primary key, target, event time, entity and the
-    columns marked ``feature: false`` (as the data contract's ``feature_columns``)."""
-    excluded = set(contract.get("primary_key") or ()) | {
-        contract.get("target"), contract.get("event_time"), contract.get("entity")}
-    return [c["name"] for c in contract["columns"]
-            if c["name"] not in excluded and c.get("feature", True)]
+def feature_columns(contract: Contract | Mapping[str, Any]) -> list[str]:
+    """Columns a model reads: :attr:`lockgate.data.Contract.feature_columns`, which owns
+    the rule (all but primary key, target, event time, entity and ``feature: false``)."""
+    return as_contract(contract).feature_columns
 
 
-def example_requests(contract: Mapping[str, Any], count: int = 3) -> list[dict[str, Any]]:
+def example_requests(contract: Contract | Mapping[str, Any],
+                     count: int = 3) -> list[dict[str, Any]]:
     """Synthesise valid requests from the contract's column specs (types, bounds, allowed).
 
     Why synthesised: the infra check must exercise the exact request shape the server
     accepts even when no holdout rows ship with the package.
     """
-    columns = {c["name"]: c for c in contract["columns"]}
-    return [{name: _example_value(columns[name], i) for name in feature_columns(contract)}
-            for i in range(count)]
+    features = as_contract(contract).features
+    return [{spec.name: _example_value(spec, i) for spec in features} for i in range(count)]
 
 
 def requirements_for(pipeline_bytes: bytes) -> dict[str, str]:
@@ -215,7 +213,7 @@ def write_package(contents: PackageContents, folder: Path | str) -> Path:
     examples = contents.examples or example_requests(contents.contract)
     files: dict[str, bytes] = {
         **saved.files,
-        "contract.json": _json_bytes(contents.contract),
+        "contract.json": _json_bytes(contents.contract.to_dict()),
         "reference_profile.json": _json_bytes(contents.reference_profile),
         "evaluation.json": _json_bytes(contents.evaluation),
         "lineage.json": _json_bytes(contents.lineage),
@@ -315,7 +313,7 @@ def load_package(path: Path | str, *, extract_to: Path | str | None = None,
     pipeline = _load_pipeline(manifest, source, trusted)
     read = lambda name: json.loads((source / name).read_text(encoding="utf-8"))  # noqa: E731
     return ModelPackage(
-        path=source.resolve(), pipeline=pipeline, contract=read("contract.json"),
+        path=source.resolve(), pipeline=pipeline, contract=as_contract(read("contract.json")),
         reference_profile=read("reference_profile.json"), evaluation=read("evaluation.json"),
         lineage=read("lineage.json"), environment=read("environment.json"),
         examples=read("examples.json"),
@@ -465,12 +463,12 @@ def skops_types_of(root: Path | str, manifest: Mapping[str, Any],
     return sorted(set(types))
 
 
-def _example_value(column: Mapping[str, Any], index: int) -> Any:
-    kind = column.get("type", "float")
-    allowed = column.get("allowed")
+def _example_value(column: ColumnSpec, index: int) -> Any:
+    kind = column.type
+    allowed = column.allowed_json
     if allowed:
         return allowed[index % len(allowed)]
-    low, high = column.get("min"), column.get("max")
+    low, high = column.min, column.max
     if kind in ("int", "float"):
         low = 0.0 if low is None else float(low)
         high = low + 10.0 if high is None else float(high)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from lockgate.data.contract import Contract
 from lockgate.quality import profile
 
 log = logging.getLogger("lockgate.registry")
@@ -35,7 +36,7 @@ def prediction_frame(pipeline: Any, rows: pl.DataFrame, features: Sequence[str],
 
 
 def holdout_prediction_profile(pipeline: Any, holdout: pl.DataFrame | None,
-                               contract: Mapping[str, Any], evaluation: Mapping[str, Any]
+                               contract: Contract, evaluation: Mapping[str, Any]
                                ) -> dict[str, Any] | None:
     """The profile of the pipeline's predictions on the holdout rows (dict form).
 
@@ -44,9 +45,7 @@ def holdout_prediction_profile(pipeline: Any, holdout: pl.DataFrame | None,
     """
     if holdout is None or holdout.height == 0:
         return None
-    from lockgate.registry.package import feature_columns
-
-    features = [c for c in feature_columns(contract) if c in holdout.columns]
+    features = [c for c in contract.feature_columns if c in holdout.columns]
     problem_type = str(evaluation.get("problem_type", "binary"))
     try:
         frame = prediction_frame(pipeline, holdout, features, problem_type)

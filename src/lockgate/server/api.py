@@ -23,8 +23,7 @@ import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from lockgate.artifacts import LocalBlobStore
-from lockgate.artifacts.blob_store import check_key, uri_for
+from lockgate.artifacts.blob_store import blob_store_for, check_key, uri_for
 from lockgate.config import Settings
 from lockgate.security import accounts
 from lockgate.security.accounts import Principal
@@ -45,8 +44,8 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     """Add every ``/api/v1`` route over ``store`` and the artifact root of ``settings``
     (on the app itself, so each is a plain route the app's access dependency covers and
     a test can enumerate)."""
-    blobs = LocalBlobStore(settings.resolved_artifact_root)
-    uploads = settings.resolved_artifact_root / ".uploads"
+    blobs = blob_store_for(settings.resolved_artifact_root)  # a folder or s3://
+    uploads = settings.home.resolve() / "server-uploads"  # partial chunked uploads
 
     def route(method: str, path: str, access: Access, **options: Any) -> Callable[..., Any]:
         return app.api_route(API + path, methods=[method], openapi_extra=access.extra(),
@@ -229,10 +228,10 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
 
     @route("GET", "/blobs/{sha256}", READ)
     def get_blob(sha256: str) -> StreamingResponse:
-        path = blobs.path_for(check_key(sha256))
-        if not path.is_file():
+        if not blobs.exists(check_key(sha256)):
             raise HTTPException(404, f"No blob {sha256}.")
-        return StreamingResponse(_chunks(path), media_type="application/octet-stream",
+        return StreamingResponse(_chunks(blobs.local_copy(sha256)),
+                                 media_type="application/octet-stream",
                                  headers={"x-sha256": sha256})
 
     @route("PUT", "/blobs/{sha256}", Access("writer", "any"))
@@ -261,7 +260,7 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         part = uploads / f"{check_key(sha256)}.part"
         if not part.is_file():
             if blobs.exists(sha256):
-                return {"sha256": sha256, "size": blobs.path_for(sha256).stat().st_size}
+                return {"sha256": sha256}
             raise HTTPException(404, f"No upload of {sha256} in progress.")
         found, size = blobs.put_file(part)
         part.unlink(missing_ok=True)

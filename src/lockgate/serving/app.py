@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.table import scan as scan_table
 from lockgate.registry import Registry, parse_ref
 from lockgate.security import HttpGuard
 from lockgate.serving.batcher import MicroBatcher
@@ -65,7 +66,7 @@ class ServingState:
         name, selector = parse_ref(config.ref)
         self.alias = selector if isinstance(selector, str) else None
         version = self.registry.resolve(config.ref).version
-        self.load_options = {"allow_unknown_fields": config.allow_unknown_fields,
+        self.load_options: dict[str, Any] = {"allow_unknown_fields": config.allow_unknown_fields,
                              "max_batch_rows": config.max_batch_rows}
         served = load_served(self.registry, name, version, **self.load_options)
         self.holder = ModelHolder(served)
@@ -188,7 +189,7 @@ class ServingState:
         path = predictions_path(self.settings, self.holder.current.name)
         if not request_ids or not (path / "_delta_log").is_dir():
             return request_ids
-        found = set(pl.scan_delta(str(path)).filter(pl.col("request_id").is_in(request_ids))
+        found = set(scan_table(path).filter(pl.col("request_id").is_in(request_ids))
                     .select("request_id").collect().get_column("request_id").to_list())
         return [rid for rid in request_ids if rid not in found]
 
@@ -312,11 +313,11 @@ def _routes(app: FastAPI, state: ServingState) -> None:
         if errors:
             return _unprocessable(errors)
         assert served.label_rule is not None
-        checked, errors = check_items(served.label_rule, [p.model_dump() for p in parsed],
-                                      many=many)
+        dumped = [p.model_dump() for p in parsed]
+        checked, errors = check_items(served.label_rule, dumped, many=many)
         if errors:
             return _unprocessable(errors)
-        missing = [f.request_id for f in parsed if f.request_id not in state.recent]
+        missing = [d["request_id"] for d in dumped if d["request_id"] not in state.recent]
         unknown = await asyncio.to_thread(state.unlogged, missing) if missing else []
         if unknown:
             return JSONResponse(status_code=404, content={"detail": (
@@ -351,7 +352,7 @@ def _routes(app: FastAPI, state: ServingState) -> None:
                 "problem_type": served.problem_type,
                 "features": list(served.schema.features), "lineage": package.lineage,
                 "metrics": package.evaluation.get("metrics", {}),
-                "environment": package.environment, "contract": package.contract,
+                "environment": package.environment, "contract": package.contract.to_dict(),
                 "model_card": package.model_card,
                 "follower_error": state.follower.last_error if state.follower else None,
                 "shadow_version": state.shadow.served.version if state.shadow else None}
@@ -460,7 +461,7 @@ def _value_buckets(served: ServedModel) -> list[float]:
     if served.is_classifier:
         return []
     holdout = served.package.holdout()
-    target = served.package.contract.get("target")
+    target = served.package.contract.target
     if holdout is not None and target in holdout.columns:
         values = holdout[target].drop_nulls().cast(pl.Float64)
         quantiles = sorted({float(values.quantile(q / 10)) for q in range(1, 10)})

@@ -19,9 +19,11 @@ import pyarrow as pa
 
 from lockgate.config import Settings
 from lockgate.data.source import records_frame
+from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.data.tables import parse_table_ref
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.location import StoragePath, storage_options
 
 FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
                 ".ndjson": "jsonl"}
@@ -44,7 +46,7 @@ class BatchInput:
     """
 
     kind: str
-    path: Path
+    path: StoragePath
     label: str
     version: int | None = None
     rows: int | None = None
@@ -53,9 +55,9 @@ class BatchInput:
     def chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
         """The rows, ``chunk_rows`` at a time."""
         if self.kind == "csv":
-            yield from _csv_chunks(self.path, chunk_rows)
+            yield from _csv_chunks(_local(self.path), chunk_rows)
         elif self.kind == "jsonl":
-            yield from _jsonl_chunks(self.path, chunk_rows)
+            yield from _jsonl_chunks(_local(self.path), chunk_rows)
         else:
             yield from _arrow_chunks(self._batches(chunk_rows), chunk_rows)
 
@@ -67,7 +69,8 @@ class BatchInput:
             return
         from deltalake import DeltaTable
 
-        table = DeltaTable(str(self.path), version=self.version)
+        table = DeltaTable(str(self.path), version=self.version,
+                           storage_options=storage_options(self.path))
         yield from table.to_pyarrow_dataset().to_batches(batch_size=chunk_rows)
 
 
@@ -100,10 +103,11 @@ def open_input(source: str | Path, settings: Settings) -> BatchInput:
     from deltalake import DeltaTable
 
     try:
-        delta = DeltaTable(str(folder), version=version)
+        delta = DeltaTable(str(folder), version=version,
+                           storage_options=storage_options(folder))
     except Exception as exc:
         raise NotFoundError(f"Table `{table}` has no version {version}: {exc}") from exc
-    rows = int(pl.scan_delta(str(folder), version=delta.version()).select(pl.len())
+    rows = int(scan_table(folder, version=delta.version()).select(pl.len())
                .collect().item())
     return BatchInput("table", folder, f"{table}@v{delta.version()}", delta.version(),
                       rows)
@@ -162,3 +166,11 @@ def _arrow_chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int
             pending, size = ([rest], rest.height) if rest.height else ([], 0)
     if size:
         yield pl.concat(pending, how="vertical_relaxed")
+
+
+def _local(path: StoragePath) -> Path:
+    """A file input's path: files given on the command line are local."""
+    if not isinstance(path, Path):
+        raise BatchInputError(f"`{path}` is not a local file; read files from disk or use "
+                              "`table:NAME` for a table on the data root.")
+    return path

@@ -14,7 +14,9 @@ feedback and retraining treat batch and online predictions alike.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -29,10 +31,11 @@ from lockgate.data.contract import Contract
 from lockgate.data.normalize import ColumnMapping, map_columns, normalize
 from lockgate.data.validation import REASONS, ROW, validate
 from lockgate.errors import LockgateError
+from lockgate.location import ObjectLocation, StoragePath, storage_options
 from lockgate.registry import Registry
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
-from lockgate.serving.prediction_log import POLARS_TYPES, TIMESTAMP, predictions_path
+from lockgate.serving.prediction_log import TIMESTAMP, predictions_path
 from lockgate.store import Store
 
 #: ``progress(rows_done, rows_total_or_None)`` after every chunk.
@@ -123,7 +126,7 @@ def scoring_contract(contract: Contract) -> Contract:
 class _Output:
     """Where scores go: a file (written beside, renamed at the end) or a Delta table."""
 
-    target: Path
+    target: StoragePath  # a local file, or a table under the data root (maybe s3://)
     kind: str  # parquet | csv | jsonl | table
     label: str
 
@@ -144,10 +147,13 @@ class _Output:
             raise BatchScoringError(f"`{text}` is a folder; give a file name.")
         return cls(path, path.suffix.lower().lstrip("."), str(path))
 
-    def quarantine_path(self, batch_id: str) -> Path:
+    def quarantine_path(self, batch_id: str) -> StoragePath:
         if self.kind == "table":
             return self.target.parent / f"{self.target.name}.quarantine-{batch_id}.parquet"
-        return self.target.with_name(self.target.name + ".quarantine.parquet")
+        target = self.target
+        if not isinstance(target, Path):  # pragma: no cover - file outputs are local
+            raise BatchScoringError(f"`{target}` is not a local file.")
+        return target.with_name(self.target.name + ".quarantine.parquet")
 
 
 class _Job:
@@ -157,13 +163,18 @@ class _Job:
                  settings: Settings, output: _Output) -> None:
         self.name, self.version, self.package = name, version, package
         self.source, self.settings, self.output = source, settings, output
-        self.contract = Contract.from_dict(package.contract)
+        self.contract: Contract = package.contract
         self.scoring = scoring_contract(self.contract)
         self.features = [c for c in package.feature_columns]
         self.keys = [c.name for c in self.scoring.columns if c.name not in self.features]
         self.problem_type = str(package.evaluation.get("problem_type", "binary"))
         self.batch_id = f"b{uuid.uuid4().hex[:12]}"
-        self.staging = (settings.resolved_data_root / SCORES_DIR / f".staging-{self.batch_id}")
+        root = settings.resolved_data_root
+        # Staged parts are scratch: beside the tables locally, in a local temp folder
+        # when the tables are on object storage (only the final commit goes there).
+        self.staging = (root / SCORES_DIR / f".staging-{self.batch_id}"
+                        if isinstance(root, Path) else
+                        Path(tempfile.mkdtemp(prefix=f"lockgate-scoring-{self.batch_id}-")))
         self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0}
         self.reasons: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
@@ -250,11 +261,10 @@ class _Job:
     def _log(self, index: int, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
              wall_ms: float, cpu_ms: float) -> None:
         n = accepted.height
-        kinds = {c.name: c.type for c in self.contract.columns}
         now = pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
         frame = pl.concat([
             pl.DataFrame([ids]),
-            accepted.select([pl.col(f).cast(POLARS_TYPES.get(kinds.get(f, "string"), pl.Utf8()))
+            accepted.select([pl.col(f).cast(self.contract.column(f).polars_dtype)
                              for f in self.features]),
             scores.select(pl.col("prediction").cast(
                 pl.Float64 if self.problem_type == "regression" else pl.Utf8),
@@ -283,7 +293,10 @@ class _Job:
             if self.counts["scored"]:
                 _append_delta(self.staging / "out", self.output.target)
         else:
-            _write_file(self.staging / "out", self.output.target, self.output.kind)
+            target = self.output.target
+            if not isinstance(target, Path):  # pragma: no cover - file outputs are local
+                raise BatchScoringError(f"`{target}` is not a local file.")
+            _write_file(self.staging / "out", target, self.output.kind)
         return quarantine
 
 
@@ -291,17 +304,28 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet"))
 
 
-def _append_delta(parts: Path, table: Path, *, stamp: str | None = None) -> None:
+def _append_delta(parts: Path, table: StoragePath, *, stamp: str | None = None) -> None:
     """Append every staged part to a Delta table in one commit (streamed, not loaded)."""
     frame = pl.scan_parquet(_parts(parts))
     if stamp is not None:
         frame = frame.with_columns(pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
                                    .alias(stamp))
     table.parent.mkdir(parents=True, exist_ok=True)
-    frame.sink_delta(table, mode="append", delta_write_options={"schema_mode": "merge"})
+    frame.sink_delta(str(table), mode="append", storage_options=storage_options(table),
+                     delta_write_options={"schema_mode": "merge"})
 
 
-def _concat_parquet(parts: Path, target: Path) -> None:
+def _concat_parquet(parts: Path, target: StoragePath) -> None:
+    """One Parquet file from the staged parts, never visible half-written: renamed into
+    place locally, stored with a verified atomic put on object storage."""
+    if isinstance(target, ObjectLocation):
+        from lockgate.artifacts.object_store import S3ObjectStore
+
+        local = parts / "all.parquet.partial"
+        pl.scan_parquet(_parts(parts)).sink_parquet(local)
+        sha = hashlib.sha256(local.read_bytes()).hexdigest()
+        S3ObjectStore(target.parent).put_atomic(target.name, local, sha)
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     pl.scan_parquet(_parts(parts)).sink_parquet(partial)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.data.contract import Contract
 from lockgate.data.normalize import FALSE_TOKENS, TRUE_TOKENS
 
 #: The rule every reader of the feedback log applies, stated once.
@@ -99,16 +100,18 @@ class LabelRule:
         return float(value), None
 
 
-def label_rule(contract: Mapping[str, Any], classes: Sequence[Any] | None,
+def label_rule(contract: Contract, classes: Sequence[Any] | None,
                problem_type: str) -> LabelRule:
-    """The rule for one model: contract target spec plus the model's classes."""
-    target = str(contract.get("target") or "label")
-    spec = next((c for c in contract.get("columns", []) if c.get("name") == target), {})
-    kind = str(spec.get("type") or ("float" if problem_type == "regression" else "string"))
+    """The rule for one model: contract target spec plus the model's classes (a contract
+    without a target names the label ``label`` and types it by the problem)."""
+    target = contract.target or "label"
+    spec = contract.column(target) if target in contract.column_names else None
+    kind = spec.type if spec else ("float" if problem_type == "regression" else "string")
     if problem_type == "regression":
-        return LabelRule(target, kind, (), True, spec.get("min"), spec.get("max"))
-    allowed = spec.get("allowed") or [c.item() if hasattr(c, "item") else c
-                                      for c in (classes if classes is not None else [])]
+        low, high = (spec.bound("min"), spec.bound("max")) if spec else (None, None)
+        return LabelRule(target, kind, (), True, low, high)
+    allowed = (spec.allowed_json if spec else None) or [
+        c.item() if hasattr(c, "item") else c for c in (classes if classes is not None else [])]
     probe = LabelRule(target, kind)
     spelled = (probe._spelling(v) for v in allowed)
     return LabelRule(target, kind, tuple(s for s in spelled if s is not None))

@@ -20,14 +20,12 @@ from typing import Any
 import polars as pl
 
 from lockgate.config import Settings
+from lockgate.data.contract import Contract
 from lockgate.errors import NotFoundError
+from lockgate.location import StoragePath, storage_options
 
 log = logging.getLogger("lockgate.serving")
 
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.Utf8(),
-    "category": pl.Utf8(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
-}
 TIMESTAMP = pl.Datetime("us", "UTC")
 #: Per-row accounting of the prediction log. A request of n rows shares its latency and
 #: its model call's CPU time among them (``latency_ms``, ``cpu_ms`` are per row, so sums
@@ -43,27 +41,27 @@ ACCOUNTING_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
-def predictions_path(settings: Settings, model_name: str) -> Path:
+def predictions_path(settings: Settings, model_name: str) -> StoragePath:
     """``<data_root>/_predictions/<model_name>``."""
     return settings.resolved_data_root / "_predictions" / model_name
 
 
-def feedback_path(settings: Settings, model_name: str) -> Path:
+def feedback_path(settings: Settings, model_name: str) -> StoragePath:
     """``<data_root>/_feedback/<model_name>``."""
     return settings.resolved_data_root / "_feedback" / model_name
 
 
-def prediction_schema(contract: Mapping[str, Any], features: list[str],
+def prediction_schema(contract: Contract, features: list[str],
                       problem_type: str) -> dict[str, pl.DataType]:
     """The prediction log's columns for one model; this module owns the format and
-    monitoring imports it."""
-    kinds = {c["name"]: c.get("type", "float") for c in contract["columns"]}
+    monitoring imports it. Each feature is logged as the type it lands as in the
+    versioned tables (:attr:`lockgate.data.ColumnSpec.polars_dtype`)."""
     schema: dict[str, pl.DataType] = {
         "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
         "model_version": pl.Int64(),
     }
     for name in features:
-        schema[name] = POLARS_TYPES.get(kinds.get(name, "string"), pl.Utf8())
+        schema[name] = contract.column(name).polars_dtype
     schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()
     schema["probability"] = pl.Float64()
     schema.update(ACCOUNTING_COLUMNS)
@@ -83,7 +81,7 @@ class DeltaAppender:
     converted to a UTC timestamp when the batch is written.
     """
 
-    def __init__(self, path: Path, schema: Mapping[str, pl.DataType], *,
+    def __init__(self, path: StoragePath, schema: Mapping[str, pl.DataType], *,
                  flush_seconds: float = 1.0, max_rows: int = 5000) -> None:
         self.path = path
         self.schema = dict(schema)
@@ -158,7 +156,8 @@ class DeltaAppender:
         if stamped:
             frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_delta(self.path, mode="append",
+        frame.write_delta(str(self.path), mode="append",
+                          storage_options=storage_options(self.path),
                           delta_write_options={"schema_mode": "merge"})
         self.rows_written += len(rows)
 
@@ -167,11 +166,24 @@ class DeltaAppender:
             rows, self._buffer = self._buffer, []
         if not rows:
             return
-        spill = self.path.parent / f"{self.path.name}.spill-{int(time.time())}.jsonl"
+        spill = _spill_folder(self.path) / f"{self.path.name}.spill-{int(time.time())}.jsonl"
         with spill.open("a", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, default=str) + "\n")
         log.error("prediction log %s: %d rows spilled to %s", self.path, len(rows), spill)
+
+
+def _spill_folder(path: StoragePath) -> Path:
+    """Where rows go that the log could not take: beside it locally; a local temp folder
+    named after the bucket and prefix when the log is on object storage (which may be
+    what failed)."""
+    if isinstance(path, Path):
+        return path.parent
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "lockgate-spill" / path.bucket / path.parent.prefix
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _now_utc() -> Any:
@@ -207,8 +219,8 @@ def join_feedback(settings: Settings, model_name: str) -> pl.DataFrame:
     return predictions.join(feedback, on="request_id", how="inner")
 
 
-def _read(path: Path, what: str) -> pl.DataFrame:
+def _read(path: StoragePath, what: str) -> pl.DataFrame:
     if not (path / "_delta_log").is_dir():
         raise NotFoundError(f"No {what} yet: {path} is not a Delta table. Serve the model "
                             "and send requests first.")
-    return pl.read_delta(str(path))
+    return pl.read_delta(str(path), storage_options=storage_options(path))

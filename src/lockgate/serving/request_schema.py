@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
+from lockgate.data.contract import ColumnSpec, Contract
 from lockgate.data.normalize import _canonical
 
 INT64 = (-(2**63), 2**63 - 1)
@@ -68,14 +69,14 @@ class RequestSchema:
         return out
 
 
-def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name: str,
+def build_schema(contract: Contract, features: list[str], *, model_name: str,
                  label_type: type, allow_unknown_fields: bool = False,
                  max_batch_rows: int = 1000,
                  label_values: Sequence[Any] = ()) -> RequestSchema:
     """Generate the request models for a contract's feature columns.
 
     Args:
-        contract: the contract in its JSON form.
+        contract: the data contract the model was trained on.
         features: the columns the model reads (the contract's feature columns).
         model_name: used to name the models in the OpenAPI document.
         label_type: ``str`` for classification, ``float`` for regression (feedback).
@@ -84,27 +85,27 @@ def build_schema(contract: Mapping[str, Any], features: list[str], *, model_name
         label_values: the feedback labels accepted for a classifier (its classes, as
             text and as their JSON values); empty: any text, number or boolean.
     """
-    specs = {c["name"]: c for c in contract["columns"]}
-    extra = "ignore" if allow_unknown_fields else "forbid"
+    extra: Literal["ignore", "forbid"] = "ignore" if allow_unknown_fields else "forbid"
     config = ConfigDict(extra=extra, title=f"{_title(model_name)}Record")
-    fields = {name: _field(specs[name]) for name in features}
+    fields = {name: _field(contract.column(name)) for name in features}
     record = create_model(f"{_title(model_name)}Record", __config__=config, **fields)  # type: ignore[call-overload]
     batch = create_model(
         f"{_title(model_name)}Batch",
         __config__=ConfigDict(extra="forbid"),
-        records=(Annotated[list[record], Field(min_length=1, max_length=max_batch_rows)], ...),  # type: ignore[valid-type]
+        records=(Annotated[list[record], Field(min_length=1, max_length=max_batch_rows)], ...),
     )
+    request_id: Any = Annotated[str, Field(min_length=1, max_length=128,
+                                           pattern=r"^[A-Za-z0-9_.:-]+$")]
     feedback = create_model(
         f"{_title(model_name)}Feedback",
         __config__=ConfigDict(extra="forbid"),
-        request_id=(Annotated[str, Field(min_length=1, max_length=128,
-                                         pattern=r"^[A-Za-z0-9_.:-]+$")], ...),
+        request_id=(request_id, ...),
         # a class may arrive as JSON text, number or boolean; serving.feedback checks it
         # against the target's type and classes and stores the served spelling
         label=(_label_annotation(label_type, label_values), ...),
     )
     renames = {_canonical(alias): name for name in features
-               for alias in (name, *(specs[name].get("aliases") or ()))}
+               for alias in (name, *contract.column(name).aliases)}
     return RequestSchema(record, batch, feedback, tuple(features), max_batch_rows, renames)
 
 
@@ -112,7 +113,7 @@ def _label_annotation(label_type: type, values: Sequence[Any]) -> Any:
     if label_type is float:
         return Annotated[float, Field(allow_inf_nan=False)]
     if values:
-        literal = Literal[tuple(values)]  # type: ignore[misc]
+        literal = Literal[tuple(values)]  # type: ignore[valid-type]
         if any(isinstance(v, bool) for v in values):
             return literal
         # `True == 1` in Python, so a Literal of 0/1 would take a JSON boolean
@@ -126,19 +127,19 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
              "message": error["msg"], "type": error["type"]} for error in exc.errors()]
 
 
-def _field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
-    kind = spec.get("type", "float")
+def _field(spec: ColumnSpec) -> tuple[Any, Any]:
+    kind = spec.type
     # Strict: a JSON `false` is not the number 0 and "12" is not 12; an int is a float.
-    constraints: dict[str, Any] = {"description": spec.get("description"),
+    constraints: dict[str, Any] = {"description": spec.description,
                                    "strict": kind in ("float", "bool", "string", "category")}
     annotation: Any
     extra: list[Any] = []
-    if spec.get("allowed"):
+    if spec.allowed_json:
         constraints.pop("strict")  # a Literal already matches exact values only
-        annotation = Literal[tuple(spec["allowed"])]  # type: ignore[misc]
+        annotation = Literal[spec.allowed_json]
     elif kind == "int":
-        low = spec.get("min")
-        high = spec.get("max")
+        low = spec.min
+        high = spec.max
         constraints["ge"] = int(low) if low is not None else INT64[0]
         constraints["le"] = int(high) if high is not None else INT64[1]
         # JSON Schema's integer includes 62.0, so lax int (which accepts it) minus the
@@ -147,8 +148,8 @@ def _field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
         extra.append(BeforeValidator(_number_not_text))
     elif kind == "float":
         constraints["allow_inf_nan"] = False
-        constraints["ge"] = spec["min"] if spec.get("min") is not None else -FLOAT_LIMIT
-        constraints["le"] = spec["max"] if spec.get("max") is not None else FLOAT_LIMIT
+        constraints["ge"] = spec.min if spec.min is not None else -FLOAT_LIMIT
+        constraints["le"] = spec.max if spec.max is not None else FLOAT_LIMIT
         annotation = float
     elif kind == "bool":
         annotation = bool
@@ -157,11 +158,11 @@ def _field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
     elif kind == "datetime":
         annotation = dt.datetime
     else:  # string, category without allowed values
-        constraints["max_length"] = spec.get("max_length") or DEFAULT_MAX_STRING
-        if spec.get("regex"):
-            constraints["pattern"] = spec["regex"]
+        constraints["max_length"] = spec.max_length or DEFAULT_MAX_STRING
+        if spec.regex:
+            constraints["pattern"] = spec.regex
         annotation = str
-    if spec.get("nullable", True):
+    if spec.nullable:
         return Annotated[annotation | None, Field(**constraints), *extra], None
     return Annotated[annotation, Field(**constraints), *extra], ...
 

@@ -106,9 +106,8 @@ def load_served(registry: Registry, name: str, version: int, *,
         label_type=float if problem_type == "regression" else str,
         allow_unknown_fields=allow_unknown_fields, max_batch_rows=max_batch_rows,
         label_values=rule.json_values())
-    kinds = {c["name"]: c.get("type") for c in package.contract["columns"]}
-    dates = tuple((c, kinds[c] == "datetime") for c in package.feature_columns
-                  if kinds.get(c) in ("date", "datetime"))
+    dates = tuple((c.name, c.type == "datetime") for c in package.contract.features
+                  if c.is_temporal)
     return ServedModel(name, version, package, schema, problem_type, dates,
                        labels_from_proba(package.pipeline), label_rule=rule,
                        digest=mv.package_sha256)

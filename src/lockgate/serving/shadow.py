@@ -16,12 +16,12 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from lockgate.config import Settings
+from lockgate.location import StoragePath
 from lockgate.registry import Registry
 from lockgate.serving.prediction_log import DeltaAppender, prediction_schema
 from lockgate.serving.served_model import ServedModel, load_served
@@ -30,7 +30,7 @@ log = logging.getLogger("lockgate.serving")
 SHADOW_ALIAS = "shadow"
 
 
-def shadow_path(settings: Settings, model_name: str) -> Path:
+def shadow_path(settings: Settings, model_name: str) -> StoragePath:
     """``<data_root>/_shadow/<model_name>``: the shadow version's log."""
     return settings.resolved_data_root / "_shadow" / model_name
 

@@ -47,9 +47,9 @@ def head_revisions() -> frozenset[str]:
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.targets[0] if isinstance(node, ast.Assign) else None
-            if not isinstance(target, ast.Name):
+            if not isinstance(node, ast.Assign) or not isinstance(node.targets[0], ast.Name):
                 continue
+            target = node.targets[0]
             if target.id == "revision":
                 revisions.add(str(ast.literal_eval(node.value)))
             elif target.id == "down_revision":

@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -396,7 +396,7 @@ class Store:
         latest = _latest_points(prepared)
         with self.write() as conn:
             if self.dialect == "postgresql":
-                cursor = conn.connection.driver_connection.cursor()
+                cursor = cast(Any, conn.connection.driver_connection).cursor()
                 with cursor.copy(f"COPY metrics ({columns}) FROM STDIN") as copy:
                     for row in prepared:
                         copy.write_row(row)
@@ -710,7 +710,7 @@ class Store:
                     run_id=run_id, created_at=now,
                 )
             )
-            new_id = int(result.inserted_primary_key[0])
+            new_id = int(cast(Any, result.inserted_primary_key)[0])
         return self.dataset_version_by_id(new_id)
 
     def update_dataset_version(self, dataset_version_id: int, **values: Any) -> None:

@@ -323,7 +323,7 @@ def _compare(column: Any, op: str, value: Any) -> sa.ColumnElement[bool]:
             return column.is_not(None)
     if op == "~":
         return column.contains(str(value), autoescape=True)
-    bound = sa.bindparam(None, value, unique=True)
+    bound: sa.BindParameter[Any] = sa.bindparam(None, value, unique=True)
     return {
         "=": column == bound, "!=": column != bound, "<": column < bound,
         "<=": column <= bound, ">": column > bound, ">=": column >= bound,

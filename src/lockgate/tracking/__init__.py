@@ -1,20 +1,30 @@
 """Runs: params, metrics, artifacts, notes, console capture, hardware sampling, and
 code and environment capture; reading past runs back (``search_runs``, ``get_run``).
 
-The readers are imported on first use: they pull in Polars, which the command line's
-start-up does not need.
+Every public name is imported on first use: the writers pull in the artifact store
+(NumPy, the model flavors) and the readers Polars, and the command line's start-up
+(``lockgate runs list`` imports ``lockgate.tracking.search``) needs neither.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+# Eager, and light: the submodule has the function's name, so binding the function here
+# keeps ``lockgate.tracking.autolog`` the function whoever imports the module first.
 from lockgate.tracking.autolog import autolog
-from lockgate.tracking.run import Run, active_run, start_run
+
+if TYPE_CHECKING:
+    from lockgate.tracking.run import Run, active_run, start_run
+    from lockgate.tracking.run_view import RunComparison, RunView, compare_runs, get_run
+    from lockgate.tracking.search import search_runs
 
 #: Public names imported on first use, ``name -> module``.
 LAZY = {
+    "Run": "lockgate.tracking.run",
+    "active_run": "lockgate.tracking.run",
+    "start_run": "lockgate.tracking.run",
     "search_runs": "lockgate.tracking.search",
     "get_run": "lockgate.tracking.run_view",
     "compare_runs": "lockgate.tracking.run_view",

@@ -22,8 +22,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from lockgate.tracking.run import active_run, start_run
-
 _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("lockgate_autolog_depth",
                                                              default=0)
 _PATCHED: dict[type, Any] = {}
@@ -38,7 +36,7 @@ def autolog(disable: bool = False) -> None:
     """Turn autologging on (or off with ``disable=True``); calling it twice is harmless."""
     if disable:
         for kind, original in _PATCHED.items():
-            kind.fit = original
+            setattr(kind, "fit", original)  # noqa: B010 (a class attribute, patched back)
         _PATCHED.clear()
         return
     for kind in _estimator_classes():
@@ -47,7 +45,7 @@ def autolog(disable: bool = False) -> None:
         if owner is None or owner in _PATCHED or owner is object:
             continue
         _PATCHED[owner] = owner.__dict__["fit"]
-        owner.fit = _wrap(owner.__dict__["fit"])
+        setattr(owner, "fit", _wrap(owner.__dict__["fit"]))  # noqa: B010
 
 
 def is_enabled() -> bool:
@@ -87,6 +85,8 @@ def _estimator_classes() -> list[type]:
 def _wrap(original: Any) -> Any:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lockgate.tracking.run import active_run  # on use: keeps the import light
+
         run = active_run()
         if run is None or _DEPTH.get() > 0 or _SUSPENDED[0]:
             return original(self, *args, **kwargs)
@@ -115,6 +115,8 @@ def _record(run: Any, estimator: Any, seconds: float) -> None:
 
 
 def _record_search(run: Any, search: Any) -> None:
+    from lockgate.tracking.run import start_run
+
     results = search.cv_results_
     scores = [k for k in results if k.startswith(("mean_test_", "std_test_", "rank_test_"))]
     for i, params in enumerate(results["params"]):

@@ -62,8 +62,8 @@ class ConsoleCapture:
 
     def start(self) -> None:
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = Tee(sys.stdout, "stdout", self.buffer)  # type: ignore[assignment]
-        sys.stderr = Tee(sys.stderr, "stderr", self.buffer)  # type: ignore[assignment]
+        sys.stdout = Tee(sys.stdout, "stdout", self.buffer)
+        sys.stderr = Tee(sys.stderr, "stderr", self.buffer)
 
     def stop(self) -> None:
         if self._saved is not None:

@@ -17,7 +17,7 @@ def installed_distributions() -> dict[str, str]:
     """Installed distributions and their versions (cached: it does not change mid-process)."""
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name:
             found[name] = dist.version
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))

@@ -68,9 +68,9 @@ def gpu_usage() -> tuple[float | None, int | None]:
 
 
 @functools.lru_cache(maxsize=1)
-def _nvml():  # type: ignore[no-untyped-def]
+def _nvml():
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         return pynvml

@@ -33,8 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from lockgate.artifacts import ArtifactStore, allowlist
-from lockgate.artifacts.blob_store import blob_store_for
+from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for
 from lockgate.config import Settings, load_settings
 from lockgate.errors import TrackingError
 from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
@@ -73,7 +72,7 @@ class Run:
         self.experiment = experiment
         self.settings = settings
         self.store = store
-        blobs = blob_store_for(store, settings.resolved_artifact_root)
+        blobs = blob_store_for(settings.resolved_artifact_root, store=store)
         self.artifacts = ArtifactStore(store, blobs, allowlist(settings))
         self.status = "RUNNING"
         self._steps: dict[str, int] = {}

@@ -19,11 +19,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from lockgate.artifacts import (
     ArtifactStore,
-    LocalBlobStore,
+    ObjectBlobStore,
     allowlist,
+    blob_store_for,
     check_key,
     key_from_uri,
-    safe_join,
 )
 from lockgate.config import Settings
 from lockgate.errors import ArtifactError, LockgateError, NotFoundError
@@ -62,7 +62,7 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
     policy = policy or AccessPolicy()
     policy.check_start()
     store = Store.open(settings)
-    blobs = LocalBlobStore(settings.resolved_artifact_root)
+    blobs = blob_store_for(settings.resolved_artifact_root)
     artifacts = ArtifactStore(store, blobs, allowlist(settings))
     app = FastAPI(title="lockgate dashboard", docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -236,16 +236,17 @@ def run_query(params: Any) -> RunQuery:
     )
 
 
-def _blob_response(blobs: LocalBlobStore, key: str, name: str, media_type: str) -> Response:
-    """Bytes of one blob, addressed by sha256 only and resolved strictly inside the root."""
+def _blob_response(blobs: ObjectBlobStore, key: str, name: str, media_type: str) -> Response:
+    """Bytes of one blob, addressed by sha256 only (a checked key is never a path), served
+    from a verified local file (the blob itself, or a verified copy from object storage)."""
     try:
         check_key(key)
-        path = safe_join(blobs.root, f"{key[:2]}/{key}")
+        if not blobs.exists(key):
+            raise NotFoundError(f"Artifact {key} is missing from the artifact store.")
+        handle = blobs.open_verified(key)
     except ArtifactError as exc:
         raise NotFoundError(f"No artifact at `{key[:80]}`: {exc}") from exc
-    if not path.is_file():
-        raise NotFoundError(f"Artifact {key} is missing from the artifact store.")
-    handle = blobs.open_verified(key)
+    path = Path(handle.name)
     handle.close()
     filename = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name))[:120] or "artifact"
     return FileResponse(path, media_type=media_type or "application/octet-stream",

@@ -63,11 +63,17 @@ class BoosterModel(BaseEstimator):
         raise FlavorError(f"This {self.library} model was loaded from its native file and "
                           "cannot be refit; train the original estimator again.")
 
+    def _score(self, X: Any) -> Any:
+        if self.scorer is None:
+            raise FlavorError(f"This {self.library} model has no scorer; load it with "
+                              "lockgate.artifacts.flavors, which sets one.")
+        return self.scorer(self.booster, X)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_`` order."""
         if self.classes is None:
             raise AttributeError("a regressor has no predict_proba")
-        raw = np.asarray(self.scorer(self.booster, X), dtype=float)
+        raw = np.asarray(self._score(X), dtype=np.float64)
         if raw.ndim == 1 or raw.shape[1] == 1:
             positive = raw.reshape(-1)
             return np.column_stack([1.0 - positive, positive])
@@ -76,5 +82,5 @@ class BoosterModel(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Labels (``classes_[argmax(proba)]``, as the libraries do) or values."""
         if self.classes is None:
-            return np.asarray(self.scorer(self.booster, X), dtype=float).reshape(-1)
+            return np.asarray(self._score(X), dtype=np.float64).reshape(-1)
         return self.classes_.take(self.predict_proba(X).argmax(axis=1))

@@ -1,10 +1,16 @@
-"""The executor protocol: submit step attempts, collect outcomes, enforce timeouts."""
+"""The executor protocol, one for everything lockgate runs elsewhere: pipeline step
+attempts (``submit``/``poll``, with timeouts) and plain functions over many items, such
+as cross-validation folds (``map``)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from lockgate.pipelines.task import StepOutcome, StepTask
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Executor(Protocol):
@@ -26,6 +32,13 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Stop every worker this executor started (running attempts are killed)."""
+        ...
+
+    def map(self, func: Callable[..., R], items: Sequence[T], *, shared: tuple[Any, ...] = (),
+            progress: Callable[[R], None] | None = None) -> list[R]:
+        """``func(item, *shared)`` for every item, results in item order; ``progress``
+        is called with each result as it arrives. ``func`` must be importable (a
+        module-level function) and its arguments picklable for remote executors."""
         ...
 
 

@@ -11,8 +11,11 @@ EXECUTORS = ("local", "ray")
 
 
 def make_executor(name: str, *, address: str | None = None,
-                  max_workers: int | None = None) -> Executor:
+                  max_workers: int | None = None, start: bool = True) -> Executor:
     """Build the executor called ``name``.
+
+    ``start=False`` builds a local executor without its worker pool, for callers that
+    only ``map`` (cross-validation folds).
 
     Raises:
         PipelineError: an unknown name, or ``--address`` given to the local executor.
@@ -21,7 +24,7 @@ def make_executor(name: str, *, address: str | None = None,
         if address is not None:
             raise PipelineError("`--address` is for `--executor ray`; the local executor "
                                 "runs on this machine.")
-        return LocalExecutor(max_workers=max_workers)
+        return LocalExecutor(max_workers=max_workers, start=start)
     if name == "ray":
         from lockgate.pipelines.executors.ray import RayExecutor
 

@@ -21,11 +21,12 @@ import sys
 import time
 import types
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from typing import Any
 
-from lockgate.pipelines.executors.base import died_outcome, timeout_outcome
+from lockgate.pipelines.executors.base import R, T, died_outcome, timeout_outcome
 from lockgate.pipelines.task import StepOutcome, StepTask
 
 #: Imported once by the forkserver and inherited by every worker, instead of once per
@@ -82,12 +83,14 @@ class LocalExecutor:
         max_workers: parallel workers; default the number of cores.
         preload: modules the forkserver imports for all workers (the first
             ``LocalExecutor`` of a process decides; later ones share its forkserver).
+        start: start the worker pool now (the default, so pool start-up is no step's
+            time); False for callers that only :meth:`map`, which runs in this process.
     """
 
     name = "local"
 
     def __init__(self, max_workers: int | None = None,
-                 preload: tuple[str, ...] = PRELOAD) -> None:
+                 preload: tuple[str, ...] = PRELOAD, *, start: bool = True) -> None:
         self.max_workers = max(1, max_workers or os.cpu_count() or 1)
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(list(preload))
@@ -95,7 +98,8 @@ class LocalExecutor:
         self._busy: list[_Worker] = []
         self._queue: deque[StepTask] = deque()
         # Start the pool now: forkserver start-up and imports are not any step's time.
-        self._idle = [self._start_worker() for _ in range(self.max_workers)]
+        if start:
+            self._idle = [self._start_worker() for _ in range(self.max_workers)]
 
     def pids(self) -> list[int]:
         """Process ids of the live workers (for monitoring and CPU accounting)."""
@@ -131,6 +135,18 @@ class LocalExecutor:
             worker.kill()
         self._idle, self._busy = [], []
         self._queue.clear()
+
+    def map(self, func: Callable[..., R], items: Sequence[T], *, shared: tuple[Any, ...] = (),
+            progress: Callable[[R], None] | None = None) -> list[R]:
+        """``func(item, *shared)`` for every item, one after another in this process (the
+        work itself, e.g. a fold's estimator, uses the cores)."""
+        results = []
+        for item in items:
+            result = func(item, *shared)
+            if progress is not None:
+                progress(result)
+            results.append(result)
+        return results
 
     def _dispatch(self) -> None:
         while self._queue and len(self._busy) < self.max_workers:

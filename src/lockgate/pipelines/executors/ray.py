@@ -1,35 +1,30 @@
 """The Ray executor: each step attempt is a Ray task with the resources the step
 declared (``@step(cpus=2, gpus=1, resources={...})``).
 
-Values never travel through Ray's object store: a task receives artifact records and
-returns artifact records, exactly as on the local executor, so lineage and caching
+Step values never travel through Ray's object store: a task receives artifact records
+and returns artifact records, exactly as on the local executor, so lineage and caching
 do not depend on where a step ran. Workers must see the same artifact root and
-metadata store (a shared file system or object storage, and PostgreSQL) and the step
-modules' files; on a single machine that holds by construction.
+metadata store and the step modules' code: with ``s3://`` artifact and data roots and
+PostgreSQL, nodes share nothing else (no file system, no ``LOCKGATE_HOME``); each node
+reads the object store's endpoint and credentials from its own AWS environment.
 
-Ray is an optional extra (``pip install lockgate[ray]``) and is imported only here.
+:meth:`RayExecutor.map` runs plain functions (cross-validation folds) on the same
+cluster, sending the shared arguments once through Ray's object store.
+
+Ray is joined or started in one place, :mod:`lockgate.pipelines.executors.ray_cluster`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from lockgate.errors import ConfigError
-from lockgate.pipelines.executors.base import died_outcome, timeout_outcome
+from lockgate.pipelines.errors import PipelineError
+from lockgate.pipelines.executors import ray_cluster
+from lockgate.pipelines.executors.base import R, T, died_outcome, timeout_outcome
 from lockgate.pipelines.task import StepOutcome, StepTask
 from lockgate.pipelines.worker import execute_task
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError(
-            "The Ray executor needs Ray: `pip install 'lockgate[ray]'`, or use "
-            "`--executor local`."
-        ) from exc
-    return ray
 
 
 class RayExecutor:
@@ -43,19 +38,9 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None) -> None:
-        ray = _ray()
-        self._ray = ray
-        self._owns = False
-        if not ray.is_initialized():
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=True)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ConfigError(
-                    f"Cannot connect to the Ray cluster at {address or 'a new local cluster'}: "
-                    f"{exc}. Check `--address` (e.g. `auto` or `ray://host:10001`)."
-                ) from exc
-            self._owns = True
-        self._remote = ray.remote(max_retries=0)(execute_task)
+        self._ray = ray_cluster.ray_module()
+        self._owns = ray_cluster.connect(address)
+        self._remote = self._ray.remote(max_retries=0)(execute_task)
         self._running: dict[Any, tuple[StepTask, float]] = {}
 
     def submit(self, task: StepTask) -> None:
@@ -92,8 +77,33 @@ class RayExecutor:
         for ref in list(self._running):
             self._ray.cancel(ref, force=True)
         self._running.clear()
-        if self._owns:
-            self._ray.shutdown()
+        ray_cluster.disconnect(self._owns)
+        self._owns = False
+
+    def map(self, func: Callable[..., R], items: Sequence[T], *, shared: tuple[Any, ...] = (),
+            progress: Callable[[R], None] | None = None) -> list[R]:
+        """``func(item, *shared)`` for every item as Ray tasks (one CPU each); ``shared``
+        is put into Ray's object store once. Results come back in item order.
+
+        Raises:
+            PipelineError: a task failed on the cluster (its exception is the cause).
+        """
+        ray = self._ray
+        remote = ray.remote(num_cpus=1, max_retries=0)(func)
+        refs_shared = [ray.put(value) for value in shared]
+        refs = [remote.remote(item, *refs_shared) for item in items]
+        results: dict[Any, R] = {}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                results[done[0]] = ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:
+                raise PipelineError(f"A task of `{getattr(func, '__name__', func)}` failed "
+                                    f"on Ray: {exc.cause!r}") from exc
+            if progress is not None:
+                progress(results[done[0]])
+        return [results[r] for r in refs]
 
     def _time_left(self, ref: Any) -> float:
         task, started = self._running[ref]

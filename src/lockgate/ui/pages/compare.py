@@ -99,7 +99,7 @@ def _parallel(report: dict[str, Any], ids: list[str]) -> str:
     for key, values in report["params_differ"].items():
         numbers = [values.get(i) for i in ids]
         if all(_is_number(v) for v in numbers):
-            columns[f"param {key}"] = [float(v) for v in numbers]  # type: ignore[arg-type]
+            columns[f"param {key}"] = [float(v) for v in numbers]
     color = None
     for key, values in report["metrics"].items():
         numbers = [values.get(i) for i in ids]

@@ -25,10 +25,11 @@ def render(store: Store, *, run_id: str | None, artifact_id: int | None,
                           dataset_version_id=dataset_version_id, extra=add_deployments)
     focus = graph.nodes[graph.focus]
     if not graph.edges:
-        body = empty(f"{focus.label} has no recorded inputs or outputs.",
-                     "Runs record lineage with <code>run.consumed(...)</code> and "
-                     "<code>run.produced(...)</code>; pipelines and training do it for you.")
-        return page(f"Lineage of {focus.label}", body, active="/pipelines")
+        nothing = empty(f"{focus.label} has no recorded inputs or outputs.",
+                        "Runs record lineage with <code>run.consumed(...)</code> and "
+                        "<code>run.produced(...)</code>; pipelines and training do it for "
+                        "you.")
+        return page(f"Lineage of {focus.label}", nothing, active="/pipelines")
     body = [
         "<p class='muted'>Click a node to open it. Columns run left to right from data to "
         "deployments.</p>",

@@ -32,12 +32,10 @@ PERFORMANCE = ("accuracy", "roc_auc", "f1", "mae", "rmse", "log_loss", "brier", 
 
 def render(store: Store, model: str | None = None) -> str:
     """Monitored models; for one model its windows, drift, performance and alerts."""
-    try:
-        from lockgate.store.tables_monitoring import monitor_incidents, monitor_windows
-        models = _models(store, monitor_windows, monitor_incidents)
-    except Exception:  # the monitoring stage is absent or not migrated
-        models = []
-        monitor_windows = monitor_incidents = None
+    # Store.open upgrades every stage's branch to its head, so the tables are there; a
+    # failure here is a bug to see, not an empty page.
+    from lockgate.store.tables_monitoring import monitor_incidents, monitor_windows
+    models = _models(store, monitor_windows, monitor_incidents)
     if not models:
         return page("Monitoring", empty(
             "No monitored model yet.",

@@ -109,7 +109,7 @@ def _descendants(store: Store, run_id: str) -> list[RunRecord]:
     found: list[RunRecord] = []
     frontier = [run_id]
     for _ in range(MAX_DEPTH):
-        nxt = []
+        nxt: list[Any] = []
         for parent in frontier:
             children = list(reversed(store.list_runs(parent_id=parent, limit=None)))
             found.extend(children)

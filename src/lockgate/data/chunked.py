@@ -1,0 +1,410 @@
+"""Landing a batch read in chunks, in bounded memory and still as one atomic version.
+
+Each chunk goes through the door on its own (normalise, schema policy, row checks,
+batch statistics merged), its accepted rows staged as a Parquet file in the table and
+its quarantined rows in the quarantine table; nothing is visible until the end. What
+needs the whole batch is then done right: keys and labels repeated across chunks (an
+earlier chunk's row that turns out to be a duplicate or a member of a conflicting group
+leaves its staged file, which is rewritten), the content-hash idempotency check, the fail
+threshold and the batch-level checks on the whole batch's statistics. Only then are the
+staged files committed: the quarantine first, then the rows with the batch record, one
+Delta version each. A failure or a kill before that commit leaves no version, only
+unreferenced files (removed on failure; Delta's VACUUM removes those of a kill).
+
+Memory: one chunk of rows plus the cross-chunk index (see ``batch_index``), the staged
+files' list and mergeable statistics, whatever the length of the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from lockgate.config import Settings
+from lockgate.data import quarantine as quarantine_table
+from lockgate.data import table as delta
+from lockgate.data.batch_index import CrossChunk, key_values
+from lockgate.data.chunk_reader import Chunk, ChunkedRead
+from lockgate.data.contract import Contract
+from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
+from lockgate.data.statistics import BatchStats
+from lockgate.data.validation import (
+    RAW_JSON,
+    REASONS,
+    ROW,
+    conflict_features,
+    group_hash,
+    group_id,
+    group_label,
+)
+
+#: Called after each chunk with (rows read so far, bytes or rows of the source read).
+ChunkProgress = Callable[[int, int], None]
+#: Called with (chunk number, accepted rows) for each chunk's final accepted rows (a
+#: chunk rewritten at the end is reported again under the same number): how the caller
+#: computes mergeable profiles without the data stage depending on the quality stage.
+ChunkObserver = Callable[[int, pl.DataFrame], None]
+
+
+@dataclass(slots=True)
+class _Staged:
+    """One chunk's staged files and what is needed to rewrite them."""
+
+    first_row: int
+    rows: int
+    accepted: delta.AddAction | None
+    accepted_rows: int
+    positions: Path | None  # accepted rows' positions in the chunk (.npy), if kept
+
+
+@dataclass(slots=True)
+class _Totals:
+    rows: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    deduplicated: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)
+    copy_rows: list[int] = field(default_factory=list)
+
+    def add(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+        if name not in self.checks:
+            self.checks.append(name)
+
+
+def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: Settings,
+                run: Any = None, options: Any = None, progress: ChunkProgress | None = None,
+                observe: ChunkObserver | None = None) -> Any:
+    """Validate and land a chunked batch as one version (see the module docstring).
+
+    Returns:
+        The batch's ``IngestResult`` (``row_reasons`` left empty: a long batch's
+        reasons live in the quarantine table, not in memory).
+
+    Raises:
+        QuarantineShareError: the fail threshold was crossed; nothing was written.
+        SchemaChangeError, ContractError, SourceError: as ``ingest``; nothing was written.
+    """
+    from lockgate.data import ingestion
+
+    options = options or ingestion.IngestOptions()
+    store = ingestion.Store.open(settings)
+    ingestion.reconcile(store, settings, table)
+    if contract.table != table:
+        raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
+                            "Pass the right contract or table name.")
+    path = delta.table_path(settings, table)
+    qpath = delta.quarantine_path(settings, table)
+    landed = delta.open_table(path)
+    given = contract.version
+    work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-", dir=_ensure(path.parent)))
+    staged: list[_Staged] = []
+    quarantine_adds: list[delta.AddAction] = []
+    held: list[Path] = []  # quarantined rows per chunk, before the batch id is known
+    totals = _Totals()
+    stats = BatchStats(contract)
+    warnings: list[str] = []
+    changes: list[str] = []
+    batch_checks: dict[str, dict[str, Any]] = {}
+    source_name, schema = "", None
+    cross: CrossChunk | None = None
+    try:
+        for number, chunk in enumerate(read):
+            source_name = chunk.source
+            screened, cross = _screen_chunk(chunk, contract, settings, landed, options,
+                                            cross, number)
+            contract = screened.contract
+            for code in screened.changes:
+                if code not in changes:
+                    changes.append(code)
+            for message in screened.warnings:
+                if message not in warnings:
+                    warnings.append(message)
+            batch_checks.update(screened.batch_checks)
+            outcome = screened.outcome
+            if number == 0:
+                delta.check_compatible(landed, table, outcome.accepted)
+            stats.add(screened.normalized)
+            if cross is not None:
+                _remember_groups(cross, contract, screened.normalized, number)
+            schema = schema or outcome.accepted.to_arrow().schema
+            staged.append(_stage_chunk(path, work, number, chunk, outcome,
+                                       cross is not None and cross.tracks(contract)))
+            if not outcome.quarantined.is_empty():
+                held.append(work / f"q{number}.parquet")
+                outcome.quarantined.with_columns(pl.col(ROW) + chunk.first_row).write_parquet(
+                    held[-1])
+            _count(totals, outcome, chunk.first_row)
+            if observe is not None:
+                observe(number, outcome.accepted)
+            if progress is not None:
+                progress(totals.rows + totals.deduplicated, chunk.read)
+        if not staged:
+            raise SourceError(f"{source_name or 'The source'} has no rows: nothing to ingest.")
+        if cross is not None:
+            held += _retract(path, work, staged, cross, contract, totals, observe)
+        content_hash = read.content_hash
+        done = ingestion._landed_before(store, table, content_hash, given)
+        if done is not None:
+            _discard(path, qpath, staged, quarantine_adds)
+            return ingestion.IngestResult(
+                table, done, totals.rows, 0, 0, {}, False, done.batch_id or "",
+                (f"same content already landed as {done.ref} under contract v{given}; "
+                 "nothing new was written",), done.contract_version)
+        batch_id = hashlib.sha256(f"{content_hash}|{given}".encode()).hexdigest()[:16]
+        _check_share(totals, contract, options, source_name, table)
+        reasons = {k: v for k, v in sorted(totals.counts.items()) if v}
+        record = _record(batch_id, source_name, content_hash, contract, given, totals,
+                         reasons, stats, changes, warnings, options, batch_checks)
+        statistical = ingestion._batch_level(store, table, _Screened(stats.result(),
+                                                                     stats.categories()))
+        record["checks"].update(statistical)
+        record["details"]["warnings"] += [c["message"] for c in statistical.values()]
+        if any(not c["ok"] for c in record["checks"].values() if c.get("level") == "batch"):
+            record["validation_status"] = "failed"
+        removes = _superseded(store, path, table, content_hash, given, contract, record)
+        _commit_quarantine(qpath, held, quarantine_adds, record, table)
+        adds = [s.accepted for s in staged if s.accepted is not None]
+        version = delta.commit_staged(path, adds, schema or pa.schema([]), record,
+                                      removes=removes, table=landed)
+    except BaseException:
+        _discard(path, qpath, staged, quarantine_adds)
+        raise
+    finally:
+        _remove_tree(work)
+    ingestion._KEYS.pop(str(path), None)
+    dataset_version = ingestion._register(store, table, version, record, run)
+    ingestion._remember_stats(store, dataset_version)
+    return ingestion.IngestResult(
+        table, dataset_version, totals.rows, totals.accepted, totals.quarantined, reasons,
+        True, batch_id, tuple(record["details"]["warnings"]), contract.version,
+        totals.deduplicated, 0, (), tuple(totals.copy_rows[:10_000]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    stats: dict[str, dict[str, Any]]
+    categories: dict[str, dict[str, int]]
+
+
+def _screen_chunk(chunk: Chunk, contract: Contract, settings: Settings, landed: Any,
+                  options: Any, cross: CrossChunk | None, number: int) -> tuple[Any, Any]:
+    from lockgate.data import ingestion
+    from lockgate.data.source import Batch
+
+    batch = Batch(chunk.frame, chunk.source, "", chunk.records, chunk.decimal_comma)
+    if cross is None:
+        cross = _cross_chunk(contract)
+    screened = ingestion.screen(batch, contract, settings, landed=landed,
+                                upsert=options.mode == "upsert", cross=cross, chunk=number)
+    return screened, cross
+
+
+def _cross_chunk(contract: Contract) -> CrossChunk:
+    identities: dict[str, list[str]] = {}
+    quarantine_all: dict[str, bool] = {}
+    if contract.primary_key:
+        identities["primary_key"] = list(contract.primary_key)
+        quarantine_all["primary_key"] = contract.on_duplicate == "quarantine"
+    for spec in contract.columns:
+        if spec.unique:
+            identities[spec.name] = [spec.name]
+            quarantine_all[spec.name] = True
+    return CrossChunk(identities, quarantine_all)
+
+
+def _remember_groups(cross: CrossChunk, contract: Contract, normalized: pl.DataFrame,
+                     number: int) -> None:
+    features = conflict_features(contract)
+    if features is None or normalized.is_empty():
+        return
+    from lockgate.data.normalize import PARSE_FAIL
+
+    parsed = ~pl.any_horizontal([pl.col(PARSE_FAIL + c)
+                                 for c in (*features, contract.target or "")])
+    pairs = normalized.filter(parsed & pl.col(contract.target or "").is_not_null()).select(
+        group_hash(features).alias("g"), group_label(contract).hash(seed=5).alias("l"))
+    cross.remember_groups(number, pairs["g"].to_numpy().view(np.int64),
+                          pairs["l"].to_numpy().view(np.int64))
+
+
+def _stage_chunk(path: Path, work: Path, number: int, chunk: Chunk, outcome: Any,
+                 tracked: bool) -> _Staged:
+    """Stage a chunk's accepted rows; when rows may have to leave them later, keep
+    (on disk) each accepted row's position in the chunk."""
+    accepted = outcome.accepted
+    action = delta.stage_file(path, accepted) if accepted.height else None
+    positions = None
+    if tracked and accepted.height:
+        keep = np.ones(chunk.frame.height, bool)
+        keep[outcome.quarantined[ROW].to_numpy()] = False
+        keep[list(outcome.copy_rows)] = False
+        positions = work / f"{number}.npy"
+        np.save(positions, np.flatnonzero(keep))
+    return _Staged(chunk.first_row, chunk.frame.height, action, accepted.height, positions)
+
+
+def _count(totals: _Totals, outcome: Any, first_row: int) -> None:
+    totals.rows += outcome.rows
+    totals.accepted += outcome.accepted.height
+    totals.quarantined += outcome.quarantined.height
+    totals.deduplicated += outcome.deduplicated
+    for name in outcome.checks:
+        totals.add(name, outcome.counts.get(name, 0))
+    if len(totals.copy_rows) < 10_000:
+        totals.copy_rows += [first_row + r for r in outcome.copy_rows]
+
+
+def _retract(path: Path, work: Path, staged: list[_Staged], cross: CrossChunk,
+             contract: Contract, totals: _Totals,
+             observe: ChunkObserver | None) -> list[Path]:
+    """Move out of the staged accepted files the rows found wrong only later in the
+    batch: first rows of a key repeated (with other values) in a later chunk, and
+    members of a feature group whose label differs in another chunk."""
+    conflicts = cross.conflicting_groups()
+    chunks = sorted(set(cross.retract) | set(conflicts))
+    held: list[Path] = []
+    features = conflict_features(contract)
+    for number in chunks:
+        entry = staged[number]
+        if entry.accepted is None or entry.positions is None:
+            continue
+        frame = pl.read_parquet(path / entry.accepted.path)
+        reasons: list[pl.Expr] = []
+        for name, keys in cross.identities.items():
+            wanted = cross.retract.get(number, {}).get(name)
+            if not wanted:
+                continue
+            values, present = key_values(frame, keys)
+            hit = present & np.isin(values, np.fromiter(wanted, np.int64))
+            code = f"duplicate:{'+'.join(keys)}" if name == "primary_key" else f"unique:{name}"
+            reasons.append(pl.when(pl.Series(hit)).then(pl.lit(code)))
+        groups = conflicts.get(number)
+        if groups and features is not None:
+            hashed = frame.select(group_hash(features)).to_series().to_numpy().view(np.int64)
+            member = np.isin(hashed, np.fromiter(groups, np.int64))
+            reasons.append(pl.when(pl.Series(member)).then(
+                pl.lit(f"conflict:{contract.target}#") + group_id(group_hash(features))))
+        if not reasons:
+            continue
+        listed = frame.select(pl.concat_list(reasons).list.drop_nulls().alias(REASONS))
+        failed = listed[REASONS].list.len() > 0
+        if not failed.any():
+            continue
+        positions = np.load(entry.positions)
+        out = frame.filter(failed)
+        held.append(work / f"r{number}.parquet")
+        pl.DataFrame({
+            ROW: pl.Series(positions[failed.to_numpy()] + entry.first_row, dtype=pl.Int64),
+            REASONS: listed.filter(failed)[REASONS],
+            RAW_JSON: out.select(pl.struct(pl.all()).struct.json_encode()).to_series(),
+        }).write_parquet(held[-1])
+        kept = frame.filter(~failed)
+        delta.discard_staged(path, [entry.accepted])
+        entry.accepted = delta.stage_file(path, kept) if kept.height else None
+        moved = out.height
+        totals.accepted -= moved
+        totals.quarantined += moved
+        for codes in listed.filter(failed)[REASONS].to_list():
+            for code in {c.split("#")[0] for c in codes}:
+                totals.add(code, 1)
+        if observe is not None:
+            observe(number, kept)
+    return held
+
+
+def _check_share(totals: _Totals, contract: Contract, options: Any, source: str,
+                 table: str) -> None:
+    limit = options.max_quarantine_share
+    if limit is None:
+        limit = contract.max_quarantine_share
+    if limit is None or totals.rows == 0:
+        return
+    if totals.quarantined / totals.rows > limit:
+        raise QuarantineShareError(table, source, totals.rows, totals.quarantined, limit,
+                                   {k: v for k, v in sorted(totals.counts.items()) if v})
+
+
+def _record(batch_id: str, source: str, content_hash: str, contract: Contract, given: str,
+            totals: _Totals, reasons: dict[str, int], stats: BatchStats, changes: list[str],
+            warnings: list[str], options: Any,
+            batch_checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    checks = {name: {"passed": totals.rows - totals.counts.get(name, 0),
+                     "failed": totals.counts.get(name, 0), "level": "row", "ok": True}
+              for name in totals.checks}
+    checks.update(batch_checks)
+    status = "failed" if any(not c["ok"] for c in batch_checks.values()) else "passed"
+    return {
+        "batch_id": batch_id, "source": source, "content_hash": content_hash,
+        "contract_version": contract.version, "rows_ingested": totals.rows,
+        "rows_accepted": totals.accepted, "rows_quarantined": totals.quarantined,
+        "validation_status": status, "checks": checks,
+        "details": {"reasons": reasons, "stats": stats.result(),
+                    "contract": contract.to_dict(), "contract_given": given,
+                    "schema_changes": changes, "warnings": list(warnings),
+                    "deduplicated": totals.deduplicated, "updated": 0,
+                    "mode": options.mode, "chunked": True},
+        "landed_at": time.time(),
+    }
+
+
+def _superseded(store: Any, path: Path, table: str, content_hash: str, given: str,
+                contract: Contract, record: dict[str, Any]) -> list[Any] | None:
+    from lockgate.data.ingestion import superseded_files
+
+    found = superseded_files(store, path, table, content_hash, given, contract)
+    if found is None:
+        return None
+    version, removes = found
+    record["details"]["supersedes"] = version
+    record["details"]["warnings"].append(
+        f"supersedes {table}@v{version} (the same source under contract "
+        f"v{store.dataset_version(table, version).contract_version}): its rows leave the "
+        "table, still readable by time travel")
+    return removes
+
+
+def _commit_quarantine(qpath: Path, held: list[Path], adds: list[delta.AddAction],
+                       record: dict[str, Any], table: str) -> None:
+    """The quarantine's own commit, before the rows' (as the whole-batch path does),
+    skipped when an attempt that crashed before the rows' commit already made it."""
+    batch_id = record["batch_id"]
+    if not held or any(c["record"].get("batch_id") == batch_id
+                       for c in delta.commits(qpath, 50)):
+        return
+    for part in held:
+        adds.append(delta.stage_file(qpath, quarantine_table.quarantine_frame(
+            pl.read_parquet(part), batch_id=batch_id, source=record["source"],
+            contract_version=record["contract_version"])))
+    schema = pl.DataFrame(schema=pl.read_parquet_schema(qpath / adds[0].path)).to_arrow().schema
+    delta.commit_staged(qpath, adds, schema, {"batch_id": batch_id, "table": table})
+
+
+def _discard(path: Path, qpath: Path, staged: list[_Staged],
+             quarantine_adds: list[delta.AddAction]) -> None:
+    delta.discard_staged(path, [s.accepted for s in staged if s.accepted is not None])
+    delta.discard_staged(qpath, quarantine_adds)
+
+
+def _ensure(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _remove_tree(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+__all__ = ["ChunkObserver", "ChunkProgress", "land_chunks"]
