@@ -184,12 +184,17 @@ class RemoteStore(Store):
     def params(self, run_id: str) -> dict[str, Any]:
         return dict(self._get(f"/runs/{run_id}/params"))
 
-    def log_metric_tuples(self, rows: Sequence[tuple[str, str, int, float, float]]) -> None:
+    def log_metric_tuples(self, rows: Sequence[tuple[str, str, int, float, float]], *,
+                          request_id: str | None = None) -> None:
+        """Send metric points, one request per run; ``request_id`` makes a re-sent batch
+        (after a lost answer) a no-op on the server."""
         by_run: dict[str, list[list[Any]]] = {}
         for run_id, key, step, timestamp, value in rows:
             by_run.setdefault(run_id, []).append([key, step, timestamp, _number(value)])
         for run_id, points in by_run.items():
-            self._post(f"/runs/{run_id}/metrics", {"points": points})
+            key = None if request_id is None else f"{request_id}-{run_id}"[:64]
+            self.request("POST", f"/runs/{run_id}/metrics", json_body={"points": points},
+                         idempotent=True, key=key)
 
     def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         found = self._get(f"/runs/{run_id}/metrics", params={"key": key} if key else None)
@@ -327,7 +332,8 @@ class RemoteStore(Store):
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, content: bytes | None = None,
-                idempotent: bool = False, deadline: float | None = None) -> httpx.Response:
+                idempotent: bool = False, deadline: float | None = None,
+                key: str | None = None) -> httpx.Response:
         """One API call, retried on connection failures and 502-504 until ``deadline``
         (default: ``retry_seconds`` from now); state changes keep one Idempotency-Key
         across their retries.
@@ -338,7 +344,7 @@ class RemoteStore(Store):
         """
         headers = {"authorization": f"Bearer {self._token}"}
         if idempotent:
-            headers["idempotency-key"] = uuid.uuid4().hex
+            headers["idempotency-key"] = key or uuid.uuid4().hex
         if json_body is not None:
             # NaN and ±inf as Python's JSON writes them: params may hold them (metrics
             # travel as "nan"/"inf" strings, which any JSON reader accepts).

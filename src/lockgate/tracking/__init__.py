@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from lockgate.tracking.autolog import autolog
 
 if TYPE_CHECKING:
+    from lockgate.tracking.recorder import FlushReport
     from lockgate.tracking.run import Run, active_run, start_run
     from lockgate.tracking.run_view import RunComparison, RunView, compare_runs, get_run
     from lockgate.tracking.search import search_runs
 
 #: Public names imported on first use, ``name -> module``.
 LAZY = {
+    "FlushReport": "lockgate.tracking.recorder",
     "Run": "lockgate.tracking.run",
     "active_run": "lockgate.tracking.run",
     "start_run": "lockgate.tracking.run",
@@ -32,8 +34,8 @@ LAZY = {
     "RunComparison": "lockgate.tracking.run_view",
 }
 
-__all__ = ["Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs",
-           "get_run", "search_runs", "start_run"]
+__all__ = ["FlushReport", "Run", "RunComparison", "RunView", "active_run", "autolog",
+           "compare_runs", "get_run", "search_runs", "start_run"]
 
 
 def __getattr__(name: str) -> Any:
