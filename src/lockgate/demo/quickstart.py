@@ -10,7 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from lockgate.config import Settings
-from lockgate.demo import data, modeling, monitoring, pipelines, quality, registry, tracking, ui
+from lockgate.demo import (
+    data,
+    modeling,
+    monitoring,
+    pipelines,
+    quality,
+    registry,
+    server,
+    tracking,
+    ui,
+)
 from lockgate.demo.context import DemoContext
 from lockgate.store import Store
 from lockgate.tracking import progress
@@ -26,6 +36,7 @@ SECTIONS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("registry", registry.run),
     ("monitoring", monitoring.run),
     ("ui", ui.run),
+    ("server", server.run),
 ]
 
 
