@@ -99,7 +99,8 @@ def start_lockgate(home: Path, db_url: str) -> tuple[subprocess.Popen[bytes], st
 
 def start_mlflow(venv: Path, home: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    backend = f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{name}"
+    backend = (f"postgresql+psycopg2://postgres@127.0.0.1:5432/test?options=-csearch_path"
+               f"%3D{name}")
     proc = subprocess.Popen([str(venv / "bin" / "mlflow"), "server", "--backend-store-uri",
                              backend, "--artifacts-destination", str(home / "mlartifacts"),
                              "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port),

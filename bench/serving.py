@@ -1,7 +1,7 @@
 """Benchmark: lockgate serving vs `mlflow models serve` on the same fitted pipeline.
 
 Run: .venv/bin/python bench/serving.py [--seconds 15] [--concurrency 16] [--rounds 3]
-       [--mlflow-venv /work/wt/18-mlflow-venv] [--quick]
+       [--mlflow-venv /tmp/18-mlflow-venv] [--quick]
 MLflow runs from its own venv (``--mlflow-venv`` or ``$LOCKGATE_BENCH_MLFLOW_VENV``; its
 dependencies pin versions that differ from lockgate's), or from this venv's ``mlflow``.
 
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=harness.REPEATS,
                         help="Rounds (servers interleaved); every round counts (median).")
     parser.add_argument("--mlflow-venv", default=os.environ.get(
-        "LOCKGATE_BENCH_MLFLOW_VENV", "/work/wt/18-mlflow-venv"))
+        "LOCKGATE_BENCH_MLFLOW_VENV", "/tmp/18-mlflow-venv"))
     parser.add_argument("--quick", action="store_true", help="5 s per server, one round.")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: load spec file
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """Benchmark: metric logging throughput of lockgate vs MLflow, measured in one run.
 
     .venv/bin/python bench/tracking.py [--points 100000] [--mlflow-calls 300]
-                                       [--mlflow-venv /work/wt/18-mlflow-venv]
+                                       [--mlflow-venv /tmp/18-mlflow-venv]
 
 lockgate: ``run.log_metric`` one by one inside ``lg.start_run`` with every capture on,
 as users run it (hardware sampling, code version, console capture), including the run's
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--mlflow-batch-points", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=harness.REPEATS)
     parser.add_argument("--mlflow-venv", default=os.environ.get(
-        "LOCKGATE_BENCH_MLFLOW_VENV", "/work/wt/18-mlflow-venv"))
+        "LOCKGATE_BENCH_MLFLOW_VENV", "/tmp/18-mlflow-venv"))
     args = parser.parse_args()
     report = harness.Report("tracking")
     workdir = Path(tempfile.mkdtemp(prefix="lockgate-bench-"))

@@ -42,7 +42,7 @@ PUBLIC = {
         "load_pipeline", "node", "resume_pipeline", "run_pipeline", "step",
     ],
     "lockgate.data": [
-        "ColumnSpec", "Contract", "ContractError", "DataFinding", "DraftContract",
+        "ColumnSpec", "Contract", "ContractError", "DraftContract", "Finding",
         "FileSource", "FrameSource", "IngestResult", "RecordsSource", "ReleaseResult",
         "SchemaChangeError", "SourceError", "SourceUnreachableError", "SqlSource",
         "StreamConfig", "StreamStats", "TrainingDataWarning", "UnvalidatedDataError", "consume",
@@ -97,6 +97,11 @@ PUBLIC = {
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
         "parse_filter", "query_runs", "serve",
+    ],
+    "lockgate.retention": [
+        "Decision", "DiskUsage", "GcReport", "ModelRef", "Policies", "Protection",
+        "RetentionPolicy", "RunDeletionError", "Usage", "collect_garbage", "delete_runs",
+        "deleted_runs", "disk_usage", "load_policies", "protection", "restore_runs",
     ],
     "lockgate.demo": [
         "DemoContext",

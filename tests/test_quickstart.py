@@ -30,9 +30,21 @@ def test_every_section_runs_in_the_order_of_the_flow(demo) -> None:  # type: ign
     _, text, _ = demo
     names = [name for name, _ in SECTIONS]
     assert names == ["tracking", "pipelines", "data", "quality", "modeling", "registry",
-                     "monitoring", "ui", "server"]
+                     "monitoring", "ui", "retention", "server"]
     assert "quickstart finished" in text
     assert "lockgate ui" in text  # ends by printing the dashboard command
+
+
+def test_gc_dry_run_explains_every_decision_of_the_quickstart_store(demo) -> None:  # type: ignore[no-untyped-def]
+    ctx, text, settings = demo
+    report = ctx.results["gc_report"]
+    assert report.dry_run and report.decisions and all(d.reason for d in report.decisions)
+    name = ctx.results["registry_model"]
+    production = Registry(Store.open(settings)).resolve(f"{name}@production")
+    assert f"package of {name}@{production.version} (production" in text
+    assert "is refused: it trained" in text
+    assert "lockgate gc --dry-run" in text and "du total" in text
+    assert Store.open(settings).get_run(production.run_id).deleted_at is None
 
 
 def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untyped-def]

@@ -51,3 +51,30 @@ def test_credentials_never_reach_the_recorded_settings(tmp_path: Path, monkeypat
     text = repr(settings.public_dict()) + settings.model_dump_json()
     assert "very-secret-key" not in text
     assert settings.public_dict()["artifact_root"] == "s3://my-bucket/a"
+
+
+def test_an_object_location_never_becomes_a_local_path_by_accident() -> None:
+    from lockgate.location import parse_root
+
+    location = parse_root("s3://my-bucket/a")
+    with pytest.raises(TypeError):
+        Path(location)  # type: ignore[call-overload]
+    assert str(location.resolve() / "b" / "c") == "s3://my-bucket/a/b/c"
+    assert str((location / "b").parent) == "s3://my-bucket/a"
+
+
+def test_child_process_settings_keep_s3_roots(tmp_path: Path) -> None:
+    """The reproduction's environment and the quickstart's absolute settings once ran
+    ``Path(root).resolve()``, which turns ``s3://b/x`` into the local ``s3:/b/x``."""
+    from lockgate.demo.flavors import _absolute
+    from lockgate.modeling.reproduction import _settings_env
+
+    settings = Settings(home=tmp_path, artifact_root="s3://my-bucket/a",
+                        data_root="s3://my-bucket/d")
+    env = _settings_env(settings)
+    assert (env["LOCKGATE_ARTIFACT_ROOT"], env["LOCKGATE_DATA_ROOT"]) == (
+        "s3://my-bucket/a", "s3://my-bucket/d")
+    again = _absolute(settings)
+    assert str(again.resolved_data_root) == "s3://my-bucket/d"
+    assert Settings.model_validate_json(settings.model_dump_json()).resolved_artifact_root \
+        == settings.resolved_artifact_root

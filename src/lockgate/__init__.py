@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 #: Stage subpackages reachable as ``lockgate.<stage>`` without importing them up front.
-STAGES = ("pipelines", "data", "quality", "modeling", "registry", "serving", "monitoring", "ui")
+STAGES = ("pipelines", "data", "quality", "modeling", "registry", "serving", "monitoring", "ui",
+          "retention")
 
 __all__ = [
     "STAGES",

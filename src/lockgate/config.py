@@ -19,6 +19,8 @@ PROJECT_FILE = "lockgate.yaml"
 ENV_PREFIX = "LOCKGATE_"
 _SECONDS = ("heartbeat_seconds", "hardware_seconds", "metric_flush_seconds")
 _NAMES = ("trusted_types", "allowed_hosts", "outbound_allow")
+#: Durations that may be zero (purge at once, no grace), unlike the intervals above.
+_DURATIONS = ("run_purge_days", "gc_grace_seconds")
 _ROOTS = ("artifact_root", "data_root")
 
 
@@ -48,6 +50,11 @@ class Settings:
             bind address and loopback (``LOCKGATE_ALLOWED_HOSTS``, comma-separated).
         outbound_allow: hosts or CIDR ranges outbound URLs (webhooks) may reach although
             they are private, loopback or link-local (``LOCKGATE_OUTBOUND_ALLOW``).
+        run_purge_days: how long a deleted run stays restorable before ``lockgate gc``
+            purges it (``LOCKGATE_RUN_PURGE_DAYS``).
+        gc_grace_seconds: ``lockgate gc`` never removes an unreferenced blob, partial
+            upload or Delta file younger than this: it may belong to a write in
+            progress whose reference is not recorded yet (``LOCKGATE_GC_GRACE_SECONDS``).
         tracking_uri: ``http(s)://`` address of a ``lockgate server``
             (``LOCKGATE_TRACKING_URI``); runs, metrics, artifacts, lineage and registry
             reads then go through it with the token of ``LOCKGATE_TOKEN`` (or the
@@ -68,6 +75,8 @@ class Settings:
     trusted_types: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     outbound_allow: tuple[str, ...] = ()
+    run_purge_days: float = 30.0
+    gc_grace_seconds: float = 3600.0
     tracking_uri: str | None = None
 
     def __init__(self, **given: Any) -> None:
@@ -181,10 +190,17 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if name in _NAMES:
         return _names(name, value, origin)
     if value is None:
-        if name == "home" or name in _SECONDS:
+        if name == "home" or name in _SECONDS or name in _DURATIONS:
             raise ConfigError(f"Invalid lockgate settings: {name} cannot be empty ({origin}).")
         return None
     try:
+        if name in _DURATIONS:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a duration")
+            number = float(value)
+            if not number >= 0:
+                raise ValueError("must be >= 0")
+            return number
         if name in _SECONDS:
             if isinstance(value, bool):
                 raise ValueError("a boolean is not a number of seconds")

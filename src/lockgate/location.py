@@ -7,7 +7,9 @@ scheme, a malformed bucket, ``..`` in a prefix) is refused with the reason, neve
 reinterpreted as a folder. An :class:`ObjectLocation` joins with ``/`` like a ``Path``,
 so code that builds ``root / "_predictions" / name`` works on both; object stores have
 no folders, so ``mkdir`` is a no-op and ``is_dir`` asks whether anything lies under the
-prefix.
+prefix. It is deliberately *not* ``os.PathLike``: ``Path(location)`` raises instead of
+quietly turning ``s3://bucket`` into the local folder ``s3:/bucket``; pass ``str()`` of
+it, with :func:`storage_options`, to deltalake and Polars.
 
 The endpoint and credentials come from the standard AWS chain (``AWS_ENDPOINT_URL_S3``
 / ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` ..., profiles); they are read when a
@@ -49,10 +51,6 @@ class ObjectLocation:
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def __fspath__(self) -> str:
-        # Libraries that take ``str | PathLike`` (Polars, deltalake) get the URI.
-        return str(self)
 
     def __truediv__(self, part: str | os.PathLike[str]) -> ObjectLocation:
         parts = [p for p in str(part).split("/") if p]

@@ -148,3 +148,20 @@ def test_sigkill_during_a_large_upload_leaves_nothing_listed(s3_bucket: str,
     assert blobs.put_file(big) == (sha, big.stat().st_size)
     assert [i.key for i in blobs.objects.list()] == [blob_key(sha)]
     assert blobs.get(sha) == big.read_bytes()
+
+
+def test_credentials_from_a_named_aws_profile(s3_bucket: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """No keys in the environment, only AWS_PROFILE and a shared credentials file: the
+    profile chain (through boto3) signs the requests."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[lgtest]\naws_access_key_id = profilekey\n"
+                           "aws_secret_access_key = profilesecret\n")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_PROFILE", "lgtest")
+    blobs = blob_store_for(parse_root(f"{s3_bucket}/profile"))
+    sha = blobs.put(b"signed by a profile")
+    assert blobs.get(sha) == b"signed by a profile"

@@ -103,3 +103,18 @@ def test_tokens_keep_positions() -> None:
 
 def test_empty_filter_is_no_filter() -> None:
     assert parse_filter("   ") is None
+
+
+def test_metric_bounds_are_the_comparisons_every_selected_run_meets() -> None:
+    from lockgate.store.run_filter import MetricBound, metric_bounds
+
+    assert metric_bounds("metrics.auc >= 0.9") == [MetricBound("auc", ">=", 0.9)]
+    assert metric_bounds("metrics.auc >= 0.9 and params.lr < 1 and metrics.loss < 2") == [
+        MetricBound("auc", ">=", 0.9), MetricBound("loss", "<", 2.0)]
+    assert metric_bounds("(metrics.auc > 0.5 or params.x = 1) and metrics.loss <= 1") == [
+        MetricBound("loss", "<=", 1.0)]
+    assert metric_bounds("(metrics.auc > 0.5 and metrics.loss < 3)") == [
+        MetricBound("auc", ">", 0.5), MetricBound("loss", "<", 3.0)]
+    for none in ("metrics.auc > 0.5 or metrics.auc < 0.1", "not metrics.auc > 0.5",
+                 "metrics.auc != 0.5", "metrics.auc = null", "params.lr > 1", "", "((("):
+        assert metric_bounds(none) == [], none

@@ -181,3 +181,71 @@ def test_counts_stop_ahead_of_the_page(settings: Settings,
     assert (first.total, first.total_capped) == (5, True)
     deep = query_runs(store, RunQuery(per_page=2, page=5))  # counts to 8 + 5 >= 12
     assert (deep.total, deep.total_capped) == (12, False)
+
+
+@pytest.mark.parametrize("dense_at", [1, 1_000_000])
+def test_metric_filters_select_the_same_runs_checked_either_way(
+        any_settings: Settings, monkeypatch: pytest.MonkeyPatch, dense_at: int) -> None:
+    """A metric filter is a list of matching runs (few matches) or a run-by-run check
+    (many, on SQLite); a bound on the sorted metric also bounds the walked index and drops
+    the NaN and missing segments. None of it may change which runs a page shows."""
+    import math
+
+    from lockgate.store import run_filter
+
+    monkeypatch.setattr(run_filter, "DENSE_MATCHES", dense_at)
+    store = _store(any_settings)  # scores (i * 7) % 12, params i
+    runs = {r.name: r.id for r in store.list_runs(limit=None)}
+    store.log_metric_rows([{"run_id": runs["run-00"], "key": "score", "step": 1,
+                            "timestamp": 0.0, "value": math.nan}])
+    store.create_run("bare")
+    score = {name: float((int(name[-2:]) * 7) % 12) for name in runs}
+    score["run-00"] = math.nan
+    cases = {
+        "metrics.score >= 6": lambda n: score.get(n, math.nan) >= 6,
+        "metrics.score >= 6 and params.i < 9": lambda n: score.get(n, math.nan) >= 6
+        and n != "bare" and int(n[-2:]) < 9,
+        "(metrics.score < 3 or params.i = 5) and metrics.score != 0":
+            lambda n: (score.get(n, math.nan) < 3 or n == "run-05")
+            and n in score and not math.isnan(score[n]) and score[n] != 0,
+        "not metrics.score < 5": lambda n: not score.get(n, math.nan) < 5,
+    }
+    for text, wanted in cases.items():
+        for sort in ("metrics.score", "start_time"):
+            for descending in (True, False):
+                seen = []
+                for page in range(1, 6):
+                    seen += query_runs(store, RunQuery(q=text, sort=sort, per_page=3,
+                                                       page=page, descending=descending)).runs
+                names = [r.name for r in seen]
+                assert sorted(names) == sorted(n for n in [*runs, "bare"] if wanted(n)), text
+                if sort == "metrics.score":
+                    values = [score[n] for n in names if n in score and not math.isnan(score[n])]
+                    assert values == sorted(values, reverse=descending), (text, names)
+
+
+def test_dense_metric_filters_are_checked_run_by_run_on_sqlite(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockgate.store import run_filter
+
+    store = _store(settings)
+    with store.read() as conn:
+        count = run_filter.capped_counter(conn)
+        few = run_filter.parse_filter("metrics.score >= 11", count=count)
+        monkeypatch.setattr(run_filter, "DENSE_MATCHES", 2)
+        many = run_filter.parse_filter("metrics.score >= 6", count=count)
+    assert " IN " in str(few) and "EXISTS" not in str(few)
+    assert "EXISTS" in str(many) and " IN " not in str(many)
+
+
+def test_run_columns_sort_without_nulls_last() -> None:
+    """NULLS LAST on a NOT NULL column stops PostgreSQL walking the index backwards."""
+    from sqlalchemy.dialects import postgresql
+
+    from lockgate.ui.run_query import _segments
+
+    for sort in ("start_time", "name", "status", "duration"):
+        (newest,) = _segments(sort, True, "postgresql", [])
+        assert "NULLS LAST" not in str(newest.compile(dialect=postgresql.dialect())), sort
+    (by_param,) = _segments("params.lr", True, "postgresql", [])
+    assert "NULLS LAST" in str(by_param.compile(dialect=postgresql.dialect()))

@@ -76,9 +76,14 @@ class ObjectBlobStore:
         self._cache = cache
 
     def put(self, data: bytes) -> str:
-        """Store bytes atomically; storing the same bytes twice is a no-op."""
+        """Store bytes atomically; storing the same bytes twice writes them once.
+
+        Re-storing present bytes touches them: ``lockgate gc`` never deletes a blob
+        younger than its grace age, so a writer that finds its bytes already stored and
+        is about to register them cannot lose them to a concurrent sweep.
+        """
         sha = hashlib.sha256(data).hexdigest()
-        self.objects.put_atomic(blob_key(sha), data, sha)
+        self._store(sha, data)
         return sha
 
     def put_file(self, path: Path | str) -> tuple[str, int]:
@@ -93,8 +98,16 @@ class ObjectBlobStore:
                 digest.update(chunk)
                 size += len(chunk)
         sha = digest.hexdigest()
-        self.objects.put_atomic(blob_key(sha), source, sha)
+        self._store(sha, source)
         return sha, size
+
+    def _store(self, sha: str, source: bytes | Path) -> None:
+        """Write the blob, or touch it when present. A sweep may remove it between the
+        two (it was old and unreferenced): then the touch fails and it is written anew."""
+        key = blob_key(sha)
+        while not self.objects.put_atomic(key, source, sha):
+            if self.objects.touch(key):
+                return
 
     def get(self, sha256: str) -> bytes:
         """Read and verify a blob.

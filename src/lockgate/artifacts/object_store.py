@@ -14,6 +14,10 @@ work the same on both backends:
   temporary keys of unfinished uploads are never listed (``list_partials`` shows them
   to whoever cleans them up).
 - ``delete(key)``: remove one object (missing is fine).
+- ``touch(key)`` / ``delete_if_older(key, older_than)``: what ``lockgate gc`` relies on
+  under concurrent writers. Storing bytes already present touches them (they count as
+  just written), and gc deletes an unreferenced object only if it is still older than
+  its grace age at the moment of deletion.
 
 On S3 (``obstore``, the same Rust ``object_store`` deltalake uses) the temporary key is
 ``<prefix>/.tmp/<uuid>``; the final move is a server-side copy with
@@ -24,7 +28,9 @@ unfinished multipart upload) or a temporary key under ``.tmp/``, never a final k
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -38,6 +44,8 @@ from lockgate.errors import ArtifactError
 from lockgate.location import ObjectLocation, s3_endpoint
 
 TMP_PREFIX = ".tmp"
+#: A local object ``delete_if_older`` has renamed aside while it re-reads its age.
+SET_ASIDE_PREFIX = ".gc-"
 _CHUNK = 1 << 20
 
 
@@ -88,6 +96,15 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the object under ``key``; a missing one is not an error."""
+        ...
+
+    def touch(self, key: str) -> bool:
+        """Mark the object under ``key`` as just used; False when it is absent."""
+        ...
+
+    def delete_if_older(self, key: str, older_than: float) -> bool:
+        """Delete the object only if it was last written (or touched) before
+        ``older_than`` (epoch seconds); True when it was deleted."""
         ...
 
 
@@ -170,7 +187,8 @@ class LocalObjectStore:
         """Files under the root whose key starts with ``prefix``; ``.tmp-*`` skipped."""
         for info in self._walk():
             name = info.key.rsplit("/", 1)[-1]
-            if info.key.startswith(prefix) and not name.startswith(".tmp-"):
+            if info.key.startswith(prefix) and not name.startswith((".tmp-",
+                                                                     SET_ASIDE_PREFIX)):
                 yield info
 
     def list_partials(self) -> Iterator[ObjectInfo]:
@@ -180,6 +198,52 @@ class LocalObjectStore:
     def delete(self, key: str) -> None:
         """Remove the file (missing is fine)."""
         self.path(key).unlink(missing_ok=True)
+
+    def touch(self, key: str) -> bool:
+        """Set the file's modification time to now; False when it is absent."""
+        try:
+            os.utime(self.path(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_if_older(self, key: str, older_than: float) -> bool:
+        """Rename the file aside, read its age again, then delete it or put it back.
+
+        Safe against a concurrent ``put_atomic`` + ``touch`` of the same key: a touch
+        before the rename is seen in the age read after it (the file is put back); a
+        writer coming after the rename finds no file and writes it anew.
+        """
+        path = self.path(key)
+        aside = path.with_name(f"{SET_ASIDE_PREFIX}{path.name}-{os.getpid()}-{uuid.uuid4().hex}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime < older_than:
+            aside.unlink()
+            return True
+        with contextlib.suppress(FileNotFoundError):
+            if path.exists():  # written anew meanwhile: the same bytes, keep that one
+                aside.unlink()
+            else:
+                os.rename(aside, path)
+        return False
+
+    def restore_set_aside(self) -> builtins.list[str]:
+        """Put back files a ``delete_if_older`` left aside when its process died between
+        the rename and the delete; returns their keys."""
+        restored = []
+        for path in sorted(self.root.rglob(f"{SET_ASIDE_PREFIX}*")) if self.root.is_dir() \
+                else []:
+            original = path.with_name(path.name[len(SET_ASIDE_PREFIX):].split("-", 1)[0])
+            if original.exists():
+                path.unlink(missing_ok=True)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, original)
+                restored.append(original.relative_to(self.root).as_posix())
+        return restored
 
     def _walk(self) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
@@ -276,6 +340,27 @@ class S3ObjectStore:
         with contextlib.suppress(FileNotFoundError):
             self._call(obstore.delete, check_relative_key(key))
 
+    def touch(self, key: str) -> bool:
+        """Whether the object exists. S3 cannot change an object's LastModified in place
+        (a copy onto itself would need new metadata), so a re-stored blob is not made
+        young again: ``lockgate gc`` on S3 relies on its grace age and its re-check of
+        the references just before each delete (see docs/retention.md)."""
+        return self.exists(key)
+
+    def delete_if_older(self, key: str, older_than: float) -> bool:
+        """Delete the object if its LastModified is before ``older_than`` (read again
+        just before the delete)."""
+        import obstore
+
+        try:
+            meta = self._call(obstore.head, check_relative_key(key))
+        except FileNotFoundError:
+            return False
+        if meta["last_modified"].timestamp() >= older_than:
+            return False
+        self.delete(key)
+        return True
+
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         import obstore
 
@@ -318,19 +403,41 @@ def _put_source(source: bytes | Path) -> Any:
 
 
 def _s3_store(root: ObjectLocation) -> Any:
-    """An obstore S3Store for ``root``: endpoint from the standard variables, the
-    conditional operations lockgate relies on switched on."""
+    """An obstore S3Store for ``root`` (one per location and endpoint per process: a store
+    holds a connection pool), with the conditional operations lockgate relies on."""
+    profile = None if os.environ.get("AWS_ACCESS_KEY_ID") else os.environ.get("AWS_PROFILE")
+    return _cached_s3_store(root, s3_endpoint(), profile)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_s3_store(root: ObjectLocation, endpoint: str | None, profile: str | None) -> Any:
     try:
         from obstore.store import S3Store
     except ImportError as exc:  # pragma: no cover - obstore is a dependency
         raise ArtifactError("Object storage needs obstore: `pip install obstore`.") from exc
     config: dict[str, str] = {"conditional_put": "etag", "copy_if_not_exists": "multipart"}
-    endpoint = s3_endpoint()
     if endpoint:
         config["endpoint"] = endpoint
         if endpoint.startswith("http://"):
             config["allow_http"] = "true"
-    return S3Store(root.bucket, prefix=root.prefix or None, config=config)  # type: ignore[arg-type]
+    options: dict[str, Any] = {}
+    if profile:  # a named profile (SSO, assumed roles...): resolved by boto3's own chain
+        options["credential_provider"] = _profile_credentials(profile)
+    return S3Store(root.bucket, prefix=root.prefix or None, config=config,  # type: ignore[arg-type]
+                   **options)
+
+
+def _profile_credentials(profile: str) -> Any:
+    """Credentials of an AWS profile through boto3 (obstore reads only the environment
+    variables and instance metadata by itself)."""
+    try:
+        import boto3
+        from obstore.auth.boto3 import Boto3CredentialProvider
+    except ImportError as exc:
+        raise ArtifactError(
+            f"AWS_PROFILE={profile} needs boto3 to read the profile: `pip install boto3`, "
+            "or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.") from exc
+    return Boto3CredentialProvider(boto3.session.Session(profile_name=profile))
 
 
 def object_store_for(root: Path | ObjectLocation) -> LocalObjectStore | S3ObjectStore:

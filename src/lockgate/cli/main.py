@@ -18,7 +18,8 @@ from lockgate.errors import LockgateError
 COMMANDS: dict[str, LazyCommand] = {
     "quickstart": LazyCommand("lockgate.cli.quickstart:quickstart",
                               "Run the end-to-end demonstration on embedded defaults."),
-    "runs": LazyCommand("lockgate.cli.runs:app", "Tracked runs: list, show, compare."),
+    "runs": LazyCommand("lockgate.cli.runs:app",
+                        "Tracked runs: list, show, compare, delete, restore."),
     "artifacts": LazyCommand("lockgate.cli.artifacts:app",
                              "A run's artifacts: list, get (hash-verified files)."),
     "run": LazyCommand("lockgate.cli.run:run",
@@ -56,6 +57,11 @@ COMMANDS: dict[str, LazyCommand] = {
                            "report NAME`."),
     "ui": LazyCommand("lockgate.cli.ui:ui", "Serve the dashboard (127.0.0.1:5000)."),
     "db": LazyCommand("lockgate.cli.db:app", "Metadata store: migrations."),
+    "gc": LazyCommand("lockgate.cli.gc:gc_command",
+                      "Remove what nothing live references; `--dry-run` says why each kept "
+                      "thing is kept."),
+    "du": LazyCommand("lockgate.cli.gc:du_command",
+                      "Space per experiment, table, model and prediction log."),
     "server": LazyCommand("lockgate.cli.server:app",
                           "The team server: users, roles, tokens; `server start`."),
     "audit-log": LazyCommand("lockgate.cli.audit_log:audit_log_command",

@@ -72,11 +72,11 @@ def _install(param: Any, base: type, build: Any) -> None:
 def _leaf_type(annotation: Any) -> type | None:
     """``str``/``int``/``float``/``bool``, or the element type of a list of one; else None."""
     if annotation in _SCALARS:
-        return annotation  # type: ignore[no-any-return]
+        return annotation
     if get_origin(annotation) is list:
         args = get_args(annotation)
         if len(args) == 1 and args[0] in _SCALARS:
-            return args[0]  # type: ignore[no-any-return]
+            return args[0]
     return None
 
 
@@ -88,7 +88,7 @@ def _plain_class(base: type) -> type:
     if base not in _CLASSES:
 
         @dataclass(frozen=True)
-        class PlainRuntimeParam(base):  # type: ignore[misc, valid-type]
+        class PlainRuntimeParam(base):
             leaf: type = str
             typer_param: Any = None
             _typer: list[Any] = field(default_factory=list)

@@ -24,7 +24,8 @@ from lockgate.tracking.search import (
     run_tags,
 )
 
-app = typer.Typer(help="Tracked runs: list, show, compare.", no_args_is_help=True)
+app = typer.Typer(help="Tracked runs: list, show, compare, delete, restore.",
+                  no_args_is_help=True)
 
 _STATUS_STYLE = {
     "FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "CRASHED": "bold red",
@@ -166,6 +167,10 @@ def show(
     )
     if run["error"]:
         console.print(f"[red]{run['error'].strip().splitlines()[-1]}[/]")
+    if run.get("deleted_at"):
+        console.print(f"[yellow]Deleted {_when(run['deleted_at'])}: hidden from listings; "
+                      f"`lockgate runs restore {run['id']}` brings it back until `lockgate gc` "
+                      "purges it.[/]")
     _kv_table("Params", summary["params"])
     _kv_table("Metrics (last value)", {k: _num(v) for k, v in summary["metrics"].items()})
     _kv_table("Tags", summary["tags"])
@@ -278,3 +283,47 @@ def _num(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.4g}"
+
+
+@app.command("delete")
+def delete(
+    run_ids: list[str] = typer.Argument(..., help="Run ids or unique prefixes."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Soft-delete runs (and their steps): hidden everywhere, restorable until purged.
+
+    `lockgate gc` purges them after `run_purge_days` (30 by default). A run a registered
+    model version was trained by, or depends on through lineage, is refused.
+    """
+    from lockgate.retention import delete_runs
+
+    done = delete_runs(run_ids, settings=settings())
+    if as_json:
+        print_json([_run_json(r) for r in done])
+        return
+    if not done:
+        console.print("Nothing to delete: the runs were deleted already.")
+        return
+    for run in done:
+        console.print(f"Deleted run {run.id} ([bold]{escape(run.name)}[/]).")
+    console.print(f"Restore with `lockgate runs restore {' '.join(r.id for r in done[:1])}`; "
+                  f"`lockgate gc` purges them after {settings().run_purge_days:g} days.")
+
+
+@app.command("restore")
+def restore(
+    run_ids: list[str] = typer.Argument(..., help="Run ids or unique prefixes."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Bring back soft-deleted runs (with the steps deleted with them)."""
+    from lockgate.retention import restore_runs
+
+    done = restore_runs(run_ids, settings=settings())
+    if as_json:
+        print_json([_run_json(r) for r in done])
+        return
+    if not done:
+        console.print("Nothing to restore: the runs are not deleted.")
+    for run in done:
+        console.print(f"Restored run {run.id} ([bold]{escape(run.name)}[/]).")
+

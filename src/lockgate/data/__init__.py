@@ -10,6 +10,7 @@ from lockgate.data.errors import (
     SourceError,
     SourceUnreachableError,
 )
+from lockgate.data.finding import Finding
 from lockgate.data.inference import DraftContract, infer_contract
 from lockgate.data.ingestion import IngestOptions, IngestResult, contract_for, ingest, read
 from lockgate.data.quarantine import ReleaseResult
@@ -19,7 +20,6 @@ from lockgate.data.source import CsvDialect, FileSource, FrameSource, RecordsSou
 from lockgate.data.stream import StreamConfig, StreamStats, consume
 from lockgate.data.tables import list_tables, versions
 from lockgate.data.training_gate import (
-    DataFinding,
     TrainingDataWarning,
     UnvalidatedDataError,
     read_for_training,
@@ -32,9 +32,9 @@ __all__ = [
     "ContractApplied",
     "ContractError",
     "CsvDialect",
-    "DataFinding",
     "DraftContract",
     "FileSource",
+    "Finding",
     "FrameSource",
     "IngestOptions",
     "IngestResult",

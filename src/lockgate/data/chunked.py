@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -33,6 +33,7 @@ from lockgate.config import Settings
 from lockgate.data import quarantine as quarantine_table
 from lockgate.data import table as delta
 from lockgate.data.batch_index import CrossChunk, key_values
+from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus, check_results
 from lockgate.data.chunk_reader import Chunk, ChunkedRead
 from lockgate.data.contract import Contract
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
@@ -103,8 +104,9 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
-    path = delta.table_path(settings, table)
-    qpath = delta.quarantine_path(settings, table)
+    # an s3:// table's ObjectLocation duck-types the Path calls made here
+    path = cast(Path, delta.table_path(settings, table))
+    qpath = cast(Path, delta.quarantine_path(settings, table))
     landed = delta.open_table(path)
     given = contract.version
     work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-", dir=_ensure(path.parent)))
@@ -115,7 +117,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     stats = BatchStats(contract)
     warnings: list[str] = []
     changes: list[str] = []
-    batch_checks: dict[str, dict[str, Any]] = {}
+    batch_checks: dict[str, CheckResult] = {}
     source_name, schema = "", None
     cross: CrossChunk | None = None
     try:
@@ -158,20 +160,24 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         if done is not None:
             _discard(path, qpath, staged, quarantine_adds)
             return ingestion.IngestResult(
-                table, done, totals.rows, 0, 0, {}, False, done.batch_id or "",
-                (f"same content already landed as {done.ref} under contract v{given}; "
-                 "nothing new was written",), done.contract_version)
+                table=table, dataset_version=done, ingested=totals.rows + totals.deduplicated,
+                accepted=0,
+                quarantined=0, reasons={}, created=False, batch_id=done.batch_id or "",
+                warnings=(f"same content already landed as {done.ref} under contract "
+                          f"v{given}; nothing new was written",),
+                contract_version=done.contract_version, chunks=len(staged))
         batch_id = hashlib.sha256(f"{content_hash}|{given}".encode()).hexdigest()[:16]
         _check_share(totals, contract, options, source_name, table)
         reasons = {k: v for k, v in sorted(totals.counts.items()) if v}
         record = _record(batch_id, source_name, content_hash, contract, given, totals,
                          reasons, stats, changes, warnings, options, batch_checks)
-        statistical = ingestion._batch_level(store, table, _Screened(stats.result(),
-                                                                     stats.categories()))
-        record["checks"].update(statistical)
-        record["details"]["warnings"] += [c["message"] for c in statistical.values()]
-        if any(not c["ok"] for c in record["checks"].values() if c.get("level") == "batch"):
-            record["validation_status"] = "failed"
+        statistical = ingestion._batch_level(store, table, stats.result(),
+                                             stats.categories())
+        record["checks"].update({n: r.to_dict() for n, r in statistical.items()})
+        record["details"]["warnings"] += [c.message for c in statistical.values() if c.message]
+        if any(not r.ok for r in check_results(record["checks"]).values()
+               if r.level is CheckLevel.BATCH):
+            record["validation_status"] = ValidationStatus.FAILED
         removes = _superseded(store, path, table, content_hash, given, contract, record)
         _commit_quarantine(qpath, held, quarantine_adds, record, table)
         adds = [s.accepted for s in staged if s.accepted is not None]
@@ -186,15 +192,11 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     dataset_version = ingestion._register(store, table, version, record, run)
     ingestion._remember_stats(store, dataset_version)
     return ingestion.IngestResult(
-        table, dataset_version, totals.rows, totals.accepted, totals.quarantined, reasons,
-        True, batch_id, tuple(record["details"]["warnings"]), contract.version,
-        totals.deduplicated, 0, (), tuple(totals.copy_rows[:10_000]))
-
-
-@dataclass(frozen=True, slots=True)
-class _Screened:
-    stats: dict[str, dict[str, Any]]
-    categories: dict[str, dict[str, int]]
+        table=table, dataset_version=dataset_version, ingested=totals.rows,
+        accepted=totals.accepted, quarantined=totals.quarantined, reasons=reasons,
+        created=True, batch_id=batch_id, warnings=tuple(record["details"]["warnings"]),
+        contract_version=contract.version, deduplicated=totals.deduplicated, updated=0,
+        row_reasons=(), copy_rows=tuple(totals.copy_rows[:10_000]), chunks=len(staged))
 
 
 def _screen_chunk(chunk: Chunk, contract: Contract, settings: Settings, landed: Any,
@@ -338,12 +340,13 @@ def _check_share(totals: _Totals, contract: Contract, options: Any, source: str,
 def _record(batch_id: str, source: str, content_hash: str, contract: Contract, given: str,
             totals: _Totals, reasons: dict[str, int], stats: BatchStats, changes: list[str],
             warnings: list[str], options: Any,
-            batch_checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    checks = {name: {"passed": totals.rows - totals.counts.get(name, 0),
-                     "failed": totals.counts.get(name, 0), "level": "row", "ok": True}
-              for name in totals.checks}
-    checks.update(batch_checks)
-    status = "failed" if any(not c["ok"] for c in batch_checks.values()) else "passed"
+            batch_checks: dict[str, CheckResult]) -> dict[str, Any]:
+    rows = {name: CheckResult(name, ValidationStatus.PASSED, CheckLevel.ROW,
+                              passed=totals.rows - totals.counts.get(name, 0),
+                              failed=totals.counts.get(name, 0)) for name in totals.checks}
+    checks = {name: r.to_dict() for name, r in {**rows, **batch_checks}.items()}
+    status = (ValidationStatus.FAILED if any(not c.ok for c in batch_checks.values())
+              else ValidationStatus.PASSED)
     return {
         "batch_id": batch_id, "source": source, "content_hash": content_hash,
         "contract_version": contract.version, "rows_ingested": totals.rows,

@@ -16,6 +16,7 @@ from typing import Any
 
 from lockgate.config import Settings, load_settings
 from lockgate.data import table as delta
+from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import Contract, check_table_name, load_contract
 from lockgate.data.errors import ContractError
 from lockgate.data.ingestion import _register, contract_for, reconcile
@@ -78,11 +79,11 @@ def apply_contract(table: str, contract: Contract | str | Path, *, revalidate: b
     status, checks = current.validation_status, dict(current.checks)
     if revalidate:
         failing = validate(typed, new).reasons
-        status = "failed" if failing else "passed"
-        checks = {f"revalidate:{name}": {"passed": frame.height - n, "failed": n,
-                                         "level": "batch", "ok": False,
-                                         "message": f"{n} landed rows fail `{name}` under "
-                                         f"contract v{new.version}"}
+        status = ValidationStatus.FAILED if failing else ValidationStatus.PASSED
+        checks = {f"revalidate:{name}": CheckResult(
+            f"revalidate:{name}", ValidationStatus.FAILED, CheckLevel.BATCH,
+            passed=frame.height - n, failed=n,
+            message=f"{n} landed rows fail `{name}` under contract v{new.version}").to_dict()
                   for name, n in failing.items()}
     record = _record(new, old.version, status, checks, revalidate, failing)
     version = delta.commit(path, typed.select(new.column_names).head(0), record,

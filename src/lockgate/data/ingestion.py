@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -23,9 +23,15 @@ from lockgate.data import quarantine as quarantine_table
 from lockgate.data import schema_change
 from lockgate.data import table as delta
 from lockgate.data.batch_index import CrossChunk
+from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import chunked
 from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
-from lockgate.data.contract import Contract, check_table_name, load_contract
+from lockgate.data.contract import (
+    Contract,
+    SchemaChangePolicy,
+    check_table_name,
+    load_contract,
+)
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
@@ -80,6 +86,8 @@ class IngestResult:
     #: positions of the copies (so a caller that merged requests can answer each).
     row_reasons: tuple[tuple[int, tuple[str, ...]], ...] = field(default=(), repr=False)
     copy_rows: tuple[int, ...] = field(default=(), repr=False)
+    #: Chunks the batch was read in (0: read whole).
+    chunks: int = 0
 
     @property
     def version(self) -> int | None:
@@ -94,6 +102,7 @@ class IngestResult:
             "reasons": self.reasons, "created": self.created, "batch_id": self.batch_id,
             "warnings": list(self.warnings), "contract_version": self.contract_version,
             "deduplicated": self.deduplicated, "updated": self.updated,
+            "chunks": self.chunks,
             "validation_status": None if self.dataset_version is None
             else self.dataset_version.validation_status,
         }
@@ -134,6 +143,9 @@ class IngestOptions:
 
     max_quarantine_share: float | None = None
     mode: IngestMode = "append"
+    #: Bytes of CSV/JSON text (rows of Parquet / SQL: their own sizes) per chunk of a
+    #: chunked read; default ``chunk_reader.CHUNK_BYTES``.
+    chunk_bytes: int | None = None
 
     def __post_init__(self) -> None:
         share = self.max_quarantine_share
@@ -189,7 +201,7 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
         return land_incremental(source, table, resolved, settings=settings, run=run,
                                 options=options, progress=progress)
     if options.mode == "append" and not whole:
-        chunks = chunked(source)
+        chunks = chunked(source, chunk_bytes=options.chunk_bytes)
         if chunks is not None:
             def report(rows: int, read: int) -> None:
                 if progress is not None:
@@ -219,11 +231,12 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     if landing.idempotent:
         done = _landed_before(store, table, batch.content_hash, contract.version)
         if done is not None:
-            return IngestResult(table, done, batch.frame.height, 0, 0, {}, False,
-                                done.batch_id or "", (
-                                    f"same content already landed as {done.ref} under "
-                                    f"contract v{contract.version}; nothing new was written",),
-                                done.contract_version)
+            return IngestResult(
+                table=table, dataset_version=done, ingested=batch.frame.height, accepted=0,
+                quarantined=0, reasons={}, created=False, batch_id=done.batch_id or "",
+                warnings=(f"same content already landed as {done.ref} under contract "
+                          f"v{contract.version}; nothing new was written",),
+                contract_version=done.contract_version)
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
@@ -240,11 +253,14 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     outcome, contract, warnings = screened.outcome, screened.contract, screened.warnings
     outcome = _with_rejected(outcome, landing)
     _check_share(outcome, contract, options, batch.source, table)
-    batch_checks = {**screened.batch_checks, **_batch_level(store, table, screened)}
-    warnings += [c["message"] for c in batch_checks.values() if c.get("message")]
-    checks = {**outcome.checks_record(), **batch_checks}
-    status = "failed" if any(not c["ok"] for c in batch_checks.values()) else "passed"
-    record = {
+    batch_checks = {**screened.batch_checks,
+                    **_batch_level(store, table, screened.stats, screened.categories)}
+    warnings += [c.message for c in batch_checks.values() if c.message]
+    results = {**outcome.check_results(), **batch_checks}
+    checks = {name: result.to_dict() for name, result in results.items()}
+    status = (ValidationStatus.FAILED if any(not c.ok for c in batch_checks.values())
+              else ValidationStatus.PASSED)
+    record: dict[str, Any] = {
         "batch_id": batch_id, "source": batch.source, "content_hash": batch.content_hash,
         "contract_version": contract.version, "rows_ingested": outcome.rows,
         "rows_accepted": outcome.accepted.height, "rows_quarantined": outcome.quarantined.height,
@@ -268,8 +284,9 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         record["details"]["warnings"].append(
             f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
             "its rows leave the table, still readable by time travel")
-        staged = [delta.stage_file(path, outcome.accepted)] if outcome.accepted.height else []
-        version = delta.commit_staged(path, staged, outcome.accepted.to_arrow().schema, record,
+        local = cast(Path, path)  # ObjectLocation duck-types stage_file's Path calls
+        staged = [delta.stage_file(local, outcome.accepted)] if outcome.accepted.height else []
+        version = delta.commit_staged(local, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
         _KEYS.pop(str(path), None)
     else:
@@ -278,12 +295,15 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         _remember_keys(path, version, outcome.accepted)
     dataset_version = _register(store, table, version, record, run)
     _remember_stats(store, dataset_version)
-    return IngestResult(table, dataset_version, outcome.rows, outcome.accepted.height,
-                        outcome.quarantined.height, outcome.reasons, True, batch_id,
-                        tuple(warnings), contract.version, outcome.deduplicated,
-                        outcome.updated,
-                        tuple((int(r), tuple(c)) for r, c in outcome.quarantined.select(
-                            ROW, REASONS).iter_rows()), outcome.copy_rows)
+    return IngestResult(
+        table=table, dataset_version=dataset_version, ingested=outcome.rows,
+        accepted=outcome.accepted.height, quarantined=outcome.quarantined.height,
+        reasons=outcome.reasons, created=True, batch_id=batch_id, warnings=tuple(warnings),
+        contract_version=contract.version, deduplicated=outcome.deduplicated,
+        updated=outcome.updated,
+        row_reasons=tuple((int(r), tuple(c)) for r, c in outcome.quarantined.select(
+            ROW, REASONS).iter_rows()),
+        copy_rows=outcome.copy_rows)
 
 
 def land_incremental(source: SqlSource, table: str, contract: Contract, *,
@@ -395,17 +415,19 @@ def _check_share(outcome: ValidationOutcome, contract: Contract, options: Ingest
                                    limit, outcome.reasons)
 
 
-def _batch_level(store: Store, table: str, screened: Screening) -> dict[str, dict[str, Any]]:
+def _batch_level(store: Store, table: str, stats: dict[str, dict[str, Any]],
+                 categories: dict[str, dict[str, int]]) -> dict[str, CheckResult]:
     """Scale, null-share and category-set checks on the whole incoming batch."""
     previous = _previous_stats(store, table)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, CheckResult] = {}
     for kind, flagged in (
-            ("scale", scale_changes(screened.stats, previous)),
-            ("nulls", null_share_changes(screened.stats, previous)),
-            ("categories", category_changes(screened.stats, previous, screened.categories))):
+            ("scale", scale_changes(stats, previous)),
+            ("nulls", null_share_changes(stats, previous)),
+            ("categories", category_changes(stats, previous, categories))):
         for name, message in flagged.items():
-            found[f"{kind}:{name}"] = {"passed": 0, "failed": 1, "level": "batch",
-                                       "ok": False, "message": message}
+            found[f"{kind}:{name}"] = CheckResult(
+                f"{kind}:{name}", ValidationStatus.FAILED, CheckLevel.BATCH, passed=0,
+                failed=1, message=message)
     return found
 
 
@@ -479,10 +501,15 @@ def reconcile(store: Store, settings: Settings, table: str) -> int:
     if latest is None:
         return 0
     try:
-        if store.dataset_version(table).version == latest:
-            return 0  # the usual case, one cheap query; gaps are filled on a mismatch
+        known_latest = store.dataset_version(table).version
     except LookupError:
-        pass
+        known_latest = None
+    if known_latest == latest:
+        return 0  # the usual case, one cheap query; gaps are filled on a mismatch
+    if known_latest is not None and known_latest < latest and not any(
+            entry["version"] > known_latest
+            for entry in delta.commits(path, limit=latest - known_latest)):
+        return 0  # only maintenance commits (`lockgate gc`: OPTIMIZE, VACUUM) since
     known = {v.version for v in store.dataset_versions(table)}
     added = 0
     for entry in delta.commits(path):
@@ -509,7 +536,7 @@ class Screening:
     outcome: ValidationOutcome
     contract: Contract
     warnings: list[str]
-    batch_checks: dict[str, dict[str, Any]]
+    batch_checks: dict[str, CheckResult]
     changes: list[str]
     stats: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, int]]
@@ -537,14 +564,15 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     schema_change.enforce(changes, contract, batch.source)
     policy = contract.schema_policy
     warnings: list[str] = []
-    batch_checks: dict[str, dict[str, Any]] = {}
-    holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
+    batch_checks: dict[str, CheckResult] = {}
+    holding = [c for c in changes if policy.for_kind(c.kind) == SchemaChangePolicy.QUARANTINE]
     if changes:
-        batch_checks["schema"] = {
-            "passed": 0, "failed": len(changes), "level": "batch", "ok": not holding,
-            "policy": str(policy),
-            "changes": [{"kind": c.kind, "column": c.column,
-                         "policy": policy.for_kind(c.kind)} for c in changes]}
+        batch_checks["schema"] = CheckResult(
+            "schema", ValidationStatus.FAILED if holding else ValidationStatus.PASSED,
+            CheckLevel.BATCH, passed=0, failed=len(changes),
+            details={"policy": str(policy),
+                     "changes": [{"kind": c.kind, "column": c.column,
+                                  "policy": policy.for_kind(c.kind)} for c in changes]})
         warnings += [f"{c.detail} (on_schema_change {c.kind}: {policy.for_kind(c.kind)})"
                      for c in changes]
     codes = [c.code for c in changes]
@@ -739,7 +767,7 @@ def _landed_before(store: Store, table: str, content_hash: str,
     return None
 
 
-def superseded_files(store: Store, path: Path, table: str, content_hash: str,
+def superseded_files(store: Store, path: delta.TablePath, table: str, content_hash: str,
                      contract_version: str, contract: Contract,
                      ) -> tuple[int, list[Any]] | None:
     """The earlier landing of the same source that a re-ingest under a new contract

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 from deltalake import DeltaTable
 
 from lockgate.data.contract import Contract
 from lockgate.data.normalize import PARSE_FAIL
+from lockgate.data.table import TablePath
 from lockgate.data.validation import (
     LANDED_CONFLICT,
     LANDED_CONFLICT_VERSION,
@@ -29,7 +31,7 @@ _GROUPS: dict[str, tuple[int, tuple[str, ...], pl.DataFrame]] = {}
 _GROUP, _LABEL, _VERSION = "__g__", "__l__", "__v__"
 
 
-def landed_groups(path: Path, contract: Contract,
+def landed_groups(path: TablePath, contract: Contract,
                   table: DeltaTable | None) -> pl.DataFrame | None:
     """Per landed (feature group, label): the newest version that landed it; None when
     the contract has no target or the table lacks one of its columns."""
@@ -47,7 +49,7 @@ def landed_groups(path: Path, contract: Contract,
     files = [Path(uri.removeprefix("file://")) for uri in table.file_uris()]
     if not files:
         return None
-    landed_in = _file_versions(path)
+    landed_in = _file_versions(cast(Path, path))  # ObjectLocation duck-types the Path calls
     frame = pl.scan_parquet(files, include_file_paths="__file__", missing_columns="insert").select(
         group_hash(features).alias(_GROUP), pl.col(contract.target).cast(pl.String)
         .alias(_LABEL), pl.col("__file__")).collect()

@@ -52,7 +52,15 @@ def open_table(path: TablePath, version: int | None = None) -> DeltaTable | None
 
 
 def scan(path: TablePath, version: int | None = None) -> pl.LazyFrame:
-    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``."""
+    """A lazy scan of the Delta table at ``path`` (local or ``s3://``), as of ``version``.
+
+    An older version that ``lockgate gc`` compacted since is scanned through the
+    compaction that followed it (the same rows; its own small files may be vacuumed).
+    """
+    if version is not None:
+        table = open_table(path)
+        if table is not None and version < table.version():
+            version = same_content_version(table, version)
     return pl.scan_delta(str(path), version=version, storage_options=storage_options(path))
 
 
@@ -162,9 +170,43 @@ def read_version(path: TablePath, table: str, version: int | None = None,
             raise NotFoundError(f"Table `{table}` has versions 0..{latest}, not {version}. "
                                 f"List them with `lockgate data versions {table}`.")
         delta.load_as_version(version)
-    frame = pl.from_arrow(delta.to_pyarrow_table(columns=columns))
+        try:
+            arrow = delta.to_pyarrow_table(columns=columns)
+        except Exception:
+            # `lockgate gc` compacted the version's files and vacuumed the originals: the
+            # same rows are read from the compaction that followed it.
+            delta = open_table(path) or delta  # the history beyond the version loaded
+            same = same_content_version(delta, version)
+            if same == version:
+                raise
+            delta.load_as_version(same)
+            arrow = delta.to_pyarrow_table(columns=columns)
+    else:
+        arrow = delta.to_pyarrow_table(columns=columns)
+    frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+#: Delta operations that rewrite or delete files without changing a table's rows.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def same_content_version(delta: DeltaTable, version: int,
+                         history: list[dict[str, Any]] | None = None) -> int:
+    """The newest Delta version holding exactly the rows of ``version``: ``version``
+    itself, or a later one reached only through compaction and vacuum commits.
+
+    ``lockgate gc`` keeps a version readable either by its own files or, once those are
+    compacted, by this later version's; ``history`` is ``delta.history()`` when the
+    caller has read it already.
+    """
+    operations = {int(e["version"]): e.get("operation")
+                  for e in (history if history is not None else delta.history())}
+    same = version
+    while operations.get(same + 1) in MAINTENANCE_OPERATIONS:
+        same += 1
+    return same
 
 
 def check_compatible(delta: DeltaTable | None, table: str, frame: pl.DataFrame) -> None:
@@ -260,7 +302,7 @@ def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
     return find_commit(path, record["batch_id"], table)
 
 
-def added_files(path: Path, version: int) -> list[RemoveAction]:
+def added_files(path: TablePath, version: int) -> list[RemoveAction]:
     """The data files ``version`` added, as removal actions."""
     now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
     before = {} if version == 0 else {

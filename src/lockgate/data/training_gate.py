@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.check_result import ValidationStatus, check_results, failed_checks
+from lockgate.data.finding import Finding, Severity
 from lockgate.errors import LockgateError, numbered
 from lockgate.store import DatasetVersion, Store
 from lockgate.tracking import Run, active_run, start_run
 
 #: Validation statuses the gate lets through without an override.
-PASSED = "passed"
+PASSED = ValidationStatus.PASSED
 _EXAMPLES = 3
 
 
@@ -48,28 +49,6 @@ class UnvalidatedDataError(LockgateError, ValueError):
 
 class TrainingDataWarning(UserWarning):
     """Training data has duplicates or conflicting labels (also recorded in the run)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DataFinding:
-    """Something about training data a person should know before training on it.
-
-    Attributes:
-        code: "duplicate_rows" or "conflicting_labels".
-        severity: "warning" (training proceeds) or "info".
-        message: one readable sentence.
-        evidence: counts and a few examples.
-    """
-
-    code: str
-    severity: str
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the same shape as modeling's findings)."""
-        return {"code": self.code, "severity": self.severity, "message": self.message,
-                "evidence": self.evidence}
 
 
 def read_for_training(table: str, version: int | None = None, *,
@@ -124,14 +103,15 @@ def refusal(found: DatasetVersion) -> UnvalidatedDataError:
     """The error for a version the gate refuses, naming its failing checks."""
     failing = failing_checks(found)
     command = f"lockgate data report {found.table_name}@{found.version}"
-    if found.validation_status == "not_run":
+    if found.validation_status == ValidationStatus.NOT_RUN:
         why = "its validation never ran (it was registered without checks)"
     else:
         why = f"its validation {found.validation_status}"
     lines = [f"Refusing to train on {found.ref}: {why}."]
     if failing:
         lines.append(f"{len(failing)} failing check(s):")
-        lines.append(numbered([_describe_check(name, found.checks[name]) for name in failing]))
+        results = check_results(found.checks)
+        lines.append(numbered([results[name].describe() for name in failing]))
     lines.append(f"See them with `{command}`. Re-ingest a fixed batch, or train anyway with "
                  f"allow_unvalidated=\"<why>\" (recorded in the run and shown in lineage).")
     return UnvalidatedDataError("\n".join(lines), ref=found.ref,
@@ -139,14 +119,12 @@ def refusal(found: DatasetVersion) -> UnvalidatedDataError:
 
 
 def failing_checks(found: DatasetVersion) -> list[str]:
-    """Names of a version's failed checks, batch-level first."""
-    failed = [name for name, check in found.checks.items()
-              if isinstance(check, dict) and not check.get("ok", True)]
-    return sorted(failed, key=lambda n: (found.checks[n].get("level") != "batch", n))
+    """Names of a version's failed checks, batch-level first (:func:`failed_checks`)."""
+    return failed_checks(found.checks)
 
 
 def training_findings(frame: pl.DataFrame, *, features: Sequence[str] | None = None,
-                      target: str | None = None) -> list[DataFinding]:
+                      target: str | None = None) -> list[Finding]:
     """Exact duplicate rows and conflicting labels (same features, different target).
 
     Args:
@@ -160,8 +138,8 @@ def training_findings(frame: pl.DataFrame, *, features: Sequence[str] | None = N
     findings = []
     duplicates = frame.height - frame.unique().height
     if duplicates:
-        findings.append(DataFinding(
-            "duplicate_rows", "warning",
+        findings.append(Finding(
+            "duplicate_rows", Severity.WARNING,
             f"{duplicates} of {frame.height} rows are exact duplicates of another row; "
             "they weigh double in training and can leak between train and test folds.",
             {"duplicate_rows": duplicates, "rows": frame.height},
@@ -175,7 +153,7 @@ def training_findings(frame: pl.DataFrame, *, features: Sequence[str] | None = N
 
 
 def _conflicting_labels(frame: pl.DataFrame, features: list[str],
-                        target: str) -> DataFinding | None:
+                        target: str) -> Finding | None:
     if not features:
         return None
     groups = (frame.group_by(features)
@@ -190,8 +168,8 @@ def _conflicting_labels(frame: pl.DataFrame, features: list[str],
          "labels": [_plain(v) for v in row["_values"]]}
         for row in groups.head(_EXAMPLES).iter_rows(named=True)
     ]
-    return DataFinding(
-        "conflicting_labels", "warning",
+    return Finding(
+        "conflicting_labels", Severity.WARNING,
         f"{groups.height} feature combinations ({rows} rows) carry more than one value of "
         f"`{target}`: the same input with different labels caps achievable accuracy and "
         "often means a join or labelling error.",
@@ -211,7 +189,7 @@ def _override_reason(allow_unvalidated: str | None) -> str | None:
 
 
 def _record(found: DatasetVersion, run: Run | None, override: str | None,
-            findings: list[DataFinding], settings: Settings) -> None:
+            findings: list[Finding], settings: Settings) -> None:
     run = run or active_run()
     own = None
     if run is None and override is not None:
@@ -239,10 +217,6 @@ def _record(found: DatasetVersion, run: Run | None, override: str | None,
             own.end("FINISHED")
 
 
-def _describe_check(name: str, check: dict[str, Any]) -> str:
-    text = f"{name} ({check.get('level', 'row')}): {check.get('passed', 0)} passed, " \
-           f"{check.get('failed', 0)} failed"
-    return f"{text} — {check['message']}" if check.get("message") else text
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from lockgate.data.batch_index import CROSS_COPY, CROSS_PREFIX
+from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, RAW
 
@@ -68,10 +69,16 @@ class ValidationOutcome:
         """Rows per reason code, only the codes that occurred."""
         return {k: v for k, v in sorted(self.counts.items()) if v}
 
+    def check_results(self) -> dict[str, CheckResult]:
+        """One record per row-level check: it holds (its failing rows are quarantined,
+        row by row), with the counts."""
+        return {name: CheckResult(name, ValidationStatus.PASSED, CheckLevel.ROW,
+                                  passed=self.rows - self.counts[name],
+                                  failed=self.counts[name]) for name in self.checks}
+
     def checks_record(self) -> dict[str, dict[str, Any]]:
-        """The per-check record stored with the dataset version."""
-        return {name: {"passed": self.rows - self.counts[name], "failed": self.counts[name],
-                       "level": "row", "ok": True} for name in self.checks}
+        """The per-check record stored with the dataset version (its stored form)."""
+        return {name: r.to_dict() for name, r in self.check_results().items()}
 
 
 def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,

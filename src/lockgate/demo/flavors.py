@@ -88,9 +88,10 @@ def _import_mlflow(ctx: DemoContext, model: object) -> None:
 
 
 def _absolute(settings: Settings) -> Settings:
-    """The same settings with every folder absolute (they are relative to the cwd)."""
+    """The same settings with every folder absolute (they are relative to the cwd); an
+    ``s3://`` root is already absolute and stays as it is."""
     folders = ("home", "artifact_root", "data_root")
-    update: dict[str, Any] = {name: Path(value).resolve() for name in folders
+    update: dict[str, Any] = {name: value.resolve() for name in folders
                               if (value := getattr(settings, name)) is not None}
     return dataclasses.replace(settings, **update)  # Settings is a dataclass now
 

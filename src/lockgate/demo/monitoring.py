@@ -23,6 +23,7 @@ import polars as pl
 from rich.table import Table
 from sklearn.base import clone
 
+from lockgate.data.table import scan as scan_table
 from lockgate.demo.context import DemoContext
 from lockgate.errors import LockgateError
 from lockgate.monitoring import (
@@ -233,7 +234,7 @@ def _wait_rows(ctx: DemoContext, name: str, table: str, since: float,
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (path / "_delta_log").is_dir():
-            count = (pl.scan_delta(str(path)).filter(pl.col("timestamp") >= start)
+            count = (scan_table(path).filter(pl.col("timestamp") >= start)
                      .select(pl.len()).collect().item())
             if count >= expected:
                 return

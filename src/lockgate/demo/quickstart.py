@@ -17,6 +17,7 @@ from lockgate.demo import (
     pipelines,
     quality,
     registry,
+    retention,
     server,
     tracking,
     ui,
@@ -36,6 +37,7 @@ SECTIONS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("registry", registry.run),
     ("monitoring", monitoring.run),
     ("ui", ui.run),
+    ("retention", retention.run),
     ("server", server.run),
 ]
 

@@ -56,13 +56,8 @@ def findings_table(findings: list[dict[str, Any]]) -> str:
 
 
 def finding_html(finding: Any) -> str:
-    """One leakage finding with its evidence."""
-    css = "bad" if finding.severity in ("blocking", "error") else ""
-    return d.box(f"Finding {finding.code}",
-                 f'<p><span class="{css}">{d.esc(finding.severity)}</span>: '
-                 f"{d.esc(finding.message)}</p>",
-                 d.mapping_table({k: _short(v) for k, v in finding.evidence.items()},
-                                 "evidence"))
+    """One finding with its evidence (the record renders itself)."""
+    return str(finding._repr_html_())
 
 
 def evaluation_figures(record: Any) -> list[go.Figure]:

@@ -14,7 +14,7 @@ not detectable from the data.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -28,6 +28,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from lockgate.data.finding import Finding, Severity
 from lockgate.errors import ConfigError
 from lockgate.modeling.evaluation import (
     Predictions,
@@ -39,30 +40,8 @@ from lockgate.modeling.features import ContractLike, build_preprocessor
 from lockgate.modeling.splitter import as_polars
 from lockgate.modeling.timestamps import parse_time
 
-BLOCKING, WARNING, INFO = "blocking", "warning", "info"
+BLOCKING, WARNING, INFO = Severity.BLOCKING, Severity.WARNING, Severity.INFO
 SEVERITIES = (BLOCKING, WARNING, INFO)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One leakage finding: what, how bad, and the numbers behind it."""
-
-    code: str
-    severity: str
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Finding:
-        return cls(data["code"], data["severity"], data["message"], dict(data.get("evidence", {})))
-
-    def _repr_html_(self) -> str:
-        from lockgate.modeling.display import finding_html
-
-        return finding_html(self)
 
 
 @dataclass(frozen=True, slots=True)

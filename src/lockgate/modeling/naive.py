@@ -16,9 +16,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from lockgate.data.finding import Finding, Severity
 from lockgate.errors import LockgateError
 from lockgate.modeling.evaluation import Predictions, point_metrics
-from lockgate.modeling.leakage import Finding, no_holdout
+from lockgate.modeling.leakage import no_holdout
 from lockgate.modeling.nested_cv import predictions_for
 
 PROTOCOLS = ("train_score", "random_split_preprocessed_all")
@@ -44,7 +45,7 @@ def naive_scores(protocols: Sequence[str], *, model: Any, pipeline: Any, x: pd.D
         else:
             pred = _random_split_all_rows(pipeline, x, y, problem_type, n_splits, seed)
             finding = Finding(
-                "preprocessing_outside_cv", "blocking",
+                "preprocessing_outside_cv", Severity.BLOCKING,
                 "Preprocessing fitted on all rows before a random K-fold: test folds shaped "
                 "the features and structure (time, entities) was ignored.",
                 {"protocol": protocol},

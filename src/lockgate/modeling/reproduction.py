@@ -205,7 +205,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
     for name in ("artifact_root", "data_root"):
         value = getattr(settings, name)
         if value is not None:
-            values[f"LOCKGATE_{name.upper()}"] = str(Path(value).resolve())
+            values[f"LOCKGATE_{name.upper()}"] = str(value.resolve())  # a Path or s3://
     if getattr(settings, "trusted_types", ()):  # the operator's allowlist additions
         values["LOCKGATE_TRUSTED_TYPES"] = ",".join(settings.trusted_types)
     return values

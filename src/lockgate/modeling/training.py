@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.finding import Finding, Severity
 from lockgate.errors import LockgateError
 from lockgate.modeling.diagnostics import diagnostics
 from lockgate.modeling.evaluation import (
@@ -37,7 +38,6 @@ from lockgate.modeling.evaluation import (
 )
 from lockgate.modeling.features import build_pipeline
 from lockgate.modeling.leakage import (
-    Finding,
     LeakageConfig,
     blocked_columns,
     check_leakage,
@@ -386,7 +386,7 @@ def _fit_and_evaluate(run: Run, job: _Job, plan: SplitPlan, user_pair: dict[str,
         config=config.leakage))
     findings = _exclude_blocked(run, job, findings)
     if job.structure_note:
-        findings.append(Finding("near_duplicate_rows", "warning", job.structure_note,
+        findings.append(Finding("near_duplicate_rows", Severity.WARNING, job.structure_note,
                                 {"grouped_by": CLUSTER}))
     folds = _timed(job, "fit_cv", lambda: _cross_validate(run, job, plan))
     dev_folds = _relative(plan.folds, plan.development)
@@ -485,7 +485,7 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
     findings = list(findings)
     if not scores.beats_baseline:
         findings.append(Finding(
-            "does_not_beat_baseline", "warning",
+            "does_not_beat_baseline", Severity.WARNING,
             f"The model's {scores.primary} ({scores.metrics[scores.primary]:.4f}) is not "
             f"reliably better than the dummy baseline's ({scores.baseline[scores.primary]:.4f})"
             " on the holdout (paired bootstrap, 95%).",
@@ -496,7 +496,7 @@ def _evaluate(job: _Job, plan: SplitPlan, model: Any, findings: list[Finding],
     if len(holdout) < job.config.min_holdout_rows and len(folds) >= 2:
         metrics, intervals = _cv_estimate(folds)
         findings.append(Finding(
-            "small_holdout", "info",
+            "small_holdout", Severity.INFO,
             f"The holdout has {len(holdout)} rows, too few for a stable score (its "
             f"{scores.primary} {scores.metrics[scores.primary]:.3f}, 95% interval "
             f"{_fmt(scores.intervals.get(scores.primary))}). The reported estimate is the "

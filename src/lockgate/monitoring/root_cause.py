@@ -22,6 +22,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
+from lockgate.data.check_result import failed_checks
 from lockgate.errors import NotFoundError
 from lockgate.monitoring.performance import label_strings
 from lockgate.monitoring.watched_model import WatchedModel
@@ -259,8 +260,7 @@ def _human_seconds(seconds: float) -> str:
 
 def _upstream(dv: DatasetVersion, *, trained_on: bool) -> UpstreamVersion:
     reasons = {str(k): int(v) for k, v in (dv.details or {}).get("reasons", {}).items()}
-    failed = sorted(name for name, result in (dv.checks or {}).items()
-                    if isinstance(result, Mapping) and result.get("ok") is False)
+    failed = sorted(failed_checks(dv.checks))
     share = dv.rows_quarantined / dv.rows_ingested if dv.rows_ingested else 0.0
     return UpstreamVersion(dv.ref, dv.version, dv.validation_status, dv.rows_ingested, share,
                            reasons, failed, trained_on)

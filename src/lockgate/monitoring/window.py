@@ -31,15 +31,17 @@ from lockgate.errors import LockgateError, NotFoundError
 from lockgate.location import StoragePath, storage_options
 from lockgate.monitoring.contract_check import count_violations, merge_violations
 from lockgate.quality import Profile, profile
+from lockgate.serving.prediction_log import OUTPUT_COLUMNS, predictions_path
+from lockgate.serving.prediction_log import feedback_path as feedback_path  # re-exported
 from lockgate.store import Store
 from lockgate.store.tables_monitoring import monitor_buckets as t_buckets
 
 #: Log-spaced latency bin edges from 0.01 ms to 100 s, 20 bins per decade: fixed, so
 #: histograms of any two buckets add up exactly.
 LATENCY_EDGES = np.logspace(-2, 5, 141)
-PREDICTION_COLUMNS = ("prediction", "probability")
-LOG_COLUMNS = ("request_id", "timestamp", "model_name", "model_version", "prediction",
-               "probability", "latency_ms")
+#: The log's format is the serving stage's (lockgate.serving.prediction_log owns its
+#: paths and columns); monitoring reads it.
+PREDICTION_COLUMNS = OUTPUT_COLUMNS
 
 
 class PredictionLogError(LockgateError, ValueError):
@@ -47,13 +49,9 @@ class PredictionLogError(LockgateError, ValueError):
 
 
 def prediction_log_path(settings: Settings, model_name: str) -> StoragePath:
-    """Where the serving stage writes the model's prediction log (a Delta table)."""
-    return settings.resolved_data_root / "_predictions" / model_name
-
-
-def feedback_path(settings: Settings, model_name: str) -> StoragePath:
-    """Where the serving stage writes ground truth for the model (a Delta table)."""
-    return settings.resolved_data_root / "_feedback" / model_name
+    """Where the serving stage writes the model's prediction log (a Delta table):
+    :func:`lockgate.serving.prediction_log.predictions_path`."""
+    return predictions_path(settings, model_name)
 
 
 @dataclass(frozen=True, slots=True)

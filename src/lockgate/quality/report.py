@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from lockgate.config import Settings, load_settings
+from lockgate.data.check_result import ValidationStatus, check_results
 from lockgate.quality.drift import DriftConfig, drift
 from lockgate.quality.profile import ColumnProfile, Profile, default_edges
 from lockgate.quality.stored_profile import profile_for, stored_profile
@@ -107,7 +108,7 @@ def _dataset(found: DatasetVersion) -> dict[str, Any]:
 
 
 def _gate(found: DatasetVersion) -> dict[str, Any]:
-    passed = found.validation_status == "passed"
+    passed = found.validation_status == ValidationStatus.PASSED
     return {
         "trainable": passed,
         "message": "training may read this version" if passed else
@@ -117,14 +118,9 @@ def _gate(found: DatasetVersion) -> dict[str, Any]:
 
 
 def _checks(found: DatasetVersion) -> dict[str, Any]:
-    items = []
-    for name, check in sorted(found.checks.items()):
-        if not isinstance(check, dict):
-            continue
-        items.append({"name": name, "level": check.get("level", "row"),
-                      "passed": int(check.get("passed", 0)),
-                      "failed": int(check.get("failed", 0)), "ok": bool(check.get("ok", True)),
-                      "message": check.get("message")})
+    items = [{"name": name, "level": str(check.level), "passed": check.passed,
+              "failed": check.failed, "ok": check.ok, "message": check.message}
+             for name, check in sorted(check_results(found.checks).items())]
     return {"total": len(items), "ok": sum(c["ok"] for c in items),
             "not_ok": sum(not c["ok"] for c in items),
             "rows_failed": sum(c["failed"] for c in items if c["level"] == "row"),

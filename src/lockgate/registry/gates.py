@@ -12,7 +12,7 @@ import json
 import math
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lockgate.artifacts import TypeAllowlist
 from lockgate.config import PROJECT_FILE
+from lockgate.data.check_result import ValidationStatus, failed_checks
 from lockgate.errors import ConfigError, NotFoundError, close_matches, numbered
 from lockgate.registry.package import ModelPackage, package_flavor, skops_types_of
 from lockgate.store import Store
@@ -120,10 +121,9 @@ def data_validated(store: Store, package: ModelPackage) -> GateResult:
     except NotFoundError:
         return GateResult("data_validated", False,
                           f"dataset version id {dataset_version_id} is not in this store")
-    failed = sorted(name for name, check in (record.checks or {}).items()
-                    if isinstance(check, Mapping) and check.get("ok") is False)
+    failed = sorted(failed_checks(record.checks))
     details = {"dataset": record.ref, "status": record.validation_status, "failed": failed}
-    if record.validation_status != "passed":
+    if record.validation_status != ValidationStatus.PASSED:
         why = f"; failed checks: {', '.join(failed)}" if failed else ""
         return GateResult("data_validated", False,
                           f"{record.ref} has validation status `{record.validation_status}`"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from lockgate.errors import numbered
 from lockgate.registry import gates as g
 from lockgate.registry.errors import GateFailedError, ModelNotFoundError, RegistryError
-from lockgate.registry.model_version import STAGES, ModelVersion, Registry
+from lockgate.registry.model_version import STAGES, ModelVersion, Registry, Stage
 from lockgate.registry.package import ModelPackage
 
-GATED_STAGES = ("staging", "production")
+GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> lis
     """Run every promotion gate for ``mv`` against the current production version."""
     package = registry.load(mv)
     champion, champion_ref = _champion(registry, mv)
-    if registry.alias_version(mv.name, "production") == mv.version:
+    if registry.alias_version(mv.name, Stage.PRODUCTION) == mv.version:
         # Not "no production version yet": this version *is* production.
         versus = g.GateResult("champion_challenger", True,
                               f"{mv.ref} is already the production version: no other "
@@ -55,7 +55,7 @@ def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> lis
     ]
 
 
-def promote(registry: Registry, name: str, version: int, *, to: str = "production",
+def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PRODUCTION,
             config: g.GateConfig | None = None, dry_run: bool = False,
             actor: str | None = None, reason: str | None = None,
             raise_on_failure: bool = True) -> PromotionResult:
@@ -106,7 +106,7 @@ def rollback(registry: Registry, name: str, *, actor: str | None = None,
         ModelNotFoundError: no production version, or none served before it.
     """
     history = production_history(registry, name)
-    current = registry.alias_version(name, "production")
+    current = registry.alias_version(name, Stage.PRODUCTION)
     if current is None or not history:
         raise ModelNotFoundError(f"Model `{name}` has no production version to roll back.")
     if len(history) < 2:
@@ -115,7 +115,7 @@ def rollback(registry: Registry, name: str, *, actor: str | None = None,
             "earlier one to restore. Promote another version instead.")
     target = history[-2]
     registry.load(registry.get(name, target))  # refuse a tampered package before switching
-    return registry.transition(name, target, "production", action="rollback", actor=actor,
+    return registry.transition(name, target, Stage.PRODUCTION, action="rollback", actor=actor,
                                reason=reason or f"rollback from v{current}")
 
 
@@ -123,7 +123,7 @@ def production_history(registry: Registry, name: str) -> list[int]:
     """Versions that served production, as a stack: each rollback pops the current one."""
     stack: list[int] = []
     for step in registry.transitions(name):
-        if step.to_stage != "production":
+        if step.to_stage != Stage.PRODUCTION:
             continue
         if step.action == "promote":
             stack.append(step.version)
@@ -135,7 +135,7 @@ def production_history(registry: Registry, name: str) -> list[int]:
 
 
 def _champion(registry: Registry, mv: ModelVersion) -> tuple[ModelPackage | None, str | None]:
-    version = registry.alias_version(mv.name, "production")
+    version = registry.alias_version(mv.name, Stage.PRODUCTION)
     if version is None or version == mv.version:
         return None, None
     return registry.load(registry.get(mv.name, version)), f"{mv.name}@{version}"

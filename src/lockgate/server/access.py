@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,7 +282,7 @@ def presented_token(scope: Scope) -> str | None:
     return None
 
 
-def principal_of(scope: Scope) -> Principal | None:
+def principal_of(scope: Mapping[str, Any]) -> Principal | None:
     """The principal the middleware authenticated for this request."""
     state = scope.get("state") or {}
     found = state.get(PRINCIPAL_KEY)

@@ -27,6 +27,17 @@ from lockgate.location import StoragePath, storage_options
 log = logging.getLogger("lockgate.serving")
 
 TIMESTAMP = pl.Datetime("us", "UTC")
+#: Folders under the data root: ``<data_root>/_predictions/<model>``, ``_feedback/<model>``.
+PREDICTIONS_DIR = "_predictions"
+FEEDBACK_DIR = "_feedback"
+#: Columns every row of a prediction log starts with, then the model's features.
+KEY_COLUMNS: dict[str, pl.DataType] = {
+    "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
+    "model_version": pl.Int64(),
+}
+#: What the model said: the label (or value) and, for a binary classifier, the positive
+#: class's probability (null otherwise).
+OUTPUT_COLUMNS = ("prediction", "probability")
 #: Per-row accounting of the prediction log. A request of n rows shares its latency and
 #: its model call's CPU time among them (``latency_ms``, ``cpu_ms`` are per row, so sums
 #: over rows are totals); the whole request's latency and size stay on every row
@@ -43,12 +54,12 @@ ACCOUNTING_COLUMNS: dict[str, pl.DataType] = {
 
 def predictions_path(settings: Settings, model_name: str) -> StoragePath:
     """``<data_root>/_predictions/<model_name>``."""
-    return settings.resolved_data_root / "_predictions" / model_name
+    return settings.resolved_data_root / PREDICTIONS_DIR / model_name
 
 
 def feedback_path(settings: Settings, model_name: str) -> StoragePath:
     """``<data_root>/_feedback/<model_name>``."""
-    return settings.resolved_data_root / "_feedback" / model_name
+    return settings.resolved_data_root / FEEDBACK_DIR / model_name
 
 
 def prediction_schema(contract: Contract, features: list[str],
@@ -56,10 +67,7 @@ def prediction_schema(contract: Contract, features: list[str],
     """The prediction log's columns for one model; this module owns the format and
     monitoring imports it. Each feature is logged as the type it lands as in the
     versioned tables (:attr:`lockgate.data.ColumnSpec.polars_dtype`)."""
-    schema: dict[str, pl.DataType] = {
-        "request_id": pl.Utf8(), "timestamp": TIMESTAMP, "model_name": pl.Utf8(),
-        "model_version": pl.Int64(),
-    }
+    schema: dict[str, pl.DataType] = dict(KEY_COLUMNS)
     for name in features:
         schema[name] = contract.column(name).polars_dtype
     schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()

@@ -41,10 +41,13 @@ runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("host", sa.String(255), nullable=True),
     sa.Column("pid", sa.Integer, nullable=True),
+    # Soft delete (core_0003_i21): set by `runs delete`, hidden from every listing.
+    sa.Column("deleted_at", sa.Double, nullable=True),
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     sa.Index("ix_runs_parent", "parent_id"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_parent_start", "parent_id", "start_time", "id"),  # core_0002_i18
+    sa.Index("ix_runs_deleted_at", "deleted_at"),  # core_0003_i21
 )
 
 params = sa.Table(

@@ -23,7 +23,13 @@ from lockgate.errors import NotFoundError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store import schema as t
 from lockgate.store.repository import run_record, run_select
-from lockgate.store.run_filter import FilterError, last_metric_value, numeric, parse_filter
+from lockgate.store.run_filter import (
+    FilterError,
+    capped_counter,
+    last_metric_value,
+    numeric,
+    parse_filter,
+)
 
 if TYPE_CHECKING:  # Polars is imported when a frame is built: the CLI lists runs without it.
     import polars as pl
@@ -82,7 +88,8 @@ def find_runs(store: Store, filter: str = "", order_by: str | Sequence[str] | No
         query = query.where(t.experiments.c.name.in_(names))
     if not include_steps:
         query = query.where(t.runs.c.parent_id.is_(None))
-    condition = parse_filter(filter or "", dialect=store.dialect)
+    with store.read() as conn:
+        condition = parse_filter(filter or "", dialect=store.dialect, count=capped_counter(conn))
     if condition is not None:
         query = query.where(condition)
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])

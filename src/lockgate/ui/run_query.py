@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,9 @@ from lockgate.store import schema as t
 from lockgate.store.repository import run_record, run_select
 from lockgate.store.run_filter import (
     FilterError,
+    MetricBound,
+    capped_counter,
+    metric_bounds,
     numeric,
     parse_filter,
     status_clause,
@@ -92,7 +95,8 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
     count = sa.select(sa.func.count()).select_from(matching)
     with store.read() as conn:
         total = int(conn.execute(count).scalar_one())
-        segments = _segments(query.sort, query.descending, store.dialect, conditions)
+        segments = _segments(query.sort, query.descending, store.dialect, conditions,
+                             metric_bounds(query.q))
         runs = [run_record(row) for row in read_segments(conn, segments, offset, query.per_page)]
     capped = total > cap
     total = min(total, cap)
@@ -109,7 +113,8 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
 
 
 def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
-    conditions: list[sa.ColumnElement[bool]] = []
+    # soft-deleted runs (`lockgate runs delete`) are hidden, as in every listing
+    conditions: list[sa.ColumnElement[bool]] = [t.runs.c.deleted_at.is_(None)]
     if not query.include_steps:
         conditions.append(t.runs.c.parent_id.is_(None))
     if query.experiment:
@@ -127,20 +132,24 @@ def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
                 t.tags.c.run_id == t.runs.c.id, t.tags.c.key == key, t.tags.c.value == value
             )
         )
-    expression = parse_filter(query.q, dialect=store.dialect)
+    with store.read() as conn:
+        expression = parse_filter(query.q, dialect=store.dialect, count=capped_counter(conn))
     if expression is not None:
         conditions.append(expression)
     return conditions
 
 
 def _segments(sort: str, descending: bool, dialect: str,
-              conditions: list[sa.ColumnElement[bool]]) -> list[sa.Select]:
+              conditions: list[sa.ColumnElement[bool]],
+              bounds: Sequence[MetricBound] = ()) -> list[sa.Select]:
     """The page's order as consecutive queries, each one an index walk.
 
     A metric sort is three segments: runs with a value, in value order (the
     ``(key, value)`` index of ``latest_metrics``, walked either way); then runs whose
     last value is NaN; then runs without the metric, both newest first. One query with
-    an outer join and ``NULLS LAST`` would have to sort every run instead.
+    an outer join and ``NULLS LAST`` would have to sort every run instead. When the
+    filter bounds the sorted metric (``metrics.auc >= 0.9``), the bound is put on the
+    walked index too, and the NaN and missing segments, which cannot match, are dropped.
     """
     base = run_select().where(*conditions)
     newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
@@ -151,6 +160,10 @@ def _segments(sort: str, descending: bool, dialect: str,
         value = last.c.value
         has_key = sa.exists().where(t.latest_metrics.c.run_id == t.runs.c.id,
                                     t.latest_metrics.c.key == key)
+        implied = [bound.on(value) for bound in bounds if bound.key == key]
+        if implied:
+            return [keyed.where(*implied)
+                    .order_by(value.desc() if descending else value.asc(), *newest)]
         return [
             keyed.where(value.is_not(None))
             .order_by(value.desc() if descending else value.asc(), *newest),
@@ -163,14 +176,14 @@ def _segments(sort: str, descending: bool, dialect: str,
 def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str) -> sa.Select:
     """Order by a run column or a param (an outer join on its key, runs without it
     last)."""
-    secondary = [_direction(t.runs.c.start_time, True), _direction(t.runs.c.id, descending)]
+    secondary = [t.runs.c.start_time.desc(), _direction(t.runs.c.id, descending)]
     if sort.startswith("params.") and len(sort) > len("params."):
         param = t.params.alias("sort_param")
         joined = select.outerjoin(param, sa.and_(param.c.run_id == t.runs.c.id,
                                                  param.c.key == sort[len("params."):]))
         # Numbers sort as numbers, everything else by its JSON text after them.
-        return joined.order_by(_direction(numeric(param.c.value, dialect), descending),
-                               _direction(param.c.value, descending), *secondary)
+        return joined.order_by(_direction(numeric(param.c.value, dialect), descending, True),
+                               _direction(param.c.value, descending, True), *secondary)
     if sort not in SORT_COLUMNS:
         raise FilterError(
             f"Cannot sort by `{sort}`; use one of {', '.join(SORT_COLUMNS)}, metrics.<key> or "
@@ -188,8 +201,13 @@ def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str) -> sa.
     return select.order_by(_direction(column, descending), *secondary)
 
 
-def _direction(column: Any, descending: bool) -> Any:
-    return sa.nulls_last(column.desc() if descending else column.asc())
+def _direction(column: Any, descending: bool, nullable: bool = False) -> Any:
+    """``column`` in the order asked; ``NULLS LAST`` only where it can be NULL (a param
+    missing from a run): on a NOT NULL column it changes nothing but stops PostgreSQL
+    walking the ``(parent_id, start_time, id)`` index backwards (0.7-1 s a page at 1M
+    runs instead of a few ms)."""
+    ordered = column.desc() if descending else column.asc()
+    return sa.nulls_last(ordered) if nullable else ordered
 
 
 def _params(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from lockgate.config import Settings
+from lockgate.data.check_result import check_results, failed_checks
 from lockgate.errors import LockgateError
 from lockgate.store import DatasetVersion, Store
 from lockgate.ui import charts
@@ -131,8 +132,7 @@ def drift_report(report: dict[str, Any]) -> str:
 
 
 def _failed_checks(version: DatasetVersion) -> str:
-    failed = [name for name, c in version.checks.items()
-              if isinstance(c, dict) and (c.get("ok") is False or c.get("failed"))]
+    failed = failed_checks(version.checks)
     return esc(", ".join(failed)) if failed else "<span class='muted'>none</span>"
 
 
@@ -140,11 +140,9 @@ def _checks(item: DatasetVersion) -> str:
     if not item.checks:
         return empty("No checks recorded for this version.")
     rows = []
-    for name, result in sorted(item.checks.items()):
-        result = result if isinstance(result, dict) else {"value": result}
-        ok = result.get("ok", not result.get("failed"))
-        rows.append([esc(name), esc(result.get("level", "")), esc(result.get("passed", "")),
-                     esc(result.get("failed", "")), status_badge("passed" if ok else "failed")])
+    for name, result in sorted(check_results(item.checks).items()):
+        rows.append([esc(name), esc(result.level), esc(result.passed), esc(result.failed),
+                     status_badge(result.status)])
     return table(["check", "level", "passed", "failed", "verdict"], rows, ident="checks")
 
 

@@ -55,7 +55,8 @@ def pipeline_count(store: Store) -> int:
     """How many pipeline runs the store holds."""
     with store.read() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)
-                                .where(t.runs.c.kind == "pipeline")).scalar_one())
+                                .where(t.runs.c.kind == "pipeline",
+                                       t.runs.c.deleted_at.is_(None))).scalar_one())
 
 
 def render_pipeline(store: Store, run_id: str) -> str:

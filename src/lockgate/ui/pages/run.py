@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from lockgate.artifacts import ArtifactStore
-from lockgate.errors import LockgateError
+from lockgate.errors import LockgateError, NotFoundError
 from lockgate.store import ArtifactRecord, RunRecord, Store
 from lockgate.ui import charts
 from lockgate.ui.access import TOKEN_ENV, AccessPolicy
@@ -38,6 +38,9 @@ def render(store: Store, artifacts: ArtifactStore, run_id: str, policy: AccessPo
            message: str | None = None) -> str:
     """The page of one run (``run_id`` may be a unique prefix)."""
     run = store.get_run(run_id)
+    if run.deleted_at is not None:  # hidden from the dashboard as from every listing
+        raise NotFoundError(f"Run {run.id} was deleted. Restore it with `lockgate runs "
+                            f"restore {run.id}`.")
     parts = [banner(message, "info") if message else "", _header(store, run)]
     params = store.params(run.id)
     parts.append(section("Parameters", kv_table(params, ident="params")
