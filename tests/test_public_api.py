@@ -32,7 +32,8 @@ PUBLIC = {
         "ObjectBlobStore", "blob_store_for", "blob_key",
     ],
     "lockgate.tracking": [
-        "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",
+        "FlushReport", "Run", "RunComparison", "RunView", "active_run", "autolog",
+        "compare_runs", "get_run",
         "search_runs", "start_run",
         "SavedView", "save_view", "get_view", "list_views", "delete_view",
     ],
@@ -112,6 +113,10 @@ PUBLIC = {
         "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
         "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
         "run_server", "server_config",
+    ],
+    "lockgate.server": [
+        "Access", "AuthMiddleware", "RateLimiter", "TeamServer", "create_server_app",
+        "server_policy",
     ],
 }
 

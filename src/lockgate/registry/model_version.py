@@ -159,9 +159,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store,
-                                       blob_store_for(self.settings.resolved_artifact_root),
-                                       allowlist(self.settings))
+        blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
+        self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
 
