@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -47,6 +47,7 @@ from lockgate.data.validation import (
     group_id,
     group_label,
 )
+from lockgate.errors import ConfigError
 
 #: Called after each chunk with (rows read so far, bytes or rows of the source read).
 ChunkProgress = Callable[[int, int], None]
@@ -104,9 +105,8 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
-    # an s3:// table's ObjectLocation duck-types the Path calls made here
-    path = cast(Path, delta.table_path(settings, table))
-    qpath = cast(Path, delta.quarantine_path(settings, table))
+    path = _local(delta.table_path(settings, table))
+    qpath = _local(delta.quarantine_path(settings, table))
     landed = delta.open_table(path)
     given = contract.version
     work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-", dir=_ensure(path.parent)))
@@ -410,3 +410,14 @@ def _remove_tree(folder: Path) -> None:
 
 
 __all__ = ["ChunkObserver", "ChunkProgress", "land_chunks"]
+
+
+def _local(path: delta.TablePath) -> Path:
+    """Chunks are staged in a work folder beside the table, which an ``s3://`` table has
+    not: say so instead of failing in ``tempfile`` on an ``s3:`` path."""
+    if isinstance(path, Path):
+        return path
+    raise ConfigError(f"Chunked ingestion stages files beside the table, which needs a local "
+                      f"data root; {path} is on object storage. Use a local data_root for "
+                      "file ingestion.")
+
