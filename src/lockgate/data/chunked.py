@@ -417,3 +417,4 @@ def _remove_tree(folder: Path) -> None:
 
 
 __all__ = ["ChunkObserver", "ChunkProgress", "land_chunks"]
+
