@@ -192,9 +192,9 @@ class RemoteStore(Store):
         for run_id, key, step, timestamp, value in rows:
             by_run.setdefault(run_id, []).append([key, step, timestamp, _number(value)])
         for run_id, points in by_run.items():
-            key = None if request_id is None else f"{request_id}-{run_id}"[:64]
+            request_key = None if request_id is None else f"{request_id}-{run_id}"[:64]
             self.request("POST", f"/runs/{run_id}/metrics", json_body={"points": points},
-                         idempotent=True, key=key)
+                         idempotent=True, key=request_key)
 
     def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         found = self._get(f"/runs/{run_id}/metrics", params={"key": key} if key else None)

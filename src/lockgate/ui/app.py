@@ -84,7 +84,8 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
 
     @app.get("/", response_class=HTMLResponse)
     def runs_page(request: Request) -> HTMLResponse:
-        saving = {"can_save": policy.can_edit, "token_field": not policy.login_required}
+        saving: dict[str, Any] = {"can_save": policy.can_edit,
+                                  "token_field": not policy.login_required}
         try:
             view = (get_view(request.query_params["view"], store=store)
                     if request.query_params.get("view") else None)
