@@ -167,3 +167,28 @@ def test_monitoring_reads_the_prediction_log_where_serving_writes_it(settings) -
     schema = log.prediction_schema(CONTRACT, CONTRACT.feature_columns, "binary")
     assert list(schema)[:4] == list(log.KEY_COLUMNS)
     assert set(log.OUTPUT_COLUMNS) <= set(schema)
+
+
+def test_vocabularies_are_enums_whose_stored_values_did_not_change() -> None:
+    from lockgate.data.check_result import CheckLevel, ValidationStatus
+    from lockgate.data.contract import SCHEMA_POLICIES, ColumnType, SchemaChangePolicy
+    from lockgate.data.finding import Finding, Severity
+    from lockgate.registry import STAGES
+    from lockgate.registry.model_version import STAGE_ALIASES, Stage
+
+    assert list(ValidationStatus) == ["passed", "failed", "not_run"]
+    assert list(CheckLevel) == ["row", "batch"]
+    assert list(Severity) == ["blocking", "warning", "info"]
+    assert TYPES == tuple(ColumnType) == ("int", "float", "bool", "string", "category",
+                                          "date", "datetime")
+    assert SCHEMA_POLICIES == tuple(SchemaChangePolicy) == ("fail", "evolve", "quarantine",
+                                                            "ignore")
+    assert STAGES == tuple(Stage) == ("candidate", "staging", "production", "archived")
+    assert STAGE_ALIASES == ("staging", "production")
+    # text read back from storage compares equal and serialises as the same text
+    finding = Finding("x", "warning", "m")
+    assert finding.severity is Severity.WARNING
+    assert finding.to_dict()["severity"] == "warning"
+    assert Finding.from_dict(finding.to_dict()) == finding
+    import json
+    assert json.dumps({"s": Stage.PRODUCTION}) == '{"s": "production"}'

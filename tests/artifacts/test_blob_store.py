@@ -108,5 +108,5 @@ def test_a_blob_set_aside_by_a_crashed_gc_is_put_back(tmp_path: Path) -> None:
     aside = store.path_for(sha).with_name(f".gc-{sha}-123-456")
     os.rename(store.path_for(sha), aside)
     assert list(store.objects.list()) == []  # set aside: not a blob
-    assert store.objects.restore_set_aside() == [f"{sha[:2]}/{sha}"]
+    assert list(store.objects.restore_set_aside()) == [f"{sha[:2]}/{sha}"]
     assert store.get(sha) == b"interrupted sweep" and not aside.exists()

@@ -162,3 +162,20 @@ def test_unpacking_over_foreign_files_is_refused(package: Path, tmp_path: Path) 
     with pytest.raises(PackageError, match="holds files that are not a model package"):
         extract_archive(archive, tmp_path / "home")
     assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
+
+
+def test_the_card_is_written_once_with_the_environment_recorded(tmp_path: Path) -> None:
+    # The registry used to write a placeholder card, then rewrite it and re-seal the
+    # manifest from outside this module; now write_package renders it once.
+    seen: list[dict] = []
+
+    def card(environment: dict) -> str:
+        seen.append(dict(environment))
+        return f"# card\npython {environment['python']}\n"
+
+    folder = write_package(_contents(), tmp_path / "pkg", card=card)
+    loaded = load_package(folder)  # every file's digest checked against the manifest
+    assert len(seen) == 1 and seen[0] == loaded.environment
+    assert loaded.model_card == f"# card\npython {loaded.environment['python']}\n"
+    assert loaded.environment["python"] and "scikit-learn" in loaded.environment[
+        "requirements"]

@@ -55,6 +55,7 @@ def du_command(
 ) -> None:
     """Space per experiment, table, model and log (and the store's total)."""
     from lockgate.retention import disk_usage
+    from lockgate.retention.disk_usage import UsageKind
 
     usage = disk_usage(settings=settings())
     if as_json:
@@ -63,7 +64,9 @@ def du_command(
     table = Table(title="Disk usage")
     for column in ("kind", "name", "size", "items"):
         table.add_column(column, justify="right" if column in ("size", "items") else "left")
-    for kind in ("experiment", "model", "table", "log", "artifacts", "metadata"):
+    kinds: tuple[UsageKind, ...] = ("experiment", "model", "table", "log", "artifacts",
+                                    "metadata")
+    for kind in kinds:
         for line in usage.of(kind):
             table.add_row(kind, escape(line.name), _size(line.bytes),
                           f"{line.items} {line.detail}")

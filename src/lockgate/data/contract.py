@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -21,16 +22,39 @@ import yaml
 from lockgate.data.errors import ContractError
 from lockgate.errors import close_matches, numbered
 
-TYPES = ("int", "float", "bool", "string", "category", "date", "datetime")
+
+class ColumnType(StrEnum):
+    """The types a contract column may declare (stored as the text)."""
+
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    STRING = "string"
+    CATEGORY = "category"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+class SchemaChangePolicy(StrEnum):
+    """What ``on_schema_change`` may say for a kind of change (see :class:`SchemaPolicy`)."""
+
+    FAIL = "fail"
+    EVOLVE = "evolve"
+    QUARANTINE = "quarantine"
+    IGNORE = "ignore"
+
+
+TYPES: tuple[ColumnType, ...] = tuple(ColumnType)
 #: The Polars type each contract type lands as: written once, read by normalisation (the
 #: versioned tables), the prediction log and batch scoring alike.
 POLARS_TYPES: dict[str, pl.DataType] = {
-    "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "string": pl.String(),
-    "category": pl.String(), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
+    ColumnType.INT: pl.Int64(), ColumnType.FLOAT: pl.Float64(), ColumnType.BOOL: pl.Boolean(),
+    ColumnType.STRING: pl.String(), ColumnType.CATEGORY: pl.String(),
+    ColumnType.DATE: pl.Date(), ColumnType.DATETIME: pl.Datetime("us", "UTC"),
 }
 SchemaPolicyName = Literal["fail", "evolve", "quarantine", "ignore"]
 ChangeKind = Literal["new", "missing", "renamed", "retyped"]
-SCHEMA_POLICIES: tuple[SchemaPolicyName, ...] = ("fail", "evolve", "quarantine", "ignore")
+SCHEMA_POLICIES: tuple[SchemaChangePolicy, ...] = tuple(SchemaChangePolicy)
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("new", "missing", "renamed", "retyped")
 #: Epoch formats a date/datetime column may declare in ``formats:``.
 EPOCH_FORMATS = ("epoch_s", "epoch_ms")

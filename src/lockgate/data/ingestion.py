@@ -26,7 +26,12 @@ from lockgate.data.batch_index import CrossChunk
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import chunked
 from lockgate.data.chunked import ChunkObserver, ChunkProgress, land_chunks
-from lockgate.data.contract import Contract, check_table_name, load_contract
+from lockgate.data.contract import (
+    Contract,
+    SchemaChangePolicy,
+    check_table_name,
+    load_contract,
+)
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
@@ -195,10 +200,7 @@ def ingest(source: Any, table: str, contract: Contract | str | Path | None = Non
     if isinstance(source, SqlSource) and source.watermark:
         return land_incremental(source, table, resolved, settings=settings, run=run,
                                 options=options, progress=progress)
-    # Chunks are staged beside the Delta log: local tables only for now (object storage
-    # reads the batch whole, as before).
-    local = isinstance(delta.table_path(settings, table), Path)
-    if options.mode == "append" and not whole and local:
+    if options.mode == "append" and not whole:
         chunks = chunked(source, chunk_bytes=options.chunk_bytes)
         if chunks is not None:
             def report(rows: int, read: int) -> None:
@@ -282,9 +284,8 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         record["details"]["warnings"].append(
             f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
             "its rows leave the table, still readable by time travel")
-        local = delta.local_path(path, "Superseding a landing")
-        staged = [delta.stage_file(local, outcome.accepted)] if outcome.accepted.height else []
-        version = delta.commit_staged(local, staged, outcome.accepted.to_arrow().schema, record,
+        staged = [delta.stage_file(path, outcome.accepted)] if outcome.accepted.height else []
+        version = delta.commit_staged(path, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
         _KEYS.pop(str(path), None)
     else:
@@ -563,7 +564,7 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     policy = contract.schema_policy
     warnings: list[str] = []
     batch_checks: dict[str, CheckResult] = {}
-    holding = [c for c in changes if policy.for_kind(c.kind) == "quarantine"]
+    holding = [c for c in changes if policy.for_kind(c.kind) == SchemaChangePolicy.QUARANTINE]
     if changes:
         batch_checks["schema"] = CheckResult(
             "schema", ValidationStatus.FAILED if holding else ValidationStatus.PASSED,
@@ -765,7 +766,7 @@ def _landed_before(store: Store, table: str, content_hash: str,
     return None
 
 
-def superseded_files(store: Store, path: delta.TablePath, table: str, content_hash: str,
+def superseded_files(store: Store, path: StoragePath, table: str, content_hash: str,
                      contract_version: str, contract: Contract,
                      ) -> tuple[int, list[Any]] | None:
     """The earlier landing of the same source that a re-ingest under a new contract
@@ -774,8 +775,8 @@ def superseded_files(store: Store, path: delta.TablePath, table: str, content_ha
     rows, so the new batch *supersedes* the old one (its rows leave the table in the same
     commit, readable by time travel) instead of adding copies. None when nothing is
     superseded (a table with a key skips copies by key instead)."""
-    if contract.primary_key or not content_hash or not isinstance(path, Path):
-        return None  # (object storage: not yet; the batch then adds its rows, as before)
+    if contract.primary_key or not content_hash:
+        return None
     try:
         earlier = store.dataset_versions(table)
     except LookupError:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from lockgate.data.contract import ChangeKind, ColumnSpec, Contract
+from lockgate.data.contract import ChangeKind, ColumnSpec, Contract, SchemaChangePolicy
 from lockgate.data.errors import SchemaChangeError
 from lockgate.data.inference import infer_type
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping
@@ -81,7 +81,7 @@ def enforce(changes: list[SchemaChange], contract: Contract, where: str) -> None
         SchemaChangeError: there is at least one change and the policy is ``fail``.
     """
     policy = contract.schema_policy
-    failing = [c for c in changes if policy.for_kind(c.kind) == "fail"]
+    failing = [c for c in changes if policy.for_kind(c.kind) == SchemaChangePolicy.FAIL]
     if not failing:
         return
     kinds = sorted({c.kind for c in failing}, key=lambda k: (k != "new", k))
@@ -101,7 +101,7 @@ def without_ignored_renames(mapping: ColumnMapping, changes: list[SchemaChange],
                             contract: Contract) -> ColumnMapping:
     """Under ``renamed: ignore`` a look-alike column is not read as the contract column:
     the source column is dropped and the contract column is null."""
-    if contract.schema_policy.renamed != "ignore" or not mapping.similar:
+    if contract.schema_policy.renamed != SchemaChangePolicy.IGNORE or not mapping.similar:
         return mapping
     return replace(mapping, similar=(),
                    new=(*mapping.new, *(s for s, _ in mapping.similar)),
@@ -117,7 +117,7 @@ def evolve(contract: Contract, changes: list[SchemaChange], mapping: ColumnMappi
     """
     policy = contract.schema_policy
     structural = [c for c in changes
-                  if c.kind != "retyped" and policy.for_kind(c.kind) == "evolve"]
+                  if c.kind != "retyped" and policy.for_kind(c.kind) == SchemaChangePolicy.EVOLVE]
     if not structural:
         return contract
     evolving = {(c.kind, c.column) for c in structural}

@@ -15,8 +15,9 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,22 @@ from lockgate.registry.package import (
 from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.store import Store, audit
 from lockgate.store import tables_registry as t
+from lockgate.store.records import from_row
 
-STAGES = ("candidate", "staging", "production", "archived")
+
+class Stage(StrEnum):
+    """Where a version is in its life; ``staging`` and ``production`` are also aliases
+    the registry moves itself (stored as the text)."""
+
+    CANDIDATE = "candidate"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
 #: Aliases the registry moves itself when a version changes stage.
-STAGE_ALIASES = ("staging", "production")
+STAGE_ALIASES: tuple[Stage, ...] = (Stage.STAGING, Stage.PRODUCTION)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -117,7 +130,7 @@ def current_actor() -> str:
         return "unknown"
 
 
-def parse_ref(ref: str, default_alias: str = "production") -> tuple[str, str | int]:
+def parse_ref(ref: str, default_alias: str = Stage.PRODUCTION) -> tuple[str, str | int]:
     """Split ``name@alias`` / ``name@3`` / ``name`` into ``(name, alias or version)``.
 
     Raises:
@@ -146,9 +159,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store,
-                                       blob_store_for(self.settings.resolved_artifact_root),
-                                       allowlist(self.settings))
+        blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
+        self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
 
@@ -197,18 +209,13 @@ class Registry:
             version = self._next_version(name)
             with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
                 folder = Path(tmp) / "package"
-                environment_hint = {"python": "", "requirements": {}}
-                card = render_card(name, version, evaluation=evaluation, contract=typed,
-                                   lineage=lineage, environment=environment_hint,
-                                   description=description)
                 write_package(PackageContents(
                     pipeline=pipeline, contract=typed,
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
-                    lineage=lineage, model_card=card, examples=examples or [], holdout=holdout,
+                    lineage=lineage, model_card="", examples=examples or [], holdout=holdout,
                     prediction_profile=predictions,
-                ), folder)
-                _rewrite_card(folder, name, version, evaluation, typed, lineage,
-                              description)
+                ), folder, card=_card_for(name, version, evaluation, typed, lineage,
+                                          description))
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
                 record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
             details = _details(evaluation, lineage)
@@ -257,7 +264,7 @@ class Registry:
                                      f"{known}.")
         return _version(row, self.aliases(name))
 
-    def resolve(self, ref: str, default_alias: str = "production") -> ModelVersion:
+    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
         """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
 
         Raises:
@@ -306,7 +313,7 @@ class Registry:
         with self.store.read() as conn:
             rows = conn.execute(sa.select(t.model_notes).where(
                 t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
-            return [ModelNote(*row) for row in rows]
+            return [from_row(ModelNote, row) for row in rows]
 
     def add_note(self, name: str, text: str, *, version: int | None = None,
                  author: str | None = None) -> None:
@@ -361,7 +368,7 @@ class Registry:
             raise RegistryError(f"Unknown stage `{to_stage}`; stages: {', '.join(STAGES)}."
                                 f"{close_matches(to_stage, STAGES)}")
         current = self.get(name, version)
-        if to_stage == "archived" and "production" in current.aliases:
+        if to_stage == Stage.ARCHIVED and Stage.PRODUCTION in current.aliases:
             raise RegistryError(f"{current.ref} is in production; run `lockgate models "
                                 f"rollback {name}` or promote another version first.")
         actor = actor or current_actor()
@@ -424,7 +431,7 @@ class Registry:
             t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
         ).scalar_one_or_none()
         if previous is not None and previous != version:
-            demoted = "archived" if alias == "production" else "candidate"
+            demoted = Stage.ARCHIVED if alias == Stage.PRODUCTION else Stage.CANDIDATE
             _set_stage(conn, name, previous, demoted)
             _log(conn, name, previous, "demote", alias, demoted, actor,
                  f"replaced as {alias} by v{version}", [], now)
@@ -463,6 +470,8 @@ class Registry:
             "run_id": run_id, "table": dataset.get("table"),
             "dataset_version": dataset.get("version"),
             "dataset_version_id": dataset.get("dataset_version_id"),
+            # labeled feedback trained on beside the table (a retraining's new evidence)
+            "labeled": dataset.get("labeled"),
             "code_commit": code.commit if code else None,
             "code_dirty": code.dirty if code else None,
         }
@@ -498,30 +507,22 @@ class Registry:
         with self.store.write() as conn:
             conn.execute(sa.insert(t.model_versions).values(
                 model_name=name, version=version, run_id=run_id, artifact_id=record.id,
-                package_sha256=record.sha256, stage="candidate",
+                package_sha256=record.sha256, stage=Stage.CANDIDATE,
                 details=json.dumps(details, default=str), created_by=actor, created_at=now))
-            _log(conn, name, version, "register", None, "candidate", actor,
+            _log(conn, name, version, "register", None, Stage.CANDIDATE, actor,
                  f"registered from run {run_id}", [], now)
             audit.record(self.store, "model.registered", f"model:{name}@{version}", conn=conn,
                          after={"run_id": run_id, "package_sha256": record.sha256})
 
 
-def _rewrite_card(folder: Path, name: str, version: int, evaluation: dict[str, Any],
-                  contract: Contract, lineage: dict[str, Any],
-                  description: str | None) -> None:
-    """Re-render the card with the environment actually recorded, and re-seal the manifest."""
-    import hashlib
-
-    environment = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
-    card = render_card(name, version, evaluation=evaluation, contract=contract,
-                       lineage=lineage, environment=environment, description=description)
-    data = card.encode("utf-8")
-    (folder / "MODEL_CARD.md").write_bytes(data)
-    manifest_path = folder / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["files"]["MODEL_CARD.md"] = {"sha256": hashlib.sha256(data).hexdigest(),
-                                          "size": len(data)}
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+def _card_for(name: str, version: int, evaluation: dict[str, Any], contract: Contract,
+              lineage: dict[str, Any], description: str | None
+              ) -> Callable[[Mapping[str, Any]], str]:
+    """The card of this version, rendered by :func:`write_package` once the environment
+    it records is known (so the package is written once, card and manifest complete)."""
+    return lambda environment: render_card(
+        name, version, evaluation=evaluation, contract=contract, lineage=lineage,
+        environment=environment, description=description)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

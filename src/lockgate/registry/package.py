@@ -20,7 +20,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,8 +194,16 @@ def package_flavor(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return dict(manifest["flavor"])
 
 
-def write_package(contents: PackageContents, folder: Path | str) -> Path:
-    """Write a package folder with its manifest.
+def write_package(contents: PackageContents, folder: Path | str, *,
+                  card: Callable[[Mapping[str, Any]], str] | None = None) -> Path:
+    """Write a package folder with its manifest, each file once.
+
+    Args:
+        contents: what goes in.
+        folder: an empty or new folder.
+        card: renders the model card from the environment this function records
+            (the registry's card shows the real requirements); default
+            ``contents.model_card`` as given.
 
     Raises:
         PackageError: the folder exists and is not empty, or the pipeline cannot be saved.
@@ -219,7 +227,7 @@ def write_package(contents: PackageContents, folder: Path | str) -> Path:
         "lineage.json": _json_bytes(contents.lineage),
         "environment.json": _json_bytes(environment),
         "examples.json": _json_bytes(examples),
-        "MODEL_CARD.md": contents.model_card.encode("utf-8"),
+        "MODEL_CARD.md": (card(environment) if card else contents.model_card).encode("utf-8"),
     }
     if contents.prediction_profile is not None:
         files[PREDICTION_PROFILE_FILE] = _json_bytes(contents.prediction_profile)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from lockgate.errors import numbered
 from lockgate.registry import gates as g
 from lockgate.registry.errors import GateFailedError, ModelNotFoundError, RegistryError
-from lockgate.registry.model_version import STAGES, ModelVersion, Registry
+from lockgate.registry.model_version import STAGES, ModelVersion, Registry, Stage
 from lockgate.registry.package import ModelPackage
+from lockgate.registry.shadow_period import ShadowEvidence, shadow_period
 
-GATED_STAGES = ("staging", "production")
+GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,34 +36,43 @@ class PromotionResult:
         return all(r.passed for r in self.gates)
 
 
-def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> list[g.GateResult]:
-    """Run every promotion gate for ``mv`` against the current production version."""
+def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig, *,
+              to: str = "production", shadow: ShadowEvidence | None = None
+              ) -> list[g.GateResult]:
+    """Run every promotion gate for ``mv`` against the current production version (and,
+    towards production with ``config.shadow`` set, the shadow-period gate on
+    ``shadow``)."""
     package = registry.load(mv)
     champion, champion_ref = _champion(registry, mv)
-    if registry.alias_version(mv.name, "production") == mv.version:
+    if registry.alias_version(mv.name, Stage.PRODUCTION) == mv.version:
         # Not "no production version yet": this version *is* production.
         versus = g.GateResult("champion_challenger", True,
                               f"{mv.ref} is already the production version: no other "
                               "version to beat")
     else:
         versus = g.champion_challenger(package, champion, config, champion_ref=champion_ref)
-    return [
+    results = [
         g.data_validated(registry.store, package),
         g.leak_free(package),
         g.thresholds(package, config),
         versus,
-        g.infra(package, config, registry.artifacts.trusted),
     ]
+    if to == "production" and config.shadow is not None:
+        results.append(shadow_period(mv.name, mv.version, shadow, config.shadow))
+    return [*results, g.infra(package, config, registry.artifacts.trusted)]
 
 
-def promote(registry: Registry, name: str, version: int, *, to: str = "production",
+def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PRODUCTION,
             config: g.GateConfig | None = None, dry_run: bool = False,
             actor: str | None = None, reason: str | None = None,
-            raise_on_failure: bool = True) -> PromotionResult:
+            raise_on_failure: bool = True,
+            shadow: ShadowEvidence | None = None) -> PromotionResult:
     """Run the gates and, when all pass, move ``name@version`` to ``to``.
 
     Promotion to ``staging`` or ``production`` is gated; ``candidate`` and ``archived``
     are not. A refused promotion is recorded in the history too (action ``refused``).
+    With ``config.shadow`` set, production also needs ``shadow``: what the version did
+    as ``NAME@shadow`` (:func:`lockgate.monitoring.shadow_report.shadow_evidence`).
 
     Raises:
         GateFailedError: a gate failed (unless ``raise_on_failure=False``); the message
@@ -74,7 +84,7 @@ def promote(registry: Registry, name: str, version: int, *, to: str = "productio
     mv = registry.get(name, version)
     config = config or g.load_gate_config()
     previous = registry.alias_version(name, to) if to in GATED_STAGES else None
-    results = run_gates(registry, mv, config) if to in GATED_STAGES else []
+    results = run_gates(registry, mv, config, to=to, shadow=shadow) if to in GATED_STAGES else []
     passed = all(r.passed for r in results)
     gates_json = [r.to_dict() for r in results]
     if dry_run:
@@ -106,7 +116,7 @@ def rollback(registry: Registry, name: str, *, actor: str | None = None,
         ModelNotFoundError: no production version, or none served before it.
     """
     history = production_history(registry, name)
-    current = registry.alias_version(name, "production")
+    current = registry.alias_version(name, Stage.PRODUCTION)
     if current is None or not history:
         raise ModelNotFoundError(f"Model `{name}` has no production version to roll back.")
     if len(history) < 2:
@@ -115,7 +125,7 @@ def rollback(registry: Registry, name: str, *, actor: str | None = None,
             "earlier one to restore. Promote another version instead.")
     target = history[-2]
     registry.load(registry.get(name, target))  # refuse a tampered package before switching
-    return registry.transition(name, target, "production", action="rollback", actor=actor,
+    return registry.transition(name, target, Stage.PRODUCTION, action="rollback", actor=actor,
                                reason=reason or f"rollback from v{current}")
 
 
@@ -123,7 +133,7 @@ def production_history(registry: Registry, name: str) -> list[int]:
     """Versions that served production, as a stack: each rollback pops the current one."""
     stack: list[int] = []
     for step in registry.transitions(name):
-        if step.to_stage != "production":
+        if step.to_stage != Stage.PRODUCTION:
             continue
         if step.action == "promote":
             stack.append(step.version)
@@ -135,7 +145,7 @@ def production_history(registry: Registry, name: str) -> list[int]:
 
 
 def _champion(registry: Registry, mv: ModelVersion) -> tuple[ModelPackage | None, str | None]:
-    version = registry.alias_version(mv.name, "production")
+    version = registry.alias_version(mv.name, Stage.PRODUCTION)
     if version is None or version == mv.version:
         return None, None
     return registry.load(registry.get(mv.name, version)), f"{mv.name}@{version}"

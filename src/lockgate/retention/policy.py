@@ -118,7 +118,8 @@ class Policies:
             numbered = "; ".join(f"{i}. {p}" for i, p in enumerate(problems, 1))
             raise ConfigError(f"{len(problems)} problem(s) in the retention policies of "
                               f"{source}: {numbered}.")
-        return cls(**parsed)
+        return cls(experiments=parsed["experiments"], tables=parsed["tables"],
+                   predictions=parsed["predictions"])
 
 
 def load_policies(project_file: Path | str | None = None) -> Policies:

@@ -101,7 +101,7 @@ def delta_tables(root: StoragePath) -> list[StoragePath]:
     if isinstance(root, Path):
         if not root.is_dir():
             return []
-        return [*sorted(p.parent for p in root.rglob("_delta_log") if p.is_dir())]
+        return [p.parent for p in sorted(root.rglob("_delta_log")) if p.is_dir()]
     prefixes = {info.key.split("/_delta_log/", 1)[0]
                 for info in object_store_for(root).list() if "/_delta_log/" in info.key}
     return [root / prefix for prefix in sorted(prefixes)]

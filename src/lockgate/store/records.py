@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 #: A RUNNING run whose last heartbeat is older than this many intervals is CRASHED: one
 #: missed beat is tolerated (a loaded machine), two are not.
@@ -173,3 +174,19 @@ class Note:
     created_at: float
     author: str | None
     text: str
+
+
+_R = TypeVar("_R")
+
+
+def from_row(cls: type[_R], row: Any) -> _R:
+    """A record built from a result row by field name (never by position, so a column
+    added to a table or a select in another order cannot shift the fields).
+
+    Raises:
+        KeyError: the row has no column of that name (a select that misses a field).
+    """
+    mapping = row._mapping
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: mapping[name] for name in names})
+
