@@ -875,7 +875,18 @@ def run_select(*, include_deleted: bool = False) -> sa.Select:
         t.runs.c.heartbeat_seconds, t.runs.c.error, t.runs.c.host, t.runs.c.pid,
         t.runs.c.deleted_at,
     ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-    return select if include_deleted else select.where(t.runs.c.deleted_at.is_(None))
+    return select if include_deleted else select.where(live_run())
+
+
+def live_run() -> sa.ColumnElement[bool]:
+    """``runs.deleted_at IS NULL``, written so no planner walks ``ix_runs_deleted_at``
+    for it (``deleted_at + 0`` is NULL exactly when ``deleted_at`` is).
+
+    Why: almost every run is live, but SQLite keeps no statistics and takes an equality
+    on an indexed column as selective: ``Store.page_runs()`` at 1M runs read every run
+    through that index and sorted them, instead of walking ``(start_time, id)``.
+    """
+    return (t.runs.c.deleted_at + 0).is_(None)
 
 
 def run_record(row: Any) -> RunRecord:
