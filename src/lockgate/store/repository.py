@@ -75,8 +75,12 @@ class Store:
             StoreError: the database is unreachable, malformed or read-only.
         """
         settings = settings or load_settings()
-        url = settings.resolved_db_url
+        url = settings.tracking_uri or settings.resolved_db_url
         key = f"{os.getpid()}:{url}"
+        if settings.tracking_uri and key not in _STORES:  # behind `lockgate server`
+            from lockgate.store.remote import RemoteStore
+
+            _STORES[key] = RemoteStore.connect(settings)
         store = _STORES.get(key)
         if store is None:
             store = cls(url)
