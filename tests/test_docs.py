@@ -107,3 +107,17 @@ def check_literal(command: object, words: list[str], where: str) -> None:
     assert words[0] in usage.split(), (
         f"{where}: `lockgate {command.name}` takes {usage or 'no such word'}, "
         f"not `{words[0]}`")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_commands_named_in_the_prose_exist(page: Path) -> None:
+    """`lockgate X Y` written inline in a page's text (not only in its code blocks)
+    names a real command: README and every docs page."""
+    text = page.read_text(encoding="utf-8")
+    wrong = []
+    for match in HINT.finditer(text):
+        try:
+            check_command(match.group(1).split(), f"{page.name}: {match.group(0)}")
+        except AssertionError as exc:
+            wrong.append(str(exc).splitlines()[0])
+    assert wrong == []

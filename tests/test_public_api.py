@@ -35,6 +35,7 @@ PUBLIC = {
         "FlushReport", "Run", "RunComparison", "RunView", "active_run", "autolog",
         "compare_runs", "get_run",
         "search_runs", "start_run",
+        "SavedView", "save_view", "get_view", "list_views", "delete_view",
     ],
     "lockgate.pipelines": [
         "Node", "ParamsError", "Pipeline", "PipelineError", "PipelineResult", "RunOptions",
@@ -75,6 +76,7 @@ PUBLIC = {
         "extract_archive", "feature_columns", "load_gate_config", "load_package", "parse_ref",
         "promote", "register_run", "render_card", "rollback", "run_gates", "verify_package",
         "version_history", "write_package",
+        "ShadowEvidence", "ShadowPolicy", "shadow_period",
     ],
     "lockgate.serving": [
         "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",
@@ -93,6 +95,7 @@ PUBLIC = {
         "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
         "Comparison", "ComparisonError", "compare",
+        "RetrainingData", "retraining_data", "shadow_evidence",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",

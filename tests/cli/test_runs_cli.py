@@ -159,3 +159,24 @@ def test_runs_list_filter_and_columns(wide_runs: list[str],
     assert "Did you mean `name`" in capsys.readouterr().err
     assert main(["runs", "list", "--filter", "metrics.auc >"]) == 1
     assert "The filter `metrics.auc >` ends early" in capsys.readouterr().err
+
+
+def test_runs_list_view_uses_the_saved_view(two_runs: list[str], settings: Settings,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """#19: a view saved once (here from the CLI; the dashboard saves the same record) is
+    what `runs list --view` shows: its columns, its sort and its filter."""
+    assert main(["runs", "view", "save", "low-loss", "--columns", "name,metrics.loss",
+                 "--sort", "loss", "--asc", "--filter", "metrics.auc > 0.5"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "list", "--view", "low-loss"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "metrics.loss" in line)
+    assert "metrics.auc" not in header and "params.max_depth" not in header
+    assert out.index("depth-6") < out.index("depth-3")  # loss ascending: 0.35 first
+    assert main(["runs", "list", "--view", "low-loss", "--filter", "params.max_depth = 3"]) == 0
+    out = capsys.readouterr().out
+    assert "depth-3" in out and "depth-6" not in out  # --filter narrows the view's filter
+    assert main(["runs", "view", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["sort"] == "metrics.loss"
+    assert main(["runs", "list", "--view", "low-los"]) == 1
+    assert "Did you mean `low-loss`" in capsys.readouterr().err

@@ -117,7 +117,7 @@ def test_loopback_names_are_answered(servers: Servers, name: str) -> None:
 STATE_CHANGES = {
     "serve": [("/predict", RECORD), ("/feedback", {"request_id": "x", "label": "1"})],
     "ingest": [("/tables/events/rows", [{"event_id": 1, "value": 1.0}])],
-    "ui": [("/runs/x/notes", None)],
+    "ui": [("/runs/x/notes", None), ("/views", None)],
     "server": [("/api/v1/runs", {"name": "x"}), ("/login", None)],
 }
 

@@ -127,3 +127,35 @@ def test_security_headers(settings: Settings) -> None:
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_saving_a_view_needs_the_token_and_is_shared(settings: Settings) -> None:
+    """#19: a view saved on the dashboard is a store record (everyone using the store
+    sees it), written only with the token, like notes."""
+    from lockgate.tracking import get_view, list_views
+
+    _run(settings)
+    form = {"name": "mine", "columns": "status,metrics.auc", "sort": "metrics.auc",
+            "order": "asc", "q": "status = FINISHED", "experiment": ""}
+    read_only = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    page = read_only.get("/")
+    assert "save-view" not in page.text and "lockgate runs view save NAME" in page.text
+    refused = read_only.post("/views", data=form | {"token": "y" * 20})
+    assert refused.status_code == 403 and "read-only" in refused.text
+    client = TestClient(create_app(settings, AccessPolicy(token=TOKEN)),
+                        base_url="http://127.0.0.1:5000")
+    origin = {"Origin": "http://127.0.0.1:5000"}
+    denied = client.post("/views", data=form | {"token": "wrong"}, headers=origin)
+    assert denied.status_code == 403 and "Wrong or missing token" in denied.text
+    bad = client.post("/views", data=form | {"token": TOKEN, "columns": "nme"}, headers=origin)
+    assert bad.status_code == 400 and "Did you mean `name`" in bad.text
+    assert list_views(settings=settings) == []
+    ok = client.post("/views", data=form | {"token": TOKEN}, headers=origin,
+                     follow_redirects=False)
+    assert ok.status_code == 303
+    assert get_view("mine", settings=settings).columns == ("status", "metrics.auc")
+    shown = read_only.get(ok.headers["location"])  # another dashboard on the same store
+    assert "View `mine` saved" in shown.text
+    assert "data-column=\"status\"" in shown.text and "data-column=\"started\"" not in shown.text
+    missing = read_only.get("/?view=nope")
+    assert missing.status_code == 400 and "No saved view `nope`" in missing.text

@@ -175,7 +175,8 @@ def test_adding_a_note_with_the_token(tab: Tab, populated: Populated) -> None:
     assert "checked in the browser" in page.locator("#notes-list").inner_text()
 
 
-def test_runs_table_made_for_people(tab: Tab) -> None:
+def test_runs_table_made_for_people(tab: Tab, browser: object, live: LiveServer,
+                                    populated: Populated) -> None:
     missing: list[str] = []
     tab.page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     page = tab.open("/?experiment=churn&sort=metrics.loss&order=asc")
@@ -190,20 +191,60 @@ def test_runs_table_made_for_people(tab: Tab) -> None:
     assert max(heights) < 60  # long params are shortened, never a 230 px row
     tab.charts_rendered(minimum=1)
     assert page.locator("#metric-vs-param .main-svg").count() >= 1
-    # Columns chosen here stay chosen for this experiment after a reload.
+    # Columns chosen here are saved as a view in the metadata store (not the browser):
+    # another browser with empty storage, and `lockgate runs list --view`, see them.
     page.click("#column-chooser summary")
     page.uncheck("#column-chooser input[data-column='metrics.auc']")
     column = headers.index(next(h for h in headers if h.startswith("auc"))) + 1
     cell = f"#runs-table tbody tr:first-child td:nth-child({column})"
     assert not page.locator(cell).is_visible()
-    page.reload(wait_until="load")
-    assert not page.locator(cell).is_visible()
-    assert page.locator("#column-chooser input[data-column='metrics.loss']").is_checked()
+    page.fill("#save-view input[name=name]", "by-loss")
+    page.fill("#save-view input[name=token]", TOKEN)
+    page.click("#save-view button[type=submit]")
+    page.wait_for_load_state("load")
+    assert "View `by-loss` saved for everyone" in page.locator("#view-message").inner_text()
+    other = Tab(browser, live.url)  # a fresh context: nothing in its localStorage
+    try:
+        seen = other.open("/?view=by-loss").locator("#runs-table thead th").all_inner_texts()
+        assert not any(h.startswith("auc") for h in seen)
+        assert seen[seen.index("duration") + 1].startswith("loss ▲")  # the view's sort
+        assert other.page.locator("#views a.active").inner_text() == "by-loss"
+    finally:
+        other.close()
+    assert other.errors == []
+    from lockgate.tracking import get_view
+
+    saved = get_view("by-loss", settings=populated.settings)
+    assert "metrics.auc" not in saved.columns and "metrics.loss" in saved.columns
+    assert (saved.sort, saved.descending, saved.experiment) == ("metrics.loss", False, "churn")
     # Every page has a favicon; nothing the page asks for is missing.
     icon = tab.context.request.get(tab.base + "/favicon.ico")
     assert icon.status == 200 and "svg" in icon.headers["content-type"]
     assert missing == []
     _shot(page, "runs-table")
+
+
+def test_cv_scores_are_drawn_per_fold_not_as_learning_curves(tab: Tab,
+                                                              populated: Populated) -> None:
+    """#19: per-fold `cv_*` values were drawn among the learning curves, joined by a line
+    over "step". In the browser (Plotly draws client-side) they are their own section:
+    one marker per fold on a fold axis, no line; real curves keep their lines."""
+    page = tab.open(f"/runs/{populated.runs['train-0']}")
+    tab.charts_rendered(minimum=2)
+    curves = page.locator("#curves").inner_text()
+    assert "cv_roc_auc" not in curves and "loss" in curves
+    folds = page.locator("#folds div.chart").first
+    assert "cv_roc_auc: one point per fold" in folds.inner_text()
+    assert folds.locator(".xtitle").text_content() == "fold"
+    assert folds.locator(".scatterlayer .trace .points path").count() == 5
+    lines = folds.evaluate("e => [...e.querySelectorAll('.scatterlayer .js-line')]"
+                           ".map(p => p.getAttribute('d') || '').filter(d => d.length)")
+    assert lines == []  # no line joins the folds
+    ticks = folds.locator(".xtick text").all_text_contents()
+    assert ticks[0] == "1" and ticks[-1] == "5"  # folds counted from 1, not steps from 0
+    curve = page.locator("#curves div.chart").first
+    assert curve.evaluate("e => [...e.querySelectorAll('.scatterlayer .js-line')]"
+                          ".some(p => (p.getAttribute('d') || '').length > 0)")
 
 
 def test_parallel_coordinates_without_webgl(tab: Tab) -> None:

@@ -79,6 +79,8 @@ def _runs(settings: Settings, store: Store, out: Populated) -> None:
                 run.log_metric("auc", 0.7 + 0.03 * epoch - lr, step=epoch)
             print(f"training train-{i} done <script>alert(1)</script>")
             if i == 0:
+                for fold, value in enumerate([0.90, 0.92, 0.89, 0.93, 0.91]):
+                    run.log_metric("cv_roc_auc", value, step=fold)
                 dv = store.dataset_version_by_id(out.dataset_versions["v0"])
                 run.consumed(dv, role="training data")
                 x = rng.normal(size=(40, 3))

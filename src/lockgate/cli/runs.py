@@ -15,6 +15,7 @@ from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store.run_filter import parse_filter
+from lockgate.tracking.saved_view import SORT_FIELDS
 from lockgate.tracking.search import (
     RUN_COLUMNS,
     find_runs,
@@ -53,8 +54,21 @@ def list_runs(
     all_runs: bool = typer.Option(False, "--all", help="Include pipeline steps (child runs)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output (every "
                                  "metric, param and tag)."),
+    view: str | None = typer.Option(None, "--view", help="A saved view's columns, sort, "
+                                    "filter and experiment (shared through the store; "
+                                    "`lockgate runs view list`); other options override "
+                                    "it, and --filter is added to its filter."),
 ) -> None:
     """List runs, newest first (or by a metric), filtered like the dashboard."""
+    if view is not None:
+        from lockgate.tracking.saved_view import get_view
+
+        saved = get_view(view, settings=settings())
+        experiment = experiment or saved.experiment
+        filter_expr = " and ".join(f"({f})" for f in (saved.filter, filter_expr) if f) or None
+        if sort is None and saved.sort != "start_time":
+            sort, ascending = saved.sort, not saved.descending
+        columns = columns or (",".join(saved.columns) if saved.columns else None)
     expression = _expression(filter_expr, status, dict(_parse_tag(t) for t in tag))
     order = _order(sort, ascending)
     store = Store.open(settings())
@@ -326,4 +340,69 @@ def restore(
         console.print("Nothing to restore: the runs are not deleted.")
     for run in done:
         console.print(f"Restored run {run.id} ([bold]{escape(run.name)}[/]).")
+
+
+views = typer.Typer(help="Saved views of the runs table (columns, sort, filter), shared by "
+                    "everyone using this store and the dashboard.", no_args_is_help=True)
+app.add_typer(views, name="view")
+
+
+@views.command("save")
+def save_view_command(
+    name: str = typer.Argument(..., help="The view's name."),
+    columns: str | None = typer.Option(None, "--columns", "-c", help="Comma-separated, e.g. "
+                                       "'name,metrics.auc,params.lr' (default columns when "
+                                       "omitted)."),
+    sort: str = typer.Option("start_time", "--sort", help="metrics.<key>, params.<key> or a "
+                             "run field (start_time, name, duration, ...)."),
+    ascending: bool = typer.Option(False, "--asc", help="Ascending order."),
+    filter_expr: str = typer.Option("", "--filter", "-f", help="The runs filter language."),
+    experiment: str | None = typer.Option(None, "--experiment", "-e"),
+) -> None:
+    """Save (or replace) a view of the runs table for everyone using this store."""
+    from lockgate.tracking.saved_view import save_view
+
+    field = sort if "." in sort or sort in SORT_FIELDS else f"metrics.{sort}"
+    saved = save_view(name, columns=(columns or "").split(","), sort=field,
+                      descending=not ascending, filter=filter_expr, experiment=experiment,
+                      settings=settings())
+    console.print(f"Saved view [bold]{escape(saved.name)}[/]: {escape(repr(saved))}. Use it "
+                  f"with `lockgate runs list --view {escape(saved.name)}` or the dashboard's "
+                  "views menu.", highlight=False)
+
+
+@views.command("list")
+def list_views_command(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """The saved views of the runs table."""
+    from lockgate.tracking.saved_view import list_views
+
+    found = list_views(settings=settings())
+    if as_json:
+        print_json([{"name": v.name, "columns": list(v.columns), "sort": v.sort,
+                     "descending": v.descending, "filter": v.filter,
+                     "experiment": v.experiment} for v in found])
+        return
+    if not found:
+        console.print("No saved views. Save one with `lockgate runs view save NAME "
+                      "--columns ... --sort ...`.")
+        return
+    table = Table(title="Saved views")
+    for column in ("name", "columns", "sort", "filter", "experiment"):
+        table.add_column(column, overflow="fold")
+    for v in found:
+        table.add_row(escape(v.name), escape(", ".join(v.columns) or "(default)"),
+                      escape(f"{v.sort} {'DESC' if v.descending else 'ASC'}"),
+                      escape(v.filter or "—"), escape(v.experiment or "any"))
+    (console if console.is_terminal else Console(width=_PIPED_WIDTH)).print(table)
+
+
+@views.command("delete")
+def delete_view_command(name: str = typer.Argument(..., help="The view to remove.")) -> None:
+    """Remove a saved view."""
+    from lockgate.tracking.saved_view import delete_view
+
+    delete_view(name, settings=settings())
+    console.print(f"Deleted view {escape(name)}.")
 

@@ -470,6 +470,8 @@ class Registry:
             "run_id": run_id, "table": dataset.get("table"),
             "dataset_version": dataset.get("version"),
             "dataset_version_id": dataset.get("dataset_version_id"),
+            # labeled feedback trained on beside the table (a retraining's new evidence)
+            "labeled": dataset.get("labeled"),
             "code_commit": code.commit if code else None,
             "code_dirty": code.dirty if code else None,
         }

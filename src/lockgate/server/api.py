@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from lockgate.artifacts.blob_store import blob_store_for, check_key, uri_for
+from lockgate.artifacts import blob_key, blob_store_for
+from lockgate.artifacts.blob_store import check_key, uri_for
 from lockgate.config import Settings
 from lockgate.security import accounts
 from lockgate.security.accounts import Principal
@@ -260,7 +261,7 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         part = uploads / f"{check_key(sha256)}.part"
         if not part.is_file():
             if blobs.exists(sha256):
-                return {"sha256": sha256}
+                return {"sha256": sha256, "size": blobs.objects.size(blob_key(sha256))}
             raise HTTPException(404, f"No upload of {sha256} in progress.")
         found, size = blobs.put_file(part)
         part.unlink(missing_ok=True)

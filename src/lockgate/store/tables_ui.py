@@ -38,3 +38,20 @@ ui_state = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+#: Saved views of the runs table (#19): a named choice of columns, sort and filter, shared
+#: by everyone using this store (the dashboard's "views" menu, ``lockgate runs list
+#: --view NAME``). ``owner`` is part of the key: "" is the shared view; a per-user view
+#: (the team server's users) is the same name under a user's id, without a migration.
+runs_views = sa.Table(
+    "runs_views",
+    metadata,
+    sa.Column("owner", sa.String(255), primary_key=True, server_default=""),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("experiment", sa.String(255), nullable=True),
+    sa.Column("columns", sa.Text, nullable=False),  # JSON list; [] = the default columns
+    sa.Column("sort", sa.String(300), nullable=False),
+    sa.Column("descending", sa.Boolean, nullable=False),
+    sa.Column("filter", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)

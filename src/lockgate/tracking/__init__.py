@@ -32,10 +32,16 @@ LAZY = {
     "compare_runs": "lockgate.tracking.run_view",
     "RunView": "lockgate.tracking.run_view",
     "RunComparison": "lockgate.tracking.run_view",
+    "SavedView": "lockgate.tracking.saved_view",
+    "save_view": "lockgate.tracking.saved_view",
+    "get_view": "lockgate.tracking.saved_view",
+    "list_views": "lockgate.tracking.saved_view",
+    "delete_view": "lockgate.tracking.saved_view",
 }
 
-__all__ = ["FlushReport", "Run", "RunComparison", "RunView", "active_run", "autolog",
-           "compare_runs", "get_run", "search_runs", "start_run"]
+__all__ = ["FlushReport", "Run", "RunComparison", "RunView", "SavedView", "active_run",
+           "autolog", "compare_runs", "delete_view", "get_run", "get_view", "list_views",
+           "save_view", "search_runs", "start_run"]
 
 
 def __getattr__(name: str) -> Any:

@@ -30,6 +30,7 @@ from lockgate.errors import ArtifactError, LockgateError, NotFoundError
 from lockgate.security import HttpGuard
 from lockgate.store import Store
 from lockgate.store.run_filter import FilterError
+from lockgate.tracking.saved_view import SavedView, get_view, save_view
 from lockgate.ui.access import COOKIE, AccessError, AccessPolicy
 from lockgate.ui.html import banner, esc, page
 from lockgate.ui.pages import compare, data, lineage, models, monitoring, pipelines, run, runs
@@ -83,14 +84,37 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
 
     @app.get("/", response_class=HTMLResponse)
     def runs_page(request: Request) -> HTMLResponse:
+        saving: dict[str, Any] = {"can_save": policy.can_edit,
+                                  "token_field": not policy.login_required}
         try:
-            query = run_query(request.query_params)
-        except FilterError as exc:
-            return HTMLResponse(runs.render(store, RunQuery(), str(exc)), 400)
-        try:
-            return HTMLResponse(runs.render(store, query))
+            view = (get_view(request.query_params["view"], store=store)
+                    if request.query_params.get("view") else None)
+            query = run_query(request.query_params, view)
         except (FilterError, NotFoundError) as exc:
-            return HTMLResponse(runs.render(store, query, str(exc)), 400)
+            return HTMLResponse(runs.render(store, RunQuery(), str(exc), **saving), 400)
+        message = {"view-saved": f"View `{query.view}` saved for everyone using this "
+                   "store."}.get(request.query_params.get("message") or "")
+        try:
+            return HTMLResponse(runs.render(store, query, view=view, message=message,
+                                            **saving))
+        except (FilterError, NotFoundError) as exc:
+            return HTMLResponse(runs.render(store, query, str(exc), view=view, **saving), 400)
+
+    @app.post("/views")
+    async def save_runs_view(request: Request) -> Response:
+        form = await _form(request)
+        given = form.get("token") or _bearer(request) or request.cookies.get(COOKIE)
+        if not policy.can_edit:
+            raise AccessError("This dashboard is read-only: start it with LOCKGATE_UI_TOKEN set "
+                              "to save views, or run `lockgate runs view save NAME ...`.")
+        if not policy.token_matches(given):
+            raise AccessError("Wrong or missing token: saving a view needs the dashboard token "
+                              "(the value of LOCKGATE_UI_TOKEN where `lockgate ui` runs).")
+        saved = save_view(
+            (form.get("name") or "").strip(), columns=(form.get("columns") or "").split(","),
+            sort=form.get("sort") or "start_time", descending=form.get("order") != "asc",
+            filter=form.get("q") or "", experiment=form.get("experiment") or None, store=store)
+        return RedirectResponse(url_for_view(saved.name), status_code=303)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(run_id: str, message: str | None = None) -> str:
@@ -217,8 +241,14 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
     return app
 
 
-def run_query(params: Any) -> RunQuery:
-    """The runs page's query from the URL (bad numbers raise FilterError)."""
+def url_for_view(name: str) -> str:
+    """The runs page opened with a saved view, after saving it."""
+    return "/?" + urllib.parse.urlencode({"view": name, "message": "view-saved"})
+
+
+def run_query(params: Any, view: SavedView | None = None) -> RunQuery:
+    """The runs page's query from the URL (bad numbers raise FilterError); a saved
+    ``view`` supplies the experiment, filter and sort the URL does not give."""
     tags = []
     for chunk in params.getlist("tag"):
         for pair in chunk.split():
@@ -226,13 +256,16 @@ def run_query(params: Any) -> RunQuery:
             if not sep or not key:
                 raise FilterError(f"Tag filter `{pair}` must look like key=value.")
             tags.append((key, value))
+    own = view or SavedView("")
     return RunQuery(
-        experiment=params.get("experiment") or None, status=params.get("status") or None,
-        tags=tuple(tags), q=params.get("q") or "", sort=params.get("sort") or "start_time",
-        descending=(params.get("order") or "desc") != "asc",
+        experiment=params.get("experiment") or own.experiment,
+        status=params.get("status") or None, tags=tuple(tags),
+        q=params.get("q") if "q" in params else own.filter,
+        sort=params.get("sort") or own.sort,
+        descending=(params.get("order") or ("desc" if own.descending else "asc")) != "asc",
         page=_int(params.get("page"), "page", 1), per_page=_int(params.get("per_page"),
                                                                   "per_page", 50),
-        include_steps=params.get("steps") in ("1", "true", "on"),
+        include_steps=params.get("steps") in ("1", "true", "on"), view=own.name,
     )
 
 

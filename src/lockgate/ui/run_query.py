@@ -55,6 +55,7 @@ class RunQuery:
     page: int = 1
     per_page: int = 50
     include_steps: bool = False
+    view: str = ""  # the saved view the page was opened with (kept in its links)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,11 @@ def render(store: Store, artifacts: ArtifactStore, run_id: str, policy: AccessPo
     tags = store.tags(run.id)
     if tags:
         parts.append(section("Tags", kv_table(tags, ident="tags")))
-    parts.append(section("Learning curves", _curves(store, run.id), anchor="curves"))
+    points = store.metrics(run.id)
+    parts.append(section("Learning curves", _curves(points), anchor="curves"))
+    folds = _folds(points)
+    if folds:
+        parts.append(section("Cross-validation folds", folds, anchor="folds"))
     records = store.artifacts(run.id)
     parts.append(section("Charts", _figures(artifacts, records), anchor="figures"))
     parts.append(section("Artifacts", _artifacts(records), anchor="artifacts"))
@@ -88,17 +92,30 @@ def _name_filter(name: str) -> str:
     return f'name = "{quoted}"'
 
 
-def _curves(store: Store, run_id: str) -> str:
-    curves = charts.learning_curves(store.metrics(run_id))
+def _curves(points: list[Any]) -> str:
+    """Metrics over training steps; ``cv_*`` (one value per fold) are not curves and are
+    drawn apart, by :func:`_folds`."""
+    curves = {k: v for k, v in charts.learning_curves(points).items()
+              if not k.startswith("cv_")}
     if not curves:
         return empty("No metric was logged at more than one step.",
                      "Log per-epoch values with <code>run.log_metric(key, value, step=epoch)"
                      "</code>.")
     blocks = [
-        chart(_per_fold(key, charts.curve_figure(key, {key: points})), ident=f"curve-{i}")
-        for i, (key, points) in enumerate(list(curves.items())[:MAX_CURVES])
+        chart(charts.curve_figure(key, {key: series}), ident=f"curve-{i}")
+        for i, (key, series) in enumerate(list(curves.items())[:MAX_CURVES])
     ]
     return f"<div class='charts'>{''.join(blocks)}</div>"
+
+
+def _folds(points: list[Any]) -> str:
+    """Cross-validation scores, one point per fold (empty when none were logged)."""
+    folds = {k: v for k, v in charts.learning_curves(points).items() if k.startswith("cv_")}
+    blocks = [
+        chart(_per_fold(key, charts.curve_figure(key, {key: series})), ident=f"folds-{i}")
+        for i, (key, series) in enumerate(list(folds.items())[:MAX_CURVES])
+    ]
+    return f"<div class='charts'>{''.join(blocks)}</div>" if blocks else ""
 
 
 def _per_fold(key: str, figure: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +125,8 @@ def _per_fold(key: str, figure: dict[str, Any]) -> dict[str, Any]:
         return figure
     for trace in figure["data"]:
         trace["mode"] = "markers"
+    for trace in figure["data"]:
+        trace["x"] = [step + 1 for step in trace["x"]]  # folds are counted from 1
     figure["layout"]["xaxis"] = {"title": {"text": "fold"}, "dtick": 1}
     figure["layout"]["title"] = {"text": f"{key}: one point per fold", "font": {"size": 14}}
     return figure

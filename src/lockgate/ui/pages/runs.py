@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from lockgate.store import Store
+from lockgate.tracking.saved_view import SavedView, list_views
 from lockgate.tracking.search import params_that_differ
 from lockgate.ui import charts
 from lockgate.ui.html import (
@@ -29,10 +30,16 @@ STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED",
             "TIMED_OUT")
 
 
-def render(store: Store, query: RunQuery, error: str | None = None) -> str:
-    """The runs page for ``query`` (an invalid filter shows its message, not a crash)."""
+def render(store: Store, query: RunQuery, error: str | None = None,
+           view: SavedView | None = None, can_save: bool = False,
+           token_field: bool = False, message: str | None = None) -> str:
+    """The runs page for ``query`` (an invalid filter shows its message, not a crash);
+    ``view`` is the saved view it was opened with (its columns are the table's)."""
     experiments = store.experiments()
-    form = _filters(query, experiments)
+    form = _filters(query, experiments) + _views_menu(store, query, view, can_save,
+                                                      token_field)
+    if message:
+        form += f"<p class='flash' id='view-message'>{esc(message)}</p>"
     if error:
         return page("Runs", form + banner(error), active="/")
     if store.count_runs() == 0:
@@ -47,7 +54,7 @@ def render(store: Store, query: RunQuery, error: str | None = None) -> str:
         body = form + empty("No runs match these filters.",
                             f"{link('/', 'Clear the filters')} to see every run.")
         return page("Runs", body, active="/")
-    return page("Runs", form + _results(result, query), active="/",
+    return page("Runs", form + _results(result, query, view), active="/",
                 status_line=f"{result.total}{'+' if result.total_capped else ''} runs")
 
 
@@ -72,33 +79,41 @@ def _filters(query: RunQuery, experiments: list[str]) -> str:
         f"<label>steps<input type='checkbox' name='steps' value='1'{steps}></label>"
         f"<input type='hidden' name='sort' value='{esc(query.sort)}'>"
         f"<input type='hidden' name='order' value='{'desc' if query.descending else 'asc'}'>"
-        "<button type='submit'>Apply</button></form>"
+        + (f"<input type='hidden' name='view' value='{esc(query.view)}'>" if query.view else "")
+        + "<button type='submit'>Apply</button></form>"
     )
 
 
-def _results(result: RunPage, query: RunQuery) -> str:
+def _results(result: RunPage, query: RunQuery, view: SavedView | None = None) -> str:
     """The table: the sort metric first, params that differ on this page (the identical
-    ones listed above it), long values shortened with the full text on hover; a column
-    chooser (saved per experiment by app.js) and a metric-vs-param scatter."""
+    ones listed above it), long values shortened with the full text on hover; or the
+    columns of a saved view. A column chooser (app.js; kept by saving a view) and a
+    metric-vs-param scatter."""
     metric_keys = primary_first(result.metric_keys, query.sort)
     differ = params_that_differ({r.id: result.params.get(r.id, {}) for r in result.runs}) \
         if len(result.runs) > 1 else list(result.param_keys)
     param_keys = [k for k in result.param_keys if k in differ]
     same = [k for k in result.param_keys if k not in differ]
-    headers = ["", _sort_header("run", "name", query), _sort_header("experiment", "experiment",
-               query), _sort_header("status", "status", query),
-               _sort_header("started (UTC)", "start_time", query),
-               _sort_header("duration", "duration", query)]
+    base = list(BASE_COLUMNS)
+    if view is not None and view.columns:
+        metric_keys = [c[len("metrics."):] for c in view.columns if c.startswith("metrics.")]
+        param_keys = [c[len("params."):] for c in view.columns if c.startswith("params.")]
+        base = [c for c in BASE_COLUMNS if c in view.columns]
+        same = []
+    headers = ["", _sort_header("run", "name", query),
+               *(_sort_header(*BASE_HEADERS[c], query) for c in base)]
     headers += [_sort_header(k, f"metrics.{k}", query) for k in metric_keys]
     headers += [_sort_header(f"param {k}", f"params.{k}", query) for k in param_keys]
     rows = []
     for run in result.runs:
         metrics, params = result.metrics.get(run.id, {}), result.params.get(run.id, {})
+        cells = {"experiment": esc(run.experiment), "status": status_badge(run.status),
+                 "started": esc(fmt_time(run.start_time)),
+                 "duration": esc(fmt_seconds(run.duration))}
         rows.append([
             f"<input type='checkbox' name='run' value='{esc(run.id)}' aria-label='compare'>",
             link(f"/runs/{run.id}", run.name) + f" <span class='muted'>{esc(run.id[:8])}</span>",
-            esc(run.experiment), status_badge(run.status), esc(fmt_time(run.start_time)),
-            esc(fmt_seconds(run.duration)),
+            *(cells[c] for c in base),
             *(esc(fmt_value(metrics.get(k))) for k in metric_keys),
             *(_short(params[k]) if k in params else "—" for k in param_keys),
         ])
@@ -112,6 +127,44 @@ def _results(result: RunPage, query: RunQuery) -> str:
         "<button type='submit'>Compare selected (2–10)</button></form>"
         + _pager(result, query) + _scatter(result, metric_keys, param_keys)
     )
+
+
+#: Run columns of the table after the run's name, in a saved view's vocabulary, with the
+#: header text and sort key each is drawn with.
+BASE_COLUMNS = ("experiment", "status", "started", "duration")
+BASE_HEADERS = {"experiment": ("experiment", "experiment"), "status": ("status", "status"),
+                "started": ("started (UTC)", "start_time"),
+                "duration": ("duration", "duration")}
+
+
+def _views_menu(store: Store, query: RunQuery, view: SavedView | None, can_save: bool,
+                token_field: bool) -> str:
+    """The saved views (shared by everyone using this store) and a form saving the
+    current columns, sort, filter and experiment as one (app.js fills in the columns)."""
+    views = list_views(store=store)
+    links = " ".join(
+        link(url("/", view=v.name), v.name, **({"class": "active"} if view and
+                                               view.name == v.name else {}))
+        for v in views) or "<span class='muted'>none yet</span>"
+    current = view.name if view else ""
+    if not can_save:
+        how = ("<span class='muted' id='views-how'>Saving a view needs the dashboard token "
+               "(LOCKGATE_UI_TOKEN), or: <code>lockgate runs view save NAME --columns ... "
+               "--sort ...</code></span>")
+        return f"<div class='views' id='views'>views: {links} {how}</div>"
+    token = ("<input type='password' name='token' placeholder='token' autocomplete='off' "
+             "required> " if token_field else "")
+    columns = ",".join(view.columns) if view else ""
+    return (
+        f"<div class='views' id='views'>views: {links} "
+        "<form method='post' action='/views' id='save-view' class='inline'>"
+        f"<input name='name' placeholder='view name' value='{esc(current)}' required> "
+        f"<input type='hidden' name='columns' value='{esc(columns)}'>"
+        f"<input type='hidden' name='sort' value='{esc(query.sort)}'>"
+        f"<input type='hidden' name='order' value='{'desc' if query.descending else 'asc'}'>"
+        f"<input type='hidden' name='q' value='{esc(query.q)}'>"
+        f"<input type='hidden' name='experiment' value='{esc(query.experiment or '')}'>"
+        f"{token}<button type='submit'>Save view</button></form></div>")
 
 
 def primary_first(keys: list[str], sort: str) -> list[str]:
@@ -176,6 +229,7 @@ def _params_of(query: RunQuery, **change: Any) -> dict[str, Any]:
         "steps": "1" if query.include_steps else None, "sort": query.sort,
         "order": "desc" if query.descending else "asc", "page": query.page,
         "per_page": query.per_page if query.per_page != 50 else None,
+        "view": query.view or None,
     }
     values.update(change)
     return values
@@ -188,7 +242,13 @@ def _sort_header(label: str, key: str, query: RunQuery) -> str:
     arrow = (" ▼" if query.descending else " ▲") if current else ""
     href = url("/", **_params_of(query, sort=key, order="desc" if descending else "asc", page=1))
     css = "sorted" if current else ""
-    return f'<a href="{esc(href)}" class="{css}" data-sort="{esc(key)}">{esc(label)}{arrow}</a>'
+    column = VIEW_COLUMN.get(key, key)
+    return (f'<a href="{esc(href)}" class="{css}" data-sort="{esc(key)}" '
+            f'data-column="{esc(column)}">{esc(label)}{arrow}</a>')
+
+
+#: A sort key's name in a saved view's column list, where they differ.
+VIEW_COLUMN = {"start_time": "started"}
 
 
 def _pager(result: RunPage, query: RunQuery) -> str:

@@ -1,6 +1,6 @@
 // lockgate dashboard: draws every chart on the page from its inert JSON, makes chart
 // points with a URL clickable, and keeps sortable table headers and compare boxes working;
-// the runs table's chosen columns are kept per experiment (localStorage); parallel
+// the runs table's chosen columns are saved as a shared view in the store; parallel
 // coordinates fall back to SVG lines where WebGL is missing.
 "use strict";
 (function () {
@@ -49,34 +49,38 @@
     return { data: out, layout: layout };
   }
   function chooseColumns() {
+    // Hiding columns is for this page; "Save view" keeps the shown ones in the store,
+    // for everyone using it (the form's hidden `columns` field follows the boxes).
     var tools = document.querySelector(".runs-tools");
     var tableEl = document.getElementById("runs-table");
     var chooser = document.getElementById("column-chooser");
     if (!tools || !tableEl || !chooser) { return; }
-    var key = "lockgate.columns." + tools.getAttribute("data-experiment");
+    var saveForm = document.getElementById("save-view");
     var hidden = {};
-    try { hidden = JSON.parse(window.localStorage.getItem(key) || "{}"); } catch (e) { hidden = {}; }
     var heads = tableEl.querySelectorAll("thead th");
     function apply() {
+      var shown = [];
       heads.forEach(function (th, i) {
         var a = th.querySelector("a[data-sort]");
         if (!a) { return; }
-        var off = !!hidden[a.getAttribute("data-sort")];
+        var column = a.getAttribute("data-column") || a.getAttribute("data-sort");
+        var off = !!hidden[column];
+        if (!off && column !== "name") { shown.push(column); }
         tableEl.querySelectorAll("tr > :nth-child(" + (i + 1) + ")").forEach(function (cell) {
           cell.classList.toggle("col-hidden", off);
         });
       });
+      if (saveForm) { saveForm.querySelector("input[name=columns]").value = shown.join(","); }
     }
     heads.forEach(function (th) {
       var a = th.querySelector("a[data-sort]");
       if (!a) { return; }
-      var name = a.getAttribute("data-sort");
+      var name = a.getAttribute("data-column") || a.getAttribute("data-sort");
       var label = document.createElement("label");
       var box = document.createElement("input");
       box.type = "checkbox"; box.checked = !hidden[name]; box.setAttribute("data-column", name);
       box.addEventListener("change", function () {
         if (box.checked) { delete hidden[name]; } else { hidden[name] = true; }
-        window.localStorage.setItem(key, JSON.stringify(hidden));
         apply();
       });
       label.appendChild(box);
