@@ -28,7 +28,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "store": ([], ["--runs", "20000", "--points", "100"]),
     "tracking": ([], ["--points", "20000", "--mlflow-calls", "100"]),
     "serving": ([], ["--quick"]),
-    "quality": ([], []),
+    "quality": ([], ["--rows", "1000000"]),  # drift stays at its full 1M rows
     "data": ([], []),
     "ui": ([], []),
     "monitoring": ([], []),
@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes where a bench "
                         "has them (the figures then do not answer the issue's goals)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--store-url", nargs="+", default=[], help="run the store bench on "
+                        "these existing stores (e.g. 1M runs logged earlier) instead of "
+                        "logging new ones")
     args = parser.parse_args()
     results = Path(tempfile.mkstemp(prefix="lockgate-bench-", suffix=".jsonl")[1])
     failures: list[str] = []
@@ -53,27 +56,37 @@ def main() -> None:
         if not script.exists():
             continue
         extra = BENCHES[name][1 if args.quick else 0]
-        before = _count(results)
-        print(f"\n### {name} ({' '.join(extra) or 'defaults'})", flush=True)
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, str(script), *extra],
-                              env={**os.environ, "LOCKGATE_BENCH_RESULTS": str(results)},
-                              capture_output=True, text=True)
-        print(done.stdout[-6000:], flush=True)
-        if done.returncode == 0 and _count(results) == before:
-            with results.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({
-                    "bench": name, "case": "(not on the shared harness)", "figure":
-                    "see its printed output", "wall": f"{time.perf_counter() - started:.0f} s",
-                    "cpu": "", "goal": "", "met": None, "load_start": os.getloadavg()[0],
-                    "load_end": os.getloadavg()[0], "note": ""}) + "\n")
-        if done.returncode != 0:
-            failures.append(f"- `{name}` exited {done.returncode} after "
-                            f"{time.perf_counter() - started:.0f} s: "
-                            f"`{(done.stderr.strip().splitlines() or [''])[-1][:300]}`")
+        if name == "store" and args.store_url:
+            for url in args.store_url:
+                _run_one(name, script, ["--url", url], results, failures)
+            continue
+        _run_one(name, script, extra, results, failures)
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     args.out.write_text(table(rows, failures), encoding="utf-8")
     print(f"\nwrote {args.out} ({len(rows)} rows, {len(failures)} failed benches)")
+
+
+def _run_one(name: str, script: Path, extra: list[str], results: Path,
+             failures: list[str]) -> None:
+    """Run one bench as its own process; its rows land in ``results``."""
+    before = _count(results)
+    print(f"\n### {name} ({' '.join(extra) or 'defaults'})", flush=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(script), *extra],
+                          env={**os.environ, "LOCKGATE_BENCH_RESULTS": str(results)},
+                          capture_output=True, text=True)
+    print(done.stdout[-6000:], flush=True)
+    if done.returncode == 0 and _count(results) == before:
+        with results.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({
+                "bench": name, "case": "(not on the shared harness)", "figure":
+                "see its printed output", "wall": f"{time.perf_counter() - started:.0f} s",
+                "cpu": "", "goal": "", "met": None, "load_start": os.getloadavg()[0],
+                "load_end": os.getloadavg()[0], "note": ""}) + "\n")
+    if done.returncode != 0:
+        failures.append(f"- `{name}` exited {done.returncode} after "
+                        f"{time.perf_counter() - started:.0f} s: "
+                        f"`{(done.stderr.strip().splitlines() or [''])[-1][:300]}`")
 
 
 def _count(path: Path) -> int:

@@ -3,6 +3,7 @@ after bulk logging, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/store.py [--runs 100000 1000000] [--points 100 10]
                                     [--backends sqlite postgresql] [--repeats 3]
+    .venv/bin/python bench/store.py --url URL [--repeats 3]   # an existing store, as is
 
 For each store size and backend: runs are inserted in bulk (their creation is not what
 is measured), then ``points`` metric points per run (two keys, ``auc`` and ``loss``)
@@ -117,25 +118,33 @@ def cases(store: Store, runs: int) -> dict[str, Callable[[], object]]:
 
 
 def measure(report: harness.Report, backend: str, url: str, runs: int, points: int,
-            repeats: int) -> None:
+            repeats: int, populated: bool = False) -> None:
     store = Store(url)
     store.upgrade()
-    logging = populate(store, runs, points)
-    report.add(f"{backend} {runs:,} runs: bulk logging",
-               f"{runs * points / logging:,.0f} points/s ({runs * points:,} points)",
-               wall=f"{logging:.1f} s")
+    if populated:  # --url: a store logged earlier; "cold" is then this process's first call
+        with store.read() as conn:
+            runs = int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one())
+            points = int(conn.execute(sa.select(sa.func.count()).select_from(t.metrics))
+                         .scalar_one()) // max(runs, 1)
+    else:
+        logging = populate(store, runs, points)
+        report.add(f"{backend} {runs:,} runs: bulk logging",
+                   f"{runs * points / logging:,.0f} points/s ({runs * points:,} points)",
+                   wall=f"{logging:.1f} s")
     work = cases(store, runs)
+    cold = "first call in this process" if populated else "cold, right after logging"
     for name, call in work.items():  # cold: the first call after logging, no warm-up
         sample, _ = harness.timed(call)
         goal = name.startswith(("store", "dashboard"))
-        report.add(f"{backend} {runs:,} runs: {name} (cold, right after logging)",
+        report.add(f"{backend} {runs:,} runs, {points} points each: {name} ({cold})",
                    f"{sample.wall * 1000:.0f} ms", wall=f"{sample.wall:.3f} s",
                    cpu=f"{sample.cpu:.3f} s", goal="<= 200 ms" if goal else "",
                    met=(sample.wall <= GOAL_S) if goal and runs >= 1_000_000 else None)
     series, _ = harness.interleave(work, repeats=repeats)
     for name, s in series.items():
         goal = name.startswith(("store", "dashboard"))
-        report.add(f"{backend} {runs:,} runs: {name} (warm)", f"{s.wall.median * 1000:.0f} ms",
+        report.add(f"{backend} {runs:,} runs, {points} points each: {name} (warm)",
+                   f"{s.wall.median * 1000:.0f} ms",
                    series=s, goal="<= 200 ms at 1M runs" if goal else "",
                    met=(s.wall.median <= GOAL_S) if goal and runs >= 1_000_000 else None)
     store.reader.dispose()
@@ -149,8 +158,14 @@ def main() -> None:
                         help="points per run, one per --runs size (or one for all)")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--repeats", type=int, default=harness.REPEATS)
+    parser.add_argument("--url", help="measure this existing store (nothing is logged)")
     args = parser.parse_args()
     report = harness.Report("store")
+    if args.url:
+        backend = "postgresql" if args.url.startswith("postgresql") else "sqlite"
+        measure(report, backend, args.url, 0, 0, args.repeats, populated=True)
+        report.emit()
+        return
     points = args.points * len(args.runs) if len(args.points) == 1 else args.points
     for runs, per_run in zip(args.runs, points, strict=True):
         for backend in args.backends:

@@ -32,7 +32,8 @@ PUBLIC = {
         "ObjectBlobStore", "blob_store_for", "blob_key",
     ],
     "lockgate.tracking": [
-        "Run", "RunComparison", "RunView", "active_run", "autolog", "compare_runs", "get_run",
+        "FlushReport", "Run", "RunComparison", "RunView", "active_run", "autolog",
+        "compare_runs", "get_run",
         "search_runs", "start_run",
         "SavedView", "save_view", "get_view", "list_views", "delete_view",
     ],
@@ -75,6 +76,7 @@ PUBLIC = {
         "extract_archive", "feature_columns", "load_gate_config", "load_package", "parse_ref",
         "promote", "register_run", "render_card", "rollback", "run_gates", "verify_package",
         "version_history", "write_package",
+        "ShadowEvidence", "ShadowPolicy", "shadow_period",
     ],
     "lockgate.serving": [
         "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",
@@ -93,6 +95,7 @@ PUBLIC = {
         "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
         "Comparison", "ComparisonError", "compare",
+        "RetrainingData", "retraining_data", "shadow_evidence",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
@@ -110,6 +113,10 @@ PUBLIC = {
         "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
         "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
         "run_server", "server_config",
+    ],
+    "lockgate.server": [
+        "Access", "AuthMiddleware", "RateLimiter", "TeamServer", "create_server_app",
+        "server_policy",
     ],
 }
 

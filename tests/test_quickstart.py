@@ -30,7 +30,7 @@ def test_every_section_runs_in_the_order_of_the_flow(demo) -> None:  # type: ign
     _, text, _ = demo
     names = [name for name, _ in SECTIONS]
     assert names == ["tracking", "pipelines", "data", "quality", "modeling", "registry",
-                     "monitoring", "ui", "retention"]
+                     "monitoring", "ui", "retention", "server"]
     assert "quickstart finished" in text
     assert "lockgate ui" in text  # ends by printing the dashboard command
 

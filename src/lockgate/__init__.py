@@ -16,8 +16,14 @@ from lockgate.errors import LockgateError
 
 if TYPE_CHECKING:
     from lockgate.config import Settings, load_settings
-    from lockgate.pipelines import Pipeline, current_step, node, run_pipeline, step
-    from lockgate.tracking import (
+    from lockgate.pipelines import (  # type: ignore[no-redef]
+        Pipeline,
+        current_step,
+        node,
+        run_pipeline,
+        step,
+    )
+    from lockgate.tracking import (  # type: ignore[no-redef]
         Run,
         active_run,
         autolog,

@@ -56,3 +56,44 @@ def test_stage_aliases_move_only_through_the_gates(world: tuple[Settings, Regist
     _, registry = world
     with pytest.raises(RegistryError, match="stage aliases move through"):
         registry.set_alias("churn", "production", 2)
+
+
+def _wait_for(check, what: str, seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def test_a_running_server_follows_the_shadow_alias_without_restart(
+        world: tuple[Settings, Registry]) -> None:
+    settings, registry = world
+    registry.set_alias("churn", "shadow", 1, reason="the primary: no shadow yet")
+    records = make_frame(20, seed=4).select(FEATURES).to_dicts()
+    config = ServeConfig("churn@production", port=0, log_flush_seconds=0.2,
+                         poll_seconds=0.2)
+    before = _shadow_rows(settings)
+    with BackgroundServer(config, settings) as server:
+        def shadow_version() -> int | None:
+            return httpx.get(f"{server.url}/model").json()["shadow_version"]
+
+        assert shadow_version() is None
+        httpx.post(f"{server.url}/predict", json={"records": records[:10]})
+        registry.set_alias("churn", "shadow", 2, reason="try v2 while serving")
+        _wait_for(lambda: shadow_version() == 2, "the server picks up churn@shadow -> v2")
+        httpx.post(f"{server.url}/predict", json={"records": records[10:]})
+        registry.set_alias("churn", "shadow", 1, reason="stop the experiment")
+        _wait_for(lambda: shadow_version() is None, "the server drops the shadow")
+        httpx.post(f"{server.url}/predict", json={"records": records[:5]})
+    logged = _shadow_rows(settings)
+    # only the 10 rows sent while v2 was the shadow: none before, none after
+    assert logged - before == 10
+
+
+def _shadow_rows(settings: Settings) -> int:
+    path = shadow_path(settings, "churn")
+    return pl.read_delta(str(path)).height if (path / "_delta_log").is_dir() else 0

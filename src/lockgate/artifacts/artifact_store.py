@@ -38,7 +38,8 @@ class ArtifactStore:
     def open(cls, settings: Settings | None = None) -> ArtifactStore:
         """The artifact store named by ``settings`` (metadata store included)."""
         settings = settings or load_settings()
-        return cls(Store.open(settings), blob_store_for(settings.resolved_artifact_root),
+        store = Store.open(settings)
+        return cls(store, blob_store_for(settings.resolved_artifact_root, store=store),
                    allowlist(settings))
 
     def save(self, value: Any, name: str, *, run_id: str | None = None) -> ArtifactRecord:

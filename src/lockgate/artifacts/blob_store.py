@@ -194,12 +194,20 @@ def blob_key(sha256: str) -> str:
     return f"{key[:2]}/{key}"
 
 
-def blob_store_for(root: Path | ObjectLocation) -> ObjectBlobStore:
-    """The blob store of an artifact root from the settings (local folder or ``s3://``).
+def blob_store_for(root: Path | ObjectLocation, *, store: object = None) -> ObjectBlobStore:
+    """The blob store of an artifact root from the settings (local folder or ``s3://``);
+    given a metadata ``store`` behind ``lockgate server``, a verified local cache in front
+    of the server's blobs (imported only then: it needs an HTTP client).
 
     Example:
         blobs = blob_store_for(settings.resolved_artifact_root)
     """
+    if getattr(store, "remote", False):
+        from lockgate.artifacts.remote_blobs import RemoteBlobStore
+
+        cache = root if isinstance(root, Path) else Path(tempfile.gettempdir()) / \
+            f"lockgate-{os.getuid()}-remote-blobs"
+        return RemoteBlobStore(store, cache)  # type: ignore[arg-type]
     if isinstance(root, ObjectLocation):
         return ObjectBlobStore(object_store_for(root))
     return LocalBlobStore(root)

@@ -70,6 +70,12 @@ class ObjectStore(Protocol):
         """Store ``source`` under ``key`` if absent; True when this call wrote it."""
         ...
 
+    def put(self, key: str, source: bytes | Path) -> None:
+        """Write ``source`` under ``key`` in one request, replacing what is there: for
+        objects nothing references yet (a Delta table's staged files). On S3 the object
+        is whole or absent; locally it is written beside and renamed."""
+        ...
+
     def get(self, key: str) -> bytes:
         """The bytes under ``key`` (``FileNotFoundError`` when absent)."""
         ...
@@ -164,6 +170,20 @@ class LocalObjectStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         return True
+
+    def put(self, key: str, source: bytes | Path) -> None:
+        """Write via a ``.tmp-*`` file beside the target, then rename (no hash check)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in _chunks(source):
+                    handle.write(chunk)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
 
     def get(self, key: str) -> bytes:
         """The file's bytes."""
@@ -289,6 +309,12 @@ class S3ObjectStore:
         finally:
             with contextlib.suppress(Exception):
                 obstore.delete(self._store, tmp)
+
+    def put(self, key: str, source: bytes | Path) -> None:
+        """One PUT (bytes) or a multipart upload (a file), visible only when complete."""
+        import obstore
+
+        self._call(obstore.put, check_relative_key(key), _put_source(source))
 
     def get(self, key: str) -> bytes:
         """The object's bytes."""

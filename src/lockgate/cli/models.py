@@ -134,9 +134,14 @@ def promote_cmd(
     """Run the promotion gates; move the version only when every gate passes (exit 1 else)."""
     registry = _registry()
     config = load_gate_config(margin=margin)
+    shadow = None
+    if to == "production" and config.shadow is not None:  # gates.shadow in lockgate.yaml
+        from lockgate.monitoring.shadow_report import shadow_evidence
+
+        shadow = shadow_evidence(registry.settings, name, version)
     try:
         result = promote(registry, name, version, to=to, config=config, dry_run=dry_run,
-                         reason=reason)
+                         reason=reason, shadow=shadow)
     except GateFailedError as exc:
         _render_gates(exc.results, as_json)
         raise
@@ -168,6 +173,19 @@ def rollback(
         print_json(_version_json(mv))
         return
     console.print(f"[yellow]Rolled back[/]: {mv.ref} serves production again.")
+
+
+@app.command("alias")
+def alias_cmd(
+    name: str = typer.Argument(..., help="Model name."),
+    alias: str = typer.Argument(..., help="A free alias, e.g. `shadow` (stage aliases move "
+                                "only through `promote`)."),
+    version: int = typer.Argument(..., help="Version the alias points at."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept in the history)."),
+) -> None:
+    """Point a free alias at a version; a running server follows `shadow` within a poll."""
+    _registry().set_alias(name, alias, version, reason=reason)
+    console.print(f"{name}@{alias} -> v{version}.")
 
 
 @app.command("note")

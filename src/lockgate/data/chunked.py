@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -47,6 +47,7 @@ from lockgate.data.validation import (
     group_id,
     group_label,
 )
+from lockgate.location import StoragePath
 
 #: Called after each chunk with (rows read so far, bytes or rows of the source read).
 ChunkProgress = Callable[[int, int], None]
@@ -104,12 +105,13 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     if contract.table != table:
         raise ContractError(f"The contract is for table `{contract.table}`, not `{table}`. "
                             "Pass the right contract or table name.")
-    # an s3:// table's ObjectLocation duck-types the Path calls made here
-    path = cast(Path, delta.table_path(settings, table))
-    qpath = cast(Path, delta.quarantine_path(settings, table))
+    path = delta.table_path(settings, table)
+    qpath = delta.quarantine_path(settings, table)
     landed = delta.open_table(path)
     given = contract.version
-    work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-", dir=_ensure(path.parent)))
+    # scratch beside the table locally; a local temp folder when the table is on S3
+    work = Path(tempfile.mkdtemp(prefix=".lockgate-chunks-",
+                                 dir=_ensure(path.parent) if isinstance(path, Path) else None))
     staged: list[_Staged] = []
     quarantine_adds: list[delta.AddAction] = []
     held: list[Path] = []  # quarantined rows per chunk, before the batch id is known
@@ -240,7 +242,7 @@ def _remember_groups(cross: CrossChunk, contract: Contract, normalized: pl.DataF
                           pairs["l"].to_numpy().view(np.int64))
 
 
-def _stage_chunk(path: Path, work: Path, number: int, chunk: Chunk, outcome: Any,
+def _stage_chunk(path: StoragePath, work: Path, number: int, chunk: Chunk, outcome: Any,
                  tracked: bool) -> _Staged:
     """Stage a chunk's accepted rows; when rows may have to leave them later, keep
     (on disk) each accepted row's position in the chunk."""
@@ -267,7 +269,7 @@ def _count(totals: _Totals, outcome: Any, first_row: int) -> None:
         totals.copy_rows += [first_row + r for r in outcome.copy_rows]
 
 
-def _retract(path: Path, work: Path, staged: list[_Staged], cross: CrossChunk,
+def _retract(path: StoragePath, work: Path, staged: list[_Staged], cross: CrossChunk,
              contract: Contract, totals: _Totals,
              observe: ChunkObserver | None) -> list[Path]:
     """Move out of the staged accepted files the rows found wrong only later in the
@@ -281,7 +283,7 @@ def _retract(path: Path, work: Path, staged: list[_Staged], cross: CrossChunk,
         entry = staged[number]
         if entry.accepted is None or entry.positions is None:
             continue
-        frame = pl.read_parquet(path / entry.accepted.path)
+        frame = delta.read_staged(path, entry.accepted)
         reasons: list[pl.Expr] = []
         for name, keys in cross.identities.items():
             wanted = cross.retract.get(number, {}).get(name)
@@ -361,7 +363,7 @@ def _record(batch_id: str, source: str, content_hash: str, contract: Contract, g
     }
 
 
-def _superseded(store: Any, path: Path, table: str, content_hash: str, given: str,
+def _superseded(store: Any, path: StoragePath, table: str, content_hash: str, given: str,
                 contract: Contract, record: dict[str, Any]) -> list[Any] | None:
     from lockgate.data.ingestion import superseded_files
 
@@ -377,7 +379,7 @@ def _superseded(store: Any, path: Path, table: str, content_hash: str, given: st
     return removes
 
 
-def _commit_quarantine(qpath: Path, held: list[Path], adds: list[delta.AddAction],
+def _commit_quarantine(qpath: StoragePath, held: list[Path], adds: list[delta.AddAction],
                        record: dict[str, Any], table: str) -> None:
     """The quarantine's own commit, before the rows' (as the whole-batch path does),
     skipped when an attempt that crashed before the rows' commit already made it."""
@@ -385,15 +387,19 @@ def _commit_quarantine(qpath: Path, held: list[Path], adds: list[delta.AddAction
     if not held or any(c["record"].get("batch_id") == batch_id
                        for c in delta.commits(qpath, 50)):
         return
+    schema = None
     for part in held:
-        adds.append(delta.stage_file(qpath, quarantine_table.quarantine_frame(
+        frame = quarantine_table.quarantine_frame(
             pl.read_parquet(part), batch_id=batch_id, source=record["source"],
-            contract_version=record["contract_version"])))
-    schema = pl.DataFrame(schema=pl.read_parquet_schema(qpath / adds[0].path)).to_arrow().schema
+            contract_version=record["contract_version"])
+        schema = schema or frame.to_arrow().schema
+        adds.append(delta.stage_file(qpath, frame))
+    if schema is None:  # pragma: no cover - held is not empty
+        return
     delta.commit_staged(qpath, adds, schema, {"batch_id": batch_id, "table": table})
 
 
-def _discard(path: Path, qpath: Path, staged: list[_Staged],
+def _discard(path: StoragePath, qpath: StoragePath, staged: list[_Staged],
              quarantine_adds: list[delta.AddAction]) -> None:
     delta.discard_staged(path, [s.accepted for s in staged if s.accepted is not None])
     delta.discard_staged(qpath, quarantine_adds)
@@ -411,3 +417,4 @@ def _remove_tree(folder: Path) -> None:
 
 
 __all__ = ["ChunkObserver", "ChunkProgress", "land_chunks"]
+

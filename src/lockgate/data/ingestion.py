@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -284,9 +284,8 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         record["details"]["warnings"].append(
             f"supersedes {table}@v{found[0]} (the same source under an earlier contract): "
             "its rows leave the table, still readable by time travel")
-        local = cast(Path, path)  # ObjectLocation duck-types stage_file's Path calls
-        staged = [delta.stage_file(local, outcome.accepted)] if outcome.accepted.height else []
-        version = delta.commit_staged(local, staged, outcome.accepted.to_arrow().schema, record,
+        staged = [delta.stage_file(path, outcome.accepted)] if outcome.accepted.height else []
+        version = delta.commit_staged(path, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
         _KEYS.pop(str(path), None)
     else:
@@ -767,7 +766,7 @@ def _landed_before(store: Store, table: str, content_hash: str,
     return None
 
 
-def superseded_files(store: Store, path: delta.TablePath, table: str, content_hash: str,
+def superseded_files(store: Store, path: StoragePath, table: str, content_hash: str,
                      contract_version: str, contract: Contract,
                      ) -> tuple[int, list[Any]] | None:
     """The earlier landing of the same source that a re-ingest under a new contract

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import polars as pl
 from deltalake import DeltaTable
 
 from lockgate.data.contract import Contract
 from lockgate.data.normalize import PARSE_FAIL
-from lockgate.data.table import TablePath
 from lockgate.data.validation import (
     LANDED_CONFLICT,
     LANDED_CONFLICT_VERSION,
@@ -26,12 +25,13 @@ from lockgate.data.validation import (
     group_hash,
     group_label,
 )
+from lockgate.location import ObjectLocation, StoragePath, storage_options
 
 _GROUPS: dict[str, tuple[int, tuple[str, ...], pl.DataFrame]] = {}
 _GROUP, _LABEL, _VERSION = "__g__", "__l__", "__v__"
 
 
-def landed_groups(path: TablePath, contract: Contract,
+def landed_groups(path: StoragePath, contract: Contract,
                   table: DeltaTable | None) -> pl.DataFrame | None:
     """Per landed (feature group, label): the newest version that landed it; None when
     the contract has no target or the table lacks one of its columns."""
@@ -46,11 +46,14 @@ def landed_groups(path: TablePath, contract: Contract,
     cached = _GROUPS.get(str(path))
     if cached is not None and cached[0] == version and cached[1] == columns:
         return cached[2]
-    files = [Path(uri.removeprefix("file://")) for uri in table.file_uris()]
+    files: list[str] | list[Path] = (
+        list(table.file_uris()) if isinstance(path, ObjectLocation)
+        else [Path(uri.removeprefix("file://")) for uri in table.file_uris()])
     if not files:
         return None
-    landed_in = _file_versions(cast(Path, path))  # ObjectLocation duck-types the Path calls
-    frame = pl.scan_parquet(files, include_file_paths="__file__", missing_columns="insert").select(
+    landed_in = _file_versions(path)
+    frame = pl.scan_parquet(files, include_file_paths="__file__", missing_columns="insert",
+                            storage_options=storage_options(path)).select(
         group_hash(features).alias(_GROUP), pl.col(contract.target).cast(pl.String)
         .alias(_LABEL), pl.col("__file__")).collect()
     versions = pl.DataFrame({"__file__": [str(path / f) for f in landed_in],
@@ -88,17 +91,32 @@ def mark_landed_conflicts(frame: pl.DataFrame, contract: Contract,
     return frame.with_columns(flag, version)
 
 
-def _file_versions(path: Path) -> dict[str, int]:
+def _log_entries(path: StoragePath) -> list[tuple[int, str]]:
+    """``(version, text)`` of the Delta log's JSON commit files, local or on S3."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(path, ObjectLocation):
+        from lockgate.artifacts.object_store import S3ObjectStore
+
+        log = S3ObjectStore(path / "_delta_log")
+        found = [(i.key, i.key) for i in log.list() if "/" not in i.key]
+        read = lambda key: log.get(key).decode()  # noqa: E731
+    else:
+        found = [(p.name, p) for p in (path / "_delta_log").glob("*.json")]
+        read = lambda entry: entry.read_text()  # noqa: E731
+    out = []
+    for name, handle in sorted(found):
+        stem, _, suffix = name.partition(".")
+        if suffix == "json" and stem.isdigit():
+            out.append((int(stem), read(handle)))
+    return out
+
+
+def _file_versions(path: StoragePath) -> dict[str, int]:
     """Data file -> the version whose commit added it, from the Delta log's JSON entries
-    (local tables; a file whose entry is gone reads as version -1)."""
+    (a file whose entry is gone reads as version -1)."""
     out: dict[str, int] = {}
-    log = path / "_delta_log"
-    for entry in sorted(log.glob("*.json")):
-        try:
-            version = int(entry.stem)
-        except ValueError:
-            continue
-        for line in entry.read_text().splitlines():
+    for version, text in _log_entries(path):
+        for line in text.splitlines():
             if '"add"' in line:
                 action = json.loads(line).get("add")
                 if action:

@@ -23,7 +23,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from lockgate.config import Settings
 from lockgate.data.contract import check_table_name
 from lockgate.errors import NotFoundError
-from lockgate.location import StoragePath, storage_options
+from lockgate.location import ObjectLocation, StoragePath, storage_options
 
 COMMIT_KEY = "lockgate"
 QUARANTINE_DIR = "_quarantine"
@@ -243,7 +243,7 @@ def current_version(path: TablePath) -> int | None:
     return None if table is None else table.version()
 
 
-def stage_file(path: Path, frame: pl.DataFrame) -> AddAction:
+def stage_file(path: TablePath, frame: pl.DataFrame) -> AddAction:
     """Write ``frame`` as one Parquet file inside the table folder, *not yet committed*.
 
     A staged file is invisible to every reader until :func:`commit_staged` lists it in
@@ -251,22 +251,51 @@ def stage_file(path: Path, frame: pl.DataFrame) -> AddAction:
     :func:`discard_staged` removes, and Delta's VACUUM would too). This is how a batch
     read in chunks lands atomically without holding the batch in memory.
     """
-    path.mkdir(parents=True, exist_ok=True)
     name = f"part-lockgate-{uuid.uuid4().hex}.snappy.parquet"
-    target = path / name
-    frame.write_parquet(target, compression="snappy", statistics=False)
-    size = target.stat().st_size
+    if isinstance(path, ObjectLocation):
+        size = _stage_object(path, name, frame)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / name
+        frame.write_parquet(target, compression="snappy", statistics=False)
+        size = target.stat().st_size
     return AddAction(name, size, {}, int(time.time() * 1000), True,
                      json.dumps({"numRecords": frame.height}))
 
 
-def discard_staged(path: Path, actions: list[AddAction]) -> None:
+def _stage_object(path: ObjectLocation, name: str, frame: pl.DataFrame) -> int:
+    """Upload a staged file under the table's prefix (one PUT or a completed multipart
+    upload: the object is whole or absent, and no commit references it yet)."""
+    import tempfile
+
+    from lockgate.artifacts.object_store import S3ObjectStore
+
+    with tempfile.TemporaryDirectory(prefix="lockgate-stage-") as scratch:
+        local = Path(scratch) / name
+        frame.write_parquet(local, compression="snappy", statistics=False)
+        S3ObjectStore(path).put(name, local)
+        return local.stat().st_size
+
+
+def read_staged(path: TablePath, action: AddAction) -> pl.DataFrame:
+    """The rows of one staged (not yet committed) file."""
+    return pl.read_parquet(str(path / action.path), storage_options=storage_options(path))
+
+
+def discard_staged(path: TablePath, actions: list[AddAction]) -> None:
     """Remove staged files that will not be committed (the batch was refused or failed)."""
+    if isinstance(path, ObjectLocation):
+        from lockgate.artifacts.object_store import S3ObjectStore
+
+        objects = S3ObjectStore(path)
+        for action in actions:
+            objects.delete(action.path)
+        return
     for action in actions:
         (path / action.path).unlink(missing_ok=True)
 
 
-def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
+def commit_staged(path: TablePath, adds: list[AddAction], schema: pa.Schema,
                   record: dict[str, Any], *, removes: list[RemoveAction] | None = None,
                   transaction: tuple[str, int] | None = None,
                   table: DeltaTable | None = None) -> int:
@@ -285,13 +314,12 @@ def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
         table = open_table(path)
     if table is None:
         create_table_with_add_actions(str(path), Schema.from_arrow(schema), adds,
-                                      mode="error", commit_properties=properties)
+                                      mode="error", storage_options=storage_options(path),
+                                      commit_properties=properties)
         return find_commit(path, record["batch_id"])
     landed = pa.schema(table.schema().to_arrow())
     if set(schema.names) - set(landed.names) and not removes:
-        files = [str(path / a.path) for a in adds]
-        reader = pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader() \
-            if files else schema.empty_table().to_reader()
+        reader = _staged_reader(path, adds, schema)
         write_deltalake(table, reader, mode="append", schema_mode="merge",
                         commit_properties=properties)
         discard_staged(path, adds)
@@ -302,14 +330,33 @@ def commit_staged(path: Path, adds: list[AddAction], schema: pa.Schema,
     return find_commit(path, record["batch_id"], table)
 
 
+def _staged_reader(path: TablePath, adds: list[AddAction], schema: pa.Schema) -> Any:
+    """The staged files' rows as one Arrow stream (local files, or objects read through
+    Polars' own object store)."""
+    if not adds:
+        return schema.empty_table().to_reader()
+    files = [str(path / a.path) for a in adds]
+    if isinstance(path, ObjectLocation):
+        frame = pl.scan_parquet(files, storage_options=storage_options(path)).collect()
+        return frame.to_arrow().cast(schema).to_reader()
+    return pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader()
+
+
 def added_files(path: TablePath, version: int) -> list[RemoveAction]:
     """The data files ``version`` added, as removal actions."""
-    now = {a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version))}
+    now = {a["path"]: a for a in _add_actions(_required(path, version))}
     before = {} if version == 0 else {
-        a["path"]: a for a in _add_actions(DeltaTable(str(path), version=version - 1))}
+        a["path"]: a for a in _add_actions(_required(path, version - 1))}
     stamp = int(time.time() * 1000)
     return [RemoveAction(p, True, stamp, int(a["size_bytes"]), {})
             for p, a in now.items() if p not in before]
+
+
+def _required(path: TablePath, version: int) -> DeltaTable:
+    table = open_table(path, version)
+    if table is None:
+        raise NotFoundError(f"No Delta table at {path}.")
+    return table
 
 
 def _add_actions(table: DeltaTable) -> list[dict[str, Any]]:

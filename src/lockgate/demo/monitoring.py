@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import numpy as np
 import polars as pl
 from rich.table import Table
 from sklearn.base import clone
 
 from lockgate.data.table import scan as scan_table
 from lockgate.demo.context import DemoContext
+from lockgate.demo.dataset import churn_frame
 from lockgate.errors import LockgateError
 from lockgate.monitoring import (
     JsonlSink,
@@ -39,12 +42,24 @@ from lockgate.monitoring import (
     write_report,
 )
 from lockgate.monitoring.labeled_table import update_labeled
+from lockgate.monitoring.shadow_report import shadow_evidence
 from lockgate.pipelines import Pipeline, node, step
 from lockgate.quality import Profile
-from lockgate.registry import Registry
+from lockgate.registry import GateConfig, Registry, promote
+from lockgate.registry.gates import ShadowPolicy
+from lockgate.registry.shadow_period import ShadowEvidence, shadow_period
 from lockgate.serving import BackgroundServer, ServeConfig
+from lockgate.serving.prediction_log import context_columns
 
 TRAFFIC_ROWS = 300
+REGIME_ROWS = 600
+REGIME_DAYS = 184
+#: The retraining's window of event time: about the time since the world changed (the
+#: new regime plus the old regime's last days), so the old answers do not outvote it.
+RETRAIN_WINDOW = "140d"
+#: What the staged challenger must show as NAME@shadow before production.
+SHADOW_POLICY = ShadowPolicy(min_predictions=200, min_labeled=100)
+_NO_SHADOW = ShadowEvidence(0, 0, 0.0, None, 0)
 SHIFTED_FEATURES = 2
 
 
@@ -65,19 +80,26 @@ def run(ctx: DemoContext) -> None:
         clean = run_monitor(model, settings=ctx.settings, config=config,
                             end=drift_start - 0.5)
         _show(ctx, "clean traffic", clean)
-        answers = _predict(client, _shift(model, rows))
-        _wait_rows(ctx, name, "_predictions", drift_start)
+        regime = _new_regime(ctx, model, rows)
+        target = str(model.contract.target)
+        answers = _predict(client, regime.drop(target))
+        _wait_rows(ctx, name, "_predictions", drift_start, regime.height)
         end = time.time()
         config = _config(ctx, sink, math.ceil(end) - drift_start, name)
         drifted = run_monitor(model, settings=ctx.settings, config=config, end=end)
-        _show(ctx, "drifted traffic", drifted)
-        _feedback(client, model, answers)
-        _wait_rows(ctx, name, "_feedback", drift_start)
+        _show(ctx, "the world changed (drifted traffic)", drifted)
+        _feedback(client, answers, regime[target])
+        _wait_rows(ctx, name, "_feedback", drift_start, regime.height)
         labeled = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "ground truth arrived", labeled)
+        _expect_champion_degraded(ctx, labeled)
         _expect_no_new_data(ctx, labeled)
         _show_shadow(ctx, labeled)
-    _labels_become_data(ctx, model)
+        _labels_become_data(ctx, model, regime.height)
+        retrained = run_monitor(model, settings=ctx.settings, config=config, end=end)
+        _show(ctx, "labels became training data", retrained)
+        _expect_challenger_won(ctx, retrained)
+        _shadow_period(ctx, client, model, rows)
     html_path, json_path = write_report(ctx.store, name, ctx.workdir)
     ctx.results.update(monitoring_model=name, monitoring_report_html=str(html_path),
                        monitoring_report_json=str(json_path),
@@ -112,14 +134,66 @@ def _production_model(ctx: DemoContext) -> str:
 
 
 def _traffic(ctx: DemoContext, model: WatchedModel) -> pl.DataFrame:
-    """Rows shaped like production requests: the model's own training table."""
+    """Rows shaped like production requests: the model's own training table, with the
+    customer id and event time a real request carries (logged, so a labeled prediction
+    can become a training row)."""
+    frame = _training_rows(ctx, model)
+    frame = frame.select(*model.features, *context_columns(model.contract, model.features)
+                         ).drop_nulls()
+    return frame.sample(min(TRAFFIC_ROWS, frame.height), seed=0,
+                        with_replacement=frame.height < TRAFFIC_ROWS)
+
+
+def _training_rows(ctx: DemoContext, model: WatchedModel) -> pl.DataFrame:
     from lockgate.data import read
 
     table = model.lineage.get("table") or ctx.results.get("data_table", "churn")
-    frame = read(str(table), model.lineage.get("dataset_version"), settings=ctx.settings)
-    frame = frame.select(model.features).drop_nulls()
-    return frame.sample(min(TRAFFIC_ROWS, frame.height), seed=0,
-                        with_replacement=frame.height < TRAFFIC_ROWS)
+    return read(str(table), model.lineage.get("dataset_version"), settings=ctx.settings)
+
+
+def _new_regime(ctx: DemoContext, model: WatchedModel, rows: pl.DataFrame, *,
+                n: int = REGIME_ROWS, skip: int = 0) -> pl.DataFrame:
+    """The world changes: new customers, in the six months after the training data,
+    whose most important features moved (drift), and who now churn for a different
+    reason (a competitor's offer takes the basic-plan customers, with 10% noise): the
+    champion never saw this, the labels that come back teach it. Returns the requests
+    and (as the target column) the truth; ``skip`` continues after that many new
+    customers."""
+    history = _training_rows(ctx, model)
+    target, entity = str(model.contract.target), model.contract.entity
+    event_time = model.contract.event_time
+    first = int(cast(int, history[entity].max())) + 1 + skip if entity else 1
+    fresh = _typed(churn_frame(n, seed=17 + skip, start_id=first), history)
+    shifted = _shift(model, fresh.select(rows.columns))
+    rng = np.random.default_rng(17 + skip)
+    noise = rng.random(n) < 0.1
+    churned = (shifted["plan"] == "basic").to_numpy() ^ noise
+    columns = [pl.Series(target, churned)]
+    if event_time:
+        latest = cast(dt.datetime, history[event_time].max())
+        step = dt.timedelta(days=REGIME_DAYS) / REGIME_ROWS
+        columns.append(pl.Series(event_time, [latest + step * (skip + i + 1)
+                                              for i in range(n)]))
+    return shifted.with_columns(columns)
+
+
+def _typed(text: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
+    """New customers (text columns, as the demo's source files hold them) in the types of
+    the landed table."""
+    casts = []
+    for name, dtype in like.schema.items():
+        if name not in text.columns:
+            continue
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            casts.append(column.str.to_datetime(time_zone="UTC").cast(dtype))
+        elif dtype == pl.Date:
+            casts.append(column.str.to_date())
+        elif dtype == pl.Boolean:
+            casts.append(column == "true")
+        else:
+            casts.append(column.cast(dtype))
+    return text.with_columns(casts)
 
 
 def _shift(model: WatchedModel, rows: pl.DataFrame) -> pl.DataFrame:
@@ -149,7 +223,8 @@ def _config(ctx: DemoContext, sink: MemorySink, window: float, name: str) -> Mon
              "threshold": 0.1, "min_samples": 100,
              "retrain": {"pipeline": "lockgate.demo.monitoring:retrain_pipeline",
                          "params": {"retrain_churn": {
-                             "table": name, "location": _location(ctx)}}}},
+                             "table": name, "location": _location(ctx),
+                             "window": RETRAIN_WINDOW}}}},
             {"name": "latency", "measure": "latency.p99_ms", "threshold": 1000,
              "min_samples": 100},
         ]})
@@ -157,22 +232,32 @@ def _config(ctx: DemoContext, sink: MemorySink, window: float, name: str) -> Mon
 
 
 @step
-def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None
-                  ) -> tuple[Any, dict[str, Any]]:
-    """Train the production model's estimator again on the newest validated version of
-    the table (lockgate.modeling: the training gate, leak checks and evaluation apply).
+def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None,
+                  window: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train the production model's estimator again on its training data plus the
+    labeled feedback that came back since (both through the training gate; the newest
+    labels held back for the replay); leak checks and evaluation apply. ``window``
+    keeps only the rows of that last stretch of event time: after the world changed,
+    the old regime's rows would mostly teach the old answers.
 
     ``location`` (home, db_url, artifact_root, data_root) says which lockgate to use:
     passed explicitly because a step runs in a worker process.
     """
     from lockgate.config import Settings
-    from lockgate.modeling.training import TrainConfig, train
+    from lockgate.modeling.training import TrainConfig, train_frame
+    from lockgate.monitoring.retraining_data import retraining_data
 
     settings = Settings(**(location or {}))
-    estimator = clone(watch(f"{table}@production", settings).pipeline.steps[-1][1])
-    result = train(table, estimator, settings=settings, experiment="quickstart",
-                   name="churn-retrained", config=TrainConfig(
-                       n_splits=3, inner_splits=2, charts=False, naive=(), bootstrap=100))
+    champion = watch(f"{table}@production", settings)
+    estimator = clone(champion.pipeline.steps[-1][1])
+    data = retraining_data(champion.contract, str(champion.lineage["table"]),
+                           champion.lineage.get("dataset_version"), champion.name,
+                           settings=settings, window=window)
+    result = train_frame(data.frame, champion.contract, estimator,
+                         settings=settings, experiment="quickstart", name="churn-retrained",
+                         dataset=data.dataset(), config=TrainConfig(
+                             n_splits=3, inner_splits=2, charts=False, naive=(),
+                             bootstrap=100))
     return result.pipeline, result.evaluation.to_dict()
 
 
@@ -199,16 +284,11 @@ def _predict(client: httpx.Client, rows: pl.DataFrame) -> list[dict[str, Any]]:
     return answers
 
 
-def _feedback(client: httpx.Client, model: WatchedModel, answers: list[dict[str, Any]]
+def _feedback(client: httpx.Client, answers: list[dict[str, Any]], truth: pl.Series
               ) -> None:
-    """Ground truth saying the model was wrong on four predictions out of five."""
-    classes = [str(c.item() if hasattr(c, "item") else c)
-               for c in getattr(model.pipeline, "classes_", [])]
-    items = []
-    for i, answer in enumerate(answers):
-        wrong = [c for c in classes if c != answer["prediction"]]
-        label = wrong[0] if wrong and i % 5 else answer["prediction"]
-        items.append({"request_id": answer["request_id"], "label": label})
+    """The ground truth of the new regime, as it comes back for each request."""
+    items = [{"request_id": answer["request_id"], "label": str(label)}
+             for answer, label in zip(answers, truth.to_list(), strict=True)]
     for i in range(0, len(items), 100):
         response = client.post("/feedback", json={"items": items[i:i + 100]})
         if response.status_code != 200:
@@ -263,6 +343,10 @@ def _show(ctx: DemoContext, title: str, result: MonitorRun) -> None:
         _feature_table(ctx, cause.get("features", [])[:5])
         if report.retraining:
             _show_retraining(ctx, report.retraining)
+    for report in result.rules:  # an open incident whose retraining waited for new data
+        if report.retraining and report not in result.alerts:
+            ctx.console.print(f"  {report.rule.name} still firing; new data arrived:")
+            _show_retraining(ctx, report.retraining)
 
 
 def _show_shadow(ctx: DemoContext, result: MonitorRun) -> None:
@@ -295,18 +379,102 @@ def _expect_no_new_data(ctx: DemoContext, result: MonitorRun) -> None:
                f"retraining decisions {decisions}")
 
 
-def _labels_become_data(ctx: DemoContext, model: WatchedModel) -> None:
+def _labels_become_data(ctx: DemoContext, model: WatchedModel, expected: int) -> None:
     """Ground truth lands as a validated, versioned table training can read."""
     update = update_labeled(model, settings=ctx.settings)
     ctx.console.print(
         f"  Labels became data: {update.ref} holds {update.rows_landed} labeled "
-        f"predictions ({update.rows_quarantined} quarantined), each with its request_id, "
-        "model version and times: new evidence a retraining may use "
-        f"(`lockgate data show {update.table}`)")
-    ctx.expect(update.version is not None and update.rows_landed >= TRAFFIC_ROWS,
-               "monitoring", f"at least {TRAFFIC_ROWS} labeled rows landed as a version",
+        f"predictions ({update.rows_quarantined} quarantined), each with its features, "
+        "customer id and event time (a training row), request_id, model version and "
+        f"times: new evidence a retraining may use (`lockgate data show {update.table}`)")
+    ctx.expect(update.version is not None and update.rows_landed >= expected,
+               "monitoring", f"at least {expected} labeled rows landed as a version",
                f"{update.rows_landed} rows, version {update.version}")
     ctx.results["labeled_table"] = update.ref
+
+
+def _expect_champion_degraded(ctx: DemoContext, result: MonitorRun) -> None:
+    """The labels show the champion got worse on the new regime: the performance rule
+    fires."""
+    fired = [r.rule.name for r in result.alerts] + [
+        r.rule.name for r in result.rules if r.outcome.firing]
+    ctx.expect("live-performance" in fired, "monitoring",
+               "the champion's live performance alert on the new regime",
+               f"rules firing: {fired}")
+
+
+def _expect_challenger_won(ctx: DemoContext, result: MonitorRun) -> None:
+    """Retrained on the champion's data plus the new labels, the challenger beats the
+    champion on the holdout and on held-back live traffic, with intervals above 0, and
+    the gates move it to staging."""
+    runs = [r.retraining for r in result.rules if r.retraining]
+    outcome = runs[0] if runs else {}
+    gates = {g["name"]: g for g in outcome.get("gates", [])}
+    versus = gates.get("champion_challenger", {})
+    low = (versus.get("details") or {}).get("ci_low")
+    ctx.expect(low is not None and low > 0 and versus.get("passed"), "monitoring",
+               "the challenger beats the champion on the holdout (CI above 0)",
+               f"champion_challenger gate {versus}")
+    interval = ((gates.get("replay") or {}).get("evidence") or {}).get("interval")
+    ctx.expect(interval is not None and interval[0] > 0, "monitoring",
+               "the challenger beats the champion on replayed live traffic (CI above 0)",
+               f"replay {gates.get('replay')}")
+    ctx.expect(outcome.get("promoted_to") == "staging", "monitoring",
+               "the retrained challenger passed every gate and moved to staging",
+               f"retraining outcome {outcome}")
+    ctx.results["retrained_version"] = outcome.get("model_version")
+
+
+def _shadow_period(ctx: DemoContext, client: httpx.Client, model: WatchedModel,
+                   rows: pl.DataFrame) -> None:
+    """Production needs a shadow period: the staged challenger is refused until it has
+    served as NAME@shadow on enough live (and labeled) requests; the running server picks
+    the alias up without a restart; then the gates let it into production."""
+    name, version = model.name, ctx.results.get("retrained_version")
+    if not isinstance(version, int):
+        return
+    registry = Registry(ctx.store, ctx.settings)
+    gates = GateConfig(n_bootstrap=500, shadow=SHADOW_POLICY)
+    before = shadow_period(name, version, shadow_evidence(ctx.settings, name, version),
+                           SHADOW_POLICY)
+    ctx.console.print(f"  Production needs a shadow period first: {before.reason[:150]}")
+    ctx.expect(not before.passed and "not served in shadow" in before.reason, "monitoring",
+               "promotion to production refused before any shadow period",
+               f"shadow gate {before.to_dict()}")
+    registry.set_alias(name, "shadow", version, reason="shadow period before production")
+    _wait_until(lambda: client.get("/model").json().get("shadow_version") == version,
+                f"the running server to score v{version} in shadow")
+    ctx.console.print(f"  {name}@shadow -> v{version}: the running server follows the "
+                      "alias (no restart) and scores every request with it too")
+    start = time.time()
+    traffic = _new_regime(ctx, model, rows, n=SHADOW_POLICY.min_predictions,
+                          skip=REGIME_ROWS)
+    target = str(model.contract.target)
+    answers = _predict(client, traffic.drop(target))
+    _feedback(client, answers, traffic[target])
+    _wait_rows(ctx, name, "_feedback", start, traffic.height)
+    _wait_until(lambda: (shadow_evidence(ctx.settings, name, version) or _NO_SHADOW
+                         ).predictions >= traffic.height, "the shadow log to be written")
+    evidence = shadow_evidence(ctx.settings, name, version)
+    result = promote(registry, name, version, to="production", config=gates,
+                     shadow=evidence, reason="won on holdout, replay and shadow period",
+                     raise_on_failure=False)
+    for gate in result.gates:
+        mark = "[green]pass[/]" if gate.passed else "[red]fail[/]"
+        ctx.console.print(f"    gate {gate.name}: {mark} {gate.reason[:110]}")
+    ctx.expect(result.promoted and registry.alias_version(name, "production") == version,
+               "monitoring", f"v{version} promoted to production after its shadow period",
+               f"promoted={result.promoted}, gates {[g.to_dict() for g in result.gates]}")
+    ctx.console.print(f"  v{version} is production; the server follows the alias.")
+
+
+def _wait_until(check: Any, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise LockgateError(f"Waited {seconds:.0f} s for {what}.")
 
 
 def _feature_table(ctx: DemoContext, features: list[dict[str, Any]]) -> None:

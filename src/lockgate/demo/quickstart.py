@@ -18,6 +18,7 @@ from lockgate.demo import (
     quality,
     registry,
     retention,
+    server,
     tracking,
     ui,
 )
@@ -37,6 +38,7 @@ SECTIONS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("monitoring", monitoring.run),
     ("ui", ui.run),
     ("retention", retention.run),
+    ("server", server.run),
 ]
 
 

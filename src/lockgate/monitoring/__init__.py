@@ -30,7 +30,9 @@ from lockgate.monitoring.monitor import (
 )
 from lockgate.monitoring.report import monitoring_report, write_report
 from lockgate.monitoring.retraining import RetrainingDecision, RetrainingOutcome, recommend, retrain
+from lockgate.monitoring.retraining_data import RetrainingData, retraining_data
 from lockgate.monitoring.root_cause import RootCause, analyse, feature_importance
+from lockgate.monitoring.shadow_report import shadow_evidence
 from lockgate.monitoring.watched_model import WatchedModel, watch
 from lockgate.monitoring.window import (
     BucketProfile,
@@ -56,6 +58,7 @@ __all__ = [
     "MonitorConfig",
     "MonitorRun",
     "RetrainSpec",
+    "RetrainingData",
     "RetrainingDecision",
     "RetrainingOutcome",
     "RootCause",
@@ -77,7 +80,9 @@ __all__ = [
     "prediction_log_path",
     "recommend",
     "retrain",
+    "retraining_data",
     "run_monitor",
+    "shadow_evidence",
     "watch",
     "watch_forever",
     "window_history",

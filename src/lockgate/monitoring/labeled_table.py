@@ -1,9 +1,11 @@
 """Labels become data: predictions joined with the ground truth that came back, landed
 as a versioned, validated lockgate table (``_labeled_NAME``) that training can read.
 
-Each row is one labeled prediction: the model's input features, the label as the
-target column, and its lineage (``request_id``, ``model_version``, ``batch_id``, when it
-was predicted and labeled, what was predicted). The table goes through ingestion, so
+Each row is one labeled prediction: the model's input features, the contract's key,
+entity and event-time columns as the request sent them (what a training row needs to be
+split like the training data), the label as the target column, and its lineage
+(``request_id``, ``model_version``, ``batch_id``, when it was predicted and labeled,
+what was predicted). The table goes through ingestion, so
 labels are validated against the model's contract like any data (a label outside the
 target's allowed values is quarantined with its reason) and every update is a new
 version. An update lands only labels not landed before (by ``request_id``, the primary
@@ -25,6 +27,7 @@ from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import feedback_path, prediction_log_path, scan_log
+from lockgate.serving.prediction_log import context_columns
 
 LINEAGE_COLUMNS = ("request_id", "model_version", "batch_id", "prediction", "predicted_at",
                    "labeled_at")
@@ -55,9 +58,13 @@ class LabeledUpdate:
 def labeled_contract(model: WatchedModel) -> Contract:
     """The labeled table's contract: the model's features and target, plus lineage."""
     target = str(model.contract.target)
-    # a label repeats across requests, so no model column stays unique here
+    # a label repeats across requests, so no model column stays unique here; the
+    # context columns (key, entity, event time) may be missing from an older log
+    context = [dataclasses.replace(model.contract.column(c), unique=False, nullable=True)
+               for c in context_columns(model.contract, model.features)]
     specs = [dataclasses.replace(model.contract.column(c), unique=False)
              for c in (*model.features, target)]
+    specs[len(model.features):len(model.features)] = context
     specs += [ColumnSpec("request_id", "string", nullable=False),
               ColumnSpec("model_version", "int", nullable=False),
               ColumnSpec("batch_id", "string"),
@@ -104,12 +111,18 @@ def _joined(model: WatchedModel, settings: Settings) -> pl.DataFrame:
               .rename({"timestamp": "labeled_at"}).collect())
     log = scan_log(prediction_log_path(settings, model.name), model.name)
     names = log.collect_schema().names()
-    wanted = [*model.features, "request_id", "model_version", "prediction", "timestamp",
+    context = context_columns(model.contract, model.features)
+    wanted = [*model.features, *(c for c in context if c in names), "request_id",
+              "model_version", "prediction", "timestamp",
               *(["batch_id"] if "batch_id" in names else [])]
     predictions = (log.filter(pl.col("request_id").is_in(labels["request_id"].implode()))
                    .select(wanted).collect())
     joined = predictions.join(labels, on="request_id", how="inner").rename(
         {"timestamp": "predicted_at", "label": target})
+    # a log written before it carried them: the columns are null (and the retraining
+    # data says how many labeled rows it could not use)
+    joined = joined.with_columns([pl.lit(None).alias(c) for c in context
+                                  if c not in joined.columns])
     if "batch_id" not in joined.columns:
         joined = joined.with_columns(pl.lit(None, pl.String).alias("batch_id"))
     return joined.with_columns(pl.col("prediction").cast(pl.String))

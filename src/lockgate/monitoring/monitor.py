@@ -255,12 +255,22 @@ def _apply_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
     if transition.event is not None:
         deliveries = inc.deliver(store, transition.event, config.sinks)
     retraining = None
-    if transition.action == "opened" and rule.retrain is not None and transition.incident:
+    if rule.retrain is not None and transition.incident and (
+            transition.action == "opened" or _waiting_for_data(transition)):
         retraining = _retraining(model, rule, window, settings=settings, config=config,
                                  runner=runner, gate_config=gate_config)
         inc.set_retraining(store, transition.incident.id, retraining)
     incident = inc.get_incident(store, transition.incident.id) if transition.incident else None
     return RuleReport(rule, outcome, transition.action, incident, deliveries, retraining)
+
+
+def _waiting_for_data(transition: Any) -> bool:
+    """An incident still firing whose retraining was held back for lack of new data:
+    it is decided again on every pass, so labels that land later start it."""
+    if transition.action != "continued" or transition.incident is None:
+        return False
+    decision = (transition.incident.retraining or {}).get("decision") or {}
+    return decision.get("basis") == "no_new_data"
 
 
 def explain(model: WatchedModel, window: WindowResult, *, settings: Settings,

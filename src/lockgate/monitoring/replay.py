@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from lockgate.config import Settings
 from lockgate.data.table import scan as scan_table
@@ -50,20 +51,28 @@ class ReplayResult:
 
 
 def replay(champion: WatchedModel, challenger: Any, *, settings: Settings,
-           max_rows: int = 5000, n_bootstrap: int = 1000, seed: int = 0
-           ) -> ReplayResult | None:
-    """Score the newest labeled live rows with both pipelines (classification).
+           max_rows: int = 5000, n_bootstrap: int = 1000, seed: int = 0,
+           rows: pl.DataFrame | None = None) -> ReplayResult | None:
+    """Score labeled live rows with both pipelines (classification).
+
+    Args:
+        rows: the labeled rows to replay: those the challenger's retraining held back
+            (:func:`~lockgate.monitoring.retraining_data.replay_rows`), so the replay is
+            on traffic it never trained on. Default: the newest ``max_rows`` of
+            ``_labeled_NAME`` (for a challenger trained without the labeled table).
 
     Returns:
         None when there are fewer than ``MIN_REPLAY_ROWS`` labeled rows or the problem is
         a regression (the replay then says nothing, and is reported as not run).
     """
     path = table_path(settings, labeled_table_name(champion.name))
-    if champion.problem_type == "regression" or not (path / "_delta_log").is_dir():
+    if champion.problem_type == "regression" or (
+            rows is None and not (path / "_delta_log").is_dir()):
         return None
     target = str(champion.contract.target)
-    rows = (scan_table(path).sort("labeled_at", descending=True).head(max_rows)
-            .collect())
+    if rows is None:
+        rows = (scan_table(path).sort("labeled_at", descending=True).head(max_rows)
+                .collect())
     if rows.height < MIN_REPLAY_ROWS:
         return None
     truth = label_strings(rows[target]).to_numpy()

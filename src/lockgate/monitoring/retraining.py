@@ -197,7 +197,8 @@ def _register_and_gate(model: WatchedModel, spec: RetrainSpec, decision: Retrain
                            reference_profile=reference, holdout=_holdout(store, settings,
                                                                          training_run),
                            description=f"retrained by monitoring: {decision.reason}")
-    replayed = replay(model, registry.load(mv).pipeline, settings=settings)
+    replayed = replay(model, registry.load(mv).pipeline, settings=settings,
+                      rows=_held_back(store, settings, model.name, training_run))
     if replayed is not None and replayed.worse:  # worse on live traffic: no promotion
         registry.transition_refused(model.name, mv.version, spec.promote_to,
                                     reason="worse than the champion on replayed traffic",
@@ -261,6 +262,21 @@ def _name_for_registry(store: Store, run_id: str) -> None:
 
 
 _REGISTRY_NAMES = ("model", "evaluation", "reference_profile", "holdout")
+
+
+def _held_back(store: Store, settings: Settings, model_name: str, training_run: str
+               ) -> Any:
+    """The labeled rows the training run held back for the replay (its dataset record's
+    ``labeled``), or None when it trained without the labeled table."""
+    from lockgate.artifacts import ArtifactStore
+    from lockgate.monitoring.retraining_data import replay_rows
+
+    records = {a.name: a for a in store.artifacts(training_run)}
+    evaluation = ArtifactStore.open(settings).load(records["evaluation"])
+    if hasattr(evaluation, "to_dict"):
+        evaluation = evaluation.to_dict()
+    labeled = (dict(evaluation).get("dataset") or {}).get("labeled")
+    return replay_rows(settings, model_name, labeled)
 
 
 def _holdout(store: Store, settings: Settings, training_run: str) -> Any:

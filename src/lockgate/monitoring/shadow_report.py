@@ -13,9 +13,11 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
+from lockgate.config import Settings
 from lockgate.location import StoragePath
 from lockgate.monitoring.performance import label_strings
 from lockgate.monitoring.window import read_span, scan_log
+from lockgate.registry.shadow_period import ShadowEvidence
 
 MIN_PAIRED = 30
 
@@ -66,3 +68,34 @@ def _paired(rows: pl.DataFrame, feedback: StoragePath, n_bootstrap: int, seed: i
         means = delta[rng.integers(0, delta.size, (n_bootstrap, delta.size))].mean(axis=1)
         out["interval"] = [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
     return out
+
+
+def shadow_evidence(settings: Settings, model_name: str, version: int, *,
+                    n_bootstrap: int = 1000, seed: int = 0) -> ShadowEvidence | None:
+    """What ``model_name@version`` did while it served in shadow, for the registry's
+    shadow-period gate: its shadow predictions, their time span, agreement with the
+    production answers and, on labeled requests, the paired accuracy difference.
+
+    Returns:
+        None when the version never served in shadow.
+    """
+    from lockgate.serving.prediction_log import feedback_path
+    from lockgate.serving.shadow import shadow_path
+
+    path = shadow_path(settings, model_name)
+    if not (path / "_delta_log").is_dir():
+        return None
+    rows = (scan_log(path).filter(pl.col("model_version") == version)
+            .select("request_id", "timestamp", "prediction", "primary_prediction")
+            .collect())
+    if rows.height == 0:
+        return None
+    agree = cast(float, (rows["prediction"].cast(pl.String)
+                         == rows["primary_prediction"].cast(pl.String)).mean() or 0.0)
+    span = cast(Any, rows["timestamp"].max()) - cast(Any, rows["timestamp"].min())
+    paired = _paired(rows, feedback_path(settings, model_name), n_bootstrap, seed)
+    interval = paired["interval"] if paired else None
+    return ShadowEvidence(version, rows.height, span.total_seconds(), agree,
+                          paired["n"] if paired else 0,
+                          paired["difference"] if paired else None,
+                          tuple(interval) if interval else None)

@@ -30,6 +30,7 @@ from lockgate.registry.package import (
 )
 from lockgate.registry.promotion import PromotionResult, promote, rollback, run_gates
 from lockgate.registry.registration import register_run
+from lockgate.registry.shadow_period import ShadowEvidence, ShadowPolicy, shadow_period
 
 __all__ = [
     "STAGES",
@@ -46,6 +47,8 @@ __all__ = [
     "PromotionResult",
     "Registry",
     "RegistryError",
+    "ShadowEvidence",
+    "ShadowPolicy",
     "Transition",
     "VersionHistory",
     "archive_package",
@@ -60,6 +63,7 @@ __all__ = [
     "render_card",
     "rollback",
     "run_gates",
+    "shadow_period",
     "verify_package",
     "version_history",
     "write_package",

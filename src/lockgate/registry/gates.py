@@ -32,6 +32,27 @@ LOWER_IS_BETTER = {"rmse", "mse", "mae", "log_loss", "brier", "mape"}
 PROBE = Path(__file__).with_name("infra_probe.py")
 
 
+class ShadowPolicy(BaseModel):
+    """What a shadow period must show before promotion to production.
+
+    Attributes:
+        min_predictions: shadow predictions on live requests.
+        min_seconds: time from the first to the last shadow prediction.
+        min_agreement: share of requests where shadow and production agree (None: any).
+        min_labeled: labeled shadow requests (the paired comparison needs them).
+        not_worse: with labels, the upper end of the 95% interval of (shadow -
+            production accuracy) must be above 0: not worse beyond doubt.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_predictions: int = Field(200, ge=1)
+    min_seconds: float = Field(0.0, ge=0)
+    min_agreement: float | None = Field(None, ge=0, le=1)
+    min_labeled: int = Field(0, ge=0)
+    not_worse: bool = True
+
+
 class GateConfig(BaseModel):
     """Promotion gate settings (``gates:`` in lockgate.yaml; CLI flags win).
 
@@ -52,6 +73,8 @@ class GateConfig(BaseModel):
         infra_warmup: untimed requests first (lazy imports, caches, allocator).
         infra_timeout_s: the fresh process is killed after this long.
         require_champion_holdout: refuse when the candidate ships no holdout rows.
+        shadow: a shadow period required before production (None: not required); see
+            :class:`ShadowPolicy` and :mod:`lockgate.registry.shadow_period`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +90,7 @@ class GateConfig(BaseModel):
     infra_warmup: int = Field(10, ge=0)
     infra_timeout_s: float = Field(180.0, gt=0)
     seed: int = 0
+    shadow: ShadowPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +145,27 @@ def data_validated(store: Store, package: ModelPackage) -> GateResult:
     except NotFoundError:
         return GateResult("data_validated", False,
                           f"dataset version id {dataset_version_id} is not in this store")
-    failed = sorted(failed_checks(record.checks))
-    details = {"dataset": record.ref, "status": record.validation_status, "failed": failed}
-    if record.validation_status != ValidationStatus.PASSED:
-        why = f"; failed checks: {', '.join(failed)}" if failed else ""
-        return GateResult("data_validated", False,
-                          f"{record.ref} has validation status `{record.validation_status}`"
-                          f"{why}", details)
-    return GateResult("data_validated", True, f"{record.ref} passed validation", details)
+    labeled = lineage.get("labeled") or {}
+    records = [record]
+    if labeled.get("dataset_version_id") is not None:  # labeled feedback trained on too
+        try:
+            records.append(store.dataset_version_by_id(int(labeled["dataset_version_id"])))
+        except NotFoundError:
+            return GateResult("data_validated", False,
+                              f"labeled dataset version id {labeled['dataset_version_id']} "
+                              "is not in this store")
+    details = {"dataset": record.ref, "status": record.validation_status,
+               "failed": sorted(failed_checks(record.checks)),
+               "also": [r.ref for r in records[1:]]}
+    for each in records:
+        if each.validation_status != ValidationStatus.PASSED:
+            failed = sorted(failed_checks(each.checks))
+            why = f"; failed checks: {', '.join(failed)}" if failed else ""
+            return GateResult("data_validated", False,
+                              f"{each.ref} has validation status "
+                              f"`{each.validation_status}`{why}", details)
+    refs = " and ".join(r.ref for r in records)
+    return GateResult("data_validated", True, f"{refs} passed validation", details)
 
 
 def leak_free(package: ModelPackage) -> GateResult:

@@ -1,5 +1,6 @@
 """The holdout rows a package carries, recovered from the versioned table the model was
-trained on, so the champion/challenger gate can score both versions on the same rows."""
+trained on (and, for a retraining, the labeled feedback version it trained on beside
+it), so the champion/challenger gate can score both versions on the same rows."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def holdout_from_data(evaluation: Mapping[str, Any], contract: Contract,
         log.warning("no holdout rows: cannot read %s: %s", dataset.get("table"), exc)
         return None
     wanted = [c for c in contract.column_names if c in frame.columns]
+    labeled = _labeled_rows(dataset.get("labeled"), frame.select(wanted), key, settings)
+    if labeled is not None:  # a retraining's labeled rows are part of its data
+        frame = pl.concat([frame.select(wanted), labeled], how="vertical_relaxed")
     if key == "__row__":
         positions = [int(i) for i in ids if 0 <= int(i) < frame.height]
         return frame.select(wanted)[positions]
@@ -48,3 +52,21 @@ def holdout_from_data(evaluation: Mapping[str, Any], contract: Contract,
                                separator="\x1f")
         return frame.filter(joined.is_in([str(i) for i in ids])).select(wanted)
     return None
+
+
+def _labeled_rows(labeled: Any, base: pl.DataFrame, key: str, settings: Settings
+                  ) -> pl.DataFrame | None:
+    """The labeled version's rows in the training table's columns (None when the model
+    trained on none, or the holdout is keyed by row position, which only the table
+    itself defines)."""
+    if not isinstance(labeled, Mapping) or labeled.get("version") is None or key == "__row__":
+        return None
+    try:
+        from lockgate.data import read
+
+        rows = read(str(labeled["table"]), int(labeled["version"]), settings=settings)
+    except (LockgateError, ImportError) as exc:
+        log.warning("holdout: cannot read labeled rows %s: %s", labeled.get("table"), exc)
+        return None
+    return rows.select([(pl.col(n) if n in rows.columns else pl.lit(None)).cast(t).alias(n)
+                        for n, t in base.schema.items()])

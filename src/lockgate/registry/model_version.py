@@ -159,9 +159,8 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
         self.settings = settings or load_settings()
-        self.artifacts = ArtifactStore(store,
-                                       blob_store_for(self.settings.resolved_artifact_root),
-                                       allowlist(self.settings))
+        blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
+        self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
     # -- registering -------------------------------------------------------------
 
@@ -471,6 +470,8 @@ class Registry:
             "run_id": run_id, "table": dataset.get("table"),
             "dataset_version": dataset.get("version"),
             "dataset_version_id": dataset.get("dataset_version_id"),
+            # labeled feedback trained on beside the table (a retraining's new evidence)
+            "labeled": dataset.get("labeled"),
             "code_commit": code.commit if code else None,
             "code_dirty": code.dirty if code else None,
         }

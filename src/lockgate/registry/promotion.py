@@ -14,6 +14,7 @@ from lockgate.registry import gates as g
 from lockgate.registry.errors import GateFailedError, ModelNotFoundError, RegistryError
 from lockgate.registry.model_version import STAGES, ModelVersion, Registry, Stage
 from lockgate.registry.package import ModelPackage
+from lockgate.registry.shadow_period import ShadowEvidence, shadow_period
 
 GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
@@ -35,8 +36,12 @@ class PromotionResult:
         return all(r.passed for r in self.gates)
 
 
-def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> list[g.GateResult]:
-    """Run every promotion gate for ``mv`` against the current production version."""
+def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig, *,
+              to: str = "production", shadow: ShadowEvidence | None = None
+              ) -> list[g.GateResult]:
+    """Run every promotion gate for ``mv`` against the current production version (and,
+    towards production with ``config.shadow`` set, the shadow-period gate on
+    ``shadow``)."""
     package = registry.load(mv)
     champion, champion_ref = _champion(registry, mv)
     if registry.alias_version(mv.name, Stage.PRODUCTION) == mv.version:
@@ -46,23 +51,28 @@ def run_gates(registry: Registry, mv: ModelVersion, config: g.GateConfig) -> lis
                               "version to beat")
     else:
         versus = g.champion_challenger(package, champion, config, champion_ref=champion_ref)
-    return [
+    results = [
         g.data_validated(registry.store, package),
         g.leak_free(package),
         g.thresholds(package, config),
         versus,
-        g.infra(package, config, registry.artifacts.trusted),
     ]
+    if to == "production" and config.shadow is not None:
+        results.append(shadow_period(mv.name, mv.version, shadow, config.shadow))
+    return [*results, g.infra(package, config, registry.artifacts.trusted)]
 
 
 def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PRODUCTION,
             config: g.GateConfig | None = None, dry_run: bool = False,
             actor: str | None = None, reason: str | None = None,
-            raise_on_failure: bool = True) -> PromotionResult:
+            raise_on_failure: bool = True,
+            shadow: ShadowEvidence | None = None) -> PromotionResult:
     """Run the gates and, when all pass, move ``name@version`` to ``to``.
 
     Promotion to ``staging`` or ``production`` is gated; ``candidate`` and ``archived``
     are not. A refused promotion is recorded in the history too (action ``refused``).
+    With ``config.shadow`` set, production also needs ``shadow``: what the version did
+    as ``NAME@shadow`` (:func:`lockgate.monitoring.shadow_report.shadow_evidence`).
 
     Raises:
         GateFailedError: a gate failed (unless ``raise_on_failure=False``); the message
@@ -74,7 +84,7 @@ def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PROD
     mv = registry.get(name, version)
     config = config or g.load_gate_config()
     previous = registry.alias_version(name, to) if to in GATED_STAGES else None
-    results = run_gates(registry, mv, config) if to in GATED_STAGES else []
+    results = run_gates(registry, mv, config, to=to, shadow=shadow) if to in GATED_STAGES else []
     passed = all(r.passed for r in results)
     gates_json = [r.to_dict() for r in results]
     if dry_run:

@@ -17,13 +17,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
-from lockgate.artifacts import LocalBlobStore
+from lockgate.artifacts import blob_key, blob_store_for
 from lockgate.artifacts.blob_store import check_key, uri_for
 from lockgate.config import Settings
 from lockgate.security import accounts
@@ -45,11 +45,8 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     """Add every ``/api/v1`` route over ``store`` and the artifact root of ``settings``
     (on the app itself, so each is a plain route the app's access dependency covers and
     a test can enumerate)."""
-    # uploads are assembled in a folder beside the blobs; an s3:// root's ObjectLocation
-    # duck-types the Path calls made here
-    root = cast(Path, settings.resolved_artifact_root)
-    blobs = LocalBlobStore(root)
-    uploads = root / ".uploads"
+    blobs = blob_store_for(settings.resolved_artifact_root)  # a folder or s3://
+    uploads = settings.home.resolve() / "server-uploads"  # partial chunked uploads
 
     def route(method: str, path: str, access: Access, **options: Any) -> Callable[..., Any]:
         return app.api_route(API + path, methods=[method], openapi_extra=access.extra(),
@@ -91,6 +88,24 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
                                after=after)
         return {"runs": encode(page.runs), "next_page": page.next_page}
 
+    @route("GET", "/latest-metrics", READ)
+    def last_metrics(run_id: list[str] = Query(default=[])) -> dict[str, Any]:
+        return encode(store.last_metrics(run_id[:10_000]))
+
+    @route("GET", "/runs-count", READ)
+    def count_runs() -> dict[str, int]:
+        return {"count": store.count_runs()}
+
+    @route("GET", "/search", READ)
+    def search(filter: str = "", order_by: list[str] = Query(default=[]),
+               experiment: list[str] = Query(default=[]),
+               max_results: int = Query(1000, ge=1, le=100_000),
+               include_steps: bool = False) -> list[Any]:
+        from lockgate.tracking.search import find_runs
+
+        return encode(find_runs(store, filter, order_by or None, experiment or None,
+                                max_results, include_steps=include_steps))
+
     @route("GET", "/runs/{run_id}", RUN_READ)
     def get_run(run_id: str) -> dict[str, Any]:
         return encode(store.get_run(store.resolve_run_id(run_id)))
@@ -117,8 +132,8 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         return once(request, lambda: _ok(store.log_params(run_id, dict(body["values"]))))
 
     @route("GET", "/runs/{run_id}/params", RUN_READ)
-    def params(run_id: str) -> dict[str, Any]:
-        return encode(store.params(run_id))
+    def params(run_id: str) -> Response:
+        return python_json(store.params(run_id))
 
     @route("POST", "/runs/{run_id}/metrics", RUN_WRITE)
     def log_metrics(request: Request, run_id: str,
@@ -214,10 +229,10 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
 
     @route("GET", "/blobs/{sha256}", READ)
     def get_blob(sha256: str) -> StreamingResponse:
-        path = blobs.path_for(check_key(sha256))
-        if not path.is_file():
+        if not blobs.exists(check_key(sha256)):
             raise HTTPException(404, f"No blob {sha256}.")
-        return StreamingResponse(_chunks(path), media_type="application/octet-stream",
+        return StreamingResponse(_chunks(blobs.local_copy(sha256)),
+                                 media_type="application/octet-stream",
                                  headers={"x-sha256": sha256})
 
     @route("PUT", "/blobs/{sha256}", Access("writer", "any"))
@@ -246,7 +261,7 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         part = uploads / f"{check_key(sha256)}.part"
         if not part.is_file():
             if blobs.exists(sha256):
-                return {"sha256": sha256, "size": blobs.path_for(sha256).stat().st_size}
+                return {"sha256": sha256, "size": blobs.objects.size(blob_key(sha256))}
             raise HTTPException(404, f"No upload of {sha256} in progress.")
         found, size = blobs.put_file(part)
         part.unlink(missing_ok=True)
@@ -377,6 +392,11 @@ def applied_once(store: Store, request: Request, work: Callable[[], Any]) -> Any
     store.execute_write(sa.update(request_ids).where(request_ids.c.id == scoped).values(
         answer_json=json.dumps(result)))
     return result
+
+
+def python_json(value: Any) -> Response:
+    """JSON as Python writes it (NaN, Infinity): a parameter may be any float."""
+    return Response(json.dumps(value, default=str), media_type="application/json")
 
 
 def _principal(request: Request) -> Principal:

@@ -102,7 +102,8 @@ def _errors(app: FastAPI) -> None:
     async def lockgate_error(_request: Request, exc: LockgateError) -> JSONResponse:
         status = 404 if isinstance(exc, NotFoundError) else 403 \
             if isinstance(exc, PermissionError) else 400
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
+        kind = type(exc)
+        return JSONResponse({"detail": str(exc), "error": f"{kind.__module__}.{kind.__qualname__}"},
                             status_code=status)
 
     @app.exception_handler(KeyError)

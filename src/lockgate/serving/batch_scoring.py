@@ -35,7 +35,7 @@ from lockgate.location import ObjectLocation, StoragePath, storage_options
 from lockgate.registry import Registry
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
-from lockgate.serving.prediction_log import TIMESTAMP, predictions_path
+from lockgate.serving.prediction_log import TIMESTAMP, context_columns, predictions_path
 from lockgate.store import Store
 
 #: ``progress(rows_done, rows_total_or_None)`` after every chunk.
@@ -113,9 +113,11 @@ def predict_batch(ref: str, source: str | Path, *, out: str | Path,
 
 def scoring_contract(contract: Contract) -> Contract:
     """The contract a scoring input is held to: the model's features with their checks,
-    plus the key columns (passed through to the output when present), no target, no
-    uniqueness (scoring the same customer twice is not an error)."""
-    keys = [*contract.primary_key, *([contract.entity] if contract.entity else [])]
+    plus the key, entity and event-time columns (optional; passed through to the output
+    and the prediction log when present, so a labeled prediction can become a training
+    row), no target, no uniqueness (scoring the same customer twice is not an error)."""
+    keys = [*contract.primary_key, *([contract.entity] if contract.entity else []),
+            *([contract.event_time] if contract.event_time else [])]
     wanted = set(contract.feature_columns) | set(keys)
     columns = tuple(dataclasses.replace(c, unique=False, nullable=c.nullable or c.name in keys)
                     for c in contract.columns if c.name in wanted)
@@ -167,6 +169,7 @@ class _Job:
         self.scoring = scoring_contract(self.contract)
         self.features = [c for c in package.feature_columns]
         self.keys = [c.name for c in self.scoring.columns if c.name not in self.features]
+        self.context = context_columns(package.contract, self.features)
         self.problem_type = str(package.evaluation.get("problem_type", "binary"))
         self.batch_id = f"b{uuid.uuid4().hex[:12]}"
         root = settings.resolved_data_root
@@ -265,7 +268,7 @@ class _Job:
         frame = pl.concat([
             pl.DataFrame([ids]),
             accepted.select([pl.col(f).cast(self.contract.column(f).polars_dtype)
-                             for f in self.features]),
+                             for f in (*self.features, *self.context)]),
             scores.select(pl.col("prediction").cast(
                 pl.Float64 if self.problem_type == "regression" else pl.Utf8),
                 (pl.col("probability") if "probability" in scores.columns

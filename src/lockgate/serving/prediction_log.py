@@ -62,13 +62,30 @@ def feedback_path(settings: Settings, model_name: str) -> StoragePath:
     return settings.resolved_data_root / FEEDBACK_DIR / model_name
 
 
+def context_columns(contract: Contract, features: list[str] | tuple[str, ...]
+                    ) -> tuple[str, ...]:
+    """The contract's key, entity and event-time columns the model does not read.
+
+    They are accepted with a prediction (optional: the model does not need them) and
+    logged beside its features, because a prediction whose label comes back is a
+    training row, and training splits by entity and event time: without them a labeled
+    row could only be trained on under an iid split, which lockgate refuses for
+    structured data.
+    """
+    names = {c.name for c in contract.columns}
+    keys = [*contract.primary_key, contract.entity, contract.event_time]
+    return tuple(dict.fromkeys(k for k in keys if k and k in names and k not in features))
+
+
 def prediction_schema(contract: Contract, features: list[str],
                       problem_type: str) -> dict[str, pl.DataType]:
     """The prediction log's columns for one model; this module owns the format and
     monitoring imports it. Each feature is logged as the type it lands as in the
-    versioned tables (:attr:`lockgate.data.ColumnSpec.polars_dtype`)."""
+    versioned tables (:attr:`lockgate.data.ColumnSpec.polars_dtype`); besides the
+    features it holds the contract's :func:`context_columns` (null when a request did
+    not send them)."""
     schema: dict[str, pl.DataType] = dict(KEY_COLUMNS)
-    for name in features:
+    for name in (*features, *context_columns(contract, features)):
         schema[name] = contract.column(name).polars_dtype
     schema["prediction"] = pl.Float64() if problem_type == "regression" else pl.Utf8()
     schema["probability"] = pl.Float64()

@@ -35,6 +35,9 @@ class RequestSchema:
     #: Source spellings -> contract name (the contract's aliases, case and punctuation
     #: ignored), applied before validation exactly as ingestion maps a source's columns.
     renames: Mapping[str, str] = field(default_factory=dict)
+    #: Key, entity and event-time columns the model does not read: optional in a record,
+    #: logged with the prediction so its label can become a training row.
+    context: tuple[str, ...] = ()
 
     def parse(self, payload: Any) -> tuple[list[dict[str, Any]], bool]:
         """Validate a decoded JSON body: ``{"records": [...]}`` or one record.
@@ -64,7 +67,8 @@ class RequestSchema:
             return record
         out: dict[str, Any] = {}
         for key, value in record.items():
-            target = key if key in self.features else self.renames.get(_canonical(key))
+            known = key in self.features or key in self.context
+            target = key if known else self.renames.get(_canonical(key))
             out[key if target is None or target in record or target in out else target] = value
         return out
 
@@ -72,7 +76,8 @@ class RequestSchema:
 def build_schema(contract: Contract, features: list[str], *, model_name: str,
                  label_type: type, allow_unknown_fields: bool = False,
                  max_batch_rows: int = 1000,
-                 label_values: Sequence[Any] = ()) -> RequestSchema:
+                 label_values: Sequence[Any] = (),
+                 context: Sequence[str] = ()) -> RequestSchema:
     """Generate the request models for a contract's feature columns.
 
     Args:
@@ -84,10 +89,13 @@ def build_schema(contract: Contract, features: list[str], *, model_name: str,
         max_batch_rows: largest batch accepted in one request.
         label_values: the feedback labels accepted for a classifier (its classes, as
             text and as their JSON values); empty: any text, number or boolean.
+        context: columns accepted beside the features but not given to the model (the
+            contract's key, entity, event time), each optional, checked like a feature.
     """
     extra: Literal["ignore", "forbid"] = "ignore" if allow_unknown_fields else "forbid"
     config = ConfigDict(extra=extra, title=f"{_title(model_name)}Record")
     fields = {name: _field(contract.column(name)) for name in features}
+    fields.update({name: _optional(_field(contract.column(name))) for name in context})
     record = create_model(f"{_title(model_name)}Record", __config__=config, **fields)  # type: ignore[call-overload]
     batch = create_model(
         f"{_title(model_name)}Batch",
@@ -104,9 +112,18 @@ def build_schema(contract: Contract, features: list[str], *, model_name: str,
         # against the target's type and classes and stores the served spelling
         label=(_label_annotation(label_type, label_values), ...),
     )
-    renames = {_canonical(alias): name for name in features
+    renames = {_canonical(alias): name for name in (*features, *context)
                for alias in (name, *contract.column(name).aliases)}
-    return RequestSchema(record, batch, feedback, tuple(features), max_batch_rows, renames)
+    return RequestSchema(record, batch, feedback, tuple(features), max_batch_rows, renames,
+                         tuple(context))
+
+
+def _optional(spec: tuple[Any, Any]) -> tuple[Any, Any]:
+    """A field that may be left out (None), with the same checks when it is given."""
+    annotation, default = spec
+    if default is None:
+        return spec
+    return annotation | None, None
 
 
 def _label_annotation(label_type: type, values: Sequence[Any]) -> Any:

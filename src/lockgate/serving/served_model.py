@@ -14,6 +14,7 @@ import pandas as pd
 
 from lockgate.registry import ModelPackage, Registry
 from lockgate.serving.feedback import LabelRule, label_rule
+from lockgate.serving.prediction_log import context_columns
 from lockgate.serving.request_schema import RequestSchema, build_schema
 
 log = logging.getLogger("lockgate.serving")
@@ -105,7 +106,8 @@ def load_served(registry: Registry, name: str, version: int, *,
         package.contract, package.feature_columns, model_name=name,
         label_type=float if problem_type == "regression" else str,
         allow_unknown_fields=allow_unknown_fields, max_batch_rows=max_batch_rows,
-        label_values=rule.json_values())
+        label_values=rule.json_values(),
+        context=context_columns(package.contract, package.feature_columns))
     dates = tuple((c.name, c.type == "datetime") for c in package.contract.features
                   if c.is_temporal)
     return ServedModel(name, version, package, schema, problem_type, dates,

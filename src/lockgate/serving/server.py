@@ -14,15 +14,12 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
-import time
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from lockgate.config import Settings, ensure_port_free, load_settings
-from lockgate.security import run_server, server_config
+from lockgate.security import ServerThread, run_server, server_config
 from lockgate.serving.app import METRICS_DIR_ENV, create_app
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.security import TOKEN_ENV, serve_policy
@@ -98,15 +95,14 @@ class BackgroundServer:
             config = dataclasses.replace(config, port=free_port(config.host))
         self.config = config
         self.app = create_app(config, settings)
-        self._server = uvicorn.Server(server_config(
+        # the one uvicorn-on-a-thread (security.ServerThread), with serving's app and policy
+        self._http = ServerThread(server_config(
             self.app, policy, port=config.port, timeout_graceful_shutdown=30, lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, name="lockgate-serve",
-                                        daemon=True)
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8123``."""
-        return f"http://{self.config.host}:{self.config.port}"
+        return self._http.url
 
     @property
     def state(self) -> Any:
@@ -115,18 +111,12 @@ class BackgroundServer:
 
     def start(self, timeout: float = 30.0) -> BackgroundServer:
         """Start and wait until it accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the server on {self.url} did not start")
-            time.sleep(0.02)
+        self._http.start(timeout)
         return self
 
     def stop(self, timeout: float = 60.0) -> None:
         """Graceful shutdown: in-flight requests finish, logs are flushed."""
-        self._server.should_exit = True
-        self._thread.join(timeout)
+        self._http.stop(timeout)
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -8,6 +8,10 @@ shadow falls behind by more than ``max_pending_rows`` the excess is skipped and 
 log (``_shadow/NAME``) with the primary's prediction on the same request, so the
 monitor compares the two on identical traffic and, once labels arrive, on identical
 labeled requests, without touching the primary's figures.
+
+A running server follows the alias (:class:`ShadowFollower`), as it follows its main
+alias: pointing ``shadow`` at another version, or removing it, takes effect within a
+poll, without a restart.
 """
 
 from __future__ import annotations
@@ -79,7 +83,13 @@ class ShadowScorer:
                 self.skipped += len(rows)
                 return
             self.pending += len(rows)
-        self._pool.submit(self._score, rows, ids, primary.version, predictions, probabilities)
+        try:
+            self._pool.submit(self._score, rows, ids, primary.version, predictions,
+                              probabilities)
+        except RuntimeError:  # closed meanwhile: the follower replaced this shadow
+            with self._lock:
+                self.pending -= len(rows)
+                self.skipped += len(rows)
 
     def close(self) -> None:
         """Score what is queued, then write every buffered row."""
@@ -108,3 +118,63 @@ class ShadowScorer:
         finally:
             with self._lock:
                 self.pending -= len(rows)
+
+
+class ShadowFollower:
+    """Polls ``NAME@shadow`` and installs, replaces or drops the server's shadow scorer
+    when the alias moves.
+
+    ``state`` is the server's state: it holds ``holder`` (the primary) and ``shadow``
+    (the current :class:`ShadowScorer` or None). The new version is loaded and verified
+    on this thread before it replaces the old one; the old scorer then finishes what it
+    had queued and writes its log. A version that cannot load keeps the old shadow.
+    """
+
+    def __init__(self, registry: Registry, state: Any, settings: Settings, *,
+                 poll_seconds: float, flush_seconds: float, **load_options: Any) -> None:
+        self.registry = registry
+        self.state = state
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self.flush_seconds = flush_seconds
+        self.load_options = load_options
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="shadow-follower",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (waits for a load in progress)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def check(self) -> bool:
+        """Follow the alias now; True when the shadow changed."""
+        primary = self.state.holder.current
+        version = self.registry.alias_version(primary.name, SHADOW_ALIAS)
+        wanted = None if version in (None, primary.version) else version
+        current = self.state.shadow
+        if wanted == (current.served.version if current is not None else None):
+            return False
+        scorer = None if wanted is None else ShadowScorer(
+            load_served(self.registry, primary.name, wanted, **self.load_options),
+            self.settings, flush_seconds=self.flush_seconds)
+        self.state.shadow = scorer
+        log.warning("shadow of %s: %s", primary.name,
+                    f"now v{wanted}" if wanted is not None else "none")
+        if current is not None:
+            current.close()
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check()
+                self.last_error = None
+            except Exception as exc:  # keep the current shadow (or none)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("alias %s: could not follow: %s", SHADOW_ALIAS, exc)

@@ -75,8 +75,12 @@ class Store:
             StoreError: the database is unreachable, malformed or read-only.
         """
         settings = settings or load_settings()
-        url = settings.resolved_db_url
+        url = settings.tracking_uri or settings.resolved_db_url
         key = f"{os.getpid()}:{url}"
+        if settings.tracking_uri and key not in _STORES:  # behind `lockgate server`
+            from lockgate.store.remote import RemoteStore
+
+            _STORES[key] = RemoteStore.connect(settings)
         store = _STORES.get(key)
         if store is None:
             store = cls(url)
@@ -828,17 +832,18 @@ class Store:
 
 
 class PlannerStats:
-    """Keeps the planner statistics of ``runs`` and ``latest_metrics`` fresh while this
-    process bulk-logs (PostgreSQL, and SQLite's ``sqlite_stat1``).
+    """Keeps PostgreSQL's planner statistics of ``runs`` and ``latest_metrics`` fresh
+    while this process bulk-logs.
 
     Why: right after a bulk load autovacuum has not analysed the tables yet, the planner
     believes they hold a handful of rows and picks nested loops that re-scan an index per
     run (seconds at 100k runs). Analysing when this process's own writes have doubled
     the rows it last analysed after costs O(log n) ANALYZEs of a sample (30k rows) each,
-    on the write path only; reads never write. SQLite without statistics walks every
-    run checking a short list of matching ids (a filter matching 89 of 1M runs took
-    1.6 s); with them it walks the list (12 ms). There ``analysis_limit`` makes ANALYZE
-    read about 1,000 rows per index: ~0.1 s at 1M runs.
+    on the write path only; reads never write. SQLite is left without statistics: with
+    ``sqlite_stat1`` a selective metric filter walks its short list of runs (12 ms
+    instead of 1.6 s at 1M runs), but a keyset page of a metric sort then took 123 s
+    (its ``value < :v OR value IS NULL OR ...`` condition planned badly), measured on
+    the same store.
     """
 
     FIRST = 2_000
@@ -850,16 +855,13 @@ class PlannerStats:
 
     def wrote(self, rows: int) -> None:
         """Count rows upserted into ``latest_metrics``; analyse past the threshold."""
+        if self.store.dialect != "postgresql":
+            return
         self.pending += rows
         if self.pending < self.next_at:
             return
         with contextlib.suppress(sa.exc.SQLAlchemyError), self.store.writer.connect() as conn:
-            if self.store.dialect == "postgresql":
-                conn.exec_driver_sql("ANALYZE runs, latest_metrics")
-            else:
-                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-                conn.exec_driver_sql("ANALYZE runs")
-                conn.exec_driver_sql("ANALYZE latest_metrics")
+            conn.exec_driver_sql("ANALYZE runs, latest_metrics")
             conn.commit()
         self.next_at = self.pending * 2
 

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from lockgate.tracking.autolog import autolog
 
 if TYPE_CHECKING:
+    from lockgate.tracking.recorder import FlushReport
     from lockgate.tracking.run import Run, active_run, start_run
     from lockgate.tracking.run_view import RunComparison, RunView, compare_runs, get_run
     from lockgate.tracking.search import search_runs
 
 #: Public names imported on first use, ``name -> module``.
 LAZY = {
+    "FlushReport": "lockgate.tracking.recorder",
     "Run": "lockgate.tracking.run",
     "active_run": "lockgate.tracking.run",
     "start_run": "lockgate.tracking.run",
@@ -37,9 +39,9 @@ LAZY = {
     "delete_view": "lockgate.tracking.saved_view",
 }
 
-__all__ = ["Run", "RunComparison", "RunView", "SavedView", "active_run", "autolog",
-           "compare_runs", "delete_view", "get_run", "get_view", "list_views", "save_view",
-           "search_runs", "start_run"]
+__all__ = ["FlushReport", "Run", "RunComparison", "RunView", "SavedView", "active_run",
+           "autolog", "compare_runs", "delete_view", "get_run", "get_view", "list_views",
+           "save_view", "search_runs", "start_run"]
 
 
 def __getattr__(name: str) -> Any:

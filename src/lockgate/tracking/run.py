@@ -40,7 +40,7 @@ from lockgate.store import ArtifactRecord, CodeVersion, DatasetVersion, Store
 from lockgate.store.repository import encode_param
 from lockgate.tracking.console import ConsoleBuffer, ConsoleCapture
 from lockgate.tracking.environment import capture_environment, git_state
-from lockgate.tracking.recorder import MetricBuffer, Recorder
+from lockgate.tracking.recorder import FlushReport, MetricBuffer, Recorder
 
 _ACTIVE: list[Run] = []
 _ACTIVE_LOCK = threading.RLock()  # re-entrant: a signal handler may need it
@@ -48,6 +48,10 @@ _UNCAUGHT: list[BaseException] = []
 _SIGNAL_LOCK = threading.Lock()
 _PREVIOUS_HANDLERS: dict[int, Any] = {}
 _HANDLER_PID: list[int] = []  # the process that installed the SIGTERM handler
+
+#: At interpreter exit or on a signal, the most a run's last flush and close may take
+#: (a `lockgate server` that is down must not hang the process).
+EXIT_SECONDS = 10.0
 
 #: The states a run can end in (``Run.end``); CRASHED is decided on read, never written.
 EndStatus = Literal["FINISHED", "FAILED", "KILLED", "TIMED_OUT", "SKIPPED", "CACHED"]
@@ -72,8 +76,8 @@ class Run:
         self.experiment = experiment
         self.settings = settings
         self.store = store
-        self.artifacts = ArtifactStore(store, blob_store_for(settings.resolved_artifact_root),
-                                       allowlist(settings))
+        blobs = blob_store_for(settings.resolved_artifact_root, store=store)
+        self.artifacts = ArtifactStore(store, blobs, allowlist(settings))
         self.status = "RUNNING"
         self._steps: dict[str, int] = {}
         self._kill_hooks: list[Callable[[str, str], None]] = []
@@ -102,20 +106,38 @@ class Run:
         itself is closed), e.g. to close child runs and stop workers."""
         self._kill_hooks.append(hook)
 
-    def end(self, status: EndStatus | str = "FINISHED", error: str | None = None) -> None:
-        """Flush everything buffered and close the run with ``status``."""
+    def end(self, status: EndStatus | str = "FINISHED", error: str | None = None, *,
+            timeout: float | None = None) -> FlushReport | None:
+        """Flush everything buffered and close the run with ``status``.
+
+        ``timeout`` bounds the whole end (used at interpreter exit and on signals, so a
+        `lockgate server` that is down cannot hang the process): what was not written
+        is reported on stderr and returned, not raised.
+        """
         if self.status != "RUNNING":
-            return
+            return None
         self.status = status
         if self._capture is not None:
             self._capture.stop()
         with _ACTIVE_LOCK:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
-        try:
-            self._recorder.stop()
-        finally:
+        if timeout is None:
+            try:
+                return self._recorder.stop()
+            finally:
+                self.store.end_run(self.id, status, error)
+        started = time.monotonic()
+        report = self._recorder.stop(timeout=timeout)
+        if not report.complete:
+            print(f"lockgate: {report.pending + report.dropped} metric point(s) of run "
+                  f"{self.id} were not stored ({report.error or 'buffer full'}).",
+                  file=sys.__stderr__)
+        remaining = max(0.5, timeout - (time.monotonic() - started))
+        deadline = getattr(self.store, "deadline", None)
+        with deadline(remaining) if deadline else contextlib.nullcontext():
             self.store.end_run(self.id, status, error)
+        return report
 
     def __enter__(self) -> Run:
         return self
@@ -176,9 +198,15 @@ class Run:
         """Attach a free-text note, e.g. an observation about the run."""
         self.store.add_note(self.id, text, author)
 
-    def flush(self) -> None:
-        """Write buffered metrics and console output now (done every second anyway)."""
-        self._recorder.flush(raise_errors=True)
+    def flush(self, timeout: float | None = None) -> FlushReport:
+        """Write buffered metrics and console output now (done every second anyway).
+
+        Without ``timeout`` a failure raises. With it, the flush gives up after
+        ``timeout`` seconds and returns what it could not send (``pending``; ``dropped``
+        counts points the bounded buffer let go during a long outage); the points stay
+        buffered and are sent by a later flush, once, under the same request id.
+        """
+        return self._recorder.flush(raise_errors=timeout is None, timeout=timeout)
 
     # -- artifacts and lineage -------------------------------------------------
 
@@ -358,7 +386,7 @@ def _end_active_runs_at_exit() -> None:
                 "script) before `run.end()` was called; end runs with `run.end()` or a "
                 "`with lg.start_run(...)` block so they can be recorded FINISHED.")
         try:
-            run.end(status, error)
+            run.end(status, error, timeout=EXIT_SECONDS)
         except Exception as exc:  # the store may be gone at exit; say so, do not hide it
             print(f"lockgate: could not close run {run.id} at exit: {exc}", file=sys.__stderr__)
 
@@ -401,7 +429,7 @@ def kill_active_runs(reason: str) -> None:
             with contextlib.suppress(Exception):
                 hook("KILLED", reason)
         try:
-            run.end("KILLED", reason)
+            run.end("KILLED", reason, timeout=EXIT_SECONDS)
         except Exception as exc:  # say so, do not hide it
             print(f"lockgate: could not close run {run.id}: {exc}", file=sys.__stderr__)
 

@@ -75,6 +75,9 @@ def find_runs(store: Store, filter: str = "", order_by: str | Sequence[str] | No
     """The records :func:`search_runs` tabulates (the CLI renders them itself)."""
     if not 1 <= max_results <= MAX_RESULTS:
         raise FilterError(f"max_results={max_results}: give 1 to {MAX_RESULTS:,}.")
+    if getattr(store, "remote", False):  # behind `lockgate server`: it runs the query
+        return store.search(filter, order_by, experiment, max_results,  # type: ignore[attr-defined]
+                            include_steps=include_steps)
     query = run_select()
     names = [experiment] if isinstance(experiment, str) else list(experiment or [])
     if names:
@@ -178,6 +181,9 @@ def _values(store: Store, table: sa.Table, ids: Sequence[str], *,
     out: dict[str, dict[str, Any]] = {i: {} for i in ids}
     if not ids:
         return out
+    if getattr(store, "remote", False):  # one call per run through the server's API
+        read = store.params if table is t.params else store.tags
+        return {i: dict(read(i)) for i in ids}
     with store.read() as conn:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])

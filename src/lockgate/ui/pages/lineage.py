@@ -82,17 +82,14 @@ def add_deployments(store: Store, graph: LineageGraph) -> None:
     """Registry versions of models in the graph, when the registry stage is present."""
     runs = [k.split(":", 1)[1] for k, n in graph.nodes.items() if n.kind == "run"]
     shas = [k.split(":", 1)[1] for k, n in graph.nodes.items() if n.kind == "artifact"]
-    try:
-        from lockgate.store.tables_registry import model_versions as mv
-        with store.read() as conn:
-            rows = conn.execute(sa.select(
-                mv.c.model_name, mv.c.version, mv.c.stage, mv.c.run_id, mv.c.artifact_id,
-                t.artifacts.c.sha256,
-            ).join(t.artifacts, t.artifacts.c.id == mv.c.artifact_id).where(
-                sa.or_(mv.c.run_id.in_(runs), t.artifacts.c.sha256.in_(shas))
-            )).all()
-    except Exception:  # registry absent or not migrated: the core graph still shows
-        return
+    from lockgate.store.tables_registry import model_versions as mv
+    with store.read() as conn:  # the registry's tables exist once Store.open ran
+        rows = conn.execute(sa.select(
+            mv.c.model_name, mv.c.version, mv.c.stage, mv.c.run_id, mv.c.artifact_id,
+            t.artifacts.c.sha256,
+        ).join(t.artifacts, t.artifacts.c.id == mv.c.artifact_id).where(
+            sa.or_(mv.c.run_id.in_(runs), t.artifacts.c.sha256.in_(shas))
+        )).all()
     for name, version, stage, run_id, _artifact_id, sha in rows:
         key = f"deployment:{name}@{version}"
         graph.nodes[key] = Node(key, "deployment", f"{name}@{version}",

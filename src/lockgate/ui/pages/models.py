@@ -20,7 +20,6 @@ from lockgate.store import Store
 from lockgate.store import schema as t
 from lockgate.ui import charts
 from lockgate.ui.html import (
-    banner,
     chart,
     empty,
     esc,
@@ -177,14 +176,12 @@ def _card(name: str, version: int, evaluation: dict[str, Any], row: dict[str, An
 
 
 def _transitions(store: Store, name: str, version: int) -> str:
-    try:
-        from lockgate.store.tables_registry import model_transitions as mt
-        with store.read() as conn:
-            rows = conn.execute(sa.select(mt).where(mt.c.model_name == name,
-                                                    mt.c.version == version)
-                                .order_by(mt.c.id)).all()
-    except Exception as exc:
-        return banner(f"Gate history is unavailable: {exc}", "warning")
+    # Store.open upgrades every stage's tables, so a failure here is a bug to see
+    from lockgate.store.tables_registry import model_transitions as mt
+    with store.read() as conn:
+        rows = conn.execute(sa.select(mt).where(mt.c.model_name == name,
+                                                mt.c.version == version)
+                            .order_by(mt.c.id)).all()
     if not rows:
         return empty("No stage changes yet.")
     out = []
@@ -204,17 +201,14 @@ def _transitions(store: Store, name: str, version: int) -> str:
 
 
 def _registry_rows(store: Store, name: str | None = None) -> list[dict[str, Any]]:
-    try:
-        from lockgate.store.tables_registry import model_aliases as ma
-        from lockgate.store.tables_registry import model_versions as mv
-        query = sa.select(mv).order_by(mv.c.model_name, mv.c.version.desc())
-        if name is not None:
-            query = query.where(mv.c.model_name == name)
-        with store.read() as conn:
-            versions = conn.execute(query).all()
-            aliases = conn.execute(sa.select(ma.c.model_name, ma.c.alias, ma.c.version)).all()
-    except Exception:  # registry absent or not migrated: no registry section
-        return []
+    from lockgate.store.tables_registry import model_aliases as ma
+    from lockgate.store.tables_registry import model_versions as mv
+    query = sa.select(mv).order_by(mv.c.model_name, mv.c.version.desc())
+    if name is not None:
+        query = query.where(mv.c.model_name == name)
+    with store.read() as conn:  # the registry's tables exist once Store.open ran
+        versions = conn.execute(query).all()
+        aliases = conn.execute(sa.select(ma.c.model_name, ma.c.alias, ma.c.version)).all()
     out = []
     for row in versions:
         m = dict(row._mapping)

@@ -18,13 +18,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("runs") as batch:
-        batch.add_column(sa.Column("deleted_at", sa.Double, nullable=True))
+    # a plain ADD COLUMN on both backends: a batch (copy-and-rename) of `runs` would trip
+    # SQLite's foreign keys from every table that references it
+    op.add_column("runs", sa.Column("deleted_at", sa.Double, nullable=True))
     # Purging finds runs deleted before a cutoff without reading the live ones.
     op.create_index("ix_runs_deleted_at", "runs", ["deleted_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_runs_deleted_at", table_name="runs")
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("deleted_at")
+    if op.get_bind().dialect.name == "sqlite":  # SQLite >= 3.35 drops a column in place
+        op.execute("ALTER TABLE runs DROP COLUMN deleted_at")
+    else:
+        op.drop_column("runs", "deleted_at")

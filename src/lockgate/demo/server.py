@@ -1,0 +1,73 @@
+"""Quickstart section: the same store shared through ``lockgate server`` — a user with a
+token, a tracked run sent over HTTP, the registry read back through the REST API, and
+the audit trail naming who did it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+
+import httpx
+
+import lockgate as lg
+from lockgate.demo.context import DemoContext
+from lockgate.security import accounts
+from lockgate.server import TeamServer
+from lockgate.store import Store, audit
+
+SECTION = "server"
+
+
+def run(ctx: DemoContext) -> None:
+    """Start the team server on 127.0.0.1, point a client at it, log a run, read models."""
+    ctx.heading("Team server")
+    user = f"quickstart-{uuid.uuid4().hex[:6]}"
+    accounts.create_user(ctx.store, user, "writer")  # what `lockgate server user add` does
+    token = accounts.issue_token(ctx.store, user, label="quickstart")
+    with TeamServer(ctx.settings) as server:
+        client = dataclasses.replace(ctx.settings, tracking_uri=server.url,
+                                     home=ctx.workdir / "client" / ".lockgate")
+        previous = os.environ.get("LOCKGATE_TOKEN")
+        os.environ["LOCKGATE_TOKEN"] = token
+        try:
+            with lg.start_run("via-server", experiment="team", params={"lr": 0.1},
+                              settings=client, capture_code=False,
+                              sample_hardware=False) as tracked:
+                for step in range(5):
+                    tracked.log_metric("loss", 1.0 / (step + 1))
+            remote = Store.open(client)
+            seen = remote.get_run(tracked.id)
+            api = httpx.Client(base_url=server.url, timeout=30,
+                               headers={"authorization": f"Bearer {token}"})
+            models = api.get("/api/v1/models").json()
+            aliases = api.get(f"/api/v1/models/{models[0]}/aliases").json() if models else {}
+            anonymous = httpx.get(server.url + "/api/v1/runs", timeout=30).status_code
+            remote.close()
+        finally:
+            if previous is None:
+                os.environ.pop("LOCKGATE_TOKEN", None)
+            else:
+                os.environ["LOCKGATE_TOKEN"] = previous
+    trail = audit.entries(ctx.store, target=f"run:{tracked.id}")
+    ctx.console.print(f"  lockgate server on {server.url}; user `{user}` (writer) with a token")
+    ctx.console.print(f"  LOCKGATE_TRACKING_URI={server.url}: run {tracked.id[:8]} "
+                      f"{seen.status}, {len(remote_points(ctx, tracked.id))} loss points")
+    ctx.console.print(f"  registry over /api/v1: {models} aliases {aliases}")
+    ctx.console.print(f"  without a token: HTTP {anonymous}; audit: "
+                      + ", ".join(f"{e.action} by {e.actor}" for e in trail))
+    ctx.expect(seen.status == "FINISHED", SECTION, "the run logged through the server FINISHED",
+               seen.status)
+    ctx.expect(len(remote_points(ctx, tracked.id)) == 5, SECTION,
+               "5 metric points stored by the server", str(len(remote_points(ctx, tracked.id))))
+    ctx.expect(bool(models) and "production" in aliases, SECTION,
+               "the registry read through the REST API", f"models {models}, aliases {aliases}")
+    ctx.expect(anonymous == 401, SECTION, "no answer without a token", f"HTTP {anonymous}")
+    ctx.expect(any(e.action == "run.created" and e.actor == user for e in trail), SECTION,
+               f"the audit trail naming {user}", str([(e.action, e.actor) for e in trail]))
+    ctx.results["server_run_id"] = tracked.id
+
+
+def remote_points(ctx: DemoContext, run_id: str) -> list[object]:
+    """The run's loss points as the server's own store holds them."""
+    return list(ctx.store.metrics(run_id, "loss"))
