@@ -63,8 +63,14 @@ def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untype
     honest = results["train_result"].evaluation
     assert honest.leak_free and honest.beats_baseline
     assert honest.feature_importance, "permutation importance travels with the evaluation"
-    production = Registry(store).resolve(f"{results['registry_model']}@production")
-    assert production.run_id == results["modeling_run_id"]
+    registry = Registry(store)
+    promoted = registry.get(results["registry_model"],
+                            results["registry_versions"]["production"])
+    assert promoted.run_id == results["modeling_run_id"]  # the registry section's winner
+    # ...until the monitoring section's retrained challenger won, and after its shadow
+    # period went to production
+    production = registry.resolve(f"{results['registry_model']}@production")
+    assert production.version == results["retrained_version"]
     assert "a worse challenger: refused" in text
     assert "422" in text
     assert ("input-drift", "alert") in results["monitoring_alerts"]

@@ -91,6 +91,11 @@ def test_gc_under_a_concurrent_writer_removes_nothing_live(settings: Settings,
     assert len(store.metrics(run.id, "step")) == rounds
     assert read_version(table_path(s, "events"), "events").height == rounds
     versions = store.dataset_versions("events")
-    assert sum(v.rows_accepted for v in versions) == rounds
+    from deltalake import DeltaTable
+
+    history = [(e["version"], e["operation"])
+               for e in DeltaTable(str(table_path(s, "events"))).history()]
+    assert sum(v.rows_accepted for v in versions) == rounds, (
+        [(v.version, v.rows_accepted, v.batch_id) for v in versions], history)
     latest = versions[-1].version
     assert read_version(table_path(s, "events"), "events", latest).height == rounds

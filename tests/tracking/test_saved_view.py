@@ -43,7 +43,8 @@ def test_a_view_is_saved_read_replaced_and_deleted(any_settings) -> None:
     ({"name": "v", "columns": ["metrics."]}, "Unknown column `metrics.`"),
     ({"name": "v", "sort": "duraton"}, "Cannot sort view `v` by `duraton`"),
 ])
-def test_bad_views_are_refused_before_anything_is_written(settings, given, match) -> None:
+def test_bad_views_are_refused_before_anything_is_written(any_settings, given, match) -> None:
+    settings = any_settings
     with pytest.raises(ViewError, match=match):
         save_view(settings=settings, **given)
     with pytest.raises(FilterError):

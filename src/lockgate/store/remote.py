@@ -189,12 +189,12 @@ class RemoteStore(Store):
         """Send metric points, one request per run; ``request_id`` makes a re-sent batch
         (after a lost answer) a no-op on the server."""
         by_run: dict[str, list[list[Any]]] = {}
-        for run_id, key, step, timestamp, value in rows:
-            by_run.setdefault(run_id, []).append([key, step, timestamp, _number(value)])
+        for run_id, name, step, timestamp, value in rows:
+            by_run.setdefault(run_id, []).append([name, step, timestamp, _number(value)])
         for run_id, points in by_run.items():
-            request_key = None if request_id is None else f"{request_id}-{run_id}"[:64]
+            batch = None if request_id is None else f"{request_id}-{run_id}"[:64]
             self.request("POST", f"/runs/{run_id}/metrics", json_body={"points": points},
-                         idempotent=True, key=request_key)
+                         idempotent=True, key=batch)
 
     def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         found = self._get(f"/runs/{run_id}/metrics", params={"key": key} if key else None)

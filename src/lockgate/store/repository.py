@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
 from lockgate.config import Settings, load_settings
 from lockgate.errors import (
@@ -879,7 +880,37 @@ def run_select(*, include_deleted: bool = False) -> sa.Select:
         t.runs.c.heartbeat_seconds, t.runs.c.error, t.runs.c.host, t.runs.c.pid,
         t.runs.c.deleted_at,
     ).join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-    return select if include_deleted else select.where(t.runs.c.deleted_at.is_(None))
+    return select if include_deleted else select.where(live_run())
+
+
+def live_run() -> sa.ColumnElement[bool]:
+    """``runs.deleted_at IS NULL``; on SQLite written ``deleted_at + 0 IS NULL`` so the
+    planner does not walk ``ix_runs_deleted_at`` for it.
+
+    Why: almost every run is live, but SQLite keeps no statistics and takes an equality
+    on an indexed column as selective: ``Store.page_runs()`` at 1M runs read every run
+    through that index and sorted them, instead of walking ``(start_time, id)``.
+    PostgreSQL keeps the plain form: its statistics know the column is all NULL, and
+    an expression would hide that (the dashboard's pages went from 20 ms to 2-16 s).
+    """
+    return _LiveRun()
+
+
+class _LiveRun(sa.sql.expression.ColumnElement[bool]):
+    """The live-run condition, compiled per dialect (see :func:`live_run`)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+@compiles(_LiveRun)
+def _live_run_default(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(t.runs.c.deleted_at.is_(None), **kw))
+
+
+@compiles(_LiveRun, "sqlite")
+def _live_run_sqlite(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process((t.runs.c.deleted_at + 0).is_(None), **kw))
 
 
 def run_record(row: Any) -> RunRecord:

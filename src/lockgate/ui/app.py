@@ -84,21 +84,22 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
 
     @app.get("/", response_class=HTMLResponse)
     def runs_page(request: Request) -> HTMLResponse:
-        saving: dict[str, Any] = {"can_save": policy.can_edit,
-                                  "token_field": not policy.login_required}
+        can_save, token_field = policy.can_edit, not policy.login_required
         try:
             view = (get_view(request.query_params["view"], store=store)
                     if request.query_params.get("view") else None)
             query = run_query(request.query_params, view)
         except (FilterError, NotFoundError) as exc:
-            return HTMLResponse(runs.render(store, RunQuery(), str(exc), **saving), 400)
+            return HTMLResponse(runs.render(store, RunQuery(), str(exc), can_save=can_save,
+                                            token_field=token_field), 400)
         message = {"view-saved": f"View `{query.view}` saved for everyone using this "
                    "store."}.get(request.query_params.get("message") or "")
         try:
             return HTMLResponse(runs.render(store, query, view=view, message=message,
-                                            **saving))
+                                            can_save=can_save, token_field=token_field))
         except (FilterError, NotFoundError) as exc:
-            return HTMLResponse(runs.render(store, query, str(exc), view=view, **saving), 400)
+            return HTMLResponse(runs.render(store, query, str(exc), view=view,
+                                            can_save=can_save, token_field=token_field), 400)
 
     @app.post("/views")
     async def save_runs_view(request: Request) -> Response:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from lockgate.errors import NotFoundError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store import schema as t
-from lockgate.store.repository import run_record, run_select
+from lockgate.store.repository import live_run, run_record, run_select
 from lockgate.store.run_filter import (
     FilterError,
     MetricBound,
@@ -115,7 +115,7 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
 
 def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
     # soft-deleted runs (`lockgate runs delete`) are hidden, as in every listing
-    conditions: list[sa.ColumnElement[bool]] = [t.runs.c.deleted_at.is_(None)]
+    conditions: list[sa.ColumnElement[bool]] = [live_run()]
     if not query.include_steps:
         conditions.append(t.runs.c.parent_id.is_(None))
     if query.experiment:

@@ -151,7 +151,7 @@ def _views_menu(store: Store, query: RunQuery, view: SavedView | None, can_save:
         how = ("<span class='muted' id='views-how'>Saving a view needs the dashboard token "
                "(LOCKGATE_UI_TOKEN), or: <code>lockgate runs view save NAME --columns ... "
                "--sort ...</code></span>")
-        return f"<div class='views' id='views'>views: {links} {how}</div>"
+        return f"<div class='views' id='views'>views: {links} · {how}</div>"
     token = ("<input type='password' name='token' placeholder='token' autocomplete='off' "
              "required> " if token_field else "")
     columns = ",".join(view.columns) if view else ""
