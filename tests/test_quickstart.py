@@ -81,12 +81,18 @@ def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untype
     assert set(ranked[:SHIFTED_FEATURES]) == set(_shifted_by_the_demo(ctx, settings))
 
 
+def _champion(ctx) -> str:  # type: ignore[no-untyped-def]
+    """The version the monitoring section watched when the drift fired: the registry
+    section's production model (the retrained challenger replaces it only later)."""
+    return f"{ctx.results['registry_model']}@{ctx.results['registry_versions']['production']}"
+
+
 def _shifted_by_the_demo(ctx, settings: Settings) -> list[str]:  # type: ignore[no-untyped-def]
     """The numeric features the monitoring section moved: the most important ones."""
     from lockgate.monitoring import watch
     from lockgate.monitoring.root_cause import feature_importance
 
-    model = watch(f"{ctx.results['registry_model']}@production", settings)
+    model = watch(_champion(ctx), settings)
     importance = feature_importance(model)
     numeric = [f for f in sorted(importance, key=lambda f: -importance[f])
                if model.contract.column(f).is_numeric]
@@ -98,7 +104,7 @@ def test_drift_is_weighted_by_the_models_real_importance(demo) -> None:  # type:
     from lockgate.monitoring.root_cause import feature_importance
 
     ctx, _, settings = demo
-    model = watch(f"{ctx.results['registry_model']}@production", settings)
+    model = watch(_champion(ctx), settings)
     importance = feature_importance(model)
     assert len(set(round(v, 6) for v in importance.values())) > 1, importance
 

@@ -474,3 +474,33 @@ def test_sigterm_to_the_runner_marks_the_run_and_its_steps_killed(
     assert run.status == "KILLED" and "SIGTERM" in (run.error or "")
     assert [c.status for c in store.list_runs(parent_id=run.id)] == ["KILLED"]
     assert _gone(int(pidfile.read_text())), "the step's worker outlived the runner"
+
+
+ENV_STEP = """
+import os
+
+from lockgate.pipelines import Pipeline, node, step
+
+
+@step
+def read_env(tag: str = "") -> dict:
+    return {"marker": os.environ.get("LOCKGATE_TEST_ENV_MARKER"), "tag": tag}
+
+
+pipe = Pipeline("env", [node(read_env, outputs="seen")])
+"""
+
+
+def test_steps_see_the_environment_of_their_run_not_of_the_first_pool(
+        write_module: ModuleWriter, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes come from a forkserver started by the process's first pool: a
+    setting or credential exported after that (e.g. AWS_* for an s3:// root) must still
+    reach the steps of a later run."""
+    path = write_module(ENV_STEP)
+    first = _run(path, settings, "local", {"read_env": {"tag": "first"}})
+    assert first.load("seen", settings)["marker"] is None
+    monkeypatch.setenv("LOCKGATE_TEST_ENV_MARKER", "exported-later")
+    second = _run(path, settings, "local", {"read_env": {"tag": "second"}})
+    assert second.status == "FINISHED", second.error
+    assert second.load("seen", settings)["marker"] == "exported-later"

@@ -34,8 +34,16 @@ from lockgate.pipelines.task import StepOutcome, StepTask
 PRELOAD = ("lockgate.pipelines.worker", "numpy", "polars", "sklearn.base", "skops.io")
 
 
-def _worker_main(conn: Connection) -> None:
-    """Loop of a worker process: receive a task, run it, send the outcome back."""
+def _worker_main(conn: Connection, environ: dict[str, str]) -> None:
+    """Loop of a worker process: receive a task, run it, send the outcome back.
+
+    ``environ`` is the parent's environment when the worker started: a forkserver child
+    inherits the forkserver's environment, frozen when the first pool of the process
+    started, so settings and credentials set later (``LOCKGATE_*``, ``AWS_*``) would
+    otherwise be missing from, or stale in, every later worker.
+    """
+    os.environ.clear()
+    os.environ.update(environ)
     os.setpgrp()  # its own process group: a timeout kill stays inside it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when workers stop
     from lockgate.pipelines.worker import execute_task
@@ -158,8 +166,8 @@ class LocalExecutor:
 
     def _start_worker(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child,), daemon=True,
-                                    name="lockgate-step-worker")
+        process = self._ctx.Process(target=_worker_main, args=(child, dict(os.environ)),
+                                    daemon=True, name="lockgate-step-worker")
         with _hidden_main():
             process.start()
         child.close()
