@@ -130,24 +130,17 @@ class ModelHolder:
         return previous
 
 
-class AliasFollower:
-    """Polls the registry and swaps in the version an alias points at when it moves.
+class AliasPoller:
+    """A daemon thread that calls ``check()`` every ``poll_seconds`` until stopped; a
+    failed check keeps what is installed and is kept in ``last_error`` (shown by
+    ``/health``), so one broken version never stops the polling."""
 
-    The new package is loaded and verified on this thread before the swap, so a
-    request never waits for a load and a broken package never replaces a working one.
-    """
-
-    def __init__(self, registry: Registry, holder: ModelHolder, alias: str, *,
-                 poll_seconds: float, on_swap: Any = None, **load_options: Any) -> None:
-        self.registry = registry
-        self.holder = holder
+    def __init__(self, alias: str, poll_seconds: float, thread_name: str) -> None:
         self.alias = alias
         self.poll_seconds = poll_seconds
-        self.on_swap = on_swap
-        self.load_options = load_options
         self.last_error: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="alias-follower", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=thread_name, daemon=True)
 
     def start(self) -> None:
         """Start polling."""
@@ -157,6 +150,35 @@ class AliasFollower:
         """Stop polling (waits for a load in progress)."""
         self._stop.set()
         self._thread.join(timeout=30)
+
+    def check(self) -> bool:
+        """Follow the alias now; True when what is installed changed."""
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check()
+                self.last_error = None
+            except Exception as exc:  # keep what is installed
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("alias %s: could not follow: %s", self.alias, exc)
+
+
+class AliasFollower(AliasPoller):
+    """Polls the registry and swaps in the version an alias points at when it moves.
+
+    The new package is loaded and verified on this thread before the swap, so a
+    request never waits for a load and a broken package never replaces a working one.
+    """
+
+    def __init__(self, registry: Registry, holder: ModelHolder, alias: str, *,
+                 poll_seconds: float, on_swap: Any = None, **load_options: Any) -> None:
+        super().__init__(alias, poll_seconds, "alias-follower")
+        self.registry = registry
+        self.holder = holder
+        self.on_swap = on_swap
+        self.load_options = load_options
 
     def check(self) -> bool:
         """Swap now if the alias moved; True when a new version was installed."""
@@ -171,12 +193,3 @@ class AliasFollower:
         if self.on_swap is not None:
             self.on_swap(served)
         return True
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.check()
-                self.last_error = None
-            except Exception as exc:  # keep serving the current version
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("alias %s: could not swap: %s", self.alias, exc)

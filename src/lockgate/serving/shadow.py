@@ -28,7 +28,7 @@ from lockgate.config import Settings
 from lockgate.location import StoragePath
 from lockgate.registry import Registry
 from lockgate.serving.prediction_log import DeltaAppender, prediction_schema
-from lockgate.serving.served_model import ServedModel, load_served
+from lockgate.serving.served_model import AliasPoller, ServedModel, load_served
 
 log = logging.getLogger("lockgate.serving")
 SHADOW_ALIAS = "shadow"
@@ -120,7 +120,7 @@ class ShadowScorer:
                 self.pending -= len(rows)
 
 
-class ShadowFollower:
+class ShadowFollower(AliasPoller):
     """Polls ``NAME@shadow`` and installs, replaces or drops the server's shadow scorer
     when the alias moves.
 
@@ -132,25 +132,12 @@ class ShadowFollower:
 
     def __init__(self, registry: Registry, state: Any, settings: Settings, *,
                  poll_seconds: float, flush_seconds: float, **load_options: Any) -> None:
+        super().__init__(SHADOW_ALIAS, poll_seconds, "shadow-follower")
         self.registry = registry
         self.state = state
         self.settings = settings
-        self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.load_options = load_options
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="shadow-follower",
-                                        daemon=True)
-
-    def start(self) -> None:
-        """Start polling."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling (waits for a load in progress)."""
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def check(self) -> bool:
         """Follow the alias now; True when the shadow changed."""
@@ -169,12 +156,3 @@ class ShadowFollower:
         if current is not None:
             current.close()
         return True
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.check()
-                self.last_error = None
-            except Exception as exc:  # keep the current shadow (or none)
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("alias %s: could not follow: %s", SHADOW_ALIAS, exc)
