@@ -104,13 +104,8 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
     @app.post("/views")
     async def save_runs_view(request: Request) -> Response:
         form = await _form(request)
-        given = form.get("token") or _bearer(request) or request.cookies.get(COOKIE)
-        if not policy.can_edit:
-            raise AccessError("This dashboard is read-only: start it with LOCKGATE_UI_TOKEN set "
-                              "to save views, or run `lockgate runs view save NAME ...`.")
-        if not policy.token_matches(given):
-            raise AccessError("Wrong or missing token: saving a view needs the dashboard token "
-                              "(the value of LOCKGATE_UI_TOKEN where `lockgate ui` runs).")
+        _require_edit(policy, request, form, "save views, or run `lockgate runs view save "
+                      "NAME ...`", "saving a view")
         saved = save_view(
             (form.get("name") or "").strip(), columns=(form.get("columns") or "").split(","),
             sort=form.get("sort") or "start_time", descending=form.get("order") != "asc",
@@ -124,13 +119,7 @@ def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAP
     @app.post("/runs/{run_id}/notes")
     async def add_note(run_id: str, request: Request) -> Response:
         form = await _form(request)
-        given = form.get("token") or _bearer(request) or request.cookies.get(COOKIE)
-        if not policy.can_edit:
-            raise AccessError("This dashboard is read-only: start it with LOCKGATE_UI_TOKEN set "
-                              "to edit notes.")
-        if not policy.token_matches(given):
-            raise AccessError("Wrong or missing token: adding a note needs the dashboard token "
-                              "(the value of LOCKGATE_UI_TOKEN where `lockgate ui` runs).")
+        _require_edit(policy, request, form, "edit notes", "adding a note")
         text = (form.get("text") or "").strip()
         if not text or len(text) > MAX_NOTE:
             raise FilterError(f"A note needs 1 to {MAX_NOTE} characters; got {len(text)}.")
@@ -328,3 +317,16 @@ def _int(value: str | None, name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise FilterError(f"`{name}` must be a whole number, got `{value[:20]}`.") from exc
+
+
+def _require_edit(policy: AccessPolicy, request: Request, form: dict[str, str],
+                  to_do: str, doing: str) -> None:
+    """Every state change of the dashboard is allowed the same way: an editable
+    dashboard and its token (form field, bearer header or login cookie)."""
+    if not policy.can_edit:
+        raise AccessError("This dashboard is read-only: start it with LOCKGATE_UI_TOKEN set "
+                          f"to {to_do}.")
+    given = form.get("token") or _bearer(request) or request.cookies.get(COOKIE)
+    if not policy.token_matches(given):
+        raise AccessError(f"Wrong or missing token: {doing} needs the dashboard token "
+                          "(the value of LOCKGATE_UI_TOKEN where `lockgate ui` runs).")
