@@ -207,8 +207,16 @@ class RemoteStore(Store):
         found = self._get("/latest-metrics", params={"run_id": list(run_ids)})
         return {run: {k: float(v) for k, v in values.items()} for run, values in found.items()}
 
-    def count_runs(self) -> int:
-        return int(self._get("/runs-count")["count"])
+    def count_runs(self, kind: str | None = None) -> int:
+        if kind is None:
+            return int(self._get("/runs-count")["count"])
+        count, token = 0, None
+        while True:  # the server counts all runs only: count one kind page by page
+            found = self.page_runs(kind=kind, limit=1000, after=token)
+            count += len(found.runs)
+            if found.next_page is None:
+                return count
+            token = found.next_page
 
     def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
         if values:

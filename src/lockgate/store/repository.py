@@ -345,11 +345,39 @@ class Store:
             conditions.append(t.runs.c.kind == kind)
         return conditions
 
-    def count_runs(self) -> int:
-        """How many live (not soft-deleted) runs the store holds."""
+    def count_runs(self, kind: str | None = None) -> int:
+        """How many live (not soft-deleted) runs the store holds, of one kind if given."""
+        query = sa.select(sa.func.count()).select_from(t.runs).where(
+            t.runs.c.deleted_at.is_(None))
+        if kind is not None:
+            query = query.where(t.runs.c.kind == kind)
         with self.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)
-                                    .where(t.runs.c.deleted_at.is_(None))).scalar_one())
+            return int(conn.execute(query).scalar_one())
+
+    def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
+        """Runs that logged an artifact of this name, the latest logger first (the
+        dashboard's trained models: runs that logged a ``model``)."""
+        arts = t.artifacts
+        return self._runs_in_order(
+            sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
+                                           arts.c.run_id.is_not(None))
+            .group_by(arts.c.run_id).order_by(sa.func.max(arts.c.id).desc()).limit(limit))
+
+    def runs_with_lineage(self, limit: int = 30) -> list[RunRecord]:
+        """Runs that recorded a lineage edge, the latest recorder first."""
+        return self._runs_in_order(
+            sa.select(t.lineage.c.run_id).group_by(t.lineage.c.run_id)
+            .order_by(sa.func.max(t.lineage.c.id).desc()).limit(limit))
+
+    def _runs_in_order(self, ids_query: sa.Select) -> list[RunRecord]:
+        """The runs (deleted ones too, as :meth:`get_run`) whose ids a query selects, in
+        its order."""
+        with self.read() as conn:
+            ids = list(conn.execute(ids_query).scalars())
+            rows = conn.execute(run_select(include_deleted=True)
+                                .where(t.runs.c.id.in_(ids))).all() if ids else []
+        found = {row[0]: run_record(row) for row in rows}
+        return [found[i] for i in ids if i in found]
 
     # -- params, metrics, tags, notes ----------------------------------------
 
