@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -52,6 +52,23 @@ from lockgate.store.records import (
 )
 
 _STORES: dict[str, Store] = {}
+
+
+class RunFilters(TypedDict, total=False):
+    """The keywords of :meth:`Store.page_runs` / :meth:`Store.list_runs`, written once."""
+
+    experiment: str | None
+    status: str | None
+    tags: Mapping[str, str] | None
+    parent_id: str | None
+    top_level: bool
+    kind: str | None
+    sort_metric: str | None
+    ascending: bool
+    limit: int | None
+    offset: int
+    after: str | None
+
 _WRITE_ATTEMPTS = 8
 
 
@@ -242,31 +259,14 @@ class Store:
                                .where(t.runs.c.id == full)).one()
         return run_record(row)
 
-    def list_runs(
-        self,
-        *,
-        experiment: str | None = None,
-        status: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        parent_id: str | None = None,
-        top_level: bool = False,
-        kind: str | None = None,
-        sort_metric: str | None = None,
-        ascending: bool = False,
-        limit: int | None = 100,
-        offset: int = 0,
-        after: str | None = None,
-    ) -> list[RunRecord]:
-        """Runs matching every filter, newest first or ordered by a metric's last value.
+    def list_runs(self, **filters: Unpack[RunFilters]) -> list[RunRecord]:
+        """Runs matching every filter, newest first or ordered by a metric's last value:
+        the runs of :meth:`page_runs` with the same filters, without the page token.
 
         ``after`` is a page token from :meth:`page_runs` (keyset pagination); ``offset``
         still works but costs the rows it skips.
         """
-        return self.page_runs(
-            experiment=experiment, status=status, tags=tags, parent_id=parent_id,
-            top_level=top_level, kind=kind, sort_metric=sort_metric, ascending=ascending,
-            limit=limit, offset=offset, after=after,
-        ).runs
+        return self.page_runs(**filters).runs
 
     def page_runs(
         self,
