@@ -466,16 +466,7 @@ class Registry(RegistryReader):
         current = self.get(name, version)
         now = time.time()
         with self.store.write() as conn:
-            before = conn.execute(sa.select(t.model_aliases.c.version).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-            ).scalar_one_or_none()
-            conn.execute(sa.delete(t.model_aliases).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
-            conn.execute(sa.insert(t.model_aliases).values(
-                model_name=name, alias=alias, version=version, updated_at=now))
-            audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
-                         before=None if before is None else {"version": before},
-                         after={"version": version})
+            self._point_alias(conn, name, alias, version, now)
             _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
                  actor or current_actor(), reason or f"alias {alias} set", [], now)
         return self.get(name, version)
@@ -491,14 +482,21 @@ class Registry(RegistryReader):
 
     def _move_alias(self, conn: Any, name: str, alias: str, version: int, actor: str,
                     now: float) -> None:
-        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
-            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-        ).scalar_one_or_none()
+        """Point a stage alias at ``version``, demoting the version that held it."""
+        previous = self._point_alias(conn, name, alias, version, now)
         if previous is not None and previous != version:
             demoted = Stage.ARCHIVED if alias == Stage.PRODUCTION else Stage.CANDIDATE
             _set_stage(conn, name, previous, demoted)
             _log(conn, name, previous, "demote", alias, demoted, actor,
                  f"replaced as {alias} by v{version}", [], now)
+
+    def _point_alias(self, conn: Any, name: str, alias: str, version: int,
+                     now: float) -> int | None:
+        """Point ``alias`` at ``version`` in ``conn``'s transaction, audited; returns the
+        version it pointed at before (None: a new alias)."""
+        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
+            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+        ).scalar_one_or_none()
         conn.execute(sa.delete(t.model_aliases).where(
             t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
         conn.execute(sa.insert(t.model_aliases).values(
@@ -506,6 +504,7 @@ class Registry(RegistryReader):
         audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
                      before=None if previous is None else {"version": previous},
                      after={"version": version})
+        return None if previous is None else int(previous)
 
     # -- internals ---------------------------------------------------------------
 

@@ -547,13 +547,7 @@ class Store:
 
     def artifact(self, artifact_id: int) -> ArtifactRecord:
         """One artifact by id."""
-        with self.read() as conn:
-            row = conn.execute(
-                sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)
-            ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"No artifact with id {artifact_id}.")
-        return from_row(ArtifactRecord, row)
+        return from_row(ArtifactRecord, self._row_by_id(t.artifacts, artifact_id, "artifact"))
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """Artifacts a run logged, in order."""
@@ -763,13 +757,8 @@ class Store:
 
     def dataset_version_by_id(self, dataset_version_id: int) -> DatasetVersion:
         """One dataset version by its store id."""
-        with self.read() as conn:
-            row = conn.execute(
-                sa.select(t.dataset_versions).where(t.dataset_versions.c.id == dataset_version_id)
-            ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"No dataset version with id {dataset_version_id}.")
-        return _dataset_version(row)
+        return _dataset_version(self._row_by_id(t.dataset_versions, dataset_version_id,
+                                                "dataset version"))
 
     def dataset_version(self, table_name: str, version: int | None = None) -> DatasetVersion:
         """A table's version (the newest when ``version`` is None).
@@ -818,6 +807,18 @@ class Store:
             )
 
     # -- internals ---------------------------------------------------------------
+
+    def _row_by_id(self, table: sa.Table, ident: int, what: str) -> Any:
+        """The row of ``table`` with this ``id``.
+
+        Raises:
+            NotFoundError: no row has it.
+        """
+        with self.read() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == ident)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"No {what} with id {ident}.")
+        return row
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
