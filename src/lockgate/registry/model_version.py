@@ -2,32 +2,33 @@
 stages and aliases, notes, and the full transition history.
 
 A version's package lives in the artifact store (content addressed, hash checked on
-every read); the registry rows only point at it. Stage changes are written in one
-transaction together with their transition row, so the history can never disagree
-with the current state.
+every read); the registry rows only point at it. The rows are kept by a
+:class:`~lockgate.registry.registry_backend.RegistryBackend`: the store's own tables, or
+``lockgate server`` when ``LOCKGATE_TRACKING_URI`` names one.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for, key_from_uri
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, close_matches
-from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
+from lockgate.registry.errors import (
+    ModelNotFoundError,
+    PackageError,
+    RegistryError,
+    VersionTakenError,
+)
 from lockgate.registry.holdout import holdout_from_data
 from lockgate.registry.model_card import render_card
 from lockgate.registry.package import (
@@ -40,9 +41,8 @@ from lockgate.registry.package import (
     write_package,
 )
 from lockgate.registry.prediction_profile import holdout_prediction_profile
+from lockgate.registry.registry_backend import NewVersion
 from lockgate.store import Store, audit
-from lockgate.store import tables_registry as t
-from lockgate.store.records import from_row
 
 
 class Stage(StrEnum):
@@ -58,7 +58,7 @@ class Stage(StrEnum):
 STAGES: tuple[Stage, ...] = tuple(Stage)
 #: Aliases the registry moves itself when a version changes stage.
 STAGE_ALIASES: tuple[Stage, ...] = (Stage.STAGING, Stage.PRODUCTION)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ def parse_ref(ref: str, default_alias: str = Stage.PRODUCTION) -> tuple[str, str
         RegistryError: malformed name or empty selector.
     """
     name, _, selector = ref.partition("@")
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise RegistryError(
             f"`{ref}` is not a model reference: use NAME, NAME@ALIAS or NAME@VERSION with a "
             "name of letters, digits, `_`, `.` and `-`."
@@ -157,8 +157,11 @@ class Registry:
     """
 
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        from lockgate.registry.registry_backend import backend_for
+
         self.store = store
         self.settings = settings or load_settings()
+        self.backend = backend_for(store)
         blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
         self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
@@ -178,6 +181,9 @@ class Registry:
     ) -> ModelVersion:
         """Build a package from a training run's ``model`` and ``evaluation`` artifacts and
         register it as the next version (stage ``candidate``).
+
+        The package is built and stored here (through a server: uploaded, chunked and
+        resumable, hash checked by the server); the backend then records the version.
 
         Args:
             name: model name (letters, digits, ``_ . -``); created on first use.
@@ -202,11 +208,9 @@ class Registry:
         lineage = self._lineage(run_id, evaluation)
         if holdout is None:
             holdout = holdout_from_data(evaluation, typed, self.settings)
-        actor = actor or current_actor()
         predictions = holdout_prediction_profile(pipeline, holdout, typed, evaluation)
-        self._ensure_model(name, description)
         for _attempt in range(5):  # another writer may take the same number: retry
-            version = self._next_version(name)
+            version = self.backend.next_version(name)
             with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
                 folder = Path(tmp) / "package"
                 write_package(PackageContents(
@@ -218,34 +222,23 @@ class Registry:
                                           description))
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
                 record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
-            details = _details(evaluation, lineage)
             try:
-                self._insert_version(name, version, run_id, record, details, actor)
-            except sa.exc.IntegrityError:
+                return self.backend.add_version(NewVersion(
+                    name, version, run_id, record, _details(evaluation, lineage), actor,
+                    description))
+            except VersionTakenError:
                 continue
-            # only once the number is ours: a lost race must not leave a lineage edge
-            # naming a version that belongs to another package
-            self.store.add_lineage(run_id, "produced", artifact_id=record.id,
-                                   role=f"model-package:{name}@{version}")
-            return self.get(name, version)
         raise RegistryError(f"Could not allocate a version number for `{name}`; retry.")
 
     # -- reading -----------------------------------------------------------------
 
     def models(self) -> list[str]:
         """Registered model names."""
-        with self.store.read() as conn:
-            return list(conn.execute(sa.select(t.registered_models.c.name)
-                                     .order_by(t.registered_models.c.name)).scalars())
+        return self.backend.models()
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of a model, oldest first."""
-        self._require_model(name)
-        aliases = self.aliases(name)
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_versions).where(
-                t.model_versions.c.model_name == name).order_by(t.model_versions.c.version))
-            return [_version(row, aliases) for row in rows]
+        return self.backend.versions(name)
 
     def get(self, name: str, version: int) -> ModelVersion:
         """One version.
@@ -253,16 +246,7 @@ class Registry:
         Raises:
             ModelNotFoundError: no such model or version (with the versions that exist).
         """
-        self._require_model(name)
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(t.model_versions).where(
-                t.model_versions.c.model_name == name,
-                t.model_versions.c.version == int(version))).one_or_none()
-        if row is None:
-            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
-            raise ModelNotFoundError(f"Model `{name}` has no version {version}; versions: "
-                                     f"{known}.")
-        return _version(row, self.aliases(name))
+        return self.backend.get(name, version)
 
     def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
         """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
@@ -273,7 +257,7 @@ class Registry:
         name, selector = parse_ref(ref, default_alias)
         if isinstance(selector, int):
             return self.get(name, selector)
-        self._require_model(name)
+        self.backend.require_model(name)
         aliases = self.aliases(name)
         if selector not in aliases:
             have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
@@ -287,44 +271,24 @@ class Registry:
 
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version for one model."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
-                                .where(t.model_aliases.c.model_name == name))
-            return {alias: int(version) for alias, version in rows}
+        return self.backend.aliases(name)
 
     def alias_version(self, name: str, alias: str) -> int | None:
         """The version an alias points at, or None (cheap: used by servers polling)."""
-        with self.store.read() as conn:
-            return conn.execute(sa.select(t.model_aliases.c.version).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-            ).scalar_one_or_none()
+        return self.backend.alias_version(name, alias)
 
     def transitions(self, name: str) -> list[Transition]:
         """The transition history of a model, oldest first."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_transitions).where(
-                t.model_transitions.c.model_name == name).order_by(t.model_transitions.c.id))
-            return [Transition(r.id, r.model_name, r.version, r.action, r.from_stage,
-                               r.to_stage, r.actor, r.reason, json.loads(r.gates or "[]"),
-                               r.created_at) for r in rows]
+        return self.backend.transitions(name)
 
     def notes(self, name: str) -> list[ModelNote]:
         """Notes on a model and its versions, oldest first."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_notes).where(
-                t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
-            return [from_row(ModelNote, row) for row in rows]
+        return self.backend.notes(name)
 
     def add_note(self, name: str, text: str, *, version: int | None = None,
                  author: str | None = None) -> None:
         """Attach a note to a model (or one version)."""
-        if version is not None:
-            self.get(name, version)
-        else:
-            self._require_model(name)
-        self.store.execute_write(sa.insert(t.model_notes).values(
-            model_name=name, version=version, author=author or current_actor(), text=text,
-            created_at=time.time()))
+        self.backend.add_note(name, text, version, author)
 
     # -- packages ----------------------------------------------------------------
 
@@ -361,30 +325,15 @@ class Registry:
         """Move a version to a stage, moving the stage's alias and demoting the version
         that held it, all in one transaction with its transition rows.
 
+        No gate runs here (``promote`` runs them first). Through ``lockgate server``,
+        moving to ``staging`` or ``production`` this way is a gate override: only an
+        admin may, and the audit trail records it as ``gate.overridden``.
+
         Raises:
             RegistryError: unknown stage, or archiving the production version.
         """
-        if to_stage not in STAGES:
-            raise RegistryError(f"Unknown stage `{to_stage}`; stages: {', '.join(STAGES)}."
-                                f"{close_matches(to_stage, STAGES)}")
-        current = self.get(name, version)
-        if to_stage == Stage.ARCHIVED and Stage.PRODUCTION in current.aliases:
-            raise RegistryError(f"{current.ref} is in production; run `lockgate models "
-                                f"rollback {name}` or promote another version first.")
-        actor = actor or current_actor()
-        now = time.time()
-        with self.store.write() as conn:
-            for alias in STAGE_ALIASES:  # a version has one stage, so one stage alias
-                if alias in current.aliases and alias != to_stage:
-                    conn.execute(sa.delete(t.model_aliases).where(
-                        t.model_aliases.c.model_name == name,
-                        t.model_aliases.c.alias == alias))
-            if to_stage in STAGE_ALIASES:
-                self._move_alias(conn, name, to_stage, version, actor, now)
-            _set_stage(conn, name, version, to_stage)
-            _log(conn, name, version, action, current.stage, to_stage, actor, reason,
-                 gates or [], now)
-        return self.get(name, version)
+        return self.backend.transition(name, version, to_stage, action=action, actor=actor,
+                                       reason=reason, gates=gates)
 
     def set_alias(self, name: str, alias: str, version: int, *, actor: str | None = None,
                   reason: str | None = None) -> ModelVersion:
@@ -394,54 +343,14 @@ class Registry:
         Raises:
             RegistryError: ``alias`` is a stage alias or not a valid name.
         """
-        if alias in STAGE_ALIASES or not _NAME.match(alias) or alias.isdigit():
-            raise RegistryError(
-                f"`{alias}` cannot be set directly: "
-                + ("stage aliases move through `lockgate models promote`." if alias in
-                   STAGE_ALIASES else "use letters, digits, `_ . -`, not only digits."))
-        current = self.get(name, version)
-        now = time.time()
-        with self.store.write() as conn:
-            before = conn.execute(sa.select(t.model_aliases.c.version).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-            ).scalar_one_or_none()
-            conn.execute(sa.delete(t.model_aliases).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
-            conn.execute(sa.insert(t.model_aliases).values(
-                model_name=name, alias=alias, version=version, updated_at=now))
-            audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
-                         before=None if before is None else {"version": before},
-                         after={"version": version})
-            _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
-                 actor or current_actor(), reason or f"alias {alias} set", [], now)
-        return self.get(name, version)
+        return self.backend.set_alias(name, alias, version, actor=actor, reason=reason)
 
     def transition_refused(self, name: str, version: int, to_stage: str, *,
                            actor: str | None = None, reason: str | None = None,
                            gates: list[dict[str, Any]] | None = None) -> None:
         """Record a refused promotion (the stage does not change)."""
-        current = self.get(name, version)
-        with self.store.write() as conn:
-            _log(conn, name, version, "refused", current.stage, to_stage,
-                 actor or current_actor(), reason or "a gate failed", gates or [], time.time())
-
-    def _move_alias(self, conn: Any, name: str, alias: str, version: int, actor: str,
-                    now: float) -> None:
-        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
-            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-        ).scalar_one_or_none()
-        if previous is not None and previous != version:
-            demoted = Stage.ARCHIVED if alias == Stage.PRODUCTION else Stage.CANDIDATE
-            _set_stage(conn, name, previous, demoted)
-            _log(conn, name, previous, "demote", alias, demoted, actor,
-                 f"replaced as {alias} by v{version}", [], now)
-        conn.execute(sa.delete(t.model_aliases).where(
-            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
-        conn.execute(sa.insert(t.model_aliases).values(
-            model_name=name, alias=alias, version=version, updated_at=now))
-        audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
-                     before=None if previous is None else {"version": previous},
-                     after={"version": version})
+        self.backend.transition_refused(name, version, to_stage, actor=actor, reason=reason,
+                                        gates=gates)
 
     # -- internals ---------------------------------------------------------------
 
@@ -476,44 +385,6 @@ class Registry:
             "code_dirty": code.dirty if code else None,
         }
 
-    def _ensure_model(self, name: str, description: str | None) -> None:
-        with self.store.write() as conn:
-            exists = conn.execute(sa.select(t.registered_models.c.name).where(
-                t.registered_models.c.name == name)).scalar_one_or_none()
-            if exists is None:
-                conn.execute(sa.insert(t.registered_models).values(
-                    name=name, description=description, created_at=time.time()))
-
-    def _require_model(self, name: str) -> None:
-        with self.store.read() as conn:
-            exists = conn.execute(sa.select(t.registered_models.c.name).where(
-                t.registered_models.c.name == name)).scalar_one_or_none()
-        if exists is None:  # list every name only to explain the miss
-            known = self.models()
-            raise ModelNotFoundError(
-                f"No registered model `{name}`.{close_matches(name, known)} Registered: "
-                f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."
-            )
-
-    def _next_version(self, name: str) -> int:
-        with self.store.read() as conn:
-            top = conn.execute(sa.select(sa.func.max(t.model_versions.c.version)).where(
-                t.model_versions.c.model_name == name)).scalar_one_or_none()
-        return int(top or 0) + 1
-
-    def _insert_version(self, name: str, version: int, run_id: str, record: Any,
-                        details: dict[str, Any], actor: str) -> None:
-        now = time.time()
-        with self.store.write() as conn:
-            conn.execute(sa.insert(t.model_versions).values(
-                model_name=name, version=version, run_id=run_id, artifact_id=record.id,
-                package_sha256=record.sha256, stage=Stage.CANDIDATE,
-                details=json.dumps(details, default=str), created_by=actor, created_at=now))
-            _log(conn, name, version, "register", None, Stage.CANDIDATE, actor,
-                 f"registered from run {run_id}", [], now)
-            audit.record(self.store, "model.registered", f"model:{name}@{version}", conn=conn,
-                         after={"run_id": run_id, "package_sha256": record.sha256})
-
 
 def _card_for(name: str, version: int, evaluation: dict[str, Any], contract: Contract,
               lineage: dict[str, Any], description: str | None
@@ -536,28 +407,3 @@ def _details(evaluation: Mapping[str, Any], lineage: Mapping[str, Any]) -> dict[
         "metrics": evaluation.get("metrics", {}),
         "dataset": f"{lineage.get('table')}@v{lineage.get('dataset_version')}",
     }
-
-
-def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
-    return ModelVersion(
-        name=row.model_name, version=int(row.version), run_id=row.run_id,
-        artifact_id=int(row.artifact_id), package_sha256=row.package_sha256, stage=row.stage,
-        aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
-        details=json.loads(row.details or "{}"), created_by=row.created_by,
-        created_at=row.created_at,
-    )
-
-
-def _set_stage(conn: Any, name: str, version: int, stage: str) -> None:
-    conn.execute(sa.update(t.model_versions).where(
-        t.model_versions.c.model_name == name, t.model_versions.c.version == version
-    ).values(stage=stage))
-
-
-def _log(conn: Any, name: str, version: int, action: str, from_stage: str | None,
-         to_stage: str, actor: str | None, reason: str | None, gates: list[dict[str, Any]],
-         now: float) -> None:
-    conn.execute(sa.insert(t.model_transitions).values(
-        model_name=name, version=version, action=action, from_stage=from_stage,
-        to_stage=to_stage, actor=actor, reason=reason,
-        gates=json.dumps(gates, default=str), created_at=now))

@@ -306,6 +306,9 @@ class RemoteStore(Store):
     def add_dataset_version(self, table_name: str, **fields: Any) -> DatasetVersion:
         return DatasetVersion(**self._post(f"/datasets/{table_name}/versions", fields))
 
+    def update_dataset_version(self, dataset_version_id: int, **values: Any) -> None:
+        self._send("PATCH", f"/dataset-versions/{int(dataset_version_id)}", values)
+
     def dataset_version_by_id(self, dataset_version_id: int) -> DatasetVersion:
         return DatasetVersion(**self._get(f"/dataset-versions/{int(dataset_version_id)}"))
 
