@@ -10,6 +10,7 @@ across its retries, so a request whose answer was lost is applied once.
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,10 @@ from lockgate.store.remote import RemoteStore
 if TYPE_CHECKING:
     from lockgate.registry.model_version import Registry
     from lockgate.registry.promotion import PromotionResult
+
+#: How long the server may take to run the gates of one promotion (bootstrap, a fresh
+#: process loading the package for the infra check) before the client gives up.
+DECISION_SECONDS = 900.0
 
 
 class RemoteBackend:
@@ -118,7 +123,8 @@ class RemoteBackend:
                     f"evidence from its own logs. Drop `{what}=`.")
         found = self._post(f"/{_part(request.name)}/versions/{int(request.version)}/promote",
                            {"to": request.to, "dry_run": request.dry_run,
-                            "actor": request.actor, "reason": request.reason})
+                            "actor": request.actor, "reason": request.reason},
+                           seconds=DECISION_SECONDS)
         return PromotionResult(version_from(found["version"]), str(found["to"]),
                                [GateResult(**g) for g in found["gates"]],
                                bool(found["promoted"]), found["previous"],
@@ -127,16 +133,23 @@ class RemoteBackend:
     def rollback(self, registry: Registry, name: str, *, actor: str | None,
                  reason: str | None) -> ModelVersion:
         return version_from(self._post(f"/{_part(name)}/rollback",
-                                       {"actor": actor, "reason": reason}))
+                                       {"actor": actor, "reason": reason},
+                                       seconds=DECISION_SECONDS))
 
     # -- the wire ----------------------------------------------------------------
 
     def _get(self, path: str) -> Any:
         return self.store.request("GET", "/models" + path).json()
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        return self.store.request("POST", "/models" + path, json_body=body,
-                                  idempotent=True).json()
+    def _post(self, path: str, body: dict[str, Any], seconds: float | None = None) -> Any:
+        """A state change; with ``seconds``, a long one: each attempt may wait that long
+        and its retries (the same Idempotency-Key: the server answers 409 until the first
+        attempt is done, then its answer) stop that long from now."""
+        if seconds is None:
+            return self.store.request("POST", "/models" + path, json_body=body,
+                                      idempotent=True).json()
+        return self.store.request("POST", "/models" + path, json_body=body, idempotent=True,
+                                  timeout=seconds, deadline=time.monotonic() + seconds).json()
 
 
 def version_from(data: dict[str, Any]) -> ModelVersion:

@@ -58,6 +58,10 @@ class AccessDenied(RemoteError, PermissionError):
     """The server's authorization refused the request (401/403)."""
 
 
+class BadRequest(RemoteError, ValueError):
+    """The server refused the request's values (a ``ValueError`` there, as embedded)."""
+
+
 class RemoteStore(Store):
     """The repository API of :class:`Store` through ``lockgate server``.
 
@@ -336,10 +340,11 @@ class RemoteStore(Store):
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, content: bytes | None = None,
                 idempotent: bool = False, deadline: float | None = None,
-                key: str | None = None) -> httpx.Response:
+                key: str | None = None, timeout: float | None = None) -> httpx.Response:
         """One API call, retried on connection failures and 502-504 until ``deadline``
         (default: ``retry_seconds`` from now); state changes keep one Idempotency-Key
-        across their retries.
+        across their retries. ``timeout`` replaces the client's read timeout for a call
+        whose work takes long on the server (a promotion runs the gates).
 
         Raises:
             StoreError: the server stayed unreachable.
@@ -360,9 +365,11 @@ class RemoteStore(Store):
         delay, last = 0.05, "no attempt"
         while True:
             try:
-                response = self._client().request(method, self.url + API + path,
-                                                   params=params, content=content,
-                                                   headers=headers)
+                response = self._client().request(
+                    method, self.url + API + path, params=params, content=content,
+                    headers=headers,
+                    timeout=self._timeout if timeout is None else
+                    httpx.Timeout(timeout, connect=self._timeout.connect))
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
@@ -437,6 +444,8 @@ def _checked(response: httpx.Response, method: str, path: str) -> httpx.Response
     kind = _error_class(str(body.get("error", "")) if isinstance(body, dict) else "")
     if kind is not None:
         raise kind(detail)
+    if isinstance(body, dict) and body.get("error") == "BadRequest":
+        raise BadRequest(detail)
     if response.status_code == 404:
         raise NotFoundError(detail)
     raise RemoteError(f"lockgate server answered {response.status_code} to {method} {path}: "
