@@ -52,11 +52,11 @@ def add_registry_routes(app: FastAPI, store: Store, settings: Settings) -> None:
 
     @route("POST", "/{name}/notes", MODEL_WRITE)
     def add_note(request: Request, name: str, body: dict[str, Any] = Body(...)) -> Any:
-        author = body.get("author") or _principal(request).user
+        author = _actor(request, {"actor": body.get("author")})
         version = body.get("version")
         return applied_once(store, request, lambda: _ok(registry.add_note(
             name, str(body["text"]), version=None if version is None else int(version),
-            author=str(author))))
+            author=author)))
 
     @route("POST", "/{name}/aliases/{alias}", MODEL_WRITE)
     def set_alias(request: Request, name: str, alias: str,
