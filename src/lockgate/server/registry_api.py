@@ -54,9 +54,12 @@ def add_registry_routes(app: FastAPI, store: Store, settings: Settings) -> None:
     def add_note(request: Request, name: str, body: dict[str, Any] = Body(...)) -> Any:
         author = _actor(request, {"actor": body.get("author")})
         version = body.get("version")
-        return applied_once(store, request, lambda: _ok(registry.add_note(
-            name, str(body["text"]), version=None if version is None else int(version),
-            author=author)))
+
+        def work() -> dict[str, Any]:
+            registry.add_note(name, str(body["text"]), author=author,
+                              version=None if version is None else int(version))
+            return {"ok": True}
+        return applied_once(store, request, work)
 
     @route("POST", "/{name}/aliases/{alias}", MODEL_WRITE)
     def set_alias(request: Request, name: str, alias: str,
@@ -222,10 +225,6 @@ def _actor(request: Request, body: dict[str, Any]) -> str:
         raise HTTPException(403, f"You are `{user}`: the server records who acts from the "
                             f"token and will not record `{named}`; drop `actor=`.")
     return user
-
-
-def _ok(_: object) -> dict[str, Any]:
-    return {"ok": True}
 
 
 
