@@ -75,13 +75,13 @@ def test_stage_changes_move_aliases_and_record_history(settings: Settings, actor
         registry.transition("churn", 3, "prodution", action="promote")
 
 
-def test_notes(settings: Settings) -> None:
+def test_notes(settings: Settings, actor: str) -> None:
     registry, _ = registered(settings)
-    registry.add_note("churn", "looks fine on the EU slice", version=1, author="ana")
+    registry.add_note("churn", "looks fine on the EU slice", version=1, author=actor)
     registry.add_note("churn", "owner: risk team")
     notes = registry.notes("churn")
     assert (notes[0].version, notes[0].author, notes[0].text) == (
-        1, "ana", "looks fine on the EU slice")
+        1, actor, "looks fine on the EU slice")
     assert notes[1].version is None
 
 
