@@ -2,22 +2,25 @@
 stages and aliases, notes, and the full transition history.
 
 A version's package lives in the artifact store (content addressed, hash checked on
-every read); the registry rows only point at it. The rows are kept by a
-:class:`~lockgate.registry.registry_backend.RegistryBackend`: the store's own tables, or
-``lockgate server`` when ``LOCKGATE_TRACKING_URI`` names one.
+every read); the registry rows only point at it. Stage changes are written in one
+transaction together with their transition row, so the history can never disagree
+with the current state.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for, key_from_uri
 from lockgate.config import Settings, load_settings
@@ -43,6 +46,9 @@ from lockgate.registry.package import (
 from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.registry.registry_backend import NewVersion
 from lockgate.store import Store, audit
+from lockgate.store import schema as core
+from lockgate.store import tables_registry as t
+from lockgate.store.records import from_row
 
 
 class Stage(StrEnum):
@@ -148,7 +154,155 @@ def parse_ref(ref: str, default_alias: str = Stage.PRODUCTION) -> tuple[str, str
     return name, int(selector) if selector.isdigit() else selector
 
 
-class Registry:
+class RegistryReader:
+    """The registry's reads over a :class:`~lockgate.store.Store`: versions, aliases,
+    transitions and notes as frozen records.
+
+    Why apart from :class:`Registry`: a reader needs only the store, not the settings
+    and the artifact store a writer packages with, so the dashboard and the CLI read the
+    registry without opening a blob store, and every read of the registry's tables lives
+    here rather than as SQL in the pages.
+
+    Example:
+        versions = RegistryReader(Store.open(settings)).all_versions()
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reading -----------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        """Registered model names."""
+        with self.store.read() as conn:
+            return list(conn.execute(sa.select(t.registered_models.c.name)
+                                     .order_by(t.registered_models.c.name)).scalars())
+
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version of every model: by model name, newest version first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_versions).order_by(
+                t.model_versions.c.model_name, t.model_versions.c.version.desc())).all()
+            aliases = conn.execute(sa.select(t.model_aliases.c.model_name,
+                                             t.model_aliases.c.alias,
+                                             t.model_aliases.c.version)).all()
+        by_model: dict[str, dict[str, int]] = {}
+        for model, alias, version in aliases:
+            by_model.setdefault(model, {})[alias] = int(version)
+        return [_version(row, by_model.get(row.model_name, {})) for row in rows]
+
+    def version_count(self) -> int:
+        """How many versions the registry holds, over every model."""
+        with self.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count())
+                                    .select_from(t.model_versions)).scalar_one())
+
+    def versions_from(self, run_ids: Sequence[str],
+                      artifact_sha256s: Sequence[str]) -> list[ModelVersion]:
+        """Versions built by one of these runs or packaging an artifact of one of these
+        contents (what a lineage graph links its runs and artifacts to), by model name
+        and version."""
+        query = (sa.select(t.model_versions)
+                 .join(core.artifacts, core.artifacts.c.id == t.model_versions.c.artifact_id)
+                 .where(sa.or_(t.model_versions.c.run_id.in_(list(run_ids)),
+                               core.artifacts.c.sha256.in_(list(artifact_sha256s))))
+                 .order_by(t.model_versions.c.model_name, t.model_versions.c.version))
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        models = {row.model_name for row in rows}
+        aliases = {name: self.aliases(name) for name in models}
+        return [_version(row, aliases[row.model_name]) for row in rows]
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        self._require_model(name)
+        aliases = self.aliases(name)
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_versions).where(
+                t.model_versions.c.model_name == name).order_by(t.model_versions.c.version))
+            return [_version(row, aliases) for row in rows]
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            ModelNotFoundError: no such model or version (with the versions that exist).
+        """
+        self._require_model(name)
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(t.model_versions).where(
+                t.model_versions.c.model_name == name,
+                t.model_versions.c.version == int(version))).one_or_none()
+        if row is None:
+            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
+            raise ModelNotFoundError(f"Model `{name}` has no version {version}; versions: "
+                                     f"{known}.")
+        return _version(row, self.aliases(name))
+
+    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
+        """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
+
+        Raises:
+            ModelNotFoundError: unknown model, version or alias.
+        """
+        name, selector = parse_ref(ref, default_alias)
+        if isinstance(selector, int):
+            return self.get(name, selector)
+        self._require_model(name)
+        aliases = self.aliases(name)
+        if selector not in aliases:
+            have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
+            raise ModelNotFoundError(
+                f"Model `{name}` has no alias `{selector}` (aliases: {have})."
+                f"{close_matches(selector, {*aliases, *STAGE_ALIASES} - {selector})} "
+                f"Promote a version first: `lockgate models promote {name} VERSION --to "
+                f"{selector}`."
+            )
+        return self.get(name, aliases[selector])
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version for one model."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
+                                .where(t.model_aliases.c.model_name == name))
+            return {alias: int(version) for alias, version in rows}
+
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version an alias points at, or None (cheap: used by servers polling)."""
+        with self.store.read() as conn:
+            return conn.execute(sa.select(t.model_aliases.c.version).where(
+                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+            ).scalar_one_or_none()
+
+    def transitions(self, name: str, version: int | None = None) -> list[Transition]:
+        """The transition history of a model (or of one version), oldest first."""
+        query = sa.select(t.model_transitions).where(t.model_transitions.c.model_name == name)
+        if version is not None:
+            query = query.where(t.model_transitions.c.version == int(version))
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(t.model_transitions.c.id))
+            return [from_row(Transition, r, gates=json.loads(r.gates or "[]")) for r in rows]
+
+    def notes(self, name: str) -> list[ModelNote]:
+        """Notes on a model and its versions, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_notes).where(
+                t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
+            return [from_row(ModelNote, row) for row in rows]
+
+    def _require_model(self, name: str) -> None:
+        with self.store.read() as conn:
+            exists = conn.execute(sa.select(t.registered_models.c.name).where(
+                t.registered_models.c.name == name)).scalar_one_or_none()
+        if exists is None:  # list every name only to explain the miss
+            known = self.models()
+            raise ModelNotFoundError(
+                f"No registered model `{name}`.{close_matches(name, known)} Registered: "
+                f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."
+            )
+
+
+class Registry(RegistryReader):
     """The model registry in a metadata store.
 
     Example:
@@ -159,7 +313,7 @@ class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         from lockgate.registry.registry_backend import backend_for
 
-        self.store = store
+        super().__init__(store)
         self.settings = settings or load_settings()
         self.backend = backend_for(store)
         blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
@@ -277,9 +431,10 @@ class Registry:
         """The version an alias points at, or None (cheap: used by servers polling)."""
         return self.backend.alias_version(name, alias)
 
-    def transitions(self, name: str) -> list[Transition]:
-        """The transition history of a model, oldest first."""
-        return self.backend.transitions(name)
+    def transitions(self, name: str, version: int | None = None) -> list[Transition]:
+        """The transition history of a model (or of one version), oldest first."""
+        found = self.backend.transitions(name)
+        return found if version is None else [t for t in found if t.version == version]
 
     def notes(self, name: str) -> list[ModelNote]:
         """Notes on a model and its versions, oldest first."""
@@ -407,3 +562,27 @@ def _details(evaluation: Mapping[str, Any], lineage: Mapping[str, Any]) -> dict[
         "metrics": evaluation.get("metrics", {}),
         "dataset": f"{lineage.get('table')}@v{lineage.get('dataset_version')}",
     }
+
+
+def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
+    return from_row(
+        ModelVersion, row, name=row.model_name, version=int(row.version),
+        artifact_id=int(row.artifact_id),
+        aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
+        details=json.loads(row.details or "{}"),
+    )
+
+
+def _set_stage(conn: Any, name: str, version: int, stage: str) -> None:
+    conn.execute(sa.update(t.model_versions).where(
+        t.model_versions.c.model_name == name, t.model_versions.c.version == version
+    ).values(stage=stage))
+
+
+def _log(conn: Any, name: str, version: int, action: str, from_stage: str | None,
+         to_stage: str, actor: str | None, reason: str | None, gates: list[dict[str, Any]],
+         now: float) -> None:
+    conn.execute(sa.insert(t.model_transitions).values(
+        model_name=name, version=version, action=action, from_stage=from_stage,
+        to_stage=to_stage, actor=actor, reason=reason,
+        gates=json.dumps(gates, default=str), created_at=now))
