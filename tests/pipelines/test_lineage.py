@@ -1,6 +1,10 @@
-"""Lineage trees built from the store's edges, and their Graphviz form."""
+"""Lineage trees built from the store's edges, and their Graphviz form: read from the
+store itself and through a live ``lockgate server`` in front of it (pipelines run where
+the store is; the lineage API is the client's), plus the server's graph route."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -9,15 +13,35 @@ from lockgate.errors import NotFoundError
 from lockgate.pipelines import run_pipeline
 from lockgate.pipelines.lineage import lineage
 from lockgate.store import Store
+from lockgate.store.remote import RemoteStore
 
 from .conftest import ModuleWriter, load
 from .test_runner import CHAIN
 
 
-def test_upstream_and_downstream_of_an_artifact(settings: Settings,
+@pytest.fixture(params=["embedded", "server"])
+def reader(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Store]:
+    """The store the lineage is read from: the store, or a reader's client of a server."""
+    if request.param == "embedded":
+        yield Store.open(settings)
+        return
+    from lockgate.security import accounts
+    from lockgate.server import TeamServer
+    from lockgate.store.remote import RemoteStore
+
+    backend = Store.open(settings)
+    accounts.init_admin(backend)
+    accounts.create_user(backend, "viewer", "reader")
+    with TeamServer(settings) as server:
+        client = RemoteStore(server.url, accounts.issue_token(backend, "viewer"))
+        yield client
+        client.close()
+
+
+def test_upstream_and_downstream_of_an_artifact(settings: Settings, reader: Store,
                                                 write_module: ModuleWriter) -> None:
     result = run_pipeline(load(write_module(CHAIN)), settings=settings, max_workers=1)
-    store = Store.open(settings)
+    store = reader
     bumped = result.outputs["bumped"]
     found = lineage(store, f"artifact:{bumped.id}")
     assert found.upstream.children[0].label.startswith("step bump")
@@ -33,10 +57,14 @@ def test_upstream_and_downstream_of_an_artifact(settings: Settings,
     produced = {child.label.split()[2] for child in whole.downstream.children}
     assert produced == {"make.xs", "bump.bumped", "total.result"}
     assert whole.upstream.children == ()
+    if isinstance(store, RemoteStore):  # the same graph as one REST answer
+        graph = store.request("GET", "/lineage/graph",
+                              params={"target": f"artifact:{bumped.id}"}).json()
+        assert graph["upstream"] == found.upstream.to_dict() and graph["dot"] == dot
 
 
-def test_unknown_targets_are_refused(settings: Settings) -> None:
-    store = Store.open(settings)
+def test_unknown_targets_are_refused(reader: Store) -> None:
+    store = reader
     with pytest.raises(NotFoundError, match="No run with id `zzzz`"):
         lineage(store, "zzzz")
     with pytest.raises(NotFoundError, match="No artifact with id 999"):

@@ -56,17 +56,18 @@ def test_run_without_model_cannot_be_registered(settings: Settings) -> None:
         registry.register("churn", run.id, contract=CONTRACT, reference_profile=PROFILE)
 
 
-def test_stage_changes_move_aliases_and_record_history(settings: Settings) -> None:
+def test_stage_changes_move_aliases_and_record_history(settings: Settings, actor: str) -> None:
     registry, _ = registered(settings, versions=3)
-    registry.transition("churn", 2, "staging", action="promote", actor="ci", reason="try")
-    registry.transition("churn", 2, "production", action="promote", actor="ci", reason="good")
+    registry.transition("churn", 2, "staging", action="promote", actor=actor, reason="try")
+    registry.transition("churn", 2, "production", action="promote", actor=actor,
+                        reason="good")
     assert registry.aliases("churn") == {"production": 2}
     assert registry.get("churn", 1).stage == "archived"
     history = [(t.version, t.action, t.from_stage, t.to_stage) for t in
                registry.transitions("churn")]
     assert (1, "demote", "production", "archived") in history
     assert history[-1] == (2, "promote", "staging", "production")
-    assert registry.transitions("churn")[-1].actor == "ci"
+    assert registry.transitions("churn")[-1].actor == actor
     with pytest.raises(RegistryError, match=r"churn@2 is in production; run `lockgate models "
                                             "rollback churn`"):
         registry.transition("churn", 2, "archived", action="archive")
@@ -75,13 +76,13 @@ def test_stage_changes_move_aliases_and_record_history(settings: Settings) -> No
         registry.transition("churn", 3, "prodution", action="promote")
 
 
-def test_notes(settings: Settings) -> None:
+def test_notes(settings: Settings, actor: str) -> None:
     registry, _ = registered(settings)
-    registry.add_note("churn", "looks fine on the EU slice", version=1, author="ana")
+    registry.add_note("churn", "looks fine on the EU slice", version=1, author=actor)
     registry.add_note("churn", "owner: risk team")
     notes = registry.notes("churn")
     assert (notes[0].version, notes[0].author, notes[0].text) == (
-        1, "ana", "looks fine on the EU slice")
+        1, actor, "looks fine on the EU slice")
     assert notes[1].version is None
 
 

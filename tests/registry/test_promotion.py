@@ -1,8 +1,13 @@
-"""promote() and rollback(), and the `lockgate models` commands a CI job runs."""
+"""promote() and rollback(), and the `lockgate models` commands a CI job runs.
+
+The gates' settings come from the project's lockgate.yaml (the test's cwd), which a
+server in this process reads too: through the server, the caller's gate configuration
+is refused, never used."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from lockgate_model_cases import CONTRACT, PROFILE, dataset_version, make_frame, train_run
@@ -10,7 +15,6 @@ from lockgate_model_cases import CONTRACT, PROFILE, dataset_version, make_frame,
 from lockgate.cli.main import main
 from lockgate.config import Settings
 from lockgate.registry import (
-    GateConfig,
     GateFailedError,
     ModelNotFoundError,
     Registry,
@@ -18,9 +22,12 @@ from lockgate.registry import (
     rollback,
     version_history,
 )
-from lockgate.store import Store
+from tests.registry.conftest import FAST_GATES
 
-FAST = GateConfig(n_bootstrap=200)
+
+@pytest.fixture(autouse=True)
+def _fast_gates(tmp_path: Path) -> None:
+    (tmp_path / "lockgate.yaml").write_text(FAST_GATES)
 
 
 def _version(registry: Registry, settings: Settings, *, noise: bool = False) -> int:
@@ -30,20 +37,15 @@ def _version(registry: Registry, settings: Settings, *, noise: bool = False) -> 
                              reference_profile=PROFILE, holdout=trained.holdout).version
 
 
-@pytest.fixture
-def registry(settings: Settings) -> Registry:
-    return Registry(Store.open(settings), settings)
-
-
 def test_promote_refuses_a_worse_challenger_and_records_why(registry: Registry,
                                                             settings: Settings) -> None:
     first = _version(registry, settings)
-    assert promote(registry, "churn", first, config=FAST).promoted
+    assert promote(registry, "churn", first).promoted
     worse = _version(registry, settings, noise=True)
     with pytest.raises(GateFailedError, match=r"(?s)Refused to promote churn@2 to production: "
                                               r"1 gate\(s\) failed.*champion_challenger: not "
                                               "better by the margin"):
-        promote(registry, "churn", worse, config=FAST)
+        promote(registry, "churn", worse)
     assert registry.aliases("churn") == {"production": 1}
     refused = registry.transitions("churn")[-1]
     assert (refused.action, refused.version, refused.to_stage) == ("refused", 2, "production")
@@ -52,22 +54,23 @@ def test_promote_refuses_a_worse_challenger_and_records_why(registry: Registry,
 
 def test_dry_run_changes_nothing(registry: Registry, settings: Settings) -> None:
     version = _version(registry, settings)
-    result = promote(registry, "churn", version, config=FAST, dry_run=True)
+    result = promote(registry, "churn", version, dry_run=True)
     assert result.passed and not result.promoted and result.dry_run
     assert registry.aliases("churn") == {}
     assert [t.action for t in registry.transitions("churn")] == ["register"]
 
 
 def test_rollback_restores_the_previous_production_version(registry: Registry,
-                                                           settings: Settings) -> None:
+                                                           settings: Settings,
+                                                           actor: str) -> None:
     for _ in range(3):
         version = _version(registry, settings)
         registry.transition("churn", version, "production", action="promote", reason="test")
     assert registry.alias_version("churn", "production") == 3
-    assert rollback(registry, "churn", actor="oncall", reason="latency spike").version == 2
+    assert rollback(registry, "churn", actor=actor, reason="latency spike").version == 2
     assert registry.get("churn", 3).stage == "archived"
     last = registry.transitions("churn")[-1]
-    assert (last.action, last.actor, last.reason) == ("rollback", "oncall", "latency spike")
+    assert (last.action, last.actor, last.reason) == ("rollback", actor, "latency spike")
     assert rollback(registry, "churn").version == 1  # walks further back, no flip-flop
     with pytest.raises(ModelNotFoundError, match=r"churn@1 is the first production version"):
         rollback(registry, "churn")
@@ -83,7 +86,8 @@ def test_cli_exit_codes_for_ci(registry: Registry, settings: Settings,
                                monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
-    (settings.home.parent / "lockgate.yaml").write_text("gates:\n  n_bootstrap: 200\n")
+    if settings.tracking_uri:  # the CLI as a client of the server (its token is set)
+        monkeypatch.setenv("LOCKGATE_TRACKING_URI", settings.tracking_uri)
     first = _version(registry, settings)
     assert main(["models", "promote", "churn", str(first), "--to", "production"]) == 0
     worse = _version(registry, settings, noise=True)
@@ -112,10 +116,10 @@ def test_cli_exit_codes_for_ci(registry: Registry, settings: Settings,
 def test_dry_run_of_the_production_version_says_it_is_production(registry: Registry,
                                                                  settings: Settings) -> None:
     version = _version(registry, settings)
-    first = promote(registry, "churn", version, config=FAST, dry_run=True)
+    first = promote(registry, "churn", version, dry_run=True)
     assert "no production version yet" in _reason(first.gates, "champion_challenger")
-    assert promote(registry, "churn", version, config=FAST).promoted
-    again = promote(registry, "churn", version, config=FAST, dry_run=True)
+    assert promote(registry, "churn", version).promoted
+    again = promote(registry, "churn", version, dry_run=True)
     reason = _reason(again.gates, "champion_challenger")
     assert "no production version yet" not in reason
     assert "churn@1 is already the production version" in reason

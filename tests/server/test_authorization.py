@@ -90,6 +90,17 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/models/{name}/versions"): "write",
     ("POST", "/api/v1/models/{name}/versions/{version}/promote"): "promote",
     ("POST", "/api/v1/models/{name}/rollback"): "promote",
+    ("GET", "/api/v1/models/{name}"): "read",
+    ("GET", "/api/v1/models/{name}/next-version"): "read",
+    ("GET", "/api/v1/models/{name}/versions/{version}/card"): "read",
+    ("GET", "/api/v1/models/{name}/aliases/{alias}"): "read",
+    ("GET", "/api/v1/models/{name}/notes"): "read",
+    ("POST", "/api/v1/models/{name}/notes"): "write",
+    ("POST", "/api/v1/models/{name}/aliases/{alias}"): "write",
+    ("POST", "/api/v1/models/{name}/versions/{version}/stage"): "write",
+    ("POST", "/api/v1/models/{name}/versions/{version}/override"): "admin",
+    ("GET", "/api/v1/lineage/graph"): "read",
+    ("PATCH", "/api/v1/dataset-versions/{dataset_version_id}"): "any-write",
     ("GET", "/"): "read",  # the dashboard (mounted app: every page, read-only)
 }
 ALLOWED = {
@@ -192,7 +203,7 @@ def test_promotion_to_staging_needs_no_promote_right(matrix_team: Team) -> None:
 def _concrete(path: str, run_id: str) -> str:
     values = {"run_id": run_id, "artifact_id": "1", "sha256": SHA, "table": "orders",
               "version": "1", "dataset_version_id": "1", "name": "churn",
-              "token_id": "0" * 16}
+              "token_id": "0" * 16, "alias": "shadow"}
     for key, value in values.items():
         path = path.replace(f"{{{key}}}", value)
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,27 @@ from tests.conftest import make_settings
 @pytest.fixture
 def store(any_settings: Settings) -> Store:
     return Store.open(any_settings)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def record_store(request: pytest.FixtureRequest, any_settings: Settings, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """The dataset-version and lineage API on the store itself, and through a live
+    ``lockgate server`` in front of it (a writer's client)."""
+    if request.param == "embedded":
+        yield Store.open(any_settings)
+        return
+    from lockgate.security import accounts
+    from lockgate.server import TeamServer
+    from lockgate.store.remote import RemoteStore
+
+    backend = Store.open(any_settings)
+    accounts.init_admin(backend)
+    accounts.create_user(backend, "tester", "writer")
+    with TeamServer(any_settings) as server:
+        client = RemoteStore(server.url, accounts.issue_token(backend, "tester"))
+        yield client
+        client.close()
 
 
 def test_runs_params_metrics_round_trip(store: Store) -> None:
@@ -91,7 +113,8 @@ def test_stale_heartbeat_reads_as_crashed(store: Store) -> None:
     assert [r.id for r in store.list_runs(status="RUNNING")] == [alive]
 
 
-def test_dataset_versions_enforce_row_accounting(store: Store) -> None:
+def test_dataset_versions_enforce_row_accounting(record_store: Store) -> None:
+    store = record_store
     first = store.add_dataset_version("orders", rows_ingested=10, rows_accepted=8,
                                       rows_quarantined=2, validation_status="passed",
                                       checks={"range:amount": {"failed": 2}})
@@ -106,17 +129,28 @@ def test_dataset_versions_enforce_row_accounting(store: Store) -> None:
         store.dataset_version("order")
 
 
-def test_lineage_edges(store: Store) -> None:
+def test_lineage_edges(record_store: Store, any_settings: Settings, tmp_path: Path) -> None:
+    from lockgate.artifacts import blob_store_for
+
+    store = record_store
     run_id = store.create_run("train")
     version = store.add_dataset_version("orders", rows_ingested=1, rows_accepted=1)
-    artifact = store.add_artifact(run_id=run_id, name="model", uri="lockgate+sha256://" + "a" * 64,
-                                  sha256="a" * 64, size=3, media_type="application/x-skops")
+    # a client keeps its own cache; embedded, the blob goes to the artifact root
+    root = tmp_path / "client-cache" if store.dialect == "remote" else \
+        any_settings.resolved_artifact_root
+    sha = blob_store_for(root, store=store).put(b"abc")
+    artifact = store.add_artifact(run_id=run_id, name="model", uri="lockgate+sha256://" + sha,
+                                  sha256=sha, size=3, media_type="application/x-skops")
     store.add_lineage(run_id, "consumed", dataset_version_id=version.id, role=version.ref)
     store.add_lineage(run_id, "produced", artifact_id=artifact.id, role="model")
     edges = store.lineage(run_id=run_id)
     assert [(e.direction, e.role) for e in edges] == [("consumed", "orders@v0"),
                                                       ("produced", "model")]
-    assert store.lineage(sha256="a" * 64)[0].run_id == run_id
+    assert store.lineage(sha256=sha)[0].run_id == run_id
+    assert store.lineage(dataset_version_id=version.id)[0].role == "orders@v0"
+    store.update_dataset_version(version.id, validation_status="passed")
+    assert store.dataset_version_by_id(version.id).validation_status == "passed"
+    assert store.dataset_tables() == ["orders"]
     with pytest.raises(ValueError, match="exactly one"):
         store.add_lineage(run_id, "produced")
 

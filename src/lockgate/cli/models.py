@@ -16,7 +16,7 @@ from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import numbered
 from lockgate.registry import GateResult, ModelVersion, Registry, load_gate_config, promote
 from lockgate.registry import rollback as rollback_version
-from lockgate.registry.errors import GateFailedError
+from lockgate.registry.errors import GateFailedError, RegistryError
 from lockgate.registry.registration import register_run
 from lockgate.store import Store
 
@@ -133,12 +133,7 @@ def promote_cmd(
 ) -> None:
     """Run the promotion gates; move the version only when every gate passes (exit 1 else)."""
     registry = _registry()
-    config = load_gate_config(margin=margin)
-    shadow = None
-    if to == "production" and config.shadow is not None:  # gates.shadow in lockgate.yaml
-        from lockgate.monitoring.shadow_report import shadow_evidence
-
-        shadow = shadow_evidence(registry.settings, name, version)
+    config, shadow = _gate_inputs(registry, name, version, to, margin)
     try:
         result = promote(registry, name, version, to=to, config=config, dry_run=dry_run,
                          reason=reason, shadow=shadow)
@@ -159,6 +154,24 @@ def promote_cmd(
     if not as_json:
         before = f" (was v{result.previous})" if result.previous else ""
         console.print(f"[green]Promoted {name}@{version} to {to}[/]{before}.")
+
+
+def _gate_inputs(registry: Registry, name: str, version: int, to: str,
+                 margin: float | None) -> tuple[Any, Any]:
+    """The gate configuration and shadow evidence to judge with: this project's, or
+    none through ``lockgate server``, whose own configuration and logs decide."""
+    if registry.settings.tracking_uri:
+        if margin is not None:
+            raise RegistryError(f"--margin is refused through lockgate server "
+                                f"({registry.settings.tracking_uri}): the server's lockgate.yaml "
+                                "sets the gates. Drop --margin.")
+        return None, None
+    config = load_gate_config(margin=margin)
+    if to != "production" or config.shadow is None:  # gates.shadow in lockgate.yaml
+        return config, None
+    from lockgate.monitoring.shadow_report import shadow_evidence
+
+    return config, shadow_evidence(registry.settings, name, version)
 
 
 @app.command("rollback")

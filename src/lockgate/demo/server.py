@@ -1,20 +1,25 @@
 """Quickstart section: the same store shared through ``lockgate server`` — a user with a
-token, a tracked run sent over HTTP, the registry read back through the REST API, and
-the audit trail naming who did it."""
+token, a tracked run sent over HTTP, the registry used through the same Python API (read,
+a note, a promotion the server refuses without the right), the REST API, and the audit
+trail naming who did it."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import uuid
+from typing import Any
 
 import httpx
 
 import lockgate as lg
+from lockgate.config import Settings
 from lockgate.demo.context import DemoContext
+from lockgate.registry import Registry, promote
 from lockgate.security import accounts
 from lockgate.server import TeamServer
 from lockgate.store import Store, audit
+from lockgate.store.remote import AccessDenied
 
 SECTION = "server"
 
@@ -38,6 +43,7 @@ def run(ctx: DemoContext) -> None:
                     tracked.log_metric("loss", 1.0 / (step + 1))
             remote = Store.open(client)
             seen = remote.get_run(tracked.id)
+            through = registry_through(ctx, client, remote, user)
             api = httpx.Client(base_url=server.url, timeout=30,
                                headers={"authorization": f"Bearer {token}"})
             models = api.get("/api/v1/models").json()
@@ -63,9 +69,46 @@ def run(ctx: DemoContext) -> None:
     ctx.expect(bool(models) and "production" in aliases, SECTION,
                "the registry read through the REST API", f"models {models}, aliases {aliases}")
     ctx.expect(anonymous == 401, SECTION, "no answer without a token", f"HTTP {anonymous}")
+    _expect_registry(ctx, through, user)
     ctx.expect(any(e.action == "run.created" and e.actor == user for e in trail), SECTION,
                f"the audit trail naming {user}", str([(e.action, e.actor) for e in trail]))
     ctx.results["server_run_id"] = tracked.id
+
+
+def registry_through(ctx: DemoContext, client: Settings, remote: Store,
+                     user: str) -> dict[str, Any]:
+    """The quickstart's model through the client: the same ``Registry`` and ``promote``
+    as embedded, each call answered by the server."""
+    name = str(ctx.results.get("registry_model") or "churn")
+    registry = Registry(remote, client)
+    production = registry.resolve(f"{name}@production")
+    registry.add_note(name, "reviewed through the team server", version=production.version)
+    candidate = next((v.version for v in registry.versions(name)
+                      if v.stage == "candidate"), production.version)
+    try:
+        promote(registry, name, candidate, to="production")
+        refusal = "promoted"
+    except AccessDenied as exc:  # a writer without the separate right to promote
+        refusal = str(exc)
+    found = {"name": name, "production": production.version,
+             "history": len(registry.transitions(name)), "refusal": refusal,
+             "note_by": registry.notes(name)[-1].author}
+    ctx.console.print(f"  registry through the client: {name}@production = "
+                      f"v{production.version}, {found['history']} transitions; note by "
+                      f"{found['note_by']}; promoting v{candidate} to production as {user}: "
+                      f"{'refused (no promote right)' if 'promote right' in refusal else refusal}")
+    return found
+
+
+def _expect_registry(ctx: DemoContext, found: dict[str, Any], user: str) -> None:
+    ctx.expect(found["history"] > 0, SECTION, "the registry's history read through the "
+               "client", str(found))
+    ctx.expect(found["note_by"] == user, SECTION, f"a note recorded as {user}, the token's "
+               "user", str(found["note_by"]))
+    ctx.expect("promote right" in found["refusal"], SECTION, "moving production refused "
+               "without the promote right", found["refusal"])
+    trail = audit.entries(ctx.store, action="model.noted", actor=user)
+    ctx.expect(bool(trail), SECTION, "the note in the audit trail", str(trail))
 
 
 def remote_points(ctx: DemoContext, run_id: str) -> list[object]:

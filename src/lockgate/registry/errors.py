@@ -23,3 +23,7 @@ class GateFailedError(LockgateError, RuntimeError):
     def __init__(self, message: str, results: list) -> None:
         super().__init__(message)
         self.results = results
+
+
+class VersionTakenError(RegistryError):
+    """The version number being registered was taken by another writer first."""

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,7 +26,12 @@ from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for, key_fro
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, close_matches
-from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
+from lockgate.registry.errors import (
+    ModelNotFoundError,
+    PackageError,
+    RegistryError,
+    VersionTakenError,
+)
 from lockgate.registry.holdout import holdout_from_data
 from lockgate.registry.model_card import render_card
 from lockgate.registry.package import (
@@ -40,6 +44,7 @@ from lockgate.registry.package import (
     write_package,
 )
 from lockgate.registry.prediction_profile import holdout_prediction_profile
+from lockgate.registry.registry_backend import NewVersion
 from lockgate.store import Store, audit
 from lockgate.store import schema as core
 from lockgate.store import tables_registry as t
@@ -59,7 +64,7 @@ class Stage(StrEnum):
 STAGES: tuple[Stage, ...] = tuple(Stage)
 #: Aliases the registry moves itself when a version changes stage.
 STAGE_ALIASES: tuple[Stage, ...] = (Stage.STAGING, Stage.PRODUCTION)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,7 @@ def parse_ref(ref: str, default_alias: str = Stage.PRODUCTION) -> tuple[str, str
         RegistryError: malformed name or empty selector.
     """
     name, _, selector = ref.partition("@")
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise RegistryError(
             f"`{ref}` is not a model reference: use NAME, NAME@ALIAS or NAME@VERSION with a "
             "name of letters, digits, `_`, `.` and `-`."
@@ -306,8 +311,11 @@ class Registry(RegistryReader):
     """
 
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        from lockgate.registry.registry_backend import backend_for
+
         super().__init__(store)
         self.settings = settings or load_settings()
+        self.backend = backend_for(store)
         blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
         self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
@@ -327,6 +335,9 @@ class Registry(RegistryReader):
     ) -> ModelVersion:
         """Build a package from a training run's ``model`` and ``evaluation`` artifacts and
         register it as the next version (stage ``candidate``).
+
+        The package is built and stored here (through a server: uploaded, chunked and
+        resumable, hash checked by the server); the backend then records the version.
 
         Args:
             name: model name (letters, digits, ``_ . -``); created on first use.
@@ -351,11 +362,9 @@ class Registry(RegistryReader):
         lineage = self._lineage(run_id, evaluation)
         if holdout is None:
             holdout = holdout_from_data(evaluation, typed, self.settings)
-        actor = actor or current_actor()
         predictions = holdout_prediction_profile(pipeline, holdout, typed, evaluation)
-        self._ensure_model(name, description)
         for _attempt in range(5):  # another writer may take the same number: retry
-            version = self._next_version(name)
+            version = self.backend.next_version(name)
             with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
                 folder = Path(tmp) / "package"
                 write_package(PackageContents(
@@ -367,28 +376,74 @@ class Registry(RegistryReader):
                                           description))
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
                 record = self.artifacts.save_file(archive, name="model-package", run_id=run_id)
-            details = _details(evaluation, lineage)
             try:
-                self._insert_version(name, version, run_id, record, details, actor)
-            except sa.exc.IntegrityError:
+                return self.backend.add_version(NewVersion(
+                    name, version, run_id, record, _details(evaluation, lineage), actor,
+                    description))
+            except VersionTakenError:
                 continue
-            # only once the number is ours: a lost race must not leave a lineage edge
-            # naming a version that belongs to another package
-            self.store.add_lineage(run_id, "produced", artifact_id=record.id,
-                                   role=f"model-package:{name}@{version}")
-            return self.get(name, version)
         raise RegistryError(f"Could not allocate a version number for `{name}`; retry.")
+
+    # -- reading -----------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        """Registered model names."""
+        return self.backend.models()
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        return self.backend.versions(name)
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            ModelNotFoundError: no such model or version (with the versions that exist).
+        """
+        return self.backend.get(name, version)
+
+    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
+        """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
+
+        Raises:
+            ModelNotFoundError: unknown model, version or alias.
+        """
+        name, selector = parse_ref(ref, default_alias)
+        if isinstance(selector, int):
+            return self.get(name, selector)
+        self.backend.require_model(name)
+        aliases = self.aliases(name)
+        if selector not in aliases:
+            have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
+            raise ModelNotFoundError(
+                f"Model `{name}` has no alias `{selector}` (aliases: {have})."
+                f"{close_matches(selector, {*aliases, *STAGE_ALIASES} - {selector})} "
+                f"Promote a version first: `lockgate models promote {name} VERSION --to "
+                f"{selector}`."
+            )
+        return self.get(name, aliases[selector])
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version for one model."""
+        return self.backend.aliases(name)
+
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version an alias points at, or None (cheap: used by servers polling)."""
+        return self.backend.alias_version(name, alias)
+
+    def transitions(self, name: str, version: int | None = None) -> list[Transition]:
+        """The transition history of a model (or of one version), oldest first."""
+        found = self.backend.transitions(name)
+        return found if version is None else [t for t in found if t.version == version]
+
+    def notes(self, name: str) -> list[ModelNote]:
+        """Notes on a model and its versions, oldest first."""
+        return self.backend.notes(name)
 
     def add_note(self, name: str, text: str, *, version: int | None = None,
                  author: str | None = None) -> None:
         """Attach a note to a model (or one version)."""
-        if version is not None:
-            self.get(name, version)
-        else:
-            self._require_model(name)
-        self.store.execute_write(sa.insert(t.model_notes).values(
-            model_name=name, version=version, author=author or current_actor(), text=text,
-            created_at=time.time()))
+        self.backend.add_note(name, text, version, author)
 
     # -- packages ----------------------------------------------------------------
 
@@ -425,30 +480,15 @@ class Registry(RegistryReader):
         """Move a version to a stage, moving the stage's alias and demoting the version
         that held it, all in one transaction with its transition rows.
 
+        No gate runs here (``promote`` runs them first). Through ``lockgate server``,
+        moving to ``staging`` or ``production`` this way is a gate override: only an
+        admin may, and the audit trail records it as ``gate.overridden``.
+
         Raises:
             RegistryError: unknown stage, or archiving the production version.
         """
-        if to_stage not in STAGES:
-            raise RegistryError(f"Unknown stage `{to_stage}`; stages: {', '.join(STAGES)}."
-                                f"{close_matches(to_stage, STAGES)}")
-        current = self.get(name, version)
-        if to_stage == Stage.ARCHIVED and Stage.PRODUCTION in current.aliases:
-            raise RegistryError(f"{current.ref} is in production; run `lockgate models "
-                                f"rollback {name}` or promote another version first.")
-        actor = actor or current_actor()
-        now = time.time()
-        with self.store.write() as conn:
-            for alias in STAGE_ALIASES:  # a version has one stage, so one stage alias
-                if alias in current.aliases and alias != to_stage:
-                    conn.execute(sa.delete(t.model_aliases).where(
-                        t.model_aliases.c.model_name == name,
-                        t.model_aliases.c.alias == alias))
-            if to_stage in STAGE_ALIASES:
-                self._move_alias(conn, name, to_stage, version, actor, now)
-            _set_stage(conn, name, version, to_stage)
-            _log(conn, name, version, action, current.stage, to_stage, actor, reason,
-                 gates or [], now)
-        return self.get(name, version)
+        return self.backend.transition(name, version, to_stage, action=action, actor=actor,
+                                       reason=reason, gates=gates)
 
     def set_alias(self, name: str, alias: str, version: int, *, actor: str | None = None,
                   reason: str | None = None) -> ModelVersion:
@@ -458,53 +498,14 @@ class Registry(RegistryReader):
         Raises:
             RegistryError: ``alias`` is a stage alias or not a valid name.
         """
-        if alias in STAGE_ALIASES or not _NAME.match(alias) or alias.isdigit():
-            raise RegistryError(
-                f"`{alias}` cannot be set directly: "
-                + ("stage aliases move through `lockgate models promote`." if alias in
-                   STAGE_ALIASES else "use letters, digits, `_ . -`, not only digits."))
-        current = self.get(name, version)
-        now = time.time()
-        with self.store.write() as conn:
-            self._point_alias(conn, name, alias, version, now)
-            _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
-                 actor or current_actor(), reason or f"alias {alias} set", [], now)
-        return self.get(name, version)
+        return self.backend.set_alias(name, alias, version, actor=actor, reason=reason)
 
     def transition_refused(self, name: str, version: int, to_stage: str, *,
                            actor: str | None = None, reason: str | None = None,
                            gates: list[dict[str, Any]] | None = None) -> None:
         """Record a refused promotion (the stage does not change)."""
-        current = self.get(name, version)
-        with self.store.write() as conn:
-            _log(conn, name, version, "refused", current.stage, to_stage,
-                 actor or current_actor(), reason or "a gate failed", gates or [], time.time())
-
-    def _move_alias(self, conn: Any, name: str, alias: str, version: int, actor: str,
-                    now: float) -> None:
-        """Point a stage alias at ``version``, demoting the version that held it."""
-        previous = self._point_alias(conn, name, alias, version, now)
-        if previous is not None and previous != version:
-            demoted = Stage.ARCHIVED if alias == Stage.PRODUCTION else Stage.CANDIDATE
-            _set_stage(conn, name, previous, demoted)
-            _log(conn, name, previous, "demote", alias, demoted, actor,
-                 f"replaced as {alias} by v{version}", [], now)
-
-    def _point_alias(self, conn: Any, name: str, alias: str, version: int,
-                     now: float) -> int | None:
-        """Point ``alias`` at ``version`` in ``conn``'s transaction, audited; returns the
-        version it pointed at before (None: a new alias)."""
-        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
-            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-        ).scalar_one_or_none()
-        conn.execute(sa.delete(t.model_aliases).where(
-            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
-        conn.execute(sa.insert(t.model_aliases).values(
-            model_name=name, alias=alias, version=version, updated_at=now))
-        audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
-                     before=None if previous is None else {"version": previous},
-                     after={"version": version})
-        return None if previous is None else int(previous)
+        self.backend.transition_refused(name, version, to_stage, actor=actor, reason=reason,
+                                        gates=gates)
 
     # -- internals ---------------------------------------------------------------
 
@@ -538,33 +539,6 @@ class Registry(RegistryReader):
             "code_commit": code.commit if code else None,
             "code_dirty": code.dirty if code else None,
         }
-
-    def _ensure_model(self, name: str, description: str | None) -> None:
-        with self.store.write() as conn:
-            exists = conn.execute(sa.select(t.registered_models.c.name).where(
-                t.registered_models.c.name == name)).scalar_one_or_none()
-            if exists is None:
-                conn.execute(sa.insert(t.registered_models).values(
-                    name=name, description=description, created_at=time.time()))
-
-    def _next_version(self, name: str) -> int:
-        with self.store.read() as conn:
-            top = conn.execute(sa.select(sa.func.max(t.model_versions.c.version)).where(
-                t.model_versions.c.model_name == name)).scalar_one_or_none()
-        return int(top or 0) + 1
-
-    def _insert_version(self, name: str, version: int, run_id: str, record: Any,
-                        details: dict[str, Any], actor: str) -> None:
-        now = time.time()
-        with self.store.write() as conn:
-            conn.execute(sa.insert(t.model_versions).values(
-                model_name=name, version=version, run_id=run_id, artifact_id=record.id,
-                package_sha256=record.sha256, stage=Stage.CANDIDATE,
-                details=json.dumps(details, default=str), created_by=actor, created_at=now))
-            _log(conn, name, version, "register", None, Stage.CANDIDATE, actor,
-                 f"registered from run {run_id}", [], now)
-            audit.record(self.store, "model.registered", f"model:{name}@{version}", conn=conn,
-                         after={"run_id": run_id, "package_sha256": record.sha256})
 
 
 def _card_for(name: str, version: int, evaluation: dict[str, Any], contract: Contract,

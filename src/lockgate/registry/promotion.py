@@ -14,6 +14,7 @@ from lockgate.registry import gates as g
 from lockgate.registry.errors import GateFailedError, ModelNotFoundError, RegistryError
 from lockgate.registry.model_version import STAGES, ModelVersion, Registry, Stage
 from lockgate.registry.package import ModelPackage
+from lockgate.registry.registry_backend import PromotionRequest
 from lockgate.registry.shadow_period import ShadowEvidence, shadow_period
 
 GATED_STAGES = (Stage.STAGING, Stage.PRODUCTION)
@@ -73,6 +74,8 @@ def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PROD
     are not. A refused promotion is recorded in the history too (action ``refused``).
     With ``config.shadow`` set, production also needs ``shadow``: what the version did
     as ``NAME@shadow`` (:func:`lockgate.monitoring.shadow_report.shadow_evidence`).
+    Through ``lockgate server`` the server runs the gates with its own configuration and
+    its own shadow evidence; ``config`` and ``shadow`` are then refused, never used.
 
     Raises:
         GateFailedError: a gate failed (unless ``raise_on_failure=False``); the message
@@ -81,26 +84,36 @@ def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PROD
     """
     if to not in STAGES:
         raise RegistryError(f"Unknown stage `{to}`; stages: {', '.join(STAGES)}.")
+    result = registry.backend.promote(registry, PromotionRequest(
+        name, version, to, config, dry_run, actor, reason, shadow))
+    if raise_on_failure and not result.dry_run and not result.passed:
+        failed = [f"{r.name}: {r.reason}" for r in result.gates if not r.passed]
+        raise GateFailedError(
+            f"Refused to promote {result.model.ref} to {to}: {len(failed)} gate(s) failed\n"
+            f"{numbered(failed)}\nSee every gate with `lockgate models promote {name} "
+            f"{version} --to {to} --dry-run`.", result.gates)
+    return result
+
+
+def decide_promotion(registry: Registry, request: PromotionRequest) -> PromotionResult:
+    """Run the gates here and record the outcome: the stage change when all passed,
+    else a ``refused`` transition (the embedded backend's promotion; the server's too)."""
+    name, version, to = request.name, request.version, request.to
     mv = registry.get(name, version)
-    config = config or g.load_gate_config()
+    config = request.config or g.load_gate_config()
     previous = registry.alias_version(name, to) if to in GATED_STAGES else None
-    results = run_gates(registry, mv, config, to=to, shadow=shadow) if to in GATED_STAGES else []
-    passed = all(r.passed for r in results)
+    results = run_gates(registry, mv, config, to=to, shadow=request.shadow) \
+        if to in GATED_STAGES else []
     gates_json = [r.to_dict() for r in results]
-    if dry_run:
+    if request.dry_run:
         return PromotionResult(mv, to, results, False, previous, True)
-    if not passed:
-        registry.transition_refused(name, version, to, actor=actor, reason=reason,
-                                    gates=gates_json)
-        if raise_on_failure:
-            failed = [f"{r.name}: {r.reason}" for r in results if not r.passed]
-            raise GateFailedError(
-                f"Refused to promote {mv.ref} to {to}: {len(failed)} gate(s) failed\n"
-                f"{numbered(failed)}\nSee every gate with `lockgate models promote {name} "
-                f"{version} --to {to} --dry-run`.", results)
+    if not all(r.passed for r in results):
+        registry.transition_refused(name, version, to, actor=request.actor,
+                                    reason=request.reason, gates=gates_json)
         return PromotionResult(mv, to, results, False, previous, False)
-    moved = registry.transition(name, version, to, action="promote", actor=actor,
-                                reason=reason or f"gates passed for {to}", gates=gates_json)
+    moved = registry.transition(name, version, to, action="promote", actor=request.actor,
+                                reason=request.reason or f"gates passed for {to}",
+                                gates=gates_json)
     return PromotionResult(moved, to, results, True, previous, False)
 
 
@@ -110,11 +123,17 @@ def rollback(registry: Registry, name: str, *, actor: str | None = None,
 
     The restored package is verified (hashes) before the alias moves. Gates are not
     re-run: the version passed them when it was promoted, and a rollback is the
-    emergency path.
+    emergency path. Through ``lockgate server`` the server decides which version that is.
 
     Raises:
         ModelNotFoundError: no production version, or none served before it.
     """
+    return registry.backend.rollback(registry, name, actor=actor, reason=reason)
+
+
+def restore_previous(registry: Registry, name: str, *, actor: str | None = None,
+                     reason: str | None = None) -> ModelVersion:
+    """:func:`rollback` applied here (the embedded backend's; the server's too)."""
     history = production_history(registry, name)
     current = registry.alias_version(name, Stage.PRODUCTION)
     if current is None or not history:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 ACTIONS = (
     "run.created", "run.ended", "model.registered", "alias.moved", "gate.overridden",
     "quarantine.released", "deleted", "user.created", "token.created", "token.revoked",
-    "grant.set",
+    "grant.set", "model.stage_changed", "model.noted",
+    "dataset.updated",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",

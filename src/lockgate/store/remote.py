@@ -47,6 +47,10 @@ class AccessDenied(RemoteError, PermissionError):
     """The server's authorization refused the request (401/403)."""
 
 
+class BadRequest(RemoteError, ValueError):
+    """The server refused the request's values (a ``ValueError`` there, as embedded)."""
+
+
 class RemoteStore(Store):
     """The repository API of :class:`Store` through ``lockgate server``.
 
@@ -303,6 +307,9 @@ class RemoteStore(Store):
     def add_dataset_version(self, table_name: str, **fields: Any) -> rec.DatasetVersion:
         return rec.DatasetVersion(**self._post(f"/datasets/{table_name}/versions", fields))
 
+    def update_dataset_version(self, dataset_version_id: int, **values: Any) -> None:
+        self._send("PATCH", f"/dataset-versions/{int(dataset_version_id)}", values)
+
     def dataset_version_by_id(self, dataset_version_id: int) -> rec.DatasetVersion:
         return rec.DatasetVersion(**self._get(f"/dataset-versions/{int(dataset_version_id)}"))
 
@@ -330,10 +337,11 @@ class RemoteStore(Store):
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, content: bytes | None = None,
                 idempotent: bool = False, deadline: float | None = None,
-                key: str | None = None) -> httpx.Response:
+                key: str | None = None, timeout: float | None = None) -> httpx.Response:
         """One API call, retried on connection failures and 502-504 until ``deadline``
         (default: ``retry_seconds`` from now); state changes keep one Idempotency-Key
-        across their retries.
+        across their retries. ``timeout`` replaces the client's read timeout for a call
+        whose work takes long on the server (a promotion runs the gates).
 
         Raises:
             StoreError: the server stayed unreachable.
@@ -354,9 +362,11 @@ class RemoteStore(Store):
         delay, last = 0.05, "no attempt"
         while True:
             try:
-                response = self._client().request(method, self.url + API + path,
-                                                   params=params, content=content,
-                                                   headers=headers)
+                response = self._client().request(
+                    method, self.url + API + path, params=params, content=content,
+                    headers=headers,
+                    timeout=self._timeout if timeout is None else
+                    httpx.Timeout(timeout, connect=self._timeout.connect))
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
@@ -431,6 +441,8 @@ def _checked(response: httpx.Response, method: str, path: str) -> httpx.Response
     kind = _error_class(str(body.get("error", "")) if isinstance(body, dict) else "")
     if kind is not None:
         raise kind(detail)
+    if isinstance(body, dict) and body.get("error") == "BadRequest":
+        raise BadRequest(detail)
     if response.status_code == 404:
         raise NotFoundError(detail)
     raise RemoteError(f"lockgate server answered {response.status_code} to {method} {path}: "
