@@ -24,6 +24,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from lockgate.artifacts.object_store import object_store_for
+from lockgate.data.table import history as delta_history
 from lockgate.data.table import open_table, same_content_version
 from lockgate.location import StoragePath
 
@@ -85,7 +86,7 @@ def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_se
         return Maintenance(path, small, compacted, [], 0, (), None)
     hours = math.ceil(max(grace_seconds, min_age_seconds) / 3600)
     latest = table.version()
-    history = table.history()
+    history = delta_history(table)
     # a version compacted since stays readable through the compaction (same rows)
     kept = tuple(sorted({same_content_version(table, v, history)
                          for v in keep_versions if 0 <= v <= latest} | {latest}))
@@ -136,7 +137,7 @@ def age_of_versions(table: DeltaTable) -> dict[int, float]:
     """Each version's commit time (epoch seconds), from the Delta log."""
     now = time.time()
     return {int(e["version"]): float(e.get("timestamp", now * 1000)) / 1000
-            for e in table.history()}
+            for e in delta_history(table)}
 
 
 def _live_sizes(table: DeltaTable) -> list[int]:
