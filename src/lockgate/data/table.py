@@ -354,13 +354,19 @@ def commit_staged(path: TablePath, adds: list[AddAction], schema: pa.Schema,
 
 def _staged_reader(path: TablePath, adds: list[AddAction], schema: pa.Schema) -> Any:
     """The staged files' rows as one Arrow stream (local files, or objects read through
-    Polars' own object store)."""
+    Polars' own object store one file at a time: never the whole batch in memory)."""
     if not adds:
         return schema.empty_table().to_reader()
     files = [str(path / a.path) for a in adds]
-    if isinstance(path, ObjectLocation):
-        frame = pl.scan_parquet(files, storage_options=storage_options(path)).collect()
-        return frame.to_arrow().cast(schema).to_reader()
+    if isinstance(path, ObjectLocation):  # one staged file (one chunk) in memory at a time
+        options = storage_options(path)
+
+        def batches() -> Any:
+            for file in files:
+                yield from pl.read_parquet(file, storage_options=options).to_arrow() \
+                    .cast(schema).to_batches()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
     return pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader()
 
 

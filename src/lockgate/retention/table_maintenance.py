@@ -46,6 +46,8 @@ class Maintenance:
         vacuumed_bytes: their bytes.
         kept_versions: versions whose files were kept.
         retention_hours: the VACUUM retention used (None: no VACUUM).
+        log_files: ``_delta_log`` entries (commits, checkpoints) removed (in a dry run:
+            would remove) because no kept version needs them.
     """
 
     path: StoragePath
@@ -55,6 +57,7 @@ class Maintenance:
     vacuumed_bytes: int
     kept_versions: tuple[int, ...]
     retention_hours: int | None
+    log_files: tuple[str, ...] = ()
 
 
 def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_seconds: float,
@@ -93,8 +96,36 @@ def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_se
     sizes = file_sizes(path, ".parquet")
     files = table.vacuum(retention_hours=hours, dry_run=dry_run,
                          enforce_retention_duration=False, keep_versions=list(kept))
+    young = [v for v, at in age_of_versions(table).items()
+             if at > time.time() - max(grace_seconds, min_age_seconds)]
+    log = clean_log(path, min([*kept, *young]), dry_run=dry_run)
     return Maintenance(path, small, compacted, sorted(files),
-                       sum(sizes.get(f, 0) for f in files), kept, hours)
+                       sum(sizes.get(f, 0) for f in files), kept, hours, tuple(log))
+
+
+def clean_log(path: StoragePath, floor: int, *, dry_run: bool) -> list[str]:
+    """Remove the ``_delta_log`` entries no version from ``floor`` on needs.
+
+    Reading version v takes the newest checkpoint at or below v and the commits after
+    it, so everything before the newest checkpoint at or below ``floor`` (the oldest
+    version kept) can go: commits and older checkpoints. Without such a checkpoint
+    nothing is removed. Without this the log of a busy table or prediction log grows by
+    a commit file per batch forever (``cleanup_metadata`` of deltalake only follows the
+    table's ``logRetentionDuration`` property, not what lineage and the policy keep).
+    """
+    store = object_store_for(path)
+    entries = [(int(info.key.rsplit("/", 1)[-1][:20]), info.key)
+               for info in store.list("_delta_log/")
+               if info.key.rsplit("/", 1)[-1][:20].isdigit()]
+    checkpoints = [v for v, key in entries if ".checkpoint." in key and v <= floor]
+    if not checkpoints:
+        return []
+    start = max(checkpoints)
+    gone = sorted(key for v, key in entries if v < start)
+    if not dry_run:
+        for key in gone:
+            store.delete(key)
+    return gone
 
 
 def delta_tables(root: StoragePath) -> list[StoragePath]:
