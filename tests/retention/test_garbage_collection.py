@@ -277,7 +277,7 @@ def test_delta_log_entries_no_kept_version_needs_are_removed(settings: Settings)
         version = result.dataset_version.version  # type: ignore[union-attr]
         assert read_version(path, "events", version).height == 20 + 5 * (
             later.index(result) + 1)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - an expired version is gone
+    with pytest.raises(Exception):  # noqa: B017 - an expired version is gone
         read_version(path, "events", first[0].dataset_version.version)  # type: ignore[union-attr]
     after = ingest(_batch(500), "events", CONTRACT, settings=s)  # writing goes on
     assert after.dataset_version is not None
