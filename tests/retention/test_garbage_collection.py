@@ -256,7 +256,7 @@ def _log_entries(path: Path) -> list[str]:
 
 def test_delta_log_entries_no_kept_version_needs_are_removed(settings: Settings) -> None:
     s = _settings(settings, gc_grace_seconds=0)
-    policies = Policies.from_mapping({"tables": {"events": {"keep_last": 2}}})
+    policies = Policies.from_mapping({"tables": {"events": {"keep_last": 1}}})
     first = [ingest(_batch(i * 5), "events", CONTRACT, settings=s) for i in range(4)]
     collect_garbage(dry_run=False, settings=s, policies=policies)  # compaction + checkpoint
     path = table_path(s, "events")
@@ -273,10 +273,9 @@ def test_delta_log_entries_no_kept_version_needs_are_removed(settings: Settings)
                    and int(name[:20]) < int(min(n for n in left)[:20]))
     assert len([n for n in left if n.endswith(".json")]) < len(before) + 3
     assert done.reason.startswith("removed")
-    for result in later[-2:]:  # the kept versions still travel back
-        version = result.dataset_version.version  # type: ignore[union-attr]
-        assert read_version(path, "events", version).height == 20 + 5 * (
-            later.index(result) + 1)
+    # the kept version still travels back (its rows through the compaction after it)
+    kept = later[-1].dataset_version.version  # type: ignore[union-attr]
+    assert read_version(path, "events", kept).height == 35
     with pytest.raises(Exception):  # noqa: B017 - an expired version is gone
         read_version(path, "events", first[0].dataset_version.version)  # type: ignore[union-attr]
     after = ingest(_batch(500), "events", CONTRACT, settings=s)  # writing goes on

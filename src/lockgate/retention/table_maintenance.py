@@ -98,7 +98,10 @@ def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_se
                          enforce_retention_duration=False, keep_versions=list(kept))
     young = [v for v, at in age_of_versions(table).items()
              if at > time.time() - max(grace_seconds, min_age_seconds)]
-    log = clean_log(path, min([*kept, *young]), dry_run=dry_run)
+    # the kept versions themselves, not their compactions: loading a version reads its
+    # own log entry even when its rows come from the compaction that followed it
+    own = [v for v in keep_versions if 0 <= v <= latest]
+    log = clean_log(path, min([*own, latest, *young]), dry_run=dry_run)
     return Maintenance(path, small, compacted, sorted(files),
                        sum(sizes.get(f, 0) for f in files), kept, hours, tuple(log))
 
