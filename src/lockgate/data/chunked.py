@@ -387,7 +387,8 @@ def _amend_quarantined(part: Path, number: int, entry: _Staged, repeats: Repeats
             add = hit & ~has
             if add.any():
                 totals.add(code, int(add.sum()))
-                extra.append(pl.when(pl.Series(add)).then(pl.lit(code)))
+                extra.append(pl.when(pl.Series(add)).then(pl.lit(code))
+                             .otherwise(pl.lit(None, pl.String)))
                 changed = True
     if not changed:
         return
@@ -395,8 +396,8 @@ def _amend_quarantined(part: Path, number: int, entry: _Staged, repeats: Repeats
         for code in {c.split("#")[0] for c in found}:
             totals.counts[code] = totals.counts.get(code, 0) - 1
     if extra:
-        frame = frame.with_columns(pl.concat_list([pl.col(REASONS), *[
-            e.otherwise(None).cast(pl.String) for e in extra]]).list.drop_nulls().alias(REASONS))
+        frame = frame.with_columns(pl.concat_list([pl.col(REASONS), *extra])
+                                   .list.drop_nulls().alias(REASONS))
     totals.quarantined -= int(copy.sum())
     _skip(totals, rows[copy] + entry.first_row)
     frame.filter(~pl.Series(copy)).write_parquet(part)
