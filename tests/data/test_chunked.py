@@ -275,3 +275,23 @@ def test_no_key_reingest_under_a_new_contract_supersedes_the_earlier_batch(
                    whole=True)
     assert any("supersedes events@v2" in w for w in whole.warnings)
     assert read("events", settings=settings).height == 401
+
+
+def test_a_quarantined_row_whose_key_came_in_an_earlier_chunk_also_gets_the_duplicate(
+        tmp_path: Path, settings: Settings, small_chunks: None) -> None:
+    rows = _rows(0, 600)
+    rows.append("5,300,b,0.5,1")       # key 5 again (chunk 1), and age out of range
+    rows.append(_rows(7, 1)[0])        # an exact copy of row 7: skipped
+    path = _csv(tmp_path / "u.csv", rows)
+    chunked = ingest(path, "users", USERS, settings=settings)
+    whole = ingest(path, "users2", USERS.with_changes(table="users2"), settings=settings,
+                   whole=True)
+    assert chunked.reasons == whole.reasons
+    assert chunked.reasons["range:age"] == 1 and chunked.reasons["duplicate:user_id"] >= 1
+    assert (chunked.ingested, chunked.accepted, chunked.quarantined, chunked.deduplicated) \
+        == (whole.ingested, whole.accepted, whole.quarantined, whole.deduplicated)
+    held = quarantined("users", settings=settings).sort("row")
+    assert held["row"].to_list() == quarantined("users2", settings=settings).sort("row")["row"] \
+        .to_list()
+    assert sorted(held.filter(pl.col("row") == 600)["reasons"].to_list()[0]) == [
+        "duplicate:user_id", "range:age"]

@@ -247,3 +247,39 @@ def test_bad_policies_are_refused_listing_every_problem() -> None:
             "a": {"keep_last": 0}, "b": {"max_age": "soon"}}})
     parsed = Policies.from_mapping({"tables": {"*": {"max_age": "2w"}}})
     assert parsed.for_("tables", "any").max_age == 14 * DAY  # type: ignore[union-attr]
+
+
+def _log_entries(path: Path) -> list[str]:
+    return sorted(p.name for p in (Path(path) / "_delta_log").iterdir()
+                  if p.name[:20].isdigit())
+
+
+def test_delta_log_entries_no_kept_version_needs_are_removed(settings: Settings) -> None:
+    s = _settings(settings, gc_grace_seconds=0)
+    policies = Policies.from_mapping({"tables": {"events": {"keep_last": 1}}})
+    first = [ingest(_batch(i * 5), "events", CONTRACT, settings=s) for i in range(4)]
+    collect_garbage(dry_run=False, settings=s, policies=policies)  # compaction + checkpoint
+    path = table_path(s, "events")
+    before = _log_entries(path)
+    later = [ingest(_batch(100 + i * 5), "events", CONTRACT, settings=s) for i in range(3)]
+    dry = collect_garbage(dry_run=True, settings=s, policies=policies)
+    assert _log_entries(path) == [*before, *_log_entries(path)[len(before):]]  # dry: nothing
+    [planned] = [d for d in dry.about("events") if "Delta log" in d.reason]
+    assert planned.reason.startswith("would remove")
+    report = collect_garbage(dry_run=False, settings=s, policies=policies)
+    [done] = [d for d in report.about("events") if "Delta log" in d.reason]
+    left = _log_entries(path)
+    assert not any(name in left for name in before if name.endswith(".json")
+                   and int(name[:20]) < int(min(n for n in left)[:20]))
+    assert len([n for n in left if n.endswith(".json")]) < len(before) + 3
+    assert done.reason.startswith("removed")
+    # the kept version still travels back (its rows through the compaction after it)
+    kept = later[-1].dataset_version.version  # type: ignore[union-attr]
+    assert read_version(path, "events", kept).height == 35
+    with pytest.raises(Exception):  # noqa: B017 - an expired version is gone
+        read_version(path, "events", first[0].dataset_version.version)  # type: ignore[union-attr]
+    after = ingest(_batch(500), "events", CONTRACT, settings=s)  # writing goes on
+    assert after.dataset_version is not None
+    assert read_version(path, "events").height == 40
+    store = Store.open(s)
+    assert sum(v.rows_accepted for v in store.dataset_versions("events")) == 40

@@ -1,17 +1,24 @@
-"""What the door remembers across the chunks of one batch: the keys seen so far (primary
-key and unique columns) and the feature groups with their labels, so that a duplicate
-or a conflicting label is caught when its members fall in different chunks.
+"""What the door remembers across the chunks of one batch: the keys seen (primary key and
+unique columns) and the feature groups with their labels, so that a duplicate or a
+conflicting label is caught when its members fall in different chunks.
 
-The memory this takes grows with the rows (about 20 bytes per row for a primary key,
-20 more for conflict tracking), not with the width of the rows: it is the one part of
-chunked ingestion that is not flat. A key of one integer column is kept exactly; other
-keys as a 64-bit hash (two different keys share one with probability about n²/2⁶⁵:
-3·10⁻⁴ at 100M rows; such a row would be quarantined as a duplicate, never lost).
+Nothing of it stays in memory: each chunk's keys (with the fingerprint of the row's
+source values, its chunk and its position) and (group, label) pairs are appended to
+files partitioned by a hash of the key, and the repeats are found at the end of the
+batch one partition at a time (sort, then compare neighbours). Memory is then one
+partition, about 1/256 of the batch's keys, instead of ~20 bytes per row and identity
+for the whole batch, and the cost is one sort of the keys, whatever their order (a
+monotonic id and a random text key cost the same). A key of one integer column is
+kept exactly; other keys as a 64-bit hash (two different keys share one with
+probability about n²/2⁶⁵: 3·10⁻⁴ at 100M rows; such a row would be quarantined as a
+duplicate, never lost).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -39,123 +46,210 @@ def key_values(frame: pl.DataFrame, names: list[str]) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(values), mask
 
 
-@dataclass(slots=True)
-class KeyIndex:
-    """Keys seen in earlier chunks, in sorted runs merged as they grow (a log-structured
-    index: adding n keys costs O(n log n) in total, a lookup one binary search per run).
+#: Partitions of the spilled keys: the end of a batch holds one in memory at a time.
+PARTITIONS = 256
+_KEYS = np.dtype([("key", "<i8"), ("print", "<i8"), ("chunk", "<i4"), ("pos", "<i4")])
+_GROUPS = np.dtype([("key", "<i8"), ("label", "<i8"), ("chunk", "<i4")])
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: top bits pick a partition
 
-    Each key keeps the fingerprint of its first row's source values (to tell an exact
-    copy, which is skipped, from a different row under the same key) and its chunk.
+
+#: Records a spill holds in memory before it appends them to its partition files (about
+#: 24 MB): few file appends per batch, memory independent of the batch's length.
+SPILL_RECORDS = 1 << 20
+
+
+@dataclass(slots=True)
+class Spill:
+    """Records appended to :data:`PARTITIONS` files by a hash of their ``key`` field
+    (buffered up to :data:`SPILL_RECORDS`), read back one partition at a time."""
+
+    folder: Path
+    dtype: np.dtype
+    buffer: list[np.ndarray] = field(default_factory=list)
+    buffered: int = 0
+
+    def append(self, records: np.ndarray) -> None:
+        """Add records (a structured array of ``dtype``)."""
+        if len(records):
+            self.buffer.append(records)
+            self.buffered += len(records)
+        if self.buffered >= SPILL_RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the buffered records to their partition files."""
+        if not self.buffer:
+            return
+        records = np.concatenate(self.buffer)
+        self.buffer, self.buffered = [], 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        part = (records["key"].view(np.uint64) * _SPREAD) >> np.uint64(56)
+        order = np.argsort(part, kind="stable")
+        records, part = records[order], part[order]
+        bounds = np.searchsorted(part, np.arange(PARTITIONS + 1, dtype=np.uint64))
+        for p in np.flatnonzero(np.diff(bounds)):
+            with (self.folder / f"{p:03d}").open("ab") as out:
+                records[bounds[p]:bounds[p + 1]].tofile(out)
+
+    def partitions(self) -> Iterator[np.ndarray]:
+        """Each non-empty partition's records, in the order they were added."""
+        self.flush()
+        if not self.folder.is_dir():
+            return
+        for file in sorted(self.folder.iterdir()):
+            yield np.fromfile(file, self.dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Repeats:
+    """What the end of the batch found: rows of later chunks whose key came earlier.
+
+    Attributes:
+        copies: chunk -> positions of exact copies of an earlier chunk's row (skipped).
+        seen: chunk -> identity -> positions of rows whose key an earlier chunk had with
+            other values (quarantined as duplicates).
+        retract: chunk -> identity -> key values whose first row must leave too
+            (``on_duplicate: quarantine`` and unique columns: every member fails).
     """
 
-    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    copies: dict[int, np.ndarray]
+    seen: dict[int, dict[str, np.ndarray]]
+    retract: dict[int, dict[str, set[int]]]
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per key: found in an earlier chunk, that row's fingerprint, its chunk."""
-        found = np.zeros(len(keys), bool)
-        prints = np.zeros(len(keys), np.int64)
-        chunks = np.full(len(keys), -1, np.int64)
-        for run_keys, run_prints, run_chunks in self.runs:
-            at = np.searchsorted(run_keys, keys)
-            at[at == len(run_keys)] = 0
-            hit = (run_keys[at] == keys) & ~found if len(run_keys) else found & False
-            found |= hit
-            prints[hit] = run_prints[at[hit]]
-            chunks[hit] = run_chunks[at[hit]]
-        return found, prints, chunks
+    def chunks(self) -> set[int]:
+        return set(self.copies) | set(self.seen) | set(self.retract)
 
-    def add(self, keys: np.ndarray, prints: np.ndarray, chunk: int) -> None:
-        """Remember new keys (not already in the index) from ``chunk``."""
-        if not len(keys):
-            return
-        order = np.argsort(keys, kind="stable")
-        self.runs.append((keys[order], prints[order],
-                          np.full(len(keys), chunk, np.int64)))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
-            b, a = self.runs.pop(), self.runs.pop()
-            merged = [np.concatenate([x, y]) for x, y in zip(a, b, strict=True)]
-            order = np.argsort(merged[0], kind="stable")
-            self.runs.append((merged[0][order], merged[1][order], merged[2][order]))
+
+def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For records sorted by key: each one's group start, and whether it is a later
+    member of its group (not the first)."""
+    new = np.ones(len(key), bool)
+    new[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(new)
+    first = starts[np.cumsum(new) - 1]
+    return first, ~new
+
+
+def _by_chunk(chunks: np.ndarray, values: np.ndarray, out: dict[int, list[np.ndarray]]) -> None:
+    for c in np.unique(chunks).tolist():
+        out.setdefault(int(c), []).append(values[chunks == c])
+
+
+def _joined(parts: dict[int, list[np.ndarray]]) -> dict[int, np.ndarray]:
+    return {c: np.concatenate(v) for c, v in parts.items()}
 
 
 @dataclass(slots=True)
 class CrossChunk:
-    """The cross-chunk state of one batch.
+    """The cross-chunk state of one batch: everything it remembers is on disk under
+    ``folder`` (see the module docstring).
 
     Attributes:
         identities: name -> key columns (``primary_key`` and each unique column).
         quarantine_all: per identity, whether every member of a repeated key fails
             (``on_duplicate: quarantine``, unique columns) or only the later ones.
-        retract: per chunk, per identity, key values whose earlier (accepted) row must
-            leave the accepted rows at the end.
-        groups: per chunk, the feature-group hash and label hash of its rows.
+        folder: where the keys and groups are spilled (the batch's scratch folder).
     """
 
     identities: dict[str, list[str]]
     quarantine_all: dict[str, bool]
-    indexes: dict[str, KeyIndex] = field(default_factory=dict)
-    retract: dict[int, dict[str, set[int]]] = field(default_factory=dict)
-    groups: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    folder: Path
+    spills: dict[str, Spill] = field(default_factory=dict)
 
-    def mark(self, frame: pl.DataFrame, raw_cols: list[str], chunk: int) -> pl.DataFrame:
-        """Add the hidden columns the door reads: ``__xcopy__`` (an exact copy of a row of
-        an earlier chunk) and ``__xseen__<identity>`` (its key came in an earlier chunk
-        with other values); then remember this chunk's keys."""
+    def remember(self, frame: pl.DataFrame, raw_cols: list[str], chunk: int) -> None:
+        """Spill this chunk's keys: for each identity, the first row of each complete key
+        in the chunk (repeats inside a chunk are the door's own check), with the
+        fingerprint of its source values (primary key: to tell an exact copy from a
+        different row) and its position in the chunk."""
         if not self.identities or frame.is_empty():
-            return frame
+            return
         prints = None
-        copy = np.zeros(frame.height, bool)
-        columns = []
         for name, keys in self.identities.items():
             values, present = key_values(frame, keys)
-            index = self.indexes.setdefault(name, KeyIndex())
-            found, earlier, chunks = index.lookup(values)
-            found &= present
+            first = present & _first_distinct(values)
             if name == "primary_key":
-                if prints is None:
-                    prints = _fingerprints(frame, raw_cols)
-                same = found & (earlier == prints)
-                copy |= same
-                seen = found & ~same
-            else:
-                seen = found
-            if self.quarantine_all[name] and seen.any():
-                for c, v in zip(chunks[seen].tolist(), values[seen].tolist(), strict=True):
-                    self.retract.setdefault(c, {}).setdefault(name, set()).add(v)
-            first = present & ~found & _first_distinct(values)
-            index.add(values[first], (prints if prints is not None
-                                      else np.zeros(len(values), np.int64))[first], chunk)
-            columns.append(pl.Series(CROSS_PREFIX + name, seen))
-        return frame.with_columns(pl.Series(CROSS_COPY, copy), *columns)
+                prints = _fingerprints(frame, raw_cols)
+            records = np.empty(int(first.sum()), _KEYS)
+            records["key"] = values[first]
+            records["print"] = prints[first] if name == "primary_key" and prints is not None \
+                else 0
+            records["chunk"] = chunk
+            records["pos"] = np.flatnonzero(first)
+            self._keys(name).append(records)
+
+    def repeats(self) -> Repeats:
+        """Keys of each identity found in more than one chunk (one partition in memory at
+        a time). The primary key goes first: its exact copies leave the batch, so they do
+        not count as repeats of a unique column."""
+        copies: dict[int, list[np.ndarray]] = {}
+        seen: dict[int, dict[str, np.ndarray]] = {}
+        retract: dict[int, dict[str, set[int]]] = {}
+        copy_codes = np.zeros(0, np.int64)
+        for name in self.identities:
+            later_by_chunk: dict[int, list[np.ndarray]] = {}
+            for records in self._keys(name).partitions():
+                if name != "primary_key" and len(copy_codes):
+                    codes = (records["chunk"].astype(np.int64) << 32) | records["pos"]
+                    records = records[~np.isin(codes, copy_codes)]
+                records = records[np.lexsort((records["chunk"], records["key"]))]
+                first, later = _runs(records["key"])
+                if not later.any():
+                    continue
+                copy = later & (records["print"] == records["print"][first]) \
+                    if name == "primary_key" else np.zeros(len(records), bool)
+                other = later & ~copy
+                _by_chunk(records["chunk"][copy], records["pos"][copy], copies)
+                _by_chunk(records["chunk"][other], records["pos"][other], later_by_chunk)
+                if self.quarantine_all[name] and other.any():
+                    heads = records[np.unique(first[other])]
+                    for c, v in zip(heads["chunk"].tolist(), heads["key"].tolist(),
+                                    strict=True):
+                        retract.setdefault(c, {}).setdefault(name, set()).add(v)
+            for c, positions in _joined(later_by_chunk).items():
+                seen.setdefault(c, {})[name] = positions
+            if name == "primary_key" and copies:
+                copy_codes = np.concatenate([
+                    (np.int64(c) << 32) | p.astype(np.int64) for c, p in _joined(copies).items()])
+        return Repeats(_joined(copies), seen, retract)
 
     def tracks(self, contract: object) -> bool:
         """Whether rows accepted now may have to leave later (keys or labels tracked)."""
         return bool(self.identities) or getattr(contract, "target", None) is not None
 
     def remember_groups(self, chunk: int, groups: np.ndarray, labels: np.ndarray) -> None:
-        """Keep a chunk's (feature group, label) pairs for the conflict check."""
+        """Spill a chunk's (feature group, label) pairs for the conflict check."""
         if len(groups):
-            self.groups.append((chunk, groups, labels))
+            records = np.empty(len(groups), _GROUPS)
+            records["key"], records["label"], records["chunk"] = groups, labels, chunk
+            self._groups().append(records)
 
     def conflicting_groups(self) -> dict[int, set[int]]:
         """Per chunk, the feature groups that carry two different labels across the
-        batch (conflicts inside one chunk were already caught there)."""
-        if not self.groups:
-            return {}
-        frame = pl.DataFrame({
-            "chunk": np.concatenate([np.full(len(g), c, np.int64) for c, g, _ in self.groups]),
-            "group": np.concatenate([g for _, g, _ in self.groups]),
-            "label": np.concatenate([lab for _, _, lab in self.groups])})
-        bad = frame.group_by("group").agg(pl.col("label").n_unique().alias("n"),
-                                          pl.col("chunk").n_unique().alias("chunks"))
-        bad = bad.filter((pl.col("n") > 1) & (pl.col("chunks") > 1)).select("group")
-        if bad.is_empty():
-            return {}
-        hits = frame.join(bad, on="group", how="semi").select("chunk", "group").unique()
+        batch (conflicts inside one chunk were already caught there), one partition of
+        groups in memory at a time."""
         out: dict[int, set[int]] = {}
-        for c, g in hits.iter_rows():
-            out.setdefault(int(c), set()).add(int(g))
+        for records in self._groups().partitions():
+            frame = pl.DataFrame({"chunk": records["chunk"], "group": records["key"],
+                                  "label": records["label"]})
+            bad = frame.group_by("group").agg(pl.col("label").n_unique().alias("n"),
+                                              pl.col("chunk").n_unique().alias("chunks"))
+            bad = bad.filter((pl.col("n") > 1) & (pl.col("chunks") > 1)).select("group")
+            if bad.is_empty():
+                continue
+            hits = frame.join(bad, on="group", how="semi").select("chunk", "group").unique()
+            for c, g in hits.iter_rows():
+                out.setdefault(int(c), set()).add(int(g))
         return out
+
+    def _keys(self, name: str) -> Spill:
+        if name not in self.spills:
+            self.spills[name] = Spill(self.folder / f"keys-{name}", _KEYS)
+        return self.spills[name]
+
+    def _groups(self) -> Spill:
+        if "" not in self.spills:  # no identity has an empty name
+            self.spills[""] = Spill(self.folder / "groups", _GROUPS)
+        return self.spills[""]
 
 
 def _fingerprints(frame: pl.DataFrame, raw_cols: list[str]) -> np.ndarray:

@@ -11,8 +11,9 @@ staged files committed: the quarantine first, then the rows with the batch recor
 Delta version each. A failure or a kill before that commit leaves no version, only
 unreferenced files (removed on failure; Delta's VACUUM removes those of a kill).
 
-Memory: one chunk of rows plus the cross-chunk index (see ``batch_index``), the staged
-files' list and mergeable statistics, whatever the length of the batch.
+Memory: one chunk of rows, the staged files' list and mergeable statistics, whatever the
+length of the batch; the keys and label groups that tie chunks together are spilled to
+disk and resolved one partition at a time (see ``batch_index``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pyarrow as pa
 from lockgate.config import Settings
 from lockgate.data import quarantine as quarantine_table
 from lockgate.data import table as delta
-from lockgate.data.batch_index import CrossChunk, key_values
+from lockgate.data.batch_index import CrossChunk, Repeats, key_values
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus, check_results
 from lockgate.data.chunk_reader import Chunk, ChunkedRead
 from lockgate.data.contract import Contract
@@ -126,7 +127,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         for number, chunk in enumerate(read):
             source_name = chunk.source
             screened, cross = _screen_chunk(chunk, contract, settings, landed, options,
-                                            cross, number)
+                                            cross, number, work)
             contract = screened.contract
             for code in screened.changes:
                 if code not in changes:
@@ -202,19 +203,20 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
 
 
 def _screen_chunk(chunk: Chunk, contract: Contract, settings: Settings, landed: Any,
-                  options: Any, cross: CrossChunk | None, number: int) -> tuple[Any, Any]:
+                  options: Any, cross: CrossChunk | None, number: int,
+                  work: Path) -> tuple[Any, Any]:
     from lockgate.data import ingestion
     from lockgate.data.source import Batch
 
     batch = Batch(chunk.frame, chunk.source, "", chunk.records, chunk.decimal_comma)
     if cross is None:
-        cross = _cross_chunk(contract)
+        cross = _cross_chunk(contract, work / "cross")
     screened = ingestion.screen(batch, contract, settings, landed=landed,
                                 upsert=options.mode == "upsert", cross=cross, chunk=number)
     return screened, cross
 
 
-def _cross_chunk(contract: Contract) -> CrossChunk:
+def _cross_chunk(contract: Contract, folder: Path) -> CrossChunk:
     identities: dict[str, list[str]] = {}
     quarantine_all: dict[str, bool] = {}
     if contract.primary_key:
@@ -224,7 +226,7 @@ def _cross_chunk(contract: Contract) -> CrossChunk:
         if spec.unique:
             identities[spec.name] = [spec.name]
             quarantine_all[spec.name] = True
-    return CrossChunk(identities, quarantine_all)
+    return CrossChunk(identities, quarantine_all, folder)
 
 
 def _remember_groups(cross: CrossChunk, contract: Contract, normalized: pl.DataFrame,
@@ -272,59 +274,142 @@ def _count(totals: _Totals, outcome: Any, first_row: int) -> None:
 def _retract(path: StoragePath, work: Path, staged: list[_Staged], cross: CrossChunk,
              contract: Contract, totals: _Totals,
              observe: ChunkObserver | None) -> list[Path]:
-    """Move out of the staged accepted files the rows found wrong only later in the
-    batch: first rows of a key repeated (with other values) in a later chunk, and
-    members of a feature group whose label differs in another chunk."""
+    """Apply what only the whole batch shows, chunk by chunk: rows of a later chunk whose
+    key came earlier leave the accepted rows (an exact copy is skipped, another row is
+    quarantined as a duplicate; already quarantined, it gets that reason too), so do the
+    first rows of such keys when every member fails, and the members of a feature group
+    whose label differs in another chunk."""
+    repeats = cross.repeats()
     conflicts = cross.conflicting_groups()
-    chunks = sorted(set(cross.retract) | set(conflicts))
     held: list[Path] = []
-    features = conflict_features(contract)
-    for number in chunks:
+    for number in sorted(repeats.chunks() | set(conflicts)):
         entry = staged[number]
+        quarantined = work / f"q{number}.parquet"
+        if quarantined.exists():
+            _amend_quarantined(quarantined, number, entry, repeats, cross, totals)
         if entry.accepted is None or entry.positions is None:
             continue
-        frame = delta.read_staged(path, entry.accepted)
-        reasons: list[pl.Expr] = []
-        for name, keys in cross.identities.items():
-            wanted = cross.retract.get(number, {}).get(name)
-            if not wanted:
-                continue
+        moved = _move_accepted(path, work, entry, number, repeats, conflicts.get(number),
+                               cross, contract, totals)
+        if moved is not None:
+            if moved[0] is not None:
+                held.append(moved[0])
+            if observe is not None:
+                observe(number, moved[1])
+    return held
+
+
+def _codes(cross: CrossChunk) -> dict[str, str]:
+    return {name: f"duplicate:{'+'.join(keys)}" if name == "primary_key" else f"unique:{name}"
+            for name, keys in cross.identities.items()}
+
+
+def _move_accepted(path: StoragePath, work: Path, entry: _Staged, number: int,
+                   repeats: Repeats, groups: set[int] | None, cross: CrossChunk,
+                   contract: Contract, totals: _Totals) -> tuple[Path | None, pl.DataFrame] | None:
+    """Rewrite one chunk's staged accepted rows without its late-found failures (into a
+    quarantine part file, returned) and its exact copies (skipped)."""
+    if entry.accepted is None or entry.positions is None:
+        return None
+    positions = np.load(entry.positions)
+    copies = repeats.copies.get(number)
+    copy = np.isin(positions, copies) if copies is not None else np.zeros(len(positions), bool)
+    codes = _codes(cross)
+    frame: pl.DataFrame | None = None
+    reasons: list[pl.Expr] = []
+    for name, keys in cross.identities.items():
+        hit = np.zeros(len(positions), bool)
+        later = repeats.seen.get(number, {}).get(name)
+        if later is not None:
+            hit |= np.isin(positions, later)
+        wanted = repeats.retract.get(number, {}).get(name)
+        if wanted:
+            frame = frame if frame is not None else delta.read_staged(path, entry.accepted)
             values, present = key_values(frame, keys)
-            hit = present & np.isin(values, np.fromiter(wanted, np.int64))
-            code = f"duplicate:{'+'.join(keys)}" if name == "primary_key" else f"unique:{name}"
-            reasons.append(pl.when(pl.Series(hit)).then(pl.lit(code)))
-        groups = conflicts.get(number)
-        if groups and features is not None:
-            hashed = frame.select(group_hash(features)).to_series().to_numpy().view(np.int64)
-            member = np.isin(hashed, np.fromiter(groups, np.int64))
+            hit |= present & np.isin(values, np.fromiter(wanted, np.int64))
+        if hit.any():
+            reasons.append(pl.when(pl.Series(hit)).then(pl.lit(codes[name])))
+    features = conflict_features(contract)
+    if groups and features is not None:
+        frame = frame if frame is not None else delta.read_staged(path, entry.accepted)
+        hashed = frame.select(group_hash(features)).to_series().to_numpy().view(np.int64)
+        member = np.isin(hashed, np.fromiter(groups, np.int64))
+        if member.any():
             reasons.append(pl.when(pl.Series(member)).then(
                 pl.lit(f"conflict:{contract.target}#") + group_id(group_hash(features))))
-        if not reasons:
-            continue
-        listed = frame.select(pl.concat_list(reasons).list.drop_nulls().alias(REASONS))
-        failed = listed[REASONS].list.len() > 0
-        if not failed.any():
-            continue
-        positions = np.load(entry.positions)
+    if not reasons and not copy.any():
+        return None
+    frame = frame if frame is not None else delta.read_staged(path, entry.accepted)
+    listed = frame.select(pl.concat_list(reasons).list.drop_nulls().alias(REASONS)) \
+        if reasons else pl.DataFrame({REASONS: [[]] * frame.height},
+                                     schema={REASONS: pl.List(pl.String)})
+    failed = (listed[REASONS].list.len() > 0).to_numpy() & ~copy
+    part = None
+    if failed.any():
         out = frame.filter(failed)
-        held.append(work / f"r{number}.parquet")
+        part = work / f"r{number}.parquet"
         pl.DataFrame({
-            ROW: pl.Series(positions[failed.to_numpy()] + entry.first_row, dtype=pl.Int64),
+            ROW: pl.Series(positions[failed] + entry.first_row, dtype=pl.Int64),
             REASONS: listed.filter(failed)[REASONS],
             RAW_JSON: out.select(pl.struct(pl.all()).struct.json_encode()).to_series(),
-        }).write_parquet(held[-1])
-        kept = frame.filter(~failed)
-        delta.discard_staged(path, [entry.accepted])
-        entry.accepted = delta.stage_file(path, kept) if kept.height else None
-        moved = out.height
-        totals.accepted -= moved
-        totals.quarantined += moved
-        for codes in listed.filter(failed)[REASONS].to_list():
-            for code in {c.split("#")[0] for c in codes}:
+        }).write_parquet(part)
+        for found in listed.filter(failed)[REASONS].to_list():
+            for code in {c.split("#")[0] for c in found}:
                 totals.add(code, 1)
-        if observe is not None:
-            observe(number, kept)
-    return held
+    kept = frame.filter(~failed & ~copy)
+    delta.discard_staged(path, [entry.accepted])
+    entry.accepted = delta.stage_file(path, kept) if kept.height else None
+    moved, skipped = int(failed.sum()), int(copy.sum())
+    totals.accepted -= moved + skipped
+    totals.quarantined += moved
+    _skip(totals, positions[copy] + entry.first_row)
+    return part, kept
+
+
+def _amend_quarantined(part: Path, number: int, entry: _Staged, repeats: Repeats,
+                       cross: CrossChunk, totals: _Totals) -> None:
+    """A chunk's quarantined rows that the whole batch shows to be exact copies leave
+    (skipped, their reasons uncounted); those whose key came earlier with other values
+    get the duplicate reason as well."""
+    frame = pl.read_parquet(part)
+    rows = frame[ROW].to_numpy() - entry.first_row
+    copies = repeats.copies.get(number)
+    copy = np.isin(rows, copies) if copies is not None else np.zeros(len(rows), bool)
+    changed = bool(copy.any())
+    extra: list[pl.Expr] = []
+    for name, code in _codes(cross).items():
+        later = repeats.seen.get(number, {}).get(name)
+        if later is None:
+            continue
+        hit = np.isin(rows, later) & ~copy
+        if hit.any():
+            has = frame[REASONS].list.contains(code).to_numpy()
+            add = hit & ~has
+            if add.any():
+                totals.add(code, int(add.sum()))
+                extra.append(pl.when(pl.Series(add)).then(pl.lit(code))
+                             .otherwise(pl.lit(None, pl.String)))
+                changed = True
+    if not changed:
+        return
+    for found in frame.filter(pl.Series(copy))[REASONS].to_list():
+        for code in {c.split("#")[0] for c in found}:
+            totals.counts[code] = totals.counts.get(code, 0) - 1
+    if extra:
+        frame = frame.with_columns(pl.concat_list([pl.col(REASONS), *extra])
+                                   .list.drop_nulls().alias(REASONS))
+    totals.quarantined -= int(copy.sum())
+    _skip(totals, rows[copy] + entry.first_row)
+    frame.filter(~pl.Series(copy)).write_parquet(part)
+
+
+def _skip(totals: _Totals, rows: np.ndarray) -> None:
+    """Rows found to be exact copies of an earlier chunk's: skipped, not ingested."""
+    n = len(rows)
+    totals.rows -= n
+    totals.deduplicated += n
+    if len(totals.copy_rows) < 10_000:
+        totals.copy_rows += rows[:10_000 - len(totals.copy_rows)].tolist()
 
 
 def _check_share(totals: _Totals, contract: Contract, options: Any, source: str,

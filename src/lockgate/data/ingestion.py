@@ -557,8 +557,9 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     ``landed``: the contract's table when the caller has it open (else it is opened to
     read the keys already landed). ``landing.dedupe_key``: the event id columns.
     ``cross``: the state of a batch read in chunks (``batch`` is then its chunk number
-    ``chunk``): keys of earlier chunks are checked and this chunk's remembered; the
-    statistics are then left to the caller (``Screening.normalized``).
+    ``chunk``): this chunk's keys are remembered (repeats across chunks are resolved at
+    the end of the batch); the statistics are then left to the caller
+    (``Screening.normalized``).
     """
     frame = batch.frame
     mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
@@ -599,8 +600,8 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     normalized = mark_landed_conflicts(normalized, contract, landed_groups(
         delta.table_path(settings, contract.table), contract, landed))
     if cross is not None:
-        normalized = cross.mark(normalized, [c for c in normalized.columns
-                                             if c.startswith("__src__")], chunk)
+        cross.remember(normalized, [c for c in normalized.columns
+                                    if c.startswith("__src__")], chunk)
     outcome = validate(normalized, contract, existing=existing, landed_rows=landed_rows,
                        dedupe_key=dedupe_key, upsert=upsert)
     if cross is not None:

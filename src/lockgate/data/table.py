@@ -130,6 +130,29 @@ def find_commit(path: TablePath, batch_id: str, table: DeltaTable | None = None)
     raise NotFoundError(f"Batch {batch_id} is not in the Delta log at {path}.")
 
 
+def history(table: DeltaTable, limit: int | None = None) -> list[dict[str, Any]]:
+    """``table.history(limit)`` with the right version numbers, and the object brought to
+    the newest version.
+
+    deltalake (1.6) numbers the commits it lists down from the version the object has
+    *loaded*, but lists the log as it is *now*: a commit that lands between the two
+    (another writer, ``lockgate gc``'s OPTIMIZE) shifts every number by one, so a batch
+    was found under the version of a compaction commit and registered twice, and VACUUM
+    could keep the wrong version. The listing is repeated until no commit landed while
+    it ran.
+    """
+    table.update_incremental()
+    while True:
+        loaded = table.version()
+        entries = table.history(limit)
+        table.update_incremental()
+        if table.version() == loaded:
+            return entries
+
+
+_history = history  # for functions whose ``history`` argument hides it
+
+
 def commits(path: TablePath, limit: int | None = None, *,
             table: DeltaTable | None = None) -> list[dict[str, Any]]:
     """Commits written by lockgate, newest first: ``{"version", "record"}``.
@@ -140,7 +163,7 @@ def commits(path: TablePath, limit: int | None = None, *,
     if table is None:
         return []
     out = []
-    for entry in table.history(limit):
+    for entry in history(table, limit):
         raw = entry.get(COMMIT_KEY)
         if raw:
             out.append({"version": int(entry["version"]), "record": json.loads(raw)})
@@ -175,7 +198,6 @@ def read_version(path: TablePath, table: str, version: int | None = None,
         except Exception:
             # `lockgate gc` compacted the version's files and vacuumed the originals: the
             # same rows are read from the compaction that followed it.
-            delta = open_table(path) or delta  # the history beyond the version loaded
             same = same_content_version(delta, version)
             if same == version:
                 raise
@@ -202,7 +224,7 @@ def same_content_version(delta: DeltaTable, version: int,
     caller has read it already.
     """
     operations = {int(e["version"]): e.get("operation")
-                  for e in (history if history is not None else delta.history())}
+                  for e in (history if history is not None else _history(delta))}
     same = version
     while operations.get(same + 1) in MAINTENANCE_OPERATIONS:
         same += 1
@@ -332,13 +354,19 @@ def commit_staged(path: TablePath, adds: list[AddAction], schema: pa.Schema,
 
 def _staged_reader(path: TablePath, adds: list[AddAction], schema: pa.Schema) -> Any:
     """The staged files' rows as one Arrow stream (local files, or objects read through
-    Polars' own object store)."""
+    Polars' own object store one file at a time: never the whole batch in memory)."""
     if not adds:
         return schema.empty_table().to_reader()
     files = [str(path / a.path) for a in adds]
-    if isinstance(path, ObjectLocation):
-        frame = pl.scan_parquet(files, storage_options=storage_options(path)).collect()
-        return frame.to_arrow().cast(schema).to_reader()
+    if isinstance(path, ObjectLocation):  # one staged file (one chunk) in memory at a time
+        options = storage_options(path)
+
+        def batches() -> Any:
+            for file in files:
+                yield from pl.read_parquet(file, storage_options=options).to_arrow() \
+                    .cast(schema).to_batches()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
     return pa.dataset.dataset(files, format="parquet", schema=schema).scanner().to_reader()
 
 

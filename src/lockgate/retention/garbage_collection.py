@@ -457,6 +457,11 @@ def _maintain(path: StoragePath, subject: Subject, name: str, keep: list[int] | 
                     f"file(s) removed by earlier commits, older than {done.retention_hours} h;"
                     f" files of {kept} kept" + (f"; policy {why}" if why else ""),
                     done.vacuumed_bytes))
+    if done.log_files:
+        record(Decision(subject, name, "vacuum",
+                        f"{'would remove' if dry_run else 'removed'} {len(done.log_files)} "
+                        f"Delta log file(s) before the checkpoint that the oldest kept "
+                        f"version ({kept.split(', ')[0]}) is read from"))
 
 
 # -- wording ------------------------------------------------------------------------

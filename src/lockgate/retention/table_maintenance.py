@@ -24,6 +24,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from lockgate.artifacts.object_store import object_store_for
+from lockgate.data.table import history as delta_history
 from lockgate.data.table import open_table, same_content_version
 from lockgate.location import StoragePath
 
@@ -45,6 +46,8 @@ class Maintenance:
         vacuumed_bytes: their bytes.
         kept_versions: versions whose files were kept.
         retention_hours: the VACUUM retention used (None: no VACUUM).
+        log_files: ``_delta_log`` entries (commits, checkpoints) removed (in a dry run:
+            would remove) because no kept version needs them.
     """
 
     path: StoragePath
@@ -54,6 +57,7 @@ class Maintenance:
     vacuumed_bytes: int
     kept_versions: tuple[int, ...]
     retention_hours: int | None
+    log_files: tuple[str, ...] = ()
 
 
 def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_seconds: float,
@@ -85,15 +89,46 @@ def maintain(path: StoragePath, *, keep_versions: Sequence[int] | None, grace_se
         return Maintenance(path, small, compacted, [], 0, (), None)
     hours = math.ceil(max(grace_seconds, min_age_seconds) / 3600)
     latest = table.version()
-    history = table.history()
+    history = delta_history(table)
     # a version compacted since stays readable through the compaction (same rows)
     kept = tuple(sorted({same_content_version(table, v, history)
                          for v in keep_versions if 0 <= v <= latest} | {latest}))
     sizes = file_sizes(path, ".parquet")
     files = table.vacuum(retention_hours=hours, dry_run=dry_run,
                          enforce_retention_duration=False, keep_versions=list(kept))
+    young = [v for v, at in age_of_versions(table).items()
+             if at > time.time() - max(grace_seconds, min_age_seconds)]
+    # the kept versions themselves, not their compactions: loading a version reads its
+    # own log entry even when its rows come from the compaction that followed it
+    own = [v for v in keep_versions if 0 <= v <= latest]
+    log = clean_log(path, min([*own, latest, *young]), dry_run=dry_run)
     return Maintenance(path, small, compacted, sorted(files),
-                       sum(sizes.get(f, 0) for f in files), kept, hours)
+                       sum(sizes.get(f, 0) for f in files), kept, hours, tuple(log))
+
+
+def clean_log(path: StoragePath, floor: int, *, dry_run: bool) -> list[str]:
+    """Remove the ``_delta_log`` entries no version from ``floor`` on needs.
+
+    Reading version v takes the newest checkpoint at or below v and the commits after
+    it, so everything before the newest checkpoint at or below ``floor`` (the oldest
+    version kept) can go: commits and older checkpoints. Without such a checkpoint
+    nothing is removed. Without this the log of a busy table or prediction log grows by
+    a commit file per batch forever (``cleanup_metadata`` of deltalake only follows the
+    table's ``logRetentionDuration`` property, not what lineage and the policy keep).
+    """
+    store = object_store_for(path)
+    entries = [(int(info.key.rsplit("/", 1)[-1][:20]), info.key)
+               for info in store.list("_delta_log/")
+               if info.key.rsplit("/", 1)[-1][:20].isdigit()]
+    checkpoints = [v for v, key in entries if ".checkpoint." in key and v <= floor]
+    if not checkpoints:
+        return []
+    start = max(checkpoints)
+    gone = sorted(key for v, key in entries if v < start)
+    if not dry_run:
+        for key in gone:
+            store.delete(key)
+    return gone
 
 
 def delta_tables(root: StoragePath) -> list[StoragePath]:
@@ -136,7 +171,7 @@ def age_of_versions(table: DeltaTable) -> dict[int, float]:
     """Each version's commit time (epoch seconds), from the Delta log."""
     now = time.time()
     return {int(e["version"]): float(e.get("timestamp", now * 1000)) / 1000
-            for e in table.history()}
+            for e in delta_history(table)}
 
 
 def _live_sizes(table: DeltaTable) -> list[int]:
