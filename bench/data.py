@@ -257,6 +257,9 @@ def main() -> None:
                         help="Rows of the CSV; several sizes give the peak-RSS-vs-size table.")
     parser.add_argument("--ingestion-only", action="store_true",
                         help="Only part 1 (CSV -> Delta), e.g. for the large sizes.")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="Only part 2 (validation vs the bare pass and pandera), at "
+                             "each --rows size.")
     parser.add_argument("--stream-rows", type=int, default=200_000)
     parser.add_argument("--skip-pandas", action="store_true",
                         help="Skip pandera-pandas (slow at millions of rows).")
@@ -274,6 +277,15 @@ def run(args: argparse.Namespace, work: Path) -> None:
     settings = Settings(home=work / "home")
     Store.open(settings)  # one-time store creation and migration, not per batch
     peaks: dict[int, dict[str, float]] = {}
+    if args.validation_only:
+        for n in args.rows:
+            path = work / "bench.csv"
+            print(f"generating {n:,} rows x 12 columns ...", flush=True)
+            make_csv_large(path, n)
+            _validation(report, path, n, args)
+            path.unlink()
+        report.emit()
+        return
     for n in args.rows:
         path = work / "bench.csv"
         print(f"generating {n:,} rows x 12 columns ...", flush=True)
