@@ -29,7 +29,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "tracking": ([], ["--points", "20000", "--mlflow-calls", "100"]),
     "serving": ([], ["--quick"]),
     "quality": ([], ["--rows", "1000000"]),  # drift stays at its full 1M rows
-    "data": ([], []),
+    "data": ([], ["--rows", "1000000", "--skip-pandas", "--stream-rows", "20000"]),
     "ui": ([], []),
     "monitoring": ([], []),
     "pipelines": ([], []),
