@@ -413,14 +413,21 @@ def _validation(report: harness.Report, path: Path, n: int, args: argparse.Names
             for a, b in zip(ours.samples, series[other].samples, strict=True)])
 
     bare = paired("bare Polars single pass")
+    base = series["bare Polars single pass"]
     report.add("validation throughput / bare pass (paired)", bare.show(1, "", 3),
                goal=f">= {TARGETS['vs_bare']}", met=bare.median >= TARGETS["vs_bare"],
-               note="validation speed is issue #16's part")
+               lockgate=f"{n / ours.wall.median:,.0f} rows/s",
+               baseline=f"{n / base.wall.median:,.0f} rows/s",
+               ratio=f"{bare.median:.2f} wall, {paired('bare Polars single pass', True).median:.2f}"
+                     " CPU")
     for peer, key in (("pandera-polars", "vs_pandera_polars"),
                       ("pandera-pandas", "vs_pandera_pandas")):
         if peer in series:
             ratio = paired(peer)
             report.add(f"lockgate / {peer} speed, wall (paired)", ratio.show(1, "x", 3),
+                       lockgate=f"{n / ours.wall.median:,.0f} rows/s",
+                       baseline=f"{n / series[peer].wall.median:,.0f} rows/s",
+                       ratio=f"{ratio.median:.2f}x wall, {paired(peer, True).median:.2f}x CPU",
                        goal=f"> {TARGETS[key]}x" if key == "vs_pandera_polars"
                        else f">= {TARGETS[key]}x",
                        met=ratio.median > TARGETS[key] if key == "vs_pandera_polars"
