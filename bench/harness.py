@@ -131,6 +131,10 @@ class Row:
     load_start: float
     load_end: float
     note: str = ""
+    #: for a comparison: lockgate's figure, the baseline's, and lockgate / baseline
+    lockgate: str = ""
+    baseline: str = ""
+    ratio: str = ""
 
 
 class Report:
@@ -143,12 +147,14 @@ class Report:
         self.emitted = 0
 
     def add(self, case: str, figure: str, *, series: Series | None = None, goal: str = "",
-            met: bool | None = None, note: str = "", wall: str = "", cpu: str = "") -> None:
+            met: bool | None = None, note: str = "", wall: str = "", cpu: str = "",
+            lockgate: str = "", baseline: str = "", ratio: str = "") -> None:
         """Record a figure; ``series`` supplies the wall and CPU columns."""
         if series is not None:
             wall, cpu = series.wall.show(), series.cpu.show()
         self.rows.append(Row(self.bench, case, figure, wall, cpu, goal, met,
-                             self.load_start, load_average(), note))
+                             self.load_start, load_average(), note, lockgate, baseline,
+                             ratio))
 
     def emit(self) -> None:
         """Print the rows not printed yet and append them to ``$LOCKGATE_BENCH_RESULTS``

@@ -13,10 +13,10 @@ and CPU. Evidently runs in its own interpreter (a child process) and reports its
 wall and CPU time for the report step alone.
 
 Evidently 0.7 does not import with pandas 3 (installed here), so it runs in its own
-interpreter: ``--evidently-python PATH`` (default ``bench/out/evidently-venv/bin/python``,
-made with ``python -m venv bench/out/evidently-venv && bench/out/evidently-venv/bin/pip
-install evidently "pandas<3" pyarrow``). Without one, that comparison is skipped and
-said so.
+interpreter: ``--evidently-python PATH`` (default ``$LOCKGATE_BENCH_EVIDENTLY_PYTHON``
+or ``/tmp/evidently-venv/bin/python``; made with ``python -m venv /tmp/evidently-venv &&
+/tmp/evidently-venv/bin/pip install evidently "pandas<3" pyarrow``). Without one,
+that comparison is skipped and said so.
 
     .venv/bin/python bench/quality.py                 # full sizes
     .venv/bin/python bench/quality.py --rows 1000000 --drift-rows 200000   # quick
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,8 @@ import harness  # bench/ is on sys.path when this file runs as a script
 from lockgate.quality import drift, profile
 
 OUT = Path(__file__).parent / "out"
-DEFAULT_EVIDENTLY = OUT / "evidently-venv" / "bin" / "python"
+DEFAULT_EVIDENTLY = Path(os.environ.get("LOCKGATE_BENCH_EVIDENTLY_PYTHON",
+                                        "/tmp/evidently-venv/bin/python"))
 SHIFTED = ("num_0", "num_1", "cat_0")
 _EVIDENTLY_SCRIPT = r"""
 import json, sys, time

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 
 from lockgate.config import Settings
@@ -29,3 +31,47 @@ def test_opening_a_current_store_does_not_import_alembic(settings: Settings) -> 
     assert out.stdout.strip() == "False"
     assert migration.current_revisions(Store.open(settings).writer) == \
         migration.head_revisions()
+
+
+@pytest.mark.postgres
+def test_upgrade_analyses_the_tables_a_migration_changed(pg_url: str) -> None:
+    """A column added to a full table gets planner statistics at once (core_0003_i21
+    left ``runs.deleted_at`` without any, and PostgreSQL took ``deleted_at IS NULL`` as
+    0.5% selective until autovacuum came by); tables no migration touched are left."""
+    store = Store(pg_url)
+    store.upgrade()
+    for index in range(300):
+        store.create_run(f"r{index}")
+    config = migration.alembic_config()
+    with store.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "core_0003_i21-1")
+    analysed_before = _last_analysed(store)
+    assert store.upgrade() is True
+    with store.read() as conn:
+        stats = conn.exec_driver_sql(
+            "SELECT null_frac FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = 'runs' AND attname = 'deleted_at'").scalars().all()
+    analysed = _last_analysed(store)
+    assert stats == [1.0]  # every run is live, and the planner knows it
+    assert analysed["runs"] is not None and analysed["runs"] != analysed_before["runs"]
+    assert analysed["params"] == analysed_before["params"]  # untouched by core_0003_i21
+
+
+def _last_analysed(store: Store) -> dict[str, object]:
+    with store.read() as conn:
+        return dict(conn.exec_driver_sql(
+            "SELECT relname, last_analyze FROM pg_stat_user_tables "
+            "WHERE schemaname = current_schema()").all())
+
+
+def test_changed_tables_are_those_whose_columns_or_indexes_differ(settings: Settings) -> None:
+    store = Store.open(settings)
+    with store.writer.begin() as conn:
+        before = migration.table_shapes(conn)
+        conn.exec_driver_sql("ALTER TABLE tags ADD COLUMN extra TEXT")
+        conn.exec_driver_sql("CREATE INDEX ix_notes_text ON notes (text)")
+        conn.exec_driver_sql("CREATE TABLE fresh (id INTEGER)")
+        after = migration.table_shapes(conn)
+    assert migration.changed_tables(before, after) == ["fresh", "notes", "tags"]
+    assert migration.changed_tables(after, after) == []

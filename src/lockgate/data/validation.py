@@ -18,6 +18,7 @@ from lockgate.data.batch_index import CROSS_COPY, CROSS_PREFIX
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, RAW
+from lockgate.data.repeats import later_repeat, repeated, repeated_rows
 
 #: Hidden columns set when a row's features and label conflict with a landed row's:
 #: the flag and the version that landed the other row (see ``label_conflicts``).
@@ -176,7 +177,7 @@ def _copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     if dedupe_key:
         key = list(dedupe_key)
         present = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
-        exprs.append(present & ~pl.struct(key).is_first_distinct())
+        exprs.append(present & later_repeat(key))
         if existing is not None and all(k in existing.columns for k in key):
             exprs.append(present & _in_landed(key, existing))
     if landed_rows is not None and not landed_rows.is_empty():
@@ -199,11 +200,11 @@ def _repeated_rows(frame: pl.DataFrame, identity: list[str],
     repeats at all. Only rows whose identity repeats can be such copies, so the (costly)
     comparison of every source value runs on those few rows, not on the batch."""
     key = pl.col(identity[0]) if len(identity) == 1 else pl.struct(identity)
-    repeated = frame.select(key.is_duplicated()).to_series()
-    if not repeated.any():
-        return repeated, True  # all False
+    repeats = repeated_rows(frame.select(key).to_series(), nulls_equal=True)
+    if not repeats.any():
+        return repeats.alias("copy"), True  # all False
     out = pl.Series("copy", [False] * frame.height, pl.Boolean)
-    index = repeated.arg_true()
+    index = repeats.arg_true()
     again = frame[index].select(~pl.struct(raw_cols).is_first_distinct()).to_series()
     return out.scatter(index, again), False
 
@@ -285,7 +286,7 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None,
         if CROSS_PREFIX + spec.name in hidden:
             seen = seen | pl.col(CROSS_PREFIX + spec.name)
         checks.append(Check(f"unique:{spec.name}",
-                            col.is_not_null() & (col.is_duplicated() | seen)))
+                            col.is_not_null() & (repeated([spec.name]) | seen)))
     return checks
 
 
@@ -304,7 +305,6 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
                      hidden: frozenset[str] = frozenset(),
                      keys_unique: bool = False) -> Check:
     keys = contract.primary_key
-    key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(list(keys))
     name = f"duplicate:{'+'.join(keys)}"
     if all(_has(existing, k) for k in keys) and existing is not None and existing.height:
         landed = existing.select(list(keys))
@@ -315,8 +315,8 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
         seen = pl.lit(False)
     if CROSS_PREFIX + "primary_key" in hidden:
         seen = seen | pl.col(CROSS_PREFIX + "primary_key")
-    in_batch = pl.lit(False) if keys_unique else key.is_duplicated() \
-        if contract.on_duplicate == "quarantine" else ~key.is_first_distinct()
+    in_batch = pl.lit(False) if keys_unique else repeated(list(keys)) \
+        if contract.on_duplicate == "quarantine" else later_repeat(list(keys))
     present = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
     return Check(name, present & (in_batch | seen))
 
