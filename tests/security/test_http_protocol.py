@@ -157,6 +157,18 @@ def test_blank_lines_between_requests_are_ignored(server: tuple[str, ServerThrea
         assert [_echoed(a)["path"] for a in _responses(sock, 2)] == ["/a", "/b"]
 
 
+def test_endless_blank_lines_are_not_buffered_without_bound(
+        server: tuple[str, ServerThread]) -> None:
+    _, thread = server
+    with _connect(thread) as sock:
+        try:
+            sock.sendall(b"\r\n" * (MAX_HEAD_BYTES + 1024))
+        except OSError:  # closed while sending: refused
+            return
+        answer = _refusal(sock)
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400")), answer[:200]
+
+
 MALFORMED = {
     "not http": b"GARBAGE\r\n\r\n",
     "bad request line": b"GET  HTTP/1.1 extra\r\nHost: 127.0.0.1\r\n\r\n",

@@ -169,7 +169,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         end = _head_end(buffered, max(start, seen - 2))
         if end < 0:
             self._pending = buffered
-            if len(buffered) - start > MAX_HEAD_BYTES:
+            if len(buffered) - start > MAX_HEAD_BYTES or start > MAX_HEAD_BYTES:
                 self._refuse(431, f"Request head larger than {MAX_HEAD_BYTES} bytes.")
             return view[:0]
         self._pending = b""
