@@ -1,7 +1,7 @@
 """Benchmark: lockgate serving vs `mlflow models serve` on the same fitted pipeline.
 
 Run: .venv/bin/python bench/serving.py [--seconds 15] [--concurrency 16] [--rounds 3]
-       [--mlflow-venv /tmp/18-mlflow-venv] [--quick]
+       [--mlflow-venv /tmp/18-mlflow-venv] [--compare-src OTHER/src] [--quick]
 MLflow runs from its own venv (``--mlflow-venv`` or ``$LOCKGATE_BENCH_MLFLOW_VENV``; its
 dependencies pin versions that differ from lockgate's), or from this venv's ``mlflow``.
 
@@ -12,14 +12,19 @@ keep-alive HTTP/1.1 client on asyncio streams (so the load generator's own CPU c
 small and equal for both), `--concurrency` connections each sending single-row requests
 back to back for `--seconds` after a warm-up. Servers are interleaved round by round
 (A B C D, then D C B A, ...), every round counts, and each figure is the median
-[min-max] over rounds, with the server's own CPU seconds per 1,000 requests (psutil,
-the server's process tree, over the measured window) and the load average. Goals (issue
-#18), at concurrency 16, one worker each:
+[min-max] over rounds: requests per second, p50 and p99 latency, and the server's own
+CPU milliseconds per request (psutil, the server's process tree, over the measured
+window), with the load average at the start and end of every round. Ratios pair the
+rounds of one interleaving (lockgate's round k against MLflow's round k), never a best
+of one side against another moment of the other. On a loaded machine the CPU per
+request ratio is the steadier figure, so it is reported next to the throughput ratio.
+``--compare-src`` adds ``lockgate serve`` run from another source tree (e.g. main's,
+before a change) as one more interleaved server. Goals (issue #18), at concurrency 16,
+one worker each:
 
-- single-row throughput: lockgate >= 10x MLflow, also with micro-batching off
-  (``micro_batch_rows=1``), so the ratio due to the design and the one due to the code
-  are both known;
-- p99 latency: lockgate <= 1/5 of MLflow's;
+- single-row throughput >= 10x MLflow with p99 latency <= 1/5 of MLflow's, both at
+  once; reported also with micro-batching off (``micro_batch_rows=1``), so the ratio
+  due to the design and the one due to the code are both known;
 - cold: the first request right after the server is ready, timed on its own;
 - the cost of prediction logging (<= 10% of throughput).
 """
@@ -49,6 +54,7 @@ N_FEATURES = 20
 sys.path.insert(0, str(Path(__file__).parent))
 import harness  # noqa: E402
 
+COMPARED = "lockgate (--compare-src)"
 LAUNCH = """
 import sys
 from lockgate.config import load_settings
@@ -77,7 +83,9 @@ def main() -> None:
                         help="Rounds (servers interleaved); every round counts (median).")
     parser.add_argument("--mlflow-venv", default=os.environ.get(
         "LOCKGATE_BENCH_MLFLOW_VENV", "/tmp/18-mlflow-venv"))
-    parser.add_argument("--quick", action="store_true", help="5 s per server, one round.")
+    parser.add_argument("--compare-src", help="Also serve from this source tree (its src/).")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"5 s per server, {harness.REPEATS} rounds.")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: load spec file
     args = parser.parse_args()
     if args.load:
@@ -88,7 +96,8 @@ def main() -> None:
     rounds = harness.REPEATS if args.quick else max(harness.REPEATS, args.rounds)
     work = Path(tempfile.mkdtemp(prefix="lockgate-bench-"))
     try:
-        _run(work, seconds, args.warmup, args.concurrency, rounds, _mlflow_bin(args))
+        _run(work, seconds, args.warmup, args.concurrency, rounds, _mlflow_bin(args),
+             args.compare_src)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -101,7 +110,7 @@ def _mlflow_bin(args: argparse.Namespace) -> Path | None:
 
 
 def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: int,
-         mlflow_bin: Path | None) -> None:
+         mlflow_bin: Path | None, compare_src: str | None = None) -> None:
     report = harness.Report("serving")
     rows = _fit_and_register(work, mlflow_bin)
     results: dict[str, list[dict[str, Any]]] = {}
@@ -116,6 +125,9 @@ def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: in
         "lockgate (micro-batching off)": (
             [sys.executable, "-c", LAUNCH], "/predict", "/health", lambda row: row),
     }
+    if compare_src:
+        targets[COMPARED] = ([str(VENV_BIN / "lockgate"), "serve", "bench@production"],
+                             "/predict", "/health", lambda row: row)
     if mlflow_bin is not None:
         targets["mlflow models serve"] = (
             [str(mlflow_bin / "mlflow"), "models", "serve", "-m", str(work / "mlflow-model"),
@@ -126,11 +138,15 @@ def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: in
     for round_no, name in plan:
         command, path, health, wrap = targets[name]
         port = _free_port()
-        flag = (["--port", str(port)] if name in ("lockgate", "lockgate (no prediction log)")
+        flag = (["--port", str(port)] if name in ("lockgate", "lockgate (no prediction log)",
+                                                  COMPARED)
                 else [str(port)] if "micro-batching off" in name else ["-p", str(port)])
         # MLflow starts `uvicorn` from PATH: its own venv's, not this one's.
         server_env = env if "lockgate" in name else {
             **env, "PATH": f"{command[0].rsplit('/', 1)[0]}{os.pathsep}{env['PATH']}"}
+        if name == COMPARED:
+            server_env = {**env, "PYTHONPATH": str(Path(compare_src or "") / "src")}
+        load_before = harness.load_average()
         server = subprocess.Popen([*command, *flag], env=server_env, cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   start_new_session=True)
@@ -148,11 +164,15 @@ def _run(work: Path, seconds: float, warmup: float, concurrency: int, rounds: in
             measured = json.loads(done.stdout)
             measured["server_cpu_s"] = _tree_cpu(server.pid) - cpu_before
             measured["first_ms"] = first * 1000
+            measured["cpu_ms"] = 1000 * measured["server_cpu_s"] / max(1, measured["requests"])
             measured["mean_batch_rows"] = _mean_batch(port) if "lockgate" in name else None
+            measured["load"] = (load_before, harness.load_average())
             print(f"round {round_no + 1} {name:30s} {measured['rps']:8.1f} req/s  p50 "
-                  f"{measured['p50_ms']:7.1f} ms  p99 {measured['p99_ms']:7.1f} ms  "
-                  f"errors {measured['errors']}"
-                  + (f"  mean rows per model call {measured['mean_batch_rows']:.1f}"
+                  f"{measured['p50_ms']:7.1f} ms  p99 {measured['p99_ms']:7.1f} ms  server "
+                  f"CPU {measured['cpu_ms']:6.2f} ms/req  first {measured['first_ms']:6.0f} ms"
+                  f"  errors {measured['errors']}  load {load_before:.1f}->"
+                  f"{measured['load'][1]:.1f}"
+                  + (f"  rows per model call {measured['mean_batch_rows']:.1f}"
                      if measured["mean_batch_rows"] else ""), flush=True)
             results.setdefault(name, []).append(measured)
         finally:
@@ -350,30 +370,42 @@ def _report(report: harness.Report, results: dict[str, list[dict[str, Any]]],
         return harness.Spread.of([r[key] for r in results[name]])
 
     for name, rounds in results.items():
-        per_k = harness.Spread.of([1000 * r["server_cpu_s"] / max(1, r["requests"])
-                                   for r in rounds])
         report.add(f"{name}: throughput, concurrency {concurrency}",
-                   f"{spread(name, 'rps').show(1, 'req/s', 4)}; p99 "
+                   f"{spread(name, 'rps').show(1, 'req/s', 4)}; p50 "
+                   f"{spread(name, 'p50_ms').show(1, 'ms')}; p99 "
                    f"{spread(name, 'p99_ms').show(1, 'ms')}; errors "
                    f"{sum(r['errors'] for r in rounds)}",
                    wall=f"{seconds:.0f} s per round x {len(rounds)}",
-                   cpu=f"server {per_k.show(1, 's per 1k requests')}")
+                   cpu=f"server {spread(name, 'cpu_ms').show(1, 'ms per request')}")
         report.add(f"{name}: first request after ready (cold)",
                    spread(name, "first_ms").show(1, "ms"))
     peer = results.get("mlflow models serve")
-    for ours in ("lockgate", "lockgate (micro-batching off)"):
-        if peer is None:
-            report.add(f"{ours} / mlflow throughput", "MLflow not installed", goal=">= 10x",
-                       met=False, note="install it in a venv and pass --mlflow-venv")
+    for ours in ("lockgate", "lockgate (micro-batching off)", COMPARED):
+        if ours not in results:
             continue
-        rps = harness.Spread.of([harness.ratio(a["rps"], b["rps"])
-                                 for a, b in zip(results[ours], peer, strict=True)])
-        p99 = harness.Spread.of([harness.ratio(a["p99_ms"], b["p99_ms"])
-                                 for a, b in zip(results[ours], peer, strict=True)])
+        if peer is None:
+            report.add(f"{ours} / mlflow throughput", "MLflow not installed",
+                       goal=">= 10x and p99 <= 1/5", met=False,
+                       note="install it in a venv and pass --mlflow-venv")
+            continue
+        pairs = list(zip(results[ours], peer, strict=True))
+        rps = harness.Spread.of([harness.ratio(a["rps"], b["rps"]) for a, b in pairs])
+        p99 = harness.Spread.of([harness.ratio(a["p99_ms"], b["p99_ms"]) for a, b in pairs])
+        cpu = harness.Spread.of([harness.ratio(b["cpu_ms"], a["cpu_ms"]) for a, b in pairs])
         report.add(f"{ours} / mlflow throughput (paired rounds)", rps.show(1, "x", 3),
                    goal=">= 10x", met=rps.median >= 10)
         report.add(f"{ours} / mlflow p99 latency (paired rounds)", p99.show(1, "", 3),
                    goal="<= 0.2", met=p99.median <= 0.2)
+        report.add(f"{ours}: mlflow's server CPU per request / lockgate's (paired rounds)",
+                   cpu.show(1, "x", 3), note="steadier than req/s under load")
+        report.add(f"{ours}: the goal of issue #18", f"{rps.median:.3g}x, p99 ratio "
+                   f"{p99.median:.3g}", goal=">= 10x MLflow with p99 <= 1/5 of MLflow's",
+                   met=rps.median >= 10 and p99.median <= 0.2)
+    if COMPARED in results:
+        change = harness.Spread.of([harness.ratio(b["cpu_ms"], a["cpu_ms"]) for a, b in
+                                    zip(results["lockgate"], results[COMPARED], strict=True)])
+        report.add("this src / --compare-src: server CPU per request saved (paired rounds)",
+                   change.show(1, "x", 3))
     bare = results.get("lockgate (no prediction log)")
     if bare:
         cost = harness.Spread.of([1 - harness.ratio(a["rps"], b["rps"])

@@ -110,9 +110,9 @@ PUBLIC = {
         "DemoContext",
     ],
     "lockgate.security": [
-        "DeadlineH11Protocol", "GuardError", "GuardPolicy", "HttpGuard", "OutboundPolicy",
-        "OutboundURLError", "ServerThread", "blocked", "json_too_deep", "post_json",
-        "run_server", "server_config",
+        "DeadlineH11Protocol", "DeadlineHttpToolsProtocol", "GuardError", "GuardPolicy",
+        "HttpGuard", "OutboundPolicy", "OutboundURLError", "ServerThread", "blocked",
+        "json_too_deep", "post_json", "run_server", "server_config",
     ],
     "lockgate.server": [
         "Access", "AuthMiddleware", "RateLimiter", "TeamServer", "create_server_app",

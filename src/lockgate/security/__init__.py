@@ -2,16 +2,13 @@
 guard of outbound URLs. Part of the core: every stage may import it."""
 
 from lockgate.security.http_guard import GuardError, GuardPolicy, HttpGuard, json_too_deep
-from lockgate.security.http_server import (
-    DeadlineH11Protocol,
-    ServerThread,
-    run_server,
-    server_config,
-)
+from lockgate.security.http_protocol import DeadlineH11Protocol, DeadlineHttpToolsProtocol
+from lockgate.security.http_server import ServerThread, run_server, server_config
 from lockgate.security.outbound import OutboundPolicy, OutboundURLError, blocked, post_json
 
 __all__ = [
     "DeadlineH11Protocol",
+    "DeadlineHttpToolsProtocol",
     "GuardError",
     "GuardPolicy",
     "HttpGuard",

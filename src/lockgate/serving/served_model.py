@@ -33,6 +33,10 @@ class ServedModel:
     #: The pipeline's ``predict`` is exactly ``classes_[argmax(predict_proba)]``, so a
     #: binary request needs one model call, not two.
     labels_from_proba: bool = False
+    #: The pipeline's ``predict`` is ``classes_[1]`` wherever ``predict_proba[:, 1] > 0.5``
+    #: and ``classes_[0]`` wherever it is below; only rows at exactly 0.5 (a decision
+    #: value too small for the probability to show its sign) need ``predict`` as well.
+    labels_off_ties: bool = False
     #: What a feedback label must be (the target's type and classes).
     label_rule: LabelRule | None = None
     #: sha256 of the registered package archive: with ``version``, what is pinned.
@@ -65,6 +69,7 @@ class ServedModel:
         if self.problem_type == "binary" and hasattr(pipeline, "predict_proba"):
             proba = pipeline.predict_proba(frame)
             raw = (pipeline.classes_.take(proba.argmax(axis=1)) if self.labels_from_proba
+                   else _labels_off_ties(pipeline, frame, proba) if self.labels_off_ties
                    else pipeline.predict(frame))
             return _labels(raw), [float(p) for p in proba[:, 1]]
         raw = pipeline.predict(frame)
@@ -94,6 +99,34 @@ def labels_from_proba(pipeline: Any) -> bool:
             and getattr(final, "n_outputs_", 1) == 1)
 
 
+def labels_off_ties(pipeline: Any) -> bool:
+    """Whether a binary ``pipeline.predict`` is decided by ``predict_proba`` except at 0.5.
+
+    True for a binary HistGradientBoostingClassifier (its ``predict`` is
+    ``classes_[raw > 0]`` and ``predict_proba[:, 1]`` is ``expit(raw)``, which is above
+    0.5 only for ``raw > 0`` and below it only for ``raw < 0``), where serving otherwise
+    ran the whole model twice per call. Not for an estimator not checked here.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    final = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+    kind = type(final)
+    return (kind.predict is HistGradientBoostingClassifier.predict
+            and kind.predict_proba is HistGradientBoostingClassifier.predict_proba
+            and len(getattr(final, "classes_", ())) == 2)
+
+
+def _labels_off_ties(pipeline: Any, frame: pd.DataFrame, proba: np.ndarray) -> Any:
+    """Labels from the positive probability; rows at exactly 0.5 from ``predict``."""
+    positive = proba[:, 1]
+    labels = pipeline.classes_.take((positive > 0.5).astype(np.intp))
+    ties = np.flatnonzero(positive == 0.5)
+    if ties.size:
+        labels[ties] = pipeline.predict(frame.iloc[ties])
+    return labels
+
+
 def load_served(registry: Registry, name: str, version: int, *,
                 allow_unknown_fields: bool = False, max_batch_rows: int = 1000) -> ServedModel:
     """Load and verify a version's package and derive everything serving needs."""
@@ -111,7 +144,8 @@ def load_served(registry: Registry, name: str, version: int, *,
     dates = tuple((c.name, c.type == "datetime") for c in package.contract.features
                   if c.is_temporal)
     return ServedModel(name, version, package, schema, problem_type, dates,
-                       labels_from_proba(package.pipeline), label_rule=rule,
+                       labels_from_proba(package.pipeline),
+                       labels_off_ties=labels_off_ties(package.pipeline), label_rule=rule,
                        digest=mv.package_sha256)
 
 
