@@ -28,6 +28,7 @@ from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, close_matches
 from lockgate.registry.errors import ModelNotFoundError, PackageError, RegistryError
+from lockgate.registry.feature_importance import package_importance
 from lockgate.registry.holdout import holdout_from_data
 from lockgate.registry.model_card import render_card
 from lockgate.registry.package import (
@@ -204,6 +205,7 @@ class Registry:
             holdout = holdout_from_data(evaluation, typed, self.settings)
         actor = actor or current_actor()
         predictions = holdout_prediction_profile(pipeline, holdout, typed, evaluation)
+        importance = package_importance(pipeline, holdout, typed, evaluation)
         self._ensure_model(name, description)
         for _attempt in range(5):  # another writer may take the same number: retry
             version = self._next_version(name)
@@ -214,6 +216,7 @@ class Registry:
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
                     lineage=lineage, model_card="", examples=examples or [], holdout=holdout,
                     prediction_profile=predictions,
+                    feature_importance=importance.to_dict() if importance else None,
                 ), folder, card=_card_for(name, version, evaluation, typed, lineage,
                                           description))
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")
