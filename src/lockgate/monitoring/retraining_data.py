@@ -9,7 +9,8 @@ combined rows by entity or time exactly as the champion's training did. The newe
 widened to every labeled row of the same customer (the contract's entity, else its
 primary key): the replay scores champion and challenger on it, so the replay is on live
 traffic and customers the challenger never saw. The held-back request ids are recorded
-with the training data, so the registry's holdout lookup by key leaves them out too. ``window`` keeps only the rows whose event time is within that
+with the training data, so the registry's holdout lookup by key leaves them out too.
+``window`` keeps only the rows whose event time is within that
 duration of the newest (a policy for a world that changed: old rows may teach the old
 regime).
 """
