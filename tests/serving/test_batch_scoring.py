@@ -91,6 +91,28 @@ def test_a_missing_required_column_fails_before_anything_is_written(
     assert read_predictions(settings, "churn").height == before
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+def test_a_failure_after_chunks_were_written_leaves_no_output_and_no_log(
+        world: tuple[Settings, Registry], tmp_path: Path, suffix: str) -> None:
+    """The output is streamed chunk by chunk: a chunk that fails after others were
+    written still leaves no output file, no partial file and no logged prediction."""
+    settings, _ = world
+    rows = make_frame(30, seed=7).select("customer_id", *FEATURES).to_dicts()
+    for row in rows[20:]:
+        del row["tenure"]  # the third chunk lacks a column the model needs
+    source = tmp_path / "in.jsonl"
+    pl.DataFrame(rows[:20]).write_ndjson(source)
+    with source.open("a") as handle:
+        handle.write(pl.DataFrame(rows[20:]).write_ndjson())
+    before = read_predictions(settings, "churn").height
+    out = tmp_path / f"s.{suffix}"
+    with pytest.raises(BatchScoringError, match="no column"):
+        predict_batch("churn@production", source, out=out, settings=settings,
+                      chunk_rows=10)
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    assert read_predictions(settings, "churn").height == before
+
+
 def test_a_table_version_is_scored_into_a_table(world: tuple[Settings, Registry]) -> None:
     settings, _ = world
     frame = make_frame(40, seed=7)
