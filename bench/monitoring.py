@@ -190,7 +190,7 @@ def main() -> None:
         pipeline = fitted(reference)
         spec = contract()
         reference_profile = profile(reference, contract=Contract.from_dict(spec)).to_dict()
-        model = WatchedModel("bench", 1, pipeline, spec, reference_profile,
+        model = WatchedModel("bench", 1, pipeline, Contract.from_dict(spec), reference_profile,
                              {"problem_type": "binary", "primary_metric": "accuracy",
                               "metrics": {"accuracy": 0.9}})
         span = window_span(BASE + 3600, 3600, 300)
