@@ -48,10 +48,10 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.time() + 20
+        deadline = time.time() + 120
         while not self.server.started:
             if time.time() > deadline:
-                raise RuntimeError("the dashboard did not start within 20 s")
+                raise RuntimeError("the dashboard did not start within 120 s")
             time.sleep(0.05)
         return self
 

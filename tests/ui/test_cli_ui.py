@@ -42,10 +42,10 @@ def test_serves_on_loopback(tmp_path: Path) -> None:
         [sys.executable, "-m", "lockgate.cli.main", "ui", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 180  # a hang guard: a loaded machine starts slowly
         while True:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
                 break
             except httpx.TransportError:
                 if time.time() > deadline or process.poll() is not None:
@@ -53,10 +53,11 @@ def test_serves_on_loopback(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert response.status_code == 200
         assert "No runs recorded yet" in response.text
-        rebound = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "evil.example"})
+        rebound = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "evil.example"},
+                            timeout=30)
         assert rebound.status_code == 403
     finally:
         process.terminate()
-        output = process.communicate(timeout=10)[0]
+        output = process.communicate(timeout=60)[0]
     assert f"http://127.0.0.1:{port}/" in output
     assert "read-only; to edit notes set LOCKGATE_UI_TOKEN" in output
