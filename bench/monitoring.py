@@ -2,14 +2,21 @@
 against the same drift computation done by Evidently, in one run.
 
     .venv/bin/python bench/monitoring.py [--rows 1000000] [--reference-rows 200000]
+                                         [--repeats 3]
                                          [--evidently-python PATH | --skip-evidently]
+
+Through ``bench/harness.py``: lockgate cold, lockgate warm and Evidently interleaved
+(A B C A B C ...), at least three repeats, median [min-max] of wall and CPU, load at
+start and end. Each cold repeat gets a fresh home (no stored bucket profiles).
 
 lockgate's figure is a whole window, cold: read the prediction-log Delta table, profile
 12 five-minute buckets (input features, predictions, latency histogram, contract checks)
 and store them, merge, drift against the reference profile, prediction drift, the
 feedback join, and record the window. The warm figure is the same window again, merged
 from the stored bucket profiles. Evidently's figure is only its DataDriftPreset over the
-same reference and current feature frames (pandas conversion not counted).
+same reference and current feature frames: the comparable figure includes reading
+the two Parquet files (as lockgate's includes reading the log), and ``Report.run``
+alone is shown beside it; both are wall and CPU of Evidently's own process.
 
 Evidently 0.7 does not import with pandas 3 (lockgate's environment), so it runs in its
 own interpreter: ``--evidently-python`` (default ``$LOCKGATE_EVIDENTLY_PYTHON``, else
@@ -26,7 +33,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -46,13 +52,15 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 ref_path, cur_path = sys.argv[1], sys.argv[2]
 numeric, categorical = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+read_wall, read_cpu = time.perf_counter(), time.process_time()
 ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
 definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 snapshot = Report([DataDriftPreset()]).run(
     current_data=Dataset.from_pandas(cur, data_definition=definition),
     reference_data=Dataset.from_pandas(ref, data_definition=definition))
-seconds = time.perf_counter() - started
+seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+with_read = time.perf_counter() - read_wall, time.process_time() - read_cpu
 drifted = []
 for metric in snapshot.dict()["metrics"]:
     cfg = metric.get("config", {})
@@ -63,7 +71,8 @@ for metric in snapshot.dict()["metrics"]:
         continue
     if (value < threshold) if "p_value" in method else (value >= threshold):
         drifted.append(cfg["column"])
-print(json.dumps({"seconds": seconds, "drifted": sorted(drifted)}))
+print(json.dumps({"seconds": seconds, "cpu": cpu_seconds, "with_read": with_read[0],
+                  "with_read_cpu": with_read[1], "drifted": sorted(drifted)}))
 """
 
 
@@ -156,6 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reference-rows", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--evidently-python", default=None)
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--quick", action="store_true",
@@ -163,57 +173,74 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rows, args.reference_rows = 200_000, 50_000
-
+    sys.path.insert(0, str(Path(__file__).parent))
+    import harness
     from lockgate.config import Settings
     from lockgate.data.contract import Contract
     from lockgate.monitoring import MonitorConfig, WatchedModel, measure_window, window_span
     from lockgate.quality import profile
 
+    report = harness.Report("monitoring")
+    python = None if args.skip_evidently else evidently_python(args.evidently_python)
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-monitoring-") as tmp:
         folder = Path(tmp)
-        settings = Settings(home=folder / ".lockgate")
         print(f"building data: {args.rows:,} logged predictions x {len(NUMERIC) + len(CATEGORICAL)}"
               f" features, reference {args.reference_rows:,} rows, shifted {SHIFTED}")
         reference, current = frames(args.rows, args.reference_rows)
         pipeline = fitted(reference)
         spec = contract()
         reference_profile = profile(reference, contract=Contract.from_dict(spec)).to_dict()
-        model = WatchedModel("bench", 1, pipeline, spec, reference_profile,
+        model = WatchedModel("bench", 1, pipeline, Contract.from_dict(spec), reference_profile,
                              {"problem_type": "binary", "primary_metric": "accuracy",
                               "metrics": {"accuracy": 0.9}})
-        write_log(settings, "bench", current, pipeline)
         span = window_span(BASE + 3600, 3600, 300)
         config = MonitorConfig()
-
-        started, cpu = time.perf_counter(), time.process_time()
-        cold = measure_window(model, span, settings=settings, config=config)
-        cold_s, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
-        started, cpu = time.perf_counter(), time.process_time()
-        measure_window(model, span, settings=settings, config=config)
-        warm_s, warm_cpu = time.perf_counter() - started, time.process_time() - cpu
-        ours = sorted(r["name"] for r in cold.drift if r["drifted"])
-
-        verdict = "met" if cold_s <= TARGET_SECONDS else "MISSED"
-        print(f"\nlockgate window (cold: read Delta, profile 12 buckets, store, drift, "
-              f"performance, record): {cold_s:.2f} s for {cold.n_predictions:,} predictions "
-              f"(target <= {TARGET_SECONDS:.0f} s: {verdict}); CPU {cold_cpu:.2f} s")
-        print(f"lockgate window (warm: merged from stored bucket profiles): {warm_s:.2f} s; "
-              f"CPU {warm_cpu:.2f} s")
-        print(f"machine load average (1 min) during the run: {os.getloadavg()[0]:.1f} on "
-              f"{os.cpu_count()} cores")
-        print(f"lockgate drifted features: {ours}")
-        if args.skip_evidently:
-            return
-        python = evidently_python(args.evidently_python)
-        theirs = run_evidently(python, reference, current, folder)
-        seconds = float(theirs["seconds"])  # type: ignore[arg-type]
-        print(f"Evidently DataDriftPreset (drift only, same frames): {seconds:.2f} s "
-              f"({python})")
-        print(f"Evidently drifted features: {theirs['drifted']}")
-        print(f"\nratio Evidently / lockgate: cold {seconds / cold_s:.1f}x, "
-              f"warm {seconds / warm_s:.1f}x")
-        print(f"same shifted features found: {set(ours) == set(SHIFTED)} (lockgate), "
-              f"{set(theirs['drifted']) == set(SHIFTED)} (Evidently)")  # type: ignore[arg-type]
+        cases = ["lockgate cold", "lockgate warm"] + ([] if python is None else
+                                                      ["Evidently"])
+        series = {c: harness.Series(c) for c in cases}
+        found: dict[str, list[str]] = {}
+        evidently_run = harness.Series("Evidently Report.run only")
+        for repeat in range(max(3, args.repeats)):  # interleaved: A B C A B C ...
+            settings = Settings(home=folder / f"home-{repeat}")  # cold: no stored buckets
+            write_log(settings, "bench", current, pipeline)
+            sample, cold = harness.timed(lambda s=settings: measure_window(
+                model, span, settings=s, config=config))
+            series["lockgate cold"].samples.append(sample)
+            found["lockgate"] = sorted(r["name"] for r in cold.drift if r["drifted"])
+            sample, _ = harness.timed(lambda s=settings: measure_window(
+                model, span, settings=s, config=config))
+            series["lockgate warm"].samples.append(sample)
+            if python is not None:
+                theirs = run_evidently(python, reference, current, folder)
+                series["Evidently"].samples.append(harness.Sample(
+                    float(theirs["with_read"]), float(theirs["with_read_cpu"])))  # type: ignore[arg-type]
+                evidently_run.samples.append(harness.Sample(
+                    float(theirs["seconds"]), float(theirs["cpu"])))  # type: ignore[arg-type]
+                found["Evidently"] = list(theirs["drifted"])  # type: ignore[call-overload]
+        n = f"{args.rows:,} predictions x 20 features"
+        cold_s = series["lockgate cold"].wall.median
+        report.add("lockgate cold", f"{n}: read Delta, profile 12 buckets, store, drift, "
+                   "performance, record", series=series["lockgate cold"],
+                   goal=f"<= {TARGET_SECONDS:.0f} s", met=cold_s <= TARGET_SECONDS,
+                   note=f"drifted {found['lockgate']}")
+        report.add("lockgate warm", f"{n}: merged from stored bucket profiles",
+                   series=series["lockgate warm"])
+        if python is not None:
+            theirs_s = series["Evidently"]
+            report.add("Evidently", f"{n}: read Parquet + DataDriftPreset (drift only)",
+                       series=theirs_s, note=f"drifted {found['Evidently']}; {python}")
+            report.add("Evidently Report.run only", "drift only, frames in memory",
+                       series=evidently_run)
+            for kind in ("wall", "cpu"):
+                ours = getattr(series["lockgate cold"], kind).median
+                report.add(f"Evidently / lockgate cold ({kind})",
+                           f"x{harness.ratio(getattr(theirs_s, kind).median, ours):.2f}",
+                           goal="lockgate not slower", met=getattr(theirs_s, kind).median
+                           >= ours)
+            report.add("same shifted features found",
+                       f"lockgate {set(found['lockgate']) == set(SHIFTED)}, Evidently "
+                       f"{set(found['Evidently']) == set(SHIFTED)}")
+        report.emit()
 
 
 if __name__ == "__main__":

@@ -109,6 +109,20 @@ def test_drift_is_weighted_by_the_models_real_importance(demo) -> None:  # type:
     assert len(set(round(v, 6) for v in importance.values())) > 1, importance
 
 
+def test_the_retrained_production_model_weights_drift_by_its_own_importance(demo) -> None:  # type: ignore[no-untyped-def]
+    """Trained without charts by an estimator without importances, the challenger's
+    package still carries permutation importance (computed where it was built)."""
+    from lockgate.monitoring import watch
+    from lockgate.monitoring.root_cause import model_importance
+
+    ctx, _, settings = demo
+    model = watch(f"{ctx.results['registry_model']}@production", settings)
+    assert model.version == ctx.results["retrained_version"]
+    weights = model_importance(model)
+    assert weights.basis == "permutation" and model.importance is not None
+    assert len(set(round(v, 6) for v in weights.values.values())) > 1, weights
+
+
 def test_a_second_quickstart_in_the_same_home_works(demo) -> None:  # type: ignore[no-untyped-def]
     _, _, settings = demo
     out = io.StringIO()

@@ -112,3 +112,31 @@ def test_a_bad_replay_share_is_refused(settings: Settings, timed: WatchedModel) 
     with pytest.raises(RetrainingDataError, match=r"replay_share=1\.5"):
         retraining_data(TIMED, "timed_orders", 0, timed.name, settings=settings,
                         replay_share=1.5)
+
+
+def test_a_customer_in_the_replay_is_never_in_training_nor_in_the_holdout(
+        settings: Settings, timed: WatchedModel) -> None:
+    """Held back by customer, not by prediction time: a customer whose newest request is
+    replayed has all their labeled rows replayed, and the holdout lookup by key never
+    picks up a replay row (here customers 0-9 of the training table come back too)."""
+    from lockgate.registry.holdout import holdout_from_data
+
+    by_customer = Contract.from_dict({**TIMED.to_dict(), "entity": "order_id"})
+    first = _timed(make_frame(70, seed=7), 30_000, 30).with_columns(
+        pl.col("ordered_at") + dt.timedelta(days=120))
+    again = pl.concat([first.head(30), _timed(make_frame(10, seed=8), 0, 5)]).with_columns(
+        pl.col("ordered_at") + dt.timedelta(days=10))  # the same customers, later
+    _log_and_label(settings, timed, pl.concat([first, again]))  # `again` is the newest
+    update_labeled(timed, settings=settings)
+    data = retraining_data(by_customer, "timed_orders", 0, timed.name, settings=settings,
+                           replay_share=0.3)
+    labeled = data.dataset()["labeled"]
+    held = replay_rows(settings, timed.name, labeled)
+    assert held is not None and held.height >= 33
+    trained = data.frame.filter(pl.col("order_id") >= 30_000)["order_id"].to_list()
+    assert not set(trained) & set(held["order_id"].to_list())
+    assert labeled["replay_rows"] == held.height
+    evaluation = {"dataset": data.dataset(),
+                  "holdout": {"key": "order_id", "ids": list(range(10))}}
+    holdout = holdout_from_data(evaluation, by_customer, settings)
+    assert holdout is not None and holdout.height == 10  # the table's rows, no replay row

@@ -99,3 +99,66 @@ def test_summary_gives_row_counts_so_a_tiny_batch_is_not_a_crisis(settings: Sett
     cause = analyse(model, [{"name": "amount", "psi": 0.41, "drifted": True}], store=store)
     assert ("since dataset orders v6, which quarantined 33% of rows for range:amount "
             "(1 of 3 rows; 1 of 1,003 rows (0.1%) across v1-v6)") in cause.summary
+
+
+def _hgb_model(settings: Settings) -> WatchedModel:
+    """A model as the quickstart's retraining makes it: trained on an ingested table
+    without charts (so its evaluation has no permutation importance) by an estimator with
+    neither ``feature_importances_`` nor ``coef_``, registered like any package."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from lockgate.data import FrameSource, ingest
+    from lockgate.modeling import TrainConfig, train
+    from lockgate.monitoring import watch
+    from lockgate.quality import profile
+    from lockgate.registry import Registry
+    from tests.monitoring.monitoring_cases import CONTRACT, make_frame
+
+    frame = make_frame(1500, seed=3).with_columns(pl.col("age").cast(pl.Int64))
+    ingest(FrameSource(frame), "orders", CONTRACT, settings=settings)
+    result = train("orders", HistGradientBoostingClassifier(max_iter=40, random_state=0),
+                   settings=settings, config=TrainConfig(
+                       n_splits=3, inner_splits=2, charts=False, naive=(), bootstrap=20))
+    assert not result.evaluation.feature_importance  # the training computed none
+    registry = Registry(Store.open(settings), settings)
+    registry.register("churn", result.run_id, contract=CONTRACT,
+                      reference_profile=profile(frame, contract=CONTRACT).to_dict())
+    return watch("churn@1", settings)
+
+
+def test_a_model_trained_without_importance_gets_it_in_its_package(
+        settings: Settings) -> None:
+    model = _hgb_model(settings)
+    importance = feature_importance(model)
+    assert max(importance, key=importance.get) == "amount", importance
+    assert importance["amount"] > 3 * importance["tenure"], importance
+    # tenure moved more, but amount is what the model reads: amount is the cause
+    drift = [{"name": "tenure", "psi": 0.6, "drifted": True},
+             {"name": "amount", "psi": 0.3, "drifted": True},
+             {"name": "age", "psi": 0.01, "drifted": False},
+             {"name": "country", "psi": 0.0, "drifted": False}]
+    cause = analyse(model, drift, store=Store.open(settings))
+    assert [f.name for f in cause.features[:2]] == ["amount", "tenure"]
+    assert cause.importance == "permutation" and "unweighted" not in cause.summary
+
+
+def test_a_root_cause_without_any_importance_says_it_is_unweighted(
+        settings: Settings, model: WatchedModel) -> None:
+    import dataclasses
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from tests.monitoring.monitoring_cases import make_frame
+
+    frame = make_frame(500, seed=4)
+    bare = HistGradientBoostingClassifier(max_iter=10).fit(
+        frame.select("amount", "age", "tenure").to_pandas(), frame["churned"].to_numpy())
+    unknown = dataclasses.replace(model, pipeline=bare, evaluation={"problem_type": "binary"})
+    drift = [{"name": "tenure", "psi": 0.6, "drifted": True},
+             {"name": "amount", "psi": 0.3, "drifted": True}]
+    cause = analyse(unknown, drift, store=Store.open(settings))
+    assert cause.importance == "none"
+    assert "Feature importance is unknown" in cause.summary
+    assert "ranked by drift alone (unweighted)" in cause.summary
+    assert "importance 25%" not in cause.summary  # equal weights are not a finding
+    assert cause.to_dict()["importance"] == "none"

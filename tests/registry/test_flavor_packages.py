@@ -77,6 +77,10 @@ def test_flavored_model_passes_the_same_gates_and_serves(settings: Settings,
     assert package.manifest["format_version"] == 2
     library = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu", "onnx": "onnxruntime"}[kind]
     assert library in package.environment["requirements"]
+    # every flavor carries permutation importance on its holdout, for monitoring
+    importance = package.feature_importance()
+    assert importance is not None and importance["source"] == "registration"
+    assert set(importance["values"]) == set(FEATURES) and max(importance["values"].values()) > 0
     results = {r.name: r for r in run_gates(registry, mv, GateConfig(thresholds={
         "roc_auc": 0.6}))}
     assert all(r.passed for r in results.values()), results

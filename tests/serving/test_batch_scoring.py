@@ -91,6 +91,28 @@ def test_a_missing_required_column_fails_before_anything_is_written(
     assert read_predictions(settings, "churn").height == before
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+def test_a_failure_after_chunks_were_written_leaves_no_output_and_no_log(
+        world: tuple[Settings, Registry], tmp_path: Path, suffix: str) -> None:
+    """The output is streamed chunk by chunk: a chunk that fails after others were
+    written still leaves no output file, no partial file and no logged prediction."""
+    settings, _ = world
+    rows = make_frame(30, seed=7).select("customer_id", *FEATURES).to_dicts()
+    for row in rows[20:]:
+        del row["tenure"]  # the third chunk lacks a column the model needs
+    source = tmp_path / "in.jsonl"
+    pl.DataFrame(rows[:20]).write_ndjson(source)
+    with source.open("a") as handle:
+        handle.write(pl.DataFrame(rows[20:]).write_ndjson())
+    before = read_predictions(settings, "churn").height
+    out = tmp_path / f"s.{suffix}"
+    with pytest.raises(BatchScoringError, match="no column"):
+        predict_batch("churn@production", source, out=out, settings=settings,
+                      chunk_rows=10)
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    assert read_predictions(settings, "churn").height == before
+
+
 def test_a_table_version_is_scored_into_a_table(world: tuple[Settings, Registry]) -> None:
     settings, _ = world
     frame = make_frame(40, seed=7)
@@ -131,3 +153,52 @@ def test_the_cli_scores_a_file_and_names_the_quarantine(
     assert main(["predict", "churn@production", str(tmp_path / "nope.csv"), "--out",
                  str(tmp_path / "t.csv")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_progress_is_reported_after_every_chunk(world: tuple[Settings, Registry],
+                                                tmp_path: Path) -> None:
+    settings, _ = world
+    source = tmp_path / "in.parquet"
+    make_frame(25, seed=9).select("customer_id", *FEATURES).write_parquet(source)
+    seen: list[tuple[int, int | None]] = []
+    predict_batch("churn@production", source, out=tmp_path / "p.parquet", settings=settings,
+                  chunk_rows=10, log_predictions=False,
+                  progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(10, 25), (20, 25), (25, 25)]
+
+
+def test_the_monitor_reads_a_batch_scored_log_and_joins_its_labels(
+        world: tuple[Settings, Registry], server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Batch predictions land in the same log as the server's: feedback on their request
+    ids joins them, and a monitoring window counts and scores them like online ones."""
+    import time
+
+    import httpx
+    from lockgate_model_cases import wait_for
+
+    from lockgate.monitoring import feedback_path, prediction_log_path
+    from lockgate.monitoring.performance import labeled_predictions
+
+    settings, _ = world
+    frame = make_frame(40, seed=10)
+    source = tmp_path / "batch.parquet"
+    frame.select("customer_id", *FEATURES).write_parquet(source)
+    start = time.time() - 1
+    result = predict_batch("churn@production", source, out=tmp_path / "b.parquet",
+                           settings=settings)
+    scores = pl.read_parquet(tmp_path / "b.parquet")
+    truth = dict(zip(frame["customer_id"], frame["churned"].cast(pl.String), strict=True))
+    items = [{"request_id": rid, "label": truth[cid]}
+             for rid, cid in zip(scores["request_id"], scores["customer_id"], strict=True)]
+    assert httpx.post(f"{server.url}/feedback", json={"items": items}).status_code == 200
+
+    def joined() -> tuple[pl.DataFrame, int]:
+        return labeled_predictions(prediction_log_path(settings, "churn"),
+                                   feedback_path(settings, "churn"), start, time.time() + 60)
+
+    wait_for(lambda: joined()[0].filter(pl.col("request_id").is_in(
+        scores["request_id"].implode())).height == result.rows_scored)
+    labeled, n = joined()
+    ours = labeled.filter(pl.col("request_id").is_in(scores["request_id"].implode()))
+    assert n >= result.logged == 40
+    assert (ours["prediction"] == ours["label"]).mean() > 0.6  # labels joined to their rows

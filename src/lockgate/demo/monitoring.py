@@ -42,6 +42,7 @@ from lockgate.monitoring import (
     write_report,
 )
 from lockgate.monitoring.labeled_table import update_labeled
+from lockgate.monitoring.root_cause import model_importance
 from lockgate.monitoring.shadow_report import shadow_evidence
 from lockgate.pipelines import Pipeline, node, step
 from lockgate.quality import Profile
@@ -466,6 +467,11 @@ def _shadow_period(ctx: DemoContext, client: httpx.Client, model: WatchedModel,
                "monitoring", f"v{version} promoted to production after its shadow period",
                f"promoted={result.promoted}, gates {[g.to_dict() for g in result.gates]}")
     ctx.console.print(f"  v{version} is production; the server follows the alias.")
+    weights = model_importance(watch(f"{name}@production", ctx.settings))
+    top = max(weights.values, key=lambda f: weights.values[f])
+    ctx.expect(weights.basis == "permutation", "monitoring",
+               f"v{version} carries permutation importance for its root causes (top: {top})",
+               f"importance basis {weights.basis}: {weights.values}")
 
 
 def _wait_until(check: Any, what: str, seconds: float = 60.0) -> None:

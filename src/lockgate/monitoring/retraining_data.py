@@ -5,9 +5,12 @@ A labeled prediction is a training row because the prediction log carries the
 contract's key, entity and event-time columns beside the features
 (:func:`lockgate.serving.prediction_log.context_columns`), so the retrain splits the
 combined rows by entity or time exactly as the champion's training did. The newest
-``replay_share`` of the labeled rows (by prediction time) is held back from training:
-the replay scores champion and challenger on it, so the replay is on live traffic the
-challenger never saw. ``window`` keeps only the rows whose event time is within that
+``replay_share`` of the labeled rows (by prediction time) is held back from training,
+widened to every labeled row of the same customer (the contract's entity, else its
+primary key): the replay scores champion and challenger on it, so the replay is on live
+traffic and customers the challenger never saw. The held-back request ids are recorded
+with the training data, so the registry's holdout lookup by key leaves them out too.
+``window`` keeps only the rows whose event time is within that
 duration of the newest (a policy for a world that changed: old rows may teach the old
 regime).
 """
@@ -82,15 +85,17 @@ def retraining_data(contract: dict[str, Any] | Contract, table: str, version: in
 
 def replay_rows(settings: Settings, model_name: str, labeled: dict[str, Any] | None
                 ) -> pl.DataFrame | None:
-    """The labeled rows a retraining held back (``labeled`` from its dataset record);
-    None when it recorded no labeled version."""
+    """The labeled rows a retraining held back (``labeled`` from its dataset record: the
+    request ids it names); None when it recorded no labeled version."""
     if not labeled or labeled.get("version") is None:
         return None
     from lockgate.data import read
 
     rows = read(labeled_table_name(model_name), int(labeled["version"]), settings=settings)
-    _train, held = _hold_back(rows, float(labeled.get("replay_share", 0.0)))
-    return held
+    if "replay_request_ids" in labeled:
+        return rows.filter(pl.col("request_id").is_in(list(labeled["replay_request_ids"])))
+    _train, held = _hold_back(rows, float(labeled.get("replay_share", 0.0)), [])
+    return held  # a record from before the ids were kept: the time rule alone
 
 
 def _labeled_rows(spec: Contract, model_name: str, settings: Settings, share: float
@@ -101,7 +106,7 @@ def _labeled_rows(spec: Contract, model_name: str, settings: Settings, share: fl
     except LookupError:
         return None, None, {}
     rows = read_for_training(table, found.version, settings=settings)
-    train, held = _hold_back(rows, share)
+    train, held = _hold_back(rows, share, _customer(spec, rows))
     needed = [c for c in (*spec.primary_key, spec.entity, spec.event_time) if c]
     missing = [c for c in needed if c not in train.columns]
     if missing:
@@ -112,16 +117,30 @@ def _labeled_rows(spec: Contract, model_name: str, settings: Settings, share: fl
             "`update_labeled` after serving a version that logs them.")
     complete = train.drop_nulls(needed)
     info = {"table": table, "version": found.version, "dataset_version_id": found.id,
-            "rows": complete.height, "replay_share": share, "replay_rows": held.height}
+            "rows": complete.height, "replay_share": share, "replay_rows": held.height,
+            "replay_request_ids": held["request_id"].to_list()}
     return complete, info, {"labeled_without_keys": train.height - complete.height}
 
 
-def _hold_back(rows: pl.DataFrame, share: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split labeled rows into (train, replay): the newest ``share`` by prediction time,
-    ties broken by request id, so the same version always splits the same way."""
+def _customer(spec: Contract, rows: pl.DataFrame) -> list[str]:
+    """The columns naming a customer: the contract's entity, else its primary key."""
+    columns = [spec.entity] if spec.entity else list(spec.primary_key)
+    return columns if columns and all(c in rows.columns for c in columns) else []
+
+
+def _hold_back(rows: pl.DataFrame, share: float, customer: list[str]
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split labeled rows into (train, replay): the newest ``share`` by prediction time
+    (ties broken by request id, so the same version always splits the same way), plus
+    every other row of a customer among them, so no customer is on both sides."""
     ordered = rows.sort(["predicted_at", "request_id"])
-    held = math.ceil(share * ordered.height) if share else 0
-    return ordered.head(ordered.height - held), ordered.tail(held)
+    newest = ordered.tail(math.ceil(share * ordered.height) if share else 0)
+    held = pl.col("request_id").is_in(newest["request_id"].implode())
+    if customer and newest.height:
+        who = pl.concat_str([pl.col(c).cast(pl.String) for c in customer], separator="\x1f")
+        seen = newest.select(who.alias("who")).drop_nulls()["who"]
+        held = held | who.is_in(seen.implode()).fill_null(False)
+    return ordered.filter(~held), ordered.filter(held)
 
 
 def _in_columns(labeled: pl.DataFrame, base: pl.DataFrame) -> pl.DataFrame:

@@ -3,9 +3,10 @@ and which upstream data versions they came from.
 
 Three kinds of evidence, combined into one plain-language summary:
 
-* features ranked by drift weighted by the model's importance (permutation importance
-  from the evaluation record, else the estimator's ``feature_importances_`` / ``coef_``
-  mapped back to input columns, else equal weights), drifted features first;
+* features ranked by drift weighted by the model's importance (the permutation
+  importance its package carries or its evaluation records, else the estimator's
+  ``feature_importances_`` / ``coef_`` mapped back to input columns, else equal weights,
+  which the summary then says), drifted features first;
 * the slices (categories, quartiles of numeric inputs) where live performance fell most
   below the evaluation, on the labels that have arrived;
 * the training dataset version and the versions ingested since, with their validation
@@ -17,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
@@ -29,6 +30,9 @@ from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.store import DatasetVersion, Store
 
 MIN_SLICE_ROWS = 20
+#: What a root cause's feature weights are: permutation importance on the holdout, the
+#: estimator's own importances, or none known (equal weights: ranked by drift alone).
+ImportanceBasis = Literal["permutation", "estimator", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,27 +81,53 @@ class RootCause:
     slices: list[SliceDrop] = field(default_factory=list)
     upstream: list[UpstreamVersion] = field(default_factory=list)
     summary: str = ""
+    importance: ImportanceBasis = "none"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, stored with the incident and sent with the alert."""
         return {"features": [asdict(f) for f in self.features],
                 "slices": [asdict(s) for s in self.slices],
-                "upstream": [asdict(u) for u in self.upstream], "summary": self.summary}
+                "upstream": [asdict(u) for u in self.upstream], "summary": self.summary,
+                "importance": self.importance}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelImportance:
+    """A model's importance per input feature (sums to 1) and what it is based on."""
+
+    values: dict[str, float]
+    basis: ImportanceBasis
+
+
+def model_importance(model: WatchedModel) -> ModelImportance:
+    """Importance per input feature, normalised to sum to 1, with its basis.
+
+    Order of preference: the permutation importance the package carries (every package
+    registered since it was added does), the one in the evaluation record, the
+    estimator's ``feature_importances_``, ``|coef_|``; equal weights (basis ``none``)
+    otherwise.
+    """
+    features = model.features
+    raw = (_evaluation_importance({"importances": (model.importance or {}).get("values")},
+                                  features)
+           or _evaluation_importance(model.evaluation, features))
+    basis: ImportanceBasis = "permutation"
+    if not _positive(raw):
+        raw, basis = _estimator_importance(model.pipeline, features), "estimator"
+    if not _positive(raw):
+        return ModelImportance({f: 1.0 / len(features) for f in features}, "none")
+    total = sum(max(v, 0.0) for v in raw.values())
+    return ModelImportance({f: max(raw.get(f, 0.0), 0.0) / total for f in features}, basis)
 
 
 def feature_importance(model: WatchedModel) -> dict[str, float]:
-    """Importance per input feature, normalised to sum to 1.
+    """Importance per input feature, normalised to sum to 1 (see
+    :func:`model_importance` for where it comes from; equal weights when unknown)."""
+    return model_importance(model).values
 
-    Order of preference: permutation importance in the evaluation record, the
-    estimator's ``feature_importances_``, ``|coef_|``; equal weights otherwise.
-    """
-    features = model.features
-    raw = _evaluation_importance(model.evaluation, features) or _estimator_importance(
-        model.pipeline, features)
-    if not raw or sum(max(v, 0.0) for v in raw.values()) <= 0:
-        return {f: 1.0 / len(features) for f in features} if features else {}
-    total = sum(max(v, 0.0) for v in raw.values())
-    return {f: max(raw.get(f, 0.0), 0.0) / total for f in features}
+
+def _positive(raw: Mapping[str, float]) -> bool:
+    return bool(raw) and sum(max(v, 0.0) for v in raw.values()) > 0
 
 
 def rank_features(drift_features: Sequence[Mapping[str, Any]], importance: Mapping[str, float]
@@ -170,26 +200,35 @@ def analyse(model: WatchedModel, drift_features: Sequence[Mapping[str, Any]], *,
             store: Store, labeled: pl.DataFrame | None = None,
             performance: Mapping[str, Any] | None = None) -> RootCause:
     """Gather the evidence for an alert on ``model`` and write its summary."""
-    importance = feature_importance(model)
-    features = rank_features(drift_features, importance)
+    importance = model_importance(model)
+    features = rank_features(drift_features, importance.values)
     slices = []
     if labeled is not None and labeled.height:
         slices = slice_drops(labeled, model.features, model.problem_type,
                              model.evaluation.get("metrics", {}))
     upstream = upstream_versions(store, model.lineage)
-    summary = summarise(features, slices, upstream, performance or {}, model)
-    return RootCause(features, slices, upstream, summary)
+    summary = summarise(features, slices, upstream, performance or {}, model,
+                        weighted=importance.basis != "none")
+    if importance.basis == "none" and features:
+        summary += (f" Feature importance is unknown for {model.name}"
+                    f"{'' if model.version is None else f' v{model.version}'} (its package "
+                    "carries none and its estimator has no importances), so features are "
+                    "ranked by drift alone (unweighted); re-register it with holdout rows "
+                    "to weight them.")
+    return RootCause(features, slices, upstream, summary, importance.basis)
 
 
 def summarise(features: Sequence[FeatureCause], slices: Sequence[SliceDrop],
               upstream: Sequence[UpstreamVersion], performance: Mapping[str, Any],
-              model: WatchedModel) -> str:
-    """One paragraph a person reads first: what moved, since when, and what it cost."""
+              model: WatchedModel, *, weighted: bool = True) -> str:
+    """One paragraph a person reads first: what moved, since when, and what it cost
+    (an importance only when one is known: equal weights are not a finding)."""
     parts = []
     drifted = [f for f in features if f.drifted]
     for cause in drifted[:3]:
-        parts.append(f"{cause.name} drifted (PSI {cause.psi:.2f}, importance "
-                     f"{cause.importance:.0%}){_since(cause.name, upstream, model)}")
+        weight = f", importance {cause.importance:.0%}" if weighted else ""
+        parts.append(f"{cause.name} drifted (PSI {cause.psi:.2f}{weight})"
+                     f"{_since(cause.name, upstream, model)}")
     if not drifted:
         parts.append("no input feature drifted")
     metrics = performance.get("metrics") or {}

@@ -32,6 +32,9 @@ class WatchedModel:
         prediction_profile: the profile of the model's predictions on its holdout rows
             (made at registration), the reference for prediction drift; None for
             packages without one (then the first span of live traffic is used).
+        importance: the package's permutation importance
+            (``lockgate.registry.feature_importance.FeatureImportance`` dict form); None
+            for packages without one (root causes then say how they weighted features).
     """
 
     name: str
@@ -42,6 +45,7 @@ class WatchedModel:
     evaluation: dict[str, Any] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     prediction_profile: dict[str, Any] | None = None
+    importance: dict[str, Any] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -80,11 +84,13 @@ class WatchedModel:
                    reference_profile=dict(package.reference_profile),
                    evaluation=dict(getattr(package, "evaluation", {}) or {}),
                    lineage=dict(getattr(package, "lineage", {}) or {}),
-                   prediction_profile=_prediction_profile(package))
+                   prediction_profile=_read(package, "prediction_profile"),
+                   importance=_read(package, "feature_importance"))
 
 
-def _prediction_profile(package: Any) -> dict[str, Any] | None:
-    reader = getattr(package, "prediction_profile", None)
+def _read(package: Any, name: str) -> dict[str, Any] | None:
+    """An optional package part: a ``ModelPackage`` method, or a look-alike's attribute."""
+    reader = getattr(package, name, None)
     found = reader() if callable(reader) else reader
     return dict(found) if found else None
 

@@ -56,9 +56,11 @@ def holdout_from_data(evaluation: Mapping[str, Any], contract: Contract,
 
 def _labeled_rows(labeled: Any, base: pl.DataFrame, key: str, settings: Settings
                   ) -> pl.DataFrame | None:
-    """The labeled version's rows in the training table's columns (None when the model
-    trained on none, or the holdout is keyed by row position, which only the table
-    itself defines)."""
+    """The labeled version's rows the model trained on, in the training table's columns
+    (None when it trained on none, or the holdout is keyed by row position, which only
+    the table itself defines). The rows held back for the replay (named by request id in
+    the record) are left out: a key they share with a holdout row must not bring them
+    into the holdout."""
     if not isinstance(labeled, Mapping) or labeled.get("version") is None or key == "__row__":
         return None
     try:
@@ -68,5 +70,8 @@ def _labeled_rows(labeled: Any, base: pl.DataFrame, key: str, settings: Settings
     except (LockgateError, ImportError) as exc:
         log.warning("holdout: cannot read labeled rows %s: %s", labeled.get("table"), exc)
         return None
+    replayed = labeled.get("replay_request_ids")
+    if replayed and "request_id" in rows.columns:
+        rows = rows.filter(~pl.col("request_id").is_in(list(replayed)))
     return rows.select([(pl.col(n) if n in rows.columns else pl.lit(None)).cast(t).alias(n)
                         for n, t in base.schema.items()])

@@ -32,6 +32,7 @@ from lockgate.registry.errors import (
     RegistryError,
     VersionTakenError,
 )
+from lockgate.registry.feature_importance import package_importance
 from lockgate.registry.holdout import holdout_from_data
 from lockgate.registry.model_card import render_card
 from lockgate.registry.package import (
@@ -363,6 +364,7 @@ class Registry(RegistryReader):
         if holdout is None:
             holdout = holdout_from_data(evaluation, typed, self.settings)
         predictions = holdout_prediction_profile(pipeline, holdout, typed, evaluation)
+        importance = package_importance(pipeline, holdout, typed, evaluation)
         for _attempt in range(5):  # another writer may take the same number: retry
             version = self.backend.next_version(name)
             with tempfile.TemporaryDirectory(prefix="lockgate-package-") as tmp:
@@ -372,6 +374,7 @@ class Registry(RegistryReader):
                     reference_profile=_as_dict(reference_profile), evaluation=evaluation,
                     lineage=lineage, model_card="", examples=examples or [], holdout=holdout,
                     prediction_profile=predictions,
+                    feature_importance=importance.to_dict() if importance else None,
                 ), folder, card=_card_for(name, version, evaluation, typed, lineage,
                                           description))
                 archive = archive_package(folder, Path(tmp) / f"{name}-v{version}.tar.gz")

@@ -48,6 +48,7 @@ MANIFEST = "MANIFEST.json"
 MODEL_FILE = "model.skops"
 HOLDOUT_FILE = "holdout.parquet"
 PREDICTION_PROFILE_FILE = "prediction_profile.json"
+FEATURE_IMPORTANCE_FILE = "feature_importance.json"
 REQUIRED_FILES = (
     "contract.json", "reference_profile.json", "evaluation.json", "lineage.json",
     "environment.json", "examples.json", "MODEL_CARD.md",
@@ -71,6 +72,9 @@ class PackageContents:
     holdout: Any = None  # polars frame of holdout rows (features + target), optional
     #: profile of the model's predictions on the holdout rows (prediction-drift reference)
     prediction_profile: dict[str, Any] | None = None
+    #: permutation importance per input feature (``FeatureImportance.to_dict()``), the
+    #: weights of monitoring's root cause
+    feature_importance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,13 @@ class ModelPackage:
         if PREDICTION_PROFILE_FILE not in self.manifest["files"]:
             return None
         return dict(json.loads((self.path / PREDICTION_PROFILE_FILE).read_text("utf-8")))
+
+    def feature_importance(self) -> dict[str, Any] | None:
+        """The package's permutation importance (``FeatureImportance.to_dict()`` form), or
+        None for a package made without it (no holdout rows, or before packages carried it)."""
+        if FEATURE_IMPORTANCE_FILE not in self.manifest["files"]:
+            return None
+        return dict(json.loads((self.path / FEATURE_IMPORTANCE_FILE).read_text("utf-8")))
 
 
 def as_contract(contract: Contract | Mapping[str, Any]) -> Contract:
@@ -231,6 +242,8 @@ def write_package(contents: PackageContents, folder: Path | str, *,
     }
     if contents.prediction_profile is not None:
         files[PREDICTION_PROFILE_FILE] = _json_bytes(contents.prediction_profile)
+    if contents.feature_importance is not None:
+        files[FEATURE_IMPORTANCE_FILE] = _json_bytes(contents.feature_importance)
     if contents.holdout is not None:
         buffer = io.BytesIO()
         contents.holdout.write_parquet(buffer)

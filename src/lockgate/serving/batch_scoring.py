@@ -4,11 +4,15 @@ ingestion and into the same prediction log as the server.
 Every chunk is mapped to the model's contract (aliases and spellings as at ingestion),
 normalised and validated with the same checks; rows that fail are quarantined with
 their reasons and their source values, never dropped, so ``scored + quarantined ==
-read``. Accepted rows are predicted in one model call per chunk. Outputs, quarantined
-rows and prediction-log rows are staged per chunk and committed at the end (the log in
-one Delta commit, the output file by rename), so a failure halfway leaves no partial
-output and no half-logged batch. Logged rows carry the batch id, so monitoring,
-feedback and retraining treat batch and online predictions alike.
+read``. Accepted rows are predicted in one model call per chunk. The output file is
+written once, streamed chunk by chunk beside its final name and renamed at the end;
+prediction-log rows (and quarantined rows, and a Delta output) are staged per chunk and
+appended in one commit at the end. So a failure halfway leaves no partial output and no
+half-logged batch. The log is staged rather than streamed into Delta because its
+``logged_at`` must be the moment the rows become visible: a stamp taken per chunk would
+put the first chunks of a long job into buckets the monitor may have closed already.
+Logged rows carry the batch id, so monitoring, feedback and retraining treat batch and
+online predictions alike.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
@@ -42,6 +47,9 @@ from lockgate.store import Store
 BatchProgress = Callable[[int, int | None], None]
 SCORES_DIR = "_scores"
 OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
+#: Columns of a file output when every row was quarantined (no chunk set its schema).
+EMPTY_OUTPUT = {"row": pl.Int64, "prediction": pl.String, "request_id": pl.String,
+                "batch_id": pl.String}
 
 
 class BatchScoringError(LockgateError, ValueError):
@@ -182,6 +190,8 @@ class _Job:
         self.reasons: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self.cpu = 0.0
+        self.file = None if output.kind == "table" else _StreamedFile(
+            _local_file(output.target), output.kind)
 
     def run(self, chunk_rows: int, log: bool, progress: BatchProgress | None
             ) -> BatchScoringResult:
@@ -198,6 +208,8 @@ class _Job:
                     progress(self.counts["read"], self.source.rows)
             quarantine = self._commit(log)
         finally:
+            if self.file is not None:
+                self.file.abort()  # no-op once committed
             shutil.rmtree(self.staging, ignore_errors=True)
         return BatchScoringResult(
             self.batch_id, self.name, self.version, self.source.label, self.output.label,
@@ -239,14 +251,18 @@ class _Job:
                                   self.problem_type)
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         self.cpu += cpu
-        ids = pl.Series("request_id", [f"{self.batch_id}-{index}-{i}"
-                                       for i in range(accepted.height)])
+        ids = (f"{self.batch_id}-{index}-"
+               + pl.int_range(accepted.height, eager=True).cast(pl.String)).alias("request_id")
         out = pl.concat([pl.DataFrame({"row": rows + offset}),
                          accepted.select(self.keys), scores,
                          pl.DataFrame([ids, pl.Series("batch_id", [self.batch_id]
                                                       * accepted.height)])],
                         how="horizontal")
-        out.write_parquet(self.staging / "out" / f"{index:08d}.parquet")
+        if self.file is not None:
+            self.file.write(out)
+        else:
+            out.write_parquet(self.staging / "out" / f"{index:08d}.parquet",
+                              compression="uncompressed")
         self.counts["scored"] += accepted.height
         if log:
             self._log(index, accepted, scores, ids, wall * 1000, cpu * 1000)
@@ -280,7 +296,9 @@ class _Job:
             pl.lit(wall_ms).alias("request_latency_ms"),
             pl.lit(n, pl.Int64).alias("request_rows"), pl.lit(cpu_ms / n).alias("cpu_ms"),
             pl.lit(self.batch_id).alias("batch_id"))
-        frame.write_parquet(self.staging / "log" / f"{index:08d}.parquet")
+        # scratch, read once at the commit: not worth compressing
+        frame.write_parquet(self.staging / "log" / f"{index:08d}.parquet",
+                            compression="uncompressed")
         self.counts["logged"] += n
 
     def _commit(self, log: bool) -> str | None:
@@ -292,14 +310,10 @@ class _Job:
             path = self.output.quarantine_path(self.batch_id)
             _concat_parquet(self.staging / "quarantine", path)
             quarantine = str(path)
-        if self.output.kind == "table":
-            if self.counts["scored"]:
-                _append_delta(self.staging / "out", self.output.target)
-        else:
-            target = self.output.target
-            if not isinstance(target, Path):  # pragma: no cover - file outputs are local
-                raise BatchScoringError(f"`{target}` is not a local file.")
-            _write_file(self.staging / "out", target, self.output.kind)
+        if self.file is not None:
+            self.file.commit()
+        elif self.counts["scored"]:
+            _append_delta(self.staging / "out", self.output.target)
         return quarantine
 
 
@@ -335,18 +349,59 @@ def _concat_parquet(parts: Path, target: StoragePath) -> None:
     partial.replace(target)
 
 
-def _write_file(parts: Path, target: Path, kind: str) -> None:
-    """Write the output file beside its final name, then rename it (no partial file)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    files = _parts(parts)
-    frame = (pl.scan_parquet(files) if files else  # every row quarantined: empty output
-             pl.LazyFrame(schema={"row": pl.Int64, "prediction": pl.String,
-                                  "request_id": pl.String, "batch_id": pl.String}))
-    if kind == "parquet":
-        frame.sink_parquet(partial)
-    elif kind == "csv":
-        frame.sink_csv(partial)
-    else:
-        frame.sink_ndjson(partial)
-    partial.replace(target)
+def _local_file(target: StoragePath) -> Path:
+    if not isinstance(target, Path):  # pragma: no cover - file outputs are local
+        raise BatchScoringError(f"`{target}` is not a local file.")
+    return target
+
+
+class _StreamedFile:
+    """The output file, written once: chunk by chunk into ``NAME.partial`` beside it,
+    renamed into place by :meth:`commit`, removed by :meth:`abort` (no partial file)."""
+
+    def __init__(self, target: Path, kind: str) -> None:
+        self.target, self.kind = target, kind
+        self.partial = target.with_name(target.name + ".partial")
+        self.parquet: pq.ParquetWriter | None = None
+        self.handle: Any = None
+        self.done = False
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if self.kind == "parquet":
+            table = frame.to_arrow()
+            if self.parquet is None:
+                self._open()
+                self.parquet = pq.ParquetWriter(self.partial, table.schema)
+            self.parquet.write_table(table.cast(self.parquet.schema))
+            return
+        first = self.handle is None
+        if first:
+            self._open()
+            self.handle = self.partial.open("wb")
+        if self.kind == "csv":
+            frame.write_csv(self.handle, include_header=first)
+        else:
+            frame.write_ndjson(self.handle)
+
+    def commit(self) -> None:
+        if self.parquet is None and self.handle is None:  # every row quarantined
+            self.write(pl.DataFrame(schema=EMPTY_OUTPUT))
+        self._close()
+        self.partial.replace(self.target)
+        self.done = True
+
+    def abort(self) -> None:
+        if not self.done:
+            self._close()
+            self.partial.unlink(missing_ok=True)
+
+    def _open(self) -> None:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+
+    def _close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+            self.parquet = None
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
