@@ -38,7 +38,7 @@ def _lockgate(settings: Settings, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_up(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+def _wait_up(url: str, process: subprocess.Popen[str], timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -62,7 +62,7 @@ def test_every_server_says_the_port_is_in_use_before_anything_else(
         world: tuple[Settings, Registry], taken: int, command: list[str]) -> None:
     settings, _ = world
     process = _lockgate(settings, *command, "--port", str(taken))
-    out, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=180)
     assert process.returncode == 1
     assert out.strip() == ""  # no URL announced
     assert err.splitlines()[0] == (f"error: port {taken} is in use on 127.0.0.1: another "
@@ -82,7 +82,7 @@ def test_serve_prints_startup_access_and_shutdown_lines(world: tuple[Settings, R
         assert httpx.post(f"{url}/predict", json=GOOD).status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=180)
     digest = registry.get("churn", 1).package_sha256[:12]
     lines = err.splitlines()
     startup = next(line for line in lines if line.startswith("lockgate serve: churn"))
@@ -115,5 +115,5 @@ def test_metrics_count_every_worker(world: tuple[Settings, Registry]) -> None:
         assert totals == {30.0}
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=180)
     assert err.count("lockgate serve: churn v1") >= 2  # a startup line per worker (started)
