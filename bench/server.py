@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def schema() -> str:
-    name = f"bench22_{uuid.uuid4().hex[:8]}"
+    name = f"bench22b_{uuid.uuid4().hex[:8]}"
     with sa.create_engine(PG).begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
     return name

@@ -139,27 +139,32 @@ def issue_token(store: Store, user: str, *, label: str | None = None,
 
 def authenticate(store: Store, token: str | None) -> Principal | None:
     """The user a presented token belongs to, or None (unknown, revoked, expired,
-    disabled user). Read from the store on every call: revocation is immediate."""
+    disabled user). Read from the store on every call, so revocation is immediate; one
+    query (token, user and grants joined), because it runs before every request."""
     if not token or len(token) > 512:
         return None
     query = (sa.select(auth_tokens.c.id, auth_tokens.c.secret_sha256,
                        auth_tokens.c.expires_at, auth_tokens.c.revoked_at,
-                       auth_users.c.id.label("user_id"), auth_users.c.name,
-                       auth_users.c.role, auth_users.c.disabled_at)
+                       auth_users.c.name, auth_users.c.role, auth_users.c.disabled_at,
+                       auth_grants.c.kind, auth_grants.c.name.label("grant_name"),
+                       auth_grants.c.role.label("grant_role"), auth_grants.c.promote)
              .join(auth_users, auth_users.c.id == auth_tokens.c.user_id)
+             .outerjoin(auth_grants, auth_grants.c.user_id == auth_users.c.id)
              .where(auth_tokens.c.id == token_id(token)))
     with store.read() as conn:
-        row = conn.execute(query).first()
-        if row is None or not hmac.compare_digest(row.secret_sha256, _digest(token)):
-            return None
-        if row.revoked_at is not None or row.disabled_at is not None:
-            return None
-        if row.expires_at is not None and row.expires_at <= time.time():
-            return None
-        grants = conn.execute(sa.select(auth_grants).where(
-            auth_grants.c.user_id == row.user_id)).all()
+        rows = conn.execute(query).all()
+    if not rows:
+        return None
+    row = rows[0]
+    if not hmac.compare_digest(row.secret_sha256, _digest(token)):
+        return None
+    if row.revoked_at is not None or row.disabled_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= time.time():
+        return None
     return Principal(row.name, row.role, row.id, tuple(
-        Grant(g.kind, g.name, g.role, bool(g.promote)) for g in grants))
+        Grant(g.kind, g.grant_name, g.grant_role, bool(g.promote)) for g in rows
+        if g.kind is not None))
 
 
 def revoke_token(store: Store, token: str) -> None:

@@ -103,6 +103,7 @@ class AuthMiddleware:
         self.store = store
         self.routes = routes
         self.limiter = limiter or RateLimiter()
+        self.experiments = RunExperiments(store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_open(scope["path"]):
@@ -201,13 +202,54 @@ class AuthMiddleware:
         run_id = params.get("run_id") if field == "path" else data.get("run_id")
         if run_id is None:  # an artifact of no run: a writer anywhere may register it
             return rule.scope, "*"
-        from lockgate.errors import NotFoundError
+        return rule.scope, self.experiments.of(str(run_id))
 
-        try:
-            return rule.scope, self.store.get_run(self.store.resolve_run_id(str(run_id))
-                                                  ).experiment
-        except NotFoundError as exc:
-            raise LookupError(str(exc)) from exc
+
+class RunExperiments:
+    """The experiment of a run, for authorization, remembered per full run id.
+
+    A run never changes experiment, so a remembered answer cannot go stale (a deleted
+    run's requests still fail in the handler); this saves a query on every request
+    about a run. Bounded: the oldest half is forgotten past ``limit`` entries.
+    """
+
+    def __init__(self, store: Store, limit: int = 100_000) -> None:
+        self.store = store
+        self.limit = limit
+        self._known: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def of(self, run_id: str) -> str:
+        """The experiment of ``run_id`` (a full id or a unique prefix).
+
+        Raises:
+            LookupError: no such run, or an ambiguous prefix.
+        """
+        found = self._known.get(run_id)
+        if found is not None:
+            return found
+        full, experiment = self._look_up(run_id)
+        with self._lock:
+            if len(self._known) >= self.limit:
+                for key in list(self._known)[: self.limit // 2]:
+                    del self._known[key]
+            self._known[full] = experiment
+        return experiment
+
+    def _look_up(self, run_id: str) -> tuple[str, str]:
+        import sqlalchemy as sa
+
+        from lockgate.store import schema as t
+
+        query = (sa.select(t.runs.c.id, t.experiments.c.name)
+                 .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+                 .where(t.runs.c.id.startswith(run_id, autoescape=True)).limit(2))
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        if len(rows) != 1:
+            raise LookupError(f"No run with id `{run_id}`." if not rows else
+                              f"Run id prefix `{run_id}` is ambiguous; give more characters.")
+        return str(rows[0].id), str(rows[0].name)
 
 
 def rule_of(route: Any) -> Access | None:

@@ -53,7 +53,7 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
                              **options)
 
     def once(request: Request, work: Callable[[], Any]) -> Any:
-        return applied_once(store, request, work)
+        return applied_once(store, request, work, joined=True)
 
     # -- who am I -------------------------------------------------------------------
 
@@ -358,31 +358,33 @@ _DATASET_FIELDS = frozenset({
     "version"})
 
 
-def applied_once(store: Store, request: Request, work: Callable[[], Any]) -> Any:
+def applied_once(store: Store, request: Request, work: Callable[[], Any], *,
+                 joined: bool = False) -> Any:
     """Run ``work`` unless this request's ``Idempotency-Key`` was applied already, in
     which case its first answer is returned and nothing changes.
 
-    The key is claimed before the work (a concurrent retry waits with 409), the answer
-    stored after; work that fails releases the claim, so a retry runs it again.
+    ``joined``: the claim, the work and the answer are one transaction on one connection
+    (:meth:`Store.transaction`): a concurrent retry's claim waits for it and then reads
+    the answer, and a failure undoes all three. For short store writes only: the
+    transaction holds SQLite's write lock. Otherwise the key is claimed before the work
+    (a concurrent retry gets 409), the answer stored after; work that fails releases the
+    claim, so a retry runs it again.
     """
     principal = _principal(request)
     key = request.headers.get("idempotency-key")
-    if not key:
+    if key is not None and len(key) > 64:
+        raise HTTPException(400, "Idempotency-Key is longer than 64 characters.")
+    scoped = f"{principal.user[:20]}:{key}"[:64] if key else None
+    if joined:
+        return _applied_joined(store, principal, scoped, key, work)
+    if scoped is None:
         with audit.acting_as(principal.user):
             return work()
-    if len(key) > 64:
-        raise HTTPException(400, "Idempotency-Key is longer than 64 characters.")
-    scoped = f"{principal.user[:20]}:{key}"[:64]
     try:
         store.execute_write(sa.insert(request_ids).values(id=scoped, at=time.time(),
                                                           answer_json=""))
     except sa.exc.IntegrityError:
-        with store.read() as conn:
-            answer = conn.execute(sa.select(request_ids.c.answer_json).where(
-                request_ids.c.id == scoped)).scalar_one()
-        if not answer:
-            raise HTTPException(409, "This request is being applied; retry shortly.") from None
-        return json.loads(answer)
+        return _first_answer(store, scoped)
     try:
         with audit.acting_as(principal.user, key):
             result = work()
@@ -392,6 +394,35 @@ def applied_once(store: Store, request: Request, work: Callable[[], Any]) -> Any
     store.execute_write(sa.update(request_ids).where(request_ids.c.id == scoped).values(
         answer_json=json.dumps(result)))
     return result
+
+
+def _applied_joined(store: Store, principal: Principal, scoped: str | None,
+                    key: str | None, work: Callable[[], Any]) -> Any:
+    claimed = scoped is None
+    try:
+        with store.transaction() as conn, audit.acting_as(principal.user, key):
+            if scoped is not None:  # waits for a concurrent holder of the key, then fails
+                conn.execute(sa.insert(request_ids).values(id=scoped, at=time.time(),
+                                                           answer_json=""))
+                claimed = True
+            result = work()
+            if scoped is not None:
+                conn.execute(sa.update(request_ids).where(request_ids.c.id == scoped)
+                             .values(answer_json=json.dumps(result)))
+            return result
+    except sa.exc.IntegrityError:
+        if claimed or scoped is None:  # the work's own error, not a repeated key
+            raise
+        return _first_answer(store, scoped)
+
+
+def _first_answer(store: Store, scoped: str) -> Any:
+    with store.read() as conn:
+        answer = conn.execute(sa.select(request_ids.c.answer_json).where(
+            request_ids.c.id == scoped)).scalar()
+    if not answer:
+        raise HTTPException(409, "This request is being applied; retry shortly.") from None
+    return json.loads(answer)
 
 
 def python_json(value: Any) -> Response:
