@@ -62,7 +62,7 @@ def drop(name: str) -> None:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # start-up (migrations) is not measured; load may be high
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{url} exited: {proc.stderr.read().decode()[-2000:]}")

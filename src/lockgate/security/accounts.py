@@ -10,7 +10,9 @@ Roles, weakest first: ``reader`` (read everything it may see), ``writer`` (creat
 log, register models), ``admin`` (users, tokens, grants, every right). A user's global
 role applies everywhere; a grant raises it on one experiment or one model (``*`` for
 all of a kind). Moving the ``production`` alias is a separate right: admins, or a grant
-with ``promote`` on that model.
+with ``promote`` on that model. A user whose global role is ``none`` sees only the
+experiments and models its grants name: the server answers 404 for everything else, as
+for something that does not exist, and leaves it out of every listing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from lockgate.store.tables_auth import GRANT_KINDS, ROLES, auth_grants, auth_tok
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 (a prefix, not a secret)
 MIN_OPERATOR_TOKEN = 32
-_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
+#: The global role of a user who sees only what its grants name (``none``: no experiment
+#: or model is readable without a grant, and the dashboard, which shows everything, is
+#: refused).
+SCOPED = "none"
+GLOBAL_ROLES = (SCOPED, *ROLES)
+_RANK = {role: rank for rank, role in enumerate(GLOBAL_ROLES)}
 
 
 class AccountError(ConfigError):
@@ -62,11 +69,23 @@ class Principal:
         for grant in self.grants:
             if kind is not None and grant.kind == kind and grant.name in (name, "*"):
                 best = max(best, _RANK[grant.role])
-        return ROLES[best - 1]
+        return GLOBAL_ROLES[best]
 
     def can(self, need: str, kind: str | None = None, name: str | None = None) -> bool:
         """Whether this user holds at least role ``need`` on the named resource."""
         return _RANK[self.role_on(kind, name)] >= _RANK[need]
+
+    def visible(self, kind: str) -> frozenset[str] | None:
+        """The experiments (``kind`` experiment) or models this user may read: None for
+        all of them (a global reader or better, or a ``*`` grant), else the names its
+        grants give."""
+        if self.can("reader") or any(g.kind == kind and g.name == "*" for g in self.grants):
+            return None
+        return frozenset(g.name for g in self.grants if g.kind == kind)
+
+    def sees(self, kind: str, name: str) -> bool:
+        """Whether this user may read one experiment or model."""
+        return self.can("reader", kind, name)
 
     def can_promote(self, model: str) -> bool:
         """Whether this user may move ``model``'s production alias."""
@@ -102,12 +121,12 @@ def token_id(token: str) -> str:
 
 
 def create_user(store: Store, name: str, role: str = "reader") -> None:
-    """Add a user with a global role.
+    """Add a user with a global role (``none``: only what grants give it).
 
     Raises:
         AccountError: unknown role, empty name, or the user exists.
     """
-    _check_role(role)
+    _check_role(role, GLOBAL_ROLES)
     name = name.strip()
     if not name or len(name) > 255:
         raise AccountError("A user name must be 1-255 characters.")
@@ -240,9 +259,9 @@ def _check_token(token: str | None) -> None:
                            f"{MIN_OPERATOR_TOKEN} random characters.")
 
 
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise AccountError(f"Unknown role `{role}`; use one of {', '.join(ROLES)}.")
+def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> None:
+    if role not in allowed:
+        raise AccountError(f"Unknown role `{role}`; use one of {', '.join(allowed)}.")
 
 
 def _user_id(store: Store, name: str) -> int | None:

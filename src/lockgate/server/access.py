@@ -165,7 +165,11 @@ class AuthMiddleware:
         if isinstance(route, Mount) and route.path == "":  # the dashboard
             if _dashboard_allows(principal, scope):
                 return None
-            return 403, f"User `{principal.user}` ({principal.role}) may not {method} {path}."
+            scoped = "" if principal.can("reader") else (
+                " (the dashboard shows every experiment; a user limited to its grants "
+                "reads through /api/v1, which shows only those)")
+            return 403, (f"User `{principal.user}` ({principal.role}) may not {method} "
+                         f"{path}{scoped}.")
         rule = rule_of(route)
         if rule is None or rule.role not in ("reader", "writer", "admin"):
             return 403, (f"{method} {path} has no access rule; it is refused for everyone "
@@ -178,6 +182,8 @@ class AuthMiddleware:
             return 400, str(exc)
         held = _holds_anywhere(principal, rule.role) if rule.scope == "any" else \
             principal.can(rule.role, kind, name)
+        if not held and _hidden(principal, rule, kind, name):
+            return 404, _not_found(rule, kind, name, params, body)
         if not held:
             where = f" on {kind} `{name}`" if kind else ""
             return 403, (f"User `{principal.user}` ({principal.role_on(kind, name)}{where}) may "
@@ -261,6 +267,24 @@ def rule_of(route: Any) -> Access | None:
                   found.get("source"), found.get("promote"))
 
 
+def _hidden(principal: Principal, rule: Access, kind: str | None, name: str | None) -> bool:
+    """Whether the request is about something this user may not even see: answered 404,
+    as if it did not exist, so ids and names of other teams' work are not confirmed. A
+    name the caller chose itself (``body:<field>``, e.g. a new run's experiment) is
+    answered 403 instead: it reveals nothing."""
+    return (kind is not None and name not in (None, "*") and not (rule.source or "")
+            .startswith("body:") and not principal.sees(kind, str(name)))
+
+
+def _not_found(rule: Access, kind: str | None, name: str | None, params: dict[str, Any],
+               body: bytes) -> str:
+    if (rule.source or "").startswith("run:"):
+        run_id = params.get("run_id") if rule.source == "run:path" else \
+            _json_object(body).get("run_id")
+        return f"No run with id `{run_id}`."
+    return f"No {kind} `{name}`."
+
+
 def _holds_anywhere(principal: Principal, role: str) -> bool:
     return principal.can(role) or any(principal.can(role, g.kind, g.name)
                                       for g in principal.grants)
@@ -332,11 +356,13 @@ def principal_of(scope: Mapping[str, Any]) -> Principal | None:
 
 
 def _dashboard_allows(principal: Principal, scope: Scope) -> bool:
-    """Dashboard pages: reading needs reader (everyone); anything else needs admin (the
-    audit page is admin's; notes go through the API)."""
+    """Dashboard pages: reading needs a global reader, because the dashboard shows every
+    experiment (a user limited to its grants reads through the API, which filters);
+    changes need a global writer; the audit page is admin's."""
     if scope["path"].startswith("/audit"):
         return principal.role == "admin"
-    return scope["method"] in ("GET", "HEAD") or principal.can("writer")
+    return principal.can("reader") if scope["method"] in ("GET", "HEAD") else \
+        principal.can("writer")
 
 
 async def _reply(send: Send, status: int, message: str,

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from lockgate.config import Settings
 from lockgate.registry import Registry, load_gate_config, promote, rollback
 from lockgate.server.access import Access
-from lockgate.server.api import API, _chunks, applied_once
+from lockgate.server.api import API, _chunks, _principal, applied_once
 from lockgate.server.wire import encode
 from lockgate.store import Store
 
@@ -29,9 +29,10 @@ def add_registry_routes(app: FastAPI, store: Store, settings: Settings) -> None:
         return app.api_route(f"{API}/models{path}", methods=[method],
                              openapi_extra=access.extra())
 
-    @route("GET", "", Access("reader"))
-    def models() -> list[str]:
-        return registry.models()
+    @route("GET", "", Access("reader", "any"))
+    def models(request: Request) -> list[str]:
+        visible = _principal(request).visible("model")
+        return [m for m in registry.models() if visible is None or m in visible]
 
     @route("GET", "/{name}/versions", MODEL_READ)
     def versions(name: str) -> list[Any]:

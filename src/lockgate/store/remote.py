@@ -148,14 +148,16 @@ class RemoteStore(Store):
                   top_level: bool = False, kind: str | None = None,
                   sort_metric: str | None = None, ascending: bool = False,
                   limit: int | None = 100, offset: int = 0,
-                  after: str | None = None) -> RunsPage:
+                  after: str | None = None, within: Sequence[str] | None = None) -> RunsPage:
         if tags or sort_metric or offset:
             raise StoreError("Filtering by tags, sorting by a metric and offsets are not in "
                              "the server's run listing yet; filter by experiment, status, "
                              "kind or parent, and page with `after`.")
+        if within is not None and not within:
+            return RunsPage([], None)
         params = {"experiment": experiment, "status": status, "parent_id": parent_id,
                   "kind": kind, "top_level": top_level, "limit": limit or 10_000,
-                  "after": after}
+                  "after": after, "within": list(within) if within is not None else None}
         found = self._get("/runs", params={k: v for k, v in params.items()
                                            if v not in (None, False)})
         return RunsPage([RunRecord(**r) for r in found["runs"]], found["next_page"])

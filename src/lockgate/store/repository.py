@@ -291,8 +291,12 @@ class Store:
         limit: int | None = 100,
         offset: int = 0,
         after: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> RunsPage:
         """One page of :meth:`list_runs` and the token of the next page (None at the end).
+
+        ``within``: only runs of these experiments (the team server's view of a user
+        limited to its grants; unknown names match nothing).
 
         A metric sort reads ``latest_metrics`` (one row per run, kept at write time) in
         index order, so its cost grows with the page, not with the points logged.
@@ -303,6 +307,8 @@ class Store:
         """
         query = run_select().where(*self._run_conditions(
             experiment, status, tags, parent_id, top_level, kind))
+        if within is not None:
+            query = query.where(t.experiments.c.name.in_(list(within)))
         sort = sort_metric or ""
         position = run_page.decode(after, sort=sort, ascending=ascending) if after else None
         if sort:
