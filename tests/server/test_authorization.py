@@ -92,6 +92,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/models/{name}/versions"): "write",
     ("POST", "/api/v1/models/{name}/versions/{version}/promote"): "promote",
     ("POST", "/api/v1/models/{name}/rollback"): "promote",
+    ("POST", "/api/v1/runs/{run_id}/delete"): "write",
+    ("POST", "/api/v1/runs/{run_id}/restore"): "write",
+    ("POST", "/api/v1/gc"): "admin",
     ("GET", "/"): "read",  # the dashboard (mounted app: every page, read-only)
 }
 ALLOWED = {

@@ -41,6 +41,7 @@ from lockgate.server.access import (
 )
 from lockgate.server.api import CHUNK_BYTES, add_api_routes
 from lockgate.server.registry_api import add_registry_routes
+from lockgate.server.retention_api import add_retention_routes
 from lockgate.store import Store, audit
 
 SERVER = "lockgate server"
@@ -93,6 +94,7 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
 
     add_api_routes(app, store, settings)
     add_registry_routes(app, store, settings)
+    add_retention_routes(app, store, settings)
     app.router.routes.append(Mount("/", app=_dashboard(settings, host)))
     return app
 

@@ -303,6 +303,17 @@ class RemoteStore(Store):
     def hardware(self, run_id: str) -> list[HardwareSample]:
         return [HardwareSample(**h) for h in self._get(f"/runs/{run_id}/hardware")]
 
+    # -- retention --------------------------------------------------------------------------
+
+    def change_runs(self, how: str, run_ids: Sequence[str]) -> list[RunRecord]:
+        """Soft-delete (``how`` delete) or restore runs through the server, which checks
+        lineage protection, needs writer on each run's experiment, and audits it."""
+        done: list[RunRecord] = []
+        for run_id in run_ids:
+            found = self._post(f"/runs/{run_id}/{how}", {})
+            done.extend(RunRecord(**r) for r in found["runs"])
+        return done
+
     # -- dataset versions ---------------------------------------------------------------
 
     def add_dataset_version(self, table_name: str, **fields: Any) -> DatasetVersion:
