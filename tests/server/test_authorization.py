@@ -26,7 +26,8 @@ SHA = "a" * 64
 #:   open (anyone), seen (any user; the answer holds only what it may see), read (a
 #:   reader of the experiment/model, or a global reader: not `other`, which sees only its
 #:   grants), write (a writer of the experiment/model: `writer`, `admin`), any-write (a
-#:   writer of anything: `other` too), promote (the right to move production: `admin`;
+#:   writer of anything: `other` too), global-write (a global writer: shared settings
+#:   such as saved views), promote (the right to move production: `admin`;
 #:   `writer` lacks it), admin.
 MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/health"): "open",
@@ -95,12 +96,17 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/runs/{run_id}/delete"): "write",
     ("POST", "/api/v1/runs/{run_id}/restore"): "write",
     ("POST", "/api/v1/gc"): "admin",
+    ("GET", "/api/v1/views"): "seen",
+    ("GET", "/api/v1/views/{name}"): "seen",
+    ("PUT", "/api/v1/views/{name}"): "global-write",
+    ("DELETE", "/api/v1/views/{name}"): "global-write",
     ("GET", "/"): "read",  # the dashboard (mounted app: every page, read-only)
 }
 ALLOWED = {
     "open": set(USERS), "seen": {"reader", "other", "writer", "admin"},
     "read": {"reader", "writer", "admin"},
-    "write": {"writer", "admin"}, "any-write": {"other", "writer", "admin"},
+    "write": {"writer", "admin"}, "global-write": {"writer", "admin"},
+    "any-write": {"other", "writer", "admin"},
     "promote": {"admin"}, "admin": {"admin"},
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

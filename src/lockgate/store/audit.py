@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 ACTIONS = (
     "run.created", "run.ended", "model.registered", "alias.moved", "gate.overridden",
     "quarantine.released", "deleted", "user.created", "token.created", "token.revoked",
-    "grant.set", "restored", "purged", "gc.ran",
+    "grant.set", "restored", "purged", "gc.ran", "view.saved", "view.deleted",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",

@@ -303,6 +303,20 @@ class RemoteStore(Store):
     def hardware(self, run_id: str) -> list[HardwareSample]:
         return [HardwareSample(**h) for h in self._get(f"/runs/{run_id}/hardware")]
 
+    # -- saved views of the runs table ------------------------------------------------------
+
+    def views(self) -> list[dict[str, Any]]:
+        return list(self._get("/views"))
+
+    def view(self, name: str) -> dict[str, Any]:
+        return dict(self._get(f"/views/{name}"))
+
+    def put_view(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._send("PUT", f"/views/{view['name']}", dict(view)))
+
+    def remove_view(self, name: str) -> None:
+        self.request("DELETE", f"/views/{name}", idempotent=True)
+
     # -- retention --------------------------------------------------------------------------
 
     def change_runs(self, how: str, run_ids: Sequence[str]) -> list[RunRecord]:
