@@ -100,6 +100,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/views/{name}"): "seen",
     ("PUT", "/api/v1/views/{name}"): "global-write",
     ("DELETE", "/api/v1/views/{name}"): "global-write",
+    ("GET", "/api/v1/monitoring/incidents"): "seen",
+    ("GET", "/api/v1/monitoring/incidents/{incident_id}"): "seen",
+    ("GET", "/api/v1/monitoring/models/{name}/incidents"): "read",
+    ("GET", "/api/v1/monitoring/models/{name}/windows"): "read",
     ("GET", "/"): "read",  # the dashboard (mounted app: every page, read-only)
 }
 ALLOWED = {
@@ -208,14 +212,15 @@ def test_promotion_to_staging_needs_no_promote_right(matrix_team: Team) -> None:
 def _about_what_other_cannot_see(method: str, path: str) -> bool:
     """Rows about experiment `alpha`'s run or model `churn`, which `other` (global role
     none) may not see: answered 404, not 403."""
-    return "{run_id}" in path or path.startswith("/api/v1/models/{name}") or (
+    return "{run_id}" in path or path.startswith(("/api/v1/models/{name}",
+                                                 "/api/v1/monitoring/models/{name}")) or (
         method == "POST" and path in ("/api/v1/artifacts", "/api/v1/lineage"))
 
 
 def _concrete(path: str, run_id: str) -> str:
     values = {"run_id": run_id, "artifact_id": "1", "sha256": SHA, "table": "orders",
               "version": "1", "dataset_version_id": "1", "name": "churn",
-              "token_id": "0" * 16}
+              "token_id": "0" * 16, "incident_id": "1"}
     for key, value in values.items():
         path = path.replace(f"{{{key}}}", value)
     return path

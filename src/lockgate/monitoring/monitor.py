@@ -443,6 +443,10 @@ def _record_window(store: Store, result: WindowResult) -> WindowResult:
 def window_history(store: Store, model_name: str, *, since: float | None = None,
                    limit: int = 1000) -> list[dict[str, Any]]:
     """Recorded windows of a model, oldest first (what the report charts)."""
+    if getattr(store, "remote", False):  # behind `lockgate server`
+        params = {"limit": limit, **({"since": since} if since is not None else {})}
+        return list(store.request(  # type: ignore[attr-defined]
+            "GET", f"/monitoring/models/{model_name}/windows", params=params).json())
     query = sa.select(t_windows).where(t_windows.c.model_name == model_name)
     if since is not None:
         query = query.where(t_windows.c.window_end >= since)
