@@ -52,7 +52,7 @@ def delete_runs(run_ids: Iterable[str], *, settings: Settings | None = None,
     """
     store = store or Store.open(settings or load_settings())
     if getattr(store, "remote", False):  # behind `lockgate server`: it checks and audits
-        return store.change_runs("delete", list(run_ids))  # type: ignore[attr-defined,no-any-return]
+        return store.change_runs("delete", list(run_ids))  # type: ignore[attr-defined]
     roots = [store.resolve_run_id(run_id) for run_id in run_ids]
     chosen = descendants(store, roots)
     problems = _refusals(store, roots, chosen, protection(store))
@@ -82,7 +82,7 @@ def restore_runs(run_ids: Iterable[str], *, settings: Settings | None = None,
     """
     store = store or Store.open(settings or load_settings())
     if getattr(store, "remote", False):
-        return store.change_runs("restore", list(run_ids))  # type: ignore[attr-defined,no-any-return]
+        return store.change_runs("restore", list(run_ids))  # type: ignore[attr-defined]
     roots = [store.resolve_run_id(run_id) for run_id in run_ids]
     chosen = set(descendants(store, roots)) | ancestors(store, roots)
     with store.write() as conn:

@@ -51,5 +51,7 @@ def add_views_routes(app: FastAPI, store: Store) -> None:
 
     @route("DELETE", "/{name}", WRITE)
     def remove_view(request: Request, name: str) -> dict[str, Any]:
-        return applied_once(store, request, lambda: (delete_view(name, store=store),
-                                                     {"ok": True})[1])
+        def work() -> dict[str, Any]:
+            delete_view(name, store=store)
+            return {"ok": True}
+        return applied_once(store, request, work)

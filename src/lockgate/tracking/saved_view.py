@@ -178,7 +178,7 @@ def _scoped(field: str) -> bool:
     return bool(dot and key) and scope in ("metrics", "params")
 
 
-def _view(row: Mapping[str, Any]) -> SavedView:
+def _view(row: Mapping[str, Any] | sa.RowMapping) -> SavedView:
     columns = row["columns"]
     return SavedView(row["name"], tuple(json.loads(columns) if isinstance(columns, str)
                                         else columns), row["sort"],
