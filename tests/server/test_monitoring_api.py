@@ -11,8 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from lockgate.errors import NotFoundError
-from lockgate.monitoring import get_incident, incidents
-from lockgate.monitoring.monitor import window_history
+from lockgate.monitoring import get_incident, incidents, window_history
 from lockgate.store import Store
 from lockgate.store.remote import AccessDenied, RemoteStore
 from lockgate.store.tables_monitoring import monitor_incidents, monitor_windows

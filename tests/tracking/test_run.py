@@ -115,8 +115,10 @@ def _child(settings: Settings, body: str) -> subprocess.Popen[str]:
 
 
 def test_sigkilled_process_leaves_a_crashed_run(settings: Settings) -> None:
-    # beats every 2 s: RUNNING below survives a loaded machine starving it for 3 s
-    settings = dataclasses.replace(settings, heartbeat_seconds=2.0)
+    # beats every 6 s: RUNNING below survives a loaded machine starving the child's
+    # heartbeat thread for 11 s (at load 40 on 2 cores, 3 s of slack was not enough)
+    settings = dataclasses.replace(settings, heartbeat_seconds=6.0)
+    store = Store.open(settings)  # opened first: its start-up is not charged to the beat
     child = _child(settings, """
         run = lg.start_run("doomed", settings=settings, sample_hardware=False)
         print(run.id, flush=True)
@@ -125,11 +127,10 @@ def test_sigkilled_process_leaves_a_crashed_run(settings: Settings) -> None:
     """)
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
-    store = Store.open(settings)
     assert store.get_run(run_id).status == "RUNNING"
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
-    deadline = time.time() + 60  # only a hang guard: CRASHED comes 4 s after the last beat
+    deadline = time.time() + 90  # only a hang guard: CRASHED comes 12 s after the last beat
     while store.get_run(run_id).status == "RUNNING" and time.time() < deadline:
         time.sleep(0.2)
     assert store.get_run(run_id).status == "CRASHED"

@@ -438,22 +438,3 @@ def _record_window(store: Store, result: WindowResult) -> WindowResult:
     data = result.to_dict()
     data["window_id"] = int(inserted.inserted_primary_key[0])
     return WindowResult(**data)
-
-
-def window_history(store: Store, model_name: str, *, since: float | None = None,
-                   limit: int = 1000) -> list[dict[str, Any]]:
-    """Recorded windows of a model, oldest first (what the report charts)."""
-    if getattr(store, "remote", False):  # behind `lockgate server`
-        params = {"limit": limit, **({"since": since} if since is not None else {})}
-        return list(store.request(  # type: ignore[attr-defined]
-            "GET", f"/monitoring/models/{model_name}/windows", params=params).json())
-    query = sa.select(t_windows).where(t_windows.c.model_name == model_name)
-    if since is not None:
-        query = query.where(t_windows.c.window_end >= since)
-    query = query.order_by(t_windows.c.window_end.desc(), t_windows.c.id.desc()).limit(limit)
-    with store.read() as conn:
-        rows = list(conn.execute(query).mappings())
-    return [{"id": r["id"], "model_version": r["model_version"], "start": r["window_start"],
-             "end": r["window_end"], "n_predictions": r["n_predictions"],
-             "n_labeled": r["n_labeled"], "measures": json.loads(r["measures"]),
-             "details": json.loads(r["details"])} for r in reversed(rows)]

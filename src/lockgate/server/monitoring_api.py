@@ -59,6 +59,6 @@ def add_monitoring_routes(app: FastAPI, store: Store) -> None:
     @route("GET", "/models/{name}/windows", MODEL_READ)
     def windows(name: str, since: float | None = None,
                 limit: int = Query(1000, ge=1, le=100_000)) -> list[Any]:
-        from lockgate.monitoring.monitor import window_history
+        from lockgate.monitoring.history import window_history
 
         return window_history(store, name, since=since, limit=limit)
