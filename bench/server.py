@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def schema() -> str:
-    name = f"bench22_{uuid.uuid4().hex[:8]}"
+    name = f"bench22b_{uuid.uuid4().hex[:8]}"
     with sa.create_engine(PG).begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
     return name
@@ -62,7 +62,7 @@ def drop(name: str) -> None:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # start-up (migrations) is not measured; load may be high
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{url} exited: {proc.stderr.read().decode()[-2000:]}")
@@ -75,7 +75,8 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def start_lockgate(home: Path, db_url: str) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_lockgate(home: Path, db_url: str, src: str = SRC
+                   ) -> tuple[subprocess.Popen[bytes], str, str]:
     sys.path.insert(0, SRC)
     from lockgate.config import Settings
     from lockgate.security import accounts
@@ -87,7 +88,7 @@ def start_lockgate(home: Path, db_url: str) -> tuple[subprocess.Popen[bytes], st
     token = accounts.issue_token(store, "bench")
     store.close()
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": SRC, "LOCKGATE_HOME": str(home),
+    env = {**os.environ, "PYTHONPATH": src, "LOCKGATE_HOME": str(home),
            "LOCKGATE_DB_URL": db_url}
     proc = subprocess.Popen([sys.executable, "-m", "lockgate.cli.main", "server", "start",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
@@ -214,6 +215,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mlflow-venv", type=Path, default=Path(
         os.environ.get("LOCKGATE_BENCH_MLFLOW_VENV", "/tmp/22-mlflow-venv")))
+    parser.add_argument("--against-src", type=Path, default=None, help=(
+        "compare with a lockgate server run from another source tree (e.g. `git archive` "
+        "of an older commit) instead of MLflow; the client is this tree's for both"))
     args = parser.parse_args()
     report = Report("server")
     tmp = Path(tempfile.mkdtemp(prefix="lockgate-bench-server-"))
@@ -223,13 +227,20 @@ def main() -> None:
         lg_proc, lg_url, token = start_lockgate(tmp / "lg", f"{PG}?options=-csearch_path%3D"
                                                              f"{schemas[0]}")
         procs.append(lg_proc)
-        ml_proc, ml_url = start_mlflow(args.mlflow_venv, tmp, schemas[1])
-        procs.append(ml_proc)
         lg_work = lockgate_client(lg_url, token, args, tmp / "cache")
-        ml_work = mlflow_client(ml_url, args)
+        if args.against_src is not None:
+            ml_proc, ml_url, other = start_lockgate(
+                tmp / "lg-other", f"{PG}?options=-csearch_path%3D{schemas[1]}",
+                str(args.against_src))
+            ml_work = lockgate_client(ml_url, other, args, tmp / "cache-other")
+        else:
+            ml_proc, ml_url = start_mlflow(args.mlflow_venv, tmp, schemas[1])
+            ml_work = mlflow_client(ml_url, args)
+        procs.append(ml_proc)
+        peer = "mlflow server" if args.against_src is None else "lockgate server (other src)"
         cases: dict[str, Callable[[], Any]] = {
             "lockgate server": lambda: concurrently(args.clients, lg_work, lg_proc.pid),
-            "mlflow server": lambda: concurrently(args.clients, ml_work, ml_proc.pid),
+            peer: lambda: concurrently(args.clients, ml_work, ml_proc.pid),
         }
         series, _ = interleave(cases, repeats=args.repeats, warmup=1)
         points = args.clients * args.batches * args.points
@@ -238,11 +249,11 @@ def main() -> None:
         for name, found in series.items():
             report.add(name, f"{points / found.wall.median:,.0f} points/s", series=found,
                        note=work)
-        lg, ml = series["lockgate server"], series["mlflow server"]
-        report.add("wall ratio mlflow/lockgate",
+        lg, ml = series["lockgate server"], series[peer]
+        report.add(f"wall ratio {peer}/lockgate",
                    f"{ratio(ml.wall.median, lg.wall.median):.2f}x",
                    goal="figures as ratios (#22)", met=None)
-        report.add("cpu ratio mlflow/lockgate",
+        report.add(f"cpu ratio {peer}/lockgate",
                    f"{ratio(ml.cpu.median, lg.cpu.median):.2f}x",
                    goal="figures as ratios (#22)", met=None,
                    note="client process + the server's process tree")

@@ -32,11 +32,11 @@ class Team:
 
 
 def make_team(settings: Settings) -> Team:
-    """Users: admin; writer (global); reader; other (reader, writer of experiment
-    `other` and model `other-model` only)."""
+    """Users: admin; writer (global); reader; other (no global role: a writer of
+    experiment `other` and model `other-model` only, and sees nothing else)."""
     store = Store.open(settings)
     tokens = {"admin": accounts.init_admin(store)}
-    for name, role in (("writer", "writer"), ("reader", "reader"), ("other", "reader")):
+    for name, role in (("writer", "writer"), ("reader", "reader"), ("other", "none")):
         accounts.create_user(store, name, role)
         tokens[name] = accounts.issue_token(store, name)
     accounts.set_grant(store, "other", "experiment", "other", "writer")

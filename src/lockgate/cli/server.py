@@ -66,8 +66,9 @@ def start(
 
 
 @user_app.command("add")
-def user_add(name: str, role: str = typer.Option("reader", "--role",
-                                                  help="reader, writer or admin.")) -> None:
+def user_add(name: str, role: str = typer.Option(
+        "reader", "--role", help="none (sees only its grants), reader, writer or admin.")
+        ) -> None:
     """Add a user (then give it a token with `lockgate server token create NAME`)."""
     from lockgate.security import accounts
 

@@ -56,7 +56,12 @@ def recorded_windows(store: Store, model_name: str, *, since: float | None = Non
 
 def window_history(store: Store, model_name: str, *, since: float | None = None,
                    limit: int = 1000) -> list[dict[str, Any]]:
-    """Recorded windows of a model, oldest first, in the report's JSON form."""
+    """Recorded windows of a model, oldest first, in the report's JSON form (behind
+    ``lockgate server``: read through it, for a user who may read the model)."""
+    if getattr(store, "remote", False):
+        params = {"limit": limit, **({"since": since} if since is not None else {})}
+        return list(store.request(  # type: ignore[attr-defined]
+            "GET", f"/monitoring/models/{model_name}/windows", params=params).json())
     return [w.to_dict() for w in recorded_windows(store, model_name, since=since,
                                                   limit=limit)]
 

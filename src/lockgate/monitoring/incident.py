@@ -74,7 +74,14 @@ def open_incident(store: Store, model_name: str, rule: str) -> Incident | None:
 
 def incidents(store: Store, model_name: str | None = None, *, status: str | None = None,
               limit: int = 100) -> list[Incident]:
-    """Incidents newest first, optionally of one model and status."""
+    """Incidents newest first, optionally of one model and status (behind ``lockgate
+    server``: those of the models the user may read)."""
+    if getattr(store, "remote", False):
+        path = "/monitoring/incidents" if model_name is None else \
+            f"/monitoring/models/{model_name}/incidents"
+        params = {"limit": limit, **({"status": status} if status else {})}
+        return [_incident(found) for found in store.request(  # type: ignore[attr-defined]
+            "GET", path, params=params).json()]
     query = sa.select(t_inc).order_by(t_inc.c.opened_at.desc(), t_inc.c.id.desc()).limit(limit)
     if model_name is not None:
         query = query.where(t_inc.c.model_name == model_name)
@@ -90,6 +97,9 @@ def get_incident(store: Store, incident_id: int) -> Incident:
     Raises:
         NotFoundError: no incident has this id.
     """
+    if getattr(store, "remote", False):
+        return _incident(store.request(  # type: ignore[attr-defined]
+            "GET", f"/monitoring/incidents/{int(incident_id)}").json())
     with store.read() as conn:
         row = conn.execute(sa.select(t_inc).where(t_inc.c.id == incident_id)).mappings().first()
     if row is None:
@@ -187,6 +197,12 @@ def _event(kind: str, incident: Incident, rule: AlertRule, outcome: RuleOutcome,
         threshold=rule.threshold, op=rule.op, window_start=window[0], window_end=window[1],
         samples=outcome.samples, message=message, root_cause=incident.root_cause,
     )
+
+
+def _incident(data: dict[str, Any]) -> Incident:
+    """An incident from its :meth:`Incident.to_dict` form (the server's answer)."""
+    names = set(Incident.__slots__)
+    return Incident(**{k: v for k, v in data.items() if k in names})
 
 
 def _record(row: Any) -> Incident:

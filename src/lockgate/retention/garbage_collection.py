@@ -47,7 +47,7 @@ from lockgate.retention.run_deletion import (
     purge_runs,
 )
 from lockgate.retention.table_maintenance import delta_tables, maintain
-from lockgate.store import RunRecord, Store
+from lockgate.store import RunRecord, Store, audit
 from lockgate.store import schema as t
 from lockgate.store import tables_pipelines as tp
 from lockgate.store import tables_quality as tq
@@ -133,6 +133,7 @@ def collect_garbage(*, dry_run: bool = True, settings: Settings | None = None,
         ['package of churn@2 (production)']
     """
     settings = settings or load_settings()
+    chosen_policies = policies is not None
     policies = policies if policies is not None else load_policies()
     started = time.time() if now is None else now
     report = GcReport(started_at=started, dry_run=dry_run)
@@ -143,6 +144,9 @@ def collect_garbage(*, dry_run: bool = True, settings: Settings | None = None,
             on_decision(decision)
 
     store = Store.open(settings)
+    if getattr(store, "remote", False):  # behind `lockgate server`: it runs the pass
+        return _remote_pass(store, dry_run, policies_given=chosen_policies,
+                            now=now, on_decision=on_decision)
     protected = protection(store)
     blobs = blob_store_for(settings.resolved_artifact_root)
     restore = getattr(blobs.objects, "restore_set_aside", None)  # a crashed sweep's leftovers
@@ -156,6 +160,39 @@ def collect_garbage(*, dry_run: bool = True, settings: Settings | None = None,
     sweep_partials(blobs, partials, settings, started, dry_run, record)
     maintain_tables(store, settings, protected, policies, started, dry_run, record)
     maintain_logs(settings, policies, started, dry_run, record)
+    if not dry_run:
+        audit.record(store, "gc.ran", "gc", after=_summary(report))
+    return report
+
+
+def _summary(report: GcReport) -> dict[str, object]:
+    """What a pass changed, for the audit log (each purged run has its own entry)."""
+    counts: dict[str, int] = {}
+    for decision in report.decisions:
+        if decision.action != "keep":
+            key = f"{decision.subject}:{decision.action}"
+            counts[key] = counts.get(key, 0) + 1
+    return {"started_at": report.started_at, "freed_bytes": report.freed_bytes,
+            "changes": counts}
+
+
+def _remote_pass(store: Store, dry_run: bool, *, policies_given: bool, now: float | None,
+                 on_decision: Callable[[Decision], None] | None) -> GcReport:
+    """One pass run by the server (its policies, its clock; admins only)."""
+    from lockgate.errors import StoreError
+
+    if policies_given or now is not None:
+        raise StoreError("Behind `lockgate server` gc runs with the server's retention "
+                         "policies and clock: do not pass `policies` or `now`.")
+    found = store.request("POST", "/gc", json_body={"dry_run": dry_run},  # type: ignore[attr-defined]
+                          idempotent=True).json()
+    report = GcReport(started_at=float(found["started_at"]), dry_run=bool(found["dry_run"]))
+    for item in found["decisions"]:
+        decision = Decision(item["subject"], item["target"], item["action"], item["reason"],
+                            int(item.get("bytes") or 0))
+        report.decisions.append(decision)
+        if on_decision is not None:
+            on_decision(decision)
     return report
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
 from lockgate.retention.protection import Protection, protection
-from lockgate.store import RunRecord, Store
+from lockgate.store import RunRecord, Store, audit
 from lockgate.store import schema as t
 from lockgate.store import tables_pipelines as tp
 from lockgate.store import tables_ui as tu
@@ -51,6 +51,8 @@ def delete_runs(run_ids: Iterable[str], *, settings: Settings | None = None,
             it through lineage, or it is still running; names each and what keeps it.
     """
     store = store or Store.open(settings or load_settings())
+    if getattr(store, "remote", False):  # behind `lockgate server`: it checks and audits
+        return store.change_runs("delete", list(run_ids))  # type: ignore[attr-defined]
     roots = [store.resolve_run_id(run_id) for run_id in run_ids]
     chosen = descendants(store, roots)
     problems = _refusals(store, roots, chosen, protection(store))
@@ -61,6 +63,9 @@ def delete_runs(run_ids: Iterable[str], *, settings: Settings | None = None,
         todo = [r for r in conn.execute(sa.select(t.runs.c.id).where(
             t.runs.c.id.in_(chosen), t.runs.c.deleted_at.is_(None))).scalars()]
         conn.execute(sa.update(t.runs).where(t.runs.c.id.in_(todo)).values(deleted_at=now))
+        audit.record_many(store, "deleted", [(f"run:{run_id}", {"deleted_at": None},
+                                              {"deleted_at": now}) for run_id in todo],
+                          conn=conn)
     return [store.get_run(run_id) for run_id in todo]
 
 
@@ -76,12 +81,18 @@ def restore_runs(run_ids: Iterable[str], *, settings: Settings | None = None,
         NotFoundError: an id matches no run: never created, or purged already.
     """
     store = store or Store.open(settings or load_settings())
+    if getattr(store, "remote", False):
+        return store.change_runs("restore", list(run_ids))  # type: ignore[attr-defined]
     roots = [store.resolve_run_id(run_id) for run_id in run_ids]
     chosen = set(descendants(store, roots)) | ancestors(store, roots)
     with store.write() as conn:
-        todo = [r for r in conn.execute(sa.select(t.runs.c.id).where(
-            t.runs.c.id.in_(chosen), t.runs.c.deleted_at.is_not(None))).scalars()]
-        conn.execute(sa.update(t.runs).where(t.runs.c.id.in_(todo)).values(deleted_at=None))
+        todo = dict(conn.execute(sa.select(t.runs.c.id, t.runs.c.deleted_at).where(
+            t.runs.c.id.in_(chosen), t.runs.c.deleted_at.is_not(None))).all())
+        conn.execute(sa.update(t.runs).where(t.runs.c.id.in_(list(todo))).values(
+            deleted_at=None))
+        audit.record_many(store, "restored", [
+            (f"run:{run_id}", {"deleted_at": deleted_at}, {"deleted_at": None})
+            for run_id, deleted_at in todo.items()], conn=conn)
     return [store.get_run(run_id) for run_id in todo]
 
 
@@ -139,6 +150,13 @@ def purge_runs(store: Store, run_ids: Sequence[str]) -> int:
         return 0
     owned = sa.select(t.artifacts.c.id).where(t.artifacts.c.run_id.in_(ids))
     with store.write() as conn:
+        gone = conn.execute(sa.select(t.runs.c.id, t.runs.c.name, t.runs.c.deleted_at,
+                                      t.experiments.c.name.label("experiment"))
+                            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+                            .where(t.runs.c.id.in_(ids))).all()
+        audit.record_many(store, "purged", [
+            (f"run:{r.id}", {"name": r.name, "experiment": r.experiment,
+                             "deleted_at": r.deleted_at}, None) for r in gone], conn=conn)
         conn.execute(sa.update(t.dataset_versions).where(t.dataset_versions.c.run_id.in_(ids))
                      .values(run_id=None))
         conn.execute(sa.delete(tp.pipeline_steps).where(sa.or_(

@@ -10,7 +10,9 @@ Roles, weakest first: ``reader`` (read everything it may see), ``writer`` (creat
 log, register models), ``admin`` (users, tokens, grants, every right). A user's global
 role applies everywhere; a grant raises it on one experiment or one model (``*`` for
 all of a kind). Moving the ``production`` alias is a separate right: admins, or a grant
-with ``promote`` on that model.
+with ``promote`` on that model. A user whose global role is ``none`` sees only the
+experiments and models its grants name: the server answers 404 for everything else, as
+for something that does not exist, and leaves it out of every listing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from lockgate.store.tables_auth import GRANT_KINDS, ROLES, auth_grants, auth_tok
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 (a prefix, not a secret)
 MIN_OPERATOR_TOKEN = 32
-_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
+#: The global role of a user who sees only what its grants name (``none``: no experiment
+#: or model is readable without a grant, and the dashboard, which shows everything, is
+#: refused).
+SCOPED = "none"
+GLOBAL_ROLES = (SCOPED, *ROLES)
+_RANK = {role: rank for rank, role in enumerate(GLOBAL_ROLES)}
 
 
 class AccountError(ConfigError):
@@ -62,11 +69,23 @@ class Principal:
         for grant in self.grants:
             if kind is not None and grant.kind == kind and grant.name in (name, "*"):
                 best = max(best, _RANK[grant.role])
-        return ROLES[best - 1]
+        return GLOBAL_ROLES[best]
 
     def can(self, need: str, kind: str | None = None, name: str | None = None) -> bool:
         """Whether this user holds at least role ``need`` on the named resource."""
         return _RANK[self.role_on(kind, name)] >= _RANK[need]
+
+    def visible(self, kind: str) -> frozenset[str] | None:
+        """The experiments (``kind`` experiment) or models this user may read: None for
+        all of them (a global reader or better, or a ``*`` grant), else the names its
+        grants give."""
+        if self.can("reader") or any(g.kind == kind and g.name == "*" for g in self.grants):
+            return None
+        return frozenset(g.name for g in self.grants if g.kind == kind)
+
+    def sees(self, kind: str, name: str) -> bool:
+        """Whether this user may read one experiment or model."""
+        return self.can("reader", kind, name)
 
     def can_promote(self, model: str) -> bool:
         """Whether this user may move ``model``'s production alias."""
@@ -102,12 +121,12 @@ def token_id(token: str) -> str:
 
 
 def create_user(store: Store, name: str, role: str = "reader") -> None:
-    """Add a user with a global role.
+    """Add a user with a global role (``none``: only what grants give it).
 
     Raises:
         AccountError: unknown role, empty name, or the user exists.
     """
-    _check_role(role)
+    _check_role(role, GLOBAL_ROLES)
     name = name.strip()
     if not name or len(name) > 255:
         raise AccountError("A user name must be 1-255 characters.")
@@ -139,27 +158,32 @@ def issue_token(store: Store, user: str, *, label: str | None = None,
 
 def authenticate(store: Store, token: str | None) -> Principal | None:
     """The user a presented token belongs to, or None (unknown, revoked, expired,
-    disabled user). Read from the store on every call: revocation is immediate."""
+    disabled user). Read from the store on every call, so revocation is immediate; one
+    query (token, user and grants joined), because it runs before every request."""
     if not token or len(token) > 512:
         return None
     query = (sa.select(auth_tokens.c.id, auth_tokens.c.secret_sha256,
                        auth_tokens.c.expires_at, auth_tokens.c.revoked_at,
-                       auth_users.c.id.label("user_id"), auth_users.c.name,
-                       auth_users.c.role, auth_users.c.disabled_at)
+                       auth_users.c.name, auth_users.c.role, auth_users.c.disabled_at,
+                       auth_grants.c.kind, auth_grants.c.name.label("grant_name"),
+                       auth_grants.c.role.label("grant_role"), auth_grants.c.promote)
              .join(auth_users, auth_users.c.id == auth_tokens.c.user_id)
+             .outerjoin(auth_grants, auth_grants.c.user_id == auth_users.c.id)
              .where(auth_tokens.c.id == token_id(token)))
     with store.read() as conn:
-        row = conn.execute(query).first()
-        if row is None or not hmac.compare_digest(row.secret_sha256, _digest(token)):
-            return None
-        if row.revoked_at is not None or row.disabled_at is not None:
-            return None
-        if row.expires_at is not None and row.expires_at <= time.time():
-            return None
-        grants = conn.execute(sa.select(auth_grants).where(
-            auth_grants.c.user_id == row.user_id)).all()
+        rows = conn.execute(query).all()
+    if not rows:
+        return None
+    row = rows[0]
+    if not hmac.compare_digest(row.secret_sha256, _digest(token)):
+        return None
+    if row.revoked_at is not None or row.disabled_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= time.time():
+        return None
     return Principal(row.name, row.role, row.id, tuple(
-        Grant(g.kind, g.name, g.role, bool(g.promote)) for g in grants))
+        Grant(g.kind, g.grant_name, g.grant_role, bool(g.promote)) for g in rows
+        if g.kind is not None))
 
 
 def revoke_token(store: Store, token: str) -> None:
@@ -235,9 +259,9 @@ def _check_token(token: str | None) -> None:
                            f"{MIN_OPERATOR_TOKEN} random characters.")
 
 
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise AccountError(f"Unknown role `{role}`; use one of {', '.join(ROLES)}.")
+def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> None:
+    if role not in allowed:
+        raise AccountError(f"Unknown role `{role}`; use one of {', '.join(allowed)}.")
 
 
 def _user_id(store: Store, name: str) -> int | None:

@@ -103,6 +103,7 @@ class AuthMiddleware:
         self.store = store
         self.routes = routes
         self.limiter = limiter or RateLimiter()
+        self.experiments = RunExperiments(store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_open(scope["path"]):
@@ -164,7 +165,11 @@ class AuthMiddleware:
         if isinstance(route, Mount) and route.path == "":  # the dashboard
             if _dashboard_allows(principal, scope):
                 return None
-            return 403, f"User `{principal.user}` ({principal.role}) may not {method} {path}."
+            scoped = "" if principal.can("reader") else (
+                " (the dashboard shows every experiment; a user limited to its grants "
+                "reads through /api/v1, which shows only those)")
+            return 403, (f"User `{principal.user}` ({principal.role}) may not {method} "
+                         f"{path}{scoped}.")
         rule = rule_of(route)
         if rule is None or rule.role not in ("reader", "writer", "admin"):
             return 403, (f"{method} {path} has no access rule; it is refused for everyone "
@@ -177,6 +182,8 @@ class AuthMiddleware:
             return 400, str(exc)
         held = _holds_anywhere(principal, rule.role) if rule.scope == "any" else \
             principal.can(rule.role, kind, name)
+        if not held and _hidden(principal, rule, kind, name):
+            return 404, _not_found(rule, kind, name, params, body)
         if not held:
             where = f" on {kind} `{name}`" if kind else ""
             return 403, (f"User `{principal.user}` ({principal.role_on(kind, name)}{where}) may "
@@ -201,13 +208,54 @@ class AuthMiddleware:
         run_id = params.get("run_id") if field == "path" else data.get("run_id")
         if run_id is None:  # an artifact of no run: a writer anywhere may register it
             return rule.scope, "*"
-        from lockgate.errors import NotFoundError
+        return rule.scope, self.experiments.of(str(run_id))
 
-        try:
-            return rule.scope, self.store.get_run(self.store.resolve_run_id(str(run_id))
-                                                  ).experiment
-        except NotFoundError as exc:
-            raise LookupError(str(exc)) from exc
+
+class RunExperiments:
+    """The experiment of a run, for authorization, remembered per full run id.
+
+    A run never changes experiment, so a remembered answer cannot go stale (a deleted
+    run's requests still fail in the handler); this saves a query on every request
+    about a run. Bounded: the oldest half is forgotten past ``limit`` entries.
+    """
+
+    def __init__(self, store: Store, limit: int = 100_000) -> None:
+        self.store = store
+        self.limit = limit
+        self._known: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def of(self, run_id: str) -> str:
+        """The experiment of ``run_id`` (a full id or a unique prefix).
+
+        Raises:
+            LookupError: no such run, or an ambiguous prefix.
+        """
+        found = self._known.get(run_id)
+        if found is not None:
+            return found
+        full, experiment = self._look_up(run_id)
+        with self._lock:
+            if len(self._known) >= self.limit:
+                for key in list(self._known)[: self.limit // 2]:
+                    del self._known[key]
+            self._known[full] = experiment
+        return experiment
+
+    def _look_up(self, run_id: str) -> tuple[str, str]:
+        import sqlalchemy as sa
+
+        from lockgate.store import schema as t
+
+        query = (sa.select(t.runs.c.id, t.experiments.c.name)
+                 .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+                 .where(t.runs.c.id.startswith(run_id, autoescape=True)).limit(2))
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        if len(rows) != 1:
+            raise LookupError(f"No run with id `{run_id}`." if not rows else
+                              f"Run id prefix `{run_id}` is ambiguous; give more characters.")
+        return str(rows[0].id), str(rows[0].name)
 
 
 def rule_of(route: Any) -> Access | None:
@@ -217,6 +265,24 @@ def rule_of(route: Any) -> Access | None:
         return None
     return Access(str(found["role"]), str(found.get("scope") or "global"),
                   found.get("source"), found.get("promote"))
+
+
+def _hidden(principal: Principal, rule: Access, kind: str | None, name: str | None) -> bool:
+    """Whether the request is about something this user may not even see: answered 404,
+    as if it did not exist, so ids and names of other teams' work are not confirmed. A
+    name the caller chose itself (``body:<field>``, e.g. a new run's experiment) is
+    answered 403 instead: it reveals nothing."""
+    return (kind is not None and name not in (None, "*") and not (rule.source or "")
+            .startswith("body:") and not principal.sees(kind, str(name)))
+
+
+def _not_found(rule: Access, kind: str | None, name: str | None, params: dict[str, Any],
+               body: bytes) -> str:
+    if (rule.source or "").startswith("run:"):
+        run_id = params.get("run_id") if rule.source == "run:path" else \
+            _json_object(body).get("run_id")
+        return f"No run with id `{run_id}`."
+    return f"No {kind} `{name}`."
 
 
 def _holds_anywhere(principal: Principal, role: str) -> bool:
@@ -290,11 +356,13 @@ def principal_of(scope: Mapping[str, Any]) -> Principal | None:
 
 
 def _dashboard_allows(principal: Principal, scope: Scope) -> bool:
-    """Dashboard pages: reading needs reader (everyone); anything else needs admin (the
-    audit page is admin's; notes go through the API)."""
+    """Dashboard pages: reading needs a global reader, because the dashboard shows every
+    experiment (a user limited to its grants reads through the API, which filters);
+    changes need a global writer; the audit page is admin's."""
     if scope["path"].startswith("/audit"):
         return principal.role == "admin"
-    return scope["method"] in ("GET", "HEAD") or principal.can("writer")
+    return principal.can("reader") if scope["method"] in ("GET", "HEAD") else \
+        principal.can("writer")
 
 
 async def _reply(send: Send, status: int, message: str,

@@ -28,6 +28,7 @@ from lockgate.artifacts.blob_store import check_key, uri_for
 from lockgate.config import Settings
 from lockgate.security import accounts
 from lockgate.security.accounts import Principal
+from lockgate.server import visibility
 from lockgate.server.access import Access, principal_of
 from lockgate.server.wire import encode, real
 from lockgate.store import CodeVersion, Environment, Store, audit
@@ -36,6 +37,7 @@ from lockgate.store.tables_auth import request_ids
 API = "/api/v1"
 CHUNK_BYTES = 8 << 20  # the largest upload chunk (and so the body limit)
 READ = Access("reader")
+SEEN = Access("reader", "any")  # a reader of anything; the answer holds what it may see
 RUN_READ = Access("reader", "experiment", "run:path")
 RUN_WRITE = Access("writer", "experiment", "run:path")
 ADMIN = Access("admin")
@@ -53,19 +55,20 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
                              **options)
 
     def once(request: Request, work: Callable[[], Any]) -> Any:
-        return applied_once(store, request, work)
+        return applied_once(store, request, work, joined=True)
 
     # -- who am I -------------------------------------------------------------------
 
-    @route("GET", "/whoami", READ)
+    @route("GET", "/whoami", SEEN)
     def whoami(request: Request) -> dict[str, Any]:
         return encode(_principal(request))
 
     # -- experiments and runs ---------------------------------------------------------
 
-    @route("GET", "/experiments", READ)
-    def experiments() -> list[str]:
-        return store.experiments()
+    @route("GET", "/experiments", SEEN)
+    def experiments(request: Request) -> list[str]:
+        found = visibility.experiments(_principal(request), store)
+        return store.experiments() if found is None else found
 
     @route("POST", "/runs", Access("writer", "experiment", "body:experiment"))
     def create_run(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
@@ -78,33 +81,43 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
             return {"id": run_id}
         return once(request, work)
 
-    @route("GET", "/runs", READ)
-    def list_runs(experiment: str | None = None, status: str | None = None,
-                  kind: str | None = None, parent_id: str | None = None,
-                  top_level: bool = False, limit: int = Query(100, ge=1, le=10_000),
-                  after: str | None = None) -> dict[str, Any]:
+    @route("GET", "/runs", SEEN)
+    def list_runs(request: Request, experiment: str | None = None,
+                  status: str | None = None, kind: str | None = None,
+                  parent_id: str | None = None, top_level: bool = False,
+                  limit: int = Query(100, ge=1, le=10_000), after: str | None = None,
+                  within: list[str] = Query(default=[])) -> dict[str, Any]:
+        scope = visibility.chosen(_principal(request), store,
+                                  [experiment] if experiment else within)
         page = store.page_runs(experiment=experiment, status=status, kind=kind,
                                parent_id=parent_id, top_level=top_level, limit=limit,
-                               after=after)
+                               after=after, within=scope)
         return {"runs": encode(page.runs), "next_page": page.next_page}
 
-    @route("GET", "/latest-metrics", READ)
-    def last_metrics(run_id: list[str] = Query(default=[])) -> dict[str, Any]:
-        return encode(store.last_metrics(run_id[:10_000]))
+    @route("GET", "/latest-metrics", SEEN)
+    def last_metrics(request: Request, run_id: list[str] = Query(default=[])
+                     ) -> dict[str, Any]:
+        seen = visibility.visible_runs(_principal(request), store, run_id[:10_000])
+        return encode(store.last_metrics([run for run in run_id[:10_000] if run in seen]))
 
-    @route("GET", "/runs-count", READ)
-    def count_runs() -> dict[str, int]:
-        return {"count": store.count_runs()}
+    @route("GET", "/runs-count", SEEN)
+    def count_runs(request: Request) -> dict[str, int]:
+        scope = visibility.chosen(_principal(request), store, [])
+        return {"count": store.count_runs() if scope is None else
+                visibility.count_runs(store, scope)}
 
-    @route("GET", "/search", READ)
-    def search(filter: str = "", order_by: list[str] = Query(default=[]),
+    @route("GET", "/search", SEEN)
+    def search(request: Request, filter: str = "", order_by: list[str] = Query(default=[]),
                experiment: list[str] = Query(default=[]),
                max_results: int = Query(1000, ge=1, le=100_000),
                include_steps: bool = False) -> list[Any]:
         from lockgate.tracking.search import find_runs
 
-        return encode(find_runs(store, filter, order_by or None, experiment or None,
-                                max_results, include_steps=include_steps))
+        scope = visibility.chosen(_principal(request), store, experiment)
+        if scope == []:
+            return []
+        return encode(find_runs(store, filter, order_by or None, scope, max_results,
+                                include_steps=include_steps))
 
     @route("GET", "/runs/{run_id}", RUN_READ)
     def get_run(run_id: str) -> dict[str, Any]:
@@ -217,20 +230,29 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
             size=int(body["size"]), media_type=str(body["media_type"]),
             materializer=body.get("materializer"))))
 
-    @route("GET", "/artifacts/{artifact_id}", READ)
-    def artifact(artifact_id: int) -> dict[str, Any]:
-        return encode(store.artifact(artifact_id))
+    @route("GET", "/artifacts/{artifact_id}", SEEN)
+    def artifact(request: Request, artifact_id: int) -> dict[str, Any]:
+        found = store.artifact(artifact_id)
+        principal = _principal(request)
+        if principal.visible("experiment") is not None and (
+                found.run_id is None or not visibility.visible_runs(
+                    principal, store, [found.run_id])):
+            raise HTTPException(404, f"No artifact {artifact_id}.")
+        return encode(found)
 
-    @route("HEAD", "/blobs/{sha256}", READ)
-    def blob_exists(sha256: str) -> Any:
-        if not blobs.exists(check_key(sha256)):
+    def readable_blob(request: Request, sha256: str) -> None:
+        if not blobs.exists(check_key(sha256)) or not visibility.blob_visible(
+                _principal(request), store, sha256):
             raise HTTPException(404, f"No blob {sha256}.")
+
+    @route("HEAD", "/blobs/{sha256}", SEEN)
+    def blob_exists(request: Request, sha256: str) -> Any:
+        readable_blob(request, sha256)
         return None
 
-    @route("GET", "/blobs/{sha256}", READ)
-    def get_blob(sha256: str) -> StreamingResponse:
-        if not blobs.exists(check_key(sha256)):
-            raise HTTPException(404, f"No blob {sha256}.")
+    @route("GET", "/blobs/{sha256}", SEEN)
+    def get_blob(request: Request, sha256: str) -> StreamingResponse:
+        readable_blob(request, sha256)
         return StreamingResponse(_chunks(blobs.local_copy(sha256)),
                                  media_type="application/octet-stream",
                                  headers={"x-sha256": sha256})
@@ -277,12 +299,14 @@ def add_api_routes(app: FastAPI, store: Store, settings: Settings) -> None:
             dataset_version_id=body.get("dataset_version_id"), role=body.get("role"),
             note=body.get("note"))))
 
-    @route("GET", "/lineage", READ)
-    def lineage(run_id: str | None = None, artifact_id: int | None = None,
-                dataset_version_id: int | None = None,
+    @route("GET", "/lineage", SEEN)
+    def lineage(request: Request, run_id: str | None = None,
+                artifact_id: int | None = None, dataset_version_id: int | None = None,
                 sha256: str | None = None) -> list[Any]:
-        return encode(store.lineage(run_id=run_id, artifact_id=artifact_id,
-                                    dataset_version_id=dataset_version_id, sha256=sha256))
+        edges = store.lineage(run_id=run_id, artifact_id=artifact_id,
+                              dataset_version_id=dataset_version_id, sha256=sha256)
+        seen = visibility.visible_runs(_principal(request), store, [e.run_id for e in edges])
+        return encode([edge for edge in edges if edge.run_id in seen])
 
     # -- dataset versions -----------------------------------------------------------------
 
@@ -358,31 +382,33 @@ _DATASET_FIELDS = frozenset({
     "version"})
 
 
-def applied_once(store: Store, request: Request, work: Callable[[], Any]) -> Any:
+def applied_once(store: Store, request: Request, work: Callable[[], Any], *,
+                 joined: bool = False) -> Any:
     """Run ``work`` unless this request's ``Idempotency-Key`` was applied already, in
     which case its first answer is returned and nothing changes.
 
-    The key is claimed before the work (a concurrent retry waits with 409), the answer
-    stored after; work that fails releases the claim, so a retry runs it again.
+    ``joined``: the claim, the work and the answer are one transaction on one connection
+    (:meth:`Store.transaction`): a concurrent retry's claim waits for it and then reads
+    the answer, and a failure undoes all three. For short store writes only: the
+    transaction holds SQLite's write lock. Otherwise the key is claimed before the work
+    (a concurrent retry gets 409), the answer stored after; work that fails releases the
+    claim, so a retry runs it again.
     """
     principal = _principal(request)
     key = request.headers.get("idempotency-key")
-    if not key:
+    if key is not None and len(key) > 64:
+        raise HTTPException(400, "Idempotency-Key is longer than 64 characters.")
+    scoped = f"{principal.user[:20]}:{key}"[:64] if key else None
+    if joined:
+        return _applied_joined(store, principal, scoped, key, work)
+    if scoped is None:
         with audit.acting_as(principal.user):
             return work()
-    if len(key) > 64:
-        raise HTTPException(400, "Idempotency-Key is longer than 64 characters.")
-    scoped = f"{principal.user[:20]}:{key}"[:64]
     try:
         store.execute_write(sa.insert(request_ids).values(id=scoped, at=time.time(),
                                                           answer_json=""))
     except sa.exc.IntegrityError:
-        with store.read() as conn:
-            answer = conn.execute(sa.select(request_ids.c.answer_json).where(
-                request_ids.c.id == scoped)).scalar_one()
-        if not answer:
-            raise HTTPException(409, "This request is being applied; retry shortly.") from None
-        return json.loads(answer)
+        return _first_answer(store, scoped)
     try:
         with audit.acting_as(principal.user, key):
             result = work()
@@ -392,6 +418,35 @@ def applied_once(store: Store, request: Request, work: Callable[[], Any]) -> Any
     store.execute_write(sa.update(request_ids).where(request_ids.c.id == scoped).values(
         answer_json=json.dumps(result)))
     return result
+
+
+def _applied_joined(store: Store, principal: Principal, scoped: str | None,
+                    key: str | None, work: Callable[[], Any]) -> Any:
+    claimed = scoped is None
+    try:
+        with store.transaction() as conn, audit.acting_as(principal.user, key):
+            if scoped is not None:  # waits for a concurrent holder of the key, then fails
+                conn.execute(sa.insert(request_ids).values(id=scoped, at=time.time(),
+                                                           answer_json=""))
+                claimed = True
+            result = work()
+            if scoped is not None:
+                conn.execute(sa.update(request_ids).where(request_ids.c.id == scoped)
+                             .values(answer_json=json.dumps(result)))
+            return result
+    except sa.exc.IntegrityError:
+        if claimed or scoped is None:  # the work's own error, not a repeated key
+            raise
+        return _first_answer(store, scoped)
+
+
+def _first_answer(store: Store, scoped: str) -> Any:
+    with store.read() as conn:
+        answer = conn.execute(sa.select(request_ids.c.answer_json).where(
+            request_ids.c.id == scoped)).scalar()
+    if not answer:
+        raise HTTPException(409, "This request is being applied; retry shortly.") from None
+    return json.loads(answer)
 
 
 def python_json(value: Any) -> Response:

@@ -41,7 +41,10 @@ from lockgate.server.access import (
 )
 from lockgate.server.api import CHUNK_BYTES, add_api_routes
 from lockgate.server.lineage_api import add_lineage_routes
+from lockgate.server.monitoring_api import add_monitoring_routes
 from lockgate.server.registry_api import add_registry_routes
+from lockgate.server.retention_api import add_retention_routes
+from lockgate.server.views_api import add_views_routes
 from lockgate.store import Store, audit
 
 SERVER = "lockgate server"
@@ -95,6 +98,9 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     add_api_routes(app, store, settings)
     add_registry_routes(app, store, settings)
     add_lineage_routes(app, store, settings)
+    add_retention_routes(app, store, settings)
+    add_views_routes(app, store)
+    add_monitoring_routes(app, store)
     app.router.routes.append(Mount("/", app=_dashboard(settings, host)))
     return app
 

@@ -121,9 +121,10 @@ def add_registry_routes(app: FastAPI, store: Store, settings: Settings) -> None:
 
 
 def _add_reads(route: Callable[..., Any], registry: Registry) -> None:
-    @route("GET", "", Access("reader"))
-    def models() -> list[str]:
-        return registry.models()
+    @route("GET", "", Access("reader", "any"))
+    def models(request: Request) -> list[str]:
+        visible = _principal(request).visible("model")
+        return [m for m in registry.models() if visible is None or m in visible]
 
     @route("GET", "/{name}", MODEL_READ)
     def model(name: str) -> dict[str, Any]:

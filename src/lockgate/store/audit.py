@@ -18,7 +18,7 @@ import contextvars
 import getpass
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 ACTIONS = (
     "run.created", "run.ended", "model.registered", "alias.moved", "gate.overridden",
     "quarantine.released", "deleted", "user.created", "token.created", "token.revoked",
-    "grant.set", "model.stage_changed", "model.noted",
-    "dataset.updated",
+    "grant.set", "model.stage_changed", "model.noted", "dataset.updated",
+    "restored", "purged", "gc.ran", "view.saved", "view.deleted",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",
@@ -103,6 +103,21 @@ def record(store: Store, action: str, target: str, *, before: Any = None, after:
         conn.execute(statement)
     else:
         store.execute_write(statement)
+
+
+def record_many(store: Store, action: str, changes: Sequence[tuple[str, Any, Any]], *,
+                conn: Connection) -> None:
+    """Append one entry per ``(target, before, after)`` in ``conn``'s transaction, in one
+    statement (a gc pass may purge thousands of runs)."""
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown audit action {action!r}; add it to audit.ACTIONS.")
+    if not changes:
+        return
+    now, actor, request = time.time(), current_actor()[:255], _REQUEST.get()
+    conn.execute(sa.insert(audit_log), [
+        {"at": now, "actor": actor, "action": action, "target": target[:512],
+         "before_json": _json(before), "after_json": _json(after), "request_id": request}
+        for target, before, after in changes])
 
 
 def entries(store: Store, *, action: str | None = None, actor: str | None = None,

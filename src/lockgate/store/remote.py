@@ -141,14 +141,17 @@ class RemoteStore(Store):
                   top_level: bool = False, kind: str | None = None,
                   sort_metric: str | None = None, ascending: bool = False,
                   limit: int | None = 100, offset: int = 0,
-                  after: str | None = None) -> rec.RunsPage:
+                  after: str | None = None, within: Sequence[str] | None = None
+                  ) -> rec.RunsPage:
         if tags or sort_metric or offset:
             raise StoreError("Filtering by tags, sorting by a metric and offsets are not in "
                              "the server's run listing yet; filter by experiment, status, "
                              "kind or parent, and page with `after`.")
+        if within is not None and not within:
+            return rec.RunsPage([], None)
         params = {"experiment": experiment, "status": status, "parent_id": parent_id,
                   "kind": kind, "top_level": top_level, "limit": limit or 10_000,
-                  "after": after}
+                  "after": after, "within": list(within) if within is not None else None}
         found = self._get("/runs", params={k: v for k, v in params.items()
                                            if v not in (None, False)})
         return rec.RunsPage([rec.RunRecord(**r) for r in found["runs"]], found["next_page"])
@@ -301,6 +304,31 @@ class RemoteStore(Store):
 
     def hardware(self, run_id: str) -> list[rec.HardwareSample]:
         return [rec.HardwareSample(**h) for h in self._get(f"/runs/{run_id}/hardware")]
+
+    # -- saved views of the runs table ------------------------------------------------------
+
+    def views(self) -> list[dict[str, Any]]:
+        return list(self._get("/views"))
+
+    def view(self, name: str) -> dict[str, Any]:
+        return dict(self._get(f"/views/{name}"))
+
+    def put_view(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._send("PUT", f"/views/{view['name']}", dict(view)))
+
+    def remove_view(self, name: str) -> None:
+        self.request("DELETE", f"/views/{name}", idempotent=True)
+
+    # -- retention --------------------------------------------------------------------------
+
+    def change_runs(self, how: str, run_ids: Sequence[str]) -> list[rec.RunRecord]:
+        """Soft-delete (``how`` delete) or restore runs through the server, which checks
+        lineage protection, needs writer on each run's experiment, and audits it."""
+        done: list[rec.RunRecord] = []
+        for run_id in run_ids:
+            found = self._post(f"/runs/{run_id}/{how}", {})
+            done.extend(rec.RunRecord(**r) for r in found["runs"])
+        return done
 
     # -- dataset versions ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ what hangs off them.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import math
 import os
@@ -70,6 +71,9 @@ class RunFilters(TypedDict, total=False):
     after: str | None
 
 _WRITE_ATTEMPTS = 8
+#: The transaction of :meth:`Store.transaction` this context is inside, if any.
+_JOINED: contextvars.ContextVar[tuple[Store, Connection] | None] = contextvars.ContextVar(
+    "lockgate_store_transaction", default=None)
 
 
 class Store:
@@ -132,7 +136,12 @@ class Store:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read connection (deferred transaction, never takes the write lock)."""
+        """A read connection (deferred transaction, never takes the write lock); inside
+        :meth:`transaction`, that transaction's connection (it sees its own writes)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         try:
             with self.reader.connect() as conn:
                 yield conn
@@ -282,8 +291,12 @@ class Store:
         limit: int | None = 100,
         offset: int = 0,
         after: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> RunsPage:
         """One page of :meth:`list_runs` and the token of the next page (None at the end).
+
+        ``within``: only runs of these experiments (the team server's view of a user
+        limited to its grants; unknown names match nothing).
 
         A metric sort reads ``latest_metrics`` (one row per run, kept at write time) in
         index order, so its cost grows with the page, not with the points logged.
@@ -294,6 +307,8 @@ class Store:
         """
         query = run_select().where(*self._run_conditions(
             experiment, status, tags, parent_id, top_level, kind))
+        if within is not None:
+            query = query.where(t.experiments.c.name.in_(list(within)))
         sort = sort_metric or ""
         position = run_page.decode(after, sort=sort, ascending=ascending) if after else None
         if sort:
@@ -827,6 +842,11 @@ class Store:
         Acquiring the lock is retried with jittered backoff; a connection lost mid-write
         becomes a StoreError.
         """
+        joined = self._joined()
+        if joined is not None:  # a savepoint: an error caught inside undoes only its part
+            with joined.begin_nested():
+                yield joined
+            return
         # A generator-based context manager cannot re-run the caller's block, so the
         # retry happens on acquiring the lock: BEGIN IMMEDIATE is the only place a
         # SQLite writer waits, and it honours busy_timeout.
@@ -859,6 +879,33 @@ class Store:
             raise
         finally:
             conn.close()
+
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction that every :meth:`read` and :meth:`write` inside the
+        block (in this context) joins: all of it commits, or none.
+
+        Why: the team server applies a request and records its idempotency key in one
+        transaction on one connection, instead of a checkout, ping and commit for the
+        claim, the work and the answer each. Nested writes are savepoints, so code that
+        catches an error of its own write (a get-or-create) behaves as outside.
+        """
+        joined = self._joined()
+        if joined is not None:
+            with joined.begin_nested():
+                yield joined
+            return
+        with self.write() as conn:
+            token = _JOINED.set((self, conn))
+            try:
+                yield conn
+            finally:
+                _JOINED.reset(token)
+
+    def _joined(self) -> Connection | None:
+        found = _JOINED.get()
+        return found[1] if found is not None and found[0] is self else None
 
 
 class PlannerStats:

@@ -16,14 +16,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError, NotFoundError, close_matches
-from lockgate.store import Store
+from lockgate.store import Store, audit
 from lockgate.store.run_filter import parse_filter
 from lockgate.store.tables_ui import runs_views as t
 
@@ -74,15 +75,21 @@ def save_view(name: str, *, columns: Sequence[str] = (), sort: str = "start_time
                      descending, filter.strip(), experiment or None, SHARED, time.time())
     check_view(view)
     store = store or Store.open(settings or load_settings())
+    if getattr(store, "remote", False):  # behind `lockgate server`: it checks and audits
+        return _view(store.put_view(view_dict(view)))  # type: ignore[attr-defined]
     row = {"columns": json.dumps(list(view.columns)), "sort": view.sort,
            "descending": view.descending, "filter": view.filter,
            "experiment": view.experiment, "updated_at": view.updated_at}
     key = (t.c.owner == view.owner) & (t.c.name == view.name)
     with store.write() as conn:
-        if conn.execute(sa.select(t.c.name).where(key)).first() is None:
+        before = conn.execute(sa.select(t).where(key)).mappings().first()
+        if before is None:
             conn.execute(t.insert().values(owner=view.owner, name=view.name, **row))
         else:
             conn.execute(t.update().where(key).values(**row))
+        audit.record(store, "view.saved", f"view:{view.name}", conn=conn,
+                     before=None if before is None else view_dict(_view(before)),
+                     after=view_dict(view))
     return view
 
 
@@ -94,6 +101,8 @@ def get_view(name: str, *, settings: Settings | None = None,
         NotFoundError: no such view (the message lists close matches and how to save one).
     """
     store = store or Store.open(settings or load_settings())
+    if getattr(store, "remote", False):
+        return _view(store.view(name))  # type: ignore[attr-defined]
     with store.read() as conn:
         row = conn.execute(sa.select(t).where((t.c.owner == SHARED) & (t.c.name == name))
                            ).mappings().first()
@@ -110,6 +119,8 @@ def list_views(*, settings: Settings | None = None,
                store: Store | None = None) -> list[SavedView]:
     """Every shared view, by name."""
     store = store or Store.open(settings or load_settings())
+    if getattr(store, "remote", False):
+        return [_view(found) for found in store.views()]  # type: ignore[attr-defined]
     with store.read() as conn:
         rows = conn.execute(sa.select(t).where(t.c.owner == SHARED).order_by(t.c.name)
                             ).mappings().all()
@@ -124,9 +135,22 @@ def delete_view(name: str, *, settings: Settings | None = None,
         NotFoundError: no such view.
     """
     store = store or Store.open(settings or load_settings())
-    get_view(name, store=store)
+    if getattr(store, "remote", False):
+        store.remove_view(name)  # type: ignore[attr-defined]
+        return
+    before = get_view(name, store=store)
     with store.write() as conn:
         conn.execute(t.delete().where((t.c.owner == SHARED) & (t.c.name == name)))
+        audit.record(store, "view.deleted", f"view:{name}", conn=conn,
+                     before=view_dict(before))
+
+
+def view_dict(view: SavedView) -> dict[str, object]:
+    """A view as plain JSON-able data (the server's wire form, the audit log)."""
+    return {"name": view.name, "columns": list(view.columns), "sort": view.sort,
+            "descending": view.descending, "filter": view.filter,
+            "experiment": view.experiment, "owner": view.owner,
+            "updated_at": view.updated_at}
 
 
 def check_view(view: SavedView) -> None:
@@ -154,7 +178,9 @@ def _scoped(field: str) -> bool:
     return bool(dot and key) and scope in ("metrics", "params")
 
 
-def _view(row: sa.RowMapping) -> SavedView:
-    return SavedView(row["name"], tuple(json.loads(row["columns"])), row["sort"],
+def _view(row: Mapping[str, Any] | sa.RowMapping) -> SavedView:
+    columns = row["columns"]
+    return SavedView(row["name"], tuple(json.loads(columns) if isinstance(columns, str)
+                                        else columns), row["sort"],
                      bool(row["descending"]), row["filter"], row["experiment"], row["owner"],
                      float(row["updated_at"]))
