@@ -20,9 +20,10 @@ from fastapi import FastAPI
 
 from lockgate.config import Settings, ensure_port_free, load_settings
 from lockgate.security import ServerThread, run_server, server_config
-from lockgate.serving.app import METRICS_DIR_ENV, create_app
+from lockgate.serving.app import create_app
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.security import TOKEN_ENV, serve_policy
+from lockgate.serving.state import METRICS_DIR_ENV
 
 CONFIG_ENV = "LOCKGATE_SERVE_CONFIG"
 
