@@ -33,6 +33,7 @@ from lockgate.config import Settings
 from lockgate.data import quarantine as quarantine_table
 from lockgate.data import table as delta
 from lockgate.data.batch_index import CrossChunk, key_values
+from lockgate.data.check_name import CheckKind, check_name
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus, check_results
 from lockgate.data.chunk_reader import Chunk, ChunkedRead
 from lockgate.data.contract import Contract
@@ -291,14 +292,16 @@ def _retract(path: StoragePath, work: Path, staged: list[_Staged], cross: CrossC
                 continue
             values, present = key_values(frame, keys)
             hit = present & np.isin(values, np.fromiter(wanted, np.int64))
-            code = f"duplicate:{'+'.join(keys)}" if name == "primary_key" else f"unique:{name}"
+            code = (check_name(CheckKind.DUPLICATE, "+".join(keys)) if name == "primary_key"
+                    else check_name(CheckKind.UNIQUE, name))
             reasons.append(pl.when(pl.Series(hit)).then(pl.lit(code)))
         groups = conflicts.get(number)
         if groups and features is not None:
             hashed = frame.select(group_hash(features)).to_series().to_numpy().view(np.int64)
             member = np.isin(hashed, np.fromiter(groups, np.int64))
+            prefix = check_name(CheckKind.CONFLICT, contract.target or "") + "#"
             reasons.append(pl.when(pl.Series(member)).then(
-                pl.lit(f"conflict:{contract.target}#") + group_id(group_hash(features))))
+                pl.lit(prefix) + group_id(group_hash(features))))
         if not reasons:
             continue
         listed = frame.select(pl.concat_list(reasons).list.drop_nulls().alias(REASONS))

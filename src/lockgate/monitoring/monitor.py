@@ -25,6 +25,7 @@ from lockgate.config import Settings
 from lockgate.monitoring import incident as inc
 from lockgate.monitoring.alert_rule import AlertRule, RuleOutcome
 from lockgate.monitoring.config import MonitorConfig
+from lockgate.monitoring.contract_check import read_violations
 from lockgate.monitoring.latency_cause import is_latency_measure, latency_cause
 from lockgate.monitoring.performance import (
     LivePerformance,
@@ -452,4 +453,12 @@ def window_history(store: Store, model_name: str, *, since: float | None = None,
     return [{"id": r["id"], "model_version": r["model_version"], "start": r["window_start"],
              "end": r["window_end"], "n_predictions": r["n_predictions"],
              "n_labeled": r["n_labeled"], "measures": json.loads(r["measures"]),
-             "details": json.loads(r["details"])} for r in reversed(rows)]
+             "details": _stored_details(r["details"])} for r in reversed(rows)]
+
+
+def _stored_details(text: str) -> dict[str, Any]:
+    """A window's stored details, its violations under the door's check names."""
+    details: dict[str, Any] = json.loads(text)
+    if isinstance(details.get("violations"), dict):
+        details["violations"] = read_violations(details["violations"])
+    return details

@@ -29,7 +29,11 @@ from lockgate.data.contract import Contract
 from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.location import StoragePath, storage_options
-from lockgate.monitoring.contract_check import count_violations, merge_violations
+from lockgate.monitoring.contract_check import (
+    count_violations,
+    merge_violations,
+    read_violations,
+)
 from lockgate.quality import Profile, profile
 from lockgate.serving.prediction_log import OUTPUT_COLUMNS, predictions_path
 from lockgate.serving.prediction_log import feedback_path as feedback_path  # re-exported
@@ -166,7 +170,7 @@ class BucketProfile:
             latency_counts=tuple(int(c) for c in data.get("latency_counts", [])),
             latency_sum_ms=float(data.get("latency_sum_ms", 0.0)),
             latency_max_ms=float(data.get("latency_max_ms", 0.0)),
-            violations={k: int(v) for k, v in data.get("violations", {}).items()},
+            violations=read_violations(data.get("violations", {})),
             features=Profile.from_dict(data["features"]) if data.get("features") else None,
             predictions=(Profile.from_dict(data["predictions"]) if data.get("predictions")
                          else None),
