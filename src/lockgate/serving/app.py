@@ -30,7 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (predict.router, feedback.router, status.router
                                   metrics.router)
 
 
-def create_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI:
+def create_serving_app(config: ServeConfig, settings: Settings | None = None) -> FastAPI:
     """Build the app for ``config.ref``; the model is loaded and verified here.
 
     Raises:
