@@ -20,7 +20,7 @@ PUBLIC = {
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
         "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
-        "RunsPage", "PageTokenError",
+        "RunsPage", "PageTokenError", "RowAccountingError",
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from lockgate.errors import NotFoundError
 from lockgate.store.run_filter import FilterError
 from lockgate.tracking.saved_view import SavedView, get_view, save_view
+from lockgate.tracking.tag import TagError, parse_tag
 from lockgate.ui.dashboard import DashboardDep
 from lockgate.ui.pages import compare, run, runs
 from lockgate.ui.routes.form import MAX_NOTE, read_form, require_edit
@@ -28,7 +29,7 @@ def runs_page(request: Request, dash: DashboardDep) -> HTMLResponse:
         view = (get_view(request.query_params["view"], store=store)
                 if request.query_params.get("view") else None)
         query = run_query(request.query_params, view)
-    except (FilterError, NotFoundError) as exc:
+    except (FilterError, TagError, NotFoundError) as exc:
         return HTMLResponse(runs.render(store, RunQuery(), str(exc), can_save=can_save,
                                         token_field=token_field), 400)
     message = {"view-saved": f"View `{query.view}` saved for everyone using this "
@@ -90,15 +91,12 @@ def url_for_view(name: str) -> str:
 
 
 def run_query(params: Any, view: SavedView | None = None) -> RunQuery:
-    """The runs page's query from the URL (bad numbers raise FilterError); a saved
+    """The runs page's query from the URL (bad numbers raise FilterError, bad tags
+    TagError); a saved
     ``view`` supplies the experiment, filter and sort the URL does not give."""
-    tags = []
+    tags: list[tuple[str, str]] = []
     for chunk in params.getlist("tag"):
-        for pair in chunk.split():
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise FilterError(f"Tag filter `{pair}` must look like key=value.")
-            tags.append((key, value))
+        tags.extend(parse_tag(pair) for pair in chunk.split())
     own = view or SavedView("")
     return RunQuery(
         experiment=params.get("experiment") or own.experiment,
