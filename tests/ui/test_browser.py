@@ -13,6 +13,10 @@ from tests.ui.conftest import TOKEN, LiveServer
 from tests.ui.ui_populate import Populated
 
 CHROMIUM = "/usr/bin/chromium"
+# A deadline on each wait, not a speed check: on a shared 2-core machine at load 30 a page
+# with its charts needs well over Playwright's default 30 s, and a test that fails there
+# says nothing about the dashboard.
+WAIT_MS = 240_000
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -40,6 +44,8 @@ class Tab:
     def __init__(self, browser: object, base: str) -> None:
         self.base = base
         self.context = browser.new_context()  # type: ignore[attr-defined]
+        self.context.set_default_timeout(WAIT_MS)
+        self.context.set_default_navigation_timeout(WAIT_MS)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("console", lambda m: self.errors.append(f"console: {m.text}")
@@ -63,7 +69,7 @@ class Tab:
     def charts_rendered(self, minimum: int = 1) -> int:
         self.page.wait_for_function(
             "() => [...document.querySelectorAll('div.chart')].every("
-            "e => e.getAttribute('data-rendered') === 'true')", timeout=20000)
+            "e => e.getAttribute('data-rendered') === 'true')", timeout=WAIT_MS)
         count = self.page.locator("div.chart .main-svg").count()
         assert count >= minimum, f"expected {minimum}+ rendered charts, found {count}"
         return count
