@@ -40,14 +40,15 @@ from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from lockgate.artifacts import OnnxModel
+from lockgate.data import Contract
 from lockgate.registry import PackageContents, load_package, write_package
 from lockgate.serving.request_schema import build_schema
 from lockgate.serving.served_model import ServedModel
 
 FEATURES = [f"x{i}" for i in range(8)]
-CONTRACT = {"table": "bench", "version": "1", "target": "y",
-            "columns": [*({"name": f, "type": "float"} for f in FEATURES),
-                        {"name": "y", "type": "int"}]}
+CONTRACT = Contract.from_dict({"table": "bench", "version": "1", "target": "y",
+                               "columns": [*({"name": f, "type": "float"} for f in FEATURES),
+                                           {"name": "y", "type": "int"}]})
 GOAL = 2.0
 
 

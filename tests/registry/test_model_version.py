@@ -7,6 +7,7 @@ from lockgate_model_cases import CONTRACT, PROFILE, make_frame, registered, trai
 
 from lockgate.config import Settings
 from lockgate.registry import ModelNotFoundError, Registry, RegistryError, parse_ref
+from lockgate.registry.model_version import RegistryReader
 from lockgate.store import Store
 from lockgate.tracking import start_run
 
@@ -91,3 +92,24 @@ def test_versions_increase_per_model(settings: Settings) -> None:
                            holdout=trained.holdout)
     assert (mv.name, mv.version) == ("fraud", 1)
     assert registry.models() == ["churn", "fraud"]
+
+
+def test_the_reader_reads_every_model_without_settings(settings: Settings) -> None:
+    """What the dashboard reads: the registry's reader over a store alone."""
+    registry, trained = registered(settings, versions=2)
+    other = train_run(settings, make_frame(), name="other")
+    registry.register("fraud", other.run_id, contract=CONTRACT, reference_profile=PROFILE,
+                      holdout=other.holdout)
+    reader = RegistryReader(Store.open(settings))
+    assert [(v.ref, v.stage, v.aliases) for v in reader.all_versions()] == [
+        ("churn@2", "candidate", ()), ("churn@1", "production", ("production",)),
+        ("fraud@1", "candidate", ())]
+    assert reader.version_count() == 3
+    assert reader.all_versions()[0] == registry.get("churn", 2)
+    assert [t.action for t in reader.transitions("churn", 1)] == ["register", "promote"]
+    assert {t.version for t in reader.transitions("churn")} == {1, 2}
+    linked = reader.versions_from([trained[1].run_id], [])
+    assert [v.ref for v in linked] == ["churn@2"]
+    by_content = reader.versions_from([], [registry.get("fraud", 1).package_sha256])
+    assert [v.ref for v in by_content] == ["fraud@1"]
+    assert reader.versions_from([], []) == []

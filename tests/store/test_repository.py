@@ -121,6 +121,28 @@ def test_lineage_edges(store: Store) -> None:
         store.add_lineage(run_id, "produced")
 
 
+def test_runs_found_by_what_they_logged(store: Store) -> None:
+    """The dashboard's reads of runs by their artifacts, lineage and kind."""
+    first, second, plain = (store.create_run(n) for n in ("first", "second", "plain"))
+    pipeline = store.create_run("pipe", kind="pipeline")
+    for run_id, digit in ((first, "a"), (second, "b"), (first, "c")):
+        store.add_artifact(run_id=run_id, name="model", uri="lockgate+sha256://" + digit * 64,
+                           sha256=digit * 64, size=3, media_type="application/x-skops")
+    store.add_artifact(run_id=plain, name="notes", uri="lockgate+sha256://" + "d" * 64,
+                       sha256="d" * 64, size=3, media_type="text/plain")
+    # the latest logger first: `first` logged again after `second`
+    assert [r.id for r in store.runs_that_logged("model")] == [first, second]
+    assert [r.id for r in store.runs_that_logged("model", limit=1)] == [first]
+    assert store.runs_that_logged("absent") == []
+    version = store.add_dataset_version("orders", rows_ingested=1, rows_accepted=1)
+    store.add_lineage(second, "consumed", dataset_version_id=version.id)
+    store.add_lineage(plain, "consumed", dataset_version_id=version.id)
+    assert [r.id for r in store.runs_with_lineage()] == [plain, second]
+    assert store.count_runs(kind="pipeline") == 1
+    assert store.count_runs() == 4
+    assert pipeline in {r.id for r in store.list_runs(kind="pipeline")}
+
+
 def test_json_param_check_is_in_store_too(store: Store) -> None:
     run_id = store.create_run("x")
     with pytest.raises(TrackingError, match="`obj` has a value of type object"):

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import polars as pl
 
-from lockgate.data.errors import SourceError, SourceUnreachableError
+from lockgate.data.errors import SourceError
 from lockgate.data.source import (
     _PARQUET_MAGIC,
     FORMATS,
@@ -294,35 +294,15 @@ def _sql_chunks(source: SqlSource, digest: Any,
                 on_rows: Callable[[int], None] | None = None) -> Iterator[Chunk]:
     """A query's result ``chunk_size`` rows at a time (a server-side cursor where the
     driver has one, ``stream_results``); the hash is over each chunk's Arrow IPC."""
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(source.url)
-    except Exception as exc:  # bad URL or missing driver
-        raise SourceError(f"Cannot use database URL {_redact(source.url)}: {exc}") from exc
     name = f"sql:{_redact(source.url)}"
-    try:
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True,
-                                            yield_per=source.chunk_size).execute(
-                sa.text(source.query), dict(source.params))
-            columns = list(result.keys())
-            total = 0
-            while rows := result.fetchmany(source.chunk_size):
-                frame = _rows_frame(columns, rows)
-                buffer = io.BytesIO()
-                frame.write_ipc_stream(buffer, compression="uncompressed")
-                digest.update(buffer.getvalue())
-                yield Chunk(frame, total, name, read=total + len(rows))
-                total += len(rows)
-            if total == 0:
-                yield Chunk(_empty(columns), 0, name)
-    except sa.exc.OperationalError as exc:
-        raise SourceUnreachableError(
-            f"Cannot reach the database {_redact(source.url)}: {_first_line(exc.orig)} "
-            "Check that the server runs and the URL is right; nothing was ingested."
-        ) from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(f"The query failed on {_redact(source.url)}: {exc}") from exc
-    finally:
-        engine.dispose()
+    with source.streamed() as (columns, result):
+        total = 0
+        while rows := result.fetchmany(source.chunk_size):
+            frame = _rows_frame(columns, rows)
+            buffer = io.BytesIO()
+            frame.write_ipc_stream(buffer, compression="uncompressed")
+            digest.update(buffer.getvalue())
+            yield Chunk(frame, total, name, read=total + len(rows))
+            total += len(rows)
+        if total == 0:
+            yield Chunk(_empty(columns), 0, name)

@@ -45,12 +45,17 @@ from lockgate.data.statistics import (
 )
 from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
 from lockgate.location import StoragePath
+from lockgate.lru import LruCache
 from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
 
 Progress = Callable[[int], None]
-_KEYS: dict[str, tuple[int, pl.DataFrame]] = {}
-_STATS: dict[str, tuple[int, dict[str, dict[str, Any]]]] = {}
+#: Tables whose key columns (per Delta version) and column statistics (per dataset
+#: version) a process keeps; past the bound the least recently used table's are dropped
+#: and re-read on its next batch.
+CACHED_TABLES = 32
+_KEYS: LruCache[str, tuple[int, pl.DataFrame]] = LruCache(CACHED_TABLES)
+_STATS: LruCache[str, tuple[int, dict[str, dict[str, Any]]]] = LruCache(CACHED_TABLES)
 
 
 @dataclass(frozen=True, slots=True)

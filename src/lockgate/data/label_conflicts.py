@@ -26,8 +26,12 @@ from lockgate.data.validation import (
     group_label,
 )
 from lockgate.location import ObjectLocation, StoragePath, storage_options
+from lockgate.lru import LruCache
 
-_GROUPS: dict[str, tuple[int, tuple[str, ...], pl.DataFrame]] = {}
+#: Tables whose landed label groups (per Delta version) a process keeps; past the bound
+#: the least recently used table's are dropped and rebuilt on its next batch.
+CACHED_TABLES = 32
+_GROUPS: LruCache[str, tuple[int, tuple[str, ...], pl.DataFrame]] = LruCache(CACHED_TABLES)
 _GROUP, _LABEL, _VERSION = "__g__", "__l__", "__v__"
 
 

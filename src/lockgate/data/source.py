@@ -9,13 +9,14 @@ so that normalisation, not the reader, decides every type.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import glob as globbing
 import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -158,25 +159,30 @@ class SqlSource:
         return SqlSource(self.url, query, {**self.params, "lockgate_watermark": value},
                          self.chunk_size, self.watermark)
 
-    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+    @contextlib.contextmanager
+    def streamed(self) -> Iterator[tuple[list[str], Any]]:
+        """``(columns, result)`` of the query, fetched ``chunk_size`` rows at a time (a
+        server-side cursor where the driver has one); the engine is disposed after.
+
+        Why one place: the whole read and the chunked read turn the same database
+        failures into the same errors.
+
+        Raises:
+            SourceError: a bad URL or missing driver, or the query failed.
+            SourceUnreachableError: the database cannot be reached.
+        """
         import sqlalchemy as sa
 
         try:
             engine = sa.create_engine(self.url)
         except Exception as exc:  # bad URL or missing driver
             raise SourceError(f"Cannot use database URL {_redact(self.url)}: {exc}") from exc
-        frames: list[pl.DataFrame] = []
         try:
             with engine.connect() as conn:
-                result = conn.execution_options(stream_results=True).execute(
+                result = conn.execution_options(
+                    stream_results=True, yield_per=self.chunk_size).execute(
                     sa.text(self.query), dict(self.params))
-                columns = list(result.keys())
-                total = 0
-                while rows := result.fetchmany(self.chunk_size):
-                    frames.append(_rows_frame(columns, rows))
-                    total += len(rows)
-                    if progress:
-                        progress(total)
+                yield list(result.keys()), result
         except sa.exc.OperationalError as exc:
             raise SourceUnreachableError(
                 f"Cannot reach the database {_redact(self.url)}: {_first_line(exc.orig)} "
@@ -186,6 +192,16 @@ class SqlSource:
             raise SourceError(f"The query failed on {_redact(self.url)}: {exc}") from exc
         finally:
             engine.dispose()
+
+    def read(self, progress: Callable[[int], None] | None = None) -> Batch:
+        frames: list[pl.DataFrame] = []
+        with self.streamed() as (columns, result):
+            total = 0
+            while rows := result.fetchmany(self.chunk_size):
+                frames.append(_rows_frame(columns, rows))
+                total += len(rows)
+                if progress:
+                    progress(total)
         frame = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(
             {c: pl.Series(c, [], pl.String) for c in columns})
         return Batch(frame, f"sql:{_redact(self.url)}", frame_hash(frame))

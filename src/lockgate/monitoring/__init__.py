@@ -19,6 +19,7 @@ from lockgate.monitoring.alert_sink import (
 )
 from lockgate.monitoring.comparison import Comparison, ComparisonError, compare
 from lockgate.monitoring.config import MonitorConfig, default_rules, load_config, parse_config
+from lockgate.monitoring.history import window_history
 from lockgate.monitoring.incident import Incident, get_incident, incidents
 from lockgate.monitoring.monitor import (
     MonitorRun,
@@ -26,7 +27,6 @@ from lockgate.monitoring.monitor import (
     measure_window,
     run_monitor,
     watch_forever,
-    window_history,
 )
 from lockgate.monitoring.report import monitoring_report, write_report
 from lockgate.monitoring.retraining import RetrainingDecision, RetrainingOutcome, recommend, retrain

@@ -21,6 +21,7 @@ from lockgate.errors import NotFoundError
 from lockgate.monitoring.alert_rule import AlertRule, RuleOutcome
 from lockgate.monitoring.alert_sink import AlertDeliveryError, AlertEvent, AlertSink
 from lockgate.store import Store
+from lockgate.store.records import from_row
 from lockgate.store.tables_monitoring import monitor_incidents as t_inc
 
 
@@ -189,13 +190,7 @@ def _event(kind: str, incident: Incident, rule: AlertRule, outcome: RuleOutcome,
 
 
 def _record(row: Any) -> Incident:
-    return Incident(
-        id=int(row["id"]), model_name=row["model_name"], rule=row["rule"],
-        measure=row["measure"], severity=row["severity"], status=row["status"],
-        opened_at=row["opened_at"], last_seen_at=row["last_seen_at"],
-        resolved_at=row["resolved_at"], value=row["value"], threshold=row["threshold"],
-        window_start=row["window_start"], window_end=row["window_end"],
-        root_cause=json.loads(row["root_cause"] or "{}"),
+    return from_row(
+        Incident, row, id=int(row["id"]), root_cause=json.loads(row["root_cause"] or "{}"),
         deliveries=json.loads(row["deliveries"] or "[]"),
-        retraining=json.loads(row["retraining"] or "{}"),
-    )
+        retraining=json.loads(row["retraining"] or "{}"))

@@ -25,7 +25,6 @@ from lockgate.config import Settings
 from lockgate.monitoring import incident as inc
 from lockgate.monitoring.alert_rule import AlertRule, RuleOutcome
 from lockgate.monitoring.config import MonitorConfig
-from lockgate.monitoring.contract_check import read_violations
 from lockgate.monitoring.latency_cause import is_latency_measure, latency_cause
 from lockgate.monitoring.performance import (
     LivePerformance,
@@ -439,26 +438,3 @@ def _record_window(store: Store, result: WindowResult) -> WindowResult:
     data = result.to_dict()
     data["window_id"] = int(inserted.inserted_primary_key[0])
     return WindowResult(**data)
-
-
-def window_history(store: Store, model_name: str, *, since: float | None = None,
-                   limit: int = 1000) -> list[dict[str, Any]]:
-    """Recorded windows of a model, oldest first (what the report charts)."""
-    query = sa.select(t_windows).where(t_windows.c.model_name == model_name)
-    if since is not None:
-        query = query.where(t_windows.c.window_end >= since)
-    query = query.order_by(t_windows.c.window_end.desc(), t_windows.c.id.desc()).limit(limit)
-    with store.read() as conn:
-        rows = list(conn.execute(query).mappings())
-    return [{"id": r["id"], "model_version": r["model_version"], "start": r["window_start"],
-             "end": r["window_end"], "n_predictions": r["n_predictions"],
-             "n_labeled": r["n_labeled"], "measures": json.loads(r["measures"]),
-             "details": _stored_details(r["details"])} for r in reversed(rows)]
-
-
-def _stored_details(text: str) -> dict[str, Any]:
-    """A window's stored details, its violations under the door's check names."""
-    details: dict[str, Any] = json.loads(text)
-    if isinstance(details.get("violations"), dict):
-        details["violations"] = read_violations(details["violations"])
-    return details

@@ -15,8 +15,8 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from lockgate.monitoring.duration import format_duration
+from lockgate.monitoring.history import window_history
 from lockgate.monitoring.incident import incidents
-from lockgate.monitoring.monitor import window_history
 from lockgate.store import Store
 
 _GROUPS = {

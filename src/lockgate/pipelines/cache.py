@@ -35,7 +35,7 @@ import sysconfig
 import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 KEY_VERSION = "lockgate-step-cache-2"
 _CONSTANT_TYPES = (int, float, str, bool, bytes, type(None))
@@ -93,18 +93,21 @@ def key_parts(
             "outputs": list(outputs), "tables": dict(tables or {}), "libraries": dict(libs or {})}
 
 
-def cache_key(
-    *,
-    code: str,
-    params: Mapping[str, Any],
-    inputs: Mapping[str, str | Sequence[str]],
-    outputs: Sequence[str],
-    tables: Mapping[str, int] | None = None,
-    libs: Mapping[str, str] | None = None,
-) -> str:
-    """The cache key of one step run: the hash of :func:`key_parts`."""
-    return key_of(key_parts(code=code, params=params, inputs=inputs, outputs=outputs,
-                            tables=tables, libs=libs))
+class KeyInputs(TypedDict):
+    """The keywords of :func:`key_parts` and :func:`cache_key`, written once."""
+
+    code: str
+    params: Mapping[str, Any]
+    inputs: Mapping[str, str | Sequence[str]]
+    outputs: Sequence[str]
+    tables: NotRequired[Mapping[str, int] | None]
+    libs: NotRequired[Mapping[str, str] | None]
+
+
+def cache_key(**parts: Unpack[KeyInputs]) -> str:
+    """The cache key of one step run: the hash of :func:`key_parts` of the same
+    keywords."""
+    return key_of(key_parts(**parts))
 
 
 def key_of(parts: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from lockgate.errors import NotFoundError
 from lockgate.pipelines.task import Ref
 from lockgate.store import ArtifactRecord, Store
 from lockgate.store import schema as t
+from lockgate.store.records import from_row
 from lockgate.store.tables_pipelines import pipeline_steps
 
 _DONE = ("FINISHED", "CACHED")
@@ -174,14 +175,12 @@ def step_history(store: Store, node: str, before: float, pipeline: str,
 
 
 def _row(r: Any) -> StepRow:
-    return StepRow(
-        r["step_run_id"], r["pipeline_run_id"], r["node"], r["item"], r["cache_key"],
-        bool(r["cacheable"]), r["status"], int(r["attempts"]),
-        json.loads(r["outputs"]) if r["outputs"] else None, r["reused_from"],
-        json.loads(r["key_parts"]) if r["key_parts"] else None,
-        tuple(json.loads(r["reads"])) if r["reads"] else (), r["cache_reason"],
-        float(r["created_at"]),
-    )
+    return from_row(
+        StepRow, r, cacheable=bool(r["cacheable"]), attempts=int(r["attempts"]),
+        outputs=json.loads(r["outputs"]) if r["outputs"] else None,
+        key_parts=json.loads(r["key_parts"]) if r["key_parts"] else None,
+        reads=tuple(json.loads(r["reads"])) if r["reads"] else (),
+        created_at=float(r["created_at"]))
 
 
 def _records(outputs: dict[str, Ref]) -> list[ArtifactRecord]:

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +42,7 @@ from lockgate.registry.package import (
 )
 from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.store import Store, audit
+from lockgate.store import schema as core
 from lockgate.store import tables_registry as t
 from lockgate.store.records import from_row
 
@@ -149,7 +150,155 @@ def parse_ref(ref: str, default_alias: str = Stage.PRODUCTION) -> tuple[str, str
     return name, int(selector) if selector.isdigit() else selector
 
 
-class Registry:
+class RegistryReader:
+    """The registry's reads over a :class:`~lockgate.store.Store`: versions, aliases,
+    transitions and notes as frozen records.
+
+    Why apart from :class:`Registry`: a reader needs only the store, not the settings
+    and the artifact store a writer packages with, so the dashboard and the CLI read the
+    registry without opening a blob store, and every read of the registry's tables lives
+    here rather than as SQL in the pages.
+
+    Example:
+        versions = RegistryReader(Store.open(settings)).all_versions()
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reading -----------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        """Registered model names."""
+        with self.store.read() as conn:
+            return list(conn.execute(sa.select(t.registered_models.c.name)
+                                     .order_by(t.registered_models.c.name)).scalars())
+
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version of every model: by model name, newest version first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_versions).order_by(
+                t.model_versions.c.model_name, t.model_versions.c.version.desc())).all()
+            aliases = conn.execute(sa.select(t.model_aliases.c.model_name,
+                                             t.model_aliases.c.alias,
+                                             t.model_aliases.c.version)).all()
+        by_model: dict[str, dict[str, int]] = {}
+        for model, alias, version in aliases:
+            by_model.setdefault(model, {})[alias] = int(version)
+        return [_version(row, by_model.get(row.model_name, {})) for row in rows]
+
+    def version_count(self) -> int:
+        """How many versions the registry holds, over every model."""
+        with self.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count())
+                                    .select_from(t.model_versions)).scalar_one())
+
+    def versions_from(self, run_ids: Sequence[str],
+                      artifact_sha256s: Sequence[str]) -> list[ModelVersion]:
+        """Versions built by one of these runs or packaging an artifact of one of these
+        contents (what a lineage graph links its runs and artifacts to), by model name
+        and version."""
+        query = (sa.select(t.model_versions)
+                 .join(core.artifacts, core.artifacts.c.id == t.model_versions.c.artifact_id)
+                 .where(sa.or_(t.model_versions.c.run_id.in_(list(run_ids)),
+                               core.artifacts.c.sha256.in_(list(artifact_sha256s))))
+                 .order_by(t.model_versions.c.model_name, t.model_versions.c.version))
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        models = {row.model_name for row in rows}
+        aliases = {name: self.aliases(name) for name in models}
+        return [_version(row, aliases[row.model_name]) for row in rows]
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        self._require_model(name)
+        aliases = self.aliases(name)
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_versions).where(
+                t.model_versions.c.model_name == name).order_by(t.model_versions.c.version))
+            return [_version(row, aliases) for row in rows]
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            ModelNotFoundError: no such model or version (with the versions that exist).
+        """
+        self._require_model(name)
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(t.model_versions).where(
+                t.model_versions.c.model_name == name,
+                t.model_versions.c.version == int(version))).one_or_none()
+        if row is None:
+            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
+            raise ModelNotFoundError(f"Model `{name}` has no version {version}; versions: "
+                                     f"{known}.")
+        return _version(row, self.aliases(name))
+
+    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
+        """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
+
+        Raises:
+            ModelNotFoundError: unknown model, version or alias.
+        """
+        name, selector = parse_ref(ref, default_alias)
+        if isinstance(selector, int):
+            return self.get(name, selector)
+        self._require_model(name)
+        aliases = self.aliases(name)
+        if selector not in aliases:
+            have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
+            raise ModelNotFoundError(
+                f"Model `{name}` has no alias `{selector}` (aliases: {have})."
+                f"{close_matches(selector, {*aliases, *STAGE_ALIASES} - {selector})} "
+                f"Promote a version first: `lockgate models promote {name} VERSION --to "
+                f"{selector}`."
+            )
+        return self.get(name, aliases[selector])
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version for one model."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
+                                .where(t.model_aliases.c.model_name == name))
+            return {alias: int(version) for alias, version in rows}
+
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version an alias points at, or None (cheap: used by servers polling)."""
+        with self.store.read() as conn:
+            return conn.execute(sa.select(t.model_aliases.c.version).where(
+                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+            ).scalar_one_or_none()
+
+    def transitions(self, name: str, version: int | None = None) -> list[Transition]:
+        """The transition history of a model (or of one version), oldest first."""
+        query = sa.select(t.model_transitions).where(t.model_transitions.c.model_name == name)
+        if version is not None:
+            query = query.where(t.model_transitions.c.version == int(version))
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(t.model_transitions.c.id))
+            return [from_row(Transition, r, gates=json.loads(r.gates or "[]")) for r in rows]
+
+    def notes(self, name: str) -> list[ModelNote]:
+        """Notes on a model and its versions, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_notes).where(
+                t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
+            return [from_row(ModelNote, row) for row in rows]
+
+    def _require_model(self, name: str) -> None:
+        with self.store.read() as conn:
+            exists = conn.execute(sa.select(t.registered_models.c.name).where(
+                t.registered_models.c.name == name)).scalar_one_or_none()
+        if exists is None:  # list every name only to explain the miss
+            known = self.models()
+            raise ModelNotFoundError(
+                f"No registered model `{name}`.{close_matches(name, known)} Registered: "
+                f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."
+            )
+
+
+class Registry(RegistryReader):
     """The model registry in a metadata store.
 
     Example:
@@ -158,7 +307,7 @@ class Registry:
     """
 
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
-        self.store = store
+        super().__init__(store)
         self.settings = settings or load_settings()
         blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
         self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
@@ -230,91 +379,6 @@ class Registry:
                                    role=f"model-package:{name}@{version}")
             return self.get(name, version)
         raise RegistryError(f"Could not allocate a version number for `{name}`; retry.")
-
-    # -- reading -----------------------------------------------------------------
-
-    def models(self) -> list[str]:
-        """Registered model names."""
-        with self.store.read() as conn:
-            return list(conn.execute(sa.select(t.registered_models.c.name)
-                                     .order_by(t.registered_models.c.name)).scalars())
-
-    def versions(self, name: str) -> list[ModelVersion]:
-        """Every version of a model, oldest first."""
-        self._require_model(name)
-        aliases = self.aliases(name)
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_versions).where(
-                t.model_versions.c.model_name == name).order_by(t.model_versions.c.version))
-            return [_version(row, aliases) for row in rows]
-
-    def get(self, name: str, version: int) -> ModelVersion:
-        """One version.
-
-        Raises:
-            ModelNotFoundError: no such model or version (with the versions that exist).
-        """
-        self._require_model(name)
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(t.model_versions).where(
-                t.model_versions.c.model_name == name,
-                t.model_versions.c.version == int(version))).one_or_none()
-        if row is None:
-            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
-            raise ModelNotFoundError(f"Model `{name}` has no version {version}; versions: "
-                                     f"{known}.")
-        return _version(row, self.aliases(name))
-
-    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
-        """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
-
-        Raises:
-            ModelNotFoundError: unknown model, version or alias.
-        """
-        name, selector = parse_ref(ref, default_alias)
-        if isinstance(selector, int):
-            return self.get(name, selector)
-        self._require_model(name)
-        aliases = self.aliases(name)
-        if selector not in aliases:
-            have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
-            raise ModelNotFoundError(
-                f"Model `{name}` has no alias `{selector}` (aliases: {have})."
-                f"{close_matches(selector, {*aliases, *STAGE_ALIASES} - {selector})} "
-                f"Promote a version first: `lockgate models promote {name} VERSION --to "
-                f"{selector}`."
-            )
-        return self.get(name, aliases[selector])
-
-    def aliases(self, name: str) -> dict[str, int]:
-        """Alias -> version for one model."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
-                                .where(t.model_aliases.c.model_name == name))
-            return {alias: int(version) for alias, version in rows}
-
-    def alias_version(self, name: str, alias: str) -> int | None:
-        """The version an alias points at, or None (cheap: used by servers polling)."""
-        with self.store.read() as conn:
-            return conn.execute(sa.select(t.model_aliases.c.version).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-            ).scalar_one_or_none()
-
-    def transitions(self, name: str) -> list[Transition]:
-        """The transition history of a model, oldest first."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_transitions).where(
-                t.model_transitions.c.model_name == name).order_by(t.model_transitions.c.id))
-            return [Transition(r.id, r.model_name, r.version, r.action, r.from_stage,
-                               r.to_stage, r.actor, r.reason, json.loads(r.gates or "[]"),
-                               r.created_at) for r in rows]
-
-    def notes(self, name: str) -> list[ModelNote]:
-        """Notes on a model and its versions, oldest first."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_notes).where(
-                t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
-            return [from_row(ModelNote, row) for row in rows]
 
     def add_note(self, name: str, text: str, *, version: int | None = None,
                  author: str | None = None) -> None:
@@ -403,16 +467,7 @@ class Registry:
         current = self.get(name, version)
         now = time.time()
         with self.store.write() as conn:
-            before = conn.execute(sa.select(t.model_aliases.c.version).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-            ).scalar_one_or_none()
-            conn.execute(sa.delete(t.model_aliases).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
-            conn.execute(sa.insert(t.model_aliases).values(
-                model_name=name, alias=alias, version=version, updated_at=now))
-            audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
-                         before=None if before is None else {"version": before},
-                         after={"version": version})
+            self._point_alias(conn, name, alias, version, now)
             _log(conn, name, version, f"alias:{alias}", current.stage, current.stage,
                  actor or current_actor(), reason or f"alias {alias} set", [], now)
         return self.get(name, version)
@@ -428,14 +483,21 @@ class Registry:
 
     def _move_alias(self, conn: Any, name: str, alias: str, version: int, actor: str,
                     now: float) -> None:
-        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
-            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-        ).scalar_one_or_none()
+        """Point a stage alias at ``version``, demoting the version that held it."""
+        previous = self._point_alias(conn, name, alias, version, now)
         if previous is not None and previous != version:
             demoted = Stage.ARCHIVED if alias == Stage.PRODUCTION else Stage.CANDIDATE
             _set_stage(conn, name, previous, demoted)
             _log(conn, name, previous, "demote", alias, demoted, actor,
                  f"replaced as {alias} by v{version}", [], now)
+
+    def _point_alias(self, conn: Any, name: str, alias: str, version: int,
+                     now: float) -> int | None:
+        """Point ``alias`` at ``version`` in ``conn``'s transaction, audited; returns the
+        version it pointed at before (None: a new alias)."""
+        previous = conn.execute(sa.select(t.model_aliases.c.version).where(
+            t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
+        ).scalar_one_or_none()
         conn.execute(sa.delete(t.model_aliases).where(
             t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias))
         conn.execute(sa.insert(t.model_aliases).values(
@@ -443,6 +505,7 @@ class Registry:
         audit.record(self.store, "alias.moved", f"model:{name}@{alias}", conn=conn,
                      before=None if previous is None else {"version": previous},
                      after={"version": version})
+        return None if previous is None else int(previous)
 
     # -- internals ---------------------------------------------------------------
 
@@ -484,17 +547,6 @@ class Registry:
             if exists is None:
                 conn.execute(sa.insert(t.registered_models).values(
                     name=name, description=description, created_at=time.time()))
-
-    def _require_model(self, name: str) -> None:
-        with self.store.read() as conn:
-            exists = conn.execute(sa.select(t.registered_models.c.name).where(
-                t.registered_models.c.name == name)).scalar_one_or_none()
-        if exists is None:  # list every name only to explain the miss
-            known = self.models()
-            raise ModelNotFoundError(
-                f"No registered model `{name}`.{close_matches(name, known)} Registered: "
-                f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."
-            )
 
     def _next_version(self, name: str) -> int:
         with self.store.read() as conn:
@@ -540,12 +592,11 @@ def _details(evaluation: Mapping[str, Any], lineage: Mapping[str, Any]) -> dict[
 
 
 def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
-    return ModelVersion(
-        name=row.model_name, version=int(row.version), run_id=row.run_id,
-        artifact_id=int(row.artifact_id), package_sha256=row.package_sha256, stage=row.stage,
+    return from_row(
+        ModelVersion, row, name=row.model_name, version=int(row.version),
+        artifact_id=int(row.artifact_id),
         aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
-        details=json.loads(row.details or "{}"), created_by=row.created_by,
-        created_at=row.created_at,
+        details=json.loads(row.details or "{}"),
     )
 
 

@@ -179,14 +179,17 @@ class Note:
 _R = TypeVar("_R")
 
 
-def from_row(cls: type[_R], row: Any) -> _R:
+def from_row(cls: type[_R], row: Any, **values: Any) -> _R:
     """A record built from a result row by field name (never by position, so a column
     added to a table or a select in another order cannot shift the fields).
+
+    ``values`` give fields the row does not hold as they are (a decoded JSON column, a
+    column under another name, a value joined from elsewhere); every other field is the
+    row's column of the same name.
 
     Raises:
         KeyError: the row has no column of that name (a select that misses a field).
     """
-    mapping = row._mapping
+    mapping = row._mapping if hasattr(row, "_mapping") else row
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    return cls(**{name: mapping[name] for name in names})
-
+    return cls(**{name: values[name] if name in values else mapping[name] for name in names})

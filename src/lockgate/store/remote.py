@@ -30,18 +30,7 @@ import httpx
 from lockgate import errors
 from lockgate.config import Settings
 from lockgate.errors import LockgateError, NotFoundError, StoreError
-from lockgate.store.records import (
-    ArtifactRecord,
-    CodeVersion,
-    DatasetVersion,
-    Environment,
-    HardwareSample,
-    LineageEdge,
-    MetricPoint,
-    Note,
-    RunRecord,
-    RunsPage,
-)
+from lockgate.store import records as rec
 from lockgate.store.repository import Store
 
 API = "/api/v1"
@@ -140,15 +129,15 @@ class RemoteStore(Store):
     def resolve_run_id(self, run_id: str) -> str:
         return self.get_run(run_id).id
 
-    def get_run(self, run_id: str) -> RunRecord:
-        return RunRecord(**self._get(f"/runs/{run_id}"))
+    def get_run(self, run_id: str) -> rec.RunRecord:
+        return rec.RunRecord(**self._get(f"/runs/{run_id}"))
 
     def page_runs(self, *, experiment: str | None = None, status: str | None = None,
                   tags: Mapping[str, str] | None = None, parent_id: str | None = None,
                   top_level: bool = False, kind: str | None = None,
                   sort_metric: str | None = None, ascending: bool = False,
                   limit: int | None = 100, offset: int = 0,
-                  after: str | None = None) -> RunsPage:
+                  after: str | None = None) -> rec.RunsPage:
         if tags or sort_metric or offset:
             raise StoreError("Filtering by tags, sorting by a metric and offsets are not in "
                              "the server's run listing yet; filter by experiment, status, "
@@ -158,18 +147,18 @@ class RemoteStore(Store):
                   "after": after}
         found = self._get("/runs", params={k: v for k, v in params.items()
                                            if v not in (None, False)})
-        return RunsPage([RunRecord(**r) for r in found["runs"]], found["next_page"])
+        return rec.RunsPage([rec.RunRecord(**r) for r in found["runs"]], found["next_page"])
 
     def search(self, filter: str = "", order_by: str | Sequence[str] | None = None,
                experiment: str | Sequence[str] | None = None, max_results: int = 1000, *,
-               include_steps: bool = False) -> list[RunRecord]:
+               include_steps: bool = False) -> list[rec.RunRecord]:
         """The runs of ``lockgate.search_runs``, found by the server."""
         orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
         names = [experiment] if isinstance(experiment, str) else list(experiment or [])
         found = self._get("/search", params={
             "filter": filter or "", "order_by": orders, "experiment": names,
             "max_results": max_results, "include_steps": include_steps})
-        return [RunRecord(**r) for r in found]
+        return [rec.RunRecord(**r) for r in found]
 
     # -- params, metrics, tags, notes ---------------------------------------------------
 
@@ -196,9 +185,9 @@ class RemoteStore(Store):
             self.request("POST", f"/runs/{run_id}/metrics", json_body={"points": points},
                          idempotent=True, key=batch)
 
-    def metrics(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
+    def metrics(self, run_id: str, key: str | None = None) -> list[rec.MetricPoint]:
         found = self._get(f"/runs/{run_id}/metrics", params={"key": key} if key else None)
-        return [MetricPoint(p["key"], p["step"], p["timestamp"], float(p["value"]))
+        return [rec.MetricPoint(p["key"], p["step"], p["timestamp"], float(p["value"]))
                 for p in found]
 
     def last_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -207,8 +196,16 @@ class RemoteStore(Store):
         found = self._get("/latest-metrics", params={"run_id": list(run_ids)})
         return {run: {k: float(v) for k, v in values.items()} for run, values in found.items()}
 
-    def count_runs(self) -> int:
-        return int(self._get("/runs-count")["count"])
+    def count_runs(self, kind: str | None = None) -> int:
+        if kind is None:
+            return int(self._get("/runs-count")["count"])
+        count, token = 0, None
+        while True:  # the server counts all runs only: count one kind page by page
+            found = self.page_runs(kind=kind, limit=1000, after=token)
+            count += len(found.runs)
+            if found.next_page is None:
+                return count
+            token = found.next_page
 
     def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
         if values:
@@ -221,26 +218,26 @@ class RemoteStore(Store):
     def add_note(self, run_id: str, text: str, author: str | None = None) -> None:
         self._post(f"/runs/{run_id}/notes", {"text": text, "author": author})
 
-    def notes(self, run_id: str) -> list[Note]:
-        return [Note(**n) for n in self._get(f"/runs/{run_id}/notes")]
+    def notes(self, run_id: str) -> list[rec.Note]:
+        return [rec.Note(**n) for n in self._get(f"/runs/{run_id}/notes")]
 
     # -- artifacts and lineage ------------------------------------------------------------
 
     def add_artifact(self, *, run_id: str | None, name: str, uri: str, sha256: str,
                      size: int, media_type: str,
-                     materializer: str | None = None) -> ArtifactRecord:
+                     materializer: str | None = None) -> rec.ArtifactRecord:
         from lockgate.store.repository import check_artifact_uri
 
         check_artifact_uri(uri, sha256)
-        return ArtifactRecord(**self._post("/artifacts", {
+        return rec.ArtifactRecord(**self._post("/artifacts", {
             "run_id": run_id, "name": name, "sha256": sha256, "size": size,
             "media_type": media_type, "materializer": materializer}))
 
-    def artifact(self, artifact_id: int) -> ArtifactRecord:
-        return ArtifactRecord(**self._get(f"/artifacts/{int(artifact_id)}"))
+    def artifact(self, artifact_id: int) -> rec.ArtifactRecord:
+        return rec.ArtifactRecord(**self._get(f"/artifacts/{int(artifact_id)}"))
 
-    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        return [ArtifactRecord(**a) for a in self._get(f"/runs/{run_id}/artifacts")]
+    def artifacts(self, run_id: str) -> list[rec.ArtifactRecord]:
+        return [rec.ArtifactRecord(**a) for a in self._get(f"/runs/{run_id}/artifacts")]
 
     def add_lineage(self, run_id: str, direction: str, *, artifact_id: int | None = None,
                     dataset_version_id: int | None = None, role: str | None = None,
@@ -256,65 +253,65 @@ class RemoteStore(Store):
 
     def lineage(self, *, run_id: str | None = None, artifact_id: int | None = None,
                 dataset_version_id: int | None = None,
-                sha256: str | None = None) -> list[LineageEdge]:
+                sha256: str | None = None) -> list[rec.LineageEdge]:
         params = {"run_id": run_id, "artifact_id": artifact_id,
                   "dataset_version_id": dataset_version_id, "sha256": sha256}
-        return [LineageEdge(**e) for e in self._get("/lineage", params={
+        return [rec.LineageEdge(**e) for e in self._get("/lineage", params={
             k: v for k, v in params.items() if v is not None})]
 
     # -- code, environment, console, hardware -----------------------------------------------
 
-    def set_code_version(self, run_id: str, code: CodeVersion) -> None:
+    def set_code_version(self, run_id: str, code: rec.CodeVersion) -> None:
         self._send("PUT", f"/runs/{run_id}/code", _fields(code))
 
-    def code_version(self, run_id: str) -> CodeVersion | None:
+    def code_version(self, run_id: str) -> rec.CodeVersion | None:
         found = self._get(f"/runs/{run_id}/code")
-        return None if found is None else CodeVersion(**found)
+        return None if found is None else rec.CodeVersion(**found)
 
-    def set_environment(self, run_id: str, env: Environment) -> None:
+    def set_environment(self, run_id: str, env: rec.Environment) -> None:
         self._send("PUT", f"/runs/{run_id}/environment", _fields(env))
 
-    def environment(self, run_id: str) -> Environment | None:
+    def environment(self, run_id: str) -> rec.Environment | None:
         found = self._get(f"/runs/{run_id}/environment")
-        return None if found is None else Environment(**found)
+        return None if found is None else rec.Environment(**found)
 
     def append_console(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        by_run: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            chunk = dict(row)
-            by_run.setdefault(str(chunk.pop("run_id")), []).append(chunk)
-        for run_id, chunks in by_run.items():
-            self._post(f"/runs/{run_id}/console", {"chunks": chunks})
+        self._post_per_run(rows, "console", "chunks")
 
     def console(self, run_id: str, tail_lines: int | None = None) -> str:
         params = {"tail_lines": tail_lines} if tail_lines is not None else None
         return str(self._get(f"/runs/{run_id}/console", params=params)["text"])
 
     def add_hardware_samples(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._post_per_run(rows, "hardware", "samples")
+
+    def _post_per_run(self, rows: Sequence[Mapping[str, Any]], resource: str,
+                      field: str) -> None:
+        """Rows of several runs (each names its ``run_id``) as one request per run."""
         by_run: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            sample = dict(row)
-            by_run.setdefault(str(sample.pop("run_id")), []).append(sample)
-        for run_id, samples in by_run.items():
-            self._post(f"/runs/{run_id}/hardware", {"samples": samples})
+            item = dict(row)
+            by_run.setdefault(str(item.pop("run_id")), []).append(item)
+        for run_id, items in by_run.items():
+            self._post(f"/runs/{run_id}/{resource}", {field: items})
 
-    def hardware(self, run_id: str) -> list[HardwareSample]:
-        return [HardwareSample(**h) for h in self._get(f"/runs/{run_id}/hardware")]
+    def hardware(self, run_id: str) -> list[rec.HardwareSample]:
+        return [rec.HardwareSample(**h) for h in self._get(f"/runs/{run_id}/hardware")]
 
     # -- dataset versions ---------------------------------------------------------------
 
-    def add_dataset_version(self, table_name: str, **fields: Any) -> DatasetVersion:
-        return DatasetVersion(**self._post(f"/datasets/{table_name}/versions", fields))
+    def add_dataset_version(self, table_name: str, **fields: Any) -> rec.DatasetVersion:
+        return rec.DatasetVersion(**self._post(f"/datasets/{table_name}/versions", fields))
 
-    def dataset_version_by_id(self, dataset_version_id: int) -> DatasetVersion:
-        return DatasetVersion(**self._get(f"/dataset-versions/{int(dataset_version_id)}"))
+    def dataset_version_by_id(self, dataset_version_id: int) -> rec.DatasetVersion:
+        return rec.DatasetVersion(**self._get(f"/dataset-versions/{int(dataset_version_id)}"))
 
-    def dataset_version(self, table_name: str, version: int | None = None) -> DatasetVersion:
+    def dataset_version(self, table_name: str, version: int | None = None) -> rec.DatasetVersion:
         which = "latest" if version is None else str(int(version))
-        return DatasetVersion(**self._get(f"/datasets/{table_name}/versions/{which}"))
+        return rec.DatasetVersion(**self._get(f"/datasets/{table_name}/versions/{which}"))
 
-    def dataset_versions(self, table_name: str) -> list[DatasetVersion]:
-        return [DatasetVersion(**d) for d in self._get(f"/datasets/{table_name}/versions")]
+    def dataset_versions(self, table_name: str) -> list[rec.DatasetVersion]:
+        return [rec.DatasetVersion(**d) for d in self._get(f"/datasets/{table_name}/versions")]
 
     def dataset_tables(self) -> list[str]:
         return list(self._get("/datasets"))

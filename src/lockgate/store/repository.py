@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -53,6 +53,23 @@ from lockgate.store.records import (
 )
 
 _STORES: dict[str, Store] = {}
+
+
+class RunFilters(TypedDict, total=False):
+    """The keywords of :meth:`Store.page_runs` / :meth:`Store.list_runs`, written once."""
+
+    experiment: str | None
+    status: str | None
+    tags: Mapping[str, str] | None
+    parent_id: str | None
+    top_level: bool
+    kind: str | None
+    sort_metric: str | None
+    ascending: bool
+    limit: int | None
+    offset: int
+    after: str | None
+
 _WRITE_ATTEMPTS = 8
 
 
@@ -243,31 +260,14 @@ class Store:
                                .where(t.runs.c.id == full)).one()
         return run_record(row)
 
-    def list_runs(
-        self,
-        *,
-        experiment: str | None = None,
-        status: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        parent_id: str | None = None,
-        top_level: bool = False,
-        kind: str | None = None,
-        sort_metric: str | None = None,
-        ascending: bool = False,
-        limit: int | None = 100,
-        offset: int = 0,
-        after: str | None = None,
-    ) -> list[RunRecord]:
-        """Runs matching every filter, newest first or ordered by a metric's last value.
+    def list_runs(self, **filters: Unpack[RunFilters]) -> list[RunRecord]:
+        """Runs matching every filter, newest first or ordered by a metric's last value:
+        the runs of :meth:`page_runs` with the same filters, without the page token.
 
         ``after`` is a page token from :meth:`page_runs` (keyset pagination); ``offset``
         still works but costs the rows it skips.
         """
-        return self.page_runs(
-            experiment=experiment, status=status, tags=tags, parent_id=parent_id,
-            top_level=top_level, kind=kind, sort_metric=sort_metric, ascending=ascending,
-            limit=limit, offset=offset, after=after,
-        ).runs
+        return self.page_runs(**filters).runs
 
     def page_runs(
         self,
@@ -346,11 +346,39 @@ class Store:
             conditions.append(t.runs.c.kind == kind)
         return conditions
 
-    def count_runs(self) -> int:
-        """How many live (not soft-deleted) runs the store holds."""
+    def count_runs(self, kind: str | None = None) -> int:
+        """How many live (not soft-deleted) runs the store holds, of one kind if given."""
+        query = sa.select(sa.func.count()).select_from(t.runs).where(
+            t.runs.c.deleted_at.is_(None))
+        if kind is not None:
+            query = query.where(t.runs.c.kind == kind)
         with self.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)
-                                    .where(t.runs.c.deleted_at.is_(None))).scalar_one())
+            return int(conn.execute(query).scalar_one())
+
+    def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
+        """Runs that logged an artifact of this name, the latest logger first (the
+        dashboard's trained models: runs that logged a ``model``)."""
+        arts = t.artifacts
+        return self._runs_in_order(
+            sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
+                                           arts.c.run_id.is_not(None))
+            .group_by(arts.c.run_id).order_by(sa.func.max(arts.c.id).desc()).limit(limit))
+
+    def runs_with_lineage(self, limit: int = 30) -> list[RunRecord]:
+        """Runs that recorded a lineage edge, the latest recorder first."""
+        return self._runs_in_order(
+            sa.select(t.lineage.c.run_id).group_by(t.lineage.c.run_id)
+            .order_by(sa.func.max(t.lineage.c.id).desc()).limit(limit))
+
+    def _runs_in_order(self, ids_query: sa.Select) -> list[RunRecord]:
+        """The runs (deleted ones too, as :meth:`get_run`) whose ids a query selects, in
+        its order."""
+        with self.read() as conn:
+            ids = list(conn.execute(ids_query).scalars())
+            rows = conn.execute(run_select(include_deleted=True)
+                                .where(t.runs.c.id.in_(ids))).all() if ids else []
+        found = {row[0]: run_record(row) for row in rows}
+        return [found[i] for i in ids if i in found]
 
     # -- params, metrics, tags, notes ----------------------------------------
 
@@ -520,13 +548,7 @@ class Store:
 
     def artifact(self, artifact_id: int) -> ArtifactRecord:
         """One artifact by id."""
-        with self.read() as conn:
-            row = conn.execute(
-                sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)
-            ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"No artifact with id {artifact_id}.")
-        return from_row(ArtifactRecord, row)
+        return from_row(ArtifactRecord, self._row_by_id(t.artifacts, artifact_id, "artifact"))
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """Artifacts a run logged, in order."""
@@ -734,13 +756,8 @@ class Store:
 
     def dataset_version_by_id(self, dataset_version_id: int) -> DatasetVersion:
         """One dataset version by its store id."""
-        with self.read() as conn:
-            row = conn.execute(
-                sa.select(t.dataset_versions).where(t.dataset_versions.c.id == dataset_version_id)
-            ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"No dataset version with id {dataset_version_id}.")
-        return _dataset_version(row)
+        return _dataset_version(self._row_by_id(t.dataset_versions, dataset_version_id,
+                                                "dataset version"))
 
     def dataset_version(self, table_name: str, version: int | None = None) -> DatasetVersion:
         """A table's version (the newest when ``version`` is None).
@@ -789,6 +806,18 @@ class Store:
             )
 
     # -- internals ---------------------------------------------------------------
+
+    def _row_by_id(self, table: sa.Table, ident: int, what: str) -> Any:
+        """The row of ``table`` with this ``id``.
+
+        Raises:
+            NotFoundError: no row has it.
+        """
+        with self.read() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == ident)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"No {what} with id {ident}.")
+        return row
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:

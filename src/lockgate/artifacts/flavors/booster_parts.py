@@ -3,12 +3,20 @@ booster's native file, and joined back into ``Pipeline(preprocessing + BoosterMo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lockgate.artifacts.flavors.flavor import FlavorError, SavedModel, require_file
+from lockgate.artifacts.flavors.flavor import (
+    Flavor,
+    FlavorError,
+    SavedModel,
+    module_of,
+    require_file,
+)
 
 PREPROCESS_FILE = "preprocess.skops"
 _LOADED = "lockgate.artifacts.flavors.booster_model"
@@ -124,3 +132,68 @@ def load_booster_model(files: Mapping[str, bytes], meta: Mapping[str, Any], *, f
 def booster_file_bytes(files: Mapping[str, bytes], meta: Mapping[str, Any], flavor: str) -> bytes:
     """The native booster file the metadata names."""
     return require_file(files, meta.get("booster_file"), flavor)
+
+
+#: ``parse(native bytes, metadata)`` -> ``(booster, scorer(booster, X))``.
+Parse = Callable[[bytes, Mapping[str, Any]], tuple[Any, Callable[[Any, Any], Any]]]
+#: ``dump(final estimator)`` -> ``(native bytes, metadata)``.
+Dump = Callable[[Any], tuple[bytes, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class BoosterFormat:
+    """What differs between the gradient-boosting flavors; the rest is one code path.
+
+    Attributes:
+        library: the import name, also the flavor's name.
+        booster_file: the name of the native file in the flavor's files.
+        fitted_attribute: what a fitted scikit-learn model of the library has
+            (``booster_`` / ``get_booster``); a bare ``Booster`` is matched by its class.
+        magic: the native file begins with one of these (checked before parsing).
+        not_native: completes "`<file>` is not ..." when the file does not.
+        parse: the native bytes and metadata -> the booster and its scorer.
+        dump: the final estimator -> the native bytes and their metadata.
+    """
+
+    library: str
+    booster_file: str
+    fitted_attribute: str
+    magic: tuple[bytes, ...]
+    not_native: str
+    parse: Parse
+    dump: Dump
+
+
+def booster_flavor(fmt: BoosterFormat, trusted_types: tuple[str, ...] = ()) -> Flavor:
+    """The flavor of one gradient-boosting library: a booster alone or ending a
+    scikit-learn Pipeline, saved as skops preprocessing + the library's native file."""
+    return Flavor(fmt.library, (fmt.library,), functools.partial(_handles, fmt),
+                  functools.partial(_save, fmt), functools.partial(_load, fmt), trusted_types)
+
+
+def is_booster_of(fmt: BoosterFormat, value: Any) -> bool:
+    """A fitted scikit-learn model of the library, a ``Booster``, or a loaded one."""
+    if loaded_booster(value, fmt.library):
+        return True
+    return module_of(value) == fmt.library and (
+        hasattr(value, fmt.fitted_attribute) or type(value).__name__ == "Booster")
+
+
+def _handles(fmt: BoosterFormat, model: Any) -> bool:
+    return is_pipeline_ending_in(model, functools.partial(is_booster_of, fmt))
+
+
+def _save(fmt: BoosterFormat, model: Any) -> SavedModel:
+    return save_booster_model(model, flavor=fmt.library,
+                              is_booster=functools.partial(is_booster_of, fmt),
+                              booster_file=fmt.booster_file, dump=fmt.dump)
+
+
+def _load(fmt: BoosterFormat, files: Mapping[str, bytes], meta: Mapping[str, Any],
+          trusted: Any = None) -> Any:
+    data = booster_file_bytes(files, meta, fmt.library)
+    if not data.startswith(fmt.magic):
+        raise FlavorError(f"`{meta.get('booster_file')}` is not {fmt.not_native}")
+    booster, scorer = fmt.parse(data, meta)
+    return load_booster_model(files, meta, flavor=fmt.library, booster=booster,
+                              scorer=scorer, trusted=trusted)

@@ -2,23 +2,17 @@
 
 The text format is parsed by LightGBM's C++ loader (trees, thresholds, the pandas
 category mapping as JSON); nothing in it is executed. A pipeline ending in an
-``LGBMClassifier``/``LGBMRegressor`` keeps its preprocessing in skops.
+``LGBMClassifier``/``LGBMRegressor`` keeps its preprocessing in skops. What it shares
+with the other boosters is in ``booster_parts``; this module holds what differs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from lockgate.artifacts.flavors.booster_parts import (
-    booster_file_bytes,
-    is_pipeline_ending_in,
-    load_booster_model,
-    loaded_booster,
-    native_booster,
-    save_booster_model,
-)
-from lockgate.artifacts.flavors.flavor import Flavor, FlavorError, SavedModel, module_of
+from lockgate.artifacts.flavors.booster_parts import BoosterFormat, booster_flavor, native_booster
+from lockgate.artifacts.flavors.flavor import FlavorError
 
 NAME = "lightgbm"
 BOOSTER_FILE = "booster.lgb.txt"
@@ -26,36 +20,16 @@ BOOSTER_FILE = "booster.lgb.txt"
 TRUSTED_TYPES: tuple[str, ...] = ()
 
 
-def is_booster(value: Any) -> bool:
-    """A fitted LightGBM scikit-learn model, a ``Booster``, or a loaded one."""
-    if loaded_booster(value, NAME):
-        return True
-    return module_of(value) == "lightgbm" and (
-        hasattr(value, "booster_") or type(value).__name__ == "Booster")
-
-
-def handles(model: Any) -> bool:
-    """LightGBM models alone or as the final step of a scikit-learn Pipeline."""
-    return is_pipeline_ending_in(model, is_booster)
-
-
-def save(model: Any) -> SavedModel:
-    """Preprocessing (skops) + the booster as LightGBM model text."""
-    return save_booster_model(model, flavor=NAME, is_booster=is_booster,
-                              booster_file=BOOSTER_FILE, dump=_dump)
-
-
-def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = None) -> Any:
+def _parse(data: bytes, meta: Mapping[str, Any]) -> tuple[Any, Callable[[Any, Any], Any]]:
     """Parse the model text with ``lightgbm.Booster(model_str=...)``."""
     import lightgbm
 
-    text = booster_file_bytes(files, meta, NAME).decode("utf-8")
-    if not text.startswith("tree\n"):
-        raise FlavorError(f"`{meta.get('booster_file')}` is not a LightGBM text model "
-                          "(it must begin with `tree`).")
-    booster = lightgbm.Booster(model_str=text)
-    return load_booster_model(files, meta, flavor=NAME, booster=booster, scorer=_score,
-                              trusted=trusted)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FlavorError(f"`{meta.get('booster_file')}` is not UTF-8 LightGBM text: "
+                          f"{exc}.") from exc
+    return lightgbm.Booster(model_str=text), _score
 
 
 def _dump(final: Any) -> tuple[bytes, dict[str, Any]]:
@@ -75,4 +49,8 @@ def _score(booster: Any, X: Any) -> Any:
     return booster.predict(X)
 
 
-FLAVOR = Flavor(NAME, ("lightgbm",), handles, save, load, TRUSTED_TYPES)
+FORMAT = BoosterFormat(
+    library=NAME, booster_file=BOOSTER_FILE, fitted_attribute="booster_",
+    magic=(b"tree\n",), not_native="a LightGBM text model (it must begin with `tree`).",
+    parse=_parse, dump=_dump)
+FLAVOR = booster_flavor(FORMAT, TRUSTED_TYPES)

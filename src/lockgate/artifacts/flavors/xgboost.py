@@ -2,23 +2,18 @@
 
 XGBoost's JSON (or UBJSON) model holds the trees and the learner's configuration; its
 C++ loader parses it and executes nothing. A pipeline ending in an ``XGBClassifier``/
-``XGBRegressor`` keeps its preprocessing in skops.
+``XGBRegressor`` keeps its preprocessing in skops. What it shares with the other
+boosters is in ``booster_parts``; this module holds what differs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from lockgate.artifacts.flavors.booster_parts import (
-    booster_file_bytes,
-    is_pipeline_ending_in,
-    load_booster_model,
-    loaded_booster,
-    native_booster,
-    save_booster_model,
-)
-from lockgate.artifacts.flavors.flavor import Flavor, FlavorError, SavedModel, module_of
+from lockgate.artifacts.flavors.booster_parts import BoosterFormat, booster_flavor, native_booster
+from lockgate.artifacts.flavors.flavor import FlavorError
 
 NAME = "xgboost"
 BOOSTER_FILE = "booster.xgb.json"
@@ -27,33 +22,11 @@ CLASSIFIER_OBJECTIVES = ("binary:logistic", "multi:softprob")
 TRUSTED_TYPES: tuple[str, ...] = ()
 
 
-def is_booster(value: Any) -> bool:
-    """A fitted XGBoost scikit-learn model, a ``Booster``, or a loaded one."""
-    if loaded_booster(value, NAME):
-        return True
-    return module_of(value) == "xgboost" and (
-        hasattr(value, "get_booster") or type(value).__name__ == "Booster")
-
-
-def handles(model: Any) -> bool:
-    """XGBoost models alone or as the final step of a scikit-learn Pipeline."""
-    return is_pipeline_ending_in(model, is_booster)
-
-
-def save(model: Any) -> SavedModel:
-    """Preprocessing (skops) + the booster as XGBoost JSON."""
-    return save_booster_model(model, flavor=NAME, is_booster=is_booster,
-                              booster_file=BOOSTER_FILE, dump=_dump)
-
-
-def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = None) -> Any:
-    """Parse the JSON/UBJSON model with ``xgboost.Booster.load_model(bytearray)``."""
+def _parse(data: bytes, meta: Mapping[str, Any]) -> tuple[Any, Callable[[Any, Any], Any]]:
+    """Parse the JSON/UBJSON model with ``xgboost.Booster.load_model(bytearray)``, scored
+    over the iteration window the metadata records."""
     import xgboost
 
-    data = booster_file_bytes(files, meta, NAME)
-    if data[:1] not in (b"{", b"["):  # JSON object, or UBJSON's object marker `{`
-        raise FlavorError(f"`{meta.get('booster_file')}` is not an XGBoost JSON or UBJSON "
-                          "model.")
     booster = xgboost.Booster()
     booster.load_model(bytearray(data))
     rounds = meta.get("iteration_range")
@@ -62,8 +35,7 @@ def load(files: Mapping[str, bytes], meta: Mapping[str, Any], trusted: Any = Non
         raise FlavorError(f"The xgboost metadata's iteration_range must be [start, end], "
                           f"got {rounds!r}.")
     window = tuple(rounds) if rounds else (0, 0)
-    return load_booster_model(files, meta, flavor=NAME, booster=booster,
-                              scorer=lambda b, X: _score(b, X, window), trusted=trusted)
+    return booster, lambda b, X: _score(b, X, window)
 
 
 def _dump(final: Any) -> tuple[bytes, dict[str, Any]]:
@@ -86,8 +58,6 @@ def _dump(final: Any) -> tuple[bytes, dict[str, Any]]:
 
 
 def _objective(booster: Any) -> str | None:
-    import json
-
     config = json.loads(booster.save_config())
     return config.get("learner", {}).get("objective", {}).get("name")
 
@@ -96,4 +66,9 @@ def _score(booster: Any, X: Any, window: tuple[int, int]) -> Any:
     return booster.inplace_predict(X, iteration_range=window, validate_features=False)
 
 
-FLAVOR = Flavor(NAME, ("xgboost",), handles, save, load, TRUSTED_TYPES)
+FORMAT = BoosterFormat(
+    library=NAME, booster_file=BOOSTER_FILE, fitted_attribute="get_booster",
+    # a JSON object, or UBJSON's object marker `{`
+    magic=(b"{", b"["), not_native="an XGBoost JSON or UBJSON model.",
+    parse=_parse, dump=_dump)
+FLAVOR = booster_flavor(FORMAT, TRUSTED_TYPES)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
+from lockgate.registry.model_version import RegistryReader
 from lockgate.store import Store
-from lockgate.store import schema as t
 from lockgate.ui import charts
 from lockgate.ui.html import chart, empty, esc, link, page, section, table
 from lockgate.ui.lineage_graph import Edge, LineageGraph, Node, lineage_graph
@@ -79,22 +77,15 @@ def graph_figure(graph: LineageGraph) -> dict[str, Any]:
 
 
 def add_deployments(store: Store, graph: LineageGraph) -> None:
-    """Registry versions of models in the graph, when the registry stage is present."""
+    """The registry versions built by the graph's runs or packaging its artifacts."""
     runs = [k.split(":", 1)[1] for k, n in graph.nodes.items() if n.kind == "run"]
     shas = [k.split(":", 1)[1] for k, n in graph.nodes.items() if n.kind == "artifact"]
-    from lockgate.store.tables_registry import model_versions as mv
-    with store.read() as conn:  # the registry's tables exist once Store.open ran
-        rows = conn.execute(sa.select(
-            mv.c.model_name, mv.c.version, mv.c.stage, mv.c.run_id, mv.c.artifact_id,
-            t.artifacts.c.sha256,
-        ).join(t.artifacts, t.artifacts.c.id == mv.c.artifact_id).where(
-            sa.or_(mv.c.run_id.in_(runs), t.artifacts.c.sha256.in_(shas))
-        )).all()
-    for name, version, stage, run_id, _artifact_id, sha in rows:
-        key = f"deployment:{name}@{version}"
-        graph.nodes[key] = Node(key, "deployment", f"{name}@{version}",
-                                f"/models/{name}/{version}", stage)
-        source = f"artifact:{sha}" if f"artifact:{sha}" in graph.nodes else f"run:{run_id}"
+    for mv in RegistryReader(store).versions_from(runs, shas):
+        key = f"deployment:{mv.ref}"
+        graph.nodes[key] = Node(key, "deployment", mv.ref, f"/models/{mv.name}/{mv.version}",
+                                mv.stage)
+        sha = mv.package_sha256  # the content of the package artifact it registered
+        source = f"artifact:{sha}" if f"artifact:{sha}" in graph.nodes else f"run:{mv.run_id}"
         if source in graph.nodes:
             graph.edges.append(Edge(source, key, "registered"))
 
@@ -113,16 +104,10 @@ def _edges(graph: LineageGraph) -> str:
 
 
 def _picker(store: Store) -> str:
-    with store.read() as conn:
-        ids = list(conn.execute(
-            sa.select(t.lineage.c.run_id).group_by(t.lineage.c.run_id)
-            .order_by(sa.func.max(t.lineage.c.id).desc()).limit(30)).scalars())
-    if not ids:
+    runs = store.runs_with_lineage(limit=30)
+    if not runs:
         return empty("No lineage recorded yet.", "Runs record what they read and wrote; "
                      "start with <code>lockgate quickstart</code>.")
-    rows = []
-    for run_id in ids:
-        run = store.get_run(run_id)
-        rows.append([link(f"/lineage?run={run.id}", run.name), esc(run.kind),
-                     esc(run.experiment)])
+    rows = [[link(f"/lineage?run={run.id}", run.name), esc(run.kind), esc(run.experiment)]
+            for run in runs]
     return "<p>Pick a run to draw its lineage.</p>" + table(["run", "kind", "experiment"], rows)

@@ -1,23 +1,20 @@
 """The Models page: registry versions, stages and aliases, gate history, model card and
 evaluation charts, and the link from a model to the data it was trained on.
 
-Registry data is read (read-only SQL) from the registry stage's tables, imported lazily
-so the page still lists trained models (runs that logged a ``model`` artifact) when the
-registry is absent.
+Registry data comes from the registry's own reader (:class:`RegistryReader`) and trained
+models from the store: the page renders records, it runs no SQL.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import sqlalchemy as sa
 
 from lockgate.artifacts import ArtifactStore
 from lockgate.data.tables import rows_at
 from lockgate.errors import LockgateError, NotFoundError
+from lockgate.registry.errors import ModelNotFoundError
+from lockgate.registry.model_version import ModelVersion, RegistryReader
 from lockgate.store import Store
-from lockgate.store import schema as t
 from lockgate.ui import charts
 from lockgate.ui.html import (
     chart,
@@ -38,8 +35,8 @@ MAX_TRAINED = 50
 
 def render_list(store: Store) -> str:
     """Registered models with their versions, then recently trained models."""
-    registered = _registry_rows(store)
-    trained = _trained_runs(store)
+    registered = RegistryReader(store).all_versions()
+    trained = store.runs_that_logged("model", limit=MAX_TRAINED)
     if not registered and not trained:
         return page("Models", empty(
             "No models yet.",
@@ -49,11 +46,10 @@ def render_list(store: Store) -> str:
         ), active="/models")
     parts = []
     if registered:
-        rows = [[link(f"/models/{r['model_name']}/{r['version']}",
-                      f"{r['model_name']}@{r['version']}"), status_badge(r["stage"]),
-                 esc(", ".join(r["aliases"])), esc(r["details"].get("dataset")),
-                 esc(_primary(r["details"])), esc(fmt_time(r["created_at"]))]
-                for r in registered]
+        rows = [[link(f"/models/{v.name}/{v.version}", v.ref), status_badge(v.stage),
+                 esc(", ".join(v.aliases)), esc(v.details.get("dataset")),
+                 esc(_primary(v.details)), esc(fmt_time(v.created_at))]
+                for v in registered]
         parts.append(section("Registry", table(
             ["version", "stage", "aliases", "trained on", "primary metric", "created (UTC)"],
             rows, ident="registry-table")))
@@ -72,23 +68,24 @@ def render_list(store: Store) -> str:
 
 def render_version(store: Store, artifacts: ArtifactStore, name: str, version: int) -> str:
     """One registered version: stage, gates, card, evaluation and training data."""
-    rows = [r for r in _registry_rows(store, name) if r["version"] == version]
-    if not rows:
-        raise NotFoundError(f"No registered model version `{name}@{version}`. See /models.")
-    row = rows[0]
-    parts = [kv_table({"stage": row["stage"], "aliases": ", ".join(row["aliases"]) or "-",
-                       "created by": row["created_by"], "created (UTC)":
-                       fmt_time(row["created_at"]), "trained on": row["details"].get("dataset")},
-                      ident="model-version")]
-    run_id = row["run_id"]
+    reader = RegistryReader(store)
+    try:
+        mv = reader.get(name, version)
+    except ModelNotFoundError:
+        raise NotFoundError(f"No registered model version `{name}@{version}`. See /models."
+                            ) from None
+    parts = [kv_table({"stage": mv.stage, "aliases": ", ".join(mv.aliases) or "-",
+                       "created by": mv.created_by, "created (UTC)": fmt_time(mv.created_at),
+                       "trained on": mv.details.get("dataset")}, ident="model-version")]
+    run_id = mv.run_id
     if run_id:
         parts.append(f"<p>Training run {link(f'/runs/{run_id}', run_id)} · "
                      f"{link(f'/lineage?run={run_id}', 'lineage graph →')}</p>")
-        parts.append(section("Training data", _training_data(store, row["run_id"])))
-    parts.append(section("Gate history", _transitions(store, name, version)))
-    evaluation = _evaluation(store, artifacts, row["run_id"]) or row["details"]
+        parts.append(section("Training data", _training_data(store, run_id)))
+    parts.append(section("Gate history", _transitions(reader, name, version)))
+    evaluation = _evaluation(store, artifacts, run_id) or mv.details
     parts.append(section("Evaluation", _evaluation_block(evaluation)))
-    parts.append(section("Model card", _card(name, version, evaluation, row)))
+    parts.append(section("Model card", _card(mv, evaluation)))
     return page(f"Model {name}@{version}", "".join(parts), active="/models")
 
 
@@ -165,73 +162,37 @@ def _evaluation_block(evaluation: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _card(name: str, version: int, evaluation: dict[str, Any], row: dict[str, Any]) -> str:
+def _card(mv: ModelVersion, evaluation: dict[str, Any]) -> str:
     from lockgate.registry.model_card import render_card
 
     # the card as the evaluation tells it; the package's own card also lists the inputs
-    text = render_card(name, version, evaluation=evaluation, contract=None,
-                       lineage={"dataset": row["details"].get("dataset"),
-                                "run_id": row["run_id"]}, environment={})
+    text = render_card(mv.name, mv.version, evaluation=evaluation, contract=None,
+                       lineage={"dataset": mv.details.get("dataset"), "run_id": mv.run_id},
+                       environment={})
     return f"<pre id='model-card'>{esc(text)}</pre>"
 
 
-def _transitions(store: Store, name: str, version: int) -> str:
-    # Store.open upgrades every stage's tables, so a failure here is a bug to see
-    from lockgate.store.tables_registry import model_transitions as mt
-    with store.read() as conn:
-        rows = conn.execute(sa.select(mt).where(mt.c.model_name == name,
-                                                mt.c.version == version)
-                            .order_by(mt.c.id)).all()
-    if not rows:
+def _transitions(reader: RegistryReader, name: str, version: int) -> str:
+    transitions = reader.transitions(name, version)
+    if not transitions:
         return empty("No stage changes yet.")
     out = []
-    for r in rows:
-        m = r._mapping
-        gates = json.loads(m["gates"] or "[]")
+    for tr in transitions:
         gate_text = "; ".join(
             f"{g.get('name', '?')}: {'pass' if g.get('passed') else 'FAIL'}"
             + (f" ({g.get('reason') or g.get('message')})"
                if g.get("reason") or g.get("message") else "")
-            for g in gates if isinstance(g, dict)) or "-"
-        out.append([esc(fmt_time(m["created_at"])), esc(m["action"]),
-                    esc(f"{m['from_stage'] or '-'} → {m['to_stage']}"), esc(m["actor"]),
-                    esc(m["reason"]), esc(gate_text)])
+            for g in tr.gates if isinstance(g, dict)) or "-"
+        out.append([esc(fmt_time(tr.created_at)), esc(tr.action),
+                    esc(f"{tr.from_stage or '-'} → {tr.to_stage}"), esc(tr.actor),
+                    esc(tr.reason), esc(gate_text)])
     return table(["when (UTC)", "action", "stage", "actor", "reason", "gates"], out,
                  ident="gate-history")
 
 
-def _registry_rows(store: Store, name: str | None = None) -> list[dict[str, Any]]:
-    from lockgate.store.tables_registry import model_aliases as ma
-    from lockgate.store.tables_registry import model_versions as mv
-    query = sa.select(mv).order_by(mv.c.model_name, mv.c.version.desc())
-    if name is not None:
-        query = query.where(mv.c.model_name == name)
-    with store.read() as conn:  # the registry's tables exist once Store.open ran
-        versions = conn.execute(query).all()
-        aliases = conn.execute(sa.select(ma.c.model_name, ma.c.alias, ma.c.version)).all()
-    out = []
-    for row in versions:
-        m = dict(row._mapping)
-        m["details"] = json.loads(m.get("details") or "{}")
-        m["aliases"] = sorted(a for n, a, v in aliases if n == m["model_name"]
-                              and v == m["version"])
-        out.append(m)
-    return out
-
-
-def _trained_runs(store: Store) -> list[Any]:
-    with store.read() as conn:
-        ids = list(conn.execute(
-            sa.select(t.artifacts.c.run_id).where(t.artifacts.c.name == "model",
-                                                  t.artifacts.c.run_id.is_not(None))
-            .group_by(t.artifacts.c.run_id).order_by(sa.func.max(t.artifacts.c.id).desc())
-            .limit(MAX_TRAINED)).scalars())
-    return [store.get_run(i) for i in ids]
-
-
 def registered_count(store: Store) -> int:
     """How many model versions the registry holds (0 when the registry is absent)."""
-    return len(_registry_rows(store))
+    return RegistryReader(store).version_count()
 
 
 def _primary(details: dict[str, Any]) -> str:

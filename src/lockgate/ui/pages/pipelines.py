@@ -1,16 +1,13 @@
 """The Pipelines page: pipeline runs, their step tree (status, duration, cache hits,
 errors) and a duration chart. Built on core runs (kind ``pipeline`` / ``step``); the
-pipelines stage's ``pipeline_steps`` table adds attempts and cache reuse when present."""
+pipelines stage's step ledger adds attempts and cache reuse."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import sqlalchemy as sa
-
+from lockgate.pipelines.ledger import StepRow, steps_of
 from lockgate.store import RunRecord, Store
-from lockgate.store import schema as t
 from lockgate.ui import charts
 from lockgate.ui.html import (
     chart,
@@ -53,16 +50,13 @@ def render_list(store: Store) -> str:
 
 def pipeline_count(store: Store) -> int:
     """How many pipeline runs the store holds."""
-    with store.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)
-                                .where(t.runs.c.kind == "pipeline",
-                                       t.runs.c.deleted_at.is_(None))).scalar_one())
+    return store.count_runs(kind="pipeline")
 
 
 def render_pipeline(store: Store, run_id: str) -> str:
     """One pipeline run: its step tree, durations and errors."""
     run = store.get_run(run_id)
-    extra = _step_rows(store, run.id)
+    extra = {row.step_run_id: row for row in steps_of(store, run.id)}
     tree = f"<ul class='tree' id='step-tree'>{_tree(store, run, extra, 0)}</ul>"
     steps = _descendants(store, run.id)
     body = [
@@ -82,17 +76,17 @@ def render_pipeline(store: Store, run_id: str) -> str:
     return page(f"Pipeline {run.name}", "".join(body), active="/pipelines")
 
 
-def _tree(store: Store, run: RunRecord, extra: dict[str, dict[str, Any]], depth: int) -> str:
+def _tree(store: Store, run: RunRecord, extra: dict[str, StepRow], depth: int) -> str:
     children = list(reversed(store.list_runs(parent_id=run.id, limit=None)))
     items = []
     for child in children:
-        info = extra.get(child.id, {})
+        info = extra.get(child.id)
+        reused = info.reused_from if info else None
         notes = []
-        if child.status == "CACHED" or info.get("reused_from"):
-            notes.append("cache hit" + (f" from {info['reused_from'][:8]}"
-                                        if info.get("reused_from") else ""))
-        if info.get("attempts", 0) > 1:
-            notes.append(f"{info['attempts']} attempts")
+        if child.status == "CACHED" or reused:
+            notes.append("cache hit" + (f" from {reused[:8]}" if reused else ""))
+        if info and info.attempts > 1:
+            notes.append(f"{info.attempts} attempts")
         if child.error:
             notes.append(child.error.strip().splitlines()[-1][:200])
         sub = _tree(store, child, extra, depth + 1) if depth < MAX_DEPTH else ""
@@ -136,22 +130,3 @@ def _durations(steps: list[RunRecord]) -> dict[str, Any]:
     }
     return {"data": [trace], "layout": charts.layout(
         "Step timeline (seconds since the first step)", yaxis={"autorange": "reversed"})}
-
-
-def _step_rows(store: Store, pipeline_run_id: str) -> dict[str, dict[str, Any]]:
-    """Attempts and cache reuse from the pipelines stage's table, if that stage exists."""
-    try:
-        from lockgate.store.tables_pipelines import pipeline_steps
-    except Exception:  # the stage is absent or broken: the core tree still shows
-        return {}
-    try:
-        with store.read() as conn:
-            rows = conn.execute(sa.select(pipeline_steps).where(
-                pipeline_steps.c.pipeline_run_id == pipeline_run_id))
-            return {r._mapping["step_run_id"]: {
-                "attempts": r._mapping.get("attempts") or 0,
-                "reused_from": r._mapping.get("reused_from"),
-                "outputs": json.loads(r._mapping.get("outputs") or "{}"),
-            } for r in rows}
-    except sa.exc.SQLAlchemyError:
-        return {}
