@@ -116,7 +116,7 @@ def fitted(reference: pl.DataFrame):  # type: ignore[no-untyped-def]
 
 
 def write_log(settings, name: str, current: pl.DataFrame, pipeline) -> None:  # type: ignore[no-untyped-def]
-    from lockgate.monitoring import prediction_log_path
+    from lockgate.serving import predictions_path
 
     n = current.height
     proba = pipeline.predict_proba(current.to_pandas())[:, 1]
@@ -129,7 +129,7 @@ def write_log(settings, name: str, current: pl.DataFrame, pipeline) -> None:  # 
         pl.Series("prediction", np.where(proba >= 0.5, "1", "0")),
         pl.Series("probability", proba),
         pl.Series("latency_ms", np.random.default_rng(0).gamma(4.0, 1.5, n)))
-    path = prediction_log_path(settings, name)
+    path = predictions_path(settings, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     log.write_delta(str(path))
 

@@ -1,6 +1,8 @@
 """Pin the public surface: growing the API is a decision, not an accident.
 
-When you add or remove a public name, update it here in the same change.
+The one place the surface is pinned: when you add or remove a public name, update it
+here in the same change. Each name means one thing across the packages
+(:func:`test_no_public_name_means_two_things`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,22 @@ import pytest
 
 PUBLIC = {
     "lockgate": [
-        "LockgateError", "Pipeline", "Run", "STAGES", "Settings", "__version__", "active_run",
+        "LockgateError", "Pipeline", "Run", "Settings", "__version__", "active_run",
         "audit", "autolog", "compare_runs", "current_step", "get_run", "load_settings",
         "node", "run_pipeline", "search_runs", "start_run", "step",
     ],
     "lockgate.store": [
         "ArtifactRecord", "CodeVersion", "DatasetVersion", "Environment", "HardwareSample",
         "LineageEdge", "MetricPoint", "Note", "RunRecord", "Store", "effective_status",
-        "RunsPage", "PageTokenError",
+        "RunsPage", "PageTokenError", "RowAccountingError",
     ],
     "lockgate.artifacts": [
         "ArtifactStore", "BlobStore", "LocalBlobStore", "Materializer", "MemoryBlobStore",
         "Flavor", "FlavorError", "OnnxModel", "SavedModel", "flavor_for", "flavor_named",
         "flavor_names", "load_model", "register_flavor", "save_model",
-        "TypeAllowlist", "UntrustedTypeError", "allowlist", "check_key",
-        "declare_trusted_types", "dumps", "key_from_uri", "loads", "materializer_for",
-        "materializer_named", "register_materializer", "safe_join", "skops_trusted_types",
+        "TypeAllowlist", "UntrustedTypeError", "allowlist",
+        "declare_trusted_types", "dumps", "loads", "materializer_for",
+        "materializer_named", "register_materializer", "skops_trusted_types",
         "uri_for",
         "ObjectStore", "ObjectInfo", "LocalObjectStore", "S3ObjectStore", "object_store_for",
         "ObjectBlobStore", "blob_store_for", "blob_key",
@@ -80,7 +82,7 @@ PUBLIC = {
     ],
     "lockgate.serving": [
         "BackgroundServer", "RequestSchema", "ServeConfig", "ServeSecurityError",
-        "ServingMetrics", "ServingState", "build_schema", "check_bind", "create_app",
+        "ServingMetrics", "ServingState", "build_schema", "check_bind", "create_serving_app",
         "feedback_path", "free_port", "join_feedback", "predictions_path", "read_feedback",
         "read_predictions", "serve",
         "BatchScoringError", "BatchScoringResult", "predict_batch",
@@ -90,16 +92,16 @@ PUBLIC = {
         "BucketProfile", "Incident", "JsonlSink", "LogSink", "MEASURES", "MemorySink",
         "MonitorConfig", "MonitorRun", "RetrainSpec", "RetrainingDecision",
         "RetrainingOutcome", "RootCause", "RuleOutcome", "WatchedModel", "WebhookSink",
-        "WindowResult", "analyse", "default_rules", "feature_importance", "feedback_path",
+        "WindowResult", "analyse", "default_rules", "feature_importance",
         "get_incident", "incidents", "load_config", "measure_window", "monitoring_report",
-        "parse_config", "prediction_log_path", "recommend", "retrain", "run_monitor", "watch",
+        "parse_config", "recommend", "retrain", "run_monitor", "watch",
         "watch_forever", "window_history", "window_span", "write_report",
         "Comparison", "ComparisonError", "compare",
         "RetrainingData", "retraining_data", "shadow_evidence",
     ],
     "lockgate.ui": [
         "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
-        "parse_filter", "query_runs", "serve",
+        "parse_filter", "query_runs", "serve_dashboard",
     ],
     "lockgate.retention": [
         "Decision", "DiskUsage", "GcReport", "ModelRef", "Policies", "Protection",
@@ -137,3 +139,34 @@ def test_stages_are_reachable_from_the_top_level() -> None:
     assert callable(lg.modeling.train)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = lg.nope
+
+
+#: Names two packages may both export because they are the same object.
+SHARED = {"Run", "active_run", "autolog", "compare_runs", "get_run", "search_runs",
+          "start_run", "Pipeline", "node", "run_pipeline", "step", "current_step",
+          "Finding"}
+
+
+def test_no_public_name_means_two_things() -> None:
+    """A name exported by two packages is one object (a re-export), never two meanings
+    (``STAGES`` for the stage list and the version stages, ``create_app`` for two apps)."""
+    owners: dict[str, list[tuple[str, object]]] = {}
+    for package in PUBLIC:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            owners.setdefault(name, []).append((package, getattr(module, name)))
+    clashes = {name: [p for p, _ in found] for name, found in owners.items()
+               if len({id(obj) for _, obj in found}) > 1}
+    assert clashes == {}
+    assert set(SHARED) <= {name for name, found in owners.items() if len(found) > 1}
+
+
+def test_internals_are_not_exported() -> None:
+    import lockgate
+    import lockgate.artifacts as artifacts
+
+    for name in ("check_key", "safe_join", "key_from_uri"):  # path and key checks
+        assert name not in artifacts.__all__ and not hasattr(artifacts, name)
+    assert "STAGES" not in lockgate.__all__
+    with pytest.raises(AttributeError):
+        _ = lockgate.STAGES

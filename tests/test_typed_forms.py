@@ -156,13 +156,15 @@ def test_the_door_writes_check_records_that_read_back_typed(settings) -> None:
 
 
 def test_monitoring_reads_the_prediction_log_where_serving_writes_it(settings) -> None:
-    from lockgate.monitoring import feedback_path as monitoring_feedback
-    from lockgate.monitoring import prediction_log_path
+    import lockgate.monitoring as monitoring
+    from lockgate.monitoring import labeled_table, monitor, window
     from lockgate.monitoring.window import PREDICTION_COLUMNS
     from lockgate.serving import prediction_log as log
 
-    assert prediction_log_path(settings, "m") == log.predictions_path(settings, "m")
-    assert monitoring_feedback is log.feedback_path
+    # one name per path, serving's: monitoring neither re-exports nor wraps them
+    assert not {"prediction_log_path", "feedback_path"} & set(dir(monitoring))
+    assert window.predictions_path is labeled_table.predictions_path is log.predictions_path
+    assert monitor.feedback_path is labeled_table.feedback_path is log.feedback_path
     assert PREDICTION_COLUMNS == log.OUTPUT_COLUMNS
     schema = log.prediction_schema(CONTRACT, CONTRACT.feature_columns, "binary")
     assert list(schema)[:4] == list(log.KEY_COLUMNS)

@@ -35,12 +35,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-#: Stage subpackages reachable as ``lockgate.<stage>`` without importing them up front.
-STAGES = ("pipelines", "data", "quality", "modeling", "registry", "serving", "monitoring", "ui",
-          "retention")
+#: Stage subpackages reachable as ``lockgate.<stage>`` without importing them up front
+#: (private: ``lockgate.registry.STAGES`` is the public name, for a version's stages).
+_SUBPACKAGES = ("pipelines", "data", "quality", "modeling", "registry", "serving",
+                "monitoring", "ui", "retention")
 
 __all__ = [
-    "STAGES",
     "LockgateError",
     "Pipeline",
     "Run",
@@ -76,7 +76,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in STAGES:
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"lockgate.{name}")
     if name == "audit":  # ``lg.audit(workflow, data, target=...)``: the modeling stage's audit
         return importlib.import_module("lockgate.modeling.audit").audit
@@ -88,4 +88,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, *STAGES})
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.artifacts import LocalBlobStore, MemoryBlobStore, safe_join, uri_for
+from lockgate.artifacts import LocalBlobStore, MemoryBlobStore, uri_for
+from lockgate.artifacts.blob_store import safe_join
 from lockgate.errors import ArtifactError
 
 

@@ -18,8 +18,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from lockgate.config import Settings
-from lockgate.monitoring import WatchedModel, feedback_path, prediction_log_path
+from lockgate.monitoring import WatchedModel
 from lockgate.quality import profile
+from lockgate.serving import feedback_path, predictions_path
 from tests.monitoring.monitoring_cases import CONTRACT, FEATURES, TIMESTAMP, make_frame
 
 
@@ -78,7 +79,7 @@ def log_predictions(settings: Settings) -> LogFn:
             "prediction": labels, "probability": proba,
             "latency_ms": np.random.default_rng(0).gamma(4.0, latency_ms / 4.0, n),
         })
-        path = prediction_log_path(settings, model.name)
+        path = predictions_path(settings, model.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         log.write_delta(str(path), mode="append")
         return log.with_columns(frame["churned"].alias("truth"))

@@ -18,11 +18,11 @@ from lockgate.monitoring import (
     WatchedModel,
     measure_window,
     parse_config,
-    prediction_log_path,
     run_monitor,
     window_span,
 )
 from lockgate.quality import profile
+from lockgate.serving import predictions_path
 from lockgate.store import Store
 from tests.monitoring.monitoring_cases import BASE, FEATURES, TIMESTAMP, make_frame
 
@@ -49,7 +49,7 @@ def _log(settings: Settings, model: WatchedModel, frame: pl.DataFrame, *, at: fl
         "request_rows": pl.Series([request_rows] * n, dtype=pl.Int64),
         "cpu_ms": [cpu_ms] * n, "batch_id": pl.Series([None] * n, dtype=pl.String),
         "logged_at": logged,
-    }).write_delta(str(prediction_log_path(settings, model.name)), mode="append")
+    }).write_delta(str(predictions_path(settings, model.name)), mode="append")
 
 
 def _config(**rules: dict) -> MonitorConfig:  # type: ignore[type-arg]
@@ -59,7 +59,7 @@ def _config(**rules: dict) -> MonitorConfig:  # type: ignore[type-arg]
 
 def test_a_batch_request_counts_its_latency_once_and_cost_comes_from_cpu(
         settings: Settings, model: WatchedModel) -> None:
-    prediction_log_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
+    predictions_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
     _log(settings, model, make_frame(100, seed=3), at=BASE + 60, request_rows=100,
          request_ms=646.0, cpu_ms=0.5)
     _log(settings, model, make_frame(20, seed=4), at=BASE + 120, request_ms=5.0, cpu_ms=0.3)
@@ -77,7 +77,7 @@ def test_a_batch_request_counts_its_latency_once_and_cost_comes_from_cpu(
 
 def test_a_latency_alert_is_explained_by_latency_not_drift(settings: Settings,
                                                            model: WatchedModel) -> None:
-    prediction_log_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
+    predictions_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
     drifted = make_frame(300, seed=5, shift=2.0)  # drift is there too, and irrelevant
     _log(settings, model, drifted[:200], at=BASE + 60, request_rows=100, request_ms=900.0)
     _log(settings, model, drifted[200:], at=BASE + 90, request_ms=4.0)
@@ -99,7 +99,7 @@ def test_a_latency_alert_is_explained_by_latency_not_drift(settings: Settings,
 def test_late_rows_land_in_the_bucket_they_arrived_in(settings: Settings,
                                                       model: WatchedModel) -> None:
     store = Store.open(settings)
-    prediction_log_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
+    predictions_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
     _log(settings, model, make_frame(100, seed=6), at=BASE + 10)
     first = window_span(BASE + 600, 600, 600)
     before = measure_window(model, first, settings=settings, config=MonitorConfig(),
@@ -121,7 +121,7 @@ def test_prediction_drift_is_measured_against_the_packages_holdout_predictions(
     reference = profile(pl.DataFrame({"prediction": np.where(proba >= 0.5, "1", "0"),
                                       "probability": proba})).to_dict()
     packaged = dataclasses.replace(model, prediction_profile=reference)
-    prediction_log_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
+    predictions_path(settings, model.name).parent.mkdir(parents=True, exist_ok=True)
     # drifted from the first request on: the first span of traffic is no reference
     _log(settings, model, make_frame(400, seed=9, shift=2.0), at=BASE + 30)
     _log(settings, model, make_frame(400, seed=10, shift=2.0), at=BASE + 630)

@@ -6,13 +6,14 @@ import polars as pl
 import pytest
 
 from lockgate.config import Settings
-from lockgate.monitoring import WatchedModel, feedback_path, prediction_log_path
+from lockgate.monitoring import WatchedModel
 from lockgate.monitoring.performance import (
     degradation,
     label_strings,
     labeled_predictions,
     live_performance,
 )
+from lockgate.serving import feedback_path, predictions_path
 from tests.monitoring.monitoring_cases import BASE, make_frame
 
 
@@ -23,7 +24,7 @@ def test_labels_join_with_delay_and_coverage(settings: Settings, model: WatchedM
     send_feedback(model, half, half["truth"], delay=1800)
     # a corrected label for one request: the latest one counts
     send_feedback(model, half.head(1), ["1" if half["truth"][0] == "0" else "0"], delay=3600)
-    joined, n = labeled_predictions(prediction_log_path(settings, model.name),
+    joined, n = labeled_predictions(predictions_path(settings, model.name),
                                     feedback_path(settings, model.name), BASE, BASE + 3600)
     perf = live_performance(joined, n, "binary", positive_label="1")
     assert n == 400 and perf.n_labeled == 200 and perf.coverage == 0.5
@@ -42,7 +43,7 @@ def test_binary_metrics_match_sklearn(settings: Settings, model: WatchedModel,
 
     logged = log_predictions(model, make_frame(300, seed=11), start=BASE, seconds=3600)
     send_feedback(model, logged, logged["truth"], delay=60)
-    joined, n = labeled_predictions(prediction_log_path(settings, model.name),
+    joined, n = labeled_predictions(predictions_path(settings, model.name),
                                     feedback_path(settings, model.name), BASE, BASE + 3600)
     perf = live_performance(joined, n, "binary", positive_label="1")
     y = (label_strings(joined["label"]) == "1").cast(pl.Int64).to_numpy()
@@ -56,7 +57,7 @@ def test_binary_metrics_match_sklearn(settings: Settings, model: WatchedModel,
 def test_no_feedback_table_yet(settings: Settings, model: WatchedModel,
                                log_predictions) -> None:
     log_predictions(model, make_frame(50, seed=8), start=BASE, seconds=60)
-    joined, n = labeled_predictions(prediction_log_path(settings, model.name),
+    joined, n = labeled_predictions(predictions_path(settings, model.name),
                                     feedback_path(settings, model.name), BASE, BASE + 60)
     perf = live_performance(joined, n, "binary", positive_label="1")
     assert n == 50 and perf.n_labeled == 0 and perf.metrics == {} and perf.coverage == 0

@@ -19,7 +19,7 @@ from lockgate.monitoring.retraining_data import (
     replay_rows,
     retraining_data,
 )
-from lockgate.monitoring.window import feedback_path, prediction_log_path
+from lockgate.serving import feedback_path, predictions_path
 from lockgate.serving.prediction_log import TIMESTAMP, context_columns
 from tests.monitoring.monitoring_cases import CONTRACT, FEATURES, make_frame
 
@@ -59,7 +59,7 @@ def _log_and_label(settings: Settings, model: WatchedModel, frame: pl.DataFrame,
         pl.Series("request_id", [uuid.uuid4().hex for _ in range(n)]),
         pl.Series("timestamp", stamps).cast(TIMESTAMP), pl.lit(model.name).alias("model_name"),
         pl.lit(1, pl.Int64).alias("model_version"), pl.lit("0").alias("prediction"))
-    path = prediction_log_path(settings, model.name)
+    path = predictions_path(settings, model.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     log.write_delta(str(path), mode="append", delta_write_options={"schema_mode": "merge"})
     feedback = pl.DataFrame({"request_id": log["request_id"],

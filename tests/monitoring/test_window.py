@@ -9,7 +9,7 @@ import pytest
 
 from lockgate.config import Settings
 from lockgate.errors import NotFoundError
-from lockgate.monitoring import WatchedModel, prediction_log_path, window_span
+from lockgate.monitoring import WatchedModel, window_span
 from lockgate.monitoring.contract_check import count_violations
 from lockgate.monitoring.window import (
     BucketProfile,
@@ -18,6 +18,7 @@ from lockgate.monitoring.window import (
     stored_bucket_count,
     window_profile,
 )
+from lockgate.serving import predictions_path
 from lockgate.store import Store
 from tests.monitoring.monitoring_cases import BASE, CONTRACT, FEATURES, make_frame
 
@@ -39,7 +40,7 @@ def test_buckets_are_profiled_once_then_merged(any_settings: Settings, model: Wa
     assert counts == {"stored": 0, "profiled": 12, "live": 0}
     assert stored_bucket_count(store, model.name) == 12
     # Replace the log: a window merged from stored buckets does not read it again.
-    logged.head(5).drop("truth").write_delta(str(prediction_log_path(settings, model.name)),
+    logged.head(5).drop("truth").write_delta(str(predictions_path(settings, model.name)),
                                             mode="overwrite")
     again, counts = window_profile(store, settings, model.name, span, features=FEATURES,
                                    contract=CONTRACT)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
 from lockgate_model_cases import registered
@@ -73,10 +74,14 @@ def _free_port() -> int:
 
 
 def _routes(app: Any) -> list[tuple[str, str]]:
-    """(method, concrete path) for every route of an app, path parameters filled in."""
+    """(method, concrete path) for every route of an app, path parameters filled in;
+    routes of included routers too (FastAPI >= 0.137 keeps an included router as one node
+    of ``app.routes``; ``iter_route_contexts`` expands it, with the include's prefix)."""
     found = []
-    for route in app.routes:
-        assert isinstance(route, Route | Mount), f"unexpected route type {route!r}"
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in expand(app.routes) if expand else app.routes:
+        original = getattr(route, "original_route", route)
+        assert isinstance(original, Route | Mount), f"unexpected route type {route!r}"
         path = route.path or "/"  # the team server mounts the dashboard at the root
         for name in route.param_convertors:
             path = path.replace(f"{{{name}:path}}", "x").replace(f"{{{name}}}", "1")

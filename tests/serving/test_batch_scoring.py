@@ -176,8 +176,8 @@ def test_the_monitor_reads_a_batch_scored_log_and_joins_its_labels(
     import httpx
     from lockgate_model_cases import wait_for
 
-    from lockgate.monitoring import feedback_path, prediction_log_path
     from lockgate.monitoring.performance import labeled_predictions
+    from lockgate.serving import feedback_path, predictions_path
 
     settings, _ = world
     frame = make_frame(40, seed=10)
@@ -193,7 +193,7 @@ def test_the_monitor_reads_a_batch_scored_log_and_joins_its_labels(
     assert httpx.post(f"{server.url}/feedback", json={"items": items}).status_code == 200
 
     def joined() -> tuple[pl.DataFrame, int]:
-        return labeled_predictions(prediction_log_path(settings, "churn"),
+        return labeled_predictions(predictions_path(settings, "churn"),
                                    feedback_path(settings, "churn"), start, time.time() + 60)
 
     wait_for(lambda: joined()[0].filter(pl.col("request_id").is_in(

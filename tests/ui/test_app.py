@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from lockgate.config import Settings
 from lockgate.store import Store
 from lockgate.ui import create_app
-from lockgate.ui.app import PLOTLY_JS
+from lockgate.ui.routes.files import PLOTLY_JS
 from tests.ui.conftest import LiveServer
 from tests.ui.ui_populate import Populated, populate
 

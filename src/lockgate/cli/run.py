@@ -6,9 +6,9 @@ import typer
 
 from lockgate.cli.app import console, settings
 from lockgate.cli.pipelines import finish, print_step
-from lockgate.errors import LockgateError
 from lockgate.pipelines import RunOptions, load_pipeline, run_pipeline
 from lockgate.pipelines.params import apply_overrides, load_params_file
+from lockgate.tracking.tag import parse_tag
 
 
 def run(
@@ -28,7 +28,7 @@ def run(
     pipeline, normalised = load_pipeline(ref)
     values = load_params_file(params) if params else {}
     values = apply_overrides(values, overrides)
-    tags = dict(_tag(t) for t in tag)
+    tags = dict(parse_tag(t) for t in tag)
     console.print(f"Running pipeline [bold]{pipeline.name}[/] ({len(pipeline.nodes)} steps, "
                   f"{executor} executor)")
     result = run_pipeline(pipeline, values, options=RunOptions(
@@ -38,8 +38,3 @@ def run(
     finish(result.run_id, result.ok)
 
 
-def _tag(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise LockgateError(f"Tag `{text}` must look like key=value.")
-    return key, value

@@ -24,6 +24,7 @@ from lockgate.tracking.search import (
     run_params,
     run_tags,
 )
+from lockgate.tracking.tag import parse_tag
 
 app = typer.Typer(help="Tracked runs: list, show, compare, delete, restore.",
                   no_args_is_help=True)
@@ -69,7 +70,7 @@ def list_runs(
         if sort is None and saved.sort != "start_time":
             sort, ascending = saved.sort, not saved.descending
         columns = columns or (",".join(saved.columns) if saved.columns else None)
-    expression = _expression(filter_expr, status, dict(_parse_tag(t) for t in tag))
+    expression = _expression(filter_expr, status, dict(parse_tag(t) for t in tag))
     order = _order(sort, ascending)
     store = Store.open(settings())
     runs = find_runs(store, expression, order, experiment, limit, include_steps=all_runs)
@@ -253,13 +254,6 @@ def compare(
             ("[bold green]* " if i == best else "") + _num(values.get(i)) + (
                 "[/]" if i == best else "") for i in ids))
     console.print(table)
-
-
-def _parse_tag(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise LockgateError(f"Tag filter `{text}` must look like key=value.")
-    key, value = text.split("=", 1)
-    return key, value
 
 
 def _kv_table(title: str, values: dict[str, Any]) -> None:

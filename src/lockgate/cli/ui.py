@@ -9,7 +9,7 @@ import typer
 from lockgate.cli.app import console, settings
 from lockgate.config import ensure_port_free
 from lockgate.ui.access import TOKEN_ENV, AccessPolicy
-from lockgate.ui.server import serve
+from lockgate.ui.server import serve_dashboard
 
 
 def ui(
@@ -29,4 +29,4 @@ def ui(
     console.print(f"lockgate dashboard on [bold cyan]http://{shown}:{port}/[/] (Ctrl+C stops)")
     if token is None:
         console.print(f"  read-only; to edit notes set {TOKEN_ENV} and restart.")
-    serve(settings(), host=host, port=port, insecure=insecure, token=token)
+    serve_dashboard(settings(), host=host, port=port, insecure=insecure, token=token)

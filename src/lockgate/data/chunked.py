@@ -34,6 +34,7 @@ from lockgate.config import Settings
 from lockgate.data import quarantine as quarantine_table
 from lockgate.data import table as delta
 from lockgate.data.batch_index import CrossChunk, Repeats, key_values
+from lockgate.data.check_name import CheckKind, check_name
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus, check_results
 from lockgate.data.chunk_reader import Chunk, ChunkedRead
 from lockgate.data.contract import Contract
@@ -300,7 +301,8 @@ def _retract(path: StoragePath, work: Path, staged: list[_Staged], cross: CrossC
 
 
 def _codes(cross: CrossChunk) -> dict[str, str]:
-    return {name: f"duplicate:{'+'.join(keys)}" if name == "primary_key" else f"unique:{name}"
+    return {name: check_name(CheckKind.DUPLICATE, "+".join(keys)) if name == "primary_key"
+            else check_name(CheckKind.UNIQUE, name)
             for name, keys in cross.identities.items()}
 
 
@@ -336,7 +338,8 @@ def _move_accepted(path: StoragePath, work: Path, entry: _Staged, number: int,
         member = np.isin(hashed, np.fromiter(groups, np.int64))
         if member.any():
             reasons.append(pl.when(pl.Series(member)).then(
-                pl.lit(f"conflict:{contract.target}#") + group_id(group_hash(features))))
+                pl.lit(check_name(CheckKind.CONFLICT, contract.target or "") + "#")
+                + group_id(group_hash(features))))
     if not reasons and not copy.any():
         return None
     frame = frame if frame is not None else delta.read_staged(path, entry.accepted)

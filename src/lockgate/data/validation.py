@@ -1,7 +1,8 @@
 """Validation at the door: the contract compiled to Polars expressions, evaluated in one
 pass, giving each row either acceptance or one or more reason codes.
 
-Reason codes read ``<check>:<column>``: ``null:customer_id``, ``range:amount``,
+Reason codes read ``<check>:<column>`` (the vocabulary is :mod:`lockgate.data.check_name`):
+``null:customer_id``, ``range:amount``,
 ``parse:signup_date`` (dates and timestamps), ``type:age`` (other types),
 ``allowed:plan``, ``regex:email``, ``length:name``, ``unique:email``,
 ``duplicate:order_id`` (primary key, per ``on_duplicate``).
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from lockgate.data.batch_index import CROSS_COPY, CROSS_PREFIX
+from lockgate.data.check_name import CheckKind, check_name
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import ColumnSpec, Contract
 from lockgate.data.normalize import PARSE_FAIL, RAW
@@ -265,27 +267,29 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None,
                    hidden: frozenset[str] = frozenset()) -> list[Check]:
     col = pl.col(spec.name)
     parse_failed = pl.col(PARSE_FAIL + spec.name)
-    kind = "parse" if spec.type in ("date", "datetime") else "type"
-    checks = [Check(f"{kind}:{spec.name}", parse_failed)]
+    kind = CheckKind.PARSE if spec.type in ("date", "datetime") else CheckKind.TYPE
+    checks = [Check(check_name(kind, spec.name), parse_failed)]
     if not spec.nullable:
-        checks.append(Check(f"null:{spec.name}", col.is_null() & ~parse_failed))
+        checks.append(Check(check_name(CheckKind.NULL, spec.name), col.is_null() & ~parse_failed))
     if spec.min is not None or spec.max is not None:
         low, high = spec.bound("min"), spec.bound("max")
-        checks.append(Check(f"range:{spec.name}",
+        checks.append(Check(check_name(CheckKind.RANGE, spec.name),
                             (col < pl.lit(low) if low is not None else pl.lit(False))
                             | (col > pl.lit(high) if high is not None else pl.lit(False))))
     if spec.allowed is not None:
-        checks.append(Check(f"allowed:{spec.name}", ~col.is_in(allowed_values(spec).implode())))
+        checks.append(Check(check_name(CheckKind.ALLOWED, spec.name),
+                            ~col.is_in(allowed_values(spec).implode())))
     if spec.regex is not None:
-        checks.append(Check(f"regex:{spec.name}", ~col.str.contains(spec.regex)))
+        checks.append(Check(check_name(CheckKind.REGEX, spec.name), ~col.str.contains(spec.regex)))
     if spec.max_length is not None:
-        checks.append(Check(f"length:{spec.name}", col.str.len_chars() > spec.max_length))
+        checks.append(Check(check_name(CheckKind.LENGTH, spec.name),
+                            col.str.len_chars() > spec.max_length))
     if spec.unique:
         seen = (col.is_in(existing[spec.name].implode())
                 if existing is not None and _has(existing, spec.name) else pl.lit(False))
         if CROSS_PREFIX + spec.name in hidden:
             seen = seen | pl.col(CROSS_PREFIX + spec.name)
-        checks.append(Check(f"unique:{spec.name}",
+        checks.append(Check(check_name(CheckKind.UNIQUE, spec.name),
                             col.is_not_null() & (repeated([spec.name]) | seen)))
     return checks
 
@@ -305,7 +309,7 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
                      hidden: frozenset[str] = frozenset(),
                      keys_unique: bool = False) -> Check:
     keys = contract.primary_key
-    name = f"duplicate:{'+'.join(keys)}"
+    name = check_name(CheckKind.DUPLICATE, "+".join(keys))
     if all(_has(existing, k) for k in keys) and existing is not None and existing.height:
         landed = existing.select(list(keys))
         seen = (pl.col(keys[0]).is_in(landed[keys[0]].implode()) if len(keys) == 1
@@ -370,7 +374,7 @@ def _conflict_check(contract: Contract, hidden: frozenset[str] = frozenset()) ->
         where = pl.when(version >= 0).then(pl.lit("@v") + version.cast(pl.String)) \
             .otherwise(pl.lit("@landed"))
         group = pl.when(landed).then(group + where).otherwise(group)
-    return Check(f"conflict:{target}", conflicting, detail=group)
+    return Check(check_name(CheckKind.CONFLICT, target), conflicting, detail=group)
 
 
 def _has(existing: pl.DataFrame | None, name: str) -> bool:

@@ -3,30 +3,34 @@ checks, tracked training with nested tuning, and honest evaluation."""
 
 from lockgate.modeling.audit import (
     AuditConfig,
-    AuditError,
     AuditReport,
     Estimate,
     Preprocessed,
     audit,
 )
-from lockgate.modeling.evaluation import (
+from lockgate.modeling.errors import (
+    AuditError,
     EvaluationError,
+    FeatureError,
+    ReproductionError,
+    SearchError,
+    SplitError,
+    TrainingError,
+)
+from lockgate.modeling.evaluation import (
     EvaluationRecord,
     Predictions,
     problem_type_of,
 )
 from lockgate.modeling.features import (
     CalendarFeatures,
-    FeatureError,
     build_pipeline,
     build_preprocessor,
 )
 from lockgate.modeling.leakage import Finding, LeakageConfig, check_leakage, is_leak_free
-from lockgate.modeling.nested_cv import SearchError
-from lockgate.modeling.reproduction import Reproduction, ReproductionError, reproduce
+from lockgate.modeling.reproduction import Reproduction, reproduce
 from lockgate.modeling.splitter import (
     Split,
-    SplitError,
     SplitPlan,
     StructureHint,
     detect_structure,
@@ -35,7 +39,6 @@ from lockgate.modeling.splitter import (
 )
 from lockgate.modeling.training import (
     TrainConfig,
-    TrainingError,
     TrainResult,
     evaluate_pair,
     train,

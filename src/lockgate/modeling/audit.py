@@ -37,6 +37,7 @@ from sklearn.pipeline import Pipeline
 
 from lockgate.errors import LockgateError
 from lockgate.modeling import leakage as lk
+from lockgate.modeling.errors import AuditError
 from lockgate.modeling.evaluation import (
     LOWER_IS_BETTER,
     METRICS,
@@ -56,10 +57,6 @@ PriorStep = Literal["scaling", "imputation", "label_imputation", "target_encodin
 PRIOR_STEPS: tuple[str, ...] = get_args(PriorStep)
 Verdict = Literal["inflated", "consistent", "no_honest_score", "no_claim"]
 _DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
-
-
-class AuditError(LockgateError, ValueError):
-    """The workflow, data or options cannot be audited as given."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from lockgate.errors import LockgateError, close_matches
+from lockgate.errors import close_matches
+from lockgate.modeling.errors import EstimatorSpecError
 
 #: Short names for common estimators.
 SHORT_NAMES = {
@@ -19,10 +20,6 @@ SHORT_NAMES = {
     "rf-classifier": "sklearn.ensemble.RandomForestClassifier",
     "rf-regressor": "sklearn.ensemble.RandomForestRegressor",
 }
-
-
-class EstimatorSpecError(LockgateError, ValueError):
-    """The estimator name or one of its parameters cannot be used."""
 
 
 def load_estimator(name: str, params: dict[str, Any] | None = None) -> Any:

@@ -20,7 +20,7 @@ import polars as pl
 from scipy import sparse
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
-from lockgate.errors import LockgateError
+from lockgate.modeling.errors import EvaluationError
 from lockgate.modeling.splitter import as_polars
 
 METRICS = {
@@ -31,10 +31,6 @@ METRICS = {
 PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "rmse"}
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae", "mape"})
 _EPS = 1e-15
-
-
-class EvaluationError(LockgateError, ValueError):
-    """The target or predictions cannot be evaluated as asked."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,17 +21,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from lockgate.errors import LockgateError
+from lockgate.modeling.errors import FeatureError
 
 NUMERIC_TYPES = frozenset({"int", "float"})
 CATEGORICAL_TYPES = frozenset({"string", "category"})
 TEMPORAL_TYPES = frozenset({"date", "datetime"})
 MISSING_CATEGORY = "__missing__"
 _PARTS = ("year", "month", "day", "weekday", "dayofyear", "hour", "minute")
-
-
-class FeatureError(LockgateError, ValueError):
-    """The contract or the arguments cannot be turned into features."""
 
 
 class ColumnLike(Protocol):

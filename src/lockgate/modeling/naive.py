@@ -17,16 +17,12 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from lockgate.data.finding import Finding, Severity
-from lockgate.errors import LockgateError
+from lockgate.modeling.errors import NaiveProtocolError
 from lockgate.modeling.evaluation import Predictions, point_metrics
 from lockgate.modeling.leakage import no_holdout
 from lockgate.modeling.nested_cv import predictions_for
 
 PROTOCOLS = ("train_score", "random_split_preprocessed_all")
-
-
-class NaiveProtocolError(LockgateError, ValueError):
-    """An unknown naive protocol was asked for."""
 
 
 def naive_scores(protocols: Sequence[str], *, model: Any, pipeline: Any, x: pd.DataFrame,

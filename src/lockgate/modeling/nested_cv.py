@@ -18,16 +18,12 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
-from lockgate.errors import LockgateError
+from lockgate.modeling.errors import SearchError
 from lockgate.modeling.evaluation import Predictions, encode_classes, point_metrics
 
 #: scikit-learn scorer names for each primary metric, all "greater is better".
 SCORERS = {"roc_auc": "roc_auc", "rmse": "neg_root_mean_squared_error"}
 SCORERS_MULTICLASS = {"roc_auc": "roc_auc_ovr"}
-
-
-class SearchError(LockgateError, ValueError):
-    """The hyperparameter grid does not fit the pipeline."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,9 @@ import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lockgate.errors import LockgateError
+from lockgate.modeling.errors import RecipeError
 
 RECIPE_VERSION = 1
-
-
-class RecipeError(LockgateError, ValueError):
-    """A recipe cannot be recorded faithfully, or cannot be turned back into a call."""
 
 
 def training_recipe(*, table: str, version: int, estimator: Any,

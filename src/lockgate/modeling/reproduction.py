@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from lockgate.config import Settings, load_settings
 from lockgate.errors import LockgateError
+from lockgate.modeling.errors import ReproductionError
 from lockgate.store import Store
 
 Verdict = Literal["identical", "within_tolerance", "different", "missing", "not_compared"]
@@ -34,10 +35,6 @@ LINK_TAG = "lockgate.reproduction_of"
 #: Metrics that measure the machine, not the model: never expected to repeat.
 TIMING_PREFIXES = ("time_",)
 TIMING_SUFFIXES = ("_seconds", "_s", "_ms")
-
-
-class ReproductionError(LockgateError, RuntimeError):
-    """The run cannot be re-executed as recorded; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

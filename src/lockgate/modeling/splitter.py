@@ -20,17 +20,12 @@ import polars as pl
 from scipy import stats
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
-from lockgate.errors import LockgateError
+from lockgate.modeling.errors import SplitError
 from lockgate.modeling.features import ContractLike
 from lockgate.modeling.timestamps import parse_time
 
 STRATEGIES = ("time", "group", "iid")
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid|code)$|[a-z]Id$", re.IGNORECASE)
-
-
-class SplitError(LockgateError, ValueError):
-    """The data cannot be split as asked (wrong strategy for its structure, too few
-    rows, groups or time points)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from lockgate.config import Settings, load_settings
 from lockgate.data.finding import Finding, Severity
-from lockgate.errors import LockgateError
 from lockgate.modeling.diagnostics import diagnostics
+from lockgate.modeling.errors import TrainingError
 from lockgate.modeling.evaluation import (
     PRIMARY,
     EvaluationRecord,
@@ -91,10 +91,6 @@ PHASES = {
     "fit_final": "final fit", "evaluate": "holdout evaluation (bootstrap)",
     "naive": "naive comparisons", "charts": "charts and permutation importance",
 }
-
-
-class TrainingError(LockgateError, ValueError):
-    """The table, contract or arguments cannot be trained on as given."""
 
 
 @dataclass(frozen=True, slots=True)

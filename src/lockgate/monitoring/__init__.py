@@ -34,12 +34,7 @@ from lockgate.monitoring.retraining_data import RetrainingData, retraining_data
 from lockgate.monitoring.root_cause import RootCause, analyse, feature_importance
 from lockgate.monitoring.shadow_report import shadow_evidence
 from lockgate.monitoring.watched_model import WatchedModel, watch
-from lockgate.monitoring.window import (
-    BucketProfile,
-    feedback_path,
-    prediction_log_path,
-    window_span,
-)
+from lockgate.monitoring.window import BucketProfile, window_span
 
 __all__ = [
     "MEASURES",
@@ -70,14 +65,12 @@ __all__ = [
     "compare",
     "default_rules",
     "feature_importance",
-    "feedback_path",
     "get_incident",
     "incidents",
     "load_config",
     "measure_window",
     "monitoring_report",
     "parse_config",
-    "prediction_log_path",
     "recommend",
     "retrain",
     "retraining_data",

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lockgate.monitoring.contract_check import read_violations
 from lockgate.store import Store
 from lockgate.store.records import from_row
 from lockgate.store.tables_monitoring import monitor_incidents as t_incidents
@@ -51,7 +52,7 @@ def recorded_windows(store: Store, model_name: str, *, since: float | None = Non
     with store.read() as conn:
         rows = list(conn.execute(query))
     return [from_row(RecordedWindow, r, measures=json.loads(r.measures),
-                     details=json.loads(r.details)) for r in reversed(rows)]
+                     details=_stored_details(r.details)) for r in reversed(rows)]
 
 
 def window_history(store: Store, model_name: str, *, since: float | None = None,
@@ -64,6 +65,15 @@ def window_history(store: Store, model_name: str, *, since: float | None = None,
             "GET", f"/monitoring/models/{model_name}/windows", params=params).json())
     return [w.to_dict() for w in recorded_windows(store, model_name, since=since,
                                                   limit=limit)]
+
+
+def _stored_details(text: str) -> dict[str, Any]:
+    """A window's stored details, its violations under the door's check names (a window
+    stored with monitoring's older ``not_null:``/``max_length:`` reads as ``null:``...)."""
+    details: dict[str, Any] = json.loads(text)
+    if isinstance(details.get("violations"), dict):
+        details["violations"] = read_violations(details["violations"])
+    return details
 
 
 def monitored_models(store: Store) -> list[str]:

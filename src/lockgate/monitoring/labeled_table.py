@@ -26,8 +26,8 @@ from lockgate.data import ColumnSpec, Contract, FrameSource, ingest
 from lockgate.data.table import scan as scan_table
 from lockgate.data.table import table_path
 from lockgate.monitoring.watched_model import WatchedModel
-from lockgate.monitoring.window import feedback_path, prediction_log_path, scan_log
-from lockgate.serving.prediction_log import context_columns
+from lockgate.monitoring.window import scan_log
+from lockgate.serving.prediction_log import context_columns, feedback_path, predictions_path
 
 LINEAGE_COLUMNS = ("request_id", "model_version", "batch_id", "prediction", "predicted_at",
                    "labeled_at")
@@ -109,7 +109,7 @@ def _joined(model: WatchedModel, settings: Settings) -> pl.DataFrame:
     labels = (scan_log(feedback).select("request_id", "label", "timestamp")
               .sort("timestamp", maintain_order=True).unique("request_id", keep="last")
               .rename({"timestamp": "labeled_at"}).collect())
-    log = scan_log(prediction_log_path(settings, model.name), model.name)
+    log = scan_log(predictions_path(settings, model.name), model.name)
     names = log.collect_schema().names()
     context = context_columns(model.contract, model.features)
     wanted = [*model.features, *(c for c in context if c in names), "request_id",

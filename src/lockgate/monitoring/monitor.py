@@ -44,13 +44,13 @@ from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.monitoring.window import (
     BucketProfile,
     WindowSpan,
-    feedback_path,
     require_log,
     scan_log,
     window_profile,
     window_span,
 )
 from lockgate.quality import DriftConfig, Profile, drift
+from lockgate.serving.prediction_log import feedback_path
 from lockgate.store import Store
 from lockgate.store.tables_monitoring import monitor_windows as t_windows
 

@@ -29,10 +29,13 @@ from lockgate.data.contract import Contract
 from lockgate.data.table import scan as scan_table
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.location import StoragePath, storage_options
-from lockgate.monitoring.contract_check import count_violations, merge_violations
+from lockgate.monitoring.contract_check import (
+    count_violations,
+    merge_violations,
+    read_violations,
+)
 from lockgate.quality import Profile, profile
 from lockgate.serving.prediction_log import OUTPUT_COLUMNS, predictions_path
-from lockgate.serving.prediction_log import feedback_path as feedback_path  # re-exported
 from lockgate.store import Store
 from lockgate.store.tables_monitoring import monitor_buckets as t_buckets
 
@@ -46,12 +49,6 @@ PREDICTION_COLUMNS = OUTPUT_COLUMNS
 
 class PredictionLogError(LockgateError, ValueError):
     """The prediction log or feedback table is missing or does not have the agreed schema."""
-
-
-def prediction_log_path(settings: Settings, model_name: str) -> StoragePath:
-    """Where the serving stage writes the model's prediction log (a Delta table):
-    :func:`lockgate.serving.prediction_log.predictions_path`."""
-    return predictions_path(settings, model_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +163,7 @@ class BucketProfile:
             latency_counts=tuple(int(c) for c in data.get("latency_counts", [])),
             latency_sum_ms=float(data.get("latency_sum_ms", 0.0)),
             latency_max_ms=float(data.get("latency_max_ms", 0.0)),
-            violations={k: int(v) for k, v in data.get("violations", {}).items()},
+            violations=read_violations(data.get("violations", {})),
             features=Profile.from_dict(data["features"]) if data.get("features") else None,
             predictions=(Profile.from_dict(data["predictions"]) if data.get("predictions")
                          else None),
@@ -331,7 +328,7 @@ def window_profile(store: Store, settings: Settings, model_name: str, span: Wind
     counts = {"stored": len(span.buckets) - len(missing), "profiled": 0, "live": 0}
     fresh: dict[tuple[float, float], BucketProfile] = {}
     if missing:
-        path = prediction_log_path(settings, model_name)
+        path = predictions_path(settings, model_name)
         log_version = DeltaTable(str(path), storage_options=storage_options(path)).version()
         rows = read_span(path, missing[0][0], missing[-1][1])
         fresh = _profile_missing(rows, missing, features, contract)
@@ -432,7 +429,7 @@ def require_log(settings: Settings, model_name: str) -> StoragePath:
     Raises:
         NotFoundError: nothing was logged for this model yet.
     """
-    path = prediction_log_path(settings, model_name)
+    path = predictions_path(settings, model_name)
     if not (path / "_delta_log").is_dir():
         raise NotFoundError(
             f"No prediction log for model `{model_name}` at {path}. Serve it "

@@ -16,7 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ObjectBlobStore, key_from_uri
+from lockgate.artifacts import ObjectBlobStore
+from lockgate.artifacts.blob_store import key_from_uri
 from lockgate.errors import NotFoundError
 from lockgate.pipelines.task import Ref
 from lockgate.store import ArtifactRecord, Store

@@ -22,7 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for, key_from_uri
+from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for
+from lockgate.artifacts.blob_store import key_from_uri
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.errors import ArtifactError, close_matches

@@ -30,10 +30,10 @@ from lockgate.artifacts import (
     TypeAllowlist,
     flavor_named,
     load_model,
-    safe_join,
     save_model,
     skops_trusted_types,
 )
+from lockgate.artifacts.blob_store import safe_join
 from lockgate.data.contract import ColumnSpec, Contract, load_contract
 from lockgate.data.errors import ContractError
 from lockgate.errors import ArtifactError, numbered

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from lockgate.artifacts import key_from_uri
+from lockgate.artifacts.blob_store import key_from_uri
 from lockgate.config import Settings
 from lockgate.registry import Registry, RegistryError, extract_archive, load_gate_config
 from lockgate.registry.model_version import STAGE_ALIASES, _details

@@ -1,7 +1,7 @@
 """The prediction API: request schemas from contracts, prediction and feedback logs,
 Prometheus metrics, adaptive micro-batching, alias following, secure defaults."""
 
-from lockgate.serving.app import ServingState, create_app
+from lockgate.serving.app import create_serving_app
 from lockgate.serving.batch_scoring import BatchScoringError, BatchScoringResult, predict_batch
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.metrics import ServingMetrics
@@ -15,6 +15,7 @@ from lockgate.serving.prediction_log import (
 from lockgate.serving.request_schema import RequestSchema, build_schema
 from lockgate.serving.security import ServeSecurityError, check_bind
 from lockgate.serving.server import BackgroundServer, free_port, serve
+from lockgate.serving.state import ServingState
 
 __all__ = [
     "BackgroundServer",
@@ -27,7 +28,7 @@ __all__ = [
     "ServingState",
     "build_schema",
     "check_bind",
-    "create_app",
+    "create_serving_app",
     "feedback_path",
     "free_port",
     "join_feedback",

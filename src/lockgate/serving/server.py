@@ -20,9 +20,10 @@ from fastapi import FastAPI
 
 from lockgate.config import Settings, ensure_port_free, load_settings
 from lockgate.security import ServerThread, run_server, server_config
-from lockgate.serving.app import METRICS_DIR_ENV, create_app
+from lockgate.serving.app import create_serving_app
 from lockgate.serving.config import ServeConfig
 from lockgate.serving.security import TOKEN_ENV, serve_policy
+from lockgate.serving.state import METRICS_DIR_ENV
 
 CONFIG_ENV = "LOCKGATE_SERVE_CONFIG"
 
@@ -41,7 +42,7 @@ def serve(config: ServeConfig, *, workers: int = 1, settings: Settings | None = 
     warning = policy.check_start()
     if warning:
         print(warning, file=sys.stderr)  # at every start, on purpose
-    app = create_app(config, settings)  # load (and verify) before binding
+    app = create_serving_app(config, settings)  # load (and verify) before binding
     if workers <= 1:
         run_server(server_config(app, policy, port=config.port, log_level=log_level,
                                  timeout_graceful_shutdown=30))
@@ -61,7 +62,7 @@ def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes."""
     fields = json.loads(os.environ[CONFIG_ENV])
     fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
-    return create_app(ServeConfig(**fields), load_settings())
+    return create_serving_app(ServeConfig(**fields), load_settings())
 
 
 def with_env_token(config: ServeConfig) -> ServeConfig:
@@ -94,7 +95,7 @@ class BackgroundServer:
         if config.port == 0:
             config = dataclasses.replace(config, port=free_port(config.host))
         self.config = config
-        self.app = create_app(config, settings)
+        self.app = create_serving_app(config, settings)
         # the one uvicorn-on-a-thread (security.ServerThread), with serving's app and policy
         self._http = ServerThread(server_config(
             self.app, policy, port=config.port, timeout_graceful_shutdown=30, lifespan="on"))

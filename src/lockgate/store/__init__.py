@@ -1,5 +1,6 @@
 """The metadata store: SQLAlchemy tables, Alembic migrations and the repository API."""
 
+from lockgate.store.errors import RowAccountingError
 from lockgate.store.records import (
     ArtifactRecord,
     CodeVersion,
@@ -26,6 +27,7 @@ __all__ = [
     "MetricPoint",
     "Note",
     "PageTokenError",
+    "RowAccountingError",
     "RunRecord",
     "RunsPage",
     "Store",

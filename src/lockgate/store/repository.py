@@ -35,6 +35,7 @@ from lockgate.errors import (
 from lockgate.store import audit, migration, run_page
 from lockgate.store import schema as t
 from lockgate.store.engine import create_engines
+from lockgate.store.errors import RowAccountingError
 from lockgate.store.records import (
     CRASH_GRACE_FACTOR,
     CRASH_GRACE_SECONDS,
@@ -725,13 +726,11 @@ class Store:
         """Register the next version of a table (or the given ``version``, e.g. Delta's).
 
         Raises:
-            ValueError: ``ingested != accepted + quarantined``: rows would be lost.
+            RowAccountingError: ``ingested != accepted + quarantined``: rows would be lost.
         """
         if rows_ingested != rows_accepted + rows_quarantined:
-            raise ValueError(
-                f"Row accounting broken for {table_name}: ingested {rows_ingested} != "
-                f"accepted {rows_accepted} + quarantined {rows_quarantined}."
-            )
+            raise RowAccountingError(table_name, rows_ingested, rows_accepted,
+                                     rows_quarantined)
         now = time.time()
         with self.write() as conn:
             if version is None:

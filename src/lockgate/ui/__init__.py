@@ -4,7 +4,7 @@ from lockgate.store.run_filter import FilterError, parse_filter
 from lockgate.ui.access import AccessError, AccessPolicy
 from lockgate.ui.app import create_app
 from lockgate.ui.run_query import RunPage, RunQuery, query_runs
-from lockgate.ui.server import serve
+from lockgate.ui.server import serve_dashboard
 
 __all__ = [
     "AccessError",
@@ -15,5 +15,5 @@ __all__ = [
     "create_app",
     "parse_filter",
     "query_runs",
-    "serve",
+    "serve_dashboard",
 ]

@@ -10,7 +10,7 @@ from lockgate.ui.access import TOKEN_ENV, AccessPolicy
 from lockgate.ui.app import create_app
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
+def serve_dashboard(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
           insecure: bool = False, token: str | None = None) -> None:
     """Serve the dashboard until interrupted.
 
