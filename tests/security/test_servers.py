@@ -34,7 +34,8 @@ TOKEN = "correct-horse-battery-staple-42"
 EVENTS = Contract.from_dict({"table": "events", "version": "1", "columns": [
     {"name": "event_id", "type": "int", "nullable": False},
     {"name": "value", "type": "float"}], "primary_key": ["event_id"]})
-FAST = {"header_timeout_s": 1.0, "body_timeout_s": 1.0}
+# short deadlines, yet longer than a loaded machine takes to read a whole head or body
+FAST = {"header_timeout_s": 3.0, "body_timeout_s": 3.0}
 RECORD = {"age": 40, "income": 50_000.0, "tenure": 3.0}
 
 
@@ -230,13 +231,13 @@ def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") ->
 def test_slowloris_heads_are_cut_off(servers: Servers, name: str) -> None:
     with _raw(servers.urls[name]) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        assert _closed_within(sock, 8.0, trickle=b"X-a: b\r\n")
+        assert _closed_within(sock, 60.0, trickle=b"X-a: b\r\n")  # a hang guard
 
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_idle_connections_are_closed(servers: Servers, name: str) -> None:
     with _raw(servers.urls[name]) as sock:
-        assert _closed_within(sock, 8.0)
+        assert _closed_within(sock, 60.0)  # a hang guard: it closes after 3 s
 
 
 @pytest.mark.parametrize(("name", "path"), [("serve", "/predict"),
