@@ -18,6 +18,11 @@ from lockgate.registry.mlflow_import import PICKLE_TAG, RUN_TAG, import_mlflow
 from lockgate.registry.mlflow_store import MlflowStoreError
 from lockgate.store import Store
 
+# The import writes runs, metrics and registry rows with direct access to the database;
+# a client of `lockgate server` is refused with a StoreError naming where to run it.
+pytestmark = pytest.mark.embedded_only("MLflow import runs where the database is")
+
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mlflow"
 
 

@@ -95,6 +95,8 @@ def test_versions_increase_per_model(settings: Settings) -> None:
     assert registry.models() == ["churn", "fraud"]
 
 
+@pytest.mark.embedded_only("the dashboard's reader runs beside the database (the server "
+                            "serves the dashboard)")
 def test_the_reader_reads_every_model_without_settings(settings: Settings) -> None:
     """What the dashboard reads: the registry's reader over a store alone."""
     registry, trained = registered(settings, versions=2)
