@@ -23,6 +23,7 @@ from lockgate.registry.model_version import (
     ModelVersion,
     Stage,
     Transition,
+    _version,
     current_actor,
 )
 from lockgate.registry.registry_backend import NewVersion, PromotionRequest
@@ -266,16 +267,6 @@ def _ensure_model(conn: Any, name: str, description: str | None, now: float) -> 
     if exists is None:
         conn.execute(sa.insert(t.registered_models).values(
             name=name, description=description, created_at=now))
-
-
-def _version(row: Any, aliases: dict[str, int]) -> ModelVersion:
-    return ModelVersion(
-        name=row.model_name, version=int(row.version), run_id=row.run_id,
-        artifact_id=int(row.artifact_id), package_sha256=row.package_sha256, stage=row.stage,
-        aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
-        details=json.loads(row.details or "{}"), created_by=row.created_by,
-        created_at=row.created_at,
-    )
 
 
 def _set_stage(conn: Any, name: str, version: int, stage: str) -> None:

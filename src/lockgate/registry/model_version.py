@@ -575,18 +575,3 @@ def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
         aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
         details=json.loads(row.details or "{}"),
     )
-
-
-def _set_stage(conn: Any, name: str, version: int, stage: str) -> None:
-    conn.execute(sa.update(t.model_versions).where(
-        t.model_versions.c.model_name == name, t.model_versions.c.version == version
-    ).values(stage=stage))
-
-
-def _log(conn: Any, name: str, version: int, action: str, from_stage: str | None,
-         to_stage: str, actor: str | None, reason: str | None, gates: list[dict[str, Any]],
-         now: float) -> None:
-    conn.execute(sa.insert(t.model_transitions).values(
-        model_name=name, version=version, action=action, from_stage=from_stage,
-        to_stage=to_stage, actor=actor, reason=reason,
-        gates=json.dumps(gates, default=str), created_at=now))
