@@ -468,13 +468,27 @@ def _checked(response: httpx.Response, method: str, path: str) -> httpx.Response
         raise AccessDenied(f"lockgate server refused {method} {path}: {detail}")
     kind = _error_class(str(body.get("error", "")) if isinstance(body, dict) else "")
     if kind is not None:
-        raise kind(detail)
+        raise _rebuilt(kind, detail)
     if isinstance(body, dict) and body.get("error") == "BadRequest":
         raise BadRequest(detail)
     if response.status_code == 404:
         raise NotFoundError(detail)
     raise RemoteError(f"lockgate server answered {response.status_code} to {method} {path}: "
                       f"{detail}")
+
+
+def _rebuilt(kind: type[LockgateError], detail: str) -> LockgateError:
+    """The server's error as the class it named, carrying the server's message. Errors
+    with fields of their own (``RowAccountingError(table, ingested, ...)``) cannot be
+    called with a message alone: they are made without their ``__init__``, so the
+    class (and every ``except`` the caller wrote for it) and the message survive; the
+    fields stay on the server's side."""
+    try:
+        return kind(detail)
+    except TypeError:
+        error = kind.__new__(kind)
+        Exception.__init__(error, detail)
+        return error
 
 
 def _error_class(name: str) -> type[LockgateError] | None:
