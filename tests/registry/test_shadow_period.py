@@ -44,6 +44,8 @@ def test_enough_evidence_passes() -> None:
     assert "500 shadow predictions over 7200 s" in result.reason
 
 
+@pytest.mark.embedded_only("passes its own gate config and shadow evidence, which a server "
+                            "refuses (test_remote_registry checks that refusal)")
 def test_promotion_to_production_runs_the_gate_only_when_configured(
         settings: Settings) -> None:
     registry, _ = registered(settings, versions=2)
