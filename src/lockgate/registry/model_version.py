@@ -406,26 +406,10 @@ class Registry(RegistryReader):
         """
         return self.backend.get(name, version)
 
-    def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
-        """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
-
-        Raises:
-            ModelNotFoundError: unknown model, version or alias.
-        """
-        name, selector = parse_ref(ref, default_alias)
-        if isinstance(selector, int):
-            return self.get(name, selector)
+    def _require_model(self, name: str) -> None:
+        """The reader's ``resolve`` (inherited) asks this: through the backend, so a
+        client of ``lockgate server`` resolves references the same way."""
         self.backend.require_model(name)
-        aliases = self.aliases(name)
-        if selector not in aliases:
-            have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
-            raise ModelNotFoundError(
-                f"Model `{name}` has no alias `{selector}` (aliases: {have})."
-                f"{close_matches(selector, {*aliases, *STAGE_ALIASES} - {selector})} "
-                f"Promote a version first: `lockgate models promote {name} VERSION --to "
-                f"{selector}`."
-            )
-        return self.get(name, aliases[selector])
 
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version for one model."""
