@@ -115,6 +115,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/monitoring/incidents/{incident_id}"): "seen",
     ("GET", "/api/v1/monitoring/models/{name}/incidents"): "read",
     ("GET", "/api/v1/monitoring/models/{name}/windows"): "read",
+    ("POST", "/api/v1/monitoring/models/{name}/passes"): "write",
     ("GET", "/"): "read",  # the dashboard (mounted app: every page, read-only)
 }
 ALLOWED = {

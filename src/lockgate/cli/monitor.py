@@ -18,7 +18,8 @@ from lockgate.errors import LockgateError
 from lockgate.monitoring.comparison import Comparison
 from lockgate.monitoring.config import load_config
 from lockgate.monitoring.duration import format_duration, parse_duration
-from lockgate.monitoring.monitor import MonitorRun, run_monitor, watch_forever
+from lockgate.monitoring.monitor import MonitorRun, repeat_passes, run_monitor, watch_forever
+from lockgate.monitoring.server_pass import run_on_server, server_window
 from lockgate.monitoring.report import monitoring_report, write_report
 from lockgate.monitoring.watched_model import watch
 from lockgate.store import Store
@@ -75,6 +76,11 @@ def monitor(
         raise LockgateError("Give either --once or --every, not both.")
     cfg = load_config(config, window=window)
     current = settings()
+    store = Store.open(current)
+    if getattr(store, "remote", False):
+        _on_server(store, target[0], server_window(cfg) if config else window, every, passes,
+                   cfg.window_seconds, as_json)
+        return
     watched = watch(target[0], current)
     if every is None:
         with console.status(f"Monitoring {watched.name}...") as status:
@@ -89,6 +95,21 @@ def monitor(
     watch_forever(watched, settings=current, config=cfg, every=interval, passes=passes,
                   on_pass=lambda run: _render(run, cfg.window_seconds, as_json),
                   reload=lambda: watch(target[0], current))
+
+
+def _on_server(store: Store, ref: str, window: str | None, every: str | None,
+               passes: int | None, headline: float, as_json: bool) -> None:
+    """The passes of ``lockgate monitor`` run by the server behind ``store``."""
+    if every is None:
+        with console.status(f"lockgate server is monitoring {ref}..."):
+            run = run_on_server(store, ref, window=window)
+        _render(run, headline, as_json)
+        return
+    interval = parse_duration(every, where="--every")
+    console.print(f"lockgate server watches [bold]{ref}[/] every "
+                  f"{format_duration(interval)} (Ctrl-C to stop).")
+    repeat_passes(lambda _done: run_on_server(store, ref, window=window), every=interval,
+                  passes=passes, on_pass=lambda run: _render(run, headline, as_json))
 
 
 def _report(name: str, out: Path | None, as_json: bool) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from lockgate.config import Settings
 from lockgate.monitoring import incident as inc
-from lockgate.monitoring.alert_rule import AlertRule, RuleOutcome
+from lockgate.monitoring.alert_rule import AlertRule, RetrainSpec, RuleOutcome
 from lockgate.monitoring.config import MonitorConfig
 from lockgate.monitoring.latency_cause import is_latency_measure, latency_cause
 from lockgate.monitoring.performance import (
@@ -118,7 +118,7 @@ class MonitorRun:
         return [r for r in self.rules if r.action == "resolved"]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (for ``--json``)."""
+        """JSON-able form (for ``--json``, and a pass run by ``lockgate server``)."""
         return {
             "model": self.model_name, "end": self.end,
             "windows": {str(k): v.to_dict() for k, v in self.windows.items()},
@@ -127,9 +127,29 @@ class MonitorRun:
                        "threshold": r.outcome.threshold, "op": r.outcome.op,
                        "samples": r.outcome.samples, "action": r.action,
                        "incident": r.incident.to_dict() if r.incident else None,
-                       "deliveries": r.deliveries, "retraining": r.retraining}
+                       "deliveries": r.deliveries, "retraining": r.retraining,
+                       "definition": r.rule.to_dict()}
                       for r in self.rules],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorRun:
+        """The pass :meth:`to_dict` wrote (a server's answer to a client)."""
+        return cls(str(data["model"]), float(data["end"]),
+                   {float(k): WindowResult(**v) for k, v in data["windows"].items()},
+                   [_rule_report(r) for r in data["rules"]])
+
+
+def _rule_report(data: Mapping[str, Any]) -> RuleReport:
+    rule = dict(data["definition"])
+    retrain = rule.pop("retrain", None)
+    outcome = RuleOutcome(str(data["rule"]), str(data["state"]), data["value"],
+                          float(data["threshold"]), str(data["op"]), int(data["samples"]),
+                          int(rule["min_samples"]), float(rule["window_seconds"]))
+    found = data.get("incident")
+    return RuleReport(AlertRule(**rule, retrain=RetrainSpec(**retrain) if retrain else None),
+                      outcome, str(data["action"]), inc.Incident(**found) if found else None,
+                      list(data.get("deliveries") or []), data.get("retraining"))
 
 
 def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
@@ -190,8 +210,18 @@ def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfi
         runner: how retraining pipelines run (default ``lockgate.pipelines``).
         gate_config: promotion gate config for retrained models (default: from config).
         progress: called with a short message per step (the CLI shows it).
+
+    Behind ``lockgate server`` (``LOCKGATE_TRACKING_URI``) the server runs the pass over
+    its data root (:mod:`lockgate.monitoring.server_pass`), with its own rules and sinks.
     """
     store = Store.open(settings)
+    if getattr(store, "remote", False):
+        from lockgate.monitoring.server_pass import run_on_server, server_window
+
+        window = server_window(config, end=end, now=now, runner=runner,
+                               gate_config=gate_config)
+        ref = model.name if model.version is None else f"{model.name}@{model.version}"
+        return run_on_server(store, ref, window=window)
     now = time.time() if now is None else now
     end = now if end is None else end
     lengths = sorted({r.window_seconds for r in config.rules} | {config.window_seconds})
@@ -227,12 +257,29 @@ def watch_forever(model: WatchedModel, *, settings: Settings, config: MonitorCon
     Returns:
         How many passes ran.
     """
+    def one(done: int) -> MonitorRun:
+        nonlocal model
+        if reload is not None and done:
+            model = reload()
+        return run_monitor(model, settings=settings, config=config)
+
+    return repeat_passes(one, every=every, passes=passes, on_pass=on_pass, sleep=sleep)
+
+
+def repeat_passes(run_pass: Callable[[int], MonitorRun], *, every: float,
+                  passes: int | None = None,
+                  on_pass: Callable[[MonitorRun], None] | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> int:
+    """Call ``run_pass(passes done so far)`` every ``every`` seconds (``passes`` times, or
+    forever): the loop of :func:`watch_forever`, whoever runs the pass (here, or a server).
+
+    Returns:
+        How many passes ran.
+    """
     done = 0
     while passes is None or done < passes:
         started = time.time()
-        if reload is not None and done:
-            model = reload()
-        result = run_monitor(model, settings=settings, config=config)
+        result = run_pass(done)
         done += 1
         if on_pass:
             on_pass(result)

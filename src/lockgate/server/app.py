@@ -100,7 +100,7 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     add_lineage_routes(app, store, settings)
     add_retention_routes(app, store, settings)
     add_views_routes(app, store)
-    add_monitoring_routes(app, store)
+    add_monitoring_routes(app, store, settings)
     app.router.routes.append(Mount("/", app=_dashboard(settings, host)))
     return app
 

@@ -36,7 +36,7 @@ ACTIONS = (
     "run.created", "run.ended", "model.registered", "alias.moved", "gate.overridden",
     "quarantine.released", "deleted", "user.created", "token.created", "token.revoked",
     "grant.set", "model.stage_changed", "model.noted", "dataset.updated",
-    "restored", "purged", "gc.ran", "view.saved", "view.deleted",
+    "restored", "purged", "gc.ran", "view.saved", "view.deleted", "monitor.ran",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",

@@ -1,0 +1,118 @@
+"""Monitor passes from a client: the server runs the pass over its own prediction log,
+with the caller's rights (a writer of the model), audits it, and answers the same
+``MonitorRun`` as a pass beside the data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lockgate.cli.main import main
+from lockgate.config import Settings
+from lockgate.errors import LockgateError, NotFoundError
+from lockgate.monitoring import load_config, run_monitor, watch, window_history
+from lockgate.store import Store, audit
+from lockgate.store.remote import AccessDenied
+from tests.conftest import make_settings
+from tests.monitoring.conftest import log_predictions  # noqa: F401 (a fixture)
+from tests.monitoring.monitoring_cases import make_frame, register_served
+from tests.server.conftest import Team
+
+
+@pytest.fixture
+def served(team: Team, log_predictions) -> Team:  # noqa: ANN001, F811 (fixture)
+    """`churn` in production on the server, 200 predictions in its log (server side)."""
+    register_served(team.settings)
+    log_predictions(watch("churn@production", team.settings), make_frame(200, seed=60),
+                    start=time.time() - 1200, seconds=600)
+    return team
+
+
+@pytest.fixture
+def client(served: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[Settings]:
+    """A client's settings: its own (empty) home, the server's URI; writer's token."""
+    monkeypatch.setenv("LOCKGATE_TOKEN", served.tokens["writer"])
+    found = dataclasses.replace(make_settings(tmp_path / "client"), tracking_uri=served.url)
+    yield found
+    Store.close_all(served.url)
+
+
+def test_a_clients_pass_runs_on_the_server_and_is_audited(served: Team,
+                                                          client: Settings) -> None:
+    store = Store.open(client)
+    model = watch("churn@production", client)  # loaded through the server's registry
+    run = run_monitor(model, settings=client, config=load_config(None, window="1h"))
+    window = run.windows[3600.0]
+    assert window.n_predictions == 200 and window.window_id is not None
+    assert {r.rule.name for r in run.rules} >= {"input-drift", "latency"}
+    assert all(r.outcome.window_seconds == r.rule.window_seconds for r in run.rules)
+    # recorded in the server's store, readable through it
+    assert [w["id"] for w in window_history(store, "churn")] == [window.window_id]
+    (entry,) = audit.entries(Store.open(served.settings), action="monitor.ran")
+    assert entry.actor == "writer" and entry.target == f"model:churn@{model.version}"
+    assert entry.after["windows"] == {"3600.0": window.window_id}
+
+
+def test_the_cli_asks_the_server_for_the_pass(client: Settings,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LOCKGATE_HOME", str(client.home))
+    monkeypatch.setenv("LOCKGATE_TRACKING_URI", str(client.tracking_uri))
+    assert main(["monitor", "churn@production", "--window", "30m", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "churn" and out["windows"]["1800.0"]["n_predictions"] == 200
+    assert main(["monitor", "churn", "--every", "1s", "--passes", "2", "--json"]) == 0
+    assert capsys.readouterr().out.count('"model": "churn"') == 2
+    assert main(["monitor", "churn"]) == 0
+    assert "drift.share_drifted" in capsys.readouterr().out
+
+
+def test_the_callers_own_rules_and_options_are_refused(client: Settings, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    model = watch("churn@production", client)
+    own = tmp_path / "m.yaml"
+    own.write_text("rules: [{measure: latency.p99_ms, threshold: 1, min_samples: 1}]\n")
+    with pytest.raises(LockgateError, match="uses the server's rules and sinks.*your "
+                                            "monitoring config"):
+        run_monitor(model, settings=client, config=load_config(own))
+    with pytest.raises(LockgateError, match="cannot take end, now"):
+        run_monitor(model, settings=client, config=load_config(None), end=1.0, now=2.0)
+    monkeypatch.setenv("LOCKGATE_HOME", str(client.home))
+    monkeypatch.setenv("LOCKGATE_TRACKING_URI", str(client.tracking_uri))
+    assert main(["monitor", "churn", "--config", str(own)]) == 1
+    err = capsys.readouterr().err
+    assert "server's rules and sinks" in err and "Traceback" not in err
+    assert window_history(Store.open(client), "churn") == []  # nothing ran
+
+
+def test_a_pass_needs_a_writer_of_the_model(served: Team, client: Settings) -> None:
+    http = {user: served.client(user) for user in ("reader", "other", "writer")}
+    path = "/api/v1/monitoring/models/churn/passes"
+    assert http["reader"].post(path, json={}).status_code == 403
+    assert http["other"].post(path, json={}).status_code == 404  # as if it did not exist
+    assert served.client(None).post(path, json={}).status_code == 401
+    refused = http["writer"].post(path, json={"ref": "other-model@1"})
+    assert refused.status_code == 400 and "not of model `churn`" in refused.text
+    refused = http["writer"].post(path, json={"config": {"rules": []}})
+    assert refused.status_code == 400 and "`ref` and `window` only" in refused.text
+    with pytest.raises(NotFoundError):
+        run_monitor(dataclasses.replace(watch("churn@production", client), name="nosuch"),
+                    settings=client, config=load_config(None))
+    assert audit.entries(Store.open(served.settings), action="monitor.ran") == []
+
+
+def test_a_readers_pass_is_refused(served: Team, client: Settings,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    model = watch("churn@production", client)
+    monkeypatch.setenv("LOCKGATE_TOKEN", served.tokens["reader"])
+    Store.close_all(served.url)
+    with pytest.raises(AccessDenied, match="needs writer on model `churn`"):
+        run_monitor(model, settings=client, config=load_config(None))
