@@ -35,6 +35,9 @@ MIN_OPERATOR_TOKEN = 32
 #: or model is readable without a grant, and the dashboard, which shows everything, is
 #: refused).
 SCOPED = "none"
+#: Where ``lockgate server`` keeps the request's :class:`Principal` (ASGI ``scope["state"]``),
+#: for the apps it mounts (the dashboard) to read.
+PRINCIPAL_KEY = "lockgate.principal"
 GLOBAL_ROLES = (SCOPED, *ROLES)
 _RANK = {role: rank for rank, role in enumerate(GLOBAL_ROLES)}
 

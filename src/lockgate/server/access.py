@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.security.accounts import Principal, authenticate
+from lockgate.security.accounts import PRINCIPAL_KEY, Principal, authenticate
 from lockgate.store import Store
 
 Scope = dict[str, Any]
@@ -32,7 +32,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 OPEN_PATHS = ("/health", "/login", "/static/")
 COOKIE = "lockgate_server_token"
 ACCESS_KEY = "x-lockgate-access"
-PRINCIPAL_KEY = "lockgate.principal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +162,11 @@ class AuthMiddleware:
 
         method, path = scope["method"], scope["path"]
         if isinstance(route, Mount) and route.path == "":  # the dashboard
-            if _dashboard_allows(principal, scope):
+            if _dashboard_allows(principal, scope, route):
                 return None
-            scoped = "" if principal.can("reader") else (
-                " (the dashboard shows every experiment; a user limited to its grants "
-                "reads through /api/v1, which shows only those)")
+            scoped = "" if principal.can("reader") or method not in ("GET", "HEAD") else (
+                " (this page is not filtered per experiment, so it needs a global reader; "
+                "the runs, models and monitoring pages show what your grants name)")
             return 403, (f"User `{principal.user}` ({principal.role}) may not {method} "
                          f"{path}{scoped}.")
         rule = rule_of(route)
@@ -355,14 +354,40 @@ def principal_of(scope: Mapping[str, Any]) -> Principal | None:
     return found if isinstance(found, Principal) else None
 
 
-def _dashboard_allows(principal: Principal, scope: Scope) -> bool:
-    """Dashboard pages: reading needs a global reader, because the dashboard shows every
-    experiment (a user limited to its grants reads through the API, which filters);
-    changes need a global writer; the audit page is admin's."""
+def _dashboard_allows(principal: Principal, scope: Scope, mount: Any) -> bool:
+    """Dashboard pages: a global reader reads every page; a user limited to its grants
+    reads only the pages marked filtered (``lockgate.ui.viewer.FILTERED``: their handlers
+    show it only what its grants name; deny by default for the rest); changes need a
+    global writer; the audit page is admin's."""
     if scope["path"].startswith("/audit"):
         return principal.role == "admin"
-    return principal.can("reader") if scope["method"] in ("GET", "HEAD") else \
-        principal.can("writer")
+    if scope["method"] not in ("GET", "HEAD"):
+        return principal.can("writer")
+    return principal.can("reader") or _filtered(mount, scope)
+
+
+def _filtered(mount: Any, scope: Scope) -> bool:
+    """Whether the dashboard route ``scope`` reaches filters what it shows per viewer."""
+    from starlette.routing import Match
+
+    from lockgate.ui.viewer import FILTERED_KEY
+
+    _match, child = mount.matches(scope)
+    inner = {**scope, **child}
+    for route in _flat(mount.routes):
+        match, _child = route.matches(inner)
+        if match is Match.FULL:
+            return bool((getattr(route, "openapi_extra", None) or {}).get(FILTERED_KEY))
+    return False
+
+
+def _flat(routes: list[Any]) -> list[Any]:
+    """The routes of an app with its included routers' routes in their place (FastAPI
+    >= 0.137 keeps an included router as one node that matches any path of it)."""
+    import fastapi.routing
+
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    return [context.route for context in expand(routes)] if expand else list(routes)
 
 
 async def _reply(send: Send, status: int, message: str,

@@ -57,6 +57,8 @@ class RunQuery:
     per_page: int = 50
     include_steps: bool = False
     view: str = ""  # the saved view the page was opened with (kept in its links)
+    #: only runs of these experiments (a viewer's, behind lockgate server); None: all
+    within: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +121,10 @@ def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [live_run()]
     if not query.include_steps:
         conditions.append(_top_level(store, query.q))
+    if query.within is not None:
+        conditions.append(t.experiments.c.name.in_(list(query.within)))
     if query.experiment:
-        known = store.experiments()
+        known = store.experiments() if query.within is None else list(query.within)
         if query.experiment not in known:
             raise NotFoundError(
                 f"No experiment `{query.experiment}`." + close_matches(query.experiment, known)

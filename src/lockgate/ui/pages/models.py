@@ -29,14 +29,17 @@ from lockgate.ui.html import (
     status_badge,
     table,
 )
+from lockgate.ui.viewer import Viewer
 
 MAX_TRAINED = 50
 
 
-def render_list(store: Store) -> str:
-    """Registered models with their versions, then recently trained models."""
-    registered = RegistryReader(store).all_versions()
-    trained = store.runs_that_logged("model", limit=MAX_TRAINED)
+def render_list(store: Store, viewer: Viewer | None = None) -> str:
+    """Registered models with their versions, then recently trained models (those the
+    ``viewer`` may see)."""
+    viewer = viewer or Viewer()
+    registered = [v for v in RegistryReader(store).all_versions() if viewer.sees_model(v.name)]
+    trained = viewer.runs(store.runs_that_logged("model", limit=MAX_TRAINED))
     if not registered and not trained:
         return page("Models", empty(
             "No models yet.",

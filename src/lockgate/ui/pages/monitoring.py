@@ -24,15 +24,18 @@ from lockgate.ui.html import (
     table,
 )
 from lockgate.ui.pages.data import drift_report
+from lockgate.ui.viewer import Viewer
 
 MAX_WINDOWS = 500
 MAX_INCIDENTS = 200
 PERFORMANCE = ("accuracy", "roc_auc", "f1", "mae", "rmse", "log_loss", "brier", "r2")
 
 
-def render(store: Store, model: str | None = None) -> str:
-    """Monitored models; for one model its windows, drift, performance and alerts."""
-    models = monitored_models(store)
+def render(store: Store, model: str | None = None, viewer: Viewer | None = None) -> str:
+    """Monitored models (those the ``viewer`` may see); for one model its windows,
+    drift, performance and alerts."""
+    viewer = viewer or Viewer()
+    models = [m for m in monitored_models(store) if viewer.sees_model(m)]
     if not models:
         return page("Monitoring", empty(
             "No monitored model yet.",

@@ -26,9 +26,10 @@ MAX_PIPELINES = 100
 MAX_DEPTH = 6
 
 
-def render_list(store: Store) -> str:
-    """Recent pipeline runs with their step counts."""
-    runs = store.list_runs(kind="pipeline", limit=MAX_PIPELINES)
+def render_list(store: Store, within: tuple[str, ...] | None = None) -> str:
+    """Recent pipeline runs with their step counts (of the experiments ``within``, if
+    given)."""
+    runs = store.list_runs(kind="pipeline", limit=MAX_PIPELINES, within=within)
     if not runs:
         return page("Pipelines", empty(
             "No pipeline runs yet.",

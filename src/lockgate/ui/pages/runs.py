@@ -35,14 +35,14 @@ def render(store: Store, query: RunQuery, error: str | None = None,
            token_field: bool = False, message: str | None = None) -> str:
     """The runs page for ``query`` (an invalid filter shows its message, not a crash);
     ``view`` is the saved view it was opened with (its columns are the table's)."""
-    experiments = store.experiments()
+    experiments = store.experiments() if query.within is None else list(query.within)
     form = _filters(query, experiments) + _views_menu(store, query, view, can_save,
                                                       token_field)
     if message:
         form += f"<p class='flash' id='view-message'>{esc(message)}</p>"
     if error:
         return page("Runs", form + banner(error), active="/")
-    if store.count_runs() == 0:
+    if (store.count_runs() if query.within is None else len(query.within)) == 0:
         return page("Runs", empty(
             "No runs recorded yet.",
             "Record one with <code>lockgate quickstart</code> or in Python: "
@@ -141,7 +141,8 @@ def _views_menu(store: Store, query: RunQuery, view: SavedView | None, can_save:
                 token_field: bool) -> str:
     """The saved views (shared by everyone using this store) and a form saving the
     current columns, sort, filter and experiment as one (app.js fills in the columns)."""
-    views = list_views(store=store)
+    views = [v for v in list_views(store=store) if query.within is None
+             or v.experiment is None or v.experiment in query.within]
     links = " ".join(
         link(url("/", view=v.name), v.name, **({"class": "active"} if view and
                                                view.name == v.name else {}))

@@ -15,6 +15,7 @@ from lockgate.artifacts import ObjectBlobStore
 from lockgate.artifacts.blob_store import check_key, key_from_uri
 from lockgate.errors import ArtifactError, NotFoundError
 from lockgate.ui.dashboard import DashboardDep
+from lockgate.ui.viewer import FILTERED, ViewerDep
 
 STATIC = Path(__file__).parent.parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -28,10 +29,10 @@ STATIC_FILES = {
 router = APIRouter()
 
 
-@router.get("/artifacts/{artifact_id}/download")
-def download(artifact_id: int, dash: DashboardDep) -> Response:
+@router.get("/artifacts/{artifact_id}/download", openapi_extra=FILTERED)
+def download(artifact_id: int, dash: DashboardDep, viewer: ViewerDep) -> Response:
     """One artifact's bytes, under its recorded name and media type."""
-    record = dash.store.artifact(artifact_id)
+    record = viewer.artifact(dash.store, artifact_id)
     return blob_response(dash.blobs, key_from_uri(record.uri), record.name,
                          record.media_type)
 
@@ -42,7 +43,7 @@ def blob(key: str, dash: DashboardDep) -> Response:
     return blob_response(dash.blobs, key, key, "application/octet-stream")
 
 
-@router.get("/favicon.ico")
+@router.get("/favicon.ico", openapi_extra=FILTERED)  # the same icon for everyone
 def favicon() -> Response:  # browsers ask for it on every page, whatever the <link>
     """The dashboard's icon."""
     path, media_type = STATIC_FILES["favicon.svg"]

@@ -7,20 +7,21 @@ from fastapi.responses import HTMLResponse
 
 from lockgate.ui.dashboard import DashboardDep
 from lockgate.ui.pages import lineage, pipelines
+from lockgate.ui.viewer import FILTERED, ViewerDep
 
 router = APIRouter()
 
 
-@router.get("/pipelines", response_class=HTMLResponse)
-def pipelines_page(dash: DashboardDep) -> str:
+@router.get("/pipelines", response_class=HTMLResponse, openapi_extra=FILTERED)
+def pipelines_page(dash: DashboardDep, viewer: ViewerDep) -> str:
     """Every pipeline run, newest first."""
-    return pipelines.render_list(dash.store)
+    return pipelines.render_list(dash.store, viewer.within(dash.store))
 
 
-@router.get("/pipelines/{run_id}", response_class=HTMLResponse)
-def pipeline_page(run_id: str, dash: DashboardDep) -> str:
+@router.get("/pipelines/{run_id}", response_class=HTMLResponse, openapi_extra=FILTERED)
+def pipeline_page(run_id: str, dash: DashboardDep, viewer: ViewerDep) -> str:
     """One pipeline run: its steps, their status, cache hits and outputs."""
-    return pipelines.render_pipeline(dash.store, run_id)
+    return pipelines.render_pipeline(dash.store, viewer.run(dash.store, run_id).id)
 
 
 @router.get("/lineage", response_class=HTMLResponse)

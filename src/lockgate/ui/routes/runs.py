@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from typing import Any
 
@@ -16,22 +17,28 @@ from lockgate.ui.dashboard import DashboardDep
 from lockgate.ui.pages import compare, run, runs
 from lockgate.ui.routes.form import MAX_NOTE, read_form, require_edit
 from lockgate.ui.run_query import RunQuery
+from lockgate.ui.viewer import FILTERED, ViewerDep
 
 router = APIRouter()
 
 
-@router.get("/", response_class=HTMLResponse)
-def runs_page(request: Request, dash: DashboardDep) -> HTMLResponse:
-    """The runs table, filtered and sorted by the URL or a saved view."""
+@router.get("/", response_class=HTMLResponse, openapi_extra=FILTERED)
+def runs_page(request: Request, dash: DashboardDep, viewer: ViewerDep) -> HTMLResponse:
+    """The runs table, filtered and sorted by the URL or a saved view (of the experiments
+    the viewer may see)."""
     store, policy = dash.store, dash.policy
     can_save, token_field = policy.can_edit, not policy.login_required
+    within = viewer.within(store)
     try:
         view = (get_view(request.query_params["view"], store=store)
                 if request.query_params.get("view") else None)
-        query = run_query(request.query_params, view)
+        if view is not None and view.experiment and not viewer.sees_experiment(
+                view.experiment):
+            raise NotFoundError(f"No saved view `{view.name}`.")
+        query = dataclasses.replace(run_query(request.query_params, view), within=within)
     except (FilterError, TagError, NotFoundError) as exc:
-        return HTMLResponse(runs.render(store, RunQuery(), str(exc), can_save=can_save,
-                                        token_field=token_field), 400)
+        return HTMLResponse(runs.render(store, RunQuery(within=within), str(exc),
+                                        can_save=can_save, token_field=token_field), 400)
     message = {"view-saved": f"View `{query.view}` saved for everyone using this "
                "store."}.get(request.query_params.get("message") or "")
     try:
@@ -56,11 +63,12 @@ async def save_runs_view(request: Request, dash: DashboardDep) -> Response:
     return RedirectResponse(url_for_view(saved.name), status_code=303)
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, dash: DashboardDep, message: str | None = None) -> str:
+@router.get("/runs/{run_id}", response_class=HTMLResponse, openapi_extra=FILTERED)
+def run_page(run_id: str, dash: DashboardDep, viewer: ViewerDep,
+             message: str | None = None) -> str:
     """One run: status, params, metrics, artifacts, notes."""
-    return run.render(dash.store, dash.artifacts, run_id, dash.policy,
-                      _known_message(message))
+    return run.render(dash.store, dash.artifacts, viewer.run(dash.store, run_id).id,
+                      dash.policy, _known_message(message))
 
 
 @router.post("/runs/{run_id}/notes")
@@ -76,12 +84,15 @@ async def add_note(run_id: str, request: Request, dash: DashboardDep) -> Respons
     return RedirectResponse(f"/runs/{full}?message=note-added#notes", status_code=303)
 
 
-@router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request, dash: DashboardDep) -> str:
+@router.get("/compare", response_class=HTMLResponse, openapi_extra=FILTERED)
+def compare_page(request: Request, dash: DashboardDep, viewer: ViewerDep) -> str:
     """Runs side by side, from ``?run=a&run=b`` or ``?ids=a,b``."""
     ids = list(request.query_params.getlist("run"))
     for chunk in request.query_params.getlist("ids"):
         ids.extend(chunk.split(","))
+    if viewer.scoped:
+        ids = [viewer.run(dash.store, i.strip()).id
+               for i in ids[:compare.MAX_RUNS + 1] if i.strip()]
     return compare.render(dash.store, ids)
 
 
