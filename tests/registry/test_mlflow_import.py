@@ -18,9 +18,9 @@ from lockgate.registry.mlflow_import import PICKLE_TAG, RUN_TAG, import_mlflow
 from lockgate.registry.mlflow_store import MlflowStoreError
 from lockgate.store import Store
 
-# The import writes runs, metrics and registry rows with direct access to the database;
-# a client of `lockgate server` is refused with a StoreError naming where to run it.
-pytestmark = pytest.mark.embedded_only("MLflow import runs where the database is")
+# Every test runs embedded and through a live `lockgate server` (tests/registry's
+# `settings`): the import writes runs, params, metrics, tags and artifacts through the
+# store's API, and finds an earlier import of the same store through its search.
 
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mlflow"
@@ -88,6 +88,8 @@ def test_cli_reports_and_refuses_unknown_experiments(uri: str, settings: Setting
                                                      capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKGATE_HOME", str(settings.home))
+    if settings.tracking_uri:  # the client of a server, as the settings fixture made it
+        monkeypatch.setenv("LOCKGATE_TRACKING_URI", settings.tracking_uri)
     assert main(["import", "mlflow", "--tracking-uri", uri, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["imported_runs"]) == 4 and len(out["versions"]) == 3

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
 
 from lockgate.artifacts import ArtifactStore, FlavorError, flavor_for
 from lockgate.config import Settings, load_settings
 from lockgate.registry.mlflow_store import MlflowModelVersion, MlflowRun, read_store
 from lockgate.store import Store
-from lockgate.store import schema as core
 
 RUN_TAG = "mlflow.import.run_id"
 URI_TAG = "mlflow.import.uri"
@@ -70,13 +68,16 @@ def import_mlflow(uri: str, *, experiments: list[str] | None = None,
 
 
 def _imported(store: Store, uri: str) -> dict[str, str]:
-    tags = core.tags
-    with store.read() as conn:
-        ids = conn.execute(sa.select(tags.c.run_id).where(tags.c.key == URI_TAG,
-                                                          tags.c.value == uri)).scalars().all()
-        rows = conn.execute(sa.select(tags.c.value, tags.c.run_id).where(
-            tags.c.key == RUN_TAG, tags.c.run_id.in_(list(ids)))).all() if ids else []
-    return {value: run_id for value, run_id in rows}
+    """MLflow run id -> lockgate run id of the runs an earlier import of ``uri`` made,
+    found through the store's search (so the import works through ``lockgate server``
+    too, as every other write here does)."""
+    from lockgate.tracking.search import MAX_RESULTS, find_runs
+
+    quoted = uri.replace("\\", "\\\\").replace('"', '\\"')
+    runs = find_runs(store, f'tags."{URI_TAG}" = "{quoted}"', max_results=MAX_RESULTS,
+                     include_steps=True)
+    found = {run.id: store.tags(run.id).get(RUN_TAG) for run in runs}
+    return {source: run_id for run_id, source in found.items() if source is not None}
 
 
 def _import_run(store: Store, artifacts: ArtifactStore, run: MlflowRun, uri: str,
