@@ -163,3 +163,16 @@ def test_a_broken_story_fails_the_quickstart_naming_the_section(
     err = capsys.readouterr().err
     assert "quickstart section `tracking`: expected a useful model (val_roc_auc > 0.9)" in err
     assert "Traceback" not in err
+
+
+def test_the_team_server_section_runs_the_clients_monitor_pass_and_scopes_the_dashboard(
+        demo) -> None:  # type: ignore[no-untyped-def]
+    """The server section's own checks (ctx.expect) passed; its evidence is in the
+    server's store: the pass audited as the section's user, the viewer's grant."""
+    from lockgate.store import audit
+
+    _, text, settings = demo
+    assert "monitor pass run by the server for the client" in text
+    assert "(experiment team only): its run HTTP 200" in text and "HTTP 404" in text
+    (entry, *_) = audit.entries(Store.open(settings), action="monitor.ran")
+    assert entry.actor.startswith("quickstart-") and entry.after["windows"]

@@ -1,7 +1,8 @@
 """Quickstart section: the same store shared through ``lockgate server`` — a user with a
 token, a tracked run sent over HTTP, the registry used through the same Python API (read,
-a note, a promotion the server refuses without the right), the REST API, and the audit
-trail naming who did it."""
+a note, a promotion the server refuses without the right), a monitor pass the server
+runs for the client, the REST API, a dashboard that shows a user limited to one
+experiment only that experiment, and the audit trail naming who did it."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def run(ctx: DemoContext) -> None:
             remote = Store.open(client)
             seen = remote.get_run(tracked.id)
             through = registry_through(ctx, client, remote, user)
+            passed = monitor_through(ctx, client, through["name"])
+            scoped = dashboard_scoped(ctx, server.url, tracked.id)
             api = httpx.Client(base_url=server.url, timeout=30,
                                headers={"authorization": f"Bearer {token}"})
             models = api.get("/api/v1/models").json()
@@ -70,6 +73,10 @@ def run(ctx: DemoContext) -> None:
                "the registry read through the REST API", f"models {models}, aliases {aliases}")
     ctx.expect(anonymous == 401, SECTION, "no answer without a token", f"HTTP {anonymous}")
     _expect_registry(ctx, through, user)
+    _expect_monitor(ctx, passed, user)
+    ctx.expect(scoped["own"] == 200 and scoped["theirs"] == 404 and not scoped["leaked"],
+               SECTION, "the dashboard shows a user limited to experiment `team` its run "
+               "and answers 404 for another experiment's", str(scoped))
     ctx.expect(any(e.action == "run.created" and e.actor == user for e in trail), SECTION,
                f"the audit trail naming {user}", str([(e.action, e.actor) for e in trail]))
     ctx.results["server_run_id"] = tracked.id
@@ -98,6 +105,45 @@ def registry_through(ctx: DemoContext, client: Settings, remote: Store,
                       f"{found['note_by']}; promoting v{candidate} to production as {user}: "
                       f"{'refused (no promote right)' if 'promote right' in refusal else refusal}")
     return found
+
+
+def monitor_through(ctx: DemoContext, client: Settings, name: str) -> dict[str, Any]:
+    """One monitor pass asked of the server (it reads the prediction log under its own
+    data root): the same ``run_monitor`` as embedded, with the server's default rules."""
+    from lockgate.monitoring import load_config, run_monitor, watch
+
+    result = run_monitor(watch(f"{name}@production", client), settings=client,
+                         config=load_config(None, window="1h"))
+    window = result.windows[3600.0]
+    ctx.console.print(f"  monitor pass run by the server for the client: {name}, "
+                      f"{window.n_predictions} predictions in the last hour, window "
+                      f"#{window.window_id} recorded, {len(result.rules)} rules applied")
+    return {"name": name, "window_id": window.window_id, "rules": len(result.rules)}
+
+
+def dashboard_scoped(ctx: DemoContext, url: str, own_run: str) -> dict[str, Any]:
+    """The dashboard as a user limited to experiment `team` (`--role none` + a grant):
+    the runs page lists its run only; another experiment's run answers 404."""
+    viewer = f"viewer-{uuid.uuid4().hex[:6]}"
+    accounts.create_user(ctx.store, viewer, accounts.SCOPED)
+    accounts.set_grant(ctx.store, viewer, "experiment", "team", "reader")
+    other = next(r for r in ctx.store.list_runs(limit=50) if r.experiment != "team")
+    with httpx.Client(base_url=url, timeout=120, headers={
+            "authorization": f"Bearer {accounts.issue_token(ctx.store, viewer)}"}) as http:
+        listing = http.get("/").text
+        found = {"own": http.get(f"/runs/{own_run}").status_code,
+                 "theirs": http.get(f"/runs/{other.id}").status_code,
+                 "leaked": other.id[:8] in listing}
+    ctx.console.print(f"  dashboard as `{viewer}` (experiment team only): its run HTTP "
+                      f"{found['own']}, a run of `{other.experiment}` HTTP {found['theirs']}")
+    return found
+
+
+def _expect_monitor(ctx: DemoContext, found: dict[str, Any], user: str) -> None:
+    ctx.expect(found["window_id"] is not None and found["rules"] > 0, SECTION,
+               "a monitor pass run by the server, its window recorded", str(found))
+    trail = audit.entries(ctx.store, action="monitor.ran", actor=user)
+    ctx.expect(bool(trail), SECTION, f"the pass in the audit trail as {user}", str(trail))
 
 
 def _expect_registry(ctx: DemoContext, found: dict[str, Any], user: str) -> None:
