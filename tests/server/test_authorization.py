@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
 from fastapi.routing import APIRoute
@@ -116,31 +117,64 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/monitoring/models/{name}/incidents"): "read",
     ("GET", "/api/v1/monitoring/models/{name}/windows"): "read",
     ("POST", "/api/v1/monitoring/models/{name}/passes"): "write",
-    # the dashboard (a mounted app, read-only): its runs page here; `other` sees only its
-    # grants on the filtered pages (test_dashboard_scoping.py) and no other page
+    # The dashboard, a mounted app whose routes are enumerated too. Behind the server it
+    # is read-only (no dashboard token: its forms are refused for everyone). `other`
+    # opens the filtered pages, which show only its grants (test_dashboard_scoping.py;
+    # here `alpha`'s run and model `churn` answer it 404), and no other page.
     ("GET", "/"): "seen",
+    ("GET", "/runs/{run_id}"): "read",
+    ("GET", "/compare"): "seen",
+    ("GET", "/pipelines"): "seen",
+    ("GET", "/pipelines/{run_id}"): "read",
+    ("GET", "/models"): "seen",
+    ("GET", "/models/run/{run_id}"): "read",
+    ("GET", "/models/{name}/{version}"): "read",
+    ("GET", "/monitoring"): "seen",
+    ("GET", "/artifacts/{artifact_id}/download"): "read",
+    ("GET", "/favicon.ico"): "seen",
+    ("GET", "/lineage"): "read",
+    ("GET", "/data"): "read",
+    ("GET", "/data/{table}"): "read",
+    ("GET", "/data/{table}/v/{version}"): "read",
+    ("GET", "/data/{table}/drift"): "read",
+    ("GET", "/blobs/{key:path}"): "read",
+    ("GET", "/healthz"): "read",
+    ("GET", "/static/{name}"): "open",
+    ("POST", "/views"): "nobody",
+    ("POST", "/runs/{run_id}/notes"): "nobody",
 }
 ALLOWED = {
     "open": set(USERS), "seen": {"reader", "other", "writer", "admin"},
     "read": {"reader", "writer", "admin"},
     "write": {"writer", "admin"}, "global-write": {"writer", "admin"},
     "any-write": {"other", "writer", "admin"},
-    "promote": {"admin"}, "admin": {"admin"},
+    "promote": {"admin"}, "admin": {"admin"}, "nobody": set(),
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def app_routes(app: Any) -> list[tuple[str, str]]:
-    """(method, path template) of every route of the app, mounts included."""
+    """(method, path template) of every route of the app, the mounted dashboard's routes
+    (and its included routers') included."""
     found = []
     for route in app.routes:
         assert isinstance(route, Route | Mount), f"unexpected route type {route!r}"
+        if isinstance(route, Mount):
+            found.extend(_dashboard_routes(route))
+            continue
         methods = set(getattr(route, "methods", None) or {"GET"})
         if "GET" in methods:
             methods.discard("HEAD")  # Starlette's automatic HEAD of a GET route
         for method in sorted(methods):
             found.append((method, route.path or "/"))
     return found
+
+
+def _dashboard_routes(mount: Mount) -> list[tuple[str, str]]:
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes = [c.route for c in expand(mount.routes)] if expand else list(mount.routes)
+    return [(method, mount.path + route.path) for route in routes
+            for method in sorted(set(route.methods or {"GET"}) - {"HEAD"})]
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +259,10 @@ def test_promotion_to_staging_needs_no_promote_right(matrix_team: Team) -> None:
 
 def _about_what_other_cannot_see(method: str, path: str) -> bool:
     """Rows about experiment `alpha`'s run or model `churn`, which `other` (global role
-    none) may not see: answered 404, not 403."""
+    none) may not see: answered 404, not 403 (on the dashboard: its filtered pages)."""
+    if not path.startswith("/api/"):
+        return method == "GET" and ("{run_id}" in path or path.startswith(
+            ("/models/{name}", "/artifacts/")))
     return "{run_id}" in path or path.startswith(("/api/v1/models/{name}",
                                                  "/api/v1/monitoring/models/{name}")) or (
         method == "POST" and path in ("/api/v1/artifacts", "/api/v1/lineage"))
@@ -237,6 +274,7 @@ def _concrete(path: str, run_id: str) -> str:
               "token_id": "0" * 16, "alias": "shadow", "incident_id": "1"}
     for key, value in values.items():
         path = path.replace(f"{{{key}}}", value)
+    path = path.replace("{key:path}", SHA)
     return path
 
 
