@@ -2,7 +2,7 @@
 `lockgate server` vs MLflow's tracking server, both on the same PostgreSQL.
 
 Run: .venv/bin/python bench/server.py [--clients 16] [--batches 10] [--points 50]
-       [--artifacts 3] [--repeats 3] [--mlflow-venv /tmp/22-mlflow-venv]
+       [--artifacts 3] [--repeats 3] [--mlflow-venv /tmp/18-mlflow-venv]
 
 Each server runs in its own process with one worker on 127.0.0.1, over its own schema
 of database `test` on 127.0.0.1:5432 (the same PostgreSQL); MLflow comes from its own
@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--artifacts", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mlflow-venv", type=Path, default=Path(
-        os.environ.get("LOCKGATE_BENCH_MLFLOW_VENV", "/tmp/22-mlflow-venv")))
+        os.environ.get("LOCKGATE_BENCH_MLFLOW_VENV", "/tmp/18-mlflow-venv")))
     parser.add_argument("--against-src", type=Path, default=None, help=(
         "compare with a lockgate server run from another source tree (e.g. `git archive` "
         "of an older commit) instead of MLflow; the client is this tree's for both"))

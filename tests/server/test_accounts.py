@@ -66,6 +66,17 @@ def test_revocation_takes_effect_at_once(team: Team) -> None:
         assert writer.post("/api/v1/runs", json={"name": "late"}).status_code == 401
 
 
+def test_revocation_ends_a_dashboard_session_at_once(team: Team) -> None:
+    """The dashboard's login cookie holds the token, checked on every page like a bearer
+    token: the next page after a revocation goes back to the login form."""
+    with team.client(None) as browser:
+        login = browser.post("/login", data={"token": team.tokens["reader"], "next": "/"})
+        assert login.status_code == 303 and browser.get("/").status_code == 200
+        accounts.revoke_token(Store.open(team.settings), team.tokens["reader"])
+        after = browser.get("/models", follow_redirects=False)
+        assert after.status_code == 303 and after.headers["location"].startswith("/login")
+
+
 def test_revocation_through_the_api_by_an_admin(team: Team) -> None:
     with team.client("admin") as admin, team.client("reader") as reader:
         ident = accounts.token_id(team.tokens["reader"])
