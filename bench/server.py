@@ -99,6 +99,9 @@ def start_lockgate(home: Path, db_url: str, src: str = SRC
 
 
 def start_mlflow(venv: Path, home: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    if not (venv / "bin" / "mlflow").is_file():
+        raise SystemExit(f"No MLflow in {venv}: make a venv with mlflow and psycopg2-binary "
+                         "there, or pass --mlflow-venv PATH.")
     port = free_port()
     backend = (f"postgresql+psycopg2://postgres@127.0.0.1:5432/test?options=-csearch_path"
                f"%3D{name}")
