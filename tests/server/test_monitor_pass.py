@@ -25,7 +25,7 @@ from tests.server.conftest import Team
 
 
 @pytest.fixture
-def served(team: Team, log_predictions) -> Team:  # noqa: ANN001, F811 (fixture)
+def served(team: Team, log_predictions) -> Team:  # noqa: F811 (fixture)
     """`churn` in production on the server, 200 predictions in its log (server side)."""
     register_served(team.settings)
     log_predictions(watch("churn@production", team.settings), make_frame(200, seed=60),
@@ -80,8 +80,8 @@ def test_the_callers_own_rules_and_options_are_refused(client: Settings, tmp_pat
     model = watch("churn@production", client)
     own = tmp_path / "m.yaml"
     own.write_text("rules: [{measure: latency.p99_ms, threshold: 1, min_samples: 1}]\n")
-    with pytest.raises(LockgateError, match="uses the server's rules and sinks.*your "
-                                            "monitoring config"):
+    with pytest.raises(LockgateError, match=r"uses the server's rules and sinks.*your "
+                                            r"monitoring config"):
         run_monitor(model, settings=client, config=load_config(own))
     with pytest.raises(LockgateError, match="cannot take end, now"):
         run_monitor(model, settings=client, config=load_config(None), end=1.0, now=2.0)

@@ -19,8 +19,8 @@ from lockgate.monitoring.comparison import Comparison
 from lockgate.monitoring.config import load_config
 from lockgate.monitoring.duration import format_duration, parse_duration
 from lockgate.monitoring.monitor import MonitorRun, repeat_passes, run_monitor, watch_forever
-from lockgate.monitoring.server_pass import run_on_server, server_window
 from lockgate.monitoring.report import monitoring_report, write_report
+from lockgate.monitoring.server_pass import run_on_server, server_window
 from lockgate.monitoring.watched_model import watch
 from lockgate.store import Store
 

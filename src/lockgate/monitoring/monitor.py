@@ -218,10 +218,10 @@ def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfi
     if getattr(store, "remote", False):
         from lockgate.monitoring.server_pass import run_on_server, server_window
 
-        window = server_window(config, end=end, now=now, runner=runner,
-                               gate_config=gate_config)
+        asked = server_window(config, end=end, now=now, runner=runner,
+                              gate_config=gate_config)
         ref = model.name if model.version is None else f"{model.name}@{model.version}"
-        return run_on_server(store, ref, window=window)
+        return run_on_server(store, ref, window=asked)
     now = time.time() if now is None else now
     end = now if end is None else end
     lengths = sorted({r.window_seconds for r in config.rules} | {config.window_seconds})

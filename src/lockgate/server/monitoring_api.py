@@ -14,10 +14,9 @@ caller and answers the pass's JSON form (:meth:`MonitorRun.to_dict`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
-
-import json
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response

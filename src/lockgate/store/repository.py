@@ -70,6 +70,7 @@ class RunFilters(TypedDict, total=False):
     limit: int | None
     offset: int
     after: str | None
+    within: Sequence[str] | None
 
 _WRITE_ATTEMPTS = 8
 #: The transaction of :meth:`Store.transaction` this context is inside, if any.
