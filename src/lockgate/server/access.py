@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from lockgate.security.accounts import Principal, authenticate
 from lockgate.store import Store
 
@@ -116,7 +118,11 @@ class AuthMiddleware:
                          f"in {wait:.0f} s.", [(b"retry-after", str(int(wait) + 1).encode())])
             return
         token = presented_token(scope)
-        principal = authenticate(self.store, token) if token else None
+        # The token check and the rule's lookups query the store: they run in the
+        # thread pool, so one request's database round trip never stalls the event loop
+        # that every other connection of this worker is waiting on.
+        principal = await anyio.to_thread.run_sync(authenticate, self.store, token) \
+            if token else None
         if principal is None:
             if token:
                 self.limiter.failed(client)
@@ -138,7 +144,8 @@ class AuthMiddleware:
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             body = await _read(receive)
             receive = _replay(body, receive)
-        refusal = self._refusal(principal, scope, route, params, body)
+        refusal = await anyio.to_thread.run_sync(self._refusal, principal, scope, route,
+                                                 params, body)
         if refusal is not None:
             await _reply(send, *refusal)
             return
