@@ -162,7 +162,8 @@ class AuthMiddleware:
         from starlette.routing import Mount
 
         method, path = scope["method"], scope["path"]
-        if isinstance(route, Mount) and route.path == "":  # the dashboard
+        original = getattr(route, "original_route", route)  # an included router's route
+        if isinstance(original, Mount) and original.path == "":  # the dashboard
             if _dashboard_allows(principal, scope):
                 return None
             scoped = "" if principal.can("reader") else (
