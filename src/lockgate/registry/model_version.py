@@ -51,6 +51,7 @@ from lockgate.store import Store, audit
 from lockgate.store import schema as core
 from lockgate.store import tables_registry as t
 from lockgate.store.records import from_row
+from lockgate.user_types import FrameLike
 
 
 class Stage(StrEnum):
@@ -330,7 +331,7 @@ class Registry(RegistryReader):
         *,
         contract: Contract | Mapping[str, Any],
         reference_profile: Mapping[str, Any],
-        holdout: Any = None,
+        holdout: FrameLike | None = None,
         examples: list[dict[str, Any]] | None = None,
         description: str | None = None,
         actor: str | None = None,
