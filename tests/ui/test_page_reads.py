@@ -36,3 +36,12 @@ def sql_in(folder: Path) -> list[str]:
 
 def test_no_page_runs_sql() -> None:
     assert sql_in(PAGES) == []
+
+
+def test_no_dashboard_module_runs_sql() -> None:
+    """The whole dashboard package, routes and the runs-table query included: the runs
+    query lives in the store (``store/run_query.py``) beside the filter language."""
+    ui = PAGES.parent
+    found = [hit for folder in (ui, *(p for p in ui.iterdir() if p.is_dir()))
+             for hit in sql_in(folder)]
+    assert found == []
