@@ -121,10 +121,10 @@ async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _dashboard(settings: Settings, host: str) -> FastAPI:
-    from lockgate.ui import AccessPolicy, create_app
+    from lockgate.ui import AccessPolicy, create_dashboard_app
 
-    return create_app(settings, AccessPolicy(host=host, allowed_hosts=settings.allowed_hosts,
-                                             insecure=True))
+    return create_dashboard_app(settings, AccessPolicy(
+        host=host, allowed_hosts=settings.allowed_hosts, insecure=True))
 
 
 class TeamServer(ServerThread):
