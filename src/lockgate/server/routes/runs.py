@@ -71,7 +71,7 @@ def search(team: TeamDep, user: PrincipalDep, filter: str = "",
            order_by: list[str] = Query(default=[]), experiment: list[str] = Query(default=[]),
            max_results: int = Query(1000, ge=1, le=100_000),
            include_steps: bool = False) -> list[Any]:
-    from lockgate.tracking.search import find_runs
+    from lockgate.store.run_search import find_runs
 
     scope = visibility.chosen(user, team.store, experiment)
     if scope == []:
