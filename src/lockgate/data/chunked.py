@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -50,6 +50,10 @@ from lockgate.data.validation import (
     group_label,
 )
 from lockgate.location import StoragePath
+
+if TYPE_CHECKING:
+    from lockgate.data.ingestion import IngestOptions, IngestResult
+    from lockgate.tracking import Run
 
 #: Called after each chunk with (rows read so far, bytes or rows of the source read).
 ChunkProgress = Callable[[int, int], None]
@@ -87,8 +91,9 @@ class _Totals:
 
 
 def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: Settings,
-                run: Any = None, options: Any = None, progress: ChunkProgress | None = None,
-                observe: ChunkObserver | None = None) -> Any:
+                run: Run | None = None, options: IngestOptions | None = None,
+                progress: ChunkProgress | None = None,
+                observe: ChunkObserver | None = None) -> IngestResult:
     """Validate and land a chunked batch as one version (see the module docstring).
 
     Returns:

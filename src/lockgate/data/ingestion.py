@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -35,7 +35,7 @@ from lockgate.data.contract import (
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
-from lockgate.data.source import Batch, SqlSource, as_source
+from lockgate.data.source import Batch, IngestSource, SqlSource, as_source
 from lockgate.data.statistics import (
     category_changes,
     column_stats,
@@ -48,6 +48,9 @@ from lockgate.location import StoragePath
 from lockgate.lru import LruCache
 from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
+
+if TYPE_CHECKING:
+    from lockgate.tracking import Run
 
 Progress = Callable[[int], None]
 #: Tables whose key columns (per Delta version) and column statistics (per dataset
@@ -160,8 +163,8 @@ class IngestOptions:
             raise ContractError(f"mode must be `append` or `upsert`, got `{self.mode}`.")
 
 
-def ingest(source: Any, table: str, contract: Contract | str | Path | None = None, *,
-           settings: Settings | None = None, run: Any = None,
+def ingest(source: IngestSource, table: str, contract: Contract | str | Path | None = None,
+           *, settings: Settings | None = None, run: Run | None = None,
            progress: Progress | None = None, options: IngestOptions | None = None,
            max_quarantine_share: float | None = None, whole: bool = False,
            observe: ChunkObserver | None = None,
