@@ -39,6 +39,7 @@ from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import Chunk, ChunkedRead
 from lockgate.data.contract import Contract
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
+from lockgate.data.landed_index import forget
 from lockgate.data.statistics import BatchStats
 from lockgate.data.validation import (
     RAW_JSON,
@@ -192,7 +193,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         raise
     finally:
         _remove_tree(work)
-    ingestion._KEYS.pop(str(path), None)
+    forget(path)
     dataset_version = ingestion._register(store, table, version, record, run)
     ingestion._remember_stats(store, dataset_version)
     return ingestion.IngestResult(

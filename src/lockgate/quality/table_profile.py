@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import reduce
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
 
 from lockgate.data.contract import Contract
-from lockgate.location import storage_options
+from lockgate.data.table import read_file, typed_schema
 from lockgate.quality.profile import Profile, profile, roles_of
 
 if TYPE_CHECKING:
@@ -56,7 +55,8 @@ def profile_files(found: TableFiles, contract: Contract | None = None, *,
     """
     shared = (found.schema, contract.to_dict() if contract is not None else None)
     if not found.files:
-        return profile(_conform(None, found.schema), contract=contract)
+        return profile(pl.DataFrame(schema=typed_schema(_schema(found.schema))),
+                       contract=contract)
     if executor is None:
         parts = [profile_file(uri, *shared) for uri in found.files]
     else:
@@ -68,27 +68,13 @@ def profile_files(found: TableFiles, contract: Contract | None = None, *,
 def profile_file(uri: str, schema: bytes, contract: dict[str, Any] | None) -> dict[str, Any]:
     """The profile of one data file, as the dict a task sends back (importable at module
     level, so a Ray worker runs it by name)."""
-    frame = pl.read_parquet(_local(uri), storage_options=storage_options(uri))
-    conformed = _conform(frame, schema)
+    frame = read_file(uri, _schema(schema))
     spec = Contract.from_dict(contract) if contract is not None else None
-    return profile(conformed, contract=spec).to_dict()
+    return profile(frame, contract=spec).to_dict()
 
 
-def _conform(frame: pl.DataFrame | None, schema: bytes) -> pl.DataFrame:
-    """``frame`` with the version's columns, in its order and types: a file written before
-    a column was added lacks it (all null there), as a whole-table read shows it."""
-    empty = pl.from_arrow(pa.ipc.read_schema(pa.py_buffer(schema)).empty_table())
-    assert isinstance(empty, pl.DataFrame)
-    if frame is None:
-        return empty
-    missing = [pl.lit(None, dtype).alias(name) for name, dtype in empty.schema.items()
-               if name not in frame.columns]
-    return frame.with_columns(missing).select(
-        pl.col(name).cast(dtype) for name, dtype in empty.schema.items())
-
-
-def _local(uri: str) -> str:
-    return str(Path(uri.removeprefix("file://"))) if uri.startswith("file://") else uri
+def _schema(serialized: bytes) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(serialized))
 
 
 __all__ = ["TableFiles", "profile_file", "profile_files"]
