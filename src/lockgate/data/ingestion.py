@@ -609,9 +609,11 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
                        dedupe_key=dedupe_key, upsert=upsert)
     if cross is not None:
         return Screening(outcome, contract, warnings, batch_checks, codes, {}, {}, normalized)
-    stats = column_stats(normalized.select(contract.column_names), contract)
-    categories = value_counts(normalized, contract, [c.name for c in contract.columns
-                                                     if c.type in ("category", "bool")])
+    ingested = normalized if not outcome.copy_rows else normalized.with_row_index(
+        "__i__").filter(~pl.col("__i__").is_in(list(outcome.copy_rows))).drop("__i__")
+    stats = column_stats(ingested.select(contract.column_names), contract)
+    categories = value_counts(ingested, contract, [c.name for c in contract.columns
+                                                   if c.type in ("category", "bool")])
     return Screening(outcome, contract, warnings, batch_checks, codes, stats, categories)
 
 
