@@ -195,13 +195,7 @@ class BatchStats:
                                                      .implode()))
         if frame.is_empty():
             return
-        present = [c.name for c in self.contract.columns if c.name in frame.columns]
-        numeric = [n for n in self._numeric if n in frame.columns]
-        row = frame.select(self._sums(present, numeric)).row(0, named=True)
-        for n in present:
-            self._nulls[n] = self._nulls.get(n, 0) + int(row[f"{n}|nulls"])
-        for n in numeric:
-            self._merge_moments(n, int(row[f"{n}|count"]), row[f"{n}|mean"], row[f"{n}|m2"])
+        numeric = self._fold(frame, 1)
         if numeric:
             keys = self._rng.random(frame.height)
             part = frame.select(*numeric, _POS).with_columns(
@@ -210,8 +204,6 @@ class BatchStats:
                 part = pl.concat([self._sample, part], how="diagonal_relaxed")
             self._sample = part.bottom_k(SAMPLE_ROWS, by="__key__") \
                 if part.height > SAMPLE_ROWS else part
-        self._count_values(frame, 1)
-        self.rows += frame.height
 
     def remove(self, frame: pl.DataFrame, chunk: int, positions: np.ndarray) -> None:
         """Take out rows added earlier (chunk ``chunk``, its rows at ``positions``, whose
@@ -220,20 +212,26 @@ class BatchStats:
         backwards), the rows leave the sample (which stays uniform over the rest)."""
         if frame.is_empty():
             return
-        present = [c.name for c in self.contract.columns if c.name in frame.columns]
-        numeric = [n for n in self._numeric if n in frame.columns]
-        row = frame.select(self._sums(present, numeric)).row(0, named=True)
-        for n in present:
-            self._nulls[n] = self._nulls.get(n, 0) - int(row[f"{n}|nulls"])
-        for n in numeric:
-            self._unmerge_moments(n, int(row[f"{n}|count"]), row[f"{n}|mean"],
-                                  row[f"{n}|m2"])
+        self._fold(frame, -1)
         if self._sample is not None:
             gone = (pl.col(_CHUNK) == chunk) & pl.col(_POS).is_in(
                 pl.Series(positions.astype(np.int32)).implode())
             self._sample = self._sample.filter(~gone)
-        self._count_values(frame, -1)
-        self.rows -= frame.height
+
+    def _fold(self, frame: pl.DataFrame, sign: int) -> list[str]:
+        """Add (``sign`` 1) or take out (-1) a frame's rows, nulls, moments and category
+        counts; returns its numeric columns."""
+        present = [c.name for c in self.contract.columns if c.name in frame.columns]
+        numeric = [n for n in self._numeric if n in frame.columns]
+        row = frame.select(self._sums(present, numeric)).row(0, named=True)
+        for n in present:
+            self._nulls[n] = self._nulls.get(n, 0) + sign * int(row[f"{n}|nulls"])
+        fold = self._merge_moments if sign > 0 else self._unmerge_moments
+        for n in numeric:
+            fold(n, int(row[f"{n}|count"]), row[f"{n}|mean"], row[f"{n}|m2"])
+        self._count_values(frame, sign)
+        self.rows += sign * frame.height
+        return numeric
 
     def _sums(self, present: list[str], numeric: list[str]) -> list[pl.Expr]:
         exprs = [pl.col(n).null_count().alias(f"{n}|nulls") for n in present]
