@@ -229,8 +229,8 @@ def landed_index(path: StoragePath, table: DeltaTable | None,
                  contract: Contract) -> LandedIndex | None:
     """The index of the table at ``path`` as of ``table``'s version (None: no table yet),
     reused while the version and what it tracks are the same."""
-    if table is None:
-        return None
+    if table is None or (not _tracks(table, identities) and _groups(table, contract) is None):
+        return None  # nothing to check against landed rows
     cached = _INDEXES.get(str(path))
     if cached is not None and cached.version == table.version() \
             and cached.identities == _tracks(table, identities) \
