@@ -304,6 +304,27 @@ def read_staged(path: TablePath, action: AddAction) -> pl.DataFrame:
     return pl.read_parquet(str(path / action.path), storage_options=storage_options(path))
 
 
+def read_file(uri: str, schema: pa.Schema, columns: list[str] | None = None) -> pl.DataFrame:
+    """One committed data file (a URI of ``DeltaTable.file_uris()``) as the table shows
+    it: the version's ``columns`` (default: all), in its order and types, those the file
+    was written without (added later by schema evolution) null. Reading a table file by
+    file keeps memory to one file's rows."""
+    local = uri.removeprefix("file://") if uri.startswith("file://") else uri
+    options = storage_options(uri)
+    target = typed_schema(schema)
+    wanted = columns if columns is not None else list(target)
+    present = set(pl.scan_parquet(local, storage_options=options).collect_schema().names())
+    frame = pl.read_parquet(local, columns=[c for c in wanted if c in present],
+                            storage_options=options)
+    return frame.select(pl.col(c).cast(target[c]) if c in present
+                        else pl.lit(None, target[c]).alias(c) for c in wanted)
+
+
+def typed_schema(schema: pa.Schema) -> pl.Schema:
+    """The Polars types of an Arrow schema (of a Delta table version)."""
+    return pl.DataFrame(schema.empty_table()).schema
+
+
 def discard_staged(path: TablePath, actions: list[AddAction]) -> None:
     """Remove staged files that will not be committed (the batch was refused or failed)."""
     if isinstance(path, ObjectLocation):
