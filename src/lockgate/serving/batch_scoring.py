@@ -4,13 +4,21 @@ ingestion and into the same prediction log as the server.
 Every chunk is mapped to the model's contract (aliases and spellings as at ingestion),
 normalised and validated with the same checks; rows that fail are quarantined with
 their reasons and their source values, never dropped, so ``scored + quarantined ==
-read``. Accepted rows are predicted in one model call per chunk. The output file is
-written once, streamed chunk by chunk beside its final name and renamed at the end;
-prediction-log rows (and quarantined rows, and a Delta output) are staged per chunk and
-appended in one commit at the end. So a failure halfway leaves no partial output and no
-half-logged batch. The log is staged rather than streamed into Delta because its
-``logged_at`` must be the moment the rows become visible: a stamp taken per chunk would
-put the first chunks of a long job into buckets the monitor may have closed already.
+read``. Accepted rows are predicted in one model call per chunk.
+
+Memory is bounded by the chunk, whatever the input's length:
+
+- the output file is written once, streamed chunk by chunk beside its final name and
+  renamed at the end (a Delta output and the quarantine are staged on disk per chunk
+  and committed at the end), so a failure halfway leaves no partial output;
+- each chunk's predictions are committed to the prediction log as soon as they are
+  made, stamped ``logged_at`` at that commit, as the server's micro-batches are. The
+  monitor buckets rows by ``logged_at`` and closes a bucket ``settle`` seconds after it
+  ends, so a row must be visible moments after its stamp: one commit at the end of a long
+  job would either hold the whole log in memory or put its first chunks into buckets
+  already closed. Predictions made before a failure stay logged (they were made); the
+  error says how many, under which batch id.
+
 Logged rows carry the batch id, so monitoring, feedback and retraining treat batch and
 online predictions alike.
 """
@@ -40,7 +48,12 @@ from lockgate.location import ObjectLocation, StoragePath, storage_options
 from lockgate.registry import Registry
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
-from lockgate.serving.prediction_log import TIMESTAMP, context_columns, predictions_path
+from lockgate.serving.prediction_log import (
+    TIMESTAMP,
+    append_rows,
+    context_columns,
+    predictions_path,
+)
 from lockgate.store import Store
 
 #: ``progress(rows_done, rows_total_or_None)`` after every chunk.
@@ -167,7 +180,7 @@ class _Output:
 
 
 class _Job:
-    """One scoring job: chunks in, staged parts, one commit at the end."""
+    """One scoring job: chunks in; the log committed per chunk, the outputs at the end."""
 
     def __init__(self, name: str, version: int, package: Any, source: BatchInput,
                  settings: Settings, output: _Output) -> None:
@@ -186,7 +199,9 @@ class _Job:
         self.staging = (root / SCORES_DIR / f".staging-{self.batch_id}"
                         if isinstance(root, Path) else
                         Path(tempfile.mkdtemp(prefix=f"lockgate-scoring-{self.batch_id}-")))
-        self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0}
+        self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0,
+                       "logged_chunks": 0}
+        self.log_path = predictions_path(settings, name)
         self.reasons: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self.cpu = 0.0
@@ -198,7 +213,7 @@ class _Job:
         if chunk_rows < 1:
             raise BatchScoringError(f"chunk_rows must be at least 1, got {chunk_rows}.")
         started = time.perf_counter()
-        for sub in ("out", "quarantine", "log"):
+        for sub in ("out", "quarantine"):
             (self.staging / sub).mkdir(parents=True, exist_ok=True)
         try:
             index = -1
@@ -206,7 +221,10 @@ class _Job:
                 self._chunk(index, chunk, log)
                 if progress is not None:
                     progress(self.counts["read"], self.source.rows)
-            quarantine = self._commit(log)
+            quarantine = self._commit()
+        except BaseException as exc:
+            exc.add_note(self._failure_note())
+            raise
         finally:
             if self.file is not None:
                 self.file.abort()  # no-op once committed
@@ -217,14 +235,25 @@ class _Job:
             self.counts["quarantined"], dict(sorted(self.reasons.items())), self.ignored,
             self.counts["logged"], index + 1, time.perf_counter() - started, self.cpu)
 
-    def _mapping(self, chunk: pl.DataFrame) -> ColumnMapping:
+    def _failure_note(self) -> str:
+        logged, chunks = self.counts["logged"], self.counts["logged_chunks"]
+        return (f"Scoring batch {self.batch_id} with {self.name}@{self.version} stopped: no "
+                f"output was written. {logged} predictions of {chunks} chunks made before "
+                f"the failure are in the prediction log {self.log_path} with batch_id "
+                f"{self.batch_id}; a rerun scores under a new batch id.")
+
+    def _mapping(self, chunk: pl.DataFrame, first: bool) -> ColumnMapping:
+        """The chunk's columns mapped to the contract. A column the model needs that the
+        first chunk lacks fails the job before anything is scored (a file's columns are
+        the same in every chunk); records of a JSON Lines file are shaped one by one, so
+        a later chunk's missing field is a null in those rows, which quarantines them."""
         mapping = map_columns(chunk.columns, self.scoring)
         # a look-alike name is a question for the contract, not something to guess here
         new = (*mapping.new, *(s for s, _ in mapping.similar))
         missing = (*mapping.missing, *(t for _, t in mapping.similar))
         required = [c for c in missing if c in self.features
                     and not self.scoring.column(c).nullable]
-        if required:
+        if required and first:
             raise BatchScoringError(
                 f"{self.source.label} has no column(s) {', '.join(required)} that model "
                 f"{self.name}@{self.version} needs (and the contract does not allow null). "
@@ -235,7 +264,7 @@ class _Job:
 
     def _chunk(self, index: int, chunk: pl.DataFrame, log: bool) -> None:
         offset = self.counts["read"]
-        normalized = normalize(chunk, self.scoring, self._mapping(chunk))
+        normalized = normalize(chunk, self.scoring, self._mapping(chunk, index == 0))
         outcome = validate(normalized, self.scoring)
         bad_rows = outcome.quarantined[ROW]
         rows = (pl.int_range(chunk.height, eager=True, dtype=pl.Int64)
@@ -265,7 +294,7 @@ class _Job:
                               compression="uncompressed")
         self.counts["scored"] += accepted.height
         if log:
-            self._log(index, accepted, scores, ids, wall * 1000, cpu * 1000)
+            self._log(accepted, scores, ids, wall * 1000, cpu * 1000)
 
     def _quarantine(self, index: int, quarantined: pl.DataFrame, offset: int) -> None:
         if quarantined.height == 0:
@@ -277,8 +306,9 @@ class _Job:
         quarantined.with_columns(pl.col(ROW) + offset).write_parquet(
             self.staging / "quarantine" / f"{index:08d}.parquet")
 
-    def _log(self, index: int, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
+    def _log(self, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
              wall_ms: float, cpu_ms: float) -> None:
+        """Commit this chunk's predictions to the log now (``logged_at`` = this commit)."""
         n = accepted.height
         now = pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
         frame = pl.concat([
@@ -296,15 +326,11 @@ class _Job:
             pl.lit(wall_ms).alias("request_latency_ms"),
             pl.lit(n, pl.Int64).alias("request_rows"), pl.lit(cpu_ms / n).alias("cpu_ms"),
             pl.lit(self.batch_id).alias("batch_id"))
-        # scratch, read once at the commit: not worth compressing
-        frame.write_parquet(self.staging / "log" / f"{index:08d}.parquet",
-                            compression="uncompressed")
+        append_rows(self.log_path, frame)
         self.counts["logged"] += n
+        self.counts["logged_chunks"] += 1
 
-    def _commit(self, log: bool) -> str | None:
-        if log and self.counts["logged"]:
-            _append_delta(self.staging / "log", predictions_path(self.settings, self.name),
-                          stamp="logged_at")
+    def _commit(self) -> str | None:
         quarantine = None
         if self.counts["quarantined"]:
             path = self.output.quarantine_path(self.batch_id)
@@ -321,12 +347,9 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet"))
 
 
-def _append_delta(parts: Path, table: StoragePath, *, stamp: str | None = None) -> None:
+def _append_delta(parts: Path, table: StoragePath) -> None:
     """Append every staged part to a Delta table in one commit (streamed, not loaded)."""
     frame = pl.scan_parquet(_parts(parts))
-    if stamp is not None:
-        frame = frame.with_columns(pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
-                                   .alias(stamp))
     table.parent.mkdir(parents=True, exist_ok=True)
     frame.sink_delta(str(table), mode="append", storage_options=storage_options(table),
                      delta_write_options={"schema_mode": "merge"})

@@ -178,12 +178,7 @@ class DeltaAppender:
         frame = pl.DataFrame(rows, schema=schema)
         frame = frame.with_columns(
             (pl.col("timestamp") * 1_000_000).cast(pl.Int64).cast(TIMESTAMP))
-        if stamped:
-            frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_delta(str(self.path), mode="append",
-                          storage_options=storage_options(self.path),
-                          delta_write_options={"schema_mode": "merge"})
+        append_rows(self.path, frame, stamp=stamped)
         self.rows_written += len(rows)
 
     def _spill(self) -> None:
@@ -196,6 +191,21 @@ class DeltaAppender:
             for row in rows:
                 handle.write(json.dumps(row, default=str) + "\n")
         log.error("prediction log %s: %d rows spilled to %s", self.path, len(rows), spill)
+
+
+def append_rows(path: StoragePath, frame: pl.DataFrame, *, stamp: bool = True) -> None:
+    """Append rows to a prediction (or feedback) log in one Delta commit; every writer of
+    the logs (the server's appender, batch scoring) goes through here.
+
+    ``stamp`` sets ``logged_at`` to now, just before the commit: monitoring buckets rows
+    by it, and a bucket closes ``settle`` seconds after it ends, so a row must become
+    visible within moments of its stamp (one commit of one chunk), never minutes later.
+    """
+    if stamp:
+        frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_delta(str(path), mode="append", storage_options=storage_options(path),
+                      delta_write_options={"schema_mode": "merge"})
 
 
 def _spill_folder(path: StoragePath) -> Path:
