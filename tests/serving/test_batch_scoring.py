@@ -201,6 +201,8 @@ def test_every_row_of_a_long_batch_lands_in_a_bucket_the_monitor_reads(
     model = watch("churn@production", settings)
     source = tmp_path / "in.parquet"
     make_frame(30, seed=12).select("customer_id", *FEATURES).write_parquet(source)
+    predict_batch("churn@production", source, out=tmp_path / "first.parquet",
+                  settings=settings)  # the log exists before the monitor reads it
     start = float(int(time.time()))
     stored_before = stored_bucket_count(store, "churn")
 

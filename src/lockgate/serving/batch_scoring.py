@@ -237,10 +237,13 @@ class _Job:
 
     def _failure_note(self) -> str:
         logged, chunks = self.counts["logged"], self.counts["logged_chunks"]
-        return (f"Scoring batch {self.batch_id} with {self.name}@{self.version} stopped: no "
-                f"output was written. {logged} predictions of {chunks} chunks made before "
-                f"the failure are in the prediction log {self.log_path} with batch_id "
-                f"{self.batch_id}; a rerun scores under a new batch id.")
+        head = (f"Scoring batch {self.batch_id} with {self.name}@{self.version} stopped: no "
+                "output was written")
+        if not logged:
+            return f"{head}, and no prediction was logged."
+        return (f"{head}. {logged} predictions of {chunks} chunks made before the failure "
+                f"are in the prediction log {self.log_path} with batch_id {self.batch_id}; "
+                "a rerun scores under a new batch id.")
 
     def _mapping(self, chunk: pl.DataFrame, first: bool) -> ColumnMapping:
         """The chunk's columns mapped to the contract. A column the model needs that the
