@@ -50,7 +50,7 @@ from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
 from lockgate.serving.prediction_log import (
     TIMESTAMP,
-    append_rows,
+    LogTable,
     context_columns,
     predictions_path,
 )
@@ -202,6 +202,7 @@ class _Job:
         self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0,
                        "logged_chunks": 0}
         self.log_path = predictions_path(settings, name)
+        self.log_table = LogTable(self.log_path)
         self.reasons: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self.cpu = 0.0
@@ -329,7 +330,7 @@ class _Job:
             pl.lit(wall_ms).alias("request_latency_ms"),
             pl.lit(n, pl.Int64).alias("request_rows"), pl.lit(cpu_ms / n).alias("cpu_ms"),
             pl.lit(self.batch_id).alias("batch_id"))
-        append_rows(self.log_path, frame)
+        self.log_table.append(frame)
         self.counts["logged"] += n
         self.counts["logged_chunks"] += 1
 
