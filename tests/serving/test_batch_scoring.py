@@ -240,6 +240,32 @@ def test_a_table_version_is_scored_into_a_table(world: tuple[Settings, Registry]
     assert sorted(scores["customer_id"].to_list()) == list(range(40))
 
 
+def test_a_table_output_is_one_version_or_nothing(world: tuple[Settings, Registry],
+                                                  tmp_path: Path) -> None:
+    """Scored into a Delta table, each chunk is staged as a file inside it (memory stays
+    bounded by the chunk) and the job lands as one version; a job that fails halfway
+    adds no version and leaves no staged file behind."""
+    from deltalake import DeltaTable
+
+    settings, _ = world
+    source = tmp_path / "in.jsonl"
+    make_frame(25, seed=13).select("customer_id", *FEATURES).write_ndjson(source)
+    table = settings.resolved_data_root / "_scores" / "chunked_scores"
+    result = predict_batch("churn@production", source, out="table:chunked_scores",
+                           settings=settings, chunk_rows=10, log_predictions=False)
+    landed = DeltaTable(str(table))
+    assert (result.chunks, landed.version(), len(landed.file_uris())) == (3, 0, 3)
+    files = set(table.glob("*.parquet"))
+    with source.open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(BatchInputError, match="not JSON"):
+        predict_batch("churn@production", source, out="table:chunked_scores",
+                      settings=settings, chunk_rows=10, log_predictions=False)
+    assert DeltaTable(str(table)).version() == 0
+    assert set(table.glob("*.parquet")) == files
+    assert pl.read_delta(str(table)).height == 25
+
+
 def test_an_output_without_a_known_format_is_refused(world: tuple[Settings, Registry],
                                                      tmp_path: Path) -> None:
     settings, _ = world

@@ -37,14 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
+from deltalake.transaction import AddAction
 
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.data.normalize import ColumnMapping, map_columns, normalize
+from lockgate.data.table import commit_files, discard_staged, stage_file
 from lockgate.data.validation import REASONS, ROW, validate
 from lockgate.errors import LockgateError
-from lockgate.location import ObjectLocation, StoragePath, storage_options
+from lockgate.location import ObjectLocation, StoragePath
 from lockgate.registry import Registry
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
@@ -206,16 +209,16 @@ class _Job:
         self.reasons: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self.cpu = 0.0
-        self.file = None if output.kind == "table" else _StreamedFile(
-            _local_file(output.target), output.kind)
+        self.sink: _StagedTable | _StreamedFile = (
+            _StagedTable(output.target) if output.kind == "table"
+            else _StreamedFile(_local_file(output.target), output.kind))
 
     def run(self, chunk_rows: int, log: bool, progress: BatchProgress | None
             ) -> BatchScoringResult:
         if chunk_rows < 1:
             raise BatchScoringError(f"chunk_rows must be at least 1, got {chunk_rows}.")
         started = time.perf_counter()
-        for sub in ("out", "quarantine"):
-            (self.staging / sub).mkdir(parents=True, exist_ok=True)
+        (self.staging / "quarantine").mkdir(parents=True, exist_ok=True)
         try:
             index = -1
             for index, chunk in enumerate(self.source.chunks(chunk_rows)):
@@ -227,8 +230,7 @@ class _Job:
             exc.add_note(self._failure_note())
             raise
         finally:
-            if self.file is not None:
-                self.file.abort()  # no-op once committed
+            self.sink.abort()  # no-op once committed
             shutil.rmtree(self.staging, ignore_errors=True)
         return BatchScoringResult(
             self.batch_id, self.name, self.version, self.source.label, self.output.label,
@@ -291,11 +293,7 @@ class _Job:
                          pl.DataFrame([ids, pl.Series("batch_id", [self.batch_id]
                                                       * accepted.height)])],
                         how="horizontal")
-        if self.file is not None:
-            self.file.write(out)
-        else:
-            out.write_parquet(self.staging / "out" / f"{index:08d}.parquet",
-                              compression="uncompressed")
+        self.sink.write(out)
         self.counts["scored"] += accepted.height
         if log:
             self._log(accepted, scores, ids, wall * 1000, cpu * 1000)
@@ -340,10 +338,7 @@ class _Job:
             path = self.output.quarantine_path(self.batch_id)
             _concat_parquet(self.staging / "quarantine", path)
             quarantine = str(path)
-        if self.file is not None:
-            self.file.commit()
-        elif self.counts["scored"]:
-            _append_delta(self.staging / "out", self.output.target)
+        self.sink.commit()
         return quarantine
 
 
@@ -351,12 +346,29 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet"))
 
 
-def _append_delta(parts: Path, table: StoragePath) -> None:
-    """Append every staged part to a Delta table in one commit (streamed, not loaded)."""
-    frame = pl.scan_parquet(_parts(parts))
-    table.parent.mkdir(parents=True, exist_ok=True)
-    frame.sink_delta(str(table), mode="append", storage_options=storage_options(table),
-                     delta_write_options={"schema_mode": "merge"})
+class _StagedTable:
+    """A Delta output table, written once: each chunk staged as a file inside the table
+    (invisible until listed in a commit), all of them committed as one version by
+    :meth:`commit`, removed by :meth:`abort`, as ingestion lands a batch."""
+
+    def __init__(self, target: StoragePath) -> None:
+        self.target = target
+        self.adds: list[AddAction] = []
+        self.schema: pa.Schema | None = None
+        self.done = False
+
+    def write(self, frame: pl.DataFrame) -> None:
+        self.schema = self.schema or frame.to_arrow().schema
+        self.adds.append(stage_file(self.target, frame))
+
+    def commit(self) -> None:
+        if self.adds and self.schema is not None:
+            commit_files(self.target, self.adds, self.schema)
+        self.done = True
+
+    def abort(self) -> None:
+        if not self.done:
+            discard_staged(self.target, self.adds)
 
 
 def _concat_parquet(parts: Path, target: StoragePath) -> None:
