@@ -100,3 +100,23 @@ def test_each_log_commit_bounds_its_time_columns(tmp_path: Path) -> None:
     last = base + dt.timedelta(seconds=2, microseconds=1)
     found = pl.scan_delta(str(tmp_path / "log")).filter(pl.col("timestamp") == last)
     assert found.collect()["request_id"].to_list() == ["b2"]
+
+
+def test_the_log_is_appended_on_object_storage(s3_settings: Settings) -> None:
+    """With the data root on S3 every append is still one file and one commit, the first
+    creating the table and a later one with a new column merging it in."""
+    import datetime as dt
+
+    from lockgate.serving import predictions_path
+    from lockgate.serving.prediction_log import LogTable
+
+    path = predictions_path(s3_settings, "churn")
+    log = LogTable(path)
+    now = dt.datetime.now(dt.UTC)
+    log.append(pl.DataFrame({"request_id": ["a"], "timestamp": [now]}))
+    log.append(pl.DataFrame({"request_id": ["b"], "timestamp": [now], "batch_id": ["b1"]}))
+    rows = read_predictions(s3_settings, "churn").sort("request_id")
+    assert rows["request_id"].to_list() == ["a", "b"]
+    assert rows["batch_id"].to_list() == [None, "b1"]
+    assert rows["logged_at"].null_count() == 0
+    assert not (s3_settings.home / "data").exists()
