@@ -63,6 +63,8 @@ from lockgate.store import Store
 BatchProgress = Callable[[int, int | None], None]
 SCORES_DIR = "_scores"
 OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
+#: Output columns whose values repeat (dictionary-encoded in a Parquet output).
+REPEATED_OUTPUT = ("prediction", "batch_id")
 #: Columns of a file output when every row was quarantined (no chunk set its schema).
 EMPTY_OUTPUT = {"row": pl.Int64, "prediction": pl.String, "request_id": pl.String,
                 "batch_id": pl.String}
@@ -410,7 +412,10 @@ class _StreamedFile:
             table = frame.to_arrow()
             if self.parquet is None:
                 self._open()
-                self.parquet = pq.ParquetWriter(self.partial, table.schema)
+                # dictionaries only where values repeat: a unique request id per row
+                # makes the writer build one and throw it away on every page
+                self.parquet = pq.ParquetWriter(self.partial, table.schema,
+                                                use_dictionary=list(REPEATED_OUTPUT))
             self.parquet.write_table(table.cast(self.parquet.schema))
             return
         first = self.handle is None
