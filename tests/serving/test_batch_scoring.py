@@ -16,6 +16,7 @@ from lockgate_model_cases import CONTRACT, make_frame
 from lockgate.config import Settings
 from lockgate.data import FrameSource, ingest
 from lockgate.data.contract import Contract
+from lockgate.data.errors import SourceError
 from lockgate.registry import Registry
 from lockgate.serving import read_predictions
 from lockgate.serving.batch_input import BatchInputError
@@ -72,6 +73,27 @@ def test_a_file_is_scored_with_bad_rows_quarantined_and_logged(
     assert (logged["latency_ms"] * logged["request_rows"] - logged["request_latency_ms"]
             ).abs().max() < 1e-6
     assert logged["logged_at"].null_count() == 0
+
+
+def test_a_csv_is_read_as_ingestion_reads_it(world: tuple[Settings, Registry],
+                                             tmp_path: Path) -> None:
+    """The same reader as ingestion: the separator is sniffed (a `;` file scores like a
+    `,` one) and a short row is refused with its line, before anything is scored."""
+    settings, registry = world
+    good = make_frame(12, seed=14).select("customer_id", *FEATURES)
+    source = tmp_path / "semi.csv"
+    good.write_csv(source, separator=";")
+    result = predict_batch("churn@production", source, out=tmp_path / "semi.parquet",
+                           settings=settings, chunk_rows=5, log_predictions=False)
+    assert (result.rows_scored, result.rows_quarantined) == (12, 0)
+    scores = pl.read_parquet(tmp_path / "semi.parquet")
+    assert np.allclose(scores["probability"].to_numpy(), _expected(registry, good))
+    short = tmp_path / "short.csv"
+    short.write_text("customer_id,age,income,tenure\n1,40,1000.0,3.0\n2,41\n")
+    with pytest.raises(SourceError, match="line 3"):
+        predict_batch("churn@production", short, out=tmp_path / "short.parquet",
+                      settings=settings, log_predictions=False)
+    assert not (tmp_path / "short.parquet").exists()
 
 
 def test_chunk_size_does_not_change_the_scores(world: tuple[Settings, Registry],
