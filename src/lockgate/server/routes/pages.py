@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from lockgate.security.accounts import authenticate
 from lockgate.server.access import ACCESS_KEY, COOKIE, Access
@@ -52,7 +53,7 @@ async def login(request: Request, team: TeamDep) -> Response:
         return HTMLResponse("<p>Too many failed logins; wait a minute.</p>", status_code=429)
     form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0]
-    if authenticate(team.store, token) is None:
+    if await run_in_threadpool(authenticate, team.store, token) is None:
         team.limiter.failed(client)
         return HTMLResponse("<p>Unknown, expired or revoked token. <a href='/login'>"
                             "Try again</a></p>", status_code=401)

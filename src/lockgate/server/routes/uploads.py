@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from lockgate.artifacts import blob_key
 from lockgate.artifacts.blob_store import check_key
@@ -31,7 +32,7 @@ async def upload_chunk(request: Request, team: TeamDep, sha256: str,
                        offset: int = Query(..., ge=0)) -> dict[str, Any]:
     part = _part(team, sha256)
     data = await request.body()
-    return _append_chunk(part, offset, data)
+    return await run_in_threadpool(_append_chunk, part, offset, data)  # off the loop
 
 
 @router.post("/complete", openapi_extra=ANY_WRITE.extra())
