@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import fastapi.routing
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 
 from lockgate.store import Store
@@ -157,10 +156,10 @@ def app_routes(app: Any) -> list[tuple[str, str]]:
     """(method, path template) of every route of the app, the mounted dashboard's routes
     (and its included routers') included."""
     found = []
-    for route in app.routes:
-        assert isinstance(route, Route | Mount), f"unexpected route type {route!r}"
-        if isinstance(route, Mount):
-            found.extend(_dashboard_routes(route))
+    for route in iter_route_contexts(app.routes):  # included routers expanded
+        assert isinstance(route.original_route, Route | Mount), f"unexpected route {route!r}"
+        if isinstance(route.original_route, Mount):
+            found.extend(_dashboard_routes(route.original_route))
             continue
         methods = set(getattr(route, "methods", None) or {"GET"})
         if "GET" in methods:
@@ -171,10 +170,9 @@ def app_routes(app: Any) -> list[tuple[str, str]]:
 
 
 def _dashboard_routes(mount: Mount) -> list[tuple[str, str]]:
-    expand = getattr(fastapi.routing, "iter_route_contexts", None)
-    routes = [c.route for c in expand(mount.routes)] if expand else list(mount.routes)
-    return [(method, mount.path + route.path) for route in routes
-            for method in sorted(set(route.methods or {"GET"}) - {"HEAD"})]
+    """(method, path template) of the mounted dashboard's routes, its routers expanded."""
+    return [(method, mount.path + (route.path or "/")) for route in iter_route_contexts(
+        mount.routes) for method in sorted(set(route.methods or {"GET"}) - {"HEAD"})]
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +194,8 @@ def test_every_route_is_in_the_matrix(matrix_team: Team) -> None:
 
 
 def test_every_api_route_declares_an_access_rule(matrix_team: Team) -> None:
-    for route in matrix_team.server.app.routes:
-        if isinstance(route, APIRoute):
+    for route in iter_route_contexts(matrix_team.server.app.routes):
+        if isinstance(route.original_route, APIRoute):
             assert "x-lockgate-access" in (route.openapi_extra or {}), route.path
 
 

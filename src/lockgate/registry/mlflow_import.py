@@ -71,7 +71,7 @@ def _imported(store: Store, uri: str) -> dict[str, str]:
     """MLflow run id -> lockgate run id of the runs an earlier import of ``uri`` made,
     found through the store's search (so the import works through ``lockgate server``
     too, as every other write here does)."""
-    from lockgate.tracking.search import MAX_RESULTS, find_runs
+    from lockgate.store.run_search import MAX_RESULTS, find_runs
 
     quoted = uri.replace("\\", "\\\\").replace('"', '\\"')
     runs = find_runs(store, f'tags."{URI_TAG}" = "{quoted}"', max_results=MAX_RESULTS,

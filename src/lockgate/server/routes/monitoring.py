@@ -1,0 +1,108 @@
+"""Monitoring records over ``/api/v1/monitoring``: a model's incidents (alerts from
+first firing to resolution) and its measured windows (what ``lockgate monitor report``
+charts), read with the model's reader role; a user limited to its grants sees only its
+models' records, and another model's incident answers 404 like an unknown one.
+
+A monitor pass reads the prediction log and feedback tables under the server's data
+root, so a client asks the server to run it (``POST …/models/{name}/passes``, a writer
+of the model): the server loads the model from its registry, measures with its own
+rules and sinks (the default rules, at the window the caller names; never the caller's
+configuration, whose sinks and retraining pipelines would run with the server's
+rights), records windows and incidents, audits the pass (``monitor.ran``) as the
+caller and answers the pass's JSON form (:meth:`MonitorRun.to_dict`). The monitoring
+package is imported by the first request that needs it, not at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from lockgate.config import Settings
+from lockgate.errors import LockgateError
+from lockgate.server.idempotency import applied_once
+from lockgate.server.routes.rules import API, MODEL_READ, MODEL_WRITE, SEEN
+from lockgate.server.state import PrincipalDep, TeamDep
+from lockgate.store import Store, audit
+
+router = APIRouter(prefix=API + "/monitoring")
+
+
+@router.get("/incidents", openapi_extra=SEEN.extra())
+def all_incidents(team: TeamDep, user: PrincipalDep, status: str | None = None,
+                  limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
+    from lockgate.monitoring.incident import incidents
+
+    visible = user.visible("model")
+    found = incidents(team.store, status=status, limit=limit)
+    return [i.to_dict() for i in found if visible is None or i.model_name in visible]
+
+
+@router.get("/incidents/{incident_id}", openapi_extra=SEEN.extra())
+def incident(team: TeamDep, user: PrincipalDep, incident_id: int) -> dict[str, Any]:
+    from lockgate.monitoring.incident import get_incident
+
+    found = get_incident(team.store, incident_id)
+    if not user.sees("model", found.model_name):
+        raise HTTPException(404, f"No monitoring incident {incident_id}.")
+    return found.to_dict()
+
+
+@router.get("/models/{name}/incidents", openapi_extra=MODEL_READ.extra())
+def model_incidents(team: TeamDep, name: str, status: str | None = None,
+                    limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
+    from lockgate.monitoring.incident import incidents
+
+    return [i.to_dict() for i in incidents(team.store, name, status=status, limit=limit)]
+
+
+@router.get("/models/{name}/windows", openapi_extra=MODEL_READ.extra())
+def windows(team: TeamDep, name: str, since: float | None = None,
+            limit: int = Query(1000, ge=1, le=100_000)) -> list[Any]:
+    from lockgate.monitoring.history import window_history
+
+    return window_history(team.store, name, since=since, limit=limit)
+
+
+@router.post("/models/{name}/passes", openapi_extra=MODEL_WRITE.extra())
+def monitor_pass(request: Request, team: TeamDep, name: str,
+                 body: dict[str, Any] = Body(default={})) -> Response:
+    ref, window = _pass_request(name, body or {})
+    answer = applied_once(team.store, request,
+                          lambda: _run_pass(team.store, team.settings, ref, window))
+    # NaN/inf measures travel as Python's JSON writes them (the client reads them back)
+    return Response(json.dumps(answer), media_type="application/json")
+
+
+def _pass_request(name: str, body: dict[str, Any]) -> tuple[str, str | None]:
+    """The model reference and window of a pass request; the reference must name the
+    model of the path (whose writer role was checked)."""
+    unknown = sorted(set(body) - {"ref", "window"})
+    if unknown:
+        raise LockgateError(
+            f"A monitor pass through the server takes `ref` and `window` only, not "
+            f"{', '.join(unknown)}: rules, sinks and retraining are the server's.")
+    ref = str(body.get("ref") or name)
+    if ref.partition("@")[0] != name:
+        raise LockgateError(f"The pass's model reference `{ref}` is not of model `{name}`.")
+    window = body.get("window")
+    return ref, None if window is None else str(window)
+
+
+def _run_pass(store: Store, settings: Settings, ref: str, window: str | None
+              ) -> dict[str, Any]:
+    """One pass with the server's rules over its own data root, audited as the caller."""
+    from lockgate.monitoring.config import load_config
+    from lockgate.monitoring.monitor import run_monitor
+    from lockgate.monitoring.watched_model import watch
+
+    watched = watch(ref, settings)
+    result = run_monitor(watched, settings=settings, config=load_config(None, window=window))
+    audit.record(store, "monitor.ran", f"model:{watched.name}@{watched.version}", after={
+        "windows": {str(k): w.window_id for k, w in result.windows.items()},
+        "opened": [r.rule.name for r in result.alerts],
+        "resolved": [r.rule.name for r in result.resolved]})
+    return result.to_dict()
