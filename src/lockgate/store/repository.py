@@ -1034,20 +1034,22 @@ _PG_ROWS = ("SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], "
 
 def _metric_segments(query: sa.Select, key: str, ascending: bool,
                      position: run_page.Position | None) -> list[sa.Select]:
-    """Runs with a value in value order, then runs whose last value is NaN (newest
-    first): each an index walk, where one ``NULLS LAST`` order would sort every run."""
+    """Runs with a value in :func:`run_page.metric_order`, then runs whose last value is
+    NaN: each a range of ``(key, value, run_id)`` read in index order, where one
+    ``NULLS LAST`` order would sort every run."""
     last = t.latest_metrics
     keyed = query.add_columns(last.c.value).join(
         last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == key))
-    newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
     values = keyed.where(last.c.value.is_not(None)).order_by(
-        last.c.value.asc() if ascending else last.c.value.desc(), *newest)
-    nans = keyed.where(last.c.value.is_(None)).order_by(*newest)
+        *run_page.metric_order(last.c.value, last.c.run_id, ascending))
+    nans = keyed.where(last.c.value.is_(None)).order_by(
+        last.c.run_id.asc() if ascending else last.c.run_id.desc())
     if position is None:
         return [values, nans]
+    after = run_page.metric_after(last.c.value, last.c.run_id, position)
     if position.value is None:
-        return [nans.where(run_page.newest_first_after(position))]
-    return [values.where(run_page.metric_after(last.c.value, position)), nans]
+        return [nans.where(after)]
+    return [values.where(after), nans]
 
 
 def _latest_points(prepared: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
