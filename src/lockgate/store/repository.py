@@ -370,6 +370,13 @@ class Store:
         with self.read() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def has_runs(self) -> bool:
+        """Whether the store holds a live run: reads one row, where :meth:`count_runs`
+        reads them all (the dashboard asks on every page)."""
+        query = sa.select(t.runs.c.id).where(live_run()).limit(1)
+        with self.read() as conn:
+            return conn.execute(query).first() is not None
+
     def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
         """Runs that logged an artifact of this name, the latest logger first (the
         dashboard's trained models: runs that logged a ``model``)."""
@@ -389,11 +396,7 @@ class Store:
         """The runs (deleted ones too, as :meth:`get_run`) whose ids a query selects, in
         its order."""
         with self.read() as conn:
-            ids = list(conn.execute(ids_query).scalars())
-            rows = conn.execute(run_select(include_deleted=True)
-                                .where(t.runs.c.id.in_(ids))).all() if ids else []
-        found = {row[0]: run_record(row) for row in rows}
-        return [found[i] for i in ids if i in found]
+            return records_in_order(conn, list(conn.execute(ids_query).scalars()))
 
     # -- params, metrics, tags, notes ----------------------------------------
 
@@ -986,6 +989,16 @@ def _live_run_default(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
 @compiles(_LiveRun, "sqlite")
 def _live_run_sqlite(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
     return str(compiler.process((t.runs.c.deleted_at + 0).is_(None), **kw))
+
+
+def records_in_order(conn: Connection, ids: Sequence[str]) -> list[RunRecord]:
+    """The runs with these ids (deleted ones too), in the order given: one primary-key
+    lookup each, for a page whose order was read as ids alone."""
+    if not ids:
+        return []
+    rows = conn.execute(run_select(include_deleted=True).where(t.runs.c.id.in_(list(ids))))
+    found = {row[0]: run_record(row) for row in rows}
+    return [found[i] for i in ids if i in found]
 
 
 def run_record(row: Any) -> RunRecord:
