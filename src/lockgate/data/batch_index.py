@@ -67,13 +67,17 @@ class Spill:
     dtype: np.dtype
     buffer: list[np.ndarray] = field(default_factory=list)
     buffered: int = 0
+    #: log2 of the partitions (8: :data:`PARTITIONS`); fewer for a small index.
+    bits: int = 8
+    #: Records buffered before a flush (0: :data:`SPILL_RECORDS`).
+    limit: int = 0
 
     def append(self, records: np.ndarray) -> None:
         """Add records (a structured array of ``dtype``)."""
         if len(records):
             self.buffer.append(records)
             self.buffered += len(records)
-        if self.buffered >= SPILL_RECORDS:
+        if self.buffered >= (self.limit or SPILL_RECORDS):
             self.flush()
 
     def flush(self) -> None:
@@ -83,13 +87,17 @@ class Spill:
         records = np.concatenate(self.buffer)
         self.buffer, self.buffered = [], 0
         self.folder.mkdir(parents=True, exist_ok=True)
-        part = (records["key"].view(np.uint64) * _SPREAD) >> np.uint64(56)
+        part = partition_of(records["key"], self.bits)
         order = np.argsort(part, kind="stable")
         records, part = records[order], part[order]
-        bounds = np.searchsorted(part, np.arange(PARTITIONS + 1, dtype=np.uint64))
+        bounds = np.searchsorted(part, np.arange((1 << self.bits) + 1, dtype=np.uint64))
         for p in np.flatnonzero(np.diff(bounds)):
-            with (self.folder / f"{p:03d}").open("ab") as out:
+            with self.file(int(p)).open("ab") as out:
                 records[bounds[p]:bounds[p + 1]].tofile(out)
+
+    def file(self, partition: int) -> Path:
+        """The file of one partition."""
+        return self.folder / f"{partition:03d}"
 
     def partitions(self) -> Iterator[np.ndarray]:
         """Each non-empty partition's records, in the order they were added."""
@@ -98,6 +106,14 @@ class Spill:
             return
         for file in sorted(self.folder.iterdir()):
             yield np.fromfile(file, self.dtype)
+
+
+def partition_of(keys: np.ndarray, bits: int) -> np.ndarray:
+    """The partition (of ``2**bits``) of each int64 key: the top bits of its Fibonacci
+    hash, so neighbouring keys (monotonic ids) spread evenly."""
+    if bits == 0:
+        return np.zeros(len(keys), np.uint64)
+    return (keys.view(np.uint64) * _SPREAD) >> np.uint64(64 - bits)
 
 
 @dataclass(frozen=True, slots=True)
