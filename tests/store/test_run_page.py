@@ -37,13 +37,14 @@ def store(any_settings: Settings) -> Store:
     return store
 
 
-def _expected(store: Store, ascending: bool) -> list[str]:
-    runs = {r.id: r for r in store.list_runs(limit=None)}
+def _expected(store: Store, ascending: bool, **filters: object) -> list[str]:
+    """Runs with ``auc`` by (value, run id), both in the direction asked, NaN last."""
+    runs = {r.id: r for r in store.list_runs(limit=None, **filters)}  # type: ignore[arg-type]
     last = store.last_metrics(list(runs))
     keyed = [(rid, last[rid]["auc"]) for rid in runs if "auc" in last[rid]]
-    newest = sorted(keyed, key=lambda kv: (runs[kv[0]].start_time, kv[0]), reverse=True)
-    return [rid for rid, v in sorted(newest, key=lambda kv: (
-        math.isnan(kv[1]), 0 if math.isnan(kv[1]) else (kv[1] if ascending else -kv[1])))]
+    values = sorted(((v, rid) for rid, v in keyed if not math.isnan(v)), reverse=not ascending)
+    nans = sorted((rid for rid, v in keyed if math.isnan(v)), reverse=not ascending)
+    return [rid for _, rid in values] + nans
 
 
 @pytest.mark.parametrize("limit", [1, 3, 4, 20])
@@ -64,6 +65,52 @@ def test_tokens_are_checked(store: Store) -> None:
         store.page_runs(limit=2, after="bm90IGpzb24")
     with pytest.raises(PageTokenError, match="not one this listing handed out"):
         store.page_runs(limit=2, after="%%%")
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_metric_pages_keep_filters(store: Store, limit: int) -> None:
+    """Filters and a metric sort together: the filtered runs, each once, in sort order,
+    with ties on the value and on the page boundary."""
+    ids = [r.id for r in store.list_runs(limit=None)]
+    for run_id in ids[::2]:
+        store.end_run(run_id, "FAILED")
+    child = store.create_run("step", parent_id=ids[1], kind="step")
+    store.log_metric_tuples([(child, "auc", 0, 0.0, 0.5)])
+    for filters in ({"status": "failed"}, {"top_level": True}, {"kind": "step"},
+                    {"status": "running", "top_level": True}):
+        for ascending in (False, True):
+            walked = _walk(store, limit, sort_metric="auc", ascending=ascending, **filters)
+            assert walked == _expected(store, ascending, **filters), (filters, ascending)
+            assert walked, filters
+
+
+def test_metric_pages_are_one_index_range(any_settings: Settings) -> None:
+    """A page of a metric sort, first or deep, is one range of ``(key, value, run_id)``
+    starting at the token, in index order: no sort of the runs, no walk from the top of
+    the index past the pages before it (its cost grew with the page number)."""
+    from tests.store.sql_plans import plans, statements
+
+    store = Store.open(any_settings)
+    ids = [store.create_run(f"r{i}") for i in range(30)]
+    store.log_metric_tuples([(r, "auc", 0, 0.0, float(i % 4)) for i, r in enumerate(ids)])
+    for ascending in (False, True):
+        token = store.page_runs(limit=5, sort_metric="auc", ascending=ascending).next_page
+        with statements(store) as seen:
+            store.page_runs(limit=5, sort_metric="auc", ascending=ascending)
+            store.page_runs(limit=5, sort_metric="auc", ascending=ascending, after=token)
+        found = plans(store, seen, "latest_metrics")
+        assert len(found) >= 2, found
+        for text in found:
+            assert "ix_latest_metrics_key_value" in text, text
+            if store.dialect == "sqlite":
+                assert "TEMP B-TREE" not in text, text
+            else:
+                assert "Sort" not in text, text
+        deep = found[-1]
+        if store.dialect == "sqlite":
+            assert "(value,run_id)" in deep.replace(" ", ""), deep
+        else:
+            assert "ROW(" in deep, deep
 
 
 def test_page_runs_keeps_filters(store: Store) -> None:

@@ -209,6 +209,12 @@ def test_metric_filters_select_the_same_runs_checked_either_way(
             lambda n: (score.get(n, math.nan) < 3 or n == "run-05")
             and n in score and not math.isnan(score[n]) and score[n] != 0,
         "not metrics.score < 5": lambda n: not score.get(n, math.nan) < 5,
+        # a bound on the sorted metric with more terms on it: all read the walked row
+        "metrics.score >= 3 and (metrics.score < 9 or params.i = 5)":
+            lambda n: score.get(n, math.nan) >= 3
+            and (score[n] < 9 or n == "run-05"),
+        "metrics.score >= 3 and not metrics.score = 6 and metrics.score != null":
+            lambda n: score.get(n, math.nan) >= 3 and score[n] != 6,
     }
     for text, wanted in cases.items():
         for sort in ("metrics.score", "start_time"):
@@ -286,3 +292,88 @@ def test_selective_metric_filters_drive_from_their_runs_on_sqlite(
     monkeypatch.setattr(run_query, "DENSE_MATCHES", 1)
     again = query_runs(store, RunQuery(q="metrics.score >= 11"))
     assert [r.id for r in again.runs] == [r.id for r in few.runs]
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 3])
+def test_metric_sort_ties_go_by_run_id_on_every_page(any_settings: Settings,
+                                                     per_page: int) -> None:
+    """Equal values (on page boundaries too), NaN, runs without the metric, a filter on
+    the sorted metric and one on a param: every matching run once, in (value, run id)
+    order in the direction asked, NaN after the values, runs without it last, and the
+    count shown is exact."""
+    import math
+
+    store = Store.open(any_settings)
+    values = [0.5, 0.5, 0.9, math.nan, 0.5, 0.1, math.nan, 0.9, 0.5, 0.2, None, None]
+    ids = [store.create_run(f"r{i}") for i in range(len(values))]
+    for i, (run_id, value) in enumerate(zip(ids, values, strict=True)):
+        store.log_params(run_id, {"i": i})
+        if value is not None:
+            store.log_metric_tuples([(run_id, "auc", 0, 0.0, value)])
+    value_of = dict(zip(ids, values, strict=True))
+
+    def expected(descending: bool, keep: object) -> list[str]:
+        chosen = [r for r in ids if keep(r)]  # type: ignore[operator]
+        numbers = sorted(((value_of[r], r) for r in chosen if value_of[r] is not None
+                          and not math.isnan(value_of[r])), reverse=descending)
+        nans = sorted((r for r in chosen if value_of[r] is not None
+                       and math.isnan(value_of[r])), reverse=descending)
+        bare = [r for r in ids[::-1] if r in chosen and value_of[r] is None]
+        return [r for _, r in numbers] + nans + bare
+
+    cases = {"": lambda r: True,
+             "metrics.auc >= 0.5": lambda r: (value_of[r] or -1) >= 0.5,
+             "metrics.auc >= 0.5 and params.i < 8": lambda r: (value_of[r] or -1) >= 0.5
+             and ids.index(r) < 8}
+    for text, keep in cases.items():
+        for descending in (True, False):
+            seen: list[str] = []
+            for page in range(1, 14):
+                found = query_runs(store, RunQuery(q=text, sort="metrics.auc", page=page,
+                                                   per_page=per_page, descending=descending))
+                seen += [r.id for r in found.runs]
+            assert seen == expected(descending, keep), (text, descending)
+            assert found.total == len(seen) and not found.total_capped
+
+
+def test_metric_sorted_pages_are_read_in_index_order(any_settings: Settings) -> None:
+    """A metric-sorted page, filtered or not, and its count: walks of the sort index in
+    order (no sort of the runs, no walk of every top-level run checking each), and the
+    count only ever counts that ordered walk, never the whole store."""
+    from tests.store.sql_plans import plans, statements
+
+    store = _store(any_settings, n=30)
+    for query in (RunQuery(sort="metrics.score"),
+                  RunQuery(q="metrics.score >= 6", sort="metrics.score"),
+                  RunQuery(q="metrics.score >= 6 and params.i < 20", sort="metrics.score",
+                           page=2, per_page=4, descending=False)):
+        with statements(store) as seen:
+            query_runs(store, query)
+        counts = [s.sql for s in seen if "count(" in s.sql and "FROM runs" in s.sql]
+        assert all("ORDER BY" in sql for sql in counts), counts
+        if "metrics.score >=" in query.q:
+            # the walk is the filter on the sorted metric: no second read of the same
+            # values, which PostgreSQL hash-joined with the walk and then sorted
+            walks = [s.sql for s in seen if "sort_metric" in s.sql]
+            assert walks and all(sql.count("latest_metrics") == 1 for sql in walks), walks
+        for text in plans(store, seen, "sort_metric"):
+            if store.dialect == "sqlite":
+                assert "TEMP B-TREE" not in text and "ix_runs_parent" not in text, text
+            else:
+                assert "Sort" not in text, text
+
+
+def test_the_runs_page_counts_no_more_than_it_shows(settings: Settings) -> None:
+    """Rendering the runs page (the GET's work) never counts every run: no statement
+    counts without a bound (the "no runs yet" check is an existence check)."""
+    from lockgate.ui.pages import runs as runs_page
+    from tests.store.sql_plans import statements
+
+    store = _store(settings)
+    for query in (RunQuery(), RunQuery(q="metrics.score >= 6", sort="metrics.score")):
+        with statements(store) as seen:
+            runs_page.render(store, query)
+        unbounded = [s.sql for s in seen if "count(" in s.sql.lower() and "LIMIT" not in s.sql]
+        assert not unbounded, unbounded
+    empty = Store.open(Settings(home=settings.home.parent / "empty"))
+    assert "No runs recorded yet" in runs_page.render(empty, RunQuery())

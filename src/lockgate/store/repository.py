@@ -372,6 +372,13 @@ class Store:
         with self.read() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def has_runs(self) -> bool:
+        """Whether the store holds a live run: reads one row, where :meth:`count_runs`
+        reads them all (the dashboard asks on every page)."""
+        query = sa.select(t.runs.c.id).where(live_run()).limit(1)
+        with self.read() as conn:
+            return conn.execute(query).first() is not None
+
     def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
         """Runs that logged an artifact of this name, the latest logger first (the
         dashboard's trained models: runs that logged a ``model``)."""
@@ -391,11 +398,7 @@ class Store:
         """The runs (deleted ones too, as :meth:`get_run`) whose ids a query selects, in
         its order."""
         with self.read() as conn:
-            ids = list(conn.execute(ids_query).scalars())
-            rows = conn.execute(run_select(include_deleted=True)
-                                .where(t.runs.c.id.in_(ids))).all() if ids else []
-        found = {row[0]: run_record(row) for row in rows}
-        return [found[i] for i in ids if i in found]
+            return records_in_order(conn, list(conn.execute(ids_query).scalars()))
 
     # -- params, metrics, tags, notes ----------------------------------------
 
@@ -990,6 +993,16 @@ def _live_run_sqlite(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
     return str(compiler.process((t.runs.c.deleted_at + 0).is_(None), **kw))
 
 
+def records_in_order(conn: Connection, ids: Sequence[str]) -> list[RunRecord]:
+    """The runs with these ids (deleted ones too), in the order given: one primary-key
+    lookup each, for a page whose order was read as ids alone."""
+    if not ids:
+        return []
+    rows = conn.execute(run_select(include_deleted=True).where(t.runs.c.id.in_(list(ids))))
+    found = {row[0]: run_record(row) for row in rows}
+    return [found[i] for i in ids if i in found]
+
+
 def run_record(row: Any) -> RunRecord:
     """A row of :func:`run_select` as a record, its status decided by liveness."""
     (run_id, name, experiment, kind, status, parent_id, start, end, heartbeat, hb_seconds,
@@ -1036,20 +1049,22 @@ _PG_ROWS = ("SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], "
 
 def _metric_segments(query: sa.Select, key: str, ascending: bool,
                      position: run_page.Position | None) -> list[sa.Select]:
-    """Runs with a value in value order, then runs whose last value is NaN (newest
-    first): each an index walk, where one ``NULLS LAST`` order would sort every run."""
+    """Runs with a value in :func:`run_page.metric_order`, then runs whose last value is
+    NaN: each a range of ``(key, value, run_id)`` read in index order, where one
+    ``NULLS LAST`` order would sort every run."""
     last = t.latest_metrics
     keyed = query.add_columns(last.c.value).join(
         last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == key))
-    newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
     values = keyed.where(last.c.value.is_not(None)).order_by(
-        last.c.value.asc() if ascending else last.c.value.desc(), *newest)
-    nans = keyed.where(last.c.value.is_(None)).order_by(*newest)
+        *run_page.metric_order(last.c.value, last.c.run_id, ascending))
+    nans = keyed.where(last.c.value.is_(None)).order_by(
+        last.c.run_id.asc() if ascending else last.c.run_id.desc())
     if position is None:
         return [values, nans]
+    after = run_page.metric_after(last.c.value, last.c.run_id, position)
     if position.value is None:
-        return [nans.where(run_page.newest_first_after(position))]
-    return [values.where(run_page.metric_after(last.c.value, position)), nans]
+        return [nans.where(after)]
+    return [values.where(after), nans]
 
 
 def _latest_points(prepared: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -9,8 +9,13 @@ text) but only data: they are decoded as JSON and every value becomes a bound pa
 Orders (every one total, so no run is skipped or shown twice):
 
 - newest first: ``start_time DESC, id DESC``;
-- by a metric's last value: ``value`` (NaN last, in either direction), then
-  ``start_time DESC, id DESC``; runs without the metric are not listed.
+- by a metric's last value: ``(value, run_id)``, both in the direction asked, then the
+  runs whose last value is NaN by run id in that direction; runs without the metric are
+  not listed. Ties go by run id, not start time: both columns are in the
+  ``latest_metrics (key, value, run_id)`` index, so a page is one range of it that starts
+  at the token (a row-value comparison) and ends after the page, already in order. A
+  tie-break on ``runs.start_time`` made every page sort its ties and walk the index from
+  its top past every page before it (214 ms for page 100 at 1M runs).
 """
 
 from __future__ import annotations
@@ -83,13 +88,22 @@ def newest_first_after(position: Position) -> sa.ColumnElement[bool]:
     )
 
 
-def metric_after(value: Any, position: Position) -> sa.ColumnElement[bool]:
-    """Runs after ``position`` when sorted by ``value`` (NaN/NULL last), ties newest first."""
-    tie = newest_first_after(position)
+def metric_order(value: Any, run_id: Any, ascending: bool) -> list[Any]:
+    """``value, run_id`` both ascending or both descending: the index's order or its
+    reverse, so the database reads it in order instead of sorting."""
+    return [value.asc(), run_id.asc()] if ascending else [value.desc(), run_id.desc()]
+
+
+def metric_after(value: Any, run_id: Any, position: Position) -> sa.ColumnElement[bool]:
+    """Runs after ``position`` in :func:`metric_order`, within its segment (values, or
+    NaN): a row-value comparison, which SQLite and PostgreSQL take as the start of an
+    index range (``value < v OR (value = v AND ...)`` is checked row by row instead)."""
     if position.value is None:
-        return sa.and_(value.is_(None), tie)
-    beyond = value > position.value if position.ascending else value < position.value
-    return sa.or_(value.is_(None), beyond, sa.and_(value == position.value, tie))
+        return run_id > position.run_id if position.ascending else run_id < position.run_id
+    here = sa.tuple_(sa.bindparam(None, position.value, type_=sa.Double, unique=True),
+                     sa.bindparam(None, position.run_id, type_=sa.String, unique=True))
+    pair = sa.tuple_(value, run_id)
+    return pair > here if position.ascending else pair < here
 
 
 def read_segments(conn: Any, segments: list[sa.Select], offset: int,

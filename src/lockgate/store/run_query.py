@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from lockgate.errors import NotFoundError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store import schema as t
-from lockgate.store.repository import live_run, run_record, run_select
+from lockgate.store.repository import live_run, records_in_order, run_select
 from lockgate.store.run_filter import (
     DENSE_MATCHES,
     FilterError,
@@ -32,15 +32,18 @@ from lockgate.store.run_filter import (
     parse_filter,
     status_clause,
 )
-from lockgate.store.run_page import read_segments
+from lockgate.store.run_page import metric_order, read_segments
 from lockgate.store.tables_ui import ix_ui_runs_start_id  # noqa: F401  (the page's index)
 
 MAX_PER_PAGE = 200
-#: Runs counted beyond the current page: the count is exact below it and "N+" above, so
-#: a page never costs a count of the whole store (O(runs), ~0.3 s at 100k on SQLite).
-COUNT_AHEAD = 1_000
+#: Runs counted from the start of the page, in the page's own walk (5 pages of 50): the
+#: count is exact below it and "N+" above, so a page never costs a count of the whole
+#: store (O(runs), ~0.3 s at 100k on SQLite), and the count costs a few pages' reads.
+COUNT_AHEAD = 250
 SORT_COLUMNS = ("start_time", "name", "status", "experiment", "duration")
 MAX_METRIC_COLUMNS = 8
+#: The ``latest_metrics`` row a metric sort joins for each run it walks.
+SORT_METRIC = t.latest_metrics.alias("sort_metric")
 MAX_PARAM_COLUMNS = 6
 
 
@@ -91,20 +94,21 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
         raise FilterError(f"page must be 1 or more, got {query.page}.")
     conditions = _conditions(store, query)
     offset = (query.page - 1) * query.per_page
-    cap = offset + COUNT_AHEAD
-    matching = (
-        sa.select(t.runs.c.id)
-        .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-        .where(*conditions).limit(cap + 1).subquery()
-    )
-    count = sa.select(sa.func.count()).select_from(matching)
+    ahead = max(COUNT_AHEAD, query.per_page)
+    segments = _segments(query.sort, query.descending, store.dialect, conditions,
+                         metric_bounds(query.q))
+    walks = [s.with_only_columns(t.runs.c.id) for s in segments]
     with store.read() as conn:
-        total = int(conn.execute(count).scalar_one())
-        segments = _segments(query.sort, query.descending, store.dialect, conditions,
-                             metric_bounds(query.q))
-        runs = [run_record(row) for row in read_segments(conn, segments, offset, query.per_page)]
-    capped = total > cap
-    total = min(total, cap)
+        # One walk in the page's order gives the page and the count ahead of it: a
+        # separate count was planned on its own (every top-level run checked on SQLite,
+        # a bitmap of the whole metric range on PostgreSQL) and cost more than the page.
+        window = [row[0] for row in read_segments(conn, walks, offset, ahead + 1)]
+        # a page past the end: the same walk from the start, for the pager's way back
+        total = offset + len(window) if window or not offset else len(
+            read_segments(conn, walks, 0, offset))
+        runs = records_in_order(conn, window[:query.per_page])
+    capped = len(window) > ahead
+    total = min(total, offset + ahead)
     ids = [r.id for r in runs]
     metrics = store.last_metrics(ids)
     params = _params(store, ids)
@@ -139,8 +143,14 @@ def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
                 t.tags.c.run_id == t.runs.c.id, t.tags.c.key == key, t.tags.c.value == value
             )
         )
+    sorted_by = _sort_metric(query.sort)
+    walked = ({sorted_by: SORT_METRIC.c.value} if sorted_by is not None
+              and any(b.key == sorted_by for b in metric_bounds(query.q)) else None)
     with store.read() as conn:
-        expression = parse_filter(query.q, dialect=store.dialect, count=capped_counter(conn))
+        # a bound on the sorted metric makes the page one walk of its index (_segments),
+        # whose joined row then answers every comparison on that metric
+        expression = parse_filter(query.q, dialect=store.dialect, count=capped_counter(conn),
+                                  joined=walked)
     if expression is not None:
         conditions.append(expression)
     return conditions
@@ -179,33 +189,40 @@ def _segments(sort: str, descending: bool, dialect: str,
               bounds: Sequence[MetricBound] = ()) -> list[sa.Select]:
     """The page's order as consecutive queries, each one an index walk.
 
-    A metric sort is three segments: runs with a value, in value order (the
-    ``(key, value)`` index of ``latest_metrics``, walked either way); then runs whose
-    last value is NaN; then runs without the metric, both newest first. One query with
+    A metric sort is three segments: runs with a value, by (value, run id) (the
+    ``(key, value, run_id)`` index of ``latest_metrics``, walked either way, ties too);
+    then runs whose last value is NaN, by run id the same way; then runs without the
+    metric, newest first. One query with
     an outer join and ``NULLS LAST`` would have to sort every run instead. When the
     filter bounds the sorted metric (``metrics.auc >= 0.9``), the bound is put on the
     walked index too, and the NaN and missing segments, which cannot match, are dropped.
     """
     base = run_select().where(*conditions)
     newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
-    if sort.startswith("metrics.") and len(sort) > len("metrics."):
-        key = sort[len("metrics."):]
-        last = t.latest_metrics.alias("sort_metric")
+    key = _sort_metric(sort)
+    if key is not None:
+        last = SORT_METRIC
         keyed = base.join(last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == key))
         value = last.c.value
         has_key = sa.exists().where(t.latest_metrics.c.run_id == t.runs.c.id,
                                     t.latest_metrics.c.key == key)
         implied = [bound.on(value) for bound in bounds if bound.key == key]
+        order = metric_order(value, last.c.run_id, ascending=not descending)
         if implied:
-            return [keyed.where(*implied)
-                    .order_by(value.desc() if descending else value.asc(), *newest)]
+            return [keyed.where(*implied).order_by(*order)]
         return [
-            keyed.where(value.is_not(None))
-            .order_by(value.desc() if descending else value.asc(), *newest),
-            keyed.where(value.is_(None)).order_by(*newest),
+            keyed.where(value.is_not(None)).order_by(*order),
+            keyed.where(value.is_(None)).order_by(order[1]),
             base.where(~has_key).order_by(*newest),
         ]
     return [_sorted(base, sort, descending, dialect)]
+
+
+def _sort_metric(sort: str) -> str | None:
+    """The metric key a sort names (``metrics.<key>``), else None."""
+    if sort.startswith("metrics.") and len(sort) > len("metrics."):
+        return sort[len("metrics."):]
+    return None
 
 
 def _sorted(select: sa.Select, sort: str, descending: bool, dialect: str) -> sa.Select:

@@ -42,7 +42,7 @@ def render(store: Store, query: RunQuery, error: str | None = None,
         form += f"<p class='flash' id='view-message'>{esc(message)}</p>"
     if error:
         return page("Runs", form + banner(error), active="/")
-    if (store.count_runs() if query.within is None else len(query.within)) == 0:
+    if (not store.has_runs()) if query.within is None else not query.within:
         return page("Runs", empty(
             "No runs recorded yet.",
             "Record one with <code>lockgate quickstart</code> or in Python: "
