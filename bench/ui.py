@@ -36,7 +36,7 @@ import harness  # bench/ is on sys.path when this file runs as a script
 from lockgate.config import Settings
 from lockgate.store import Store
 from lockgate.store import schema as t
-from lockgate.ui import AccessPolicy, create_app
+from lockgate.ui import AccessPolicy, create_dashboard_app
 
 GOAL_S = 0.200
 FILTER = "params.lr > 0.01 and metrics.auc >= 0.9"
@@ -89,7 +89,7 @@ def measure(report: harness.Report, runs: int, points: int, repeats: int) -> Non
         logging = populate(store, runs, points)
         report.add(f"{runs:,} runs x {points} points: metric logging",
                    f"{runs * points / logging:,.0f} points/s", wall=f"{logging:.1f} s")
-        client = TestClient(create_app(settings, AccessPolicy()),
+        client = TestClient(create_dashboard_app(settings, AccessPolicy()),
                             base_url="http://127.0.0.1:5000")
 
         def get(params: dict[str, str]):  # type: ignore[no-untyped-def]

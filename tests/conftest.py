@@ -102,6 +102,16 @@ class S3Server:
 
 
 @pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A local Ray cluster for the whole session (pipelines on the Ray executor, profiles
+    of partitions on Ray workers), shut down afterwards."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One moto S3 server for the session, on a free port of 127.0.0.1."""
     exe = Path(sys.executable).with_name("moto_server")

@@ -100,7 +100,7 @@ PUBLIC = {
         "RetrainingData", "retraining_data", "shadow_evidence",
     ],
     "lockgate.ui": [
-        "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_app",
+        "AccessError", "AccessPolicy", "FilterError", "RunPage", "RunQuery", "create_dashboard_app",
         "parse_filter", "query_runs", "serve_dashboard",
     ],
     "lockgate.retention": [
@@ -170,3 +170,14 @@ def test_internals_are_not_exported() -> None:
     assert "STAGES" not in lockgate.__all__
     with pytest.raises(AttributeError):
         _ = lockgate.STAGES
+
+
+def test_app_factories_are_named_for_their_app() -> None:
+    """The dashboard, the prediction API and the team server each build their app with a
+    factory named for it, so an import says which app it is."""
+    factories = {"lockgate.ui": "create_dashboard_app", "lockgate.serving":
+                 "create_serving_app", "lockgate.server": "create_server_app"}
+    for package, name in factories.items():
+        module = importlib.import_module(package)
+        assert name in module.__all__ and callable(getattr(module, name))
+        assert "create_app" not in module.__all__ and not hasattr(module, "create_app")

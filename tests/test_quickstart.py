@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from lockgate.config import Settings
+from lockgate.data import read
 from lockgate.demo.monitoring import SHIFTED_FEATURES
 from lockgate.demo.quickstart import SECTIONS, run_quickstart
 from lockgate.registry import Registry
@@ -58,6 +59,10 @@ def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untype
     assert sum(v.rows_quarantined for v in versions) > 0
     assert all(v.rows_ingested == v.rows_accepted + v.rows_quarantined for v in versions)
     assert Path(results["quality_report_html"]).is_file()
+    latest = [v for v in versions if v.rows_accepted][-1]
+    merged = results["quality_partition_profile"]  # per-file profiles, merged
+    assert results["quality_partition_files"] >= 1 and "per-file profiles" in text
+    assert merged.rows == read(results["data_table"], latest.version, settings=settings).height
     assert "Training gate refused" in text
     assert "blocking target_proxy" in text
     honest = results["train_result"].evaluation

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from lockgate.config import Settings
-from lockgate.data import ColumnSpec, Contract, ingest, ingestion, label_conflicts, read
+from lockgate.data import ColumnSpec, Contract, ingest, ingestion, landed_index, read
 from lockgate.lru import LruCache
 
 
@@ -23,7 +23,7 @@ def test_lru_keeps_the_newest_entries() -> None:
 
 
 def test_every_table_cache_has_a_bound() -> None:
-    for cache in (ingestion._KEYS, ingestion._STATS, label_conflicts._GROUPS):
+    for cache in (landed_index._INDEXES, ingestion._STATS):
         assert isinstance(cache, LruCache) and cache.maxsize == 32
 
 
@@ -31,21 +31,20 @@ def test_ingesting_more_tables_than_the_bound(settings: Settings,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Three keyed, labelled tables through caches of two: two stay cached, and the one
     that fell out is re-read, so its duplicates and label conflicts are still found."""
-    for module, name in ((ingestion, "_KEYS"), (ingestion, "_STATS"),
-                         (label_conflicts, "_GROUPS")):
+    for module, name in ((landed_index, "_INDEXES"), (ingestion, "_STATS")):
         monkeypatch.setattr(module, name, LruCache(2))
     tables = ["t0", "t1", "t2"]
     for table in tables:
         ingest(_frame((1, 1.0, 0), (2, 2.0, 1)), table, _contract(table), settings=settings)
         ingest(_frame((3, 3.0, 0)), table, settings=settings)
-    for cache in (ingestion._KEYS, ingestion._STATS, label_conflicts._GROUPS):
+    for cache in (landed_index._INDEXES, ingestion._STATS):
         assert len(cache) == 2
-    assert not any("t0" in key for key in ingestion._KEYS.ordered_keys())
+    assert not any("t0" in key for key in landed_index._INDEXES.ordered_keys())
     # id 1 again with other values; id 4 has landed row 1's features with another label
     again = ingest(_frame((1, 9.0, 0), (4, 1.0, 1)), "t0", settings=settings)
     assert again.reasons == {"duplicate:id": 1, "conflict:label": 1}
     assert sorted(read("t0", settings=settings)["id"]) == [1, 2, 3]
-    assert any("t0" in key for key in ingestion._KEYS.ordered_keys())
+    assert any("t0" in key for key in landed_index._INDEXES.ordered_keys())
 
 
 def _contract(table: str) -> Contract:

@@ -13,7 +13,7 @@ from lockgate.cli.main import main
 from lockgate.config import Settings
 from lockgate.data.tables import rows_at
 from lockgate.store import Store
-from lockgate.ui import create_app
+from lockgate.ui import create_dashboard_app
 
 
 def _versions(store: Store) -> list[int]:
@@ -51,7 +51,7 @@ def test_models_page_shows_the_rows_trained_on(settings: Settings, tmp_path: Pat
     with lg.start_run("train", experiment="loans", settings=settings,
                       sample_hardware=False) as run:
         run.consumed(store.dataset_version_by_id(ids[1]), role="training data")
-    app = create_app(settings)
+    app = create_dashboard_app(settings)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:
         page = client.get(f"/models/run/{run.id}").text
     cells = page[page.index('id="training-data"'):]

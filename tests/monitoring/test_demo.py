@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from lockgate.config import Settings
@@ -52,6 +53,33 @@ def test_monitoring_section(settings: Settings) -> None:
     # nothing was ingested since training: retraining would reproduce the champion
     assert "no new data since" in text and "retraining would reproduce the champion" in text
     assert "Labels became data: _labeled_churn@v0" in text
+    assert "labeled rows of _labeled_churn@v0" in text and "held back for the replay" in text
     assert ("input-drift", "alert") in ctx.results["monitoring_alerts"]
     assert ("live-performance", "alert") in ctx.results["monitoring_alerts"]
     assert (ctx.workdir / "monitoring-churn.html").is_file()
+
+
+def test_the_section_fails_naming_the_drift_alert_that_did_not_fire(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The section checks its own story: with the drift rule's threshold out of reach
+    the drifted traffic raises no alert, and the section stops with a QuickstartError
+    naming the missing alert instead of carrying on."""
+    from lockgate.demo.context import QuickstartError
+
+    def unreachable(raw):  # type: ignore[no-untyped-def]
+        for rule in raw["rules"]:
+            if rule["name"] == "input-drift":
+                rule["threshold"] = 2.0  # a share of drifted features never exceeds 1
+        return parse(raw)
+
+    parse = monitoring_section.parse_config
+    monkeypatch.setattr(monitoring_section, "parse_config", unreachable)
+    ctx = DemoContext(settings=settings, store=Store.open(settings),
+                      console=Console(file=io.StringIO(), width=160),
+                      workdir=settings.home / "qs")
+    ctx.workdir.mkdir(parents=True)
+    data_section.run(ctx)
+    _production_model(ctx)
+    with pytest.raises(QuickstartError, match="expected the input-drift alert on the "
+                                              r"drifted traffic, but alerts fired: \[\]"):
+        monitoring_section.run(ctx)

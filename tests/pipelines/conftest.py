@@ -1,25 +1,17 @@
 """Fixtures of the pipelines tests: step modules written to files, and the executors
-(the same suite runs on the local executor and on a local Ray cluster)."""
+(the same suite runs on the local executor and on the session's local Ray cluster,
+``ray_cluster`` in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lockgate.pipelines import Pipeline, load_pipeline
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """A local Ray cluster for the whole session, shut down afterwards."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])

@@ -29,7 +29,8 @@ def test_profile_is_computed_once_and_linked_to_the_version(orders: Settings) ->
     expected = profile(read("orders", 1, settings=orders))
     v0 = Store.open(orders).dataset_version("orders", 0)
     assert first.rows == expected.rows == version.rows_accepted + v0.rows_accepted
-    assert first["amount"].mean == expected["amount"].mean
+    # merged from the version's files: the same mean to rounding
+    assert first["amount"].mean == pytest.approx(expected["amount"].mean, rel=1e-12)
     assert first.roles["label"] == "target" and first.roles["id"] == "primary_key"
 
 

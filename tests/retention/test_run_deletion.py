@@ -10,8 +10,8 @@ from lockgate.config import Settings
 from lockgate.errors import NotFoundError
 from lockgate.retention import RunDeletionError, delete_runs, deleted_runs, restore_runs
 from lockgate.store import Store
+from lockgate.store.run_query import RunQuery, query_runs
 from lockgate.tracking import search_runs, start_run
-from lockgate.ui.run_query import RunQuery, query_runs
 
 
 def _run(settings: Settings, name: str, *, parent: str | None = None,

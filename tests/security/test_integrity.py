@@ -143,10 +143,10 @@ def test_path_traversal_encodings_never_leave_the_store(settings: Settings, cana
                                                         path: str) -> None:
     from starlette.testclient import TestClient
 
-    from lockgate.ui import create_app
+    from lockgate.ui import create_dashboard_app
 
     canary.path.with_name("artifacts").mkdir(exist_ok=True)
-    client = TestClient(create_app(settings), base_url="http://127.0.0.1")
+    client = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1")
     for url in (f"/blobs/{path}", f"/data/{path}", f"/models/{path}/1"):
         response = client.get(url)
         assert response.status_code in (400, 404), (url, response.status_code)

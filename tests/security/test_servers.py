@@ -28,7 +28,7 @@ from lockgate.errors import ConfigError
 from lockgate.security import HttpGuard, ServerThread, server_config
 from lockgate.server import TeamServer
 from lockgate.serving import BackgroundServer, ServeConfig
-from lockgate.ui import AccessPolicy, create_app
+from lockgate.ui import AccessPolicy, create_dashboard_app
 
 TOKEN = "correct-horse-battery-staple-42"
 EVENTS = Contract.from_dict({"table": "events", "version": "1", "columns": [
@@ -57,7 +57,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ingest = IngestServer(settings, {"events": EVENTS}, policy=dataclasses.replace(
         ingest_policy(settings), **FAST))
     ui_policy = AccessPolicy()
-    ui_app = create_app(settings, ui_policy)
+    ui_app = create_dashboard_app(settings, ui_policy)
     ui = ServerThread(server_config(ui_app, dataclasses.replace(ui_policy.guard(), **FAST),
                                     port=_free_port()))
     team = TeamServer(settings, **FAST)
@@ -282,7 +282,7 @@ def test_short_tokens_are_refused_by_every_server(settings: Settings, token: str
     with pytest.raises(ConfigError, match="at least 16 random characters"):
         IngestServer(settings, policy=ingest_policy(settings, token=token))
     with pytest.raises(ConfigError, match="at least 16 random characters"):
-        create_app(settings, AccessPolicy(token=token))
+        create_dashboard_app(settings, AccessPolicy(token=token))
 
 
 def test_ingest_with_a_token_guards_every_route_but_health(settings: Settings,

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 
 from lockgate.store import Store
@@ -130,8 +130,8 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 def app_routes(app: Any) -> list[tuple[str, str]]:
     """(method, path template) of every route of the app, mounts included."""
     found = []
-    for route in app.routes:
-        assert isinstance(route, Route | Mount), f"unexpected route type {route!r}"
+    for route in iter_route_contexts(app.routes):  # included routers expanded
+        assert isinstance(route.original_route, Route | Mount), f"unexpected route {route!r}"
         methods = set(getattr(route, "methods", None) or {"GET"})
         if "GET" in methods:
             methods.discard("HEAD")  # Starlette's automatic HEAD of a GET route
@@ -159,8 +159,8 @@ def test_every_route_is_in_the_matrix(matrix_team: Team) -> None:
 
 
 def test_every_api_route_declares_an_access_rule(matrix_team: Team) -> None:
-    for route in matrix_team.server.app.routes:
-        if isinstance(route, APIRoute):
+    for route in iter_route_contexts(matrix_team.server.app.routes):
+        if isinstance(route.original_route, APIRoute):
             assert "x-lockgate-access" in (route.openapi_extra or {}), route.path
 
 

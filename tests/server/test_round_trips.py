@@ -51,7 +51,7 @@ def _post_batch(team: Team, run_id: str, key: str, step: int) -> Any:
 
 
 def test_a_metric_batch_uses_two_connections(team: Team) -> None:
-    store: Store = team.server.app.state.store
+    store: Store = team.server.app.state.team.store
     run_id = store.create_run("r", experiment="alpha")
     assert _post_batch(team, run_id, "warm", 0).status_code == 200  # run -> experiment known
     with counted(store) as seen:
@@ -65,7 +65,7 @@ def test_a_metric_batch_uses_two_connections(team: Team) -> None:
 
 
 def test_a_repeated_key_is_answered_once_and_stores_nothing_twice(team: Team) -> None:
-    store: Store = team.server.app.state.store
+    store: Store = team.server.app.state.team.store
     run_id = store.create_run("r", experiment="alpha")
     first = _post_batch(team, run_id, "same", 0)
     again = _post_batch(team, run_id, "same", 0)
@@ -79,7 +79,7 @@ def test_a_repeated_key_is_answered_once_and_stores_nothing_twice(team: Team) ->
 def test_a_failed_request_leaves_neither_its_key_nor_part_of_its_work(team: Team) -> None:
     """One transaction: points that cannot be stored leave no claim behind, so the
     corrected retry under the same key is applied."""
-    store: Store = team.server.app.state.store
+    store: Store = team.server.app.state.team.store
     run_id = store.create_run("r", experiment="alpha")
     with team.client("writer") as client:
         bad = client.post(f"/api/v1/runs/{run_id}/metrics", headers={"idempotency-key": "k"},
@@ -100,5 +100,5 @@ def test_creating_a_run_in_a_new_experiment_inside_one_transaction(team: Team) -
                             json={"name": "r", "experiment": "fresh"})
     assert made.status_code == 200, made.text
     assert again.json() == made.json()
-    store: Store = team.server.app.state.store
+    store: Store = team.server.app.state.team.store
     assert [r.id for r in store.list_runs(experiment="fresh")] == [made.json()["id"]]

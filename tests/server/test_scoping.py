@@ -112,7 +112,7 @@ def test_the_python_client_of_a_scoped_user_sees_its_experiments_only(
         assert remote.experiments() == ["other"]
         with pytest.raises(NotFoundError):
             remote.get_run(two_teams["alpha"])
-        from lockgate.tracking.search import find_runs
+        from lockgate.store.run_search import find_runs
 
         assert [r.id for r in find_runs(remote)] == [two_teams["other"]]
     finally:

@@ -4,6 +4,8 @@ prediction log as the server's with a batch id."""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,10 @@ from lockgate_model_cases import CONTRACT, make_frame
 from lockgate.config import Settings
 from lockgate.data import FrameSource, ingest
 from lockgate.data.contract import Contract
+from lockgate.data.errors import SourceError
 from lockgate.registry import Registry
 from lockgate.serving import read_predictions
+from lockgate.serving.batch_input import BatchInputError
 from lockgate.serving.batch_scoring import BatchScoringError, predict_batch
 
 FEATURES = ["age", "income", "tenure"]
@@ -24,6 +28,17 @@ FEATURES = ["age", "income", "tenure"]
 def _csv(path: Path, frame: pl.DataFrame) -> Path:
     frame.write_csv(path)
     return path
+
+
+def _log(settings: Settings) -> pl.DataFrame:
+    """The prediction log of `churn` (empty before anything was logged)."""
+    from lockgate.errors import NotFoundError
+
+    try:
+        return read_predictions(settings, "churn")
+    except NotFoundError:
+        return pl.DataFrame(schema={"batch_id": pl.String, "logged_at": pl.Datetime(
+            "us", "UTC"), "timestamp": pl.Datetime("us", "UTC")})
 
 
 def _expected(registry: Registry, frame: pl.DataFrame) -> np.ndarray:
@@ -60,6 +75,27 @@ def test_a_file_is_scored_with_bad_rows_quarantined_and_logged(
     assert logged["logged_at"].null_count() == 0
 
 
+def test_a_csv_is_read_as_ingestion_reads_it(world: tuple[Settings, Registry],
+                                             tmp_path: Path) -> None:
+    """The same reader as ingestion: the separator is sniffed (a `;` file scores like a
+    `,` one) and a short row is refused with its line, before anything is scored."""
+    settings, registry = world
+    good = make_frame(12, seed=14).select("customer_id", *FEATURES)
+    source = tmp_path / "semi.csv"
+    good.write_csv(source, separator=";")
+    result = predict_batch("churn@production", source, out=tmp_path / "semi.parquet",
+                           settings=settings, chunk_rows=5, log_predictions=False)
+    assert (result.rows_scored, result.rows_quarantined) == (12, 0)
+    scores = pl.read_parquet(tmp_path / "semi.parquet")
+    assert np.allclose(scores["probability"].to_numpy(), _expected(registry, good))
+    short = tmp_path / "short.csv"
+    short.write_text("customer_id,age,income,tenure\n1,40,1000.0,3.0\n2,41\n")
+    with pytest.raises(SourceError, match="line 3"):
+        predict_batch("churn@production", short, out=tmp_path / "short.parquet",
+                      settings=settings, log_predictions=False)
+    assert not (tmp_path / "short.parquet").exists()
+
+
 def test_chunk_size_does_not_change_the_scores(world: tuple[Settings, Registry],
                                                tmp_path: Path) -> None:
     settings, _ = world
@@ -92,25 +128,127 @@ def test_a_missing_required_column_fails_before_anything_is_written(
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
-def test_a_failure_after_chunks_were_written_leaves_no_output_and_no_log(
+def test_a_failure_after_chunks_were_written_leaves_no_output_and_says_what_was_logged(
         world: tuple[Settings, Registry], tmp_path: Path, suffix: str) -> None:
     """The output is streamed chunk by chunk: a chunk that fails after others were
-    written still leaves no output file, no partial file and no logged prediction."""
+    written still leaves no output file and no partial file. The predictions already
+    made are in the log (committed per chunk), and the error says how many, under which
+    batch id, so a rerun (a new batch id) is never mistaken for the same job."""
+    settings, _ = world
+    source = tmp_path / "in.jsonl"
+    pl.DataFrame(make_frame(20, seed=7).select("customer_id", *FEATURES)).write_ndjson(source)
+    with source.open("a") as handle:
+        handle.write("{not json\n")  # the third chunk cannot be read
+    before = _log(settings).height
+    out = tmp_path / f"s.{suffix}"
+    with pytest.raises(BatchInputError, match="line 21 is not JSON") as raised:
+        predict_batch("churn@production", source, out=out, settings=settings,
+                      chunk_rows=10)
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    note = "\n".join(raised.value.__notes__)
+    batch = re.search(r"batch (b[0-9a-f]{12})", note)
+    assert batch and "20 predictions of 2 chunks" in note and "no output" in note, note
+    logged = _log(settings)
+    assert logged.height == before + 20
+    assert logged.filter(pl.col("batch_id") == batch.group(1)).height == 20
+
+
+def test_records_lacking_a_field_after_the_first_chunk_are_quarantined(
+        world: tuple[Settings, Registry], tmp_path: Path) -> None:
+    """JSON Lines records are shaped one by one: a later record without a field the model
+    needs is a bad row (quarantined with its reason), not a failed job."""
     settings, _ = world
     rows = make_frame(30, seed=7).select("customer_id", *FEATURES).to_dicts()
     for row in rows[20:]:
-        del row["tenure"]  # the third chunk lacks a column the model needs
+        del row["tenure"]
     source = tmp_path / "in.jsonl"
     pl.DataFrame(rows[:20]).write_ndjson(source)
     with source.open("a") as handle:
         handle.write(pl.DataFrame(rows[20:]).write_ndjson())
-    before = read_predictions(settings, "churn").height
-    out = tmp_path / f"s.{suffix}"
-    with pytest.raises(BatchScoringError, match="no column"):
-        predict_batch("churn@production", source, out=out, settings=settings,
-                      chunk_rows=10)
-    assert not out.exists() and not list(tmp_path.glob("*.partial"))
-    assert read_predictions(settings, "churn").height == before
+    result = predict_batch("churn@production", source, out=tmp_path / "s.parquet",
+                           settings=settings, chunk_rows=10)
+    assert (result.rows_scored, result.rows_quarantined) == (20, 10)
+    assert result.reasons == {"null:tenure": 10}
+    assert pl.read_parquet(result.quarantine)["row"].to_list() == list(range(20, 30))
+
+
+def test_the_log_is_committed_chunk_by_chunk(world: tuple[Settings, Registry],
+                                            tmp_path: Path) -> None:
+    """Memory stays bounded by the chunk: each chunk's predictions are in the prediction
+    log when the next chunk is read (nothing is staged for one commit at the end), each
+    stamped ``logged_at`` at its own commit; the output file appears only at the end."""
+    settings, _ = world
+    source = tmp_path / "in.parquet"
+    make_frame(25, seed=11).select("customer_id", *FEATURES).write_parquet(source)
+    out = tmp_path / "p.parquet"
+    seen: list[tuple[int, int, bool]] = []
+
+    def visible(done: int, total: int | None) -> None:
+        batch = _log(settings).filter(
+            pl.col("batch_id").is_not_null()
+            & (pl.col("logged_at") >= started)).height
+        seen.append((done, batch, out.exists()))
+
+    import datetime as dt
+    started = dt.datetime.now(dt.UTC)
+    result = predict_batch("churn@production", source, out=out, settings=settings,
+                           chunk_rows=10, progress=visible)
+    assert seen == [(10, 10, False), (20, 20, False), (25, 25, False)]
+    logged = _log(settings).filter(
+        pl.col("batch_id") == result.batch_id)
+    assert logged["logged_at"].n_unique() == 3  # one stamp per chunk's commit
+    assert (logged["logged_at"] >= logged["timestamp"]).all()
+
+
+def test_every_row_of_a_long_batch_lands_in_a_bucket_the_monitor_reads(
+        world: tuple[Settings, Registry], tmp_path: Path) -> None:
+    """A monitor closing (and storing) 1 s buckets while a multi-chunk job runs still
+    counts every row of the job exactly once: each chunk is visible by the time its
+    ``logged_at`` bucket can close. Stamping rows as they are scored but committing them
+    at the end would leave the early chunks in buckets already stored without them."""
+    import time
+
+    from lockgate.monitoring import watch
+    from lockgate.monitoring.window import (
+        read_span,
+        stored_bucket_count,
+        window_profile,
+        window_span,
+    )
+    from lockgate.serving import predictions_path
+    from lockgate.store import Store
+
+    settings, _ = world
+    store = Store.open(settings)
+    model = watch("churn@production", settings)
+    source = tmp_path / "in.parquet"
+    make_frame(30, seed=12).select("customer_id", *FEATURES).write_parquet(source)
+    predict_batch("churn@production", source, out=tmp_path / "first.parquet",
+                  settings=settings)  # the log exists before the monitor reads it
+    start = float(int(time.time()))
+    stored_before = stored_bucket_count(store, "churn")
+
+    def monitor(end: float) -> int:
+        span = window_span(end, end - start, 1.0)
+        merged, _ = window_profile(store, settings, "churn", span, features=model.features,
+                                   contract=model.contract, now=time.time(),
+                                   settle_seconds=0.0)
+        return merged.n
+
+    def slow_progress(done: int, total: int | None) -> None:
+        time.sleep(0.45)  # the job spans several buckets; the monitor closes them
+        monitor(time.time())
+
+    result = predict_batch("churn@production", source, out=tmp_path / "p.parquet",
+                           settings=settings, chunk_rows=5, progress=slow_progress)
+    time.sleep(max(0.0, math.ceil(time.time()) - time.time()) + 0.05)
+    end = time.time()
+    assert stored_bucket_count(store, "churn") > stored_before + 2  # closed during the job
+    path = predictions_path(settings, "churn")
+    truth = read_span(path, start, math.ceil(end))
+    ours = truth.filter(pl.col("batch_id") == result.batch_id)
+    assert ours.height == result.logged == 30  # every row of the job is in the span
+    assert monitor(end) == truth.height  # ... and counted by the buckets, exactly once
 
 
 def test_a_table_version_is_scored_into_a_table(world: tuple[Settings, Registry]) -> None:
@@ -122,6 +260,32 @@ def test_a_table_version_is_scored_into_a_table(world: tuple[Settings, Registry]
     assert result.source == "customers@v0" and result.rows_scored == 40
     scores = pl.read_delta(str(settings.resolved_data_root / "_scores" / "churn_scores"))
     assert sorted(scores["customer_id"].to_list()) == list(range(40))
+
+
+def test_a_table_output_is_one_version_or_nothing(world: tuple[Settings, Registry],
+                                                  tmp_path: Path) -> None:
+    """Scored into a Delta table, each chunk is staged as a file inside it (memory stays
+    bounded by the chunk) and the job lands as one version; a job that fails halfway
+    adds no version and leaves no staged file behind."""
+    from deltalake import DeltaTable
+
+    settings, _ = world
+    source = tmp_path / "in.jsonl"
+    make_frame(25, seed=13).select("customer_id", *FEATURES).write_ndjson(source)
+    table = settings.resolved_data_root / "_scores" / "chunked_scores"
+    result = predict_batch("churn@production", source, out="table:chunked_scores",
+                           settings=settings, chunk_rows=10, log_predictions=False)
+    landed = DeltaTable(str(table))
+    assert (result.chunks, landed.version(), len(landed.file_uris())) == (3, 0, 3)
+    files = set(table.glob("*.parquet"))
+    with source.open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(BatchInputError, match="not JSON"):
+        predict_batch("churn@production", source, out="table:chunked_scores",
+                      settings=settings, chunk_rows=10, log_predictions=False)
+    assert DeltaTable(str(table)).version() == 0
+    assert set(table.glob("*.parquet")) == files
+    assert pl.read_delta(str(table)).height == 25
 
 
 def test_an_output_without_a_known_format_is_refused(world: tuple[Settings, Registry],

@@ -11,7 +11,7 @@ from lockgate.cli.main import main
 from lockgate.config import Settings
 from lockgate.tracking import start_run
 from lockgate.tracking.tag import TagError, parse_tag
-from lockgate.ui import create_app
+from lockgate.ui import create_dashboard_app
 
 REFUSED = ["=ml", "nokey", " =ml", ""]
 
@@ -51,7 +51,7 @@ def test_runs_list_and_the_dashboard_filter_by_the_same_tag(
     assert main(["runs", "list", "--tag", "expr=a=b", "-c", "name"]) == 0
     listed = capsys.readouterr().out
     assert "tagged" in listed and "other" not in listed
-    client = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    client = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1:5000")
     page = client.get("/", params={"tag": "expr=a=b"})
     assert page.status_code == 200 and "tagged" in page.text and ">other<" not in page.text
     refused = client.get("/", params={"tag": "=ml"})

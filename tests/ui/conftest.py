@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from lockgate.ui import AccessPolicy, create_app
+from lockgate.ui import AccessPolicy, create_dashboard_app
 from tests.ui.ui_populate import Populated, populate
 
 TOKEN = "test-token-0123456789abcdef"
@@ -28,7 +28,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
 @pytest.fixture(scope="module")
 def client(populated: Populated) -> Iterator[TestClient]:
     """A read-only loopback dashboard (Host 127.0.0.1), with an edit token."""
-    app = create_app(populated.settings, AccessPolicy(token=TOKEN))
+    app = create_dashboard_app(populated.settings, AccessPolicy(token=TOKEN))
     with TestClient(app, base_url="http://127.0.0.1:5000") as test_client:
         yield test_client
 
@@ -64,7 +64,7 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def live(populated: Populated) -> Iterator[LiveServer]:
     """The populated dashboard served on a free loopback port."""
-    app = create_app(populated.settings, AccessPolicy(token=TOKEN))
+    app = create_dashboard_app(populated.settings, AccessPolicy(token=TOKEN))
     with LiveServer(app) as server:
         yield server
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from lockgate.config import Settings
 from lockgate.errors import ConfigError
 from lockgate.store import Store
-from lockgate.ui import AccessError, AccessPolicy, create_app
+from lockgate.ui import AccessError, AccessPolicy, create_dashboard_app
 from lockgate.ui.access import is_loopback
 
 TOKEN = "a-long-enough-test-token-42"
@@ -64,7 +64,7 @@ def _run(settings: Settings) -> str:
 
 def test_notes_need_the_token(settings: Settings) -> None:
     run_id = _run(settings)
-    client = TestClient(create_app(settings, AccessPolicy(token=TOKEN)),
+    client = TestClient(create_dashboard_app(settings, AccessPolicy(token=TOKEN)),
                         base_url="http://127.0.0.1:5000")
     origin = {"Origin": "http://127.0.0.1:5000"}
     denied = client.post(f"/runs/{run_id}/notes", data={"text": "hi", "token": "wrong"},
@@ -94,7 +94,7 @@ def test_notes_need_the_token(settings: Settings) -> None:
 
 def test_read_only_without_token_says_how(settings: Settings) -> None:
     run_id = _run(settings)
-    client = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    client = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1:5000")
     page = client.get(f"/runs/{run_id}")
     assert "note-form" not in page.text
     assert "export LOCKGATE_UI_TOKEN=" in page.text
@@ -105,7 +105,7 @@ def test_read_only_without_token_says_how(settings: Settings) -> None:
 
 def test_exposed_server_requires_login(settings: Settings) -> None:
     run_id = _run(settings)
-    app = create_app(settings, AccessPolicy(host="10.1.2.3", token=TOKEN))
+    app = create_dashboard_app(settings, AccessPolicy(host="10.1.2.3", token=TOKEN))
     client = TestClient(app, base_url="http://10.1.2.3:5000")
     first = client.get("/", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"].startswith("/login")
@@ -122,7 +122,7 @@ def test_exposed_server_requires_login(settings: Settings) -> None:
 
 
 def test_security_headers(settings: Settings) -> None:
-    client = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    client = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1:5000")
     response = client.get("/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
@@ -137,12 +137,12 @@ def test_saving_a_view_needs_the_token_and_is_shared(settings: Settings) -> None
     _run(settings)
     form = {"name": "mine", "columns": "status,metrics.auc", "sort": "metrics.auc",
             "order": "asc", "q": "status = FINISHED", "experiment": ""}
-    read_only = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    read_only = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1:5000")
     page = read_only.get("/")
     assert "save-view" not in page.text and "lockgate runs view save NAME" in page.text
     refused = read_only.post("/views", data=form | {"token": "y" * 20})
     assert refused.status_code == 403 and "read-only" in refused.text
-    client = TestClient(create_app(settings, AccessPolicy(token=TOKEN)),
+    client = TestClient(create_dashboard_app(settings, AccessPolicy(token=TOKEN)),
                         base_url="http://127.0.0.1:5000")
     origin = {"Origin": "http://127.0.0.1:5000"}
     denied = client.post("/views", data=form | {"token": "wrong"}, headers=origin)

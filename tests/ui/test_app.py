@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from lockgate.config import Settings
 from lockgate.store import Store
-from lockgate.ui import create_app
+from lockgate.ui import create_dashboard_app
 from lockgate.ui.routes.files import PLOTLY_JS
 from tests.ui.conftest import LiveServer
 from tests.ui.ui_populate import Populated, populate
@@ -179,7 +179,7 @@ def test_downloads_never_leave_the_artifact_root(live: LiveServer, path: str) ->
 
 def test_every_page_has_an_empty_state(settings: Settings) -> None:
     Store.open(settings)
-    client = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    client = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1:5000")
     expected = {
         "/": "No runs recorded yet", "/compare": "Pick 2 to 10 runs",
         "/pipelines": "No pipeline runs yet", "/lineage": "No lineage recorded yet",
@@ -212,7 +212,7 @@ def test_data_pages_over_real_ingestion(settings: Settings) -> None:
                            "region": ["n"] * 150 + ["s"] * 50})
     data.ingest(data.FrameSource(first), "orders", contract, settings=settings)
     result = data.ingest(data.FrameSource(second), "orders", contract, settings=settings)
-    client = TestClient(create_app(settings), base_url="http://127.0.0.1:5000")
+    client = TestClient(create_dashboard_app(settings), base_url="http://127.0.0.1:5000")
     version = client.get(f"/data/orders/v/{result.dataset_version.version}").text
     assert "range:amount" in version and "reasons-chart" in version
     drift = client.get("/data/orders/drift", params={"base": 0, "current": 1}).text
@@ -223,7 +223,7 @@ def test_data_pages_over_real_ingestion(settings: Settings) -> None:
 @pytest.mark.postgres
 def test_pages_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     populated = populate(tmp_path / ".lockgate", pg_url)
-    client = TestClient(create_app(populated.settings), base_url="http://127.0.0.1:5000")
+    client = TestClient(create_dashboard_app(populated.settings), base_url="http://127.0.0.1:5000")
     run_id = populated.runs["train-0"]
     for path in ("/", f"/runs/{run_id}", f"/lineage?run={run_id}", "/pipelines",
                  f"/pipelines/{populated.runs['pipeline']}", "/data", "/data/orders",

@@ -42,7 +42,7 @@ class ArtifactStore:
         return cls(store, blob_store_for(settings.resolved_artifact_root, store=store),
                    allowlist(settings))
 
-    def save(self, value: Any, name: str, *, run_id: str | None = None) -> ArtifactRecord:
+    def save(self, value: object, name: str, *, run_id: str | None = None) -> ArtifactRecord:
         """Materialise a value by its type, store the bytes and register the artifact."""
         data, materializer = dumps(value)
         sha = self.blobs.put(data)

@@ -46,7 +46,7 @@ def register_materializer(materializer: Materializer, *, first: bool = True) -> 
         _REGISTRY.append(materializer)
 
 
-def materializer_for(value: Any) -> Materializer:
+def materializer_for(value: object) -> Materializer:
     """The materializer for a value.
 
     Raises:
@@ -73,7 +73,7 @@ def materializer_named(name: str) -> Materializer:
     raise ArtifactError(f"No materializer named `{name}`; registered: {known}.")
 
 
-def dumps(value: Any) -> tuple[bytes, Materializer]:
+def dumps(value: object) -> tuple[bytes, Materializer]:
     """Serialise a value with the materializer its type selects."""
     materializer = materializer_for(value)
     return materializer.dump(value), materializer

@@ -15,15 +15,9 @@ from lockgate.cli.app import console, print_json, settings
 from lockgate.errors import LockgateError, close_matches
 from lockgate.store import RunRecord, Store
 from lockgate.store.run_filter import parse_filter
+from lockgate.store.run_search import RUN_COLUMNS, find_runs, primary_metric, run_params, run_tags
 from lockgate.tracking.saved_view import SORT_FIELDS
-from lockgate.tracking.search import (
-    RUN_COLUMNS,
-    find_runs,
-    params_that_differ,
-    primary_metric,
-    run_params,
-    run_tags,
-)
+from lockgate.tracking.search import params_that_differ
 from lockgate.tracking.tag import parse_tag
 
 app = typer.Typer(help="Tracked runs: list, show, compare, delete, restore.",

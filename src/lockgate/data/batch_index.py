@@ -64,6 +64,10 @@ class Spill:
     dtype: np.dtype
     buffer: list[np.ndarray] = field(default_factory=list)
     buffered: int = 0
+    #: log2 of the partitions (8: :data:`PARTITIONS`); fewer for a small index.
+    bits: int = 8
+    #: Records buffered before a flush (0: :data:`SPILL_RECORDS`).
+    limit: int = 0
     written: bool = False  # some records are in the partition files
 
     def append(self, records: np.ndarray) -> None:
@@ -71,27 +75,31 @@ class Spill:
         if len(records):
             self.buffer.append(records)
             self.buffered += len(records)
-        if self.buffered >= SPILL_RECORDS:
+        if self.buffered >= (self.limit or SPILL_RECORDS):
             self.flush()
 
     def flush(self) -> None:
         """Append the buffered records to their partition files."""
         if not self.buffer:
             return
-        records, bounds = _partitioned(np.concatenate(self.buffer))
+        records, bounds = _partitioned(np.concatenate(self.buffer), self.bits)
         self.buffer, self.buffered = [], 0
         self.written = True
         self.folder.mkdir(parents=True, exist_ok=True)
         for p in np.flatnonzero(np.diff(bounds)):
-            with (self.folder / f"{p:03d}").open("ab") as out:
+            with self.file(int(p)).open("ab") as out:
                 records[bounds[p]:bounds[p + 1]].tofile(out)
+
+    def file(self, partition: int) -> Path:
+        """The file of one partition."""
+        return self.folder / f"{partition:03d}"
 
     def partitions(self) -> Iterator[np.ndarray]:
         """Each non-empty partition's records, in the order they were added. A spill
         that never outgrew its buffer is partitioned in memory: it never touches disk."""
         if not self.written:
             if self.buffer:
-                records, bounds = _partitioned(np.concatenate(self.buffer))
+                records, bounds = _partitioned(np.concatenate(self.buffer), self.bits)
                 self.buffer = [records]  # partitioned already: a second pass is the same
                 for p in np.flatnonzero(np.diff(bounds)):
                     yield records[bounds[p]:bounds[p + 1]]
@@ -101,15 +109,23 @@ class Spill:
             yield np.fromfile(file, self.dtype)
 
 
-def _partitioned(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def partition_of(keys: np.ndarray, bits: int) -> np.ndarray:
+    """The partition (of ``2**bits``) of each int64 key: the top bits of its Fibonacci
+    hash, so neighbouring keys (monotonic ids) spread evenly."""
+    if bits == 0:
+        return np.zeros(len(keys), np.uint64)
+    return (keys.view(np.uint64) * _SPREAD) >> np.uint64(64 - bits)
+
+
+def _partitioned(records: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Records grouped by partition (stable: in the order added) and each partition's
-    bounds. The partition is one byte, so the stable sort is a radix sort, and the
+    bounds. A partition fits in one byte, so the stable sort is a radix sort, and the
     records move with ``np.take`` (fancy indexing copies a structured array field by
     field, several times slower)."""
-    part = ((records["key"].view(np.uint64) * _SPREAD) >> np.uint64(56)).astype(np.uint8)
+    part = partition_of(records["key"], bits).astype(np.uint8)
     records = np.take(records, np.argsort(part, kind="stable"))
-    bounds = np.zeros(PARTITIONS + 1, np.int64)
-    np.cumsum(np.bincount(part, minlength=PARTITIONS), out=bounds[1:])
+    bounds = np.zeros((1 << bits) + 1, np.int64)
+    np.cumsum(np.bincount(part, minlength=1 << bits), out=bounds[1:])
     return records, bounds
 
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -39,6 +39,7 @@ from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.chunk_reader import Chunk, ChunkedRead
 from lockgate.data.contract import Contract
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
+from lockgate.data.landed_index import forget
 from lockgate.data.statistics import BatchStats
 from lockgate.data.validation import (
     RAW_JSON,
@@ -50,6 +51,10 @@ from lockgate.data.validation import (
     group_label,
 )
 from lockgate.location import StoragePath
+
+if TYPE_CHECKING:
+    from lockgate.data.ingestion import IngestOptions, IngestResult
+    from lockgate.tracking import Run
 
 #: Called after each chunk with (rows read so far, bytes or rows of the source read).
 ChunkProgress = Callable[[int, int], None]
@@ -87,8 +92,9 @@ class _Totals:
 
 
 def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: Settings,
-                run: Any = None, options: Any = None, progress: ChunkProgress | None = None,
-                observe: ChunkObserver | None = None) -> Any:
+                run: Run | None = None, options: IngestOptions | None = None,
+                progress: ChunkProgress | None = None,
+                observe: ChunkObserver | None = None) -> IngestResult:
     """Validate and land a chunked batch as one version (see the module docstring).
 
     Returns:
@@ -140,7 +146,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
             outcome = screened.outcome
             if number == 0:
                 delta.check_compatible(landed, table, outcome.accepted)
-            stats.add(screened.normalized)
+            stats.add(screened.normalized, number, outcome.copy_rows)
             if cross is not None:
                 _remember_groups(cross, contract, screened.normalized, number)
             schema = schema or outcome.accepted.to_arrow().schema
@@ -150,6 +156,9 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
                 held.append(work / f"q{number}.parquet")
                 outcome.quarantined.with_columns(pl.col(ROW) + chunk.first_row).write_parquet(
                     held[-1])
+                if cross is not None and cross.tracks(contract):
+                    _keep_values(work, number, screened.normalized, contract,
+                                 outcome.quarantined[ROW])
             _count(totals, outcome, chunk.first_row)
             if observe is not None:
                 observe(number, outcome.accepted)
@@ -158,7 +167,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         if not staged:
             raise SourceError(f"{source_name or 'The source'} has no rows: nothing to ingest.")
         if cross is not None:
-            held += _retract(path, work, staged, cross, contract, totals, observe)
+            held += _retract(path, work, staged, cross, contract, totals, stats, observe)
         content_hash = read.content_hash
         done = ingestion._landed_before(store, table, content_hash, given)
         if done is not None:
@@ -192,7 +201,7 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
         raise
     finally:
         _remove_tree(work)
-    ingestion._KEYS.pop(str(path), None)
+    forget(path)
     dataset_version = ingestion._register(store, table, version, record, run)
     ingestion._remember_stats(store, dataset_version)
     return ingestion.IngestResult(
@@ -261,6 +270,15 @@ def _stage_chunk(path: StoragePath, work: Path, number: int, chunk: Chunk, outco
     return _Staged(chunk.first_row, chunk.frame.height, action, accepted.height, positions)
 
 
+def _keep_values(work: Path, number: int, normalized: pl.DataFrame, contract: Contract,
+                 rows: pl.Series) -> None:
+    """A chunk's quarantined rows' typed values (they live on as raw JSON only), so the
+    batch statistics can take out those found to be copies at the end of the batch."""
+    normalized.select(contract.column_names).with_row_index(ROW).with_columns(
+        pl.col(ROW).cast(pl.Int64)).filter(pl.col(ROW).is_in(rows.implode())).write_parquet(
+        work / f"n{number}.parquet")
+
+
 def _count(totals: _Totals, outcome: Any, first_row: int) -> None:
     totals.rows += outcome.rows
     totals.accepted += outcome.accepted.height
@@ -273,7 +291,7 @@ def _count(totals: _Totals, outcome: Any, first_row: int) -> None:
 
 
 def _retract(path: StoragePath, work: Path, staged: list[_Staged], cross: CrossChunk,
-             contract: Contract, totals: _Totals,
+             contract: Contract, totals: _Totals, stats: BatchStats,
              observe: ChunkObserver | None) -> list[Path]:
     """Apply what only the whole batch shows, chunk by chunk: rows of a later chunk whose
     key came earlier leave the accepted rows (an exact copy is skipped, another row is
@@ -287,11 +305,12 @@ def _retract(path: StoragePath, work: Path, staged: list[_Staged], cross: CrossC
         entry = staged[number]
         quarantined = work / f"q{number}.parquet"
         if quarantined.exists():
-            _amend_quarantined(quarantined, number, entry, repeats, cross, totals)
+            _amend_quarantined(quarantined, number, entry, repeats, cross, totals, stats,
+                               work)
         if entry.accepted is None or entry.positions is None:
             continue
         moved = _move_accepted(path, work, entry, number, repeats, conflicts.get(number),
-                               cross, contract, totals)
+                               cross, contract, totals, stats)
         if moved is not None:
             if moved[0] is not None:
                 held.append(moved[0])
@@ -308,7 +327,8 @@ def _codes(cross: CrossChunk) -> dict[str, str]:
 
 def _move_accepted(path: StoragePath, work: Path, entry: _Staged, number: int,
                    repeats: Repeats, groups: set[int] | None, cross: CrossChunk,
-                   contract: Contract, totals: _Totals) -> tuple[Path | None, pl.DataFrame] | None:
+                   contract: Contract, totals: _Totals,
+                   stats: BatchStats) -> tuple[Path | None, pl.DataFrame] | None:
     """Rewrite one chunk's staged accepted rows without its late-found failures (into a
     quarantine part file, returned) and its exact copies (skipped)."""
     if entry.accepted is None or entry.positions is None:
@@ -343,6 +363,7 @@ def _move_accepted(path: StoragePath, work: Path, entry: _Staged, number: int,
     if not reasons and not copy.any():
         return None
     frame = frame if frame is not None else delta.read_staged(path, entry.accepted)
+    stats.remove(frame.filter(pl.Series(copy)), number, positions[copy])
     listed = frame.select(pl.concat_list(reasons).list.drop_nulls().alias(REASONS)) \
         if reasons else pl.DataFrame({REASONS: [[]] * frame.height},
                                      schema={REASONS: pl.List(pl.String)})
@@ -370,7 +391,8 @@ def _move_accepted(path: StoragePath, work: Path, entry: _Staged, number: int,
 
 
 def _amend_quarantined(part: Path, number: int, entry: _Staged, repeats: Repeats,
-                       cross: CrossChunk, totals: _Totals) -> None:
+                       cross: CrossChunk, totals: _Totals, stats: BatchStats,
+                       work: Path) -> None:
     """A chunk's quarantined rows that the whole batch shows to be exact copies leave
     (skipped, their reasons uncounted); those whose key came earlier with other values
     get the duplicate reason as well."""
@@ -403,6 +425,10 @@ def _amend_quarantined(part: Path, number: int, entry: _Staged, repeats: Repeats
                                    .list.drop_nulls().alias(REASONS))
     totals.quarantined -= int(copy.sum())
     _skip(totals, rows[copy] + entry.first_row)
+    if copy.any():
+        values = pl.read_parquet(work / f"n{number}.parquet")
+        gone = values.filter(pl.col(ROW).is_in(pl.Series(rows[copy]).implode()))
+        stats.remove(gone.drop(ROW), number, rows[copy])
     frame.filter(~pl.Series(copy)).write_parquet(part)
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import polars as pl
 import yaml
@@ -356,7 +356,11 @@ class Contract:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-def load_contract(contract: Contract | str | Path | Mapping[str, Any]) -> Contract:
+#: What a public function accepts as a contract: the object, its YAML path or its data.
+ContractInput: TypeAlias = "Contract | str | Path | Mapping[str, object]"
+
+
+def load_contract(contract: ContractInput) -> Contract:
     """Accept a contract object, a YAML path or plain data."""
     if isinstance(contract, Contract):
         return contract

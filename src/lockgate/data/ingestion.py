@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -33,9 +33,10 @@ from lockgate.data.contract import (
     load_contract,
 )
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
-from lockgate.data.label_conflicts import landed_groups, mark_landed_conflicts
+from lockgate.data.label_conflicts import mark_landed_conflicts
+from lockgate.data.landed_index import LandedIndex, forget, landed_index, remember
 from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
-from lockgate.data.source import Batch, SqlSource, as_source
+from lockgate.data.source import Batch, IngestSource, SqlSource, as_source
 from lockgate.data.statistics import (
     category_changes,
     column_stats,
@@ -49,12 +50,14 @@ from lockgate.lru import LruCache
 from lockgate.pipelines import step_context
 from lockgate.store import DatasetVersion, Store
 
+if TYPE_CHECKING:
+    from lockgate.tracking import Run
+
 Progress = Callable[[int], None]
-#: Tables whose key columns (per Delta version) and column statistics (per dataset
-#: version) a process keeps; past the bound the least recently used table's are dropped
-#: and re-read on its next batch.
+#: Tables whose column statistics (per dataset version) a process keeps; past the bound
+#: the least recently used table's are dropped and re-read on its next batch (the landed
+#: keys have their own bounded index, ``landed_index``).
 CACHED_TABLES = 32
-_KEYS: LruCache[str, tuple[int, pl.DataFrame]] = LruCache(CACHED_TABLES)
 _STATS: LruCache[str, tuple[int, dict[str, dict[str, Any]]]] = LruCache(CACHED_TABLES)
 
 
@@ -160,8 +163,8 @@ class IngestOptions:
             raise ContractError(f"mode must be `append` or `upsert`, got `{self.mode}`.")
 
 
-def ingest(source: Any, table: str, contract: Contract | str | Path | None = None, *,
-           settings: Settings | None = None, run: Any = None,
+def ingest(source: IngestSource, table: str, contract: Contract | str | Path | None = None,
+           *, settings: Settings | None = None, run: Run | None = None,
            progress: Progress | None = None, options: IngestOptions | None = None,
            max_quarantine_share: float | None = None, whole: bool = False,
            observe: ChunkObserver | None = None,
@@ -282,7 +285,7 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
     if options.mode == "upsert" and landed is not None and contract.primary_key:
         version = delta.merge(path, outcome.accepted, record, contract.primary_key,
                               transaction=landing.transaction, table=landed)
-        _KEYS.pop(str(path), None)
+        forget(path)
     elif (found := superseded_files(store, path, table, batch.content_hash, given_version,
                                     contract) if landing.idempotent else None) is not None:
         record["details"]["supersedes"] = found[0]
@@ -292,11 +295,11 @@ def land(batch: Batch, table: str, contract: Contract, *, settings: Settings,
         staged = [delta.stage_file(path, outcome.accepted)] if outcome.accepted.height else []
         version = delta.commit_staged(path, staged, outcome.accepted.to_arrow().schema, record,
                                       removes=found[1], table=landed)
-        _KEYS.pop(str(path), None)
+        forget(path)
     else:
         version = delta.commit(path, outcome.accepted, record, transaction=landing.transaction,
                                evolve=True, table=landed)
-        _remember_keys(path, version, outcome.accepted)
+        remember(path, version, outcome.accepted, contract)
     dataset_version = _register(store, table, version, record, run)
     _remember_stats(store, dataset_version)
     return IngestResult(
@@ -595,10 +598,13 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
         mapping = schema_change.without_ignored_renames(mapping, changes, contract)
         normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
     dedupe_key = tuple(k for k in (landing.dedupe_key if landing else ()) if k)
-    existing = _existing_keys(settings, contract, landed, dedupe_key)
+    index = landed_index(delta.table_path(settings, contract.table), landed,
+                         identities(contract, dedupe_key), contract)
+    existing = _existing_keys(index, normalized)
     landed_rows = _landed_rows(contract, normalized, existing, landed)
-    normalized = mark_landed_conflicts(normalized, contract, landed_groups(
-        delta.table_path(settings, contract.table), contract, landed))
+    normalized = mark_landed_conflicts(
+        normalized, contract, None if index is None else index.landed_groups(normalized,
+                                                                            contract))
     if cross is not None:
         cross.remember(normalized, [c for c in normalized.columns
                                     if c.startswith("__src__")], chunk)
@@ -606,9 +612,11 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
                        dedupe_key=dedupe_key, upsert=upsert)
     if cross is not None:
         return Screening(outcome, contract, warnings, batch_checks, codes, {}, {}, normalized)
-    stats = column_stats(normalized.select(contract.column_names), contract)
-    categories = value_counts(normalized, contract, [c.name for c in contract.columns
-                                                     if c.type in ("category", "bool")])
+    ingested = normalized if not outcome.copy_rows else normalized.with_row_index(
+        "__i__").filter(~pl.col("__i__").is_in(list(outcome.copy_rows))).drop("__i__")
+    stats = column_stats(ingested.select(contract.column_names), contract)
+    categories = value_counts(ingested, contract, [c.name for c in contract.columns
+                                                   if c.type in ("category", "bool")])
     return Screening(outcome, contract, warnings, batch_checks, codes, stats, categories)
 
 
@@ -667,48 +675,26 @@ def _present_counts(normalized: pl.DataFrame, contract: Contract, mapping: Any) 
     return {n: int(v) for n, v in zip(names, row, strict=True)}
 
 
-def _existing_keys(settings: Settings, contract: Contract, landed: DeltaTable | None,
-                   dedupe_key: tuple[str, ...] = ()) -> pl.DataFrame | None:
-    keys = list(dict.fromkeys([*contract.primary_key, *dedupe_key,
-                               *(c.name for c in contract.columns if c.unique)]))
-    if not keys:
+def identities(contract: Contract, dedupe_key: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """The keys the door checks against landed rows: the primary key, the event id
+    (streams) and each unique column."""
+    out: dict[str, tuple[str, ...]] = {}
+    if contract.primary_key:
+        out["primary_key"] = tuple(contract.primary_key)
+    if dedupe_key:
+        out["event_id"] = dedupe_key
+    for spec in contract.columns:
+        if spec.unique:
+            out[spec.name] = (spec.name,)
+    return out
+
+
+def _existing_keys(index: LandedIndex | None, normalized: pl.DataFrame) -> pl.DataFrame | None:
+    """The landed keys the batch repeats (the door's checks need no others), probed
+    from the table's landed index in bounded memory."""
+    if index is None or not index.identities:
         return None
-    return landed_keys(delta.table_path(settings, contract.table), keys, landed)
-
-
-def landed_keys(path: StoragePath, keys: list[str],
-                table: DeltaTable | None = None) -> pl.DataFrame | None:
-    """Key columns already in the table, cached per process and Delta version (a stream
-    consumer would otherwise re-read every key for every micro-batch).
-
-    ``table``: the table at ``path`` when the caller has it open already.
-    """
-    table = table if table is not None else delta.open_table(path)
-    if table is None:
-        return None
-    present = [k for k in keys if k in table.schema().to_arrow().names]
-    if not present:
-        return None
-    version = table.version()
-    cached = _KEYS.get(str(path))
-    if cached is not None and cached[0] == version and cached[1].columns == present:
-        return cached[1]
-    frame = pl.from_arrow(table.to_pyarrow_table(columns=present))
-    assert isinstance(frame, pl.DataFrame)
-    _KEYS[str(path)] = (version, frame)
-    return frame
-
-
-def _remember_keys(path: StoragePath, version: int, accepted: pl.DataFrame) -> None:
-    """After our own commit, extend the cached keys instead of re-reading them."""
-    cached = _KEYS.get(str(path))
-    if cached is None or cached[0] != version - 1:
-        _KEYS.pop(str(path), None)
-        return
-    columns = cached[1].columns
-    if all(c in accepted.columns for c in columns):
-        _KEYS[str(path)] = (version, pl.concat([cached[1], accepted.select(columns)],
-                                               how="vertical_relaxed"))
+    return index.keys(normalized)
 
 
 def _write_quarantine(settings: Settings, table: str, outcome: ValidationOutcome,

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import polars as pl
 
@@ -45,6 +45,17 @@ class Batch:
     records: bool = False
     #: Numbers are written with a decimal comma (``1.234,5``); see ``normalize``.
     decimal_comma: bool = False
+
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lockgate.user_types import FrameLike
+
+#: What ``ingest`` reads: a Source, a path (file, glob, folder), a frame or a list of
+#: records (:func:`as_source` refuses anything else, naming what it got).
+IngestSource: TypeAlias = ("Source | FrameLike | pa.Table | str | Path | "
+                           "Sequence[Mapping[str, object]]")
 
 
 class Source(Protocol):
@@ -146,7 +157,7 @@ class SqlSource:
             raise SourceError(f"Watermark column {self.watermark!r} must be a plain column "
                               "name (letters, digits, `_`).")
 
-    def since(self, value: Any) -> SqlSource:
+    def since(self, value: object) -> SqlSource:
         """The incremental query: the rows whose watermark is at or after ``value``."""
         if self.watermark is None:
             raise SourceError("since() needs a watermark column.")

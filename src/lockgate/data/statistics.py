@@ -4,7 +4,8 @@ share and category set.
 
 Profiles and drift belong to the quality stage; these few numbers exist so the door can
 flag a batch-level change before the batch is trusted. They are computed on the *whole
-incoming batch* (every value that parsed), not on the accepted rows: when a range check
+incoming batch* (every value that parsed, copies of rows that had landed or came
+earlier excepted: they are not ingested), not on the accepted rows: when a range check
 quarantines most of a x1000 batch, the few rows left look normal, and the change would
 hide behind the row checks.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from lockgate.data.contract import Contract
@@ -30,6 +32,8 @@ NULL_SHARE_RISE = 0.3
 NEW_CATEGORY_SHARE = 0.2
 #: Category sets are kept for columns with at most this many distinct values.
 MAX_CATEGORIES = 50
+#: Where a sampled row came from (so a copy found later can leave the sample).
+_CHUNK, _POS = "__chunk__", "__pos__"
 
 
 def column_stats(frame: pl.DataFrame, contract: Contract) -> dict[str, dict[str, Any]]:
@@ -171,7 +175,7 @@ class BatchStats:
     def __init__(self, contract: Contract, seed: int = 0) -> None:
         self.contract = contract
         self.rows = 0
-        self._rng = __import__("numpy").random.default_rng(seed)
+        self._rng = np.random.default_rng(seed)
         self._numeric = [c.name for c in contract.columns if c.is_numeric]
         self._cats = [c.name for c in contract.columns if c.type in ("category", "bool")]
         self._nulls: dict[str, int] = {}
@@ -180,29 +184,64 @@ class BatchStats:
         self._values: dict[str, set[str]] = {}
         self._counts: dict[str, dict[str, int]] = {}
 
-    def add(self, frame: pl.DataFrame) -> None:
-        """Fold one chunk (normalised, contract column names) into the statistics."""
+    def add(self, frame: pl.DataFrame, chunk: int = 0,
+            skip: tuple[int, ...] | list[int] = ()) -> None:
+        """Fold one chunk (normalised, contract column names) into the statistics,
+        without the rows at positions ``skip`` (copies: not ingested)."""
+        positions = pl.int_range(pl.len(), dtype=pl.Int32).alias(_POS)
+        frame = frame.with_columns(positions)
+        if skip:
+            frame = frame.filter(~pl.col(_POS).is_in(pl.Series(list(skip), dtype=pl.Int32)
+                                                     .implode()))
         if frame.is_empty():
             return
+        numeric = self._fold(frame, 1)
+        if numeric:
+            keys = self._rng.random(frame.height)
+            part = frame.select(*numeric, _POS).with_columns(
+                pl.lit(chunk, pl.Int32).alias(_CHUNK), pl.Series("__key__", keys))
+            if self._sample is not None:
+                part = pl.concat([self._sample, part], how="diagonal_relaxed")
+            self._sample = part.bottom_k(SAMPLE_ROWS, by="__key__") \
+                if part.height > SAMPLE_ROWS else part
+
+    def remove(self, frame: pl.DataFrame, chunk: int, positions: np.ndarray) -> None:
+        """Take out rows added earlier (chunk ``chunk``, its rows at ``positions``, whose
+        values ``frame`` holds): copies of an earlier chunk's rows, found only at the end
+        of the batch. Counts and moments are subtracted exactly (Chan's formula run
+        backwards), the rows leave the sample (which stays uniform over the rest)."""
+        if frame.is_empty():
+            return
+        self._fold(frame, -1)
+        if self._sample is not None:
+            gone = (pl.col(_CHUNK) == chunk) & pl.col(_POS).is_in(
+                pl.Series(positions.astype(np.int32)).implode())
+            self._sample = self._sample.filter(~gone)
+
+    def _fold(self, frame: pl.DataFrame, sign: int) -> list[str]:
+        """Add (``sign`` 1) or take out (-1) a frame's rows, nulls, moments and category
+        counts; returns its numeric columns."""
         present = [c.name for c in self.contract.columns if c.name in frame.columns]
         numeric = [n for n in self._numeric if n in frame.columns]
+        row = frame.select(self._sums(present, numeric)).row(0, named=True)
+        for n in present:
+            self._nulls[n] = self._nulls.get(n, 0) + sign * int(row[f"{n}|nulls"])
+        fold = self._merge_moments if sign > 0 else self._unmerge_moments
+        for n in numeric:
+            fold(n, int(row[f"{n}|count"]), row[f"{n}|mean"], row[f"{n}|m2"])
+        self._count_values(frame, sign)
+        self.rows += sign * frame.height
+        return numeric
+
+    def _sums(self, present: list[str], numeric: list[str]) -> list[pl.Expr]:
         exprs = [pl.col(n).null_count().alias(f"{n}|nulls") for n in present]
         for n in numeric:
             col = pl.col(n).cast(pl.Float64)
             exprs += [pl.col(n).count().alias(f"{n}|count"), col.mean().alias(f"{n}|mean"),
                       (col.var(ddof=0) * pl.col(n).count()).alias(f"{n}|m2")]
-        row = frame.select(exprs).row(0, named=True)
-        for n in present:
-            self._nulls[n] = self._nulls.get(n, 0) + int(row[f"{n}|nulls"])
-        for n in numeric:
-            self._merge_moments(n, int(row[f"{n}|count"]), row[f"{n}|mean"], row[f"{n}|m2"])
-        if numeric:
-            keys = self._rng.random(frame.height)
-            part = frame.select(numeric).with_columns(pl.Series("__key__", keys))
-            if self._sample is not None:
-                part = pl.concat([self._sample, part], how="diagonal_relaxed")
-            self._sample = part.bottom_k(SAMPLE_ROWS, by="__key__") \
-                if part.height > SAMPLE_ROWS else part
+        return exprs
+
+    def _count_values(self, frame: pl.DataFrame, sign: int) -> None:
         for name in self._cats:
             if name not in frame.columns:
                 continue
@@ -210,8 +249,23 @@ class BatchStats:
             into = self._counts.setdefault(name, {})
             for value, n in zip(counted[name].to_list(), counted["count"].to_list(),
                                 strict=True):
-                into[value] = into.get(value, 0) + int(n)
-        self.rows += frame.height
+                into[value] = into.get(value, 0) + sign * int(n)
+                if not into[value]:
+                    del into[value]
+
+    def _unmerge_moments(self, name: str, n: int, mean: float | None,
+                         m2: float | None) -> None:
+        if not n or mean is None:
+            return
+        total, mu, acc = self._moments.get(name, (0, 0.0, 0.0))
+        rest = total - n
+        if rest <= 0:
+            self._moments[name] = (0, 0.0, 0.0)
+            return
+        mu_rest = (total * mu - n * mean) / rest
+        delta = mean - mu_rest
+        self._moments[name] = (rest, mu_rest,
+                               max(acc - (m2 or 0.0) - delta * delta * rest * n / total, 0.0))
 
     def _merge_moments(self, name: str, n: int, mean: float | None,
                        m2: float | None) -> None:

@@ -7,9 +7,11 @@ the Delta log is the source of truth and the metadata store can be rebuilt from 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,27 +267,62 @@ def current_version(path: TablePath) -> int | None:
     return None if table is None else table.version()
 
 
-def stage_file(path: TablePath, frame: pl.DataFrame) -> AddAction:
+def stage_file(path: TablePath, frame: pl.DataFrame, *,
+               stats: Sequence[str] = ()) -> AddAction:
     """Write ``frame`` as one Parquet file inside the table folder, *not yet committed*.
 
     A staged file is invisible to every reader until :func:`commit_staged` lists it in
     a commit; a crash or a refusal before that leaves only an unreferenced file (which
     :func:`discard_staged` removes, and Delta's VACUUM would too). This is how a batch
     read in chunks lands atomically without holding the batch in memory.
+
+    ``stats``: int and timestamp columns whose min, max and null count go into the
+    commit (and row-group statistics into the file), so readers filtering on them (the
+    monitor reading a span of ``logged_at``) skip the files outside it.
     """
     name = f"part-lockgate-{uuid.uuid4().hex}.snappy.parquet"
     if isinstance(path, ObjectLocation):
-        size = _stage_object(path, name, frame)
+        size = _stage_object(path, name, frame, bool(stats))
     else:
         path.mkdir(parents=True, exist_ok=True)
         target = path / name
-        frame.write_parquet(target, compression="snappy", statistics=False)
+        frame.write_parquet(target, compression="snappy", statistics=bool(stats))
         size = target.stat().st_size
     return AddAction(name, size, {}, int(time.time() * 1000), True,
-                     json.dumps({"numRecords": frame.height}))
+                     json.dumps(file_stats(frame, stats)))
 
 
-def _stage_object(path: ObjectLocation, name: str, frame: pl.DataFrame) -> int:
+def file_stats(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
+    """Delta's per-file statistics of ``columns`` (int or timestamp). Timestamps are
+    written to the millisecond, as the protocol has them: the minimum rounded down and
+    the maximum up, so each is still a bound of the values in the file."""
+    stats: dict[str, Any] = {"numRecords": frame.height}
+    if not columns or frame.height == 0:
+        return stats
+    low = frame.select(pl.col(c).min() for c in columns).row(0)
+    high = frame.select(pl.col(c).max() for c in columns).row(0)
+    nulls = frame.select(pl.col(c).null_count() for c in columns).row(0)
+    stats["minValues"], stats["maxValues"] = {}, {}
+    for name, a, b in zip(columns, low, high, strict=True):
+        if a is not None:
+            stats["minValues"][name] = _stat(a, up=False)
+            stats["maxValues"][name] = _stat(b, up=True)
+    stats["nullCount"] = dict(zip(columns, nulls, strict=True))
+    return stats
+
+
+def _stat(value: Any, *, up: bool) -> Any:
+    if not isinstance(value, dt.datetime):
+        return value
+    ms = value.astimezone(dt.UTC).replace(tzinfo=None)
+    floor = ms.replace(microsecond=ms.microsecond // 1000 * 1000)
+    if up and floor != ms:
+        floor += dt.timedelta(milliseconds=1)
+    return floor.strftime("%Y-%m-%dT%H:%M:%S.") + f"{floor.microsecond // 1000:03d}Z"
+
+
+def _stage_object(path: ObjectLocation, name: str, frame: pl.DataFrame,
+                  statistics: bool) -> int:
     """Upload a staged file under the table's prefix (one PUT or a completed multipart
     upload: the object is whole or absent, and no commit references it yet)."""
     import tempfile
@@ -294,7 +331,7 @@ def _stage_object(path: ObjectLocation, name: str, frame: pl.DataFrame) -> int:
 
     with tempfile.TemporaryDirectory(prefix="lockgate-stage-") as scratch:
         local = Path(scratch) / name
-        frame.write_parquet(local, compression="snappy", statistics=False)
+        frame.write_parquet(local, compression="snappy", statistics=statistics)
         S3ObjectStore(path).put(name, local)
         return local.stat().st_size
 
@@ -302,6 +339,27 @@ def _stage_object(path: ObjectLocation, name: str, frame: pl.DataFrame) -> int:
 def read_staged(path: TablePath, action: AddAction) -> pl.DataFrame:
     """The rows of one staged (not yet committed) file."""
     return pl.read_parquet(str(path / action.path), storage_options=storage_options(path))
+
+
+def read_file(uri: str, schema: pa.Schema, columns: list[str] | None = None) -> pl.DataFrame:
+    """One committed data file (a URI of ``DeltaTable.file_uris()``) as the table shows
+    it: the version's ``columns`` (default: all), in its order and types, those the file
+    was written without (added later by schema evolution) null. Reading a table file by
+    file keeps memory to one file's rows."""
+    local = uri.removeprefix("file://") if uri.startswith("file://") else uri
+    options = storage_options(uri)
+    target = typed_schema(schema)
+    wanted = columns if columns is not None else list(target)
+    present = set(pl.scan_parquet(local, storage_options=options).collect_schema().names())
+    frame = pl.read_parquet(local, columns=[c for c in wanted if c in present],
+                            storage_options=options)
+    return frame.select(pl.col(c).cast(target[c]) if c in present
+                        else pl.lit(None, target[c]).alias(c) for c in wanted)
+
+
+def typed_schema(schema: pa.Schema) -> pl.Schema:
+    """The Polars types of an Arrow schema (of a Delta table version)."""
+    return pl.DataFrame(schema.empty_table()).schema
 
 
 def discard_staged(path: TablePath, actions: list[AddAction]) -> None:
@@ -332,24 +390,38 @@ def commit_staged(path: TablePath, adds: list[AddAction], schema: pa.Schema,
         custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True, default=str)},
         app_transactions=[Transaction(*transaction)] if transaction else None,
     )
+    table = commit_files(path, adds, schema, removes=removes, table=table,
+                         properties=properties)
+    return find_commit(path, record["batch_id"], table)
+
+
+def commit_files(path: TablePath, adds: list[AddAction], schema: pa.Schema, *,
+                 removes: list[RemoveAction] | None = None, table: DeltaTable | None = None,
+                 properties: CommitProperties | None = None) -> DeltaTable | None:
+    """Commit staged files as one Delta version (see :func:`commit_staged`, which adds
+    the batch record); a new table is created by that commit.
+
+    Returns:
+        ``table`` brought to the new version, or None when this commit created the table.
+    """
     if table is None:
         table = open_table(path)
     if table is None:
         create_table_with_add_actions(str(path), Schema.from_arrow(schema), adds,
                                       mode="error", storage_options=storage_options(path),
                                       commit_properties=properties)
-        return find_commit(path, record["batch_id"])
+        return None
     landed = pa.schema(table.schema().to_arrow())
     if set(schema.names) - set(landed.names) and not removes:
         reader = _staged_reader(path, adds, schema)
         write_deltalake(table, reader, mode="append", schema_mode="merge",
                         commit_properties=properties)
         discard_staged(path, adds)
-        return find_commit(path, record["batch_id"], table)
+        return table
     table.create_write_transaction([*adds, *(removes or [])], "append", table.schema(),
                                    commit_properties=properties)
     table.update_incremental()  # the low-level commit does not advance the object
-    return find_commit(path, record["batch_id"], table)
+    return table
 
 
 def _staged_reader(path: TablePath, adds: list[AddAction], schema: pa.Schema) -> Any:

@@ -81,6 +81,8 @@ def run(ctx: DemoContext) -> None:
         clean = run_monitor(model, settings=ctx.settings, config=config,
                             end=drift_start - 0.5)
         _show(ctx, "clean traffic", clean)
+        ctx.expect(not clean.alerts, "monitoring", "no alert on clean traffic",
+                   f"alerts {[r.rule.name for r in clean.alerts]}")
         regime = _new_regime(ctx, model, rows)
         target = str(model.contract.target)
         answers = _predict(client, regime.drop(target))
@@ -89,6 +91,9 @@ def run(ctx: DemoContext) -> None:
         config = _config(ctx, sink, math.ceil(end) - drift_start, name)
         drifted = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "the world changed (drifted traffic)", drifted)
+        fired = [r.rule.name for r in drifted.alerts]
+        ctx.expect("input-drift" in fired, "monitoring",
+                   "the input-drift alert on the drifted traffic", f"alerts fired: {fired}")
         _feedback(client, answers, regime[target])
         _wait_rows(ctx, name, "_feedback", drift_start, regime.height)
         labeled = run_monitor(model, settings=ctx.settings, config=config, end=end)
@@ -99,7 +104,7 @@ def run(ctx: DemoContext) -> None:
         _labels_become_data(ctx, model, regime.height)
         retrained = run_monitor(model, settings=ctx.settings, config=config, end=end)
         _show(ctx, "labels became training data", retrained)
-        _expect_challenger_won(ctx, retrained)
+        _expect_challenger_won(ctx, retrained, name)
         _shadow_period(ctx, client, model, rows)
     html_path, json_path = write_report(ctx.store, name, ctx.workdir)
     ctx.results.update(monitoring_model=name, monitoring_report_html=str(html_path),
@@ -404,12 +409,13 @@ def _expect_champion_degraded(ctx: DemoContext, result: MonitorRun) -> None:
                f"rules firing: {fired}")
 
 
-def _expect_challenger_won(ctx: DemoContext, result: MonitorRun) -> None:
+def _expect_challenger_won(ctx: DemoContext, result: MonitorRun, name: str) -> None:
     """Retrained on the champion's data plus the new labels, the challenger beats the
     champion on the holdout and on held-back live traffic, with intervals above 0, and
     the gates move it to staging."""
     runs = [r.retraining for r in result.rules if r.retraining]
     outcome = runs[0] if runs else {}
+    _expect_trained_on_labels(ctx, name, outcome)
     gates = {g["name"]: g for g in outcome.get("gates", [])}
     versus = gates.get("champion_challenger", {})
     low = (versus.get("details") or {}).get("ci_low")
@@ -424,6 +430,25 @@ def _expect_challenger_won(ctx: DemoContext, result: MonitorRun) -> None:
                "the retrained challenger passed every gate and moved to staging",
                f"retraining outcome {outcome}")
     ctx.results["retrained_version"] = outcome.get("model_version")
+
+
+def _expect_trained_on_labels(ctx: DemoContext, name: str, outcome: dict[str, Any]
+                              ) -> None:
+    """The challenger's lineage names the labeled table version that landed, with rows
+    trained on and rows held back for the replay: the new evidence, not the champion's
+    data again."""
+    version = outcome.get("model_version")
+    labeled = (watch(f"{name}@{version}", ctx.settings).lineage.get("labeled") or {}
+               if isinstance(version, int) else {})
+    ref = f"{labeled.get('table')}@v{labeled.get('version')}"
+    shown = {k: v for k, v in labeled.items() if k != "replay_request_ids"}
+    ctx.expect(ref == ctx.results.get("labeled_table") and labeled.get("rows", 0) > 0
+               and labeled.get("replay_rows", 0) > 0, "monitoring",
+               f"the retrained version trained on {ctx.results.get('labeled_table')} "
+               "(rows trained on, rows held back for the replay)",
+               f"v{version} lineage labeled={shown}")
+    ctx.console.print(f"  v{version} trained on {labeled.get('rows')} labeled rows of {ref}; "
+                      f"{labeled.get('replay_rows')} newer ones held back for the replay")
 
 
 def _shadow_period(ctx: DemoContext, client: httpx.Client, model: WatchedModel,

@@ -11,6 +11,9 @@ from lockgate.data.training_gate import UnvalidatedDataError, read_for_training
 from lockgate.demo.context import DemoContext, QuickstartError
 from lockgate.demo.dataset import churn_frame
 from lockgate.quality.report import quality_report
+from lockgate.quality.stored_profile import version_files
+from lockgate.quality.table_profile import profile_files
+from lockgate.store import DatasetVersion
 from lockgate.tracking import start_run
 
 #: A side table, so the demo's main table stays trainable for the sections after this.
@@ -32,7 +35,20 @@ def run(ctx: DemoContext) -> None:
     ctx.hint("Write it again, or any version's", f"lockgate data report {table}@"
              f"{latest.version} --open")
     ctx.results.update(quality_report_html=str(html_path), quality_report_json=str(json_path))
+    _partition_profile(ctx, latest)
     _gate(ctx)
+
+
+def _partition_profile(ctx: DemoContext, found: DatasetVersion) -> None:
+    """The table's profile computed per data file and merged: what a Ray cluster's
+    workers do for a large table (``executor=RayExecutor()``), here in this process."""
+    files = version_files(found, "snapshot", ctx.settings)
+    contract = Contract.from_dict(found.details["contract"])
+    merged = profile_files(files, contract)
+    ctx.console.print(f"  Profile of {found.ref}: {merged.rows} rows, merged from "
+                      f"{len(files.files)} per-file profiles (on Ray: one task per file, "
+                      "merged on the driver)")
+    ctx.results.update(quality_partition_profile=merged, quality_partition_files=len(files.files))
 
 
 def _say_report(ctx: DemoContext, data: dict) -> None:

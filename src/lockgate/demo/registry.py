@@ -203,6 +203,13 @@ def _batch_score(ctx: DemoContext, table: str) -> None:
                and result.rows_scored == 39, "registry",
                "batch scoring to score 39 rows and quarantine the one with age 7",
                f"{result.rows_scored} scored, quarantined {result.reasons}")
+    written = pl.read_parquet(out).height
+    kept = pl.read_parquet(result.quarantine).height if result.quarantine else 0
+    logged = read_predictions(ctx.settings, MODEL).filter(
+        pl.col("batch_id") == result.batch_id).height
+    ctx.expect(written == logged == 39 and kept == 1, "registry",
+               f"39 scores in {out.name}, 39 logged with the batch id, 1 row in the quarantine",
+               f"{written} scores, {logged} logged, {kept} quarantined rows on disk")
     ctx.results["batch_scoring"] = result.to_dict()
 
 

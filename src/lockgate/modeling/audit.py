@@ -35,6 +35,7 @@ from sklearn.model_selection import (
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
 
+from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.modeling import leakage as lk
 from lockgate.modeling.errors import AuditError
@@ -47,10 +48,12 @@ from lockgate.modeling.evaluation import (
     metric_values,
     problem_type_of,
 )
+from lockgate.modeling.features import ContractLike
 from lockgate.modeling.leakage import BLOCKING, INFO, WARNING, Finding, LeakageConfig
 from lockgate.modeling.near_duplicates import near_duplicates
 from lockgate.modeling.splitter import _entity_hint, _time_hint, as_polars
 from lockgate.modeling.timestamps import parse_time
+from lockgate.user_types import Estimator, FrameLike, Splitter
 
 PriorStep = Literal["scaling", "imputation", "label_imputation", "target_encoding",
                     "feature_selection", "oversampling"]
@@ -194,13 +197,14 @@ class _State:
     dedupe: bool = False
 
 
-def audit(workflow: Any, data: Any = None, *, target: str, train: Any = None,
-          test: Any = None, claimed: float | None = None, metric: str | None = None,
-          cv: Any = None, reference: Any = None,
-          preprocessed: Sequence[Preprocessed | str] = (), contract: Any = None,
+def audit(workflow: Estimator, data: FrameLike | str | None = None, *, target: str,
+          train: FrameLike | None = None, test: FrameLike | None = None,
+          claimed: float | None = None, metric: str | None = None,
+          cv: Splitter | None = None, reference: FrameLike | None = None,
+          preprocessed: Sequence[Preprocessed | str] = (), contract: ContractLike | None = None,
           features: Sequence[str] | None = None, time: str | None = None,
           groups: str | None = None, availability: Mapping[str, str] | None = None,
-          config: AuditConfig | None = None, settings: Any = None) -> AuditReport:
+          config: AuditConfig | None = None, settings: Settings | None = None) -> AuditReport:
     """Audit a scikit-learn workflow on its data; return findings and the honest score.
 
     Args:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy import sparse
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -99,7 +100,7 @@ class Predictions:
         return self.proba
 
 
-def problem_type_of(target: Any, column_type: str | None = None) -> str:
+def problem_type_of(target: pl.Series | npt.ArrayLike, column_type: str | None = None) -> str:
     """Binary, multiclass or regression, from the contract type and the values.
 
     Floats are regression; strings, categories and booleans are classification; an int

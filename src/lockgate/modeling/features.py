@@ -22,6 +22,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lockgate.modeling.errors import FeatureError
+from lockgate.user_types import Estimator, FrameLike
 
 NUMERIC_TYPES = frozenset({"int", "float"})
 CATEGORICAL_TYPES = frozenset({"string", "category"})
@@ -70,7 +71,7 @@ class CalendarFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, parts: Sequence[str] = ("year", "month", "day", "weekday", "hour")):
         self.parts = parts
 
-    def fit(self, X: Any, y: Any = None) -> CalendarFeatures:
+    def fit(self, X: FrameLike | np.ndarray, y: object = None) -> CalendarFeatures:
         unknown = [p for p in self.parts if p not in _PARTS]
         if unknown or not self.parts:
             raise FeatureError(
@@ -80,7 +81,7 @@ class CalendarFeatures(TransformerMixin, BaseEstimator):
         validate_data(self, X, dtype=None, ensure_all_finite=False, reset=True)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: FrameLike | np.ndarray) -> np.ndarray:
         check_is_fitted(self)
         values = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
         blocks = [self._parts_of(values[:, j]) for j in range(values.shape[1])]
@@ -101,7 +102,7 @@ class CalendarFeatures(TransformerMixin, BaseEstimator):
             out[:, k] = np.asarray(getattr(index, attr), dtype=np.float64)
         return out
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         check_is_fitted(self)
         names = getattr(self, "feature_names_in_", None)
         if input_features is not None:
@@ -200,7 +201,7 @@ def build_preprocessor(contract: ContractLike, *, categorical: str = "onehot",
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
 
 
-def build_pipeline(contract: ContractLike, estimator: Any, *, categorical: str = "onehot",
+def build_pipeline(contract: ContractLike, estimator: Estimator, *, categorical: str = "onehot",
                    features: Sequence[str] | None = None) -> Pipeline:
     """``Pipeline([("features", <from contract>), ("model", clone(estimator))])``.
 

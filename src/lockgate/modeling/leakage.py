@@ -39,6 +39,7 @@ from lockgate.modeling.evaluation import (
 from lockgate.modeling.features import ContractLike, build_preprocessor
 from lockgate.modeling.splitter import as_polars
 from lockgate.modeling.timestamps import parse_time
+from lockgate.user_types import Estimator, FrameLike
 
 BLOCKING, WARNING, INFO = Severity.BLOCKING, Severity.WARNING, Severity.INFO
 SEVERITIES = (BLOCKING, WARNING, INFO)
@@ -76,11 +77,12 @@ def is_leak_free(findings: Sequence[Finding]) -> bool:
     return not any(f.severity == BLOCKING for f in findings)
 
 
-def check_leakage(train: Any, test: Any, contract: ContractLike, *, problem_type: str,
-                  target: str | None = None, estimator: Any = None,
+def check_leakage(train: FrameLike, test: FrameLike, contract: ContractLike, *,
+                  problem_type: str, target: str | None = None,
+                  estimator: Estimator | None = None,
                   strategy: str | None = None,
                   config: LeakageConfig | None = None,
-                  reference: Any = None) -> list[Finding]:
+                  reference: FrameLike | None = None) -> list[Finding]:
     """Run every data check on a train/test pair (and the estimator, when given).
 
     Args:

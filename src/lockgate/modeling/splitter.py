@@ -23,6 +23,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 from lockgate.modeling.errors import SplitError
 from lockgate.modeling.features import ContractLike
 from lockgate.modeling.timestamps import parse_time
+from lockgate.user_types import FrameLike
 
 STRATEGIES = ("time", "group", "iid")
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid|code)$|[a-z]Id$", re.IGNORECASE)
@@ -76,7 +77,7 @@ class SplitPlan:
         }
 
 
-def as_polars(frame: Any) -> pl.DataFrame:
+def as_polars(frame: FrameLike) -> pl.DataFrame:
     """A Polars view of a Polars or pandas frame."""
     if isinstance(frame, pl.DataFrame):
         return frame
@@ -85,7 +86,7 @@ def as_polars(frame: Any) -> pl.DataFrame:
     raise SplitError(f"Expected a Polars or pandas DataFrame, got {type(frame).__name__}.")
 
 
-def detect_structure(frame: Any, contract: ContractLike,
+def detect_structure(frame: FrameLike, contract: ContractLike,
                      target: str | None = None) -> list[StructureHint]:
     """Entity-like keys and time columns that make rows dependent.
 
@@ -130,7 +131,7 @@ def _column_hint(df: pl.DataFrame, name: str, dtype: pl.DataType, y: np.ndarray 
 
 
 def plan_split(
-    frame: Any,
+    frame: FrameLike,
     contract: ContractLike,
     *,
     target: str | None = None,

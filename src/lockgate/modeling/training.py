@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -60,14 +60,13 @@ from lockgate.modeling.splitter import Split, SplitPlan, as_polars, make_folds, 
 from lockgate.pipelines.executors.factory import EXECUTORS, make_executor
 from lockgate.tracking import Run, progress, start_run
 from lockgate.tracking.autolog import suspended as autolog_suspended
+from lockgate.user_types import Estimator, FrameLike
 
 if TYPE_CHECKING:  # the data stage is imported when a training runs, not at import
-    from pathlib import Path
 
-    from lockgate.data.contract import Contract
+    from lockgate.data.contract import Contract, ContractInput
 
 #: What a caller may pass as the contract: the record, a YAML path or its dict form.
-ContractInput: TypeAlias = "Contract | str | Path | Mapping[str, Any]"
 
 
 #: Evaluation budgets: how thorough the estimate is, chosen explicitly, never silently.
@@ -128,7 +127,7 @@ class TrainConfig:
     threads: int | None = None
 
     @classmethod
-    def for_budget(cls, budget: str, **options: Any) -> TrainConfig:
+    def for_budget(cls, budget: str, **options: object) -> TrainConfig:
         """A config with the folds, bootstrap replicates and importance rows of
         ``budget`` (quick / standard / thorough); ``options`` override any of them."""
         if budget not in BUDGETS:
@@ -202,10 +201,10 @@ class _Job:
     structure_note: str | None = None
 
 
-def train(table: str, estimator: Any, *, version: int | None = None,
+def train(table: str, estimator: Estimator, *, version: int | None = None,
           contract: ContractInput | None = None,
           settings: Settings | None = None, experiment: str = "default",
-          param_grid: Mapping[str, Sequence[Any]] | None = None,
+          param_grid: Mapping[str, Sequence[object]] | None = None,
           config: TrainConfig | None = None, allow_unvalidated: str | None = None,
           name: str | None = None) -> TrainResult:
     """Train on a validated version of ``table`` and evaluate honestly.
@@ -251,9 +250,9 @@ def train(table: str, estimator: Any, *, version: int | None = None,
     )
 
 
-def train_frame(frame: Any, contract: ContractInput, estimator: Any, *,
+def train_frame(frame: FrameLike, contract: ContractInput, estimator: Estimator, *,
                 settings: Settings | None = None, experiment: str = "default",
-                param_grid: Mapping[str, Sequence[Any]] | None = None,
+                param_grid: Mapping[str, Sequence[object]] | None = None,
                 config: TrainConfig | None = None, name: str | None = None,
                 dataset: Mapping[str, Any] | None = None) -> TrainResult:
     """Like :func:`train` on an in-memory Polars or pandas frame (no training gate:
@@ -267,10 +266,10 @@ def train_frame(frame: Any, contract: ContractInput, estimator: Any, *,
                            config=config, dataset=dataset, name=name or f"train-{contract.table}")
 
 
-def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: ContractInput,
-                  estimator: Any, *,
+def evaluate_pair(train_rows: FrameLike, test_rows: FrameLike | None,
+                  contract: ContractInput, estimator: Estimator, *,
                   settings: Settings | None = None, experiment: str = "default",
-                  param_grid: Mapping[str, Sequence[Any]] | None = None,
+                  param_grid: Mapping[str, Sequence[object]] | None = None,
                   config: TrainConfig | None = None, name: str | None = None) -> TrainResult:
     """Evaluate on a train/test pair the user brings, honestly.
 
@@ -308,7 +307,7 @@ def evaluate_pair(train_rows: Any, test_rows: Any | None, contract: ContractInpu
 def _train_with_run(load: Callable[[Run], pl.DataFrame], contract: ContractInput,
                     estimator: Any, *,
                     settings: Settings, experiment: str,
-                    param_grid: Mapping[str, Sequence[Any]] | None,
+                    param_grid: Mapping[str, Sequence[object]] | None,
                     config: TrainConfig | None, dataset: dict[str, Any], name: str,
                     given: tuple | None = None,
                     user_pair: dict[str, Any] | None = None,
@@ -337,7 +336,7 @@ def _threads(config: TrainConfig, rows: int) -> int | None:
 
 
 def _job(df: pl.DataFrame, contract: ContractInput, estimator: Any,
-         param_grid: Mapping[str, Sequence[Any]] | None, config: TrainConfig,
+         param_grid: Mapping[str, Sequence[object]] | None, config: TrainConfig,
          dataset: dict[str, Any]) -> _Job:
     contract = _contract(contract)
     target = _target(contract, df)

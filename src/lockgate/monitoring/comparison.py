@@ -19,6 +19,7 @@ import polars as pl
 
 from lockgate.config import Settings, load_settings
 from lockgate.data import Contract, load_contract
+from lockgate.data.contract import ContractInput
 from lockgate.data.normalize import map_columns, normalize
 from lockgate.errors import LockgateError
 from lockgate.monitoring.contract_check import count_violations
@@ -27,6 +28,7 @@ from lockgate.monitoring.watched_model import WatchedModel, watch
 from lockgate.quality import DriftConfig, drift, profile
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import open_input
+from lockgate.user_types import FrameLike
 
 
 class ComparisonError(LockgateError, ValueError):
@@ -85,8 +87,9 @@ class Comparison:
                 "summary": self.summary()}
 
 
-def compare(reference: Any, current: Any, *, model: str | WatchedModel | None = None,
-            labels: str | None = None, contract: Any = None,
+def compare(reference: FrameLike | str | Path, current: FrameLike | str | Path, *,
+            model: str | WatchedModel | None = None, labels: str | None = None,
+            contract: ContractInput | None = None,
             settings: Settings | None = None) -> Comparison:
     """Compare two datasets as the monitor compares a window with its reference.
 
@@ -150,7 +153,8 @@ def _with_model(model: WatchedModel, reference: pl.DataFrame, current: pl.DataFr
     return out
 
 
-def _contract(model: WatchedModel | None, contract: Any, reference: Any, current: Any,
+def _contract(model: WatchedModel | None, contract: ContractInput | None,
+              reference: FrameLike | str | Path, current: FrameLike | str | Path,
               settings: Settings) -> Contract | None:
     if model is not None:
         return model.contract
@@ -166,7 +170,7 @@ def _contract(model: WatchedModel | None, contract: Any, reference: Any, current
     return None
 
 
-def _load(source: Any, spec: Contract | None, settings: Settings
+def _load(source: FrameLike | str | Path, spec: Contract | None, settings: Settings
           ) -> tuple[pl.DataFrame, str]:
     """A frame typed by the contract (mapped and parsed as at ingestion), and its label."""
     if isinstance(source, pl.DataFrame):

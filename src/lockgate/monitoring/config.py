@@ -108,7 +108,7 @@ def load_config(path: Path | str | None, *, window: str | None = None) -> Monito
     return parse_config(raw, source=str(path), base_dir=path.parent)
 
 
-def parse_config(raw: Any, *, source: str = "config", base_dir: Path | None = None
+def parse_config(raw: object, *, source: str = "config", base_dir: Path | None = None
                  ) -> MonitorConfig:
     """Build a :class:`MonitorConfig` from a mapping, checking everything first.
 

@@ -50,6 +50,7 @@ from lockgate.monitoring.window import (
     window_span,
 )
 from lockgate.quality import DriftConfig, Profile, drift
+from lockgate.registry.gates import GateConfig
 from lockgate.serving.prediction_log import feedback_path
 from lockgate.store import Store
 from lockgate.store.tables_monitoring import monitor_windows as t_windows
@@ -176,7 +177,7 @@ def measure_window(model: WatchedModel, span: WindowSpan, *, settings: Settings,
 
 def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfig,
                 end: float | None = None, now: float | None = None,
-                runner: PipelineRunner | None = None, gate_config: Any = None,
+                runner: PipelineRunner | None = None, gate_config: GateConfig | None = None,
                 progress: Callable[[str], None] | None = None) -> MonitorRun:
     """One monitoring pass: measure each rule's window, apply rules, alert, explain,
     and retrain where a rule asks for it and the evidence holds.
@@ -244,7 +245,7 @@ def watch_forever(model: WatchedModel, *, settings: Settings, config: MonitorCon
 
 def _apply_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
                 settings: Settings, config: MonitorConfig, store: Store,
-                runner: PipelineRunner | None, gate_config: Any) -> RuleReport:
+                runner: PipelineRunner | None, gate_config: GateConfig | None) -> RuleReport:
     outcome = rule.evaluate(window.measures, window.samples)
     cause: dict[str, Any] | None = None
     if outcome.firing and inc.open_incident(store, model.name, rule.name) is None:

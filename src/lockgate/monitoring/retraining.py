@@ -28,6 +28,7 @@ from lockgate.monitoring.replay import replay
 from lockgate.monitoring.root_cause import FeatureCause
 from lockgate.monitoring.watched_model import WatchedModel
 from lockgate.registry import Registry, promote
+from lockgate.registry.gates import GateConfig
 from lockgate.store import Store
 
 MIN_LABELS_FOR_EVIDENCE = 30
@@ -169,7 +170,7 @@ def require_new_evidence(model: WatchedModel, decision: RetrainingDecision, *,
 
 def retrain(model: WatchedModel, spec: RetrainSpec, decision: RetrainingDecision, *,
             settings: Settings, runner: PipelineRunner | None = None,
-            gate_config: Any = None) -> RetrainingOutcome:
+            gate_config: GateConfig | None = None) -> RetrainingOutcome:
     """Run the rule's pipeline, register its model and send it through the gates.
 
     Nothing happens when the decision does not recommend retraining. Failures are

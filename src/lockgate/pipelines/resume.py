@@ -4,7 +4,7 @@ every step that succeeded in the original."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Unpack
 
 from lockgate.config import load_settings
 from lockgate.pipelines.errors import PipelineError
@@ -13,12 +13,19 @@ from lockgate.pipelines.params import resolve_params, unflatten
 from lockgate.pipelines.pipeline import Pipeline
 from lockgate.pipelines.reference import load_pipeline
 from lockgate.pipelines.result import PipelineResult
-from lockgate.pipelines.runner import Reuse, RunOptions, execute_pipeline, step_name
+from lockgate.pipelines.runner import (
+    Reuse,
+    RunOptionFields,
+    RunOptions,
+    execute_pipeline,
+    step_name,
+)
 from lockgate.store import Store
 
 
 def resume_pipeline(run_id: str, pipeline: Pipeline | None = None,
-                    options: RunOptions | None = None, **option_values: Any) -> PipelineResult:
+                    options: RunOptions | None = None,
+                    **option_values: Unpack[RunOptionFields]) -> PipelineResult:
     """Run a failed pipeline run again, reusing the outputs of every step that succeeded.
 
     The new run records the same params, pins the table versions the original run's

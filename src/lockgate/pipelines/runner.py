@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from lockgate.config import Settings, load_settings
 from lockgate.pipelines import table_inputs
@@ -74,12 +74,26 @@ class RunOptions:
     observer: Observer | None = None
 
 
+class RunOptionFields(TypedDict, total=False):
+    """:class:`RunOptions`'s fields as keyword arguments (``run_pipeline(..., cache=False)``)."""
+
+    settings: Settings | None
+    executor: str | Executor
+    address: str | None
+    max_workers: int | None
+    cache: bool
+    experiment: str | None
+    ref: str | None
+    tags: Mapping[str, str] | None
+    observer: Observer | None
+
+
 def run_pipeline(
     pipeline: Pipeline,
     params: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Any] | None = None,
     options: RunOptions | None = None,
-    **option_values: Any,
+    **option_values: Unpack[RunOptionFields],
 ) -> PipelineResult:
     """Run a pipeline and record it: one pipeline run, one child run per step run.
 

@@ -11,54 +11,62 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
 
 from lockgate.artifacts import ArtifactStore
 from lockgate.config import Settings, load_settings
-from lockgate.quality.profile import FORMAT, Profile, ProfileError, profile
+from lockgate.data.contract import Contract
+from lockgate.errors import NotFoundError
+from lockgate.quality.profile import FORMAT, Profile, ProfileError
+from lockgate.quality.table_profile import TableFiles, profile_files
 from lockgate.store import DatasetVersion, Store
 from lockgate.store.tables_quality import PROFILE_SCOPES, quality_profiles
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
+    from lockgate.pipelines.executors.base import Executor
+
 
 def profile_for(table: str, version: int | None = None, *,
-                settings: Settings | None = None) -> Profile:
+                settings: Settings | None = None,
+                executor: Executor | None = None) -> Profile:
     """The profile of a table as of a version (the newest by default).
 
     Computed on first request, stored as an artifact linked to the dataset version,
-    then read back on every later request.
+    then read back on every later request. Computing it profiles each data file as a
+    task of ``executor`` (default: in this process; a ``RayExecutor`` profiles them on
+    the cluster's workers) and merges the partial profiles here (see ``table_profile``).
 
     Raises:
         NotFoundError: no such table or version.
     """
-    return _stored(table, version, "snapshot", settings)
+    return _stored(table, version, "snapshot", settings, executor)
 
 
 def batch_profile_for(table: str, version: int | None = None, *,
-                      settings: Settings | None = None) -> Profile:
+                      settings: Settings | None = None,
+                      executor: Executor | None = None) -> Profile:
     """The profile of only the rows a version added (stored like :func:`profile_for`).
 
     For a version that rewrote rather than appended (a compaction, an overwrite), the
     added rows cannot be told apart, and the whole snapshot is profiled.
     """
-    return _stored(table, version, "batch", settings)
+    return _stored(table, version, "batch", settings, executor)
 
 
-def _stored(table: str, version: int | None, scope: str,
-            settings: Settings | None) -> Profile:
+def _stored(table: str, version: int | None, scope: str, settings: Settings | None,
+            executor: Executor | None) -> Profile:
     settings = settings or load_settings()
     return stored_profile(Store.open(settings).dataset_version(table, version), scope,
-                          settings)
+                          settings, executor)
 
 
-def stored_profile(found: DatasetVersion, scope: str, settings: Settings) -> Profile:
+def stored_profile(found: DatasetVersion, scope: str, settings: Settings,
+                   executor: Executor | None = None) -> Profile:
     """The stored ``scope`` profile of a version already looked up (computed on first use).
 
     For callers that hold the :class:`DatasetVersion` (the quality report), so the store
@@ -71,7 +79,7 @@ def stored_profile(found: DatasetVersion, scope: str, settings: Settings) -> Pro
     if artifact_id is not None:
         return Profile.from_dict(artifacts.load(artifact_id))
     computed = (_merged_snapshot(found, store, artifacts, settings) if scope == "snapshot"
-                else None) or _compute(found, scope, settings)
+                else None) or _compute(found, scope, settings, executor)
     record = artifacts.save(computed.to_dict(), f"profile:{found.ref}:{scope}")
     # Another process may have stored it first; both computed the same profile.
     with contextlib.suppress(sa.exc.IntegrityError):
@@ -134,36 +142,35 @@ def _merged_snapshot(found: DatasetVersion, store: Store, artifacts: ArtifactSto
     return replace(merged, roles=added.roles or merged.roles)
 
 
-def _compute(found: DatasetVersion, scope: str, settings: Settings) -> Profile:
-    from lockgate.data import Contract, read
-
+def _compute(found: DatasetVersion, scope: str, settings: Settings,
+             executor: Executor | None = None) -> Profile:
     # The contract travels in the version's record: no second store query needed.
     contract = Contract.from_dict(found.details["contract"]) \
         if "contract" in found.details else None
+    return profile_files(version_files(found, scope, settings), contract, executor=executor)
+
+
+def version_files(found: DatasetVersion, scope: str, settings: Settings) -> TableFiles:
+    """The files whose rows the ``scope`` profile of a version describes: those its
+    commit added (``batch``), or every file of the table as of it (``snapshot``, and a
+    batch whose commit rewrote files rather than appended)."""
     if scope == "batch":
-        frame = added_rows(found, settings)
-        if frame is not None:
-            return profile(frame, contract=contract)
-    return profile(read(found.table_name, found.version, settings=settings),
-                   contract=contract)
+        opened = _added_files(found, settings)
+        if opened is not None:
+            current, files = opened
+            return TableFiles.of(list(files), pa.schema(current.schema().to_arrow()))
+    from lockgate.data.table import open_table, same_content_version, table_path
 
-
-def added_rows(found: DatasetVersion, settings: Settings) -> pl.DataFrame | None:
-    """Rows a version appended to its Delta table (None when it rewrote files)."""
-    opened = _added_files(found, settings)
-    if opened is None:
-        return None
-    current, files = opened
-    columns = [field.name for field in current.schema().fields]
-    frames = [pl.read_parquet(_local(uri)) for uri in sorted(files)]
-    if not frames:
-        # Added no rows: the columns come from the schema already open, not a re-read.
-        empty = pl.from_arrow(pa.schema(current.schema().to_arrow()).empty_table())
-        assert isinstance(empty, pl.DataFrame)
-        return empty
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    missing = [pl.lit(None).alias(c) for c in columns if c not in frame.columns]
-    return frame.with_columns(missing).select(columns)
+    location = table_path(settings, found.table_name)
+    table = open_table(location)
+    if table is None:
+        raise NotFoundError(f"No table `{found.table_name}` at {location}. List tables "
+                            "with `lockgate data tables`.")
+    version = found.version
+    if version < table.version():  # compacted by `lockgate gc`: the same rows, later files
+        version = same_content_version(table, version)
+    table.load_as_version(version)
+    return TableFiles.of(list(table.file_uris()), pa.schema(table.schema().to_arrow()))
 
 
 def _added_files(found: DatasetVersion, settings: Settings,
@@ -187,6 +194,3 @@ def _added_files(found: DatasetVersion, settings: Settings,
         files -= before
     return current, files
 
-
-def _local(uri: str) -> str:
-    return str(Path(uri.removeprefix("file://"))) if uri.startswith("file://") else uri

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.tracking import display as d
+
+if TYPE_CHECKING:
+    from lockgate.registry.model_version import ModelVersion, RegistryReader, Transition
 
 
 def version_html(mv: Any, transitions: list[Any] | None = None) -> str:
@@ -42,7 +45,7 @@ def version_text(mv: Any) -> str:
 class VersionHistory:
     """A model version with its stage and gate history, for notebooks."""
 
-    def __init__(self, version: Any, transitions: list[Any]) -> None:
+    def __init__(self, version: ModelVersion, transitions: list[Transition]) -> None:
         self.version = version
         self.transitions = transitions
 
@@ -55,7 +58,7 @@ class VersionHistory:
         return version_html(self.version, self.transitions)
 
 
-def version_history(registry: Any, ref: str) -> VersionHistory:
+def version_history(registry: RegistryReader, ref: str) -> VersionHistory:
     """``churn@production`` or ``churn@3`` with every transition of the model (the
     version's own rows and the others', so a rollback reads in context)."""
     mv = registry.resolve(ref)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,7 +24,6 @@ from lockgate.registry.model_version import (
     ModelVersion,
     Stage,
     Transition,
-    _version,
     current_actor,
 )
 from lockgate.registry.registry_backend import NewVersion, PromotionRequest
@@ -97,15 +97,46 @@ class EmbeddedBackend:
         with self.store.read() as conn:
             rows = conn.execute(sa.select(t.model_transitions).where(
                 t.model_transitions.c.model_name == name).order_by(t.model_transitions.c.id))
-            return [Transition(r.id, r.model_name, r.version, r.action, r.from_stage,
-                               r.to_stage, r.actor, r.reason, json.loads(r.gates or "[]"),
-                               r.created_at) for r in rows]
+            return [from_row(Transition, r, gates=json.loads(r.gates or "[]")) for r in rows]
 
     def notes(self, name: str) -> list[ModelNote]:
         with self.store.read() as conn:
             rows = conn.execute(sa.select(t.model_notes).where(
                 t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
             return [from_row(ModelNote, row) for row in rows]
+
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version of every model: by model name, newest version first."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.model_versions).order_by(
+                t.model_versions.c.model_name, t.model_versions.c.version.desc())).all()
+            aliases = conn.execute(sa.select(t.model_aliases.c.model_name,
+                                             t.model_aliases.c.alias,
+                                             t.model_aliases.c.version)).all()
+        by_model: dict[str, dict[str, int]] = {}
+        for model, alias, version in aliases:
+            by_model.setdefault(model, {})[alias] = int(version)
+        return [_version(row, by_model.get(row.model_name, {})) for row in rows]
+
+    def version_count(self) -> int:
+        """How many versions the registry holds, over every model."""
+        with self.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count())
+                                    .select_from(t.model_versions)).scalar_one())
+
+    def versions_from(self, run_ids: Sequence[str],
+                      artifact_sha256s: Sequence[str]) -> list[ModelVersion]:
+        """Versions built by one of these runs or packaging an artifact of one of these
+        contents, by model name and version."""
+        query = (sa.select(t.model_versions)
+                 .join(core.artifacts, core.artifacts.c.id == t.model_versions.c.artifact_id)
+                 .where(sa.or_(t.model_versions.c.run_id.in_(list(run_ids)),
+                               core.artifacts.c.sha256.in_(list(artifact_sha256s))))
+                 .order_by(t.model_versions.c.model_name, t.model_versions.c.version))
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        aliases = {name: self.aliases(name) for name in {row.model_name for row in rows}}
+        return [_version(row, aliases[row.model_name]) for row in rows]
 
     # -- writing -----------------------------------------------------------------
 
@@ -282,3 +313,12 @@ def _log(conn: Any, name: str, version: int, action: str, from_stage: str | None
         model_name=name, version=version, action=action, from_stage=from_stage,
         to_stage=to_stage, actor=actor, reason=reason,
         gates=json.dumps(gates, default=str), created_at=now))
+
+
+def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
+    return from_row(
+        ModelVersion, row, name=row.model_name, version=int(row.version),
+        artifact_id=int(row.artifact_id),
+        aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
+        details=json.loads(row.details or "{}"),
+    )

@@ -10,7 +10,6 @@ with the current state.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import re
 import tempfile
@@ -18,9 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from lockgate.artifacts import ArtifactStore, allowlist, blob_store_for
 from lockgate.artifacts.blob_store import key_from_uri
@@ -48,9 +45,10 @@ from lockgate.registry.package import (
 from lockgate.registry.prediction_profile import holdout_prediction_profile
 from lockgate.registry.registry_backend import NewVersion
 from lockgate.store import Store, audit
-from lockgate.store import schema as core
-from lockgate.store import tables_registry as t
-from lockgate.store.records import from_row
+from lockgate.user_types import FrameLike
+
+if TYPE_CHECKING:
+    from lockgate.registry.embedded_backend import EmbeddedBackend
 
 
 class Stage(StrEnum):
@@ -162,67 +160,50 @@ class RegistryReader:
 
     Why apart from :class:`Registry`: a reader needs only the store, not the settings
     and the artifact store a writer packages with, so the dashboard and the CLI read the
-    registry without opening a blob store, and every read of the registry's tables lives
-    here rather than as SQL in the pages.
+    registry without opening a blob store. Every read goes through the store's
+    :class:`~lockgate.registry.registry_backend.RegistryBackend`, the one holder of the
+    registry's SQL (or of its requests to ``lockgate server``).
 
     Example:
         versions = RegistryReader(Store.open(settings)).all_versions()
     """
 
     def __init__(self, store: Store) -> None:
+        from lockgate.registry.registry_backend import backend_for
+
         self.store = store
+        self.backend = backend_for(store)
 
     # -- reading -----------------------------------------------------------------
 
     def models(self) -> list[str]:
         """Registered model names."""
-        with self.store.read() as conn:
-            return list(conn.execute(sa.select(t.registered_models.c.name)
-                                     .order_by(t.registered_models.c.name)).scalars())
+        return self.backend.models()
 
     def all_versions(self) -> list[ModelVersion]:
-        """Every version of every model: by model name, newest version first."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_versions).order_by(
-                t.model_versions.c.model_name, t.model_versions.c.version.desc())).all()
-            aliases = conn.execute(sa.select(t.model_aliases.c.model_name,
-                                             t.model_aliases.c.alias,
-                                             t.model_aliases.c.version)).all()
-        by_model: dict[str, dict[str, int]] = {}
-        for model, alias, version in aliases:
-            by_model.setdefault(model, {})[alias] = int(version)
-        return [_version(row, by_model.get(row.model_name, {})) for row in rows]
+        """Every version of every model: by model name, newest version first.
+
+        Raises:
+            StoreError: through ``lockgate server`` (the dashboard that reads this runs
+                beside the database).
+        """
+        return self._tables().all_versions()
 
     def version_count(self) -> int:
-        """How many versions the registry holds, over every model."""
-        with self.store.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count())
-                                    .select_from(t.model_versions)).scalar_one())
+        """How many versions the registry holds, over every model (beside the database,
+        like :meth:`all_versions`)."""
+        return self._tables().version_count()
 
     def versions_from(self, run_ids: Sequence[str],
                       artifact_sha256s: Sequence[str]) -> list[ModelVersion]:
         """Versions built by one of these runs or packaging an artifact of one of these
         contents (what a lineage graph links its runs and artifacts to), by model name
-        and version."""
-        query = (sa.select(t.model_versions)
-                 .join(core.artifacts, core.artifacts.c.id == t.model_versions.c.artifact_id)
-                 .where(sa.or_(t.model_versions.c.run_id.in_(list(run_ids)),
-                               core.artifacts.c.sha256.in_(list(artifact_sha256s))))
-                 .order_by(t.model_versions.c.model_name, t.model_versions.c.version))
-        with self.store.read() as conn:
-            rows = conn.execute(query).all()
-        models = {row.model_name for row in rows}
-        aliases = {name: self.aliases(name) for name in models}
-        return [_version(row, aliases[row.model_name]) for row in rows]
+        and version (beside the database, like :meth:`all_versions`)."""
+        return self._tables().versions_from(run_ids, artifact_sha256s)
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of a model, oldest first."""
-        self._require_model(name)
-        aliases = self.aliases(name)
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_versions).where(
-                t.model_versions.c.model_name == name).order_by(t.model_versions.c.version))
-            return [_version(row, aliases) for row in rows]
+        return self.backend.versions(name)
 
     def get(self, name: str, version: int) -> ModelVersion:
         """One version.
@@ -230,16 +211,7 @@ class RegistryReader:
         Raises:
             ModelNotFoundError: no such model or version (with the versions that exist).
         """
-        self._require_model(name)
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(t.model_versions).where(
-                t.model_versions.c.model_name == name,
-                t.model_versions.c.version == int(version))).one_or_none()
-        if row is None:
-            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
-            raise ModelNotFoundError(f"Model `{name}` has no version {version}; versions: "
-                                     f"{known}.")
-        return _version(row, self.aliases(name))
+        return self.backend.get(name, version)
 
     def resolve(self, ref: str, default_alias: str = Stage.PRODUCTION) -> ModelVersion:
         """The version a reference names: ``churn@production``, ``churn@3``, ``churn``.
@@ -250,7 +222,7 @@ class RegistryReader:
         name, selector = parse_ref(ref, default_alias)
         if isinstance(selector, int):
             return self.get(name, selector)
-        self._require_model(name)
+        self.backend.require_model(name)
         aliases = self.aliases(name)
         if selector not in aliases:
             have = ", ".join(f"{k}->v{v}" for k, v in sorted(aliases.items())) or "none"
@@ -264,44 +236,27 @@ class RegistryReader:
 
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version for one model."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
-                                .where(t.model_aliases.c.model_name == name))
-            return {alias: int(version) for alias, version in rows}
+        return self.backend.aliases(name)
 
     def alias_version(self, name: str, alias: str) -> int | None:
         """The version an alias points at, or None (cheap: used by servers polling)."""
-        with self.store.read() as conn:
-            return conn.execute(sa.select(t.model_aliases.c.version).where(
-                t.model_aliases.c.model_name == name, t.model_aliases.c.alias == alias)
-            ).scalar_one_or_none()
+        return self.backend.alias_version(name, alias)
 
     def transitions(self, name: str, version: int | None = None) -> list[Transition]:
         """The transition history of a model (or of one version), oldest first."""
-        query = sa.select(t.model_transitions).where(t.model_transitions.c.model_name == name)
-        if version is not None:
-            query = query.where(t.model_transitions.c.version == int(version))
-        with self.store.read() as conn:
-            rows = conn.execute(query.order_by(t.model_transitions.c.id))
-            return [from_row(Transition, r, gates=json.loads(r.gates or "[]")) for r in rows]
+        found = self.backend.transitions(name)
+        return found if version is None else [t for t in found if t.version == version]
 
     def notes(self, name: str) -> list[ModelNote]:
         """Notes on a model and its versions, oldest first."""
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.model_notes).where(
-                t.model_notes.c.model_name == name).order_by(t.model_notes.c.id))
-            return [from_row(ModelNote, row) for row in rows]
+        return self.backend.notes(name)
 
-    def _require_model(self, name: str) -> None:
-        with self.store.read() as conn:
-            exists = conn.execute(sa.select(t.registered_models.c.name).where(
-                t.registered_models.c.name == name)).scalar_one_or_none()
-        if exists is None:  # list every name only to explain the miss
-            known = self.models()
-            raise ModelNotFoundError(
-                f"No registered model `{name}`.{close_matches(name, known)} Registered: "
-                f"{', '.join(known) or 'none'}. Register one with `lockgate models register`."
-            )
+    def _tables(self) -> EmbeddedBackend:
+        """The registry's tables in this store, for the reads only the database answers
+        (a client of ``lockgate server`` is refused by its store, naming where to run)."""
+        from lockgate.registry.embedded_backend import EmbeddedBackend as Tables
+
+        return self.backend if isinstance(self.backend, Tables) else Tables(self.store)
 
 
 class Registry(RegistryReader):
@@ -313,11 +268,8 @@ class Registry(RegistryReader):
     """
 
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
-        from lockgate.registry.registry_backend import backend_for
-
         super().__init__(store)
         self.settings = settings or load_settings()
-        self.backend = backend_for(store)
         blobs = blob_store_for(self.settings.resolved_artifact_root, store=store)
         self.artifacts = ArtifactStore(store, blobs, allowlist(self.settings))
 
@@ -330,7 +282,7 @@ class Registry(RegistryReader):
         *,
         contract: Contract | Mapping[str, Any],
         reference_profile: Mapping[str, Any],
-        holdout: Any = None,
+        holdout: FrameLike | None = None,
         examples: list[dict[str, Any]] | None = None,
         description: str | None = None,
         actor: str | None = None,
@@ -388,45 +340,7 @@ class Registry(RegistryReader):
                 continue
         raise RegistryError(f"Could not allocate a version number for `{name}`; retry.")
 
-    # -- reading -----------------------------------------------------------------
-
-    def models(self) -> list[str]:
-        """Registered model names."""
-        return self.backend.models()
-
-    def versions(self, name: str) -> list[ModelVersion]:
-        """Every version of a model, oldest first."""
-        return self.backend.versions(name)
-
-    def get(self, name: str, version: int) -> ModelVersion:
-        """One version.
-
-        Raises:
-            ModelNotFoundError: no such model or version (with the versions that exist).
-        """
-        return self.backend.get(name, version)
-
-    def _require_model(self, name: str) -> None:
-        """The reader's ``resolve`` (inherited) asks this: through the backend, so a
-        client of ``lockgate server`` resolves references the same way."""
-        self.backend.require_model(name)
-
-    def aliases(self, name: str) -> dict[str, int]:
-        """Alias -> version for one model."""
-        return self.backend.aliases(name)
-
-    def alias_version(self, name: str, alias: str) -> int | None:
-        """The version an alias points at, or None (cheap: used by servers polling)."""
-        return self.backend.alias_version(name, alias)
-
-    def transitions(self, name: str, version: int | None = None) -> list[Transition]:
-        """The transition history of a model (or of one version), oldest first."""
-        found = self.backend.transitions(name)
-        return found if version is None else [t for t in found if t.version == version]
-
-    def notes(self, name: str) -> list[ModelNote]:
-        """Notes on a model and its versions, oldest first."""
-        return self.backend.notes(name)
+    # -- notes -------------------------------------------------------------------
 
     def add_note(self, name: str, text: str, *, version: int | None = None,
                  author: str | None = None) -> None:
@@ -550,12 +464,3 @@ def _details(evaluation: Mapping[str, Any], lineage: Mapping[str, Any]) -> dict[
         "metrics": evaluation.get("metrics", {}),
         "dataset": f"{lineage.get('table')}@v{lineage.get('dataset_version')}",
     }
-
-
-def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
-    return from_row(
-        ModelVersion, row, name=row.model_name, version=int(row.version),
-        artifact_id=int(row.artifact_id),
-        aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
-        details=json.loads(row.details or "{}"),
-    )

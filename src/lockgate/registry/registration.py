@@ -4,16 +4,19 @@ contract and the reference profile are found from the dataset version the run tr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lockgate.data.contract import ContractInput
 from lockgate.errors import LockgateError
 from lockgate.registry.errors import RegistryError
 from lockgate.registry.model_version import ModelVersion, Registry
 
 
 def register_run(registry: Registry, name: str, run_id: str, *,
-                 contract: Any = None, reference_profile: Any = None,
+                 contract: ContractInput | None = None,
+                 reference_profile: Mapping[str, object] | str | Path | None = None,
                  description: str | None = None, actor: str | None = None) -> ModelVersion:
     """Register ``run_id`` as the next version of ``name``.
 
@@ -30,18 +33,17 @@ def register_run(registry: Registry, name: str, run_id: str, *,
     dataset = _dataset(registry, run_id)
     if contract is None:
         contract = _from_stage("contract", dataset, lambda t, v: _contract_for(registry, t, v))
-    elif isinstance(contract, str | Path):
+    if isinstance(contract, str | Path):
         from lockgate.data import load_contract
 
         contract = load_contract(Path(contract))
     if reference_profile is None:
         reference_profile = _from_stage("reference profile", dataset,
                                         lambda t, v: _profile_for(registry, t, v))
-    elif isinstance(reference_profile, str | Path):
-        reference_profile = json.loads(Path(reference_profile).read_text(encoding="utf-8"))
-    return registry.register(name, run_id, contract=contract,
-                             reference_profile=reference_profile, description=description,
-                             actor=actor)
+    profile = json.loads(Path(reference_profile).read_text(encoding="utf-8")) \
+        if isinstance(reference_profile, str | Path) else reference_profile
+    return registry.register(name, run_id, contract=contract, reference_profile=profile,
+                             description=description, actor=actor)
 
 
 def _dataset(registry: Registry, run_id: str) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class Policies:
         return found
 
     @classmethod
-    def from_mapping(cls, raw: Any, *, source: str = "code") -> Policies:
+    def from_mapping(cls, raw: object, *, source: str = "code") -> Policies:
         """Policies from a ``retention:`` mapping, every problem listed at once.
 
         Raises:

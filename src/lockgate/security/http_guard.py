@@ -29,15 +29,13 @@ import re
 import socket
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockgate.errors import ConfigError
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 Observe = Callable[[str, str, int, float], None]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -228,7 +226,8 @@ class HttpGuard:
             refusals included (serving's metrics).
     """
 
-    def __init__(self, app: Any, *, policy: GuardPolicy, observe: Observe | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, policy: GuardPolicy,
+                 observe: Observe | None = None) -> None:
         self.app = app
         self.policy = policy
         self.observe = observe
@@ -242,7 +241,7 @@ class HttpGuard:
             return
         started, status = time.perf_counter(), [500]
 
-        async def tracked(message: dict[str, Any]) -> None:
+        async def tracked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
@@ -396,7 +395,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 def _replay(body: bytes, original: Receive) -> Receive:
     sent = [False]
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         if sent[0]:
             return await original()  # only a disconnect can come after the body
         sent[0] = True

@@ -9,12 +9,13 @@ import time
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from lockgate.security.http_guard import GuardPolicy
 from lockgate.security.http_protocol import MAX_HEAD_BYTES, DeadlineHttpToolsProtocol
 
 
-def server_config(app: Any, policy: GuardPolicy, *, port: int, log_level: str = "warning",
+def server_config(app: ASGIApp | str, policy: GuardPolicy, *, port: int, log_level: str = "warning",
                   protocol: type[asyncio.Protocol] = DeadlineHttpToolsProtocol,
                   **options: Any) -> uvicorn.Config:
     """A uvicorn config that binds ``policy.host`` with the policy's connection limits.

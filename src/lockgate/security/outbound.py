@@ -16,7 +16,6 @@ import socket
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
@@ -110,7 +109,7 @@ def blocked(address: IPAddress) -> str | None:
     return None if address.is_global else "not a public address"
 
 
-def post_json(url: str, payload: Any, *, policy: OutboundPolicy, timeout: float,
+def post_json(url: str, payload: object, *, policy: OutboundPolicy, timeout: float,
               headers: dict[str, str] | None = None) -> httpx.Response:
     """POST JSON to a checked address; redirects are returned, never followed.
 

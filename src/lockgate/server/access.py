@@ -17,16 +17,17 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+from fastapi.routing import RouteContext
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from lockgate.security.accounts import Principal, authenticate
 from lockgate.store import Store
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: Paths reachable without a token; an entry ending in ``/`` is a prefix.
 OPEN_PATHS = ("/health", "/login", "/static/")
@@ -97,7 +98,8 @@ class AuthMiddleware:
     the allowlist (401), find the route it will reach and enforce that route's rule
     (403); a route without a rule is refused for everyone, however it was added."""
 
-    def __init__(self, app: Any, *, store: Store, routes: Callable[[], list[Any]],
+    def __init__(self, app: ASGIApp, *, store: Store,
+                 routes: Callable[[], Sequence[BaseRoute | RouteContext]],
                  limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.store = store
@@ -116,7 +118,11 @@ class AuthMiddleware:
                          f"in {wait:.0f} s.", [(b"retry-after", str(int(wait) + 1).encode())])
             return
         token = presented_token(scope)
-        principal = authenticate(self.store, token) if token else None
+        # The token check and the rule's lookups query the store: they run in the
+        # thread pool, so one request's database round trip never stalls the event loop
+        # that every other connection of this worker is waiting on.
+        principal = await anyio.to_thread.run_sync(authenticate, self.store, token) \
+            if token else None
         if principal is None:
             if token:
                 self.limiter.failed(client)
@@ -138,7 +144,8 @@ class AuthMiddleware:
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             body = await _read(receive)
             receive = _replay(body, receive)
-        refusal = self._refusal(principal, scope, route, params, body)
+        refusal = await anyio.to_thread.run_sync(self._refusal, principal, scope, route,
+                                                 params, body)
         if refusal is not None:
             await _reply(send, *refusal)
             return
@@ -162,7 +169,8 @@ class AuthMiddleware:
         from starlette.routing import Mount
 
         method, path = scope["method"], scope["path"]
-        if isinstance(route, Mount) and route.path == "":  # the dashboard
+        original = getattr(route, "original_route", route)  # an included router's route
+        if isinstance(original, Mount) and original.path == "":  # the dashboard
             if _dashboard_allows(principal, scope):
                 return None
             scoped = "" if principal.can("reader") else (
@@ -320,7 +328,7 @@ async def _read(receive: Receive) -> bytes:
 def _replay(body: bytes, original: Receive) -> Receive:
     sent = [False]
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         if sent[0]:
             return await original()
         sent[0] = True

@@ -1,7 +1,7 @@
 """``lockgate server``: one guarded FastAPI app in front of the metadata store and the
 artifact root, for a team.
 
-- ``/api/v1``: the REST API (:mod:`lockgate.server.api`, :mod:`lockgate.server.registry_api`),
+- ``/api/v1``: the REST API, one router per resource (:mod:`lockgate.server.routes`),
   described at ``/api/v1/openapi.json``.
 - ``/``: the dashboard (``lockgate.ui``) behind the same users; ``/audit``: the audit log
   (admins); ``/login``: a form that sets the token as an HttpOnly, SameSite=Strict cookie.
@@ -17,39 +17,43 @@ every route's rule.
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
-import time
-import urllib.parse
-from typing import Any
+from typing import Any, cast
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Mount
 
 from lockgate.config import Settings
 from lockgate.errors import LockgateError, NotFoundError
 from lockgate.security import GuardPolicy, HttpGuard, ServerThread, server_config
-from lockgate.security.accounts import authenticate
-from lockgate.server.access import (
-    ACCESS_KEY,
-    COOKIE,
-    OPEN_PATHS,
-    Access,
-    AuthMiddleware,
-    RateLimiter,
+from lockgate.server.access import OPEN_PATHS, AuthMiddleware, RateLimiter
+from lockgate.server.routes import (
+    accounts,
+    artifacts,
+    datasets,
+    lineage,
+    models,
+    monitoring,
+    pages,
+    retention,
+    run_records,
+    runs,
+    uploads,
+    views,
 )
-from lockgate.server.api import CHUNK_BYTES, add_api_routes
-from lockgate.server.lineage_api import add_lineage_routes
-from lockgate.server.monitoring_api import add_monitoring_routes
-from lockgate.server.registry_api import add_registry_routes
-from lockgate.server.retention_api import add_retention_routes
-from lockgate.server.views_api import add_views_routes
-from lockgate.store import Store, audit
+from lockgate.server.routes.pages import SERVER
+from lockgate.server.routes.uploads import CHUNK_BYTES
+from lockgate.server.state import TeamServerState
+from lockgate.store import Store
 
-SERVER = "lockgate server"
 TOKEN_ENV = "LOCKGATE_TOKEN"  # noqa: S105 (a variable name)
-OPEN = {ACCESS_KEY: {"role": "open"}}  # the allowlist's routes (access.OPEN_PATHS)
+#: Every router of the team server, in the order their routes are matched; the
+#: dashboard is mounted at ``/`` after them.
+ROUTERS: tuple[APIRouter, ...] = (
+    pages.router, accounts.router, runs.router, run_records.router, artifacts.router,
+    uploads.router, lineage.router, datasets.router, models.router, retention.router,
+    views.router, monitoring.router)
 
 
 def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
@@ -71,109 +75,56 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     # like any other, with its own access rule.
     app = FastAPI(title=SERVER, version="1", openapi_url=None, docs_url=None,
                   redoc_url=None)
-    app.state.store = store
-    app.state.limiter = limiter = limiter or RateLimiter()
+    limiter = limiter or RateLimiter()
+    TeamServerState.open(settings, store, limiter).attach(app)
     app.add_middleware(AuthMiddleware, store=store, limiter=limiter,
-                       routes=lambda: app.router.routes)
+                       routes=lambda: flat_routes(app))
     app.add_middleware(HttpGuard, policy=policy or server_policy(settings, host))
-    _errors(app)
-
-    @app.get("/health", openapi_extra=OPEN)
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "server": SERVER}
-
-    @app.get("/api/v1/openapi.json", include_in_schema=False,
-             openapi_extra=Access("reader").extra())
-    def openapi() -> dict[str, Any]:
-        return app.openapi()
-
-    _login_routes(app, store)
-
-    @app.get("/audit", response_class=HTMLResponse,
-             openapi_extra={ACCESS_KEY: {"role": "admin", "scope": "global"}})
-    def audit_page(action: str | None = None, actor: str | None = None) -> str:
-        return _audit_page(audit.entries(store, action=action or None, actor=actor or None,
-                                         limit=500))
-
-    add_api_routes(app, store, settings)
-    add_registry_routes(app, store, settings)
-    add_lineage_routes(app, store, settings)
-    add_retention_routes(app, store, settings)
-    add_views_routes(app, store)
-    add_monitoring_routes(app, store)
+    add_error_answers(app)
+    for router in ROUTERS:
+        app.include_router(router)
     app.router.routes.append(Mount("/", app=_dashboard(settings, host)))
     return app
 
 
-def _errors(app: FastAPI) -> None:
-    @app.exception_handler(LockgateError)
-    async def lockgate_error(_request: Request, exc: LockgateError) -> JSONResponse:
-        status = 404 if isinstance(exc, NotFoundError) else 403 \
-            if isinstance(exc, PermissionError) else 400
-        kind = type(exc)
-        return JSONResponse({"detail": str(exc), "error": f"{kind.__module__}.{kind.__qualname__}"},
-                            status_code=status)
-
-    @app.exception_handler(KeyError)
-    @app.exception_handler(ValueError)
-    @app.exception_handler(TypeError)
-    async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"Bad request: {type(exc).__name__}: {exc}"[:500],
-                             "error": "BadRequest"}, status_code=400)
+def flat_routes(app: FastAPI) -> list[RouteContext]:
+    """Every route of ``app`` with the routes of included routers expanded (FastAPI keeps
+    an included router as one node of ``app.routes``), in matching order: what the auth
+    middleware matches a request against. Remembered until the app's routes change."""
+    key = tuple(map(id, app.router.routes))
+    cached = app.state._flat_routes if hasattr(app.state, "_flat_routes") else None
+    if cached is None or cached[0] != key:
+        cached = (key, list(iter_route_contexts(app.router.routes)))
+        app.state._flat_routes = cached
+    return cast(list[RouteContext], cached[1])
 
 
-def _login_routes(app: FastAPI, store: Store) -> None:
-    @app.get("/login", response_class=HTMLResponse, openapi_extra=OPEN)
-    def login_form(next: str = "/") -> str:
-        target = html.escape(_local(next), quote=True)
-        return ("<!doctype html><meta charset='utf-8'><title>lockgate server</title>"
-                "<h1>lockgate server</h1><form method='post' action='/login'>"
-                f"<input type='hidden' name='next' value='{target}'>"
-                "<label>API token <input type='password' name='token' autofocus></label> "
-                "<button>Log in</button></form>")
-
-    @app.post("/login", openapi_extra=OPEN)
-    async def login(request: Request) -> Response:
-        limiter: RateLimiter = request.app.state.limiter
-        client = request.client.host if request.client else "?"
-        if limiter.blocked(client):
-            return HTMLResponse("<p>Too many failed logins; wait a minute.</p>",
-                                status_code=429)
-        form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
-        token = (form.get("token") or [""])[0]
-        if authenticate(store, token) is None:
-            limiter.failed(client)
-            return HTMLResponse("<p>Unknown, expired or revoked token. <a href='/login'>"
-                                "Try again</a></p>", status_code=401)
-        response = RedirectResponse(_local((form.get("next") or ["/"])[0]), status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=86400)
-        return response
+def add_error_answers(app: FastAPI) -> None:
+    """A :class:`LockgateError` answers 404 (not found), 403 (refused) or 400 with its
+    class; a ``KeyError``/``ValueError``/``TypeError`` from a handler is a bad request."""
+    app.add_exception_handler(LockgateError, lockgate_error)  # type: ignore[arg-type]
+    for kind in (KeyError, ValueError, TypeError):
+        app.add_exception_handler(kind, bad_request)
 
 
-def _local(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+async def lockgate_error(_request: Request, exc: LockgateError) -> JSONResponse:
+    status = 404 if isinstance(exc, NotFoundError) else 403 \
+        if isinstance(exc, PermissionError) else 400
+    kind = type(exc)
+    return JSONResponse({"detail": str(exc), "error": f"{kind.__module__}.{kind.__qualname__}"},
+                        status_code=status)
 
 
-def _dashboard(settings: Settings, host: str) -> Any:
-    from lockgate.ui import AccessPolicy, create_app
-
-    return create_app(settings, AccessPolicy(host=host, allowed_hosts=settings.allowed_hosts,
-                                             insecure=True))
+async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"Bad request: {type(exc).__name__}: {exc}"[:500],
+                         "error": "BadRequest"}, status_code=400)
 
 
-def _audit_page(entries: list[audit.AuditEntry]) -> str:
-    rows = "".join(
-        f"<tr><td>{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(e.at))}</td>"
-        f"<td>{html.escape(e.actor)}</td><td>{html.escape(e.action)}</td>"
-        f"<td>{html.escape(e.target)}</td><td><code>{html.escape(json.dumps(e.before))}"
-        f"</code></td><td><code>{html.escape(json.dumps(e.after))}</code></td></tr>"
-        for e in entries)
-    return ("<!doctype html><meta charset='utf-8'><title>Audit log</title><h1>Audit log</h1>"
-            "<form><input name='action' placeholder='action'> <input name='actor' "
-            "placeholder='actor'> <button>Filter</button></form><table><thead><tr>"
-            "<th>time (UTC)</th><th>actor</th><th>action</th><th>target</th><th>before</th>"
-            f"<th>after</th></tr></thead><tbody>{rows}</tbody></table>"
-            "<p><a href='/'>Dashboard</a></p>")
+def _dashboard(settings: Settings, host: str) -> FastAPI:
+    from lockgate.ui import AccessPolicy, create_dashboard_app
+
+    return create_dashboard_app(settings, AccessPolicy(
+        host=host, allowed_hosts=settings.allowed_hosts, insecure=True))
 
 
 class TeamServer(ServerThread):

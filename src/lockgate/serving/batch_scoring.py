@@ -4,13 +4,21 @@ ingestion and into the same prediction log as the server.
 Every chunk is mapped to the model's contract (aliases and spellings as at ingestion),
 normalised and validated with the same checks; rows that fail are quarantined with
 their reasons and their source values, never dropped, so ``scored + quarantined ==
-read``. Accepted rows are predicted in one model call per chunk. The output file is
-written once, streamed chunk by chunk beside its final name and renamed at the end;
-prediction-log rows (and quarantined rows, and a Delta output) are staged per chunk and
-appended in one commit at the end. So a failure halfway leaves no partial output and no
-half-logged batch. The log is staged rather than streamed into Delta because its
-``logged_at`` must be the moment the rows become visible: a stamp taken per chunk would
-put the first chunks of a long job into buckets the monitor may have closed already.
+read``. Accepted rows are predicted in one model call per chunk.
+
+Memory is bounded by the chunk, whatever the input's length:
+
+- the output file is written once, streamed chunk by chunk beside its final name and
+  renamed at the end (a Delta output and the quarantine are staged on disk per chunk
+  and committed at the end), so a failure halfway leaves no partial output;
+- each chunk's predictions are committed to the prediction log as soon as they are
+  made, stamped ``logged_at`` at that commit, as the server's micro-batches are. The
+  monitor buckets rows by ``logged_at`` and closes a bucket ``settle`` seconds after it
+  ends, so a row must be visible moments after its stamp: one commit at the end of a long
+  job would either hold the whole log in memory or put its first chunks into buckets
+  already closed. Predictions made before a failure stay logged (they were made); the
+  error says how many, under which batch id.
+
 Logged rows carry the batch id, so monitoring, feedback and retraining treat batch and
 online predictions alike.
 """
@@ -29,24 +37,34 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
+from deltalake.transaction import AddAction
 
 from lockgate.config import Settings, load_settings
 from lockgate.data.contract import Contract
 from lockgate.data.normalize import ColumnMapping, map_columns, normalize
+from lockgate.data.table import commit_files, discard_staged, stage_file
 from lockgate.data.validation import REASONS, ROW, validate
 from lockgate.errors import LockgateError
-from lockgate.location import ObjectLocation, StoragePath, storage_options
+from lockgate.location import ObjectLocation, StoragePath
 from lockgate.registry import Registry
 from lockgate.registry.prediction_profile import prediction_frame
 from lockgate.serving.batch_input import BatchInput, open_input
-from lockgate.serving.prediction_log import TIMESTAMP, context_columns, predictions_path
+from lockgate.serving.prediction_log import (
+    TIMESTAMP,
+    LogTable,
+    context_columns,
+    predictions_path,
+)
 from lockgate.store import Store
 
 #: ``progress(rows_done, rows_total_or_None)`` after every chunk.
 BatchProgress = Callable[[int, int | None], None]
 SCORES_DIR = "_scores"
 OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
+#: Output columns whose values repeat (dictionary-encoded in a Parquet output).
+REPEATED_OUTPUT = ("prediction", "batch_id")
 #: Columns of a file output when every row was quarantined (no chunk set its schema).
 EMPTY_OUTPUT = {"row": pl.Int64, "prediction": pl.String, "request_id": pl.String,
                 "batch_id": pl.String}
@@ -167,7 +185,7 @@ class _Output:
 
 
 class _Job:
-    """One scoring job: chunks in, staged parts, one commit at the end."""
+    """One scoring job: chunks in; the log committed per chunk, the outputs at the end."""
 
     def __init__(self, name: str, version: int, package: Any, source: BatchInput,
                  settings: Settings, output: _Output) -> None:
@@ -186,30 +204,35 @@ class _Job:
         self.staging = (root / SCORES_DIR / f".staging-{self.batch_id}"
                         if isinstance(root, Path) else
                         Path(tempfile.mkdtemp(prefix=f"lockgate-scoring-{self.batch_id}-")))
-        self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0}
+        self.counts = {"read": 0, "scored": 0, "quarantined": 0, "logged": 0,
+                       "logged_chunks": 0}
+        self.log_path = predictions_path(settings, name)
+        self.log_table = LogTable(self.log_path)
         self.reasons: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self.cpu = 0.0
-        self.file = None if output.kind == "table" else _StreamedFile(
-            _local_file(output.target), output.kind)
+        self.sink: _StagedTable | _StreamedFile = (
+            _StagedTable(output.target) if output.kind == "table"
+            else _StreamedFile(_local_file(output.target), output.kind))
 
     def run(self, chunk_rows: int, log: bool, progress: BatchProgress | None
             ) -> BatchScoringResult:
         if chunk_rows < 1:
             raise BatchScoringError(f"chunk_rows must be at least 1, got {chunk_rows}.")
         started = time.perf_counter()
-        for sub in ("out", "quarantine", "log"):
-            (self.staging / sub).mkdir(parents=True, exist_ok=True)
+        (self.staging / "quarantine").mkdir(parents=True, exist_ok=True)
         try:
             index = -1
             for index, chunk in enumerate(self.source.chunks(chunk_rows)):
                 self._chunk(index, chunk, log)
                 if progress is not None:
                     progress(self.counts["read"], self.source.rows)
-            quarantine = self._commit(log)
+            quarantine = self._commit()
+        except BaseException as exc:
+            exc.add_note(self._failure_note())
+            raise
         finally:
-            if self.file is not None:
-                self.file.abort()  # no-op once committed
+            self.sink.abort()  # no-op once committed
             shutil.rmtree(self.staging, ignore_errors=True)
         return BatchScoringResult(
             self.batch_id, self.name, self.version, self.source.label, self.output.label,
@@ -217,14 +240,28 @@ class _Job:
             self.counts["quarantined"], dict(sorted(self.reasons.items())), self.ignored,
             self.counts["logged"], index + 1, time.perf_counter() - started, self.cpu)
 
-    def _mapping(self, chunk: pl.DataFrame) -> ColumnMapping:
+    def _failure_note(self) -> str:
+        logged, chunks = self.counts["logged"], self.counts["logged_chunks"]
+        head = (f"Scoring batch {self.batch_id} with {self.name}@{self.version} stopped: no "
+                "output was written")
+        if not logged:
+            return f"{head}, and no prediction was logged."
+        return (f"{head}. {logged} predictions of {chunks} chunks made before the failure "
+                f"are in the prediction log {self.log_path} with batch_id {self.batch_id}; "
+                "a rerun scores under a new batch id.")
+
+    def _mapping(self, chunk: pl.DataFrame, first: bool) -> ColumnMapping:
+        """The chunk's columns mapped to the contract. A column the model needs that the
+        first chunk lacks fails the job before anything is scored (a file's columns are
+        the same in every chunk); records of a JSON Lines file are shaped one by one, so
+        a later chunk's missing field is a null in those rows, which quarantines them."""
         mapping = map_columns(chunk.columns, self.scoring)
         # a look-alike name is a question for the contract, not something to guess here
         new = (*mapping.new, *(s for s, _ in mapping.similar))
         missing = (*mapping.missing, *(t for _, t in mapping.similar))
         required = [c for c in missing if c in self.features
                     and not self.scoring.column(c).nullable]
-        if required:
+        if required and first:
             raise BatchScoringError(
                 f"{self.source.label} has no column(s) {', '.join(required)} that model "
                 f"{self.name}@{self.version} needs (and the contract does not allow null). "
@@ -235,7 +272,7 @@ class _Job:
 
     def _chunk(self, index: int, chunk: pl.DataFrame, log: bool) -> None:
         offset = self.counts["read"]
-        normalized = normalize(chunk, self.scoring, self._mapping(chunk))
+        normalized = normalize(chunk, self.scoring, self._mapping(chunk, index == 0))
         outcome = validate(normalized, self.scoring)
         bad_rows = outcome.quarantined[ROW]
         rows = (pl.int_range(chunk.height, eager=True, dtype=pl.Int64)
@@ -258,14 +295,10 @@ class _Job:
                          pl.DataFrame([ids, pl.Series("batch_id", [self.batch_id]
                                                       * accepted.height)])],
                         how="horizontal")
-        if self.file is not None:
-            self.file.write(out)
-        else:
-            out.write_parquet(self.staging / "out" / f"{index:08d}.parquet",
-                              compression="uncompressed")
+        self.sink.write(out)
         self.counts["scored"] += accepted.height
         if log:
-            self._log(index, accepted, scores, ids, wall * 1000, cpu * 1000)
+            self._log(accepted, scores, ids, wall * 1000, cpu * 1000)
 
     def _quarantine(self, index: int, quarantined: pl.DataFrame, offset: int) -> None:
         if quarantined.height == 0:
@@ -277,8 +310,9 @@ class _Job:
         quarantined.with_columns(pl.col(ROW) + offset).write_parquet(
             self.staging / "quarantine" / f"{index:08d}.parquet")
 
-    def _log(self, index: int, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
+    def _log(self, accepted: pl.DataFrame, scores: pl.DataFrame, ids: pl.Series,
              wall_ms: float, cpu_ms: float) -> None:
+        """Commit this chunk's predictions to the log now (``logged_at`` = this commit)."""
         n = accepted.height
         now = pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
         frame = pl.concat([
@@ -296,24 +330,17 @@ class _Job:
             pl.lit(wall_ms).alias("request_latency_ms"),
             pl.lit(n, pl.Int64).alias("request_rows"), pl.lit(cpu_ms / n).alias("cpu_ms"),
             pl.lit(self.batch_id).alias("batch_id"))
-        # scratch, read once at the commit: not worth compressing
-        frame.write_parquet(self.staging / "log" / f"{index:08d}.parquet",
-                            compression="uncompressed")
+        self.log_table.append(frame)
         self.counts["logged"] += n
+        self.counts["logged_chunks"] += 1
 
-    def _commit(self, log: bool) -> str | None:
-        if log and self.counts["logged"]:
-            _append_delta(self.staging / "log", predictions_path(self.settings, self.name),
-                          stamp="logged_at")
+    def _commit(self) -> str | None:
         quarantine = None
         if self.counts["quarantined"]:
             path = self.output.quarantine_path(self.batch_id)
             _concat_parquet(self.staging / "quarantine", path)
             quarantine = str(path)
-        if self.file is not None:
-            self.file.commit()
-        elif self.counts["scored"]:
-            _append_delta(self.staging / "out", self.output.target)
+        self.sink.commit()
         return quarantine
 
 
@@ -321,15 +348,29 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet"))
 
 
-def _append_delta(parts: Path, table: StoragePath, *, stamp: str | None = None) -> None:
-    """Append every staged part to a Delta table in one commit (streamed, not loaded)."""
-    frame = pl.scan_parquet(_parts(parts))
-    if stamp is not None:
-        frame = frame.with_columns(pl.lit(time.time() * 1e6).cast(pl.Int64).cast(TIMESTAMP)
-                                   .alias(stamp))
-    table.parent.mkdir(parents=True, exist_ok=True)
-    frame.sink_delta(str(table), mode="append", storage_options=storage_options(table),
-                     delta_write_options={"schema_mode": "merge"})
+class _StagedTable:
+    """A Delta output table, written once: each chunk staged as a file inside the table
+    (invisible until listed in a commit), all of them committed as one version by
+    :meth:`commit`, removed by :meth:`abort`, as ingestion lands a batch."""
+
+    def __init__(self, target: StoragePath) -> None:
+        self.target = target
+        self.adds: list[AddAction] = []
+        self.schema: pa.Schema | None = None
+        self.done = False
+
+    def write(self, frame: pl.DataFrame) -> None:
+        self.schema = self.schema or frame.to_arrow().schema
+        self.adds.append(stage_file(self.target, frame))
+
+    def commit(self) -> None:
+        if self.adds and self.schema is not None:
+            commit_files(self.target, self.adds, self.schema)
+        self.done = True
+
+    def abort(self) -> None:
+        if not self.done:
+            discard_staged(self.target, self.adds)
 
 
 def _concat_parquet(parts: Path, target: StoragePath) -> None:
@@ -371,7 +412,10 @@ class _StreamedFile:
             table = frame.to_arrow()
             if self.parquet is None:
                 self._open()
-                self.parquet = pq.ParquetWriter(self.partial, table.schema)
+                # dictionaries only where values repeat: a unique request id per row
+                # makes the writer build one and throw it away on every page
+                self.parquet = pq.ParquetWriter(self.partial, table.schema,
+                                                use_dictionary=list(REPEATED_OUTPUT))
             self.parquet.write_table(table.cast(self.parquet.schema))
             return
         first = self.handle is None

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from deltalake import DeltaTable
 
 from lockgate.config import Settings
 from lockgate.data.contract import Contract
+from lockgate.data.table import commit_files, open_table, stage_file
 from lockgate.errors import NotFoundError
 from lockgate.location import StoragePath, storage_options
 
@@ -50,6 +52,8 @@ ACCOUNTING_COLUMNS: dict[str, pl.DataType] = {
     "request_rows": pl.Int64(), "cpu_ms": pl.Float64(), "batch_id": pl.Utf8(),
     "logged_at": TIMESTAMP,
 }
+#: Columns whose range every log file's commit records (readers filter on them).
+STATS_COLUMNS = ("timestamp", "logged_at", "model_version")
 
 
 def predictions_path(settings: Settings, model_name: str) -> StoragePath:
@@ -113,6 +117,7 @@ class DeltaAppender:
         self.flush_seconds = flush_seconds
         self.max_rows = max_rows
         self.rows_written = 0
+        self._table = LogTable(path)
         self.write_errors = 0
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -178,12 +183,7 @@ class DeltaAppender:
         frame = pl.DataFrame(rows, schema=schema)
         frame = frame.with_columns(
             (pl.col("timestamp") * 1_000_000).cast(pl.Int64).cast(TIMESTAMP))
-        if stamped:
-            frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_delta(str(self.path), mode="append",
-                          storage_options=storage_options(self.path),
-                          delta_write_options={"schema_mode": "merge"})
+        self._table.append(frame, stamp=stamped)
         self.rows_written += len(rows)
 
     def _spill(self) -> None:
@@ -196,6 +196,35 @@ class DeltaAppender:
             for row in rows:
                 handle.write(json.dumps(row, default=str) + "\n")
         log.error("prediction log %s: %d rows spilled to %s", self.path, len(rows), spill)
+
+
+class LogTable:
+    """A prediction (or feedback) log's Delta table, kept open between appends; every
+    writer of the logs (the server's appender, batch scoring) goes through it.
+
+    Each append is one Parquet file and one commit listing it (with the min and max of
+    the time columns, so the monitor's reads of a span skip the other files); a
+    column the table lacks is merged into its schema by that commit.
+    """
+
+    def __init__(self, path: StoragePath) -> None:
+        self.path = path
+        self._table: DeltaTable | None = None
+        self._lock = threading.Lock()
+
+    def append(self, frame: pl.DataFrame, *, stamp: bool = True) -> None:
+        """Commit ``frame``. ``stamp`` sets ``logged_at`` to now, just before the
+        commit: monitoring buckets rows by it and closes a bucket ``settle`` seconds
+        after it ends, so a row must become visible moments after its stamp (one commit
+        of one chunk), never minutes later."""
+        if stamp:
+            frame = frame.with_columns(pl.lit(_now_utc(), TIMESTAMP).alias("logged_at"))
+        with self._lock:
+            add = stage_file(self.path, frame,
+                             stats=[c for c in STATS_COLUMNS if c in frame.columns])
+            table = self._table or open_table(self.path)
+            self._table = commit_files(self.path, [add], frame.to_arrow().schema,
+                                       table=table)
 
 
 def _spill_folder(path: StoragePath) -> Path:

@@ -39,7 +39,7 @@ class RequestSchema:
     #: logged with the prediction so its label can become a training row.
     context: tuple[str, ...] = ()
 
-    def parse(self, payload: Any) -> tuple[list[dict[str, Any]], bool]:
+    def parse(self, payload: object) -> tuple[list[dict[str, Any]], bool]:
         """Validate a decoded JSON body: ``{"records": [...]}`` or one record.
 
         Returns:
@@ -56,7 +56,7 @@ class RequestSchema:
             return [r.model_dump() for r in batch.records], True  # type: ignore[attr-defined]
         return [self.record.model_validate(self.canonical(payload)).model_dump()], False
 
-    def canonical(self, record: Any) -> Any:
+    def canonical(self, record: object) -> object:
         """A record with source spellings renamed to the contract's names.
 
         A key is renamed only when it is not a contract name itself and its target is not

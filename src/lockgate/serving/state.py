@@ -17,6 +17,7 @@ from typing import Annotated, Any, cast
 
 import polars as pl
 from fastapi import Depends, Request
+from starlette.applications import Starlette
 
 from lockgate.config import Settings
 from lockgate.data.table import scan as scan_table
@@ -186,7 +187,7 @@ class ServingState:
                     .select("request_id").collect().get_column("request_id").to_list())
         return [rid for rid in request_ids if rid not in found]
 
-    def attach(self, app: Any) -> None:
+    def attach(self, app: Starlette) -> None:
         """Make this the state every route of ``app`` (a FastAPI app) receives."""
         app.state.serving = self
 

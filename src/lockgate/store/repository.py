@@ -151,7 +151,8 @@ class Store:
                 raise
             raise StoreError(_unreachable(self.url, exc)) from exc
 
-    def execute_write(self, statement: Any, rows: Any = None) -> Any:
+    def execute_write(self, statement: sa.Executable,
+                      rows: Sequence[Mapping[str, object]] | None = None) -> Any:
         """Run one write statement, retrying on SQLite lock contention with jittered backoff."""
         with self.write() as conn:
             return conn.execute(statement, rows) if rows is not None else conn.execute(statement)
@@ -397,7 +398,7 @@ class Store:
 
     # -- params, metrics, tags, notes ----------------------------------------
 
-    def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+    def log_params(self, run_id: str, values: Mapping[str, object]) -> None:
         """Store parameters as JSON; a key logged again is overwritten."""
         if not values:
             return
@@ -488,7 +489,7 @@ class Store:
                 out[run_id][key] = math.nan if is_nan else float(value)
         return out
 
-    def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
+    def set_tags(self, run_id: str, values: Mapping[str, object]) -> None:
         """Set tags (strings); a key set again is overwritten."""
         if not values:
             return
@@ -666,7 +667,7 @@ class Store:
             return None
         return Environment(row[0], row[1], json.loads(row[2]), json.loads(row[3] or "{}"))
 
-    def append_console(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def append_console(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Append console chunks (``run_id, stream, timestamp, text``)."""
         if rows:
             self.execute_write(sa.insert(t.console_logs), list(rows))
@@ -685,7 +686,7 @@ class Store:
             text = "\n".join(text.splitlines()[-tail_lines:])
         return text
 
-    def add_hardware_samples(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def add_hardware_samples(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Insert hardware samples."""
         if rows:
             self.execute_write(sa.insert(t.hardware_samples), list(rows))

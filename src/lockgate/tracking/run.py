@@ -41,6 +41,7 @@ from lockgate.store.repository import encode_param
 from lockgate.tracking.console import ConsoleBuffer, ConsoleCapture
 from lockgate.tracking.environment import capture_environment, git_state
 from lockgate.tracking.recorder import FlushReport, MetricBuffer, Recorder
+from lockgate.user_types import FrameLike
 
 _ACTIVE: list[Run] = []
 _ACTIVE_LOCK = threading.RLock()  # re-entrant: a signal handler may need it
@@ -159,11 +160,11 @@ class Run:
         if self._console_buffer is not None:
             self._console_buffer.append("stdout", text if text.endswith("\n") else text + "\n")
 
-    def log_param(self, key: str, value: Any) -> None:
+    def log_param(self, key: str, value: object) -> None:
         """Record one parameter (any JSON-serialisable value)."""
         self.store.log_params(self.id, {key: value})
 
-    def log_params(self, values: Mapping[str, Any]) -> None:
+    def log_params(self, values: Mapping[str, object]) -> None:
         """Record several parameters."""
         self.store.log_params(self.id, dict(values))
 
@@ -186,11 +187,11 @@ class Run:
         for key, value in values.items():
             self.log_metric(key, value, step=step)
 
-    def set_tag(self, key: str, value: Any) -> None:
+    def set_tag(self, key: str, value: object) -> None:
         """Set a tag (stored as text; filterable in ``lockgate runs list --tag k=v``)."""
         self.store.set_tags(self.id, {key: value})
 
-    def set_tags(self, values: Mapping[str, Any]) -> None:
+    def set_tags(self, values: Mapping[str, object]) -> None:
         """Set several tags."""
         self.store.set_tags(self.id, dict(values))
 
@@ -216,17 +217,17 @@ class Run:
         self.store.add_lineage(self.id, "produced", artifact_id=record.id, role=record.name)
         return record
 
-    def log_value(self, value: Any, name: str) -> ArtifactRecord:
+    def log_value(self, value: object, name: str) -> ArtifactRecord:
         """Store any value a materializer handles (frame, array, estimator, dict...)."""
         record = self.artifacts.save(value, name, run_id=self.id)
         self.store.add_lineage(self.id, "produced", artifact_id=record.id, role=name)
         return record
 
-    def log_frame(self, frame: Any, name: str) -> ArtifactRecord:
+    def log_frame(self, frame: FrameLike, name: str) -> ArtifactRecord:
         """Store a Polars or pandas frame as Parquet."""
         return self.log_value(frame, name)
 
-    def log_figure(self, figure: Any, name: str) -> ArtifactRecord:
+    def log_figure(self, figure: object, name: str) -> ArtifactRecord:
         """Store a Plotly figure as Plotly JSON (the dashboard renders it)."""
         return self.log_value(figure, name)
 
@@ -236,7 +237,7 @@ class Run:
             raise TrackingError(f"log_text(`{name}`) needs a str, got {type(text).__name__}.")
         return self.log_value(text, name)
 
-    def log_dict(self, values: Mapping[str, Any], name: str) -> ArtifactRecord:
+    def log_dict(self, values: Mapping[str, object], name: str) -> ArtifactRecord:
         """Store a dict as JSON."""
         return self.log_value(dict(values), name)
 
@@ -264,8 +265,8 @@ def start_run(
     name: str,
     *,
     experiment: str = "default",
-    params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, object] | None = None,
+    tags: Mapping[str, object] | None = None,
     parent: Run | str | None = None,
     kind: str = "run",
     settings: Settings | None = None,

@@ -29,7 +29,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def create_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAPI:
+def create_dashboard_app(settings: Settings, policy: AccessPolicy | None = None) -> FastAPI:
     """Build the dashboard for the store named by ``settings``.
 
     Args:

@@ -7,7 +7,7 @@ import os
 from lockgate.config import Settings
 from lockgate.security import run_server, server_config
 from lockgate.ui.access import TOKEN_ENV, AccessPolicy
-from lockgate.ui.app import create_app
+from lockgate.ui.app import create_dashboard_app
 
 
 def serve_dashboard(settings: Settings, *, host: str = "127.0.0.1", port: int = 5000,
@@ -22,5 +22,5 @@ def serve_dashboard(settings: Settings, *, host: str = "127.0.0.1", port: int = 
     """
     policy = AccessPolicy(host=host, token=token or os.environ.get(TOKEN_ENV) or None,
                           insecure=insecure)
-    app = create_app(settings, policy)
+    app = create_dashboard_app(settings, policy)
     run_server(server_config(app, policy.guard(tuple(settings.allowed_hosts)), port=port))

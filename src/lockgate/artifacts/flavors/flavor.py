@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.artifacts.trusted_types import TypeAllowlist
 from lockgate.errors import ArtifactError, close_matches
 
 #: File names a flavor may write: flat, no separators, no leading dot.
@@ -83,7 +84,7 @@ def flavor_named(name: str) -> Flavor:
     return _FLAVORS[name]
 
 
-def flavor_for(model: Any) -> Flavor:
+def flavor_for(model: object) -> Flavor:
     """The flavor that saves ``model``: the most specific one registered.
 
     Raises:
@@ -101,7 +102,7 @@ def flavor_for(model: Any) -> Flavor:
     )
 
 
-def save_model(model: Any) -> SavedModel:
+def save_model(model: object) -> SavedModel:
     """Save a fitted model through its flavor, checking the file names it wrote."""
     saved = flavor_for(model).save(model)
     check_file_names(saved.files, saved.flavor)
@@ -109,7 +110,7 @@ def save_model(model: Any) -> SavedModel:
 
 
 def load_model(flavor: str, files: Mapping[str, bytes], meta: Mapping[str, Any], *,
-               trusted: Any = None) -> Any:
+               trusted: TypeAllowlist | None = None) -> Any:
     """Load a model from the files and metadata its flavor wrote.
 
     ``trusted`` is the skops type allowlist (``lockgate.artifacts.TypeAllowlist``) for the

@@ -10,11 +10,15 @@ a ``location`` of ``../../etc/passwd`` or ``/data/w.bin`` is refused.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lockgate.artifacts.flavors.flavor import FlavorError
+from lockgate.user_types import Estimator, FrameLike
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_FILE = "model.onnx"
 _NUMPY = {"tensor(float)": np.float32, "tensor(double)": np.float64,
@@ -40,7 +44,7 @@ class OnnxModel:
         self._session: Any = None
 
     @classmethod
-    def from_sklearn(cls, model: Any, sample: Any) -> OnnxModel:
+    def from_sklearn(cls, model: Estimator, sample: pd.DataFrame) -> OnnxModel:
         """Export a fitted scikit-learn model with skl2onnx.
 
         ``sample`` is a pandas frame of feature columns. A pipeline that starts with a
@@ -86,7 +90,7 @@ class OnnxModel:
                 providers=["CPUExecutionProvider"])
         return self._session
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: FrameLike | np.ndarray) -> np.ndarray:
         """Class probabilities in ``classes_`` order."""
         if self.classes is None:
             raise AttributeError("a regressor has no predict_proba")
@@ -96,7 +100,7 @@ class OnnxModel:
             return np.array([[row[c] for c in self.classes] for row in probabilities])
         return np.asarray(probabilities, dtype=float)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: FrameLike | np.ndarray) -> np.ndarray:
         """Labels for a classifier (``classes_[argmax(proba)]``), values for a regressor."""
         if self.classes is None:
             return np.asarray(self._run(X)[0], dtype=float).reshape(-1)

@@ -98,7 +98,7 @@ def render_drift(store: Store, settings: Settings, name: str, base: int, current
     try:
         from lockgate.quality import drift
         from lockgate.quality.stored_profile import profile_for
-    except Exception as exc:  # the quality stage is absent or broken
+    except ImportError as exc:  # a library the quality stage needs is not installed
         return page(title, banner(f"Drift needs the quality stage (lockgate.quality), which "
                                   f"cannot be imported here: {exc}", "warning"), active="/data")
     try:

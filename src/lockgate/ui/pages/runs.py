@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from lockgate.store import Store
+from lockgate.store.run_query import RunPage, RunQuery, query_runs
 from lockgate.tracking.saved_view import SavedView, list_views
 from lockgate.tracking.search import params_that_differ
 from lockgate.ui import charts
@@ -23,7 +24,6 @@ from lockgate.ui.html import (
     table,
     url,
 )
-from lockgate.ui.run_query import RunPage, RunQuery, query_runs
 
 MAX_CELL = 40
 STATUSES = ("", "RUNNING", "FINISHED", "FAILED", "CRASHED", "SKIPPED", "CACHED", "KILLED",

@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lockgate.errors import NotFoundError
 from lockgate.store.run_filter import FilterError
+from lockgate.store.run_query import RunQuery
 from lockgate.tracking.saved_view import SavedView, get_view, save_view
 from lockgate.tracking.tag import TagError, parse_tag
 from lockgate.ui.dashboard import DashboardDep
 from lockgate.ui.pages import compare, run, runs
 from lockgate.ui.routes.form import MAX_NOTE, read_form, require_edit
-from lockgate.ui.run_query import RunQuery
 
 router = APIRouter()
 

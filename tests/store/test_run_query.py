@@ -173,7 +173,7 @@ def test_metric_sort_pages_walk_values_then_nan_then_missing(any_settings: Setti
 
 def test_counts_stop_ahead_of_the_page(settings: Settings,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from lockgate.ui import run_query
+    from lockgate.store import run_query
 
     store = _store(settings)
     monkeypatch.setattr(run_query, "COUNT_AHEAD", 5)
@@ -242,7 +242,7 @@ def test_run_columns_sort_without_nulls_last() -> None:
     """NULLS LAST on a NOT NULL column stops PostgreSQL walking the index backwards."""
     from sqlalchemy.dialects import postgresql
 
-    from lockgate.ui.run_query import _segments
+    from lockgate.store.run_query import _segments
 
     for sort in ("start_time", "name", "status", "duration"):
         (newest,) = _segments(sort, True, "postgresql", [])
@@ -279,7 +279,7 @@ def test_selective_metric_filters_drive_from_their_runs_on_sqlite(
     expected = sorted(r.name for r in store.list_runs(limit=None)
                       if store.last_metrics([r.id])[r.id].get("score", -1) >= 11)
     assert sorted(r.name for r in few.runs) == expected and few.total == len(expected) > 0
-    import lockgate.ui.run_query as run_query
+    import lockgate.store.run_query as run_query
 
     # the same filter taken as dense keeps the index walk, and lists the same runs
     monkeypatch.setattr(run_filter, "DENSE_MATCHES", 1)

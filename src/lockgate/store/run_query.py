@@ -1,4 +1,5 @@
-"""The runs page's query: filters, sorting and pagination over the ``runs`` table.
+"""The runs table's query (the dashboard's runs page): filters, sorting and pagination
+over the ``runs`` table, beside the filter language it compiles (``run_filter``).
 
 Pagination is an indexed offset: the default order ``start_time DESC, id DESC`` walks
 the ``ix_ui_runs_start_id`` index (see ``store/tables_ui.py``), so any page costs a

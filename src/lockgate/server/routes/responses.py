@@ -1,0 +1,39 @@
+"""Answers the routes share: Python's JSON, streamed files, ``{"ok": true}``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from fastapi.responses import Response, StreamingResponse
+
+
+def ok() -> dict[str, bool]:
+    """What a route that changed state and has nothing else to say answers."""
+    return {"ok": True}
+
+
+def then_ok(work: Callable[[], object]) -> Callable[[], dict[str, bool]]:
+    """``work`` answering :func:`ok` (for :func:`~lockgate.server.idempotency.applied_once`)."""
+    def done() -> dict[str, bool]:
+        work()
+        return ok()
+    return done
+
+
+def python_json(value: object) -> Response:
+    """JSON as Python writes it (NaN, Infinity): a parameter may be any float."""
+    return Response(json.dumps(value, default=str), media_type="application/json")
+
+
+def streamed(path: Path, media_type: str, headers: dict[str, str] | None = None
+             ) -> StreamingResponse:
+    """The bytes of ``path`` in 1 MiB chunks."""
+    return StreamingResponse(_chunks(path), media_type=media_type, headers=headers)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
