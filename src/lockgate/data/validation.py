@@ -15,7 +15,6 @@ from typing import Any
 
 import polars as pl
 
-from lockgate.data.batch_index import CROSS_COPY, CROSS_PREFIX
 from lockgate.data.check_name import CheckKind, check_name
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import ColumnSpec, Contract
@@ -93,16 +92,16 @@ def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,
         contract: the contract.
         existing: key and unique columns already in the table, so a row repeating a
             landed key fails ``duplicate:``/``unique:`` too.
-        hidden: the hidden columns the frame carries (keys seen in earlier chunks of
-            the batch, conflicts with landed rows), which the checks then read.
+        hidden: the hidden columns the frame carries (conflicts with landed rows),
+            which the checks then read.
         batch_keys_unique: no primary key repeats within the frame (already known, so
             the in-batch duplicate test is not run twice).
     """
     checks: list[Check] = []
     for spec in contract.columns:
-        checks += _column_checks(spec, existing, hidden)
+        checks += _column_checks(spec, existing)
     if contract.primary_key:
-        checks.append(_duplicate_check(contract, None if upsert else existing, hidden,
+        checks.append(_duplicate_check(contract, None if upsert else existing,
                                        batch_keys_unique))
     conflict = _conflict_check(contract, hidden)
     if conflict is not None:
@@ -138,7 +137,7 @@ def validate(frame: pl.DataFrame, contract: Contract, *,
     if copy.any():
         positions = copy.not_().arg_true()
         frame = frame.filter(~copy)
-    hidden = frozenset(c for c in frame.columns if c.startswith(("__x", "__lconf")))
+    hidden = frozenset(c for c in frame.columns if c.startswith("__lconf"))
     checks = compile_checks(contract, existing, upsert=upsert, hidden=hidden,
                             batch_keys_unique=keys_unique)
     names = contract.column_names
@@ -164,7 +163,7 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     """Rows that are copies, not new rows: a repeat of an earlier row of the batch with
     the very same source values; with ``dedupe_key``, a repeat of an event id that
     landed or came earlier; with a primary key, a row equal in every column to the
-    landed row of its key; a row marked as a copy of an earlier chunk's."""
+    landed row of its key;"""
     return _copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)[0]
 
 
@@ -174,8 +173,6 @@ def _copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     """:func:`copies`, and whether the batch's identity (primary key) never repeats in
     it (then the duplicate check need not look for repeats again)."""
     exprs = [pl.lit(False)]
-    if CROSS_COPY in frame.columns:
-        exprs.append(pl.col(CROSS_COPY))
     if dedupe_key:
         key = list(dedupe_key)
         present = pl.all_horizontal([pl.col(k).is_not_null() for k in key])
@@ -263,8 +260,7 @@ def raw_json(raw_cols: list[str]) -> pl.Expr:
     return pl.struct([pl.col(c).alias(c[len(RAW):]) for c in raw_cols]).struct.json_encode()
 
 
-def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None,
-                   hidden: frozenset[str] = frozenset()) -> list[Check]:
+def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Check]:
     col = pl.col(spec.name)
     parse_failed = pl.col(PARSE_FAIL + spec.name)
     kind = CheckKind.PARSE if spec.type in ("date", "datetime") else CheckKind.TYPE
@@ -287,8 +283,6 @@ def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None,
     if spec.unique:
         seen = (col.is_in(existing[spec.name].implode())
                 if existing is not None and _has(existing, spec.name) else pl.lit(False))
-        if CROSS_PREFIX + spec.name in hidden:
-            seen = seen | pl.col(CROSS_PREFIX + spec.name)
         checks.append(Check(check_name(CheckKind.UNIQUE, spec.name),
                             col.is_not_null() & (repeated([spec.name]) | seen)))
     return checks
@@ -306,7 +300,6 @@ def allowed_values(spec: ColumnSpec) -> pl.Series:
 
 
 def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
-                     hidden: frozenset[str] = frozenset(),
                      keys_unique: bool = False) -> Check:
     keys = contract.primary_key
     name = check_name(CheckKind.DUPLICATE, "+".join(keys))
@@ -317,8 +310,6 @@ def _duplicate_check(contract: Contract, existing: pl.DataFrame | None,
                                                  .to_series().implode()))
     else:
         seen = pl.lit(False)
-    if CROSS_PREFIX + "primary_key" in hidden:
-        seen = seen | pl.col(CROSS_PREFIX + "primary_key")
     in_batch = pl.lit(False) if keys_unique else repeated(list(keys)) \
         if contract.on_duplicate == "quarantine" else later_repeat(list(keys))
     present = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])

@@ -48,18 +48,37 @@ def git_state(cwd: Path | None = None) -> tuple[str | None, str | None, bool | N
     """``(commit, branch, dirty, repo_root, diff)`` of the repository holding ``cwd``.
 
     Outside a git repository every field is None and the diff is empty. The diff
-    covers tracked changes against HEAD; untracked files are listed by name.
+    covers tracked changes against HEAD; untracked files are listed by name. Two git
+    processes on a clean tree, three with tracked changes: every run of a script pays
+    them, and on a busy machine each process start waits for a CPU.
     """
     where = (cwd or Path.cwd()).resolve()
     root = _git(["rev-parse", "--show-toplevel"], where)
     if root is None:
         return None, None, None, None, ""
-    repo_root = root.strip()
-    commit = (_git(["rev-parse", "HEAD"], where) or "").strip() or None
-    branch = (_git(["rev-parse", "--abbrev-ref", "HEAD"], where) or "").strip() or None
-    status = _git(["status", "--porcelain"], where) or ""
-    diff = _git(["diff", "HEAD"], where) if commit else ""
-    untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
+    status = _git(["status", "--porcelain=v2", "--branch"], where) or ""
+    commit, branch, changed, untracked = _parse_status(status)
+    diff = (_git(["diff", "HEAD"], where) or "") if commit and changed else ""
     if untracked:
-        diff = (diff or "") + "\n# untracked files:\n" + "\n".join(f"#   {u}" for u in untracked)
-    return commit, branch, bool(status.strip()), repo_root, diff or ""
+        diff = diff + "\n# untracked files:\n" + "\n".join(f"#   {u}" for u in untracked)
+    return commit, branch, bool(changed or untracked), root.strip(), diff
+
+
+def _parse_status(status: str) -> tuple[str | None, str | None, bool, list[str]]:
+    """``(commit, branch, tracked changes?, untracked paths)`` from ``git status
+    --porcelain=v2 --branch``. A detached HEAD is branch "HEAD" and a repository
+    without commits has neither, as ``git rev-parse`` reports them."""
+    commit = branch = None
+    changed, untracked = False, []
+    for line in status.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.removeprefix("# branch.oid ").strip()
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.removeprefix("# branch.head ").strip()
+            branch = "HEAD" if head == "(detached)" else head
+        elif line.startswith("? "):
+            untracked.append(line[2:])
+        elif line[:2] in ("1 ", "2 ", "u "):
+            changed = True
+    return commit, branch if commit else None, changed, untracked
