@@ -28,7 +28,6 @@ import tempfile
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -40,7 +39,7 @@ from lockgate.data import table as delta
 from lockgate.data.batch_index import Spill, key_values, partition_of
 from lockgate.data.contract import Contract
 from lockgate.data.validation import conflict_features, group_hash, group_label
-from lockgate.location import ObjectLocation, StoragePath
+from lockgate.location import StoragePath
 from lockgate.lru import LruCache
 
 #: Tables whose index a process keeps; past the bound the least recently used table's
@@ -285,22 +284,15 @@ def _sorted_unique(records: np.ndarray) -> np.ndarray:
 
 def _log_entries(path: StoragePath) -> list[tuple[int, str]]:
     """``(version, text)`` of the Delta log's JSON commit files, local or on S3."""
-    found: list[tuple[str, Any]] = []
-    if isinstance(path, ObjectLocation):
-        from lockgate.artifacts.object_store import S3ObjectStore
+    from lockgate.artifacts.object_store import object_store_for
 
-        log = S3ObjectStore(path / "_delta_log")
-        found = [(i.key, i.key) for i in log.list() if "/" not in i.key]
-        read = lambda key: log.get(key).decode()  # noqa: E731
-    else:
-        found = [(p.name, p) for p in (path / "_delta_log").glob("*.json")]
-        read = lambda entry: entry.read_text()  # noqa: E731
+    log = object_store_for(path / "_delta_log")  # the log alone, not the data files
     out = []
-    for name, handle in sorted(found):
-        stem, _, suffix = name.partition(".")
+    for info in log.list():
+        stem, _, suffix = info.key.rsplit("/", 1)[-1].partition(".")
         if suffix == "json" and stem.isdigit():
-            out.append((int(stem), read(handle)))
-    return out
+            out.append((int(stem), log.get(info.key).decode()))
+    return sorted(out)
 
 
 def _file_versions(path: StoragePath) -> dict[str, int]:

@@ -314,6 +314,9 @@ def file_stats(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
 def _stat(value: Any, *, up: bool) -> Any:
     if not isinstance(value, dt.datetime):
         return value
+    if value.tzinfo is None:  # astimezone would read it as this machine's local time
+        raise ValueError("Delta file statistics of a timestamp column need a time zone "
+                         "(e.g. pl.Datetime('us', 'UTC')); this column has none.")
     ms = value.astimezone(dt.UTC).replace(tzinfo=None)
     floor = ms.replace(microsecond=ms.microsecond // 1000 * 1000)
     if up and floor != ms:

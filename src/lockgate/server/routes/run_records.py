@@ -4,6 +4,7 @@ reader and each write a writer of the run's experiment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -12,7 +13,7 @@ from fastapi.responses import Response
 from lockgate.server.idempotency import applied_once
 from lockgate.server.routes.responses import ok, python_json, then_ok
 from lockgate.server.routes.rules import API, RUN_READ, RUN_WRITE
-from lockgate.server.state import PrincipalDep, TeamDep
+from lockgate.server.state import PrincipalDep, TeamDep, TeamServerState
 from lockgate.server.wire import encode, real
 from lockgate.store import CodeVersion, Environment
 
@@ -21,11 +22,18 @@ READ = RUN_READ.extra()
 WRITE = RUN_WRITE.extra()
 
 
+def _set_values(request: Request, team: TeamServerState,
+                write: Callable[[dict[str, Any]], object], body: dict[str, Any]
+                ) -> dict[str, Any]:
+    """Params and tags alike: ``body["values"]`` written once per Idempotency-Key."""
+    values = dict(body["values"])
+    return applied_once(team.store, request, then_ok(lambda: write(values)), joined=True)
+
+
 @router.post("/params", openapi_extra=WRITE)
 def log_params(request: Request, team: TeamDep, run_id: str,
                body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    return applied_once(team.store, request, then_ok(lambda:
-        team.store.log_params(run_id, dict(body["values"]))), joined=True)
+    return _set_values(request, team, lambda values: team.store.log_params(run_id, values), body)
 
 
 @router.get("/params", openapi_extra=READ)
@@ -53,8 +61,7 @@ def metrics(team: TeamDep, run_id: str, key: str | None = None) -> list[Any]:
 @router.post("/tags", openapi_extra=WRITE)
 def set_tags(request: Request, team: TeamDep, run_id: str,
              body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    return applied_once(team.store, request, then_ok(lambda:
-        team.store.set_tags(run_id, dict(body["values"]))), joined=True)
+    return _set_values(request, team, lambda values: team.store.set_tags(run_id, values), body)
 
 
 @router.get("/tags", openapi_extra=READ)
