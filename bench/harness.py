@@ -10,33 +10,50 @@ Rules every bench follows through this module (see the README's bench paragraph)
   when the work happens in another process).
 - The load average is read at the start and the end of each bench: on a shared
   machine a ratio means little without it.
-- Each row carries the goal as the issue states it and whether it was met.
+- Each row carries the goal as the issue states it, and MET / NOT MET is computed from
+  the numbers by ``Goal.holds`` (``Report.compare``), never typed by hand. A goal that
+  is not met carries a measured reason: by how much, whether the range straddles the
+  limit, the load average during the figure, and what the bench measured about why.
 - Cold paths (first call, right after bulk writes, empty caches) are separate cases
   from warm ones, never averaged together.
 
-Results print as a table and, when ``LOCKGATE_BENCH_RESULTS`` names a file, append to
-it as JSON lines, which ``bench/run_all.py`` turns into one table.
+One way to state every figure: ``Report.compare(case, lockgate=..., baseline=...,
+goal=Goal.at_least(10, "≥ 10× MLflow req/s", on="rate"))`` for a comparison (the
+baseline left out for an absolute goal: latency, RSS, start-up seconds);
+``Report.check`` for a verdict that is not a number (the same drifted columns found);
+``Report.skip`` for a peer that is not installed (with the one-line fix). Results print
+as a table and, when ``LOCKGATE_BENCH_RESULTS`` names a file, append to it as JSON
+lines, which ``bench/run_all.py`` turns into one table.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 REPEATS = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One timed repetition: wall seconds and CPU seconds."""
+    """One timed repetition: wall seconds and CPU seconds.
+
+    ``units`` is the work the repetition did (points, requests, rows) so rates are
+    ``units / wall``; ``value`` holds a figure that is not a time (a p99 in ms, an RSS in
+    MB: see ``values``); ``load`` is the 1-minute load average when it was taken.
+    """
 
     wall: float
     cpu: float
+    units: float = 1.0
+    value: float = math.nan
+    load: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +106,32 @@ def timed(work: Callable[[], Any]) -> tuple[Sample, Any]:
     server's own CPU measured from outside) is taken as is."""
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     result = work()
-    sample = Sample(time.perf_counter() - wall0, cpu_seconds() - cpu0)
+    sample = Sample(time.perf_counter() - wall0, cpu_seconds() - cpu0, load=load_average())
     if isinstance(result, Sample):
-        return result, result
+        return _loaded(result), result
     if isinstance(result, tuple) and result and isinstance(result[0], Sample):
-        return result[0], result[1]
+        return _loaded(result[0]), result[1]
     return sample, result
+
+
+def _loaded(sample: Sample) -> Sample:
+    if math.isnan(sample.load):
+        return Sample(sample.wall, sample.cpu, sample.units, sample.value, load_average())
+    return sample
+
+
+def values(numbers: Sequence[float], load: float = math.nan) -> list[Sample]:
+    """Figures that are not times (p99 ms, RSS MB, a count) as samples for ``compare``."""
+    return [Sample(math.nan, math.nan, value=float(n), load=load) for n in numbers]
+
+
+def with_units(samples: Sequence[Sample] | Series, units: Sequence[float] | float
+               ) -> list[Sample]:
+    """The same samples, each credited with the work it did (for rates)."""
+    items = samples.samples if isinstance(samples, Series) else list(samples)
+    counts = [float(units)] * len(items) if isinstance(units, int | float) else list(units)
+    return [Sample(s.wall, s.cpu, u, s.value, s.load)
+            for s, u in zip(items, counts, strict=True)]
 
 
 def interleave(cases: dict[str, Callable[[], Any]], repeats: int = REPEATS,
@@ -117,6 +154,148 @@ def interleave(cases: dict[str, Callable[[], Any]], repeats: int = REPEATS,
     return series, results
 
 
+Quantity = Literal["wall", "cpu", "rate", "cpu_rate", "value"]
+"""What a goal is checked on: seconds per unit of work (wall or CPU), units per second
+(of wall time, or of CPU time: ``cpu_rate``), or a sample's ``value``."""
+Direction = Literal["<=", "<", ">=", ">"]
+Verdict = Literal["MET", "NOT MET", "SKIPPED", "FAILED", ""]
+
+_UNIT_WORDS = {"wall": "wall s", "cpu": "CPU s", "rate": "/s", "cpu_rate": "/CPU s",
+               "value": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A goal as the issue states it (``text``) and the number that decides it.
+
+    With a baseline, the number is lockgate's quantity divided by the baseline's
+    (paired repetition by repetition); without one, lockgate's own median quantity.
+    ``Goal.at_least(10, "≥ 10× MLflow req/s", on="rate")``,
+    ``Goal.at_most(1.3, "≤ 1.3× bare PSI CPU", on="cpu")``,
+    ``Goal.at_most(0.2, "≤ 200 ms at 1M runs")`` (seconds of wall time).
+    """
+
+    text: str
+    limit: float
+    op: Direction
+    on: Quantity = "wall"
+
+    @classmethod
+    def at_most(cls, limit: float, text: str, on: Quantity = "wall") -> Goal:
+        return cls(text, limit, "<=", on)
+
+    @classmethod
+    def at_least(cls, limit: float, text: str, on: Quantity = "rate") -> Goal:
+        return cls(text, limit, ">=", on)
+
+    @classmethod
+    def above(cls, limit: float, text: str, on: Quantity = "rate") -> Goal:
+        return cls(text, limit, ">", on)
+
+    def holds(self, number: float) -> bool:
+        """Whether ``number`` meets the goal (NaN never does)."""
+        if math.isnan(number):
+            return False
+        return {"<=": number <= self.limit, "<": number < self.limit,
+                ">=": number >= self.limit, ">": number > self.limit}[self.op]
+
+
+def quantity(sample: Sample, on: Quantity) -> float:
+    """The number a goal on ``on`` reads from one sample."""
+    if on == "wall":
+        return sample.wall / sample.units
+    if on == "cpu":
+        return sample.cpu / sample.units
+    if on == "rate":
+        return sample.units / sample.wall if sample.wall else math.inf
+    if on == "cpu_rate":
+        return sample.units / sample.cpu if sample.cpu else math.inf
+    return sample.value
+
+
+Measured = Series | Sequence[Sample] | Sample
+
+
+def _samples(measured: Measured) -> list[Sample]:
+    if isinstance(measured, Series):
+        return list(measured.samples)
+    if isinstance(measured, Sample):
+        return [measured]
+    return list(measured)
+
+
+def _spread(samples: list[Sample], on: Quantity) -> Spread | None:
+    numbers = [quantity(s, on) for s in samples]
+    numbers = [n for n in numbers if not math.isnan(n)]
+    return Spread.of(numbers) if numbers else None
+
+
+def _seconds(spread: Spread) -> str:
+    if spread.median < 1:
+        return spread.show(1000, "ms")
+    return spread.show()
+
+
+def _cell(samples: list[Sample], unit: str) -> str:
+    """One side's figure: its value or rate, then median [min-max] of wall and CPU."""
+    parts = []
+    value = _spread(samples, "value")
+    if value is not None:
+        parts.append(value.show(1, unit, 4))
+    if any(s.units != 1 for s in samples):
+        rate = _spread(samples, "rate")
+        if rate is not None:
+            parts.append(rate.show(1, f"{unit or 'units'}/s", 4))
+    for label, numbers in (("wall", [s.wall for s in samples]),
+                           ("CPU", [s.cpu for s in samples])):
+        numbers = [n for n in numbers if not math.isnan(n)]
+        if numbers:
+            parts.append(f"{label} {_seconds(Spread.of(numbers))}")
+    return ", ".join(parts) or "-"
+
+
+def _paired(ours: list[Sample], theirs: list[Sample], on: Quantity) -> Spread | None:
+    """lockgate / baseline of ``on``, repetition by repetition when both sides have the
+    same number of interleaved repetitions; else the ratio of medians."""
+    mine, peer = _spread(ours, on), _spread(theirs, on)
+    if mine is None or peer is None:
+        return None
+    if len(ours) == len(theirs) and len(ours) > 1:
+        ratios = [ratio(quantity(a, on), quantity(b, on)) for a, b in zip(ours, theirs,
+                                                                         strict=True)]
+        ratios = [r for r in ratios if not math.isnan(r)]
+        if ratios:
+            return Spread.of(ratios)
+    r = ratio(mine.median, peer.median)
+    return Spread(r, r, r)
+
+
+def _ratio_cell(ours: list[Sample], theirs: list[Sample], on: Quantity) -> str:
+    if on == "value":
+        spread = _paired(ours, theirs, "value")
+        return f"value ×{spread.show(1, '', 3).strip()}" if spread else "-"
+    kinds: tuple[Quantity, Quantity] = (("rate", "cpu_rate") if on in ("rate", "cpu_rate")
+                                        else ("wall", "cpu"))
+    word = "speed" if kinds[0] == "rate" else "time"
+    shown = [f"×{s.show(1, '', 3).strip()} {label}"
+             for s, label in ((_paired(ours, theirs, kinds[0]), "wall"),
+                              (_paired(ours, theirs, kinds[1]), "CPU")) if s is not None]
+    return f"{word} " + " / ".join(shown) if shown else "-"
+
+
+def _load(samples: list[Sample], fallback: tuple[float, float]) -> tuple[float, float]:
+    loads = [s.load for s in samples if not math.isnan(s.load)]
+    return (min(loads), max(loads)) if loads else fallback
+
+
+def _short(number: float, goal: Goal) -> str:
+    """How far a figure is from its goal, in words."""
+    if goal.limit == 0 or math.isinf(number):
+        return f"{number:.3g} against {goal.op} {goal.limit:g}"
+    off = number / goal.limit
+    return f"{number:.3g} against {goal.op} {goal.limit:g} ({off:.2f} of the limit)"
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One line of the table: a figure against its goal."""
@@ -124,17 +303,30 @@ class Row:
     bench: str
     case: str
     figure: str
-    wall: str
-    cpu: str
-    goal: str
-    met: bool | None
-    load_start: float
-    load_end: float
-    note: str = ""
-    #: for a comparison: lockgate's figure, the baseline's, and lockgate / baseline
     lockgate: str = ""
     baseline: str = ""
+    #: lockgate / baseline, paired: "speed ×12 wall / ×8 CPU" or "time ×0.4 wall / ..."
     ratio: str = ""
+    goal: str = ""
+    verdict: Verdict = ""
+    load_low: float = math.nan
+    load_high: float = math.nan
+    #: for a goal not met: the measured reason; otherwise anything the reader needs
+    note: str = ""
+    #: the number the goal was checked on, and the limit (JSON readers need no parsing)
+    checked: float | None = None
+    limit: float | None = None
+
+    @property
+    def load(self) -> str:
+        if math.isnan(self.load_low):
+            return ""
+        if f"{self.load_low:.1f}" == f"{self.load_high:.1f}":
+            return f"{self.load_low:.1f}"
+        return f"{self.load_low:.1f}-{self.load_high:.1f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"load": self.load}
 
 
 class Report:
@@ -146,15 +338,102 @@ class Report:
         self.load_start = load_average()
         self.emitted = 0
 
-    def add(self, case: str, figure: str, *, series: Series | None = None, goal: str = "",
-            met: bool | None = None, note: str = "", wall: str = "", cpu: str = "",
-            lockgate: str = "", baseline: str = "", ratio: str = "") -> None:
-        """Record a figure; ``series`` supplies the wall and CPU columns."""
-        if series is not None:
-            wall, cpu = series.wall.show(), series.cpu.show()
-        self.rows.append(Row(self.bench, case, figure, wall, cpu, goal, met,
-                             self.load_start, load_average(), note, lockgate, baseline,
-                             ratio))
+    def _window(self) -> tuple[float, float]:
+        now = load_average()
+        return min(self.load_start, now), max(self.load_start, now)
+
+    def add(self, case: str, figure: str, *, series: Series | None = None, note: str = "",
+            wall: str = "", cpu: str = "") -> Row:
+        """Record a figure with no goal (context for the rows that have one)."""
+        cell = wall and f"wall {wall}" + (f", CPU {cpu}" if cpu else "")
+        samples = _samples(series) if series is not None else []
+        if samples:
+            cell = _cell(samples, "")
+        low, high = _load(samples, self._window())
+        row = Row(self.bench, case, figure, lockgate=cell, load_low=low, load_high=high,
+                  note=note)
+        self.rows.append(row)
+        return row
+
+    def compare(self, case: str, *, lockgate: Measured, baseline: Measured | None = None,
+                goal: Goal | None = None, unit: str = "", why: str = "",
+                note: str = "") -> Row:
+        """Record lockgate against a baseline (or alone, for an absolute goal).
+
+        Args:
+            case: what is measured, with its size ("validate 1,000,000 rows").
+            lockgate: lockgate's samples (interleaved with the baseline's).
+            baseline: the baseline's samples; None for an absolute goal.
+            goal: the goal as the issue states it; MET / NOT MET is computed from it.
+            unit: the unit of work (rates: "points" gives points/s) or of ``value``.
+            why: the measured reason, shown when the goal is not met.
+            note: shown whatever the verdict.
+
+        Returns:
+            The row (also kept for ``emit``).
+        """
+        ours = _samples(lockgate)
+        theirs = _samples(baseline) if baseline is not None else []
+        on: Quantity = goal.on if goal else ("rate" if any(s.units != 1 for s in ours)
+                                             else "wall")
+        if theirs:
+            checked_spread = _paired(ours, theirs, on)
+            ratio_cell = _ratio_cell(ours, theirs, on)
+        else:
+            checked_spread = _spread(ours, on)
+            ratio_cell = ""
+        checked = checked_spread.median if checked_spread else math.nan
+        figure = self._figure(checked_spread, on, bool(theirs), unit)
+        verdict: Verdict = ""
+        notes = [note] if note else []
+        if goal is not None:
+            verdict = "MET" if goal.holds(checked) else "NOT MET"
+            if checked_spread and goal.holds(checked_spread.low) != goal.holds(
+                    checked_spread.high):
+                notes.append("the range straddles the goal")
+        low, high = _load(ours + theirs, self._window())
+        if verdict == "NOT MET":
+            notes.insert(0, f"{_short(checked, goal)}; load {high:.1f} on "  # type: ignore[arg-type]
+                         f"{os.cpu_count()} cores" + (f"; {why}" if why else ""))
+        row = Row(self.bench, case, figure, lockgate=_cell(ours, unit),
+                  baseline=_cell(theirs, unit) if theirs else "", ratio=ratio_cell,
+                  goal=goal.text if goal else "", verdict=verdict, load_low=low,
+                  load_high=high, note="; ".join(notes), checked=checked,
+                  limit=goal.limit if goal else None)
+        self.rows.append(row)
+        return row
+
+    @staticmethod
+    def _figure(spread: Spread | None, on: Quantity, relative: bool, unit: str) -> str:
+        if spread is None:
+            return "-"
+        if relative:
+            return f"{spread.show(1, '×', 3)}".replace(" ×", "×")
+        if on in ("wall", "cpu"):
+            return f"{_seconds(spread)}" + (" CPU" if on == "cpu" else "")
+        if on == "value":
+            return spread.show(1, unit, 4)
+        return spread.show(1, f"{unit or 'units'}{_UNIT_WORDS[on]}", 4)
+
+    def check(self, case: str, *, found: Any, expected: Any, goal: str,
+              why: str = "") -> Row:
+        """A verdict that is not a number: MET when ``found == expected``."""
+        verdict: Verdict = "MET" if found == expected else "NOT MET"
+        low, high = self._window()
+        row = Row(self.bench, case, f"{found}", goal=goal, verdict=verdict, load_low=low,
+                  load_high=high, note="" if verdict == "MET" else
+                  f"found {found}, expected {expected}" + (f"; {why}" if why else ""))
+        self.rows.append(row)
+        return row
+
+    def skip(self, case: str, *, goal: str, fix: str) -> Row:
+        """A figure not measured because a peer or service is missing; ``fix`` is the
+        one line that makes it measurable."""
+        low, high = self._window()
+        row = Row(self.bench, case, "not measured", goal=goal, verdict="SKIPPED",
+                  load_low=low, load_high=high, note=fix)
+        self.rows.append(row)
+        return row
 
     def emit(self) -> None:
         """Print the rows not printed yet and append them to ``$LOCKGATE_BENCH_RESULTS``
@@ -164,15 +443,18 @@ class Report:
         print(f"\n== {self.bench}: load average {self.load_start:.2f} at start, "
               f"{end:.2f} at end ({os.cpu_count()} cores) ==")
         for row in fresh:
-            verdict = {True: "MET", False: "NOT MET", None: "-"}[row.met]
-            print(f"- {row.case}: {row.figure}  | wall {row.wall or '-'} | cpu "
-                  f"{row.cpu or '-'} | goal {row.goal or '-'}: {verdict}"
+            sides = " | ".join(part for part in (
+                f"lockgate {row.lockgate}" if row.lockgate else "",
+                f"baseline {row.baseline}" if row.baseline else "",
+                row.ratio) if part)
+            print(f"- {row.case}: {row.figure}" + (f"  | {sides}" if sides else "")
+                  + f" | goal {row.goal or '-'}: {row.verdict or '-'} | load {row.load}"
                   + (f"  ({row.note})" if row.note else ""))
         target = os.environ.get("LOCKGATE_BENCH_RESULTS")
         if target:
             with open(target, "a", encoding="utf-8") as handle:
                 for row in fresh:
-                    handle.write(json.dumps(asdict(row) | {"load_end": end}) + "\n")
+                    handle.write(json.dumps(row.to_dict()) + "\n")
 
 
 def ratio(a: float, b: float) -> float:
