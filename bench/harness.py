@@ -173,24 +173,30 @@ class Goal:
     ``Goal.at_least(10, "≥ 10× MLflow req/s", on="rate")``,
     ``Goal.at_most(1.3, "≤ 1.3× bare PSI CPU", on="cpu")``,
     ``Goal.at_most(0.2, "≤ 200 ms at 1M runs")`` (seconds of wall time).
+    ``absolute=True`` checks lockgate's own number even when a baseline is shown beside
+    it for context (start-up seconds next to the bare interpreter's).
     """
 
     text: str
     limit: float
     op: Direction
     on: Quantity = "wall"
+    absolute: bool = False
 
     @classmethod
-    def at_most(cls, limit: float, text: str, on: Quantity = "wall") -> Goal:
-        return cls(text, limit, "<=", on)
+    def at_most(cls, limit: float, text: str, on: Quantity = "wall",
+                absolute: bool = False) -> Goal:
+        return cls(text, limit, "<=", on, absolute)
 
     @classmethod
-    def at_least(cls, limit: float, text: str, on: Quantity = "rate") -> Goal:
-        return cls(text, limit, ">=", on)
+    def at_least(cls, limit: float, text: str, on: Quantity = "rate",
+                 absolute: bool = False) -> Goal:
+        return cls(text, limit, ">=", on, absolute)
 
     @classmethod
-    def above(cls, limit: float, text: str, on: Quantity = "rate") -> Goal:
-        return cls(text, limit, ">", on)
+    def above(cls, limit: float, text: str, on: Quantity = "rate",
+              absolute: bool = False) -> Goal:
+        return cls(text, limit, ">", on, absolute)
 
     def holds(self, number: float) -> bool:
         """Whether ``number`` meets the goal (NaN never does)."""
@@ -364,7 +370,9 @@ class Report:
             case: what is measured, with its size ("validate 1,000,000 rows").
             lockgate: lockgate's samples (interleaved with the baseline's).
             baseline: the baseline's samples; None for an absolute goal.
-            goal: the goal as the issue states it; MET / NOT MET is computed from it.
+            goal: the goal as the issue states it; MET / NOT MET is computed from it:
+                on the paired ratio lockgate / baseline, or on lockgate's own median
+                when there is no baseline or the goal is ``absolute``.
             unit: the unit of work (rates: "points" gives points/s) or of ``value``.
             why: the measured reason, shown when the goal is not met.
             note: shown whatever the verdict.
@@ -376,14 +384,11 @@ class Report:
         theirs = _samples(baseline) if baseline is not None else []
         on: Quantity = goal.on if goal else ("rate" if any(s.units != 1 for s in ours)
                                              else "wall")
-        if theirs:
-            checked_spread = _paired(ours, theirs, on)
-            ratio_cell = _ratio_cell(ours, theirs, on)
-        else:
-            checked_spread = _spread(ours, on)
-            ratio_cell = ""
+        relative = bool(theirs) and not (goal is not None and goal.absolute)
+        checked_spread = _paired(ours, theirs, on) if relative else _spread(ours, on)
+        ratio_cell = _ratio_cell(ours, theirs, on) if theirs else ""
         checked = checked_spread.median if checked_spread else math.nan
-        figure = self._figure(checked_spread, on, bool(theirs), unit)
+        figure = self._figure(checked_spread, on, relative, unit)
         verdict: Verdict = ""
         notes = [note] if note else []
         if goal is not None:
