@@ -363,7 +363,7 @@ class Report:
 
     def compare(self, case: str, *, lockgate: Measured, baseline: Measured | None = None,
                 goal: Goal | None = None, unit: str = "", why: str = "",
-                note: str = "") -> Row:
+                note: str = "", on: Quantity | None = None) -> Row:
         """Record lockgate against a baseline (or alone, for an absolute goal).
 
         Args:
@@ -376,14 +376,16 @@ class Report:
             unit: the unit of work (rates: "points" gives points/s) or of ``value``.
             why: the measured reason, shown when the goal is not met.
             note: shown whatever the verdict.
+            on: for a row with no goal, the quantity shown (default: the rate when
+                ``unit`` names the work, else wall seconds per unit).
 
         Returns:
             The row (also kept for ``emit``).
         """
         ours = _samples(lockgate)
         theirs = _samples(baseline) if baseline is not None else []
-        on: Quantity = goal.on if goal else ("rate" if any(s.units != 1 for s in ours)
-                                             else "wall")
+        on: Quantity = goal.on if goal else on or (
+            "rate" if unit and any(s.units != 1 for s in ours) else "wall")
         relative = bool(theirs) and not (goal is not None and goal.absolute)
         checked_spread = _paired(ours, theirs, on) if relative else _spread(ours, on)
         ratio_cell = _ratio_cell(ours, theirs, on) if theirs else ""
