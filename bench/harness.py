@@ -69,9 +69,18 @@ class Spread:
         return cls(statistics.median(values), min(values), max(values))
 
     def show(self, scale: float = 1.0, unit: str = "s", digits: int = 3) -> str:
-        f = f"{{:.{digits}g}}"
-        return (f"{f.format(self.median * scale)} [{f.format(self.low * scale)}-"
-                f"{f.format(self.high * scale)}] {unit}")
+        """``median [min-max] unit``; one number when all values are equal."""
+        median, low, high = (_number(v * scale, digits) for v in
+                             (self.median, self.low, self.high))
+        shown = median if low == high else f"{median} [{low}-{high}]"
+        return f"{shown} {unit}".rstrip()
+
+
+def _number(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits, thousands separated instead of an exponent."""
+    if math.isfinite(value) and abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
 
 
 @dataclass(slots=True)
@@ -294,12 +303,17 @@ def _load(samples: list[Sample], fallback: tuple[float, float]) -> tuple[float, 
     return (min(loads), max(loads)) if loads else fallback
 
 
-def _short(number: float, goal: Goal) -> str:
+def _short(number: float, goal: Goal, relative: bool) -> str:
     """How far a figure is from its goal, in words."""
+    if not relative and goal.on in ("wall", "cpu"):
+        shown, limit = f"{number * 1000:.3g} ms", f"{goal.limit * 1000:g} ms"
+    else:
+        shown, limit = (_number(number) + ("×" if relative else ""),
+                        _number(goal.limit) + ("×" if relative else ""))
+    op = {"<=": "≤", ">=": "≥"}.get(goal.op, goal.op)
     if goal.limit == 0 or math.isinf(number):
-        return f"{number:.3g} against {goal.op} {goal.limit:g}"
-    off = number / goal.limit
-    return f"{number:.3g} against {goal.op} {goal.limit:g} ({off:.2f} of the limit)"
+        return f"{shown} against {op} {limit}"
+    return f"{shown} against {op} {limit} ({number / goal.limit:.2f} of the limit)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +333,10 @@ class Row:
     load_high: float = math.nan
     #: for a goal not met: the measured reason; otherwise anything the reader needs
     note: str = ""
-    #: the number the goal was checked on, and the limit (JSON readers need no parsing)
+    #: the number the goal was checked on, the comparison and the limit (so a reader of
+    #: the JSON can recompute the verdict)
     checked: float | None = None
+    op: Direction | None = None
     limit: float | None = None
 
     @property
@@ -384,8 +400,9 @@ class Report:
         """
         ours = _samples(lockgate)
         theirs = _samples(baseline) if baseline is not None else []
-        on: Quantity = goal.on if goal else on or (
-            "rate" if unit and any(s.units != 1 for s in ours) else "wall")
+        on_default: Quantity = ("value" if all(math.isnan(s.wall) for s in ours) else
+                                "rate" if unit and any(s.units != 1 for s in ours) else "wall")
+        on = goal.on if goal else on or on_default
         relative = bool(theirs) and not (goal is not None and goal.absolute)
         checked_spread = _paired(ours, theirs, on) if relative else _spread(ours, on)
         ratio_cell = _ratio_cell(ours, theirs, on) if theirs else ""
@@ -400,13 +417,13 @@ class Report:
                 notes.append("the range straddles the goal")
         low, high = _load(ours + theirs, self._window())
         if verdict == "NOT MET":
-            notes.insert(0, f"{_short(checked, goal)}; load {high:.1f} on "  # type: ignore[arg-type]
+            notes.insert(0, f"{_short(checked, goal, relative)}; load {high:.1f} on "  # type: ignore[arg-type]
                          f"{os.cpu_count()} cores" + (f"; {why}" if why else ""))
         row = Row(self.bench, case, figure, lockgate=_cell(ours, unit),
                   baseline=_cell(theirs, unit) if theirs else "", ratio=ratio_cell,
                   goal=goal.text if goal else "", verdict=verdict, load_low=low,
                   load_high=high, note="; ".join(notes), checked=checked,
-                  limit=goal.limit if goal else None)
+                  op=goal.op if goal else None, limit=goal.limit if goal else None)
         self.rows.append(row)
         return row
 
@@ -415,7 +432,7 @@ class Report:
         if spread is None:
             return "-"
         if relative:
-            return f"{spread.show(1, '×', 3)}".replace(" ×", "×")
+            return "×" + spread.show(1, "", 3)
         if on in ("wall", "cpu"):
             return f"{_seconds(spread)}" + (" CPU" if on == "cpu" else "")
         if on == "value":

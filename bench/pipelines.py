@@ -130,16 +130,17 @@ def main() -> None:
         series, _ = interleave(cases, repeats=max(REPEATS, args.repeat), warmup=1)
     per_step = Goal.at_most(0.020, "≤ 20 ms per step", absolute=True)
     chain_case = f"{args.steps}-step no-op chain, cache off: per-step overhead"
-    report.compare(f"{chain_case} (cold: first run, forkserver start)", lockgate=cold)
+    report.compare(f"{chain_case} (cold: first run, forkserver start)", lockgate=cold,
+                   on="wall", unit="steps")
     if "kedro chain" not in series:
         report.compare(f"{chain_case} (warm)", lockgate=series["lockgate chain"],
-                       goal=per_step)
+                       goal=per_step, unit="steps")
         report.skip("per-step overhead vs Kedro SequentialRunner", goal="",
                     fix="pip install -e '.[bench]' (kedro)")
     else:
         report.compare(f"{chain_case} (warm), vs Kedro SequentialRunner (in memory, "
                        "records nothing)", lockgate=series["lockgate chain"],
-                       baseline=series["kedro chain"], goal=per_step)
+                       baseline=series["kedro chain"], goal=per_step, unit="steps")
     rerun = f"{args.cached_steps}-step chain, every step cached: rerun"
     goal = Goal.at_most(1.0, "≤ 1 s", absolute=True)
     if "kedro rerun" in series:
