@@ -77,8 +77,8 @@ class Spread:
 
 
 def _number(value: float, digits: int = 3) -> str:
-    """``digits`` significant digits, thousands separated instead of an exponent."""
-    if math.isfinite(value) and abs(value) >= 10 ** digits:
+    """``digits`` significant digits; 1000 and above as a separated integer."""
+    if math.isfinite(value) and abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
 
@@ -303,6 +303,24 @@ def _load(samples: list[Sample], fallback: tuple[float, float]) -> tuple[float, 
     return (min(loads), max(loads)) if loads else fallback
 
 
+def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample]) -> str:
+    """For a goal on wall time or on a rate, missed: the same goal read in CPU time. Met
+    in CPU means the miss is waiting (load, I/O, locks), not work; missed in CPU too
+    means the work itself costs more."""
+    twin: dict[Quantity, Quantity] = {"wall": "cpu", "rate": "cpu_rate"}
+    if goal.on not in twin:
+        return ""
+    on = twin[goal.on]
+    spread = _paired(ours, theirs, on) if theirs else _spread(ours, on)
+    if spread is None or math.isinf(spread.median):
+        return ""
+    shown = (f"{_number(spread.median)}×" if theirs else
+             f"{spread.median * 1000:.3g} ms" if on == "cpu" else _number(spread.median))
+    if goal.holds(spread.median):
+        return f"met in CPU time ({shown}): the wall-time miss is waiting, not work"
+    return f"missed in CPU time too ({shown}): the work itself costs more"
+
+
 def _short(number: float, goal: Goal, relative: bool) -> str:
     """How far a figure is from its goal, in words."""
     if not relative and goal.on in ("wall", "cpu"):
@@ -416,9 +434,11 @@ class Report:
                     checked_spread.high):
                 notes.append("the range straddles the goal")
         low, high = _load(ours + theirs, self._window())
-        if verdict == "NOT MET":
-            notes.insert(0, f"{_short(checked, goal, relative)}; load {high:.1f} on "  # type: ignore[arg-type]
-                         f"{os.cpu_count()} cores" + (f"; {why}" if why else ""))
+        if verdict == "NOT MET" and goal is not None:
+            reason = [_short(checked, goal, relative), f"load {high:.1f} on "
+                      f"{os.cpu_count()} cores", _in_cpu(goal, ours, theirs if relative
+                                                         else []), why]
+            notes.insert(0, "; ".join(r for r in reason if r))
         row = Row(self.bench, case, figure, lockgate=_cell(ours, unit),
                   baseline=_cell(theirs, unit) if theirs else "", ratio=ratio_cell,
                   goal=goal.text if goal else "", verdict=verdict, load_low=low,

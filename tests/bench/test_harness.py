@@ -89,3 +89,12 @@ def test_check_skip_and_the_results_file(tmp_path: Path, monkeypatch: pytest.Mon
     assert rows[1]["note"] == "pass --mlflow-venv PATH"
     assert all(r["load"] for r in rows)  # the load average during each figure
     assert len(series["a"].samples) == harness.REPEATS
+
+
+def test_a_wall_time_miss_says_whether_cpu_time_meets_the_goal() -> None:
+    report = Report("t")
+    goal = Goal.at_most(0.2, "≤ 200 ms")
+    waiting = report.compare("waiting", lockgate=[Sample(0.5, 0.05)] * 3, goal=goal)
+    working = report.compare("working", lockgate=[Sample(0.5, 0.45)] * 3, goal=goal)
+    assert "met in CPU time (50 ms): the wall-time miss is waiting" in waiting.note
+    assert "missed in CPU time too (450 ms)" in working.note
