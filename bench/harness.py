@@ -395,7 +395,18 @@ class Report:
         self.rows.append(row)
         return row
 
-    def compare(self, case: str, *, lockgate: Measured, baseline: Measured | None = None,
+    def peer(self, case: str, baseline: Measured, *, unit: str = "", note: str = "",
+             on: Quantity | None = None) -> Row:
+        """A baseline's own figure (no goal), in the baseline column: context for the
+        comparisons after it."""
+        mirror = self.compare(case, lockgate=baseline, unit=unit, note=note, on=on)
+        row = Row(mirror.bench, mirror.case, mirror.figure, baseline=mirror.lockgate,
+                  load_low=mirror.load_low, load_high=mirror.load_high, note=mirror.note,
+                  checked=mirror.checked)
+        self.rows[-1] = row
+        return row
+
+    def compare(self, case: str, lockgate: Measured, *, baseline: Measured | None = None,
                 goal: Goal | None = None, unit: str = "", why: str = "",
                 note: str = "", on: Quantity | None = None) -> Row:
         """Record lockgate against a baseline (or alone, for an absolute goal).
@@ -416,6 +427,9 @@ class Report:
         Returns:
             The row (also kept for ``emit``).
         """
+        if not _samples(lockgate):
+            raise ValueError(f"{self.bench}: {case}: compare needs lockgate's samples; "
+                             "a peer's own figure goes through Report.peer")
         ours = _samples(lockgate)
         theirs = _samples(baseline) if baseline is not None else []
         on_default: Quantity = ("value" if all(math.isnan(s.wall) for s in ours) else

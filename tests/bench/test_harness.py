@@ -98,3 +98,13 @@ def test_a_wall_time_miss_says_whether_cpu_time_meets_the_goal() -> None:
     working = report.compare("working", lockgate=[Sample(0.5, 0.45)] * 3, goal=goal)
     assert "met in CPU time (50 ms): the wall-time miss is waiting" in waiting.note
     assert "missed in CPU time too (450 ms)" in working.note
+
+
+def test_a_peer_figure_sits_in_the_baseline_column() -> None:
+    report = Report("t")
+    row = report.peer("mlflow models serve: throughput", _samples(1, 1, 1, units=100),
+                      unit="req")
+    assert (row.lockgate, row.verdict) == ("", "")
+    assert row.baseline.startswith("100 req/s") and row.figure == "100 req/s"
+    with pytest.raises(ValueError, match="compare needs lockgate's samples"):
+        report.compare("empty", [])
