@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -100,9 +101,12 @@ class Series:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its children that have been waited for."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    """CPU time of this process and of its children that have been waited for
+    (getrusage: microseconds, where ``os.times`` counts 10 ms ticks, too coarse for a
+    ratio of two 30 ms figures)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def load_average() -> float:
