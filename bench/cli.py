@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ LOCKGATE = str(Path(sys.executable).parent / "lockgate")
 
 def first_output(command: list[str], env: dict[str, str]) -> harness.Sample:
     """Wall seconds to the first byte on stdout, and the child's CPU seconds."""
-    before = os.times()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL)
@@ -38,9 +39,8 @@ def first_output(command: list[str], env: dict[str, str]) -> harness.Sample:
     first = time.perf_counter() - started
     child.stdout.read()
     child.wait()
-    after = os.times()
-    cpu = (after.children_user - before.children_user
-           + after.children_system - before.children_system)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return harness.Sample(first, cpu)
 
 
