@@ -461,7 +461,7 @@ def _ingestion(report: harness.Report, path: Path, work: Path, n: int, size: int
         rss = harness.Spread.of([g["rss"] / 1e9 for _, g in got[1:]])
         peaks[case] = rss.median * 1e9
         report.add(f"{n:,} rows, {mb} -> {LABELS[case]}: peak RSS (warm)",
-                   f"{rss.show(1, ' GB')} ({rss.median * 1e9 / size:.2f}x file)",
+                   f"{rss.show(1, 'GB')} ({rss.median * 1e9 / size:.2f}x file)",
                    note=f"cold: {got[0][1]['rss'] / 1e9:.2f} GB")
 
     def side(case: str, cold: bool) -> list[harness.Sample]:

@@ -325,13 +325,14 @@ def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample]) -> str:
     return f"missed in CPU time too ({shown}): the work itself costs more"
 
 
-def _short(number: float, goal: Goal, relative: bool) -> str:
+def _short(number: float, goal: Goal, relative: bool, unit: str = "") -> str:
     """How far a figure is from its goal, in words."""
     if not relative and goal.on in ("wall", "cpu"):
         shown, limit = f"{number * 1000:.3g} ms", f"{goal.limit * 1000:g} ms"
     else:
-        shown, limit = (_number(number) + ("×" if relative else ""),
-                        _number(goal.limit) + ("×" if relative else ""))
+        after = "×" if relative else f" {unit}/s" if goal.on == "rate" and unit else (
+            f" {unit}" if goal.on == "value" and unit else "")
+        shown, limit = _number(number) + after, _number(goal.limit) + after
     op = {"<=": "≤", ">=": "≥"}.get(goal.op, goal.op)
     if goal.limit == 0 or math.isinf(number):
         return f"{shown} against {op} {limit}"
@@ -453,7 +454,7 @@ class Report:
                 notes.append("the range straddles the goal")
         low, high = _load(ours + theirs, self._window())
         if verdict == "NOT MET" and goal is not None:
-            reason = [_short(checked, goal, relative), f"load {high:.1f} on "
+            reason = [_short(checked, goal, relative, unit), f"load {high:.1f} on "
                       f"{os.cpu_count()} cores", _in_cpu(goal, ours, theirs if relative
                                                          else []), why]
             notes.insert(0, "; ".join(r for r in reason if r))
