@@ -117,10 +117,11 @@ def main() -> None:
                 twin = "sklearn-linear" if "linear" in name else "sklearn"
                 if name == twin:
                     report.compare(f"{name}: ServedModel.predict, {size} record(s) per call",
-                                   lockgate=series[name], on="wall")
+                                   lockgate=series[name], on="wall", unit="calls")
                     continue
                 report.compare(f"{name} vs {twin}: ServedModel.predict, {size} record(s) "
                                "per call", lockgate=series[name], baseline=series[twin],
+                               unit="calls",
                                goal=harness.Goal.at_most(GOAL, f"≤ {GOAL:g}× the "
                                                          "scikit-learn twin, one record")
                                if size == 1 else None)

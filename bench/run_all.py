@@ -56,7 +56,7 @@ BENCHES: dict[str, Bench] = {
                                "--mlflow-batch-points", "2000"),), mlflow=True),
     "server": Bench(((),), (("--clients", "4", "--batches", "2", "--points", "10",
                              "--artifacts", "1"),), mlflow=True),
-    "serving": Bench(((),), (("--quick", "--warmup", "1"),), mlflow=True),
+    "serving": Bench(((),), (("--seconds", "2", "--warmup", "1"),), mlflow=True),
     "quality": Bench(((),), (("--rows", "200000", "--drift-rows", "50000"),),
                      evidently=True),
     "data": Bench(((),), (("--rows", "50000", "--stream-rows", "20000", "--skip-s3",
@@ -163,8 +163,8 @@ def _run_one(name: str, extra: list[str], results: Path, timeout: float | None) 
     except subprocess.TimeoutExpired as exc:
         code, out = -1, _text(exc.stdout)
         err = _text(exc.stderr) + f"\ntimed out after {timeout:.0f} s (--timeout)"
-    print(out[-4000:], flush=True)
     seconds = time.perf_counter() - started
+    print(out[-4000:] + f"\n({name}: {seconds:.0f} s, exit {code})", flush=True)
     base = {"bench": name, "baseline": "", "ratio": "", "goal": "", "load_low": load,
             "load_high": os.getloadavg()[0], "checked": None, "op": None, "limit": None,
             "lockgate": f"wall {seconds:.0f} s (the whole process)"}

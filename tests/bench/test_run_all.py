@@ -73,3 +73,12 @@ def test_a_bench_stopping_on_a_missing_module_is_skipped_with_its_fix(
     row = json.loads(results.read_text())
     assert row["verdict"] == "SKIPPED"
     assert "pip install kedro_that_is_not_installed" in row["note"]
+
+
+def test_every_bench_in_bench_is_run() -> None:
+    scripts = {p.stem for p in (ROOT / "bench").glob("*.py")} - {"harness", "run_all"}
+    assert set(run_all.BENCHES) == scripts
+    for name in ("tracking", "serving", "server"):
+        assert run_all.BENCHES[name].mlflow
+    args = run_all._parse(["--quick", "--mlflow-venv", "/opt/mlflow"])
+    assert run_all._arguments("server", args)[0][-2:] == ["--mlflow-venv", "/opt/mlflow"]
