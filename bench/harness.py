@@ -307,7 +307,7 @@ def _load(samples: list[Sample], fallback: tuple[float, float]) -> tuple[float, 
     return (min(loads), max(loads)) if loads else fallback
 
 
-def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample]) -> str:
+def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample], unit: str = "") -> str:
     """For a goal on wall time or on a rate, missed: the same goal read in CPU time. Met
     in CPU means the miss is waiting (load, I/O, locks), not work; missed in CPU too
     means the work itself costs more."""
@@ -319,7 +319,8 @@ def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample]) -> str:
     if spread is None or math.isinf(spread.median):
         return ""
     shown = (f"{_number(spread.median)}×" if theirs else
-             f"{spread.median * 1000:.3g} ms" if on == "cpu" else _number(spread.median))
+             f"{spread.median * 1000:.3g} ms" if on == "cpu" else
+             f"{_number(spread.median)} {unit or 'units'} per CPU s")
     if goal.holds(spread.median):
         return f"met in CPU time ({shown}): the wall-time miss is waiting, not work"
     return f"missed in CPU time too ({shown}): the work itself costs more"
@@ -456,7 +457,7 @@ class Report:
         if verdict == "NOT MET" and goal is not None:
             reason = [_short(checked, goal, relative, unit), f"load {high:.1f} on "
                       f"{os.cpu_count()} cores", _in_cpu(goal, ours, theirs if relative
-                                                         else []), why]
+                                                         else [], unit), why]
             notes.insert(0, "; ".join(r for r in reason if r))
         row = Row(self.bench, case, figure, lockgate=_cell(ours, unit),
                   baseline=_cell(theirs, unit) if theirs else "", ratio=ratio_cell,
