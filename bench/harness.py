@@ -8,12 +8,15 @@ Rules every bench follows through this module (see the README's bench paragraph)
 - At least three repeats; a figure is the median with its [min-max] range, of wall time
   AND of CPU time (this process and its waited-for children, or a server's own CPU
   when the work happens in another process).
-- The load average is read at the start and the end of each bench: on a shared
-  machine a ratio means little without it.
+- The load average is read with every sample and at the start and end of each bench;
+  each row shows its range during that figure: on a shared machine a ratio means
+  little without it.
 - Each row carries the goal as the issue states it, and MET / NOT MET is computed from
   the numbers by ``Goal.holds`` (``Report.compare``), never typed by hand. A goal that
   is not met carries a measured reason: by how much, whether the range straddles the
-  limit, the load average during the figure, and what the bench measured about why.
+  limit, the load average during the figure, whether the same goal holds in CPU time
+  (a wall-time miss that CPU time meets is waiting, not work), and what the bench
+  measured about why (``why=``).
 - Cold paths (first call, right after bulk writes, empty caches) are separate cases
   from warm ones, never averaged together.
 
@@ -21,7 +24,8 @@ One way to state every figure: ``Report.compare(case, lockgate=..., baseline=...
 goal=Goal.at_least(10, "≥ 10× MLflow req/s", on="rate"))`` for a comparison (the
 baseline left out for an absolute goal: latency, RSS, start-up seconds);
 ``Report.check`` for a verdict that is not a number (the same drifted columns found);
-``Report.skip`` for a peer that is not installed (with the one-line fix). Results print
+``Report.skip`` for a peer that is not installed (with the one-line fix);
+``Report.peer`` for a baseline's own figure; ``Report.add`` for context with no goal. Results print
 as a table and, when ``LOCKGATE_BENCH_RESULTS`` names a file, append to it as JSON
 lines, which ``bench/run_all.py`` turns into one table.
 """
