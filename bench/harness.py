@@ -323,7 +323,7 @@ def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample], unit: str = ""
     if spread is None or math.isinf(spread.median):
         return ""
     shown = (f"{_number(spread.median)}×" if theirs else
-             f"{spread.median * 1000:.3g} ms" if on == "cpu" else
+             f"{_number(spread.median * 1000)} ms" if on == "cpu" else
              f"{_number(spread.median)} {unit or 'units'} per CPU s")
     if goal.holds(spread.median):
         return f"met in CPU time ({shown}): the wall-time miss is waiting, not work"
@@ -333,7 +333,7 @@ def _in_cpu(goal: Goal, ours: list[Sample], theirs: list[Sample], unit: str = ""
 def _short(number: float, goal: Goal, relative: bool, unit: str = "") -> str:
     """How far a figure is from its goal, in words."""
     if not relative and goal.on in ("wall", "cpu"):
-        shown, limit = f"{number * 1000:.3g} ms", f"{goal.limit * 1000:g} ms"
+        shown, limit = f"{_number(number * 1000)} ms", f"{_number(goal.limit * 1000)} ms"
     else:
         after = "×" if relative else f" {unit}/s" if goal.on == "rate" and unit else (
             f" {unit}" if goal.on == "value" and unit else "")
