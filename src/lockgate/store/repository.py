@@ -379,19 +379,28 @@ class Store:
         with self.read() as conn:
             return conn.execute(query).first() is not None
 
-    def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
+    def runs_that_logged(self, artifact_name: str, limit: int = 50,
+                         within: Sequence[str] | None = None) -> list[RunRecord]:
         """Runs that logged an artifact of this name, the latest logger first (the
-        dashboard's trained models: runs that logged a ``model``)."""
+        dashboard's trained models: runs that logged a ``model``).
+
+        ``within``: only runs of these experiments, chosen in the query, before the
+        limit (a user limited to its grants gets a full page).
+        """
         arts = t.artifacts
+        query = sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
+                                               arts.c.run_id.is_not(None))
         return self._runs_in_order(
-            sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
-                                           arts.c.run_id.is_not(None))
+            _within_experiments(query, arts.c.run_id, within)
             .group_by(arts.c.run_id).order_by(sa.func.max(arts.c.id).desc()).limit(limit))
 
-    def runs_with_lineage(self, limit: int = 30) -> list[RunRecord]:
-        """Runs that recorded a lineage edge, the latest recorder first."""
+    def runs_with_lineage(self, limit: int = 30,
+                          within: Sequence[str] | None = None) -> list[RunRecord]:
+        """Runs that recorded a lineage edge, the latest recorder first (``within``: as
+        in :meth:`runs_that_logged`)."""
+        query = _within_experiments(sa.select(t.lineage.c.run_id), t.lineage.c.run_id, within)
         return self._runs_in_order(
-            sa.select(t.lineage.c.run_id).group_by(t.lineage.c.run_id)
+            query.group_by(t.lineage.c.run_id)
             .order_by(sa.func.max(t.lineage.c.id).desc()).limit(limit))
 
     def _runs_in_order(self, ids_query: sa.Select) -> list[RunRecord]:
@@ -991,6 +1000,17 @@ def _live_run_default(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
 @compiles(_LiveRun, "sqlite")
 def _live_run_sqlite(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
     return str(compiler.process((t.runs.c.deleted_at + 0).is_(None), **kw))
+
+
+def _within_experiments(query: sa.Select, run_id: sa.ColumnElement[Any],
+                        within: Sequence[str] | None) -> sa.Select:
+    """``query`` kept to rows whose ``run_id`` is a run of these experiments (None: all)."""
+    if within is None:
+        return query
+    runs = (sa.select(t.runs.c.id)
+            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+            .where(t.experiments.c.name.in_(list(within))))
+    return query.where(run_id.in_(runs))
 
 
 def records_in_order(conn: Connection, ids: Sequence[str]) -> list[RunRecord]:

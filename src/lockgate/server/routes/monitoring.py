@@ -36,9 +36,8 @@ def all_incidents(team: TeamDep, user: PrincipalDep, status: str | None = None,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
     from lockgate.monitoring.incident import incidents
 
-    visible = user.visible("model")
-    found = incidents(team.store, status=status, limit=limit)
-    return [i.to_dict() for i in found if visible is None or i.model_name in visible]
+    found = incidents(team.store, status=status, limit=limit, models=user.visible("model"))
+    return [i.to_dict() for i in found]
 
 
 @router.get("/incidents/{incident_id}", openapi_extra=SEEN.extra())
