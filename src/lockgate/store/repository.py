@@ -618,10 +618,23 @@ class Store:
         artifact_id: int | None = None,
         dataset_version_id: int | None = None,
         sha256: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> list[LineageEdge]:
         """Lineage edges touching a run, an artifact, a dataset version or any artifact
-        with given content."""
-        query = sa.select(t.lineage)
+        with given content.
+
+        ``within``: only edges whose every node belongs to these experiments (the team
+        server's view of a user limited to its grants): the edge's run, and its artifact's
+        run. Edges to a dataset version are left out: dataset versions belong to no
+        experiment (their tables need a global reader), so naming one would tell such a
+        user about data it may not read.
+        """
+        query = _within_experiments(sa.select(t.lineage), t.lineage.c.run_id, within)
+        if within is not None:
+            shown = _within_experiments(sa.select(t.artifacts.c.id), t.artifacts.c.run_id,
+                                        within)
+            query = query.where(t.lineage.c.dataset_version_id.is_(None),
+                                t.lineage.c.artifact_id.in_(shown))
         if run_id is not None:
             query = query.where(t.lineage.c.run_id == run_id)
         if artifact_id is not None:
