@@ -9,7 +9,9 @@ of the model): the server loads the model from its registry, measures with its o
 rules and sinks (the default rules, at the window the caller names; never the caller's
 configuration, whose sinks and retraining pipelines would run with the server's
 rights), records windows and incidents, audits the pass (``monitor.ran``) as the
-caller and answers the pass's JSON form (:meth:`MonitorRun.to_dict`). The monitoring
+caller and answers the pass's JSON form (:meth:`MonitorRun.to_dict`). One pass per
+model and a few per server run at once (:mod:`lockgate.server.pass_slots`: 409 or 429
+with Retry-After beyond that). The monitoring
 package is imported by the first request that needs it, not at start-up.
 """
 
@@ -70,8 +72,13 @@ def windows(team: TeamDep, name: str, since: float | None = None,
 def monitor_pass(request: Request, team: TeamDep, name: str,
                  body: dict[str, Any] = Body(default={})) -> Response:
     ref, window = _pass_request(name, body or {})
-    answer = applied_once(team.store, request,
-                          lambda: _run_pass(team.store, team.settings, ref, window))
+
+    def work() -> dict[str, Any]:
+        # the slot is taken after the Idempotency-Key's claim: a retry of this very
+        # request waits for its answer ("being applied"), another request is refused
+        with team.passes.held(name):
+            return _run_pass(team.store, team.settings, ref, window)
+    answer = applied_once(team.store, request, work)
     # NaN/inf measures travel as Python's JSON writes them (the client reads them back)
     return Response(json.dumps(answer), media_type="application/json")
 
