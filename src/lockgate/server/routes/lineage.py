@@ -17,12 +17,12 @@ from fastapi import APIRouter, Body, Query, Request
 from lockgate.server import visibility
 from lockgate.server.access import Access
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import then_ok
+from lockgate.server.routes.responses import PlainAnswerRoute, then_ok
 from lockgate.server.routes.rules import API, READ, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.server.wire import encode
 
-router = APIRouter(prefix=API + "/lineage")
+router = APIRouter(prefix=API + "/lineage", route_class=PlainAnswerRoute)
 
 
 @router.post("", openapi_extra=Access("writer", "experiment", "run:body").extra())

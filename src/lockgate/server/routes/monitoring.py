@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.server.idempotency import applied_once
+from lockgate.server.routes.responses import PlainAnswerRoute
 from lockgate.server.routes.rules import API, MODEL_READ, MODEL_WRITE, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.store import Store, audit
@@ -34,7 +35,7 @@ from lockgate.store import Store, audit
 if TYPE_CHECKING:
     from lockgate.monitoring.config import MonitorConfig
 
-router = APIRouter(prefix=API + "/monitoring")
+router = APIRouter(prefix=API + "/monitoring", route_class=PlainAnswerRoute)
 
 
 @router.get("/incidents", openapi_extra=SEEN.extra())
