@@ -112,3 +112,15 @@ def test_a_retry_of_the_running_pass_joins_it(team: Team,
     first.join(60)
     retry.join(60)
     assert answers == [{"model": "churn", "slow": True}] * 2
+
+
+def test_the_client_is_told_a_pass_is_running(team: Team) -> None:
+    from lockgate.monitoring.server_pass import run_on_server
+    from lockgate.store.remote import RemoteError
+
+    remote = RemoteStore(team.url, team.tokens["writer"])
+    try:
+        with _slots(team).held("churn"), pytest.raises(RemoteError, match="already running"):
+            run_on_server(remote, "churn@production")
+    finally:
+        remote.close()
