@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import h11
 import httptools
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -76,15 +77,16 @@ class HeadDeadline:
 
 class LingeringTransport:
     """The transport as the protocol's code (and uvicorn's cycle) sees it: the same in
-    all but ``close``, which lingers, and ``is_closing``, true from then on, so no
-    pipelined request starts on a connection that is ending."""
+    all but ``close``, which lingers when the client may still be sending, and
+    ``is_closing``, true from then on, so no pipelined request starts on a connection
+    that is ending."""
 
     def __init__(self, transport: asyncio.Transport, protocol: LingeringClose) -> None:
         self._transport = transport
         self._protocol = protocol
 
     def close(self) -> None:
-        self._protocol.linger()
+        self._protocol.close_connection()
 
     def is_closing(self) -> bool:
         return self._protocol.lingering or self._transport.is_closing()
@@ -94,9 +96,11 @@ class LingeringTransport:
 
 
 class LingeringClose(asyncio.Protocol):
-    """Every close of the connection is a lingering one: the answer is sent, then the
-    write side is shut (the client reads the answer and an end of file), and the read
-    side drops what comes until the client closes or :data:`LINGER_S` has passed."""
+    """A close while the client may still be sending (a refusal, an answer before the
+    body) is a lingering one: the answer is sent, then the write side is shut (the
+    client reads the answer and an end of file), and the read side drops what comes
+    until the client closes or :data:`LINGER_S` has passed. An idle connection (the
+    keep-alive timeout, a shutdown, a head deadline that has passed) closes at once."""
 
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
@@ -104,18 +108,22 @@ class LingeringClose(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._socket_transport = cast(asyncio.Transport, transport)
+        self.socket_transport = cast(asyncio.Transport, transport)
         self.transport = cast(asyncio.Transport, LingeringTransport(
-            self._socket_transport, self))
+            self.socket_transport, self))
 
-    def linger(self) -> None:
-        transport = self._socket_transport
+    def may_still_send(self) -> bool:
+        """Whether the client may have bytes in flight that nobody will read."""
+        return True
+
+    def close_connection(self) -> None:
+        transport = self.socket_transport
         if self.lingering or transport.is_closing():
             return
-        self.lingering = True
-        if not transport.can_write_eof():
+        if not self.may_still_send() or not transport.can_write_eof():
             transport.close()
             return
+        self.lingering = True
         transport.write_eof()  # sent once the answer before it has been
         if not transport.is_reading():
             transport.resume_reading()  # flow control may have paused it
@@ -133,13 +141,13 @@ class DeadlineH11Protocol(LingeringClose, H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline.arm(transport, self._waiting_for_head)
+        self._deadline.arm(self.socket_transport, self._waiting_for_head)
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return
         if self._waiting_for_head():
-            self._deadline.arm(self.transport, self._waiting_for_head, keep=True)
+            self._deadline.arm(self.socket_transport, self._waiting_for_head, keep=True)
         super().data_received(data)
         if not self._waiting_for_head():
             self._deadline.disarm()
@@ -154,6 +162,9 @@ class DeadlineH11Protocol(LingeringClose, H11Protocol):
 
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
+
+    def may_still_send(self) -> bool:
+        return self.conn.their_state in (h11.SEND_BODY, h11.ERROR)  # a body, or a refusal
 
 
 class DeadlineHttpToolsProtocol(LingeringClose, HttpToolsProtocol):
@@ -190,7 +201,7 @@ class DeadlineHttpToolsProtocol(LingeringClose, HttpToolsProtocol):
     # -- connection ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline.arm(transport, self._head_due)
+        self._deadline.arm(self.socket_transport, self._head_due)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._deadline.disarm()
@@ -213,9 +224,12 @@ class DeadlineHttpToolsProtocol(LingeringClose, HttpToolsProtocol):
         if self._done:
             return
         if self._pending or self._phase == self.HEAD:  # a head has begun: its deadline runs
-            self._deadline.arm(self.transport, self._head_due, keep=True)
+            self._deadline.arm(self.socket_transport, self._head_due, keep=True)
         else:
             self._deadline.disarm()
+
+    def may_still_send(self) -> bool:
+        return self._done or self._phase != self.IDLE or bool(self._pending)
 
     def _head_due(self) -> bool:
         """Whether a head is still due when the deadline fires (a silent new connection,
