@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from lockgate.artifacts import blob_store_for
@@ -70,3 +71,31 @@ def test_the_python_client_of_a_scoped_user_reads_the_same_lineage(
         remote.close()
     assert [(e.artifact_id, e.dataset_version_id) for e in edges] == [
         (crossed["other-artifact"], None)]
+
+
+def test_a_scoped_writer_records_lineage_only_to_what_it_may_see(
+        team: Team, crossed: dict[str, Any]) -> None:
+    """Recording that its run consumed another team's artifact (or a dataset version,
+    which it may not read) is refused with the words a missing id gets, so the refusal
+    tells nothing about what exists; a missing id is a 404 for everyone, never a
+    database error."""
+    def post(user: str, **node: Any) -> httpx.Response:
+        with team.client(user) as client:
+            return client.post("/api/v1/lineage", json={
+                "run_id": crossed["other"], "direction": "consumed", **node})
+
+    before = len(_edges(team, "reader"))
+    hidden, missing = post("other", artifact_id=crossed["alpha-artifact"]), \
+        post("other", artifact_id=10**9)
+    assert (hidden.status_code, missing.status_code) == (404, 404), (hidden.text, missing.text)
+    assert hidden.json()["detail"].replace(str(crossed["alpha-artifact"]), "N") == \
+        missing.json()["detail"].replace(str(10**9), "N")
+    dataset, no_dataset = post("other", dataset_version_id=crossed["dataset"]), \
+        post("other", dataset_version_id=10**9)
+    assert (dataset.status_code, no_dataset.status_code) == (404, 404)
+    assert dataset.json()["detail"].replace(str(crossed["dataset"]), "N") == \
+        no_dataset.json()["detail"].replace(str(10**9), "N")
+    assert post("writer", artifact_id=10**9).status_code == 404  # a global writer too
+    assert len(_edges(team, "reader")) == before  # nothing recorded
+    assert post("other", artifact_id=crossed["other-artifact"]).status_code == 200
+    assert post("writer", artifact_id=crossed["alpha-artifact"]).status_code == 200

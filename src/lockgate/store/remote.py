@@ -248,7 +248,10 @@ class RemoteStore(Store):
 
     def add_lineage(self, run_id: str, direction: str, *, artifact_id: int | None = None,
                     dataset_version_id: int | None = None, role: str | None = None,
-                    note: str | None = None) -> None:
+                    note: str | None = None, within: Sequence[str] | None = None) -> None:
+        if within is not None:  # the server chooses what the token's user may see
+            raise ValueError("`within` is the server's choice behind lockgate server (from "
+                             "the token's grants); leave it out.")
         if direction not in ("consumed", "produced"):
             raise ValueError("direction must be 'consumed' or 'produced'")
         if (artifact_id is None) == (dataset_version_id is None):

@@ -198,11 +198,26 @@ class Store:
         heartbeat_seconds: float = 5.0,
         status: str = "RUNNING",
     ) -> str:
-        """Insert a RUNNING run and return its id (16 hex characters)."""
+        """Insert a RUNNING run and return its id (16 hex characters).
+
+        Raises:
+            NotFoundError: ``parent_id`` is not a run of ``experiment``. A child run is in
+                its parent's experiment: visibility is by experiment, so a tree across
+                experiments would show one's runs under another's. The message is the
+                same for a missing parent and one elsewhere (it names no other run's
+                experiment).
+        """
         run_id = uuid.uuid4().hex[:16]
         now = time.time()
         experiment_id = self.experiment_id(experiment)
         with self.write() as conn:
+            if parent_id is not None and conn.execute(
+                    sa.select(t.runs.c.experiment_id).where(t.runs.c.id == parent_id)
+            ).scalar() != experiment_id:
+                raise NotFoundError(
+                    f"No run `{parent_id}` in experiment `{experiment}` to be the parent of "
+                    f"run `{name}`: a child run is in its parent's experiment; start it in "
+                    "the parent's experiment, or without a parent.")
             conn.execute(sa.insert(t.runs).values(
                 id=run_id,
                 experiment_id=experiment_id,
@@ -597,19 +612,48 @@ class Store:
         dataset_version_id: int | None = None,
         role: str | None = None,
         note: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> None:
-        """Record that a run consumed or produced an artifact or a dataset version."""
+        """Record that a run consumed or produced an artifact or a dataset version.
+
+        ``within``: the experiments the caller may see (the team server's view of a user
+        limited to its grants): the artifact must be one of their runs', and a dataset
+        version (which belongs to no experiment) cannot be named.
+
+        Raises:
+            NotFoundError: the run, artifact or dataset version does not exist, or is not
+                one the caller may see (the same words, so a refusal says nothing about
+                what exists).
+        """
         if direction not in ("consumed", "produced"):
             raise ValueError("direction must be 'consumed' or 'produced'")
         if (artifact_id is None) == (dataset_version_id is None):
             raise ValueError("give exactly one of artifact_id and dataset_version_id")
-        self.execute_write(
-            sa.insert(t.lineage).values(
+        with self.write() as conn:
+            self._lineage_nodes_exist(conn, run_id, artifact_id, dataset_version_id, within)
+            conn.execute(sa.insert(t.lineage).values(
                 run_id=run_id, direction=direction, artifact_id=artifact_id,
                 dataset_version_id=dataset_version_id, role=role, note=note,
-                created_at=time.time(),
-            )
-        )
+                created_at=time.time()))
+
+    @staticmethod
+    def _lineage_nodes_exist(conn: Connection, run_id: str, artifact_id: int | None,
+                             dataset_version_id: int | None,
+                             within: Sequence[str] | None) -> None:
+        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise NotFoundError(f"No run `{run_id}` to record lineage of.")
+        if artifact_id is not None:
+            query = sa.select(t.artifacts.c.id).where(t.artifacts.c.id == artifact_id)
+            if within is not None:
+                query = query.join(t.runs, t.runs.c.id == t.artifacts.c.run_id).join(
+                    t.experiments, t.experiments.c.id == t.runs.c.experiment_id).where(
+                    t.experiments.c.name.in_(list(within)))
+            if conn.execute(query).first() is None:
+                raise NotFoundError(f"No artifact {artifact_id} to record lineage to.")
+        elif within is not None or conn.execute(sa.select(t.dataset_versions.c.id).where(
+                t.dataset_versions.c.id == dataset_version_id)).first() is None:
+            raise NotFoundError(f"No dataset version {dataset_version_id} to record "
+                                "lineage to.")
 
     def lineage(
         self,

@@ -26,12 +26,13 @@ router = APIRouter(prefix=API + "/lineage", route_class=PlainAnswerRoute)
 
 
 @router.post("", openapi_extra=Access("writer", "experiment", "run:body").extra())
-def add_lineage(request: Request, team: TeamDep,
+def add_lineage(request: Request, team: TeamDep, user: PrincipalDep,
                 body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    within = visibility.experiments(user, team.store)  # only nodes the writer may see
     return applied_once(team.store, request, then_ok(lambda: team.store.add_lineage(
         str(body["run_id"]), str(body["direction"]), artifact_id=body.get("artifact_id"),
         dataset_version_id=body.get("dataset_version_id"), role=body.get("role"),
-        note=body.get("note"))), joined=True)
+        note=body.get("note"), within=within)), joined=True)
 
 
 @router.get("", openapi_extra=SEEN.extra())
