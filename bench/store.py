@@ -17,6 +17,8 @@ logging"), then ``--repeats`` times interleaved ("warm"). Queries:
   ``page=100`` (an offset over an index walk);
 - filtered sort by a metric: ``page_runs(sort_metric="auc")`` and the dashboard's
   ``q="metrics.auc >= 0.9", sort="metrics.auc"``;
+- ``find_runs`` (``search_runs``' query) ordered by ``metrics.auc DESC``, with and
+  without the filter;
 - the same sort the way it ran before ``latest_metrics`` (``max(id) GROUP BY run_id``
   over every metric row) as the baseline, interleaved, at the smaller sizes only.
 
@@ -42,6 +44,7 @@ import sqlalchemy as sa
 import harness  # bench/ is on sys.path when this file runs as a script
 from lockgate.store import Store
 from lockgate.store import schema as t
+from lockgate.store.run_search import find_runs
 from lockgate.ui import RunQuery, query_runs
 
 PG_URL = os.environ.get("LOCKGATE_BENCH_PG_URL",
@@ -161,6 +164,11 @@ def cases(store: Store, runs: int) -> dict[str, Callable[[], object]]:
         "dashboard filter+sort by auc": lambda: query_runs(
             store, RunQuery(q="metrics.auc >= 0.9", sort="metrics.auc")),
         "store sort by auc": lambda: store.page_runs(limit=PER_PAGE, sort_metric="auc"),
+        "search_runs order_by metrics.auc DESC": lambda: find_runs(
+            store, order_by="metrics.auc DESC", max_results=PER_PAGE),
+        "search_runs filter+order_by metrics.auc": lambda: find_runs(
+            store, filter="metrics.auc >= 0.9", order_by="metrics.auc DESC",
+            max_results=PER_PAGE),
         # few runs match (about 1 in 10,000 here) / none: the list of matches is walked
         "dashboard selective filter metrics.auc >= 0.9999": lambda: query_runs(
             store, RunQuery(q="metrics.auc >= 0.9999")),
@@ -190,14 +198,14 @@ def measure(report: harness.Report, backend: str, url: str, runs: int, points: i
     cold = "first call in this process" if populated else "cold, right after logging"
     for name, call in work.items():  # cold: the first call after logging, no warm-up
         sample, _ = harness.timed(call)
-        goal = name.startswith(("store", "dashboard"))
+        goal = name.startswith(("store", "dashboard", "search"))
         report.add(f"{backend} {runs:,} runs, {points} points each: {name} ({cold})",
                    f"{sample.wall * 1000:.0f} ms", wall=f"{sample.wall:.3f} s",
                    cpu=f"{sample.cpu:.3f} s", goal="<= 200 ms" if goal else "",
                    met=(sample.wall <= GOAL_S) if goal and runs >= 1_000_000 else None)
     series, _ = harness.interleave(work, repeats=repeats)
     for name, s in series.items():
-        goal = name.startswith(("store", "dashboard"))
+        goal = name.startswith(("store", "dashboard", "search"))
         report.add(f"{backend} {runs:,} runs, {points} points each: {name} (warm)",
                    f"{s.wall.median * 1000:.0f} ms",
                    series=s, goal="<= 200 ms at 1M runs" if goal else "",
