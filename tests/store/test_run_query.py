@@ -252,9 +252,9 @@ def test_run_columns_sort_without_nulls_last() -> None:
 
     for sort in ("start_time", "name", "status", "duration"):
         (newest,) = _segments(sort, True, "postgresql", [])
-        assert "NULLS LAST" not in str(newest.compile(dialect=postgresql.dialect())), sort
+        assert "NULLS LAST" not in str(newest.walk().compile(dialect=postgresql.dialect())), sort
     (by_param,) = _segments("params.lr", True, "postgresql", [])
-    assert "NULLS LAST" in str(by_param.compile(dialect=postgresql.dialect()))
+    assert "NULLS LAST" in str(by_param.walk().compile(dialect=postgresql.dialect()))
 
 
 def test_selective_metric_filters_drive_from_their_runs_on_sqlite(
