@@ -13,8 +13,9 @@ logging"), then ``--repeats`` times interleaved ("warm"). Queries:
 
 - first page: ``Store.page_runs(limit=50)`` (newest first) and the dashboard's
   ``query_runs(RunQuery())``;
-- page 100: ``page_runs`` following 99 page tokens (keyset), and the dashboard's
-  ``page=100`` (an offset over an index walk);
+- page 100: ``page_runs`` following 99 page tokens (keyset), the dashboard's page 100
+  as its pager opens it (from the cursor of page 99, newest first and by ``auc``), and
+  ``page=100`` typed by number (an offset over the same walk);
 - filtered sort by a metric: ``page_runs(sort_metric="auc")`` and the dashboard's
   ``q="metrics.auc >= 0.9", sort="metrics.auc"``;
 - ``find_runs`` (``search_runs``' query) ordered by ``metrics.auc DESC``, with and
@@ -154,12 +155,23 @@ def keyset_page(store: Store, page: int, **kw: object) -> Callable[[], object]:
     return lambda: store.page_runs(limit=PER_PAGE, after=token, **kw)  # type: ignore[arg-type]
 
 
+def dashboard_page(store: Store, page: int, **kw: object) -> Callable[[], object]:
+    """The dashboard's page ``page`` as its pager's "next" link opens it: from the cursor
+    of page ``page - 1`` (read by number, untimed)."""
+    before = query_runs(store, RunQuery(page=page - 1, **kw))  # type: ignore[arg-type]
+    query = RunQuery(page=page, after=before.next_page or "", **kw)  # type: ignore[arg-type]
+    return lambda: query_runs(store, query)
+
+
 def cases(store: Store, runs: int) -> dict[str, Callable[[], object]]:
     out: dict[str, Callable[[], object]] = {
         "store first page": lambda: store.page_runs(limit=PER_PAGE),
         "dashboard first page": lambda: query_runs(store, RunQuery()),
         "store page 100 (keyset)": keyset_page(store, 100),
-        "dashboard page 100": lambda: query_runs(store, RunQuery(page=100)),
+        "dashboard page 100 (pager cursor)": dashboard_page(store, 100),
+        "dashboard page 100 by number (offset)": lambda: query_runs(store, RunQuery(page=100)),
+        "dashboard sort by auc, page 100 (pager cursor)": dashboard_page(
+            store, 100, sort="metrics.auc"),
         "store sort by auc, page 100 (keyset)": keyset_page(store, 100, sort_metric="auc"),
         "dashboard filter+sort by auc": lambda: query_runs(
             store, RunQuery(q="metrics.auc >= 0.9", sort="metrics.auc")),
