@@ -84,31 +84,32 @@ class Segment:
         return Segment(self.select, tuple(k.reversed() for k in self.keys))
 
     def after(self, values: Sequence[Any]) -> sa.ColumnElement[bool]:
-        """Rows after the row with these key values.
+        """Rows after the row with these key values: ``a >= x AND (a != x OR <the rest
+        after theirs>)`` for a key that is never NULL.
 
-        Keys that are never NULL and all go one way compare as a row value, which SQLite
-        and PostgreSQL start an index range at; other orders are the expanded form
-        (``a > x OR (a = x AND b > y) ...``) with the first key's bound beside it, so an
-        index on that column still starts at the cursor.
+        Why this form: ``a >= x`` starts an index range on ``a`` on both backends, and
+        the planner's estimate stays right. A row value ``(a, b) > (x, y)`` beside a
+        filter's own ``a >= 0.9``, or the usual ``a > x OR (a = x AND ...)``, counts
+        the same bound twice: PostgreSQL then expected 66 rows where 5,000 matched, and
+        read them through a bitmap and a sort (0.1 s for page 100 at 100k runs) instead
+        of walking the index.
         """
-        keys = self.keys
-        if all(k.nulls_last is None for k in keys) and len({k.descending for k in keys}) == 1:
-            here = sa.tuple_(*(_bound(k, v) for k, v in zip(keys, values, strict=True)))
-            row = sa.tuple_(*(k.column for k in keys))
-            return row < here if keys[0].descending else row > here
-        alternatives = []
-        for i, key in enumerate(keys):
-            beyond = key.beyond(values[i])
-            if beyond is not None:
-                alternatives.append(sa.and_(*(k.equal(v) for k, v in zip(
-                    keys[:i], values[:i], strict=True)), beyond))
-        condition = sa.or_(*alternatives) if alternatives else sa.false()
-        first, value = keys[0], values[0]
-        if first.nulls_last is None:
-            bound = _bound(first, value)
-            return sa.and_(first.column <= bound if first.descending else first.column >= bound,
-                           condition)
-        return condition
+        return _after(self.keys, tuple(values))
+
+
+def _after(keys: Sequence[Key], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    key, value = keys[0], values[0]
+    if len(keys) == 1:
+        beyond = key.beyond(value)
+        return sa.false() if beyond is None else beyond
+    rest = _after(keys[1:], values[1:])
+    if key.nulls_last is None:
+        bound = _bound(key, value)
+        reach = key.column <= bound if key.descending else key.column >= bound
+        return sa.and_(reach, sa.or_(key.column != bound, rest))
+    beyond = key.beyond(value)
+    tie = sa.and_(key.equal(value), rest)
+    return tie if beyond is None else sa.or_(beyond, tie)
 
 
 @dataclass(frozen=True, slots=True)
