@@ -15,7 +15,7 @@ logging"), then ``--repeats`` times interleaved ("warm"). Queries:
   ``query_runs(RunQuery())``;
 - page 100: ``page_runs`` following 99 page tokens (keyset), the dashboard's page 100
   as its pager opens it (from the cursor of page 99, newest first and by ``auc``), and
-  ``page=100`` typed by number (an offset over the same walk);
+  ``page=100`` typed by number (an offset over the same walk); the same at page 1,000;
 - filtered sort by a metric: ``page_runs(sort_metric="auc")`` and the dashboard's
   ``q="metrics.auc >= 0.9", sort="metrics.auc"``;
 - ``find_runs`` (``search_runs``' query) ordered by ``metrics.auc DESC``, with and
@@ -172,6 +172,10 @@ def cases(store: Store, runs: int) -> dict[str, Callable[[], object]]:
         "dashboard page 100 by number (offset)": lambda: query_runs(store, RunQuery(page=100)),
         "dashboard sort by auc, page 100 (pager cursor)": dashboard_page(
             store, 100, sort="metrics.auc"),
+        # deep enough that an offset shows (50k runs skipped): a cursor costs the same
+        "dashboard page 1000 (pager cursor)": dashboard_page(store, 1000),
+        "dashboard page 1000 by number (offset)": lambda: query_runs(
+            store, RunQuery(page=1000)),
         "store sort by auc, page 100 (keyset)": keyset_page(store, 100, sort_metric="auc"),
         "dashboard filter+sort by auc": lambda: query_runs(
             store, RunQuery(q="metrics.auc >= 0.9", sort="metrics.auc")),
