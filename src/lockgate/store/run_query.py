@@ -163,7 +163,7 @@ def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
     # soft-deleted runs (`lockgate runs delete`) are hidden, as in every listing
     conditions: list[sa.ColumnElement[bool]] = [live_run()]
     if not query.include_steps:
-        conditions.append(_top_level(store, query.q))
+        conditions.append(_top_level(store, query.q, query.sort))
     if query.within is not None:
         conditions.append(t.experiments.c.name.in_(list(query.within)))
     if query.experiment:
@@ -194,18 +194,21 @@ def _conditions(store: Store, query: RunQuery) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
-def _top_level(store: Store, expression: str) -> sa.ColumnElement[bool]:
+def _top_level(store: Store, expression: str, sort: str = "") -> sa.ColumnElement[bool]:
     """``runs.parent_id IS NULL``; on SQLite written ``+runs.parent_id IS NULL`` when the
-    filter requires a metric comparison few runs meet.
+    filter requires a metric comparison few runs meet, or the page is sorted by name.
 
     Why: SQLite keeps no statistics and took ``parent_id IS NULL`` as a selective index
     equality, so ``metrics.auc >= 0.9999`` (89 of 1M runs) walked ``ix_runs_parent``
     over every run and probed the 89-run list (1.3-1.6 s, count and page). With the
     index term disabled the list drives: a primary-key lookup per matching run (42 ms
     and 74 ms cold). The capped count tells few from many, as in ``parse_filter``; a
-    dense comparison keeps the index walk (its page ends early).
+    dense comparison keeps the index walk (its page ends early). Sorted by name, the same
+    equality made SQLite read every top-level run and sort them (80 ms a page at 100k
+    runs, any page); without it the page is a walk of ``ix_ui_runs_name`` from its
+    cursor (under 1 ms), as PostgreSQL plans it.
     """
-    if store.dialect != "sqlite" or not _few_required(store, expression):
+    if store.dialect != "sqlite" or not (sort == "name" or _few_required(store, expression)):
         return t.runs.c.parent_id.is_(None)
     return sa.literal_column("+runs.parent_id").is_(None)
 
