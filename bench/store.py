@@ -13,10 +13,13 @@ logging"), then ``--repeats`` times interleaved ("warm"). Queries:
 
 - first page: ``Store.page_runs(limit=50)`` (newest first) and the dashboard's
   ``query_runs(RunQuery())``;
-- page 100: ``page_runs`` following 99 page tokens (keyset), and the dashboard's
-  ``page=100`` (an offset over an index walk);
+- page 100: ``page_runs`` following 99 page tokens (keyset), the dashboard's page 100
+  as its pager opens it (from the cursor of page 99, newest first and by ``auc``), and
+  ``page=100`` typed by number (an offset over the same walk); the same at page 1,000;
 - filtered sort by a metric: ``page_runs(sort_metric="auc")`` and the dashboard's
   ``q="metrics.auc >= 0.9", sort="metrics.auc"``;
+- ``find_runs`` (``search_runs``' query) ordered by ``metrics.auc DESC``, with and
+  without the filter;
 - the same sort the way it ran before ``latest_metrics`` (``max(id) GROUP BY run_id``
   over every metric row) as the baseline, interleaved, at the smaller sizes only.
 
@@ -42,6 +45,7 @@ import sqlalchemy as sa
 import harness  # bench/ is on sys.path when this file runs as a script
 from lockgate.store import Store
 from lockgate.store import schema as t
+from lockgate.store.run_search import find_runs
 from lockgate.ui import RunQuery, query_runs
 
 PG_URL = os.environ.get("LOCKGATE_BENCH_PG_URL",
@@ -151,16 +155,36 @@ def keyset_page(store: Store, page: int, **kw: object) -> Callable[[], object]:
     return lambda: store.page_runs(limit=PER_PAGE, after=token, **kw)  # type: ignore[arg-type]
 
 
+def dashboard_page(store: Store, page: int, **kw: object) -> Callable[[], object]:
+    """The dashboard's page ``page`` as its pager's "next" link opens it: from the cursor
+    of page ``page - 1`` (read by number, untimed)."""
+    before = query_runs(store, RunQuery(page=page - 1, **kw))  # type: ignore[arg-type]
+    query = RunQuery(page=page, after=before.next_page or "", **kw)  # type: ignore[arg-type]
+    return lambda: query_runs(store, query)
+
+
 def cases(store: Store, runs: int) -> dict[str, Callable[[], object]]:
     out: dict[str, Callable[[], object]] = {
         "store first page": lambda: store.page_runs(limit=PER_PAGE),
         "dashboard first page": lambda: query_runs(store, RunQuery()),
         "store page 100 (keyset)": keyset_page(store, 100),
-        "dashboard page 100": lambda: query_runs(store, RunQuery(page=100)),
+        "dashboard page 100 (pager cursor)": dashboard_page(store, 100),
+        "dashboard page 100 by number (offset)": lambda: query_runs(store, RunQuery(page=100)),
+        "dashboard sort by auc, page 100 (pager cursor)": dashboard_page(
+            store, 100, sort="metrics.auc"),
+        # deep enough that an offset shows (50k runs skipped): a cursor costs the same
+        "dashboard page 1000 (pager cursor)": dashboard_page(store, 1000),
+        "dashboard page 1000 by number (offset)": lambda: query_runs(
+            store, RunQuery(page=1000)),
         "store sort by auc, page 100 (keyset)": keyset_page(store, 100, sort_metric="auc"),
         "dashboard filter+sort by auc": lambda: query_runs(
             store, RunQuery(q="metrics.auc >= 0.9", sort="metrics.auc")),
         "store sort by auc": lambda: store.page_runs(limit=PER_PAGE, sort_metric="auc"),
+        "search_runs order_by metrics.auc DESC": lambda: find_runs(
+            store, order_by="metrics.auc DESC", max_results=PER_PAGE),
+        "search_runs filter+order_by metrics.auc": lambda: find_runs(
+            store, filter="metrics.auc >= 0.9", order_by="metrics.auc DESC",
+            max_results=PER_PAGE),
         # few runs match (about 1 in 10,000 here) / none: the list of matches is walked
         "dashboard selective filter metrics.auc >= 0.9999": lambda: query_runs(
             store, RunQuery(q="metrics.auc >= 0.9999")),
