@@ -45,6 +45,9 @@ class Batch:
     records: bool = False
     #: Numbers are written with a decimal comma (``1.234,5``); see ``normalize``.
     decimal_comma: bool = False
+    #: The source text of rows at given positions, when the reader parsed some columns
+    #: typed (a CSV chunk typed at read); None: the frame's text columns are the source.
+    text: Callable[[Any], pl.DataFrame] | None = None
 
 
 if TYPE_CHECKING:
