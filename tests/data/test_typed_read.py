@@ -215,3 +215,19 @@ def test_decimal_comma_and_int32_sized_values(
     path = _file(tmp_path / "big.csv", rows)
     _, landed, _ = _both_ways(path, "big", settings, monkeypatch)
     assert set(landed.filter(pl.col("id").is_in([10, 11]))["n"]) == {123456789, 2147483648}
+
+
+def test_a_dirty_column_alone_is_read_as_text() -> None:
+    """A value the typed parse refuses sends its column (and only it) to the text path,
+    for this chunk and the file's next ones; a non-finite float does the same."""
+    state = {"sep": ",", "quote": '"', "columns": ["id", "n", "x", "ok"]}
+    typed = {"id": pl.Int64(), "n": pl.Int64(), "x": pl.Float64(), "ok": pl.Boolean()}
+    frame = chunk_reader._typed_block(b"id,n,x,ok\n1,2,0.5,true\n2,five,inf,false\n",
+                                      state, typed)
+    assert frame is not None
+    assert frame.schema == {"id": pl.Int64, "n": pl.String, "x": pl.String,
+                            "ok": pl.Boolean}
+    assert frame["n"].to_list() == ["2", "five"]
+    assert state["text"] == {"n", "x"}
+    later = chunk_reader._typed_block(b"id,n,x,ok\n3,4,1.5,true\n", state, typed)
+    assert later is not None and later.schema["n"] == pl.String

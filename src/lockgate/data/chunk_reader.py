@@ -9,8 +9,9 @@ so a file is "the same content" whichever way it was read.
 
 CSV columns the contract types as int, float or bool are parsed typed by the CSV reader
 itself (``column_types``), not read as text and cast again: the read is strict, and a
-chunk holding any value the typed parse refuses (or a non-finite float) is read again as
-text, so normalisation quarantines those cells exactly as it always did. A typed chunk
+column holding a value the typed parse refuses (or a non-finite float) is read again as
+text, in that chunk and the file's next ones, so normalisation quarantines those cells
+exactly as it always did. A typed chunk
 keeps its bytes, so the source text of the rows that need it (the quarantined ones) is
 read again, and only theirs (:class:`SourceText`).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -363,18 +365,41 @@ def _csv_block(path: Path, block: bytes, line: int, state: dict[str, Any],
 
 def _typed_block(data: bytes, state: dict[str, Any],
                  typed: dict[str, pl.DataType]) -> pl.DataFrame | None:
-    """The strict typed parse, or None when a value does not parse (or is a float the
-    contract refuses: NaN, infinite), for the text path to say which and where."""
-    try:
-        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=state["sep"],
-                            quote_char=state["quote"] or None, schema_overrides=typed)
-    except (pl.exceptions.PolarsError, OSError, ValueError):
-        return None
-    floats = [c for c, t in typed.items() if t.is_float()]
-    if floats and frame.select(pl.any_horizontal(
-            [pl.col(c).is_finite().not_().any() for c in floats])).item():
-        return None
-    return frame
+    """The strict typed parse, or None (the text path then reads it all and says which
+    value failed where). A column holding a value the parse refuses, or a float the
+    contract refuses (NaN, infinite), is read as text instead, in this chunk and the
+    next ones (``state["text"]``): a dirty column costs itself, not the whole file."""
+    typed = {c: t for c, t in typed.items() if c not in state.setdefault("text", set())}
+    while typed:
+        try:
+            frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=state["sep"],
+                                quote_char=state["quote"] or None, schema_overrides=typed)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            found = _REFUSED.search(str(exc))
+            index = int(found.group(1)) - 1 if found else -1
+            column = state["columns"][index] if 0 <= index < len(state["columns"]) else None
+            if column not in typed:
+                return None
+            refused = [column]
+        else:
+            refused = _not_finite(frame, [c for c, t in typed.items() if t.is_float()])
+            if not refused:
+                return frame
+        for column in refused:
+            typed.pop(column, None)
+            state["text"].add(column)
+    return None
+
+
+#: Where the typed CSV parse names the column it refused a value of.
+_REFUSED = re.compile(r"at column .* \(column number (\d+)\)")
+
+
+def _not_finite(frame: pl.DataFrame, floats: list[str]) -> list[str]:
+    if not floats:
+        return []
+    row = frame.select([pl.col(c).is_finite().not_().any() for c in floats]).row(0)
+    return [c for c, bad in zip(floats, row, strict=True) if bad]
 
 
 def _block_utf8(path: Path, block: bytes, line: int) -> None:
