@@ -2,8 +2,9 @@
 
 Files (CSV, Parquet, JSON Lines; a file, a glob or a folder), SQL (SQLAlchemy URL and
 query, fetched in chunks with bound parameters), in-memory Polars / pandas / Arrow
-frames, and lists of records (the HTTP endpoint and Redis Streams). CSV is read as text
-so that normalisation, not the reader, decides every type.
+frames, and lists of records (the HTTP endpoint and Redis Streams). A CSV read whole is
+read as text, so that normalisation, not the reader, decides every type (read in chunks,
+its int, float and bool columns are parsed typed: see ``chunk_reader``).
 """
 
 from __future__ import annotations

@@ -172,9 +172,9 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
            existing: pl.DataFrame | None, landed_rows: pl.DataFrame | None,
            dedupe_key: tuple[str, ...]) -> pl.Series:
     """Rows that are copies, not new rows: a repeat of an earlier row of the batch with
-    the very same values (:func:`copy_identity`); with ``dedupe_key``, a repeat of an event id that
-    landed or came earlier; with a primary key, a row equal in every column to the
-    landed row of its key;"""
+    the very same values (:func:`copy_identity`); with ``dedupe_key``, a repeat of an
+    event id that landed or came earlier; with a primary key, a row equal in every
+    column to the landed row of its key;"""
     return _copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)[0]
 
 
