@@ -198,7 +198,13 @@ class BatchStats:
         numeric = self._fold(frame, 1)
         if numeric:
             keys = self._rng.random(frame.height)
-            part = frame.select(*numeric, _POS).with_columns(
+            values = frame.select(*numeric, _POS)
+            if self._sample is not None and self._sample.height >= SAMPLE_ROWS:
+                # a full sample keeps its smallest keys: a row whose key is above its
+                # largest cannot enter (most rows, once the batch is long)
+                entering = keys < self._sample["__key__"].max()
+                values, keys = values.filter(pl.Series(entering)), keys[entering]
+            part = values.with_columns(
                 pl.lit(chunk, pl.Int32).alias(_CHUNK), pl.Series("__key__", keys))
             if self._sample is not None:
                 part = pl.concat([self._sample, part], how="diagonal_relaxed")
