@@ -202,7 +202,7 @@ class BatchStats:
             if self._sample is not None and self._sample.height >= SAMPLE_ROWS:
                 # a full sample keeps its smallest keys: a row whose key is above its
                 # largest cannot enter (most rows, once the batch is long)
-                entering = keys < self._sample["__key__"].max()
+                entering = keys < float(self._sample["__key__"].to_numpy().max())
                 values, keys = values.filter(pl.Series(entering)), keys[entering]
             part = values.with_columns(
                 pl.lit(chunk, pl.Int32).alias(_CHUNK), pl.Series("__key__", keys))
