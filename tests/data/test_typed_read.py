@@ -18,6 +18,7 @@ from lockgate.data import (
     CsvDialect,
     FileSource,
     IngestResult,
+    SourceError,
     chunk_reader,
     ingest,
     quarantined,
@@ -231,3 +232,27 @@ def test_a_dirty_column_alone_is_read_as_text() -> None:
     assert state["text"] == {"n", "x"}
     later = chunk_reader._typed_block(b"id,n,x,ok\n3,4,1.5,true\n", state, typed)
     assert later is not None and later.schema["n"] == pl.String
+
+
+@pytest.mark.parametrize("column", ["n", "note"])
+def test_a_byte_not_in_utf8_is_refused_alike(
+        tmp_path: Path, settings: Settings, small_chunks: None,
+        monkeypatch: pytest.MonkeyPatch, column: str) -> None:
+    """A byte that is not UTF-8 in a later chunk (in a typed column or a text one) is
+    refused with the same message, naming the line, typed or as text."""
+    rows = [_clean(i) for i in range(300)]
+    path = _file(tmp_path / "latin.csv", rows)
+    at = HEADER.split(",").index(column)
+    lines = path.read_bytes().split(b"\n")
+    fields = lines[201].split(b",")
+    fields[at] = b"caf\xe9" if column == "note" else b"1\xe9"
+    lines[201] = b",".join(fields)
+    path.write_bytes(b"\n".join(lines))
+    messages = []
+    for typed in (True, False):
+        monkeypatch.setattr(chunk_reader, "TYPED_READ", typed)
+        with pytest.raises(SourceError, match="is not UTF-8: byte 0xe9 at line 202") as err:
+            ingest(path, f"latin_{typed}", CONTRACT.with_changes(table=f"latin_{typed}"),
+                   settings=settings)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
