@@ -295,6 +295,9 @@ def _fingerprints(frame: pl.DataFrame, values: list[pl.Expr]) -> np.ndarray:
 
 
 def _first_distinct(values: np.ndarray) -> np.ndarray:
+    ordered = np.sort(values)
+    if not (ordered[1:] == ordered[:-1]).any():  # the usual chunk: no key repeats in it
+        return np.ones(len(values), bool)
     out = np.zeros(len(values), bool)
     _, first = np.unique(values, return_index=True)
     out[first] = True

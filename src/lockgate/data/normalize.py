@@ -110,7 +110,8 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     by_contract = {v: k for k, v in renames.items()}
     sources = {spec.name: by_contract.get(spec.name) for spec in contract.columns}
     fast = frame.select(
-        [_fast_expr(spec, sources[spec.name], schema) for spec in contract.columns])
+        [_fast_expr(spec, sources[spec.name], schema, text_later)
+         for spec in contract.columns])
     pending = {
         spec.name: pl.col(spec.name).is_null() & pl.col(RAW + src).is_not_null()
         for spec in contract.columns
@@ -172,11 +173,14 @@ def _typed_fail(spec: ColumnSpec, source: str | None, schema: pl.Schema,
     return (pl.col(spec.name).is_null() & raw.is_not_null() & (raw != "NaN")).alias(flag)
 
 
-def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Expr:
+def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema,
+               text_later: bool = False) -> pl.Expr:
     """The strict, cheap parse of the usual spelling; null where it does not apply."""
     if source is None:
         return pl.lit(None, spec.polars_dtype).alias(spec.name)
     col, dtype = pl.col(source), schema[source]
+    if text_later and spec.type in ("int", "float", "bool") and dtype == spec.polars_dtype:
+        return col.alias(spec.name)  # parsed by the reader as it lands (no NaN, no inf)
     if dtype != pl.String:
         return cast_expr(col, dtype, spec).alias(spec.name)
     if spec.type == "int":
