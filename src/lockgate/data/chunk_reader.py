@@ -11,9 +11,8 @@ CSV columns the contract types as int, float or bool are parsed typed by the CSV
 itself (``column_types``), not read as text and cast again: the read is strict, and a
 column holding a value the typed parse refuses (or a non-finite float) is read again as
 text, in that chunk and the file's next ones, so normalisation quarantines those cells
-exactly as it always did. A typed chunk
-keeps its bytes, so the source text of the rows that need it (the quarantined ones) is
-read again, and only theirs (:class:`SourceText`).
+exactly as it always did. A typed chunk keeps its bytes, so the source text of the rows
+that need it (the quarantined ones) is read again, and only theirs (:class:`SourceText`).
 """
 
 from __future__ import annotations
@@ -391,7 +390,8 @@ def _typed_block(data: bytes, state: dict[str, Any],
     return None
 
 
-#: Where the typed CSV parse names the column it refused a value of.
+#: Where the typed CSV parse names the column it refused a value of (worded otherwise, or
+#: another error: the chunk is read as text, which names the problem itself).
 _REFUSED = re.compile(r"at column .* \(column number (\d+)\)")
 
 
