@@ -261,7 +261,8 @@ def _row_blocks(path: Path, encoding: str | None, quote: str | None, digest: Any
     for block, consumed in _text_blocks(path, encoding, digest, chunk_bytes):
         buffer = carry + block if carry else block
         cut = buffer.rfind(b"\n") + 1
-        while q and cut and buffer.count(q, 0, cut) % 2:
+        quoted = bool(q) and q in buffer  # (a find stops early; a count reads it all)
+        while quoted and cut and buffer.count(q, 0, cut) % 2:
             cut = buffer.rfind(b"\n", 0, cut - 1) + 1
         if cut == 0:
             carry = buffer

@@ -251,10 +251,12 @@ class BatchStats:
         for name in self._cats:
             if name not in frame.columns:
                 continue
-            counted = frame[name].drop_nulls().cast(pl.String).value_counts()
+            # counted as typed, the few distinct values then spelled as text (a bool
+            # column is not written out as text row by row)
+            counted = frame[name].drop_nulls().value_counts()
             into = self._counts.setdefault(name, {})
-            for value, n in zip(counted[name].to_list(), counted["count"].to_list(),
-                                strict=True):
+            for value, n in zip(counted[name].cast(pl.String).to_list(),
+                                counted["count"].to_list(), strict=True):
                 into[value] = into.get(value, 0) + sign * int(n)
                 if not into[value]:
                     del into[value]
