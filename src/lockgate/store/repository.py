@@ -379,19 +379,28 @@ class Store:
         with self.read() as conn:
             return conn.execute(query).first() is not None
 
-    def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
+    def runs_that_logged(self, artifact_name: str, limit: int = 50,
+                         within: Sequence[str] | None = None) -> list[RunRecord]:
         """Runs that logged an artifact of this name, the latest logger first (the
-        dashboard's trained models: runs that logged a ``model``)."""
+        dashboard's trained models: runs that logged a ``model``).
+
+        ``within``: only runs of these experiments, chosen in the query, before the
+        limit (a user limited to its grants gets a full page).
+        """
         arts = t.artifacts
+        query = sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
+                                               arts.c.run_id.is_not(None))
         return self._runs_in_order(
-            sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
-                                           arts.c.run_id.is_not(None))
+            _within_experiments(query, arts.c.run_id, within)
             .group_by(arts.c.run_id).order_by(sa.func.max(arts.c.id).desc()).limit(limit))
 
-    def runs_with_lineage(self, limit: int = 30) -> list[RunRecord]:
-        """Runs that recorded a lineage edge, the latest recorder first."""
+    def runs_with_lineage(self, limit: int = 30,
+                          within: Sequence[str] | None = None) -> list[RunRecord]:
+        """Runs that recorded a lineage edge, the latest recorder first (``within``: as
+        in :meth:`runs_that_logged`)."""
+        query = _within_experiments(sa.select(t.lineage.c.run_id), t.lineage.c.run_id, within)
         return self._runs_in_order(
-            sa.select(t.lineage.c.run_id).group_by(t.lineage.c.run_id)
+            query.group_by(t.lineage.c.run_id)
             .order_by(sa.func.max(t.lineage.c.id).desc()).limit(limit))
 
     def _runs_in_order(self, ids_query: sa.Select) -> list[RunRecord]:
@@ -609,10 +618,23 @@ class Store:
         artifact_id: int | None = None,
         dataset_version_id: int | None = None,
         sha256: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> list[LineageEdge]:
         """Lineage edges touching a run, an artifact, a dataset version or any artifact
-        with given content."""
-        query = sa.select(t.lineage)
+        with given content.
+
+        ``within``: only edges whose every node belongs to these experiments (the team
+        server's view of a user limited to its grants): the edge's run, and its artifact's
+        run. Edges to a dataset version are left out: dataset versions belong to no
+        experiment (their tables need a global reader), so naming one would tell such a
+        user about data it may not read.
+        """
+        query = _within_experiments(sa.select(t.lineage), t.lineage.c.run_id, within)
+        if within is not None:
+            shown = _within_experiments(sa.select(t.artifacts.c.id), t.artifacts.c.run_id,
+                                        within)
+            query = query.where(t.lineage.c.dataset_version_id.is_(None),
+                                t.lineage.c.artifact_id.in_(shown))
         if run_id is not None:
             query = query.where(t.lineage.c.run_id == run_id)
         if artifact_id is not None:
@@ -991,6 +1013,17 @@ def _live_run_default(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
 @compiles(_LiveRun, "sqlite")
 def _live_run_sqlite(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
     return str(compiler.process((t.runs.c.deleted_at + 0).is_(None), **kw))
+
+
+def _within_experiments(query: sa.Select, run_id: sa.ColumnElement[Any],
+                        within: Sequence[str] | None) -> sa.Select:
+    """``query`` kept to rows whose ``run_id`` is a run of these experiments (None: all)."""
+    if within is None:
+        return query
+    runs = (sa.select(t.runs.c.id)
+            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+            .where(t.experiments.c.name.in_(list(within))))
+    return query.where(run_id.in_(runs))
 
 
 def records_in_order(conn: Connection, ids: Sequence[str]) -> list[RunRecord]:
