@@ -242,6 +242,24 @@ def test_latest_metrics_commit_with_their_batch(store: Store) -> None:
     assert len(store.metrics(run_id)) == 1
 
 
+def test_a_large_batch_keeps_every_point_in_order(store: Store) -> None:
+    """Batches longer than one multi-row INSERT (and not a multiple of it), interleaved
+    keys, re-logged steps, NaN and infinities: read back as written."""
+    runs = [store.create_run("a"), store.create_run("b")]
+    values = [math.nan, math.inf, -math.inf, 0.0, -1.5]
+    batch = [(runs[i % 2], ("loss", "auc", "f1")[i % 3], i // 7, float(i),
+              values[i % 11] if i % 11 < len(values) else i / 3) for i in range(1237)]
+    store.log_metric_tuples(batch)
+    store.log_metric_tuples(batch[:250])
+    for run_id in runs:
+        written = [(k, s, ts, "nan" if math.isnan(v) else v)
+                   for r, k, s, ts, v in batch + batch[:250] if r == run_id]
+        assert _points(store, run_id) == sorted(written, key=lambda p: (p[0], p[1]))
+    last = {(r, k): v for r, k, _, _, v in batch[:250]}
+    assert _same({(r, k): v for r in runs for k, v in store.last_metrics(runs)[r].items()},
+                 last)
+
+
 def test_a_batch_for_a_missing_run_is_refused_naming_it(store: Store) -> None:
     """The run is checked once per batch (points carry no per-row foreign key): a batch
     naming a run the store does not hold is refused whole, with the run in the message."""
