@@ -260,6 +260,21 @@ def test_a_large_batch_keeps_every_point_in_order(store: Store) -> None:
                  last)
 
 
+def test_numbers_of_any_real_type_are_stored_as_numbers(store: Store) -> None:
+    """numpy integers as steps, ints as timestamps and values, numpy floats: stored and
+    read back as int steps and float values on both backends (PostgreSQL refused a
+    batch whose latest timestamps mixed int and float)."""
+    np = pytest.importorskip("numpy")
+    run_id = store.create_run("r")
+    store.log_metric_tuples([(run_id, "a", np.int64(3), 1_700_000_000, 5),
+                             (run_id, "b", 4, 2.5, np.float64(0.5)),
+                             (run_id, "c", np.int32(1), 7, np.float64(math.nan))])
+    assert _points(store, run_id) == [("a", 3, 1_700_000_000.0, 5.0), ("b", 4, 2.5, 0.5),
+                                      ("c", 1, 7.0, "nan")]
+    last = store.last_metrics([run_id])[run_id]
+    assert last["a"] == 5.0 and last["b"] == 0.5 and math.isnan(last["c"])
+
+
 def test_a_batch_for_a_missing_run_is_refused_naming_it(store: Store) -> None:
     """The run is checked once per batch (points carry no per-row foreign key): a batch
     naming a run the store does not hold is refused whole, with the run in the message."""
