@@ -437,8 +437,8 @@ class Store:
         """Insert ``(run_id, key, step, timestamp, value)`` tuples in one transaction.
 
         The hot path of metric logging: the batch's series (run, key) are resolved once,
-        then the driver's ``executemany`` on SQLite and ``COPY`` on PostgreSQL write the
-        points, bypassing per-row statement compilation. NaN is stored as NULL with
+        then multi-row INSERTs on SQLite's cursor and a binary ``COPY`` on PostgreSQL
+        write the points, bypassing SQLAlchemy's per-statement work. NaN is stored as NULL with
         ``is_nan`` set, because SQLite cannot store NaN.
 
         Raises:
