@@ -335,7 +335,7 @@ def test_a_purge_waits_for_a_batch_that_holds_its_series(pg_url: str, tmp_path) 
         purger = threading.Thread(target=lambda: (purge_runs(store, [run_id]), purged.set()))
         purger.start()
         with sa.create_engine(pg_url).connect() as admin:
-            for _ in range(500):  # hang guard: until the purge waits on the lock
+            for _ in range(3000):  # hang guard (30 s): until the purge waits on the lock
                 waiting = admin.exec_driver_sql(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND query LIKE '%%metric_series%%'").scalar()

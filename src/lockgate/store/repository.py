@@ -1119,7 +1119,7 @@ def _series_ids(conn: Connection, pairs: Sequence[tuple[str, str]],
             f"No run `{run}`: {count} metric point(s) of it were not stored"
             for run, count in counts.items()) + ". The batch was refused whole. A run must "
             "exist in this store (`lg.start_run`) and not have been purged by `lockgate gc`.")
-    conn.execute(_insert_series(conn), [{"run_id": r, "key": k} for r, k in missing])
+    conn.execute(_INSERT_SERIES, [{"run_id": r, "key": k} for r, k in missing])
     return ids | _find_series(conn, missing)
 
 
@@ -1141,13 +1141,9 @@ def _find_series(conn: Connection, pairs: Sequence[tuple[str, str]]
     return found
 
 
-def _insert_series(conn: Connection) -> sa.Insert:
-    """New series, skipping one a concurrent PostgreSQL writer numbered meanwhile."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(t.metric_series).on_conflict_do_nothing(index_elements=["run_id", "key"])
+# New series, skipping one a concurrent PostgreSQL writer numbered meanwhile.
+_INSERT_SERIES = sa.text("INSERT INTO metric_series (run_id, key) VALUES (:run_id, :key) "
+                         "ON CONFLICT (run_id, key) DO NOTHING")
 
 
 #: Points per INSERT on SQLite: one statement of 100 rows costs 0.45 us a point where
