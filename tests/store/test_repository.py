@@ -355,7 +355,9 @@ def _points(store: Store, run_id: str) -> list[tuple[str, int, float, object]]:
             for p in store.metrics(run_id)]
 
 
-def test_upgrade_to_metric_series_keeps_every_point(any_settings: Settings) -> None:
+@pytest.mark.parametrize("made", ["created at core_0003_i21", "downgraded to it"])
+def test_upgrade_to_metric_series_keeps_every_point(any_settings: Settings,
+                                                    made: str) -> None:
     """A store written before core_0004_i18t (points keyed by run id and key) keeps every
     point, its order and its latest values; points logged after the upgrade follow them."""
     import sqlalchemy as sa
@@ -364,12 +366,16 @@ def test_upgrade_to_metric_series_keeps_every_point(any_settings: Settings) -> N
     from lockgate.store import migration
     from lockgate.store.migrations.versions import core_0002_i18
 
-    store = Store.open(any_settings)
-    runs = [store.create_run(f"r{i}") for i in range(3)]
+    store = Store.open(any_settings, migrate=made.startswith("downgraded"))
     config = migration.alembic_config()
     with store.writer.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "core_0003_i21")
+        if made.startswith("created"):  # every branch at its head, core at the previous
+            for head in sorted(migration.head_revisions()):
+                command.upgrade(config, "core_0003_i21" if head == "core_0004_i18t" else head)
+        else:
+            command.downgrade(config, "core_0003_i21")
+    runs = [store.create_run(f"r{i}") for i in range(3)]
     with store.read() as conn:
         assert "metric_series" not in sa.inspect(conn).get_table_names()
     old = ("INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan) "
