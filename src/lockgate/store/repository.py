@@ -1125,19 +1125,29 @@ def _series_ids(conn: Connection, pairs: Sequence[tuple[str, str]],
 
 def _find_series(conn: Connection, pairs: Sequence[tuple[str, str]]
                  ) -> dict[tuple[str, str], int]:
-    series = t.metric_series
+    """Hand-written SQL on the driver's cursor: built through SQLAlchemy's ``in_`` and
+    executed through it, the lookup was two thirds of a 10-point batch's CPU."""
     wanted = set(pairs)
-    found: dict[tuple[str, str], int] = {}
+    runs = sorted({run for run, _ in pairs})
     keys = sorted({key for _, key in pairs})
-    for runs in _chunks(sorted({run for run, _ in pairs})):
-        for some_keys in _chunks(keys):
-            query = sa.select(series.c.id, series.c.run_id, series.c.key).where(
-                series.c.run_id.in_(runs), series.c.key.in_(some_keys)).order_by(series.c.id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(read=True)
-            for ident, run, key in conn.execute(query):
+    if conn.dialect.name == "postgresql":  # arrays: one statement whatever the sizes
+        queries = [("SELECT id, run_id, key FROM metric_series WHERE run_id = ANY(%s) "
+                    "AND key = ANY(%s) ORDER BY id FOR SHARE", (runs, keys))]
+    else:  # SQLite: at most 500 + 500 parameters a statement
+        queries = [(f"SELECT id, run_id, key FROM metric_series WHERE run_id IN "
+                    f"({', '.join('?' * len(some_runs))}) AND key IN "
+                    f"({', '.join('?' * len(some_keys))})", (*some_runs, *some_keys))
+                   for some_runs in _chunks(runs) for some_keys in _chunks(keys)]
+    found: dict[tuple[str, str], int] = {}
+    cursor = cast(Any, conn.connection.driver_connection).cursor()
+    try:
+        for sql, params in queries:
+            cursor.execute(sql, params)
+            for ident, run, key in cursor.fetchall():
                 if (run, key) in wanted:
                     found[(run, key)] = ident
+    finally:
+        cursor.close()
     return found
 
 
