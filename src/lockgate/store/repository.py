@@ -1130,6 +1130,7 @@ def _find_series(conn: Connection, pairs: Sequence[tuple[str, str]]
     wanted = set(pairs)
     runs = sorted({run for run, _ in pairs})
     keys = sorted({key for _, key in pairs})
+    queries: list[tuple[str, tuple[Any, ...]]]
     if conn.dialect.name == "postgresql":  # arrays: one statement whatever the sizes
         queries = [("SELECT id, run_id, key FROM metric_series WHERE run_id = ANY(%s) "
                     "AND key = ANY(%s) ORDER BY id FOR SHARE", (runs, keys))]
