@@ -355,10 +355,10 @@ def _points(store: Store, run_id: str) -> list[tuple[str, int, float, object]]:
             for p in store.metrics(run_id)]
 
 
-@pytest.mark.parametrize("made", ["created at core_0003_i21", "downgraded to it"])
+@pytest.mark.parametrize("made", ["created at core_0004_i18", "downgraded to it"])
 def test_upgrade_to_metric_series_keeps_every_point(any_settings: Settings,
                                                     made: str) -> None:
-    """A store written before core_0004_i18t (points keyed by run id and key) keeps every
+    """A store written before core_0005_i18t (points keyed by run id and key) keeps every
     point, its order and its latest values; points logged after the upgrade follow them."""
     import sqlalchemy as sa
     from alembic import command
@@ -372,9 +372,9 @@ def test_upgrade_to_metric_series_keeps_every_point(any_settings: Settings,
         config.attributes["connection"] = conn
         if made.startswith("created"):  # every branch at its head, core at the previous
             for head in sorted(migration.head_revisions()):
-                command.upgrade(config, "core_0003_i21" if head == "core_0004_i18t" else head)
+                command.upgrade(config, "core_0004_i18" if head == "core_0005_i18t" else head)
         else:
-            command.downgrade(config, "core_0003_i21")
+            command.downgrade(config, "core_0004_i18")
     runs = [store.create_run(f"r{i}") for i in range(3)]
     with store.read() as conn:
         assert "metric_series" not in sa.inspect(conn).get_table_names()

@@ -58,7 +58,7 @@ params = sa.Table(
     sa.Column("value", sa.Text, nullable=False),  # JSON
 )
 
-# Each (run, metric key) ever logged, numbered once (core_0004_i18t): a point carries
+# Each (run, metric key) ever logged, numbered once (core_0005_i18t): a point carries
 # the number, not the run id and key, which made most of its row and its index entry.
 metric_series = sa.Table(
     "metric_series",

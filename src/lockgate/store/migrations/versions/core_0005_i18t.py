@@ -8,8 +8,8 @@ Why: a point's insert was mostly the 16-character run id and the key, written in
 row and again into the ``(run_id, key, step)`` index, plus a foreign-key check per row
 (on PostgreSQL a trigger per row: two thirds of a ``COPY``'s cost).
 
-Revision ID: core_0004_i18t
-Revises: core_0003_i21
+Revision ID: core_0005_i18t
+Revises: core_0004_i18
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "core_0004_i18t"
-down_revision = "core_0003_i21"
+revision = "core_0005_i18t"
+down_revision = "core_0004_i18"
 branch_labels = None
 depends_on = None
 
