@@ -73,24 +73,66 @@ def test_the_cli_asks_the_server_for_the_pass(client: Settings,
     assert "drift.share_drifted" in capsys.readouterr().out
 
 
-def test_the_callers_own_rules_and_options_are_refused(client: Settings, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+def test_the_callers_rules_and_windows_are_sent_and_applied(
+        served: Team, client: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    model = watch("churn@production", client)
+    own = tmp_path / "m.yaml"  # a threshold the default rules would never fire on
+    own.write_text("window: 30m\nrules: [{name: tight-latency, measure: latency.p99_ms, "
+                   "threshold: 1, min_samples: 1, window: 20m}]\n")
+    run = run_monitor(model, settings=client, config=load_config(own))
+    assert [r.rule.name for r in run.rules] == ["tight-latency"]
+    assert set(run.windows) == {1200.0, 1800.0}
+    assert [a.rule.name for a in run.alerts] == ["tight-latency"]  # fired on the server
+    (entry,) = audit.entries(Store.open(served.settings), action="monitor.ran")
+    assert entry.after["rules"] == [{"name": "tight-latency", "measure": "latency.p99_ms",
+                                     "op": ">", "threshold": 1.0, "window_seconds": 1200.0,
+                                     "min_samples": 1, "severity": "warning"}]
+    monkeypatch.setenv("LOCKGATE_HOME", str(client.home))
+    monkeypatch.setenv("LOCKGATE_TRACKING_URI", str(client.tracking_uri))
+    assert main(["monitor", "churn", "--config", str(own), "--json"]) == 0
+    assert '"tight-latency"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ("sinks: [{type: webhook, url: 'http://127.0.0.1:9/x'}]\n", "sinks"),
+    ("rules: [{measure: latency.p99_ms, threshold: 1, retrain: 'p.py:train'}]\n", "retrain"),
+])
+def test_sinks_and_retraining_stay_the_servers(client: Settings, tmp_path: Path,
+                                               text: str, what: str) -> None:
     model = watch("churn@production", client)
     own = tmp_path / "m.yaml"
-    own.write_text("rules: [{measure: latency.p99_ms, threshold: 1, min_samples: 1}]\n")
-    with pytest.raises(LockgateError, match=r"uses the server's rules and sinks.*your "
-                                            r"monitoring config"):
+    own.write_text(text)
+    with pytest.raises(LockgateError, match=rf"run with the server's rights.*{what}"):
         run_monitor(model, settings=client, config=load_config(own))
     with pytest.raises(LockgateError, match="cannot take end, now"):
         run_monitor(model, settings=client, config=load_config(None), end=1.0, now=2.0)
-    monkeypatch.setenv("LOCKGATE_HOME", str(client.home))
-    monkeypatch.setenv("LOCKGATE_TRACKING_URI", str(client.tracking_uri))
-    assert main(["monitor", "churn", "--config", str(own)]) == 1
-    err = capsys.readouterr().err
-    assert "server's rules and sinks" in err and "Traceback" not in err
     assert window_history(Store.open(client), "churn") == []  # nothing ran
+
+
+@pytest.mark.parametrize(("config", "problem"), [
+    ({"sinks": [{"type": "log"}]}, "`sinks` are the server's"),
+    ({"rules": [{"measure": "latency.p99_ms", "threshold": 1, "retrain": "p.py:t"}]},
+     r"rules\[0\]: `retrain` is the server's"),
+    ({"rules": [{"measure": "latency.p99", "threshold": "x"}]}, "unknown measure"),
+    ({"rules": "latency"}, "`rules` must be a list"),
+    ({"bucket": "1s", "window": "1d"}, "86400 buckets"),
+    ({"rules": [{"measure": "latency.p99_ms", "threshold": 1, "name": f"r{n}"}
+                for n in range(101)]}, "at most 100 rules"),
+    ({"rules": [{"measure": "latency.p99_ms", "threshold": 1,
+                 "description": "x" * 70_000}]}, "larger than 65536 bytes"),
+    ([1, 2], "must be a mapping"),
+])
+def test_a_sent_config_is_validated_as_data(served: Team, config: object,
+                                            problem: str) -> None:
+    with served.client("writer") as http:
+        refused = http.post("/api/v1/monitoring/models/churn/passes", json={"config": config})
+    assert refused.status_code == 400, refused.text
+    assert "AlertConfigError" in refused.text
+    import re
+
+    assert re.search(problem, refused.json()["detail"]), refused.json()["detail"]
+    assert audit.entries(Store.open(served.settings), action="monitor.ran") == []
 
 
 def test_a_pass_needs_a_writer_of_the_model(served: Team, client: Settings) -> None:
@@ -101,8 +143,8 @@ def test_a_pass_needs_a_writer_of_the_model(served: Team, client: Settings) -> N
     assert served.client(None).post(path, json={}).status_code == 401
     refused = http["writer"].post(path, json={"ref": "other-model@1"})
     assert refused.status_code == 400 and "not of model `churn`" in refused.text
-    refused = http["writer"].post(path, json={"config": {"rules": []}})
-    assert refused.status_code == 400 and "`ref` and `window` only" in refused.text
+    refused = http["writer"].post(path, json={"end": 1.0})
+    assert refused.status_code == 400 and "`ref`, `window` and `config` only" in refused.text
     with pytest.raises(NotFoundError):
         run_monitor(dataclasses.replace(watch("churn@production", client), name="nosuch"),
                     settings=client, config=load_config(None))

@@ -213,16 +213,17 @@ def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfi
         progress: called with a short message per step (the CLI shows it).
 
     Behind ``lockgate server`` (``LOCKGATE_TRACKING_URI``) the server runs the pass over
-    its data root (:mod:`lockgate.monitoring.server_pass`), with its own rules and sinks.
+    its data root (:mod:`lockgate.monitoring.server_pass`) with ``config``'s rules and
+    windows and its own sinks (a config with sinks or retraining is refused).
     """
     store = Store.open(settings)
     if getattr(store, "remote", False):
-        from lockgate.monitoring.server_pass import run_on_server, server_window
+        from lockgate.monitoring.server_pass import run_on_server, server_request
 
-        asked = server_window(config, end=end, now=now, runner=runner,
-                              gate_config=gate_config)
+        asked = server_request(config, end=end, now=now, runner=runner,
+                               gate_config=gate_config)
         ref = model.name if model.version is None else f"{model.name}@{model.version}"
-        return run_on_server(store, ref, window=asked)
+        return run_on_server(store, ref, **asked)
     now = time.time() if now is None else now
     end = now if end is None else end
     lengths = sorted({r.window_seconds for r in config.rules} | {config.window_seconds})

@@ -3,21 +3,31 @@
 The prediction log and feedback tables a pass reads live under the server's data root,
 so a client (``LOCKGATE_TRACKING_URI`` set) cannot measure them itself: it asks the
 server to (``POST /api/v1/monitoring/models/{name}/passes``, a writer of the model),
-and gets the same :class:`~lockgate.monitoring.monitor.MonitorRun` back. The server
-measures with its own rules and sinks (the defaults, at the caller's window): alert
-sinks and retraining pipelines run with the server's rights, so they are the
-operator's configuration, never the caller's, as promotion gates are.
+and gets the same :class:`~lockgate.monitoring.monitor.MonitorRun` back.
+
+The caller's monitoring config travels with the request, as data: its rules,
+thresholds, windows and tolerances (:data:`REQUEST_KEYS`), checked by the server with the
+schema of :func:`~lockgate.monitoring.config.load_config` (:func:`parse_config`), limited
+in size and in the buckets a window may merge, and only ever compared with measures
+the server's code computes. Alert sinks and retraining pipelines are not data: they run
+with the server's rights (a webhook is an outbound request from the server, a JSONL sink
+a file it writes, a pipeline code it runs), so they stay the operator's, as promotion
+gates are; a config that names them is refused, not trimmed. Alerts of a server pass go
+to the server's log sink.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from lockgate.errors import LockgateError
+from lockgate.errors import LockgateError, numbered
+from lockgate.monitoring.alert_rule import AlertConfigError, AlertRule
 from lockgate.monitoring.alert_sink import LogSink
-from lockgate.monitoring.config import MonitorConfig, load_config
+from lockgate.monitoring.config import MonitorConfig, load_config, parse_config
 from lockgate.monitoring.duration import format_duration
 from lockgate.monitoring.monitor import MonitorRun
 from lockgate.store import Store
@@ -25,45 +35,144 @@ from lockgate.store import Store
 #: How long the server may take for one pass (profiling every bucket of a cold log on a
 #: loaded machine) before the client gives up.
 PASS_SECONDS = 900.0
+#: The parts of a monitoring config a client may send: data the server's code evaluates.
+REQUEST_KEYS = ("bucket", "window", "baseline", "rules", "top_features",
+                "degradation_tolerance")
+#: Limits of a sent config: its JSON size, its rules, the buckets one window merges (a
+#: pass profiles each bucket, so this bounds the work a request can ask for).
+MAX_CONFIG_BYTES = 64 << 10
+MAX_RULES = 100
+MAX_WINDOW_BUCKETS = 10_000
+SOURCE = "the pass request's config"
 
 
-def run_on_server(store: Store, ref: str, *, window: str | None = None) -> MonitorRun:
+def run_on_server(store: Store, ref: str, *, window: str | None = None,
+                  config: Mapping[str, Any] | None = None) -> MonitorRun:
     """Ask the server behind ``store`` (a client's :class:`RemoteStore`) for one pass over
     the model ``ref`` (``churn``, ``churn@production``, ``churn@3``).
+
+    Args:
+        store: the client's store.
+        ref: the model reference.
+        window: the default window (the server's default rules at this window).
+        config: a config's data (:func:`config_data`); None: the server's defaults.
 
     Raises:
         AccessDenied: the token's user is not a writer of the model.
         NotFoundError: no such model (or one the user may not see).
+        AlertConfigError: the server refused ``config`` (every problem listed).
     """
     name = ref.partition("@")[0]
-    body = {"ref": ref, "window": window}
+    body: dict[str, Any] = {"ref": ref, "window": window}
+    if config is not None:
+        body["config"] = dict(config)
     answer = store.request(  # type: ignore[attr-defined]
         "POST", f"/monitoring/models/{name}/passes", json_body=body, idempotent=True,
         timeout=PASS_SECONDS, deadline=time.monotonic() + PASS_SECONDS)
     return MonitorRun.from_dict(answer.json())
 
 
-def server_window(config: MonitorConfig, **refused: Any) -> str:
-    """The window to ask the server for, when ``config`` is the default one (the rules and
-    sinks a server pass uses); anything else the caller chose is refused, not dropped.
+def server_request(config: MonitorConfig, **refused: Any) -> dict[str, Any]:
+    """What to send the server for a pass with ``config``: ``window`` alone for the
+    default rules, else ``config`` (its data, :func:`config_data`).
 
     Raises:
-        LockgateError: a configuration of the caller's own, or options (``refused``: the
-            name and value of each) only a pass beside the data can honour.
+        LockgateError: ``config`` has sinks or retraining (they run with the server's
+            rights), or options (``refused``: the name and value of each) only a pass
+            beside the data can honour.
     """
-    window = format_duration(config.window_seconds)
     given = sorted(name for name, value in refused.items() if value is not None)
-    if given or not _is_default(config, window):
-        what = ", ".join(given) if given else "your monitoring config (rules, sinks)"
+    if given:
         raise LockgateError(
-            f"A monitor pass through lockgate server uses the server's rules and sinks (the "
-            f"defaults, at the window you give), so it cannot take {what}. Leave it out, "
-            "or run the pass where the server runs (unset LOCKGATE_TRACKING_URI there).")
-    return window
-
-
-def _is_default(config: MonitorConfig, window: str) -> bool:
+            f"A monitor pass through lockgate server cannot take {', '.join(given)}: leave "
+            "them out, or run the pass where the server runs (unset LOCKGATE_TRACKING_URI "
+            "there).")
+    servers = _servers_own(config)
+    if servers:
+        raise LockgateError(
+            f"A monitor pass through lockgate server sends your rules and windows, but "
+            f"alert sinks and retraining run with the server's rights, so they stay the "
+            f"operator's: remove {' and '.join(servers)} from your monitoring config, or "
+            "run the pass where the server runs (unset LOCKGATE_TRACKING_URI there).")
+    window = format_duration(config.window_seconds)
     default = load_config(None, window=window)
-    sinks = len(config.sinks) == 1 and isinstance(config.sinks[0], LogSink)
-    return sinks and dataclasses.replace(config, sinks=()) == dataclasses.replace(default,
-                                                                                  sinks=())
+    if dataclasses.replace(config, sinks=()) == dataclasses.replace(default, sinks=()):
+        return {"window": window}
+    return {"config": config_data(config)}
+
+
+def config_data(config: MonitorConfig) -> dict[str, Any]:
+    """``config`` as the mapping :func:`parse_config` reads back to it (sinks aside):
+    durations in seconds, rules as written in a config file."""
+    return {"bucket": config.bucket_seconds, "window": config.window_seconds,
+            "baseline": config.baseline_seconds,
+            "rules": [_rule_data(rule) for rule in config.rules],
+            "top_features": config.top_features,
+            "degradation_tolerance": config.degradation_tolerance}
+
+
+def requested_config(raw: object, window: str | None = None) -> MonitorConfig:
+    """The config a pass request sent, checked as data (server side).
+
+    Raises:
+        AlertConfigError: every problem, numbered: not a mapping, too large, sinks or
+            retraining named, a rule or duration :func:`parse_config` refuses, a window of
+            more than :data:`MAX_WINDOW_BUCKETS` buckets.
+    """
+    if not isinstance(raw, dict):
+        raise AlertConfigError(f"{SOURCE} must be a mapping with {', '.join(REQUEST_KEYS)}; "
+                               f"found {type(raw).__name__}.")
+    problems = _request_problems(raw)
+    if problems:
+        raise AlertConfigError(f"{len(problems)} problem(s) in {SOURCE}:\n{numbered(problems)}")
+    config = parse_config({**raw, "window": window} if window else raw, source=SOURCE)
+    problems = _bucket_problems(config)
+    if problems:
+        raise AlertConfigError(f"{len(problems)} problem(s) in {SOURCE}:\n{numbered(problems)}")
+    return config
+
+
+def _request_problems(raw: dict[Any, Any]) -> list[str]:
+    """The limits and the server's own parts, before the schema (never parse a config
+    that is too large to be worth reading)."""
+    size = len(json.dumps(raw, default=str))
+    if size > MAX_CONFIG_BYTES:
+        return [f"{SOURCE} is {size} bytes, larger than {MAX_CONFIG_BYTES} bytes."]
+    problems = []
+    if "sinks" in raw:
+        problems.append(f"{SOURCE}: `sinks` are the server's (they run with its rights); "
+                        "leave them out, alerts go to the server's log.")
+    rules = raw.get("rules")
+    if isinstance(rules, list):
+        if len(rules) > MAX_RULES:
+            problems.append(f"{SOURCE} has {len(rules)} rules; send at most {MAX_RULES} rules.")
+        problems.extend(f"{SOURCE}: rules[{n}]: `retrain` is the server's (a pipeline runs "
+                        "with its rights); leave it out."
+                        for n, rule in enumerate(rules) if isinstance(rule, dict)
+                        and "retrain" in rule)
+    return problems
+
+
+def _bucket_problems(config: MonitorConfig) -> list[str]:
+    lengths = {"window": config.window_seconds, "baseline": config.baseline_seconds,
+               **{f"rule `{r.name}`": r.window_seconds for r in config.rules}}
+    return [f"{SOURCE}: {what} spans {length / config.bucket_seconds:.0f} buckets of "
+            f"{format_duration(config.bucket_seconds)}; at most {MAX_WINDOW_BUCKETS} "
+            "through the server (a larger `bucket`, or a shorter window)."
+            for what, length in lengths.items()
+            if length / config.bucket_seconds > MAX_WINDOW_BUCKETS]
+
+
+def _servers_own(config: MonitorConfig) -> list[str]:
+    found = []
+    if not (len(config.sinks) == 1 and isinstance(config.sinks[0], LogSink)):
+        found.append("`sinks`")
+    if any(rule.retrain is not None for rule in config.rules):
+        found.append("`retrain`")
+    return found
+
+
+def _rule_data(rule: AlertRule) -> dict[str, Any]:
+    data = {field.name: getattr(rule, field.name) for field in dataclasses.fields(rule)
+            if field.name not in ("retrain", "window_seconds")}
+    return {**data, "window": rule.window_seconds}

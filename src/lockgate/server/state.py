@@ -1,5 +1,6 @@
 """What every route of ``lockgate server`` reads, as one typed record: the settings, the
-store, the artifact blobs, the upload folder, the registry and the login rate limiter.
+store, the artifact blobs, the upload folder, the registry, the login rate limiter and
+the monitor passes running.
 
 The app factory builds one :class:`TeamServerState` and keeps it on ``app.state``; a
 route asks for it with :data:`TeamDep` and for the authenticated user with
@@ -22,6 +23,7 @@ from lockgate.config import Settings
 from lockgate.registry import Registry
 from lockgate.security.accounts import Principal
 from lockgate.server.access import RateLimiter, principal_of
+from lockgate.server.pass_slots import PassSlots
 from lockgate.store import Store
 
 
@@ -35,13 +37,15 @@ class TeamServerState:
     uploads: Path  # partial chunked uploads, one ``<sha256>.part`` file each
     registry: Registry
     limiter: RateLimiter
+    passes: PassSlots  # the monitor passes running now
 
     @classmethod
-    def open(cls, settings: Settings, store: Store, limiter: RateLimiter) -> TeamServerState:
+    def open(cls, settings: Settings, store: Store, limiter: RateLimiter,
+             passes: PassSlots | None = None) -> TeamServerState:
         """The state over ``store`` and the artifact root of ``settings``."""
         return cls(settings, store, blob_store_for(settings.resolved_artifact_root),
                    settings.home.resolve() / "server-uploads", Registry(store, settings),
-                   limiter)
+                   limiter, passes or PassSlots())
 
     def attach(self, app: Starlette) -> None:
         """Make this the record every route of ``app`` receives."""

@@ -5,18 +5,21 @@ models' records, and another model's incident answers 404 like an unknown one.
 
 A monitor pass reads the prediction log and feedback tables under the server's data
 root, so a client asks the server to run it (``POST …/models/{name}/passes``, a writer
-of the model): the server loads the model from its registry, measures with its own
-rules and sinks (the default rules, at the window the caller names; never the caller's
-configuration, whose sinks and retraining pipelines would run with the server's
-rights), records windows and incidents, audits the pass (``monitor.ran``) as the
-caller and answers the pass's JSON form (:meth:`MonitorRun.to_dict`). The monitoring
-package is imported by the first request that needs it, not at start-up.
+of the model): the server loads the model from its registry and measures with the
+rules, thresholds and windows the caller sent (``config``, data checked by
+:func:`~lockgate.monitoring.server_pass.requested_config`; else the default rules at
+the caller's ``window``) and its own sinks (never the caller's: sinks and retraining
+pipelines run with the server's rights), records windows and incidents, audits the pass
+(``monitor.ran``, with the sent rules) as the caller and answers the pass's JSON form
+(:meth:`MonitorRun.to_dict`). One pass per model and a few per server run at once
+(:mod:`lockgate.server.pass_slots`: 409 or 429 with Retry-After beyond that). The
+monitoring package is imported by the first request that needs it, not at start-up.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -24,11 +27,15 @@ from fastapi.responses import Response
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.server.idempotency import applied_once
+from lockgate.server.routes.responses import PlainAnswerRoute
 from lockgate.server.routes.rules import API, MODEL_READ, MODEL_WRITE, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.store import Store, audit
 
-router = APIRouter(prefix=API + "/monitoring")
+if TYPE_CHECKING:
+    from lockgate.monitoring.config import MonitorConfig
+
+router = APIRouter(prefix=API + "/monitoring", route_class=PlainAnswerRoute)
 
 
 @router.get("/incidents", openapi_extra=SEEN.extra())
@@ -36,9 +43,8 @@ def all_incidents(team: TeamDep, user: PrincipalDep, status: str | None = None,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
     from lockgate.monitoring.incident import incidents
 
-    visible = user.visible("model")
-    found = incidents(team.store, status=status, limit=limit)
-    return [i.to_dict() for i in found if visible is None or i.model_name in visible]
+    found = incidents(team.store, status=status, limit=limit, models=user.visible("model"))
+    return [i.to_dict() for i in found]
 
 
 @router.get("/incidents/{incident_id}", openapi_extra=SEEN.extra())
@@ -70,39 +76,50 @@ def windows(team: TeamDep, name: str, since: float | None = None,
 @router.post("/models/{name}/passes", openapi_extra=MODEL_WRITE.extra())
 def monitor_pass(request: Request, team: TeamDep, name: str,
                  body: dict[str, Any] = Body(default={})) -> Response:
-    ref, window = _pass_request(name, body or {})
-    answer = applied_once(team.store, request,
-                          lambda: _run_pass(team.store, team.settings, ref, window))
+    ref, config, sent = _pass_request(name, body or {})
+
+    def work() -> dict[str, Any]:
+        # the slot is taken after the Idempotency-Key's claim: a retry of this very
+        # request waits for its answer ("being applied"), another request is refused
+        with team.passes.held(name):
+            return _run_pass(team.store, team.settings, ref, config, sent)
+    answer = applied_once(team.store, request, work)
     # NaN/inf measures travel as Python's JSON writes them (the client reads them back)
     return Response(json.dumps(answer), media_type="application/json")
 
 
-def _pass_request(name: str, body: dict[str, Any]) -> tuple[str, str | None]:
-    """The model reference and window of a pass request; the reference must name the
-    model of the path (whose writer role was checked)."""
-    unknown = sorted(set(body) - {"ref", "window"})
+def _pass_request(name: str, body: dict[str, Any]) -> tuple[str, MonitorConfig, bool]:
+    """The model reference, config and whether the caller sent it, of a pass request;
+    the reference must name the model of the path (whose writer role was checked)."""
+    from lockgate.monitoring.config import load_config
+    from lockgate.monitoring.server_pass import requested_config
+
+    unknown = sorted(set(body) - {"ref", "window", "config"})
     if unknown:
         raise LockgateError(
-            f"A monitor pass through the server takes `ref` and `window` only, not "
-            f"{', '.join(unknown)}: rules, sinks and retraining are the server's.")
+            f"A monitor pass through the server takes `ref`, `window` and `config` only, not "
+            f"{', '.join(unknown)}.")
     ref = str(body.get("ref") or name)
     if ref.partition("@")[0] != name:
         raise LockgateError(f"The pass's model reference `{ref}` is not of model `{name}`.")
-    window = body.get("window")
-    return ref, None if window is None else str(window)
+    window = None if body.get("window") is None else str(body["window"])
+    if body.get("config") is None:
+        return ref, load_config(None, window=window), False
+    return ref, requested_config(body["config"], window), True
 
 
-def _run_pass(store: Store, settings: Settings, ref: str, window: str | None
-              ) -> dict[str, Any]:
-    """One pass with the server's rules over its own data root, audited as the caller."""
-    from lockgate.monitoring.config import load_config
+def _run_pass(store: Store, settings: Settings, ref: str, config: MonitorConfig,
+              sent: bool) -> dict[str, Any]:
+    """One pass over the server's data root, audited as the caller (with the rules it
+    sent, if it sent a config)."""
     from lockgate.monitoring.monitor import run_monitor
     from lockgate.monitoring.watched_model import watch
 
     watched = watch(ref, settings)
-    result = run_monitor(watched, settings=settings, config=load_config(None, window=window))
+    result = run_monitor(watched, settings=settings, config=config)
     audit.record(store, "monitor.ran", f"model:{watched.name}@{watched.version}", after={
         "windows": {str(k): w.window_id for k, w in result.windows.items()},
         "opened": [r.rule.name for r in result.alerts],
-        "resolved": [r.rule.name for r in result.resolved]})
+        "resolved": [r.rule.name for r in result.resolved],
+        **({"rules": [rule.to_dict() for rule in config.rules]} if sent else {})})
     return result.to_dict()
