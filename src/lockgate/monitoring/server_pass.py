@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lockgate.errors import LockgateError, numbered
@@ -31,6 +31,7 @@ from lockgate.monitoring.config import MonitorConfig, load_config, parse_config
 from lockgate.monitoring.duration import format_duration
 from lockgate.monitoring.monitor import MonitorRun
 from lockgate.store import Store
+from lockgate.store.remote import Busy
 
 #: How long the server may take for one pass (profiling every bucket of a cold log on a
 #: loaded machine) before the client gives up.
@@ -70,6 +71,22 @@ def run_on_server(store: Store, ref: str, *, window: str | None = None,
         "POST", f"/monitoring/models/{name}/passes", json_body=body, idempotent=True,
         timeout=PASS_SECONDS, deadline=time.monotonic() + PASS_SECONDS)
     return MonitorRun.from_dict(answer.json())
+
+
+def run_when_free(store: Store, ref: str, *, window: str | None = None,
+                  config: Mapping[str, Any] | None = None,
+                  sleep: Callable[[float], None] = time.sleep,
+                  on_wait: Callable[[Busy], None] | None = None) -> MonitorRun:
+    """:func:`run_on_server`, waiting out a pass of the same model already running (or a
+    server at its limit) for the ``Retry-After`` the server gives, as often as it takes:
+    what a watch (``lockgate monitor --every``) does, so one overlap does not end it."""
+    while True:
+        try:
+            return run_on_server(store, ref, window=window, config=config)
+        except Busy as busy:
+            if on_wait is not None:
+                on_wait(busy)
+            sleep(busy.retry_after)
 
 
 def server_request(config: MonitorConfig, **refused: Any) -> dict[str, Any]:
