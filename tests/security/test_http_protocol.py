@@ -306,3 +306,33 @@ def test_a_client_still_sending_reads_its_refusal(server: tuple[str, ServerThrea
             sock.sendall(rest)
             answer = _refusal(sock)
         assert answer.startswith(expected), answer[:200]
+
+
+def test_an_answer_before_the_body_says_the_connection_closes(
+        server: tuple[str, ServerThread]) -> None:
+    """The client must not reuse a connection the server ends: a 413 for a body not yet
+    sent says ``connection: close`` (a client that reused it saw "Server disconnected")."""
+    _, thread = server
+    first, rest, _ = STILL_SENDING["body over the limit"]
+    with _connect(thread) as sock:
+        sock.sendall(first + rest[:1000])
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in head.lower(), head
+
+
+def test_pipelined_requests_with_bodies_keep_the_connection(
+        server: tuple[str, ServerThread]) -> None:
+    """Only an answer before *its own* body closes: a pipelined request whose body is
+    still coming does not end the connection for the answer before it."""
+    _, thread = server
+    with _connect(thread) as sock:
+        sock.sendall(_post("/one", b"[1]") + _post("/two", b"[2, 2]")[:-3])
+        first = _responses(sock, 1)[0]
+        sock.sendall(_post("/two", b"[2, 2]")[-3:])
+        second = _responses(sock, 1)[0]
+        sock.sendall(_get("/three"))
+        third = _responses(sock, 1)[0]
+    assert [_echoed(a)["path"] for a in (first, second, third)] == ["/one", "/two", "/three"]

@@ -149,6 +149,7 @@ class DeadlineH11Protocol(LingeringClose, H11Protocol):
         if self._waiting_for_head():
             self._deadline.arm(self.socket_transport, self._waiting_for_head, keep=True)
         super().data_received(data)
+        close_when_answered_early(self.cycle)
         if not self._waiting_for_head():
             self._deadline.disarm()
 
@@ -337,6 +338,7 @@ class DeadlineHttpToolsProtocol(LingeringClose, HttpToolsProtocol):
         self._phase = self.BODY
         self._body_left = _content_length(self.headers)
         super().on_headers_complete()
+        close_when_answered_early(self.cycle)
 
     def on_body(self, body: bytes) -> None:
         if self._body_left is not None:
@@ -348,10 +350,26 @@ class DeadlineHttpToolsProtocol(LingeringClose, HttpToolsProtocol):
         self._body_left = None
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        if self._phase == self.BODY:  # answered before its body arrived: the connection ends
-            self.transport.close()
-        super().on_response_complete()
+
+
+def close_when_answered_early(cycle: Any) -> None:
+    """A response that starts before its request's body has all arrived says
+    ``connection: close``: both uvicorn protocols then close after it (lingering), and
+    the client never reuses a connection the server is ending (one that did saw "Server
+    disconnected" on its next request)."""
+    if cycle is None or getattr(cycle, "lockgate_wrapped", False):
+        return
+    send = cycle.send
+
+    async def answered(message: Any) -> None:
+        if message["type"] == "http.response.start" and cycle.more_body:
+            headers = [(k, v) for k, v in message.get("headers", [])
+                       if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    cycle.send = answered
+    cycle.lockgate_wrapped = True
 
 
 class HeadTooLarge(Exception):
