@@ -36,6 +36,8 @@ from lockgate.server.routes import (
     models,
     monitoring,
     pages,
+    pipelines,
+    quality,
     retention,
     run_records,
     runs,
@@ -53,7 +55,7 @@ TOKEN_ENV = "LOCKGATE_TOKEN"  # noqa: S105 (a variable name)
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router, accounts.router, runs.router, run_records.router, artifacts.router,
     uploads.router, lineage.router, datasets.router, models.router, retention.router,
-    views.router, monitoring.router)
+    views.router, monitoring.router, pipelines.router, quality.router)
 
 
 def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
