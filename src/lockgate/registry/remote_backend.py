@@ -114,16 +114,19 @@ class RemoteBackend:
     def promote(self, registry: Registry, request: PromotionRequest) -> PromotionResult:
         from lockgate.registry.promotion import PromotionResult
 
-        for given, what in ((request.config, "config"), (request.shadow, "shadow")):
-            if given is not None:
-                raise RegistryError(
-                    f"promote(..., {what}=...) is refused through lockgate server "
-                    f"({self.store.url}): the server runs the gates with its own "
-                    "configuration (the `gates` of its lockgate.yaml) and reads shadow "
-                    f"evidence from its own logs. Drop `{what}=`.")
+        if request.shadow is not None:
+            raise RegistryError(
+                f"promote(..., shadow=...) is refused through lockgate server "
+                f"({self.store.url}): the server reads shadow evidence from its own "
+                "logs. Drop `shadow=`.")
+        # A config travels as what the caller expects: the server refuses it unless it
+        # is the configuration it runs (its operator's, never the caller's).
+        expected = None if request.config is None else \
+            request.config.model_dump(mode="json")
         found = self._post(f"/{_part(request.name)}/versions/{int(request.version)}/promote",
                            {"to": request.to, "dry_run": request.dry_run,
-                            "actor": request.actor, "reason": request.reason},
+                            "actor": request.actor, "reason": request.reason,
+                            "config": expected},
                            seconds=DECISION_SECONDS)
         return PromotionResult(version_from(found["version"]), str(found["to"]),
                                [GateResult(**g) for g in found["gates"]],

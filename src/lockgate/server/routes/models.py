@@ -27,7 +27,6 @@ from lockgate.registry import (
     RegistryError,
     ShadowEvidence,
     extract_archive,
-    load_gate_config,
 )
 from lockgate.registry.model_version import STAGE_ALIASES, _details
 from lockgate.registry.promotion import PromotionResult, promote, rollback
@@ -176,8 +175,10 @@ def promote_version(request: Request, team: TeamDep, user: PrincipalDep, name: s
     actor = _actor(user, body)
     to = str(body.get("to") or "production")
 
+    config = team.gate_config()  # the operator's, never the caller's
+    _same_gates(config, body.get("config"))
+
     def work() -> dict[str, Any]:
-        config = load_gate_config()  # the server's lockgate.yaml, never the caller's
         return promotion_json(promote(
             team.registry, name, version, to=to, config=config,
             dry_run=bool(body.get("dry_run")), actor=actor, reason=body.get("reason"),
@@ -229,6 +230,25 @@ def _moved(registry: Registry, name: str, version: int, body: dict[str, Any],
     return dict(encode(registry.transition(
         name, version, str(body["to"]), action=str(body.get("action") or "manual"),
         actor=actor, reason=body.get("reason"), gates=list(body.get("gates") or []))))
+
+
+def _same_gates(config: GateConfig, expected: Any) -> None:
+    """A caller may name the gates it expects (``promote(..., config=...)``): they are
+    checked against the server's, never applied; a difference is refused, naming it."""
+    if expected is None:
+        return
+    if not isinstance(expected, dict):
+        raise RegistryError("`config` must be the gate configuration as an object.")
+    theirs = GateConfig(**expected).model_dump(mode="json")
+    ours = config.model_dump(mode="json")
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if differ:
+        raise RegistryError(
+            "promote(..., config=...) differs from the gates lockgate server runs in "
+            + ", ".join(f"`{k}` (server {ours.get(k)!r}, yours {theirs.get(k)!r})"
+                        for k in differ)
+            + ": the server runs its operator's gates (its lockgate.yaml `gates`, or "
+            "`TeamServer(gates=...)`). Drop `config=` or ask the operator to change them.")
 
 
 def _shadow(settings: Settings, config: GateConfig, name: str, version: int,
