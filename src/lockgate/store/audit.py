@@ -37,7 +37,7 @@ ACTIONS = (
     "quarantine.released", "deleted", "user.created", "token.created", "token.revoked",
     "grant.set", "model.stage_changed", "model.noted", "dataset.updated",
     "restored", "purged", "gc.ran", "view.saved", "view.deleted", "monitor.ran",
-    "pipeline.step_recorded", "profile.linked",
+    "pipeline.step_recorded", "profile.linked", "gate.configured",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",

@@ -11,6 +11,7 @@ authenticated user, and the actor a request names must be that user.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -175,14 +176,19 @@ def promote_version(request: Request, team: TeamDep, user: PrincipalDep, name: s
     actor = _actor(user, body)
     to = str(body.get("to") or "production")
 
-    config = team.gate_config()  # the operator's, never the caller's
-    _same_gates(config, body.get("config"))
+    config, given = _gates_for(team.gate_config(), user, body.get("config"))
 
     def work() -> dict[str, Any]:
+        if given:
+            audit.record(team.store, "gate.configured", f"model:{name}@{int(version)}",
+                         before=team.gate_config().model_dump(mode="json"),
+                         after=config.model_dump(mode="json"))
+        shadow = _shadow(team.settings, config, name, version, to)
+        _same_shadow(shadow, body.get("shadow"))
         return promotion_json(promote(
             team.registry, name, version, to=to, config=config,
             dry_run=bool(body.get("dry_run")), actor=actor, reason=body.get("reason"),
-            raise_on_failure=False, shadow=_shadow(team.settings, config, name, version, to)))
+            raise_on_failure=False, shadow=shadow))
     return applied_once(team.store, request, work)
 
 
@@ -232,23 +238,48 @@ def _moved(registry: Registry, name: str, version: int, body: dict[str, Any],
         actor=actor, reason=body.get("reason"), gates=list(body.get("gates") or []))))
 
 
-def _same_gates(config: GateConfig, expected: Any) -> None:
-    """A caller may name the gates it expects (``promote(..., config=...)``): they are
-    checked against the server's, never applied; a difference is refused, naming it."""
+def _gates_for(config: GateConfig, user: Principal, expected: Any
+               ) -> tuple[GateConfig, bool]:
+    """The gates a promotion runs, and whether they are the caller's.
+
+    A caller may name gates (``promote(..., config=...)``). An admin's are applied and
+    audited (``gate.configured``, before: the server's): an admin may skip the gates
+    altogether (``…/override``), so choosing them is less. Anyone else's are what it
+    expects: checked against the server's, never applied; a difference is refused,
+    naming it."""
     if expected is None:
-        return
+        return config, False
     if not isinstance(expected, dict):
         raise RegistryError("`config` must be the gate configuration as an object.")
-    theirs = GateConfig(**expected).model_dump(mode="json")
+    given = GateConfig(**expected)
+    theirs = given.model_dump(mode="json")
     ours = config.model_dump(mode="json")
     differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if not differ:
+        return config, False
+    if user.role == "admin":
+        return given, True
     if differ:
         raise RegistryError(
             "promote(..., config=...) differs from the gates lockgate server runs in "
             + ", ".join(f"`{k}` (server {ours.get(k)!r}, yours {theirs.get(k)!r})"
                         for k in differ)
             + ": the server runs its operator's gates (its lockgate.yaml `gates`, or "
-            "`TeamServer(gates=...)`). Drop `config=` or ask the operator to change them.")
+            "`TeamServer(gates=...)`). Drop `config=` or ask an admin to change them.")
+    return config, False
+
+
+def _same_shadow(ours: ShadowEvidence | None, expected: Any) -> None:
+    """A caller's shadow evidence is what it expects the server's to be (both read the
+    same shadow log): refused when it differs, never used."""
+    if expected is None:
+        return
+    found = None if ours is None else dataclasses.asdict(ours)
+    if json.dumps(found, sort_keys=True) != json.dumps(expected, sort_keys=True):
+        raise RegistryError(
+            f"promote(..., shadow=...) differs from the shadow evidence lockgate server "
+            f"reads from its own logs (server {found}, yours {expected}): the server "
+            "judges the shadow period from what it reads. Drop `shadow=`.")
 
 
 def _shadow(settings: Settings, config: GateConfig, name: str, version: int,
