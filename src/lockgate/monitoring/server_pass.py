@@ -24,7 +24,7 @@ from typing import Any
 
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
-from lockgate.monitoring.alert_rule import AlertRule
+from lockgate.monitoring.alert_rule import AlertConfigError, AlertRule
 from lockgate.monitoring.alert_sink import LogSink
 from lockgate.monitoring.config import MonitorConfig, load_config
 from lockgate.monitoring.duration import format_duration
@@ -168,7 +168,10 @@ def server_window(config: MonitorConfig, **refused: Any) -> str:
 
 
 def _is_default(config: MonitorConfig, window: str) -> bool:
-    default = load_config(None, window=window)
+    try:
+        default = load_config(None, window=window)
+    except AlertConfigError:  # no default config has this window: it is the caller's own
+        return False
     sinks = len(config.sinks) == 1 and isinstance(config.sinks[0], LogSink)
     return sinks and dataclasses.replace(config, sinks=()) == dataclasses.replace(default,
                                                                                   sinks=())

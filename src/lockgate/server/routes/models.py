@@ -270,16 +270,23 @@ def _gates_for(config: GateConfig, user: Principal, expected: Any
 
 
 def _same_shadow(ours: ShadowEvidence | None, expected: Any) -> None:
-    """A caller's shadow evidence is what it expects the server's to be (both read the
-    same shadow log): refused when it differs, never used."""
+    """A caller's shadow evidence says which shadow period it judged; the server judges
+    from its own reading of the same shadow log (the statistics are its own: their
+    bootstrap depends on the order rows are read in). Refused when the period differs:
+    another version, or other counts of predictions and labels."""
     if expected is None:
         return
-    found = None if ours is None else dataclasses.asdict(ours)
-    if json.dumps(found, sort_keys=True) != json.dumps(expected, sort_keys=True):
+    if not isinstance(expected, dict):
+        raise RegistryError("`shadow` must be shadow evidence as an object.")
+    fields = ("version", "predictions", "labeled")
+    found = None if ours is None else {k: getattr(ours, k) for k in fields}
+    theirs = {k: expected.get(k) for k in fields}
+    if found != theirs:
         raise RegistryError(
-            f"promote(..., shadow=...) differs from the shadow evidence lockgate server "
-            f"reads from its own logs (server {found}, yours {expected}): the server "
-            "judges the shadow period from what it reads. Drop `shadow=`.")
+            f"promote(..., shadow=...) describes another shadow period than lockgate "
+            f"server reads from its own logs (server {found}, yours {theirs}): the server "
+            "judges the shadow period from what it reads. Drop `shadow=`, or wait for "
+            "the server's log to hold what yours does.")
 
 
 def _shadow(settings: Settings, config: GateConfig, name: str, version: int,

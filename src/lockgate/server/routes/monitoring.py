@@ -122,15 +122,16 @@ def _pass_request(name: str, body: dict[str, Any], *, admin: bool) -> PassReques
 def _run_pass(store: Store, settings: Settings, asked: PassRequest) -> dict[str, Any]:
     """One pass over the server's own data root (its rules, or an admin's), audited as
     the caller."""
-    from lockgate.monitoring.config import load_config
+    from lockgate.monitoring.config import MonitorConfig, load_config
     from lockgate.monitoring.monitor import run_monitor
     from lockgate.monitoring.server_pass import config_from
     from lockgate.monitoring.watched_model import watch
 
     watched = watch(asked.ref, settings)
-    config = load_config(None, window=asked.window)
-    if asked.config is not None:
-        config = config_from(asked.config, config.sinks)
+    if asked.config is not None:  # an admin's rules, with the server's own sinks
+        config = config_from(asked.config, MonitorConfig().sinks)
+    else:
+        config = load_config(None, window=asked.window)
     result = run_monitor(watched, settings=settings, config=config, end=asked.end,
                          now=asked.now)
     audit.record(store, "monitor.ran", f"model:{watched.name}@{watched.version}", after={
