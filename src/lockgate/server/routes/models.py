@@ -11,7 +11,6 @@ authenticated user, and the actor a request names must be that user.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 from pathlib import Path
