@@ -14,8 +14,9 @@ import pytest
 
 from lockgate.cli.main import main
 from lockgate.config import Settings
-from lockgate.errors import LockgateError, NotFoundError
-from lockgate.monitoring import load_config, run_monitor, watch, window_history
+from lockgate.errors import NotFoundError
+from lockgate.monitoring import MemorySink, load_config, run_monitor, watch, window_history
+from lockgate.monitoring.incident import get_incident
 from lockgate.store import Store, audit
 from lockgate.store.remote import AccessDenied
 from tests.conftest import make_settings
@@ -73,24 +74,47 @@ def test_the_cli_asks_the_server_for_the_pass(client: Settings,
     assert "drift.share_drifted" in capsys.readouterr().out
 
 
-def test_the_callers_own_rules_and_options_are_refused(client: Settings, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+def test_a_writers_own_rules_are_refused_its_window_end_is_not(
+        client: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     model = watch("churn@production", client)
     own = tmp_path / "m.yaml"
     own.write_text("rules: [{measure: latency.p99_ms, threshold: 1, min_samples: 1}]\n")
-    with pytest.raises(LockgateError, match=r"uses the server's rules and sinks.*your "
-                                            r"monitoring config"):
+    with pytest.raises(AccessDenied, match=r"applies the server's rules; an admin's own "
+                                           r"rules only"):
         run_monitor(model, settings=client, config=load_config(own))
-    with pytest.raises(LockgateError, match="cannot take end, now"):
-        run_monitor(model, settings=client, config=load_config(None), end=1.0, now=2.0)
     monkeypatch.setenv("LOCKGATE_HOME", str(client.home))
     monkeypatch.setenv("LOCKGATE_TRACKING_URI", str(client.tracking_uri))
     assert main(["monitor", "churn", "--config", str(own)]) == 1
     err = capsys.readouterr().err
     assert "server's rules and sinks" in err and "Traceback" not in err
     assert window_history(Store.open(client), "churn") == []  # nothing ran
+    end = time.time() - 300  # the caller's window end and clock: only which window
+    run = run_monitor(model, settings=client, config=load_config(None), end=end, now=end)
+    assert run.end == end and run.windows[3600.0].n_predictions > 0
+
+
+def test_an_admins_rules_run_on_the_server_and_its_sinks_here(
+        served: Team, client: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKGATE_TOKEN", served.tokens["admin"])
+    Store.close_all(served.url)
+    own = tmp_path / "m.yaml"
+    own.write_text("window: 1h\nrules: [{name: slow, measure: latency.p99_ms, "
+                   "threshold: 0.0001, min_samples: 1}]\n")
+    sink = MemorySink()
+    config = dataclasses.replace(load_config(own), sinks=(sink,))
+    run = run_monitor(watch("churn@production", client), settings=client, config=config)
+    (report,) = run.rules
+    assert report.action == "opened" and [e.kind for e in sink.events] == ["alert"]
+    assert sink.events[0].incident_id == report.incident.id  # type: ignore[union-attr]
+    server = Store.open(served.settings)
+    stored = get_incident(server, report.incident.id)  # type: ignore[union-attr]
+    assert [d["sink"] for d in stored.deliveries][-1] == sink.name  # appended by the server
+    (ran,) = audit.entries(server, action="monitor.ran")
+    assert ran.actor == "admin" and ran.after["rules"] == ["slow"]
+    (delivered,) = audit.entries(server, action="monitor.delivered")
+    assert delivered.actor == "admin"
 
 
 def test_a_pass_needs_a_writer_of_the_model(served: Team, client: Settings) -> None:
@@ -102,7 +126,9 @@ def test_a_pass_needs_a_writer_of_the_model(served: Team, client: Settings) -> N
     refused = http["writer"].post(path, json={"ref": "other-model@1"})
     assert refused.status_code == 400 and "not of model `churn`" in refused.text
     refused = http["writer"].post(path, json={"config": {"rules": []}})
-    assert refused.status_code == 400 and "`ref` and `window` only" in refused.text
+    assert refused.status_code == 403 and "an admin's own rules only" in refused.text
+    refused = http["writer"].post(path, json={"sinks": []})
+    assert refused.status_code == 400 and "sinks and retraining run" in refused.text
     with pytest.raises(NotFoundError):
         run_monitor(dataclasses.replace(watch("churn@production", client), name="nosuch"),
                     settings=client, config=load_config(None))
