@@ -110,9 +110,15 @@ def config_from(data: dict[str, Any], sinks: tuple[Any, ...]) -> MonitorConfig:
     try:
         rules = tuple(AlertRule(**{k: v for k, v in r.items() if k != "retrain"})
                       for r in data.get("rules") or ())
-        return MonitorConfig(**{k: float(v) if k.endswith("seconds") or k.endswith(
-            "tolerance") else int(v) for k, v in data.items() if k != "rules"},
-            rules=rules, sinks=sinks)
+        defaults = MonitorConfig()
+        return MonitorConfig(
+            bucket_seconds=float(data.get("bucket_seconds", defaults.bucket_seconds)),
+            window_seconds=float(data.get("window_seconds", defaults.window_seconds)),
+            baseline_seconds=float(data.get("baseline_seconds", defaults.baseline_seconds)),
+            rules=rules, sinks=sinks,
+            top_features=int(data.get("top_features", defaults.top_features)),
+            degradation_tolerance=float(data.get("degradation_tolerance",
+                                                 defaults.degradation_tolerance)))
     except (TypeError, ValueError) as exc:
         raise LockgateError(f"A pass's `config` is not valid: {exc}") from exc
 

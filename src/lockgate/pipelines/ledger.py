@@ -200,7 +200,7 @@ def step_history(store: Store, node: str, before: float, pipeline: str,
 def row_to_dict(row: StepRow) -> dict[str, Any]:
     """A ledger row as JSON-able data (the form it travels in to and from the server)."""
     return {f: getattr(row, f) if f != "reads" else list(row.reads)
-            for f in StepRow.__slots__}  # type: ignore[attr-defined]
+            for f in StepRow.__slots__}
 
 
 def row_from_dict(data: dict[str, Any]) -> StepRow:
