@@ -18,6 +18,10 @@ from lockgate.demo.served import run_served_quickstart
 from lockgate.registry import Registry
 from lockgate.store import Store, audit
 
+#: A hang guard for the one full run through the server (it is slower than embedded:
+#: every record is an HTTP round trip), not a timing assertion.
+pytestmark = pytest.mark.timeout(2400)
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str, Settings]:
