@@ -22,7 +22,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/sklearn load OpenMP: serving's
 
 import argparse
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +44,9 @@ from lockgate.data import Contract
 from lockgate.registry import PackageContents, load_package, write_package
 from lockgate.serving.request_schema import build_schema
 from lockgate.serving.served_model import ServedModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness
 
 FEATURES = [f"x{i}" for i in range(8)]
 CONTRACT = Contract.from_dict({"table": "bench", "version": "1", "target": "y",
@@ -85,16 +88,11 @@ def _served(name: str, model: Any, root: Path) -> ServedModel:
     return ServedModel(name, 1, package, schema, "binary", ())
 
 
-def _round(served: ServedModel, rows: list[dict[str, float]], calls: int) -> tuple[float, float]:
+def _round(served: ServedModel, rows: list[dict[str, float]], calls: int) -> harness.Sample:
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         served.predict(rows)
-    return ((time.perf_counter() - wall) / calls * 1000,
-            (time.process_time() - cpu) / calls * 1000)
-
-
-def _summary(values: list[float]) -> str:
-    return f"{statistics.median(values):7.3f} [{min(values):.3f}-{max(values):.3f}]"
+    return harness.Sample(time.perf_counter() - wall, time.process_time() - cpu, units=calls)
 
 
 def main() -> None:
@@ -102,7 +100,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()}")
+    report = harness.Report("flavors")
     x, y = _data()
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1):
         served = {name: _served(name, model, Path(tmp)) for name, model in _models(x, y).items()}
@@ -110,23 +108,24 @@ def main() -> None:
             rows = x.head(size).to_dict(orient="records")
             for s in served.values():  # warm-up
                 _round(s, rows, 5)
-            times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in served}
-            for _ in range(args.repeats):
-                for name, s in served.items():
-                    wall, cpu = _round(s, rows, args.calls if size == 1 else args.calls // 10)
-                    times[name][0].append(wall)
-                    times[name][1].append(cpu)
-            bases = {n: statistics.median(times["sklearn-linear" if "linear" in n
-                                              else "sklearn"][0]) for n in times}
-            print(f"\n{size} record(s) per call, ms per call: median [min-max] over "
-                  f"{args.repeats} rounds")
-            print(f"{'flavor':14} {'wall':>24} {'cpu':>24}  vs its scikit-learn twin")
-            for name, (wall, cpu) in times.items():
-                ratio = statistics.median(wall) / bases[name]
-                verdict = "ok" if size > 1 or ratio <= GOAL else f"above the {GOAL}x goal"
-                print(f"{name:14} {_summary(wall):>24} {_summary(cpu):>24}  {ratio:5.2f}x "
-                      f"{verdict}")
-    print(f"\nload average at end: {os.getloadavg()}")
+            calls = args.calls if size == 1 else args.calls // 10
+            series, _ = harness.interleave(
+                {name: (lambda s=s, r=rows, c=calls: _round(s, r, c))
+                 for name, s in served.items()},
+                repeats=args.repeats)
+            for name in served:
+                twin = "sklearn-linear" if "linear" in name else "sklearn"
+                if name == twin:
+                    report.compare(f"{name}: ServedModel.predict, {size} record(s) per call",
+                                   lockgate=series[name], on="wall", unit="calls")
+                    continue
+                report.compare(f"{name} vs {twin}: ServedModel.predict, {size} record(s) "
+                               "per call", lockgate=series[name], baseline=series[twin],
+                               unit="calls",
+                               goal=harness.Goal.at_most(GOAL, f"≤ {GOAL:g}× the "
+                                                         "scikit-learn twin, one record")
+                               if size == 1 else None)
+    report.emit()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -73,10 +72,6 @@ def _new(model: Any, rows: list[pd.DataFrame], probe: Any) -> tuple[float, float
     return probe._quantile_ci(cpu, 0.99)[0], probe._quantile_ci(wall, 0.99)[0]
 
 
-def _summary(values: list[float]) -> str:
-    return f"{statistics.median(values):7.2f} [{min(values):.2f}-{max(values):.2f}]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
@@ -102,13 +97,20 @@ def main() -> None:
                 for hog in hogs:
                     hog.kill()
                     hog.wait()
-    print(f"load average at end: {os.getloadavg()}")
-    print(f"{'statistic (ms)':16} {'idle median [min-max]':>28} {'loaded':>28}  loaded/idle")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import harness
+
+    report = harness.Report("infra_latency")
     for name in results["idle"]:
-        idle, loaded = results["idle"][name], results["loaded"][name]
-        ratio = statistics.median(loaded) / statistics.median(idle)
-        print(f"{name:16} {_summary(idle):>28} {_summary(loaded):>28}  {ratio:6.2f}x")
-    print("goal: the verdict's statistic (new p99 cpu) stays near 1x under load")
+        verdict = name == "new p99 cpu"
+        report.compare(f"{name} ms per request, {args.hogs} busy loops vs idle",
+                       lockgate=harness.values(results["loaded"][name]),
+                       baseline=harness.values(results["idle"][name]), unit="ms",
+                       goal=harness.Goal.at_most(1.5, "the verdict's statistic stays near "
+                                                 "1× under load (≤ 1.5×)", on="value")
+                       if verdict else None,
+                       note="the gate's verdict" if verdict else "for contrast")
+    report.emit()
 
 
 if __name__ == "__main__":

@@ -475,34 +475,33 @@ def _wide(columns: int, rows: int = 2000) -> tuple[pl.DataFrame, pl.DataFrame, A
 def wide_bench(repeats: int = 3) -> int:
     """check_leakage on 2,500 vs 5,000 columns, interleaved (A B A B ...): linear in
     columns means the 5,000-column run costs about twice the 2,500-column one."""
-    import os
 
     from lockgate.modeling.leakage import check_leakage
 
     sizes = (2500, 5000)
     frames = {n: _wide(n) for n in sizes}
-    wall: dict[int, list[float]] = {n: [] for n in sizes}
-    cpu: dict[int, list[float]] = {n: [] for n in sizes}
-    load_start = os.getloadavg()
+    harness = _harness()
+    report = harness.Report("leakage")
+
+    def case(n: int) -> Callable[[], None]:
+        train, test, contract = frames[n]
+        return lambda: check_leakage(train, test, contract, problem_type="binary")
+
     with threadpool_limits(limits=1, user_api="openmp"):
-        for _ in range(repeats):
-            for n in sizes:
-                train, test, contract = frames[n]
-                w, c = time.perf_counter(), time.process_time()
-                check_leakage(train, test, contract, problem_type="binary")
-                wall[n].append(time.perf_counter() - w)
-                cpu[n].append(time.process_time() - c)
-    load_end = os.getloadavg()
-    for n in sizes:
-        print(f"{n} columns x 2000 rows: wall {_spread(wall[n])}  cpu {_spread(cpu[n])}")
-    ratio = float(np.median(wall[5000]) / np.median(wall[2500]))
-    print(f"wall ratio 5000/2500 = {ratio:.2f} (goal: linear, <= 2.5); load average "
-          f"{load_start[0]:.1f} -> {load_end[0]:.1f}")
-    return 0 if ratio <= 2.5 else 1
+        series, _ = harness.interleave({n: case(n) for n in sizes}, repeats=repeats)
+    row = report.compare("check_leakage, 5,000 vs 2,500 columns x 2,000 rows",
+                         lockgate=series[5000], baseline=series[2500],
+                         goal=harness.Goal.at_most(2.5, "linear in columns: ≤ 2.5× the "
+                                                   "2,500-column time"))
+    report.emit()
+    return 0 if row.verdict == "MET" else 1
 
 
-def _spread(values: list[float]) -> str:
-    return f"{np.median(values):.2f}s [{min(values):.2f}-{max(values):.2f}]"
+def _harness() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import harness
+
+    return harness
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -529,6 +528,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR {error}")
     passed = sum(o.passed for o in outcomes)
     failed = len(outcomes) - passed + len(errors)
+    report = _harness().Report("leakage")
+    for o in outcomes:
+        report.check(f"{o.case.taxonomy}: {o.case.name} [{o.case.variant}]",
+                     found="PASS" if o.passed else "FAIL", expected="PASS",
+                     goal="flagged (controls: not flagged), reported ≤ honest + tolerance",
+                     why="; ".join(o.problems))
+    for error in errors:
+        report.check(error.split(":")[0], found="ERROR", expected="PASS",
+                     goal="flagged (controls: not flagged)", why=error)
+    report.emit()
     print(f"\n{passed} passed, {failed} failed ({time.perf_counter() - started:.0f}s)")
     return 0 if not failed else 1
 

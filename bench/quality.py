@@ -40,8 +40,12 @@ import harness  # bench/ is on sys.path when this file runs as a script
 from lockgate.quality import drift, profile
 
 OUT = Path(__file__).parent / "out"
-DEFAULT_EVIDENTLY = Path(os.environ.get("LOCKGATE_BENCH_EVIDENTLY_PYTHON",
-                                        "/tmp/evidently-venv/bin/python"))
+DEFAULT_EVIDENTLY = Path(os.environ.get("LOCKGATE_BENCH_EVIDENTLY_PYTHON") or next(
+    (p for p in ("/tmp/17-evidently-venv/bin/python", "/tmp/evidently-venv/bin/python")
+     if Path(p).exists()), "/tmp/evidently-venv/bin/python"))
+EVIDENTLY_FIX = ("python -m venv /tmp/evidently-venv && /tmp/evidently-venv/bin/pip install "
+                 "evidently 'pandas<3' pyarrow, then pass --evidently-python "
+                 "/tmp/evidently-venv/bin/python")
 SHIFTED = ("num_0", "num_1", "cat_0")
 _EVIDENTLY_SCRIPT = r"""
 import json, sys, time
@@ -111,18 +115,13 @@ def _profile_bench(report: harness.Report, n: int, repeats: int) -> None:
     frame = _profile_frame(n)
     cold = {"polars describe()": lambda: frame.describe(), "lockgate profile()":
             lambda: profile(frame)}
-    for name, work in cold.items():  # first call in this process: imports, thread pool
-        sample, _ = harness.timed(work)
-        report.add(f"profile {n:,} x 12: {name} (cold, first call)", f"{sample.wall:.2f} s",
-                   wall=f"{sample.wall:.3f} s", cpu=f"{sample.cpu:.3f} s")
+    first = {name: harness.timed(work)[0] for name, work in cold.items()}  # imports, pool
+    report.compare(f"profile {n:,} x 12 vs polars describe() (cold, first call)",
+                   lockgate=first["lockgate profile()"], baseline=first["polars describe()"])
     series, _ = harness.interleave(cold, repeats=repeats)
-    ours, base = series["lockgate profile()"], series["polars describe()"]
-    for name, s in series.items():
-        report.add(f"profile {n:,} x 12: {name} (warm)", s.wall.show(), series=s)
-    ratio = harness.Spread.of([harness.ratio(a.wall, b.wall)
-                               for a, b in zip(ours.samples, base.samples, strict=True)])
-    report.add("profile / describe, wall (paired)", ratio.show(1, "x"), goal="<= 2x",
-               met=ratio.median <= 2.0)
+    report.compare(f"profile {n:,} x 12 vs polars describe() (warm)",
+                   lockgate=series["lockgate profile()"], baseline=series["polars describe()"],
+                   goal=harness.Goal.at_most(2.0, "≤ 2× describe()'s time"))
 
 
 def _drift_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -158,41 +157,37 @@ def _drift_bench(report: harness.Report, n: int, evidently_python: Path | None,
         current.write_parquet(folder / "current.parquet")
         cases["Evidently DataDriftPreset"] = lambda: _evidently(folder, evidently_python)
     found: dict[str, list[str]] = {}
+    first: dict[str, harness.Sample] = {}
     for name, work in cases.items():  # cold: the first call in this process
-        sample, result = harness.timed(work)
+        first[name], result = harness.timed(work)
         found[name] = sorted(_drifted(result))
-        report.add(f"drift {n:,} x 13: {name} (cold, first call)",
-                   f"found {found[name]}", wall=f"{sample.wall:.3f} s",
-                   cpu=f"{sample.cpu:.3f} s")
+    report.compare(f"drift {n:,} x 13 vs bare numpy PSI (cold, first call)",
+                   lockgate=first["lockgate drift()"], baseline=first["bare numpy PSI"])
     series, results = harness.interleave(cases, repeats=repeats)
-    for name, s in series.items():
-        report.add(f"drift {n:,} x 13: {name} (warm)", s.wall.show(), series=s)
     ours, bare = series["lockgate drift()"], series["bare numpy PSI"]
-    cpu = harness.Spread.of([harness.ratio(a.cpu, b.cpu)
-                             for a, b in zip(ours.samples, bare.samples, strict=True)])
-    wall = harness.Spread.of([harness.ratio(a.wall, b.wall)
-                              for a, b in zip(ours.samples, bare.samples, strict=True)])
-    report.add("drift / bare PSI, CPU (paired)", cpu.show(1, "x"), goal="<= 1.3x in CPU",
-               met=cpu.median <= 1.3)
-    report.add("drift / bare PSI, wall (paired)", wall.show(1, "x"))
-    same = all(sorted(_drifted(r)) == sorted(SHIFTED) for r in results["lockgate drift()"])
-    report.add("drift verdicts", f"lockgate found {found['lockgate drift()']}, bare "
-               f"{found['bare numpy PSI']}", goal=f"exactly {sorted(SHIFTED)}", met=same)
+    report.compare(f"drift {n:,} x 13 vs bare numpy PSI (warm)", lockgate=ours,
+                   baseline=bare, goal=harness.Goal.at_most(1.3, "≤ 1.3× bare PSI CPU",
+                                                            on="cpu"))
+    report.check("drift verdicts, lockgate (every repeat)",
+                 found=sorted({tuple(sorted(_drifted(r))) for r in
+                               results["lockgate drift()"]}),
+                 expected=[tuple(sorted(SHIFTED))], goal=f"exactly {sorted(SHIFTED)}")
+    report.check("drift verdicts, bare PSI", found=found["bare numpy PSI"],
+                 expected=sorted(SHIFTED), goal=f"exactly {sorted(SHIFTED)}")
     if "Evidently DataDriftPreset" not in series:
-        report.add("drift: Evidently", f"not measured: no interpreter at {evidently_python}",
-                   goal=">= 50x", met=False, note="see this file's docstring")
+        report.skip("drift vs Evidently DataDriftPreset", goal="≥ 50× Evidently",
+                    fix=f"no interpreter at {evidently_python}: {EVIDENTLY_FIX}")
         return
     peer = series["Evidently DataDriftPreset"]
-    speed = harness.Spread.of([harness.ratio(b.wall, a.wall)
-                               for a, b in zip(ours.samples, peer.samples, strict=True)])
-    speed_cpu = harness.Spread.of([harness.ratio(b.cpu, a.cpu)
-                                   for a, b in zip(ours.samples, peer.samples, strict=True)])
-    report.add("Evidently / lockgate drift, wall (paired)", speed.show(1, "x"),
-               goal=">= 50x", met=speed.median >= 50)
-    report.add("Evidently / lockgate drift, CPU (paired)", speed_cpu.show(1, "x"))
-    report.add("Evidently verdicts", f"found {found['Evidently DataDriftPreset']}",
-               goal=f"exactly {sorted(SHIFTED)}",
-               met=found["Evidently DataDriftPreset"] == sorted(SHIFTED))
+    report.compare(f"drift {n:,} x 13 vs Evidently DataDriftPreset (cold, first call)",
+                   lockgate=first["lockgate drift()"],
+                   baseline=first["Evidently DataDriftPreset"])
+    report.compare(f"drift {n:,} x 13 vs Evidently DataDriftPreset (warm)", lockgate=ours,
+                   baseline=peer, goal=harness.Goal.at_least(50, "≥ 50× Evidently",
+                                                             on="rate"),
+                   note="Evidently's own report step (its child's wall and CPU)")
+    report.check("Evidently verdicts", found=found["Evidently DataDriftPreset"],
+                 expected=sorted(SHIFTED), goal=f"exactly {sorted(SHIFTED)}")
 
 
 def _drifted(result: Any) -> list[str]:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Report, interleave, ratio
+from harness import Goal, Report, interleave, values
 from lockgate.config import Settings
 from lockgate.retention import Policies, collect_garbage
 from lockgate.retention.table_maintenance import folder_bytes
@@ -66,17 +66,16 @@ def main() -> None:
             "compacted": lambda: DeltaTable(str(compacted)).to_pyarrow_table().num_rows,
         }, repeats=args.repeat, warmup=1)
         assert set(results["raw"]) == set(results["compacted"]) == {args.commits}
-        report.add("gc pass", f"{gc_seconds:.2f} s for {args.commits} commits "
-                   f"({len(gc.decisions)} decisions)", wall=f"{gc_seconds:.2f} s")
-        report.add("data files", f"{files_before} -> {files_after}",
-                   goal="1 file after gc", met=files_after == 1)
-        report.add("log bytes (incl. _delta_log)", f"{bytes_before:,} -> {bytes_after:,}")
-        report.add("read latest, raw log", f"{args.commits} rows", series=series["raw"])
-        report.add("read latest, after gc", f"{args.commits} rows", series=series["compacted"],
-                   goal="not slower than raw",
-                   met=series["compacted"].wall.median <= series["raw"].wall.median,
-                   note=f"raw / compacted = "
-                        f"{ratio(series['raw'].wall.median, series['compacted'].wall.median):.1f}x")
+        report.add("gc pass", f"{args.commits} commits ({len(gc.decisions)} decisions)",
+                   wall=f"{gc_seconds:.2f} s")
+        report.compare("data files after gc", lockgate=values([files_after]),
+                       baseline=values([files_before]), unit="files",
+                       goal=Goal.at_most(1, "1 file after gc", on="value", absolute=True))
+        report.compare("log bytes (incl. _delta_log) after gc", lockgate=values([bytes_after]),
+                       baseline=values([bytes_before]), unit="B")
+        report.compare(f"read latest ({args.commits} rows): after gc vs the raw log",
+                       lockgate=series["compacted"], baseline=series["raw"],
+                       goal=Goal.at_most(1.0, "not slower than the raw log"))
     report.emit()
 
 

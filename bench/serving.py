@@ -363,55 +363,62 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _samples(rounds: list[dict[str, Any]], seconds: float) -> list[harness.Sample]:
+    """Each round as a Sample: its measured seconds, the server's own CPU seconds, and
+    the requests it answered (so the rate is req/s and the CPU rate req per CPU s)."""
+    return [harness.Sample(seconds, r["server_cpu_s"], units=max(1, r["requests"]),
+                           load=r["load"][1]) for r in rounds]
+
+
 def _report(report: harness.Report, results: dict[str, list[dict[str, Any]]],
             seconds: float, concurrency: int) -> None:
-    """Median [min-max] over rounds of each server, then the ratios against MLflow."""
+    """Each server's rounds, then every goal of issue #18 against MLflow's paired rounds."""
     def spread(name: str, key: str) -> harness.Spread:
         return harness.Spread.of([r[key] for r in results[name]])
 
     for name, rounds in results.items():
-        report.add(f"{name}: throughput, concurrency {concurrency}",
-                   f"{spread(name, 'rps').show(1, 'req/s', 4)}; p50 "
-                   f"{spread(name, 'p50_ms').show(1, 'ms')}; p99 "
-                   f"{spread(name, 'p99_ms').show(1, 'ms')}; errors "
-                   f"{sum(r['errors'] for r in rounds)}",
-                   wall=f"{seconds:.0f} s per round x {len(rounds)}",
-                   cpu=f"server {spread(name, 'cpu_ms').show(1, 'ms per request')}")
-        report.add(f"{name}: first request after ready (cold)",
-                   spread(name, "first_ms").show(1, "ms"))
+        record = report.compare if name.startswith("lockgate") else report.peer
+        record(f"{name}: single-row throughput, concurrency {concurrency}",
+               _samples(rounds, seconds), unit="req",
+               note=f"p50 {spread(name, 'p50_ms').show(1, 'ms')}; p99 "
+               f"{spread(name, 'p99_ms').show(1, 'ms')}; errors "
+               f"{sum(r['errors'] for r in rounds)}; CPU is the server's own")
+        record(f"{name}: first request after ready (cold)",
+               harness.values([r["first_ms"] for r in rounds]), unit="ms")
     peer = results.get("mlflow models serve")
     for ours in ("lockgate", "lockgate (micro-batching off)", COMPARED):
         if ours not in results:
             continue
         if peer is None:
-            report.add(f"{ours} / mlflow throughput", "MLflow not installed",
-                       goal=">= 10x and p99 <= 1/5", met=False,
-                       note="install it in a venv and pass --mlflow-venv")
+            report.skip(f"{ours} / mlflow throughput, concurrency {concurrency}",
+                        goal="≥ 10× MLflow req/s with p99 ≤ 1/5 of MLflow's",
+                        fix="pass --mlflow-venv /tmp/18-mlflow-venv (a venv with "
+                        "`pip install mlflow`)")
             continue
-        pairs = list(zip(results[ours], peer, strict=True))
-        rps = harness.Spread.of([harness.ratio(a["rps"], b["rps"]) for a, b in pairs])
-        p99 = harness.Spread.of([harness.ratio(a["p99_ms"], b["p99_ms"]) for a, b in pairs])
-        cpu = harness.Spread.of([harness.ratio(b["cpu_ms"], a["cpu_ms"]) for a, b in pairs])
-        report.add(f"{ours} / mlflow throughput (paired rounds)", rps.show(1, "x", 3),
-                   goal=">= 10x", met=rps.median >= 10)
-        report.add(f"{ours} / mlflow p99 latency (paired rounds)", p99.show(1, "", 3),
-                   goal="<= 0.2", met=p99.median <= 0.2)
-        report.add(f"{ours}: mlflow's server CPU per request / lockgate's (paired rounds)",
-                   cpu.show(1, "x", 3), note="steadier than req/s under load")
-        report.add(f"{ours}: the goal of issue #18", f"{rps.median:.3g}x, p99 ratio "
-                   f"{p99.median:.3g}", goal=">= 10x MLflow with p99 <= 1/5 of MLflow's",
-                   met=rps.median >= 10 and p99.median <= 0.2)
+        rps = report.compare(
+            f"{ours} vs mlflow models serve: throughput, concurrency {concurrency}",
+            lockgate=_samples(results[ours], seconds), baseline=_samples(peer, seconds),
+            unit="req", goal=harness.Goal.at_least(10, "≥ 10× MLflow req/s", on="rate"))
+        p99 = report.compare(
+            f"{ours} vs mlflow models serve: p99 latency, concurrency {concurrency}",
+            lockgate=harness.values([r["p99_ms"] for r in results[ours]]),
+            baseline=harness.values([r["p99_ms"] for r in peer]), unit="ms",
+            goal=harness.Goal.at_most(0.2, "p99 ≤ 1/5 of MLflow's", on="value"))
+        report.check(f"{ours}: the goal of issue #18 (both at once)",
+                     found=(rps.verdict, p99.verdict), expected=("MET", "MET"),
+                     goal="≥ 10× MLflow req/s with p99 ≤ 1/5 of MLflow's")
     if COMPARED in results:
-        change = harness.Spread.of([harness.ratio(b["cpu_ms"], a["cpu_ms"]) for a, b in
-                                    zip(results["lockgate"], results[COMPARED], strict=True)])
-        report.add("this src / --compare-src: server CPU per request saved (paired rounds)",
-                   change.show(1, "x", 3))
+        report.compare("this src vs --compare-src: server CPU per request",
+                       lockgate=_samples(results["lockgate"], seconds),
+                       baseline=_samples(results[COMPARED], seconds), unit="req",
+                       goal=None, note="speed ratio > 1: this src is cheaper")
     bare = results.get("lockgate (no prediction log)")
     if bare:
-        cost = harness.Spread.of([1 - harness.ratio(a["rps"], b["rps"])
-                                  for a, b in zip(results["lockgate"], bare, strict=True)])
-        report.add("prediction log cost (paired rounds)", cost.show(100, "%", 3),
-                   goal="<= 10%", met=cost.median <= 0.10)
+        report.compare("prediction log on vs off: throughput",
+                       lockgate=_samples(results["lockgate"], seconds),
+                       baseline=_samples(bare, seconds), unit="req",
+                       goal=harness.Goal.at_least(0.9, "prediction log costs ≤ 10% of "
+                                                  "throughput", on="rate"))
     report.emit()
 
 

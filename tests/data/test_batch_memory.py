@@ -51,7 +51,7 @@ def _batch(folder: Path, chunks: int, text: bool,
     try:
         for number in range(chunks):
             frame = _chunk(number, text)
-            cross.remember(frame, ["__src__id"], number)
+            cross.remember(frame, [pl.col("__src__id")], number)
             groups = np.arange(len(frame), dtype=np.int64) + number * CHUNK
             cross.remember_groups(number, groups, groups % 2)
         repeats = cross.repeats()

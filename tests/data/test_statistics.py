@@ -91,3 +91,26 @@ def test_copies_leave_no_trace_in_the_batch_statistics(settings: Settings, tmp_p
     assert (again.ingested, again.accepted, again.reasons) == \
         (fresh.ingested, fresh.accepted, fresh.reasons)
     _same(_stats(again), _stats(fresh))
+
+
+def test_a_full_sample_keeps_the_smallest_keys_of_the_whole_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows whose key is above a full sample's largest are left out before the merge
+    (most rows of a long batch): the sample is still the smallest keys of every row."""
+    import numpy as np
+
+    from lockgate.data import statistics
+
+    monkeypatch.setattr(statistics, "SAMPLE_ROWS", 100)
+    contract = _contract("s")
+    stats = statistics.BatchStats(contract, seed=3)
+    drawn = np.random.default_rng(3)
+    keys = []
+    for chunk in range(8):
+        frame = _rows(chunk * 1000, 1000).select(contract.column_names)
+        stats.add(frame, chunk)
+        keys.append(drawn.random(1000))
+    expected = np.sort(np.concatenate(keys))[:100]
+    sample = stats._sample
+    assert sample is not None
+    assert np.array_equal(np.sort(sample["__key__"].to_numpy()), expected)

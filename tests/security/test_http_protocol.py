@@ -274,3 +274,35 @@ def test_a_silent_connection_is_closed(server: tuple[str, ServerThread]) -> None
     with _connect(thread) as sock:
         sock.settimeout(8)  # a hung connection fails here (TimeoutError)
         assert _refusal(sock) == b""
+
+
+#: Requests refused while the client still has bytes to send: what follows the refusal
+#: is sent at once, as a client uploading a body or pipelining does.
+STILL_SENDING = {
+    "body over the limit": (
+        b"POST /up HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {4 * POLICY.max_body_bytes}\r\n\r\n".encode(),
+        b"1" * (4 * POLICY.max_body_bytes), (b"HTTP/1.1 413",)),
+    "head over the cap": (
+        b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 8),
+        b"a" * (1 << 20), (b"HTTP/1.1 431", b"HTTP/1.1 400")),
+    "malformed head": (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
+                       _post("/next", b"[1]") * 20000, (b"HTTP/1.1 400",)),
+}
+
+
+@pytest.mark.parametrize("case", list(STILL_SENDING))
+def test_a_client_still_sending_reads_its_refusal(server: tuple[str, ServerThread],
+                                                  case: str) -> None:
+    """A server that closes with the client's bytes unread makes the kernel send a reset,
+    and a reset can destroy the refusal before the client reads it: the client sees
+    "connection reset" instead of 413. The server half-closes and drops what still
+    comes (a lingering close), so the answer always arrives."""
+    _, thread = server
+    first, rest, expected = STILL_SENDING[case]
+    for _ in range(5):  # the reset raced the answer: once in five tries was enough
+        with _connect(thread) as sock:
+            sock.sendall(first)
+            sock.sendall(rest)
+            answer = _refusal(sock)
+        assert answer.startswith(expected), answer[:200]

@@ -75,3 +75,59 @@ def test_changed_tables_are_those_whose_columns_or_indexes_differ(settings: Sett
         after = migration.table_shapes(conn)
     assert migration.changed_tables(before, after) == ["fresh", "notes", "tags"]
     assert migration.changed_tables(after, after) == []
+
+
+@pytest.mark.postgres
+def test_latest_metrics_keeps_one_value_index(pg_url: str) -> None:
+    """core_0004_i18 drops PostgreSQL's ``(key, value DESC NULLS LAST, run_id)`` copy of
+    the value index (no query needs it: see the test below); a downgrade brings it back."""
+    store = Store(pg_url)
+    store.upgrade()
+
+    def indexes() -> set[str]:
+        with store.read() as conn:
+            return set(conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename = 'latest_metrics'").scalars())
+
+    assert indexes() == {"latest_metrics_pkey", "ix_latest_metrics_key_value"}
+    config = migration.alembic_config()
+    with store.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "core_0004_i18-1")
+    assert "ix_latest_metrics_key_value_desc" in indexes()
+    assert store.upgrade() is True
+    assert indexes() == {"latest_metrics_pkey", "ix_latest_metrics_key_value"}
+
+
+def test_metric_orders_need_no_descending_index(any_settings: Settings) -> None:
+    """Every order on a metric's value that the listings issue (the dashboard, its pager,
+    ``page_runs``, ``search_runs``) has no NULLS clause on the value, so the one
+    ``(key, value, run_id)`` index serves it read forwards or backwards: ``DESC NULLS
+    LAST`` (or ``ASC NULLS FIRST``) would need an index of its own."""
+    import re
+
+    from lockgate.store.run_search import find_runs
+    from lockgate.ui import RunQuery, query_runs
+    from tests.store.sql_plans import statements
+
+    store = Store.open(any_settings)
+    for index in range(6):
+        run_id = store.create_run(f"r{index}")
+        store.log_metric_tuples([(run_id, "auc", 0, 0.0, index / 10)])
+    store.create_run("bare")
+    with statements(store) as seen:
+        for descending in (True, False):
+            for q in ("", "metrics.auc >= 0.2"):
+                first = query_runs(store, RunQuery(sort="metrics.auc", q=q, per_page=2,
+                                                   descending=descending))
+                query_runs(store, RunQuery(sort="metrics.auc", q=q, per_page=2, page=2,
+                                           descending=descending, after=first.next_page or ""))
+                find_runs(store, q, f"metrics.auc {'DESC' if descending else 'ASC'}")
+            page = store.page_runs(sort_metric="auc", ascending=not descending, limit=2)
+            store.page_runs(sort_metric="auc", ascending=not descending, limit=2,
+                            after=page.next_page)
+    orders = [re.search(r"ORDER BY (.*?)(?:LIMIT|$)", s.sql, re.S) for s in seen]
+    on_values = [m[1] for m in orders if m and re.search(r"\w+\.value", m[1])]
+    assert on_values, "no metric order seen"
+    assert not [o for o in on_values if "NULLS" in o.upper()], on_values

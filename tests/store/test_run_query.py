@@ -252,9 +252,9 @@ def test_run_columns_sort_without_nulls_last() -> None:
 
     for sort in ("start_time", "name", "status", "duration"):
         (newest,) = _segments(sort, True, "postgresql", [])
-        assert "NULLS LAST" not in str(newest.compile(dialect=postgresql.dialect())), sort
+        assert "NULLS LAST" not in str(newest.walk().compile(dialect=postgresql.dialect())), sort
     (by_param,) = _segments("params.lr", True, "postgresql", [])
-    assert "NULLS LAST" in str(by_param.compile(dialect=postgresql.dialect()))
+    assert "NULLS LAST" in str(by_param.walk().compile(dialect=postgresql.dialect()))
 
 
 def test_selective_metric_filters_drive_from_their_runs_on_sqlite(
@@ -377,3 +377,23 @@ def test_the_runs_page_counts_no_more_than_it_shows(settings: Settings) -> None:
         assert not unbounded, unbounded
     empty = Store.open(Settings(home=settings.home.parent / "empty"))
     assert "No runs recorded yet" in runs_page.render(empty, RunQuery())
+
+
+def test_name_sorted_pages_walk_the_name_index_on_sqlite(settings: Settings) -> None:
+    """Sorted by name, SQLite walks ``ix_ui_runs_name`` (from the page's cursor) instead
+    of reading every top-level run through ``ix_runs_parent`` and sorting them all."""
+    from tests.store.sql_plans import plans, statements
+
+    store = _store(settings, n=30)
+    first = query_runs(store, RunQuery(sort="name", descending=False, per_page=4))
+    for query in (RunQuery(sort="name", descending=False, per_page=4),
+                  RunQuery(sort="name", descending=False, per_page=4, page=2,
+                           after=first.next_page or "")):
+        with statements(store) as seen:
+            found = query_runs(store, query)
+        walks = plans(store, seen, "ORDER BY runs.name")
+        assert walks and all("ix_ui_runs_name" in p and "ix_runs_parent" not in p
+                             for p in walks), walks
+        assert found.runs
+    names = [r.name for r in first.runs]
+    assert names == sorted(names) == ["run-00", "run-01", "run-02", "run-03"]

@@ -50,6 +50,38 @@ def test_pagination_links(client: TestClient) -> None:
     assert "page 2 of" in second and "prev-page" in second
 
 
+def test_pager_links_carry_where_their_page_starts(client: TestClient) -> None:
+    """next / previous links hold a cursor (`after` / `before`): the page they open is
+    the page of that number, read from the cursor instead of skipping the pages before."""
+    import html
+    import re
+
+    def shown(text: str) -> list[str]:
+        return re.findall(r"href=\"/runs/(\w+)\"", text.split("runs-table")[1])
+
+    def follow(text: str, ident: str) -> str:
+        href = re.search(rf'<a href="([^"]+)" id="{ident}"', text)
+        assert href, ident
+        return client.get(html.unescape(href.group(1))).text
+
+    pages = [client.get("/", params={"per_page": 2, "sort": "name", "order": "asc"}).text]
+    for number in (2, 3):
+        pages.append(follow(pages[-1], "next-page"))
+        assert f"page {number} of" in pages[-1]
+        previous = re.search(r'<a href="([^"]+)" id="prev-page"', pages[-1])[0]
+        # page 2's previous is page 1, which needs no cursor
+        assert ("before=" in previous) == (number > 2), previous
+    for number, text in enumerate(pages, 1):
+        by_number = client.get("/", params={"per_page": 2, "sort": "name", "order": "asc",
+                                            "page": number}).text
+        assert shown(text) == shown(by_number) and shown(text), number
+    back = follow(pages[2], "prev-page")
+    assert "page 2 of" in back and shown(back) == shown(pages[1])
+    assert "after=" in re.search(r'<a href="([^"]+)" id="next-page"', pages[1])[0]
+    forged = client.get("/", params={"per_page": 2, "page": 2, "after": "e30"})
+    assert forged.status_code == 400 and "not one this page handed out" in forged.text
+
+
 def test_run_page_shows_everything(client: TestClient, populated: Populated) -> None:
     page = client.get(f"/runs/{populated.runs['train-0']}").text
     for expected in ("lr", "0.1", "optimizer", "sgd", "auc", "loss", "curve-0",

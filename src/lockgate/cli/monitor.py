@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -20,7 +21,7 @@ from lockgate.monitoring.config import load_config
 from lockgate.monitoring.duration import format_duration, parse_duration
 from lockgate.monitoring.monitor import MonitorRun, repeat_passes, run_monitor, watch_forever
 from lockgate.monitoring.report import monitoring_report, write_report
-from lockgate.monitoring.server_pass import run_on_server, server_window
+from lockgate.monitoring.server_pass import run_on_server, server_request
 from lockgate.monitoring.watched_model import watch
 from lockgate.store import Store
 
@@ -78,8 +79,8 @@ def monitor(
     current = settings()
     store = Store.open(current)
     if getattr(store, "remote", False):
-        _on_server(store, target[0], server_window(cfg) if config else window, every, passes,
-                   cfg.window_seconds, as_json)
+        _on_server(store, target[0], server_request(cfg) if config else {"window": window},
+                   every, passes, cfg.window_seconds, as_json)
         return
     watched = watch(target[0], current)
     if every is None:
@@ -97,18 +98,19 @@ def monitor(
                   reload=lambda: watch(target[0], current))
 
 
-def _on_server(store: Store, ref: str, window: str | None, every: str | None,
+def _on_server(store: Store, ref: str, asked: dict[str, Any], every: str | None,
                passes: int | None, headline: float, as_json: bool) -> None:
-    """The passes of ``lockgate monitor`` run by the server behind ``store``."""
+    """The passes of ``lockgate monitor`` run by the server behind ``store`` (``asked``:
+    the window or the config's data, :func:`server_request`)."""
     if every is None:
         with console.status(f"lockgate server is monitoring {ref}..."):
-            run = run_on_server(store, ref, window=window)
+            run = run_on_server(store, ref, **asked)
         _render(run, headline, as_json)
         return
     interval = parse_duration(every, where="--every")
     console.print(f"lockgate server watches [bold]{ref}[/] every "
                   f"{format_duration(interval)} (Ctrl-C to stop).")
-    repeat_passes(lambda _done: run_on_server(store, ref, window=window), every=interval,
+    repeat_passes(lambda _done: run_on_server(store, ref, **asked), every=interval,
                   passes=passes, on_pass=lambda run: _render(run, headline, as_json))
 
 

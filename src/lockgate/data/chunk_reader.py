@@ -6,6 +6,13 @@ Each chunk keeps the checks the whole-file reader makes (encoding, dialect, head
 rows, binary data), with line numbers counted from the start of the file. The content
 hash is taken over the same bytes as the whole-file reader (the files' bytes, in order),
 so a file is "the same content" whichever way it was read.
+
+CSV columns the contract types as int, float or bool are parsed typed by the CSV reader
+itself (``column_types``), not read as text and cast again: the read is strict, and a
+column holding a value the typed parse refuses (or a non-finite float) is read again as
+text, in that chunk and the file's next ones, so normalisation quarantines those cells
+exactly as it always did. A typed chunk keeps its bytes, so the source text of the rows
+that need it (the quarantined ones) is read again, and only theirs (:class:`SourceText`).
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import polars as pl
 
 from lockgate.data.errors import SourceError
@@ -43,6 +52,11 @@ CHUNK_BYTES = 32 << 20
 #: Rows per chunk of a Parquet file.
 CHUNK_ROWS = 500_000
 _READ = 8 << 20
+#: Parse CSV columns typed at read where ``column_types`` says so (False: every column as
+#: text; both land the same rows and reasons, see tests/data/test_typed_read.py).
+TYPED_READ = True
+#: The source columns of a CSV (its header) -> those to parse typed, with their types.
+ColumnTypes = Callable[[list[str]], dict[str, pl.DataType]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,8 @@ class Chunk:
         records: JSON records (an absent key of a nullable column is a null).
         decimal_comma: numbers are written ``1.234,5``.
         read: bytes (files) or rows (SQL) read so far, for progress.
+        text: the source text of chosen rows, when some columns were parsed typed at
+            read (None: every column of ``frame`` is the source text).
     """
 
     frame: pl.DataFrame
@@ -64,14 +80,53 @@ class Chunk:
     records: bool = False
     decimal_comma: bool = False
     read: int = 0
+    text: SourceText | None = None
+
+
+class SourceText:
+    """The source text of rows of a CSV chunk that was parsed typed: its rows read again
+    as text, only those asked for (the quarantined rows, a few), from the chunk's bytes.
+
+    Each row is one line when the chunk holds as many newlines as rows (no quoted value
+    spans lines); those lines alone are parsed. Otherwise the whole chunk is read again.
+    """
+
+    def __init__(self, header: bytes, block: bytes, rows: int, separator: str,
+                 quote: str) -> None:
+        self._header, self._block, self._rows = header, block, rows
+        self._separator, self._quote = separator, quote or None
+
+    def rows(self, positions: np.ndarray) -> pl.DataFrame:
+        """The rows at ``positions`` (in the chunk, in that order), every column as text."""
+        positions = np.asarray(positions, dtype=np.int64)
+        block = self._block
+        ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+        whole = len(ends) == self._rows or (len(ends) == self._rows - 1
+                                            and not block.endswith(b"\n"))
+        if not whole:
+            return self._read(self._header + block)[positions.tolist()]
+        starts = np.concatenate(([0], ends + 1))
+        stops = np.append(ends + 1, len(block))
+        lines = [block[starts[i]:stops[i]] for i in positions.tolist()]
+        text = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+        return self._read(self._header + text)
+
+    def _read(self, data: bytes) -> pl.DataFrame:
+        return pl.read_csv(io.BytesIO(data), infer_schema=False, separator=self._separator,
+                           quote_char=self._quote)
 
 
 class ChunkedRead:
-    """The chunks of one source, and its content hash once they have all been read."""
+    """The chunks of one source, and its content hash once they have all been read.
+
+    ``column_types`` (settable between chunks, as the contract in force may evolve): the
+    CSV columns to parse typed at read; None reads every column as text.
+    """
 
     def __init__(self, chunks: Iterator[Chunk], digest: Any) -> None:
         self._chunks = chunks
         self._digest = digest
+        self.column_types: ColumnTypes | None = None
 
     def __iter__(self) -> Iterator[Chunk]:
         return self._chunks
@@ -90,15 +145,18 @@ def chunked(source: Any, *, chunk_bytes: int | None = None,
     chunk_rows = chunk_rows or CHUNK_ROWS
     if isinstance(source, FileSource):
         digest = hashlib.sha256()
-        return ChunkedRead(_file_chunks(source, digest, chunk_bytes, chunk_rows), digest)
+        read = ChunkedRead(iter(()), digest)
+        read._chunks = _file_chunks(source, digest, chunk_bytes, chunk_rows,
+                                    lambda: read.column_types)
+        return read
     if isinstance(source, SqlSource) and source.watermark is None:
         digest = hashlib.sha256()
         return ChunkedRead(_sql_chunks(source, digest), digest)
     return None
 
 
-def _file_chunks(source: FileSource, digest: Any, chunk_bytes: int,
-                 chunk_rows: int) -> Iterator[Chunk]:
+def _file_chunks(source: FileSource, digest: Any, chunk_bytes: int, chunk_rows: int,
+                 types: Callable[[], ColumnTypes | None] = lambda: None) -> Iterator[Chunk]:
     files = expand_paths(source.path)
     dialect = source.dialect
     if source.separator is not None:
@@ -113,8 +171,11 @@ def _file_chunks(source: FileSource, digest: Any, chunk_bytes: int,
                 f"{path}: unknown file type `{path.suffix}`; use one of "
                 f"{', '.join(sorted(FORMATS))} or pass format='csv'|'parquet'|'jsonl'.")
         reader = (_parquet_frames(path, digest, chunk_rows) if kind == "parquet"
-                  else _text_frames(path, kind, dialect, digest, chunk_bytes))
+                  else _text_frames(path, kind, dialect, digest, chunk_bytes, types))
         for frame, size in reader:
+            text = None
+            if isinstance(frame, tuple):
+                frame, text = frame
             done += size
             if columns is None:
                 columns = frame.columns
@@ -123,7 +184,7 @@ def _file_chunks(source: FileSource, digest: Any, chunk_bytes: int,
                     f"{path} has columns {sorted(frame.columns)} but {files[0]} has "
                     f"{sorted(columns)}; ingest them as separate batches.")
             if frame.height:
-                yield Chunk(frame, row, name, records, dialect.decimal_comma, done)
+                yield Chunk(frame, row, name, records, dialect.decimal_comma, done, text)
                 row += frame.height
     if columns is None:
         raise SourceError(f"{name} is empty: nothing to ingest.")
@@ -200,7 +261,8 @@ def _row_blocks(path: Path, encoding: str | None, quote: str | None, digest: Any
     for block, consumed in _text_blocks(path, encoding, digest, chunk_bytes):
         buffer = carry + block if carry else block
         cut = buffer.rfind(b"\n") + 1
-        while q and cut and buffer.count(q, 0, cut) % 2:
+        quoted = bool(q) and q in buffer  # (a find stops early; a count reads it all)
+        while quoted and cut and buffer.count(q, 0, cut) % 2:
             cut = buffer.rfind(b"\n", 0, cut - 1) + 1
         if cut == 0:
             carry = buffer
@@ -211,9 +273,11 @@ def _row_blocks(path: Path, encoding: str | None, quote: str | None, digest: Any
         yield carry, 0
 
 
-def _text_frames(path: Path, kind: str, dialect: CsvDialect, digest: Any,
-                 chunk_bytes: int) -> Iterator[tuple[pl.DataFrame, int]]:
-    """CSV or JSON Lines in chunks of rows, each checked as the whole-file reader does."""
+def _text_frames(path: Path, kind: str, dialect: CsvDialect, digest: Any, chunk_bytes: int,
+                 types: Callable[[], ColumnTypes | None] = lambda: None,
+                 ) -> Iterator[tuple[Any, int]]:
+    """CSV or JSON Lines in chunks of rows, each checked as the whole-file reader does;
+    a CSV chunk parsed partly typed comes as ``(frame, SourceText)``."""
     if path.stat().st_size == 0:
         raise SourceError(f"{path} is empty: nothing to ingest.")
     with path.open("rb") as handle:
@@ -242,7 +306,9 @@ def _text_frames(path: Path, kind: str, dialect: CsvDialect, digest: Any,
         if len(block) < 65_536 and not block.strip():  # (strip copies: small blocks only)
             yield _empty(state["columns"]), size
             continue
-        yield _csv_block(path, block, line, state), size
+        wanted = types() if TYPED_READ and not dialect.decimal_comma else None
+        typed = _typed_columns(wanted, state["columns"]) if wanted is not None else {}
+        yield _csv_block(path, block, line, state, typed), size
         line += block.count(b"\n")
     if not state:
         raise SourceError(f"{path} is empty: nothing to ingest.")
@@ -268,8 +334,24 @@ def _csv_header(path: Path, block: bytes, dialect: CsvDialect,
     return block[end:]
 
 
-def _csv_block(path: Path, block: bytes, line: int, state: dict[str, Any]) -> pl.DataFrame:
+def _typed_columns(types: ColumnTypes, columns: list[str]) -> dict[str, pl.DataType]:
+    """The header's columns to parse typed (a name the header holds twice: none of it)."""
+    found = types(columns)
+    return {c: t for c, t in found.items() if columns.count(c) == 1}
+
+
+def _csv_block(path: Path, block: bytes, line: int, state: dict[str, Any],
+               typed: dict[str, pl.DataType] | None = None) -> Any:
+    """A block of rows as a frame: the ``typed`` columns parsed typed when every value
+    of theirs parses (then ``(frame, SourceText)``), else every column as text."""
     data = state["header"] + block
+    if typed:
+        frame = _typed_block(data, state, typed)
+        if frame is not None:
+            _check_short_rows(path, data, state["sep"], frame, state["quote"],
+                              line_offset=line - 1)
+            return frame, SourceText(state["header"], block, frame.height, state["sep"],
+                                     state["quote"])
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=state["sep"],
                             quote_char=state["quote"] or None)
@@ -279,6 +361,46 @@ def _csv_block(path: Path, block: bytes, line: int, state: dict[str, Any]) -> pl
                           f"rows from line {line + 1}.) Nothing was ingested.") from exc
     _check_short_rows(path, data, state["sep"], frame, state["quote"], line_offset=line - 1)
     return frame
+
+
+def _typed_block(data: bytes, state: dict[str, Any],
+                 typed: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """The strict typed parse, or None (the text path then reads it all and says which
+    value failed where). A column holding a value the parse refuses, or a float the
+    contract refuses (NaN, infinite), is read as text instead, in this chunk and the
+    next ones (``state["text"]``): a dirty column costs itself, not the whole file."""
+    typed = {c: t for c, t in typed.items() if c not in state.setdefault("text", set())}
+    while typed:
+        try:
+            frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=state["sep"],
+                                quote_char=state["quote"] or None, schema_overrides=typed)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            found = _REFUSED.search(str(exc))
+            index = int(found.group(1)) - 1 if found else -1
+            column = state["columns"][index] if 0 <= index < len(state["columns"]) else None
+            if column not in typed:
+                return None
+            refused = [column]
+        else:
+            refused = _not_finite(frame, [c for c, t in typed.items() if t.is_float()])
+            if not refused:
+                return frame
+        for column in refused:
+            typed.pop(column, None)
+            state["text"].add(column)
+    return None
+
+
+#: Where the typed CSV parse names the column it refused a value of (worded otherwise, or
+#: another error: the chunk is read as text, which names the problem itself).
+_REFUSED = re.compile(r"at column .* \(column number (\d+)\)")
+
+
+def _not_finite(frame: pl.DataFrame, floats: list[str]) -> list[str]:
+    if not floats:
+        return []
+    row = frame.select([pl.col(c).is_finite().not_().any() for c in floats]).row(0)
+    return [c for c, bad in zip(floats, row, strict=True) if bad]
 
 
 def _block_utf8(path: Path, block: bytes, line: int) -> None:

@@ -130,12 +130,16 @@ def land_chunks(read: ChunkedRead, table: str, contract: Contract, *, settings: 
     batch_checks: dict[str, CheckResult] = {}
     source_name, schema = "", None
     cross: CrossChunk | None = None
+    read.column_types = _typing(contract)
     try:
         for number, chunk in enumerate(read):
             source_name = chunk.source
+            screened_from = contract
             screened, cross = _screen_chunk(chunk, contract, settings, landed, options,
                                             cross, number, work)
             contract = screened.contract
+            if contract is not screened_from:  # the next chunks are read as it now says
+                read.column_types = _typing(contract)
             for code in screened.changes:
                 if code not in changes:
                     changes.append(code)
@@ -218,12 +222,28 @@ def _screen_chunk(chunk: Chunk, contract: Contract, settings: Settings, landed: 
     from lockgate.data import ingestion
     from lockgate.data.source import Batch
 
-    batch = Batch(chunk.frame, chunk.source, "", chunk.records, chunk.decimal_comma)
+    batch = Batch(chunk.frame, chunk.source, "", chunk.records, chunk.decimal_comma,
+                  None if chunk.text is None else chunk.text.rows)
     if cross is None:
         cross = _cross_chunk(contract, work / "cross")
     screened = ingestion.screen(batch, contract, settings, landed=landed,
                                 upsert=options.mode == "upsert", cross=cross, chunk=number)
     return screened, cross
+
+
+def _typing(contract: Contract) -> Callable[[list[str]], dict[str, pl.DataType]]:
+    """The CSV columns to parse typed at read: those matched to an int, float or bool
+    column of the contract (by name, alias or spelling; a likely rename is left as text,
+    as the schema policy decides what it is)."""
+    def types(columns: list[str]) -> dict[str, pl.DataType]:
+        from lockgate.data.normalize import map_columns
+
+        matched = map_columns(columns, contract).matched
+        return {source: contract.column(target).polars_dtype
+                for source, target in matched.items()
+                if contract.column(target).type in ("int", "float", "bool")}
+
+    return types
 
 
 def _cross_chunk(contract: Contract, folder: Path) -> CrossChunk:
@@ -274,9 +294,9 @@ def _keep_values(work: Path, number: int, normalized: pl.DataFrame, contract: Co
                  rows: pl.Series) -> None:
     """A chunk's quarantined rows' typed values (they live on as raw JSON only), so the
     batch statistics can take out those found to be copies at the end of the batch."""
-    normalized.select(contract.column_names).with_row_index(ROW).with_columns(
-        pl.col(ROW).cast(pl.Int64)).filter(pl.col(ROW).is_in(rows.implode())).write_parquet(
-        work / f"n{number}.parquet")
+    positions = rows.cast(pl.Int64)  # ascending: the rows in the chunk's order
+    normalized.select(pl.col(contract.column_names).gather(positions)).insert_column(
+        0, positions.alias(ROW)).write_parquet(work / f"n{number}.parquet")
 
 
 def _count(totals: _Totals, outcome: Any, first_row: int) -> None:

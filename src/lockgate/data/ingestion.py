@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 from deltalake import DeltaTable
@@ -35,7 +36,7 @@ from lockgate.data.contract import (
 from lockgate.data.errors import ContractError, QuarantineShareError, SourceError
 from lockgate.data.label_conflicts import mark_landed_conflicts
 from lockgate.data.landed_index import LandedIndex, forget, landed_index, remember
-from lockgate.data.normalize import PARSE_FAIL, ColumnMapping, map_columns, normalize
+from lockgate.data.normalize import PARSE_FAIL, RAW, ColumnMapping, map_columns, normalize
 from lockgate.data.source import Batch, IngestSource, SqlSource, as_source
 from lockgate.data.statistics import (
     category_changes,
@@ -44,7 +45,15 @@ from lockgate.data.statistics import (
     scale_changes,
     value_counts,
 )
-from lockgate.data.validation import RAW_JSON, REASONS, ROW, ValidationOutcome, raw_json, validate
+from lockgate.data.validation import (
+    RAW_JSON,
+    REASONS,
+    ROW,
+    ValidationOutcome,
+    copy_identity,
+    raw_json,
+    validate,
+)
 from lockgate.location import StoragePath
 from lockgate.lru import LruCache
 from lockgate.pipelines import step_context
@@ -566,7 +575,8 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
     """
     frame = batch.frame
     mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
-    normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
+    normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma,
+                           text_later=batch.text is not None)
     present = _present_counts(normalized, contract, mapping)
     changes = schema_change.detect(mapping, normalized, contract, present)
     schema_change.enforce(changes, contract, batch.source)
@@ -585,7 +595,8 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
                      for c in changes]
     codes = [c.code for c in changes]
     if holding:
-        return Screening(_quarantine_all(normalized, contract, [c.code for c in holding]),
+        return Screening(_quarantine_all(normalized, contract, [c.code for c in holding],
+                                         batch.text),
                          contract, warnings, batch_checks, codes, {}, {},
                          normalized.select(contract.column_names))
     evolved = schema_change.evolve(contract, changes, mapping, frame)
@@ -596,7 +607,8 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
         contract = evolved
         mapping = _absent_keys_as_null(batch, map_columns(frame.columns, contract), contract)
         mapping = schema_change.without_ignored_renames(mapping, changes, contract)
-        normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma)
+        normalized = normalize(frame, contract, mapping, decimal_comma=batch.decimal_comma,
+                           text_later=batch.text is not None)
     dedupe_key = tuple(k for k in (landing.dedupe_key if landing else ()) if k)
     index = landed_index(delta.table_path(settings, contract.table), landed,
                          identities(contract, dedupe_key), contract)
@@ -606,10 +618,9 @@ def screen(batch: Batch, contract: Contract, settings: Settings, *,
         normalized, contract, None if index is None else index.landed_groups(normalized,
                                                                             contract))
     if cross is not None:
-        cross.remember(normalized, [c for c in normalized.columns
-                                    if c.startswith("__src__")], chunk)
+        cross.remember(normalized, copy_identity(normalized, contract), chunk)
     outcome = validate(normalized, contract, existing=existing, landed_rows=landed_rows,
-                       dedupe_key=dedupe_key, upsert=upsert)
+                       dedupe_key=dedupe_key, upsert=upsert, source_text=batch.text)
     if cross is not None:
         return Screening(outcome, contract, warnings, batch_checks, codes, {}, {}, normalized)
     ingested = normalized if not outcome.copy_rows else normalized.with_row_index(
@@ -653,9 +664,14 @@ def _absent_keys_as_null(batch: Batch, mapping: ColumnMapping,
     return replace(mapping, missing=required)
 
 
-def _quarantine_all(normalized: pl.DataFrame, contract: Contract,
-                    codes: list[str]) -> ValidationOutcome:
+def _quarantine_all(normalized: pl.DataFrame, contract: Contract, codes: list[str],
+                    source_text: Callable[[Any], pl.DataFrame] | None = None,
+                    ) -> ValidationOutcome:
     raw_cols = [c for c in normalized.columns if c.startswith("__src__")]
+    if source_text is not None:  # typed at read: every row's source text, read again
+        text = source_text(np.arange(normalized.height))
+        normalized = normalized.drop(raw_cols).hstack(
+            text.rename({c: RAW + c for c in text.columns}))
     quarantined = normalized.with_row_index(ROW).select(
         pl.col(ROW).cast(pl.Int64), pl.lit(codes, pl.List(pl.String)).alias(REASONS),
         raw_json(raw_cols).alias(RAW_JSON))

@@ -80,7 +80,7 @@ def map_columns(columns: list[str], contract: Contract) -> ColumnMapping:
 
 
 def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *,
-              decimal_comma: bool = False) -> pl.DataFrame:
+              decimal_comma: bool = False, text_later: bool = False) -> pl.DataFrame:
     """Cast a batch to the contract.
 
     Returns a frame with, per contract column, the typed value, the source value as text
@@ -94,6 +94,11 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     ``decimal_comma``: numbers are written ``1.234,5`` (a CSV read with
     ``--decimal-comma``); only int and float columns are read that way.
 
+    ``text_later``: the frame's typed columns were parsed from text by the reader (a CSV
+    typed at read), which gives their source text on demand; their ``__src__`` columns
+    then hold the typed values as they are (not written out as text again), and a value
+    fails only when it does not cast to the contract's type.
+
     The work is linear in the number of columns: the schema is read once (a wide frame's
     ``schema`` is rebuilt on every access) and no per-column step scans the others.
     """
@@ -105,18 +110,21 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     by_contract = {v: k for k, v in renames.items()}
     sources = {spec.name: by_contract.get(spec.name) for spec in contract.columns}
     fast = frame.select(
-        [_fast_expr(spec, sources[spec.name], schema) for spec in contract.columns])
+        [_fast_expr(spec, sources[spec.name], schema, text_later)
+         for spec in contract.columns])
     pending = {
         spec.name: pl.col(spec.name).is_null() & pl.col(RAW + src).is_not_null()
         for spec in contract.columns
         if (src := sources[spec.name]) is not None and schema[src] == pl.String
     }
-    raw_exprs = [_as_text(pl.col(c), dtype).alias(RAW + c) for c, dtype in schema.items()]
+    raw_exprs = [(pl.col(c) if text_later else _as_text(pl.col(c), dtype)).alias(RAW + c)
+                 for c, dtype in schema.items()]
     if converted:  # the quarantine shows the value as the source wrote it
         raw_exprs = [pl.col(f"__dc__{c}").alias(RAW + c) if c in converted
                      else e for c, e in zip(schema, raw_exprs, strict=True)]
     out = pl.concat([fast, frame.select(raw_exprs)], how="horizontal")
-    fails = [_typed_fail(spec, sources[spec.name], schema) for spec in contract.columns]
+    fails = [_typed_fail(spec, sources[spec.name], schema, text_later)
+             for spec in contract.columns]
     if pending:  # only the columns with rows the fast path missed take the slow path
         needed = out.select([e.any().alias(n) for n, e in pending.items()]).row(0)
         pending = {n: e for (n, e), need in zip(pending.items(), needed, strict=True) if need}
@@ -131,7 +139,7 @@ def normalize(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapping, *
     for spec in contract.columns:
         flag = PARSE_FAIL + spec.name
         if flag not in slow_columns:
-            columns.append(_typed_fail(spec, sources[spec.name], schema))
+            columns.append(_typed_fail(spec, sources[spec.name], schema, text_later))
             continue
         columns.append(out[spec.name].scatter(index, slow[spec.name]))
         columns.append(no_fail.clone().alias(flag).scatter(index, slow[flag]))
@@ -152,20 +160,27 @@ def _decimal_points(frame: pl.DataFrame, contract: Contract, mapping: ColumnMapp
     return converted, set(numeric)
 
 
-def _typed_fail(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Expr:
-    """Parse-failure flag of a typed (non-text) source column: a value that did not cast."""
+def _typed_fail(spec: ColumnSpec, source: str | None, schema: pl.Schema,
+                text_later: bool = False) -> pl.Expr:
+    """Parse-failure flag of a typed (non-text) source column: a value that did not cast
+    (a NaN in a typed source is its null, except in a CSV typed at read, which has none)."""
     flag = PARSE_FAIL + spec.name
     if source is None or schema[source] == pl.String:
         return pl.lit(False).alias(flag)
     raw = pl.col(RAW + source)
+    if text_later:
+        return (pl.col(spec.name).is_null() & raw.is_not_null()).alias(flag)
     return (pl.col(spec.name).is_null() & raw.is_not_null() & (raw != "NaN")).alias(flag)
 
 
-def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema) -> pl.Expr:
+def _fast_expr(spec: ColumnSpec, source: str | None, schema: pl.Schema,
+               text_later: bool = False) -> pl.Expr:
     """The strict, cheap parse of the usual spelling; null where it does not apply."""
     if source is None:
         return pl.lit(None, spec.polars_dtype).alias(spec.name)
     col, dtype = pl.col(source), schema[source]
+    if text_later and spec.type in ("int", "float", "bool") and dtype == spec.polars_dtype:
+        return col.alias(spec.name)  # parsed by the reader as it lands (no NaN, no inf)
     if dtype != pl.String:
         return cast_expr(col, dtype, spec).alias(spec.name)
     if spec.type == "int":

@@ -2,8 +2,9 @@
 
 Files (CSV, Parquet, JSON Lines; a file, a glob or a folder), SQL (SQLAlchemy URL and
 query, fetched in chunks with bound parameters), in-memory Polars / pandas / Arrow
-frames, and lists of records (the HTTP endpoint and Redis Streams). CSV is read as text
-so that normalisation, not the reader, decides every type.
+frames, and lists of records (the HTTP endpoint and Redis Streams). A CSV read whole is
+read as text, so that normalisation, not the reader, decides every type (read in chunks,
+its int, float and bool columns are parsed typed: see ``chunk_reader``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Batch:
     records: bool = False
     #: Numbers are written with a decimal comma (``1.234,5``); see ``normalize``.
     decimal_comma: bool = False
+    #: The source text of rows at given positions, when the reader parsed some columns
+    #: typed (a CSV chunk typed at read); None: the frame's text columns are the source.
+    text: Callable[[Any], pl.DataFrame] | None = None
 
 
 if TYPE_CHECKING:

@@ -198,7 +198,13 @@ class BatchStats:
         numeric = self._fold(frame, 1)
         if numeric:
             keys = self._rng.random(frame.height)
-            part = frame.select(*numeric, _POS).with_columns(
+            values = frame.select(*numeric, _POS)
+            if self._sample is not None and self._sample.height >= SAMPLE_ROWS:
+                # a full sample keeps its smallest keys: a row whose key is above its
+                # largest cannot enter (most rows, once the batch is long)
+                entering = keys < float(self._sample["__key__"].to_numpy().max())
+                values, keys = values.filter(pl.Series(entering)), keys[entering]
+            part = values.with_columns(
                 pl.lit(chunk, pl.Int32).alias(_CHUNK), pl.Series("__key__", keys))
             if self._sample is not None:
                 part = pl.concat([self._sample, part], how="diagonal_relaxed")
@@ -245,10 +251,12 @@ class BatchStats:
         for name in self._cats:
             if name not in frame.columns:
                 continue
-            counted = frame[name].drop_nulls().cast(pl.String).value_counts()
+            # counted as typed, the few distinct values then spelled as text (a bool
+            # column is not written out as text row by row)
+            counted = frame[name].drop_nulls().value_counts()
             into = self._counts.setdefault(name, {})
-            for value, n in zip(counted[name].to_list(), counted["count"].to_list(),
-                                strict=True):
+            for value, n in zip(counted[name].cast(pl.String).to_list(),
+                                counted["count"].to_list(), strict=True):
                 into[value] = into.get(value, 0) + sign * int(n)
                 if not into[value]:
                     del into[value]

@@ -10,6 +10,7 @@ Reason codes read ``<check>:<column>`` (the vocabulary is :mod:`lockgate.data.ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import polars as pl
 from lockgate.data.check_name import CheckKind, check_name
 from lockgate.data.check_result import CheckLevel, CheckResult, ValidationStatus
 from lockgate.data.contract import ColumnSpec, Contract
-from lockgate.data.normalize import PARSE_FAIL, RAW
+from lockgate.data.normalize import PARSE_FAIL, RAW, _as_text
 from lockgate.data.repeats import later_repeat, repeated, repeated_rows
 
 #: Hidden columns set when a row's features and label conflict with a landed row's:
@@ -111,7 +112,8 @@ def compile_checks(contract: Contract, existing: pl.DataFrame | None = None, *,
 
 def validate(frame: pl.DataFrame, contract: Contract, *,
              existing: pl.DataFrame | None = None, landed_rows: pl.DataFrame | None = None,
-             dedupe_key: tuple[str, ...] = (), upsert: bool = False) -> ValidationOutcome:
+             dedupe_key: tuple[str, ...] = (), upsert: bool = False,
+             source_text: Callable[[Any], pl.DataFrame] | None = None) -> ValidationOutcome:
     """Evaluate every check in one pass over a normalised frame.
 
     Before the checks, copies are set aside (see :func:`copies`): they are neither
@@ -126,6 +128,9 @@ def validate(frame: pl.DataFrame, contract: Contract, *,
             value already landed, or came earlier in the batch, is a copy.
         upsert: a row repeating a landed primary key replaces it instead of failing
             ``duplicate:``.
+        source_text: the source text of rows by position, when the frame's ``__src__``
+            columns hold values typed at read (see ``normalize``): the quarantined rows'
+            raw values are read from it, as the source wrote them.
 
     Returns:
         The accepted rows, the quarantined rows with reasons and raw values (``row``
@@ -143,10 +148,16 @@ def validate(frame: pl.DataFrame, contract: Contract, *,
     names = contract.column_names
     verdict = evaluate(frame, checks)
     accepted = frame.select(names).filter(~verdict.mask)
-    raw = frame.select(raw_cols).filter(verdict.mask).select(raw_json(raw_cols).alias(RAW_JSON))
     reasons = verdict.reasons
     if positions is not None:
         reasons = reasons.with_columns(positions.gather(reasons[ROW]).cast(pl.Int64).alias(ROW))
+    if source_text is not None and reasons.height:
+        text = source_text(reasons[ROW].to_numpy())
+        raw = text.select(raw_json([RAW + c for c in text.columns], text.columns)
+                          .alias(RAW_JSON))
+    else:
+        raw = frame.select(raw_cols).filter(verdict.mask).select(
+            raw_json(raw_cols).alias(RAW_JSON))
     quarantined = pl.concat([reasons, raw], how="horizontal")
     updated = 0
     if upsert and contract.primary_key and existing is not None and not accepted.is_empty():
@@ -161,9 +172,9 @@ def copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
            existing: pl.DataFrame | None, landed_rows: pl.DataFrame | None,
            dedupe_key: tuple[str, ...]) -> pl.Series:
     """Rows that are copies, not new rows: a repeat of an earlier row of the batch with
-    the very same source values; with ``dedupe_key``, a repeat of an event id that
-    landed or came earlier; with a primary key, a row equal in every column to the
-    landed row of its key;"""
+    the very same values (:func:`copy_identity`); with ``dedupe_key``, a repeat of an
+    event id that landed or came earlier; with a primary key, a row equal in every
+    column to the landed row of its key;"""
     return _copies(frame, contract, raw_cols, existing, landed_rows, dedupe_key)[0]
 
 
@@ -188,23 +199,24 @@ def _copies(frame: pl.DataFrame, contract: Contract, raw_cols: list[str],
     identity = list(dedupe_key or contract.primary_key)
     unique = False
     if raw_cols and identity:  # rows with an identity only: others may repeat for real
-        repeated, unique = _repeated_rows(frame, identity, raw_cols)
+        repeated, unique = _repeated_rows(frame, identity, copy_identity(frame, contract))
         found = found | repeated
     return found, unique and not dedupe_key
 
 
 def _repeated_rows(frame: pl.DataFrame, identity: list[str],
-                   raw_cols: list[str]) -> tuple[pl.Series, bool]:
-    """Rows repeating an earlier row's source values exactly, and whether no identity
-    repeats at all. Only rows whose identity repeats can be such copies, so the (costly)
-    comparison of every source value runs on those few rows, not on the batch."""
+                   values: list[pl.Expr]) -> tuple[pl.Series, bool]:
+    """Rows repeating an earlier row exactly (its ``values``: :func:`copy_identity`),
+    and whether no identity repeats at all. Only rows whose identity repeats can be such
+    copies, so the (costly) comparison of every value runs on those few rows, not on the
+    batch."""
     key = pl.col(identity[0]) if len(identity) == 1 else pl.struct(identity)
     repeats = repeated_rows(frame.select(key).to_series(), nulls_equal=True)
     if not repeats.any():
         return repeats.alias("copy"), True  # all False
     out = pl.Series("copy", [False] * frame.height, pl.Boolean)
     index = repeats.arg_true()
-    again = frame[index].select(~pl.struct(raw_cols).is_first_distinct()).to_series()
+    again = frame[index].select(~pl.struct(values).is_first_distinct()).to_series()
     return out.scatter(index, again), False
 
 
@@ -253,11 +265,33 @@ def evaluate(frame: pl.DataFrame, checks: list[Check]) -> Verdict:
     return Verdict(mask, reasons, counts)
 
 
-def raw_json(raw_cols: list[str]) -> pl.Expr:
-    """The source values of a row as JSON text, keyed by the source column names."""
+def raw_json(raw_cols: list[str], columns: list[str] | None = None) -> pl.Expr:
+    """The source values of a row as JSON text, keyed by the source column names
+    (``columns``: the frame's names of those columns, when not ``raw_cols``)."""
     if not raw_cols:
         return pl.lit("{}")
-    return pl.struct([pl.col(c).alias(c[len(RAW):]) for c in raw_cols]).struct.json_encode()
+    return pl.struct([pl.col(n).alias(c[len(RAW):])
+                      for c, n in zip(raw_cols, columns or raw_cols, strict=True)]
+                     ).struct.json_encode()
+
+
+def copy_identity(frame: pl.DataFrame, contract: Contract) -> list[pl.Expr]:
+    """What makes a row a copy of another: the same value in every contract column (as
+    it lands: the comparison with a landed row's), and, for a row with a value that did
+    not parse, the same source text too (what else would tell two such rows apart).
+
+    Why typed values and not the source text: a CSV typed at read holds no text of its
+    typed columns, and one batch must judge copies alike whichever way each chunk was
+    read (``1.50`` and ``1.5`` of a float column are the same value either way)."""
+    names = [c for c in contract.column_names if c in frame.columns]
+    raw_cols = [c for c in frame.columns if c.startswith(RAW)]
+    flags = [PARSE_FAIL + n for n in names if PARSE_FAIL + n in frame.columns]
+    exprs = [pl.col(n) for n in names]
+    if flags and raw_cols:
+        failed = pl.any_horizontal([pl.col(f) for f in flags])
+        exprs.append(pl.when(failed).then(pl.struct(
+            [_as_text(pl.col(c), frame.schema[c]) for c in raw_cols])).alias("__unparsed__"))
+    return exprs
 
 
 def _column_checks(spec: ColumnSpec, existing: pl.DataFrame | None) -> list[Check]:

@@ -123,16 +123,21 @@ def registry_through(ctx: DemoContext, client: Settings, remote: Store,
 
 def monitor_through(ctx: DemoContext, client: Settings, name: str) -> dict[str, Any]:
     """One monitor pass asked of the server (it reads the prediction log under its own
-    data root): the same ``run_monitor`` as embedded, with the server's default rules."""
-    from lockgate.monitoring import load_config, run_monitor, watch
+    data root): the same ``run_monitor`` as embedded, with the client's own rules (sent as
+    data; sinks and retraining stay the server's)."""
+    from lockgate.monitoring import parse_config, run_monitor, watch
 
-    result = run_monitor(watch(f"{name}@production", client), settings=client,
-                         config=load_config(None, window="1h"))
+    config = parse_config({"window": "1h", "rules": [
+        {"name": "client-latency", "measure": "latency.p99_ms", "threshold": 250,
+         "min_samples": 10}]}, source="the client's rules")
+    result = run_monitor(watch(f"{name}@production", client), settings=client, config=config)
     window = result.windows[3600.0]
+    rules = [r.rule.name for r in result.rules]
     ctx.console.print(f"  monitor pass run by the server for the client: {name}, "
                       f"{window.n_predictions} predictions in the last hour, window "
-                      f"#{window.window_id} recorded, {len(result.rules)} rules applied")
-    return {"name": name, "window_id": window.window_id, "rules": len(result.rules)}
+                      f"#{window.window_id} recorded, the client's rules applied: "
+                      f"{', '.join(rules)}")
+    return {"name": name, "window_id": window.window_id, "rules": rules}
 
 
 def dashboard_scoped(ctx: DemoContext, url: str, own_run: str) -> dict[str, Any]:
@@ -154,10 +159,13 @@ def dashboard_scoped(ctx: DemoContext, url: str, own_run: str) -> dict[str, Any]
 
 
 def _expect_monitor(ctx: DemoContext, found: dict[str, Any], user: str) -> None:
-    ctx.expect(found["window_id"] is not None and found["rules"] > 0, SECTION,
-               "a monitor pass run by the server, its window recorded", str(found))
+    ctx.expect(found["window_id"] is not None and found["rules"] == ["client-latency"],
+               SECTION, "a monitor pass run by the server with the client's rules, its "
+               "window recorded", str(found))
     trail = audit.entries(ctx.store, action="monitor.ran", actor=user)
-    ctx.expect(bool(trail), SECTION, f"the pass in the audit trail as {user}", str(trail))
+    ctx.expect(bool(trail) and [r["name"] for r in trail[0].after.get("rules", [])] ==
+               ["client-latency"], SECTION, f"the pass and its rules in the audit trail as "
+               f"{user}", str(trail))
 
 
 def _expect_registry(ctx: DemoContext, found: dict[str, Any], user: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,9 +73,14 @@ def open_incident(store: Store, model_name: str, rule: str) -> Incident | None:
 
 
 def incidents(store: Store, model_name: str | None = None, *, status: str | None = None,
-              limit: int = 100) -> list[Incident]:
+              limit: int = 100, models: Collection[str] | None = None) -> list[Incident]:
     """Incidents newest first, optionally of one model and status (behind ``lockgate
-    server``: those of the models the user may read)."""
+    server``: those of the models the user may read).
+
+    ``models``: only incidents of these models, chosen in the query before the limit
+    (the server's view of a user limited to its grants; None: every model). Behind a
+    server it is the token's grants that choose, so ``models`` is not sent.
+    """
     if getattr(store, "remote", False):
         path = "/monitoring/incidents" if model_name is None else \
             f"/monitoring/models/{model_name}/incidents"
@@ -85,6 +90,8 @@ def incidents(store: Store, model_name: str | None = None, *, status: str | None
     query = sa.select(t_inc).order_by(t_inc.c.opened_at.desc(), t_inc.c.id.desc()).limit(limit)
     if model_name is not None:
         query = query.where(t_inc.c.model_name == model_name)
+    if models is not None:
+        query = query.where(t_inc.c.model_name.in_(sorted(models)))
     if status is not None:
         query = query.where(t_inc.c.status == status)
     with store.read() as conn:

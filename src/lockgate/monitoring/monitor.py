@@ -212,9 +212,9 @@ def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfi
         gate_config: promotion gate config for retrained models (default: from config).
         progress: called with a short message per step (the CLI shows it).
 
-    Behind ``lockgate server`` (``LOCKGATE_TRACKING_URI``) the server measures over its
-    data root and applies the rules (its own; an admin's when given); ``config``'s sinks
-    and retraining then run here, with the caller's rights
+    Behind ``lockgate server`` (``LOCKGATE_TRACKING_URI``) the server runs the pass over
+    its data root with ``config``'s rules and windows, at ``end``/``now``; ``config``'s
+    sinks and retraining then run here, with the caller's rights
     (:mod:`lockgate.monitoring.server_pass`).
     """
     store = Store.open(settings)

@@ -1,54 +1,84 @@
 """A monitor pass run by ``lockgate server`` for one of its clients.
 
 The prediction log and feedback tables a pass reads live under the server's data root,
-so a client (``LOCKGATE_TRACKING_URI`` set) asks the server to measure them (``POST
-/api/v1/monitoring/models/{name}/passes``, a writer of the model) and gets the same
-:class:`~lockgate.monitoring.monitor.MonitorRun` back. The window (its length, ``end``
-and ``now``) is the caller's. The rules are the server's defaults, or an admin's own
-(``config``'s rules, bucket, window and baseline; applied and audited like an admin's
-gates), never another caller's: they decide which incidents the team sees.
+so a client (``LOCKGATE_TRACKING_URI`` set) cannot measure them itself: it asks the
+server to (``POST /api/v1/monitoring/models/{name}/passes``, a writer of the model),
+and gets the same :class:`~lockgate.monitoring.monitor.MonitorRun` back.
 
-Sinks and retraining never run on the server for a caller: they would run with the
-server's rights. With an admin's ``config`` they run here, in the caller's process,
-with the caller's rights: the caller's sinks get the alert and resolve messages of the
-incidents the server opened or resolved (their deliveries are appended to the incident
-through the server), and a rule's retraining pipeline runs here and records through
-the server like any pipeline, its outcome written to the incident.
+The caller's monitoring config travels with the request, as data: its rules,
+thresholds, windows and tolerances (:data:`REQUEST_KEYS`), checked by the server with the
+schema of :func:`~lockgate.monitoring.config.load_config` (:func:`parse_config`), limited
+in size and in the buckets a window may merge, and only ever compared with measures
+the server's code computes. Alert sinks and retraining pipelines are not data: they run
+with the server's rights (a webhook is an outbound request from the server, a JSONL sink
+a file it writes, a pipeline code it runs), so they stay the operator's, as promotion
+gates are; a config that names them is refused, not trimmed. Alerts of a server pass go
+to the server's log sink. :func:`run_through_server` (what ``run_monitor`` does for a
+client) never sends them: it runs the caller's sinks and retraining in the caller's
+process after the server's pass, with the caller's rights, and appends their outcome to
+the incident through the server.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from lockgate.config import Settings
-from lockgate.errors import LockgateError
+from lockgate.errors import LockgateError, numbered
 from lockgate.monitoring.alert_rule import AlertConfigError, AlertRule
 from lockgate.monitoring.alert_sink import LogSink
-from lockgate.monitoring.config import MonitorConfig, load_config
+from lockgate.monitoring.config import MonitorConfig, load_config, parse_config
 from lockgate.monitoring.duration import format_duration
 from lockgate.monitoring.monitor import MonitorRun, RuleReport
-from lockgate.monitoring.retraining import PipelineRunner
-from lockgate.monitoring.watched_model import WatchedModel
-from lockgate.registry.gates import GateConfig
 from lockgate.store import Store
+
+if TYPE_CHECKING:
+    from lockgate.config import Settings
+    from lockgate.monitoring.retraining import PipelineRunner
+    from lockgate.monitoring.watched_model import WatchedModel
+    from lockgate.registry.gates import GateConfig
 
 #: How long the server may take for one pass (profiling every bucket of a cold log on a
 #: loaded machine) before the client gives up.
 PASS_SECONDS = 900.0
+#: The parts of a monitoring config a client may send: data the server's code evaluates.
+REQUEST_KEYS = ("bucket", "window", "baseline", "rules", "top_features",
+                "degradation_tolerance")
+#: Limits of a sent config: its JSON size, its rules, the buckets one window merges (a
+#: pass profiles each bucket, so this bounds the work a request can ask for).
+MAX_CONFIG_BYTES = 64 << 10
+MAX_RULES = 100
+MAX_WINDOW_BUCKETS = 10_000
+SOURCE = "the pass request's config"
 
 
-def run_on_server(store: Store, ref: str, *, window: str | None = None) -> MonitorRun:
+def run_on_server(store: Store, ref: str, *, window: str | None = None,
+                  config: Mapping[str, Any] | None = None, end: float | None = None,
+                  now: float | None = None) -> MonitorRun:
     """Ask the server behind ``store`` (a client's :class:`RemoteStore`) for one pass over
     the model ``ref`` (``churn``, ``churn@production``, ``churn@3``).
+
+    Args:
+        store: the client's store.
+        ref: the model reference.
+        window: the default window (the server's default rules at this window).
+        config: a config's data (:func:`config_data`); None: the server's defaults.
+        end: the end of the windows (default: the server's now).
+        now: the clock for buckets still open (default: the server's).
 
     Raises:
         AccessDenied: the token's user is not a writer of the model.
         NotFoundError: no such model (or one the user may not see).
+        AlertConfigError: the server refused ``config`` (every problem listed).
     """
     name = ref.partition("@")[0]
-    body = {"ref": ref, "window": window}
+    body: dict[str, Any] = {"ref": ref, "window": window}
+    if config is not None:
+        body["config"] = dict(config)
+    body.update({k: v for k, v in (("end", end), ("now", now)) if v is not None})
     answer = store.request(  # type: ignore[attr-defined]
         "POST", f"/monitoring/models/{name}/passes", json_body=body, idempotent=True,
         timeout=PASS_SECONDS, deadline=time.monotonic() + PASS_SECONDS)
@@ -60,75 +90,26 @@ def run_through_server(store: Store, model: WatchedModel, *, settings: Settings,
                        runner: PipelineRunner | None, gate_config: GateConfig | None
                        ) -> MonitorRun:
     """:func:`~lockgate.monitoring.monitor.run_monitor` for a client: the server measures
-    and applies the rules; ``config``'s own sinks and retraining (an admin's config) run
-    here.
+    with ``config``'s rules and windows (sent as data) at the caller's ``end``/``now``;
+    ``config``'s own sinks and retraining then run here, in the caller's process with the
+    caller's rights (never sent: they would run with the server's), their outcome
+    appended to the incident through the server.
 
     Raises:
-        AccessDenied: not a writer of the model, or rules of a caller who is not admin.
+        AccessDenied: the token's user is not a writer of the model.
+        AlertConfigError: the server refused the rules (every problem listed).
     """
     ref = model.name if model.version is None else f"{model.name}@{model.version}"
-    window = format_duration(config.window_seconds)
-    own = not _is_default(config, window)
-    body: dict[str, Any] = {"ref": ref, "window": window, "end": end, "now": now}
-    if own:
-        body["config"] = pass_config(config)
-    run = _post_pass(store, ref, body)
-    if not own:
+    sent = dataclasses.replace(config, sinks=(LogSink(),), rules=tuple(
+        dataclasses.replace(rule, retrain=None) for rule in config.rules))
+    run = run_on_server(store, ref, end=end, now=now, **server_request(sent))
+    if not _servers_own(config):
         return run
     rules = {rule.name: rule for rule in config.rules}
     reports = [_here(report, rules.get(report.rule.name, report.rule), run, model,
                      store=store, settings=settings, config=config, runner=runner,
                      gate_config=gate_config) for report in run.rules]
     return dataclasses.replace(run, rules=reports)
-
-
-def pass_config(config: MonitorConfig) -> dict[str, Any]:
-    """What of ``config`` travels to the server: the rules without their retraining
-    (which runs here), the bucket, window and baseline, never the sinks."""
-    rules = []
-    for rule in config.rules:
-        found = rule.to_dict()
-        found.pop("retrain", None)
-        rules.append(found)
-    return {"bucket_seconds": config.bucket_seconds, "window_seconds": config.window_seconds,
-            "baseline_seconds": config.baseline_seconds, "top_features": config.top_features,
-            "degradation_tolerance": config.degradation_tolerance, "rules": rules}
-
-
-def config_from(data: dict[str, Any], sinks: tuple[Any, ...]) -> MonitorConfig:
-    """The inverse of :func:`pass_config`, with the server's own ``sinks``.
-
-    Raises:
-        LockgateError: a field or a rule the server does not know.
-    """
-    known = {"bucket_seconds", "window_seconds", "baseline_seconds", "top_features",
-             "degradation_tolerance", "rules"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise LockgateError(f"A pass's `config` takes {', '.join(sorted(known))}, not "
-                            f"{', '.join(unknown)}.")
-    try:
-        rules = tuple(AlertRule(**{k: v for k, v in r.items() if k != "retrain"})
-                      for r in data.get("rules") or ())
-        defaults = MonitorConfig()
-        return MonitorConfig(
-            bucket_seconds=float(data.get("bucket_seconds", defaults.bucket_seconds)),
-            window_seconds=float(data.get("window_seconds", defaults.window_seconds)),
-            baseline_seconds=float(data.get("baseline_seconds", defaults.baseline_seconds)),
-            rules=rules, sinks=sinks,
-            top_features=int(data.get("top_features", defaults.top_features)),
-            degradation_tolerance=float(data.get("degradation_tolerance",
-                                                 defaults.degradation_tolerance)))
-    except (TypeError, ValueError) as exc:
-        raise LockgateError(f"A pass's `config` is not valid: {exc}") from exc
-
-
-def _post_pass(store: Store, ref: str, body: dict[str, Any]) -> MonitorRun:
-    name = ref.partition("@")[0]
-    answer = store.request(  # type: ignore[attr-defined]
-        "POST", f"/monitoring/models/{name}/passes", json_body=body, idempotent=True,
-        timeout=PASS_SECONDS, deadline=time.monotonic() + PASS_SECONDS)
-    return MonitorRun.from_dict(answer.json())
 
 
 def _here(report: RuleReport, rule: AlertRule, run: MonitorRun, model: WatchedModel, *,
@@ -154,30 +135,107 @@ def _here(report: RuleReport, rule: AlertRule, run: MonitorRun, model: WatchedMo
     return RuleReport(rule, report.outcome, report.action, incident, deliveries, retraining)
 
 
-def server_window(config: MonitorConfig, **refused: Any) -> str:
-    """The window to ask the server for, when ``config`` is the default one (the rules and
-    sinks a server pass uses); anything else the caller chose is refused, not dropped.
+def server_request(config: MonitorConfig, **refused: Any) -> dict[str, Any]:
+    """What to send the server for a pass with ``config``: ``window`` alone for the
+    default rules, else ``config`` (its data, :func:`config_data`).
 
     Raises:
-        LockgateError: a configuration of the caller's own, or options (``refused``: the
-            name and value of each) only a pass beside the data can honour.
+        LockgateError: ``config`` has sinks or retraining (they run with the server's
+            rights), or options (``refused``: the name and value of each) only a pass
+            beside the data can honour.
     """
-    window = format_duration(config.window_seconds)
     given = sorted(name for name, value in refused.items() if value is not None)
-    if given or not _is_default(config, window):
-        what = ", ".join(given) if given else "your monitoring config (rules, sinks)"
+    if given:
         raise LockgateError(
-            f"A monitor pass through lockgate server uses the server's rules and sinks (the "
-            f"defaults, at the window you give), so it cannot take {what}. Leave it out, "
-            "or run the pass where the server runs (unset LOCKGATE_TRACKING_URI there).")
-    return window
+            f"A monitor pass through lockgate server cannot take {', '.join(given)}: leave "
+            "them out, or run the pass where the server runs (unset LOCKGATE_TRACKING_URI "
+            "there).")
+    servers = _servers_own(config)
+    if servers:
+        raise LockgateError(
+            f"A monitor pass through lockgate server sends your rules and windows, but "
+            f"alert sinks and retraining run with the server's rights, so they stay the "
+            f"operator's: remove {' and '.join(servers)} from your monitoring config, or "
+            "run the pass where the server runs (unset LOCKGATE_TRACKING_URI there).")
+    window = format_duration(config.window_seconds)
+    default = load_config(None, window=window)
+    if dataclasses.replace(config, sinks=()) == dataclasses.replace(default, sinks=()):
+        return {"window": window}
+    return {"config": config_data(config)}
 
 
-def _is_default(config: MonitorConfig, window: str) -> bool:
-    try:
-        default = load_config(None, window=window)
-    except AlertConfigError:  # no default config has this window: it is the caller's own
-        return False
-    sinks = len(config.sinks) == 1 and isinstance(config.sinks[0], LogSink)
-    return sinks and dataclasses.replace(config, sinks=()) == dataclasses.replace(default,
-                                                                                  sinks=())
+def config_data(config: MonitorConfig) -> dict[str, Any]:
+    """``config`` as the mapping :func:`parse_config` reads back to it (sinks aside):
+    durations in seconds, rules as written in a config file."""
+    return {"bucket": config.bucket_seconds, "window": config.window_seconds,
+            "baseline": config.baseline_seconds,
+            "rules": [_rule_data(rule) for rule in config.rules],
+            "top_features": config.top_features,
+            "degradation_tolerance": config.degradation_tolerance}
+
+
+def requested_config(raw: object, window: str | None = None) -> MonitorConfig:
+    """The config a pass request sent, checked as data (server side).
+
+    Raises:
+        AlertConfigError: every problem, numbered: not a mapping, too large, sinks or
+            retraining named, a rule or duration :func:`parse_config` refuses, a window of
+            more than :data:`MAX_WINDOW_BUCKETS` buckets.
+    """
+    if not isinstance(raw, dict):
+        raise AlertConfigError(f"{SOURCE} must be a mapping with {', '.join(REQUEST_KEYS)}; "
+                               f"found {type(raw).__name__}.")
+    problems = _request_problems(raw)
+    if problems:
+        raise AlertConfigError(f"{len(problems)} problem(s) in {SOURCE}:\n{numbered(problems)}")
+    config = parse_config({**raw, "window": window} if window else raw, source=SOURCE)
+    problems = _bucket_problems(config)
+    if problems:
+        raise AlertConfigError(f"{len(problems)} problem(s) in {SOURCE}:\n{numbered(problems)}")
+    return config
+
+
+def _request_problems(raw: dict[Any, Any]) -> list[str]:
+    """The limits and the server's own parts, before the schema (never parse a config
+    that is too large to be worth reading)."""
+    size = len(json.dumps(raw, default=str))
+    if size > MAX_CONFIG_BYTES:
+        return [f"{SOURCE} is {size} bytes, larger than {MAX_CONFIG_BYTES} bytes."]
+    problems = []
+    if "sinks" in raw:
+        problems.append(f"{SOURCE}: `sinks` are the server's (they run with its rights); "
+                        "leave them out, alerts go to the server's log.")
+    rules = raw.get("rules")
+    if isinstance(rules, list):
+        if len(rules) > MAX_RULES:
+            problems.append(f"{SOURCE} has {len(rules)} rules; send at most {MAX_RULES} rules.")
+        problems.extend(f"{SOURCE}: rules[{n}]: `retrain` is the server's (a pipeline runs "
+                        "with its rights); leave it out."
+                        for n, rule in enumerate(rules) if isinstance(rule, dict)
+                        and "retrain" in rule)
+    return problems
+
+
+def _bucket_problems(config: MonitorConfig) -> list[str]:
+    lengths = {"window": config.window_seconds, "baseline": config.baseline_seconds,
+               **{f"rule `{r.name}`": r.window_seconds for r in config.rules}}
+    return [f"{SOURCE}: {what} spans {length / config.bucket_seconds:.0f} buckets of "
+            f"{format_duration(config.bucket_seconds)}; at most {MAX_WINDOW_BUCKETS} "
+            "through the server (a larger `bucket`, or a shorter window)."
+            for what, length in lengths.items()
+            if length / config.bucket_seconds > MAX_WINDOW_BUCKETS]
+
+
+def _servers_own(config: MonitorConfig) -> list[str]:
+    found = []
+    if not (len(config.sinks) == 1 and isinstance(config.sinks[0], LogSink)):
+        found.append("`sinks`")
+    if any(rule.retrain is not None for rule in config.rules):
+        found.append("`retrain`")
+    return found
+
+
+def _rule_data(rule: AlertRule) -> dict[str, Any]:
+    data = {field.name: getattr(rule, field.name) for field in dataclasses.fields(rule)
+            if field.name not in ("retrain", "window_seconds")}
+    return {**data, "window": rule.window_seconds}

@@ -10,6 +10,15 @@ Both protocols here close a connection whose head has not arrived within
 larger than :data:`MAX_HEAD_BYTES`. Body limits and deadlines are the middleware's
 (:class:`lockgate.security.HttpGuard`).
 
+Both also close *lingering* (:class:`LingeringClose`): a server that closes with the
+client's bytes still unread makes the kernel send a reset, and a reset can destroy the
+answer before the client reads it, so a client uploading a body too large saw
+"connection reset" instead of its 413. A connection that ends while the client may
+still be sending is half-closed instead, and what still arrives is dropped for at most
+:data:`LINGER_S`. A response that completes before its request's body has arrived ends
+the connection that way too: reading and dropping a body of any size to keep the
+connection alive would let one client stream to the server without end.
+
 :class:`DeadlineHttpToolsProtocol` (llhttp, in C) is what servers run:
 uvicorn's pure-Python h11 parser and writer were about 30% of a prediction server's CPU
 per request. :class:`DeadlineH11Protocol` stays for hosts without httptools.
@@ -18,8 +27,9 @@ per request. :class:`DeadlineH11Protocol` stays for hosts without httptools.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
+import h11
 import httptools
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -28,6 +38,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 #: The largest request head answered (request line and headers): h11's default.
 MAX_HEAD_BYTES = 16 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+#: How long a closing connection drops what the client still sends (Apache's lingering
+#: close waits 2 s per read and 30 s in all; one bound is enough here).
+LINGER_S = 5.0
 
 
 def header_timeout(config: uvicorn.Config) -> float:
@@ -62,7 +75,63 @@ class HeadDeadline:
             transport.close()
 
 
-class DeadlineH11Protocol(H11Protocol):
+class LingeringTransport:
+    """The transport as the protocol's code (and uvicorn's cycle) sees it: the same in
+    all but ``close``, which lingers when the client may still be sending, and
+    ``is_closing``, true from then on, so no pipelined request starts on a connection
+    that is ending."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: LingeringClose) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        self._protocol.close_connection()
+
+    def is_closing(self) -> bool:
+        return self._protocol.lingering or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class LingeringClose(asyncio.Protocol):
+    """A close while the client may still be sending (a refusal, an answer before the
+    body) is a lingering one: the answer is sent, then the write side is shut (the
+    client reads the answer and an end of file), and the read side drops what comes
+    until the client closes or :data:`LINGER_S` has passed. An idle connection (the
+    keep-alive timeout, a shutdown, a head deadline that has passed) closes at once."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    lingering = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.socket_transport = cast(asyncio.Transport, transport)
+        self.transport = cast(asyncio.Transport, LingeringTransport(
+            self.socket_transport, self))
+
+    def may_still_send(self) -> bool:
+        """Whether the client may have bytes in flight that nobody will read."""
+        return True
+
+    def close_connection(self) -> None:
+        transport = self.socket_transport
+        if self.lingering or transport.is_closing():
+            return
+        if not self.may_still_send() or not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering = True
+        transport.write_eof()  # sent once the answer before it has been
+        if not transport.is_reading():
+            transport.resume_reading()  # flow control may have paused it
+        self.loop.call_later(LINGER_S, transport.close)  # uvicorn's eof_received
+        # returns None, so the transport also closes as soon as the client has closed
+
+
+class DeadlineH11Protocol(LingeringClose, H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request head (its size is capped
     by h11's ``max_incomplete_event_size``, which :func:`server_config` sets)."""
 
@@ -72,11 +141,13 @@ class DeadlineH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline.arm(transport, self._waiting_for_head)
+        self._deadline.arm(self.socket_transport, self._waiting_for_head)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         if self._waiting_for_head():
-            self._deadline.arm(self.transport, self._waiting_for_head, keep=True)
+            self._deadline.arm(self.socket_transport, self._waiting_for_head, keep=True)
         super().data_received(data)
         if not self._waiting_for_head():
             self._deadline.disarm()
@@ -92,8 +163,11 @@ class DeadlineH11Protocol(H11Protocol):
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
 
+    def may_still_send(self) -> bool:
+        return self.conn.their_state in (h11.SEND_BODY, h11.ERROR)  # a body, or a refusal
 
-class DeadlineHttpToolsProtocol(HttpToolsProtocol):
+
+class DeadlineHttpToolsProtocol(LingeringClose, HttpToolsProtocol):
     """uvicorn's httptools (llhttp) protocol with a head deadline and a head size cap.
 
     How the cap is exact: between messages the bytes are kept here, not in the parser,
@@ -127,7 +201,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     # -- connection ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline.arm(transport, self._head_due)
+        self._deadline.arm(self.socket_transport, self._head_due)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._deadline.disarm()
@@ -135,7 +209,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._done:
+        if self._done or self.lingering:
             return
         self._unset_keepalive_if_required()
         view = memoryview(data)
@@ -150,9 +224,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if self._done:
             return
         if self._pending or self._phase == self.HEAD:  # a head has begun: its deadline runs
-            self._deadline.arm(self.transport, self._head_due, keep=True)
+            self._deadline.arm(self.socket_transport, self._head_due, keep=True)
         else:
             self._deadline.disarm()
+
+    def may_still_send(self) -> bool:
+        return self._done or self._phase != self.IDLE or bool(self._pending)
 
     def _head_due(self) -> bool:
         """Whether a head is still due when the deadline fires (a silent new connection,
@@ -270,6 +347,11 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._phase = self.IDLE
         self._body_left = None
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if self._phase == self.BODY:  # answered before its body arrived: the connection ends
+            self.transport.close()
+        super().on_response_complete()
 
 
 class HeadTooLarge(Exception):

@@ -32,6 +32,8 @@ from lockgate.store import Store
 #: Paths reachable without a token; an entry ending in ``/`` is a prefix.
 OPEN_PATHS = ("/health", "/login", "/static/")
 COOKIE = "lockgate_server_token"
+#: How many (method, path) route matches the middleware remembers before starting over.
+ROUTE_MEMORY = 4096
 ACCESS_KEY = "x-lockgate-access"
 
 
@@ -105,6 +107,8 @@ class AuthMiddleware:
         self.routes = routes
         self.limiter = limiter or RateLimiter()
         self.experiments = RunExperiments(store)
+        self._matched: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        self._matched_in: object = None  # the route list ``_matched`` was made for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_open(scope["path"]):
@@ -143,28 +147,52 @@ class AuthMiddleware:
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             body = await _read(receive)
             receive = _replay(body, receive)
-        refusal = await anyio.to_thread.run_sync(self._refusal, principal, scope, route,
-                                                 params, body)
+        parsed = _Body(body)
+        try:  # most rules need no store lookup (a run's experiment is remembered): no hop
+            refusal = self._refusal(principal, scope, route, params, parsed, offline=True)
+        except _NeedsStore:
+            refusal = await anyio.to_thread.run_sync(self._refusal, principal, scope, route,
+                                                     params, parsed)
         if refusal is not None:
             await _reply(send, *refusal)
             return
         await self.app(scope, receive, send)
 
     def _route(self, scope: Scope) -> tuple[Any, dict[str, Any]]:
+        """The route ``scope`` reaches and its path parameters, remembered per method and
+        path while the app's routes stay the same list (a run's calls repeat paths)."""
+        routes = self.routes()
+        key = (scope["method"], scope["path"])
+        if self._matched_in is not routes:
+            self._matched, self._matched_in = {}, routes
+        found = self._matched.get(key)
+        if found is None:
+            found = self._match(scope, routes)
+            if len(self._matched) >= ROUTE_MEMORY:
+                self._matched.clear()
+            self._matched[key] = found
+        return found[0], dict(found[1])
+
+    @staticmethod
+    def _match(scope: Scope, routes: Sequence[BaseRoute | RouteContext]
+               ) -> tuple[Any, dict[str, Any]]:
         from starlette.routing import Match
 
-        for route in self.routes():
+        for route in routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
                 return route, dict(child.get("path_params") or {})
-        for route in self.routes():  # a path that exists with another method: 405 later
+        for route in routes:  # a path that exists with another method: 405 later
             match, child = route.matches(scope)
             if match is Match.PARTIAL:
                 return route, dict(child.get("path_params") or {})
         return None, {}
 
     def _refusal(self, principal: Principal, scope: Scope, route: Any,
-                 params: dict[str, Any], body: bytes) -> tuple[int, str] | None:
+                 params: dict[str, Any], body: _Body, *, offline: bool = False
+                 ) -> tuple[int, str] | None:
+        """Why the request is refused (None: it is not); ``offline``: raise
+        :class:`_NeedsStore` instead of querying the store (the event loop's attempt)."""
         from starlette.routing import Mount
 
         method, path = scope["method"], scope["path"]
@@ -182,7 +210,7 @@ class AuthMiddleware:
             return 403, (f"{method} {path} has no access rule; it is refused for everyone "
                          "(deny by default).")
         try:
-            kind, name = self._resource(rule, params, body)
+            kind, name = self._resource(rule, params, body, offline)
         except LookupError as exc:
             return 404, str(exc)
         except ValueError as exc:
@@ -202,19 +230,23 @@ class AuthMiddleware:
                          f"grant {principal.user} model {name} writer --promote`).")
         return None
 
-    def _resource(self, rule: Access, params: dict[str, Any], body: bytes
+    def _resource(self, rule: Access, params: dict[str, Any], body: _Body, offline: bool
                   ) -> tuple[str | None, str | None]:
         if rule.scope not in ("experiment", "model") or not rule.source:
             return None, None
         where, _, field = rule.source.partition(":")
         if where == "path":
             return rule.scope, str(params[field])
-        data = _json_object(body)
         if where == "body":
-            return rule.scope, str(data.get(field) or "default")
-        run_id = params.get("run_id") if field == "path" else data.get("run_id")
+            return rule.scope, str(body.json().get(field) or "default")
+        run_id = params.get("run_id") if field == "path" else body.json().get("run_id")
         if run_id is None:  # an artifact of no run: a writer anywhere may register it
             return rule.scope, "*"
+        known = self.experiments.known(str(run_id))
+        if known is not None:
+            return rule.scope, known
+        if offline:
+            raise _NeedsStore
         return rule.scope, self.experiments.of(str(run_id))
 
 
@@ -238,7 +270,7 @@ class RunExperiments:
         Raises:
             LookupError: no such run, or an ambiguous prefix.
         """
-        found = self._known.get(run_id)
+        found = self.known(run_id)
         if found is not None:
             return found
         full, experiment = self._look_up(run_id)
@@ -248,6 +280,10 @@ class RunExperiments:
                     del self._known[key]
             self._known[full] = experiment
         return experiment
+
+    def known(self, run_id: str) -> str | None:
+        """The remembered experiment of the full id ``run_id`` (None: not remembered)."""
+        return self._known.get(run_id)
 
     def _look_up(self, run_id: str) -> tuple[str, str]:
         import sqlalchemy as sa
@@ -284,10 +320,10 @@ def _hidden(principal: Principal, rule: Access, kind: str | None, name: str | No
 
 
 def _not_found(rule: Access, kind: str | None, name: str | None, params: dict[str, Any],
-               body: bytes) -> str:
+               body: _Body) -> str:
     if (rule.source or "").startswith("run:"):
         run_id = params.get("run_id") if rule.source == "run:path" else \
-            _json_object(body).get("run_id")
+            body.json().get("run_id")
         return f"No run with id `{run_id}`."
     return f"No {kind} `{name}`."
 
@@ -297,12 +333,34 @@ def _holds_anywhere(principal: Principal, role: str) -> bool:
                                       for g in principal.grants)
 
 
-def _moves_production(rule: Access, body: bytes) -> bool:
+def _moves_production(rule: Access, body: _Body) -> bool:
     if rule.promote == "always":
         return True
-    data = _json_object(body)
+    data = body.json()
     return str(data.get(rule.promote or "") or "production") == "production" \
         and not data.get("dry_run")
+
+
+class _NeedsStore(Exception):
+    """The rule needs a store lookup: decide it in the thread pool, not on the loop."""
+
+
+class _Body:
+    """A request's body, parsed as a JSON object once and only if a rule reads it."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._data: dict[str, Any] | None = None
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object.
+
+        Raises:
+            ValueError: not JSON, or not an object.
+        """
+        if self._data is None:
+            self._data = _json_object(self.raw)
+        return self._data
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

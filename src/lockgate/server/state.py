@@ -1,5 +1,6 @@
 """What every route of ``lockgate server`` reads, as one typed record: the settings, the
-store, the artifact blobs, the upload folder, the registry and the login rate limiter.
+store, the artifact blobs, the upload folder, the registry, the login rate limiter and
+the monitor passes running.
 
 The app factory builds one :class:`TeamServerState` and keeps it on ``app.state``; a
 route asks for it with :data:`TeamDep` and for the authenticated user with
@@ -22,6 +23,7 @@ from lockgate.config import Settings
 from lockgate.registry import Registry
 from lockgate.security.accounts import Principal
 from lockgate.server.access import RateLimiter, principal_of
+from lockgate.server.pass_slots import PassSlots
 from lockgate.store import Store
 
 if TYPE_CHECKING:
@@ -38,17 +40,19 @@ class TeamServerState:
     uploads: Path  # partial chunked uploads, one ``<sha256>.part`` file each
     registry: Registry
     limiter: RateLimiter
+    passes: PassSlots  # the monitor passes running now
     #: The operator's promotion gates; None: the ``gates`` of ``lockgate.yaml``, read
     #: at each promotion.
     gates: GateConfig | None = None
 
     @classmethod
     def open(cls, settings: Settings, store: Store, limiter: RateLimiter,
+             passes: PassSlots | None = None,
              gates: GateConfig | None = None) -> TeamServerState:
         """The state over ``store`` and the artifact root of ``settings``."""
         return cls(settings, store, blob_store_for(settings.resolved_artifact_root),
                    settings.home.resolve() / "server-uploads", Registry(store, settings),
-                   limiter, gates)
+                   limiter, passes or PassSlots(), gates)
 
     def gate_config(self) -> GateConfig:
         """The gates this server runs: the operator's, never a caller's."""

@@ -248,7 +248,10 @@ class RemoteStore(Store):
 
     def add_lineage(self, run_id: str, direction: str, *, artifact_id: int | None = None,
                     dataset_version_id: int | None = None, role: str | None = None,
-                    note: str | None = None) -> None:
+                    note: str | None = None, within: Sequence[str] | None = None) -> None:
+        if within is not None:  # the server chooses what the token's user may see
+            raise ValueError("`within` is the server's choice behind lockgate server (from "
+                             "the token's grants); leave it out.")
         if direction not in ("consumed", "produced"):
             raise ValueError("direction must be 'consumed' or 'produced'")
         if (artifact_id is None) == (dataset_version_id is None):
@@ -260,7 +263,11 @@ class RemoteStore(Store):
 
     def lineage(self, *, run_id: str | None = None, artifact_id: int | None = None,
                 dataset_version_id: int | None = None,
-                sha256: str | None = None) -> list[rec.LineageEdge]:
+                sha256: str | None = None,
+                within: Sequence[str] | None = None) -> list[rec.LineageEdge]:
+        if within is not None:  # the server chooses what the token's user may see
+            raise ValueError("`within` is the server's choice behind lockgate server (from "
+                             "the token's grants); leave it out.")
         params = {"run_id": run_id, "artifact_id": artifact_id,
                   "dataset_version_id": dataset_version_id, "sha256": sha256}
         return [rec.LineageEdge(**e) for e in self._get("/lineage", params={

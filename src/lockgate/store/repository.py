@@ -204,11 +204,26 @@ class Store:
         heartbeat_seconds: float = 5.0,
         status: str = "RUNNING",
     ) -> str:
-        """Insert a RUNNING run and return its id (16 hex characters)."""
+        """Insert a RUNNING run and return its id (16 hex characters).
+
+        Raises:
+            NotFoundError: ``parent_id`` is not a run of ``experiment``. A child run is in
+                its parent's experiment: visibility is by experiment, so a tree across
+                experiments would show one's runs under another's. The message is the
+                same for a missing parent and one elsewhere (it names no other run's
+                experiment).
+        """
         run_id = uuid.uuid4().hex[:16]
         now = time.time()
         experiment_id = self.experiment_id(experiment)
         with self.write() as conn:
+            if parent_id is not None and conn.execute(
+                    sa.select(t.runs.c.experiment_id).where(t.runs.c.id == parent_id)
+            ).scalar() != experiment_id:
+                raise NotFoundError(
+                    f"No run `{parent_id}` in experiment `{experiment}` to be the parent of "
+                    f"run `{name}`: a child run is in its parent's experiment; start it in "
+                    "the parent's experiment, or without a parent.")
             conn.execute(sa.insert(t.runs).values(
                 id=run_id,
                 experiment_id=experiment_id,
@@ -385,19 +400,28 @@ class Store:
         with self.read() as conn:
             return conn.execute(query).first() is not None
 
-    def runs_that_logged(self, artifact_name: str, limit: int = 50) -> list[RunRecord]:
+    def runs_that_logged(self, artifact_name: str, limit: int = 50,
+                         within: Sequence[str] | None = None) -> list[RunRecord]:
         """Runs that logged an artifact of this name, the latest logger first (the
-        dashboard's trained models: runs that logged a ``model``)."""
+        dashboard's trained models: runs that logged a ``model``).
+
+        ``within``: only runs of these experiments, chosen in the query, before the
+        limit (a user limited to its grants gets a full page).
+        """
         arts = t.artifacts
+        query = sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
+                                               arts.c.run_id.is_not(None))
         return self._runs_in_order(
-            sa.select(arts.c.run_id).where(arts.c.name == artifact_name,
-                                           arts.c.run_id.is_not(None))
+            _within_experiments(query, arts.c.run_id, within)
             .group_by(arts.c.run_id).order_by(sa.func.max(arts.c.id).desc()).limit(limit))
 
-    def runs_with_lineage(self, limit: int = 30) -> list[RunRecord]:
-        """Runs that recorded a lineage edge, the latest recorder first."""
+    def runs_with_lineage(self, limit: int = 30,
+                          within: Sequence[str] | None = None) -> list[RunRecord]:
+        """Runs that recorded a lineage edge, the latest recorder first (``within``: as
+        in :meth:`runs_that_logged`)."""
+        query = _within_experiments(sa.select(t.lineage.c.run_id), t.lineage.c.run_id, within)
         return self._runs_in_order(
-            sa.select(t.lineage.c.run_id).group_by(t.lineage.c.run_id)
+            query.group_by(t.lineage.c.run_id)
             .order_by(sa.func.max(t.lineage.c.id).desc()).limit(limit))
 
     def _runs_in_order(self, ids_query: sa.Select) -> list[RunRecord]:
@@ -594,19 +618,48 @@ class Store:
         dataset_version_id: int | None = None,
         role: str | None = None,
         note: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> None:
-        """Record that a run consumed or produced an artifact or a dataset version."""
+        """Record that a run consumed or produced an artifact or a dataset version.
+
+        ``within``: the experiments the caller may see (the team server's view of a user
+        limited to its grants): the artifact must be one of their runs', and a dataset
+        version (which belongs to no experiment) cannot be named.
+
+        Raises:
+            NotFoundError: the run, artifact or dataset version does not exist, or is not
+                one the caller may see (the same words, so a refusal says nothing about
+                what exists).
+        """
         if direction not in ("consumed", "produced"):
             raise ValueError("direction must be 'consumed' or 'produced'")
         if (artifact_id is None) == (dataset_version_id is None):
             raise ValueError("give exactly one of artifact_id and dataset_version_id")
-        self.execute_write(
-            sa.insert(t.lineage).values(
+        with self.write() as conn:
+            self._lineage_nodes_exist(conn, run_id, artifact_id, dataset_version_id, within)
+            conn.execute(sa.insert(t.lineage).values(
                 run_id=run_id, direction=direction, artifact_id=artifact_id,
                 dataset_version_id=dataset_version_id, role=role, note=note,
-                created_at=time.time(),
-            )
-        )
+                created_at=time.time()))
+
+    @staticmethod
+    def _lineage_nodes_exist(conn: Connection, run_id: str, artifact_id: int | None,
+                             dataset_version_id: int | None,
+                             within: Sequence[str] | None) -> None:
+        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise NotFoundError(f"No run `{run_id}` to record lineage of.")
+        if artifact_id is not None:
+            query = sa.select(t.artifacts.c.id).where(t.artifacts.c.id == artifact_id)
+            if within is not None:
+                query = query.join(t.runs, t.runs.c.id == t.artifacts.c.run_id).join(
+                    t.experiments, t.experiments.c.id == t.runs.c.experiment_id).where(
+                    t.experiments.c.name.in_(list(within)))
+            if conn.execute(query).first() is None:
+                raise NotFoundError(f"No artifact {artifact_id} to record lineage to.")
+        elif within is not None or conn.execute(sa.select(t.dataset_versions.c.id).where(
+                t.dataset_versions.c.id == dataset_version_id)).first() is None:
+            raise NotFoundError(f"No dataset version {dataset_version_id} to record "
+                                "lineage to.")
 
     def lineage(
         self,
@@ -615,10 +668,23 @@ class Store:
         artifact_id: int | None = None,
         dataset_version_id: int | None = None,
         sha256: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> list[LineageEdge]:
         """Lineage edges touching a run, an artifact, a dataset version or any artifact
-        with given content."""
-        query = sa.select(t.lineage)
+        with given content.
+
+        ``within``: only edges whose every node belongs to these experiments (the team
+        server's view of a user limited to its grants): the edge's run, and its artifact's
+        run. Edges to a dataset version are left out: dataset versions belong to no
+        experiment (their tables need a global reader), so naming one would tell such a
+        user about data it may not read.
+        """
+        query = _within_experiments(sa.select(t.lineage), t.lineage.c.run_id, within)
+        if within is not None:
+            shown = _within_experiments(sa.select(t.artifacts.c.id), t.artifacts.c.run_id,
+                                        within)
+            query = query.where(t.lineage.c.dataset_version_id.is_(None),
+                                t.lineage.c.artifact_id.in_(shown))
         if run_id is not None:
             query = query.where(t.lineage.c.run_id == run_id)
         if artifact_id is not None:
@@ -997,6 +1063,17 @@ def _live_run_default(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
 @compiles(_LiveRun, "sqlite")
 def _live_run_sqlite(_element: _LiveRun, compiler: Any, **kw: Any) -> str:
     return str(compiler.process((t.runs.c.deleted_at + 0).is_(None), **kw))
+
+
+def _within_experiments(query: sa.Select, run_id: sa.ColumnElement[Any],
+                        within: Sequence[str] | None) -> sa.Select:
+    """``query`` kept to rows whose ``run_id`` is a run of these experiments (None: all)."""
+    if within is None:
+        return query
+    runs = (sa.select(t.runs.c.id)
+            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+            .where(t.experiments.c.name.in_(list(within))))
+    return query.where(run_id.in_(runs))
 
 
 def records_in_order(conn: Connection, ids: Sequence[str]) -> list[RunRecord]:

@@ -20,9 +20,11 @@ from lockgate.store.run_filter import (
     FilterError,
     capped_counter,
     last_metric_value,
+    metric_bounds,
     numeric,
     parse_filter,
 )
+from lockgate.store.run_page import read_segments
 
 RUN_COLUMNS = ("start_time", "end_time", "name", "status", "experiment", "kind", "id")
 MAX_RESULTS = 100_000
@@ -48,15 +50,54 @@ def find_runs(store: Store, filter: str = "", order_by: str | Sequence[str] | No
         query = query.where(t.experiments.c.name.in_(names))
     if not include_steps:
         query = query.where(t.runs.c.parent_id.is_(None))
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    clauses = [c for o in orders for c in _order_clauses(o, store.dialect)]
+    newest = [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
+    first, descending = _order_field(orders[0]) if orders else ("", False)
+    key = first[len("metrics."):] if first.startswith("metrics.") else ""
     with store.read() as conn:
-        condition = parse_filter(filter or "", dialect=store.dialect, count=capped_counter(conn))
+        if not key:
+            condition = parse_filter(filter or "", dialect=store.dialect,
+                                     count=capped_counter(conn))
+            if condition is not None:
+                query = query.where(condition)
+            rows = conn.execute(query.order_by(*clauses, *newest).limit(max_results)).all()
+        else:
+            segments = _metric_first(conn, store.dialect, query, key, descending,
+                                     filter or "", [*clauses[1:], *newest])
+            rows = read_segments(conn, segments, 0, max_results)
+    return [run_record(row) for row in rows]
+
+
+def _metric_first(conn: Any, dialect: str, query: sa.Select, key: str, descending: bool,
+                  filter: str, then: list[Any]) -> list[sa.Select]:
+    """An order led by a metric as two walks: the runs with a value, in value order (a
+    range of ``latest_metrics (key, value, run_id)``, joined to their runs), then the
+    runs without one (none logged, or NaN), in the order's other keys.
+
+    Why: the same order as one ``ORDER BY (last value) NULLS LAST`` looks the value up
+    for every run and sorts them all (0.14 s at 100k runs on SQLite, 0.34 s on
+    PostgreSQL, growing with the store), where the walk stops after ``max_results``
+    rows. A filter bound on the metric (``metrics.auc >= 0.9``) bounds the walk and
+    reads the walked row, and the runs without a value, which cannot match, are not
+    read at all.
+    """
+    last = t.latest_metrics.alias("order_metric")
+    value = last.c.value
+    bounded = any(bound.key == key for bound in metric_bounds(filter))
+    condition = parse_filter(filter, dialect=dialect, count=capped_counter(conn),
+                             joined={key: value} if bounded else None)
     if condition is not None:
         query = query.where(condition)
-    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    query = query.order_by(*(c for o in orders for c in _order_clauses(o, store.dialect)),
-                           t.runs.c.start_time.desc(), t.runs.c.id.desc())
-    with store.read() as conn:
-        return [run_record(row) for row in conn.execute(query.limit(max_results))]
+    walked = (query.join(last, sa.and_(last.c.run_id == t.runs.c.id, last.c.key == key))
+              .where(value.is_not(None))
+              .order_by(value.desc() if descending else value.asc(), *then))
+    if bounded:
+        return [walked]
+    valued = sa.exists().where(t.latest_metrics.c.run_id == t.runs.c.id,
+                               t.latest_metrics.c.key == key,
+                               t.latest_metrics.c.value.is_not(None))
+    return [walked, query.where(~valued).order_by(*then)]
 
 
 def primary_metric(order_by: str | Sequence[str] | None) -> str | None:

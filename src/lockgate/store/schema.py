@@ -84,8 +84,9 @@ latest_metrics = sa.Table(
     sa.Column("timestamp", sa.Double, nullable=False),
     sa.Column("value", sa.Double, nullable=True),  # NULL for NaN, as in ``metrics``
     sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
-    # Serves ``metrics.k <op> v`` (an index range) and sorts by a metric (an index walk);
-    # PostgreSQL also gets ``(key, value DESC NULLS LAST, run_id)`` in core_0002_i18.
+    # Serves ``metrics.k <op> v`` (an index range) and sorts by a metric (an index walk,
+    # either way: sorts order ``value`` without a NULLS clause). PostgreSQL's copy
+    # ``(key, value DESC NULLS LAST, run_id)`` from core_0002_i18 is dropped in core_0004_i18.
     sa.Index("ix_latest_metrics_key_value", "key", "value", "run_id"),
 )
 

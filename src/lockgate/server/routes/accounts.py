@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 
 from lockgate.security import accounts
-from lockgate.server.routes.responses import ok
+from lockgate.server.routes.responses import PlainAnswerRoute, ok
 from lockgate.server.routes.rules import ADMIN, API, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.server.wire import encode
 from lockgate.store import audit
 
-router = APIRouter(prefix=API)
+router = APIRouter(prefix=API, route_class=PlainAnswerRoute)
 
 
 @router.get("/whoami", openapi_extra=SEEN.extra())

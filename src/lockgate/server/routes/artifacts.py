@@ -16,12 +16,12 @@ from lockgate.security.accounts import Principal
 from lockgate.server import visibility
 from lockgate.server.access import Access
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import streamed
+from lockgate.server.routes.responses import PlainAnswerRoute, streamed
 from lockgate.server.routes.rules import ANY_WRITE, API, RUN_READ, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep, TeamServerState
 from lockgate.server.wire import encode
 
-router = APIRouter(prefix=API)
+router = APIRouter(prefix=API, route_class=PlainAnswerRoute)
 
 
 @router.get("/runs/{run_id}/artifacts", openapi_extra=RUN_READ.extra())

@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import ok
+from lockgate.server.routes.responses import PlainAnswerRoute, ok
 from lockgate.server.routes.rules import ANY_WRITE, API, READ
 from lockgate.server.state import TeamDep
 from lockgate.server.wire import encode
 from lockgate.store import audit
 
-router = APIRouter(prefix=API)
+router = APIRouter(prefix=API, route_class=PlainAnswerRoute)
 #: The fields of a dataset version a client may send; others are ignored.
 DATASET_FIELDS = frozenset({
     "source", "batch_id", "rows_ingested", "rows_accepted", "rows_quarantined",

@@ -34,13 +34,13 @@ from lockgate.registry.registry_backend import NewVersion
 from lockgate.security.accounts import Principal
 from lockgate.server.access import Access
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import streamed, then_ok
+from lockgate.server.routes.responses import PlainAnswerRoute, streamed, then_ok
 from lockgate.server.routes.rules import API, MODEL_READ, MODEL_WRITE
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.server.wire import encode
 from lockgate.store import audit
 
-router = APIRouter(prefix=API + "/models")
+router = APIRouter(prefix=API + "/models", route_class=PlainAnswerRoute)
 READ = MODEL_READ.extra()
 WRITE = MODEL_WRITE.extra()
 

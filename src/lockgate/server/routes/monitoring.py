@@ -5,22 +5,24 @@ models' records, and another model's incident answers 404 like an unknown one.
 
 A monitor pass reads the prediction log and feedback tables under the server's data
 root, so a client asks the server to run it (``POST …/models/{name}/passes``, a writer
-of the model): the server loads the model from its registry, measures the window the
-caller names (length, ``end``, ``now``) and applies its default rules, or an admin's
-(``config``: rules, bucket, window, baseline; audited). Sinks and retraining never run
-here for a caller (they would run with the server's rights): the server delivers to its
-own sinks, records windows and incidents, audits the pass (``monitor.ran``) as the
-caller and answers the pass's JSON form (:meth:`MonitorRun.to_dict`). A client that ran
-its own sinks or retraining appends their outcome to the incident (``…/deliveries``,
-``…/retraining``, writers of the model, audited). The monitoring package is imported
-by the first request that needs it, not at start-up.
+of the model): the server loads the model from its registry and measures with the
+rules, thresholds and windows the caller sent (``config``, data checked by
+:func:`~lockgate.monitoring.server_pass.requested_config`; else the default rules at
+the caller's ``window``) and its own sinks (never the caller's: sinks and retraining
+pipelines run with the server's rights), records windows and incidents, audits the pass
+(``monitor.ran``, with the sent rules) as the caller and answers the pass's JSON form
+(:meth:`MonitorRun.to_dict`); ``end`` and ``now`` choose the window. A client that
+runs its own sinks or retraining after the pass (in its process, with its rights)
+appends their outcome to the incident (``…/deliveries``, ``…/retraining``, writers of
+the model, audited). One pass per model and a few per server run at once
+(:mod:`lockgate.server.pass_slots`: 409 or 429 with Retry-After beyond that). The
+monitoring package is imported by the first request that needs it, not at start-up.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -28,12 +30,15 @@ from fastapi.responses import Response
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import ok
+from lockgate.server.routes.responses import PlainAnswerRoute, ok
 from lockgate.server.routes.rules import API, MODEL_READ, MODEL_WRITE, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.store import Store, audit
 
-router = APIRouter(prefix=API + "/monitoring")
+if TYPE_CHECKING:
+    from lockgate.monitoring.config import MonitorConfig
+
+router = APIRouter(prefix=API + "/monitoring", route_class=PlainAnswerRoute)
 
 
 @router.get("/incidents", openapi_extra=SEEN.extra())
@@ -41,9 +46,8 @@ def all_incidents(team: TeamDep, user: PrincipalDep, status: str | None = None,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
     from lockgate.monitoring.incident import incidents
 
-    visible = user.visible("model")
-    found = incidents(team.store, status=status, limit=limit)
-    return [i.to_dict() for i in found if visible is None or i.model_name in visible]
+    found = incidents(team.store, status=status, limit=limit, models=user.visible("model"))
+    return [i.to_dict() for i in found]
 
 
 @router.get("/incidents/{incident_id}", openapi_extra=SEEN.extra())
@@ -73,73 +77,62 @@ def windows(team: TeamDep, name: str, since: float | None = None,
 
 
 @router.post("/models/{name}/passes", openapi_extra=MODEL_WRITE.extra())
-def monitor_pass(request: Request, team: TeamDep, user: PrincipalDep, name: str,
+def monitor_pass(request: Request, team: TeamDep, name: str,
                  body: dict[str, Any] = Body(default={})) -> Response:
-    asked = _pass_request(name, body or {}, admin=user.role == "admin")
-    answer = applied_once(team.store, request,
-                          lambda: _run_pass(team.store, team.settings, asked))
+    ref, config, sent = _pass_request(name, body or {})
+    clock = _pass_clock(body or {})
+
+    def work() -> dict[str, Any]:
+        # the slot is taken after the Idempotency-Key's claim: a retry of this very
+        # request waits for its answer ("being applied"), another request is refused
+        with team.passes.held(name):
+            return _run_pass(team.store, team.settings, ref, config, sent, clock)
+    answer = applied_once(team.store, request, work)
     # NaN/inf measures travel as Python's JSON writes them (the client reads them back)
     return Response(json.dumps(answer), media_type="application/json")
 
 
-@dataclass(frozen=True, slots=True)
-class PassRequest:
-    """What a client asked of one pass."""
+def _pass_request(name: str, body: dict[str, Any]) -> tuple[str, MonitorConfig, bool]:
+    """The model reference, config and whether the caller sent it, of a pass request;
+    the reference must name the model of the path (whose writer role was checked)."""
+    from lockgate.monitoring.config import load_config
+    from lockgate.monitoring.server_pass import requested_config
 
-    ref: str
-    window: str | None
-    end: float | None
-    now: float | None
-    config: dict[str, Any] | None  # an admin's rules, bucket, window and baseline
-
-
-def _pass_request(name: str, body: dict[str, Any], *, admin: bool) -> PassRequest:
-    """A pass request, checked: the reference must name the model of the path (whose
-    writer role was checked), and only an admin's rules are applied."""
-    unknown = sorted(set(body) - {"ref", "window", "end", "now", "config"})
+    unknown = sorted(set(body) - {"ref", "window", "config", "end", "now"})
     if unknown:
         raise LockgateError(
-            f"A monitor pass through the server takes `ref`, `window`, `end`, `now` and "
-            f"(an admin's) `config`, not {', '.join(unknown)}: sinks and retraining run "
-            "in the caller's process, never here.")
+            f"A monitor pass through the server takes `ref`, `window`, `config`, `end` and "
+            f"`now` only, not {', '.join(unknown)}: sinks and retraining run in the "
+            "caller's process, never here.")
     ref = str(body.get("ref") or name)
     if ref.partition("@")[0] != name:
         raise LockgateError(f"The pass's model reference `{ref}` is not of model `{name}`.")
-    config = body.get("config")
-    if config is not None and not admin:
-        raise HTTPException(403, "A monitor pass through the server applies the server's "
-                                 "rules; an admin's own rules only (they decide the "
-                                 "incidents the team sees). Leave `config` out, or ask an "
-                                 "admin to change the rules.")
-    if config is not None and not isinstance(config, dict):
-        raise LockgateError("`config` must be an object (rules, bucket, window, baseline).")
-    window, end, now = body.get("window"), body.get("end"), body.get("now")
-    return PassRequest(ref, None if window is None else str(window),
-                       None if end is None else float(end),
-                       None if now is None else float(now), config)
+    window = None if body.get("window") is None else str(body["window"])
+    if body.get("config") is None:
+        return ref, load_config(None, window=window), False
+    return ref, requested_config(body["config"], window), True
 
 
-def _run_pass(store: Store, settings: Settings, asked: PassRequest) -> dict[str, Any]:
-    """One pass over the server's own data root (its rules, or an admin's), audited as
-    the caller."""
-    from lockgate.monitoring.config import MonitorConfig, load_config
+def _pass_clock(body: dict[str, Any]) -> dict[str, float | None]:
+    """The caller's window end and clock (``end``, ``now``): which window, nothing more."""
+    return {key: None if body.get(key) is None else float(body[key])
+            for key in ("end", "now")}
+
+
+def _run_pass(store: Store, settings: Settings, ref: str, config: MonitorConfig,
+              sent: bool, clock: dict[str, float | None]) -> dict[str, Any]:
+    """One pass over the server's data root, audited as the caller (with the rules it
+    sent, if it sent a config)."""
     from lockgate.monitoring.monitor import run_monitor
-    from lockgate.monitoring.server_pass import config_from
     from lockgate.monitoring.watched_model import watch
 
-    watched = watch(asked.ref, settings)
-    if asked.config is not None:  # an admin's rules, with the server's own sinks
-        config = config_from(asked.config, MonitorConfig().sinks)
-    else:
-        config = load_config(None, window=asked.window)
-    result = run_monitor(watched, settings=settings, config=config, end=asked.end,
-                         now=asked.now)
+    watched = watch(ref, settings)
+    result = run_monitor(watched, settings=settings, config=config, **clock)
     audit.record(store, "monitor.ran", f"model:{watched.name}@{watched.version}", after={
         "windows": {str(k): w.window_id for k, w in result.windows.items()},
         "opened": [r.rule.name for r in result.alerts],
         "resolved": [r.rule.name for r in result.resolved],
-        **({"rules": [r["name"] for r in asked.config.get("rules") or ()]}
-           if asked.config is not None else {})})
+        **({"rules": [rule.to_dict() for rule in config.rules]} if sent else {})})
     return result.to_dict()
 
 

@@ -16,13 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from lockgate.security.accounts import authenticate
 from lockgate.server.access import ACCESS_KEY, COOKIE, Access
+from lockgate.server.routes.responses import PlainAnswerRoute
 from lockgate.server.routes.rules import API
 from lockgate.server.state import TeamDep
 from lockgate.store import audit
 
 SERVER = "lockgate server"
 OPEN = {ACCESS_KEY: {"role": "open"}}  # the allowlist's routes (access.OPEN_PATHS)
-router = APIRouter()
+router = APIRouter(route_class=PlainAnswerRoute)
 
 
 @router.get("/health", openapi_extra=OPEN)

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from lockgate.server.idempotency import applied_once
+from lockgate.server.routes.responses import PlainAnswerRoute
 from lockgate.server.routes.rules import ADMIN, API, RUN_WRITE
 from lockgate.server.state import TeamDep
 from lockgate.server.wire import encode
 
-router = APIRouter(prefix=API)
+router = APIRouter(prefix=API, route_class=PlainAnswerRoute)
 
 
 @router.post("/runs/{run_id}/delete", openapi_extra=RUN_WRITE.extra())

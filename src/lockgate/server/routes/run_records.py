@@ -11,13 +11,13 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import ok, python_json, then_ok
+from lockgate.server.routes.responses import PlainAnswerRoute, ok, python_json, then_ok
 from lockgate.server.routes.rules import API, RUN_READ, RUN_WRITE
 from lockgate.server.state import PrincipalDep, TeamDep, TeamServerState
 from lockgate.server.wire import encode, real
 from lockgate.store import CodeVersion, Environment
 
-router = APIRouter(prefix=API + "/runs/{run_id}")
+router = APIRouter(prefix=API + "/runs/{run_id}", route_class=PlainAnswerRoute)
 READ = RUN_READ.extra()
 WRITE = RUN_WRITE.extra()
 

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Body, Query, Request
 from lockgate.server import visibility
 from lockgate.server.access import Access
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import ok
+from lockgate.server.routes.responses import PlainAnswerRoute, ok
 from lockgate.server.routes.rules import API, RUN_READ, RUN_WRITE, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.server.wire import encode
 from lockgate.store import audit
 
-router = APIRouter(prefix=API)
+router = APIRouter(prefix=API, route_class=PlainAnswerRoute)
 
 
 @router.get("/experiments", openapi_extra=SEEN.extra())

@@ -12,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from lockgate.artifacts import blob_key
 from lockgate.artifacts.blob_store import check_key
+from lockgate.server.routes.responses import PlainAnswerRoute
 from lockgate.server.routes.rules import ANY_WRITE, API
 from lockgate.server.state import TeamDep, TeamServerState
 
 #: The largest upload chunk (and so, with some room, the server's body limit).
 CHUNK_BYTES = 8 << 20
-router = APIRouter(prefix=API + "/uploads/{sha256}")
+router = APIRouter(prefix=API + "/uploads/{sha256}", route_class=PlainAnswerRoute)
 
 
 @router.get("", openapi_extra=ANY_WRITE.extra())

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Body, HTTPException, Request
 
 from lockgate.security.accounts import Principal
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import then_ok
+from lockgate.server.routes.responses import PlainAnswerRoute, then_ok
 from lockgate.server.routes.rules import API, SEEN, WRITE
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.tracking.saved_view import delete_view, get_view, list_views, save_view, view_dict
 
-router = APIRouter(prefix=API + "/views")
+router = APIRouter(prefix=API + "/views", route_class=PlainAnswerRoute)
 
 
 @router.get("", openapi_extra=SEEN.extra())

@@ -39,7 +39,7 @@ def render_list(store: Store, viewer: Viewer | None = None) -> str:
     ``viewer`` may see)."""
     viewer = viewer or Viewer()
     registered = [v for v in RegistryReader(store).all_versions() if viewer.sees_model(v.name)]
-    trained = viewer.runs(store.runs_that_logged("model", limit=MAX_TRAINED))
+    trained = store.runs_that_logged("model", limit=MAX_TRAINED, within=viewer.within(store))
     if not registered and not trained:
         return page("Models", empty(
             "No models yet.",

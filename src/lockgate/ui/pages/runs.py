@@ -230,7 +230,7 @@ def _params_of(query: RunQuery, **change: Any) -> dict[str, Any]:
         "steps": "1" if query.include_steps else None, "sort": query.sort,
         "order": "desc" if query.descending else "asc", "page": query.page,
         "per_page": query.per_page if query.per_page != 50 else None,
-        "view": query.view or None,
+        "view": query.view or None, "after": None, "before": None,
     }
     values.update(change)
     return values
@@ -256,10 +256,12 @@ def _pager(result: RunPage, query: RunQuery) -> str:
     more = "+" if result.total_capped else ""
     parts = [f"<span>page {result.page} of {result.pages}{more} · {result.total}{more} runs"
              "</span>"]
+    # the links carry where their page starts (a cursor), so page N is read from there
+    # instead of past the N - 1 pages before it; page 1 needs none
     if result.page > 1:
-        parts.insert(0, link(url("/", **_params_of(query, page=result.page - 1)), "← previous",
-                             id="prev-page"))
-    if result.page < result.pages:
-        parts.append(link(url("/", **_params_of(query, page=result.page + 1)), "next →",
-                          id="next-page"))
+        back = _params_of(query, page=result.page - 1, before=result.previous_page)
+        parts.insert(0, link(url("/", **back), "← previous", id="prev-page"))
+    if result.page < result.pages and result.next_page:
+        forward = _params_of(query, page=result.page + 1, after=result.next_page)
+        parts.append(link(url("/", **forward), "next →", id="next-page"))
     return f"<div class='pager'>{''.join(parts)}</div>"

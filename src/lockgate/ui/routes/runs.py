@@ -118,6 +118,7 @@ def run_query(params: Any, view: SavedView | None = None) -> RunQuery:
         page=_int(params.get("page"), "page", 1), per_page=_int(params.get("per_page"),
                                                                   "per_page", 50),
         include_steps=params.get("steps") in ("1", "true", "on"), view=own.name,
+        after=params.get("after") or "", before=params.get("before") or "",
     )
 
 
