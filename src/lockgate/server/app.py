@@ -83,7 +83,7 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     app = FastAPI(title=SERVER, version="1", openapi_url=None, docs_url=None,
                   redoc_url=None)
     limiter = limiter or RateLimiter()
-    TeamServerState.open(settings, store, limiter, gates).attach(app)
+    TeamServerState.open(settings, store, limiter, gates=gates).attach(app)
     app.add_middleware(AuthMiddleware, store=store, limiter=limiter,
                        routes=lambda: flat_routes(app))
     app.add_middleware(HttpGuard, policy=policy or server_policy(settings, host))

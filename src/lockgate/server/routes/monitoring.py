@@ -127,7 +127,8 @@ def _run_pass(store: Store, settings: Settings, ref: str, config: MonitorConfig,
     from lockgate.monitoring.watched_model import watch
 
     watched = watch(ref, settings)
-    result = run_monitor(watched, settings=settings, config=config, **clock)
+    result = run_monitor(watched, settings=settings, config=config, end=clock["end"],
+                         now=clock["now"])
     audit.record(store, "monitor.ran", f"model:{watched.name}@{watched.version}", after={
         "windows": {str(k): w.window_id for k, w in result.windows.items()},
         "opened": [r.rule.name for r in result.alerts],
