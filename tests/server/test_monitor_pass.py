@@ -173,3 +173,14 @@ def test_a_readers_pass_is_refused(served: Team, client: Settings,
     Store.close_all(served.url)
     with pytest.raises(AccessDenied, match="needs writer on model `churn`"):
         run_monitor(model, settings=client, config=load_config(None))
+
+
+def test_a_config_no_default_can_have_is_sent_as_the_callers_own() -> None:
+    """1 s buckets: the default rules (1 h windows of 300 s buckets) cannot be built at
+    that window, so the config is the caller's, sent as data, not a failed comparison."""
+    from lockgate.monitoring.config import parse_config
+    from lockgate.monitoring.server_pass import server_request
+
+    config = parse_config({"bucket": "1s", "window": "5s", "rules": [
+        {"name": "slow", "measure": "latency.p99_ms", "threshold": 1}]})
+    assert server_request(config)["config"]["window"] == 5.0
