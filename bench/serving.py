@@ -395,15 +395,21 @@ def _report(report: harness.Report, results: dict[str, list[dict[str, Any]]],
                         fix="pass --mlflow-venv /tmp/18-mlflow-venv (a venv with "
                         "`pip install mlflow`)")
             continue
+        judged = ours != "lockgate (micro-batching off)"  # a variant shown for its cost,
+        # not the configuration the goal is about
         rps = report.compare(
             f"{ours} vs mlflow models serve: throughput, concurrency {concurrency}",
             lockgate=_samples(results[ours], seconds), baseline=_samples(peer, seconds),
-            unit="req", goal=harness.Goal.at_least(10, "≥ 10× MLflow req/s", on="rate"))
+            unit="req", goal=harness.Goal.at_least(10, "≥ 10× MLflow req/s", on="rate")
+            if judged else None)
         p99 = report.compare(
             f"{ours} vs mlflow models serve: p99 latency, concurrency {concurrency}",
             lockgate=harness.values([r["p99_ms"] for r in results[ours]]),
             baseline=harness.values([r["p99_ms"] for r in peer]), unit="ms",
-            goal=harness.Goal.at_most(0.2, "p99 ≤ 1/5 of MLflow's", on="value"))
+            goal=harness.Goal.at_most(0.2, "p99 ≤ 1/5 of MLflow's", on="value")
+            if judged else None)
+        if not judged:
+            continue
         report.check(f"{ours}: the goal of issue #18 (both at once)",
                      found=(rps.verdict, p99.verdict), expected=("MET", "MET"),
                      goal="≥ 10× MLflow req/s with p99 ≤ 1/5 of MLflow's")

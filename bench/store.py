@@ -94,50 +94,61 @@ def populate_bulk(store: Store, runs: int, points: int, seed: int = 0) -> float:
     ids = [uuid.UUID(int=rng.getrandbits(128)).hex[:16] for _ in range(runs)]
     steps = points // 2
     started = time.perf_counter()
-    columns = "run_id, key, step, timestamp, value, is_nan"
+    columns = "series_id, step, timestamp, value, is_nan"
+    latest_columns = "run_id, key, step, timestamp, value, is_nan"
+    with store.read() as conn:  # series ids are given here: two a run (loss, auc)
+        first_series = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(
+            t.metric_series.c.id), 0))).scalar_one()) + 1
     for start in range(0, runs, 20_000):
         chunk = range(start, min(runs, start + 20_000))
         run_rows = [(ids[i], experiment, f"run-{i}", "run", "FINISHED", now + i, now + i + 1,
                      now + i + 1, 5.0) for i in chunk]
+        series_rows: list[tuple[object, ...]] = []
         points_rows: list[tuple[object, ...]] = []
         latest_rows: list[tuple[object, ...]] = []
         for i in chunk:
             final = rng.random()
+            loss, auc = first_series + 2 * i, first_series + 2 * i + 1
+            series_rows += [(loss, ids[i], "loss"), (auc, ids[i], "auc")]
             for step in range(steps):
-                points_rows.append((ids[i], "loss", step, now, 1.0 / (step + 1), False))
-                points_rows.append((ids[i], "auc", step, now, final * (step + 1) / steps, False))
-            latest_rows.extend(points_rows[-2:])
+                points_rows.append((loss, step, now, 1.0 / (step + 1), False))
+                points_rows.append((auc, step, now, final * (step + 1) / steps, False))
+            latest_rows += [(ids[i], "loss", *points_rows[-2][1:]),
+                            (ids[i], "auc", *points_rows[-1][1:])]
         with store.write() as conn:
             run_cols = ("id, experiment_id, name, kind, status, start_time, end_time, "
                         "heartbeat_at, heartbeat_seconds")
+            tables = (("runs", run_cols, run_rows),
+                      ("metric_series", "id, run_id, key", series_rows),
+                      ("metrics", columns, points_rows),
+                      ("latest_metrics", latest_columns, latest_rows))
             if store.dialect == "postgresql":
                 cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                for table, cols, rows in (("runs", run_cols, run_rows),
-                                          ("metrics", columns, points_rows),
-                                          ("latest_metrics", columns, latest_rows)):
+                for table, cols, rows in tables:
                     with cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
             else:
-                conn.exec_driver_sql(f"INSERT INTO runs ({run_cols}) VALUES "  # noqa: S608
-                                     f"({', '.join(['?'] * 9)})", run_rows)
-                marks = ", ".join(["?"] * 6)
-                conn.exec_driver_sql(f"INSERT INTO metrics ({columns}) VALUES ({marks})",  # noqa: S608
-                                     points_rows)
-                conn.exec_driver_sql(f"INSERT INTO latest_metrics ({columns}) VALUES ({marks})",  # noqa: S608
-                                     latest_rows)
+                for table, cols, rows in tables:
+                    marks = ", ".join(["?"] * len(rows[0]))
+                    conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({marks})",  # noqa: S608
+                                         rows)
     if store.dialect == "postgresql":  # what PlannerStats does on the logging path
         with store.write() as conn:
-            conn.exec_driver_sql("ANALYZE runs, metrics, latest_metrics")
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('metric_series', 'id'), "
+                                 "max(id)) FROM metric_series")
+            conn.exec_driver_sql("ANALYZE runs, metric_series, metrics, latest_metrics")
     return time.perf_counter() - started
 
 
 def old_sort(store: Store) -> Callable[[], object]:
-    """The metric sort as it ran before latest_metrics: a scan of every metric row."""
-    newest = (sa.select(sa.func.max(t.metrics.c.id)).where(t.metrics.c.key == "auc")
-              .group_by(t.metrics.c.run_id))
-    last = (sa.select(t.metrics.c.run_id, t.metrics.c.value)
-            .where(t.metrics.c.id.in_(newest)).subquery())
+    """The metric sort as it ran before latest_metrics: a scan of every metric row (of
+    the key's series, in today's layout)."""
+    m, series = t.metrics, t.metric_series
+    newest = (sa.select(sa.func.max(m.c.id)).join(series, series.c.id == m.c.series_id)
+              .where(series.c.key == "auc").group_by(m.c.series_id))
+    last = (sa.select(series.c.run_id, m.c.value).join(series, series.c.id == m.c.series_id)
+            .where(m.c.id.in_(newest)).subquery())
     query = (sa.select(t.runs.c.id).join(last, last.c.run_id == t.runs.c.id)
              .order_by(last.c.value.desc(), t.runs.c.start_time.desc()).limit(PER_PAGE))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from lockgate.errors import NotFoundError
 from lockgate.server.pass_slots import PassSlots
 from lockgate.store.remote import RemoteStore
 from tests.server.conftest import Team
@@ -124,3 +125,28 @@ def test_the_client_is_told_a_pass_is_running(team: Team) -> None:
             run_on_server(remote, "churn@production")
     finally:
         remote.close()
+
+
+def test_a_watching_client_waits_out_a_running_pass_and_then_runs_its_own(team: Team) -> None:
+    """`lockgate monitor --every` through the server: a pass that meets a running one
+    waits the server's Retry-After and asks again, instead of ending the watch."""
+    from lockgate.monitoring.server_pass import run_when_free
+    from lockgate.store.remote import Busy
+
+    slot = _slots(team).held("churn")
+    slot.__enter__()
+    waits: list[float] = []
+    told: list[Busy] = []
+
+    def sleep(seconds: float) -> None:  # the running pass ends while the client waits
+        waits.append(seconds)
+        slot.__exit__(None, None, None)
+
+    remote = RemoteStore(team.url, team.tokens["writer"])
+    try:
+        with pytest.raises(NotFoundError, match="churn"):  # the pass ran: no such model
+            run_when_free(remote, "churn@production", sleep=sleep, on_wait=told.append)
+    finally:
+        remote.close()
+    assert len(waits) == 1 and waits[0] >= 1
+    assert "already running" in str(told[0]) and told[0].retry_after == waits[0]

@@ -39,7 +39,8 @@ def test_sixteen_processes_log_to_one_store(any_settings: Settings) -> None:
     with store.read() as conn:
         total = conn.execute(
             sa.select(sa.func.count()).select_from(t.metrics)
-            .where(t.metrics.c.run_id.in_(run_ids))
+            .join(t.metric_series, t.metric_series.c.id == t.metrics.c.series_id)
+            .where(t.metric_series.c.run_id.in_(run_ids))
         ).scalar_one()
     assert total == PROCESSES * METRICS_EACH
     assert {store.get_run(r).status for r in run_ids} == {"FINISHED"}

@@ -189,11 +189,12 @@ def _latest_from_history(store: Store) -> dict[tuple[str, str], float]:
 
     from lockgate.store import schema as t
 
-    newest = sa.select(sa.func.max(t.metrics.c.id)).group_by(t.metrics.c.run_id,
-                                                              t.metrics.c.key)
+    m, series = t.metrics, t.metric_series
+    newest = sa.select(sa.func.max(m.c.id)).group_by(m.c.series_id)
     with store.read() as conn:
-        rows = conn.execute(sa.select(t.metrics.c.run_id, t.metrics.c.key, t.metrics.c.value,
-                                      t.metrics.c.is_nan).where(t.metrics.c.id.in_(newest)))
+        rows = conn.execute(sa.select(series.c.run_id, series.c.key, m.c.value, m.c.is_nan)
+                            .join(series, series.c.id == m.c.series_id)
+                            .where(m.c.id.in_(newest)))
         return {(r, k): math.nan if nan else v for r, k, v, nan in rows}
 
 
@@ -239,6 +240,164 @@ def test_latest_metrics_commit_with_their_batch(store: Store) -> None:
                                                                   0.0, 0.1)])
     assert store.last_metrics([run_id]) == {run_id: {"auc": 0.5}}
     assert len(store.metrics(run_id)) == 1
+
+
+def test_a_large_batch_keeps_every_point_in_order(store: Store) -> None:
+    """Batches longer than one multi-row INSERT (and not a multiple of it), interleaved
+    keys, re-logged steps, NaN and infinities: read back as written."""
+    runs = [store.create_run("a"), store.create_run("b")]
+    values = [math.nan, math.inf, -math.inf, 0.0, -1.5]
+    batch = [(runs[i % 2], ("loss", "auc", "f1")[i % 3], i // 7, float(i),
+              values[i % 11] if i % 11 < len(values) else i / 3) for i in range(1237)]
+    store.log_metric_tuples(batch)
+    store.log_metric_tuples(batch[:250])
+    for run_id in runs:
+        written = [(k, s, ts, "nan" if math.isnan(v) else v)
+                   for r, k, s, ts, v in batch + batch[:250] if r == run_id]
+        assert _points(store, run_id) == sorted(written, key=lambda p: (p[0], p[1]))
+    last = {(r, k): v for r, k, _, _, v in batch[:250]}
+    assert _same({(r, k): v for r in runs for k, v in store.last_metrics(runs)[r].items()},
+                 last)
+
+
+def test_numbers_of_any_real_type_are_stored_as_numbers(store: Store) -> None:
+    """numpy integers as steps, ints as timestamps and values, numpy floats: stored and
+    read back as int steps and float values on both backends (PostgreSQL refused a
+    batch whose latest timestamps mixed int and float)."""
+    np = pytest.importorskip("numpy")
+    run_id = store.create_run("r")
+    store.log_metric_tuples([(run_id, "a", np.int64(3), 1_700_000_000, 5),
+                             (run_id, "b", 4, 2.5, np.float64(0.5)),
+                             (run_id, "c", np.int32(1), 7, np.float64(math.nan))])
+    assert _points(store, run_id) == [("a", 3, 1_700_000_000.0, 5.0), ("b", 4, 2.5, 0.5),
+                                      ("c", 1, 7.0, "nan")]
+    last = store.last_metrics([run_id])[run_id]
+    assert last["a"] == 5.0 and last["b"] == 0.5 and math.isnan(last["c"])
+
+
+def test_a_batch_for_a_missing_run_is_refused_naming_it(store: Store) -> None:
+    """The run is checked once per batch (points carry no per-row foreign key): a batch
+    naming a run the store does not hold is refused whole, with the run in the message."""
+    run_id = store.create_run("r")
+    store.log_metric_tuples([(run_id, "auc", 0, 0.0, 0.5)])
+    with pytest.raises(NotFoundError, match=r"No run `no-such-run`: 1 metric point\(s\) "
+                       r"of it were not stored"):
+        store.log_metric_tuples([(run_id, "auc", 1, 0.0, 0.9), (run_id, "f1", 0, 0.0, 0.2),
+                                 ("no-such-run", "auc", 0, 0.0, 0.1)])
+    assert store.last_metrics([run_id]) == {run_id: {"auc": 0.5}}
+    assert [(p.key, p.value) for p in store.metrics(run_id)] == [("auc", 0.5)]
+
+
+def test_a_batch_for_a_purged_run_is_refused_and_leaves_no_rows(
+        any_settings: Settings) -> None:
+    """``lockgate gc`` purges a run's metric series with its points; a late flush of that
+    run is refused, not stored as points nobody can reach."""
+    import sqlalchemy as sa
+
+    from lockgate.retention import delete_runs
+    from lockgate.retention.run_deletion import purge_runs
+    from lockgate.store import schema as t
+
+    store = Store.open(any_settings)
+    kept, gone = store.create_run("kept"), store.create_run("gone")
+    store.log_metric_tuples([(r, k, s, 0.0, 1.0) for r in (kept, gone)
+                             for k in ("auc", "loss") for s in range(3)])
+    store.end_run(gone, "FINISHED")
+    delete_runs([gone], settings=any_settings)
+    assert purge_runs(store, [gone]) == 1
+    with pytest.raises(NotFoundError, match=f"No run `{gone}`"):
+        store.log_metric_tuples([(gone, "auc", 3, 0.0, 1.0)])
+    with store.read() as conn:
+        series = conn.execute(sa.select(t.metric_series.c.run_id)).scalars().all()
+        points = conn.execute(sa.select(sa.func.count()).select_from(t.metrics)).scalar()
+    assert set(series) == {kept} and points == 6
+    assert len(store.metrics(kept)) == 6
+
+
+@pytest.mark.postgres
+def test_a_purge_waits_for_a_batch_that_holds_its_series(pg_url: str, tmp_path) -> None:
+    """PostgreSQL: a batch share-locks its series until it commits, so a purge running
+    meanwhile waits and then deletes the batch's points too: no point outlives its
+    series (points carry no foreign key)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from lockgate.retention.run_deletion import purge_runs
+    from lockgate.store import schema as t
+
+    store = Store.open(make_settings(tmp_path / ".lockgate", pg_url))
+    run_id = store.create_run("r")
+    store.log_metric_tuples([(run_id, "auc", 0, 0.0, 0.5)])
+    purged = threading.Event()
+    with store.transaction():
+        store.log_metric_tuples([(run_id, "auc", s, 0.0, 0.6) for s in range(1, 50)])
+        purger = threading.Thread(target=lambda: (purge_runs(store, [run_id]), purged.set()))
+        purger.start()
+        with sa.create_engine(pg_url).connect() as admin:
+            for _ in range(3000):  # hang guard (30 s): until the purge waits on the lock
+                waiting = admin.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%%metric_series%%'").scalar()
+                if waiting:
+                    break
+                time.sleep(0.01)
+        assert waiting and not purged.is_set()
+    purger.join(timeout=30)
+    assert purged.is_set()
+    with store.read() as conn:
+        points = conn.execute(sa.select(sa.func.count()).select_from(t.metrics)).scalar()
+    assert points == 0
+
+
+def _points(store: Store, run_id: str) -> list[tuple[str, int, float, object]]:
+    return [(p.key, p.step, p.timestamp, "nan" if math.isnan(p.value) else p.value)
+            for p in store.metrics(run_id)]
+
+
+@pytest.mark.parametrize("made", ["created at core_0004_i18", "downgraded to it"])
+def test_upgrade_to_metric_series_keeps_every_point(any_settings: Settings,
+                                                    made: str) -> None:
+    """A store written before core_0005_i18t (points keyed by run id and key) keeps every
+    point, its order and its latest values; points logged after the upgrade follow them."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from lockgate.store import migration
+    from lockgate.store.migrations.versions import core_0002_i18
+
+    store = Store.open(any_settings, migrate=made.startswith("downgraded"))
+    config = migration.alembic_config()
+    with store.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        if made.startswith("created"):  # every branch at its head, core at the previous
+            for head in sorted(migration.head_revisions()):
+                command.upgrade(config, "core_0004_i18" if head == "core_0005_i18t" else head)
+        else:
+            command.downgrade(config, "core_0004_i18")
+    runs = [store.create_run(f"r{i}") for i in range(3)]
+    with store.read() as conn:
+        assert "metric_series" not in sa.inspect(conn).get_table_names()
+    old = ("INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan) "
+           "VALUES (:r, :k, :s, :ts, :v, :nan)")
+    written = [(r, k, s, float(i), float(n)) for n, (i, r, k, s) in enumerate(
+        (i, r, k, s) for i, r in enumerate(runs) for k in ("loss", "auc") for s in (2, 0, 1, 0))]
+    written.append((runs[0], "auc", 1, 9.0, math.nan))
+    with store.writer.begin() as conn:  # rows as the previous head's code wrote them
+        conn.execute(sa.text(old), [
+            {"r": r, "k": k, "s": s, "ts": ts, "v": None if math.isnan(v) else v,
+             "nan": math.isnan(v)} for r, k, s, ts, v in written])
+        conn.execute(sa.text(core_0002_i18._BACKFILL))  # and their latest values
+    expected = {r: sorted([(k, s, ts, "nan" if math.isnan(v) else v)
+                           for r2, k, s, ts, v in written if r2 == r],
+                          key=lambda p: (p[0], p[1]))  # stable: ids order a step's points
+                for r in runs}
+    assert store.upgrade() is True
+    assert {r: _points(store, r) for r in runs} == expected
+    store.log_metric_tuples([(runs[1], "auc", 0, 20.0, 0.25), (runs[1], "new", 0, 0.0, 1.0)])
+    assert _points(store, runs[1])[:3] == [("auc", 0, 1.0, 13.0), ("auc", 0, 1.0, 15.0),
+                                           ("auc", 0, 20.0, 0.25)]
+    assert store.last_metrics([runs[1]])[runs[1]] == {"auc": 0.25, "loss": 11.0, "new": 1.0}
 
 
 def test_upgrade_backfills_latest_metrics(any_settings: Settings) -> None:

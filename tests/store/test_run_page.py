@@ -74,7 +74,8 @@ def test_metric_pages_keep_filters(store: Store, limit: int) -> None:
     ids = [r.id for r in store.list_runs(limit=None)]
     for run_id in ids[::2]:
         store.end_run(run_id, "FAILED")
-    child = store.create_run("step", parent_id=ids[1], kind="step")
+    child = store.create_run("step", experiment=store.get_run(ids[1]).experiment,
+                             parent_id=ids[1], kind="step")
     store.log_metric_tuples([(child, "auc", 0, 0.0, 0.5)])
     for filters in ({"status": "failed"}, {"top_level": True}, {"kind": "step"},
                     {"status": "running", "top_level": True}):

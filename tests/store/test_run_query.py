@@ -55,8 +55,8 @@ def test_filters_combine(settings: Settings) -> None:
 
 def test_steps_are_hidden_unless_asked(settings: Settings) -> None:
     store = _store(settings, n=1)
-    parent = store.list_runs(limit=1)[0].id
-    store.create_run("child", parent_id=parent, kind="step")
+    parent = store.list_runs(limit=1)[0]
+    store.create_run("child", experiment=parent.experiment, parent_id=parent.id, kind="step")
     assert query_runs(store, RunQuery()).total == 1
     assert query_runs(store, RunQuery(include_steps=True)).total == 2
 

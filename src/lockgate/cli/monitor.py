@@ -21,9 +21,10 @@ from lockgate.monitoring.config import load_config
 from lockgate.monitoring.duration import format_duration, parse_duration
 from lockgate.monitoring.monitor import MonitorRun, repeat_passes, run_monitor, watch_forever
 from lockgate.monitoring.report import monitoring_report, write_report
-from lockgate.monitoring.server_pass import run_on_server, server_request
+from lockgate.monitoring.server_pass import run_on_server, run_when_free, server_request
 from lockgate.monitoring.watched_model import watch
 from lockgate.store import Store
+from lockgate.store.remote import Busy
 
 USAGE = ("Use `lockgate monitor NAME [--window 1h] [--once | --every 5m]`, "
          "`lockgate monitor report NAME` or `lockgate monitor compare REF CUR "
@@ -110,8 +111,12 @@ def _on_server(store: Store, ref: str, asked: dict[str, Any], every: str | None,
     interval = parse_duration(every, where="--every")
     console.print(f"lockgate server watches [bold]{ref}[/] every "
                   f"{format_duration(interval)} (Ctrl-C to stop).")
-    repeat_passes(lambda _done: run_on_server(store, ref, **asked), every=interval,
-                  passes=passes, on_pass=lambda run: _render(run, headline, as_json))
+    def waiting(busy: Busy) -> None:
+        console.print(f"  {busy} Asking again in {format_duration(busy.retry_after)}.")
+
+    repeat_passes(lambda _done: run_when_free(store, ref, on_wait=waiting, **asked),
+                  every=interval, passes=passes,
+                  on_pass=lambda run: _render(run, headline, as_json))
 
 
 def _report(name: str, out: Path | None, as_json: bool) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import LockgateError, numbered
@@ -34,6 +34,7 @@ from lockgate.monitoring.config import MonitorConfig, load_config, parse_config
 from lockgate.monitoring.duration import format_duration
 from lockgate.monitoring.monitor import MonitorRun, RuleReport
 from lockgate.store import Store
+from lockgate.store.remote import Busy
 
 if TYPE_CHECKING:
     from lockgate.config import Settings
@@ -133,6 +134,22 @@ def _here(report: RuleReport, rule: AlertRule, run: MonitorRun, model: WatchedMo
     if incident is not None:
         incident = inc.get_incident(store, incident.id)
     return RuleReport(rule, report.outcome, report.action, incident, deliveries, retraining)
+
+
+def run_when_free(store: Store, ref: str, *, window: str | None = None,
+                  config: Mapping[str, Any] | None = None,
+                  sleep: Callable[[float], None] = time.sleep,
+                  on_wait: Callable[[Busy], None] | None = None) -> MonitorRun:
+    """:func:`run_on_server`, waiting out a pass of the same model already running (or a
+    server at its limit) for the ``Retry-After`` the server gives, as often as it takes:
+    what a watch (``lockgate monitor --every``) does, so one overlap does not end it."""
+    while True:
+        try:
+            return run_on_server(store, ref, window=window, config=config)
+        except Busy as busy:
+            if on_wait is not None:
+                on_wait(busy)
+            sleep(busy.retry_after)
 
 
 def server_request(config: MonitorConfig, **refused: Any) -> dict[str, Any]:

@@ -164,7 +164,14 @@ def purge_runs(store: Store, run_ids: Sequence[str]) -> int:
             tp.pipeline_steps.c.pipeline_run_id.in_(ids))))
         conn.execute(sa.delete(t.lineage).where(sa.or_(
             t.lineage.c.run_id.in_(ids), t.lineage.c.artifact_id.in_(owned))))
-        for table in (t.params, t.metrics, t.latest_metrics, t.tags, t.notes,
+        # Points go with their series (a point has no foreign key, see schema.metrics).
+        # PostgreSQL: lock the series first, in a statement of its own, so a writer that
+        # holds them commits its points before the delete below takes its snapshot.
+        series = sa.select(t.metric_series.c.id).where(t.metric_series.c.run_id.in_(ids))
+        if store.dialect == "postgresql":
+            conn.execute(series.order_by(t.metric_series.c.id).with_for_update()).all()
+        conn.execute(sa.delete(t.metrics).where(t.metrics.c.series_id.in_(series)))
+        for table in (t.params, t.metric_series, t.latest_metrics, t.tags, t.notes,
                       t.console_logs, t.hardware_samples, t.code_versions, t.environments,
                       tu.ui_last_metrics):
             conn.execute(sa.delete(table).where(table.c.run_id.in_(ids)))

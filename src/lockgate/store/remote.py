@@ -47,6 +47,15 @@ class AccessDenied(RemoteError, PermissionError):
     """The server's authorization refused the request (401/403)."""
 
 
+class Busy(RemoteError):
+    """The server is busy with the same work (409) or at its limit (429); it says when to
+    ask again (``Retry-After``, seconds)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class BadRequest(RemoteError, ValueError):
     """The server refused the request's values (a ``ValueError`` there, as embedded)."""
 
@@ -473,6 +482,9 @@ def _checked(response: httpx.Response, method: str, path: str) -> httpx.Response
     detail = str(body.get("detail") if isinstance(body, dict) else body) or response.text[:300]
     if response.status_code in (401, 403):
         raise AccessDenied(f"lockgate server refused {method} {path}: {detail}")
+    wait = response.headers.get("retry-after", "")
+    if response.status_code in (409, 429) and wait.isdigit():
+        raise Busy(detail, float(wait))
     kind = _error_class(str(body.get("error", "")) if isinstance(body, dict) else "")
     if kind is not None:
         raise _rebuilt(kind, detail)
