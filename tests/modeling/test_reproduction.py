@@ -164,3 +164,15 @@ def test_pipeline_run_reproduces_step_by_step(repo: Path) -> None:
     assert {"sample/sample.values", "summary/summary.stats"} <= steps, steps
     assert result.identical, [c for c in result.comparisons if c.verdict != "identical"]
     assert Store.open(settings).tags(result.run_id)[LINK_TAG] == original.run_id
+
+
+def test_the_reproduction_process_records_where_its_parent_does(settings: Settings) -> None:
+    """A client of lockgate server reproduces through it (the child would otherwise write
+    beside the server, to a shared home); embedded stays embedded."""
+    import dataclasses
+
+    from lockgate.modeling.reproduction import _settings_env
+
+    served = dataclasses.replace(settings, tracking_uri="http://127.0.0.1:8700")
+    assert _settings_env(served)["LOCKGATE_TRACKING_URI"] == "http://127.0.0.1:8700"
+    assert "LOCKGATE_TRACKING_URI" not in _settings_env(settings)

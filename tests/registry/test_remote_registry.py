@@ -13,7 +13,14 @@ import pytest
 from lockgate_model_cases import CONTRACT, PROFILE, dataset_version, make_frame, train_run
 
 from lockgate.config import Settings
-from lockgate.registry import GateConfig, Registry, RegistryError, promote, rollback
+from lockgate.registry import (
+    GateConfig,
+    Registry,
+    RegistryError,
+    load_gate_config,
+    promote,
+    rollback,
+)
 from lockgate.registry.errors import VersionTakenError
 from lockgate.store import Store, audit
 from lockgate.store.remote import AccessDenied, RemoteStore
@@ -57,12 +64,14 @@ def test_the_server_decides_who_acts_and_whether_gates_may_be_skipped(
         writer.transition("churn", first, "archived", action="archive", actor="ci")
     with pytest.raises(AccessDenied, match="needs admin"):  # production without the gates
         writer.transition("churn", first, "production", action="promote")
-    with pytest.raises(RegistryError, match="the server runs the gates with its own "
-                                            "configuration"):
-        promote(writer, "churn", first, config=GateConfig(n_bootstrap=200))
+    with pytest.raises(RegistryError, match=r"differs from the gates lockgate server "
+                                            r"runs in `n_bootstrap` \(server 200, yours "
+                                            r"300\).*Drop `config=`"):
+        promote(writer, "churn", first, to="staging", config=GateConfig(n_bootstrap=300))
     with pytest.raises(AccessDenied, match="promote right"):
         promote(writer, "churn", first)
-    staged = promote(writer, "churn", first, to="staging")
+    # the gates the server runs, named by the caller: checked, then run by the server
+    staged = promote(writer, "churn", first, to="staging", config=load_gate_config())
     assert staged.promoted and {g.name for g in staged.gates} >= {"infra",
                                                                   "champion_challenger"}
     assert writer.aliases("churn") == {"staging": first}

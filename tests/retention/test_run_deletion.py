@@ -132,3 +132,14 @@ def test_cli_delete_restore_and_refusal(settings: Settings, monkeypatch: pytest.
     captured = capsys.readouterr()
     assert "churn@1 (production)" in captured.out + captured.err
     assert "Traceback" not in captured.out + captured.err
+
+
+def test_a_refusal_from_lockgate_server_keeps_its_message_and_class() -> None:
+    """The client rebuilds the server's RunDeletionError from its message: its problems
+    are not the message's characters."""
+    from lockgate.store.remote import _rebuilt
+
+    message = str(RunDeletionError(["run 3f2a trained churn@2 (production)"]))
+    rebuilt = _rebuilt(RunDeletionError, message)
+    assert isinstance(rebuilt, RunDeletionError) and str(rebuilt) == message
+    assert "  2. " not in str(rebuilt)

@@ -116,6 +116,15 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/monitoring/models/{name}/incidents"): "read",
     ("GET", "/api/v1/monitoring/models/{name}/windows"): "read",
     ("POST", "/api/v1/monitoring/models/{name}/passes"): "write",
+    ("POST", "/api/v1/monitoring/models/{name}/incidents/{incident_id}/deliveries"): "write",
+    ("PUT", "/api/v1/monitoring/models/{name}/incidents/{incident_id}/retraining"): "write",
+    ("POST", "/api/v1/pipeline-steps"): "write",
+    ("GET", "/api/v1/pipeline-steps"): "seen",
+    ("GET", "/api/v1/pipeline-steps/history"): "seen",
+    ("GET", "/api/v1/runs/{run_id}/steps"): "read",
+    ("GET", "/api/v1/dataset-versions/{dataset_version_id}/profiles/{scope}"): "read",
+    ("PUT", "/api/v1/dataset-versions/{dataset_version_id}/profiles/{scope}"): "any-write",
+    ("GET", "/api/v1/du"): "admin",
     # The dashboard, a mounted app whose routes are enumerated too. Behind the server it
     # is read-only (no dashboard token: its forms are refused for everyone). `other`
     # opens the filtered pages, which show only its grants (test_dashboard_scoping.py;
@@ -263,13 +272,15 @@ def _about_what_other_cannot_see(method: str, path: str) -> bool:
             ("/models/{name}", "/artifacts/")))
     return "{run_id}" in path or path.startswith(("/api/v1/models/{name}",
                                                  "/api/v1/monitoring/models/{name}")) or (
-        method == "POST" and path in ("/api/v1/artifacts", "/api/v1/lineage"))
+        method == "POST" and path in ("/api/v1/artifacts", "/api/v1/lineage",
+                                      "/api/v1/pipeline-steps"))
 
 
 def _concrete(path: str, run_id: str) -> str:
     values = {"run_id": run_id, "artifact_id": "1", "sha256": SHA, "table": "orders",
               "version": "1", "dataset_version_id": "1", "name": "churn",
-              "token_id": "0" * 16, "alias": "shadow", "incident_id": "1"}
+              "token_id": "0" * 16, "alias": "shadow", "incident_id": "1",
+              "scope": "snapshot"}
     for key, value in values.items():
         path = path.replace(f"{{{key}}}", value)
     path = path.replace("{key:path}", SHA)

@@ -14,8 +14,9 @@ import pytest
 
 from lockgate.cli.main import main
 from lockgate.config import Settings
-from lockgate.errors import LockgateError, NotFoundError
-from lockgate.monitoring import load_config, run_monitor, watch, window_history
+from lockgate.errors import NotFoundError
+from lockgate.monitoring import MemorySink, load_config, run_monitor, watch, window_history
+from lockgate.monitoring.incident import get_incident
 from lockgate.store import Store, audit
 from lockgate.store.remote import AccessDenied
 from tests.conftest import make_settings
@@ -94,20 +95,34 @@ def test_the_callers_rules_and_windows_are_sent_and_applied(
     assert '"tight-latency"' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("text", "what"), [
-    ("sinks: [{type: webhook, url: 'http://127.0.0.1:9/x'}]\n", "sinks"),
-    ("rules: [{measure: latency.p99_ms, threshold: 1, retrain: 'p.py:train'}]\n", "retrain"),
-])
-def test_sinks_and_retraining_stay_the_servers(client: Settings, tmp_path: Path,
-                                               text: str, what: str) -> None:
-    model = watch("churn@production", client)
+def test_the_callers_sinks_run_in_its_process_never_on_the_server(
+        served: Team, client: Settings, tmp_path: Path) -> None:
+    """Sinks and retraining are never sent (the server refuses a request naming them,
+    below): ``run_monitor`` runs them in the caller's process after the server's pass,
+    and appends their outcome to the incident through the server, audited."""
     own = tmp_path / "m.yaml"
-    own.write_text(text)
-    with pytest.raises(LockgateError, match=rf"run with the server's rights.*{what}"):
-        run_monitor(model, settings=client, config=load_config(own))
-    with pytest.raises(LockgateError, match="cannot take end, now"):
-        run_monitor(model, settings=client, config=load_config(None), end=1.0, now=2.0)
-    assert window_history(Store.open(client), "churn") == []  # nothing ran
+    own.write_text("window: 1h\nrules: [{name: slow, measure: latency.p99_ms, "
+                   "threshold: 0.0001, min_samples: 1}]\n")
+    sink = MemorySink()
+    config = dataclasses.replace(load_config(own), sinks=(sink,))
+    run = run_monitor(watch("churn@production", client), settings=client, config=config)
+    (report,) = run.rules
+    assert report.action == "opened" and [e.kind for e in sink.events] == ["alert"]
+    assert report.incident is not None and sink.events[0].incident_id == report.incident.id
+    server = Store.open(served.settings)
+    stored = get_incident(server, report.incident.id)
+    assert [d["sink"] for d in stored.deliveries][-1] == sink.name  # appended by the server
+    (ran,) = audit.entries(server, action="monitor.ran")
+    assert ran.actor == "writer" and [r["name"] for r in ran.after["rules"]] == ["slow"]
+    (delivered,) = audit.entries(server, action="monitor.delivered")
+    assert delivered.actor == "writer"
+
+
+def test_the_callers_window_end_and_clock_are_taken(client: Settings) -> None:
+    end = time.time() - 300  # which window, nothing more
+    model = watch("churn@production", client)
+    run = run_monitor(model, settings=client, config=load_config(None), end=end, now=end)
+    assert run.end == end and run.windows[3600.0].n_predictions > 0
 
 
 @pytest.mark.parametrize(("config", "problem"), [
@@ -143,8 +158,8 @@ def test_a_pass_needs_a_writer_of_the_model(served: Team, client: Settings) -> N
     assert served.client(None).post(path, json={}).status_code == 401
     refused = http["writer"].post(path, json={"ref": "other-model@1"})
     assert refused.status_code == 400 and "not of model `churn`" in refused.text
-    refused = http["writer"].post(path, json={"end": 1.0})
-    assert refused.status_code == 400 and "`ref`, `window` and `config` only" in refused.text
+    refused = http["writer"].post(path, json={"sinks": []})
+    assert refused.status_code == 400 and "sinks and retraining run in the" in refused.text
     with pytest.raises(NotFoundError):
         run_monitor(dataclasses.replace(watch("churn@production", client), name="nosuch"),
                     settings=client, config=load_config(None))
@@ -158,3 +173,14 @@ def test_a_readers_pass_is_refused(served: Team, client: Settings,
     Store.close_all(served.url)
     with pytest.raises(AccessDenied, match="needs writer on model `churn`"):
         run_monitor(model, settings=client, config=load_config(None))
+
+
+def test_a_config_no_default_can_have_is_sent_as_the_callers_own() -> None:
+    """1 s buckets: the default rules (1 h windows of 300 s buckets) cannot be built at
+    that window, so the config is the caller's, sent as data, not a failed comparison."""
+    from lockgate.monitoring.config import parse_config
+    from lockgate.monitoring.server_pass import server_request
+
+    config = parse_config({"bucket": "1s", "window": "5s", "rules": [
+        {"name": "slow", "measure": "latency.p99_ms", "threshold": 1}]})
+    assert server_request(config)["config"]["window"] == 5.0

@@ -246,8 +246,9 @@ def retrain_churn(table: str = "churn", location: dict[str, Any] | None = None,
     keeps only the rows of that last stretch of event time: after the world changed,
     the old regime's rows would mostly teach the old answers.
 
-    ``location`` (home, db_url, artifact_root, data_root) says which lockgate to use:
-    passed explicitly because a step runs in a worker process.
+    ``location`` (home, db_url, artifact_root, data_root, and the server's
+    tracking_uri when there is one) says which lockgate to use: passed explicitly
+    because a step runs in a worker process.
     """
     from lockgate.config import Settings
     from lockgate.modeling.training import TrainConfig, train_frame
@@ -274,10 +275,13 @@ def retrain_pipeline() -> Pipeline:
 
 
 def _location(ctx: DemoContext) -> dict[str, Any]:
+    """Which lockgate the retraining step uses: the quickstart's, server included (a
+    step without the server's address would write beside it, to the shared home)."""
     s = ctx.settings
-    return {"home": str(Path(s.home).resolve()), "db_url": s.resolved_db_url,
-            "artifact_root": str(s.resolved_artifact_root),
-            "data_root": str(s.resolved_data_root)}
+    found = {"home": str(Path(s.home).resolve()), "db_url": s.resolved_db_url,
+             "artifact_root": str(s.resolved_artifact_root),
+             "data_root": str(s.resolved_data_root)}
+    return {**found, "tracking_uri": s.tracking_uri} if s.tracking_uri else found
 
 
 def _predict(client: httpx.Client, rows: pl.DataFrame) -> list[dict[str, Any]]:

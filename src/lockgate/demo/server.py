@@ -6,9 +6,12 @@ experiment only that experiment, and the audit trail naming who did it."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import uuid
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -31,7 +34,7 @@ def run(ctx: DemoContext) -> None:
     user = f"quickstart-{uuid.uuid4().hex[:6]}"
     accounts.create_user(ctx.store, user, "writer")  # what `lockgate server user add` does
     token = accounts.issue_token(ctx.store, user, label="quickstart")
-    with TeamServer(ctx.settings) as server:
+    with team_server(ctx) as server:
         client = dataclasses.replace(ctx.settings, tracking_uri=server.url,
                                      home=ctx.workdir / "client" / ".lockgate")
         previous = os.environ.get("LOCKGATE_TOKEN")
@@ -80,6 +83,17 @@ def run(ctx: DemoContext) -> None:
     ctx.expect(any(e.action == "run.created" and e.actor == user for e in trail), SECTION,
                f"the audit trail naming {user}", str([(e.action, e.actor) for e in trail]))
     ctx.results["server_run_id"] = tracked.id
+
+
+@contextlib.contextmanager
+def team_server(ctx: DemoContext) -> Iterator[Any]:
+    """The server the whole quickstart already runs through (``lockgate quickstart
+    --server``), else one started here on 127.0.0.1 over the quickstart's store."""
+    if ctx.settings.tracking_uri:
+        yield SimpleNamespace(url=ctx.settings.tracking_uri)
+        return
+    with TeamServer(ctx.settings) as server:
+        yield server
 
 
 def registry_through(ctx: DemoContext, client: Settings, remote: Store,

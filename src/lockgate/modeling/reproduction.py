@@ -177,6 +177,8 @@ def _execute(folder: Path, run_id: str, settings: Settings, timeout_s: float,
              entry: str) -> str:
     """Run the recipe in a fresh interpreter whose cwd and import path are the worktree."""
     env = {**os.environ, **_settings_env(settings)}
+    if not settings.tracking_uri:  # embedded chosen explicitly: the child too
+        env.pop("LOCKGATE_TRACKING_URI", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
     code = (f"import sys; from lockgate.modeling.reproduction import {entry}; "
             f"print('LOCKGATE_RUN=' + {entry}(sys.argv[1], sys.argv[2]))")
@@ -205,6 +207,8 @@ def _settings_env(settings: Settings) -> dict[str, str]:
             values[f"LOCKGATE_{name.upper()}"] = str(value.resolve())  # a Path or s3://
     if getattr(settings, "trusted_types", ()):  # the operator's allowlist additions
         values["LOCKGATE_TRUSTED_TYPES"] = ",".join(settings.trusted_types)
+    if settings.tracking_uri:  # behind `lockgate server`: the child records through it
+        values["LOCKGATE_TRACKING_URI"] = settings.tracking_uri
     return values
 
 

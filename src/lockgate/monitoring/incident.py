@@ -129,7 +129,7 @@ def apply_outcome(store: Store, model_name: str, rule: AlertRule, outcome: RuleO
         opened = _insert(store, model_name, rule, outcome, window, root_cause or {}, now)
         if opened is None:  # another monitor opened it first: theirs is the alert
             return Transition("continued", open_incident(store, model_name, rule.name), None)
-        return Transition("opened", opened, _event("alert", opened, rule, outcome, window))
+        return Transition("opened", opened, event_for("alert", opened, rule, outcome, window))
     if outcome.firing and current is not None:
         store.execute_write(sa.update(t_inc).where(t_inc.c.id == current.id).values(
             last_seen_at=now, value=outcome.value, window_end=window[1]))
@@ -141,7 +141,8 @@ def apply_outcome(store: Store, model_name: str, rule: AlertRule, outcome: RuleO
         if not result.rowcount:
             return Transition("none", current, None)
         resolved = get_incident(store, current.id)
-        return Transition("resolved", resolved, _event("resolve", resolved, rule, outcome, window))
+        return Transition("resolved", resolved,
+                          event_for("resolve", resolved, rule, outcome, window))
     return Transition("none", current, None)
 
 
@@ -160,14 +161,33 @@ def deliver(store: Store, event: AlertEvent, sinks: Sequence[AlertSink]) -> list
         except AlertDeliveryError as exc:
             results.append({"sink": sink.name, "kind": event.kind, "ok": False,
                             "error": str(exc), "at": time.time()})
-    previous = get_incident(store, event.incident_id).deliveries
-    store.execute_write(sa.update(t_inc).where(t_inc.c.id == event.incident_id).values(
-        deliveries=json.dumps(previous + results)))
+    if getattr(store, "remote", False):  # behind `lockgate server`: appended by it
+        store.request(  # type: ignore[attr-defined]
+            "POST", f"/monitoring/models/{event.model_name}/incidents/"
+                    f"{int(event.incident_id)}/deliveries",
+            json_body={"deliveries": results}, idempotent=True)
+        return results
+    append_deliveries(store, event.incident_id, results)
     return results
 
 
+def append_deliveries(store: Store, incident_id: int, results: list[dict[str, Any]]) -> None:
+    """Append sink deliveries to an incident's record (embedded store)."""
+    previous = get_incident(store, incident_id).deliveries
+    store.execute_write(sa.update(t_inc).where(t_inc.c.id == incident_id).values(
+        deliveries=json.dumps(previous + results, default=str)))
+
+
 def set_retraining(store: Store, incident_id: int, retraining: dict[str, Any]) -> None:
-    """Record what retraining decided / started for an incident."""
+    """Record what retraining decided / started for an incident (behind ``lockgate
+    server``: through it, a writer of the incident's model)."""
+    if getattr(store, "remote", False):
+        name = get_incident(store, incident_id).model_name
+        store.request(  # type: ignore[attr-defined]
+            "PUT", f"/monitoring/models/{name}/incidents/{int(incident_id)}/retraining",
+            json_body={"retraining": json.loads(json.dumps(retraining, default=str))},
+            idempotent=True)
+        return
     store.execute_write(sa.update(t_inc).where(t_inc.c.id == incident_id).values(
         retraining=json.dumps(retraining, default=str)))
 
@@ -188,8 +208,9 @@ def _insert(store: Store, model_name: str, rule: AlertRule, outcome: RuleOutcome
     return get_incident(store, int(result.inserted_primary_key[0]))
 
 
-def _event(kind: str, incident: Incident, rule: AlertRule, outcome: RuleOutcome,
-           window: tuple[float, float]) -> AlertEvent:
+def event_for(kind: str, incident: Incident, rule: AlertRule, outcome: RuleOutcome,
+              window: tuple[float, float]) -> AlertEvent:
+    """The ``alert`` (an incident opened) or ``resolve`` message of an incident."""
     if kind == "alert":
         message = f"{rule.name} firing on {incident.model_name}: {outcome.describe(rule.measure)}"
         summary = incident.root_cause.get("summary")

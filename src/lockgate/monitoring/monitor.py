@@ -213,17 +213,16 @@ def run_monitor(model: WatchedModel, *, settings: Settings, config: MonitorConfi
         progress: called with a short message per step (the CLI shows it).
 
     Behind ``lockgate server`` (``LOCKGATE_TRACKING_URI``) the server runs the pass over
-    its data root (:mod:`lockgate.monitoring.server_pass`) with ``config``'s rules and
-    windows and its own sinks (a config with sinks or retraining is refused).
+    its data root with ``config``'s rules and windows, at ``end``/``now``; ``config``'s
+    sinks and retraining then run here, with the caller's rights
+    (:mod:`lockgate.monitoring.server_pass`).
     """
     store = Store.open(settings)
     if getattr(store, "remote", False):
-        from lockgate.monitoring.server_pass import run_on_server, server_request
+        from lockgate.monitoring.server_pass import run_through_server
 
-        asked = server_request(config, end=end, now=now, runner=runner,
-                               gate_config=gate_config)
-        ref = model.name if model.version is None else f"{model.name}@{model.version}"
-        return run_on_server(store, ref, **asked)
+        return run_through_server(store, model, settings=settings, config=config, end=end,
+                                  now=now, runner=runner, gate_config=gate_config)
     now = time.time() if now is None else now
     end = now if end is None else end
     lengths = sorted({r.window_seconds for r in config.rules} | {config.window_seconds})
@@ -304,13 +303,20 @@ def _apply_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
     if transition.event is not None:
         deliveries = inc.deliver(store, transition.event, config.sinks)
     retraining = None
-    if rule.retrain is not None and transition.incident and (
-            transition.action == "opened" or _waiting_for_data(transition)):
-        retraining = _retraining(model, rule, window, settings=settings, config=config,
-                                 runner=runner, gate_config=gate_config)
-        inc.set_retraining(store, transition.incident.id, retraining)
+    if wants_retraining(rule, transition.action, transition.incident):
+        retraining = retrain_for_rule(model, rule, window, settings=settings, config=config,
+                                      runner=runner, gate_config=gate_config)
+        inc.set_retraining(store, transition.incident.id,  # type: ignore[union-attr]
+                           retraining)
     incident = inc.get_incident(store, transition.incident.id) if transition.incident else None
     return RuleReport(rule, outcome, transition.action, incident, deliveries, retraining)
+
+
+def wants_retraining(rule: AlertRule, action: str, incident: inc.Incident | None) -> bool:
+    """A rule with a retraining whose incident just opened, or still fires with its
+    retraining held back for lack of new data (decided again on every pass)."""
+    return rule.retrain is not None and incident is not None and (
+        action == "opened" or _waiting_for_data(inc.Transition(action, incident, None)))
 
 
 def _waiting_for_data(transition: Any) -> bool:
@@ -340,9 +346,11 @@ def explain(model: WatchedModel, window: WindowResult, *, settings: Settings,
                    performance=window.performance).to_dict()
 
 
-def _retraining(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
-                settings: Settings, config: MonitorConfig, runner: PipelineRunner | None,
-                gate_config: Any) -> dict[str, Any]:
+def retrain_for_rule(model: WatchedModel, rule: AlertRule, window: WindowResult, *,
+                     settings: Settings, config: MonitorConfig,
+                     runner: PipelineRunner | None, gate_config: Any) -> dict[str, Any]:
+    """Decide from ``window``'s evidence whether to retrain for ``rule``, and start it
+    (the outcome's JSON form, as an incident records it)."""
     assert rule.retrain is not None
     features = rank_features(window.drift, feature_importance(model))
     decision = recommend(window.performance,

@@ -13,7 +13,10 @@ the server's code computes. Alert sinks and retraining pipelines are not data: t
 with the server's rights (a webhook is an outbound request from the server, a JSONL sink
 a file it writes, a pipeline code it runs), so they stay the operator's, as promotion
 gates are; a config that names them is refused, not trimmed. Alerts of a server pass go
-to the server's log sink.
+to the server's log sink. :func:`run_through_server` (what ``run_monitor`` does for a
+client) never sends them: it runs the caller's sinks and retraining in the caller's
+process after the server's pass, with the caller's rights, and appends their outcome to
+the incident through the server.
 """
 
 from __future__ import annotations
@@ -22,16 +25,22 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import LockgateError, numbered
 from lockgate.monitoring.alert_rule import AlertConfigError, AlertRule
 from lockgate.monitoring.alert_sink import LogSink
 from lockgate.monitoring.config import MonitorConfig, load_config, parse_config
 from lockgate.monitoring.duration import format_duration
-from lockgate.monitoring.monitor import MonitorRun
+from lockgate.monitoring.monitor import MonitorRun, RuleReport
 from lockgate.store import Store
 from lockgate.store.remote import Busy
+
+if TYPE_CHECKING:
+    from lockgate.config import Settings
+    from lockgate.monitoring.retraining import PipelineRunner
+    from lockgate.monitoring.watched_model import WatchedModel
+    from lockgate.registry.gates import GateConfig
 
 #: How long the server may take for one pass (profiling every bucket of a cold log on a
 #: loaded machine) before the client gives up.
@@ -48,7 +57,8 @@ SOURCE = "the pass request's config"
 
 
 def run_on_server(store: Store, ref: str, *, window: str | None = None,
-                  config: Mapping[str, Any] | None = None) -> MonitorRun:
+                  config: Mapping[str, Any] | None = None, end: float | None = None,
+                  now: float | None = None) -> MonitorRun:
     """Ask the server behind ``store`` (a client's :class:`RemoteStore`) for one pass over
     the model ``ref`` (``churn``, ``churn@production``, ``churn@3``).
 
@@ -57,6 +67,8 @@ def run_on_server(store: Store, ref: str, *, window: str | None = None,
         ref: the model reference.
         window: the default window (the server's default rules at this window).
         config: a config's data (:func:`config_data`); None: the server's defaults.
+        end: the end of the windows (default: the server's now).
+        now: the clock for buckets still open (default: the server's).
 
     Raises:
         AccessDenied: the token's user is not a writer of the model.
@@ -67,10 +79,61 @@ def run_on_server(store: Store, ref: str, *, window: str | None = None,
     body: dict[str, Any] = {"ref": ref, "window": window}
     if config is not None:
         body["config"] = dict(config)
+    body.update({k: v for k, v in (("end", end), ("now", now)) if v is not None})
     answer = store.request(  # type: ignore[attr-defined]
         "POST", f"/monitoring/models/{name}/passes", json_body=body, idempotent=True,
         timeout=PASS_SECONDS, deadline=time.monotonic() + PASS_SECONDS)
     return MonitorRun.from_dict(answer.json())
+
+
+def run_through_server(store: Store, model: WatchedModel, *, settings: Settings,
+                       config: MonitorConfig, end: float | None, now: float | None,
+                       runner: PipelineRunner | None, gate_config: GateConfig | None
+                       ) -> MonitorRun:
+    """:func:`~lockgate.monitoring.monitor.run_monitor` for a client: the server measures
+    with ``config``'s rules and windows (sent as data) at the caller's ``end``/``now``;
+    ``config``'s own sinks and retraining then run here, in the caller's process with the
+    caller's rights (never sent: they would run with the server's), their outcome
+    appended to the incident through the server.
+
+    Raises:
+        AccessDenied: the token's user is not a writer of the model.
+        AlertConfigError: the server refused the rules (every problem listed).
+    """
+    ref = model.name if model.version is None else f"{model.name}@{model.version}"
+    sent = dataclasses.replace(config, sinks=(LogSink(),), rules=tuple(
+        dataclasses.replace(rule, retrain=None) for rule in config.rules))
+    run = run_on_server(store, ref, end=end, now=now, **server_request(sent))
+    if not _servers_own(config):
+        return run
+    rules = {rule.name: rule for rule in config.rules}
+    reports = [_here(report, rules.get(report.rule.name, report.rule), run, model,
+                     store=store, settings=settings, config=config, runner=runner,
+                     gate_config=gate_config) for report in run.rules]
+    return dataclasses.replace(run, rules=reports)
+
+
+def _here(report: RuleReport, rule: AlertRule, run: MonitorRun, model: WatchedModel, *,
+          store: Store, settings: Settings, config: MonitorConfig,
+          runner: PipelineRunner | None, gate_config: GateConfig | None) -> RuleReport:
+    """One rule's sinks and retraining, run here after the server's pass."""
+    from lockgate.monitoring import incident as inc
+    from lockgate.monitoring.monitor import retrain_for_rule, wants_retraining
+
+    window = run.windows[rule.window_seconds]
+    incident, deliveries = report.incident, list(report.deliveries)
+    if incident is not None and report.action in ("opened", "resolved"):
+        event = inc.event_for("alert" if report.action == "opened" else "resolve",
+                              incident, rule, report.outcome, (window.start, window.end))
+        deliveries += inc.deliver(store, event, config.sinks)
+    retraining = report.retraining
+    if incident is not None and wants_retraining(rule, report.action, incident):
+        retraining = retrain_for_rule(model, rule, window, settings=settings, config=config,
+                                      runner=runner, gate_config=gate_config)
+        inc.set_retraining(store, incident.id, retraining)
+    if incident is not None:
+        incident = inc.get_incident(store, incident.id)
+    return RuleReport(rule, report.outcome, report.action, incident, deliveries, retraining)
 
 
 def run_when_free(store: Store, ref: str, *, window: str | None = None,
@@ -112,7 +175,10 @@ def server_request(config: MonitorConfig, **refused: Any) -> dict[str, Any]:
             f"operator's: remove {' and '.join(servers)} from your monitoring config, or "
             "run the pass where the server runs (unset LOCKGATE_TRACKING_URI there).")
     window = format_duration(config.window_seconds)
-    default = load_config(None, window=window)
+    try:
+        default = load_config(None, window=window)
+    except AlertConfigError:  # no default config has this window: it is the caller's own
+        return {"config": config_data(config)}
     if dataclasses.replace(config, sinks=()) == dataclasses.replace(default, sinks=()):
         return {"window": window}
     return {"config": config_data(config)}

@@ -49,7 +49,13 @@ class StepRow:
 
 
 def record_step(store: Store, row: StepRow) -> None:
-    """Insert the ledger row of a finished, cached, failed or skipped step run."""
+    """Insert the ledger row of a finished, cached, failed or skipped step run (behind
+    ``lockgate server``: through it, a writer of the pipeline run's experiment)."""
+    if getattr(store, "remote", False):
+        store.request(  # type: ignore[attr-defined]
+            "POST", "/pipeline-steps", idempotent=True,
+            json_body={"run_id": row.pipeline_run_id, "row": row_to_dict(row)})
+        return
     store.execute_write(
         sa.insert(pipeline_steps).values(
             step_run_id=row.step_run_id, pipeline_run_id=row.pipeline_run_id, node=row.node,
@@ -97,30 +103,38 @@ class CacheLookup:
         return self.outputs is not None
 
 
-def find_cached(store: Store, blobs: ObjectBlobStore, key: str) -> CacheLookup:
-    """The newest successful step run with this cache key whose artifacts all still exist
-    and whose tables read as "latest" have no newer version since."""
+def cache_candidates(store: Store, key: str) -> list[StepRow]:
+    """The newest (at most 3) successful, cacheable step runs with this cache key, newest
+    first (behind ``lockgate server``: those of runs the user may see)."""
+    if getattr(store, "remote", False):
+        return [row_from_dict(r) for r in store.request(  # type: ignore[attr-defined]
+            "GET", "/pipeline-steps", params={"cache_key": key}).json()]
     query = (
-        sa.select(pipeline_steps.c.step_run_id, pipeline_steps.c.outputs,
-                  pipeline_steps.c.reads)
+        sa.select(pipeline_steps)
         .where(pipeline_steps.c.cache_key == key, pipeline_steps.c.cacheable.is_(True),
                pipeline_steps.c.outputs.is_not(None), pipeline_steps.c.status.in_(_DONE))
         .order_by(pipeline_steps.c.created_at.desc())
         .limit(3)
     )
     with store.read() as conn:
-        rows = conn.execute(query).all()
+        return [_row(r) for r in conn.execute(query).mappings().all()]
+
+
+def find_cached(store: Store, blobs: ObjectBlobStore, key: str) -> CacheLookup:
+    """The newest successful step run with this cache key whose artifacts all still exist
+    and whose tables read as "latest" have no newer version since."""
+    rows = cache_candidates(store, key)
     if not rows:
         return CacheLookup(None, None, "miss: no earlier successful run with this key")
     reason = "miss: the outputs of the earlier runs with this key are gone"
-    for step_run_id, encoded, reads_text in rows:
-        reads = tuple(json.loads(reads_text)) if reads_text else ()
+    for row in rows:
+        step_run_id, reads = row.step_run_id, row.reads
         stale = stale_reads(store, reads)
         if stale:
             reason = f"miss: step run {step_run_id} had this key but " + "; ".join(stale)
             continue
         try:
-            outputs = decode_outputs(store, json.loads(encoded))
+            outputs = decode_outputs(store, row.outputs or {})
         except NotFoundError:
             continue
         if all(blobs.exists(key_from_uri(r.uri)) for r in _records(outputs)):
@@ -147,7 +161,11 @@ def stale_reads(store: Store, reads: tuple[dict[str, Any], ...]) -> list[str]:
 
 
 def steps_of(store: Store, pipeline_run_id: str) -> list[StepRow]:
-    """The ledger rows of a pipeline run, in the order they were recorded."""
+    """The ledger rows of a pipeline run, in the order they were recorded (behind
+    ``lockgate server``: read through it)."""
+    if getattr(store, "remote", False):
+        return [row_from_dict(r) for r in store.request(  # type: ignore[attr-defined]
+            "GET", f"/runs/{pipeline_run_id}/steps").json()]
     query = (
         sa.select(pipeline_steps)
         .where(pipeline_steps.c.pipeline_run_id == pipeline_run_id)
@@ -162,6 +180,11 @@ def step_history(store: Store, node: str, before: float, pipeline: str,
                  limit: int = 20) -> list[StepRow]:
     """Earlier ledger rows of the step ``node`` of pipeline runs named ``pipeline`` (newest
     first): what ``explain-cache`` compares a miss with."""
+    if getattr(store, "remote", False):
+        return [row_from_dict(r) for r in store.request(  # type: ignore[attr-defined]
+            "GET", "/pipeline-steps/history", params={
+                "node": node, "before": before, "pipeline": pipeline, "limit": limit}
+        ).json()]
     query = (
         sa.select(pipeline_steps)
         .join(t.runs, t.runs.c.id == pipeline_steps.c.pipeline_run_id)
@@ -172,6 +195,17 @@ def step_history(store: Store, node: str, before: float, pipeline: str,
     )
     with store.read() as conn:
         return [_row(r) for r in conn.execute(query).mappings().all()]
+
+
+def row_to_dict(row: StepRow) -> dict[str, Any]:
+    """A ledger row as JSON-able data (the form it travels in to and from the server)."""
+    return {f: getattr(row, f) if f != "reads" else list(row.reads)
+            for f in StepRow.__slots__}
+
+
+def row_from_dict(data: dict[str, Any]) -> StepRow:
+    """The inverse of :func:`row_to_dict` (unknown fields refused by the dataclass)."""
+    return StepRow(**{**data, "reads": tuple(data.get("reads") or ())})
 
 
 def _row(r: Any) -> StepRow:

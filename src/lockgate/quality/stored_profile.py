@@ -75,18 +75,13 @@ def stored_profile(found: DatasetVersion, scope: str, settings: Settings,
     assert scope in PROFILE_SCOPES
     store = Store.open(settings)
     artifacts = ArtifactStore.open(settings)
-    artifact_id = _lookup(store, found.id, scope)
+    artifact_id = profile_artifact(store, found.id, scope)
     if artifact_id is not None:
         return Profile.from_dict(artifacts.load(artifact_id))
     computed = (_merged_snapshot(found, store, artifacts, settings) if scope == "snapshot"
                 else None) or _compute(found, scope, settings, executor)
     record = artifacts.save(computed.to_dict(), f"profile:{found.ref}:{scope}")
-    # Another process may have stored it first; both computed the same profile.
-    with contextlib.suppress(sa.exc.IntegrityError):
-        store.execute_write(sa.insert(quality_profiles).values(
-            dataset_version_id=found.id, scope=scope, artifact_id=record.id,
-            rows=computed.rows, format=FORMAT, created_at=time.time(),
-        ))
+    link_profile(store, found.id, scope, record.id, computed.rows)
     return computed
 
 
@@ -96,17 +91,37 @@ def save_profile(found: DatasetVersion, scope: str, computed: Profile,
     the batch is never read back whole) as the ``scope`` profile of ``found``."""
     assert scope in PROFILE_SCOPES
     store = Store.open(settings)
-    if _lookup(store, found.id, scope) is not None:
+    if profile_artifact(store, found.id, scope) is not None:
         return
     record = ArtifactStore.open(settings).save(computed.to_dict(), f"profile:{found.ref}:{scope}")
+    link_profile(store, found.id, scope, record.id, computed.rows)
+
+
+def link_profile(store: Store, dataset_version_id: int, scope: str, artifact_id: int,
+                 rows: int) -> None:
+    """Record the stored profile artifact as the ``scope`` profile of a dataset version
+    (behind ``lockgate server``: through it, which checks and audits the link). Another
+    process may have linked one first; both computed the same profile, the first stays."""
+    if getattr(store, "remote", False):
+        store.request(  # type: ignore[attr-defined]
+            "PUT", f"/dataset-versions/{int(dataset_version_id)}/profiles/{scope}",
+            json_body={"artifact_id": int(artifact_id), "rows": int(rows)}, idempotent=True)
+        return
     with contextlib.suppress(sa.exc.IntegrityError):
         store.execute_write(sa.insert(quality_profiles).values(
-            dataset_version_id=found.id, scope=scope, artifact_id=record.id,
-            rows=computed.rows, format=FORMAT, created_at=time.time(),
+            dataset_version_id=dataset_version_id, scope=scope, artifact_id=artifact_id,
+            rows=rows, format=FORMAT, created_at=time.time(),
         ))
 
 
-def _lookup(store: Store, dataset_version_id: int, scope: str) -> int | None:
+def profile_artifact(store: Store, dataset_version_id: int, scope: str) -> int | None:
+    """The artifact id of the stored ``scope`` profile of a dataset version, or None
+    (behind ``lockgate server``: asked of it)."""
+    if getattr(store, "remote", False):
+        found = store.request(  # type: ignore[attr-defined]
+            "GET", f"/dataset-versions/{int(dataset_version_id)}/profiles/{scope}"
+        ).json()["artifact_id"]
+        return None if found is None else int(found)
     with store.read() as conn:
         found = conn.execute(
             sa.select(quality_profiles.c.artifact_id).where(
@@ -122,7 +137,7 @@ def _merged_snapshot(found: DatasetVersion, store: Store, artifacts: ArtifactSto
     """The snapshot as the previous snapshot merged with this version's batch, when both
     are stored and the version only appended: no re-read of the whole table (ingest
     stores the batch profile first, so each snapshot costs a merge, not a table scan)."""
-    batch_id = _lookup(store, found.id, "batch")
+    batch_id = profile_artifact(store, found.id, "batch")
     if batch_id is None:
         return None
     if found.version == 0:  # the first version: the table is its batch
@@ -131,7 +146,7 @@ def _merged_snapshot(found: DatasetVersion, store: Store, artifacts: ArtifactSto
         previous = store.dataset_version(found.table_name, found.version - 1)
     except LookupError:
         return None
-    previous_id = _lookup(store, previous.id, "snapshot")
+    previous_id = profile_artifact(store, previous.id, "snapshot")
     if previous_id is None or _added_files(found, settings) is None:
         return None  # nothing stored to merge, or the commit rewrote files
     added = Profile.from_dict(artifacts.load(batch_id))

@@ -190,8 +190,12 @@ class RegistryReader:
         return self._tables().all_versions()
 
     def version_count(self) -> int:
-        """How many versions the registry holds, over every model (beside the database,
-        like :meth:`all_versions`)."""
+        """How many versions the registry holds, over every model (behind ``lockgate
+        server``: of the models the user may read, counted model by model)."""
+        from lockgate.registry.embedded_backend import EmbeddedBackend
+
+        if not isinstance(self.backend, EmbeddedBackend):
+            return sum(len(self.backend.versions(name)) for name in self.backend.models())
         return self._tables().version_count()
 
     def versions_from(self, run_ids: Sequence[str],

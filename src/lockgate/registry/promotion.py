@@ -75,7 +75,9 @@ def promote(registry: Registry, name: str, version: int, *, to: str = Stage.PROD
     With ``config.shadow`` set, production also needs ``shadow``: what the version did
     as ``NAME@shadow`` (:func:`lockgate.monitoring.shadow_report.shadow_evidence`).
     Through ``lockgate server`` the server runs the gates with its own configuration and
-    its own shadow evidence; ``config`` and ``shadow`` are then refused, never used.
+    its own shadow evidence: ``config`` and ``shadow`` are then what the caller expects,
+    refused when they differ from the server's (an admin's ``config`` is applied, and
+    audited as ``gate.configured``).
 
     Raises:
         GateFailedError: a gate failed (unless ``raise_on_failure=False``); the message

@@ -10,6 +10,7 @@ across its retries, so a request whose answer was lost is applied once.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -114,16 +115,16 @@ class RemoteBackend:
     def promote(self, registry: Registry, request: PromotionRequest) -> PromotionResult:
         from lockgate.registry.promotion import PromotionResult
 
-        for given, what in ((request.config, "config"), (request.shadow, "shadow")):
-            if given is not None:
-                raise RegistryError(
-                    f"promote(..., {what}=...) is refused through lockgate server "
-                    f"({self.store.url}): the server runs the gates with its own "
-                    "configuration (the `gates` of its lockgate.yaml) and reads shadow "
-                    f"evidence from its own logs. Drop `{what}=`.")
+        # A config and shadow evidence travel as what the caller expects: the server
+        # runs its own gates (an admin's config is applied, audited) and reads its own
+        # shadow evidence, and refuses a difference (see server/routes/models.py).
+        expected = None if request.config is None else \
+            request.config.model_dump(mode="json")
         found = self._post(f"/{_part(request.name)}/versions/{int(request.version)}/promote",
                            {"to": request.to, "dry_run": request.dry_run,
-                            "actor": request.actor, "reason": request.reason},
+                            "actor": request.actor, "reason": request.reason,
+                            "config": expected, "shadow": None if request.shadow is None
+                            else dataclasses.asdict(request.shadow)},
                            seconds=DECISION_SECONDS)
         return PromotionResult(version_from(found["version"]), str(found["to"]),
                                [GateResult(**g) for g in found["gates"]],

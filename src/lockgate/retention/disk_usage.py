@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -63,11 +63,20 @@ class DiskUsage:
                 "lines": [{"kind": u.kind, "name": u.name, "bytes": u.bytes, "items": u.items,
                            "detail": u.detail} for u in self.lines]}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiskUsage:
+        """The inverse of :meth:`to_dict` (what ``lockgate server`` answers)."""
+        return cls([Usage(u["kind"], u["name"], int(u["bytes"]), int(u["items"]),
+                          u["detail"]) for u in data["lines"]], int(data["total_bytes"]))
+
 
 def disk_usage(*, settings: Settings | None = None) -> DiskUsage:
-    """Measure the store: blobs by experiment and model, tables, logs, the database."""
+    """Measure the store: blobs by experiment and model, tables, logs, the database
+    (behind ``lockgate server``: measured by the server, for an admin)."""
     settings = settings or load_settings()
     store = Store.open(settings)
+    if getattr(store, "remote", False):
+        return DiskUsage.from_dict(store.request("GET", "/du").json())  # type: ignore[attr-defined]
     blobs = blob_store_for(settings.resolved_artifact_root)
     sizes: dict[str, int] = {}
     for item in blobs.objects.list():

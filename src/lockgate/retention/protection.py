@@ -51,7 +51,10 @@ class Protection:
 
 
 def model_refs(store: Store) -> list[ModelRef]:
-    """Every registered version, aliased ones first, newest first within each group."""
+    """Every registered version, aliased ones first, newest first within each group
+    (behind ``lockgate server``: the versions of the models the user may read)."""
+    if getattr(store, "remote", False):
+        return _remote_refs(store)
     with store.read() as conn:
         aliases: dict[tuple[str, int], list[str]] = {}
         for name, alias, version in conn.execute(sa.select(
@@ -64,6 +67,15 @@ def model_refs(store: Store) -> list[ModelRef]:
     refs = [ModelRef(name, int(version), run_id, int(artifact_id),
                      tuple(sorted(aliases.get((name, int(version)), []))))
             for name, version, run_id, artifact_id in rows]
+    return sorted(refs, key=lambda m: (not m.aliases, m.name, -m.version))
+
+
+def _remote_refs(store: Store) -> list[ModelRef]:
+    from lockgate.registry.registry_backend import backend_for
+
+    backend = backend_for(store)
+    refs = [ModelRef(v.name, v.version, v.run_id, v.artifact_id, tuple(sorted(v.aliases)))
+            for name in backend.models() for v in backend.versions(name)]
     return sorted(refs, key=lambda m: (not m.aliases, m.name, -m.version))
 
 

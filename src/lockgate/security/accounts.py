@@ -133,6 +133,10 @@ def create_user(store: Store, name: str, role: str = "reader") -> None:
     name = name.strip()
     if not name or len(name) > 255:
         raise AccountError("A user name must be 1-255 characters.")
+    if _remote(store):  # a client of `lockgate server`: an admin's request to it
+        store.request("POST", "/users", json_body={  # type: ignore[attr-defined]
+            "name": name, "role": role}, idempotent=True)
+        return
     if _user_id(store, name) is not None:
         raise AccountError(f"User `{name}` already exists; issue another token with "
                            f"`lockgate server token create {name}`.")
@@ -148,6 +152,13 @@ def issue_token(store: Store, user: str, *, label: str | None = None,
     ``token`` lets the operator choose it (at least 32 characters).
     """
     _check_token(token)
+    if _remote(store):
+        if token is not None:
+            raise AccountError("Only the operator chooses a token, where the server runs "
+                               "(`lockgate server token create NAME --token ...`).")
+        return str(store.request(  # type: ignore[attr-defined]
+            "POST", f"/users/{user}/tokens", idempotent=True,
+            json_body={"label": label, "expires_in_s": expires_in_s}).json()["token"])
     user_id = _require_user(store, user)
     token = token or new_token()
     now = time.time()
@@ -221,6 +232,11 @@ def set_grant(store: Store, user: str, kind: str, name: str, role: str, *,
     _check_role(role)
     if kind not in GRANT_KINDS:
         raise AccountError(f"Unknown grant kind `{kind}`; use one of {', '.join(GRANT_KINDS)}.")
+    if _remote(store):
+        store.request("PUT", f"/users/{user}/grants", idempotent=True,  # type: ignore[attr-defined]
+                      json_body={"kind": kind, "name": name, "role": role,
+                                 "promote": promote})
+        return
     user_id = _require_user(store, user)
     with store.write() as conn:
         conn.execute(sa.delete(auth_grants).where(
@@ -254,6 +270,12 @@ def users(store: Store) -> list[tuple[str, str]]:
     with store.read() as conn:
         return [(r.name, r.role) for r in conn.execute(
             sa.select(auth_users.c.name, auth_users.c.role).order_by(auth_users.c.name))]
+
+
+def _remote(store: Store) -> bool:
+    """A client of ``lockgate server``: users, tokens and grants are an admin's requests
+    to it (the server checks the role and audits)."""
+    return bool(getattr(store, "remote", False))
 
 
 def _check_token(token: str | None) -> None:

@@ -17,7 +17,7 @@ every route's rule.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -36,6 +36,8 @@ from lockgate.server.routes import (
     models,
     monitoring,
     pages,
+    pipelines,
+    quality,
     retention,
     run_records,
     runs,
@@ -47,13 +49,16 @@ from lockgate.server.routes.uploads import CHUNK_BYTES
 from lockgate.server.state import TeamServerState
 from lockgate.store import Store
 
+if TYPE_CHECKING:
+    from lockgate.registry import GateConfig
+
 TOKEN_ENV = "LOCKGATE_TOKEN"  # noqa: S105 (a variable name)
 #: Every router of the team server, in the order their routes are matched; the
 #: dashboard is mounted at ``/`` after them.
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router, accounts.router, runs.router, run_records.router, artifacts.router,
     uploads.router, lineage.router, datasets.router, models.router, retention.router,
-    views.router, monitoring.router)
+    views.router, monitoring.router, pipelines.router, quality.router)
 
 
 def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
@@ -66,9 +71,11 @@ def server_policy(settings: Settings, host: str = "127.0.0.1") -> GuardPolicy:
 
 def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
                       limiter: RateLimiter | None = None,
-                      policy: GuardPolicy | None = None) -> FastAPI:
+                      policy: GuardPolicy | None = None,
+                      gates: GateConfig | None = None) -> FastAPI:
     """The team server's app over the embedded store of ``settings`` (``policy``: the
-    guard, default :func:`server_policy`)."""
+    guard, default :func:`server_policy`; ``gates``: the promotion gates it runs,
+    default the ``gates`` of ``lockgate.yaml`` read at each promotion)."""
     settings = dataclasses.replace(settings, tracking_uri=None)  # the server IS the store
     store = Store.open(settings)
     # No Swagger page: it loads its scripts from a CDN. The OpenAPI document is a route
@@ -76,7 +83,7 @@ def create_server_app(settings: Settings, *, host: str = "127.0.0.1",
     app = FastAPI(title=SERVER, version="1", openapi_url=None, docs_url=None,
                   redoc_url=None)
     limiter = limiter or RateLimiter()
-    TeamServerState.open(settings, store, limiter).attach(app)
+    TeamServerState.open(settings, store, limiter, gates=gates).attach(app)
     app.add_middleware(AuthMiddleware, store=store, limiter=limiter,
                        routes=lambda: flat_routes(app))
     app.add_middleware(HttpGuard, policy=policy or server_policy(settings, host))
@@ -131,11 +138,11 @@ class TeamServer(ServerThread):
     """``lockgate server`` on a background thread (tests, the quickstart, benches)."""
 
     def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
-                 **limits: Any) -> None:
+                 gates: GateConfig | None = None, **limits: Any) -> None:
         from lockgate.serving.server import free_port
 
         policy = dataclasses.replace(server_policy(settings, host), **limits)
-        self.app = create_server_app(settings, host=host, policy=policy)
+        self.app = create_server_app(settings, host=host, policy=policy, gates=gates)
         super().__init__(server_config(self.app, policy, port=port or free_port(host)))
 
 

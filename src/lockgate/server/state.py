@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, HTTPException, Request
 from starlette.applications import Starlette
@@ -25,6 +25,9 @@ from lockgate.security.accounts import Principal
 from lockgate.server.access import RateLimiter, principal_of
 from lockgate.server.pass_slots import PassSlots
 from lockgate.store import Store
+
+if TYPE_CHECKING:
+    from lockgate.registry import GateConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +41,24 @@ class TeamServerState:
     registry: Registry
     limiter: RateLimiter
     passes: PassSlots  # the monitor passes running now
+    #: The operator's promotion gates; None: the ``gates`` of ``lockgate.yaml``, read
+    #: at each promotion.
+    gates: GateConfig | None = None
 
     @classmethod
     def open(cls, settings: Settings, store: Store, limiter: RateLimiter,
-             passes: PassSlots | None = None) -> TeamServerState:
+             passes: PassSlots | None = None,
+             gates: GateConfig | None = None) -> TeamServerState:
         """The state over ``store`` and the artifact root of ``settings``."""
         return cls(settings, store, blob_store_for(settings.resolved_artifact_root),
                    settings.home.resolve() / "server-uploads", Registry(store, settings),
-                   limiter, passes or PassSlots())
+                   limiter, passes or PassSlots(), gates)
+
+    def gate_config(self) -> GateConfig:
+        """The gates this server runs: the operator's, never a caller's."""
+        from lockgate.registry import load_gate_config
+
+        return self.gates if self.gates is not None else load_gate_config()
 
     def attach(self, app: Starlette) -> None:
         """Make this the record every route of ``app`` receives."""

@@ -37,6 +37,8 @@ ACTIONS = (
     "quarantine.released", "deleted", "user.created", "token.created", "token.revoked",
     "grant.set", "model.stage_changed", "model.noted", "dataset.updated",
     "restored", "purged", "gc.ran", "view.saved", "view.deleted", "monitor.ran",
+    "pipeline.step_recorded", "profile.linked", "gate.configured",
+    "monitor.delivered", "monitor.retraining",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",
@@ -123,7 +125,16 @@ def record_many(store: Store, action: str, changes: Sequence[tuple[str, Any, Any
 def entries(store: Store, *, action: str | None = None, actor: str | None = None,
             target: str | None = None, since: float | None = None,
             limit: int = 100) -> list[AuditEntry]:
-    """Audit entries, newest first, optionally filtered (``target`` is a prefix)."""
+    """Audit entries, newest first, optionally filtered (``target`` is a prefix; behind
+    ``lockgate server``: asked of it, for an admin)."""
+    if getattr(store, "remote", False):
+        params = {"action": action, "actor": actor, "target": target, "since": since,
+                  "limit": max(1, limit)}
+        found = store.request("GET", "/audit", params={  # type: ignore[attr-defined]
+            k: v for k, v in params.items() if v is not None}).json()
+        return [AuditEntry(int(e["id"]), float(e["at"]), e["actor"], e["action"],
+                           e["target"], e["before"], e["after"], e["request_id"])
+                for e in found]
     query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(max(1, limit))
     if action:
         query = query.where(audit_log.c.action == action)

@@ -501,13 +501,15 @@ def _rebuilt(kind: type[LockgateError], detail: str) -> LockgateError:
     with fields of their own (``RowAccountingError(table, ingested, ...)``) cannot be
     called with a message alone: they are made without their ``__init__``, so the
     class (and every ``except`` the caller wrote for it) and the message survive; the
-    fields stay on the server's side."""
-    try:
+    fields stay on the server's side. Whether a class takes a message alone is read
+    from where its ``__init__`` comes from (``RunDeletionError(problems)`` would take
+    the message's characters for a list of problems), not guessed from a call."""
+    own_init = next((c for c in kind.__mro__ if "__init__" in vars(c)), Exception)
+    if own_init.__module__ == "builtins":
         return kind(detail)
-    except TypeError:
-        error = kind.__new__(kind)
-        Exception.__init__(error, detail)
-        return error
+    error = kind.__new__(kind)
+    Exception.__init__(error, detail)
+    return error
 
 
 def _error_class(name: str) -> type[LockgateError] | None:

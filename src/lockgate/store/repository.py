@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import itertools
 import json
 import math
@@ -94,7 +95,9 @@ class Store:
     def open(cls, settings: Settings | None = None, *, migrate: bool = True) -> Store:
         """Open (and on first use migrate) the store named by ``settings``.
 
-        One Store per URL and process is kept, so opening is cheap after the first time.
+        One Store per URL and process is kept, so opening is cheap after the first time;
+        behind ``lockgate server``, one per URL and token (each speaks as its token's
+        user: a process that changes ``LOCKGATE_TOKEN`` gets the new user's store).
 
         Raises:
             StoreError: the database is unreachable, malformed or read-only.
@@ -102,10 +105,13 @@ class Store:
         settings = settings or load_settings()
         url = settings.tracking_uri or settings.resolved_db_url
         key = f"{os.getpid()}:{url}"
-        if settings.tracking_uri and key not in _STORES:  # behind `lockgate server`
-            from lockgate.store.remote import RemoteStore
+        if settings.tracking_uri:  # behind `lockgate server`
+            from lockgate.store.remote import RemoteStore, find_token
 
-            _STORES[key] = RemoteStore.connect(settings)
+            token = find_token(settings.tracking_uri)
+            key = f"{key}:{hashlib.sha256(token.encode()).hexdigest()[:16]}"
+            if key not in _STORES:
+                _STORES[key] = RemoteStore(settings.tracking_uri, token)
         store = _STORES.get(key)
         if store is None:
             store = cls(url)

@@ -61,7 +61,7 @@ def revoke(team: TeamDep, token_id: str) -> dict[str, Any]:
 
 @router.get("/audit", openapi_extra=ADMIN.extra())
 def audit_log(team: TeamDep, action: str | None = None, actor: str | None = None,
-              target: str | None = None, limit: int = Query(100, ge=1, le=10_000)
-              ) -> list[Any]:
+              target: str | None = None, since: float | None = None,
+              limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
     return [audit.entry_dict(e) for e in audit.entries(
-        team.store, action=action, actor=actor, target=target, limit=limit)]
+        team.store, action=action, actor=actor, target=target, since=since, limit=limit)]

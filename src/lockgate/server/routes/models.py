@@ -27,7 +27,6 @@ from lockgate.registry import (
     RegistryError,
     ShadowEvidence,
     extract_archive,
-    load_gate_config,
 )
 from lockgate.registry.model_version import STAGE_ALIASES, _details
 from lockgate.registry.promotion import PromotionResult, promote, rollback
@@ -176,12 +175,19 @@ def promote_version(request: Request, team: TeamDep, user: PrincipalDep, name: s
     actor = _actor(user, body)
     to = str(body.get("to") or "production")
 
+    config, given = _gates_for(team.gate_config(), user, body.get("config"))
+
     def work() -> dict[str, Any]:
-        config = load_gate_config()  # the server's lockgate.yaml, never the caller's
+        if given:
+            audit.record(team.store, "gate.configured", f"model:{name}@{int(version)}",
+                         before=team.gate_config().model_dump(mode="json"),
+                         after=config.model_dump(mode="json"))
+        shadow = _shadow(team.settings, config, name, version, to)
+        _same_shadow(shadow, body.get("shadow"))
         return promotion_json(promote(
             team.registry, name, version, to=to, config=config,
             dry_run=bool(body.get("dry_run")), actor=actor, reason=body.get("reason"),
-            raise_on_failure=False, shadow=_shadow(team.settings, config, name, version, to)))
+            raise_on_failure=False, shadow=shadow))
     return applied_once(team.store, request, work)
 
 
@@ -229,6 +235,57 @@ def _moved(registry: Registry, name: str, version: int, body: dict[str, Any],
     return dict(encode(registry.transition(
         name, version, str(body["to"]), action=str(body.get("action") or "manual"),
         actor=actor, reason=body.get("reason"), gates=list(body.get("gates") or []))))
+
+
+def _gates_for(config: GateConfig, user: Principal, expected: Any
+               ) -> tuple[GateConfig, bool]:
+    """The gates a promotion runs, and whether they are the caller's.
+
+    A caller may name gates (``promote(..., config=...)``). An admin's are applied and
+    audited (``gate.configured``, before: the server's): an admin may skip the gates
+    altogether (``…/override``), so choosing them is less. Anyone else's are what it
+    expects: checked against the server's, never applied; a difference is refused,
+    naming it."""
+    if expected is None:
+        return config, False
+    if not isinstance(expected, dict):
+        raise RegistryError("`config` must be the gate configuration as an object.")
+    given = GateConfig(**expected)
+    theirs = given.model_dump(mode="json")
+    ours = config.model_dump(mode="json")
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if not differ:
+        return config, False
+    if user.role == "admin":
+        return given, True
+    if differ:
+        raise RegistryError(
+            "promote(..., config=...) differs from the gates lockgate server runs in "
+            + ", ".join(f"`{k}` (server {ours.get(k)!r}, yours {theirs.get(k)!r})"
+                        for k in differ)
+            + ": the server runs its operator's gates (its lockgate.yaml `gates`, or "
+            "`TeamServer(gates=...)`). Drop `config=` or ask an admin to change them.")
+    return config, False
+
+
+def _same_shadow(ours: ShadowEvidence | None, expected: Any) -> None:
+    """A caller's shadow evidence says which shadow period it judged; the server judges
+    from its own reading of the same shadow log (the statistics are its own: their
+    bootstrap depends on the order rows are read in). Refused when the period differs:
+    another version, or other counts of predictions and labels."""
+    if expected is None:
+        return
+    if not isinstance(expected, dict):
+        raise RegistryError("`shadow` must be shadow evidence as an object.")
+    fields = ("version", "predictions", "labeled")
+    found = None if ours is None else {k: getattr(ours, k) for k in fields}
+    theirs = {k: expected.get(k) for k in fields}
+    if found != theirs:
+        raise RegistryError(
+            f"promote(..., shadow=...) describes another shadow period than lockgate "
+            f"server reads from its own logs (server {found}, yours {theirs}): the server "
+            "judges the shadow period from what it reads. Drop `shadow=`, or wait for "
+            "the server's log to hold what yours does.")
 
 
 def _shadow(settings: Settings, config: GateConfig, name: str, version: int,

@@ -11,7 +11,10 @@ rules, thresholds and windows the caller sent (``config``, data checked by
 the caller's ``window``) and its own sinks (never the caller's: sinks and retraining
 pipelines run with the server's rights), records windows and incidents, audits the pass
 (``monitor.ran``, with the sent rules) as the caller and answers the pass's JSON form
-(:meth:`MonitorRun.to_dict`). One pass per model and a few per server run at once
+(:meth:`MonitorRun.to_dict`); ``end`` and ``now`` choose the window. A client that
+runs its own sinks or retraining after the pass (in its process, with its rights)
+appends their outcome to the incident (``…/deliveries``, ``…/retraining``, writers of
+the model, audited). One pass per model and a few per server run at once
 (:mod:`lockgate.server.pass_slots`: 409 or 429 with Retry-After beyond that). The
 monitoring package is imported by the first request that needs it, not at start-up.
 """
@@ -27,7 +30,7 @@ from fastapi.responses import Response
 from lockgate.config import Settings
 from lockgate.errors import LockgateError
 from lockgate.server.idempotency import applied_once
-from lockgate.server.routes.responses import PlainAnswerRoute
+from lockgate.server.routes.responses import PlainAnswerRoute, ok
 from lockgate.server.routes.rules import API, MODEL_READ, MODEL_WRITE, SEEN
 from lockgate.server.state import PrincipalDep, TeamDep
 from lockgate.store import Store, audit
@@ -77,12 +80,13 @@ def windows(team: TeamDep, name: str, since: float | None = None,
 def monitor_pass(request: Request, team: TeamDep, name: str,
                  body: dict[str, Any] = Body(default={})) -> Response:
     ref, config, sent = _pass_request(name, body or {})
+    clock = _pass_clock(body or {})
 
     def work() -> dict[str, Any]:
         # the slot is taken after the Idempotency-Key's claim: a retry of this very
         # request waits for its answer ("being applied"), another request is refused
         with team.passes.held(name):
-            return _run_pass(team.store, team.settings, ref, config, sent)
+            return _run_pass(team.store, team.settings, ref, config, sent, clock)
     answer = applied_once(team.store, request, work)
     # NaN/inf measures travel as Python's JSON writes them (the client reads them back)
     return Response(json.dumps(answer), media_type="application/json")
@@ -94,11 +98,12 @@ def _pass_request(name: str, body: dict[str, Any]) -> tuple[str, MonitorConfig, 
     from lockgate.monitoring.config import load_config
     from lockgate.monitoring.server_pass import requested_config
 
-    unknown = sorted(set(body) - {"ref", "window", "config"})
+    unknown = sorted(set(body) - {"ref", "window", "config", "end", "now"})
     if unknown:
         raise LockgateError(
-            f"A monitor pass through the server takes `ref`, `window` and `config` only, not "
-            f"{', '.join(unknown)}.")
+            f"A monitor pass through the server takes `ref`, `window`, `config`, `end` and "
+            f"`now` only, not {', '.join(unknown)}: sinks and retraining run in the "
+            "caller's process, never here.")
     ref = str(body.get("ref") or name)
     if ref.partition("@")[0] != name:
         raise LockgateError(f"The pass's model reference `{ref}` is not of model `{name}`.")
@@ -108,18 +113,71 @@ def _pass_request(name: str, body: dict[str, Any]) -> tuple[str, MonitorConfig, 
     return ref, requested_config(body["config"], window), True
 
 
+def _pass_clock(body: dict[str, Any]) -> dict[str, float | None]:
+    """The caller's window end and clock (``end``, ``now``): which window, nothing more."""
+    return {key: None if body.get(key) is None else float(body[key])
+            for key in ("end", "now")}
+
+
 def _run_pass(store: Store, settings: Settings, ref: str, config: MonitorConfig,
-              sent: bool) -> dict[str, Any]:
+              sent: bool, clock: dict[str, float | None]) -> dict[str, Any]:
     """One pass over the server's data root, audited as the caller (with the rules it
     sent, if it sent a config)."""
     from lockgate.monitoring.monitor import run_monitor
     from lockgate.monitoring.watched_model import watch
 
     watched = watch(ref, settings)
-    result = run_monitor(watched, settings=settings, config=config)
+    result = run_monitor(watched, settings=settings, config=config, end=clock["end"],
+                         now=clock["now"])
     audit.record(store, "monitor.ran", f"model:{watched.name}@{watched.version}", after={
         "windows": {str(k): w.window_id for k, w in result.windows.items()},
         "opened": [r.rule.name for r in result.alerts],
         "resolved": [r.rule.name for r in result.resolved],
         **({"rules": [rule.to_dict() for rule in config.rules]} if sent else {})})
     return result.to_dict()
+
+
+@router.post("/models/{name}/incidents/{incident_id}/deliveries",
+             openapi_extra=MODEL_WRITE.extra())
+def add_deliveries(request: Request, team: TeamDep, name: str, incident_id: int,
+                   body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Append the deliveries a client's own sinks made for an incident of ``name``."""
+    from lockgate.monitoring.incident import append_deliveries
+
+    found = _incident_of(team.store, name, incident_id)
+    added = [dict(d) for d in body["deliveries"]]
+
+    def work() -> dict[str, bool]:
+        append_deliveries(team.store, found.id, added)
+        audit.record(team.store, "monitor.delivered", f"incident:{found.id}",
+                     after={"model": name, "deliveries": added})
+        return ok()
+    return applied_once(team.store, request, work)
+
+
+@router.put("/models/{name}/incidents/{incident_id}/retraining",
+            openapi_extra=MODEL_WRITE.extra())
+def set_retraining(request: Request, team: TeamDep, name: str, incident_id: int,
+                   body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Record what a client's retraining decided / started for an incident of ``name``."""
+    from lockgate.monitoring.incident import set_retraining as record
+
+    found = _incident_of(team.store, name, incident_id)
+    retraining = dict(body["retraining"])
+
+    def work() -> dict[str, bool]:
+        record(team.store, found.id, retraining)
+        audit.record(team.store, "monitor.retraining", f"incident:{found.id}",
+                     before=found.retraining, after=retraining)
+        return ok()
+    return applied_once(team.store, request, work)
+
+
+def _incident_of(store: Store, name: str, incident_id: int) -> Any:
+    """The incident, when it is one of model ``name`` (whose writer role was checked)."""
+    from lockgate.monitoring.incident import get_incident
+
+    found = get_incident(store, incident_id)
+    if found.model_name != name:
+        raise HTTPException(404, f"No monitoring incident {incident_id} of model `{name}`.")
+    return found

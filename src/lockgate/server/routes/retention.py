@@ -1,7 +1,8 @@
 """Retention over ``/api/v1``: soft-delete and restore a run (a writer of its
 experiment), and a ``lockgate gc`` pass (admins: it purges). Each change is recorded in
 the audit log under the authenticated user, with the state before and after
-(``deleted``, ``restored``, ``purged`` per run; ``gc.ran`` per pass)."""
+(``deleted``, ``restored``, ``purged`` per run; ``gc.ran`` per pass). ``lockgate du``
+over the server's store is an admin's read (it names every experiment and model)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,10 @@ def gc(request: Request, team: TeamDep, body: dict[str, Any] = Body(default={})
     dry_run = bool((body or {}).get("dry_run", True))
     return applied_once(team.store, request, lambda: collect_garbage(
         dry_run=dry_run, settings=team.settings).to_dict())
+
+
+@router.get("/du", openapi_extra=ADMIN.extra())
+def du(team: TeamDep) -> dict[str, Any]:
+    from lockgate.retention import disk_usage
+
+    return disk_usage(settings=team.settings).to_dict()
