@@ -6,6 +6,7 @@ differential test: each file is ingested both ways and the outcomes compared."""
 from __future__ import annotations
 
 import codecs
+import json
 from pathlib import Path
 
 import polars as pl
@@ -256,3 +257,22 @@ def test_a_byte_not_in_utf8_is_refused_alike(
                    settings=settings)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("spans", ["the last row", "an earlier row"])
+def test_a_file_without_a_final_newline_and_a_quoted_one(
+        tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        spans: str) -> None:
+    """Rows are lines only when the newlines are exactly the row ends: a quoted newline
+    in a block without a final one made as many newlines as rows, the last row was cut
+    at its quoted newline and its raw text re-read as a broken row (a polars error)."""
+    rows = [_clean(i) for i in range(6)]
+    rows[5 if spans == "the last row" else 2][6] = '"two\nlines"'
+    rows[5][1] = "-1"  # the last row is quarantined: its raw text is read again
+    path = _file(tmp_path / "d.csv", rows)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    result, _, refused = _both_ways(path, "no_final_newline", settings, monkeypatch)
+    assert (result.accepted, result.quarantined) == (5, 1)
+    raw = json.loads(refused["raw"][0])
+    assert raw["n"] == "-1"
+    assert raw["note"] == ("two\nlines" if spans == "the last row" else "note 5")

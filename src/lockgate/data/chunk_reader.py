@@ -87,8 +87,10 @@ class SourceText:
     """The source text of rows of a CSV chunk that was parsed typed: its rows read again
     as text, only those asked for (the quarantined rows, a few), from the chunk's bytes.
 
-    Each row is one line when the chunk holds as many newlines as rows (no quoted value
-    spans lines); those lines alone are parsed. Otherwise the whole chunk is read again.
+    Each row is one line when the chunk's newlines are exactly its row ends (as many as
+    the rows that end with one: all, or all but a last row without a final newline);
+    those lines alone are parsed. Otherwise (a quoted value spans lines) the whole chunk
+    is read again.
     """
 
     def __init__(self, header: bytes, block: bytes, rows: int, separator: str,
@@ -101,8 +103,10 @@ class SourceText:
         positions = np.asarray(positions, dtype=np.int64)
         block = self._block
         ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
-        whole = len(ends) == self._rows or (len(ends) == self._rows - 1
-                                            and not block.endswith(b"\n"))
+        # every row ends with a newline but perhaps the last: the newlines are exactly
+        # the row ends (none quoted) when there are as many as rows ending with one
+        ending = self._rows if block.endswith(b"\n") else self._rows - 1
+        whole = len(ends) == ending
         if not whole:
             return self._read(self._header + block)[positions.tolist()]
         starts = np.concatenate(([0], ends + 1))
