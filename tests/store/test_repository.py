@@ -350,6 +350,69 @@ def test_a_purge_waits_for_a_batch_that_holds_its_series(pg_url: str, tmp_path) 
     assert points == 0
 
 
+@pytest.mark.postgres
+def test_a_new_series_written_during_a_purge_leaves_no_orphan_point(pg_url: str,
+                                                                     tmp_path) -> None:
+    """PostgreSQL: a batch opening a *new* series holds no series lock a purge waits on.
+    The purge locks the runs themselves before deleting anything, and a batch key-share
+    locks its run, so a batch arriving mid-purge waits and is then refused as for a
+    purged run; before, it committed between the purge's deletes of points and of
+    series, and its points outlived their series (found in review)."""
+    import threading
+
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    from lockgate.retention.run_deletion import purge_runs
+    from lockgate.store import schema as t
+
+    store = Store.open(make_settings(tmp_path / ".lockgate", pg_url))
+    run_id = store.create_run("r")
+    store.log_metric_tuples([(run_id, "old", 0, 0.0, 0.5)])
+    paused, release = threading.Event(), threading.Event()
+
+    def pause(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM PARAMS") and \
+                threading.current_thread().name == "purge":
+            paused.set()
+            assert release.wait(60), "the test never released the purge"
+
+    event.listen(store.writer, "before_cursor_execute", pause)
+    outcome: dict[str, object] = {}
+
+    def write() -> None:
+        try:
+            store.log_metric_tuples([(run_id, "new", s, 0.0, float(s)) for s in range(7)])
+            outcome["writer"] = "stored"
+        except NotFoundError as exc:
+            outcome["writer"] = exc
+
+    purger = threading.Thread(target=purge_runs, args=(store, [run_id]), name="purge")
+    purger.start()
+    try:
+        assert paused.wait(60), "the purge never reached its deletes"
+        writer = threading.Thread(target=write)
+        writer.start()
+        with sa.create_engine(pg_url).connect() as admin:
+            for _ in range(3000):  # hang guard (30 s): the writer waits, or it is done
+                waiting = admin.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%%FROM runs%%'").scalar()
+                if waiting or not writer.is_alive():
+                    break
+                time.sleep(0.01)
+    finally:
+        release.set()
+        purger.join(60)
+        event.remove(store.writer, "before_cursor_execute", pause)
+    writer.join(60)
+    assert isinstance(outcome["writer"], NotFoundError), outcome
+    with store.read() as conn:
+        points = conn.execute(sa.select(sa.func.count()).select_from(t.metrics)).scalar()
+        series = conn.execute(sa.select(sa.func.count()).select_from(t.metric_series)).scalar()
+    assert (points, series) == (0, 0)
+
+
 def _points(store: Store, run_id: str) -> list[tuple[str, int, float, object]]:
     return [(p.key, p.step, p.timestamp, "nan" if math.isnan(p.value) else p.value)
             for p in store.metrics(run_id)]

@@ -165,11 +165,16 @@ def purge_runs(store: Store, run_ids: Sequence[str]) -> int:
         conn.execute(sa.delete(t.lineage).where(sa.or_(
             t.lineage.c.run_id.in_(ids), t.lineage.c.artifact_id.in_(owned))))
         # Points go with their series (a point has no foreign key, see schema.metrics).
-        # PostgreSQL: lock the series first, in a statement of its own, so a writer that
-        # holds them commits its points before the delete below takes its snapshot.
+        # PostgreSQL: lock the series, then the runs, each in a statement of its own and
+        # before any delete. A writer holding a series, or (opening a new series) its
+        # run's key-share lock, commits its points before the deletes below take their
+        # snapshots; one arriving later waits here and then finds its run gone. The
+        # order is the writers' own (series, then run), so the two never deadlock.
         series = sa.select(t.metric_series.c.id).where(t.metric_series.c.run_id.in_(ids))
         if store.dialect == "postgresql":
             conn.execute(series.order_by(t.metric_series.c.id).with_for_update()).all()
+            conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.in_(ids))
+                         .order_by(t.runs.c.id).with_for_update()).all()
         conn.execute(sa.delete(t.metrics).where(t.metrics.c.series_id.in_(series)))
         for table in (t.params, t.metric_series, t.latest_metrics, t.tags, t.notes,
                       t.console_logs, t.hardware_samples, t.code_versions, t.environments,

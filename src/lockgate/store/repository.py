@@ -1177,8 +1177,9 @@ def _metric_segments(query: sa.Select, key: str, ascending: bool,
 def _series_ids(conn: Connection, pairs: Sequence[tuple[str, str]],
                 rows: Sequence[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
     """The id of each (run, key) series, numbering the new ones, in the caller's write
-    transaction; on PostgreSQL the series rows stay share-locked until it commits, so a
-    concurrent purge cannot delete a series between this lookup and the points' insert.
+    transaction; on PostgreSQL the series rows stay share-locked until it commits (and
+    the runs of new series key-share locked), so a concurrent purge cannot delete a
+    series or its run between this lookup and the points' insert.
 
     Raises:
         NotFoundError: a run of a new series is not in the store.
@@ -1189,9 +1190,9 @@ def _series_ids(conn: Connection, pairs: Sequence[tuple[str, str]],
         return ids
     runs = sorted({run for run, _ in missing})
     present: set[str] = set()
-    for chunk in _chunks(runs):
-        present.update(conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.in_(chunk)))
-                       .scalars())
+    for chunk in _chunks(runs):  # PostgreSQL: key-share locked, so a purge waits for us
+        present.update(conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.in_(chunk))
+                                    .with_for_update(read=True, key_share=True)).scalars())
     absent = [run for run in runs if run not in present]
     if absent:
         counts = {run: 0 for run in absent}
