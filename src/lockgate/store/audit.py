@@ -38,7 +38,7 @@ ACTIONS = (
     "grant.set", "model.stage_changed", "model.noted", "dataset.updated",
     "restored", "purged", "gc.ran", "view.saved", "view.deleted", "monitor.ran",
     "pipeline.step_recorded", "profile.linked", "gate.configured",
-    "monitor.delivered", "monitor.retraining",
+    "monitor.delivered", "monitor.retraining", "dataset.versioned",
 )
 
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("lockgate_actor",

@@ -822,7 +822,8 @@ class Store:
         run_id: str | None = None,
         version: int | None = None,
     ) -> DatasetVersion:
-        """Register the next version of a table (or the given ``version``, e.g. Delta's).
+        """Register the next version of a table (or the given ``version``, e.g. Delta's),
+        audited (``dataset.versioned``, with the batch's counts) in the same transaction.
 
         Raises:
             RowAccountingError: ``ingested != accepted + quarantined``: rows would be lost.
@@ -851,6 +852,13 @@ class Store:
                 )
             )
             new_id = int(cast(Any, result.inserted_primary_key)[0])
+            audit.record(self, "dataset.versioned", f"dataset:{table_name}@v{version}",
+                         conn=conn, after={
+                             "source": source, "rows_ingested": rows_ingested,
+                             "rows_accepted": rows_accepted,
+                             "rows_quarantined": rows_quarantined,
+                             "contract_version": contract_version,
+                             "validation_status": validation_status, "run_id": run_id})
         return self.dataset_version_by_id(new_id)
 
     def update_dataset_version(self, dataset_version_id: int, **values: Any) -> None:
