@@ -29,12 +29,24 @@ def _log_metrics(settings_json: str, index: int) -> str:
     return run.id
 
 
+def _in_workers(processes: int, calls: list[tuple[str, int]]) -> list[str]:
+    """``_log_metrics`` in spawned workers, which then exit on their own (close, join).
+    ``with Pool`` would terminate them with SIGTERM: a worker whose run installed
+    lockgate's Python SIGTERM handler, waiting on its queue's semaphore in native code
+    while another of its threads took the signal, never ran that handler and never
+    exited, and the test hung in the pool's join (2 runs in 6 on a loaded machine)."""
+    pool = mp.get_context("spawn").Pool(processes)
+    try:
+        return pool.starmap(_log_metrics, calls)
+    finally:
+        pool.close()
+        pool.join()
+
+
 def test_sixteen_processes_log_to_one_store(any_settings: Settings) -> None:
     Store.open(any_settings)  # migrate once up front, as any first user would
     payload = any_settings.model_dump_json()
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(PROCESSES) as pool:
-        run_ids = pool.starmap(_log_metrics, [(payload, i) for i in range(PROCESSES)])
+    run_ids = _in_workers(PROCESSES, [(payload, i) for i in range(PROCESSES)])
     store = Store.open(any_settings)
     with store.read() as conn:
         total = conn.execute(
@@ -50,8 +62,6 @@ def test_sixteen_processes_log_to_one_store(any_settings: Settings) -> None:
 def test_sixteen_processes_migrate_a_fresh_store_together(settings: Settings,
                                                           processes: int) -> None:
     """First use from many processes at once: the migration lock serialises upgrades."""
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(processes) as pool:
-        run_ids = pool.starmap(_log_metrics, [(settings.model_dump_json(), i)
-                                              for i in range(processes)])
+    run_ids = _in_workers(processes, [(settings.model_dump_json(), i)
+                                      for i in range(processes)])
     assert len(set(run_ids)) == processes
