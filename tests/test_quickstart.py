@@ -48,16 +48,24 @@ def test_gc_dry_run_explains_every_decision_of_the_quickstart_store(demo) -> Non
     assert Store.open(settings).get_run(production.run_id).deleted_at is None
 
 
-def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untyped-def]
-    ctx, text, settings = demo
-    store = Store.open(settings)
-    results = ctx.results
+def stage_evidence(store: Store, results: dict) -> list:  # type: ignore[type-arg]
+    """The evidence every run of the quickstart leaves, embedded or through a server:
+    the tracked run, the cached pipeline steps, and data versions that account for every
+    row. Returns the data versions."""
     assert store.get_run(results["tracking_run_id"]).status == "FINISHED"
     second = store.list_runs(parent_id=results["pipeline_cached_run_id"], limit=None)
     assert second and {r.status for r in second} == {"CACHED"}
     versions = store.dataset_versions(results["data_table"])
     assert sum(v.rows_quarantined for v in versions) > 0
     assert all(v.rows_ingested == v.rows_accepted + v.rows_quarantined for v in versions)
+    return versions
+
+
+def test_each_stage_leaves_its_evidence(demo) -> None:  # type: ignore[no-untyped-def]
+    ctx, text, settings = demo
+    store = Store.open(settings)
+    results = ctx.results
+    versions = stage_evidence(store, results)
     assert Path(results["quality_report_html"]).is_file()
     latest = [v for v in versions if v.rows_accepted][-1]
     merged = results["quality_partition_profile"]  # per-file profiles, merged

@@ -17,6 +17,7 @@ from lockgate.demo.quickstart import SECTIONS
 from lockgate.demo.served import run_served_quickstart
 from lockgate.registry import Registry
 from lockgate.store import Store, audit
+from tests.test_quickstart import stage_evidence
 
 #: A hang guard for the one full run through the server (it is slower than embedded:
 #: every record is an HTTP round trip), not a timing assertion.
@@ -67,11 +68,6 @@ def test_the_stages_left_their_evidence_in_the_servers_store(served) -> None:  #
     ctx, _, settings = served
     store = Store.open(settings)
     results = ctx.results
-    assert store.get_run(results["tracking_run_id"]).status == "FINISHED"
-    cached = store.list_runs(parent_id=results["pipeline_cached_run_id"], limit=None)
-    assert cached and {r.status for r in cached} == {"CACHED"}
-    versions = store.dataset_versions(results["data_table"])
-    assert sum(v.rows_quarantined for v in versions) > 0
-    assert all(v.rows_ingested == v.rows_accepted + v.rows_quarantined for v in versions)
+    stage_evidence(store, results)
     production = Registry(store).resolve(f"{results['registry_model']}@production")
     assert production.version == results["retrained_version"]
